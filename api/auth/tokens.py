@@ -1,0 +1,134 @@
+"""Bearer tokens: created by the CLI, stored hashed (SHA-256), checked per request."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+
+from api.db.models import TOKEN_ROLES
+from api.errors import Forbidden, InvalidInput, Unauthorized
+
+PREFIX = "wg_"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the token's role and scope."""
+
+    token_id: int
+    role: str
+    community_code: str | None = None
+    district_code: str | None = None
+    department_code: str | None = None
+    person_id: int | None = None
+
+    @property
+    def actor(self) -> str:
+        return f"token:{self.token_id}:{self.role}"
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_token(
+    conn: Connection,
+    role: str,
+    *,
+    community_code: str | None = None,
+    district_code: str | None = None,
+    department_code: str | None = None,
+    person_id: int | None = None,
+    label: str | None = None,
+    expires_at: dt.datetime | None = None,
+) -> tuple[int, str]:
+    """Create a token; returns ``(id, plaintext)``. The plaintext is never stored."""
+    if role not in TOKEN_ROLES:
+        raise InvalidInput(f"unknown role {role!r}; one of {', '.join(TOKEN_ROLES)}", loc=["role"])
+    token = PREFIX + secrets.token_urlsafe(32)
+    token_id = conn.execute(
+        text(
+            "INSERT INTO api_tokens (token_hash, role, community_code, district_code, "
+            "department_code, person_id, label, expires_at) VALUES (:h, :r, :c, :d, :dep, :p, "
+            ":l, :e) RETURNING id"
+        ),
+        {
+            "h": hash_token(token), "r": role, "c": community_code, "d": district_code,
+            "dep": department_code, "p": person_id, "l": label, "e": expires_at,
+        },
+    ).scalar_one()
+    return int(token_id), token
+
+
+def revoke_token(conn: Connection, token_or_id: str) -> int:
+    """Revoke by id or by plaintext; returns the number of tokens revoked."""
+    if token_or_id.isdigit():
+        where, value = "id = :v", int(token_or_id)
+    else:
+        where, value = "token_hash = :v", hash_token(token_or_id)  # type: ignore[assignment]
+    res = conn.execute(
+        text(f"UPDATE api_tokens SET revoked_at = now() WHERE {where} AND revoked_at IS NULL"),
+        {"v": value},
+    )
+    return int(res.rowcount)
+
+
+_LOOKUP = text(
+    "SELECT id, role, community_code, district_code, department_code, person_id "
+    "FROM api_tokens WHERE token_hash = :h AND revoked_at IS NULL "
+    "AND (expires_at IS NULL OR expires_at > now())"
+)
+
+
+async def principal_from_request(request: Request) -> Principal | None:
+    header = request.headers.get("authorization")
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("Authorization header must be 'Bearer <token>'", loc=["header", "authorization"])
+    async with request.app.state.engine.connect() as conn:
+        row = (await conn.execute(_LOOKUP, {"h": hash_token(token.strip())})).first()
+    if row is None:
+        raise Unauthorized("token is unknown, revoked or expired", loc=["header", "authorization"])
+    return Principal(
+        token_id=row.id, role=row.role, community_code=row.community_code,
+        district_code=row.district_code, department_code=row.department_code,
+        person_id=row.person_id,
+    )
+
+
+async def optional_principal(request: Request) -> Principal | None:
+    return await principal_from_request(request)
+
+
+async def current_principal(request: Request) -> Principal:
+    principal = await principal_from_request(request)
+    if principal is None:
+        raise Unauthorized("a bearer token is required", loc=["header", "authorization"])
+    return principal
+
+
+def require_roles(*roles: str):  # type: ignore[no-untyped-def]
+    """Dependency factory: the caller must hold one of ``roles`` (admin always may)."""
+
+    async def check(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+        if principal.role != "admin" and principal.role not in roles:
+            raise Forbidden(
+                f"role {principal.role!r} may not do this; needs one of: {', '.join(roles)}",
+                loc=["header", "authorization"],
+            )
+        return principal
+
+    return check
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+OptionalPrincipal = Annotated[Principal | None, Depends(optional_principal)]

@@ -1,0 +1,1 @@
+"""The ``wangge`` command line (typer + rich)."""

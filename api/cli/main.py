@@ -1,0 +1,223 @@
+"""``wangge``: run the embedded database, load the demo city, serve the API, manage tokens."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from typing import Annotated
+
+import typer
+
+from api.cli.progress import console, progress_callback
+from api.config import ApiSettings, DatabaseSettings, DemoSettings
+from api.errors import ClusterError, WanggeError
+
+app = typer.Typer(
+    help="Wangge 网格: grid management for city community governance.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="The database (the embedded PostGIS cluster, or WANGGE_DATABASE_URL).")
+token_app = typer.Typer(help="Bearer tokens for the API.")
+app.add_typer(db_app, name="db")
+app.add_typer(token_app, name="token")
+
+
+def fail(msg: str) -> None:
+    console.print(f"[red]error:[/red] {msg}")
+    raise typer.Exit(1)
+
+
+def database_url(migrate: bool = True) -> str:
+    """The URL to work on (starting the embedded cluster), migrated to the latest schema."""
+    from api.db.engine import resolve_url
+    from api.db.migrate import upgrade
+
+    settings = DatabaseSettings()
+    try:
+        url = resolve_url(settings)
+    except ClusterError as exc:
+        fail(str(exc))
+    if migrate:
+        upgrade(url)
+    return url
+
+
+# ------------------------------------------------------------------ db
+
+
+@db_app.command("start")
+def db_start() -> None:
+    """Initialise (first time) and start the embedded cluster, then migrate."""
+    settings = DatabaseSettings()
+    if settings.database_url:
+        console.print("WANGGE_DATABASE_URL is set: using that server, no embedded cluster.")
+    database_url()
+    console.print(f"database ready (data folder {settings.data_dir}, port {settings.pg_port})")
+
+
+@db_app.command("stop")
+def db_stop() -> None:
+    """Stop the embedded cluster cleanly."""
+    from api.db.engine import cluster_for
+
+    settings = DatabaseSettings()
+    if settings.database_url:
+        fail("WANGGE_DATABASE_URL is set: there is no embedded cluster to stop")
+    try:
+        cluster_for(settings).stop()
+    except ClusterError as exc:
+        fail(str(exc))
+    console.print("embedded cluster stopped")
+
+
+@db_app.command("status")
+def db_status() -> None:
+    """Say whether the embedded cluster runs, and where."""
+    from api.db.engine import cluster_for
+
+    settings = DatabaseSettings()
+    if settings.database_url:
+        console.print("using WANGGE_DATABASE_URL")
+        return
+    c = cluster_for(settings)
+    state = "running" if c.is_running() else "stopped"
+    console.print(f"embedded cluster {state}: {c.pgdata} port {c.port}")
+
+
+@db_app.command("migrate")
+def db_migrate() -> None:
+    """Apply the Alembic migrations."""
+    database_url()
+    console.print("schema up to date")
+
+
+@db_app.command("url")
+def db_url() -> None:
+    """Print the database URL (with password: keep it to yourself)."""
+    typer.echo(database_url(migrate=False))
+
+
+# ------------------------------------------------------------------ demo
+
+
+def load_demo(url: str, seed: int, communities: int | None, replace: bool) -> dict[str, int]:
+    from api.db.demo_load import load_tables
+    from gis.demo import generate_city
+
+    t0 = time.monotonic()
+    with progress_callback() as progress:
+        city = generate_city(seed=seed, communities=communities, progress=progress)
+        counts = load_tables(url, city.tables, replace=replace, progress=progress)
+    console.print(
+        f"demo city loaded in {time.monotonic() - t0:.0f} s: "
+        + ", ".join(f"{counts.get(t, 0):,} {t}" for t in ("communities", "grids", "buildings",
+                                                          "people", "incidents"))
+    )
+    return counts
+
+
+@app.command()
+def demo(
+    seed: Annotated[int, typer.Option(help="random seed: same seed, same city")] = DemoSettings().seed,
+    communities: Annotated[
+        int | None, typer.Option(help="only the first N communities (small city for trials)")
+    ] = None,
+    replace: Annotated[bool, typer.Option(help="empty the store first")] = False,
+) -> None:
+    """Fill the store with the Ma'anshan demo city (deterministic from the seed)."""
+    url = database_url()
+    try:
+        load_demo(url, seed, communities, replace)
+    except WanggeError as exc:
+        fail(exc.msg)
+
+
+# ------------------------------------------------------------------ serve
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="address to listen on")] = None,
+    port: Annotated[int | None, typer.Option(help="port to listen on")] = None,
+    workers: Annotated[int | None, typer.Option(help="worker processes")] = None,
+) -> None:
+    """Run the API (migrating the store first)."""
+    import uvicorn
+
+    api = ApiSettings()
+    database_url()
+    h, p = host or api.host, port or api.port
+    console.print(f"Wangge API on http://{h}:{p}/  (docs: http://{h}:{p}/docs)")
+    uvicorn.run(
+        "api.app:create_app", factory=True, host=h, port=p,
+        workers=workers or api.workers, log_level="warning",
+    )
+
+
+@app.command()
+def up(
+    host: Annotated[str | None, typer.Option()] = None,
+    port: Annotated[int | None, typer.Option()] = None,
+) -> None:
+    """The main job: database up, demo city loaded once, API and maps served."""
+    from api.db.demo_load import is_empty
+
+    url = database_url()
+    if is_empty(url):
+        console.print("empty store: loading the Ma'anshan demo city (once)")
+        load_demo(url, DemoSettings().seed, None, False)
+    else:
+        console.print("store already holds a city: not loading the demo again")
+    serve(host=host, port=port, workers=None)
+
+
+# ------------------------------------------------------------------ tokens
+
+
+@token_app.command("create")
+def token_create(
+    role: Annotated[str, typer.Option(help="admin, planner, dispatcher, worker, department, reporter")],
+    community: Annotated[str | None, typer.Option(help="limit to a community code")] = None,
+    district: Annotated[str | None, typer.Option(help="limit to a district code")] = None,
+    department: Annotated[str | None, typer.Option(help="limit to a department code")] = None,
+    person: Annotated[int | None, typer.Option(help="the person the token acts for")] = None,
+    label: Annotated[str | None, typer.Option(help="a note on who holds it")] = None,
+    expires_days: Annotated[int | None, typer.Option(help="expire after N days")] = None,
+) -> None:
+    """Print a new bearer token for ROLE (only its hash is stored)."""
+    from api.auth.tokens import create_token
+    from api.db.engine import make_sync_engine
+
+    engine = make_sync_engine(database_url())
+    expires = (
+        dt.datetime.now(dt.UTC) + dt.timedelta(days=expires_days) if expires_days else None
+    )
+    try:
+        with engine.begin() as conn:
+            token_id, token = create_token(
+                conn, role, community_code=community, district_code=district,
+                department_code=department, person_id=person, label=label, expires_at=expires,
+            )
+    except WanggeError as exc:
+        fail(exc.msg)
+    console.print(f"token {token_id} for role {role}:")
+    typer.echo(token)
+
+
+@token_app.command("revoke")
+def token_revoke(token: Annotated[str, typer.Argument(help="the token, or its id")]) -> None:
+    """Revoke a token."""
+    from api.auth.tokens import revoke_token
+    from api.db.engine import make_sync_engine
+
+    engine = make_sync_engine(database_url())
+    with engine.begin() as conn:
+        n = revoke_token(conn, token)
+    if not n:
+        fail("no such active token")
+    console.print("revoked")
+
+
+if __name__ == "__main__":
+    app()

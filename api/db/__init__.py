@@ -1,0 +1,1 @@
+"""The database layer: the embedded cluster, the engines, the table declarations, the queries."""

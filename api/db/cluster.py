@@ -1,0 +1,324 @@
+"""The embedded PostGIS cluster: initdb + pg_ctl from the system's PostgreSQL.
+
+With no ``WANGGE_DATABASE_URL``, Wangge keeps its own cluster in a data folder
+of its own. Run as root, the server runs as an unprivileged OS user
+(``postgres`` when the system package created it, else a ``wangge`` system
+user), since initdb refuses to run as root. The superuser password is random,
+kept in ``<data_dir>/credentials`` (mode 0600); the server listens on
+127.0.0.1 only.
+
+The same code starts the test suite's cluster (``tests/conftest.py``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import grp
+import os
+import pwd
+import re
+import secrets
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+from api.errors import ClusterError
+
+SUPERUSER = "wangge"
+DATABASE = "wangge"
+
+
+def find_pg_bin(explicit: Path | None = None) -> Path:
+    """Find the folder with ``initdb``/``pg_ctl`` of a PostgreSQL that has PostGIS.
+
+    Debian installs them under ``/usr/lib/postgresql/<major>/bin``; the newest
+    major version that has the PostGIS extension files wins.
+    """
+    if explicit is not None:
+        if not (explicit / "initdb").exists():
+            raise ClusterError(f"no initdb in {explicit} (WANGGE_PG_BIN)")
+        return explicit
+    candidates = sorted(
+        glob.glob("/usr/lib/postgresql/*/bin"),
+        key=lambda p: int(re.sub(r"\D", "", p.split("/")[-2]) or 0),
+        reverse=True,
+    )
+    for c in candidates:
+        major = c.split("/")[-2]
+        if (Path(c) / "initdb").exists() and glob.glob(
+            f"/usr/share/postgresql/{major}/extension/postgis.control"
+        ):
+            return Path(c)
+    initdb = shutil.which("initdb")
+    if initdb:
+        return Path(os.path.realpath(initdb)).parent
+    raise ClusterError(
+        "PostgreSQL with PostGIS is not installed: run `scripts/install.sh` "
+        "(or apt-get install postgresql-15-postgis-3 postgresql-15-pgrouting), "
+        "or set WANGGE_DATABASE_URL to an existing PostGIS server"
+    )
+
+
+def _service_user(explicit: str | None) -> pwd.struct_passwd | None:
+    """The OS user that runs the server: None when we are not root."""
+    if os.geteuid() != 0:
+        return None
+    names = [explicit] if explicit else ["postgres", "wangge"]
+    for name in names:
+        try:
+            return pwd.getpwnam(name)
+        except KeyError:
+            continue
+    name = explicit or "wangge"
+    subprocess.run(
+        ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
+        check=True,
+        capture_output=True,
+    )
+    return pwd.getpwnam(name)
+
+
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Cluster:
+    """A PostgreSQL cluster owned by Wangge in ``data_dir``.
+
+    Parameters
+    ----------
+    data_dir
+        Folder of its own: ``pgdata/`` (the cluster), ``run/`` (socket),
+        ``postgres.log`` and ``credentials`` live there.
+    port
+        TCP port on 127.0.0.1.
+    pg_bin
+        Folder with initdb/pg_ctl; found automatically when None.
+    fast
+        Test clusters trade durability for speed (fsync off). Never for real data.
+    """
+
+    data_dir: Path
+    port: int
+    pg_bin: Path | None = None
+    os_user: str | None = None
+    fast: bool = False
+
+    def __post_init__(self) -> None:
+        self.data_dir = Path(self.data_dir).absolute()
+        self.pgdata = self.data_dir / "pgdata"
+        self.run_dir = self.data_dir / "run"
+        self.log_file = self.data_dir / "postgres.log"
+        self.credentials = self.data_dir / "credentials"
+
+    # ------------------------------------------------------------------ helpers
+    def _bin(self, name: str) -> str:
+        if self.pg_bin is None:
+            self.pg_bin = find_pg_bin()
+        return str(self.pg_bin / name)
+
+    def _run(self, args: list[str], user: pwd.struct_passwd | None) -> subprocess.CompletedProcess[str]:
+        kwargs: dict[str, object] = {}
+        if user is not None:
+            kwargs = {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+        env["LC_ALL"] = "C.UTF-8"
+        return subprocess.run(
+            args, capture_output=True, text=True, env=env, cwd="/", **kwargs  # type: ignore[call-overload]
+        )
+
+    def password(self) -> str:
+        return self.credentials.read_text().strip()
+
+    @property
+    def url(self) -> str:
+        """SQLAlchemy URL (driver-less) of the cluster's database."""
+        return (
+            f"postgresql://{SUPERUSER}:{quote(self.password(), safe='')}@127.0.0.1:{self.port}/"
+            f"{DATABASE}"
+        )
+
+    def is_initialised(self) -> bool:
+        return (self.pgdata / "PG_VERSION").exists() and self.credentials.exists()
+
+    def is_running(self) -> bool:
+        pid_file = self.pgdata / "postmaster.pid"
+        if not pid_file.exists():
+            return False
+        try:
+            pid = int(pid_file.read_text().split("\n", 1)[0])
+            os.kill(pid, 0)
+        except (ValueError, ProcessLookupError):
+            return False
+        except PermissionError:
+            return True
+        return True
+
+    # ------------------------------------------------------------------ lifecycle
+    def _prepare_folder(self, user: pwd.struct_passwd | None) -> None:
+        try:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            self.run_dir.mkdir(exist_ok=True)
+            probe = self.data_dir / ".write-test"
+            probe.write_text("ok")
+            probe.unlink()
+        except OSError as exc:
+            raise ClusterError(
+                f"data folder {self.data_dir} is not writable ({exc.strerror}); "
+                "choose another with WANGGE_DATA_DIR"
+            ) from exc
+        if user is not None:
+            # the service user must reach its folders: every parent traversable
+            for parent in reversed(self.data_dir.parents):
+                if parent == Path("/"):
+                    continue
+                mode = parent.stat().st_mode
+                if not mode & 0o001:
+                    os.chmod(parent, mode | 0o001)
+            for p in (self.data_dir, self.run_dir):
+                os.chown(p, user.pw_uid, user.pw_gid)
+                os.chmod(p, 0o700)
+            if self.log_file.exists():
+                os.chown(self.log_file, user.pw_uid, user.pw_gid)
+
+    def init(self) -> bool:
+        """Create the cluster if it does not exist. Returns True when it was created."""
+        user = _service_user(self.os_user)
+        self._prepare_folder(user)
+        if self.is_initialised():
+            return False
+        if self.pgdata.exists():
+            shutil.rmtree(self.pgdata)  # a half-made cluster from an interrupted init
+        password = secrets.token_urlsafe(24)
+        with tempfile.NamedTemporaryFile("w", dir=self.data_dir, delete=False) as pw:
+            pw.write(password + "\n")
+        pwfile = Path(pw.name)
+        try:
+            if user is not None:
+                os.chown(pwfile, user.pw_uid, user.pw_gid)
+            res = self._run(
+                [
+                    self._bin("initdb"),
+                    "-D", str(self.pgdata),
+                    "-U", SUPERUSER,
+                    "--pwfile", str(pwfile),
+                    "--auth", "scram-sha-256",
+                    "-E", "UTF8",
+                    "--locale", "C.UTF-8",
+                ],
+                user,
+            )
+        finally:
+            pwfile.unlink(missing_ok=True)
+        if res.returncode != 0:
+            raise ClusterError(f"initdb failed: {res.stderr.strip().splitlines()[-1:]}")
+        self.credentials.write_text(password + "\n")
+        os.chmod(self.credentials, 0o600)
+        conf = [
+            "listen_addresses = '127.0.0.1'",
+            f"unix_socket_directories = '{self.run_dir}'",
+            "max_connections = 200",
+            "shared_buffers = 256MB",
+            "work_mem = 16MB",
+            "maintenance_work_mem = 256MB",
+            "max_wal_size = 2GB",
+            "jit = off",
+        ]
+        if self.fast:
+            conf += ["fsync = off", "synchronous_commit = off", "full_page_writes = off"]
+        with open(self.pgdata / "postgresql.auto.conf", "a") as f:
+            f.write("\n".join(conf) + "\n")
+        return True
+
+    def start(self, timeout: float = 60.0) -> None:
+        """Start the server (initialising it first if needed); no-op when running."""
+        self.init()
+        if self.is_running():
+            return
+        if port_in_use(self.port):
+            raise ClusterError(
+                f"port {self.port} is already in use by another program; "
+                "set WANGGE_PG_PORT to a free port (or stop what listens there)"
+            )
+        user = _service_user(self.os_user)
+        if user is not None:
+            self.log_file.touch()
+            os.chown(self.log_file, user.pw_uid, user.pw_gid)
+        res = self._run(
+            [
+                self._bin("pg_ctl"),
+                "-D", str(self.pgdata),
+                "-l", str(self.log_file),
+                "-o", f"-p {self.port}",
+                "-w", "-t", str(int(timeout)),
+                "start",
+            ],
+            user,
+        )
+        if res.returncode != 0:
+            tail = ""
+            with contextlib.suppress(OSError):
+                tail = self.log_file.read_text().strip().splitlines()[-1]
+            raise ClusterError(f"PostgreSQL did not start: {tail or res.stderr.strip()}")
+        self._create_database()
+
+    def _create_database(self) -> None:
+        import psycopg
+
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with psycopg.connect(
+                    host="127.0.0.1", port=self.port, user=SUPERUSER,
+                    password=self.password(), dbname="postgres", autocommit=True,
+                ) as conn:
+                    exists = conn.execute(
+                        "SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)
+                    ).fetchone()
+                    if not exists:
+                        conn.execute(f'CREATE DATABASE "{DATABASE}"')
+                return
+            except psycopg.OperationalError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+
+    def stop(self, mode: str = "fast") -> None:
+        """Stop the server cleanly (no-op when it is not running)."""
+        if not self.is_running():
+            return
+        user = _service_user(self.os_user)
+        res = self._run(
+            [self._bin("pg_ctl"), "-D", str(self.pgdata), "-m", mode, "-w", "stop"], user
+        )
+        if res.returncode != 0 and self.is_running():
+            raise ClusterError(f"pg_ctl stop failed: {res.stderr.strip()}")
+
+    def destroy(self) -> None:
+        """Stop and delete the cluster and its folder (tests only)."""
+        with contextlib.suppress(ClusterError):
+            self.stop("immediate")
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+
+
+def group_name(gid: int) -> str:
+    return grp.getgrgid(gid).gr_name

@@ -1,0 +1,472 @@
+"""Table declarations (SQLAlchemy 2 + GeoAlchemy2).
+
+These classes are the single source of the schema; Alembic migrations in
+``migrations/versions`` create them on PostGIS. Every table that grows with a
+city carries ``city_code`` (the 6-digit administrative code of the city, e.g.
+``340500`` for Ma'anshan) so the data can later be partitioned by city.
+All geometries are WGS84 (EPSG:4326); distances and areas are measured in a
+metric projection at query time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from geoalchemy2 import Geometry
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+SRID = 4326
+
+#: Roles a person can hold in the field.
+PERSON_ROLES = (
+    "window_worker",
+    "grid_worker",
+    "volunteer",
+    "rider",
+    "police",
+    "department_staff",
+)
+#: Roles an API token can carry.
+TOKEN_ROLES = ("admin", "planner", "dispatcher", "worker", "department", "reporter")
+PLAN_STATUSES = ("draft", "active", "retired")
+INCIDENT_STATUSES = (
+    "submitted",
+    "assigned",
+    "accepted",
+    "in_progress",
+    "resolved",
+    "escalated",
+    "department_accepted",
+    "verified",
+    "closed",
+)
+CHANNELS = ("window", "mini_program", "phone", "patrol", "open311")
+
+
+def _in(values: tuple[str, ...]) -> str:
+    return "(" + ", ".join(f"'{v}'" for v in values) + ")"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+def _now() -> Any:
+    return mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
+
+
+# --------------------------------------------------------------------------- areas
+
+
+class AdminArea(Base):
+    """City, district/county and street office (街道) boundaries."""
+
+    __tablename__ = "admin_areas"
+    __table_args__ = (CheckConstraint(f"level IN {_in(('city', 'district', 'street'))}", name="level"),)
+
+    code: Mapped[str] = mapped_column(String(12), primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    name_en: Mapped[str | None] = mapped_column(Text)
+    level: Mapped[str] = mapped_column(String(16))
+    parent_code: Mapped[str | None] = mapped_column(ForeignKey("admin_areas.code"))
+    city_code: Mapped[str] = mapped_column(String(6), index=True)
+    geom: Mapped[Any] = mapped_column(Geometry("MULTIPOLYGON", srid=SRID, spatial_index=True))
+
+
+class Community(Base):
+    """A community (社区) with its committee; code = 6 district + 3 street + 3 community."""
+
+    __tablename__ = "communities"
+
+    code: Mapped[str] = mapped_column(String(12), primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    name_en: Mapped[str | None] = mapped_column(Text)
+    district_code: Mapped[str] = mapped_column(ForeignKey("admin_areas.code"), index=True)
+    street_code: Mapped[str | None] = mapped_column(ForeignKey("admin_areas.code"), index=True)
+    city_code: Mapped[str] = mapped_column(String(6), index=True)
+    geom: Mapped[Any] = mapped_column(Geometry("MULTIPOLYGON", srid=SRID, spatial_index=True))
+
+
+class Plan(Base):
+    """A grid plan of one community: draft, active (at most one) or retired."""
+
+    __tablename__ = "plans"
+    __table_args__ = (
+        CheckConstraint(f"status IN {_in(PLAN_STATUSES)}", name="status"),
+        Index(
+            "uq_plans_one_active",
+            "community_code",
+            unique=True,
+            postgresql_where=text("status = 'active'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    community_code: Mapped[str] = mapped_column(ForeignKey("communities.code"), index=True)
+    city_code: Mapped[str] = mapped_column(String(6), index=True)
+    name: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="draft")
+    params: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    figures: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    created_by: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = _now()
+    published_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    retired_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Grid(Base):
+    """A grid (网格) of a plan; code = 12-digit community code + 3-digit grid number."""
+
+    __tablename__ = "grids"
+    __table_args__ = (
+        UniqueConstraint("plan_id", "code", name="uq_grids_plan_code"),
+        # Locating a point searches active grids only: a partial GiST index keeps it small.
+        Index(
+            "ix_grids_active_geom",
+            "geom",
+            postgresql_using="gist",
+            postgresql_where=text("active"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id", ondelete="CASCADE"), index=True)
+    code: Mapped[str] = mapped_column(String(15), index=True)
+    name: Mapped[str] = mapped_column(Text)
+    community_code: Mapped[str] = mapped_column(ForeignKey("communities.code"), index=True)
+    city_code: Mapped[str] = mapped_column(String(6), index=True)
+    #: Denormalised from the plan's status so that locating a point needs no join.
+    active: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    worker_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), index=True)
+    households: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    buildings: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    geom: Mapped[Any] = mapped_column(Geometry("MULTIPOLYGON", srid=SRID, spatial_index=True))
+
+
+class Building(Base):
+    """A building with its footprint; ``grid_id`` is its grid in the active plan."""
+
+    __tablename__ = "buildings"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    city_code: Mapped[str] = mapped_column(String(6), index=True)
+    community_code: Mapped[str] = mapped_column(ForeignKey("communities.code"), index=True)
+    grid_id: Mapped[int | None] = mapped_column(ForeignKey("grids.id"), index=True)
+    name: Mapped[str | None] = mapped_column(Text)
+    address: Mapped[str | None] = mapped_column(Text)
+    households: Mapped[int] = mapped_column(Integer)
+    floors: Mapped[int] = mapped_column(SmallInteger)
+    households_estimated: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    geom: Mapped[Any] = mapped_column(Geometry("MULTIPOLYGON", srid=SRID, spatial_index=True))
+    #: A point inside the footprint (ST_PointOnSurface), used for assignment to grids.
+    point: Mapped[Any] = mapped_column(Geometry("POINT", srid=SRID, spatial_index=True))
+
+
+class PlanAssignment(Base):
+    """Which grid of a plan each building falls in (all plans, drafts included)."""
+
+    __tablename__ = "plan_assignments"
+
+    plan_id: Mapped[int] = mapped_column(
+        ForeignKey("plans.id", ondelete="CASCADE"), primary_key=True
+    )
+    building_id: Mapped[int] = mapped_column(ForeignKey("buildings.id"), primary_key=True)
+    grid_id: Mapped[int] = mapped_column(ForeignKey("grids.id", ondelete="CASCADE"), index=True)
+
+
+class Resident(Base):
+    """A resident household of special concern (must-visit: elderly alone, disabled, hardship)."""
+
+    __tablename__ = "residents"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    city_code: Mapped[str] = mapped_column(String(6), index=True)
+    building_id: Mapped[int] = mapped_column(ForeignKey("buildings.id"), index=True)
+    room: Mapped[str | None] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(Text)
+    phone: Mapped[str | None] = mapped_column(String(32))
+    id_number: Mapped[str | None] = mapped_column(String(32))
+    #: e.g. ``elderly_alone``, ``disabled``, ``low_income`` (低保), ``bedridden``.
+    flags: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'"))
+    must_visit: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    visit_every_days: Mapped[int] = mapped_column(Integer, server_default=text("30"))
+
+
+# --------------------------------------------------------------------------- people & party
+
+
+class Department(Base):
+    """A city department that answers when the community blows the whistle."""
+
+    __tablename__ = "departments"
+
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    name_en: Mapped[str] = mapped_column(Text)
+    time_limit_hours: Mapped[int] = mapped_column(Integer)
+
+
+class Person(Base):
+    """Anyone who works in the field or at the window."""
+
+    __tablename__ = "people"
+    __table_args__ = (CheckConstraint(f"role IN {_in(PERSON_ROLES)}", name="role"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    city_code: Mapped[str] = mapped_column(String(6), index=True)
+    name: Mapped[str] = mapped_column(Text)
+    phone: Mapped[str | None] = mapped_column(String(32))
+    role: Mapped[str] = mapped_column(String(24), index=True)
+    community_code: Mapped[str | None] = mapped_column(ForeignKey("communities.code"), index=True)
+    department_code: Mapped[str | None] = mapped_column(ForeignKey("departments.code"))
+    skills: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'"))
+    party_member: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    on_duty: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    capacity: Mapped[int] = mapped_column(Integer, server_default=text("1"))
+    shift_end: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    position: Mapped[Any | None] = mapped_column(
+        Geometry("POINT", srid=SRID, spatial_index=True), nullable=True
+    )
+    position_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class PositionPing(Base):
+    """Position history of a person (kept for a configurable period)."""
+
+    __tablename__ = "position_history"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    city_code: Mapped[str] = mapped_column(String(6))
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"))
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    geom: Mapped[Any] = mapped_column(Geometry("POINT", srid=SRID, spatial_index=False))
+
+    __table_args__ = (Index("ix_position_history_person_at", "person_id", "at"),)
+
+
+class PartyOrg(Base):
+    """One tier of the party organisation: committee (community), branch (grid), group (buildings)."""
+
+    __tablename__ = "party_orgs"
+    __table_args__ = (
+        CheckConstraint(f"tier IN {_in(('committee', 'branch', 'group'))}", name="tier"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    city_code: Mapped[str] = mapped_column(String(6), index=True)
+    tier: Mapped[str] = mapped_column(String(16))
+    code: Mapped[str] = mapped_column(String(24), unique=True)
+    name: Mapped[str] = mapped_column(Text)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("party_orgs.id"), index=True)
+    community_code: Mapped[str] = mapped_column(ForeignKey("communities.code"), index=True)
+    #: For a branch: the grid it mirrors (active plan).
+    grid_id: Mapped[int | None] = mapped_column(ForeignKey("grids.id"), index=True)
+    secretary_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+
+
+class PartyGroupBuilding(Base):
+    """The buildings a building party group (楼栋党小组) covers."""
+
+    __tablename__ = "party_group_buildings"
+
+    group_id: Mapped[int] = mapped_column(
+        ForeignKey("party_orgs.id", ondelete="CASCADE"), primary_key=True
+    )
+    building_id: Mapped[int] = mapped_column(ForeignKey("buildings.id"), primary_key=True)
+
+
+class PartyMember(Base):
+    __tablename__ = "party_members"
+
+    org_id: Mapped[int] = mapped_column(
+        ForeignKey("party_orgs.id", ondelete="CASCADE"), primary_key=True
+    )
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), primary_key=True)
+    position: Mapped[str] = mapped_column(Text, server_default=text("'member'"))
+
+
+# --------------------------------------------------------------------------- catalogue & cases
+
+
+class ServiceItem(Base):
+    """An item of the service catalogue (清单之外无事项)."""
+
+    __tablename__ = "service_items"
+
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    name_en: Mapped[str] = mapped_column(Text)
+    category: Mapped[str] = mapped_column(String(32))
+    department_code: Mapped[str | None] = mapped_column(ForeignKey("departments.code"))
+    time_limit_hours: Mapped[int] = mapped_column(Integer)
+    on_the_spot: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    high_frequency: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    description: Mapped[str | None] = mapped_column(Text)
+
+
+class Incident(Base):
+    """A resident's matter (事项), from intake to close."""
+
+    __tablename__ = "incidents"
+    __table_args__ = (
+        CheckConstraint(f"status IN {_in(INCIDENT_STATUSES)}", name="status"),
+        CheckConstraint(f"channel IN {_in(CHANNELS)}", name="channel"),
+        Index("ix_incidents_created", "city_code", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    city_code: Mapped[str] = mapped_column(String(6), index=True)
+    item_code: Mapped[str] = mapped_column(ForeignKey("service_items.code"), index=True)
+    description: Mapped[str] = mapped_column(Text)
+    channel: Mapped[str] = mapped_column(String(16))
+    reporter_name: Mapped[str | None] = mapped_column(Text)
+    reporter_phone: Mapped[str | None] = mapped_column(String(32))
+    reporter_token_id: Mapped[int | None] = mapped_column(BigInteger)
+    location: Mapped[Any | None] = mapped_column(
+        Geometry("POINT", srid=SRID, spatial_index=True), nullable=True
+    )
+    input_crs: Mapped[str | None] = mapped_column(String(16))
+    address: Mapped[str | None] = mapped_column(Text)
+    located: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    grid_id: Mapped[int | None] = mapped_column(ForeignKey("grids.id"), index=True)
+    community_code: Mapped[str | None] = mapped_column(ForeignKey("communities.code"), index=True)
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), index=True)
+    department_code: Mapped[str | None] = mapped_column(ForeignKey("departments.code"), index=True)
+    status: Mapped[str] = mapped_column(String(24), index=True)
+    idempotency_key: Mapped[str | None] = mapped_column(String(128), unique=True)
+    duplicate_of: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"))
+    created_at: Mapped[dt.datetime] = _now()
+    due_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    accepted_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    escalated_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    department_due_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    on_the_spot: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+
+
+class IncidentEvent(Base):
+    """The event log of an incident: who did what, when and where."""
+
+    __tablename__ = "incident_events"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)
+    city_code: Mapped[str] = mapped_column(String(6))
+    at: Mapped[dt.datetime] = _now()
+    actor: Mapped[str | None] = mapped_column(Text)
+    action: Mapped[str] = mapped_column(String(32))
+    from_status: Mapped[str | None] = mapped_column(String(24))
+    to_status: Mapped[str | None] = mapped_column(String(24))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    geom: Mapped[Any | None] = mapped_column(
+        Geometry("POINT", srid=SRID, spatial_index=False), nullable=True
+    )
+
+
+class Rating(Base):
+    """The resident's rating (好差评) of a resolved incident: one per case."""
+
+    __tablename__ = "ratings"
+    __table_args__ = (CheckConstraint("score BETWEEN 1 AND 5", name="score"),)
+
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), primary_key=True)
+    city_code: Mapped[str] = mapped_column(String(6))
+    good: Mapped[bool] = mapped_column(Boolean)
+    score: Mapped[int] = mapped_column(SmallInteger)
+    comment: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[dt.datetime] = _now()
+
+
+class Visit(Base):
+    """A grid worker's household visit (入户走访)."""
+
+    __tablename__ = "visits"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    city_code: Mapped[str] = mapped_column(String(6), index=True)
+    building_id: Mapped[int] = mapped_column(ForeignKey("buildings.id"), index=True)
+    resident_id: Mapped[int | None] = mapped_column(ForeignKey("residents.id"), index=True)
+    worker_id: Mapped[int] = mapped_column(ForeignKey("people.id"), index=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+    checklist: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'"))
+    notes: Mapped[str | None] = mapped_column(Text)
+    position: Mapped[Any | None] = mapped_column(
+        Geometry("POINT", srid=SRID, spatial_index=False), nullable=True
+    )
+
+
+class PointsEntry(Base):
+    """Append-only points ledger (服务换积分、积分兑服务)."""
+
+    __tablename__ = "points_ledger"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    city_code: Mapped[str] = mapped_column(String(6))
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), index=True)
+    at: Mapped[dt.datetime] = _now()
+    delta: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(Text)
+    ref: Mapped[str | None] = mapped_column(Text)
+
+
+class Street(Base):
+    """A street segment of the network (noded; ``source``/``target`` for pgRouting)."""
+
+    __tablename__ = "streets"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    city_code: Mapped[str] = mapped_column(String(6), index=True)
+    name: Mapped[str | None] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(16))
+    source: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    target: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    length_m: Mapped[float] = mapped_column(Float)
+    geom: Mapped[Any] = mapped_column(Geometry("LINESTRING", srid=SRID, spatial_index=True))
+
+
+class ApiToken(Base):
+    """A bearer token; only its SHA-256 hash is stored."""
+
+    __tablename__ = "api_tokens"
+    __table_args__ = (CheckConstraint(f"role IN {_in(TOKEN_ROLES)}", name="role"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    community_code: Mapped[str | None] = mapped_column(String(12))
+    district_code: Mapped[str | None] = mapped_column(String(12))
+    department_code: Mapped[str | None] = mapped_column(String(32))
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    label: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = _now()
+    expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))

@@ -1,0 +1,1 @@
+"""Spatial SQL, one module per resource: bound values, PostGIS does the work."""

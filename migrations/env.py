@@ -1,0 +1,75 @@
+"""Alembic environment, wired to GeoAlchemy2's alembic helpers on both paths.
+
+The URL comes from ``config.attributes["url"]`` (set by ``api.db.migrate``) or
+``sqlalchemy.url``; when neither is given, from the settings (``WANGGE_DATABASE_URL``
+or the embedded cluster).
+"""
+
+from __future__ import annotations
+
+from alembic import context
+from geoalchemy2 import alembic_helpers
+from sqlalchemy import create_engine, pool
+
+from api.db.engine import resolve_url, with_driver
+from api.db.models import Base
+
+config = context.config
+target_metadata = Base.metadata
+
+
+def _url() -> str:
+    url = config.attributes.get("url") or config.get_main_option("sqlalchemy.url")
+    if not url:
+        from api.config import DatabaseSettings
+
+        url = resolve_url(DatabaseSettings())
+    return str(url)
+
+
+def _include_object(obj, name, type_, reflected, compare_to):  # type: ignore[no-untyped-def]
+    # PostGIS / pgRouting / tiger tables are not ours
+    if type_ == "table" and name in {"spatial_ref_sys"}:
+        return False
+    return alembic_helpers.include_object(obj, name, type_, reflected, compare_to)
+
+
+COMMON = dict(
+    target_metadata=target_metadata,
+    include_object=_include_object,
+    process_revision_directives=alembic_helpers.writer,
+    render_item=alembic_helpers.render_item,
+    compare_type=True,
+)
+
+
+def run_migrations_offline() -> None:
+    context.configure(
+        url=with_driver(_url(), "psycopg"),
+        literal_binds=True,
+        dialect_opts={"paramstyle": "named"},
+        **COMMON,  # type: ignore[arg-type]
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_migrations_online() -> None:
+    connection = config.attributes.get("connection")
+    if connection is not None:
+        context.configure(connection=connection, **COMMON)  # type: ignore[arg-type]
+        with context.begin_transaction():
+            context.run_migrations()
+        return
+    engine = create_engine(with_driver(_url(), "psycopg"), poolclass=pool.NullPool)
+    with engine.connect() as conn:
+        context.configure(connection=conn, **COMMON)  # type: ignore[arg-type]
+        with context.begin_transaction():
+            context.run_migrations()
+    engine.dispose()
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    run_migrations_online()

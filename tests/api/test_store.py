@@ -1,0 +1,97 @@
+"""The store: embedded cluster, migrations, health, tokens — on real PostGIS."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.db.cluster import Cluster, free_port
+from api.db.engine import psycopg_dsn
+from api.db.migrate import current_heads
+from api.errors import ClusterError
+
+
+def test_migrations_create_the_whole_schema_on_postgis(empty_db_url: str) -> None:
+    with psycopg.connect(psycopg_dsn(empty_db_url)) as conn:
+        tables = {r[0] for r in conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
+        geoms = {(r[0], r[1], r[2], r[3]) for r in conn.execute(
+            "SELECT f_table_name, f_geometry_column, type, srid FROM geometry_columns")}
+        gist = {r[0] for r in conn.execute(
+            "SELECT tablename FROM pg_indexes WHERE indexdef ILIKE '%USING gist%'")}
+        exts = {r[0] for r in conn.execute("SELECT extname FROM pg_extension")}
+    for t in ("admin_areas", "communities", "plans", "grids", "buildings", "party_orgs",
+              "party_members", "party_group_buildings", "people", "departments",
+              "service_items", "incidents", "incident_events", "visits", "points_ledger",
+              "streets", "api_tokens", "residents", "ratings"):
+        assert t in tables
+    assert ("grids", "geom", "MULTIPOLYGON", 4326) in geoms
+    assert ("people", "position", "POINT", 4326) in geoms
+    assert all(srid == 4326 for *_, srid in geoms)
+    assert {"grids", "buildings", "communities", "people", "incidents", "streets"} <= gist
+    assert {"postgis", "pgrouting"} <= exts
+    assert current_heads(empty_db_url)
+
+
+def test_every_growing_table_carries_the_city_code(empty_db_url: str) -> None:
+    with psycopg.connect(psycopg_dsn(empty_db_url)) as conn:
+        with_city = {r[0] for r in conn.execute(
+            "SELECT table_name FROM information_schema.columns WHERE column_name = 'city_code'")}
+    for t in ("communities", "grids", "buildings", "people", "incidents", "incident_events",
+              "visits", "points_ledger", "streets", "party_orgs", "residents"):
+        assert t in with_city, t
+
+
+def test_health_reports_postgres_and_postgis_versions(empty_db_url: str) -> None:
+    with TestClient(create_app(database_url=empty_db_url)) as c:
+        body = c.get("/health").json()
+    assert body["status"] == "ok"
+    assert body["database"]["postgres"].startswith(("15", "16", "17"))
+    assert body["database"]["postgis"][0] == "3"
+    assert body["database"]["pgrouting"]
+
+
+def test_embedded_cluster_starts_stops_and_restarts(tmp_path: Path) -> None:
+    c = Cluster(data_dir=tmp_path / "pg", port=free_port(), fast=True)
+    try:
+        c.start()
+        assert c.is_running()
+        with psycopg.connect(psycopg_dsn(c.url)) as conn:
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+        if os.geteuid() == 0:  # run as root: the server must not run as root
+            owner = (c.pgdata / "PG_VERSION").stat().st_uid
+            assert owner != 0
+        c.stop()
+        assert not c.is_running()
+        c.start()  # the second start reuses the cluster and its password
+        with psycopg.connect(psycopg_dsn(c.url)) as conn:
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+    finally:
+        c.destroy()
+
+
+def test_embedded_cluster_refuses_a_taken_port_in_one_line(tmp_path: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        c = Cluster(data_dir=tmp_path / "pg", port=port, fast=True)
+        try:
+            with pytest.raises(ClusterError, match=f"port {port} is already in use.*WANGGE_PG_PORT"):
+                c.start()
+        finally:
+            c.destroy()
+
+
+def test_embedded_cluster_refuses_an_unwritable_folder(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    c = Cluster(data_dir=blocker / "pg", port=free_port())
+    with pytest.raises(ClusterError, match="not writable.*WANGGE_DATA_DIR"):
+        c.init()

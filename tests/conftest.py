@@ -1,0 +1,197 @@
+"""Test fixtures: a real PostGIS cluster started by the test session itself.
+
+The cluster is started with the product's own code (``api.db.cluster``) in a
+temporary folder on a free port, as an unprivileged user when run as root.
+The schema comes from the Alembic migrations (never ``create_all``). A template
+database holding a small demo city is built once; each test module that needs
+data gets its own copy (``CREATE DATABASE ... TEMPLATE``), so modules that write
+do not disturb each other.
+
+A skipped test fails the run: a skip would hide a missing service.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.engine import make_url
+
+from api.db.cluster import Cluster, free_port
+from api.db.engine import psycopg_dsn
+
+TEMPLATE = "wangge_template"
+EMPTY_TEMPLATE = "wangge_empty"
+#: communities in the test city (the full city is tested on its own in test_demo_city.py)
+TEST_COMMUNITIES = int(os.environ.get("WANGGE_TEST_COMMUNITIES", "6"))
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = len(reporter.stats.get("skipped", [])) if reporter else 0
+    if skipped and session.exitstatus == 0:
+        session.exitstatus = 1
+        if reporter:
+            reporter.write_line(f"FAILED: {skipped} test(s) skipped; skips are not allowed here")
+
+
+def _db_url(base_url: str, dbname: str) -> str:
+    return make_url(base_url).set(database=dbname).render_as_string(hide_password=False)
+
+
+def _admin(base_url: str) -> psycopg.Connection[Any]:
+    return psycopg.connect(psycopg_dsn(_db_url(base_url, "postgres")), autocommit=True)
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[Cluster]:
+    folder = Path(tempfile.mkdtemp(prefix="wangge-test-pg-"))
+    cluster = Cluster(data_dir=folder, port=free_port(), fast=True)
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.destroy()
+
+
+@pytest.fixture(scope="session")
+def empty_template(pg_cluster: Cluster) -> str:
+    """A database migrated to head and empty: the base of every test database."""
+    from api.db.migrate import upgrade
+
+    with _admin(pg_cluster.url) as conn:
+        conn.execute(f'CREATE DATABASE "{EMPTY_TEMPLATE}"')
+    url = _db_url(pg_cluster.url, EMPTY_TEMPLATE)
+    upgrade(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def demo_template(pg_cluster: Cluster, empty_template: str) -> str:
+    """A template database holding the small demo city."""
+    from api.db.demo_load import load_tables
+    from gis.demo import generate_city
+
+    with _admin(pg_cluster.url) as conn:
+        conn.execute(f'CREATE DATABASE "{TEMPLATE}" TEMPLATE "{EMPTY_TEMPLATE}"')
+    url = _db_url(pg_cluster.url, TEMPLATE)
+    city = generate_city(communities=TEST_COMMUNITIES)
+    load_tables(url, city.tables)
+    return url
+
+
+_counter = 0
+
+
+def clone_database(pg_cluster: Cluster, template: str, label: str) -> str:
+    """Create a fresh database from a template; returns its URL."""
+    global _counter
+    _counter += 1
+    name = re.sub(r"[^a-z0-9_]", "_", f"t{_counter}_{label}".lower())[:60]
+    with _admin(pg_cluster.url) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    return _db_url(pg_cluster.url, name)
+
+
+@pytest.fixture(scope="module")
+def db_url(pg_cluster: Cluster, demo_template: str, request: pytest.FixtureRequest) -> str:
+    """A database of this test module's own, holding the small demo city."""
+    return clone_database(pg_cluster, TEMPLATE, request.module.__name__.rsplit(".", 1)[-1])
+
+
+@pytest.fixture(scope="module")
+def empty_db_url(pg_cluster: Cluster, empty_template: str, request: pytest.FixtureRequest) -> str:
+    """A migrated, empty database of this module's own."""
+    return clone_database(
+        pg_cluster, EMPTY_TEMPLATE, "e_" + request.module.__name__.rsplit(".", 1)[-1]
+    )
+
+
+@pytest.fixture(scope="module")
+def client(db_url: str) -> Iterator[TestClient]:
+    from api.app import create_app
+
+    with TestClient(create_app(database_url=db_url)) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def sql(db_url: str) -> Iterator[Callable[..., list[tuple[Any, ...]]]]:
+    """Run SQL on the module's database and return all rows."""
+    conn = psycopg.connect(psycopg_dsn(db_url), autocommit=True)
+
+    def run(query: str, params: Any = None) -> list[tuple[Any, ...]]:
+        cur = conn.execute(query, params)
+        return cur.fetchall() if cur.description else []
+
+    yield run
+    conn.close()
+
+
+@pytest.fixture(scope="module")
+def make_token(db_url: str) -> Callable[..., str]:
+    """``make_token(role, **scope)`` → a bearer token valid on the module's database."""
+    from api.auth.tokens import create_token
+    from api.db.engine import make_sync_engine
+
+    engine = make_sync_engine(db_url)
+
+    def make(role: str, **scope: Any) -> str:
+        with engine.begin() as conn:
+            return create_token(conn, role, **scope)[1]
+
+    return make
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+class LiveServer:
+    def __init__(self, url: str, server: Any, thread: threading.Thread):
+        self.url = url
+        self.server = server
+        self.thread = thread
+
+
+@pytest.fixture(scope="module")
+def live_server(db_url: str) -> Iterator[LiveServer]:
+    """A real uvicorn server on loopback (for concurrency tests and the browser)."""
+    import uvicorn
+
+    from api.app import create_app
+
+    port = free_port()
+    config = uvicorn.Config(
+        create_app(database_url=db_url), host="127.0.0.1", port=port, log_level="warning"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("test server did not start")
+        time.sleep(0.05)
+    try:
+        yield LiveServer(f"http://127.0.0.1:{port}", server, thread)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) != 0
