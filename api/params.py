@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated
 
 from fastapi import Depends, Query
@@ -13,7 +13,7 @@ from api.errors import InvalidInput
 from gis.crs import to_wgs84
 
 
-class CRSName(str, Enum):
+class CRSName(StrEnum):
     """Coordinate systems accepted on input."""
 
     wgs84 = "wgs84"

@@ -219,5 +219,23 @@ def token_revoke(token: Annotated[str, typer.Argument(help="the token, or its id
     console.print("revoked")
 
 
+def _mount_subcommands() -> None:
+    """Mount every ``api/cli/<name>.py`` that defines ``app`` (a Typer) as ``wangge <name>``."""
+    import importlib
+    import pkgutil
+
+    import api.cli as pkg
+
+    for m in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda m: m.name):
+        if m.name in {"main", "progress"} or m.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"api.cli.{m.name}")
+        sub = getattr(module, "app", None)
+        if isinstance(sub, typer.Typer):
+            app.add_typer(sub, name=getattr(module, "NAME", m.name))
+
+
+_mount_subcommands()
+
 if __name__ == "__main__":
     app()
