@@ -23,6 +23,7 @@ from gis.planning.errors import EditRefused, InvalidInput
 from gis.planning.graph import UnitGraph
 from gis.planning.grids import dissolve_grids
 from gis.planning.partition import _Ctx
+from gis.planning.tiling import retile
 from gis.planning.units import UnitSet, _locate, unit_adjacency
 
 
@@ -128,7 +129,7 @@ def make_plan(
                 pieces.append(p)
                 parent.append(u)
                 blk.append(ublock[u])
-    geoms = np.asarray(pieces, dtype=object)
+    geoms = retile(np.asarray(pieces, dtype=object))
     cell_of = _locate(rep, geoms, np.asarray(b.geometry.values), unitset.community)
     n = geoms.size
     hh = b["households"].to_numpy(dtype=np.int64)
@@ -258,7 +259,8 @@ def split_grid(
             raise EditRefused(f"the line does not cross grid {grid} from edge to edge")
         if len(pieces) > 2:
             raise EditRefused(
-                f"the line cuts grid {grid} into {len(pieces)} pieces; draw one that crosses it once"
+                f"the line cuts grid {grid} into {len(pieces)} pieces; "
+                "draw one that crosses it once"
             )
         rep = shapely.point_on_surface(np.asarray(plan.cells.geometry.values)[nodes])
         in_second = shapely.contains(pieces[1], rep)
@@ -291,7 +293,6 @@ def _cell_of_building(plan: Plan) -> dict[Hashable, int]:
 
 
 def _check(plan: Plan, labels: np.ndarray, grids: set[int], what: str) -> None:
-    pos = _positions(plan)
     for g in sorted(grids):
         nodes = np.flatnonzero(labels == g)
         if nodes.size == 0:
@@ -300,4 +301,3 @@ def _check(plan: Plan, labels: np.ndarray, grids: set[int], what: str) -> None:
         if not nx.is_connected(sub):
             pieces = nx.number_connected_components(sub)
             raise EditRefused(f"{what} would leave grid {g} in {pieces} separate pieces")
-    del pos

@@ -88,7 +88,8 @@ class UnitGraph:
             (np.concatenate([elen, elen]), (np.concatenate([ei, ej]), np.concatenate([ej, ei]))),
             shape=(n, n),
         )
-        shared = np.bincount(ei, weights=elen, minlength=n) + np.bincount(ej, weights=elen, minlength=n)
+        shared = np.bincount(ei, weights=elen, minlength=n)
+        shared += np.bincount(ej, weights=elen, minlength=n)
         nbrs: list[list[tuple[int, float]]] = [[] for _ in range(n)]
         for i, j, ln in zip(ei.tolist(), ej.tolist(), elen.tolist(), strict=True):
             nbrs[i].append((j, ln))

@@ -122,13 +122,9 @@ def plan_metrics(
         out["street_boundary_share"] = _street_share_geom(grids, streets, street_tolerance)
     out["households_moved"] = None
     if building_labels is not None and existing is not None:
-        new = pd.Series(building_labels) if not isinstance(building_labels, pd.Series) else building_labels
-        old = pd.Series(existing) if not isinstance(existing, pd.Series) else existing
-        hh_b = (
-            pd.Series(building_households)
-            if building_households is not None and not isinstance(building_households, pd.Series)
-            else building_households
-        )
+        new = pd.Series(building_labels)
+        old = pd.Series(existing)
+        hh_b = None if building_households is None else pd.Series(building_households)
         common = new.index.intersection(old.index)
         changed = new.loc[common].astype(str) != old.loc[common].astype(str)
         if hh_b is not None:
@@ -137,7 +133,9 @@ def plan_metrics(
     return out
 
 
-def _street_share_geom(grids: gpd.GeoDataFrame, streets: gpd.GeoDataFrame, tol: float) -> float | None:
+def _street_share_geom(
+    grids: gpd.GeoDataFrame, streets: gpd.GeoDataFrame, tol: float
+) -> float | None:
     geoms = np.asarray(grids.geometry.values)
     outer = shapely.union_all(geoms).boundary
     internal = shapely.difference(shapely.union_all(shapely.boundary(geoms)), outer.buffer(tol / 2))

@@ -18,6 +18,7 @@ import shapely
 
 from gis.planning.errors import InvalidInput
 from gis.planning.projection import require_metric
+from gis.planning.tiling import retile
 
 #: Shared boundaries shorter than this (metres) do not make two units neighbours.
 ADJACENCY_EPS = 0.05
@@ -120,7 +121,9 @@ def build_units(
                 if single.geom_type == "Polygon" and single.area > 0:
                     pieces.append(single)
                     piece_block.append(b)
-    geoms = np.asarray(pieces, dtype=object)
+    geoms = _singles(retile(np.asarray(pieces, dtype=object)), piece_block)
+    piece_block = geoms[1]
+    geoms = geoms[0]
     unit_of = _locate(rep, geoms, np.asarray(bgeom), community)
 
     n = geoms.size
@@ -287,6 +290,13 @@ def _locate(
         ).drop_duplicates("fp")
         out[lost[best["fp"].to_numpy()]] = best["poly"].to_numpy()
     return out
+
+
+def _singles(geoms: np.ndarray, tags: list[int]) -> tuple[np.ndarray, list[int]]:
+    """Explode multi-part pieces, carrying each piece's tag to its parts."""
+    parts, idx = shapely.get_parts(geoms, return_index=True)
+    ok = (shapely.get_type_id(parts) == 3) & (shapely.area(parts) > 0)
+    return parts[ok], [tags[i] for i in idx[ok]]
 
 
 def _split_block(
