@@ -33,6 +33,18 @@ class Principal:
     def actor(self) -> str:
         return f"token:{self.token_id}:{self.role}"
 
+    def in_scope(self, community_code: str | None) -> bool:
+        """Whether a thing in ``community_code`` lies inside this token's area scope.
+
+        A community code starts with its 6-digit district code. Admins and tokens
+        without an area scope see everything (their role still limits what).
+        """
+        if self.role == "admin":
+            return True
+        if self.community_code and community_code != self.community_code:
+            return False
+        return not (self.district_code and (community_code or "")[:6] != self.district_code)
+
 
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
