@@ -1,0 +1,81 @@
+"""Shared plumbing for the benchmarks: the database, servers in subprocesses, load runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+from api.config import DatabaseSettings
+from api.db.cluster import free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+PY = sys.executable
+
+
+def demo_database(communities: int | None = None) -> str:
+    """The configured database (or the embedded cluster), migrated, with the demo loaded."""
+    from api.db.demo_load import is_empty, load_tables
+    from api.db.engine import resolve_url
+    from api.db.migrate import upgrade
+
+    url = resolve_url(DatabaseSettings())
+    upgrade(url)
+    if is_empty(url):
+        from gis.demo import generate_city
+
+        print("loading the demo city for the benchmark ...", file=sys.stderr)
+        load_tables(url, generate_city(communities=communities).tables)
+    return url
+
+
+@contextmanager
+def server(target: str, url: str | None = None, factory: bool = False, workers: int = 1) -> Iterator[str]:
+    """Run ``uvicorn target`` in a subprocess on a free loopback port; yields its base URL."""
+    port = free_port()
+    env = dict(os.environ)
+    if url:
+        env["WANGGE_DATABASE_URL"] = url
+    args = [PY, "-m", "uvicorn", target, "--host", "127.0.0.1", "--port", str(port),
+            "--log-level", "warning", "--workers", str(workers), "--no-access-log"]
+    if factory:
+        args.append("--factory")
+    proc = subprocess.Popen(args, cwd=ROOT, env=env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(base + "/openapi.json", timeout=1)
+                break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise RuntimeError(f"server {target} did not start") from None
+                time.sleep(0.2)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+def load(base: str, paths: list[str], concurrency: int, seconds: float) -> dict[str, object]:
+    """Drive ``paths`` from a second process (bench/_load.py); returns its figures."""
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as f:
+        f.write(base + "\n" + "\n".join(paths) + "\n")
+    try:
+        out = subprocess.run(
+            [PY, "-m", "bench._load", f.name, str(concurrency), str(seconds)],
+            cwd=ROOT, capture_output=True, text=True, check=True,
+        )
+    finally:
+        os.unlink(f.name)
+    result: dict[str, object] = json.loads(out.stdout)
+    return result

@@ -1,0 +1,177 @@
+"""Communities, grids, locate and the party tiers over HTTP, on the small demo city."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from gis.crs import from_wgs84
+
+
+@pytest.fixture(scope="module")
+def building(sql: Any) -> dict[str, Any]:
+    """A building (its point is inside its grid) with its grid, community, branch and group."""
+    row = sql(
+        """
+        SELECT b.code, ST_X(b.point), ST_Y(b.point), g.code, g.community_code, o.code, pg.code
+        FROM buildings b JOIN grids g ON g.id = b.grid_id
+        JOIN party_orgs o ON o.grid_id = g.id AND o.tier = 'branch'
+        JOIN party_group_buildings gb ON gb.building_id = b.id
+        JOIN party_orgs pg ON pg.id = gb.group_id
+        ORDER BY b.code LIMIT 1 OFFSET 17
+        """
+    )[0]
+    keys = ("code", "lon", "lat", "grid", "community", "branch", "group")
+    return dict(zip(keys, row, strict=True))
+
+
+def test_communities_are_a_geojson_feature_collection(client: TestClient, sql: Any) -> None:
+    r = client.get("/api/v1/communities")
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("application/geo+json")
+    fc = r.json()
+    assert fc["type"] == "FeatureCollection"
+    n = sql("SELECT count(*) FROM communities")[0][0]
+    assert len(fc["features"]) == n > 0
+    f = fc["features"][0]
+    assert f["geometry"]["type"] == "MultiPolygon"
+    assert {"code", "name", "district", "grids", "households"} <= f["properties"].keys()
+    lon, lat = f["geometry"]["coordinates"][0][0][0]
+    assert 118 < lon < 119 and 31 < lat < 32  # WGS84 around Ma'anshan
+
+
+def test_grids_of_a_community_carry_the_working_properties(client: TestClient, sql: Any) -> None:
+    code = sql("SELECT code FROM communities ORDER BY code LIMIT 1")[0][0]
+    fc = client.get("/api/v1/grids", params={"community": code}).json()
+    expected = sql(
+        "SELECT code, households, buildings FROM grids WHERE active AND community_code = %s "
+        "ORDER BY code", (code,))
+    assert [(f["properties"]["code"], f["properties"]["households"], f["properties"]["buildings"])
+            for f in fc["features"]] == [tuple(r) for r in expected]
+    for f in fc["features"]:
+        p = f["properties"]
+        assert p["community"] == code
+        assert p["worker"] and p["party_branch"]
+        assert 300 <= p["households"] <= 500
+
+
+def test_grids_refuse_unknown_and_malformed_communities(client: TestClient) -> None:
+    r = client.get("/api/v1/grids", params={"community": "340503999999"})
+    assert r.status_code == 404
+    assert "340503999999" in r.json()["detail"][0]["msg"]
+    r = client.get("/api/v1/grids", params={"community": "abc"})
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["loc"] == ["query", "community"]
+
+
+@pytest.mark.parametrize("crs", ["wgs84", "cgcs2000", "gcj02", "bd09"])
+def test_locate_finds_the_grid_in_every_coordinate_system(
+    client: TestClient, building: dict[str, Any], crs: str
+) -> None:
+    lon, lat = from_wgs84(building["lon"], building["lat"], crs)
+    r = client.get("/api/v1/grids/locate", params={"lon": lon, "lat": lat, "crs": crs})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["grid"]["code"] == building["grid"]
+    assert body["community"]["code"] == building["community"]
+    assert body["party_branch"]["code"] == building["branch"]
+    assert body["worker"]["name"]
+    assert abs(body["point"]["lon"] - building["lon"]) < 1e-6
+    assert body["point"]["input_crs"] == crs
+
+
+def test_a_gcj02_point_read_as_wgs84_would_land_elsewhere(
+    client: TestClient, building: dict[str, Any]
+) -> None:
+    """The offset is real: treating GCJ-02 as WGS84 moves the point by hundreds of metres."""
+    lon, lat = from_wgs84(building["lon"], building["lat"], "gcj02")
+    wrong = client.get("/api/v1/grids/locate", params={"lon": lon, "lat": lat, "crs": "wgs84"})
+    assert wrong.status_code == 404 or wrong.json()["grid"]["code"] != building["grid"]
+
+
+@pytest.mark.parametrize(
+    ("params", "field", "words"),
+    [
+        ({"lon": 118.5, "lat": 95, "crs": "wgs84"}, "lat", "between -90 and 90"),
+        ({"lon": 200, "lat": 31.7, "crs": "wgs84"}, "lon", "between -180 and 180"),
+        ({"lon": 31.7, "lat": 118.5, "crs": "wgs84"}, "lat", "swapped"),
+        ({"lon": "east", "lat": 31.7, "crs": "wgs84"}, "lon", "number"),
+        ({"lon": "nan", "lat": 31.7, "crs": "wgs84"}, "lon", "finite"),
+        ({"lon": 118.5, "lat": "inf", "crs": "wgs84"}, "lat", "finite"),
+        ({"lon": 118.5, "lat": 31.7, "crs": "mercator"}, "crs", "wgs84"),
+        ({"lon": 118.5, "lat": 31.7}, "crs", "required"),
+    ],
+)
+def test_locate_names_the_bad_field(
+    client: TestClient, params: dict[str, Any], field: str, words: str
+) -> None:
+    r = client.get("/api/v1/grids/locate", params=params)
+    assert r.status_code == 422
+    err = r.json()["detail"][0]
+    assert err["loc"][-1] == field
+    assert words.lower() in err["msg"].lower()
+
+
+def test_locate_outside_every_grid_is_a_404_that_says_so(client: TestClient) -> None:
+    r = client.get("/api/v1/grids/locate", params={"lon": 116.39, "lat": 39.91, "crs": "wgs84"})
+    assert r.status_code == 404
+    assert "no grid contains the point" in r.json()["detail"][0]["msg"]
+
+
+def test_a_point_on_a_shared_boundary_is_assigned_deterministically(
+    client: TestClient, sql: Any
+) -> None:
+    row = sql(
+        """
+        SELECT ST_X(p), ST_Y(p), least(a.code, b.code) FROM (
+          SELECT a.code AS ac, b.code AS bc,
+                 ST_PointN(ST_GeometryN(ST_Intersection(ST_Boundary(a.geom), ST_Boundary(b.geom)), 1), 1) AS p
+          FROM grids a JOIN grids b ON a.active AND b.active AND a.code < b.code
+           AND ST_Touches(a.geom, b.geom) AND a.community_code = b.community_code
+          LIMIT 1) s, grids a, grids b WHERE a.code = s.ac AND b.code = s.bc
+        """
+    )[0]
+    lon, lat, lowest = row
+    codes = {client.get("/api/v1/grids/locate",
+                        params={"lon": lon, "lat": lat, "crs": "wgs84"}).json()["grid"]["code"]
+             for _ in range(3)}
+    assert codes == {lowest}
+
+
+def test_party_tree_mirrors_the_map(client: TestClient, sql: Any) -> None:
+    code = sql("SELECT code FROM communities ORDER BY code LIMIT 1")[0][0]
+    body = client.get("/api/v1/party/tree", params={"community": code}).json()
+    committee = body["committee"]
+    assert committee["tier"] == "committee"
+    grids = {r[0] for r in sql(
+        "SELECT code FROM grids WHERE active AND community_code = %s", (code,))}
+    assert {b["grid"] for b in committee["branches"]} == grids
+    covered = [bc for b in committee["branches"] for g in b["groups"] for bc in g["buildings"]]
+    buildings = {r[0] for r in sql("SELECT code FROM buildings WHERE community_code = %s", (code,))}
+    assert sorted(covered) == sorted(buildings)  # every building in exactly one group
+
+
+def test_party_tree_of_unknown_community_is_404(client: TestClient) -> None:
+    assert client.get("/api/v1/party/tree", params={"community": "340503999999"}).status_code == 404
+
+
+def test_party_locate_names_committee_branch_and_building_group(
+    client: TestClient, building: dict[str, Any]
+) -> None:
+    lon, lat = from_wgs84(building["lon"], building["lat"], "gcj02")
+    body = client.get("/api/v1/party/locate", params={"lon": lon, "lat": lat, "crs": "gcj02"}).json()
+    assert body["grid"]["code"] == building["grid"]
+    assert body["branch"]["code"] == building["branch"]
+    assert body["committee"]["code"]
+    assert body["building"]["code"] == building["code"]
+    assert body["building"]["match"] == "contains"
+    assert body["group"]["code"] == building["group"]
+
+
+def test_openapi_docs_are_served(client: TestClient) -> None:
+    assert client.get("/docs").status_code == 200
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/health", "/api/v1/communities", "/api/v1/grids", "/api/v1/grids/locate",
+            "/api/v1/party/tree", "/api/v1/party/locate"} <= paths.keys()
