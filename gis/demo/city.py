@@ -1,0 +1,1082 @@
+"""The Ma'anshan demo city: every table of ``api/db/models.py`` as a data frame.
+
+Deterministic: the same seed gives identical frames. ``communities=N`` keeps the
+first N communities (by code) of the full city and everything that belongs to
+them, with ids renumbered from 1.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from shapely.geometry import MultiPolygon
+
+from gis.demo import catalogue
+from gis.demo.buildings import place_buildings
+from gis.demo.geometry import (
+    CITY_CODE,
+    N_COMMUNITIES,
+    Layout,
+    build_layout,
+    to_wgs84,
+)
+from gis.demo.names import ESTATE_SUFFIX, id_numbers, person_names, phones, place_names
+
+ProgressFn = Callable[[str, int, int], None]
+
+N_VOLUNTEERS = 5_300
+N_RIDERS = 500
+STAFF_PER_DEPARTMENT = 4
+MUST_VISIT_SHARE = 0.03
+INCIDENTS_PER_HOUSEHOLD_YEAR = 0.06
+DAY = 86_400.0
+HOUR = 3_600.0
+BEIJING = 8 * HOUR  # UTC offset
+
+#: Table order (parents first), as in the schema.
+TABLES = (
+    "admin_areas", "communities", "departments", "service_items", "people", "plans", "grids",
+    "buildings", "plan_assignments", "residents", "party_orgs", "party_group_buildings",
+    "party_members", "streets", "incidents", "incident_events", "ratings", "visits",
+    "points_ledger",
+)
+
+
+@dataclass
+class DemoCity:
+    """One frame per table of ``api/db/models.py``, keyed by table name."""
+
+    seed: int
+    reference_time: dt.datetime
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+    def counts(self) -> dict[str, int]:
+        return {name: len(frame) for name, frame in self.tables.items()}
+
+    def __getitem__(self, name: str) -> pd.DataFrame:
+        return self.tables[name]
+
+
+def reference_time(seed: int) -> dt.datetime:
+    """End of the generated year of history: 14:00 Beijing time on a day fixed by the seed.
+
+    A seed that reads as a date (``YYYYMMDD``, e.g. the default 20240601) is that
+    day; any other seed is a day of 2025 chosen by ``seed % 365``.
+    """
+    day: dt.date | None = None
+    text = str(seed)
+    if len(text) == 8:
+        try:
+            day = dt.date(int(text[:4]), int(text[4:6]), int(text[6:]))
+        except ValueError:
+            day = None
+        if day is not None and not 2000 <= day.year <= 2100:
+            day = None
+    if day is None:
+        day = dt.date(2025, 1, 1) + dt.timedelta(days=seed % 365)
+    return dt.datetime(day.year, day.month, day.day, 6, 0, tzinfo=dt.UTC)
+
+
+def _ts(seconds: np.ndarray) -> pd.Series:
+    """Epoch seconds (NaN = missing) → tz-aware UTC timestamps, whole seconds."""
+    s = np.asarray(seconds, dtype=float)
+    return pd.Series(pd.to_datetime(np.round(s), unit="s", utc=True))
+
+
+def _multi(geoms: np.ndarray) -> np.ndarray:
+    out = np.empty(len(geoms), dtype=object)
+    for i, g in enumerate(geoms):
+        out[i] = g if isinstance(g, MultiPolygon) else MultiPolygon([g])
+    return out
+
+
+def _gdf(data: dict, geometry: str) -> gpd.GeoDataFrame:
+    frame = pd.DataFrame({k: v for k, v in data.items()})
+    return gpd.GeoDataFrame(frame, geometry=geometry, crs="EPSG:4326")
+
+
+def _nullable(values: np.ndarray | list) -> pd.arrays.IntegerArray:
+    return pd.array([None if (v is None or (isinstance(v, float) and np.isnan(v)) or v < 0)
+                     else int(v) for v in values], dtype="Int64")
+
+
+def _alloc(weights: np.ndarray, total: int) -> np.ndarray:
+    raw = weights / weights.sum() * total
+    out = np.floor(raw).astype(int)
+    rest = total - out.sum()
+    if rest > 0:
+        out[np.argsort(-(raw - out), kind="stable")[:rest]] += 1
+    return out
+
+
+def generate_city(
+    seed: int = 20240601,
+    communities: int | None = None,
+    progress: ProgressFn | None = None,
+) -> DemoCity:
+    """Generate the Ma'anshan demo city (114 communities, 1,675 grids) deterministically."""
+    gen = _Generator(seed, communities, progress)
+    return gen.run()
+
+
+class _Generator:
+    def __init__(self, seed: int, communities: int | None, progress: ProgressFn | None) -> None:
+        self.seed = int(seed)
+        self.limit = communities
+        self.progress = progress or (lambda stage, done, total: None)
+        self.ref = reference_time(self.seed)
+        self.ref_s = self.ref.timestamp()
+        self.t: dict[str, pd.DataFrame] = {}
+
+    def rng(self, *key: int) -> np.random.Generator:
+        return np.random.default_rng([self.seed, *key])
+
+    # ------------------------------------------------------------------ driver
+    def run(self) -> DemoCity:
+        t0 = time.monotonic()
+        self.progress("layout", 0, 1)
+        layout, admin = build_layout(self.seed)
+        self.layout = layout
+        self.progress("layout", 1, 1)
+        n_all = len(layout.community_codes)
+        n = n_all if self.limit is None else max(1, min(int(self.limit), n_all))
+        self.n_comm = n
+        self._areas(admin)
+        self._catalogue()
+        self._buildings()
+        self._people()
+        self._plans_grids()
+        self._residents()
+        self._party()
+        self._streets()
+        self._incidents()
+        self._visits()
+        self._points()
+        self.elapsed = time.monotonic() - t0
+        tables = {name: self.t[name].reset_index(drop=True) for name in TABLES}
+        return DemoCity(self.seed, self.ref, tables)
+
+    # ------------------------------------------------------------------ areas
+    def _areas(self, admin: list) -> None:
+        lay: Layout = self.layout
+        n = self.n_comm
+        self.comm_codes = lay.community_codes[:n]
+        comm_rng = self.rng(10)
+        names = place_names(comm_rng, len(lay.community_codes))
+        self.comm_names = [f"{zh}社区" for zh, _ in names][:n]
+        comm_en = [f"{en} Community" for _, en in names][:n]
+        comm_street_idx = lay.community_street[:n]
+        office_names = place_names(self.rng(11), len(lay.street_offices))
+        used_offices = sorted(set(comm_street_idx))
+        self.comm_metric = lay.community_geoms[:n]
+        comm_wgs = to_wgs84(self.comm_metric)
+        office_geoms = to_wgs84(np.array([lay.street_offices[i][2] for i in used_offices],
+                                         dtype=object))
+        rows = {"code": [], "name": [], "name_en": [], "level": [], "parent_code": [],
+                "city_code": [], "geom": []}
+        for a in admin:
+            rows["code"].append(a.code)
+            rows["name"].append(a.name)
+            rows["name_en"].append(a.name_en)
+            rows["level"].append("city" if a.level == "city" else "district")
+            rows["parent_code"].append(None if a.level == "city" else CITY_CODE)
+            rows["city_code"].append(CITY_CODE)
+            rows["geom"].append(a.geom_wgs84)
+        self.district_names = {a.code: a.name for a in admin}
+        self.office_name = {}
+        for k, i in enumerate(used_offices):
+            code = lay.street_offices[i][0]
+            zh, en = office_names[i]
+            self.office_name[i] = f"{zh}街道"
+            rows["code"].append(code)
+            rows["name"].append(f"{zh}街道")
+            rows["name_en"].append(f"{en} Subdistrict")
+            rows["level"].append("street")
+            rows["parent_code"].append(code[:6])
+            rows["city_code"].append(CITY_CODE)
+            rows["geom"].append(_multi(np.array([office_geoms[k]], dtype=object))[0])
+        self.t["admin_areas"] = _gdf(rows, "geom")
+        self.comm_district = lay.community_district[:n]
+        self.comm_street_code = [lay.street_offices[i][0] for i in comm_street_idx]
+        self.comm_street_idx = comm_street_idx
+        self.t["communities"] = _gdf({
+            "code": self.comm_codes,
+            "name": self.comm_names,
+            "name_en": comm_en,
+            "district_code": self.comm_district,
+            "street_code": self.comm_street_code,
+            "city_code": CITY_CODE,
+            "geom": _multi(comm_wgs),
+        }, "geom")
+        self.comm_index = {c: i for i, c in enumerate(self.comm_codes)}
+        # grids of the kept communities
+        keep = lay.grid_community < n
+        self.grid_global = np.where(keep)[0]
+        self.grid_metric = lay.grid_geoms[keep]
+        self.grid_comm = lay.grid_community[keep]
+        self.grid_codes = [lay.grid_codes[i] for i in self.grid_global]
+        self.n_grid = len(self.grid_global)
+        self.grid_ids = np.arange(1, self.n_grid + 1)
+
+    def _catalogue(self) -> None:
+        self.t["departments"] = catalogue.departments_frame()
+        self.t["service_items"] = catalogue.service_items_frame()
+
+    # ------------------------------------------------------------------ buildings
+    def _buildings(self) -> None:
+        lay = self.layout
+        n_grid = self.n_grid
+        est_rng = self.rng(20)
+        estate_names = place_names(est_rng, len(lay.grid_geoms) + 10)
+        foot: list[np.ndarray] = []
+        rows_grid: list[np.ndarray] = []
+        floors: list[np.ndarray] = []
+        units: list[np.ndarray] = []
+        per_floor: list[np.ndarray] = []
+        self.grid_kind: list[str] = []
+        self.grid_estate: list[str] = []
+        for k, gi in enumerate(self.grid_global):
+            placed = place_buildings(
+                lay.grid_geoms[gi], float(lay.grid_angle[gi]), float(lay.grid_centrality[gi]),
+                self.rng(21, int(gi)),
+            )
+            m = len(placed.floors)
+            # number the buildings of a grid west→east, north→south too
+            xy = shapely.get_coordinates(shapely.centroid(placed.footprints))
+            order = np.lexsort((xy[:, 0], -np.round(xy[:, 1] / 30.0)))
+            foot.append(placed.footprints[order])
+            rows_grid.append(np.full(m, k))
+            floors.append(placed.floors[order])
+            units.append(placed.units[order])
+            per_floor.append(placed.per_floor[order])
+            self.grid_kind.append(placed.kind)
+            zh, _en = estate_names[gi]
+            suffix = ESTATE_SUFFIX[int(gi) % len(ESTATE_SUFFIX)][0]
+            if placed.kind == "walkup":
+                suffix = "新村" if int(gi) % 2 else "小区"
+            self.grid_estate.append(zh + suffix)
+            if k % 100 == 0:
+                self.progress("buildings", k, n_grid)
+        self.progress("buildings", n_grid, n_grid)
+        b_metric = np.concatenate(foot)
+        b_grid = np.concatenate(rows_grid)
+        b_floors = np.concatenate(floors)
+        b_units = np.concatenate(units)
+        b_pf = np.concatenate(per_floor)
+        b_hh = b_floors * b_units * b_pf
+        b_comm = self.grid_comm[b_grid]
+        nb = len(b_metric)
+        self.b_metric = b_metric
+        self.b_grid = b_grid
+        self.b_comm = b_comm
+        self.b_hh = b_hh
+        self.b_floors = b_floors
+        self.b_units = b_units
+        self.b_pf = b_pf
+        self.b_ids = np.arange(1, nb + 1)
+        self.b_point_metric = shapely.point_on_surface(b_metric)
+        self.b_xy = shapely.get_coordinates(self.b_point_metric)
+        self.b_old = np.array([self.grid_kind[g] == "walkup" for g in b_grid])
+        # building numbers per grid (1..m) and codes per community
+        b_no = np.zeros(nb, dtype=int)
+        c_no = np.zeros(nb, dtype=int)
+        start = 0
+        comm_counter: dict[int, int] = {}
+        for arr in rows_grid:
+            m = len(arr)
+            b_no[start:start + m] = np.arange(1, m + 1)
+            c = int(self.grid_comm[arr[0]])
+            base = comm_counter.get(c, 0)
+            c_no[start:start + m] = base + np.arange(1, m + 1)
+            comm_counter[c] = base + m
+            start += m
+        self.b_no = b_no
+        names = [f"{self.grid_estate[g]}{k}栋" for g, k in zip(b_grid, b_no, strict=True)]
+        self.b_name = names
+        addresses = []
+        for g, name in zip(b_grid, names, strict=True):
+            c = int(self.grid_comm[g])
+            addresses.append(
+                f"马鞍山市{self.district_names[self.comm_district[c]]}"
+                f"{self.office_name[self.comm_street_idx[c]]}{self.comm_names[c]}{name}"
+            )
+        self.b_address = addresses
+        self.b_wgs = to_wgs84(b_metric)
+        self.b_point_wgs = to_wgs84(self.b_point_metric)
+        self.grid_hh = np.bincount(b_grid, weights=b_hh, minlength=n_grid).astype(int)
+        self.grid_nb = np.bincount(b_grid, minlength=n_grid).astype(int)
+
+    # ------------------------------------------------------------------ people
+    def _people(self) -> None:
+        lay = self.layout
+        n = self.n_comm
+        all_hh = np.zeros(len(lay.community_codes))
+        # volunteers/riders are allotted on the whole city (by grids), then the kept subset
+        all_grids = np.bincount(lay.grid_community, minlength=len(lay.community_codes))
+        all_hh = all_grids.astype(float)
+        vol = _alloc(all_hh, N_VOLUNTEERS)[:n]
+        rid = _alloc(all_hh, N_RIDERS)[:n]
+        grids_per_comm = np.bincount(self.grid_comm, minlength=n)
+        police = np.maximum(1, np.round(grids_per_comm / 5.0).astype(int))
+        rng = self.rng(30)
+        role: list[str] = []
+        comm: list[int] = []
+        dept: list[str | None] = []
+        grid_of: list[int] = []
+        for c in range(n):
+            role += ["window_worker"] * 2
+            comm += [c, c]
+            grid_of += [-1, -1]
+        for g in range(self.n_grid):
+            role.append("grid_worker")
+            comm.append(int(self.grid_comm[g]))
+            grid_of.append(g)
+        for c in range(n):
+            gs = np.where(self.grid_comm == c)[0]
+            for k in range(police[c]):
+                role.append("police")
+                comm.append(c)
+                grid_of.append(int(gs[(k * 5) % len(gs)]))
+        for c in range(n):
+            role += ["volunteer"] * int(vol[c])
+            comm += [c] * int(vol[c])
+            grid_of += [-1] * int(vol[c])
+        for c in range(n):
+            role += ["rider"] * int(rid[c])
+            comm += [c] * int(rid[c])
+            grid_of += [-1] * int(rid[c])
+        dept = [None] * len(role)
+        for d in catalogue.DEPARTMENTS:
+            for _ in range(STAFF_PER_DEPARTMENT):
+                role.append("department_staff")
+                comm.append(-1)
+                grid_of.append(-1)
+                dept.append(d[0])
+        m = len(role)
+        role_a = np.array(role)
+        comm_a = np.array(comm)
+        grid_a = np.array(grid_of)
+        share = {"window_worker": 0.3, "grid_worker": 0.3, "police": 0.6, "volunteer": 0.3,
+                 "rider": 0.1, "department_staff": 0.5}
+        party = rng.random(m) < np.array([share[r] for r in role])
+        # the first window worker of each community is the committee secretary
+        party[np.arange(n) * 2] = True
+        duty_p = {"window_worker": 0.9, "grid_worker": 0.8, "police": 0.7, "volunteer": 0.25,
+                  "rider": 0.45, "department_staff": 0.8}
+        on_duty = rng.random(m) < np.array([duty_p[r] for r in role])
+        cap = {"window_worker": 5, "grid_worker": 3, "police": 2, "volunteer": 1, "rider": 2,
+               "department_staff": 3}
+        capacity = np.array([cap[r] for r in role])
+        vol_skills = ["elderly_care", "mediation", "repair", "medical", "legal", "patrol",
+                      "cleaning", "tutoring", "it_help", "publicity", "fire_safety"]
+        skills: list[list[str]] = []
+        for r in role:
+            if r == "window_worker":
+                skills.append(["all_round", "public_service", "social_security"])
+            elif r == "grid_worker":
+                extra = [vol_skills[int(i)] for i in rng.choice(len(vol_skills), 2, replace=False)]
+                skills.append(["all_round", "visit", *sorted(extra)])
+            elif r == "police":
+                skills.append(["policing", "mediation", "patrol"])
+            elif r == "volunteer":
+                k = int(rng.integers(1, 4))
+                skills.append(sorted(vol_skills[int(i)] for i in
+                                     rng.choice(len(vol_skills), k, replace=False)))
+            elif r == "rider":
+                skills.append(["delivery", "patrol", "report"])
+            else:
+                skills.append(["department"])
+        # positions: around the community (a building of the grid / community), metric
+        px = np.zeros(m)
+        py = np.zeros(m)
+        office_xy = self.b_xy  # buildings
+        b_by_comm = [np.where(self.b_comm == c)[0] for c in range(n)]
+        b_by_grid = [np.where(self.b_grid == g)[0] for g in range(self.n_grid)]
+        centre = np.asarray(self.layout.urban[0].centroid.coords[0])
+        for i in range(m):
+            if grid_a[i] >= 0:
+                cand = b_by_grid[grid_a[i]]
+            elif comm_a[i] >= 0:
+                cand = b_by_comm[comm_a[i]]
+            else:
+                px[i], py[i] = centre + rng.normal(0, 300, 2)
+                continue
+            b = cand[int(rng.integers(len(cand)))]
+            px[i], py[i] = office_xy[b] + rng.normal(0, 25, 2)
+        pos = to_wgs84(shapely.points(px, py))
+        pos_at = np.where(on_duty, self.ref_s - rng.uniform(30, 1_200, m),
+                          self.ref_s - rng.uniform(1, 72, m) * HOUR)
+        day_start = self.ref_s - (self.ref_s + BEIJING) % DAY  # Beijing midnight, in UTC secs
+        end_local = np.where(role_a == "rider", 22.0, 17.5) * HOUR
+        shift_end = np.where(on_duty, day_start + end_local, np.nan)
+        names_ = person_names(rng, m)
+        ids = np.arange(1, m + 1)
+        self.p_role = role_a
+        self.p_comm = comm_a
+        self.p_grid = grid_a
+        self.p_party = party
+        self.p_ids = ids
+        self.p_names = names_
+        self.p_phones = phones(rng, m)
+        self.p_dept = dept
+        self.t["people"] = _gdf({
+            "id": ids,
+            "city_code": CITY_CODE,
+            "name": names_,
+            "phone": self.p_phones,
+            "role": role,
+            "community_code": [self.comm_codes[c] if c >= 0 else None for c in comm],
+            "department_code": dept,
+            "skills": skills,
+            "party_member": party,
+            "on_duty": on_duty,
+            "capacity": capacity,
+            "shift_end": _ts(shift_end),
+            "position": pos,
+            "position_at": _ts(pos_at),
+        }, "position")
+        self.grid_worker = np.where(role_a == "grid_worker")[0]  # index per grid
+        self.window_workers = np.where(role_a == "window_worker")[0].reshape(n, 2)
+
+    # ------------------------------------------------------------------ plans & grids
+    def _plans_grids(self) -> None:
+        n = self.n_comm
+        created = self.ref_s - 400 * DAY
+        published = created + 7 * DAY
+        plan_ids = np.arange(1, n + 1)
+        grids_per = np.bincount(self.grid_comm, minlength=n)
+        hh_per = np.bincount(self.grid_comm, weights=self.grid_hh, minlength=n).astype(int)
+        nb_per = np.bincount(self.grid_comm, weights=self.grid_nb, minlength=n).astype(int)
+        self.t["plans"] = pd.DataFrame({
+            "id": plan_ids,
+            "community_code": self.comm_codes,
+            "city_code": CITY_CODE,
+            "name": [f"{name}网格划分方案（2023版）" for name in self.comm_names],
+            "status": "active",
+            "params": [{"households_min": 300, "households_max": 500, "generator": "gis.demo",
+                        "seed": self.seed} for _ in range(n)],
+            "figures": [{"grids": int(g), "households": int(h), "buildings": int(b)}
+                        for g, h, b in zip(grids_per, hh_per, nb_per, strict=True)],
+            "created_by": "demo",
+            "created_at": _ts(np.full(n, created)),
+            "published_at": _ts(np.full(n, published)),
+            "retired_at": _ts(np.full(n, np.nan)),
+        })
+        grid_wgs = to_wgs84(self.grid_metric)
+        no = [int(code[-3:]) for code in self.grid_codes]
+        self.grid_plan = plan_ids[self.grid_comm]
+        self.t["grids"] = _gdf({
+            "id": self.grid_ids,
+            "plan_id": self.grid_plan,
+            "code": self.grid_codes,
+            "name": [f"{self.comm_names[c]}第{k}网格" for c, k in zip(self.grid_comm, no,
+                                                                  strict=True)],
+            "community_code": [self.comm_codes[c] for c in self.grid_comm],
+            "city_code": CITY_CODE,
+            "active": True,
+            "worker_id": self.p_ids[self.grid_worker],
+            "households": self.grid_hh,
+            "buildings": self.grid_nb,
+            "geom": _multi(grid_wgs),
+        }, "geom")
+        nb = len(self.b_ids)
+        codes = []
+        counter: dict[int, int] = {}
+        for c in self.b_comm:
+            counter[int(c)] = counter.get(int(c), 0) + 1
+            codes.append(f"{self.comm_codes[c]}B{counter[int(c)]:04d}")
+        b = _gdf({
+            "id": self.b_ids,
+            "code": codes,
+            "city_code": CITY_CODE,
+            "community_code": [self.comm_codes[c] for c in self.b_comm],
+            "grid_id": self.grid_ids[self.b_grid],
+            "name": self.b_name,
+            "address": self.b_address,
+            "households": self.b_hh,
+            "floors": self.b_floors,
+            "households_estimated": np.zeros(nb, bool),
+            "geom": _multi(self.b_wgs),
+        }, "geom")
+        b["point"] = gpd.GeoSeries(self.b_point_wgs, crs="EPSG:4326")
+        self.t["buildings"] = b
+        self.t["plan_assignments"] = pd.DataFrame({
+            "plan_id": self.grid_plan[self.b_grid],
+            "building_id": self.b_ids,
+            "grid_id": self.grid_ids[self.b_grid],
+        })
+
+    # ------------------------------------------------------------------ residents
+    def _residents(self) -> None:
+        rng = self.rng(40)
+        k = rng.binomial(self.b_hh, MUST_VISIT_SHARE)
+        bi = np.repeat(np.arange(len(self.b_ids)), k)
+        m = len(bi)
+        floor = rng.integers(1, self.b_floors[bi] + 1)
+        unit = rng.integers(1, self.b_units[bi] + 1)
+        door = rng.integers(1, self.b_pf[bi] + 1)
+        rooms = [f"{u}-{f}{d:02d}" for u, f, d in zip(unit, floor, door, strict=True)]
+        primary = rng.choice(4, m, p=[0.45, 0.25, 0.22, 0.08])
+        kinds = np.array(["elderly_alone", "disabled", "low_income", "bedridden"])
+        flags: list[list[str]] = []
+        extra = rng.random((m, 4))
+        for i in range(m):
+            f = {kinds[primary[i]]}
+            if primary[i] == 0 and extra[i, 0] < 0.15:
+                f.add("low_income")
+            if primary[i] == 3 and extra[i, 1] < 0.6:
+                f.add("disabled")
+            if primary[i] == 1 and extra[i, 2] < 0.3:
+                f.add("low_income")
+            flags.append(sorted(f))
+        every_of = {"bedridden": 14, "elderly_alone": 30, "disabled": 30, "low_income": 60}
+        every = np.array([min(every_of[x] for x in f) for f in flags])
+        elderly = np.isin(primary, [0, 3])
+        lo = np.where(elderly, 1928, 1950)
+        hi = np.where(elderly, 1960, 2003)
+        region = [self.comm_district[self.b_comm[b]] for b in bi]
+        has_phone = rng.random(m) < np.where(elderly, 0.55, 0.85)
+        ph = phones(rng, m)
+        self.r_ids = np.arange(1, m + 1)
+        self.r_building = bi
+        self.r_every = every
+        self.r_names = person_names(rng, m)
+        self.t["residents"] = pd.DataFrame({
+            "id": self.r_ids,
+            "city_code": CITY_CODE,
+            "building_id": self.b_ids[bi],
+            "room": rooms,
+            "name": self.r_names,
+            "phone": [p if h else None for p, h in zip(ph, has_phone, strict=True)],
+            "id_number": id_numbers(rng, region, lo, hi),
+            "flags": flags,
+            "must_visit": np.ones(m, bool),
+            "visit_every_days": every,
+        })
+
+    # ------------------------------------------------------------------ party
+    def _party(self) -> None:
+        rng = self.rng(50)
+        n = self.n_comm
+        org_rows: dict[str, list] = {k: [] for k in ("id", "city_code", "tier", "code", "name",
+                                                     "parent_id", "community_code", "grid_id",
+                                                     "secretary_id")}
+        gb_group: list[int] = []
+        gb_building: list[int] = []
+        members: dict[int, tuple[int, str]] = {}  # person index -> (org id, position)
+        vols_party = [list(np.where((self.p_role == "volunteer") & self.p_party
+                                    & (self.p_comm == c))[0]) for c in range(n)]
+        b_by_grid = [np.where(self.b_grid == g)[0] for g in range(self.n_grid)]
+
+        def add(tier: str, code: str, name: str, parent: int | None, c: int, grid: int | None,
+                secretary: int | None) -> int:
+            oid = len(org_rows["id"]) + 1
+            org_rows["id"].append(oid)
+            org_rows["city_code"].append(CITY_CODE)
+            org_rows["tier"].append(tier)
+            org_rows["code"].append(code)
+            org_rows["name"].append(name)
+            org_rows["parent_id"].append(parent)
+            org_rows["community_code"].append(self.comm_codes[c])
+            org_rows["grid_id"].append(grid)
+            org_rows["secretary_id"].append(None if secretary is None else
+                                            int(self.p_ids[secretary]))
+            if secretary is not None:
+                members[secretary] = (oid, "secretary")
+            return oid
+
+        for c in range(n):
+            sec = int(self.window_workers[c, 0])
+            committee = add("committee", f"P{self.comm_codes[c]}",
+                            f"中共{self.comm_names[c]}委员会", None, c, None, sec)
+            other = int(self.window_workers[c, 1])
+            if self.p_party[other]:
+                members[other] = (committee, "member")
+            vols = vols_party[c]
+            vpos = 0
+            for g in np.where(self.grid_comm == c)[0]:
+                worker = int(self.grid_worker[g])
+                if self.p_party[worker]:
+                    bsec: int | None = worker
+                elif vpos < len(vols):
+                    bsec = int(vols[vpos])
+                    vpos += 1
+                else:
+                    bsec = None
+                code = self.grid_codes[g]
+                branch = add("branch", f"P{code}", f"{self.comm_names[c]}第{int(code[-3:])}网格党支部",
+                             committee, c, int(self.grid_ids[g]), bsec)
+                bs = b_by_grid[g]
+                pos = 0
+                gno = 0
+                while pos < len(bs):
+                    size = int(rng.integers(1, 5))
+                    chunk = bs[pos:pos + size]
+                    pos += size
+                    gno += 1
+                    if vpos < len(vols) and rng.random() < 0.8:
+                        gsec: int | None = int(vols[vpos])
+                        vpos += 1
+                    else:
+                        gsec = None
+                    first, last = self.b_no[chunk[0]], self.b_no[chunk[-1]]
+                    label = f"{first}栋" if first == last else f"{first}-{last}栋"
+                    gid = add("group", f"P{code}{gno:02d}",
+                              f"{self.grid_estate[g]}{label}党小组", branch, c, None, gsec)
+                    gb_group.extend([gid] * len(chunk))
+                    gb_building.extend(self.b_ids[chunk].tolist())
+            # remaining party members of the community join the committee or a branch
+            branches = [i + 1 for i, (t, cc) in enumerate(zip(org_rows["tier"],
+                                                               org_rows["community_code"],
+                                                               strict=True))
+                        if t == "branch" and cc == self.comm_codes[c]]
+            for p in np.where((self.p_comm == c) & self.p_party)[0]:
+                p = int(p)
+                if p in members:
+                    continue
+                if self.p_role[p] == "grid_worker":
+                    members[p] = (branches[int(np.searchsorted(
+                        np.where(self.grid_comm == c)[0], self.p_grid[p]))], "member")
+                elif self.p_role[p] in ("window_worker", "police"):
+                    members[p] = (committee, "member")
+                else:
+                    members[p] = (branches[int(rng.integers(len(branches)))], "member")
+        orgs = pd.DataFrame(org_rows)
+        orgs["parent_id"] = _nullable(orgs["parent_id"].fillna(-1).to_numpy())
+        orgs["grid_id"] = _nullable(orgs["grid_id"].fillna(-1).to_numpy())
+        orgs["secretary_id"] = _nullable(orgs["secretary_id"].fillna(-1).to_numpy())
+        self.t["party_orgs"] = orgs
+        self.t["party_group_buildings"] = pd.DataFrame({"group_id": gb_group,
+                                                        "building_id": gb_building})
+        items = sorted(members.items())
+        self.t["party_members"] = pd.DataFrame({
+            "org_id": [o for _, (o, _pos) in items],
+            "person_id": [int(self.p_ids[p]) for p, _ in items],
+            "position": [pos for _, (_o, pos) in items],
+        })
+
+    # ------------------------------------------------------------------ streets
+    def _streets(self) -> None:
+        lay = self.layout
+        src = np.array([s.geom for s in lay.streets], dtype=object)
+        noded = shapely.get_parts(shapely.union_all(src))
+        length = shapely.length(noded)
+        # drop the ~1 m stubs where lanes were extended across the street they meet
+        ends = np.concatenate([shapely.get_coordinates(shapely.get_point(noded, 0)),
+                               shapely.get_coordinates(shapely.get_point(noded, -1))])
+        keys = np.round(ends, 3)
+        _u, inv, cnt = np.unique(keys, axis=0, return_inverse=True, return_counts=True)
+        inv = inv.ravel()
+        deg = cnt[inv]
+        m = len(noded)
+        dangling = (deg[:m] == 1) | (deg[m:] == 1)
+        noded = noded[~(dangling & (length < 2.0))]
+        if self.n_comm < len(lay.community_codes):
+            area = shapely.buffer(shapely.union_all(self.comm_metric), 200.0)
+            shapely.prepare(area)
+            noded = noded[shapely.intersects(area, noded)]
+        mids = shapely.line_interpolate_point(noded, 0.5, normalized=True)
+        tree = shapely.STRtree(src)
+        qi, si = tree.query_nearest(mids, max_distance=0.01, all_matches=False)
+        origin = np.full(len(noded), -1)
+        origin[qi] = si
+        kinds = [lay.streets[o].kind if o >= 0 else "secondary" for o in origin]
+        names = [lay.streets[o].name if o >= 0 else None for o in origin]
+        ends = np.concatenate([shapely.get_coordinates(shapely.get_point(noded, 0)),
+                               shapely.get_coordinates(shapely.get_point(noded, -1))])
+        keys = np.round(ends, 3)
+        _u, inv = np.unique(keys, axis=0, return_inverse=True)
+        inv = inv.ravel() + 1
+        k = len(noded)
+        order = np.lexsort((shapely.get_coordinates(mids)[:, 0],
+                            -shapely.get_coordinates(mids)[:, 1]))
+        self.t["streets"] = _gdf({
+            "id": np.arange(1, k + 1),
+            "city_code": CITY_CODE,
+            "name": [names[i] for i in order],
+            "kind": [kinds[i] for i in order],
+            "source": inv[:k][order],
+            "target": inv[k:][order],
+            "length_m": np.round(shapely.length(noded), 2)[order],
+            "geom": to_wgs84(noded[order]),
+        }, "geom")
+
+    # ------------------------------------------------------------------ incidents
+    def _incidents(self) -> None:
+        rng = self.rng(60)
+        items = self.t["service_items"]
+        weights = catalogue.item_weights()
+        codes = items["code"].to_numpy()
+        w = np.array([weights[c] for c in codes])
+        limit_h = items["time_limit_hours"].to_numpy().astype(float)
+        spot = items["on_the_spot"].to_numpy()
+        dept_of = items["department_code"].to_numpy()
+        is_ps = (items["category"] == "public_service").to_numpy()
+        dept_limit = dict(zip(self.t["departments"]["code"],
+                              self.t["departments"]["time_limit_hours"], strict=True))
+        hh_comm = np.bincount(self.b_comm, weights=self.b_hh, minlength=self.n_comm)
+        per_comm = rng.poisson(hh_comm * INCIDENTS_PER_HOUSEHOLD_YEAR)
+        m = int(per_comm.sum())
+        comm = np.repeat(np.arange(self.n_comm), per_comm)
+        item = rng.choice(len(codes), m, p=w / w.sum())
+        ps = is_ps[item]
+        # channel
+        u = rng.random(m)
+        chan = np.where(
+            ps,
+            np.select([u < 0.86, u < 0.94], ["window", "mini_program"], "phone"),
+            np.select([u < 0.35, u < 0.55, u < 0.92], ["mini_program", "phone", "patrol"], "window"),
+        )
+        # location: a building (older estates weigh 3x), or a market hot spot for incidents
+        bw = self.b_hh * np.where(self.b_old, 3.0, 1.0)
+        b_sel = np.empty(m, dtype=int)
+        starts = np.concatenate([[0], np.cumsum(per_comm)])
+        b_by_comm = [np.where(self.b_comm == c)[0] for c in range(self.n_comm)]
+        for c in range(self.n_comm):
+            cand = b_by_comm[c]
+            p = bw[cand] / bw[cand].sum()
+            b_sel[starts[c]:starts[c + 1]] = rng.choice(cand, per_comm[c], p=p)
+        xy = self.b_xy[b_sel] + rng.normal(0, 12, (m, 2))
+        grid = self.b_grid[b_sel].copy()
+        market = (~ps) & (rng.random(m) < 0.2)
+        # 2 markets per community, on the edge of a grid (along a street)
+        mk_xy = np.zeros((self.n_comm, 2, 2))
+        mk_grid = np.zeros((self.n_comm, 2), dtype=int)
+        for c in range(self.n_comm):
+            gs = np.where(self.grid_comm == c)[0]
+            for j in range(2):
+                g = int(gs[int(rng.integers(len(gs)))])
+                inner = shapely.buffer(self.grid_metric[g], -4.0)
+                parts = shapely.get_parts(inner)
+                ring = shapely.get_exterior_ring(parts[int(np.argmax(shapely.area(parts)))])
+                pt = shapely.line_interpolate_point(ring, float(rng.random()), normalized=True)
+                mk_xy[c, j] = shapely.get_coordinates(pt)[0]
+                mk_grid[c, j] = g
+        which = rng.integers(0, 2, m)
+        anchor = mk_xy[comm, which]
+        mxy = anchor + rng.normal(0, 20, (m, 2))
+        mgrid = np.full(m, -1)
+        pts = shapely.points(mxy[market])
+        tree = shapely.STRtree(self.grid_metric)
+        pi, gi = tree.query(pts, predicate="within")
+        tmp = np.full(len(pts), -1)
+        tmp[pi] = gi
+        mgrid[np.where(market)[0]] = tmp
+        bad = market & (mgrid < 0)
+        mxy[bad] = anchor[bad]
+        mgrid[bad] = mk_grid[comm[bad], which[bad]]
+        xy[market] = mxy[market]
+        grid[market] = mgrid[market]
+        comm = self.grid_comm[grid]
+        # also PS cases are located at the applicant's home
+        # --- created_at: over the year before the reference time
+        day = np.floor(rng.uniform(0, 365, m))
+        window_like = chan == "window"
+        hour = np.where(window_like, rng.uniform(8.5, 17.5, m),
+                        np.clip(rng.normal(13.5, 3.8, m), 6.0, 23.5))
+        created = self.ref_s - (day + 1) * DAY + 0.0
+        created = created - (created + BEIJING) % DAY + hour * HOUR  # Beijing local hour
+        created = np.minimum(created, self.ref_s - 60)
+        order = np.argsort(created, kind="stable")
+        item, chan, xy, grid, comm, created, b_sel, ps, market = (
+            a[order] for a in (item, chan, xy, grid, comm, created, b_sel, ps, market))
+        lim = limit_h[item] * HOUR
+        due = created + lim
+        on_spot_item = spot[item] & (chan == "window")
+        on_spot = on_spot_item & (rng.random(m) < 0.95)
+        dept = dept_of[item]
+        esc_p = np.where(ps & ~spot[item], 0.6, 0.0)
+        ev_dept = (~ps) & pd.notna(dept)
+        esc_p = np.where(ev_dept, 0.3, esc_p)
+        escalate = (~on_spot) & pd.notna(dept) & (rng.random(m) < esc_p)
+        stuck = (~on_spot) & (rng.random(m) < 0.006)
+        # timeline (NaN = does not happen)
+        nan = np.full(m, np.nan)
+        t_assigned = np.where(on_spot, nan, created + rng.uniform(2, 30, m) * 60)
+        t_accepted = np.where(on_spot, created + rng.uniform(1, 5, m) * 60,
+                              t_assigned + rng.uniform(5, 120, m) * 60)
+        t_progress = np.where(on_spot, nan, t_accepted + rng.uniform(0.5, 24, m) * HOUR)
+        t_progress = np.minimum(t_progress, np.where(on_spot, nan, created + 0.3 * lim))
+        t_progress = np.maximum(t_progress, t_accepted + 60)
+        dlim = np.array([dept_limit.get(d, 72) if isinstance(d, str) else 72 for d in dept]) * HOUR
+        t_esc = np.where(escalate, t_progress + rng.uniform(2, 48, m) * HOUR, nan)
+        t_dacc = np.where(escalate, t_esc + rng.uniform(1, 12, m) * HOUR, nan)
+        d_due = t_esc + dlim
+        late = rng.random(m) < 0.008
+        frac = np.where(late, rng.uniform(1.05, 2.0, m), rng.beta(2, 4, m) * 0.95)
+        t_res_normal = np.maximum(t_progress + 600, created + frac * lim)
+        t_res_esc = np.maximum(t_dacc + 600, t_esc + np.where(late, rng.uniform(1.05, 2.0, m),
+                                                               rng.beta(2, 3, m) * 0.95) * dlim)
+        t_resolved = np.where(on_spot, t_accepted + rng.uniform(4, 40, m) * 60,
+                              np.where(escalate, t_res_esc, t_res_normal))
+        t_verified = np.where(on_spot, nan, t_resolved + rng.uniform(2, 48, m) * HOUR)
+        t_closed = np.where(on_spot, t_resolved + 60, t_verified + rng.uniform(0.2, 24, m) * HOUR)
+        # stuck cases never get resolved (overdue if past due)
+        for arr in (t_resolved, t_verified, t_closed):
+            arr[stuck] = np.nan
+        steps = [
+            ("submitted", None, "submitted", created),
+            ("assigned", "submitted", "assigned", t_assigned),
+            ("accepted", None, "accepted", t_accepted),
+            ("in_progress", "accepted", "in_progress", t_progress),
+            ("escalated", "in_progress", "escalated", t_esc),
+            ("department_accepted", "escalated", "department_accepted", t_dacc),
+            ("resolved", None, "resolved", t_resolved),
+            ("verified", "resolved", "verified", t_verified),
+            ("closed", None, "closed", t_closed),
+        ]
+        ref = self.ref_s
+        happened = [np.isfinite(t) & (t <= ref) for *_x, t in steps]
+        status = np.full(m, "submitted", dtype=object)
+        for (name, *_r), h in zip(steps, happened, strict=True):
+            status[h] = name
+
+        def at(t: np.ndarray, h: np.ndarray) -> np.ndarray:
+            return np.where(h, t, np.nan)
+
+        ids = np.arange(1, m + 1)
+        g_worker = self.grid_worker[grid]
+        win = self.window_workers[comm, rng.integers(0, 2, m)]
+        assignee_idx = np.where(chan == "window", win, g_worker)
+        assignee_idx = np.where(on_spot_item | (ps & (chan == "window")), win, assignee_idx)
+        assignee = np.where(happened[2] | happened[1], self.p_ids[assignee_idx], -1)
+        dept_col = np.where(happened[4], dept, None)
+        loc = to_wgs84(shapely.points(xy))
+        reporter = person_names(rng, m)
+        rphone = phones(rng, m)
+        patrol = chan == "patrol"
+        reporter = [self.p_names[g] if p else r for g, p, r in zip(g_worker, patrol, reporter,
+                                                                     strict=True)]
+        rphone = [self.p_phones[g] if p else r for g, p, r in zip(g_worker, patrol, rphone,
+                                                                  strict=True)]
+        input_crs = np.select([chan == "mini_program", chan == "patrol"], ["gcj02", "wgs84"], None)
+        desc_items = items["description"].to_numpy()
+        names_items = items["name"].to_numpy()
+        description = [
+            f"{names_items[i]}：{desc_items[i]}（{self.b_name[b]}附近）" if mk else
+            f"{names_items[i]}：{desc_items[i]}（{self.b_name[b]}）"
+            for i, b, mk in zip(item, b_sel, market, strict=True)
+        ]
+        self.t["incidents"] = _gdf({
+            "id": ids,
+            "city_code": CITY_CODE,
+            "item_code": codes[item],
+            "description": description,
+            "channel": chan,
+            "reporter_name": reporter,
+            "reporter_phone": rphone,
+            "reporter_token_id": pd.array([None] * m, dtype="Int64"),
+            "location": loc,
+            "input_crs": input_crs,
+            "address": [self.b_address[b] + ("附近" if mk else "")
+                        for b, mk in zip(b_sel, market, strict=True)],
+            "located": np.ones(m, bool),
+            "grid_id": self.grid_ids[grid],
+            "community_code": [self.comm_codes[c] for c in comm],
+            "assignee_id": _nullable(assignee),
+            "department_code": dept_col,
+            "status": status.astype(str),
+            "idempotency_key": [f"mp-{self.seed}-{i:07d}" if c == "mini_program" else None
+                                for i, c in zip(ids, chan, strict=True)],
+            "duplicate_of": pd.array([None] * m, dtype="Int64"),
+            "created_at": _ts(created),
+            "due_at": _ts(due),
+            "accepted_at": _ts(at(t_accepted, happened[2])),
+            "resolved_at": _ts(at(t_resolved, happened[6])),
+            "escalated_at": _ts(at(t_esc, happened[4])),
+            "department_due_at": _ts(at(d_due, happened[4])),
+            "closed_at": _ts(at(t_closed, happened[8])),
+            "on_the_spot": on_spot & happened[6],
+        }, "location")
+        # --- events
+        ev_inc: list[np.ndarray] = []
+        ev_at: list[np.ndarray] = []
+        ev_step: list[np.ndarray] = []
+        ev_from: list[np.ndarray] = []
+        prev = np.full(m, None, dtype=object)
+        for k, ((_name, _f, to, t), h) in enumerate(zip(steps, happened, strict=True)):
+            idx = np.where(h)[0]
+            ev_inc.append(idx)
+            ev_at.append(t[idx])
+            ev_step.append(np.full(len(idx), k))
+            ev_from.append(prev[idx].copy())
+            prev[idx] = to
+        inc = np.concatenate(ev_inc)
+        ev_t = np.concatenate(ev_at)
+        step = np.concatenate(ev_step)
+        frm = np.concatenate(ev_from)
+        o = np.lexsort((step, inc))
+        inc, ev_t, step, frm = inc[o], ev_t[o], step[o], frm[o]
+        names_s = np.array([s[0] for s in steps])
+        to_s = names_s[step]
+        actor = np.empty(len(inc), dtype=object)
+        resident_sub = (step == 0) & np.isin(chan[inc], ["mini_program", "phone"])
+        actor[:] = [f"person:{self.p_ids[a]}" for a in assignee_idx[inc]]
+        actor[resident_sub] = "resident"
+        actor[(step == 0) & (chan[inc] == "patrol")] = [
+            f"person:{self.p_ids[a]}" for a in g_worker[inc[(step == 0) & (chan[inc] == "patrol")]]]
+        actor[step == 1] = "dispatcher"
+        dmask = step == 5
+        actor[dmask] = [f"department:{d}" for d in dept[inc[dmask]]]
+        actor[step == 8] = "system"
+        detail: list[dict] = []
+        ch = chan[inc]
+        for s, i_, c_ in zip(step, inc, ch, strict=True):
+            if s == 0:
+                detail.append({"channel": str(c_)})
+            elif s == 1:
+                detail.append({"assignee_id": int(self.p_ids[assignee_idx[i_]])})
+            elif s == 4:
+                detail.append({"department_code": str(dept[i_]), "reason": "社区吹哨、部门报到"})
+            elif s == 6 and on_spot[i_]:
+                detail.append({"on_the_spot": True})
+            else:
+                detail.append({})
+        field_step = np.isin(step, [0, 2, 3, 6]) & (ch != "window") | ((step == 0) & (ch ==
+                                                                                     "patrol"))
+        geoms = np.where(field_step, np.asarray(loc, dtype=object)[inc], None)
+        self.t["incident_events"] = _gdf({
+            "id": np.arange(1, len(inc) + 1),
+            "incident_id": ids[inc],
+            "city_code": CITY_CODE,
+            "at": _ts(ev_t),
+            "actor": actor,
+            "action": to_s,
+            "from_status": frm,
+            "to_status": to_s,
+            "detail": detail,
+            "geom": geoms,
+        }, "geom")
+        # --- ratings: ~70% of resolved cases, ~98% good
+        resolved = happened[6]
+        rate = resolved & (rng.random(m) < 0.7)
+        r_at = np.where(on_spot, t_resolved + 90, t_resolved + rng.uniform(1, 72, m) * HOUR)
+        rate &= r_at <= ref
+        ri = np.where(rate)[0]
+        good = rng.random(len(ri)) < 0.98
+        score = np.where(good, np.where(rng.random(len(ri)) < 0.82, 5, 4),
+                         rng.integers(1, 3, len(ri)))
+        good_c = ["办事效率高，态度好", "一次就办好了", "网格员很负责", "上门服务很贴心", None, None, None]
+        bad_c = ["处理太慢", "跑了两趟", "问题没有彻底解决"]
+        comments = [good_c[int(rng.integers(len(good_c)))] if g else
+                    bad_c[int(rng.integers(len(bad_c)))] for g in good]
+        self.t["ratings"] = pd.DataFrame({
+            "incident_id": ids[ri],
+            "city_code": CITY_CODE,
+            "good": good,
+            "score": score,
+            "comment": comments,
+            "at": _ts(r_at[ri]),
+        })
+
+    # ------------------------------------------------------------------ visits
+    def _visits(self) -> None:
+        rng = self.rng(70)
+        start_year = self.ref_s - 365 * DAY
+        checklist = catalogue.VISIT_CHECKLIST
+        # residents
+        nr = len(self.r_ids)
+        every = self.r_every.astype(float) * DAY
+        first = start_year + rng.uniform(0, 1, nr) * every
+        overdue = rng.random(nr) < 0.07
+        end = np.where(overdue, self.ref_s - every - rng.uniform(3, 40, nr) * DAY, self.ref_s)
+        count = np.maximum(0, np.floor((end - first) / every).astype(int) + 1)
+        ri = np.repeat(np.arange(nr), count)
+        k = np.arange(len(ri)) - np.repeat(np.cumsum(count) - count, count)
+        t = first[ri] + k * every[ri] + rng.uniform(-0.15, 0.15, len(ri)) * every[ri]
+        # buildings, every 45–120 days; 5% not visited for the last ~4 months
+        nb = len(self.b_ids)
+        bevery = rng.uniform(45, 120, nb) * DAY
+        bfirst = start_year + rng.uniform(0, 1, nb) * bevery
+        bend = np.where(rng.random(nb) < 0.05, self.ref_s - 125 * DAY, self.ref_s)
+        bcount = np.maximum(0, np.floor((bend - bfirst) / bevery).astype(int) + 1)
+        bi = np.repeat(np.arange(nb), bcount)
+        bk = np.arange(len(bi)) - np.repeat(np.cumsum(bcount) - bcount, bcount)
+        bt = bfirst[bi] + bk * bevery[bi]
+        building = np.concatenate([self.r_building[ri], bi])
+        resident = np.concatenate([ri, np.full(len(bi), -1)])
+        when = np.concatenate([t, bt])
+        # daytime, Beijing time
+        when = when - (when + BEIJING) % DAY + rng.uniform(8.5, 17.5, len(when)) * HOUR
+        when = np.minimum(when, self.ref_s - 600)
+        o = np.lexsort((building, when))
+        building, resident, when = building[o], resident[o], when[o]
+        v = len(when)
+        worker = self.p_ids[self.grid_worker[self.b_grid[building]]]
+        xy = self.b_xy[building] + rng.normal(0, 6, (v, 2))
+        n_items = rng.integers(3, 7, v)
+        picks = rng.integers(0, len(checklist), (v, 6))
+        lists = [sorted({checklist[j] for j in row[:q]}) for row, q in zip(picks, n_items,
+                                                                        strict=True)]
+        notes_pool = np.array(["情况稳定", "已提醒用气安全", "送去药品", "需关注身体状况",
+                               "协助申请补贴", "家中无人，电话联系", "反映楼道堆物", ""],
+                              dtype=object)
+        notes = notes_pool[rng.integers(0, len(notes_pool), v)]
+        notes = np.where(notes == "", None, notes)
+        self.t["visits"] = _gdf({
+            "id": np.arange(1, v + 1),
+            "city_code": CITY_CODE,
+            "building_id": self.b_ids[building],
+            "resident_id": _nullable(np.where(resident >= 0, self.r_ids[np.maximum(resident, 0)],
+                                              -1)),
+            "worker_id": worker,
+            "at": _ts(when),
+            "checklist": lists,
+            "notes": notes,
+            "position": to_wgs84(shapely.points(xy)),
+        }, "position")
+
+    # ------------------------------------------------------------------ points
+    def _points(self) -> None:
+        rng = self.rng(80)
+        people = np.where(np.isin(self.p_role, ["volunteer", "rider"]))[0]
+        rider = self.p_role[people] == "rider"
+        k = rng.poisson(np.where(rider, 4.6, 6.0))
+        pi = np.repeat(people, k)
+        n_act = 2_300
+        act = rng.integers(1, n_act + 1, len(pi))
+        act_day = self.rng(81).uniform(1, 365, n_act + 1)
+        when = self.ref_s - act_day[act] * DAY
+        when = when - (when + BEIJING) % DAY + rng.uniform(8, 20, len(pi)) * HOUR
+        when = np.minimum(when, self.ref_s - 3_600)
+        delta = rng.choice([5, 10, 10, 15, 20], len(pi))
+        kinds = ["助老服务", "环境整治", "文明劝导", "反诈宣传", "垃圾分类宣传", "平安巡逻",
+                 "隐患上报", "关爱留守儿童"]
+        reason = [f"参加社区志愿活动：{kinds[a % len(kinds)]}" for a in act]
+        refs = [f"ACT-{a:05d}" for a in act]
+        # redemptions: after a person's last credit, never more than the balance
+        frame = pd.DataFrame({"p": pi, "at": when, "delta": delta})
+        agg = frame.groupby("p").agg(bal=("delta", "sum"), last=("at", "max"))
+        agg = agg[agg["bal"] >= 30]
+        redeem = agg[rng.random(len(agg)) < 0.3]
+        amount = np.minimum(redeem["bal"].to_numpy(), rng.choice([20, 30, 50], len(redeem)))
+        r_at = np.minimum(redeem["last"].to_numpy() + rng.uniform(1, 30, len(redeem)) * DAY,
+                          self.ref_s - 60)
+        r_at = np.maximum(r_at, redeem["last"].to_numpy() + 1)
+        services = ["兑换理发服务", "兑换家电维修", "兑换生活用品", "兑换体检服务"]
+        all_p = np.concatenate([pi, redeem.index.to_numpy()])
+        all_at = np.concatenate([when, r_at])
+        all_d = np.concatenate([delta, -amount])
+        all_reason = reason + [services[int(i) % len(services)] for i in
+                               rng.integers(0, len(services), len(redeem))]
+        all_ref = refs + [f"REDEEM-{j:05d}" for j in range(1, len(redeem) + 1)]
+        o = np.lexsort((all_p, all_at))
+        self.t["points_ledger"] = pd.DataFrame({
+            "id": np.arange(1, len(o) + 1),
+            "city_code": CITY_CODE,
+            "person_id": self.p_ids[all_p[o]],
+            "at": _ts(all_at[o]),
+            "delta": all_d[o],
+            "reason": [all_reason[i] for i in o],
+            "ref": [all_ref[i] for i in o],
+        })
+
+
+__all__ = ["DemoCity", "N_COMMUNITIES", "TABLES", "generate_city", "reference_time"]
