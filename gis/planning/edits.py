@@ -129,7 +129,7 @@ def make_plan(
                 pieces.append(p)
                 parent.append(u)
                 blk.append(ublock[u])
-    geoms = retile(np.asarray(pieces, dtype=object))
+    geoms = retile(np.asarray(pieces, dtype=object), unitset.community)
     cell_of = _locate(rep, geoms, np.asarray(b.geometry.values), unitset.community)
     n = geoms.size
     hh = b["households"].to_numpy(dtype=np.int64)

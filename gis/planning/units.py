@@ -18,7 +18,7 @@ import shapely
 
 from gis.planning.errors import InvalidInput
 from gis.planning.projection import require_metric
-from gis.planning.tiling import retile
+from gis.planning.tiling import GRID_SIZE, retile
 
 #: Shared boundaries shorter than this (metres) do not make two units neighbours.
 ADJACENCY_EPS = 0.05
@@ -92,7 +92,7 @@ def build_units(
         On empty/invalid community, missing columns, negative households or
         duplicate building ids, or buildings entirely outside the community.
     """
-    community = _check_community(community)
+    community = shapely.set_precision(_check_community(community), GRID_SIZE)
     _check_buildings(buildings)
     require_metric(buildings, "buildings")
     if streets is not None:
@@ -121,7 +121,7 @@ def build_units(
                 if single.geom_type == "Polygon" and single.area > 0:
                     pieces.append(single)
                     piece_block.append(b)
-    geoms = _singles(retile(np.asarray(pieces, dtype=object)), piece_block)
+    geoms = _singles(retile(np.asarray(pieces, dtype=object), community), piece_block)
     piece_block = geoms[1]
     geoms = geoms[0]
     unit_of = _locate(rep, geoms, np.asarray(bgeom), community)
@@ -327,7 +327,7 @@ def _split_block(
     site_group = groups[first]
     out = []
     for g in np.unique(site_group):
-        region = shapely.coverage_union_all(cells[site_group == g])
+        region = shapely.union_all(cells[site_group == g])
         out.append(shapely.intersection(region, block))
     return out
 
