@@ -22,9 +22,13 @@ def polsby_popper(geoms: np.ndarray) -> np.ndarray:
 
 
 def reock(geoms: np.ndarray) -> np.ndarray:
-    """Area over the area of the minimum bounding circle, per geometry."""
-    circles = shapely.minimum_bounding_circle(geoms)
-    ca = shapely.area(circles)
+    """Area over the area of the minimum bounding circle, per geometry.
+
+    The circle area is ``π r²`` from :func:`shapely.minimum_bounding_radius`
+    (exact, unlike the polygonal :func:`shapely.minimum_bounding_circle`).
+    """
+    r = shapely.minimum_bounding_radius(geoms)
+    ca = math.pi * r * r
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(ca > 0, shapely.area(geoms) / ca, 0.0)
 

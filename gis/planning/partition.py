@@ -35,18 +35,16 @@ import geopandas as gpd
 import networkx as nx
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
-from scipy.sparse.csgraph import breadth_first_order, minimum_spanning_tree
 
 from gis.planning.errors import InfeasiblePlan, InvalidInput
 from gis.planning.graph import UnitGraph
 
 #: Discount applied to boundary that runs along a street when scoring cuts.
-STREET_DISCOUNT = 0.35
+STREET_DISCOUNT = 0.5
 #: Cost weights (see module docstring).
 W_VIOLATION = 50.0
 W_DEVIATION = 1.0
-W_SHAPE = 0.02
+W_SHAPE = 0.05
 W_MOVED = 0.6
 
 
@@ -137,7 +135,7 @@ def partition(
     seed : int
         Seed; equal inputs and seed give identical labels.
     recom_rounds : int, optional
-        Random merge-split rounds for compactness (default ``2 * n_grids``).
+        Random merge-split rounds for compactness (default ``4 * n_grids``).
     max_passes : int
         Cap on local-search passes.
 
@@ -206,7 +204,7 @@ def partition(
     ctx.moved_table = moved_table
     state = _State.from_labels(ctx, labels, total_k)
     state.local_search(max_passes)
-    rounds = 2 * total_k if recom_rounds is None else recom_rounds
+    rounds = 4 * total_k if recom_rounds is None else recom_rounds
     state.recom(rounds)
     state.local_search(max_passes)
 
@@ -552,77 +550,96 @@ class _Ctx:
         self.bisect(a, k1, labels, first)
         self.bisect(b, k - k1, labels, first + k1)
 
-    def split(self, nodes: np.ndarray, frac: float, k: int) -> np.ndarray:
-        """Boolean mask over ``nodes``: the side that gets ``frac`` of the weight."""
+    def split(self, nodes: np.ndarray, frac: float, k: int, n_trees: int | None = None) -> np.ndarray:
+        """Boolean mask over ``nodes``: the side that gets ``frac`` of the weight.
+
+        Draws ``n_trees`` random spanning trees (Kruskal on random edge weights,
+        edges inside a street block first) and, over all trees, keeps the cut
+        edge whose two sides are balanced within tolerance and whose boundary
+        (street boundary discounted) is shortest.
+        """
         g = self.g
         n = nodes.size
         local = np.full(g.n, -1, dtype=np.int64)
         local[nodes] = np.arange(n)
         emask = (local[g.ei] >= 0) & (local[g.ej] >= 0)
         li, lj = local[g.ei[emask]], local[g.ej[emask]]
-        elen = g.elen[emask]
-        estreet = g.estreet[emask]
-        within = self.same_block[emask]
+        cut_w = g.elen[emask] * np.where(g.estreet[emask], STREET_DISCOUNT, 1.0)
+        penalty = np.where(self.same_block[emask], 0.0, 0.5)
+        li_l, lj_l = li.tolist(), lj.tolist()
         w = g.weight[nodes].astype(float)
-        total = w.sum()
+        w_l = w.tolist()
+        total = float(w.sum())
         want = total * frac
-        mean = total / k
+        mean = max(total / k, 1.0)
         tol = 0.05
         if self.rng_range is not None:
             lo, hi = self.rng_range
-            tol = max(0.04, 0.5 * min(hi - mean, mean - lo) / max(mean, 1.0))
-        cut_w = elen * np.where(estreet, STREET_DISCOUNT, 1.0)
-        best: tuple[float, float, np.ndarray] | None = None
-        for _ in range(self.n_trees):
-            r = self.rng.random(li.size) + np.where(within, 0.0, 0.5) + 1e-9
-            m = sp.coo_array((r, (li, lj)), shape=(n, n)).tocsr()
-            tree = minimum_spanning_tree(m)
-            tree = tree + tree.T
-            root = int(self.rng.integers(n))
-            order, pred = breadth_first_order(tree, root, directed=False)
-            if order.size < n:  # disconnected: caller guarantees connectivity
+            tol = max(0.04, 0.5 * min(hi - mean, mean - lo) / mean)
+        best_key: tuple[float, float] | None = None
+        best_mask: np.ndarray | None = None
+        for _ in range(n_trees or self.n_trees):
+            order_e = np.argsort(self.rng.random(li.size) + penalty, kind="stable").tolist()
+            parent = list(range(n))
+            adj: list[list[int]] = [[] for _ in range(n)]
+            joined = 0
+            for e in order_e:
+                a, b = li_l[e], lj_l[e]
+                ra = a
+                while parent[ra] != ra:
+                    parent[ra] = parent[parent[ra]]
+                    ra = parent[ra]
+                rb = b
+                while parent[rb] != rb:
+                    parent[rb] = parent[parent[rb]]
+                    rb = parent[rb]
+                if ra != rb:
+                    parent[ra] = rb
+                    adj[a].append(b)
+                    adj[b].append(a)
+                    joined += 1
+                    if joined == n - 1:
+                        break
+            if joined < n - 1:
                 raise InfeasiblePlan(f"units {g.ids[nodes].tolist()[:10]} are not contiguous")
-            sub = w.copy()
-            for v in order[:0:-1].tolist():
-                sub[pred[v]] += sub[v]
-            cand = order[1:]
-            s = sub[cand]
+            root = int(self.rng.integers(n))
+            pre: list[int] = []
+            par = [-1] * n
+            stack = [root]
+            while stack:
+                u = stack.pop()
+                pre.append(u)
+                for v in adj[u]:
+                    if v != par[u]:
+                        par[v] = u
+                        stack.append(v)
+            sub = list(w_l)
+            size = [1] * n
+            for u in reversed(pre[1:]):
+                p = par[u]
+                sub[p] += sub[u]
+                size[p] += size[u]
+            pre_a = np.asarray(pre)
+            s = np.asarray(sub)[pre_a[1:]]
             err_a = np.abs(s - want)
             err_b = np.abs((total - s) - want)
-            err = np.minimum(err_a, err_b) / max(mean, 1.0)
+            err = np.minimum(err_a, err_b) / mean
             ok = np.flatnonzero(err <= tol)
             if ok.size == 0:
                 ok = np.array([int(np.argmin(err))])
             if ok.size > 12:
                 ok = ok[np.argsort(err[ok], kind="stable")[:12]]
-            # subtree membership via ancestor walk (tree depth is small)
             for c in ok.tolist():
-                v = int(cand[c])
-                inside = self._subtree(tree, v, pred)
-                cutm = inside[li] != inside[lj]
-                cost = float(cut_w[cutm].sum())
-                e = float(err[c])
-                key = (max(e - tol, 0.0), cost)
-                if best is None or key < (best[0], best[1]):
-                    mask = inside if err_a[c] <= err_b[c] else ~inside
-                    best = (key[0], key[1], mask)
-        assert best is not None
-        return best[2]
-
-    @staticmethod
-    def _subtree(tree: sp.csr_array, v: int, pred: np.ndarray) -> np.ndarray:
-        n = pred.size
-        inside = np.zeros(n, dtype=bool)
-        indptr, indices = tree.indptr, tree.indices
-        stack = [v]
-        inside[v] = True
-        while stack:
-            u = stack.pop()
-            for x in indices[indptr[u]:indptr[u + 1]].tolist():
-                if not inside[x] and pred[x] == u:
-                    inside[x] = True
-                    stack.append(x)
-        return inside
+                start = c + 1  # position of the candidate in preorder
+                inside = np.zeros(n, dtype=bool)
+                inside[pre_a[start:start + size[pre[start]]]] = True
+                cost = float(cut_w[inside[li] != inside[lj]].sum())
+                key = (max(float(err[c]) - tol, 0.0), cost)
+                if best_key is None or key < best_key:
+                    best_key = key
+                    best_mask = inside if err_a[c] <= err_b[c] else ~inside
+        assert best_mask is not None
+        return best_mask
 
 
 class _State:
@@ -790,7 +807,7 @@ class _State:
             b, self.W[b], self.A[b], self.P[b]
         )
         old += sum(self.moved_cost(int(u), int(self.labels[u])) for u in nodes)
-        side = self.ctx.split(nodes, wa / (wa + wb), 2)
+        side = self.ctx.split(nodes, wa / (wa + wb), 2, n_trees=4)
         new_lab = np.where(side, a, b)
         if (new_lab == a).all() or (new_lab == b).all():
             return False

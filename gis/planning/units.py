@@ -102,7 +102,7 @@ def build_units(
         max_unit_households = max((hi - lo) // 2, 1)
 
     blocks = street_blocks(community, None if streets is None else streets.geometry.values)
-    bgeom = buildings.geometry.values
+    bgeom = _valid_footprints(np.asarray(buildings.geometry.values))
     rep = shapely.point_on_surface(np.asarray(bgeom))
     hh = buildings["households"].to_numpy(dtype=np.int64)
     block_of = _locate(rep, blocks, np.asarray(bgeom), community)
@@ -178,7 +178,12 @@ def street_blocks(community: shapely.Geometry, streets: np.ndarray | None) -> np
     if faces.size == 0:
         return np.asarray(list(shapely.get_parts(community)), dtype=object)
     inside = shapely.within(shapely.point_on_surface(faces), community)
-    return faces[inside & (shapely.area(faces) > 0)]
+    faces = faces[inside & (shapely.area(faces) > 0)]
+    # Rings polygonize could not close (degenerate street geometry) leave
+    # holes: give the remainder back as blocks so the tiling stays exact.
+    rest = shapely.difference(community, shapely.union_all(faces))
+    extra = [p for p in shapely.get_parts(rest) if p.geom_type == "Polygon" and p.area > 1e-6]
+    return np.concatenate([faces, np.asarray(extra, dtype=object)]) if extra else faces
 
 
 def unit_adjacency(units: gpd.GeoDataFrame, eps: float = ADJACENCY_EPS) -> nx.Graph:
@@ -289,6 +294,27 @@ def _locate(
             ["fp", "area", "poly"], ascending=[True, False, True]
         ).drop_duplicates("fp")
         out[lost[best["fp"].to_numpy()]] = best["poly"].to_numpy()
+    return out
+
+
+def _valid_footprints(geoms: np.ndarray) -> np.ndarray:
+    """Repair invalid footprints (OSM has some), keeping their polygonal part.
+
+    A footprint that collapses (no area left) becomes a 1 m square at its
+    centroid so the building still gets a unit.
+    """
+    bad = ~shapely.is_valid(geoms)
+    if not bad.any():
+        return geoms
+    out = geoms.copy()
+    fixed = shapely.make_valid(geoms[bad])
+    for i, g in zip(np.flatnonzero(bad), fixed, strict=True):
+        polys = [p for p in shapely.get_parts(g) if p.geom_type == "Polygon"]
+        rep = shapely.union_all(polys) if polys else None
+        if rep is None or rep.is_empty or rep.area <= 0:
+            c = shapely.centroid(geoms[i])
+            rep = shapely.box(c.x - 0.5, c.y - 0.5, c.x + 0.5, c.y + 0.5)
+        out[i] = rep
     return out
 
 
