@@ -131,6 +131,22 @@ SERVICE_ITEMS: list[tuple[str, str, str, str, str | None, int, bool, bool, str, 
      "燃气泄漏气味、软管老化", 0.8),
 ]
 
+#: The rewards that points buy. The migration ``0003_dispatch`` seeds this catalogue into the
+#: ``rewards`` table (the demo does not load it); a test keeps the two lists equal.
+#: code, name, name_en, points, provider
+REWARDS: list[tuple[str, str, str, int, str]] = [
+    ("haircut", "社区爱心理发一次", "Community haircut", 50, "社区志愿服务站"),
+    ("appliance_repair", "小家电维修一次", "Small appliance repair", 80, "社区便民服务点"),
+    ("canteen_meal", "社区食堂午餐券", "Community canteen lunch voucher", 30, "社区长者食堂"),
+    ("health_check", "基础健康体检一次", "Basic health check-up", 200, "社区卫生服务中心"),
+    ("housekeeping_2h", "家政保洁服务2小时", "Housekeeping, 2 hours", 150, "合作家政公司"),
+    ("bus_card_topup", "公交卡充值20元", "Bus card top-up, 20 yuan", 100, "市公交公司"),
+    ("library_pass", "图书馆借阅季卡", "Library pass, one quarter", 60, "市图书馆"),
+    ("e_bike_safety_check", "电动车安全检测一次", "E-bike safety check", 40, "社区便民服务点"),
+    ("tailoring", "缝补服务一次", "Mending and tailoring", 20, "社区志愿服务站"),
+    ("legal_consult", "法律咨询一次", "Legal consultation", 120, "社区法律顾问"),
+]
+
 #: The 30 grid-visit checklist items (网格走访清单), as codes.
 VISIT_CHECKLIST = [
     "living_conditions", "health_status", "income_support", "medication", "meals",

@@ -44,8 +44,8 @@ BEIJING = 8 * HOUR  # UTC offset
 TABLES = (
     "admin_areas", "communities", "departments", "service_items", "people", "plans", "grids",
     "buildings", "plan_assignments", "residents", "party_orgs", "party_group_buildings",
-    "party_members", "streets", "incidents", "incident_events", "ratings", "visits",
-    "points_ledger",
+    "party_members", "streets", "incidents", "incident_reporters", "incident_events", "ratings",
+    "visits", "redemptions", "points_ledger",
 )
 
 
@@ -667,6 +667,11 @@ class _Generator:
         lay = self.layout
         src = np.array([s.geom for s in lay.streets], dtype=object)
         noded = shapely.get_parts(shapely.union_all(src))
+        # one node per place: vertices on a 1 cm grid, so near-coincident ends become one
+        noded = shapely.set_precision(noded, 0.01)
+        noded = noded[~shapely.is_empty(noded)]
+        noded = shapely.get_parts(noded)
+        noded = noded[shapely.length(noded) > 0]
         length = shapely.length(noded)
         # drop the ~1 m stubs where lanes were extended across the street they meet
         ends = np.concatenate([shapely.get_coordinates(shapely.get_point(noded, 0)),
@@ -774,6 +779,9 @@ class _Generator:
         mgrid[bad] = mk_grid[comm[bad], which[bad]]
         xy[market] = mxy[market]
         grid[market] = mgrid[market]
+        # a report near a building stays inside that building's grid
+        outside = ~shapely.within(shapely.points(xy), self.grid_metric[grid])
+        xy[outside & ~market] = self.b_xy[b_sel[outside & ~market]]
         comm = self.grid_comm[grid]
         # also PS cases are located at the applicant's home
         # --- created_at: over the year before the reference time
@@ -789,54 +797,58 @@ class _Generator:
             a[order] for a in (item, chan, xy, grid, comm, created, b_sel, ps, market))
         lim = limit_h[item] * HOUR
         due = created + lim
-        on_spot_item = spot[item] & (chan == "window")
-        on_spot = on_spot_item & (rng.random(m) < 0.95)
+        # first-asked responsibility: an on-the-spot item taken at the window is accepted at
+        # intake by the window worker; ~95% are finished there and then
+        window_spot = spot[item] & (chan == "window")
+        quick = window_spot & (rng.random(m) < 0.95)
         dept = dept_of[item]
         esc_p = np.where(ps & ~spot[item], 0.6, 0.0)
-        ev_dept = (~ps) & pd.notna(dept)
-        esc_p = np.where(ev_dept, 0.3, esc_p)
-        escalate = (~on_spot) & pd.notna(dept) & (rng.random(m) < esc_p)
-        stuck = (~on_spot) & (rng.random(m) < 0.006)
-        # timeline (NaN = does not happen)
+        esc_p = np.where((~ps) & pd.notna(dept), 0.3, esc_p)
+        escalate = (~quick) & pd.notna(dept) & (rng.random(m) < esc_p)
+        stuck = (~quick) & (rng.random(m) < 0.006)
         nan = np.full(m, np.nan)
-        t_assigned = np.where(on_spot, nan, created + rng.uniform(2, 30, m) * 60)
-        t_accepted = np.where(on_spot, created + rng.uniform(1, 5, m) * 60,
-                              t_assigned + rng.uniform(5, 120, m) * 60)
-        t_progress = np.where(on_spot, nan, t_accepted + rng.uniform(0.5, 24, m) * HOUR)
-        t_progress = np.minimum(t_progress, np.where(on_spot, nan, created + 0.3 * lim))
-        t_progress = np.maximum(t_progress, t_accepted + 60)
+        # timeline (NaN = does not happen); the app's actions and statuses
+        t_assign = np.where(window_spot, created, created + rng.uniform(2, 30, m) * 60)
+        t_accept = np.where(window_spot, nan, t_assign + rng.uniform(5, 120, m) * 60)
+        acc_base = np.where(window_spot, created, t_accept)
+        t_start = np.where(quick, nan, acc_base + rng.uniform(0.5, 24, m) * HOUR)
+        t_start = np.where(quick, nan, np.maximum(np.minimum(t_start, created + 0.3 * lim),
+                                                  acc_base + 60))
         dlim = np.array([dept_limit.get(d, 72) if isinstance(d, str) else 72 for d in dept]) * HOUR
-        t_esc = np.where(escalate, t_progress + rng.uniform(2, 48, m) * HOUR, nan)
+        t_esc = np.where(escalate, t_start + rng.uniform(2, 48, m) * HOUR, nan)
         t_dacc = np.where(escalate, t_esc + rng.uniform(1, 12, m) * HOUR, nan)
         d_due = t_esc + dlim
         late = rng.random(m) < 0.008
         frac = np.where(late, rng.uniform(1.05, 2.0, m), rng.beta(2, 4, m) * 0.95)
-        t_res_normal = np.maximum(t_progress + 600, created + frac * lim)
+        t_res_normal = np.maximum(t_start + 600, created + frac * lim)
+        # an on-the-spot item not finished at the window is finished on a later day
+        next_day = created - (created + BEIJING) % DAY + DAY + rng.uniform(1, 8, m) * HOUR
+        t_res_normal = np.where(window_spot, np.maximum(t_res_normal, next_day), t_res_normal)
         t_res_esc = np.maximum(t_dacc + 600, t_esc + np.where(late, rng.uniform(1.05, 2.0, m),
                                                                rng.beta(2, 3, m) * 0.95) * dlim)
-        t_resolved = np.where(on_spot, t_accepted + rng.uniform(4, 40, m) * 60,
+        t_resolved = np.where(quick, created + rng.uniform(4, 40, m) * 60,
                               np.where(escalate, t_res_esc, t_res_normal))
-        t_verified = np.where(on_spot, nan, t_resolved + rng.uniform(2, 48, m) * HOUR)
-        t_closed = np.where(on_spot, t_resolved + 60, t_verified + rng.uniform(0.2, 24, m) * HOUR)
-        # stuck cases never get resolved (overdue if past due)
-        for arr in (t_resolved, t_verified, t_closed):
+        t_verified = np.where(quick, nan, t_resolved + rng.uniform(2, 48, m) * HOUR)
+        t_closed = np.where(quick, t_resolved + 60, t_verified + rng.uniform(0.2, 24, m) * HOUR)
+        for arr in (t_resolved, t_verified, t_closed):  # stuck cases stay open
             arr[stuck] = np.nan
+        # (action, status reached, time)
         steps = [
-            ("submitted", None, "submitted", created),
-            ("assigned", "submitted", "assigned", t_assigned),
-            ("accepted", None, "accepted", t_accepted),
-            ("in_progress", "accepted", "in_progress", t_progress),
-            ("escalated", "in_progress", "escalated", t_esc),
-            ("department_accepted", "escalated", "department_accepted", t_dacc),
-            ("resolved", None, "resolved", t_resolved),
-            ("verified", "resolved", "verified", t_verified),
-            ("closed", None, "closed", t_closed),
+            ("intake", "submitted", created),
+            ("assign", np.where(window_spot, "accepted", "assigned"), t_assign),
+            ("accept", "accepted", t_accept),
+            ("start", "in_progress", t_start),
+            ("escalate", "escalated", t_esc),
+            ("department_accept", "department_accepted", t_dacc),
+            ("resolve", "resolved", t_resolved),
+            ("verify", "verified", t_verified),
+            ("close", "closed", t_closed),
         ]
         ref = self.ref_s
         happened = [np.isfinite(t) & (t <= ref) for *_x, t in steps]
         status = np.full(m, "submitted", dtype=object)
-        for (name, *_r), h in zip(steps, happened, strict=True):
-            status[h] = name
+        for (_a, to, _t), h in zip(steps, happened, strict=True):
+            status[h] = to[h] if isinstance(to, np.ndarray) else to
 
         def at(t: np.ndarray, h: np.ndarray) -> np.ndarray:
             return np.where(h, t, np.nan)
@@ -845,9 +857,13 @@ class _Generator:
         g_worker = self.grid_worker[grid]
         win = self.window_workers[comm, rng.integers(0, 2, m)]
         assignee_idx = np.where(chan == "window", win, g_worker)
-        assignee_idx = np.where(on_spot_item | (ps & (chan == "window")), win, assignee_idx)
-        assignee = np.where(happened[2] | happened[1], self.p_ids[assignee_idx], -1)
+        assignee = np.where(happened[1], self.p_ids[assignee_idx], -1)
         dept_col = np.where(happened[4], dept, None)
+        # on the spot (the app's rule): an immediate item resolved the Beijing day it came in
+        same_day = np.floor((t_resolved + BEIJING) / DAY) == np.floor((created + BEIJING) / DAY)
+        on_the_spot = spot[item] & happened[6] & same_day
+        t_accepted = np.where(window_spot, created, t_accept)
+        accepted_ok = np.where(window_spot, happened[1], happened[2])
         loc = to_wgs84(shapely.points(xy))
         reporter = person_names(rng, m)
         rphone = phones(rng, m)
@@ -864,6 +880,7 @@ class _Generator:
             f"{names_items[i]}：{desc_items[i]}（{self.b_name[b]}）"
             for i, b, mk in zip(item, b_sel, market, strict=True)
         ]
+        none_int = pd.array([None] * m, dtype="Int64")
         self.t["incidents"] = _gdf({
             "id": ids,
             "city_code": CITY_CODE,
@@ -872,7 +889,7 @@ class _Generator:
             "channel": chan,
             "reporter_name": reporter,
             "reporter_phone": rphone,
-            "reporter_token_id": pd.array([None] * m, dtype="Int64"),
+            "reporter_token_id": none_int,
             "location": loc,
             "input_crs": input_crs,
             "address": [self.b_address[b] + ("附近" if mk else "")
@@ -885,85 +902,36 @@ class _Generator:
             "status": status.astype(str),
             "idempotency_key": [f"mp-{self.seed}-{i:07d}" if c == "mini_program" else None
                                 for i, c in zip(ids, chan, strict=True)],
-            "duplicate_of": pd.array([None] * m, dtype="Int64"),
+            "duplicate_of": none_int.copy(),
             "created_at": _ts(created),
             "due_at": _ts(due),
-            "accepted_at": _ts(at(t_accepted, happened[2])),
+            "accepted_at": _ts(at(t_accepted, accepted_ok)),
             "resolved_at": _ts(at(t_resolved, happened[6])),
             "escalated_at": _ts(at(t_esc, happened[4])),
             "department_due_at": _ts(at(d_due, happened[4])),
             "closed_at": _ts(at(t_closed, happened[8])),
-            "on_the_spot": on_spot & happened[6],
+            "on_the_spot": on_the_spot,
+            "request_hash": [None] * m,
+            "likely_duplicate_of": none_int.copy(),
         }, "location")
-        # --- events
-        ev_inc: list[np.ndarray] = []
-        ev_at: list[np.ndarray] = []
-        ev_step: list[np.ndarray] = []
-        ev_from: list[np.ndarray] = []
-        prev = np.full(m, None, dtype=object)
-        for k, ((_name, _f, to, t), h) in enumerate(zip(steps, happened, strict=True)):
-            idx = np.where(h)[0]
-            ev_inc.append(idx)
-            ev_at.append(t[idx])
-            ev_step.append(np.full(len(idx), k))
-            ev_from.append(prev[idx].copy())
-            prev[idx] = to
-        inc = np.concatenate(ev_inc)
-        ev_t = np.concatenate(ev_at)
-        step = np.concatenate(ev_step)
-        frm = np.concatenate(ev_from)
-        o = np.lexsort((step, inc))
-        inc, ev_t, step, frm = inc[o], ev_t[o], step[o], frm[o]
-        names_s = np.array([s[0] for s in steps])
-        to_s = names_s[step]
-        actor = np.empty(len(inc), dtype=object)
-        resident_sub = (step == 0) & np.isin(chan[inc], ["mini_program", "phone"])
-        actor[:] = [f"person:{self.p_ids[a]}" for a in assignee_idx[inc]]
-        actor[resident_sub] = "resident"
-        actor[(step == 0) & (chan[inc] == "patrol")] = [
-            f"person:{self.p_ids[a]}" for a in g_worker[inc[(step == 0) & (chan[inc] == "patrol")]]]
-        actor[step == 1] = "dispatcher"
-        dmask = step == 5
-        actor[dmask] = [f"department:{d}" for d in dept[inc[dmask]]]
-        actor[step == 8] = "system"
-        detail: list[dict] = []
-        ch = chan[inc]
-        for s, i_, c_ in zip(step, inc, ch, strict=True):
-            if s == 0:
-                detail.append({"channel": str(c_)})
-            elif s == 1:
-                detail.append({"assignee_id": int(self.p_ids[assignee_idx[i_]])})
-            elif s == 4:
-                detail.append({"department_code": str(dept[i_]), "reason": "社区吹哨、部门报到"})
-            elif s == 6 and on_spot[i_]:
-                detail.append({"on_the_spot": True})
-            else:
-                detail.append({})
-        field_step = np.isin(step, [0, 2, 3, 6]) & (ch != "window") | ((step == 0) & (ch ==
-                                                                                     "patrol"))
-        geoms = np.where(field_step, np.asarray(loc, dtype=object)[inc], None)
-        self.t["incident_events"] = _gdf({
-            "id": np.arange(1, len(inc) + 1),
-            "incident_id": ids[inc],
-            "city_code": CITY_CODE,
-            "at": _ts(ev_t),
-            "actor": actor,
-            "action": to_s,
-            "from_status": frm,
-            "to_status": to_s,
-            "detail": detail,
-            "geom": geoms,
-        }, "geom")
+        self.t["incident_reporters"] = pd.DataFrame({
+            "incident_id": ids,
+            "source_incident_id": ids,
+            "reporter_name": reporter,
+            "reporter_phone": rphone,
+            "reporter_token_id": none_int.copy(),
+            "added_at": _ts(created),
+        })
         # --- ratings: ~70% of resolved cases, ~98% good
-        resolved = happened[6]
-        rate = resolved & (rng.random(m) < 0.7)
-        r_at = np.where(on_spot, t_resolved + 90, t_resolved + rng.uniform(1, 72, m) * HOUR)
+        rate = happened[6] & (rng.random(m) < 0.7)
+        r_at = np.where(quick, t_resolved + 90, t_resolved + rng.uniform(1, 72, m) * HOUR)
         rate &= r_at <= ref
         ri = np.where(rate)[0]
         good = rng.random(len(ri)) < 0.98
         score = np.where(good, np.where(rng.random(len(ri)) < 0.82, 5, 4),
                          rng.integers(1, 3, len(ri)))
-        good_c = ["办事效率高，态度好", "一次就办好了", "网格员很负责", "上门服务很贴心", None, None, None]
+        good_c = ["办事效率高，态度好", "一次就办好了", "网格员很负责", "上门服务很贴心", None, None,
+                  None]
         bad_c = ["处理太慢", "跑了两趟", "问题没有彻底解决"]
         comments = [good_c[int(rng.integers(len(good_c)))] if g else
                     bad_c[int(rng.integers(len(bad_c)))] for g in good]
@@ -975,6 +943,82 @@ class _Generator:
             "comment": comments,
             "at": _ts(r_at[ri]),
         })
+        # --- events: one per step taken (and one 'rated' per rating), in time order
+        ev_inc: list[np.ndarray] = []
+        ev_at: list[np.ndarray] = []
+        ev_step: list[np.ndarray] = []
+        ev_from: list[np.ndarray] = []
+        ev_to: list[np.ndarray] = []
+        prev = np.full(m, None, dtype=object)
+        status_at_rating = np.full(m, None, dtype=object)
+        for k, ((_a, to, t), h) in enumerate(zip(steps, happened, strict=True)):
+            idx = np.where(h)[0]
+            to_arr = to if isinstance(to, np.ndarray) else np.full(m, to, dtype=object)
+            ev_inc.append(idx)
+            ev_at.append(t[idx])
+            ev_step.append(np.full(len(idx), k))
+            ev_from.append(prev[idx].copy())
+            ev_to.append(to_arr[idx].astype(object))
+            prev[idx] = to_arr[idx]
+            before = h & rate & (t <= r_at)
+            status_at_rating[before] = to_arr[before]
+        ev_inc.append(ri)
+        ev_at.append(r_at[ri])
+        ev_step.append(np.full(len(ri), len(steps)))
+        ev_from.append(status_at_rating[ri])
+        ev_to.append(status_at_rating[ri])
+        inc = np.concatenate(ev_inc)
+        ev_t = np.concatenate(ev_at)
+        step = np.concatenate(ev_step)
+        frm = np.concatenate(ev_from)
+        to_s = np.concatenate(ev_to)
+        o = np.lexsort((step, ev_t, inc))
+        inc, ev_t, step, frm, to_s = inc[o], ev_t[o], step[o], frm[o], to_s[o]
+        actions = np.array([s[0] for s in steps] + ["rated"])
+        act = actions[step]
+        ch = chan[inc]
+        actor = np.array([f"person:{self.p_ids[a]}" for a in assignee_idx[inc]], dtype=object)
+        actor[(step == 0) & np.isin(ch, ["mini_program", "phone"])] = "resident"
+        actor[(act == "assign") & ~window_spot[inc]] = "system"
+        dmask = act == "department_accept"
+        actor[dmask] = [f"department:{d}" for d in dept[inc[dmask]]]
+        actor[act == "verify"] = [f"person:{self.p_ids[w]}" for w in win[inc[act == "verify"]]]
+        actor[act == "close"] = "system"
+        actor[act == "rated"] = "resident"
+        score_of = dict(zip(ri.tolist(), zip(good.tolist(), score.tolist(), strict=True),
+                            strict=True))
+        detail: list[dict] = []
+        for a, i_, c_ in zip(act, inc, ch, strict=True):
+            if a == "intake":
+                detail.append({"channel": str(c_), "item": str(codes[item[i_]])})
+            elif a == "assign":
+                detail.append({"grid": self.grid_codes[grid[i_]],
+                               "community": self.comm_codes[comm[i_]],
+                               "assignee": int(self.p_ids[assignee_idx[i_]])})
+            elif a == "escalate":
+                detail.append({"department": str(dept[i_]),
+                               "time_limit_hours": int(dlim[i_] // HOUR)})
+            elif a == "rated":
+                g_, s_ = score_of[int(i_)]
+                detail.append({"good": bool(g_), "score": int(s_)})
+            else:
+                detail.append({})
+        field = np.isin(act, ["accept", "start", "resolve"]) & (ch != "window")
+        field |= (act == "intake") & (ch == "patrol")
+        geoms = np.where(field, np.asarray(loc, dtype=object)[inc], None)
+        self.t["incident_events"] = _gdf({
+            "id": np.arange(1, len(inc) + 1),
+            "incident_id": ids[inc],
+            "city_code": CITY_CODE,
+            "at": _ts(ev_t),
+            "actor": actor,
+            "action": act,
+            "from_status": frm,
+            "to_status": to_s,
+            "detail": detail,
+            "geom": geoms,
+        }, "geom")
+
 
     # ------------------------------------------------------------------ visits
     def _visits(self) -> None:
@@ -1002,7 +1046,7 @@ class _Generator:
         bt = bfirst[bi] + bk * bevery[bi]
         building = np.concatenate([self.r_building[ri], bi])
         resident = np.concatenate([ri, np.full(len(bi), -1)])
-        when = np.concatenate([t, bt])
+        when = np.maximum(np.concatenate([t, bt]), start_year + DAY)
         # daytime, Beijing time
         when = when - (when + BEIJING) % DAY + rng.uniform(8.5, 17.5, len(when)) * HOUR
         when = np.minimum(when, self.ref_s - 600)
@@ -1051,22 +1095,45 @@ class _Generator:
                  "隐患上报", "关爱留守儿童"]
         reason = [f"参加社区志愿活动：{kinds[a % len(kinds)]}" for a in act]
         refs = [f"ACT-{a:05d}" for a in act]
-        # redemptions: after a person's last credit, never more than the balance
+        # redemptions of the rewards catalogue: after a person's last credit, within the balance
         frame = pd.DataFrame({"p": pi, "at": when, "delta": delta})
         agg = frame.groupby("p").agg(bal=("delta", "sum"), last=("at", "max"))
-        agg = agg[agg["bal"] >= 30]
+        cheapest = min(r[3] for r in catalogue.REWARDS)
+        agg = agg[agg["bal"] >= cheapest]
         redeem = agg[rng.random(len(agg)) < 0.3]
-        amount = np.minimum(redeem["bal"].to_numpy(), rng.choice([20, 30, 50], len(redeem)))
-        r_at = np.minimum(redeem["last"].to_numpy() + rng.uniform(1, 30, len(redeem)) * DAY,
-                          self.ref_s - 60)
-        r_at = np.maximum(r_at, redeem["last"].to_numpy() + 1)
-        services = ["兑换理发服务", "兑换家电维修", "兑换生活用品", "兑换体检服务"]
-        all_p = np.concatenate([pi, redeem.index.to_numpy()])
-        all_at = np.concatenate([when, r_at])
-        all_d = np.concatenate([delta, -amount])
-        all_reason = reason + [services[int(i) % len(services)] for i in
-                               rng.integers(0, len(services), len(redeem))]
-        all_ref = refs + [f"REDEEM-{j:05d}" for j in range(1, len(redeem) + 1)]
+        r_code: list[str] = []
+        r_points: list[int] = []
+        r_name: list[str] = []
+        for bal in redeem["bal"].to_numpy():
+            affordable = [r for r in catalogue.REWARDS if r[3] <= bal]
+            choice = affordable[int(rng.integers(len(affordable)))]
+            r_code.append(choice[0])
+            r_points.append(choice[3])
+            r_name.append(choice[1])
+        last = redeem["last"].to_numpy()
+        r_at = np.maximum(np.minimum(last + rng.uniform(1, 30, len(redeem)) * DAY,
+                                     self.ref_s - 60), last + 1)
+        ro = np.lexsort((redeem.index.to_numpy(), r_at))
+        red_p = redeem.index.to_numpy()[ro]
+        red_at = r_at[ro]
+        red_pts = np.array(r_points, dtype=int)[ro]
+        red_ids = np.arange(1, len(ro) + 1)
+        self.t["redemptions"] = pd.DataFrame({
+            "id": red_ids,
+            "city_code": CITY_CODE,
+            "person_id": self.p_ids[red_p],
+            "reward_code": [r_code[i] for i in ro],
+            "quantity": np.ones(len(ro), dtype=int),
+            "points": red_pts,
+            "idempotency_key": [None] * len(ro),
+            "created_by": "demo",
+            "at": _ts(red_at),
+        })
+        all_p = np.concatenate([pi, red_p])
+        all_at = np.concatenate([when, red_at])
+        all_d = np.concatenate([delta, -red_pts])
+        all_reason = reason + [f"积分兑换：{r_name[i]}" for i in ro]
+        all_ref = refs + [f"redemption:{i}" for i in red_ids]
         o = np.lexsort((all_p, all_at))
         self.t["points_ledger"] = pd.DataFrame({
             "id": np.arange(1, len(o) + 1),
