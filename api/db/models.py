@@ -371,6 +371,14 @@ class Incident(Base):
     department_due_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     on_the_spot: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    # --- added by migration 0002 (incidents)
+    #: SHA-256 of the intake body sent with an Idempotency-Key (a retry must match it).
+    request_hash: Mapped[str | None] = mapped_column(String(64))
+    #: Flagged at intake: same item within radius and time of this open case (until merged).
+    likely_duplicate_of: Mapped[int | None] = mapped_column(
+        ForeignKey("incidents.id"), index=True
+    )
+
 
 
 class IncidentEvent(Base):
@@ -470,3 +478,21 @@ class ApiToken(Base):
     created_at: Mapped[dt.datetime] = _now()
     expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class IncidentReporter(Base):
+    """Every reporter an incident must keep informed (its own and those of merged duplicates)."""
+
+    __tablename__ = "incident_reporters"
+
+    incident_id: Mapped[int] = mapped_column(
+        ForeignKey("incidents.id", ondelete="CASCADE"), primary_key=True
+    )
+    #: The incident the reporter originally reported (the incident itself, or a merged duplicate).
+    source_incident_id: Mapped[int] = mapped_column(
+        ForeignKey("incidents.id", ondelete="CASCADE"), primary_key=True
+    )
+    reporter_name: Mapped[str | None] = mapped_column(Text)
+    reporter_phone: Mapped[str | None] = mapped_column(String(32))
+    reporter_token_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    added_at: Mapped[dt.datetime] = _now()

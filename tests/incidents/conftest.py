@@ -1,0 +1,62 @@
+"""Helpers for the incident tests: places in the demo city and tokens of each role."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+SqlFn = Callable[..., list[tuple[Any, ...]]]
+
+
+@pytest.fixture(scope="module")
+def make_token(db_url: str) -> Iterator[Callable[..., str]]:
+    """As the session's ``make_token``, but its engine is disposed at the end of the module
+    (the shared fixture leaves a pooled connection open, which warnings-as-errors reports)."""
+    from api.auth.tokens import create_token
+    from api.db.engine import make_sync_engine
+
+    engine = make_sync_engine(db_url)
+
+    def make(role: str, **scope: Any) -> str:
+        with engine.begin() as conn:
+            return create_token(conn, role, **scope)[1]
+
+    yield make
+    engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def interior_point(sql: SqlFn) -> Callable[..., dict[str, Any]]:
+    """``interior_point(on_duty=True)`` → a grid with its worker and a WGS84 point deep inside it.
+
+    The point is at least 30 m from every other active grid (so never "near the boundary").
+    """
+
+    def pick(on_duty: bool = True, offset: int = 0) -> dict[str, Any]:
+        rows = sql(
+            """
+            SELECT g.id, g.code, g.community_code, g.worker_id, ST_X(p.pt), ST_Y(p.pt)
+            FROM grids g JOIN people w ON w.id = g.worker_id,
+            LATERAL (SELECT ST_PointOnSurface(ST_Buffer(g.geom::geography, -40)::geometry) AS pt) p
+            WHERE g.active AND w.on_duty = %s AND NOT ST_IsEmpty(p.pt)
+              AND NOT EXISTS (SELECT 1 FROM grids o WHERE o.active AND o.id <> g.id
+                              AND ST_DWithin(o.geom::geography, p.pt::geography, 30))
+            ORDER BY g.code OFFSET %s LIMIT 1
+            """,
+            (on_duty, offset),
+        )
+        gid, code, comm, worker, lon, lat = rows[0]
+        return {"grid_id": gid, "grid": code, "community": comm, "worker": worker,
+                "lon": lon, "lat": lat}
+
+    return pick
+
+
+def report(point: dict[str, Any], item: str = "EV-006", **extra: Any) -> dict[str, Any]:
+    body = {"item_code": item, "description": "垃圾堆积，清运不及时", "channel": "mini_program",
+            "lon": point["lon"], "lat": point["lat"], "crs": "wgs84",
+            "reporter": {"name": "张三", "phone": "13800000000"}}
+    body.update(extra)
+    return body
