@@ -380,7 +380,6 @@ class Incident(Base):
     )
 
 
-
 class IncidentEvent(Base):
     """The event log of an incident: who did what, when and where."""
 
@@ -480,6 +479,129 @@ class ApiToken(Base):
     revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+# --------------------------------------------------------------------------- dispatch (migration 0003)
+
+TASK_STATUSES = ("open", "offered", "accepted", "completed", "cancelled", "expired")
+OFFER_OUTCOMES = ("pending", "accepted", "declined", "expired", "withdrawn")
+
+#: Straight-line nearest queries order by spheroid distance through this expression index.
+Index(
+    "ix_people_position_geog",
+    func.geography(Person.__table__.c.position),
+    postgresql_using="gist",
+)
+
+
+class Task(Base):
+    """A micro-grid task (微网格任务) offered to the nearest available volunteer or rider."""
+
+    __tablename__ = "tasks"
+    __table_args__ = (
+        CheckConstraint(f"status IN {_in(TASK_STATUSES)}", name="status"),
+        CheckConstraint(f"role IN {_in(PERSON_ROLES)}", name="role"),
+        CheckConstraint("points >= 0", name="points"),
+        CheckConstraint(
+            "status <> 'offered' OR (offered_to IS NOT NULL AND offer_expires_at IS NOT NULL)",
+            name="offered_has_person",
+        ),
+        CheckConstraint(
+            "status NOT IN ('accepted', 'completed') OR assignee_id IS NOT NULL",
+            name="accepted_has_assignee",
+        ),
+        Index("ix_tasks_offered_to_open", "offered_to", postgresql_where=text("status = 'offered'")),
+        Index("ix_tasks_assignee_open", "assignee_id", postgresql_where=text("status = 'accepted'")),
+        Index(
+            "ix_tasks_offer_expiry", "offer_expires_at", postgresql_where=text("status = 'offered'")
+        ),
+        Index("ix_tasks_status_created", "status", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    city_code: Mapped[str] = mapped_column(String(6), index=True)
+    community_code: Mapped[str | None] = mapped_column(ForeignKey("communities.code"), index=True)
+    grid_id: Mapped[int | None] = mapped_column(ForeignKey("grids.id"), index=True)
+    title: Mapped[str | None] = mapped_column(Text)
+    description: Mapped[str | None] = mapped_column(Text)
+    location: Mapped[Any] = mapped_column(Geometry("POINT", srid=SRID, spatial_index=True))
+    input_crs: Mapped[str] = mapped_column(String(16))
+    role: Mapped[str] = mapped_column(String(24))
+    skill: Mapped[str | None] = mapped_column(Text)
+    points: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    deadline: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    offered_to: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    offer_expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    idempotency_key: Mapped[str | None] = mapped_column(String(128), unique=True)
+    created_by: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = _now()
+    accepted_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    completed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    cancelled_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    completion_position: Mapped[Any | None] = mapped_column(
+        Geometry("POINT", srid=SRID, spatial_index=False), nullable=True
+    )
+    completion_distance_m: Mapped[float | None] = mapped_column(Float)
+
+
+class TaskOffer(Base):
+    """One offer of a task to one person, and how it ended (a person is offered a task once)."""
+
+    __tablename__ = "task_offers"
+    __table_args__ = (
+        CheckConstraint(f"outcome IN {_in(OFFER_OUTCOMES)}", name="outcome"),
+        UniqueConstraint("task_id", "person_id", name="uq_task_offers_task_person"),
+        Index(
+            "uq_task_offers_one_pending",
+            "task_id",
+            unique=True,
+            postgresql_where=text("outcome = 'pending'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), index=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), index=True)
+    offered_at: Mapped[dt.datetime] = _now()
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    distance_m: Mapped[float | None] = mapped_column(Float)
+    outcome: Mapped[str] = mapped_column(String(16), server_default=text("'pending'"))
+    responded_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    reason: Mapped[str | None] = mapped_column(Text)
+
+
+class Reward(Base):
+    """A service in the rewards catalogue that points buy (积分兑服务)."""
+
+    __tablename__ = "rewards"
+    __table_args__ = (CheckConstraint("points > 0", name="points"),)
+
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    name_en: Mapped[str] = mapped_column(Text)
+    points: Mapped[int] = mapped_column(Integer)
+    provider: Mapped[str | None] = mapped_column(Text)
+    active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+
+
+class Redemption(Base):
+    """Points spent on a reward; the matching ledger entry has ``ref = 'redemption:<id>'``."""
+
+    __tablename__ = "redemptions"
+    __table_args__ = (CheckConstraint("points > 0", name="points"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    city_code: Mapped[str] = mapped_column(String(6))
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), index=True)
+    reward_code: Mapped[str] = mapped_column(ForeignKey("rewards.code"))
+    quantity: Mapped[int] = mapped_column(Integer, server_default=text("1"))
+    points: Mapped[int] = mapped_column(Integer)
+    idempotency_key: Mapped[str | None] = mapped_column(String(128), unique=True)
+    created_by: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[dt.datetime] = _now()
+
+
 class IncidentReporter(Base):
     """Every reporter an incident must keep informed (its own and those of merged duplicates)."""
 
@@ -496,3 +618,89 @@ class IncidentReporter(Base):
     reporter_phone: Mapped[str | None] = mapped_column(String(32))
     reporter_token_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
     added_at: Mapped[dt.datetime] = _now()
+
+
+# --------------------------------------------------------------------------- planning (migration 0004)
+
+IMPORT_KINDS = ("communities", "buildings", "grids", "streets")
+IMPORT_STATUSES = ("running", "done", "failed")
+
+
+class ImportRun(Base):
+    """One import of a file: progress is committed with every batch, so a killed run resumes.
+
+    A rerun of the same file (same kind, community and SHA-256) continues after
+    ``rows_done``; a finished one is not imported twice unless forced.
+    """
+
+    __tablename__ = "import_runs"
+    __table_args__ = (
+        CheckConstraint(f"kind IN {_in(IMPORT_KINDS)}", name="kind"),
+        CheckConstraint(f"status IN {_in(IMPORT_STATUSES)}", name="status"),
+        Index("ix_import_runs_key", "kind", "community_code", "checksum"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    community_code: Mapped[str | None] = mapped_column(String(12))
+    file_name: Mapped[str] = mapped_column(Text)
+    checksum: Mapped[str] = mapped_column(String(64))
+    options: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    status: Mapped[str] = mapped_column(String(16), server_default=text("'running'"))
+    rows_total: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    rows_done: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    #: What the run found: invalid geometries, repairs made, households estimated, plan created.
+    report: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    error: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[dt.datetime] = _now()
+    updated_at: Mapped[dt.datetime] = _now()
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class PlanEdit(Base):
+    """The edit history of a draft plan (move, merge, split), with the figures after each edit."""
+
+    __tablename__ = "plan_edits"
+    __table_args__ = (UniqueConstraint("plan_id", "seq", name="uq_plan_edits_plan_seq"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id", ondelete="CASCADE"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    op: Mapped[str] = mapped_column(String(16))
+    params: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    figures: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    actor: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[dt.datetime] = _now()
+
+
+# --------------------------------------------------------------------------- trust (audit)
+
+
+class AuditEntry(Base):
+    """Append-only audit log: who, when, from where, what, before/after.
+
+    UPDATE, DELETE and TRUNCATE are refused by a trigger (migration 0006).
+    Personal fields in ``before``/``after`` are stored masked; ``changed`` lists
+    the keys whose values changed (compared before masking).
+    """
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_entity", "entity", "entity_id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=text("clock_timestamp()"), index=True
+    )
+    actor: Mapped[str] = mapped_column(Text)
+    token_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    role: Mapped[str | None] = mapped_column(String(16))
+    client_ip: Mapped[str | None] = mapped_column(String(64))
+    method: Mapped[str | None] = mapped_column(String(8))
+    path: Mapped[str | None] = mapped_column(Text)
+    action: Mapped[str] = mapped_column(String(64))
+    entity: Mapped[str | None] = mapped_column(String(32))
+    entity_id: Mapped[str | None] = mapped_column(Text)
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    changed: Mapped[list[str] | None] = mapped_column(ARRAY(Text))
+    status: Mapped[int | None] = mapped_column(SmallInteger)

@@ -1,0 +1,63 @@
+"""Fixtures of the dispatch tests: the demo city with positions made current."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.dispatch.settings import DispatchSettings
+
+SqlFn = Callable[..., list[tuple[Any, ...]]]
+
+
+@pytest.fixture(scope="module")
+def live_city(sql: SqlFn) -> SqlFn:
+    """The demo city with every on-duty person's position a minute old and shifts running.
+
+    The generator stamps positions at its own reference date; dispatch measures
+    staleness against the clock, so the test makes the on-duty positions current.
+    """
+    sql(
+        "UPDATE people SET position_at = now() - interval '1 minute', "
+        "shift_end = now() + interval '8 hours' WHERE on_duty AND position IS NOT NULL"
+    )
+    sql(
+        "UPDATE people SET position_at = now() - interval '2 days' "
+        "WHERE NOT on_duty AND position IS NOT NULL"
+    )
+    return sql
+
+
+@pytest.fixture()
+def settings(client: TestClient) -> Iterator[DispatchSettings]:
+    """Dispatch settings on the test app; a test may replace fields (restored afterwards)."""
+    original = getattr(client.app.state, "dispatch_settings", None)
+    s = DispatchSettings()
+    client.app.state.dispatch_settings = s
+    yield s
+    client.app.state.dispatch_settings = original
+
+
+def use_settings(client: TestClient, **values: Any) -> DispatchSettings:
+    s = DispatchSettings(**values)
+    client.app.state.dispatch_settings = s
+    return s
+
+
+@pytest.fixture(scope="module")
+def tokens(db_url: str) -> Iterator[Callable[..., str]]:
+    """``tokens(role, **scope)`` → a bearer token (its engine is disposed at module end)."""
+    from api.auth.tokens import create_token
+    from api.db.engine import make_sync_engine
+
+    engine = make_sync_engine(db_url)
+
+    def make(role: str, **scope: Any) -> str:
+        with engine.begin() as conn:
+            return create_token(conn, role, **scope)[1]
+
+    yield make
+    engine.dispose()
