@@ -800,8 +800,8 @@ class _State:
     def _try_recom(self, a: int, b: int) -> bool:
         g = self.g
         nodes = np.flatnonzero((self.labels == a) | (self.labels == b))
-        if nodes.size < 2:
-            return False
+        if nodes.size < 2 or not g.is_connected(nodes):
+            return False  # e.g. a grid holding a detached empty piece
         wa, wb = self.target[a], self.target[b]
         old = self.grid_cost(a, self.W[a], self.A[a], self.P[a]) + self.grid_cost(
             b, self.W[b], self.A[b], self.P[b]

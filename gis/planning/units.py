@@ -22,6 +22,8 @@ from gis.planning.tiling import GRID_SIZE, retile
 
 #: Shared boundaries shorter than this (metres) do not make two units neighbours.
 ADJACENCY_EPS = 0.05
+#: Pieces smaller than this (m²) are street-geometry slivers merged into a neighbour.
+SLIVER_UNIT_AREA = 1.0
 #: A footprint is "crossing" when more than this area (m²) lies outside its unit.
 CROSSING_AREA_EPS = 0.5
 
@@ -121,9 +123,8 @@ def build_units(
                 if single.geom_type == "Polygon" and single.area > 0:
                     pieces.append(single)
                     piece_block.append(b)
-    geoms = _singles(retile(np.asarray(pieces, dtype=object), community), piece_block)
-    piece_block = geoms[1]
-    geoms = geoms[0]
+    geoms, piece_block = _singles(retile(np.asarray(pieces, dtype=object), community), piece_block)
+    geoms, piece_block = _absorb_slivers(geoms, piece_block)
     unit_of = _locate(rep, geoms, np.asarray(bgeom), community)
 
     n = geoms.size
@@ -316,6 +317,30 @@ def _valid_footprints(geoms: np.ndarray) -> np.ndarray:
             rep = shapely.box(c.x - 0.5, c.y - 0.5, c.x + 0.5, c.y + 0.5)
         out[i] = rep
     return out
+
+
+def _absorb_slivers(geoms: np.ndarray, tags: list[int]) -> tuple[np.ndarray, list[int]]:
+    """Merge pieces under :data:`SLIVER_UNIT_AREA` into the neighbour they share most edge with."""
+    area = shapely.area(geoms)
+    small = np.flatnonzero(area < SLIVER_UNIT_AREA)
+    if small.size == 0 or small.size == geoms.size:
+        return geoms, tags
+    big = np.flatnonzero(area >= SLIVER_UNIT_AREA)
+    tree = shapely.STRtree(geoms[big])
+    out = geoms.copy()
+    for i in small.tolist():
+        cand = big[tree.query(geoms[i], predicate="intersects")]
+        if cand.size:
+            shared = shapely.length(shapely.intersection(out[cand], geoms[i]))
+            j = int(cand[int(np.argmax(shared))])
+        else:
+            j = int(big[tree.query_nearest(geoms[i], all_matches=False)[0]])
+        out[j] = shapely.union_all([out[j], geoms[i]], grid_size=GRID_SIZE)
+    keep = np.ones(geoms.size, dtype=bool)
+    keep[small] = False
+    merged, idx = shapely.get_parts(out[keep], return_index=True)
+    kept_tags = [t for t, k in zip(tags, keep, strict=True) if k]
+    return merged, [kept_tags[i] for i in idx]
 
 
 def _singles(geoms: np.ndarray, tags: list[int]) -> tuple[np.ndarray, list[int]]:
