@@ -165,9 +165,11 @@ async def _neighbours(conn: Any, row: dict[str, Any], tolerance_m: float) -> lis
 
 
 async def full_incident(conn: Any, incident_id: int, principal: Principal, tolerance_m: float,
-                        with_log: bool = True) -> dict[str, Any]:
+                        with_log: bool = True, acted: bool = False) -> dict[str, Any]:
+    """The incident as the token sees it; ``acted``: the token just changed it (a department
+    that returned a case sees the result once, though the case has left its queue)."""
     row = await q.fetch(conn, incident_id)
-    if row is None or not await q.can_read(conn, row, principal):
+    if row is None or not (acted or await q.can_read(conn, row, principal)):
         if row is not None and principal.role != "reporter":
             raise Forbidden(f"incident {incident_id} is not visible to this token",
                             loc=["path", "incident_id"])
@@ -393,7 +395,8 @@ async def transition(incident_id: int, body: TransitionIn, tx: TxDep, principal:
         p = make_point(body.lon, body.lat, body.crs.value, ("body",))
         where = (p.lon, p.lat)
     await q.transition(tx, incident_id, principal, body.action, body.department, body.note, where)
-    return await full_incident(tx, incident_id, principal, api_settings.boundary_tolerance_m)
+    return await full_incident(tx, incident_id, principal, api_settings.boundary_tolerance_m,
+                               acted=True)
 
 
 @router.post("/{incident_id}/reassign",
