@@ -11,6 +11,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.db.models import TOKEN_ROLES
 from api.errors import Forbidden, InvalidInput, Unauthorized
@@ -99,7 +100,38 @@ _LOOKUP = text(
 )
 
 
+#: key in the ASGI scope's ``state`` where the security middleware leaves the caller
+STATE_KEY = "principal"
+
+
+async def lookup_token(engine: AsyncEngine, token: str) -> Principal | None:
+    """The principal of a plaintext token; None when unknown, revoked or expired."""
+    async with engine.connect() as conn:
+        row = (await conn.execute(_LOOKUP, {"h": hash_token(token)})).first()
+    if row is None:
+        return None
+    return Principal(
+        token_id=row.id, role=row.role, community_code=row.community_code,
+        district_code=row.district_code, department_code=row.department_code,
+        person_id=row.person_id,
+    )
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header (None when absent)."""
+    if not authorization:
+        return None
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("Authorization header must be 'Bearer <token>'", loc=["header", "authorization"])
+    return token.strip()
+
+
 async def principal_from_request(request: Request) -> Principal | None:
+    state = request.scope.get("state") or {}
+    if STATE_KEY in state:  # already authenticated by the security middleware
+        cached: Principal | None = state[STATE_KEY]
+        return cached
     header = request.headers.get("authorization")
     if not header:
         return None

@@ -1,0 +1,313 @@
+"""THE permission table: for every route, who may call it and within which scope.
+
+Every route of the app (method + path template, as FastAPI declares it) has one
+:class:`Rule` here. ``api.security`` enforces the table for every request in
+one place (a middleware installed by ``install_security``); routers do not
+repeat the checks. A route missing from the table is refused to everyone but
+admins (fail closed) and fails ``tests/trust/test_permission_matrix.py``, so
+every new endpoint must be declared here.
+
+Roles (``api.db.models.TOKEN_ROLES``): admin may do everything. The others:
+
+* planner: plans and imports in its area scope;
+* dispatcher: incidents, tasks and people in its area scope;
+* worker: its own grid's cases and its own tasks (``--person``);
+* department: its escalation queue (``--department``);
+* reporter: submits reports and reads its own.
+
+Scope rules (checked after the role, never for admins):
+
+``none``
+    the role is enough (lists filter their rows with ``api.auth.scope``).
+``area``
+    a community or district named in the request (path, query, or top-level
+    JSON body key ``community``/``community_code``/``district``/``district_code``)
+    must lie in the token's community/district scope.
+``department``
+    the parameter ``param`` names a department; department tokens with a
+    ``--department`` may only name their own.
+``entity``
+    the parameter ``param`` (path, else query, else top-level JSON body key)
+    names an ``entity`` (see :data:`ENTITIES`);
+    the row is looked up and the caller must be related to it: area scope for
+    planners/dispatchers, the person (grid worker, assignee, self) for workers
+    with ``--person``, the department for departments, the token that filed it
+    for reporters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+ADMIN = "admin"
+PLANNER = "planner"
+DISPATCHER = "dispatcher"
+WORKER = "worker"
+DEPARTMENT = "department"
+REPORTER = "reporter"
+#: every role that holds a token (admin is implied in every rule)
+ANY_ROLE = (PLANNER, DISPATCHER, WORKER, DEPARTMENT, REPORTER)
+#: staff of the city (everyone but residents who report)
+STAFF = (PLANNER, DISPATCHER, WORKER, DEPARTMENT)
+
+SCOPES = ("none", "area", "entity", "department")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Who may call one route.
+
+    Parameters
+    ----------
+    roles
+        Roles allowed besides admin (admin always may). Empty with ``public``.
+    public
+        Anonymous callers allowed (a token, if sent, must still be valid).
+    scope
+        ``none``, ``area`` or ``entity`` (see the module docstring).
+    entity, param
+        For ``entity`` scope: which entity and the path parameter naming it.
+    rate
+        A rate-limit bucket (``api.limits``) applied per token (per client IP
+        when anonymous), e.g. ``"intake"``.
+    max_body
+        Request body limit in bytes for this route (default: the global one).
+    api_key
+        A form/query field that may carry the token instead of the
+        ``Authorization`` header (Open311's ``api_key``).
+    note
+        What the route is, for ``docs/security.md``.
+    """
+
+    roles: tuple[str, ...] = ()
+    public: bool = False
+    scope: str = "none"
+    entity: str | None = None
+    param: str | None = None
+    rate: str | None = None
+    max_body: int | None = None
+    api_key: str | None = None
+    note: str = ""
+    allowed: frozenset[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.scope not in SCOPES:
+            raise ValueError(f"unknown scope {self.scope!r}")
+        if self.scope == "entity" and (self.entity not in ENTITIES or not self.param):
+            raise ValueError(f"entity scope needs a known entity and a param: {self!r}")
+        if self.scope == "department" and not self.param:
+            raise ValueError(f"department scope needs a param: {self!r}")
+        object.__setattr__(self, "allowed", frozenset((ADMIN, *self.roles)))
+
+    def allows_role(self, role: str | None) -> bool:
+        return self.public or (role is not None and role in self.allowed)
+
+
+def public(note: str = "") -> Rule:
+    return Rule(public=True, note=note)
+
+
+def admin_only(note: str = "") -> Rule:
+    return Rule(note=note)
+
+
+#: How an entity named in a path is related to callers. Each query takes ``:id``
+#: and returns ``community_code`` plus arrays ``persons`` (people responsible
+#: for it or who it is), ``departments`` and ``reporter_tokens``.
+ENTITIES: dict[str, str] = {
+    "incident": (
+        "SELECT i.community_code, "
+        "array_remove(ARRAY[i.assignee_id, g.worker_id], NULL) AS persons, "
+        "array_remove(ARRAY[i.department_code], NULL) AS departments, "
+        "array_remove(ARRAY[i.reporter_token_id], NULL) AS reporter_tokens "
+        "FROM incidents i LEFT JOIN grids g ON g.id = i.grid_id WHERE i.id = :id"
+    ),
+    "plan": (
+        "SELECT community_code, ARRAY[]::bigint[] AS persons, ARRAY[]::text[] AS departments, "
+        "ARRAY[]::bigint[] AS reporter_tokens FROM plans WHERE id = :id"
+    ),
+    "person": (
+        "SELECT community_code, ARRAY[id] AS persons, "
+        "array_remove(ARRAY[department_code], NULL) AS departments, "
+        "ARRAY[]::bigint[] AS reporter_tokens FROM people WHERE id = :id"
+    ),
+    "grid": (
+        "SELECT community_code, array_remove(ARRAY[worker_id], NULL) AS persons, "
+        "ARRAY[]::text[] AS departments, ARRAY[]::bigint[] AS reporter_tokens "
+        "FROM grids WHERE id = :id"
+    ),
+    "grid_code": (
+        "SELECT community_code, array_remove(ARRAY[worker_id], NULL) AS persons, "
+        "ARRAY[]::text[] AS departments, ARRAY[]::bigint[] AS reporter_tokens "
+        "FROM grids WHERE code = :id ORDER BY active DESC LIMIT 1"
+    ),
+    "task": (
+        "SELECT community_code, array_remove(ARRAY[offered_to, assignee_id], NULL) AS persons, "
+        "ARRAY[]::text[] AS departments, ARRAY[]::bigint[] AS reporter_tokens "
+        "FROM tasks WHERE id = :id"
+    ),
+}
+
+#: Entities keyed by a text code (the others by a bigint id).
+TEXT_KEYED = frozenset({"grid_code"})
+
+#: Request keys that name an area (checked by the ``area`` scope).
+COMMUNITY_KEYS = ("community", "community_code")
+DISTRICT_KEYS = ("district", "district_code")
+
+
+def r(*roles: str, **kw: object) -> Rule:
+    return Rule(roles=tuple(roles), **kw)  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- the table
+#: (METHOD, path template) → Rule.  Mounted sub-apps (static files) are keyed
+#: ("GET", "<mount path>") and cover everything below that path.
+PERMISSIONS: dict[tuple[str, str], Rule] = {
+    # ---- public
+    ("GET", "/health"): public("liveness and versions"),
+    ("GET", "/openapi.json"): public("the OpenAPI schema"),
+    ("GET", "/docs"): public("Swagger UI"),
+    ("GET", "/docs/oauth2-redirect"): public("Swagger UI"),
+    ("GET", "/redoc"): public("ReDoc"),
+    # ---- areas (foundation)
+    ("GET", "/api/v1/communities"): r(*ANY_ROLE, scope="area", note="community boundaries"),
+    ("GET", "/api/v1/grids"): r(*ANY_ROLE, scope="area", note="grids of the active plans"),
+    ("GET", "/api/v1/grids/locate"): r(*ANY_ROLE, note="grid, worker and branch at a point"),
+    ("GET", "/api/v1/party/tree"): r(*ANY_ROLE, scope="area", note="party tiers of a community"),
+    ("GET", "/api/v1/party/locate"): r(*ANY_ROLE, note="party tiers responsible for a place"),
+    # ---- incidents (intake → close)
+    ("POST", "/api/v1/incidents"): r(
+        REPORTER, DISPATCHER, WORKER, scope="area", rate="intake", note="report a matter"),
+    ("GET", "/api/v1/incidents"): r(
+        DISPATCHER, WORKER, DEPARTMENT, REPORTER, scope="area",
+        note="incidents the token may see (rows filtered by the router)"),
+    ("GET", "/api/v1/incidents/{incident_id}"): r(
+        DISPATCHER, WORKER, DEPARTMENT, REPORTER, scope="entity", entity="incident",
+        param="incident_id", note="one incident with its log"),
+    ("POST", "/api/v1/incidents/{incident_id}/transitions"): r(
+        DISPATCHER, WORKER, DEPARTMENT, REPORTER, scope="entity", entity="incident",
+        param="incident_id", note="move the case (the router checks the action per role)"),
+    ("POST", "/api/v1/incidents/{incident_id}/reassign"): r(
+        DISPATCHER, scope="entity", entity="incident", param="incident_id",
+        note="move the case to another grid"),
+    ("POST", "/api/v1/incidents/{incident_id}/merge"): r(
+        DISPATCHER, scope="entity", entity="incident", param="incident_id",
+        note="merge a duplicate"),
+    ("POST", "/api/v1/incidents/{incident_id}/rating"): r(
+        REPORTER, DISPATCHER, scope="entity", entity="incident", param="incident_id",
+        note="rate a resolved case (好差评)"),
+    ("GET", "/api/v1/metrics"): r(
+        PLANNER, DISPATCHER, DEPARTMENT, scope="area", note="service figures (aggregates)"),
+    ("GET", "/api/v1/departments"): r(*ANY_ROLE, note="departments and their time limits"),
+    ("GET", "/api/v1/departments/{code}/queue"): r(
+        DEPARTMENT, DISPATCHER, scope="department", param="code",
+        note="a department's escalation queue"),
+    # ---- Open311 GeoReport v2 (public reads masked; posting needs a token as api_key)
+    ("GET", "/open311/v2/discovery.{fmt}"): public("GeoReport discovery"),
+    ("GET", "/open311/v2/services.{fmt}"): public("the public service catalogue"),
+    ("GET", "/open311/v2/services/{service_code}.{fmt}"): public("a service definition"),
+    ("GET", "/open311/v2/requests.{fmt}"): public("request status (personal fields masked)"),
+    ("GET", "/open311/v2/requests/{service_request_id}.{fmt}"): public(
+        "one request's status (personal fields masked)"),
+    ("POST", "/open311/v2/requests.{fmt}"): r(
+        REPORTER, DISPATCHER, rate="intake", api_key="api_key",
+        note="post a request (token as Bearer or api_key)"),
+    # ---- dispatch: people, tasks, points
+    ("GET", "/api/v1/dispatch/nearest"): r(
+        DISPATCHER, WORKER, PLANNER, DEPARTMENT, scope="area",
+        note="nearest available people to a point"),
+    ("PUT", "/api/v1/people/positions"): r(
+        DISPATCHER, WORKER, note="a batch of position pings (router checks each person)"),
+    ("PUT", "/api/v1/people/{person_id}/position"): r(
+        DISPATCHER, WORKER, scope="entity", entity="person", param="person_id",
+        note="report a position"),
+    ("PUT", "/api/v1/people/{person_id}/availability"): r(
+        DISPATCHER, WORKER, scope="entity", entity="person", param="person_id",
+        note="on duty, capacity, shift end"),
+    ("GET", "/api/v1/people/{person_id}"): r(
+        DISPATCHER, WORKER, PLANNER, scope="entity", entity="person", param="person_id",
+        note="a person's availability and load"),
+    ("GET", "/api/v1/people/{person_id}/positions"): r(
+        DISPATCHER, WORKER, scope="entity", entity="person", param="person_id",
+        note="position history"),
+    ("GET", "/api/v1/people/{person_id}/points"): r(
+        DISPATCHER, WORKER, scope="entity", entity="person", param="person_id",
+        note="points balance and ledger"),
+    ("GET", "/api/v1/points/rewards"): r(*ANY_ROLE, note="rewards catalogue"),
+    ("POST", "/api/v1/points/redeem"): r(
+        DISPATCHER, WORKER, scope="entity", entity="person", param="person_id",
+        note="spend points (body person_id must be the caller's own for workers)"),
+    ("POST", "/api/v1/tasks"): r(DISPATCHER, scope="area", note="create and offer a task"),
+    ("POST", "/api/v1/tasks/expire-offers"): r(DISPATCHER, note="move lapsed offers on"),
+    ("GET", "/api/v1/tasks"): r(
+        DISPATCHER, WORKER, PLANNER, scope="area", note="tasks (rows filtered by the router)"),
+    ("GET", "/api/v1/tasks/{task_id}"): r(
+        DISPATCHER, WORKER, PLANNER, scope="entity", entity="task", param="task_id",
+        note="a task with its offers"),
+    ("POST", "/api/v1/tasks/{task_id}/accept"): r(
+        DISPATCHER, WORKER, scope="entity", entity="task", param="task_id",
+        note="the offered person accepts"),
+    ("POST", "/api/v1/tasks/{task_id}/decline"): r(
+        DISPATCHER, WORKER, scope="entity", entity="task", param="task_id",
+        note="the offered person declines"),
+    ("POST", "/api/v1/tasks/{task_id}/complete"): r(
+        DISPATCHER, WORKER, scope="entity", entity="task", param="task_id",
+        note="the assignee completes"),
+    ("POST", "/api/v1/tasks/{task_id}/cancel"): r(
+        DISPATCHER, scope="entity", entity="task", param="task_id", note="cancel a task"),
+    # ---- planning (plans, edits, publish)
+    ("POST", "/api/v1/plans"): r(PLANNER, scope="area", note="redraw a community: a draft plan"),
+    ("GET", "/api/v1/plans"): r(PLANNER, scope="area", note="plans in scope"),
+    ("GET", "/api/v1/plans/{plan_id}"): r(
+        PLANNER, scope="entity", entity="plan", param="plan_id", note="a plan with its grids"),
+    ("POST", "/api/v1/plans/{plan_id}/edits"): r(
+        PLANNER, scope="entity", entity="plan", param="plan_id", note="edit a draft"),
+    ("POST", "/api/v1/plans/{plan_id}/publish"): r(
+        PLANNER, scope="entity", entity="plan", param="plan_id", note="make a draft active"),
+    ("DELETE", "/api/v1/plans/{plan_id}"): r(
+        PLANNER, scope="entity", entity="plan", param="plan_id", note="discard a draft"),
+    # ---- visits
+    ("GET", "/api/v1/visits/checklist"): r(*STAFF, note="the grid-visit checklist"),
+    ("POST", "/api/v1/visits"): r(
+        WORKER, DISPATCHER, scope="entity", entity="person", param="worker_id",
+        note="record a household visit (workers: their own)"),
+    ("GET", "/api/v1/grids/{code}/visits-due"): r(
+        DISPATCHER, WORKER, PLANNER, scope="entity", entity="grid_code", param="code",
+        note="must-visit households overdue in a grid (workers: own grid)"),
+    # ---- maps (HTML pages; a browser may pass the token as ?access_token=)
+    ("GET", "/maps/static"): public("map static assets (scripts, styles)"),
+    ("GET", "/maps/coverage"): r(*STAFF, scope="area", api_key="access_token",
+                                 note="coverage map"),
+    ("GET", "/maps/heatmap"): r(PLANNER, DISPATCHER, DEPARTMENT, scope="area",
+                                api_key="access_token", note="incident heatmap"),
+    ("GET", "/maps/visits"): r(PLANNER, DISPATCHER, WORKER, scope="area", api_key="access_token",
+                               note="buildings not visited lately"),
+    ("GET", "/maps/people"): r(DISPATCHER, PLANNER, scope="area", api_key="access_token",
+                               note="people at their last position"),
+    ("GET", "/maps/party"): r(*STAFF, scope="area", api_key="access_token", note="party tiers"),
+    ("GET", "/maps/plan/{plan_id}"): r(
+        PLANNER, scope="entity", entity="plan", param="plan_id", api_key="access_token",
+        note="a draft plan over the active one"),
+    # ---- trust
+    ("GET", "/api/v1/audit"): admin_only("the append-only audit log"),
+}
+
+
+def rule_for(method: str, path: str) -> Rule | None:
+    """The rule of a route (HEAD is looked up as GET); None when undeclared."""
+    method = "GET" if method == "HEAD" else method
+    return PERMISSIONS.get((method, path))
+
+
+def role_matrix() -> list[dict[str, object]]:
+    """The table as rows (for ``docs/security.md`` and the matrix test)."""
+    rows = []
+    for (method, path), rule in sorted(PERMISSIONS.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        rows.append({
+            "method": method, "path": path, "public": rule.public,
+            "roles": sorted(rule.allowed) if not rule.public else ["anonymous", *sorted(rule.allowed)],
+            "scope": rule.scope if rule.scope != "entity" else f"entity:{rule.entity}({rule.param})",
+            "rate": rule.rate, "note": rule.note,
+        })
+    return rows

@@ -1,0 +1,74 @@
+"""Fixtures of the trust tests: the app with ``install_security`` and tokens of every role."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.security import SecuritySettings, install_security
+
+
+def secure_app(db_url: str, settings: SecuritySettings | None = None) -> FastAPI:
+    app = create_app(database_url=db_url)
+    install_security(app, settings)  # no-op once the lead installs it in create_app
+    return app
+
+
+@pytest.fixture(scope="module")
+def secure_client(db_url: str) -> Iterator[TestClient]:
+    with TestClient(secure_app(db_url), raise_server_exceptions=False) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def area(sql: Callable[..., list[tuple[Any, ...]]]) -> dict[str, Any]:
+    """Two communities (in scope / out of scope) and a grid worker of the first."""
+    rows = sql("SELECT code, district_code FROM communities ORDER BY code")
+    departments = [d[0] for d in sql("SELECT code FROM departments ORDER BY code")]
+    inside, outside = rows[0], rows[-1]
+    worker = sql(
+        "SELECT g.worker_id, g.id, g.code FROM grids g WHERE g.active AND g.community_code = %s "
+        "AND g.worker_id IS NOT NULL ORDER BY g.code LIMIT 1", (inside[0],)
+    )[0]
+    return {
+        "community": inside[0], "district": inside[1], "other_community": outside[0],
+        "other_district": outside[1], "worker_id": worker[0], "grid_id": worker[1],
+        "grid_code": worker[2], "department": departments[0],
+        "other_department": departments[-1],
+    }
+
+
+@pytest.fixture(scope="module")
+def new_token(db_url: str) -> Iterator[Callable[..., str]]:
+    """``new_token(role, **scope)`` → a bearer token (like ``make_token``, engine disposed)."""
+    from api.auth.tokens import create_token
+    from api.db.engine import make_sync_engine
+
+    engine = make_sync_engine(db_url)
+
+    def make(role: str, **scope: Any) -> str:
+        with engine.begin() as conn:
+            return create_token(conn, role, **scope)[1]
+
+    yield make
+    engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def tokens(new_token: Callable[..., str], area: dict[str, Any]) -> dict[str, str]:
+    """A token per role, scoped to the first community (worker: its grid worker)."""
+    c = area["community"]
+    make_token = new_token
+    return {
+        "admin": make_token("admin"),
+        "planner": make_token("planner", community_code=c),
+        "dispatcher": make_token("dispatcher", community_code=c),
+        "worker": make_token("worker", person_id=area["worker_id"], community_code=c),
+        "department": make_token("department", department_code=area["department"]),
+        "reporter": make_token("reporter"),
+    }
