@@ -704,36 +704,3 @@ class AuditEntry(Base):
     after: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     changed: Mapped[list[str] | None] = mapped_column(ARRAY(Text))
     status: Mapped[int | None] = mapped_column(SmallInteger)
-
-
-# --------------------------------------------------------------------------- trust (audit)
-
-
-class AuditEntry(Base):
-    """Append-only audit log: who, when, from where, what, before/after.
-
-    UPDATE, DELETE and TRUNCATE are refused by a trigger (migration 0006).
-    Personal fields in ``before``/``after`` are stored masked; ``changed`` lists
-    the keys whose values changed (compared before masking).
-    """
-
-    __tablename__ = "audit_log"
-    __table_args__ = (Index("ix_audit_log_entity", "entity", "entity_id"),)
-
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    at: Mapped[dt.datetime] = mapped_column(
-        DateTime(timezone=True), server_default=text("clock_timestamp()"), index=True
-    )
-    actor: Mapped[str] = mapped_column(Text)
-    token_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
-    role: Mapped[str | None] = mapped_column(String(16))
-    client_ip: Mapped[str | None] = mapped_column(String(64))
-    method: Mapped[str | None] = mapped_column(String(8))
-    path: Mapped[str | None] = mapped_column(Text)
-    action: Mapped[str] = mapped_column(String(64))
-    entity: Mapped[str | None] = mapped_column(String(32))
-    entity_id: Mapped[str | None] = mapped_column(Text)
-    before: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
-    after: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
-    changed: Mapped[list[str] | None] = mapped_column(ARRAY(Text))
-    status: Mapped[int | None] = mapped_column(SmallInteger)
