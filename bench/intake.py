@@ -1,0 +1,278 @@
+"""Benchmark: sustained incident intake (POST /api/v1/incidents with assignment) on the demo city.
+
+Side by side in the same run, each server a uvicorn subprocess on a free loopback port and
+the load from a second process:
+
+* ``bare``: the foundation benchmark's bare FastAPI endpoint returning a constant (GET /bare),
+  the framework's limit on this machine;
+* ``intake``: reports posted at sample points inside the active grids (GCJ-02, as a
+  mini-program sends them), each with its own Idempotency-Key: the full path of locating
+  the grid, choosing the worker, duplicate search, the insert and two events, one transaction;
+* ``kpi``: the KPI query (``GET /api/v1/metrics`` SQL) over the whole year of history, run
+  directly on PostGIS (median of repeated runs) and once through HTTP.
+
+The database is ``WANGGE_DATABASE_URL`` when set (demo loaded if empty); otherwise a fresh
+cluster in a temporary folder, migrated and loaded with the demo city (``--communities``;
+default: the whole city). Rows the benchmark adds are deleted at the end. Prints ONE JSON
+object.
+
+    .venv/bin/python -m bench.intake [--seconds 10] [--concurrency 16] [--communities N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import urlsplit
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench._load import percentile  # noqa: E402
+
+SAMPLE = """
+SELECT ST_X(p.geom), ST_Y(p.geom) FROM (
+  SELECT (ST_Dump(ST_GeneratePoints(g.geom, 2, 11))).geom FROM grids g
+  WHERE g.active ORDER BY g.code) p
+"""
+ITEMS = ["EV-001", "EV-002", "EV-003", "EV-005", "EV-006", "EV-007", "EV-008", "EV-011",
+         "EV-013", "EV-014"]
+
+
+# --------------------------------------------------------------------------- load (2nd process)
+
+
+async def _post_worker(host: str, port: int, bodies: list[bytes], token: str, start: int,
+                       deadline: float, lat: list[float], status: dict[int, int], tag: str) -> None:
+    reader, writer = await asyncio.open_connection(host, port)
+    i = start
+    try:
+        while time.perf_counter() < deadline:
+            body = bodies[i % len(bodies)]
+            key = f"{tag}-{start}-{i}"
+            i += 1
+            req = (
+                f"POST /api/v1/incidents HTTP/1.1\r\nHost: {host}\r\n"
+                f"Authorization: Bearer {token}\r\nIdempotency-Key: {key}\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+            ).encode() + body
+            t0 = time.perf_counter()
+            writer.write(req)
+            line = await reader.readline()
+            code = int(line.split()[1])
+            length = 0
+            while True:
+                h = await reader.readline()
+                if h in (b"\r\n", b""):
+                    break
+                k, _, v = h.decode().partition(":")
+                if k.lower() == "content-length":
+                    length = int(v)
+            if length:
+                await reader.readexactly(length)
+            lat.append(time.perf_counter() - t0)
+            status[code] = status.get(code, 0) + 1
+    finally:
+        writer.close()
+
+
+async def _post_load(spec: dict) -> dict[str, object]:
+    u = urlsplit(spec["base"])
+    bodies = [json.dumps(b, ensure_ascii=False).encode() for b in spec["bodies"]]
+    lat: list[float] = []
+    status: dict[int, int] = {}
+    t0 = time.perf_counter()
+    deadline = t0 + spec["seconds"]
+    await asyncio.gather(*[
+        _post_worker(u.hostname or "127.0.0.1", u.port or 80, bodies, spec["token"], i * 7919,
+                     deadline, lat, status, spec["tag"])
+        for i in range(spec["concurrency"])
+    ])
+    elapsed = time.perf_counter() - t0
+    return {"requests": len(lat), "rps": round(len(lat) / elapsed, 1),
+            "p50_ms": round(percentile(lat, 50) * 1000, 2),
+            "p99_ms": round(percentile(lat, 99) * 1000, 2),
+            "status": {str(k): v for k, v in sorted(status.items())}}
+
+
+def _run_post_load(spec: dict) -> dict[str, object]:
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump(spec, f, ensure_ascii=False)
+    try:
+        out = subprocess.run([sys.executable, "-m", "bench.intake", "--load-only", f.name],
+                             cwd=ROOT, capture_output=True, text=True, check=True)
+    finally:
+        os.unlink(f.name)
+    result: dict[str, object] = json.loads(out.stdout)
+    return result
+
+
+# --------------------------------------------------------------------------- database
+
+
+@contextmanager
+def bench_database(communities: int | None) -> Iterator[str]:
+    """The configured database, or a fresh temporary cluster with the demo city."""
+    from api.db.demo_load import is_empty, load_tables
+    from api.db.migrate import upgrade
+
+    if os.environ.get("WANGGE_DATABASE_URL"):
+        url = os.environ["WANGGE_DATABASE_URL"]
+        upgrade(url)
+        if is_empty(url):
+            from gis.demo import generate_city
+
+            load_tables(url, generate_city(communities=communities).tables)
+        yield url
+        return
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    from api.db.cluster import Cluster, free_port
+    from api.db.engine import psycopg_dsn
+    from gis.demo import generate_city
+
+    cluster = Cluster(data_dir=Path(tempfile.mkdtemp(prefix="wangge-bench-")), port=free_port(),
+                      fast=True)
+    cluster.start()
+    try:
+        admin = make_url(cluster.url).set(database="postgres").render_as_string(hide_password=False)
+        with psycopg.connect(psycopg_dsn(admin), autocommit=True) as conn:
+            conn.execute("CREATE DATABASE wangge_bench")
+        url = make_url(cluster.url).set(database="wangge_bench").render_as_string(
+            hide_password=False)
+        upgrade(url)
+        print("generating and loading the demo city ...", file=sys.stderr)
+        load_tables(url, generate_city(communities=communities).tables)
+        yield url
+    finally:
+        cluster.destroy()
+
+
+@contextmanager
+def server(target: str, url: str | None, factory: bool = False) -> Iterator[str]:
+    from bench.common import server as common_server
+
+    with common_server(target, url=url, factory=factory) as base:
+        yield base
+
+
+def _kpi_sql_ms(url: str, repeat: int = 5) -> dict[str, float]:
+    import psycopg
+
+    from api.db.engine import psycopg_dsn
+    from api.db.queries.metrics import _ESCALATIONS, _KPI
+
+    params = {"community": None, "district": None, "since": None, "until": None}
+    times = []
+    with psycopg.connect(psycopg_dsn(url)) as conn:
+        for _ in range(repeat + 1):
+            t0 = time.perf_counter()
+            for stmt in (_KPI, _ESCALATIONS):
+                sql = str(stmt)
+                for k in params:
+                    sql = sql.replace(f":{k}", f"%({k})s")
+                conn.execute(sql, params).fetchall()
+            times.append((time.perf_counter() - t0) * 1000)
+    times = times[1:]  # first run warms the cache
+    return {"median_ms": round(statistics.median(times), 1), "min_ms": round(min(times), 1)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--seconds", type=float, default=10)
+    ap.add_argument("--concurrency", type=int, default=16)
+    ap.add_argument("--communities", type=int, default=None,
+                    help="demo city size for a fresh cluster (default: the whole city)")
+    ap.add_argument("--load-only", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.load_only:
+        spec = json.loads(Path(args.load_only).read_text())
+        print(json.dumps(asyncio.run(_post_load(spec))))
+        return
+
+    import httpx
+    import psycopg
+
+    from api.auth.tokens import create_token
+    from api.db.engine import make_sync_engine, psycopg_dsn
+    from bench.common import load
+    from gis.crs import from_wgs84
+
+    with bench_database(args.communities) as url:
+        with psycopg.connect(psycopg_dsn(url)) as conn:
+            pts = conn.execute(SAMPLE).fetchall()
+            counts = conn.execute(
+                "SELECT (SELECT count(*) FROM grids WHERE active), (SELECT count(*) FROM "
+                "incidents), (SELECT count(*) FROM communities), (SELECT max(id) FROM incidents)"
+            ).fetchone()
+        assert counts is not None
+        grids, history, communities, max_id = counts
+        engine = make_sync_engine(url)
+        with engine.begin() as conn:
+            token_id, token = create_token(conn, "reporter", label="bench/intake")
+            _, manager = create_token(conn, "planner", label="bench/intake")
+        engine.dispose()
+        bodies = []
+        for n, (x, y) in enumerate(pts):
+            gx, gy = from_wgs84(x, y, "gcj02")
+            bodies.append({"item_code": ITEMS[n % len(ITEMS)], "description": "基准测试上报",
+                           "channel": "mini_program", "lon": round(float(gx), 7),
+                           "lat": round(float(gy), 7), "crs": "gcj02",
+                           "reporter": {"name": "测试", "phone": "13800000000"}})
+        result: dict[str, object] = {
+            "benchmark": "intake", "communities": communities, "grids": grids,
+            "history_incidents": history, "sample_points": len(bodies),
+            "concurrency": args.concurrency, "seconds": args.seconds,
+        }
+        with server("bench.bare_app:app", None) as base:
+            load(base, ["/bare"], 4, 2)  # warm-up
+            result["bare"] = load(base, ["/bare"], args.concurrency, args.seconds)
+        with server("api.app:create_app", url, factory=True) as base:
+            spec = {"base": base, "bodies": bodies, "token": token, "concurrency": 4,
+                    "seconds": 2, "tag": "warm"}
+            _run_post_load(spec)
+            spec.update(concurrency=args.concurrency, seconds=args.seconds, tag="run")
+            result["intake"] = _run_post_load(spec)
+            t0 = time.perf_counter()
+            r = httpx.get(base + "/api/v1/metrics", headers={"Authorization": f"Bearer {manager}"},
+                          timeout=120)
+            r.raise_for_status()
+            http_ms = (time.perf_counter() - t0) * 1000
+        with psycopg.connect(psycopg_dsn(url)) as conn:
+            made = conn.execute("SELECT count(*), count(DISTINCT grid_id), "
+                                "count(*) FILTER (WHERE grid_id IS NULL) FROM incidents "
+                                "WHERE reporter_token_id = %s", (token_id,)).fetchone()
+        assert made is not None
+        result["intake"]["stored"] = made[0]  # type: ignore[index]
+        result["intake"]["grids_hit"] = made[1]  # type: ignore[index]
+        result["intake"]["unlocated"] = made[2]  # type: ignore[index]
+        result["kpi"] = {**_kpi_sql_ms(url), "http_ms": round(http_ms, 1),
+                         "incidents_in_scope": r.json()["incidents"]}
+        # leave the database as it was
+        with psycopg.connect(psycopg_dsn(url)) as conn:
+            ids = "SELECT id FROM incidents WHERE reporter_token_id = %(t)s AND id > %(m)s"
+            p = {"t": token_id, "m": max_id or 0}
+            conn.execute(f"DELETE FROM incident_events WHERE incident_id IN ({ids})", p)
+            conn.execute(f"DELETE FROM incident_reporters WHERE incident_id IN ({ids})", p)
+            conn.execute("UPDATE incidents SET likely_duplicate_of = NULL WHERE "
+                         f"likely_duplicate_of IN ({ids})", p)
+            conn.execute("DELETE FROM incidents WHERE reporter_token_id = %(t)s AND id > %(m)s", p)
+            conn.execute("UPDATE api_tokens SET revoked_at = now() WHERE label = 'bench/intake'")
+        bare_rps = result["bare"]["rps"]  # type: ignore[index]
+        result["ratio_intake_to_bare"] = round(result["intake"]["rps"] / bare_rps, 3)  # type: ignore[index]
+        print(json.dumps(result, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()
