@@ -141,7 +141,7 @@ def sql(db_url: str) -> Iterator[Callable[..., list[tuple[Any, ...]]]]:
 
 
 @pytest.fixture(scope="module")
-def make_token(db_url: str) -> Callable[..., str]:
+def make_token(db_url: str) -> Iterator[Callable[..., str]]:
     """``make_token(role, **scope)`` → a bearer token valid on the module's database."""
     from api.auth.tokens import create_token
     from api.db.engine import make_sync_engine
@@ -152,7 +152,8 @@ def make_token(db_url: str) -> Callable[..., str]:
         with engine.begin() as conn:
             return create_token(conn, role, **scope)[1]
 
-    return make
+    yield make
+    engine.dispose()
 
 
 def auth(token: str) -> dict[str, str]:

@@ -201,6 +201,8 @@ def token_create(
             )
     except WanggeError as exc:
         fail(exc.msg)
+    finally:
+        engine.dispose()
     console.print(f"token {token_id} for role {role}:")
     typer.echo(token)
 
@@ -212,8 +214,11 @@ def token_revoke(token: Annotated[str, typer.Argument(help="the token, or its id
     from api.db.engine import make_sync_engine
 
     engine = make_sync_engine(database_url())
-    with engine.begin() as conn:
-        n = revoke_token(conn, token)
+    try:
+        with engine.begin() as conn:
+            n = revoke_token(conn, token)
+    finally:
+        engine.dispose()
     if not n:
         fail("no such active token")
     console.print("revoked")
