@@ -135,7 +135,7 @@ def partition(
     seed : int
         Seed; equal inputs and seed give identical labels.
     recom_rounds : int, optional
-        Random merge-split rounds for compactness (default ``4 * n_grids``).
+        Random merge-split rounds for compactness (default ``3 * n_grids``).
     max_passes : int
         Cap on local-search passes.
 
@@ -204,7 +204,7 @@ def partition(
     ctx.moved_table = moved_table
     state = _State.from_labels(ctx, labels, total_k)
     state.local_search(max_passes)
-    rounds = 4 * total_k if recom_rounds is None else recom_rounds
+    rounds = 3 * total_k if recom_rounds is None else recom_rounds
     state.recom(rounds)
     state.local_search(max_passes)
 
@@ -765,11 +765,12 @@ class _State:
                 break
 
     def _pairs(self) -> list[tuple[int, int]]:
+        """Adjacent grid pairs, sorted (deterministic)."""
         g, lab = self.g, self.labels
         cut = lab[g.ei] != lab[g.ej]
         a, b = lab[g.ei[cut]], lab[g.ej[cut]]
-        pairs = np.unique(np.column_stack([np.minimum(a, b), np.maximum(a, b)]), axis=0)
-        return [(int(x), int(y)) for x, y in pairs]
+        key = np.unique(np.minimum(a, b) * (self.k + 1) + np.maximum(a, b))
+        return [(int(x // (self.k + 1)), int(x % (self.k + 1))) for x in key]
 
     def recom(self, rounds: int) -> None:
         """Merge-split moves: violating pairs first, then random pairs."""
@@ -790,12 +791,13 @@ class _State:
                     break
             if not improved:
                 break
+        pairs = self._pairs()
         for _ in range(rounds):
-            pairs = self._pairs()
             if not pairs:
                 return
             a, b = pairs[int(self.ctx.rng.integers(len(pairs)))]
-            self._try_recom(a, b)
+            if self._try_recom(a, b):
+                pairs = self._pairs()
 
     def _try_recom(self, a: int, b: int) -> bool:
         g = self.g
@@ -806,7 +808,8 @@ class _State:
         old = self.grid_cost(a, self.W[a], self.A[a], self.P[a]) + self.grid_cost(
             b, self.W[b], self.A[b], self.P[b]
         )
-        old += sum(self.moved_cost(int(u), int(self.labels[u])) for u in nodes)
+        if self.mt is not None:
+            old += sum(self.moved_cost(int(u), int(self.labels[u])) for u in nodes)
         side = self.ctx.split(nodes, wa / (wa + wb), 2, n_trees=4)
         new_lab = np.where(side, a, b)
         if (new_lab == a).all() or (new_lab == b).all():
@@ -820,7 +823,8 @@ class _State:
             newA[lab] = float(g.area[m].sum())
             newP[lab] = self._perimeter(m, lab)
         new = sum(self.grid_cost(lab, newW[lab], newA[lab], newP[lab]) for lab in (a, b))
-        new += sum(self.moved_cost(int(u), int(self.labels[u])) for u in nodes)
+        if self.mt is not None:
+            new += sum(self.moved_cost(int(u), int(self.labels[u])) for u in nodes)
         if new < old - 1e-12:
             for lab in (a, b):
                 self.W[lab], self.A[lab], self.P[lab] = newW[lab], newA[lab], newP[lab]
