@@ -119,22 +119,31 @@ def test_keep_existing_moves_few_households() -> None:
     b = c.buildings.copy()
     grown = b["building_id"].isin(existing.index[existing == "G00"])
     b.loc[grown, "households"] *= 2
+    grown = pd.Series(grown.to_numpy(), index=b["building_id"])
     us2 = build_units(c.community, b, c.streets, households_range=RANGE)
     hh = b.set_index("building_id")["households"]
 
     kept = partition(us2.units, us2.adjacency, RANGE, existing=existing, seed=0)
-    fresh = partition(us2.units, us2.adjacency, RANGE, seed=0)
     assert all(RANGE[0] <= h <= RANGE[1] for h in kept.households), kept.households
     assert _grids_contiguous(us2, kept.labels)
 
     kept_b = kept.building_labels(us2.units)
     moved_kept = _moved(existing, kept_b, hh)
-    moved_fresh = _moved(existing, fresh.building_labels(us2.units), hh)
+    # fresh redraws (other seeds: nothing ties them to the old plan's draw)
+    moved_fresh = min(
+        _moved(existing, partition(us2.units, us2.adjacency, RANGE, seed=s)
+               .building_labels(us2.units), hh)
+        for s in (1, 2, 3)
+    )
     assert kept.moved_households is not None
     # the partitioner's own count uses the names it kept, an upper bound of the best matching
     assert moved_kept <= kept.moved_households
     assert moved_kept < 0.15 * hh.sum()
-    assert moved_kept * 3 < moved_fresh
+    assert moved_kept < moved_fresh, (moved_kept, moved_fresh)
+    # the overflowing grid must shed at least its excess over the maximum; the
+    # kept plan moves little more than that
+    necessary = int(hh[grown.to_numpy()].sum()) - RANGE[1]
+    assert 0 < necessary <= moved_kept <= 2 * necessary, (necessary, moved_kept)
     # grids continue their old names
     assert set(kept.existing_names.values()) <= set(existing.unique())
     named = kept_b.map(kept.existing_names)
