@@ -13,10 +13,11 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.auth.tokens import CurrentPrincipal, Principal, require_roles
 from api.db.queries import incidents as q
-from api.deps import ApiSettingsDep, ConnDep, TxDep
+from api.deps import ApiSettingsDep, ConnDep, get_tx
 from api.errors import Forbidden, InvalidInput, NotFound
 from api.incidents import workflow
 from api.incidents.intake import CHANNEL_ROLES, Intake, namespaced_key
@@ -25,6 +26,10 @@ from api.params import CRSName, make_point
 from gis.crs import to_wgs84
 
 router = APIRouter(prefix="/api/v1/incidents", tags=["incidents"])
+
+#: One transaction, committed BEFORE the response is sent (``scope="function"``): a client
+#: that got 201 can read its incident at once, and a failed commit is never reported as success.
+TxDep = Annotated[AsyncConnection, Depends(get_tx, scope="function")]
 
 _SETTINGS = IncidentSettings()
 KEY_MAX = 100
@@ -165,7 +170,8 @@ async def _neighbours(conn: Any, row: dict[str, Any], tolerance_m: float) -> lis
 
 
 async def full_incident(conn: Any, incident_id: int, principal: Principal, tolerance_m: float,
-                        with_log: bool = True, acted: bool = False) -> dict[str, Any]:
+                        with_log: bool = True, acted: bool = False,
+                        neighbours: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """The incident as the token sees it; ``acted``: the token just changed it (a department
     that returned a case sees the result once, though the case has left its queue)."""
     row = await q.fetch(conn, incident_id)
@@ -174,7 +180,9 @@ async def full_incident(conn: Any, incident_id: int, principal: Principal, toler
             raise Forbidden(f"incident {incident_id} is not visible to this token",
                             loc=["path", "incident_id"])
         raise NotFound(f"no incident {incident_id}", loc=["path", "incident_id"])
-    out = serialize(row, principal, await _neighbours(conn, row, tolerance_m))
+    if neighbours is None:
+        neighbours = await _neighbours(conn, row, tolerance_m)
+    out = serialize(row, principal, neighbours)
     if with_log:
         events = await q.events(conn, incident_id)
         out["events"] = [
@@ -291,7 +299,7 @@ async def create(
 ) -> dict[str, Any]:
     intake = build_intake(body, principal, settings)
     key = check_key(idempotency_key)
-    incident_id, created = await q.create_incident(
+    incident_id, created, neighbours = await q.create_incident(
         tx, intake, principal, namespaced_key(principal.token_id, key) if key else None,
         api_settings.boundary_tolerance_m, settings,
     )
@@ -299,7 +307,7 @@ async def create(
         response.headers["Idempotent-Replayed"] = "true"
     response.headers["Location"] = f"/api/v1/incidents/{incident_id}"
     return await full_incident(tx, incident_id, principal, api_settings.boundary_tolerance_m,
-                               with_log=False)
+                               with_log=False, acted=True, neighbours=neighbours)
 
 
 def _bbox(bbox: str | None, crs: CRSName | None) -> tuple[float, float, float, float] | None:

@@ -24,11 +24,11 @@ from fastapi.routing import APIRoute
 from api.auth.tokens import Principal, hash_token
 from api.db.queries import incidents as qi
 from api.db.queries import open311 as q
-from api.deps import ApiSettingsDep, ConnDep, TxDep
+from api.deps import ApiSettingsDep, ConnDep
 from api.errors import BadRequest, Forbidden, InvalidInput, NotFound, Unauthorized, WanggeError
 from api.incidents.intake import Intake, namespaced_key
 from api.params import make_point
-from api.routers.incidents import SettingsDep, check_key
+from api.routers.incidents import SettingsDep, TxDep, check_key
 
 SPEC = "http://wiki.open311.org/GeoReport_v2"
 CLOSED = ("resolved", "verified", "closed")
@@ -354,7 +354,7 @@ async def post_request(
         reporter_name=name[:64] or None, reporter_phone=phone,
     )
     key = check_key(request.headers.get("idempotency-key"))
-    incident_id, _ = await qi.create_incident(
+    incident_id, _, _ = await qi.create_incident(
         tx, intake, principal, namespaced_key(principal.token_id, key) if key else None,
         api_settings.boundary_tolerance_m, settings,
     )

@@ -28,21 +28,6 @@ DEG_PER_M = 2.0 / 111_320.0
 
 # --------------------------------------------------------------------------- lookups
 
-_ITEM = text(
-    "SELECT code, name, name_en, category, department_code, time_limit_hours, on_the_spot "
-    "FROM service_items WHERE code = :code"
-)
-
-_LOCATE = text(
-    f"""
-    SELECT g.id, g.code, g.community_code, g.city_code, g.worker_id,
-           w.name AS worker_name, w.on_duty AS worker_on_duty
-    FROM grids g LEFT JOIN people w ON w.id = g.worker_id
-    WHERE g.active AND ST_Intersects(g.geom, {POINT})
-    ORDER BY g.code LIMIT 1
-    """
-)
-
 _NEIGHBOURS = text(
     f"""
     SELECT g.code, round(ST_Distance(g.geom::geography, {POINT}::geography)::numeric, 1) AS m
@@ -54,36 +39,92 @@ _NEIGHBOURS = text(
     """
 )
 
-_NEAREST_WORKER = text(
+#: Everything intake needs to decide, in one round trip: the item, an earlier request with
+#: the same Idempotency-Key, the grid that contains the point (lowest code on a shared
+#: boundary), the grids within the boundary tolerance, the nearest on-duty worker of the
+#: community when the grid's own worker is off duty, and a likely duplicate.
+_PLAN = text(
     f"""
-    SELECT p.id, p.name, p.role,
-           round(ST_Distance(p.position::geography, {POINT}::geography)::numeric) AS m
-    FROM people p
-    WHERE p.community_code = :community AND p.role IN ('grid_worker', 'window_worker')
-      AND p.on_duty AND p.id IS DISTINCT FROM :exclude
-    ORDER BY p.role <> 'grid_worker', p.position IS NULL,
-             p.position::geography <-> {POINT}::geography, p.id
-    LIMIT 1
+    WITH pt AS (SELECT CASE WHEN CAST(:lon AS float8) IS NULL THEN NULL
+                            ELSE {POINT} END AS p),
+    g AS (
+      SELECT g.id, g.code, g.community_code, g.city_code, g.worker_id,
+             w.name AS worker_name, coalesce(w.on_duty, false) AS worker_on_duty
+      FROM pt, grids g LEFT JOIN people w ON w.id = g.worker_id
+      WHERE g.active AND ST_Intersects(g.geom, pt.p)
+      ORDER BY g.code LIMIT 1),
+    nb AS (
+      SELECT n.code, round(ST_Distance(n.geom::geography, pt.p::geography)::numeric, 1) AS distance_m
+      FROM pt, grids n
+      WHERE n.active AND n.id IS DISTINCT FROM (SELECT id FROM g)
+        AND n.geom && ST_Expand(pt.p, :deg_tol)
+        AND ST_DWithin(n.geom::geography, pt.p::geography, :tol)),
+    near AS (
+      SELECT p.id, p.name, p.role,
+             round(ST_Distance(p.position::geography, pt.p::geography)::numeric) AS m
+      FROM pt, g, people p
+      WHERE NOT (g.worker_id IS NOT NULL AND g.worker_on_duty)
+        AND p.community_code = g.community_code AND p.role IN ('grid_worker', 'window_worker')
+        AND p.on_duty AND p.id IS DISTINCT FROM g.worker_id
+      ORDER BY p.role <> 'grid_worker', p.position IS NULL,
+               p.position::geography <-> pt.p::geography, p.id
+      LIMIT 1),
+    dup AS (
+      SELECT i.id, round(ST_Distance(i.location::geography, pt.p::geography)::numeric, 1) AS m
+      FROM pt, incidents i
+      WHERE i.item_code = :item AND {SQL_OPEN} AND i.duplicate_of IS NULL
+        AND i.created_at >= now() - make_interval(secs => :window_s)
+        AND i.location && ST_Expand(pt.p, :deg_radius)
+        AND ST_DWithin(i.location::geography, pt.p::geography, :radius)
+      ORDER BY i.location::geography <-> pt.p::geography, i.id
+      LIMIT 1)
+    SELECT
+      (SELECT row_to_json(s) FROM (SELECT code, name, time_limit_hours, on_the_spot
+                                   FROM service_items WHERE code = :item) s) AS item,
+      (SELECT row_to_json(r) FROM (SELECT id, request_hash FROM incidents
+                                   WHERE idempotency_key = :key) r) AS prior,
+      (SELECT row_to_json(g) FROM g) AS grid,
+      (SELECT coalesce(json_agg(row_to_json(nb) ORDER BY nb.code), '[]'::json) FROM nb)
+        AS neighbours,
+      (SELECT row_to_json(near) FROM near) AS near,
+      (SELECT row_to_json(dup) FROM dup) AS dup,
+      (SELECT coalesce((SELECT city_code FROM communities WHERE code = :scope),
+                       (SELECT min(city_code) FROM communities),
+                       (SELECT min(code) FROM admin_areas WHERE level = 'city'))) AS city
     """
 )
 
-_DUPLICATE = text(
-    f"""
-    SELECT i.id, round(ST_Distance(i.location::geography, {POINT}::geography)::numeric, 1) AS m
-    FROM incidents i
-    WHERE i.item_code = :item AND {SQL_OPEN} AND i.duplicate_of IS NULL
-      AND i.created_at >= now() - make_interval(secs => :window_s)
-      AND i.location && ST_Expand({POINT}, :deg)
-      AND ST_DWithin(i.location::geography, {POINT}::geography, :radius)
-    ORDER BY i.location::geography <-> {POINT}::geography, i.id
-    LIMIT 1
+#: The incident, its first reporter and its first events, in one statement. With a
+#: conflicting Idempotency-Key nothing is inserted (the insert waits for a concurrent
+#: transaction holding the same key, then does nothing) and no row is returned.
+_INSERT = text(
+    """
+    WITH ins AS (
+      INSERT INTO incidents (city_code, item_code, description, channel, reporter_name,
+        reporter_phone, reporter_token_id, location, input_crs, address, located, grid_id,
+        community_code, assignee_id, status, idempotency_key, request_hash, due_at,
+        accepted_at, likely_duplicate_of)
+      VALUES (:city, :item, :description, :channel, :rname, :rphone, :rtoken,
+        CASE WHEN CAST(:lon AS float8) IS NULL THEN NULL
+             ELSE ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) END,
+        :crs, :address, :located, :grid, :community, :assignee, :status, :key, :hash,
+        now() + make_interval(secs => :limit_h * 3600),
+        CASE WHEN :accepted THEN now() END, :dup)
+      ON CONFLICT (idempotency_key) DO NOTHING
+      RETURNING id, city_code, location),
+    rep AS (
+      INSERT INTO incident_reporters (incident_id, source_incident_id, reporter_name,
+        reporter_phone, reporter_token_id)
+      SELECT id, id, :rname, :rphone, :rtoken FROM ins),
+    ev AS (
+      INSERT INTO incident_events (incident_id, city_code, actor, action, from_status,
+        to_status, detail, geom)
+      SELECT ins.id, ins.city_code, e.actor, e.action, e.f, e.t, e.detail, ins.location
+      FROM ins, jsonb_to_recordset(CAST(:events AS jsonb))
+        AS e(actor text, action text, f text, t text, detail jsonb))
+    SELECT id FROM ins
     """
 )
-
-
-async def get_item(conn: AsyncConnection, code: str) -> dict[str, Any] | None:
-    row = (await conn.execute(_ITEM, {"code": code})).mappings().first()
-    return dict(row) if row else None
 
 
 async def neighbour_grids(
@@ -96,22 +137,6 @@ async def neighbour_grids(
          "deg": tolerance_m * DEG_PER_M},
     )
     return [{"code": r.code, "distance_m": float(r.m)} for r in rows]
-
-
-async def _city_code(conn: AsyncConnection, community: str | None) -> str:
-    row = (
-        await conn.execute(
-            text(
-                "SELECT coalesce((SELECT city_code FROM communities WHERE code = :c), "
-                "(SELECT min(city_code) FROM communities), "
-                "(SELECT min(code) FROM admin_areas WHERE level = 'city'))"
-            ),
-            {"c": community},
-        )
-    ).scalar_one()
-    if row is None:
-        raise Conflict("the store holds no city yet; load one before taking reports")
-    return str(row)
 
 
 async def _event(
@@ -141,54 +166,37 @@ async def _event(
     )
 
 
-# --------------------------------------------------------------------------- assignment
+# --------------------------------------------------------------------------- intake
 
 
-async def assign_by_location(
-    conn: AsyncConnection, lon: float, lat: float, tolerance_m: float
-) -> dict[str, Any]:
-    """Grid, community, worker and the reason, for a WGS84 point (nothing written).
+def _assignment(plan: dict[str, Any]) -> dict[str, Any]:
+    """Grid, community, worker and the reason, from the planning query's answer.
 
-    The grid is the active grid that contains the point, the lowest code on a
-    shared boundary (deterministic). Its worker takes the case when on duty;
-    otherwise the nearest on-duty grid worker of the same community (then a
-    window worker), and ``reason`` says so.
+    The grid's worker takes the case when on duty; otherwise the nearest on-duty
+    grid worker of the same community (then a window worker), and ``reason`` says so.
     """
-    grid = (await conn.execute(_LOCATE, {"lon": lon, "lat": lat})).mappings().first()
+    grid, near = plan["grid"], plan["near"]
     out: dict[str, Any] = {"grid_id": None, "grid": None, "community": None, "assignee": None,
-                           "city_code": None, "reason": None}
+                           "city_code": None, "neighbours": plan["neighbours"], "fallback": False}
     if grid is None:
-        out["neighbours"] = await neighbour_grids(conn, lon, lat, None, tolerance_m)
         out["reason"] = "outside every active grid: stored unlocated, in the window's triage queue"
         return out
     out.update(grid_id=grid["id"], grid=grid["code"], community=grid["community_code"],
                city_code=grid["city_code"])
-    out["neighbours"] = await neighbour_grids(conn, lon, lat, grid["id"], tolerance_m)
     if grid["worker_id"] is not None and grid["worker_on_duty"]:
         out["assignee"] = grid["worker_id"]
         out["reason"] = f"grid {grid['code']}: its worker {grid['worker_name']} is on duty"
         return out
     why = (f"grid {grid['code']} has no worker" if grid["worker_id"] is None
            else f"grid {grid['code']}: its worker {grid['worker_name']} is off duty")
-    near = (
-        await conn.execute(
-            _NEAREST_WORKER,
-            {"lon": lon, "lat": lat, "community": grid["community_code"],
-             "exclude": grid["worker_id"]},
-        )
-    ).mappings().first()
     if near is None:
         out["reason"] = why + "; no worker of the community is on duty: waiting in triage"
         return out
-    out["assignee"] = near["id"]
     dist = "position unknown" if near["m"] is None else f"{int(near['m'])} m away"
-    out["reason"] = (f"{why}; nearest available {near['role'].replace('_', ' ')} of community "
-                     f"{grid['community_code']}: {near['name']} ({dist})")
-    out["fallback"] = True
+    out.update(assignee=near["id"], fallback=True,
+               reason=(f"{why}; nearest available {near['role'].replace('_', ' ')} of community "
+                       f"{grid['community_code']}: {near['name']} ({dist})"))
     return out
-
-
-# --------------------------------------------------------------------------- intake
 
 
 async def create_incident(
@@ -198,46 +206,60 @@ async def create_incident(
     idempotency_key: str | None,
     tolerance_m: float,
     settings: IncidentSettings,
-) -> tuple[int, bool]:
-    """Take a report; returns ``(incident id, created)`` (False: an idempotent replay)."""
-    item = await get_item(conn, intake.item_code)
+) -> tuple[int, bool, list[dict[str, Any]]]:
+    """Take a report; returns ``(incident id, created, neighbour grids)``.
+
+    ``created`` is False for an idempotent replay (the same key and body as before).
+    """
+    fingerprint = intake.fingerprint()
+    plan = dict((await conn.execute(_PLAN, {
+        "lon": intake.lon, "lat": intake.lat, "item": intake.item_code, "key": idempotency_key,
+        "tol": tolerance_m, "deg_tol": tolerance_m * DEG_PER_M,
+        "radius": settings.duplicate_radius_m, "deg_radius": settings.duplicate_radius_m * DEG_PER_M,
+        "window_s": settings.duplicate_window_hours * 3600.0, "scope": principal.community_code,
+    })).mappings().one())
+    item = plan["item"]
     if item is None:
         raise InvalidInput(f"unknown catalogue item {intake.item_code!r} "
                            "(see GET /open311/v2/services.json)", loc=["body", "item_code"])
-    fingerprint = intake.fingerprint()
-    if idempotency_key is not None:
-        prior = await _replay(conn, idempotency_key, fingerprint)
-        if prior is not None:
-            return prior, False
+    if plan["prior"] is not None:
+        return _check_replay(plan["prior"], fingerprint), False, plan["neighbours"]
+    if plan["city"] is None:
+        raise Conflict("the store holds no city yet; load one before taking reports")
 
-    located = intake.lon is not None and intake.lat is not None
-    where: dict[str, Any] = {"grid_id": None, "grid": None, "community": None, "assignee": None,
-                             "city_code": None, "neighbours": [],
-                             "reason": "no location given: in the window's triage queue"}
-    if located:
-        assert intake.lon is not None and intake.lat is not None
-        where = await assign_by_location(conn, intake.lon, intake.lat, tolerance_m)
+    where = _assignment(plan)
+    if intake.lon is None:
+        where["reason"] = "no location given: in the window's triage queue"
     status = "assigned" if where["assignee"] is not None else "submitted"
     accepted = False
-    if (intake.channel == "window" and item["on_the_spot"] and principal.person_id is not None):
+    if intake.channel == "window" and item["on_the_spot"] and principal.person_id is not None:
         # first-asked responsibility (首问负责): the window worker who took it owns it
         where["assignee"] = principal.person_id
         where["reason"] = ("first-asked responsibility: on-the-spot item taken at the window by "
                            f"person {principal.person_id}")
         status, accepted = "accepted", True
-    city = where["city_code"] or await _city_code(conn, principal.community_code)
+    city = where["city_code"] or plan["city"]
+    duplicate = plan["dup"]
 
-    duplicate = None
-    if located:
-        duplicate = (
-            await conn.execute(
-                _DUPLICATE,
-                {"lon": intake.lon, "lat": intake.lat, "item": intake.item_code,
-                 "radius": settings.duplicate_radius_m, "deg": settings.duplicate_radius_m * DEG_PER_M,
-                 "window_s": settings.duplicate_window_hours * 3600.0},
-            )
-        ).mappings().first()
-
+    events: list[dict[str, Any]] = [
+        {"actor": principal.actor, "action": "intake", "f": None, "t": "submitted",
+         "detail": {"channel": intake.channel, "item": intake.item_code,
+                    "input_crs": intake.input_crs,
+                    "input_point": None if intake.input_lon is None
+                    else [intake.input_lon, intake.input_lat],
+                    "address": intake.address, "idempotency_key": idempotency_key is not None}},
+        {"actor": "system", "action": "assign" if where["assignee"] else "triage",
+         "f": "submitted", "t": status,
+         "detail": {"grid": where["grid"], "community": where["community"],
+                    "assignee": where["assignee"], "reason": where["reason"],
+                    "neighbour_grids": where["neighbours"], "fallback": where["fallback"]}},
+    ]
+    if duplicate is not None:
+        events.append(
+            {"actor": "system", "action": "flag_duplicate", "f": status, "t": status,
+             "detail": {"likely_duplicate_of": duplicate["id"], "distance_m": duplicate["m"],
+                        "radius_m": settings.duplicate_radius_m,
+                        "window_hours": settings.duplicate_window_hours}})
     params = {
         "city": city, "item": intake.item_code, "description": intake.description,
         "channel": intake.channel, "rname": intake.reporter_name, "rphone": intake.reporter_phone,
@@ -247,59 +269,26 @@ async def create_incident(
         "status": status, "key": idempotency_key, "hash": fingerprint,
         "limit_h": float(item["time_limit_hours"]), "accepted": accepted,
         "dup": duplicate["id"] if duplicate else None,
+        "events": json.dumps(events, ensure_ascii=False, default=str),
     }
-    insert = text(
-        """
-        INSERT INTO incidents (city_code, item_code, description, channel, reporter_name,
-          reporter_phone, reporter_token_id, location, input_crs, address, located, grid_id,
-          community_code, assignee_id, status, idempotency_key, request_hash, due_at,
-          accepted_at, likely_duplicate_of)
-        VALUES (:city, :item, :description, :channel, :rname, :rphone, :rtoken,
-          CASE WHEN CAST(:lon AS float8) IS NULL THEN NULL
-               ELSE ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) END,
-          :crs, :address, :located, :grid, :community, :assignee, :status, :key, :hash,
-          now() + make_interval(secs => :limit_h * 3600),
-          CASE WHEN :accepted THEN now() END, :dup)
-        ON CONFLICT (idempotency_key) DO NOTHING
-        RETURNING id
-        """
-    )
-    new_id = (await conn.execute(insert, params)).scalar()
+    new_id = (await conn.execute(_INSERT, params)).scalar()
     if new_id is None:
-        # a concurrent retry with the same key won the insert (it waited for that commit)
+        # a concurrent retry with the same key won the insert (this one waited for its commit)
         prior = await _replay(conn, idempotency_key or "", fingerprint)
-        if prior is None:  # pragma: no cover - the conflict row is always visible here
+        if prior is None:  # pragma: no cover - the conflicting row is visible after the wait
             raise Conflict("Idempotency-Key is being used by a request that failed; retry")
-        return prior, False
-    incident_id = int(new_id)
-    await conn.execute(
-        text(
-            "INSERT INTO incident_reporters (incident_id, source_incident_id, reporter_name, "
-            "reporter_phone, reporter_token_id) VALUES (:id, :id, :n, :p, :t)"
-        ),
-        {"id": incident_id, "n": intake.reporter_name, "p": intake.reporter_phone,
-         "t": principal.token_id},
-    )
-    await _event(
-        conn, incident_id, city, principal.actor, "intake", None, "submitted",
-        {"channel": intake.channel, "item": intake.item_code, "input_crs": intake.input_crs,
-         "input_point": None if intake.input_lon is None else [intake.input_lon, intake.input_lat],
-         "address": intake.address, "idempotency_key": idempotency_key is not None},
-    )
-    await _event(
-        conn, incident_id, city, "system", "assign" if where["assignee"] else "triage",
-        "submitted", status,
-        {"grid": where["grid"], "community": where["community"], "assignee": where["assignee"],
-         "reason": where["reason"], "neighbour_grids": where["neighbours"],
-         "fallback": bool(where.get("fallback"))},
-    )
-    if duplicate is not None:
-        await _event(
-            conn, incident_id, city, "system", "flag_duplicate", status, status,
-            {"likely_duplicate_of": duplicate["id"], "distance_m": float(duplicate["m"]),
-             "radius_m": settings.duplicate_radius_m, "window_hours": settings.duplicate_window_hours},
+        return prior, False, where["neighbours"]
+    return int(new_id), True, where["neighbours"]
+
+
+def _check_replay(prior: dict[str, Any], fingerprint: str) -> int:
+    if prior["request_hash"] != fingerprint:
+        raise Conflict(
+            f"Idempotency-Key was already used for incident {prior['id']} with a different "
+            "request body; send a new key for a new report, or repeat the original body to retry",
+            loc=["header", "idempotency-key"],
         )
-    return incident_id, True
+    return int(prior["id"])
 
 
 async def _replay(conn: AsyncConnection, key: str, fingerprint: str) -> int | None:
@@ -307,16 +296,8 @@ async def _replay(conn: AsyncConnection, key: str, fingerprint: str) -> int | No
         await conn.execute(
             text("SELECT id, request_hash FROM incidents WHERE idempotency_key = :k"), {"k": key}
         )
-    ).first()
-    if row is None:
-        return None
-    if row.request_hash != fingerprint:
-        raise Conflict(
-            f"Idempotency-Key was already used for incident {row.id} with a different request "
-            "body; send a new key for a new report, or repeat the original body to retry",
-            loc=["header", "idempotency-key"],
-        )
-    return int(row.id)
+    ).mappings().first()
+    return None if row is None else _check_replay(dict(row), fingerprint)
 
 
 # --------------------------------------------------------------------------- reading
