@@ -41,6 +41,7 @@ def create_app(
         url = database_url or resolve_url(db_settings)
         engine = make_async_engine(url, db_settings)
         app.state.engine = engine
+        app.state.read_engine = engine.execution_options(isolation_level="AUTOCOMMIT")
         try:
             yield
         finally:

@@ -11,14 +11,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from api.config import ApiSettings
 
 
-def get_engine(request: Request) -> AsyncEngine:
+async def get_engine(request: Request) -> AsyncEngine:
     engine: AsyncEngine = request.app.state.engine
     return engine
 
 
 async def get_conn(request: Request) -> AsyncIterator[AsyncConnection]:
-    """A pooled connection for reads (no transaction kept open)."""
-    async with request.app.state.engine.connect() as conn:
+    """A pooled connection for reads, in autocommit: one round trip per statement, no
+    BEGIN/ROLLBACK around it (the hot read paths such as locate depend on this)."""
+    async with request.app.state.read_engine.connect() as conn:
         yield conn
 
 
@@ -28,7 +29,7 @@ async def get_tx(request: Request) -> AsyncIterator[AsyncConnection]:
         yield conn
 
 
-def get_api_settings(request: Request) -> ApiSettings:
+async def get_api_settings(request: Request) -> ApiSettings:
     settings: ApiSettings = request.app.state.api_settings
     return settings
 

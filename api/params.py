@@ -56,7 +56,7 @@ def make_point(
     return WGSPoint(float(wlon), float(wlat), crs, lon, lat)
 
 
-def point_query(
+async def point_query(
     lon: Annotated[float, Query(description="longitude in the stated `crs`")],
     lat: Annotated[float, Query(description="latitude in the stated `crs`")],
     crs: Annotated[
