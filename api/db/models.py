@@ -704,3 +704,9 @@ class AuditEntry(Base):
     after: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     changed: Mapped[list[str] | None] = mapped_column(ARRAY(Text))
     status: Mapped[int | None] = mapped_column(SmallInteger)
+
+
+# --------------------------------------------------------------------------- maps (migration 0005)
+
+#: Visit gaps on the maps: a building's last visit by an index-only backward scan.
+Index("ix_visits_building_at", Visit.building_id, Visit.at)

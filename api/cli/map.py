@@ -1,0 +1,172 @@
+"""``wangge map coverage|heatmap|visits|people|party|plan -o FILE.html``: map pages as files.
+
+The file is self-contained: Leaflet and the plugins are inlined (from
+``maps/static``), so it opens in a browser with no server and no network.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from api.cli.progress import console
+from api.errors import WanggeError
+
+NAME = "map"
+app = typer.Typer(help="Map pages (coverage, heatmap, visits, people, party, plan) as HTML files.",
+                  no_args_is_help=True)
+
+Output = Annotated[Path, typer.Option("-o", "--output", help="the HTML file to write")]
+Community = Annotated[str | None, typer.Option(help="12-digit community code")]
+District = Annotated[str | None, typer.Option(help="6-digit district code")]
+Since = Annotated[str | None, typer.Option(help="case window start, ISO with offset "
+                                                "(e.g. 2024-01-01T00:00:00+08:00)")]
+Until = Annotated[str | None, typer.Option(help="case window end (exclusive), ISO with offset")]
+Asof = Annotated[str | None, typer.Option(help="visit coverage as of (ISO with offset)")]
+Days = Annotated[int, typer.Option(help="a building counts as visited within N days")]
+
+
+def _fail(msg: str) -> None:
+    console.print(f"[red]error:[/red] {msg}")
+    raise typer.Exit(1)
+
+
+def _time(value: str | None, name: str) -> dt.datetime | None:
+    if value is None:
+        return None
+    try:
+        return dt.datetime.fromisoformat(value)
+    except ValueError:
+        _fail(f"--{name}: not an ISO date-time: {value!r}")
+    return None
+
+
+def _write(output: Path, gather: Callable[[Any], Awaitable[dict[str, Any]]],
+           build: Callable[..., Any], *args: Any) -> None:
+    """Gather the data, build the page with inlined assets, write it."""
+    from api.cli.main import database_url
+    from api.config import DatabaseSettings
+    from api.db.engine import make_async_engine
+    from maps import pages
+
+    url = database_url()
+    if output.parent and not output.parent.exists():
+        _fail(f"folder {output.parent} does not exist")
+
+    async def run() -> dict[str, Any]:
+        engine = make_async_engine(url, DatabaseSettings())
+        try:
+            return await gather(engine)
+        finally:
+            await engine.dispose()
+
+    t0 = time.monotonic()
+    try:
+        with console.status("querying the store…"):
+            data = asyncio.run(run())
+        with console.status("drawing the page…"):
+            html = pages.render(build(data, *args), inline=True)
+    except WanggeError as exc:
+        field = ".".join(str(x) for x in exc.loc[1:]) if exc.loc else ""
+        _fail(f"{field + ': ' if field else ''}{exc.msg}")
+    except ValueError as exc:
+        _fail(str(exc))
+    output.write_text(html, encoding="utf-8")
+    empty = data.get("meta", {}).get("empty")
+    console.print(f"wrote {output} ({len(html.encode()) / 1024:.0f} KiB, "
+                  f"{time.monotonic() - t0:.1f} s){' — no data in this area' if empty else ''}")
+
+
+def _filters(**kw: Any) -> Any:
+    from api.db.queries.maps import PageFilters
+
+    for name in ("since", "until", "asof"):
+        if name in kw:
+            kw[name] = _time(kw[name], name)
+    return PageFilters(**kw)
+
+
+@app.command()
+def coverage(
+    output: Output, community: Community = None, district: District = None,
+    layer: Annotated[str, typer.Option(help="households, open, overdue, visit_coverage, satisfaction")]
+    = "households",
+    since: Since = None, until: Until = None, asof: Asof = None, days: Days = 30,
+    item: Annotated[str | None, typer.Option(help="service item code")] = None,
+    category: Annotated[str | None, typer.Option(help="service item category")] = None,
+) -> None:
+    """Grids coloured by a measure, with incident heat, visit gaps and people on duty."""
+    from api.db.queries import maps as q
+    from maps import pages
+
+    if layer not in pages.MEASURES:
+        _fail(f"--layer: unknown measure {layer!r}; one of {', '.join(pages.MEASURES)}")
+    f = _filters(community=community, district=district, since=since, until=until, asof=asof,
+                 days=days, item=item, category=category)
+    _write(output, lambda e: q.coverage_data(e, f, layer), pages.coverage_page, layer)
+
+
+@app.command()
+def heatmap(
+    output: Output, community: Community = None, district: District = None,
+    since: Since = None, until: Until = None,
+    item: Annotated[str | None, typer.Option(help="service item code")] = None,
+    category: Annotated[str | None, typer.Option(help="service item category")] = None,
+) -> None:
+    """Incident heatmap for a time window, with a time slider."""
+    from api.db.queries import maps as q
+    from maps import pages
+
+    f = _filters(community=community, district=district, since=since, until=until, item=item,
+                 category=category)
+    _write(output, lambda e: q.heatmap_data(e, f), pages.heatmap_page)
+
+
+@app.command()
+def visits(output: Output, community: Community = None, district: District = None,
+           days: Days = 30, asof: Asof = None) -> None:
+    """Buildings not visited within N days, must-visit households first."""
+    from api.db.queries import maps as q
+    from maps import pages
+
+    f = _filters(community=community, district=district, asof=asof, days=days)
+    _write(output, lambda e: q.visits_data(e, f), pages.visits_page)
+
+
+@app.command()
+def people(output: Output, community: Community = None, district: District = None,
+           role: Annotated[str | None, typer.Option(help="only this role")] = None) -> None:
+    """Workers, volunteers and riders at their last position."""
+    from api.db.models import PERSON_ROLES
+    from api.db.queries import maps as q
+    from maps import pages
+
+    if role is not None and role not in PERSON_ROLES:
+        _fail(f"--role: unknown role {role!r}; one of {', '.join(PERSON_ROLES)}")
+    f = _filters(community=community, district=district, role=role)
+    _write(output, lambda e: q.people_data(e, f), pages.people_page)
+
+
+@app.command()
+def party(output: Output, community: Community = None, district: District = None) -> None:
+    """Party tiers: committee → grid branch → building group coverage."""
+    from api.db.queries import maps as q
+    from maps import pages
+
+    f = _filters(community=community, district=district)
+    _write(output, lambda e: q.party_data(e, f), pages.party_page)
+
+
+@app.command()
+def plan(output: Output, plan_id: Annotated[int, typer.Argument(help="the plan (usually a draft)")]) -> None:
+    """A draft plan over the active one, buildings that change grid highlighted."""
+    from api.db.queries import maps as q
+    from maps import pages
+
+    _write(output, lambda e: q.plan_data(e, plan_id), pages.plan_page)

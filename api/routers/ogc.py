@@ -1,0 +1,146 @@
+"""OGC API Features at ``/ogc``: grids, communities, buildings and incidents for QGIS and web maps.
+
+We mount tipg (developmentseed's OGC API Features server on asyncpg) rather
+than write the endpoints: landing page, conformance, collections, items with
+``bbox``/``limit``/``offset``/``datetime``/CQL2 filters, single items,
+queryables, in GeoJSON and HTML. It publishes only the views of the ``ogc``
+schema (migration 0005), so the fields QGIS sees are chosen there.
+
+Each app gets its own tipg sub-application (its own small asyncpg pool on the
+app's database, catalogue read at start-up) kept on ``app.state.ogc_app``; the
+mount at ``/ogc`` dispatches to it, so several apps in one process (tests) do
+not share state. A ``bbox`` with min > max is refused with 422 before tipg.
+
+tipg's HTML views load Leaflet, Bootstrap and OpenStreetMap tiles from the
+internet, which no page of ours may do: ``f=html`` is refused (406) and a
+browser's ``Accept: text/html`` gets JSON. The map pages are under ``/maps``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import JSONResponse
+from sqlalchemy.engine import make_url
+from starlette.types import Receive, Scope, Send
+
+#: Schema whose views are published (see migrations/versions/0005_maps.py).
+SCHEMA = "ogc"
+PREFIX = "/ogc"
+
+
+def build_ogc_app() -> FastAPI:
+    """A tipg OGC API Features application (not yet connected)."""
+    from tipg.errors import DEFAULT_STATUS_CODES, add_exception_handlers
+    from tipg.factory import OGCFeaturesFactory
+
+    sub = FastAPI(title="Wangge 网格 — OGC API Features", openapi_url="/api",
+                  docs_url="/api.html")
+    endpoints = OGCFeaturesFactory(title="Wangge 网格 — OGC API Features", with_common=True,
+                                   router_prefix=PREFIX)
+    sub.include_router(endpoints.router, tags=["OGC API Features"])
+    add_exception_handlers(sub, DEFAULT_STATUS_CODES)
+    return sub
+
+
+def _dsn(app: FastAPI) -> str:
+    url = make_url(app.state.engine.url.render_as_string(hide_password=False))
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+async def connect(sub: FastAPI, dsn: str) -> None:
+    """Open tipg's pool and read the catalogue of the ``ogc`` views."""
+    from tipg.collections import register_collection_catalog
+    from tipg.database import connect_to_db
+    from tipg.settings import DatabaseSettings, PostgresSettings
+
+    await connect_to_db(sub, schemas=[SCHEMA], settings=PostgresSettings(
+        database_url=dsn, db_min_conn_size=1, db_max_conn_size=4))
+    await register_collection_catalog(sub, db_settings=DatabaseSettings(
+        schemas=[SCHEMA], functions=[], only_spatial_tables=True))
+    incidents = sub.state.collection_catalog["collections"].get(f"{SCHEMA}.incidents")
+    if incidents is not None:
+        # cases are dated by intake (tipg would take the first timestamp column)
+        created = next((c for c in incidents.table_columns if c.name == "created_at"), None)
+        if created is not None:
+            incidents.datetime_column = created
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    try:
+        from tipg.database import close_db_connection
+    except ImportError:  # the dependency is missing: /ogc answers 503 and says why
+        app.state.ogc_app = None
+        yield
+        return
+    sub = build_ogc_app()
+    await connect(sub, _dsn(app))
+    app.state.ogc_app = sub
+    try:
+        yield
+    finally:
+        await close_db_connection(sub)
+
+
+def _bad_bbox(query: str) -> str | None:
+    """Why a ``bbox`` parameter is invalid (min > max, wrong count, not numbers), or None."""
+    from urllib.parse import parse_qs
+
+    values = parse_qs(query).get("bbox")
+    if not values:
+        return None
+    parts = values[0].split(",")
+    if len(parts) not in (4, 6):
+        return "bbox takes 4 numbers (minx,miny,maxx,maxy) or 6 with heights"
+    try:
+        nums = [float(p) for p in parts]
+    except ValueError:
+        return "bbox values must be numbers"
+    if not all(math.isfinite(n) for n in nums):
+        return "bbox values must be finite"
+    half = len(nums) // 2
+    for i, axis in enumerate(("x", "y", "z")[:half]):
+        if nums[i] > nums[i + half]:
+            return f"bbox min{axis} ({nums[i]:g}) is greater than max{axis} ({nums[i + half]:g})"
+    return None
+
+
+def _error(loc: str, msg: str, status: int) -> JSONResponse:
+    body: Any = {"detail": [{"loc": ["query", loc], "msg": msg, "type": "invalid"}]}
+    return JSONResponse(body, status_code=status)
+
+
+async def ogc(scope: Scope, receive: Receive, send: Send) -> None:
+    """ASGI entry of ``/ogc``: check ``bbox`` and format, then hand over to this app's tipg."""
+    from urllib.parse import parse_qs
+
+    if scope["type"] == "http":
+        query = scope.get("query_string", b"").decode("latin-1")
+        problem = _bad_bbox(query)
+        if problem:
+            await _error("bbox", problem, 422)(scope, receive, send)
+            return
+        if parse_qs(query).get("f", [""])[0].lower() == "html":
+            await _error("f", "HTML views are not served (they would load assets from the internet); "
+                         "use f=json or f=geojson, or the map pages under /maps", 406)(
+                scope, receive, send)
+            return
+        headers = [(k, v) for k, v in scope.get("headers", []) if k.lower() != b"accept"
+                   or b"text/html" not in v.lower()]
+        scope = {**scope, "headers": headers}
+    sub = getattr(scope["app"].state, "ogc_app", None)
+    if sub is None:
+        body: Any = {"detail": [{"loc": [], "msg": "OGC API Features needs the tipg package "
+                                 "(pip install tipg)", "type": "unavailable"}]}
+        await JSONResponse(body, status_code=503)(scope, receive, send)
+        return
+    await sub(scope, receive, send)
+
+
+router = APIRouter(lifespan=lifespan)
+router.mount(PREFIX, ogc, name="ogc")
