@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -15,6 +18,13 @@ from api.db.cluster import Cluster, free_port
 from api.db.engine import psycopg_dsn
 from api.db.migrate import current_heads
 from api.errors import ClusterError
+
+
+@pytest.fixture
+def tmp_path() -> Iterator[Path]:  # noqa: F811 - a private folder, not pytest's shared basetemp
+    folder = Path(tempfile.mkdtemp(prefix="wangge-test-"))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def test_migrations_create_the_whole_schema_on_postgis(empty_db_url: str) -> None:
