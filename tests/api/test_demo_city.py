@@ -45,7 +45,7 @@ def test_the_city_has_the_real_scale(q: Sql) -> None:
     # one grid, one worker: every active grid has its own grid worker
     assert q("SELECT count(DISTINCT worker_id), count(*) FROM grids WHERE active")[0] == (1675, 1675)
     lo, hi = q("SELECT min(households), max(households) FROM grids WHERE active")[0]
-    assert 300 <= lo and hi <= 500
+    assert lo >= 300 and hi <= 500
     assert q("SELECT count(*) FROM incidents")[0][0] > 10_000
 
 
