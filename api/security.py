@@ -441,3 +441,16 @@ def install_security(app: FastAPI, settings: SecuritySettings | None = None) -> 
         return
     app.add_middleware(SecurityMiddleware, fastapi_app=app, settings=settings or SecuritySettings())
     app.state.security_installed = True
+
+
+def create_secure_app() -> FastAPI:
+    """``create_app()`` with the trust layer installed (a uvicorn ``--factory`` target).
+
+    Until ``api.app.create_app`` installs it itself, tests and the load bench
+    serve this.
+    """
+    from api.app import create_app
+
+    app = create_app()
+    install_security(app)
+    return app

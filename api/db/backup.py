@@ -85,19 +85,19 @@ def _tables(url: str) -> list[str]:
 
 def _run(cmd: list[str], env: dict[str, str], marker: str, total: int,
          progress: Progress | None, stage: str) -> None:
-    proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                            text=True)
-    assert proc.stderr is not None
     errors: list[str] = []
     done = 0
-    for line in proc.stderr:
-        if marker in line:
-            done += 1
-            if progress:
-                progress(stage, min(done, total), total)
-        elif "error" in line.lower() or "fatal" in line.lower():
-            errors.append(line.strip())
-    if proc.wait() != 0:
+    with subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                          text=True) as proc:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            if marker in line:
+                done += 1
+                if progress:
+                    progress(stage, min(done, total), total)
+            elif "error" in line.lower() or "fatal" in line.lower():
+                errors.append(line.strip())
+    if proc.returncode != 0:
         raise BackupError(f"{Path(cmd[0]).name} failed: {'; '.join(errors[-3:]) or proc.returncode}")
     if progress:
         progress(stage, total, total)

@@ -1,0 +1,93 @@
+"""Tokens: hashed at rest, expiry, revocation, malformed headers — through the security layer."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from api.auth.tokens import create_token, hash_token, revoke_token
+from api.db.engine import make_sync_engine
+from tests.conftest import auth
+
+URL = "/api/v1/communities"
+
+
+def test_tokens_are_stored_only_as_hashes(db_url: str, sql: Callable[..., list[tuple[Any, ...]]]) -> None:
+    engine = make_sync_engine(db_url)
+    with engine.begin() as conn:
+        token_id, token = create_token(conn, "planner", community_code="340503001001")
+    engine.dispose()
+    rows = sql("SELECT token_hash FROM api_tokens WHERE id = %s", (token_id,))
+    assert rows[0][0] == hash_token(token) and token not in rows[0][0]
+    leaked = sql("SELECT count(*) FROM api_tokens WHERE token_hash = %s OR label = %s",
+                 (token, token))
+    assert leaked[0][0] == 0
+
+
+def test_missing_malformed_unknown_revoked_and_expired_tokens_get_401(
+    secure_client: TestClient, db_url: str,
+) -> None:
+    c = secure_client
+    r = c.get(URL)
+    assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
+    assert r.json()["detail"][0]["loc"] == ["header", "authorization"]
+    assert c.get(URL, headers={"Authorization": "Basic abc"}).status_code == 401
+    assert c.get(URL, headers={"Authorization": "Bearer "}).status_code == 401
+    assert c.get(URL, headers=auth("wg_not-a-real-token")).status_code == 401
+    assert c.get(URL, headers=auth("x" * 5000)).status_code == 401
+    engine = make_sync_engine(db_url)
+    with engine.begin() as conn:
+        _, live = create_token(conn, "dispatcher")
+        _, expired = create_token(conn, "dispatcher",
+                                  expires_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1))
+        _, later = create_token(conn, "dispatcher",
+                                expires_at=dt.datetime.now(dt.UTC) + dt.timedelta(days=1))
+    assert c.get(URL, headers=auth(live)).status_code == 200
+    assert c.get(URL, headers=auth(later)).status_code == 200
+    assert c.get(URL, headers=auth(expired)).status_code == 401
+    with engine.begin() as conn:
+        assert revoke_token(conn, live) == 1
+    engine.dispose()
+    # revocation takes effect on the very next request (no cache)
+    assert c.get(URL, headers=auth(live)).status_code == 401
+
+
+def test_public_routes_need_no_token_but_refuse_a_bad_one(secure_client: TestClient) -> None:
+    c = secure_client
+    assert c.get("/health").status_code == 200
+    assert c.get("/openapi.json").status_code == 200
+    assert c.get("/open311/v2/services.json").status_code == 200
+    assert c.get("/health", headers=auth("wg_bogus")).status_code == 401
+
+
+def test_unknown_paths_are_404_not_401(secure_client: TestClient) -> None:
+    assert secure_client.get("/api/v1/no-such-thing").status_code == 404
+
+
+def test_errors_from_the_layer_have_the_project_shape(secure_client: TestClient,
+                                                      tokens: dict[str, str]) -> None:
+    r = secure_client.get("/api/v1/audit", headers=auth(tokens["planner"]))
+    assert r.status_code == 403
+    d = r.json()["detail"][0]
+    assert d["type"] == "forbidden" and "planner" in d["msg"] and d["loc"]
+
+
+def test_cli_creates_and_revokes_tokens(db_url: str, monkeypatch: Any) -> None:
+    from typer.testing import CliRunner
+
+    from api.cli.main import app
+
+    monkeypatch.setenv("WANGGE_DATABASE_URL", db_url)
+    runner = CliRunner()
+    out = runner.invoke(app, ["token", "create", "--role", "worker", "--person", "1",
+                              "--expires-days", "1"])
+    assert out.exit_code == 0, out.output
+    token = out.stdout.strip().splitlines()[-1]
+    assert token.startswith("wg_")
+    out = runner.invoke(app, ["token", "revoke", token])
+    assert out.exit_code == 0, out.output
+    out = runner.invoke(app, ["token", "create", "--role", "emperor"])
+    assert out.exit_code == 1
