@@ -58,6 +58,6 @@ def dispatch_settings(state: Any = None) -> DispatchSettings:
     return _from_env()
 
 
-def get_dispatch_settings(request: Request) -> DispatchSettings:
+async def get_dispatch_settings(request: Request) -> DispatchSettings:
     """FastAPI dependency: the dispatch settings of the running app."""
     return dispatch_settings(request.app.state)
