@@ -378,7 +378,7 @@ def _split_block(
     site_group = groups[first]
     out = []
     for g in np.unique(site_group):
-        region = shapely.union_all(cells[site_group == g])
+        region = shapely.coverage_union_all(cells[site_group == g])  # one diagram: exact coverage
         out.append(shapely.intersection(region, block))
     return out
 
