@@ -171,14 +171,14 @@ def _kpi_sql_ms(url: str, repeat: int = 5) -> dict[str, float]:
     import psycopg
 
     from api.db.engine import psycopg_dsn
-    from api.db.queries.metrics import _ESCALATIONS, _KPI
+    from api.db.queries.metrics import _KPI
 
     params = {"community": None, "district": None, "since": None, "until": None}
     times = []
     with psycopg.connect(psycopg_dsn(url)) as conn:
         for _ in range(repeat + 1):
             t0 = time.perf_counter()
-            for stmt in (_KPI, _ESCALATIONS):
+            for stmt in (_KPI,):
                 sql = str(stmt)
                 for k in params:
                     sql = sql.replace(f":{k}", f"%({k})s")

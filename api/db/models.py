@@ -620,6 +620,22 @@ class IncidentReporter(Base):
     added_at: Mapped[dt.datetime] = _now()
 
 
+# Indexes of migration 0002 on the incident tables declared above.
+Index(
+    "ix_incidents_open_item",
+    Incident.__table__.c.item_code,
+    Incident.__table__.c.created_at,
+    postgresql_where=text("status NOT IN ('resolved', 'verified', 'closed')"),
+)
+Index(
+    "ix_incidents_duplicate_of",
+    Incident.__table__.c.duplicate_of,
+    postgresql_where=text("duplicate_of IS NOT NULL"),
+)
+Index("ix_incident_events_incident_at", IncidentEvent.__table__.c.incident_id,
+      IncidentEvent.__table__.c.at)
+
+
 # --------------------------------------------------------------------------- planning (migration 0004)
 
 IMPORT_KINDS = ("communities", "buildings", "grids", "streets")

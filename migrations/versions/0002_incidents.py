@@ -31,6 +31,9 @@ def upgrade() -> None:
         postgresql_where=sa.text("status NOT IN ('resolved', 'verified', 'closed')"),
     )
     op.create_index("ix_incident_events_incident_at", "incident_events", ["incident_id", "at"])
+    # The cases merged into a case (read with every case): a small partial index.
+    op.create_index("ix_incidents_duplicate_of", "incidents", ["duplicate_of"],
+                    postgresql_where=sa.text("duplicate_of IS NOT NULL"))
     op.create_table(
         "incident_reporters",
         sa.Column("incident_id", sa.BigInteger(), nullable=False),
@@ -56,6 +59,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index(op.f("ix_incident_reporters_reporter_token_id"), table_name="incident_reporters")
     op.drop_table("incident_reporters")
+    op.drop_index("ix_incidents_duplicate_of", table_name="incidents")
     op.drop_index("ix_incident_events_incident_at", table_name="incident_events")
     op.drop_index("ix_incidents_open_item", table_name="incidents")
     op.drop_index(op.f("ix_incidents_likely_duplicate_of"), table_name="incidents")

@@ -63,32 +63,25 @@ _KPI = text(
       (SELECT count(*) FROM b WHERE resolved_at IS NOT NULL AND resolved_at <= judged_due)
         AS resolved_within_limit,
       (SELECT percentile_cont(0.5) WITHIN GROUP (
-         ORDER BY extract(epoch FROM accepted_at - created_at)) FROM b
+         ORDER BY date_part('epoch', accepted_at - created_at)) FROM b
        WHERE accepted_at IS NOT NULL) / 3600.0 AS median_hours_to_accept,
       (SELECT percentile_cont(0.5) WITHIN GROUP (
-         ORDER BY extract(epoch FROM closed_at - created_at)) FROM b
+         ORDER BY date_part('epoch', closed_at - created_at)) FROM b
        WHERE closed_at IS NOT NULL) / 3600.0 AS median_hours_to_close,
       (SELECT count(*) FROM b WHERE is_open) AS open,
-      (SELECT count(*) FROM b WHERE is_overdue) AS overdue
+      (SELECT count(*) FROM b WHERE is_overdue) AS overdue,
+      (SELECT coalesce(json_agg(e ORDER BY e.department), '[]'::json) FROM (
+         SELECT b.department_code AS department, d.name, count(*) AS escalated,
+                count(*) FILTER (WHERE b.resolved_at IS NOT NULL) AS resolved,
+                count(*) FILTER (WHERE b.resolved_at IS NOT NULL
+                                 AND b.resolved_at <= b.department_due_at) AS resolved_on_time,
+                count(*) FILTER (WHERE b.is_open) AS open,
+                count(*) FILTER (WHERE b.is_overdue) AS overdue
+         FROM b JOIN departments d ON d.code = b.department_code
+         WHERE b.escalated_at IS NOT NULL
+         GROUP BY b.department_code, d.name) e) AS escalations
     """
 )
-
-_ESCALATIONS = text(
-    f"""
-    WITH b AS ({_BASE})
-    SELECT b.department_code AS department, d.name, count(*) AS escalated,
-           count(*) FILTER (WHERE b.resolved_at IS NOT NULL) AS resolved,
-           count(*) FILTER (WHERE b.resolved_at IS NOT NULL
-                            AND b.resolved_at <= b.department_due_at) AS resolved_on_time,
-           count(*) FILTER (WHERE b.is_open) AS open,
-           count(*) FILTER (WHERE b.is_overdue) AS overdue
-    FROM b JOIN departments d ON d.code = b.department_code
-    WHERE b.escalated_at IS NOT NULL
-    GROUP BY b.department_code, d.name
-    ORDER BY b.department_code
-    """
-)
-
 
 def _rate(num: int, den: int) -> float | None:
     return round(num / den, 4) if den else None
@@ -108,7 +101,7 @@ async def kpis(
     """The figures the city reports, for the incidents in the filter."""
     params = {"community": community, "district": district, "since": since, "until": until}
     k = (await conn.execute(_KPI, params)).mappings().one()
-    esc = [dict(r) for r in (await conn.execute(_ESCALATIONS, params)).mappings()]
+    esc = [dict(r) for r in k["escalations"]]
     return {
         "filters": {"community": community, "district": district,
                     "since": since.isoformat() if since else None,
