@@ -121,6 +121,13 @@ def _grid_layer(m: folium.Map, grids: dict[str, Any], measure: str, name: str) -
     legend_panel(f"{zh} {en}", legend).add_to(m)
 
 
+def _p90(values: list[int]) -> int:
+    if not values:
+        return 1
+    values = sorted(values)
+    return max(1, values[int(0.9 * (len(values) - 1))])
+
+
 def encode_heat(heat: dict[str, Any]) -> dict[str, Any]:
     """Heat frames as flat ``[iy, ix, n, ...]`` arrays relative to ``origin`` (cell indices)."""
     cells = [c for f in heat["frames"] for c in f["cells"]]
@@ -131,8 +138,9 @@ def encode_heat(heat: dict[str, Any]) -> dict[str, Any]:
         per_cell[(iy, ix)] = per_cell.get((iy, ix), 0) + n
     return {
         "cell": heat["cell"], "origin": [y0, x0], "step": heat["step"], "total": heat["total"],
-        "max_all": max(per_cell.values(), default=0),
-        "max_frame": max((c[2] for c in cells), default=0),
+        # saturate at the 90th percentile: a few busy cells must not wash out the rest
+        "max_all": _p90(list(per_cell.values())),
+        "max_frame": _p90([c[2] for c in cells]),
         "frames": [{"t": f["t"], "c": [v for iy, ix, n in f["cells"] for v in (iy - y0, ix - x0, n)]}
                    for f in heat["frames"]],
     }

@@ -117,7 +117,8 @@ def test_colours_follow_the_measure(client: Any, measure: str) -> None:
     grids = page["grids"]
     recs = codec.records(grids)
     values = [g[measure] for g in recs]
-    classes = share_classes() if MEASURES[measure][2] == "share" else count_classes(values, MEASURES[measure][3])
+    kind, palette = MEASURES[measure][2:]
+    classes = share_classes() if kind == "share" else count_classes(values, palette)
     for g in recs:
         assert grids["palette"][g["fill"]] == classes.colour(g[measure])
     assert len(set(g["fill"] for g in recs)) >= 2 or len(set(values)) == 1
@@ -277,7 +278,8 @@ def test_party_page_tiers_equal_sql(client: Any, sql: Any) -> None:
         "WHERE g.active")}
     assert set(grids) == set(expected)
     for code, (branch, covered, n) in expected.items():
-        assert (grids[code]["branch"], grids[code]["covered"], grids[code]["buildings"]) == (branch, covered, n)
+        g = grids[code]
+        assert (g["branch"], g["covered"], g["buildings"]) == (branch, covered, n)
     groups = sql("SELECT count(DISTINCT o.id) FROM party_orgs o JOIN party_group_buildings x "
                  "ON x.group_id = o.id JOIN party_orgs pb ON pb.id = o.parent_id JOIN grids g "
                  "ON g.id = pb.grid_id WHERE o.tier = 'group' AND g.active")[0][0]

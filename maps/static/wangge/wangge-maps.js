@@ -1,6 +1,6 @@
 /* Wangge map layers: build Leaflet layers from the JSON data blocks embedded in the page.
- * No network access: every layer comes from a <script type="application/json" id="wg-...">
- * block holding a compact table (see maps/codec.py for the layout). MIT licence (Wangge). */
+ * No network access: every layer comes from a JSON data block (script element, id wg-KEY)
+ * holding a compact table (see maps/codec.py for the layout). MIT licence (Wangge). */
 (function () {
   "use strict";
   function data(id) {
@@ -139,7 +139,7 @@
         var p = k.split(",");
         return [(y0 + (+p[0]) + 0.5) * cell, (x0 + (+p[1]) + 0.5) * cell, all[k]];
       });
-      var layer = L.heatLayer(allPts, {radius: opts.radius || 12, blur: opts.blur || 15,
+      var layer = L.heatLayer(allPts, {radius: opts.radius || 16, blur: opts.blur || 18,
                                        max: d.max_all || 1, minOpacity: 0.35});
       if (opts.slider && frames.length > 1 && map) {
         var ctl = L.control({position: "bottomleft"});

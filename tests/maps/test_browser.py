@@ -1,0 +1,127 @@
+"""The pages in a real browser: headless Chromium (Debian's), no JavaScript errors, same-origin only.
+
+Screenshots are kept under ``test-artifacts/`` (gitignored).
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+
+from maps import pages
+from tests.conftest import ARTIFACTS
+
+CHROMIUM = "/usr/bin/chromium"
+DRIVER = "/usr/bin/chromedriver"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--window-size=1400,1000"]
+
+#: Installed before any page script: collects uncaught errors, rejections and console.error.
+TRAP = """
+window.__errors = [];
+window.addEventListener('error', function (e) { window.__errors.push('error: ' + (e.message || e)); });
+window.addEventListener('unhandledrejection',
+                        function (e) { window.__errors.push('rejection: ' + e.reason); });
+var __ce = console.error;
+console.error = function () { window.__errors.push('console: ' + Array.from(arguments).join(' '));
+                              __ce.apply(console, arguments); };
+"""
+
+STATE = """
+var el = document.querySelector('.folium-map'), map = window[el.id], layers = 0, drawn = 0;
+map.eachLayer(function (l) { layers++; if (l.feature) drawn++; });
+var grids = wangge.data('wg-grids');
+return {layers: layers, drawn: drawn, grids: grids ? grids.rows.length : null,
+        errors: window.__errors, ready: window.wanggeReady === true,
+        resources: performance.getEntriesByType('resource').map(function (e) { return e.name; }),
+        empty: !!document.getElementById('wg-empty'),
+        controls: document.querySelectorAll('.leaflet-control-layers-overlays label').length};
+"""
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    profile = tempfile.mkdtemp(prefix="wangge-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in [*FLAGS, f"--user-data-dir={profile}"]:
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
+    driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": TRAP})
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def _open(driver: Any, url: str, shot: str) -> dict[str, Any]:
+    driver.get(url)
+    deadline = time.monotonic() + 60
+    while not driver.execute_script("return window.wanggeReady === true"):
+        errors = driver.execute_script("return window.__errors || []")
+        assert not errors, errors
+        assert time.monotonic() < deadline, "the map did not become ready"
+        time.sleep(0.1)
+    time.sleep(0.5)  # let clusters and heat draw
+    state = driver.execute_script(STATE)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    driver.save_screenshot(str(ARTIFACTS / f"maps-{shot}.png"))
+    severe = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+    assert not severe, severe
+    assert not state["errors"], state["errors"]
+    return state
+
+
+@pytest.mark.parametrize("page", ["coverage", "heatmap", "visits", "people", "party"])
+def test_page_opens_without_errors(browser: Any, live_server: Any, sql: Any, page: str) -> None:
+    state = _open(browser, f"{live_server.url}/maps/{page}", page)
+    assert state["ready"] and not state["empty"]
+    grids = sql("SELECT count(*) FROM grids WHERE active")[0][0]
+    assert state["grids"] == grids
+    assert state["drawn"] >= grids, state  # every grid polygon is on the map (plus outlines)
+    assert state["controls"] >= 1
+    assert state["resources"], "the page loads its scripts"
+    assert all(r.startswith(live_server.url + "/") for r in state["resources"]), state["resources"]
+    if page == "heatmap":  # the time slider steps through the monthly frames
+        label = browser.execute_script(
+            "var s = document.getElementById('wg-slider'); s.value = 1;"
+            "s.dispatchEvent(new Event('input')); return s.parentNode.querySelector('span').textContent;")
+        first = browser.execute_script("return wangge.data('wg-heat').frames[0].t")
+        assert label == first
+        assert not browser.execute_script("return window.__errors")
+
+
+def test_coverage_by_measure_and_empty_area(browser: Any, live_server: Any, sql: Any) -> None:
+    for measure in pages.MEASURES:
+        state = _open(browser, f"{live_server.url}/maps/coverage?layer={measure}", f"coverage-{measure}")
+        assert state["grids"] == sql("SELECT count(*) FROM grids WHERE active")[0][0]
+    sql("INSERT INTO communities (code, name, name_en, district_code, street_code, city_code, geom) "
+        "SELECT '999999999002', '空社区', 'Empty', district_code, street_code, city_code, "
+        "ST_Multi(ST_Translate(geom, 0.5, 0.5)) FROM communities ORDER BY code LIMIT 1 "
+        "ON CONFLICT DO NOTHING")
+    state = _open(browser, f"{live_server.url}/maps/coverage?community=999999999002", "coverage-empty")
+    assert state["empty"] and state["grids"] == 0
+
+
+def test_cli_file_opens_offline(browser: Any, db_url: str, tmp_path: Path, sql: Any) -> None:
+    from typer.testing import CliRunner
+
+    from api.cli.main import app
+
+    out = tmp_path / "coverage.html"
+    r = CliRunner().invoke(app, ["map", "coverage", "-o", str(out)], env={"WANGGE_DATABASE_URL": db_url})
+    assert r.exit_code == 0, r.output
+    state = _open(browser, out.as_uri(), "coverage-file")
+    assert state["grids"] == sql("SELECT count(*) FROM grids WHERE active")[0][0]
+    assert all(u.startswith("file:") or u.startswith("data:") for u in state["resources"])
