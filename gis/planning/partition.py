@@ -112,6 +112,7 @@ def partition(
     *,
     recom_rounds: int | None = None,
     max_passes: int = 40,
+    restarts: int = 4,
 ) -> Partition:
     """Assign every unit to a grid.
 
@@ -138,6 +139,9 @@ def partition(
         Random merge-split rounds for compactness (default ``3 * n_grids``).
     max_passes : int
         Cap on local-search passes.
+    restarts : int
+        Extra attempts (seeded from ``seed``) when a grid is still out of
+        range; the best attempt is kept.
 
     Returns
     -------
@@ -174,39 +178,21 @@ def partition(
     k_per = _grid_counts(units, g, comp, comp_ids, comp_w, households_range, n_grids)
     total_k = int(sum(k_per.values()))
 
-    ctx = _Ctx(g=g, rng=rng, same_block=same_block, rng_range=households_range)
-    labels = np.full(g.n, -1, dtype=np.int64)
-    moved_table = None
-    existing_names: dict[int, Any] = {}
-    if existing is not None:
-        moved_table, unit_existing, names = _existing_table(units, existing)
-        labels = _repair_existing(ctx, unit_existing, comp, k_per)
-        existing_names = {
-            lab: names[orig] for lab, orig in ctx.relabel_names.items() if 0 <= orig < len(names)
-        }
-    else:
-        nxt = 0
-        for c, k in k_per.items():
-            nodes = np.flatnonzero(comp == c)
-            if k == 0:
-                continue
-            ctx.bisect(nodes, k, labels, nxt)
-            nxt += k
-    notes = _attach_empty(g, units, labels, comp, k_per)
-
-    # Per-label targets: the mean of the component the grid lives in.
-    target = np.zeros(total_k, dtype=float)
-    for c, k in k_per.items():
-        if k:
-            labs = np.unique(labels[comp == c])
-            target[labs] = comp_w[c] / k
-    ctx.target = target
-    ctx.moved_table = moved_table
-    state = _State.from_labels(ctx, labels, total_k)
-    state.local_search(max_passes)
-    rounds = 3 * total_k if recom_rounds is None else recom_rounds
-    state.recom(rounds)
-    state.local_search(max_passes)
+    best: tuple[tuple[int, float], _State, _Ctx, list[str], dict[int, Any]] | None = None
+    for attempt in range(restarts + 1):
+        arng = rng if attempt == 0 else np.random.default_rng([seed, attempt])
+        ctx = _Ctx(g=g, rng=arng, same_block=same_block, rng_range=households_range)
+        state, notes, existing_names = _solve(
+            ctx, units, comp, comp_w, k_per, total_k, existing, recom_rounds, max_passes
+        )
+        key = (state.n_violations(), state.total_cost())
+        if best is None or key < best[0]:
+            best = (key, state, ctx, notes, existing_names)
+        if key[0] == 0:
+            break
+    assert best is not None
+    _, state, ctx, notes, existing_names = best
+    moved_table = ctx.moved_table
 
     hh = np.bincount(state.labels, weights=g.weight, minlength=total_k).astype(int)
     problems = []
@@ -236,6 +222,50 @@ def partition(
         existing_names=existing_names,
         seed=seed,
     )
+
+
+def _solve(
+    ctx: _Ctx,
+    units: gpd.GeoDataFrame,
+    comp: np.ndarray,
+    comp_w: np.ndarray,
+    k_per: dict[int, int],
+    total_k: int,
+    existing: Mapping[Hashable, Hashable] | pd.Series | None,
+    recom_rounds: int | None,
+    max_passes: int,
+) -> tuple[_State, list[str], dict[int, Any]]:
+    """One attempt: initial plan (bisection or repaired existing), then search."""
+    g = ctx.g
+    labels = np.full(g.n, -1, dtype=np.int64)
+    moved_table = None
+    existing_names: dict[int, Any] = {}
+    if existing is not None:
+        moved_table, unit_existing, names = _existing_table(units, existing)
+        labels = _repair_existing(ctx, unit_existing, comp, k_per)
+        existing_names = {
+            lab: names[orig] for lab, orig in ctx.relabel_names.items() if 0 <= orig < len(names)
+        }
+    else:
+        nxt = 0
+        for c, k in k_per.items():
+            if k == 0:
+                continue
+            ctx.bisect(np.flatnonzero(comp == c), k, labels, nxt)
+            nxt += k
+    notes = _attach_empty(g, units, labels, comp, k_per)
+    # Per-label targets: the mean of the component the grid lives in.
+    target = np.zeros(total_k, dtype=float)
+    for c, k in k_per.items():
+        if k:
+            target[np.unique(labels[comp == c])] = comp_w[c] / k
+    ctx.target = target
+    ctx.moved_table = moved_table
+    state = _State.from_labels(ctx, labels, total_k)
+    state.local_search(max_passes)
+    state.recom(3 * total_k if recom_rounds is None else recom_rounds)
+    state.local_search(max_passes)
+    return state, notes, existing_names
 
 
 # ---------------------------------------------------------------------------
@@ -684,6 +714,11 @@ class _State:
         return W_MOVED * (sum(d.values()) - d.get(self.ctx.relabel_names.get(lab, -1), 0)) / float(
             self.target[lab]
         )
+
+    def n_violations(self) -> int:
+        """Number of grids outside the households range."""
+        w = self.W
+        return int(((w < self.lo - 1e-9) | (w > self.hi + 1e-9)).sum())
 
     def total_cost(self) -> float:
         c = sum(self.grid_cost(i, self.W[i], self.A[i], self.P[i]) for i in range(self.k))

@@ -125,26 +125,24 @@ def build_units(
                     piece_block.append(b)
     geoms, piece_block = _singles(retile(np.asarray(pieces, dtype=object), community), piece_block)
     geoms, piece_block = _absorb_slivers(geoms, piece_block)
-    unit_of = _locate(rep, geoms, np.asarray(bgeom), community)
-
-    n = geoms.size
     ids = buildings["building_id"].to_numpy()
-    order = np.argsort(unit_of, kind="stable")
-    bounds = np.searchsorted(unit_of[order], np.arange(n + 1))
-    b_ids = [ids[order[bounds[u]:bounds[u + 1]]].tolist() for u in range(n)]
-    b_hh = [hh[order[bounds[u]:bounds[u + 1]]].tolist() for u in range(n)]
-    units = gpd.GeoDataFrame(
-        {
-            "unit_id": np.arange(n),
-            "block_id": np.asarray(piece_block, dtype=np.int64),
-            "households": np.bincount(unit_of, weights=hh, minlength=n).astype(np.int64),
-            "building_ids": b_ids,
-            "building_households": b_hh,
-        },
-        geometry=geoms,
-        crs=buildings.crs,
-    )
-    adjacency = unit_adjacency(units)
+    for _ in range(3):
+        unit_of = _locate(rep, geoms, np.asarray(bgeom), community)
+        units = _units_frame(geoms, piece_block, unit_of, ids, hh, buildings.crs)
+        adjacency = unit_adjacency(units)
+        # pieces meeting the rest only at a point (street geometry quirks) join
+        # the piece they touch; true islands (separate community parts) stay
+        lonely = np.array([u for u in adjacency.nodes if adjacency.degree(u) == 0], dtype=int)
+        if geoms.size < 2 or lonely.size == 0:
+            break
+        others = np.setdiff1d(np.arange(geoms.size), lonely)
+        if others.size == 0:
+            break
+        tree = shapely.STRtree(geoms[others])
+        near = np.unique(tree.query(geoms[lonely], predicate="dwithin", distance=0.5)[0])
+        if near.size == 0:
+            break
+        geoms, piece_block = _absorb(geoms, piece_block, lonely[near])
 
     crossing = _crossing(np.asarray(bgeom), geoms, unit_of, ids)
     return UnitSet(
@@ -319,13 +317,42 @@ def _valid_footprints(geoms: np.ndarray) -> np.ndarray:
     return out
 
 
+def _units_frame(
+    geoms: np.ndarray, tags: list[int], unit_of: np.ndarray, ids: np.ndarray, hh: np.ndarray,
+    crs: object,
+) -> gpd.GeoDataFrame:
+    n = geoms.size
+    order = np.argsort(unit_of, kind="stable")
+    bounds = np.searchsorted(unit_of[order], np.arange(n + 1))
+    return gpd.GeoDataFrame(
+        {
+            "unit_id": np.arange(n),
+            "block_id": np.asarray(tags, dtype=np.int64),
+            "households": np.bincount(unit_of, weights=hh, minlength=n).astype(np.int64),
+            "building_ids": [ids[order[bounds[u]:bounds[u + 1]]].tolist() for u in range(n)],
+            "building_households": [
+                hh[order[bounds[u]:bounds[u + 1]]].tolist() for u in range(n)
+            ],
+        },
+        geometry=geoms,
+        crs=crs,
+    )
+
+
 def _absorb_slivers(geoms: np.ndarray, tags: list[int]) -> tuple[np.ndarray, list[int]]:
     """Merge pieces under :data:`SLIVER_UNIT_AREA` into the neighbour they share most edge with."""
     area = shapely.area(geoms)
     small = np.flatnonzero(area < SLIVER_UNIT_AREA)
     if small.size == 0 or small.size == geoms.size:
         return geoms, tags
-    big = np.flatnonzero(area >= SLIVER_UNIT_AREA)
+    return _absorb(geoms, tags, small)
+
+
+def _absorb(geoms: np.ndarray, tags: list[int], small: np.ndarray) -> tuple[np.ndarray, list[int]]:
+    """Union each piece of ``small`` into its best neighbour among the others."""
+    keep = np.ones(geoms.size, dtype=bool)
+    keep[small] = False
+    big = np.flatnonzero(keep)
     tree = shapely.STRtree(geoms[big])
     out = geoms.copy()
     for i in small.tolist():
@@ -336,8 +363,6 @@ def _absorb_slivers(geoms: np.ndarray, tags: list[int]) -> tuple[np.ndarray, lis
         else:
             j = int(big[tree.query_nearest(geoms[i], all_matches=False)[0]])
         out[j] = shapely.union_all([out[j], geoms[i]], grid_size=GRID_SIZE)
-    keep = np.ones(geoms.size, dtype=bool)
-    keep[small] = False
     merged, idx = shapely.get_parts(out[keep], return_index=True)
     kept_tags = [t for t, k in zip(tags, keep, strict=True) if k]
     return merged, [kept_tags[i] for i in idx]
