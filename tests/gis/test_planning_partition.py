@@ -159,3 +159,18 @@ def test_existing_plan_already_valid_is_kept_unchanged() -> None:
     assert again.moved_households is not None
     assert again.moved_households < 0.05 * sum(first.households)
     assert np.array_equal(np.sort(np.unique(again.labels)), np.arange(first.n_grids))
+
+
+def test_empty_islet_is_attached_with_a_note() -> None:
+    import shapely
+
+    c, _ = _setup()
+    minx, miny, maxx, maxy = c.community.bounds
+    islet = shapely.box(maxx + 50, miny, maxx + 80, miny + 30)  # no buildings on it
+    community = shapely.MultiPolygon([c.community, islet])
+    us = build_units(community, c.buildings, c.streets, households_range=RANGE)
+    assert nx.number_connected_components(us.adjacency) == 2
+    p = partition(us.units, us.adjacency, RANGE, seed=0)
+    assert len(p.notes) == 1 and "touch no other unit" in p.notes[0]
+    assert all(RANGE[0] <= h <= RANGE[1] for h in p.households)
+    assert p.labels.notna().all()
