@@ -122,11 +122,31 @@ def check_json_body(raw: bytes, max_depth: int = MAX_JSON_DEPTH) -> Any:
     return value
 
 
+_INT = re.compile(r"^[+-]?\d+$")
+
+
+def check_integer_text(value: str, loc: list[str | int]) -> None:
+    """An all-digit path/query value must fit a 64-bit integer (ids are bigint)."""
+    if len(value) > 18 and _INT.match(value) and abs(int(value)) >= 2**63:
+        raise InvalidInput("number out of range (at most 9223372036854775807)", loc=loc)
+
+
+def check_path(params: dict[str, Any]) -> None:
+    for k, v in params.items():
+        if isinstance(v, str):
+            if "\x00" in v:
+                raise InvalidInput("path must not contain NUL characters", loc=["path", k])
+            check_integer_text(v, ["path", k])
+        elif isinstance(v, int) and abs(v) >= 2**63:
+            raise InvalidInput("number out of range (at most 9223372036854775807)", loc=["path", k])
+
+
 def check_query(params: list[tuple[str, str]], max_page_size: int) -> None:
-    """Refuse NUL characters and result sizes beyond the maximum in a query string."""
+    """Refuse NUL characters, out-of-range integers and result sizes beyond the maximum."""
     for k, v in params:
         if "\x00" in k or "\x00" in v:
             raise InvalidInput("query must not contain NUL characters", loc=["query", k])
+        check_integer_text(v, ["query", k])
         if k in SIZE_PARAMS and v.strip().lstrip("+-").isdigit() and int(v) > max_page_size:
             raise InvalidInput(
                 f"{k} must be at most {max_page_size}, got {v}", loc=["query", k]

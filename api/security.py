@@ -46,7 +46,7 @@ from api import audit, limits
 from api.auth import permissions
 from api.auth.permissions import COMMUNITY_KEYS, DISTRICT_KEYS, ENTITIES, TEXT_KEYED, Rule
 from api.auth.tokens import STATE_KEY, Principal, bearer_token, lookup_token
-from api.errors import Forbidden, Unauthorized, Unavailable, WanggeError
+from api.errors import Forbidden, InvalidInput, Unauthorized, Unavailable, WanggeError
 
 log = logging.getLogger("wangge.security")
 
@@ -234,6 +234,7 @@ class SecurityMiddleware:
                 self._rate(rule, principal, scope)
             query = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
             limits.check_query(query, self.settings.max_page_size)
+            limits.check_path(path_params)
             parsed = None
             if method in BODY_METHODS:
                 if body is None:
@@ -432,14 +433,58 @@ class SecurityMiddleware:
             log.error("audit entry for %s %s not written: %s", scope["method"], template, exc)
 
 
+#: SQLSTATE classes of values the database refused (bad input, not a server fault)
+_DATA_SQLSTATES = ("22",)
+#: statement timeout / lock timeout: the store is busy
+_BUSY_SQLSTATES = ("57014", "55P03")
+
+
+def _sqlstate(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None)
+    for obj in (orig, getattr(orig, "__cause__", None), exc):
+        code = getattr(obj, "sqlstate", None) or getattr(obj, "pgcode", None)
+        if code:
+            return str(code)
+    return ""
+
+
+async def _database_error(request: Any, exc: Exception) -> Any:
+    """Safety net: values the database refuses → 422; timeouts → 503; else re-raise (500)."""
+    from fastapi.responses import JSONResponse
+
+    code = _sqlstate(exc)
+    cause = getattr(exc, "orig", None) or exc.__cause__
+    if code.startswith(_DATA_SQLSTATES) or isinstance(cause, OverflowError):
+        err: WanggeError = InvalidInput(
+            "a value is out of range or not valid for the store", loc=[])
+        return JSONResponse({"detail": err.detail()}, status_code=422)
+    if code in _BUSY_SQLSTATES:
+        busy = Unavailable("the store is busy; retry after the time in Retry-After")
+        return JSONResponse({"detail": busy.detail()}, status_code=503,
+                            headers={"Retry-After": "1"})
+    raise exc
+
+
+async def _overflow(request: Any, exc: Exception) -> Any:
+    from fastapi.responses import JSONResponse
+
+    err = InvalidInput("a number is out of range", loc=[])
+    return JSONResponse({"detail": err.detail()}, status_code=422)
+
+
 def install_security(app: FastAPI, settings: SecuritySettings | None = None) -> None:
     """Enforce the permission table, the limits and the audit fallback on every request.
 
-    Call once on the app built by ``api.app.create_app`` (before it starts).
+    Call once on the app built by ``api.app.create_app`` (before it starts). Also
+    maps values the database refuses (SQLSTATE class 22, integer overflow) to
+    422 and statement timeouts to 503 + ``Retry-After``, as a safety net behind
+    the routers' own validation.
     """
     if getattr(app.state, "security_installed", False):
         return
     app.add_middleware(SecurityMiddleware, fastapi_app=app, settings=settings or SecuritySettings())
+    app.add_exception_handler(DBAPIError, _database_error)
+    app.add_exception_handler(OverflowError, _overflow)
     app.state.security_installed = True
 
 
