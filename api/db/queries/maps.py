@@ -255,19 +255,21 @@ _INCIDENT_AREA = """
 
 _HEAT = text(
     f"""
-    SELECT CASE WHEN CAST(:step AS text) = 'all' THEN 'all'
-                ELSE to_char(date_trunc(:step, i.created_at AT TIME ZONE 'Asia/Shanghai'), :fmt) END AS t,
-           floor(ST_Y(i.location) / :cell)::int AS iy, floor(ST_X(i.location) / :cell)::int AS ix,
-           count(*) AS n
-    FROM incidents i
-    LEFT JOIN service_items s ON s.code = i.item_code
-    WHERE i.location IS NOT NULL AND i.duplicate_of IS NULL
-      AND i.created_at >= :since AND i.created_at < :until
-      AND (CAST(:item AS text) IS NULL OR i.item_code = :item)
-      AND (CAST(:category AS text) IS NULL OR s.category = :category)
-      AND {_INCIDENT_AREA}
-    GROUP BY 1, 2, 3
-    ORDER BY 1, 2, 3
+    WITH c AS (
+      SELECT CASE WHEN CAST(:step AS text) = 'all' THEN NULL
+                  ELSE date_trunc(:step, i.created_at AT TIME ZONE 'Asia/Shanghai') END AS t0,
+             floor(ST_Y(i.location) / :cell)::int AS iy, floor(ST_X(i.location) / :cell)::int AS ix,
+             count(*) AS n
+      FROM incidents i
+      LEFT JOIN service_items s ON s.code = i.item_code
+      WHERE i.location IS NOT NULL AND i.duplicate_of IS NULL
+        AND i.created_at >= :since AND i.created_at < :until
+        AND (CAST(:item AS text) IS NULL OR i.item_code = :item)
+        AND (CAST(:category AS text) IS NULL OR s.category = :category)
+        AND {_INCIDENT_AREA}
+      GROUP BY 1, 2, 3
+    )
+    SELECT coalesce(to_char(t0, :fmt), 'all') AS t, iy, ix, n FROM c ORDER BY t0, iy, ix
     """
 )
 
