@@ -28,8 +28,8 @@ async def queue(
     principal: CurrentPrincipal,
     api_settings: ApiSettingsDep,
     overdue: bool | None = None,
-    limit: Annotated[int, Query(ge=1)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=2**63 - 1)] = 100,
+    offset: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,
 ) -> dict[str, Any]:
     if not await q.department_exists(conn, code):
         raise NotFound(f"no department with code {code!r} (GET /api/v1/departments)",

@@ -11,7 +11,7 @@ import datetime as dt
 import math
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -33,6 +33,8 @@ TxDep = Annotated[AsyncConnection, Depends(get_tx, scope="function")]
 
 _SETTINGS = IncidentSettings()
 KEY_MAX = 100
+BIGINT_MAX = 2**63 - 1
+IncidentId = Annotated[int, Path(ge=1, le=BIGINT_MAX, description="incident id")]
 
 
 def incident_settings(request: Request) -> IncidentSettings:
@@ -84,14 +86,15 @@ class ReassignIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     grid: str = Field(pattern=r"^\d{15}$", description="15-digit code of an active grid")
-    assignee: int | None = Field(None, description="a person id; default: the grid's worker")
+    assignee: int | None = Field(None, ge=1, le=2**63 - 1,
+                                 description="a person id; default: the grid's worker")
     note: str | None = Field(None, max_length=2000)
 
 
 class MergeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    into: int = Field(description="the open incident this one repeats")
+    into: int = Field(ge=1, le=2**63 - 1, description="the open incident this one repeats")
     note: str | None = Field(None, max_length=2000)
 
 
@@ -360,8 +363,8 @@ async def list_(
     until: dt.datetime | None = None,
     bbox: Annotated[str | None, Query(description="min_lon,min_lat,max_lon,max_lat in `crs`")] = None,
     crs: CRSName | None = None,
-    limit: Annotated[int, Query(ge=1)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=BIGINT_MAX)] = 100,
+    offset: Annotated[int, Query(ge=0, le=BIGINT_MAX)] = 0,
 ) -> dict[str, Any]:
     if limit > api_settings.max_page_size:
         raise InvalidInput(f"limit is at most {api_settings.max_page_size}", loc=["query", "limit"])
@@ -382,7 +385,7 @@ async def list_(
 
 
 @router.get("/{incident_id}", summary="One incident with its event log")
-async def get(incident_id: int, conn: ConnDep, principal: CurrentPrincipal,
+async def get(incident_id: IncidentId, conn: ConnDep, principal: CurrentPrincipal,
               api_settings: ApiSettingsDep) -> dict[str, Any]:
     return await full_incident(conn, incident_id, principal, api_settings.boundary_tolerance_m)
 
@@ -394,7 +397,7 @@ async def get(incident_id: int, conn: ConnDep, principal: CurrentPrincipal,
     responses={403: {"description": "this role may not take the action, or not on this case"},
                409: {"description": "not legal now; `allowed_actions` lists what is"}},
 )
-async def transition(incident_id: int, body: TransitionIn, tx: TxDep, principal: CurrentPrincipal,
+async def transition(incident_id: IncidentId, body: TransitionIn, tx: TxDep, principal: CurrentPrincipal,
                      api_settings: ApiSettingsDep) -> dict[str, Any]:
     where = None
     if body.lon is not None or body.lat is not None:
@@ -409,7 +412,7 @@ async def transition(incident_id: int, body: TransitionIn, tx: TxDep, principal:
 
 @router.post("/{incident_id}/reassign",
              summary="Move the case to another grid (e.g. a neighbour near the boundary), logged")
-async def reassign(incident_id: int, body: ReassignIn, tx: TxDep, principal: Dispatcher,
+async def reassign(incident_id: IncidentId, body: ReassignIn, tx: TxDep, principal: Dispatcher,
                    api_settings: ApiSettingsDep) -> dict[str, Any]:
     await q.reassign(tx, incident_id, principal, body.grid, body.assignee, body.note)
     return await full_incident(tx, incident_id, principal, api_settings.boundary_tolerance_m)
@@ -417,7 +420,7 @@ async def reassign(incident_id: int, body: ReassignIn, tx: TxDep, principal: Dis
 
 @router.post("/{incident_id}/merge",
              summary="Merge a duplicate into the case it repeats; both reporters follow that case")
-async def merge(incident_id: int, body: MergeIn, tx: TxDep, principal: Dispatcher,
+async def merge(incident_id: IncidentId, body: MergeIn, tx: TxDep, principal: Dispatcher,
                 api_settings: ApiSettingsDep) -> dict[str, Any]:
     await q.merge(tx, incident_id, body.into, principal, body.note)
     return await full_incident(tx, body.into, principal, api_settings.boundary_tolerance_m)
@@ -426,7 +429,7 @@ async def merge(incident_id: int, body: MergeIn, tx: TxDep, principal: Dispatche
 @router.post("/{incident_id}/rating", status_code=201,
              summary="Rate a resolved case (好差评): good/bad and 1-5, once")
 async def rating(
-    incident_id: int, body: RatingIn, tx: TxDep,
+    incident_id: IncidentId, body: RatingIn, tx: TxDep,
     principal: Annotated[Principal, Depends(require_roles("reporter", "dispatcher"))],
     api_settings: ApiSettingsDep,
 ) -> dict[str, Any]:

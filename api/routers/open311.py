@@ -241,6 +241,8 @@ async def list_requests(
     if service_request_id:
         try:
             ids = [int(v) for v in service_request_id.split(",") if v.strip()]
+            if any(not 0 < i < 2**63 for i in ids):
+                raise ValueError
         except ValueError:
             raise BadRequest("service_request_id is a comma-separated list of numbers",
                              loc=["query", "service_request_id"]) from None
@@ -272,7 +274,7 @@ async def get_request(service_request_id: str, fmt: str, conn: ConnDep,
                       jurisdiction_id: str | None = None) -> Response:
     fmt = _fmt(fmt)
     await _check_jurisdiction(conn, jurisdiction_id)
-    if not service_request_id.isdigit():
+    if not service_request_id.isdigit() or len(service_request_id) > 18:
         raise NotFound(f"no service request {service_request_id!r}", loc=["path", "id"])
     rows = await q.requests(conn, [int(service_request_id)], None, None, None, None)
     if not rows:
