@@ -51,3 +51,17 @@ def window(sql: Any) -> dict[str, Any]:
 
     until = min(now, last_inc + dt.timedelta(microseconds=1))
     return {"since": until - dt.timedelta(days=365), "until": until, "asof": min(now, last_visit)}
+
+
+@pytest.fixture(scope="module")
+def admin_token(make_token: Any) -> str:
+    return str(make_token("admin"))
+
+
+@pytest.fixture(autouse=True)
+def _authorised(request: pytest.FixtureRequest) -> None:
+    """Map, tile and OGC requests of these tests carry an admin token (the pages are not public)."""
+    if "client" in request.fixturenames:
+        client = request.getfixturevalue("client")
+        token = request.getfixturevalue("admin_token")
+        client.headers["Authorization"] = f"Bearer {token}"

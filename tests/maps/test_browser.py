@@ -84,8 +84,9 @@ def _open(driver: Any, url: str, shot: str) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("page", ["coverage", "heatmap", "visits", "people", "party"])
-def test_page_opens_without_errors(browser: Any, live_server: Any, sql: Any, page: str) -> None:
-    state = _open(browser, f"{live_server.url}/maps/{page}", page)
+def test_page_opens_without_errors(browser: Any, live_server: Any, sql: Any, admin_token: str,
+                                   page: str) -> None:
+    state = _open(browser, f"{live_server.url}/maps/{page}?access_token={admin_token}", page)
     assert state["ready"] and not state["empty"]
     grids = sql("SELECT count(*) FROM grids WHERE active")[0][0]
     assert state["grids"] == grids
@@ -102,15 +103,18 @@ def test_page_opens_without_errors(browser: Any, live_server: Any, sql: Any, pag
         assert not browser.execute_script("return window.__errors")
 
 
-def test_coverage_by_measure_and_empty_area(browser: Any, live_server: Any, sql: Any) -> None:
+def test_coverage_by_measure_and_empty_area(browser: Any, live_server: Any, sql: Any,
+                                            admin_token: str) -> None:
     for measure in pages.MEASURES:
-        state = _open(browser, f"{live_server.url}/maps/coverage?layer={measure}", f"coverage-{measure}")
+        state = _open(browser, f"{live_server.url}/maps/coverage?layer={measure}&access_token={admin_token}",
+                      f"coverage-{measure}")
         assert state["grids"] == sql("SELECT count(*) FROM grids WHERE active")[0][0]
     sql("INSERT INTO communities (code, name, name_en, district_code, street_code, city_code, geom) "
         "SELECT '999999999002', '空社区', 'Empty', district_code, street_code, city_code, "
         "ST_Multi(ST_Translate(geom, 0.5, 0.5)) FROM communities ORDER BY code LIMIT 1 "
         "ON CONFLICT DO NOTHING")
-    state = _open(browser, f"{live_server.url}/maps/coverage?community=999999999002", "coverage-empty")
+    state = _open(browser, f"{live_server.url}/maps/coverage?community=999999999002"
+                           f"&access_token={admin_token}", "coverage-empty")
     assert state["empty"] and state["grids"] == 0
 
 
