@@ -92,6 +92,23 @@ def load_city(url: str, n: int) -> tuple[float, float]:
             "city_code": ["340500"], "geom": [square]}))
         copy_frame(conn, "people", people)
         conn.execute("SELECT setval(pg_get_serial_sequence('people', 'id'), %s)", (n + 1,))
+        # a working system has history: a year of completed tasks (the planner sees a real table)
+        conn.execute(
+            """
+            INSERT INTO tasks (city_code, community_code, location, input_crs, role, points,
+                               status, assignee_id, created_at, accepted_at, completed_at)
+            SELECT '340500', '340503001001', ST_SetSRID(ST_MakePoint(%s, %s), 4326), 'wgs84',
+                   'volunteer', 5, 'completed', 1 + (i %% %s), now() - i * interval '20 minutes',
+                   now() - i * interval '20 minutes', now() - i * interval '19 minutes'
+            FROM generate_series(1, 25000) i
+            """,
+            (float(lon[0]), float(lat[0]), n),
+        )
+        conn.execute(
+            "INSERT INTO task_offers (task_id, person_id, offered_at, expires_at, outcome) "
+            "SELECT id, assignee_id, created_at, created_at + interval '5 minutes', 'accepted' "
+            "FROM tasks"
+        )
         conn.commit()
     with psycopg.connect(psycopg_dsn(url), autocommit=True) as conn:
         conn.execute("ANALYZE")
@@ -126,7 +143,8 @@ def drive_post(base: str, body: dict, token: str, concurrency: int, seconds: flo
 def outcome(url: str) -> dict:
     with psycopg.connect(psycopg_dsn(url)) as conn:
         people, extra = conn.execute(OVERBOOKED).fetchone()  # type: ignore[misc]
-        by_status = dict(conn.execute("SELECT status, count(*) FROM tasks GROUP BY 1").fetchall())
+        by_status = dict(conn.execute(
+            "SELECT status, count(*) FROM tasks WHERE status <> 'completed' GROUP BY 1").fetchall())
     return {"tasks": by_status, "people_over_capacity": int(people),
             "double_bookings": int(extra)}
 
@@ -180,8 +198,9 @@ def main() -> None:
             api = drive_post(base, body, token, args.concurrency, args.seconds)
         api_out = outcome(url)
         with psycopg.connect(psycopg_dsn(url), autocommit=True) as conn:
-            conn.execute("DELETE FROM task_offers")
-            conn.execute("DELETE FROM tasks")
+            conn.execute("DELETE FROM task_offers WHERE outcome <> 'accepted'")
+            conn.execute("DELETE FROM tasks WHERE status <> 'completed'")
+            conn.execute("ANALYZE tasks")
         peer = naive(url, lon, lat, args.concurrency, args.seconds)
         peer_out = outcome(url)
 

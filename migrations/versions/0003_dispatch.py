@@ -178,6 +178,14 @@ def upgrade() -> None:
     )
     op.create_index(op.f("ix_redemptions_person_id"), "redemptions", ["person_id"], unique=False)
 
+    # tasks and offers are a hot queue: keep planner statistics fresh as they grow, so the
+    # load subqueries keep using the partial indexes instead of scanning.
+    for table in ("tasks", "task_offers"):
+        op.execute(
+            f"ALTER TABLE {table} SET (autovacuum_analyze_scale_factor = 0.02, "
+            "autovacuum_analyze_threshold = 200)"
+        )
+
     # The points ledger is append-only: corrections are new entries, never edits.
     # (TRUNCATE, used by `wangge demo --replace`, is a table-level operation and stays allowed.)
     op.execute(

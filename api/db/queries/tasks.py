@@ -185,18 +185,21 @@ async def offer_next(
 
     Returns ``{"person_id", "expires_at", "distance_m"}`` or None (the task stays open).
     """
+    # The distance limit is applied to the KNN-ordered answers, not inside the index scan:
+    # a ST_DWithin filter there would make the planner scan the whole disc.
     flt = PeopleFilter(
         role=task["role"], skill=task["skill"], available=True, exclude_task_id=task["id"],
-        max_distance_m=settings.max_offer_distance_m,
     )
     tried: list[int] = []
     for _ in range(10):
         cands = await nearest_straight(
             conn, task["lon"], task["lat"], 8, flt, fresh_after, exclude=tried
         )
-        if not cands:
+        if not cands or float(cands[0]["distance_m"]) > settings.max_offer_distance_m:
             break
         for c in cands:
+            if float(c["distance_m"]) > settings.max_offer_distance_m:
+                break
             pid = int(c["id"])
             tried.append(pid)
             if (await conn.execute(_LOCK_PERSON, {"id": pid})).first() is None:
