@@ -1,0 +1,202 @@
+"""Crash safety: SIGKILL the server mid-burst and mid-publish; nothing acknowledged is lost.
+
+The server runs in a SUBPROCESS (uvicorn, trust layer installed) on a free
+port against the module's own database, and is killed with SIGKILL — no
+shutdown hooks, no flush. After a restart:
+
+* every incident whose intake was acknowledged (201) is in the store, with its
+  grid and status, and a retry of an unanswered request with the same
+  Idempotency-Key never makes a second incident;
+* a plan publish killed at any moment left exactly one active plan in the
+  community, grids' ``active`` flags matching it, and every building pointing
+  at a grid of the active plan (no half-applied plan).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from api.db.cluster import free_port
+from tests.conftest import auth
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class Server:
+    """``uvicorn api.security:create_secure_app`` in a child process."""
+
+    def __init__(self, db_url: str):
+        self.db_url = db_url
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        env = {**os.environ, "WANGGE_DATABASE_URL": self.db_url,
+               "WANGGE_SECURITY_INTAKE_RATE": "10000", "WANGGE_SECURITY_INTAKE_BURST": "10000"}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "api.security:create_secure_app", "--factory",
+             "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"],
+            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, "server exited at start"
+            try:
+                if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError("server did not come up")
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.kill()
+
+
+@pytest.fixture()
+def server(db_url: str) -> Iterator[Server]:
+    s = Server(db_url)
+    s.start()
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="module")
+def intake(sql: Callable[..., list[tuple[Any, ...]]], area: dict[str, Any]) -> dict[str, Any]:
+    lon, lat = sql("SELECT ST_X(ST_PointOnSurface(geom)), ST_Y(ST_PointOnSurface(geom)) FROM grids "
+                   "WHERE id = %s", (area["grid_id"],))[0]
+    item = sql("SELECT code FROM service_items ORDER BY code LIMIT 1")[0][0]
+    return {"item_code": item, "description": "burst", "channel": "mini_program",
+            "lon": lon, "lat": lat, "crs": "wgs84"}
+
+
+async def burst(url: str, token: str, body: dict[str, Any], clients: int, kill_after: float,
+                kill: Callable[[], None]) -> tuple[dict[str, int], list[str]]:
+    """Intake from ``clients`` loops until the server dies; returns acked keys→ids and unanswered keys."""
+    acked: dict[str, int] = {}
+    unanswered: list[str] = []
+    stop = asyncio.Event()
+
+    async def client(n: int) -> None:
+        async with httpx.AsyncClient(base_url=url, timeout=10) as c:
+            i = 0
+            while not stop.is_set():
+                key = f"crash-{n}-{i}"
+                i += 1
+                try:
+                    r = await c.post("/api/v1/incidents", json={**body, "description": key},
+                                     headers={**auth(token), "Idempotency-Key": key})
+                except httpx.HTTPError:
+                    unanswered.append(key)
+                    return
+                if r.status_code == 201:
+                    acked[key] = int(r.json()["id"])
+                else:
+                    raise AssertionError(f"intake answered {r.status_code}: {r.text[:200]}")
+
+    async def killer() -> None:
+        await asyncio.sleep(kill_after)
+        await asyncio.to_thread(kill)
+        stop.set()
+
+    await asyncio.gather(killer(), *[client(n) for n in range(clients)])
+    return acked, unanswered
+
+
+def test_sigkill_during_intake_burst_loses_no_acknowledged_incident(
+    server: Server, tokens: dict[str, str], intake: dict[str, Any],
+    sql: Callable[..., list[tuple[Any, ...]]],
+) -> None:
+    acked, unanswered = asyncio.run(
+        burst(server.url, tokens["reporter"], intake, clients=16, kill_after=2.0, kill=server.kill))
+    assert len(acked) >= 20, "the burst did not get going before the kill"
+    assert unanswered, "the kill did not land mid-burst"
+    rows = sql("SELECT id, description, status, grid_id FROM incidents WHERE id = ANY(%s)",
+               (list(acked.values()),))
+    stored = {r[0]: r for r in rows}
+    missing = [k for k, i in acked.items() if i not in stored]
+    assert not missing, f"acknowledged incidents lost: {missing[:10]}"
+    assert all(stored[i][1] == k and stored[i][2] and stored[i][3] for k, i in acked.items())
+    # restart; retrying unanswered requests with their keys never duplicates
+    server.start()
+    with httpx.Client(base_url=server.url, timeout=30) as c:
+        for key in unanswered + list(acked)[:5]:
+            r = c.post("/api/v1/incidents", json={**intake, "description": key},
+                       headers={**auth(tokens["reporter"]), "Idempotency-Key": key})
+            assert r.status_code == 201, r.text
+            if key in acked:
+                assert int(r.json()["id"]) == acked[key]
+    keys = unanswered + list(acked)
+    counts = sql("SELECT description, count(*) FROM incidents WHERE description = ANY(%s) "
+                 "GROUP BY 1 HAVING count(*) > 1", (keys,))
+    assert not counts, f"duplicates after retry: {counts[:5]}"
+
+
+def plan_state(sql: Callable[..., list[tuple[Any, ...]]], community: str) -> dict[str, Any]:
+    active = sql("SELECT id FROM plans WHERE community_code = %s AND status = 'active'", (community,))
+    flagged = sql("SELECT DISTINCT plan_id FROM grids WHERE community_code = %s AND active",
+                  (community,))
+    stray = sql(
+        "SELECT count(*) FROM buildings b JOIN grids g ON g.id = b.grid_id "
+        "WHERE b.community_code = %s AND NOT g.active", (community,))[0][0]
+    return {"active": [r[0] for r in active], "flagged": [r[0] for r in flagged], "stray": stray}
+
+
+def test_sigkill_during_plan_publish_leaves_no_half_applied_plan(
+    server: Server, new_token: Callable[..., str], area: dict[str, Any],
+    sql: Callable[..., list[tuple[Any, ...]]],
+) -> None:
+    community = area["community"]
+    planner = new_token("planner", community_code=community)
+    outcomes = []
+    for delay in (0.05, 0.4):
+        with httpx.Client(base_url=server.url, timeout=300) as c:
+            draft = c.post("/api/v1/plans", json={"community": community, "grids": 12, "seed": 7},
+                           headers=auth(planner))
+            assert draft.status_code == 201, draft.text
+            plan_id = draft.json()["id"]
+        before = plan_state(sql, community)
+
+        async def publish_and_kill(plan_id: int = plan_id, delay: float = delay) -> int | None:
+            async with httpx.AsyncClient(base_url=server.url, timeout=60) as c:
+                req = asyncio.create_task(
+                    c.post(f"/api/v1/plans/{plan_id}/publish", headers=auth(planner)))
+                await asyncio.sleep(delay)
+                if not req.done():
+                    await asyncio.to_thread(server.kill)
+                try:
+                    return (await req).status_code
+                except httpx.HTTPError:
+                    return None
+
+        status = asyncio.run(publish_and_kill())
+        server.stop()
+        after = plan_state(sql, community)
+        assert len(after["active"]) == 1, after
+        assert after["flagged"] == after["active"], after
+        assert after["stray"] == 0, after
+        if status == 200:
+            assert after["active"] == [plan_id]
+        else:
+            assert after["active"] in ([plan_id], before["active"])
+        outcomes.append((delay, status, after["active"] == [plan_id]))
+        server.start()
+    assert any(s is None for _, s, _ in outcomes) or all(s == 200 for _, s, _ in outcomes)
