@@ -1,0 +1,97 @@
+"""Helpers shared by the planning tests (the database fixtures come from tests/conftest.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+SQL = Callable[..., list[tuple[Any, ...]]]
+
+
+@pytest.fixture(scope="module")
+def token(db_url: str) -> Iterator[Callable[..., str]]:
+    """``token(role, **scope)``: like ``make_token``, but its engine is disposed at the end.
+
+    (``make_token``'s engine is never disposed; when the garbage collector
+    reaps its pooled psycopg connection mid-session, pytest turns the
+    ResourceWarning into an error.)
+    """
+    from api.auth.tokens import create_token
+    from api.db.engine import make_sync_engine
+
+    engine = make_sync_engine(db_url)
+
+    def make(role: str, **scope: Any) -> str:
+        with engine.begin() as conn:
+            return create_token(conn, role, **scope)[1]
+
+    yield make
+    engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def planner(token: Callable[..., str]) -> str:
+    return token("planner")
+
+
+@pytest.fixture(scope="module")
+def community(sql: SQL) -> str:
+    """The demo community with the most buildings (lowest code on ties)."""
+    return sql(
+        "SELECT community_code FROM buildings GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1"
+    )[0][0]
+
+
+def assert_tiles(sql: SQL, plan_id: int, community: str) -> None:
+    """Grids of the plan tile the community: no gap, no overlap, each in one piece."""
+    gap, overlap, pieces, union_vs = sql(
+        """
+        WITH g AS (SELECT geom FROM grids WHERE plan_id = %(p)s),
+             u AS (SELECT ST_Union(geom) AS geom FROM g),
+             c AS (SELECT geom FROM communities WHERE code = %(c)s)
+        SELECT ST_Area(ST_Difference(c.geom, u.geom)::geography),
+               (SELECT sum(ST_Area(geom::geography)) FROM g) - ST_Area(u.geom::geography),
+               (SELECT max(ST_NumGeometries(geom)) FROM g),
+               ST_Area(ST_Difference(u.geom, c.geom)::geography)
+        FROM u, c
+        """,
+        {"p": plan_id, "c": community},
+    )[0]
+    assert gap < 1.0, f"{gap:.2f} m² of the community is in no grid"
+    assert abs(overlap) < 1.0, f"grids overlap by {overlap:.2f} m²"
+    assert union_vs < 1.0, f"grids spill {union_vs:.2f} m² outside the community"
+    assert pieces == 1, "a grid is in more than one piece"
+
+
+def assert_buildings_once(sql: SQL, plan_id: int, community: str) -> None:
+    """Every building of the community is assigned to exactly one grid of the plan."""
+    n_b, n_a, n_distinct = sql(
+        """
+        SELECT (SELECT count(*) FROM buildings WHERE community_code = %(c)s),
+               (SELECT count(*) FROM plan_assignments WHERE plan_id = %(p)s),
+               (SELECT count(DISTINCT building_id) FROM plan_assignments WHERE plan_id = %(p)s)
+        """,
+        {"p": plan_id, "c": community},
+    )[0]
+    assert n_b == n_a == n_distinct
+    wrong = sql(
+        """
+        SELECT count(*) FROM plan_assignments pa JOIN buildings b ON b.id = pa.building_id
+        JOIN grids g ON g.id = pa.grid_id
+        WHERE pa.plan_id = %(p)s AND NOT ST_Intersects(g.geom, b.point)
+        """,
+        {"p": plan_id},
+    )[0][0]
+    assert wrong == 0, f"{wrong} buildings are assigned to a grid that does not contain them"
+    mismatch = sql(
+        """
+        SELECT count(*) FROM grids g
+        WHERE g.plan_id = %(p)s AND g.households <> (
+          SELECT coalesce(sum(b.households), 0) FROM plan_assignments pa
+          JOIN buildings b ON b.id = pa.building_id WHERE pa.grid_id = g.id)
+        """,
+        {"p": plan_id},
+    )[0][0]
+    assert mismatch == 0, "stored grid households differ from their buildings' sum"
