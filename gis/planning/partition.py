@@ -35,6 +35,8 @@ import geopandas as gpd
 import networkx as nx
 import numpy as np
 import pandas as pd
+import shapely
+from scipy.sparse.csgraph import connected_components
 
 from gis.planning.errors import InfeasiblePlan, InvalidInput
 from gis.planning.graph import UnitGraph
@@ -346,7 +348,13 @@ def _grid_counts(
                 "were requested; each piece needs its own grid to stay contiguous",
                 [{"kind": "component", "unit_ids": g.ids[comp == c].tolist()} for c in populated],
             )
-        return _apportion(out, populated, comp_w, n_grids, {c: (1, n_grids) for c in populated})
+        caps = {c: (1, min(n_grids, int((comp == c).sum()))) for c in populated}
+        if sum(hi_ for _, hi_ in caps.values()) < n_grids:
+            raise InfeasiblePlan(
+                f"only {g.n} units: too few to form {n_grids} grids",
+                [{"kind": "n_grids", "n_grids": n_grids, "units": g.n}],
+            )
+        return _apportion(out, populated, comp_w, n_grids, caps)
     lo, hi = households_range
     overall = feasible_grid_counts(total, households_range)
     if len(overall) == 0:
@@ -371,7 +379,13 @@ def _grid_counts(
                 f"with {comp_w[c]} households, which no number of contiguous grids of "
                 f"{lo}–{hi} can cover"
             )
-        bounds[c] = (r.start, r.stop - 1)
+        n_units = int((comp == c).sum())
+        if len(r) and r.start > n_units:
+            uid = g.ids[comp == c].tolist()
+            causes.append({"kind": "component", "unit_ids": uid, "households": int(comp_w[c])})
+            lines.append(f"units {uid[:10]} are too few ({n_units}) to form the {r.start} grids "
+                         f"their {comp_w[c]} households need")
+        bounds[c] = (r.start, min(r.stop - 1, n_units))
     if causes:
         raise InfeasiblePlan("; ".join(lines), causes)
     kmin = sum(b[0] for b in bounds.values())
@@ -417,8 +431,6 @@ def _attach_empty(
         return notes
     geoms = np.asarray(units.geometry.values)
     assigned = np.flatnonzero(labels >= 0)
-    import shapely
-
     tree = shapely.STRtree(geoms[assigned])
     for c in empty:
         nodes = np.flatnonzero(comp == c)
@@ -478,8 +490,6 @@ def _repair_existing(
     for lab in np.unique(labels[labels >= 0]):
         nodes = np.flatnonzero(labels == lab)
         sub = g.csr[nodes][:, nodes]
-        from scipy.sparse.csgraph import connected_components
-
         ncomp, cl = connected_components(sub, directed=False)
         if ncomp > 1:
             wsum = np.bincount(cl, weights=g.weight[nodes] + 1e-3)
@@ -494,7 +504,6 @@ def _repair_existing(
         if k and (labels[nodes] < 0).all():
             ctx.bisect(nodes, k, labels, nxt)
             nxt += k
-    # a label can only live in one component
     # 4. adjust the number of grids per component
     for c, k in k_per.items():
         if k == 0:

@@ -174,3 +174,9 @@ def test_empty_islet_is_attached_with_a_note() -> None:
     assert len(p.notes) == 1 and "touch no other unit" in p.notes[0]
     assert all(RANGE[0] <= h <= RANGE[1] for h in p.households)
     assert p.labels.notna().all()
+
+
+def test_more_grids_than_units_is_infeasible() -> None:
+    _, us = _setup()
+    with pytest.raises(InfeasiblePlan, match="too few"):
+        partition(us.units, us.adjacency, None, n_grids=len(us.units) + 1)
