@@ -58,4 +58,8 @@ def create_app(
     install_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
+    # the trust layer (permissions, scopes, limits, audit) sees every request first
+    from api.security import install_security
+
+    install_security(app)
     return app

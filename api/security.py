@@ -489,13 +489,7 @@ def install_security(app: FastAPI, settings: SecuritySettings | None = None) -> 
 
 
 def create_secure_app() -> FastAPI:
-    """``create_app()`` with the trust layer installed (a uvicorn ``--factory`` target).
-
-    Until ``api.app.create_app`` installs it itself, tests and the load bench
-    serve this.
-    """
+    """Kept for callers written before ``create_app`` installed the trust layer itself."""
     from api.app import create_app
 
-    app = create_app()
-    install_security(app)
-    return app
+    return create_app()

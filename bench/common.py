@@ -37,6 +37,19 @@ def demo_database(communities: int | None = None) -> str:
     return url
 
 
+def bench_token(url: str, role: str = "admin") -> str:
+    """A bearer token for the benchmark's requests (labelled so it can be told apart)."""
+    from api.auth.tokens import create_token
+    from api.db.engine import make_sync_engine
+
+    engine = make_sync_engine(url)
+    try:
+        with engine.begin() as conn:
+            return create_token(conn, role, label="benchmark")[1]
+    finally:
+        engine.dispose()
+
+
 @contextmanager
 def server(target: str, url: str | None = None, factory: bool = False, workers: int = 1) -> Iterator[str]:
     """Run ``uvicorn target`` in a subprocess on a free loopback port; yields its base URL."""
@@ -66,10 +79,15 @@ def server(target: str, url: str | None = None, factory: bool = False, workers: 
         proc.wait(timeout=20)
 
 
-def load(base: str, paths: list[str], concurrency: int, seconds: float) -> dict[str, object]:
+def load(
+    base: str, paths: list[str], concurrency: int, seconds: float,
+    headers: dict[str, str] | None = None,
+) -> dict[str, object]:
     """Drive ``paths`` from a second process (bench/_load.py); returns its figures."""
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as f:
-        f.write(base + "\n" + "\n".join(paths) + "\n")
+        f.write(base + "\n")
+        f.writelines(f"HEADER {k}: {v}\n" for k, v in (headers or {}).items())
+        f.write("\n".join(paths) + "\n")
     try:
         out = subprocess.run(
             [PY, "-m", "bench._load", f.name, str(concurrency), str(seconds)],

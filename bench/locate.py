@@ -22,7 +22,7 @@ import psycopg
 
 from api.db.engine import psycopg_dsn, with_driver
 from bench._load import percentile
-from bench.common import PY, ROOT, demo_database, load, server
+from bench.common import PY, ROOT, bench_token, demo_database, load, server
 
 SAMPLE = """
 SELECT ST_X(p.geom), ST_Y(p.geom) FROM (
@@ -90,9 +90,10 @@ def main() -> None:
     with server("bench.bare_app:app") as base:
         load(base, ["/bare"], 4, 2)  # warm-up
         result["bare"] = load(base, ["/bare"], args.concurrency, args.seconds)
+    headers = {"Authorization": f"Bearer {bench_token(url, 'dispatcher')}"}
     with server("api.app:create_app", url=url, factory=True) as base:
-        load(base, paths, 4, 2)
-        result["locate"] = load(base, paths, args.concurrency, args.seconds)
+        load(base, paths, 4, 2, headers)
+        result["locate"] = load(base, paths, args.concurrency, args.seconds, headers)
     import tempfile
 
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:

@@ -2,12 +2,32 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
+from api.app import create_app
 from gis.crs import from_wgs84
+from tests.conftest import auth
+
+
+@pytest.fixture(scope="module")
+def client(db_url: str, make_token: Any) -> Iterator[TestClient]:
+    """A dispatcher's client: these reads need a token of any staff role."""
+    with TestClient(create_app(database_url=db_url), headers=auth(make_token("dispatcher"))) as c:
+        yield c
+
+
+def test_reading_the_map_needs_a_token(db_url: str) -> None:
+    with TestClient(create_app(database_url=db_url)) as anonymous:
+        for path in ("/api/v1/communities", "/api/v1/grids",
+                     "/api/v1/grids/locate?lon=118.5&lat=31.7&crs=wgs84"):
+            r = anonymous.get(path)
+            assert r.status_code == 401, path
+            assert r.json()["detail"][0]["loc"] == ["header", "authorization"]
+        assert anonymous.get("/health").status_code == 200
 
 
 @pytest.fixture(scope="module")

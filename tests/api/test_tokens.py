@@ -4,16 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from fastapi import Depends, FastAPI
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from api.app import create_app
+from api.auth.permissions import PERMISSIONS, Rule
 from api.auth.tokens import Principal, hash_token, require_roles
 from api.cli.main import app as cli
 
 
-def _app_with_guarded_route(db_url: str) -> FastAPI:
+def _app_with_guarded_route(db_url: str, monkeypatch: pytest.MonkeyPatch) -> FastAPI:
+    """The app with one extra write route for dispatchers, declared in the permission table."""
+    monkeypatch.setitem(PERMISSIONS, ("POST", "/_guarded"), Rule(roles=("dispatcher",)))
     app = create_app(database_url=db_url)
 
     @app.post("/_guarded")
@@ -41,9 +45,11 @@ def test_unknown_role_is_refused(db_url: str) -> None:
     assert "unknown role" in r.output
 
 
-def test_writes_need_a_valid_token_of_the_right_role(db_url: str, make_token: Any) -> None:
+def test_writes_need_a_valid_token_of_the_right_role(
+    db_url: str, make_token: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     dispatcher, reporter = make_token("dispatcher"), make_token("reporter")
-    with TestClient(_app_with_guarded_route(db_url)) as c:
+    with TestClient(_app_with_guarded_route(db_url, monkeypatch)) as c:
         assert c.post("/_guarded").status_code == 401
         assert c.post("/_guarded", headers={"Authorization": "Bearer nope"}).status_code == 401
         assert c.post("/_guarded", headers={"Authorization": "Basic abc"}).status_code == 401
