@@ -105,8 +105,11 @@ STATE_KEY = "principal"
 
 
 async def lookup_token(engine: AsyncEngine, token: str) -> Principal | None:
-    """The principal of a plaintext token; None when unknown, revoked or expired."""
-    async with engine.connect() as conn:
+    """The principal of a plaintext token; None when unknown, revoked or expired.
+
+    Autocommit: one round trip, no BEGIN/ROLLBACK (this runs on every request).
+    """
+    async with engine.execution_options(isolation_level="AUTOCOMMIT").connect() as conn:
         row = (await conn.execute(_LOOKUP, {"h": hash_token(token)})).first()
     if row is None:
         return None
