@@ -245,16 +245,3 @@ async def get_points(
         "history": entries,
     }
 
-
-@router.post(
-    "/positions/prune",
-    summary="Delete position history older than the retention period (all people)",
-)
-async def prune_positions(
-    conn: TxDep,
-    principal: Annotated[Principal, Depends(require_roles("dispatcher"))],
-    settings: SettingsDep,
-) -> dict[str, Any]:
-    before = rules.utcnow() - dt.timedelta(days=settings.history_retention_days)
-    return {"deleted": await people.prune_history(conn, before), "before": before,
-            "retention_days": settings.history_retention_days}

@@ -171,7 +171,11 @@ async def create_task(
     return await _view(conn, task_id)
 
 
-@router.post("/expire-offers", summary="Move every lapsed offer on; retry open tasks; expire late ones")
+@router.post(
+    "/expire-offers",
+    summary="The dispatch sweep: move lapsed offers on, retry open tasks, expire late ones, "
+    "prune old position history",
+)
 async def expire_offers(
     conn: TxDep,
     principal: Dispatcher,
@@ -180,6 +184,7 @@ async def expire_offers(
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> dict[str, Any]:
     ids = await tasks.due_for_sweep(conn, retry_open, limit)
+    retention = dt.timedelta(days=settings.history_retention_days)
     before = {i: (await tasks.get_task(conn, i)) for i in ids}
     counts = {"examined": len(ids), "offered": 0, "open": 0, "expired": 0}
     for i in ids:
@@ -193,6 +198,8 @@ async def expire_offers(
             counts["open"] += 1
         elif t["status"] == "expired":
             counts["expired"] += 1
+    # housekeeping of the same periodic sweep: position history past its retention
+    counts["history_pruned"] = await people.prune_history(conn, rules.utcnow() - retention)
     return counts
 
 

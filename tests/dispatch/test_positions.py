@@ -93,8 +93,8 @@ def test_old_history_is_pruned(client, live_city, hdr, rider) -> None:
     live_city("INSERT INTO position_history (city_code, person_id, at, geom) VALUES "
               "('340500', %s, now() - interval '31 days', ST_SetSRID(ST_MakePoint(%s, %s), 4326))",
               (other, lon, lat))
-    r = client.post("/api/v1/people/positions/prune", headers=hdr)
-    assert r.status_code == 200 and r.json()["deleted"] >= 1
+    r = client.post("/api/v1/tasks/expire-offers", headers=hdr)
+    assert r.status_code == 200 and r.json()["history_pruned"] >= 1
     assert live_city("SELECT count(*) FROM position_history WHERE at < now() - interval '30 days'"
                      )[0][0] == 0
 
