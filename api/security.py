@@ -481,6 +481,10 @@ def install_security(app: FastAPI, settings: SecuritySettings | None = None) -> 
     the routers' own validation.
     """
     if getattr(app.state, "security_installed", False):
+        if settings is not None:  # re-configure (tests with tight limits) before the app starts
+            for m in app.user_middleware:
+                if m.cls is SecurityMiddleware:
+                    m.kwargs["settings"] = settings
         return
     app.add_middleware(SecurityMiddleware, fastapi_app=app, settings=settings or SecuritySettings())
     app.add_exception_handler(DBAPIError, _database_error)

@@ -289,6 +289,13 @@ PERMISSIONS: dict[tuple[str, str], Rule] = {
     ("GET", "/maps/plan/{plan_id}"): r(
         PLANNER, scope="entity", entity="plan", param="plan_id", api_key="access_token",
         note="a draft plan over the active one"),
+    # ---- vector tiles and OGC API Features (published views hold no personal fields)
+    ("GET", "/tiles"): r(*STAFF, api_key="access_token", note="tile layers (URL templates)"),
+    ("GET", "/tiles/{layer}/{z}/{x}/{y}"): r(
+        *STAFF, api_key="access_token", note="a Mapbox vector tile"),
+    ("GET", "/ogc"): r(
+        *STAFF, api_key="access_token",
+        note="OGC API Features (mount: every path below /ogc; city-wide views)"),
     # ---- trust
     ("GET", "/api/v1/audit"): admin_only("the append-only audit log"),
 }

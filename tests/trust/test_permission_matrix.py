@@ -56,7 +56,7 @@ def samples(sql: Callable[..., list[tuple[Any, ...]]], area: dict[str, Any]) -> 
         "service_code": service, "item": service, "lon": lon, "lat": lat,
         "plan_id": _first(sql, "SELECT id FROM plans WHERE community_code = %s ORDER BY id", c),
         "grid_id": area["grid_id"], "grid_code": area["grid_code"], "community": c,
-        "community_code": c,
+        "community_code": c, "layer": "grids", "z": 0, "x": 0, "y": 0,
     }
 
 
