@@ -17,6 +17,7 @@ from api.dispatch.checklist import VISIT_CHECKLIST, unknown_items
 from api.dispatch.settings import DispatchSettings, get_dispatch_settings
 from api.errors import Forbidden, InvalidInput, NotFound
 from api.params import CRSName, make_point
+from api.privacy import mask_people
 from api.routers.tasks import GeoPoint
 
 router = APIRouter(tags=["visits"])
@@ -125,6 +126,9 @@ async def visits_due(
         raise Forbidden("the grid is outside this token's area scope", loc=["path", "code"])
     now = rules.utcnow()
     rows = await visits.visits_due(conn, g["id"], now, now + dt.timedelta(days=horizon_days))
+    # residents' names and flags: shown to the grid's own worker and to dispatchers in scope
+    rows = mask_people(rows, principal, community_code=g["community_code"],
+                       persons=[g["worker_id"]])
     return {
         "grid": code, "grid_name": g["name"],
         "worker": None if g["worker_id"] is None else {"id": g["worker_id"], "name": g["worker_name"]},

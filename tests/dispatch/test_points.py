@@ -22,8 +22,8 @@ def _rich(sql, at_least: int) -> tuple[int, int]:
     return int(pid), int(bal)
 
 
-def test_catalogue(client) -> None:
-    r = client.get("/api/v1/points/rewards")
+def test_catalogue(client, hdr) -> None:
+    r = client.get("/api/v1/points/rewards", headers=hdr)
     assert r.status_code == 200
     codes = {x["code"]: x["points"] for x in r.json()}
     assert codes["haircut"] == 50 and len(codes) >= 10

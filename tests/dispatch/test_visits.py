@@ -28,8 +28,8 @@ def due_grid(live_city) -> tuple[str, int]:
     return code, int(worker)
 
 
-def test_checklist_has_30_items(client) -> None:
-    items = client.get("/api/v1/visits/checklist").json()
+def test_checklist_has_30_items(client, hdr) -> None:
+    items = client.get("/api/v1/visits/checklist", headers=hdr).json()
     assert len(items) == 30 == len({i["code"] for i in items})
 
 
@@ -114,3 +114,16 @@ def test_volunteer_cannot_record_visits(client, live_city, hdr) -> None:
 def test_unknown_grid(client, hdr) -> None:
     assert client.get("/api/v1/grids/999999999999999/visits-due", headers=hdr).status_code == 404
     assert client.get("/api/v1/grids/12/visits-due", headers=hdr).status_code == 422
+
+
+def test_visits_due_masks_residents_for_others(client, live_city, tokens, due_grid) -> None:
+    code, worker = due_grid
+    own = client.get(f"/api/v1/grids/{code}/visits-due",
+                     headers=auth(tokens("worker", person_id=worker))).json()["households"]
+    planner = client.get(f"/api/v1/grids/{code}/visits-due",
+                         headers=auth(tokens("planner"))).json()["households"]
+    assert own and len(own) == len(planner)
+    real = {r[0]: r[1] for r in live_city("SELECT id, name FROM residents")}
+    assert all(h["name"] == real[h["resident_id"]] for h in own)
+    assert all(h["name"] != real[h["resident_id"]] and "*" in h["name"] for h in planner)
+    assert all(h["flags"] is None for h in planner)
