@@ -65,3 +65,30 @@ def _authorised(request: pytest.FixtureRequest) -> None:
         client = request.getfixturevalue("client")
         token = request.getfixturevalue("admin_token")
         client.headers["Authorization"] = f"Bearer {token}"
+
+
+def make_draft_plan(sql: Any, moves: int = 2) -> tuple[int, set[str], str]:
+    """A draft plan copying a community's active grids, with ``moves`` buildings moved.
+
+    Returns the plan id, the codes of the moved buildings and the draft grid they go to.
+    """
+    community = sql("SELECT community_code FROM grids WHERE active GROUP BY 1 HAVING count(*) >= 2 "
+                    "ORDER BY 1 LIMIT 1")[0][0]
+    plan = sql("INSERT INTO plans (community_code, city_code, name, status) "
+               "SELECT code, city_code, 'test draft {{ 7 * 7 }}', 'draft' FROM communities "
+               "WHERE code = %s RETURNING id", (community,))[0][0]
+    sql("INSERT INTO grids (plan_id, code, name, community_code, city_code, active, households, "
+        "buildings, geom) SELECT %s, code, name, community_code, city_code, false, households, "
+        "buildings, geom FROM grids WHERE active AND community_code = %s", (plan, community))
+    sql("INSERT INTO plan_assignments (plan_id, building_id, grid_id) "
+        "SELECT %s, b.id, d.id FROM buildings b JOIN grids a ON a.id = b.grid_id "
+        "JOIN grids d ON d.plan_id = %s AND d.code = a.code WHERE a.active", (plan, plan))
+    first, second = sql("SELECT id FROM grids WHERE plan_id = %s ORDER BY code LIMIT 2", (plan,))
+    moved = sql("SELECT pa.building_id, b.code FROM plan_assignments pa JOIN buildings b "
+                "ON b.id = pa.building_id WHERE pa.plan_id = %s AND pa.grid_id = %s "
+                "ORDER BY b.code LIMIT %s", (plan, first[0], moves))
+    for bid, _ in moved:
+        sql("UPDATE plan_assignments SET grid_id = %s WHERE plan_id = %s AND building_id = %s",
+            (second[0], plan, bid))
+    to_code = sql("SELECT code FROM grids WHERE id = %s", (second[0],))[0][0]
+    return plan, {code for _, code in moved}, to_code

@@ -18,6 +18,7 @@ from selenium.webdriver.chrome.service import Service
 
 from maps import pages
 from tests.conftest import ARTIFACTS
+from tests.maps.conftest import make_draft_plan
 
 CHROMIUM = "/usr/bin/chromium"
 DRIVER = "/usr/bin/chromedriver"
@@ -116,6 +117,13 @@ def test_coverage_by_measure_and_empty_area(browser: Any, live_server: Any, sql:
     state = _open(browser, f"{live_server.url}/maps/coverage?community=999999999002"
                            f"&access_token={admin_token}", "coverage-empty")
     assert state["empty"] and state["grids"] == 0
+
+
+def test_plan_page(browser: Any, live_server: Any, sql: Any, admin_token: str) -> None:
+    plan, moved, _ = make_draft_plan(sql)
+    state = _open(browser, f"{live_server.url}/maps/plan/{plan}?access_token={admin_token}", "plan")
+    assert state["ready"] and not state["empty"]
+    assert browser.execute_script("return wangge.data('wg-moved').rows.length") == len(moved)
 
 
 def test_cli_file_opens_offline(browser: Any, db_url: str, tmp_path: Path, sql: Any) -> None:

@@ -12,7 +12,7 @@ from maps import codec
 from maps.colours import count_classes, share_classes
 from maps.pages import MEASURES
 from tests.conftest import auth
-from tests.maps.conftest import blocks, external, references
+from tests.maps.conftest import blocks, external, make_draft_plan, references
 
 CLOSED = {"resolved", "verified", "closed"}
 ESCALATED = {"escalated", "department_accepted"}
@@ -288,31 +288,14 @@ def test_party_page_tiers_equal_sql(client: Any, sql: Any) -> None:
 
 
 def test_plan_comparison_highlights_moved_buildings(client: Any, sql: Any) -> None:
-    community = sql("SELECT community_code FROM grids WHERE active GROUP BY 1 HAVING count(*) >= 2 "
-                    "ORDER BY 1 LIMIT 1")[0][0]
-    plan = sql("INSERT INTO plans (community_code, city_code, name, status) "
-               "SELECT code, city_code, 'test draft', 'draft' FROM communities WHERE code = %s "
-               "RETURNING id", (community,))[0][0]
-    sql("INSERT INTO grids (plan_id, code, name, community_code, city_code, active, households, "
-        "buildings, geom) SELECT %s, code, name, community_code, city_code, false, households, "
-        "buildings, geom FROM grids WHERE active AND community_code = %s", (plan, community))
-    sql("INSERT INTO plan_assignments (plan_id, building_id, grid_id) "
-        "SELECT %s, b.id, d.id FROM buildings b JOIN grids a ON a.id = b.grid_id "
-        "JOIN grids d ON d.plan_id = %s AND d.code = a.code WHERE a.active", (plan, plan))
-    # move the two lowest-coded buildings of the first grid into the second draft grid
-    first, second = sql("SELECT id FROM grids WHERE plan_id = %s ORDER BY code LIMIT 2", (plan,))
-    moved = sql("SELECT pa.building_id FROM plan_assignments pa JOIN buildings b ON b.id = pa.building_id "
-                "WHERE pa.plan_id = %s AND pa.grid_id = %s ORDER BY b.code LIMIT 2", (plan, first[0]))
-    for (bid,) in moved:
-        sql("UPDATE plan_assignments SET grid_id = %s WHERE plan_id = %s AND building_id = %s",
-            (second[0], plan, bid))
+    plan, expected, to_code = make_draft_plan(sql)
     page = _get(client, f"/maps/plan/{plan}")
-    expected = {r[0] for r in sql("SELECT code FROM buildings WHERE id = ANY(%s)", ([m[0] for m in moved],))}
     got = codec.records(page["moved"])
-    assert {m["code"] for m in got} == expected
-    to_code = sql("SELECT code FROM grids WHERE id = %s", (second[0],))[0][0]
+    assert {m["code"] for m in got} == expected and len(expected) == 2
     assert all(m["to_grid"] == to_code and m["from_grid"] != to_code for m in got)
     assert len(page["draft"]["rows"]) == len(page["active"]["rows"])
     assert page["meta"]["plan"]["status"] == "draft"
+    # the plan's name is shown as text, never evaluated as a template
+    assert "{{ 7 * 7 }}" in page["meta"]["plan"]["name"] and "test draft 49" not in page["html"]
     assert client.get("/maps/plan/987654321").status_code == 404
     assert client.get("/maps/plan/0").status_code == 422
