@@ -57,6 +57,20 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+#: Tables whose rows the audit fallback snapshots before/after a write, by the
+#: resource name (``/api/v1/<resource>/...``) or the rule's entity.
+SNAPSHOT_TABLES = {
+    "incidents": "incidents", "incident": "incidents", "plans": "plans", "plan": "plans",
+    "people": "people", "person": "people", "tasks": "tasks", "task": "tasks",
+    "visits": "visits",
+}
+_SNAPSHOT = (
+    "SELECT to_jsonb(t) - 'geom' - 'location' - 'position' - 'point' AS row "
+    "FROM \"{table}\" t WHERE id = :id"
+)
+#: responses larger than this are not inspected for the id of a created row
+_PEEK_BYTES = 65_536
 BODY_METHODS = WRITE_METHODS
 
 
@@ -79,11 +93,29 @@ def _error_body(exc: WanggeError) -> bytes:
     return json.dumps({"detail": exc.detail()}, ensure_ascii=False).encode()
 
 
-async def send_error(send: Send, exc: WanggeError, retry_after: float | None = None) -> None:
-    """Answer with the project's JSON error shape (as ``api.errors`` does)."""
-    body = _error_body(exc)
+def _open311_error_body(exc: WanggeError, path: str) -> tuple[bytes, bytes]:
+    """GeoReport v2's error array (``[{"code": 401, "description": ...}]``, or XML)."""
+    where = ".".join(str(p) for p in exc.loc[1:]) if exc.loc else ""
+    text = f"{where}: {exc.msg}" if where else exc.msg
+    if path.endswith(".xml"):
+        from xml.sax.saxutils import escape
+
+        xml = (f"<?xml version='1.0' encoding='utf-8'?>\n<errors><error><code>{exc.status_code}"
+               f"</code><description>{escape(text)}</description></error></errors>")
+        return xml.encode(), b"text/xml"
+    return (json.dumps([{"code": exc.status_code, "description": text}],
+                       ensure_ascii=False).encode(), b"application/json")
+
+
+async def send_error(send: Send, exc: WanggeError, retry_after: float | None = None,
+                     path: str = "") -> None:
+    """Answer with the project's JSON error shape (as ``api.errors`` does); under
+    ``/open311/`` with GeoReport v2's error array instead."""
+    body, ctype = _error_body(exc), b"application/json"
+    if path.startswith("/open311/"):
+        body, ctype = _open311_error_body(exc, path)
     headers = [
-        (b"content-type", b"application/json"),
+        (b"content-type", ctype),
         (b"content-length", str(len(body)).encode()),
         (b"x-content-type-options", b"nosniff"),
     ]
@@ -244,17 +276,21 @@ class SecurityMiddleware:
             if principal is not None and principal.role != "admin" and not rule.public:
                 await self._check_scope(rule, principal, child, query, parsed)
         except limits.TooManyRequests as exc:
-            await send_error(send, exc, retry_after=exc.retry_after)
+            await send_error(send, exc, retry_after=exc.retry_after, path=scope["path"])
             return
         except Unavailable as exc:
-            await send_error(send, exc, retry_after=1)
+            await send_error(send, exc, retry_after=1, path=scope["path"])
             return
         except WanggeError as exc:
-            await send_error(send, exc)
+            await send_error(send, exc, path=scope["path"])
             return
 
         scope.setdefault("state", {})[STATE_KEY] = principal
         status: dict[str, int] = {}
+        writing = method in WRITE_METHODS and principal is not None
+        table, entity_id = self._audit_target(rule, template, path_params) if writing else (None, None)
+        before = await self._snapshot(table, entity_id) if table and entity_id else None
+        peek: list[bytes] = []
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -262,14 +298,20 @@ class SecurityMiddleware:
                 headers = list(message.get("headers", []))
                 headers.append((b"x-content-type-options", b"nosniff"))
                 message["headers"] = headers
+            elif (writing and message["type"] == "http.response.body"
+                  and sum(map(len, peek)) < _PEEK_BYTES):
+                peek.append(message.get("body", b""))
             await send(message)
 
         await self.app(scope, self._replay(body, receive) if body is not None else receive,
                        send_wrapper)
         code = status.get("code", 500)
-        if (method in WRITE_METHODS and principal is not None and 200 <= code < 400
-                and not scope["state"].get("audited")):
-            await self._audit_fallback(scope, principal, template, child or {}, code)
+        if writing and principal is not None and 200 <= code < 400 and not scope["state"].get("audited"):
+            if entity_id is None and table is not None:
+                entity_id = self._created_id(b"".join(peek))
+            after = await self._snapshot(table, entity_id) if table and entity_id else None
+            await self._audit_fallback(scope, principal, template, code, table, entity_id,
+                                       before, after)
 
     # ------------------------------------------------------------------ steps
     async def _authenticate(self, scope: Scope) -> Principal | None:
@@ -416,16 +458,57 @@ class SecurityMiddleware:
                     f"{rule.entity} {ident} is outside this token's scope", loc=loc
                 )
 
+    @staticmethod
+    def _audit_target(rule: Rule, template: str, path_params: dict[str, Any]) -> tuple[str | None, Any]:
+        """The table and id a write changes, when the route says (entity rule or resource path)."""
+        segments = [s for s in template.split("/") if s]
+        resource = segments[2] if len(segments) > 2 and segments[0] == "api" else None
+        table = SNAPSHOT_TABLES.get(rule.entity or "") or SNAPSHOT_TABLES.get(resource or "")
+        if table is None:
+            return None, None
+        ident = path_params.get(rule.param or "") if rule.entity else None
+        if ident is None and resource and len(segments) > 3 and segments[3].startswith("{"):
+            ident = path_params.get(segments[3].strip("{}"))
+        text_id = str(ident) if ident is not None else ""
+        return table, int(text_id) if text_id.isdigit() and int(text_id) < 2**63 else None
+
+    @staticmethod
+    def _created_id(body: bytes) -> int | None:
+        try:
+            value = json.loads(body) if body else None
+        except ValueError:
+            return None
+        ident = value.get("id") if isinstance(value, dict) else None
+        return ident if isinstance(ident, int) and not isinstance(ident, bool) and 0 < ident < 2**63 else None
+
+    async def _snapshot(self, table: str | None, entity_id: int | None) -> dict[str, Any] | None:
+        if table is None or entity_id is None:
+            return None
+        try:
+            async with self.fastapi_app.state.engine.connect() as db:
+                res = await db.execute(text(_SNAPSHOT.format(table=table)), {"id": entity_id})
+                row = res.first()
+        except (OSError, SQLAlchemyError) as exc:
+            log.error("audit snapshot of %s %s failed: %s", table, entity_id, exc)
+            return None
+        return None if row is None else dict(row[0])
+
     async def _audit_fallback(
-        self, scope: Scope, principal: Principal, template: str, child: Scope, code: int
+        self, scope: Scope, principal: Principal, template: str, code: int, table: str | None,
+        entity_id: Any, before: dict[str, Any] | None, after: dict[str, Any] | None,
     ) -> None:
-        params = dict(child.get("path_params") or {})
+        """Log a write its handler did not log: who, when, where, route, status, row before/after.
+
+        The snapshots are taken just before the handler runs and just after it
+        answered (not inside its transaction); handlers that need the exact
+        in-transaction change call ``api.audit.record`` instead.
+        """
         segments = [s for s in template.split("/") if s and not s.startswith("{")]
-        entity = segments[2] if len(segments) > 2 and segments[0] == "api" else (segments or ["?"])[-1]
-        entity_id = next(iter(params.values()), None)
+        entity = table or (segments[2] if len(segments) > 2 and segments[0] == "api"
+                           else (segments or ["?"])[-1])
         conn = HTTPConnection(scope)
         row = audit.entry(principal, conn, f"{scope['method']} {template}", entity, entity_id,
-                          None, None, status=code)
+                          before, after, status=code)
         try:
             async with self.fastapi_app.state.engine.begin() as db:
                 await db.execute(audit.INSERT, row)

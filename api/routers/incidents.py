@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from api import privacy
 from api.auth.tokens import CurrentPrincipal, Principal, require_roles
 from api.db.queries import incidents as q
 from api.deps import ApiSettingsDep, ConnDep, get_tx
@@ -162,7 +163,12 @@ def serialize(row: dict[str, Any], principal: Principal, neighbours: list[dict[s
     if neighbours is not None:
         out["neighbour_grids"] = neighbours
     if staff:
-        out["reporter"] = {"name": row["reporter_name"], "phone": row["reporter_phone"]}
+        # privacy policy (api/privacy.py): in full only to staff related to the case
+        out["reporter"] = privacy.mask_person(
+            {"name": row["reporter_name"], "phone": row["reporter_phone"]}, principal,
+            community_code=row["community_code"],
+            persons=[row["assignee_id"], row.get("grid_worker_id")],
+            department_code=row["department_code"], reporter_token_id=row["reporter_token_id"])
     return out
 
 

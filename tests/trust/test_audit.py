@@ -69,12 +69,27 @@ def test_every_write_leaves_an_entry_with_who_when_and_where(
     })
     assert r.status_code == 201, r.text
     incident_id = str(r.json()["id"])
-    rows = sql("SELECT actor, role, client_ip, method, path, status, at FROM audit_log "
-               "WHERE entity = 'incidents' OR entity_id = %s ORDER BY id DESC", (incident_id,))
+    rows = sql("SELECT actor, role, client_ip, method, path, status, at, before, after FROM audit_log "
+               "WHERE entity = 'incidents' AND entity_id = %s ORDER BY id DESC", (incident_id,))
     assert rows, "no audit entry for an incident intake"
-    actor, role, ip, method, path, status, at = rows[0]
+    actor, role, ip, method, path, status, at, before, after = rows[0]
+    # the created row is snapshotted, personal fields masked
+    assert before is None and after["id"] == int(incident_id) and after["status"]
+    assert after["reporter_phone"] == "137****1111" and after["reporter_name"] == "李*"
     assert role == "reporter" and actor.startswith("token:") and ip and at is not None
     assert method == "POST" and path == "/api/v1/incidents" and status == 201
+    # a change to an existing row carries its before and after
+    admin = auth(tokens["admin"])
+    r = secure_client.post(f"/api/v1/incidents/{incident_id}/transitions", headers=admin,
+                           json={"action": "accept"})
+    if r.status_code == 200:
+        change = sql("SELECT before, after, changed FROM audit_log WHERE entity = 'incidents' "
+                     "AND entity_id = %s AND method = 'POST' AND path LIKE %s ORDER BY id DESC",
+                     (incident_id, "%/transitions"))
+        assert change and change[0][0]["status"] != change[0][1]["status"]
+        assert "status" in change[0][2]
+    else:
+        assert r.status_code == 409, r.text
     # reads are not audited
     n = sql("SELECT count(*) FROM audit_log")[0][0]
     secure_client.get("/api/v1/communities", headers=auth(tokens["planner"]))

@@ -309,6 +309,7 @@ _SELECT = f"""
            i.description, i.channel, i.status, i.reporter_name, i.reporter_phone,
            i.reporter_token_id, ST_X(i.location) AS lon, ST_Y(i.location) AS lat,
            i.input_crs, i.address, i.located, i.grid_id, g.code AS grid_code, g.name AS grid_name,
+           g.worker_id AS grid_worker_id,
            i.community_code, c.name AS community_name, c.district_code,
            i.assignee_id, p.name AS assignee_name, p.phone AS assignee_phone,
            p.role AS assignee_role, i.department_code, d.name AS department_name,
