@@ -209,6 +209,9 @@ def main() -> None:
     from bench.common import load
     from gis.crs import from_wgs84
 
+    # one token posts every report: lift the per-token intake rate limit for the measurement
+    os.environ.setdefault("WANGGE_SECURITY_INTAKE_RATE", "1000000")
+    os.environ.setdefault("WANGGE_SECURITY_INTAKE_BURST", "1000000")
     with bench_database(args.communities) as url:
         with psycopg.connect(psycopg_dsn(url)) as conn:
             pts = conn.execute(SAMPLE).fetchall()

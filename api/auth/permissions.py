@@ -119,7 +119,9 @@ ENTITIES: dict[str, str] = {
         "SELECT i.community_code, "
         "array_remove(ARRAY[i.assignee_id, g.worker_id], NULL) AS persons, "
         "array_remove(ARRAY[i.department_code], NULL) AS departments, "
-        "array_remove(ARRAY[i.reporter_token_id], NULL) AS reporter_tokens "
+        # the token that filed it, and those of merged duplicates' reporters (kept informed)
+        "array_remove(ARRAY[i.reporter_token_id] || ARRAY(SELECT r.reporter_token_id "
+        "FROM incident_reporters r WHERE r.incident_id = i.id), NULL) AS reporter_tokens "
         "FROM incidents i LEFT JOIN grids g ON g.id = i.grid_id WHERE i.id = :id"
     ),
     "plan": (

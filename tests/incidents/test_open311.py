@@ -81,7 +81,7 @@ def test_open311_errors_use_the_spec_array_and_store_nothing(
     key = make_token("reporter")
     before = sql("SELECT count(*) FROM incidents")
     cases = [
-        ({"service_code": "EV-006", "lat": p["lat"], "long": p["lon"]}, 401, "api_key"),
+        ({"service_code": "EV-006", "lat": p["lat"], "long": p["lon"]}, 401, "token"),
         ({"api_key": "wg_nope", "service_code": "EV-006", "lat": p["lat"], "long": p["lon"]},
          401, "api_key"),
         ({"api_key": key, "service_code": "XX-1", "lat": p["lat"], "long": p["lon"]}, 404,
