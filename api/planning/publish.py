@@ -53,6 +53,14 @@ def publish_plan(conn: Connection, plan_id: int, actor: str | None) -> dict[str,
     if plan["status"] != "draft":
         raise Conflict(f"plan {plan_id} is {plan['status']}; only a draft can be published",
                        loc=["path", "plan_id"])
+    problems = [p for p in (plan["figures"] or {}).get("problems", [])
+                if p["code"] != "OUT_OF_RANGE"]
+    if problems:
+        raise Conflict(
+            f"plan {plan_id} cannot be published: "
+            + "; ".join(p["message"] for p in problems[:5])
+            + ("" if len(problems) <= 5 else f" (and {len(problems) - 5} more)"),
+            loc=["path", "plan_id"], problems=problems[:50])
     active = next((p["id"] for p in locked.values() if p["status"] == "active"), None)
     base = (plan["params"] or {}).get("base_plan_id")
     if base != active:

@@ -88,7 +88,7 @@ def plan_row(conn: Connection, plan_id: int, lock: bool = False) -> dict[str, An
 def lock_community_plans(conn: Connection, community: str) -> list[dict[str, Any]]:
     """Lock every plan of a community (in id order, so lockers never deadlock)."""
     rows = conn.execute(
-        text("SELECT id, status, params FROM plans WHERE community_code = :c "
+        text("SELECT id, status, params, figures FROM plans WHERE community_code = :c "
              "ORDER BY id FOR UPDATE"),
         {"c": community},
     ).mappings()

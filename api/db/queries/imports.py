@@ -1,0 +1,241 @@
+"""SQL for imports: the ``import_runs`` journal and the upserts of imported rows (sync)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+
+
+def find_run(conn: Connection, kind: str, community: str | None, checksum: str) -> dict[str, Any] | None:
+    row = conn.execute(
+        text(
+            "SELECT id, status, rows_total, rows_done, report FROM import_runs "
+            "WHERE kind = :k AND community_code IS NOT DISTINCT FROM :c AND checksum = :s "
+            "ORDER BY id DESC LIMIT 1"
+        ),
+        {"k": kind, "c": community, "s": checksum},
+    ).mappings().first()
+    return dict(row) if row else None
+
+
+def start_run(
+    conn: Connection, kind: str, community: str | None, file_name: str, checksum: str,
+    options: dict[str, Any], rows_total: int,
+) -> int:
+    return int(conn.execute(
+        text(
+            "INSERT INTO import_runs (kind, community_code, file_name, checksum, options, "
+            "rows_total) VALUES (:k, :c, :f, :s, CAST(CAST(:o AS text) AS jsonb), :n) RETURNING id"
+        ),
+        {"k": kind, "c": community, "f": file_name, "s": checksum, "o": json.dumps(options),
+         "n": rows_total},
+    ).scalar_one())
+
+
+def restart_run(conn: Connection, run_id: int, rows_total: int) -> None:
+    conn.execute(
+        text("UPDATE import_runs SET status = 'running', error = NULL, rows_total = :n, "
+             "updated_at = now() WHERE id = :id"),
+        {"id": run_id, "n": rows_total},
+    )
+
+
+def try_lock_run(conn: Connection, run_id: int) -> bool:
+    """Session advisory lock: one process works on a run at a time."""
+    return bool(conn.execute(
+        text("SELECT pg_try_advisory_lock(hashtext('wangge-import'), CAST(:id AS integer))"),
+        {"id": run_id},
+    ).scalar_one())
+
+
+def unlock_run(conn: Connection, run_id: int) -> None:
+    conn.execute(
+        text("SELECT pg_advisory_unlock(hashtext('wangge-import'), CAST(:id AS integer))"),
+        {"id": run_id},
+    )
+
+
+def lock_progress(conn: Connection, run_id: int) -> int:
+    return int(conn.execute(
+        text("SELECT rows_done FROM import_runs WHERE id = :id FOR UPDATE"), {"id": run_id}
+    ).scalar_one())
+
+
+def advance(conn: Connection, run_id: int, rows_done: int) -> None:
+    conn.execute(
+        text("UPDATE import_runs SET rows_done = :n, updated_at = now() WHERE id = :id"),
+        {"id": run_id, "n": rows_done},
+    )
+
+
+def finish_run(conn: Connection, run_id: int, report: dict[str, Any]) -> None:
+    conn.execute(
+        text("UPDATE import_runs SET status = 'done', report = CAST(CAST(:r AS text) AS jsonb), "
+             "finished_at = now(), updated_at = now() WHERE id = :id"),
+        {"id": run_id, "r": json.dumps(report, default=str)},
+    )
+
+
+def fail_run(conn: Connection, run_id: int, error: str) -> None:
+    conn.execute(
+        text("UPDATE import_runs SET status = 'failed', error = :e, updated_at = now() "
+             "WHERE id = :id"),
+        {"id": run_id, "e": error[:2000]},
+    )
+
+
+def upsert_buildings(conn: Connection, rows: Sequence[dict[str, Any]]) -> int:
+    """Insert buildings, or update those already imported under the same code (same community)."""
+    res = conn.execute(
+        text(
+            """
+            INSERT INTO buildings (code, city_code, community_code, name, address, households,
+                                   floors, households_estimated, geom, point)
+            SELECT t.code, t.city, t.community, t.name, t.address, t.hh, t.floors, t.est,
+                   ST_Multi(ST_GeomFromWKB(t.wkb, 4326)),
+                   ST_PointOnSurface(ST_GeomFromWKB(t.wkb, 4326))
+            FROM unnest(CAST(:code AS text[]), CAST(:city AS text[]), CAST(:community AS text[]),
+                        CAST(:name AS text[]), CAST(:address AS text[]), CAST(:hh AS int[]),
+                        CAST(:floors AS int[]), CAST(:est AS boolean[]), CAST(:wkb AS bytea[]))
+                 AS t(code, city, community, name, address, hh, floors, est, wkb)
+            ON CONFLICT (code) DO UPDATE SET
+              name = EXCLUDED.name, address = EXCLUDED.address,
+              households = EXCLUDED.households, floors = EXCLUDED.floors,
+              households_estimated = EXCLUDED.households_estimated,
+              geom = EXCLUDED.geom, point = EXCLUDED.point
+            WHERE buildings.community_code = EXCLUDED.community_code
+            """
+        ),
+        {k: [r[k] for r in rows] for k in ("code", "city", "community", "name", "address", "hh",
+                                           "floors", "est", "wkb")},
+    )
+    return int(res.rowcount or 0)
+
+
+def insert_streets(conn: Connection, rows: Sequence[dict[str, Any]]) -> int:
+    res = conn.execute(
+        text(
+            """
+            INSERT INTO streets (city_code, name, kind, length_m, geom)
+            SELECT t.city, t.name, t.kind, ST_Length(ST_GeomFromWKB(t.wkb, 4326)::geography),
+                   ST_GeomFromWKB(t.wkb, 4326)
+            FROM unnest(CAST(:city AS text[]), CAST(:name AS text[]), CAST(:kind AS text[]),
+                        CAST(:wkb AS bytea[])) AS t(city, name, kind, wkb)
+            """
+        ),
+        {k: [r[k] for r in rows] for k in ("city", "name", "kind", "wkb")},
+    )
+    return int(res.rowcount or 0)
+
+
+def unnoded_streets(conn: Connection) -> list[tuple[int, float, float, float, float]]:
+    rows = conn.execute(text(
+        "SELECT id, ST_X(ST_StartPoint(geom)), ST_Y(ST_StartPoint(geom)), "
+        "ST_X(ST_EndPoint(geom)), ST_Y(ST_EndPoint(geom)) FROM streets "
+        "WHERE source IS NULL OR target IS NULL ORDER BY id"))
+    return [(int(a), float(b), float(c), float(d), float(e)) for a, b, c, d, e in rows]
+
+
+def vertices_near(
+    conn: Connection, bbox: tuple[float, float, float, float]
+) -> list[tuple[int, float, float]]:
+    """Known vertices (id, lon, lat) of noded streets inside a box."""
+    rows = conn.execute(
+        text(
+            """
+            SELECT source, ST_X(ST_StartPoint(geom)), ST_Y(ST_StartPoint(geom)) FROM streets
+            WHERE source IS NOT NULL AND geom && ST_MakeEnvelope(:a, :b, :c, :d, 4326)
+            UNION
+            SELECT target, ST_X(ST_EndPoint(geom)), ST_Y(ST_EndPoint(geom)) FROM streets
+            WHERE target IS NOT NULL AND geom && ST_MakeEnvelope(:a, :b, :c, :d, 4326)
+            """
+        ),
+        {"a": bbox[0], "b": bbox[1], "c": bbox[2], "d": bbox[3]},
+    )
+    return [(int(v), float(x), float(y)) for v, x, y in rows]
+
+
+def max_vertex(conn: Connection) -> int:
+    return int(conn.execute(text(
+        "SELECT coalesce(greatest(max(source), max(target)), 0) FROM streets")).scalar_one())
+
+
+def set_vertices(conn: Connection, ids: list[int], sources: list[int], targets: list[int]) -> None:
+    conn.execute(
+        text(
+            "UPDATE streets s SET source = t.s, target = t.t FROM unnest(CAST(:i AS bigint[]), "
+            "CAST(:s AS bigint[]), CAST(:t AS bigint[])) AS t(id, s, t) WHERE s.id = t.id"
+        ),
+        {"i": ids, "s": sources, "t": targets},
+    )
+
+
+def assign_to_active_grids(conn: Connection, community: str) -> int:
+    """Buildings of the community in no active grid join the active grid covering them."""
+    n = conn.execute(
+        text(
+            """
+            UPDATE buildings b SET grid_id = g.id
+            FROM grids g
+            WHERE b.community_code = :c AND b.grid_id IS NULL AND g.active
+              AND g.community_code = :c AND ST_Intersects(g.geom, b.point)
+            """
+        ),
+        {"c": community},
+    ).rowcount or 0
+    conn.execute(
+        text(
+            """
+            INSERT INTO plan_assignments (plan_id, building_id, grid_id)
+            SELECT g.plan_id, b.id, g.id FROM buildings b JOIN grids g ON g.id = b.grid_id
+            WHERE b.community_code = :c AND g.active
+            ON CONFLICT (plan_id, building_id) DO UPDATE SET grid_id = EXCLUDED.grid_id
+            """
+        ),
+        {"c": community},
+    )
+    conn.execute(
+        text(
+            """
+            UPDATE grids g SET households = s.hh, buildings = s.nb
+            FROM (SELECT b.grid_id, sum(b.households) AS hh, count(*) AS nb FROM buildings b
+                  WHERE b.community_code = :c AND b.grid_id IS NOT NULL GROUP BY b.grid_id) s
+            WHERE g.id = s.grid_id AND g.active
+            """
+        ),
+        {"c": community},
+    )
+    return int(n)
+
+
+def upsert_community(conn: Connection, row: dict[str, Any]) -> None:
+    """A community, creating its district (and attaching its street office) when needed."""
+    conn.execute(
+        text(
+            """
+            INSERT INTO admin_areas (code, name, level, city_code, geom)
+            VALUES (:district, :district_name, 'district', :city,
+                    ST_Multi(ST_GeomFromWKB(CAST(:wkb AS bytea), 4326)))
+            ON CONFLICT (code) DO NOTHING
+            """
+        ),
+        row,
+    )
+    conn.execute(
+        text(
+            """
+            INSERT INTO communities (code, name, name_en, district_code, street_code, city_code,
+                                     geom)
+            VALUES (:code, :name, :name_en, :district,
+                    (SELECT code FROM admin_areas WHERE code = :street AND level = 'street'),
+                    :city, ST_Multi(ST_GeomFromWKB(CAST(:wkb AS bytea), 4326)))
+            ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, name_en = EXCLUDED.name_en,
+              geom = EXCLUDED.geom
+            """
+        ),
+        row,
+    )
