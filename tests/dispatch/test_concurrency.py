@@ -88,3 +88,18 @@ def test_concurrent_redemptions_never_overdraw(live_server, live_city, hdr) -> N
     assert codes.count(409) == attempts - ok
     final = live_city("SELECT sum(delta) FROM points_ledger WHERE person_id = %s", (pid,))[0][0]
     assert final == bal - 30 * ok >= 0
+
+
+def test_concurrent_position_batches_do_not_deadlock(live_server, live_city, hdr) -> None:
+    rows = live_city("SELECT id, ST_X(position), ST_Y(position) FROM people "
+                     "WHERE position IS NOT NULL ORDER BY id LIMIT 60")
+
+    def batch(i: int) -> int:
+        order = rows if i % 2 else list(reversed(rows))  # opposite orders: classic deadlock bait
+        pings = [{"person_id": r[0], "lon": r[1], "lat": r[2], "crs": "wgs84"} for r in order]
+        with httpx.Client(base_url=live_server.url, headers=hdr, timeout=60) as c:
+            return c.put("/api/v1/people/positions", json={"pings": pings}).status_code
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        codes = list(pool.map(batch, range(24)))
+    assert codes == [200] * 24

@@ -64,6 +64,11 @@ _UPDATE_CURRENT = text(
     """
 )
 
+# Lock the people of a batch in id order first: two concurrent batches never deadlock.
+_LOCK_ORDERED = text(
+    "SELECT id FROM people WHERE id = ANY(CAST(:pids AS bigint[])) ORDER BY id FOR UPDATE"
+)
+
 _PRUNE_PEOPLE = text(
     "DELETE FROM position_history WHERE person_id = ANY(CAST(:pids AS bigint[])) AND at < :before"
 )
@@ -122,6 +127,8 @@ async def record_pings(
     Returns how many people's current position changed.
     """
     params = {"pids": pids, "ats": ats, "lons": lons, "lats": lats}
+    if len(set(pids)) > 1:
+        await conn.execute(_LOCK_ORDERED, {"pids": sorted(set(pids))})
     await conn.execute(_INSERT_HISTORY, params)
     moved = (await conn.execute(_UPDATE_CURRENT, params)).all()
     await conn.execute(_PRUNE_PEOPLE, {"pids": sorted(set(pids)), "before": prune_before})
