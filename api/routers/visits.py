@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
+from api import privacy
 from api.auth.tokens import Principal, require_roles
 from api.db.queries import people, visits
 from api.deps import ConnDep, TxDep
@@ -134,5 +135,7 @@ async def visits_due(
         "worker": None if g["worker_id"] is None else {"id": g["worker_id"], "name": g["worker_name"]},
         "as_of": now, "count": len(rows),
         "never_visited": sum(1 for r in rows if r["last_visit_at"] is None),
-        "households": rows,
+        # privacy policy (api/privacy.py): names and flags only to those who visit them
+        "households": privacy.mask_people(
+            rows, principal, community_code=g["community_code"], persons=[g["worker_id"]]),
     }

@@ -113,3 +113,24 @@ def test_no_raw_personal_field_reaches_anonymous_planner_or_foreign_reporter(
                 leaks.append((who, template, r.status_code, found[:3]))
     assert scanned >= 15
     assert not leaks, f"raw personal fields leaked: {leaks}"
+
+
+def test_visits_due_shows_names_and_flags_only_to_those_who_visit(
+    secure_client: TestClient, area: dict[str, Any], new_token: Callable[..., str],
+    sql: Callable[..., list[tuple[Any, ...]]],
+) -> None:
+    grid = sql(
+        "SELECT g.code, g.worker_id, g.community_code FROM grids g JOIN buildings b ON b.grid_id = g.id "
+        "JOIN residents r ON r.building_id = b.id WHERE g.active AND r.must_visit "
+        "AND g.worker_id IS NOT NULL GROUP BY 1, 2, 3 ORDER BY count(*) DESC LIMIT 1")[0]
+    path = f"/api/v1/grids/{grid[0]}/visits-due?horizon_days=365"
+    own = secure_client.get(path, headers=auth(new_token("worker", person_id=grid[1]))).json()
+    plan = secure_client.get(path, headers=auth(new_token("planner"))).json()
+    disp = secure_client.get(path, headers=auth(new_token("dispatcher", community_code=grid[2])))
+    assert own["households"] and len(own["households"]) == len(plan["households"])
+    names = {h["resident_id"]: h["name"] for h in own["households"]}
+    raw = dict(sql("SELECT id, name FROM residents WHERE id = ANY(%s)", (list(names),)))
+    assert names == raw
+    for h in plan["households"]:
+        assert h["name"] == privacy.mask_name(raw[h["resident_id"]]) and h["flags"] is None
+    assert {h["name"] for h in disp.json()["households"]} == set(raw.values())
