@@ -111,9 +111,9 @@ async def _refreshed(conn: Any, task_id: int, settings: DispatchSettings) -> dic
 
 
 async def _view(conn: Any, task_id: int) -> dict[str, Any]:
-    t = await tasks.get_task(conn, task_id)
+    t = await tasks.task_with_offers(conn, task_id)
     assert t is not None
-    return _task_out(t, await tasks.offers(conn, task_id))
+    return _task_out(t, t["offers"])
 
 
 def _check_scope(principal: Principal, community: str | None) -> None:
@@ -165,8 +165,7 @@ async def create_task(
             raise Conflict("a task with this idempotency key is being created; retry", loc=["body"])
         response.status_code = 200
         return await _view(conn, existing)
-    task = await tasks.get_task(conn, task_id)
-    assert task is not None
+    task = {"id": task_id, "role": body.role, "skill": body.skill, "lon": pt.lon, "lat": pt.lat}
     await tasks.offer_next(conn, task, settings, rules.stale_before(now, settings))
     return await _view(conn, task_id)
 

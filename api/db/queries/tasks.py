@@ -12,12 +12,12 @@ transactions can never both see free capacity for the same slot.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from api.db.queries import areas
 from api.db.queries.dispatch import PeopleFilter, nearest_straight
 from api.db.queries.people import LOAD_SQL
 from api.dispatch.settings import DispatchSettings
@@ -39,13 +39,22 @@ _LOCK_TASK = text(
 _GET_TASK = text(f"SELECT {_TASK_COLS} FROM tasks t LEFT JOIN grids g ON g.id = t.grid_id WHERE t.id = :id")
 _BY_KEY = text("SELECT id FROM tasks WHERE idempotency_key = :key")
 
-_COMMUNITY_AT = text(
+# The active grid covering the point (lowest code on a shared edge), else the community.
+_PLACE = text(
     """
-    SELECT code AS community_code, city_code FROM communities
-    WHERE ST_Intersects(geom, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)) ORDER BY code LIMIT 1
+    SELECT grid_id, community_code, city_code FROM (
+      (SELECT g.id AS grid_id, g.community_code, c.city_code, 0 AS pri, g.code AS k
+       FROM grids g JOIN communities c ON c.code = g.community_code
+       WHERE g.active AND ST_Intersects(g.geom, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326))
+       ORDER BY g.code LIMIT 1)
+      UNION ALL
+      (SELECT NULL, c.code, c.city_code, 1, c.code
+       FROM communities c
+       WHERE ST_Intersects(c.geom, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326))
+       ORDER BY c.code LIMIT 1)
+    ) x ORDER BY pri, k LIMIT 1
     """
 )
-_CITY_OF_COMMUNITY = text("SELECT city_code FROM communities WHERE code = :c")
 _INCIDENT_EXISTS = text("SELECT 1 FROM incidents WHERE id = :id")
 
 _INSERT = text(
@@ -150,12 +159,8 @@ _LIST = text(
 
 async def place_of(conn: AsyncConnection, lon: float, lat: float) -> dict[str, Any] | None:
     """Grid (active plan) and community of a point; None outside every community."""
-    grid = await areas.locate_grid(conn, lon, lat)
-    if grid is not None:
-        city = (await conn.execute(_CITY_OF_COMMUNITY, {"c": grid["community_code"]})).scalar_one()
-        return {"grid_id": grid["id"], "community_code": grid["community_code"], "city_code": city}
-    row = (await conn.execute(_COMMUNITY_AT, {"lon": lon, "lat": lat})).mappings().first()
-    return None if row is None else {"grid_id": None, **dict(row)}
+    row = (await conn.execute(_PLACE, {"lon": lon, "lat": lat})).mappings().first()
+    return dict(row) if row else None
 
 
 async def incident_exists(conn: AsyncConnection, incident_id: int) -> bool:
@@ -286,6 +291,30 @@ async def complete(
 async def cancel(conn: AsyncConnection, task_id: int, reason: str | None) -> None:
     await close_offer(conn, task_id, "withdrawn", reason or "task cancelled")
     await conn.execute(_CANCEL, {"task": task_id})
+
+
+_VIEW = text(
+    f"""
+    SELECT {_TASK_COLS},
+      (SELECT coalesce(json_agg(json_build_object(
+          'person_id', o.person_id, 'name', p.name, 'offered_at', o.offered_at,
+          'expires_at', o.expires_at, 'distance_m', o.distance_m, 'outcome', o.outcome,
+          'responded_at', o.responded_at, 'reason', o.reason) ORDER BY o.offered_at, o.id), '[]')
+       FROM task_offers o JOIN people p ON p.id = o.person_id WHERE o.task_id = t.id)::text
+        AS offers_json
+    FROM tasks t LEFT JOIN grids g ON g.id = t.grid_id WHERE t.id = :id
+    """
+)
+
+
+async def task_with_offers(conn: AsyncConnection, task_id: int) -> dict[str, Any] | None:
+    """The task and its offers in one round trip."""
+    row = (await conn.execute(_VIEW, {"id": task_id})).mappings().first()
+    if row is None:
+        return None
+    out = dict(row)
+    out["offers"] = json.loads(out.pop("offers_json"))
+    return out
 
 
 async def offers(conn: AsyncConnection, task_id: int) -> list[dict[str, Any]]:
