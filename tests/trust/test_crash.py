@@ -88,7 +88,7 @@ def intake(sql: Callable[..., list[tuple[Any, ...]]], area: dict[str, Any]) -> d
             "lon": lon, "lat": lat, "crs": "wgs84"}
 
 
-async def burst(url: str, token: str, body: dict[str, Any], clients: int, kill_after: float,
+async def burst(url: str, token: str, body: dict[str, Any], clients: int, kill_after: int,
                 kill: Callable[[], None]) -> tuple[dict[str, int], list[str]]:
     """Intake from ``clients`` loops until the server dies; returns acked keys→ids and unanswered keys."""
     acked: dict[str, int] = {}
@@ -113,7 +113,10 @@ async def burst(url: str, token: str, body: dict[str, Any], clients: int, kill_a
                     raise AssertionError(f"intake answered {r.status_code}: {r.text[:200]}")
 
     async def killer() -> None:
-        await asyncio.sleep(kill_after)
+        # kill mid-burst: once enough intakes were acknowledged (or after a bound)
+        deadline = time.monotonic() + 60
+        while len(acked) < kill_after and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
         await asyncio.to_thread(kill)
         stop.set()
 
@@ -126,7 +129,7 @@ def test_sigkill_during_intake_burst_loses_no_acknowledged_incident(
     sql: Callable[..., list[tuple[Any, ...]]],
 ) -> None:
     acked, unanswered = asyncio.run(
-        burst(server.url, tokens["reporter"], intake, clients=16, kill_after=2.0, kill=server.kill))
+        burst(server.url, tokens["reporter"], intake, clients=16, kill_after=40, kill=server.kill))
     assert len(acked) >= 20, "the burst did not get going before the kill"
     assert unanswered, "the kill did not land mid-burst"
     rows = sql("SELECT id, description, status, grid_id FROM incidents WHERE id = ANY(%s)",
