@@ -30,7 +30,7 @@ from typing import Any
 import httpx
 
 from bench._load import percentile
-from bench.common import demo_database, load, server
+from bench.common import bench_token, demo_database, load, server
 
 PAGES = ["coverage", "heatmap", "visits", "people", "party"]
 LAYERS = ["grids", "buildings", "incidents"]
@@ -138,11 +138,12 @@ def _tile_paths(url: str, per_zoom: int) -> dict[int, list[tuple[int, int]]]:
     return out
 
 
-def _tiles(base: str, sample: dict[int, list[tuple[int, int]]], seconds: float) -> dict[str, Any]:
+def _tiles(base: str, sample: dict[int, list[tuple[int, int]]], seconds: float,
+           headers: dict[str, str]) -> dict[str, Any]:
     lat: dict[tuple[str, int], list[float]] = {}
     sizes: list[int] = []
     paths: list[str] = []
-    with httpx.Client(base_url=base, timeout=30) as client:
+    with httpx.Client(base_url=base, timeout=30, headers=headers) as client:
         for z, tiles in sample.items():
             for layer in LAYERS:
                 for x, y in tiles:
@@ -163,7 +164,7 @@ def _tiles(base: str, sample: dict[int, list[tuple[int, int]]], seconds: float) 
                                                   50) * 1000, 2),
                       "p99_ms": round(percentile([v for (l2, z), vs in lat.items() if l2 == ly for v in vs],
                                                   99) * 1000, 2)} for ly in LAYERS}
-    loaded = load(base, paths, concurrency=8, seconds=seconds)
+    loaded = load(base, paths, concurrency=8, seconds=seconds, headers=headers)
     return {
         "tiles_sampled": len(every), "zooms": sorted(sample),
         "p50_ms": round(percentile(every, 50) * 1000, 2),
@@ -201,7 +202,8 @@ def main() -> None:
     print("tiles ...", file=sys.stderr)
     sample = _tile_paths(url, args.tiles_per_zoom)
     with server("api.app:create_app", url=url, factory=True) as base:
-        tiles = _tiles(base, sample, args.seconds)
+        tiles = _tiles(base, sample, args.seconds,
+                       {"Authorization": f"Bearer {bench_token(url)}"})
     cov = pages["coverage"]
     result = {
         "bench": "maps",

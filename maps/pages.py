@@ -121,33 +121,8 @@ def _grid_layer(m: folium.Map, grids: dict[str, Any], measure: str, name: str) -
     legend_panel(f"{zh} {en}", legend).add_to(m)
 
 
-def _p90(values: list[int]) -> int:
-    if not values:
-        return 1
-    values = sorted(values)
-    return max(1, values[int(0.9 * (len(values) - 1))])
-
-
-def encode_heat(heat: dict[str, Any]) -> dict[str, Any]:
-    """Heat frames as flat ``[iy, ix, n, ...]`` arrays relative to ``origin`` (cell indices)."""
-    cells = [c for f in heat["frames"] for c in f["cells"]]
-    y0 = min((c[0] for c in cells), default=0)
-    x0 = min((c[1] for c in cells), default=0)
-    per_cell: dict[tuple[int, int], int] = {}
-    for iy, ix, n in cells:
-        per_cell[(iy, ix)] = per_cell.get((iy, ix), 0) + n
-    return {
-        "cell": heat["cell"], "origin": [y0, x0], "step": heat["step"], "total": heat["total"],
-        # saturate at the 90th percentile: a few busy cells must not wash out the rest
-        "max_all": _p90(list(per_cell.values())),
-        "max_frame": _p90([c[2] for c in cells]),
-        "frames": [{"t": f["t"], "c": [v for iy, ix, n in f["cells"] for v in (iy - y0, ix - x0, n)]}
-                   for f in heat["frames"]],
-    }
-
-
 def _heat_layer(m: folium.Map, heat: dict[str, Any], slider: bool, show: bool = True) -> None:
-    HeatLayer("heat", "heat", encode_heat(heat), "事项热力 Incident heat", {"slider": slider},
+    HeatLayer("heat", "heat", heat, "事项热力 Incident heat", {"slider": slider},
               show=show).add_to(m)
 
 
@@ -214,7 +189,7 @@ def coverage_page(data: dict[str, Any], measure: str = "households") -> folium.M
 
 def heatmap_page(data: dict[str, Any]) -> folium.Map:
     """Incident heat for a time window (monthly frames with a slider) over grid outlines."""
-    empty = not any(f["cells"] for f in data["heat"]["frames"])
+    empty = not data["heat"]["frames"]
     m = _frame(data, "事项热力图 Incident heatmap", _notes(data), empty)
     WanggeLayer("polygons", "grids", codec.table(**data["grids"]), "网格 Grids",
                 {"fillOpacity": 0.05, "color": "#555", "tip": GRID_TIP[:4]}).add_to(m)

@@ -65,7 +65,8 @@ def _expected_grids(sql: Any, since: dt.datetime, until: dt.datetime, asof: dt.d
 
 
 @pytest.fixture(scope="module")
-def city(client: Any) -> dict[str, Any]:
+def city(client: Any, admin_token: str) -> dict[str, Any]:
+    client.headers["Authorization"] = f"Bearer {admin_token}"
     return _get(client, "/maps/coverage")
 
 

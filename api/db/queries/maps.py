@@ -1,9 +1,9 @@
 """SQL behind the map pages: per-grid aggregates, heat bins, visit gaps, people, party tiers, plans.
 
 Everything is aggregated in PostGIS so that a page of the whole city stays
-small: one row per grid (geometry simplified and rounded), incidents binned
-into square cells of a metric grid (UTM 50N) per month, points rounded to
-about a metre. The counting rules are the ones ``/api/v1/metrics`` uses:
+small: one row per grid (geometry simplified and encoded as polylines),
+incidents counted in cells of 0.001° per month, points rounded to about a
+metre. The counting rules are the ones ``/api/v1/metrics`` uses:
 
 * the population is the cases created in the window (``since <= created_at <
   until``), merged duplicates (``duplicate_of``) excluded;
@@ -259,7 +259,7 @@ _HEAT = text(
       SELECT CASE WHEN CAST(:step AS text) = 'all' THEN NULL
                   ELSE date_trunc(:step, i.created_at AT TIME ZONE 'Asia/Shanghai') END AS t0,
              floor(ST_Y(i.location) / :cell)::int AS iy, floor(ST_X(i.location) / :cell)::int AS ix,
-             count(*) AS n
+             count(*)::int AS n
       FROM incidents i
       LEFT JOIN service_items s ON s.code = i.item_code
       WHERE i.location IS NOT NULL AND i.duplicate_of IS NULL
@@ -268,8 +268,20 @@ _HEAT = text(
         AND (CAST(:category AS text) IS NULL OR s.category = :category)
         AND {_INCIDENT_AREA}
       GROUP BY 1, 2, 3
+    ),
+    o AS (SELECT min(iy) AS y0, min(ix) AS x0, coalesce(sum(n), 0) AS total,
+                 percentile_disc(0.9) WITHIN GROUP (ORDER BY n) AS p90_frame FROM c),
+    cells AS (SELECT sum(n) AS n FROM c GROUP BY iy, ix),
+    a AS (SELECT percentile_disc(0.9) WITHIN GROUP (ORDER BY n) AS p90_all FROM cells),
+    f AS (
+      SELECT t0, '[' || string_agg(concat_ws(',', c.iy - o.y0, c.ix - o.x0, c.n), ','
+                                   ORDER BY c.iy, c.ix) || ']' AS flat
+      FROM c, o GROUP BY t0
     )
-    SELECT coalesce(to_char(t0, :fmt), 'all') AS t, iy, ix, n FROM c ORDER BY t0, iy, ix
+    SELECT o.y0, o.x0, o.total, o.p90_frame, a.p90_all,
+           coalesce(to_char(f.t0, :fmt), 'all') AS t, f.flat
+    FROM o, a LEFT JOIN f ON true
+    ORDER BY f.t0
     """
 )
 
@@ -284,9 +296,13 @@ async def heat(
     """Located incidents counted per cell of ``HEAT_CELL`` degrees, per month/day/hour.
 
     The step follows the window: one frame (``frames=False``), hours up to two
-    days, days up to two months, months beyond. Returns ``{"cell": degrees,
-    "step", "total", "frames": [{"t": label, "cells": [[iy, ix, n], ...]}]}``
-    where a cell's centre is ``((iy + 0.5) * cell, (ix + 0.5) * cell)`` (lat, lon).
+    days, days up to two months, months beyond. Returns the page's layout,
+    encoded in PostGIS: ``{"cell", "origin": [iy0, ix0], "step", "total",
+    "max_all", "max_frame", "frames": [{"t": label, "c": [iy, ix, n, ...]}]}``
+    with cell indices relative to ``origin``; a cell's centre is
+    ``((iy0 + iy + 0.5) * cell, (ix0 + ix + 0.5) * cell)`` (lat, lon). The
+    maxima are the 90th percentiles of a cell's count over the whole window and
+    within a frame (a few busy cells must not wash out the rest).
     """
     span = until - since
     if not frames:
@@ -300,14 +316,12 @@ async def heat(
     rows = (await conn.execute(_HEAT, _params(
         area, since=since, until=until, item=item, category=category, cell=HEAT_CELL,
         step=step, fmt=fmt))).all()
-    out: list[dict[str, Any]] = []
-    total = 0
-    for t, iy, ix, n in rows:
-        if not out or out[-1]["t"] != t:
-            out.append({"t": t, "cells": []})
-        out[-1]["cells"].append([iy, ix, n])
-        total += n
-    return {"cell": HEAT_CELL, "step": step, "total": total, "frames": out}
+    first = rows[0]
+    return {
+        "cell": HEAT_CELL, "origin": [first[0] or 0, first[1] or 0], "step": step,
+        "total": int(first[2]), "max_all": max(1, first[4] or 1), "max_frame": max(1, first[3] or 1),
+        "frames": [{"t": r[5], "c": json.loads(r[6])} for r in rows if r[6] is not None],
+    }
 
 
 _GAPS = text(
