@@ -340,7 +340,7 @@ def import_grids(
     validation problems (gaps, overlaps, buildings in no grid) are computed
     as for a redraw, and publishing refuses a plan with such problems.
     """
-    from api.planning.inputs import load_inputs
+    from api.planning.inputs import DENSIFY_DEG, load_inputs
     from api.planning.redraw import figures_for, save_grids
     from api.planning.service import refresh_moved
 
@@ -358,7 +358,8 @@ def import_grids(
         return ImportResult(run_id, "grids", "already imported", start, report)
     with engine.begin() as conn:  # the whole plan in one transaction
         inputs = load_inputs(conn, community)
-        grids = frame.to_crs(inputs.crs)
+        grids = frame.set_geometry(shapely.segmentize(np.asarray(frame.geometry.values),
+                                                      DENSIFY_DEG), crs=4326).to_crs(inputs.crs)
         codes = grids["code"]
         if codes.isna().any() or not codes.str.fullmatch(rf"{community}\d{{3}}").all():
             grids = assign_grid_codes(grids, community)

@@ -16,6 +16,10 @@ from api.errors import InvalidInput, NotFound
 from gis.planning.projection import metric_crs_for
 
 WGS84 = "EPSG:4326"
+#: Long straight edges in longitude/latitude are curves in a metric projection: boundaries
+#: are densified (≈ 10 m) before projecting, so that grids sharing a vertex-poor edge with
+#: the community still coincide with it to well under a square metre.
+DENSIFY_DEG = 1e-4
 
 
 @dataclass
@@ -90,7 +94,7 @@ def load_inputs(conn: Connection, community: str) -> CommunityInputs:
             geometry=shapely.from_wkb([bytes(r["wkb"]) for r in srows]),
             crs=WGS84,
         ).to_crs(crs)
-    comm = gpd.GeoSeries([geom], crs=WGS84).to_crs(crs).iloc[0]
+    comm = gpd.GeoSeries([shapely.segmentize(geom, DENSIFY_DEG)], crs=WGS84).to_crs(crs).iloc[0]
     return CommunityInputs(
         code=row["code"], name=row["name"], city_code=row["city_code"], crs=crs,
         community=comm, buildings=b, streets=streets, existing=existing,
