@@ -223,3 +223,22 @@ def test_unknown_task_and_roles(client, live_city, hdr, tokens) -> None:
                     headers=own)
     assert r.status_code == 200
     client.post(f"/api/v1/tasks/{t['id']}/cancel", headers=hdr)
+
+
+def test_task_past_its_deadline_expires(client, live_city, hdr, settings) -> None:
+    import datetime as dt
+
+    lon, lat = _place(live_city, 80)
+    deadline = (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=2)).isoformat()
+    t = client.post("/api/v1/tasks", json=_task(lon, lat, deadline=deadline), headers=hdr).json()
+    assert t["status"] == "offered"
+    time.sleep(2.3)
+    r = client.post(f"/api/v1/tasks/{t['id']}/accept", json={"person_id": t["offered_to"]},
+                    headers=hdr)
+    assert r.status_code == 409 and "expired" in r.text
+    after = client.get(f"/api/v1/tasks/{t['id']}", headers=hdr).json()
+    assert after["status"] == "expired" and after["offered_to"] is None
+    assert after["offers"][0]["outcome"] == "withdrawn"
+    # the offeree is free again
+    assert live_city("SELECT count(*) FROM tasks WHERE status = 'offered' AND offered_to = %s "
+                     "AND id = %s", (t["offered_to"], t["id"]))[0][0] == 0
