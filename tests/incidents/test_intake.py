@@ -104,6 +104,10 @@ def test_first_asked_window_worker_keeps_an_on_the_spot_item(
     inc = r.json()
     assert inc["assignee"]["id"] == window_worker and inc["status"] == "accepted"
     assert inc["accepted_at"] is not None and inc["grid"] == p["grid"]
+    # finished there and then: counted as completed on the spot
+    r = client.post(f"/api/v1/incidents/{inc['id']}/transitions", json={"action": "resolve"},
+                    headers=auth(tok))
+    assert r.status_code == 200 and r.json()["on_the_spot"] is True
     # the same window, an item that is not on-the-spot: it goes to the grid worker
     other = sql("SELECT code FROM service_items WHERE NOT on_the_spot ORDER BY code LIMIT 1")[0][0]
     r = client.post("/api/v1/incidents", json=report(p, item=other, channel="window"),
@@ -123,10 +127,21 @@ def test_a_point_outside_every_grid_is_kept_unlocated_for_triage(
     assert inc["status"] == "submitted" and inc["assignee"] is None
     assert sql("SELECT located, ST_X(location) FROM incidents WHERE id = %s", (inc["id"],)) == [
         (False, 117.20)]
-    queue = client.get("/api/v1/incidents", params={"triage": "true"},
-                       headers=auth(make_token("dispatcher"))).json()
+    disp = make_token("dispatcher")
+    queue = client.get("/api/v1/incidents", params={"triage": "true"}, headers=auth(disp)).json()
     assert inc["id"] in [i["id"] for i in queue["items"]]
     assert all(i["grid"] is None for i in queue["items"])
+    # the window places it in a grid: it leaves the triage queue, assigned to that grid's worker
+    grid, worker = sql("SELECT g.code, g.worker_id FROM grids g JOIN people w ON w.id = g.worker_id "
+                       "WHERE g.active AND w.on_duty ORDER BY g.code LIMIT 1")[0]
+    r = client.post(f"/api/v1/incidents/{inc['id']}/reassign", json={"grid": grid},
+                    headers=auth(disp))
+    assert r.status_code == 200, r.text
+    placed = r.json()
+    assert placed["grid"] == grid and placed["assignee"]["id"] == worker
+    assert placed["status"] == "assigned" and placed["triage"] is False
+    queue = client.get("/api/v1/incidents", params={"triage": "true"}, headers=auth(disp)).json()
+    assert inc["id"] not in [i["id"] for i in queue["items"]]
 
 
 def test_near_a_boundary_the_neighbour_is_listed_and_reassign_is_one_logged_step(

@@ -67,7 +67,11 @@ def test_a_georeport_client_lists_posts_and_reads_status_back(
     assert rid not in [x["service_request_id"] for x in client.get_service_requests(
         status="open")]
 
-    # XML, read by the same client
+    # XML: a post answers in XML, and the same client reads XML
+    r = requests.post(f"{root}/requests.xml", data={**form, "description": "xml 上报"},
+                      timeout=30)
+    assert r.status_code == 201 and r.headers["content-type"].startswith("text/xml")
+    assert "<service_request_id>" in r.text
     xml = GeoReport(root, output_format="xml")
     assert len(xml.get_service_list()) == len(codes)
     assert xml.get_service_request(rid)["status"] == "closed"

@@ -111,6 +111,16 @@ def test_department_returns_a_case_with_reasons(client: Any, make_token: Any, ca
     assert back["status"] == "assigned" and back["department"] is None
     assert back["events"][-1]["detail"] == {"note": "不属于公安职责，由社区调解",
                                             "department": "police"}
+    # the community finishes it; a dissatisfied resident gets it reopened
+    disp = make_token("dispatcher")
+    for action in ("accept", "resolve"):
+        assert _move(client, worker, iid, action).status_code == 200
+    assert _move(client, disp, iid, "close").json()["status"] == "closed"
+    r = _move(client, disp, iid, "reopen", note="居民反映仍有犬只扰民")
+    assert r.status_code == 200
+    again = r.json()
+    assert again["status"] == "assigned" and again["resolved_at"] is None
+    assert again["closed_at"] is None and again["on_the_spot"] is False
 
 
 def test_forbidden_and_illegal_moves_change_nothing(client: Any, make_token: Any, case: Any,
