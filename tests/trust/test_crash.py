@@ -203,3 +203,65 @@ def test_sigkill_during_plan_publish_leaves_no_half_applied_plan(
         outcomes.append((delay, status, after["active"] == [plan_id]))
         server.start()
     assert any(s is None for _, s, _ in outcomes) or all(s == 200 for _, s, _ in outcomes)
+
+
+def test_sigkill_during_batch_import_leaves_a_record_and_rerun_resumes(
+    db_url: str, area: dict[str, Any], sql: Callable[..., list[tuple[Any, ...]]], tmp_path: Path,
+) -> None:
+    """``wangge import buildings`` killed mid-file: the journal says where it stopped, a rerun ends it."""
+    import geopandas as gpd
+    import shapely
+
+    community = area["community"]
+    wkt = sql("SELECT ST_AsText(geom) FROM communities WHERE code = %s", (community,))[0][0]
+    poly = shapely.from_wkt(wkt)
+    x0, y0, x1, y1 = poly.bounds
+    step = min(x1 - x0, y1 - y0) / 150
+    geoms, rows = [], []
+    i = 0
+    y = y0
+    while y < y1:
+        x = x0
+        while x < x1:
+            box = shapely.box(x, y, x + step * 0.4, y + step * 0.4)
+            if poly.contains(box.centroid):
+                geoms.append(box)
+                rows.append({"id": f"t{i}", "households": 8, "levels": 3})
+                i += 1
+            x += step
+        y += step
+    assert len(geoms) > 5000
+    path = tmp_path / "buildings.geojson"
+    gpd.GeoDataFrame(rows, geometry=geoms, crs=4326).to_file(path)
+    prefix = f"{community}-t%"
+
+    def run() -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "api.cli.main", "import", "buildings", str(path),
+             "--community", community], cwd=ROOT, env={**os.environ, "WANGGE_DATABASE_URL": db_url},
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    proc = run()
+    deadline = time.monotonic() + 240
+    done = 0
+    while time.monotonic() < deadline and proc.poll() is None:
+        got = sql("SELECT rows_done FROM import_runs WHERE kind = 'buildings' "
+                  "AND community_code = %s ORDER BY id DESC LIMIT 1", (community,))
+        done = got[0][0] if got else 0
+        if done > 0:
+            break
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    status, done, total = sql(
+        "SELECT status, rows_done, rows_total FROM import_runs WHERE kind = 'buildings' "
+        "AND community_code = %s ORDER BY id DESC LIMIT 1", (community,))[0]
+    assert total == len(geoms) and 0 < done < total and status == "running", (status, done, total)
+    # the record of where it stopped matches what is in the store: whole batches only
+    assert sql("SELECT count(*) FROM buildings WHERE code LIKE %s", (prefix,))[0][0] == done
+    rerun = run()
+    assert rerun.wait(timeout=300) == 0
+    assert sql("SELECT count(*), count(DISTINCT code) FROM buildings WHERE code LIKE %s",
+               (prefix,))[0] == (total, total)
+    assert sql("SELECT status, rows_done FROM import_runs WHERE kind = 'buildings' "
+               "AND community_code = %s ORDER BY id DESC LIMIT 1", (community,))[0] == ("done", total)
