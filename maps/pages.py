@@ -159,8 +159,11 @@ def _people_layers(m: folium.Map, people: dict[str, Any], show: bool = True) -> 
     role_i = people["columns"].index("role")
     cols = [c for i, c in enumerate(people["columns"]) if i != role_i]
     legend = []
+    by_role: dict[str, list[list[Any]]] = {}
+    for r in people["rows"]:
+        by_role.setdefault(r[role_i], []).append(r[:role_i] + r[role_i + 1:])
     for role, (zh, en, colour) in ROLES.items():
-        rows = [r[:role_i] + r[role_i + 1:] for r in people["rows"] if r[role_i] == role]
+        rows = by_role.get(role, [])
         if not rows:
             continue
         ClusterLayer("points", f"people-{role}", codec.table(cols, rows),

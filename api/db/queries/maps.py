@@ -406,22 +406,26 @@ _PARTY_GRIDS = text(
     f"""
     WITH {_AREA_GRIDS},
     br AS (
-      SELECT pb.id, pb.grid_id, pb.name,
-             (SELECT count(*) FROM party_members m WHERE m.org_id = pb.id) AS members,
-             (SELECT count(*) FROM party_orgs g WHERE g.parent_id = pb.id AND g.tier = 'group') AS groups
-      FROM party_orgs pb JOIN ag ON ag.id = pb.grid_id WHERE pb.tier = 'branch'
+      SELECT pb.id, pb.grid_id, pb.name FROM party_orgs pb JOIN ag ON ag.id = pb.grid_id
+      WHERE pb.tier = 'branch'
     ),
+    mem AS (SELECT m.org_id, count(*) AS n FROM party_members m JOIN br ON br.id = m.org_id
+            GROUP BY m.org_id),
+    grp AS (SELECT o.parent_id, count(*) AS n FROM party_orgs o JOIN br ON br.id = o.parent_id
+            WHERE o.tier = 'group' GROUP BY o.parent_id),
+    covered AS (SELECT DISTINCT building_id FROM party_group_buildings),
     cov AS (
-      SELECT b.grid_id, count(*) AS nb,
-             count(*) FILTER (WHERE EXISTS (SELECT 1 FROM party_group_buildings x
-                                            WHERE x.building_id = b.id)) AS covered
-      FROM buildings b JOIN ag ON ag.id = b.grid_id GROUP BY b.grid_id
+      SELECT b.grid_id, count(*) AS nb, count(cv.building_id) AS covered
+      FROM buildings b JOIN ag ON ag.id = b.grid_id
+      LEFT JOIN covered cv ON cv.building_id = b.id
+      GROUP BY b.grid_id
     )
-    SELECT ag.code, ag.name, br.name, coalesce(br.members, 0), coalesce(br.groups, 0),
+    SELECT ag.code, ag.name, br.name, coalesce(mem.n, 0), coalesce(grp.n, 0),
            coalesce(cov.nb, 0), coalesce(cov.covered, 0),
            CASE WHEN cov.nb > 0 THEN round(cov.covered::numeric / cov.nb, 4)::float END,
            {encoded("ST_SimplifyPreserveTopology(ag.geom, :tol)")}
-    FROM ag LEFT JOIN br ON br.grid_id = ag.id LEFT JOIN cov ON cov.grid_id = ag.id
+    FROM ag LEFT JOIN br ON br.grid_id = ag.id LEFT JOIN mem ON mem.org_id = br.id
+    LEFT JOIN grp ON grp.parent_id = br.id LEFT JOIN cov ON cov.grid_id = ag.id
     ORDER BY ag.code
     """
 )
@@ -439,19 +443,23 @@ _PARTY_COMMITTEES = text(
 
 _PARTY_GROUPS = text(
     f"""
-    WITH {_AREA_GRIDS}
-    SELECT o.code, count(DISTINCT x.building_id) AS buildings,
-           (SELECT count(*) FROM party_members m WHERE m.org_id = o.id) AS members,
-           round(ST_Y(ST_Centroid(ST_Collect(b.point)))::numeric, :prec)::float AS lat,
-           round(ST_X(ST_Centroid(ST_Collect(b.point)))::numeric, :prec)::float AS lon
-    FROM party_orgs o
-    JOIN party_orgs pb ON pb.id = o.parent_id
-    JOIN ag ON ag.id = pb.grid_id
-    JOIN party_group_buildings x ON x.group_id = o.id
+    WITH {_AREA_GRIDS},
+    grp AS (
+      SELECT o.id, o.code FROM party_orgs o
+      JOIN party_orgs pb ON pb.id = o.parent_id JOIN ag ON ag.id = pb.grid_id
+      WHERE o.tier = 'group'
+    ),
+    mem AS (SELECT m.org_id, count(*) AS n FROM party_members m JOIN grp ON grp.id = m.org_id
+            GROUP BY m.org_id)
+    SELECT grp.code, count(*) AS buildings, coalesce(min(mem.n), 0) AS members,
+           round(avg(ST_Y(b.point))::numeric, :prec)::float AS lat,
+           round(avg(ST_X(b.point))::numeric, :prec)::float AS lon
+    FROM grp
+    JOIN party_group_buildings x ON x.group_id = grp.id
     JOIN buildings b ON b.id = x.building_id
-    WHERE o.tier = 'group'
-    GROUP BY o.id, o.code, o.name
-    ORDER BY o.code
+    LEFT JOIN mem ON mem.org_id = grp.id
+    GROUP BY grp.id, grp.code
+    ORDER BY grp.code
     """
 )
 
