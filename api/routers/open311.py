@@ -305,16 +305,22 @@ async def post_request(
 ) -> Response:
     fmt = _fmt(fmt)
     form = await request.form()
-    api_key = form.get("api_key") or request.query_params.get("api_key")
-    if not api_key or not isinstance(api_key, str):
-        raise Unauthorized("api_key is required (a Wangge reporter token)", loc=["form", "api_key"])
-    row = await q.token_principal_row(tx, hash_token(api_key.strip()))
-    if row is None:
-        raise Unauthorized("api_key is unknown, revoked or expired", loc=["form", "api_key"])
-    principal = Principal(token_id=row["id"], role=row["role"],
-                          community_code=row["community_code"],
-                          district_code=row["district_code"],
-                          department_code=row["department_code"], person_id=row["person_id"])
+    # the trust layer has authenticated a Bearer header or the api_key field already
+    authenticated: Principal | None = (request.scope.get("state") or {}).get("principal")
+    if authenticated is not None:
+        principal = authenticated
+    else:
+        api_key = form.get("api_key") or request.query_params.get("api_key")
+        if not api_key or not isinstance(api_key, str):
+            raise Unauthorized("api_key is required (a Wangge reporter token)",
+                               loc=["form", "api_key"])
+        row = await q.token_principal_row(tx, hash_token(api_key.strip()))
+        if row is None:
+            raise Unauthorized("api_key is unknown, revoked or expired", loc=["form", "api_key"])
+        principal = Principal(token_id=row["id"], role=row["role"],
+                              community_code=row["community_code"],
+                              district_code=row["district_code"],
+                              department_code=row["department_code"], person_id=row["person_id"])
     if principal.role not in ("reporter", "dispatcher", "admin"):
         raise Forbidden(f"role {principal.role!r} may not post service requests",
                         loc=["form", "api_key"])

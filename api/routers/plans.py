@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import anyio
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import DBAPIError
 
+from api import audit
 from api.auth.tokens import CurrentPrincipal, Principal, require_roles
 from api.db.queries import plans as q
 from api.deps import EngineDep
@@ -157,11 +158,17 @@ async def edit_plan(
 
 
 @router.post("/{plan_id}/publish", summary="Make a draft the active plan (one transaction)")
-async def publish_plan(plan_id: int, engine: EngineDep, principal: Planner) -> dict[str, Any]:
+async def publish_plan(plan_id: int, engine: EngineDep, principal: Planner,
+                       request: Request) -> dict[str, Any]:
     _check_scope(principal, await _plan_community(engine, plan_id))
     try:
         async with engine.begin() as conn:
-            return await conn.run_sync(service.publish, plan_id, principal.actor)
+            before = await conn.run_sync(q.plan_row, plan_id)
+            out: dict[str, Any] = await conn.run_sync(service.publish, plan_id, principal.actor)
+            # the audit entry commits (or rolls back) with the publish itself
+            await audit.record(conn, principal, request, "plan.publish", "plan", plan_id, before,
+                               await conn.run_sync(q.plan_row, plan_id))
+            return out
     except DBAPIError as exc:
         first = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
         raise Unavailable(

@@ -203,6 +203,16 @@ def test_sigkill_during_plan_publish_leaves_no_half_applied_plan(
         outcomes.append((delay, status, after["active"] == [plan_id]))
         server.start()
     assert any(s is None for _, s, _ in outcomes) or all(s == 200 for _, s, _ in outcomes)
+    # an undisturbed publish leaves its audit entry, written in the publish's own transaction
+    with httpx.Client(base_url=server.url, timeout=300) as c:
+        plan_id = c.post("/api/v1/plans", json={"community": community, "grids": 12, "seed": 9},
+                         headers=auth(planner)).json()["id"]
+        assert c.post(f"/api/v1/plans/{plan_id}/publish", headers=auth(planner)).status_code == 200
+    entry = sql("SELECT before, after, changed, role FROM audit_log WHERE action = 'plan.publish' "
+                "AND entity_id = %s", (str(plan_id),))
+    assert len(entry) == 1
+    assert entry[0][0]["status"] == "draft" and entry[0][1]["status"] == "active"
+    assert "status" in entry[0][2] and entry[0][3] == "planner"
 
 
 def test_sigkill_during_batch_import_leaves_a_record_and_rerun_resumes(
