@@ -11,6 +11,7 @@ split gives the new half the next free number.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -103,6 +104,19 @@ def editable(ctx: EditContext) -> tuple[pe.Plan, list[str]]:
     return replace(plan, cell_labels=labels), codes
 
 
+def with_codes(text: str, codes: list[str]) -> str:
+    """Replace the algorithm's grid labels ("grid 3", "grids 1 and 2") by grid codes."""
+
+    def name(k: str) -> str:
+        return codes[int(k)] if int(k) < len(codes) else "(new grid)"
+
+    def sub(m: re.Match[str]) -> str:
+        out = f"{m.group(1)} {name(m.group(2))}"
+        return out + (f" and {name(m.group(3))}" if m.group(3) else "")
+
+    return re.sub(r"\b(grids?) (\d+)(?: and (\d+))?\b", sub, text)
+
+
 def _next_code(codes: list[str], community: str) -> str:
     used = {int(c[-3:]) for c in codes if c.startswith(community)}
     for n in range(1, 1000):
@@ -163,7 +177,7 @@ def apply_edit(ctx: EditContext, edit: dict[str, Any]) -> tuple[pe.Plan, list[st
         else:
             raise InvalidInput(f"unknown op {op!r}; one of move, merge, split", loc=["body", "op"])
     except AlgoRefused as exc:
-        raise EditRefused(exc.reason, loc=["body"]) from exc
+        raise EditRefused(with_codes(exc.reason, codes), loc=["body"]) from exc
     except PlanningError as exc:
         raise InvalidInput(str(exc), loc=["body"]) from exc
     return new, codes, summary
@@ -196,7 +210,7 @@ def result_grids(
     assignment = {int(b): codes[int(lab)] for b, lab in plan.assignment.items()}
     fig = figures_for(ctx.inputs, grids, plan.households_range, units=plan.cells,
                       unit_labels=plan.cell_labels, adjacency=plan.adjacency, grid_id="code")
-    fig["notes"] = list(plan.notes)
+    fig["notes"] = [with_codes(n, codes) for n in plan.notes]
     return grids, assignment, fig
 
 
