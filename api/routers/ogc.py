@@ -52,14 +52,17 @@ def _dsn(app: FastAPI) -> str:
     return url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-async def connect(sub: FastAPI, dsn: str) -> None:
-    """Open tipg's pool and read the catalogue of the ``ogc`` views."""
+async def connect(sub: FastAPI, dsn: str, statement_timeout_ms: int = 30_000) -> None:
+    """Open tipg's pool (same statement timeout as the app's) and read the ``ogc`` catalogue."""
     from tipg.collections import register_collection_catalog
     from tipg.database import connect_to_db
     from tipg.settings import DatabaseSettings, PostgresSettings
 
-    await connect_to_db(sub, schemas=[SCHEMA], settings=PostgresSettings(
-        database_url=dsn, db_min_conn_size=1, db_max_conn_size=4))
+    await connect_to_db(
+        sub, schemas=[SCHEMA],
+        settings=PostgresSettings(database_url=dsn, db_min_conn_size=1, db_max_conn_size=4),
+        server_settings={"statement_timeout": str(statement_timeout_ms),
+                         "application_name": "wangge-ogc", "jit": "off"})
     await register_collection_catalog(sub, db_settings=DatabaseSettings(
         schemas=[SCHEMA], functions=[], only_spatial_tables=True))
     incidents = sub.state.collection_catalog["collections"].get(f"{SCHEMA}.incidents")
@@ -79,7 +82,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
         return
     sub = build_ogc_app()
-    await connect(sub, _dsn(app))
+    settings = getattr(app.state, "db_settings", None)
+    await connect(sub, _dsn(app), getattr(settings, "statement_timeout_ms", 30_000))
     app.state.ogc_app = sub
     try:
         yield
