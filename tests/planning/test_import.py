@@ -159,3 +159,55 @@ def test_grid_file_becomes_a_draft_and_gaps_block_publishing(engine, q, files, t
         publish(conn, res.report["plan_id"], "test")
     with pytest.raises(ReadError, match="areas"):
         importing.import_grids(engine, files["dir"] / "tiny.osm.pbf", CODE)
+
+
+def test_cli_imports_osm_and_lists_repairs(empty_db_url, q, monkeypatch, tmp_path):
+    import osmium
+    from typer.testing import CliRunner
+
+    from api.cli.main import app
+
+    monkeypatch.setenv("WANGGE_DATABASE_URL", empty_db_url)
+    runner = CliRunner()
+    pbf = tmp_path / "kallio.osm.pbf"
+    w = osmium.SimpleWriter(str(pbf))
+    x, y = X0 + DX * 0.51, Y0 + DY * 0.51
+    corners = [(x, y), (x + 0.0003, y), (x + 0.0003, y + 0.0002), (x, y + 0.0002)]
+    for i, (lon, lat) in enumerate(corners, start=1):
+        w.add_node(osmium.osm.mutable.Node(id=i, location=(lon, lat), tags={}))
+    w.add_node(osmium.osm.mutable.Node(id=5, location=(X0 + DX * 0.6, Y0 - 0.0004), tags={}))
+    w.add_node(osmium.osm.mutable.Node(id=6, location=(X0 + DX * 0.6, Y0 + DY + 0.0004),
+                                       tags={}))
+    w.add_way(osmium.osm.mutable.Way(id=500, nodes=[1, 2, 3, 4, 1],
+                                     tags={"building": "apartments", "building:levels": "5"}))
+    w.add_way(osmium.osm.mutable.Way(id=501, nodes=[5, 6], tags={"highway": "residential"}))
+    w.close()
+    r = runner.invoke(app, ["import", "buildings", str(pbf), "--community", CODE])
+    assert r.exit_code == 0, r.output
+    assert "households estimated: 1" in r.output
+    hh, floors, est = q("SELECT households, floors, households_estimated FROM buildings "
+                        "WHERE code = %s", (f"{CODE}-w500",))[0]
+    assert floors == 5 and est is True and hh > 0
+    # the new building joined the active grid covering it
+    assert q("SELECT g.active FROM buildings b JOIN grids g ON g.id = b.grid_id "
+             "WHERE b.code = %s", (f"{CODE}-w500",)) == [(True,)]
+    before = q("SELECT count(*) FROM streets")[0][0]
+    r = runner.invoke(app, ["import", "streets", str(pbf), "--community", CODE])
+    assert r.exit_code == 0, r.output
+    assert q("SELECT count(*) FROM streets WHERE source IS NULL")[0][0] == 0
+    assert q("SELECT count(*) FROM streets")[0][0] == before + 1
+
+    bowtie = shapely.Polygon([(x, y), (x + 0.0002, y + 0.0002), (x + 0.0002, y),
+                              (x, y + 0.0002), (x, y)])
+    bad = tmp_path / "bad.geojson"
+    gpd.GeoDataFrame({"id": ["bt1"], "households": [12]}, geometry=[bowtie],
+                     crs=4326).to_file(bad)
+    n = q("SELECT count(*) FROM buildings")[0][0]
+    r = runner.invoke(app, ["import", "buildings", str(bad), "--community", CODE])
+    assert r.exit_code == 1 and "bt1: Self-intersection" in r.output
+    assert q("SELECT count(*) FROM buildings")[0][0] == n
+    r = runner.invoke(app, ["import", "buildings", str(bad), "--community", CODE, "--make-valid"])
+    assert r.exit_code == 0, r.output
+    assert "repaired feature bt1" in r.output
+    assert q("SELECT ST_IsValid(geom) FROM buildings WHERE code = %s", (f"{CODE}-bt1",)) == [
+        (True,)]
