@@ -42,8 +42,8 @@ def _report(res: Any) -> None:
     rep = res.report
     console.print(f"{res.kind}: {res.status} ({res.rows} rows, import run {res.run_id})")
     for key in ("features", "outside_community", "households_estimated", "floors_assumed",
-                "segments_after_noding", "vertices", "assigned_to_active_grids", "plan_id",
-                "buildings_in_no_grid", "resumed_from"):
+                "segments_after_noding", "network_segments_split", "vertices",
+                "assigned_to_active_grids", "plan_id", "buildings_in_no_grid", "resumed_from"):
         if key in rep and rep[key] not in (None, 0, []):
             console.print(f"  {key.replace('_', ' ')}: {rep[key]}")
     for item in rep.get("repaired", []):

@@ -245,10 +245,51 @@ def import_streets(
     options = {"crs": crs, "layer": layer, "make_valid": make_valid}
 
     def finish(conn: Any) -> dict[str, Any]:
-        return {"vertices": assign_vertices(conn)}
+        from sqlalchemy import text
+
+        conn.execute(text("LOCK TABLE streets IN SHARE ROW EXCLUSIVE MODE"))
+        return {"network_segments_split": node_with_network(conn),
+                "vertices": assign_vertices(conn)}
 
     return _run(engine, "streets", community, path, options, rows, qi.insert_streets, finish,
                 report, force, progress)
+
+
+def node_with_network(conn: Any) -> int:
+    """Split new segments and the existing segments they cross at every crossing.
+
+    An existing segment keeps its row (id) for its first piece and its
+    original end vertices; the pieces beyond a crossing are new rows. Vertex
+    ids of the crossing points are given by :func:`assign_vertices`.
+    Returns the number of existing segments split.
+    """
+    new, old = qi.crossing_streets(conn)
+    if not new or not old:
+        return 0
+    rows = [(r["id"], shapely.from_wkb(bytes(r["wkb"])), None) for r in new]
+    rows += [(r["id"], shapely.from_wkb(bytes(r["wkb"])), (r["source"], r["target"]))
+             for r in old]
+    pieces, owner = node_lines([g for _, g, _ in rows])
+    by_line: dict[int, list[shapely.LineString]] = {}
+    for p, o in zip(pieces, owner, strict=True):
+        by_line.setdefault(o, []).append(p)
+    split_old = 0
+    for k, (sid, geom, ends) in enumerate(rows):
+        parts = by_line.get(k, [])
+        if len(parts) <= 1:
+            continue
+        parts.sort(key=lambda p: geom.project(shapely.Point(p.coords[0])))
+        if ends is not None:
+            split_old += 1
+        for i, p in enumerate(parts):
+            if i == 0:
+                src = ends[0] if ends is not None else None
+                tgt = ends[1] if ends is not None and len(parts) == 1 else None
+                qi.reshape_street(conn, sid, shapely.to_wkb(p), src, tgt)
+            else:
+                last = ends[1] if ends is not None and i == len(parts) - 1 else None
+                qi.copy_street(conn, sid, shapely.to_wkb(p), last)
+    return split_old
 
 
 def assign_vertices(conn: Any) -> int:

@@ -194,8 +194,22 @@ def test_cli_imports_osm_and_lists_repairs(empty_db_url, q, monkeypatch, tmp_pat
     before = q("SELECT count(*) FROM streets")[0][0]
     r = runner.invoke(app, ["import", "streets", str(pbf), "--community", CODE])
     assert r.exit_code == 0, r.output
-    assert q("SELECT count(*) FROM streets WHERE source IS NULL")[0][0] == 0
-    assert q("SELECT count(*) FROM streets")[0][0] == before + 1
+    assert q("SELECT count(*) FROM streets WHERE source IS NULL OR target IS NULL")[0][0] == 0
+    # the new street crosses the two east-west streets: it is cut in 3 and each of them in 2
+    assert "network segments split: 2" in r.output
+    assert q("SELECT count(*) FROM streets")[0][0] == before + 3 + 2
+    # and the crossings are shared vertices: a route runs from the new street's south end to
+    # the west end of an east-west street
+    a = q("SELECT source FROM streets ORDER BY ST_Distance(ST_StartPoint(geom), "
+          "ST_SetSRID(ST_MakePoint(%s, %s), 4326)) LIMIT 1", (X0 + DX * 0.6, Y0 - 0.0004))[0][0]
+    b = q("SELECT source FROM streets ORDER BY ST_Distance(ST_StartPoint(geom), "
+          "ST_SetSRID(ST_MakePoint(%s, %s), 4326)) LIMIT 1", (X0 - 0.0005, Y0 + DY / 3))[0][0]
+    hops = q("SELECT count(*) FROM pgr_dijkstra('SELECT id, source, target, length_m AS cost, "
+             "length_m AS reverse_cost FROM streets', %s::bigint, %s::bigint)", (a, b))[0][0]
+    assert hops >= 2
+    lengths = q("SELECT count(*) FROM streets WHERE abs(length_m - ST_Length(geom::geography)) "
+                "> 0.01")[0][0]
+    assert lengths == 0
 
     bowtie = shapely.Polygon([(x, y), (x + 0.0002, y + 0.0002), (x + 0.0002, y),
                               (x, y + 0.0002), (x, y)])

@@ -239,3 +239,44 @@ def upsert_community(conn: Connection, row: dict[str, Any]) -> None:
         ),
         row,
     )
+
+
+def crossing_streets(conn: Connection) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Un-noded (new) segments, and the noded segments of the network they cross."""
+    new = conn.execute(text(
+        "SELECT id, ST_AsBinary(geom) AS wkb FROM streets "
+        "WHERE source IS NULL OR target IS NULL ORDER BY id")).mappings().all()
+    old = conn.execute(text(
+        """
+        SELECT s.id, s.city_code, s.name, s.kind, s.source, s.target, ST_AsBinary(s.geom) AS wkb
+        FROM streets s
+        WHERE s.source IS NOT NULL AND s.target IS NOT NULL AND EXISTS (
+          SELECT 1 FROM streets n WHERE (n.source IS NULL OR n.target IS NULL)
+          AND ST_Intersects(s.geom, n.geom)
+          AND NOT ST_Touches(ST_Boundary(s.geom), n.geom))
+        ORDER BY s.id
+        """)).mappings().all()
+    return [dict(r) for r in new], [dict(r) for r in old]
+
+
+def reshape_street(
+    conn: Connection, street_id: int, wkb: bytes, source: int | None, target: int | None
+) -> None:
+    conn.execute(
+        text("UPDATE streets SET geom = ST_GeomFromWKB(CAST(:w AS bytea), 4326), "
+             "length_m = ST_Length(ST_GeomFromWKB(CAST(:w AS bytea), 4326)::geography), "
+             "source = :s, target = :t WHERE id = :id"),
+        {"id": street_id, "w": wkb, "s": source, "t": target},
+    )
+
+
+def copy_street(conn: Connection, street_id: int, wkb: bytes, target: int | None = None) -> None:
+    """A new segment with the attributes of ``street_id`` (vertex ids assigned later)."""
+    conn.execute(
+        text("INSERT INTO streets (city_code, name, kind, length_m, geom, target) "
+             "SELECT city_code, name, kind, "
+             "ST_Length(ST_GeomFromWKB(CAST(:w AS bytea), 4326)::geography), "
+             "ST_GeomFromWKB(CAST(:w AS bytea), 4326), CAST(:t AS bigint) "
+             "FROM streets WHERE id = :id"),
+        {"id": street_id, "w": wkb, "t": target},
+    )
