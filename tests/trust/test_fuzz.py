@@ -25,7 +25,7 @@ from api.db.cluster import free_port
 from tests.conftest import auth
 from tests.trust.conftest import secure_app
 
-EXAMPLES = int(os.environ.get("WANGGE_FUZZ_EXAMPLES", "8"))
+EXAMPLES = int(os.environ.get("WANGGE_FUZZ_EXAMPLES", "15"))
 
 
 @pytest.fixture(scope="module")
