@@ -167,11 +167,18 @@ _SNAP = text(
 _PGR_VERSION = text("SELECT pgr_version()")
 
 
+_pgr_version: str | None = None
+
+
 async def pgrouting_version(conn: AsyncConnection) -> str | None:
-    try:
-        return str((await conn.execute(_PGR_VERSION)).scalar_one())
-    except Exception:  # noqa: BLE001 - the extension may be missing on a foreign server
-        return None
+    """The installed pgRouting version (cached once found), None when it is missing."""
+    global _pgr_version
+    if _pgr_version is None:
+        try:
+            _pgr_version = str((await conn.execute(_PGR_VERSION)).scalar_one())
+        except Exception:  # noqa: BLE001 - the extension may be missing on a foreign server
+            return None
+    return _pgr_version
 
 
 async def snap_points(
