@@ -37,10 +37,11 @@ _BASE = f"""
     SELECT i.id, i.status, i.on_the_spot, s.on_the_spot AS immediate, i.created_at,
            i.accepted_at, i.resolved_at, i.closed_at, i.escalated_at, i.department_code,
            i.department_due_at, {SQL_JUDGED_DUE} AS judged_due, {SQL_OPEN} AS is_open,
-           {SQL_OVERDUE} AS is_overdue
+           {SQL_OVERDUE} AS is_overdue, r.good, r.score
     FROM incidents i
     JOIN service_items s ON s.code = i.item_code
     LEFT JOIN communities c ON c.code = i.community_code
+    LEFT JOIN ratings r ON r.incident_id = i.id
     WHERE i.duplicate_of IS NULL
       AND (CAST(:community AS text) IS NULL OR i.community_code = :community)
       AND (CAST(:district AS text) IS NULL OR c.district_code = :district)
@@ -48,40 +49,39 @@ _BASE = f"""
       AND (CAST(:until AS timestamptz) IS NULL OR i.created_at < :until)
 """
 
+#: One pass over the cases (ratings joined one-to-one: one rating per case), plus the
+#: per-department breakdown over the same rows.
 _KPI = text(
     f"""
-    WITH b AS ({_BASE}),
-    r AS (SELECT r.good, r.score FROM ratings r JOIN b ON b.id = r.incident_id)
+    WITH b AS MATERIALIZED ({_BASE})
     SELECT
-      (SELECT count(*) FROM b) AS incidents,
-      (SELECT count(*) FROM b WHERE immediate) AS immediate,
-      (SELECT count(*) FROM b WHERE immediate AND on_the_spot) AS immediate_on_the_spot,
-      (SELECT count(*) FROM r) AS ratings,
-      (SELECT count(*) FROM r WHERE good) AS good,
-      (SELECT avg(score)::float8 FROM r) AS mean_score,
-      (SELECT count(*) FROM b WHERE resolved_at IS NOT NULL) AS resolved,
-      (SELECT count(*) FROM b WHERE resolved_at IS NOT NULL AND resolved_at <= judged_due)
-        AS resolved_within_limit,
-      (SELECT percentile_cont(0.5) WITHIN GROUP (
-         ORDER BY date_part('epoch', accepted_at - created_at)) FROM b
-       WHERE accepted_at IS NOT NULL) / 3600.0 AS median_hours_to_accept,
-      (SELECT percentile_cont(0.5) WITHIN GROUP (
-         ORDER BY date_part('epoch', closed_at - created_at)) FROM b
-       WHERE closed_at IS NOT NULL) / 3600.0 AS median_hours_to_close,
-      (SELECT count(*) FROM b WHERE is_open) AS open,
-      (SELECT count(*) FROM b WHERE is_overdue) AS overdue,
+      count(*) AS incidents,
+      count(*) FILTER (WHERE immediate) AS immediate,
+      count(*) FILTER (WHERE immediate AND on_the_spot) AS immediate_on_the_spot,
+      count(good) AS ratings,
+      count(*) FILTER (WHERE good) AS good,
+      avg(score)::float8 AS mean_score,
+      count(resolved_at) AS resolved,
+      count(*) FILTER (WHERE resolved_at <= judged_due) AS resolved_within_limit,
+      percentile_cont(0.5) WITHIN GROUP (ORDER BY date_part('epoch', accepted_at - created_at))
+        FILTER (WHERE accepted_at IS NOT NULL) / 3600.0 AS median_hours_to_accept,
+      percentile_cont(0.5) WITHIN GROUP (ORDER BY date_part('epoch', closed_at - created_at))
+        FILTER (WHERE closed_at IS NOT NULL) / 3600.0 AS median_hours_to_close,
+      count(*) FILTER (WHERE is_open) AS open,
+      count(*) FILTER (WHERE is_overdue) AS overdue,
       (SELECT coalesce(json_agg(e ORDER BY e.department), '[]'::json) FROM (
-         SELECT b.department_code AS department, d.name, count(*) AS escalated,
-                count(*) FILTER (WHERE b.resolved_at IS NOT NULL) AS resolved,
-                count(*) FILTER (WHERE b.resolved_at IS NOT NULL
-                                 AND b.resolved_at <= b.department_due_at) AS resolved_on_time,
-                count(*) FILTER (WHERE b.is_open) AS open,
-                count(*) FILTER (WHERE b.is_overdue) AS overdue
-         FROM b JOIN departments d ON d.code = b.department_code
-         WHERE b.escalated_at IS NOT NULL
-         GROUP BY b.department_code, d.name) e) AS escalations
+         SELECT e.department_code AS department, d.name, count(*) AS escalated,
+                count(e.resolved_at) AS resolved,
+                count(*) FILTER (WHERE e.resolved_at <= e.department_due_at) AS resolved_on_time,
+                count(*) FILTER (WHERE e.is_open) AS open,
+                count(*) FILTER (WHERE e.is_overdue) AS overdue
+         FROM b e JOIN departments d ON d.code = e.department_code
+         WHERE e.escalated_at IS NOT NULL
+         GROUP BY e.department_code, d.name) e) AS escalations
+    FROM b
     """
 )
+
 
 def _rate(num: int, den: int) -> float | None:
     return round(num / den, 4) if den else None
