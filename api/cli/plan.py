@@ -89,7 +89,7 @@ def redraw(
     results: list[tuple[str, Any]] = []
     try:
         with engine.connect() as conn:
-            codes = q.community_codes(conn) if all_ else [community]
+            codes = q.community_codes(conn) if all_ or community is None else [community]
         with progress_callback() as progress:
             t = time.monotonic()
             inputs = []

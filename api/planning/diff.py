@@ -60,17 +60,17 @@ def plan_diff(conn: Connection, plan: dict[str, Any]) -> dict[str, Any]:
     removed = [g["code"] for i, g in old_grids.items() if i not in matched_old]
     changed, unchanged = [], []
     for n, o in sorted(match.items(), key=lambda kv: new_grids[kv[0]]["code"]):
-        ng, og = new_grids[n], old_grids[o]
-        same_area = abs(float(ng["area_m2"]) - float(og["area_m2"])) <= SAME_AREA_SHARE * max(
+        mg, og = new_grids[n], old_grids[o]
+        same_area = abs(float(mg["area_m2"]) - float(og["area_m2"])) <= SAME_AREA_SHARE * max(
             float(og["area_m2"]), 1.0)
-        if moved_in.get(n) or moved_out.get(o) or not same_area or ng["households"] != og[
+        if moved_in.get(n) or moved_out.get(o) or not same_area or mg["households"] != og[
                 "households"]:
-            changed.append({"code": ng["code"], "was": og["code"],
-                            "households": ng["households"], "households_before": og["households"],
+            changed.append({"code": mg["code"], "was": og["code"],
+                            "households": mg["households"], "households_before": og["households"],
                             "households_in": moved_in.get(n, 0),
                             "households_out": moved_out.get(o, 0)})
         else:
-            unchanged.append({"code": ng["code"], "was": og["code"]})
+            unchanged.append({"code": mg["code"], "was": og["code"]})
     workers: dict[str, list[Any]] = {"kept": [], "grid_changed": [], "released": [],
                                      "grids_without_worker": []}
     branches: dict[str, list[Any]] = {"kept": [], "grid_changed": [], "left_without_grid": [],
@@ -78,8 +78,8 @@ def plan_diff(conn: Connection, plan: dict[str, Any]) -> dict[str, Any]:
     old_to_new = {o: n for n, o in match.items()}
     changed_new = {c["code"] for c in changed}
     for o, og in old_grids.items():
-        n = old_to_new.get(o)
-        ng = new_grids.get(n) if n is not None else None
+        succ = old_to_new.get(o)
+        ng: dict[str, Any] | None = new_grids.get(succ) if succ is not None else None
         if og["worker_id"] is not None:
             w = {"worker_id": og["worker_id"], "name": og["worker_name"], "from": og["code"]}
             if ng is None:
@@ -96,12 +96,12 @@ def plan_diff(conn: Connection, plan: dict[str, Any]) -> dict[str, Any]:
                 branches["grid_changed"].append({**br, "to": ng["code"]})
             else:
                 branches["kept"].append({**br, "to": ng["code"]})
-    for n, ng in new_grids.items():
-        o = match.get(n)
-        if o is None or old_grids[o]["worker_id"] is None:
-            workers["grids_without_worker"].append(ng["code"])
-        if o is None or old_grids[o]["branch_id"] is None:
-            branches["new_needed"].append(ng["code"])
+    for nid, g in new_grids.items():
+        pred = match.get(nid)
+        if pred is None or old_grids[pred]["worker_id"] is None:
+            workers["grids_without_worker"].append(g["code"])
+        if pred is None or old_grids[pred]["branch_id"] is None:
+            branches["new_needed"].append(g["code"])
     return {
         "against": active,
         "grids": {"added": sorted(added), "removed": sorted(removed), "changed": changed,

@@ -266,7 +266,8 @@ def node_with_network(conn: Any) -> int:
     new, old = qi.crossing_streets(conn)
     if not new or not old:
         return 0
-    rows = [(r["id"], shapely.from_wkb(bytes(r["wkb"])), None) for r in new]
+    rows: list[tuple[int, Any, tuple[int, int] | None]] = [
+        (r["id"], shapely.from_wkb(bytes(r["wkb"])), None) for r in new]
     rows += [(r["id"], shapely.from_wkb(bytes(r["wkb"])), (r["source"], r["target"]))
              for r in old]
     pieces, owner = node_lines([g for _, g, _ in rows])

@@ -91,8 +91,8 @@ def check_geometries(
     valid = np.ones(len(geoms), dtype=bool)
     ok = present & ~empty
     valid[ok] = shapely.is_valid(geoms[ok])
-    for i in np.flatnonzero(~valid):
-        report.invalid.append({"feature": ids[i], "reason": shapely.is_valid_reason(geoms[i])})
+    for k in np.flatnonzero(~valid).tolist():
+        report.invalid.append({"feature": ids[k], "reason": shapely.is_valid_reason(geoms[k])})
     if report.invalid and not make_valid:
         shown = "; ".join(f"{x['feature']}: {x['reason']}" for x in report.invalid[:10])
         more = f" (and {len(report.invalid) - 10} more)" if len(report.invalid) > 10 else ""

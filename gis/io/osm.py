@@ -50,7 +50,7 @@ def read_osm_buildings(path: str | Path) -> gpd.GeoDataFrame:
         fp = osmium.FileProcessor(str(p)).with_areas().with_filter(osmium.filter.KeyFilter(
             "building"))
         for obj in fp:
-            if not obj.is_area():
+            if not isinstance(obj, osmium.osm.Area):
                 continue
             tags = obj.tags
             try:
@@ -93,7 +93,7 @@ def read_osm_streets(
         fp = (osmium.FileProcessor(str(p), osmium.osm.NODE | osmium.osm.WAY)
               .with_locations().with_filter(osmium.filter.KeyFilter("highway")))
         for obj in fp:
-            if not obj.is_way():
+            if not isinstance(obj, osmium.osm.Way):
                 continue
             kind = obj.tags.get("highway")
             if kind not in kinds or obj.tags.get("area") == "yes":
