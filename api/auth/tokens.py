@@ -77,20 +77,37 @@ def create_token(
             "dep": department_code, "p": person_id, "l": label, "e": expires_at,
         },
     ).scalar_one()
+    _audit(conn, "token.create", int(token_id), {
+        "role": role, "community_code": community_code, "district_code": district_code,
+        "department_code": department_code, "person_id": person_id, "label": label,
+        "expires_at": expires_at,
+    })
     return int(token_id), token
+
+
+def _audit(conn: Connection, action: str, token_id: int | None, after: dict[str, object]) -> None:
+    """Token changes are audited in the same transaction (actor: the OS user of the CLI)."""
+    from api.audit import cli_actor, record_sync
+
+    record_sync(conn, cli_actor(), action, "token", token_id, None, after)
 
 
 def revoke_token(conn: Connection, token_or_id: str) -> int:
     """Revoke by id or by plaintext; returns the number of tokens revoked."""
     if token_or_id.isdigit():
+        if int(token_or_id) >= 2**63:
+            return 0
         where, value = "id = :v", int(token_or_id)
     else:
         where, value = "token_hash = :v", hash_token(token_or_id)  # type: ignore[assignment]
-    res = conn.execute(
-        text(f"UPDATE api_tokens SET revoked_at = now() WHERE {where} AND revoked_at IS NULL"),
+    rows = conn.execute(
+        text(f"UPDATE api_tokens SET revoked_at = now() WHERE {where} AND revoked_at IS NULL "
+             "RETURNING id, role"),
         {"v": value},
-    )
-    return int(res.rowcount)
+    ).all()
+    for row in rows:
+        _audit(conn, "token.revoke", int(row.id), {"role": row.role, "revoked": True})
+    return len(rows)
 
 
 _LOOKUP = text(

@@ -50,6 +50,7 @@ def test_missing_malformed_unknown_revoked_and_expired_tokens_get_401(
     assert c.get(URL, headers=auth(expired)).status_code == 401
     with engine.begin() as conn:
         assert revoke_token(conn, live) == 1
+        assert revoke_token(conn, "9" * 30) == 0
     engine.dispose()
     # revocation takes effect on the very next request (no cache)
     assert c.get(URL, headers=auth(live)).status_code == 401
@@ -91,3 +92,12 @@ def test_cli_creates_and_revokes_tokens(db_url: str, monkeypatch: Any) -> None:
     assert out.exit_code == 0, out.output
     out = runner.invoke(app, ["token", "create", "--role", "emperor"])
     assert out.exit_code == 1
+    import psycopg
+
+    from api.db.engine import psycopg_dsn
+
+    with psycopg.connect(psycopg_dsn(db_url)) as conn:
+        actions = [r[0] for r in conn.execute(
+            "SELECT action FROM audit_log WHERE entity = 'token' AND actor LIKE 'cli%' "
+            "ORDER BY id DESC LIMIT 2")]
+    assert actions == ["token.revoke", "token.create"]
