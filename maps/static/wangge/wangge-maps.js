@@ -140,7 +140,7 @@
         return [(y0 + (+p[0]) + 0.5) * cell, (x0 + (+p[1]) + 0.5) * cell, all[k]];
       });
       var layer = L.heatLayer(allPts, {radius: opts.radius || 16, blur: opts.blur || 18,
-                                       max: d.max_all || 1, minOpacity: 0.35});
+                                       max: d.max_all || 1, minOpacity: 0.05});
       if (opts.slider && frames.length > 1 && map) {
         var ctl = L.control({position: "bottomleft"});
         ctl.onAdd = function () {
