@@ -314,6 +314,11 @@ class SecurityMiddleware:
                                        before, after)
 
     # ------------------------------------------------------------------ steps
+    def _reader(self) -> Any:
+        """The autocommit engine for lookups (one round trip each), else the engine."""
+        state = self.fastapi_app.state
+        return getattr(state, "read_engine", None) or state.engine
+
     async def _authenticate(self, scope: Scope) -> Principal | None:
         conn = HTTPConnection(scope)
         token = bearer_token(conn.headers.get("authorization"))
@@ -322,7 +327,7 @@ class SecurityMiddleware:
         if len(token) > 512:
             raise Unauthorized("token is unknown, revoked or expired", loc=["header", "authorization"])
         try:
-            principal = await lookup_token(self.fastapi_app.state.engine, token)
+            principal = await lookup_token(self._reader(), token)
         except (OSError, SQLAlchemyError) as exc:
             log.error("token lookup failed: %s", exc)
             raise Unavailable("the store is unavailable; retry shortly") from exc
@@ -340,7 +345,7 @@ class SecurityMiddleware:
         if key is None:
             return None
         try:
-            principal = await lookup_token(self.fastapi_app.state.engine, key.strip()[:512])
+            principal = await lookup_token(self._reader(), key.strip()[:512])
         except (OSError, SQLAlchemyError) as exc:
             raise Unavailable("the store is unavailable; retry shortly") from exc
         if principal is None:
@@ -444,7 +449,7 @@ class SecurityMiddleware:
             if not ident.isdigit() or int(ident) >= 2**63:
                 return  # the router answers 422/404 for a missing or malformed id
             try:
-                async with self.fastapi_app.state.engine.connect() as conn:
+                async with self._reader().connect() as conn:
                     key: Any = ident if rule.entity in TEXT_KEYED else int(ident)
                     res = await conn.execute(text(ENTITIES[rule.entity]), {"id": key})
                     row = res.mappings().first()
@@ -485,7 +490,7 @@ class SecurityMiddleware:
         if table is None or entity_id is None:
             return None
         try:
-            async with self.fastapi_app.state.engine.connect() as db:
+            async with self._reader().connect() as db:
                 res = await db.execute(text(_SNAPSHOT.format(table=table)), {"id": entity_id})
                 row = res.first()
         except (OSError, SQLAlchemyError) as exc:
