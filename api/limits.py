@@ -141,11 +141,16 @@ def check_path(params: dict[str, Any]) -> None:
             raise InvalidInput("number out of range (at most 9223372036854775807)", loc=["path", k])
 
 
+_NON_FINITE = re.compile(r"^\s*[+-]?(nan|inf|infinity)\s*$", re.IGNORECASE)
+
+
 def check_query(params: list[tuple[str, str]], max_page_size: int) -> None:
-    """Refuse NUL characters, out-of-range integers and result sizes beyond the maximum."""
+    """Refuse NUL characters, NaN/Infinity, out-of-range integers and oversized result sizes."""
     for k, v in params:
         if "\x00" in k or "\x00" in v:
             raise InvalidInput("query must not contain NUL characters", loc=["query", k])
+        if _NON_FINITE.match(v):
+            raise InvalidInput(f"{k} must be a finite number, got {v.strip()}", loc=["query", k])
         check_integer_text(v, ["query", k])
         if k in SIZE_PARAMS and v.strip().lstrip("+-").isdigit() and int(v) > max_page_size:
             raise InvalidInput(
@@ -232,6 +237,51 @@ def check_geometry(
 
     visit(geometry, loc, 0)
     return total
+
+
+GEOMETRY_TYPES = frozenset({"Point", "MultiPoint", "LineString", "MultiLineString", "Polygon",
+                            "MultiPolygon", "GeometryCollection"})
+
+
+def check_body_geometries(value: Any, max_vertices: int = MAX_VERTICES,
+                          max_parts: int = MAX_PARTS, max_depth: int = 6) -> None:
+    """Refuse any GeoJSON geometry in a JSON body that is too complex (every endpoint, one place).
+
+    Counts vertices (numbers pairs at the leaves of ``coordinates``), parts
+    (rings, lines, polygons, collection members) and collection nesting of
+    every object with a geometry ``type``. Shape and range are left to the
+    endpoint (it names its own fields); only size is refused here.
+    """
+    for loc, v in _walk(value, ["body"]):
+        if not (isinstance(v, dict) and v.get("type") in GEOMETRY_TYPES):
+            continue
+        vertices = parts = 0
+        stack: list[tuple[Any, int]] = [(v, 0)]
+        while stack:
+            g, depth = stack.pop()
+            if depth > max_depth:
+                raise InvalidInput(f"geometry collections nested deeper than {max_depth}", loc=loc)
+            if not isinstance(g, dict):
+                continue
+            if g.get("type") == "GeometryCollection" and isinstance(g.get("geometries"), list):
+                parts += len(g["geometries"])
+                stack.extend((m, depth + 1) for m in g["geometries"])
+                continue
+            arrays: list[Any] = [g.get("coordinates")]
+            while arrays:
+                a = arrays.pop()
+                if not isinstance(a, list) or not a:
+                    continue
+                if all(isinstance(x, int | float) for x in a):
+                    vertices += 1
+                else:
+                    if isinstance(a[0], list) and a[0] and isinstance(a[0][0], list):
+                        parts += len(a)
+                    arrays.extend(a)
+            if vertices > max_vertices:
+                raise InvalidInput(f"geometry has more than {max_vertices} vertices", loc=loc)
+            if parts > max_parts:
+                raise InvalidInput(f"geometry has more than {max_parts} parts", loc=loc)
 
 
 # --------------------------------------------------------------------------- rate and load

@@ -273,6 +273,7 @@ class SecurityMiddleware:
                     body = await self._read_body(scope, receive, max_body)
                 if self._is_json(scope):
                     parsed = limits.check_json_body(body, self.settings.max_json_depth)
+                    limits.check_body_geometries(parsed)
             if principal is not None and principal.role != "admin" and not rule.public:
                 await self._check_scope(rule, principal, child, query, parsed)
         except limits.TooManyRequests as exc:

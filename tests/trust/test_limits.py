@@ -194,3 +194,31 @@ async def test_overload_sheds_with_503_and_retry_after(db_url: str, tokens: dict
     finally:
         server.should_exit = True
         await task
+
+
+def test_nan_and_infinity_in_query_coordinates_are_422(secure_client: TestClient,
+                                                       tokens: dict[str, str]) -> None:
+    h = auth(tokens["admin"])
+    for path, field in (("/api/v1/grids/locate?lon=nan&lat=31.7&crs=wgs84", "lon"),
+                        ("/api/v1/dispatch/nearest?lon=118.5&lat=Infinity&crs=wgs84", "lat"),
+                        ("/api/v1/party/locate?lon=-inf&lat=31.7&crs=gcj02", "lon")):
+        r = secure_client.get(path, headers=h)
+        assert r.status_code == 422, (path, r.text)
+        assert r.json()["detail"][0]["loc"] == ["query", field]
+
+
+def test_too_complex_geometry_in_any_body_is_422(
+    secure_client: TestClient, tokens: dict[str, str], sql: Callable[..., list[tuple[Any, ...]]],
+    intake: dict[str, Any],
+) -> None:
+    n = count(sql)
+    line = {"type": "LineString", "coordinates": [[118.5 + i * 1e-6, 31.7] for i in range(25_000)]}
+    r = raw_post(secure_client, tokens["reporter"], json.dumps({**intake, "location": line}))
+    assert r.status_code == 422 and "vertices" in r.json()["detail"][0]["msg"]
+    assert r.json()["detail"][0]["loc"] == ["body", "location"]
+    nested: dict[str, Any] = {"type": "Point", "coordinates": [118.5, 31.7]}
+    for _ in range(10):
+        nested = {"type": "GeometryCollection", "geometries": [nested]}
+    r = raw_post(secure_client, tokens["reporter"], json.dumps({**intake, "location": nested}))
+    assert r.status_code == 422 and "nested" in r.json()["detail"][0]["msg"]
+    assert count(sql) == n
