@@ -44,7 +44,14 @@ from starlette.routing import Mount, compile_path
 
 from api import audit, limits
 from api.auth import permissions
-from api.auth.permissions import COMMUNITY_KEYS, DISTRICT_KEYS, ENTITIES, TEXT_KEYED, Rule
+from api.auth.permissions import (
+    COMMUNITY_KEYS,
+    DEPARTMENT_KEYS,
+    DISTRICT_KEYS,
+    ENTITIES,
+    TEXT_KEYED,
+    Rule,
+)
 from api.auth.tokens import STATE_KEY, Principal, bearer_token, lookup_token
 from api.errors import Forbidden, InvalidInput, Unauthorized, Unavailable, WanggeError
 
@@ -199,7 +206,7 @@ def related(principal: Principal, facts: MutableMapping[str, Any]) -> bool:
 
 
 def check_area(principal: Principal, values: list[tuple[list[str | int], str, Any]]) -> None:
-    """Communities/districts named in the request must lie in the token's area scope."""
+    """Communities/districts (and, for department tokens, departments) named must be in scope."""
     if principal.role == "admin":
         return
     for loc, key, value in values:
@@ -207,6 +214,9 @@ def check_area(principal: Principal, values: list[tuple[list[str | int], str, An
             continue
         if key in COMMUNITY_KEYS and not principal.in_scope(value):
             raise Forbidden(f"community {value} is outside this token's scope", loc=loc)
+        if (key in DEPARTMENT_KEYS and principal.role == "department"
+                and principal.department_code is not None and value != principal.department_code):
+            raise Forbidden(f"department {value} is not this token's department", loc=loc)
         if key in DISTRICT_KEYS:
             own = principal.district_code or (principal.community_code or "")[:6] or None
             if own is not None and value != own:
@@ -428,7 +438,8 @@ class SecurityMiddleware:
             for k, v in parsed.items():
                 named.append((["body", k], k, v))
         # an area named anywhere in the request must be in scope, whatever the rule
-        check_area(principal, [n for n in named if n[1] in COMMUNITY_KEYS + DISTRICT_KEYS])
+        check_area(principal, [n for n in named
+                               if n[1] in COMMUNITY_KEYS + DISTRICT_KEYS + DEPARTMENT_KEYS])
         def param_value(name: str) -> tuple[Any, list[str | int]]:
             if name in path_params:
                 return path_params[name], ["path", name]

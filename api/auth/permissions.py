@@ -156,6 +156,7 @@ TEXT_KEYED = frozenset({"grid_code"})
 #: Request keys that name an area (checked by the ``area`` scope).
 COMMUNITY_KEYS = ("community", "community_code")
 DISTRICT_KEYS = ("district", "district_code")
+DEPARTMENT_KEYS = ("department", "department_code")
 
 
 def r(*roles: str, **kw: object) -> Rule:

@@ -223,6 +223,8 @@ def test_relation_scoped_tokens(secure_client: TestClient, samples: dict[str, An
     assert made.status_code == 201, made.text
     assert c.get(f"/api/v1/incidents/{made.json()['id']}", headers=auth(rep)).status_code == 200
     assert c.get(f"/api/v1/incidents/{mine}", headers=auth(rep)).status_code == 403
+    assert c.get(f"/api/v1/incidents?department={other_dept}", headers=auth(d)).status_code == 403
+    assert c.get(f"/api/v1/incidents?department={escalated[1]}", headers=auth(d)).status_code == 200
     dept = new_token("department", department_code=area["department"])
     ok = c.get(f"/api/v1/departments/{area['department']}/queue", headers=auth(dept))
     assert ok.status_code == 200, ok.text
