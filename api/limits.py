@@ -122,7 +122,12 @@ def check_json_body(raw: bytes, max_depth: int = MAX_JSON_DEPTH) -> Any:
     return value
 
 
-_INT = re.compile(r"^[+-]?\d+$")
+_INT = re.compile(r"^[+-]?[0-9]+$")
+
+
+def _is_int(text: str) -> bool:
+    """ASCII digits only (``str.isdigit`` accepts ``²``, which ``int`` refuses)."""
+    return text.isascii() and text.isdigit()
 
 
 def check_integer_text(value: str, loc: list[str | int]) -> None:
@@ -152,7 +157,7 @@ def check_query(params: list[tuple[str, str]], max_page_size: int) -> None:
         if _NON_FINITE.match(v):
             raise InvalidInput(f"{k} must be a finite number, got {v.strip()}", loc=["query", k])
         check_integer_text(v, ["query", k])
-        if k in SIZE_PARAMS and v.strip().lstrip("+-").isdigit() and int(v) > max_page_size:
+        if k in SIZE_PARAMS and _INT.match(v.strip()) and int(v.strip()) > max_page_size:
             raise InvalidInput(
                 f"{k} must be at most {max_page_size}, got {v}", loc=["query", k]
             )

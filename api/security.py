@@ -96,6 +96,10 @@ class SecuritySettings(BaseSettings):
     intake_burst: int = 30
 
 
+def _is_int(text: str) -> bool:
+    return text.isascii() and text.isdigit()
+
+
 def _error_body(exc: WanggeError) -> bytes:
     return json.dumps({"detail": exc.detail()}, ensure_ascii=False).encode()
 
@@ -395,7 +399,7 @@ class SecurityMiddleware:
     @staticmethod
     async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
         declared = HTTPConnection(scope).headers.get("content-length")
-        if declared is not None and declared.strip().isdigit():
+        if declared is not None and _is_int(declared.strip()):
             limits.check_length(int(declared), limit)
         chunks: list[bytes] = []
         size = 0
@@ -458,7 +462,7 @@ class SecurityMiddleware:
         if rule.scope == "entity" and rule.entity and rule.param:
             raw, loc = param_value(rule.param)
             ident = str(raw) if raw is not None and not isinstance(raw, bool) else ""
-            if not ident.isdigit() or int(ident) >= 2**63:
+            if not _is_int(ident) or int(ident) >= 2**63:
                 return  # the router answers 422/404 for a missing or malformed id
             try:
                 async with self._reader().connect() as conn:
@@ -487,7 +491,7 @@ class SecurityMiddleware:
         if ident is None and resource and len(segments) > 3 and segments[3].startswith("{"):
             ident = path_params.get(segments[3].strip("{}"))
         text_id = str(ident) if ident is not None else ""
-        return table, int(text_id) if text_id.isdigit() and int(text_id) < 2**63 else None
+        return table, int(text_id) if _is_int(text_id) and int(text_id) < 2**63 else None
 
     @staticmethod
     def _created_id(body: bytes) -> int | None:

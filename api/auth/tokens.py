@@ -94,7 +94,7 @@ def _audit(conn: Connection, action: str, token_id: int | None, after: dict[str,
 
 def revoke_token(conn: Connection, token_or_id: str) -> int:
     """Revoke by id or by plaintext; returns the number of tokens revoked."""
-    if token_or_id.isdigit():
+    if token_or_id.isascii() and token_or_id.isdigit():
         if int(token_or_id) >= 2**63:
             return 0
         where, value = "id = :v", int(token_or_id)

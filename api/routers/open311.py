@@ -20,6 +20,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
+from pydantic import BaseModel
 
 from api.auth.tokens import Principal, hash_token
 from api.db.queries import incidents as qi
@@ -70,7 +71,18 @@ class Open311Route(APIRoute):
         return route
 
 
-router = APIRouter(prefix="/open311/v2", tags=["open311"], route_class=Open311Route)
+class Open311Error(BaseModel):
+    """One entry of GeoReport v2's error array."""
+
+    code: int
+    description: str
+
+
+_ERRORS = {status: {"model": list[Open311Error], "description": "GeoReport v2 error array"}
+           for status in (400, 401, 403, 404, 413, 422, 429)}
+
+router = APIRouter(prefix="/open311/v2", tags=["open311"], route_class=Open311Route,
+                   responses=_ERRORS)  # type: ignore[arg-type]
 
 
 # --------------------------------------------------------------------------- output

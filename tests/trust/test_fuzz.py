@@ -61,8 +61,22 @@ def test_fuzz_every_operation_no_5xx_and_schema_conformant(
     assert not unique, "\n".join(unique[:40])
 
 
-def fuzz_operation(op: Any, base_url: str, headers: dict[str, str], failures: list[str]) -> None:
-    @settings(max_examples=EXAMPLES, derandomize=True, deadline=None, database=None,
+def test_fuzz_with_scoped_tokens_no_5xx(secure_server: str, tokens: dict[str, str]) -> None:
+    """The scope checks (entity lookups, area keys) under fuzzed ids, codes and bodies."""
+    schema = schemathesis.openapi.from_url(f"{secure_server}/openapi.json")
+    failures: list[str] = []
+    for role in ("dispatcher", "worker", "department"):
+        headers = auth(tokens[role])
+        for result in schema.get_all_operations():
+            fuzz_operation(result.ok(), secure_server, headers, failures,
+                           examples=max(3, EXAMPLES // 4))
+    unique = sorted(set(failures))
+    assert not unique, "\n".join(unique[:40])
+
+
+def fuzz_operation(op: Any, base_url: str, headers: dict[str, str], failures: list[str],
+                   examples: int = EXAMPLES) -> None:
+    @settings(max_examples=examples, derandomize=True, deadline=None, database=None,
               phases=[Phase.explicit, Phase.generate], print_blob=False,
               suppress_health_check=list(HealthCheck))
     @given(case=op.as_strategy())
