@@ -39,6 +39,7 @@ from fastapi import FastAPI
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.requests import HTTPConnection
 from starlette.routing import Mount, compile_path
 
@@ -569,6 +570,14 @@ async def _database_error(request: Any, exc: Exception) -> Any:
     raise exc
 
 
+async def _pool_timeout(request: Any, exc: Exception) -> Any:
+    """Every pooled connection stayed busy past the pool timeout: shed, do not fail."""
+    from fastapi.responses import JSONResponse
+
+    busy = Unavailable("the store is busy; retry after the time in Retry-After")
+    return JSONResponse({"detail": busy.detail()}, status_code=503, headers={"Retry-After": "1"})
+
+
 async def _overflow(request: Any, exc: Exception) -> Any:
     from fastapi.responses import JSONResponse
 
@@ -593,6 +602,7 @@ def install_security(app: FastAPI, settings: SecuritySettings | None = None) -> 
     app.add_middleware(SecurityMiddleware, fastapi_app=app, settings=settings or SecuritySettings())
     app.add_exception_handler(DBAPIError, _database_error)
     app.add_exception_handler(OverflowError, _overflow)
+    app.add_exception_handler(PoolTimeout, _pool_timeout)
     app.state.security_installed = True
 
 

@@ -222,3 +222,26 @@ def test_too_complex_geometry_in_any_body_is_422(
     r = raw_post(secure_client, tokens["reporter"], json.dumps({**intake, "location": nested}))
     assert r.status_code == 422 and "nested" in r.json()["detail"][0]["msg"]
     assert count(sql) == n
+
+
+def test_store_trouble_maps_to_503_or_422_never_500(db_url: str, tokens: dict[str, str]) -> None:
+    """Safety nets behind the routers: pool exhaustion → 503 + Retry-After, bad values → 422."""
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    app = secure_app(db_url)
+
+    @app.get("/trust-test/pool")
+    async def pool() -> None:
+        raise PoolTimeout("QueuePool limit reached")
+
+    @app.get("/trust-test/overflow")
+    async def overflow() -> None:
+        raise OverflowError("value out of int64 range")
+
+    with TestClient(app, raise_server_exceptions=False) as c:
+        h = auth(tokens["admin"])
+        # undeclared routes are admins only
+        assert c.get("/trust-test/pool", headers=auth(tokens["dispatcher"])).status_code == 403
+        r = c.get("/trust-test/pool", headers=h)
+        assert r.status_code == 503 and r.headers["retry-after"] == "1"
+        assert c.get("/trust-test/overflow", headers=h).status_code == 422
