@@ -275,3 +275,64 @@ def test_sigkill_during_batch_import_leaves_a_record_and_rerun_resumes(
                (prefix,))[0] == (total, total)
     assert sql("SELECT status, rows_done FROM import_runs WHERE kind = 'buildings' "
                "AND community_code = %s ORDER BY id DESC LIMIT 1", (community,))[0] == ("done", total)
+
+
+def test_sigkill_inside_the_publish_transaction_rolls_it_back(
+    server: Server, new_token: Callable[..., str], area: dict[str, Any], db_url: str,
+    sql: Callable[..., list[tuple[Any, ...]]],
+) -> None:
+    """Deterministic: publish is held half-way (a row lock on one of the new grids), then killed.
+
+    By then the transaction has retired the old plan and activated the new one;
+    the kill means COMMIT never comes, so the store keeps the old active plan.
+    """
+    import psycopg
+
+    from api.db.engine import psycopg_dsn
+
+    community = area["community"]
+    planner = new_token("planner", community_code=community)
+    with httpx.Client(base_url=server.url, timeout=300) as c:
+        draft = c.post("/api/v1/plans", json={"community": community, "grids": 11, "seed": 3},
+                       headers=auth(planner))
+        assert draft.status_code == 201, draft.text
+    plan_id = draft.json()["id"]
+    before = plan_state(sql, community)
+    assert len(before["active"]) == 1 and before["active"] != [plan_id]
+    blocker = psycopg.connect(psycopg_dsn(db_url))
+    try:
+        blocker.execute("SELECT id FROM grids WHERE plan_id = %s ORDER BY id LIMIT 1 FOR UPDATE",
+                        (plan_id,))
+
+        async def publish_held_then_kill() -> int | None:
+            async with httpx.AsyncClient(base_url=server.url, timeout=60) as c:
+                req = asyncio.create_task(
+                    c.post(f"/api/v1/plans/{plan_id}/publish", headers=auth(planner)))
+                deadline = time.monotonic() + 30
+                while time.monotonic() < deadline:  # wait until publish waits on our lock
+                    waiting = sql("SELECT count(*) FROM pg_stat_activity WHERE datname = "
+                                  "current_database() AND wait_event_type = 'Lock'")[0][0]
+                    if waiting:
+                        break
+                    await asyncio.sleep(0.05)
+                assert waiting, "publish never reached the held grid"
+                await asyncio.to_thread(server.kill)
+                try:
+                    return (await req).status_code
+                except httpx.HTTPError:
+                    return None
+
+        assert asyncio.run(publish_held_then_kill()) is None
+    finally:
+        blocker.rollback()  # the held publish wakes up, finds its client gone, never commits
+        blocker.close()
+    deadline = time.monotonic() + 30
+    while sql("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+              "AND application_name = 'wangge-api' AND state <> 'idle'")[0][0]:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    after = plan_state(sql, community)
+    assert after == before, (before, after)
+    assert sql("SELECT status FROM plans WHERE id = %s", (plan_id,))[0][0] == "draft"
+    assert not sql("SELECT 1 FROM audit_log WHERE action = 'plan.publish' AND entity_id = %s",
+                   (str(plan_id),))
