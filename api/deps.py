@@ -36,5 +36,7 @@ async def get_api_settings(request: Request) -> ApiSettings:
 
 EngineDep = Annotated[AsyncEngine, Depends(get_engine)]
 ConnDep = Annotated[AsyncConnection, Depends(get_conn)]
-TxDep = Annotated[AsyncConnection, Depends(get_tx)]
+#: committed BEFORE the response is sent (``scope="function"``): a client that got 2xx has its
+#: write in the store, and a failed commit is never reported as success (crash safety).
+TxDep = Annotated[AsyncConnection, Depends(get_tx, scope="function")]
 ApiSettingsDep = Annotated[ApiSettings, Depends(get_api_settings)]

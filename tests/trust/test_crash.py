@@ -28,6 +28,7 @@ import httpx
 import pytest
 
 from api.db.cluster import free_port
+from api.deps import TxDep
 from tests.conftest import auth
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -336,3 +337,44 @@ def test_sigkill_inside_the_publish_transaction_rolls_it_back(
     assert sql("SELECT status FROM plans WHERE id = %s", (plan_id,))[0][0] == "draft"
     assert not sql("SELECT 1 FROM audit_log WHERE action = 'plan.publish' AND entity_id = %s",
                    (str(plan_id),))
+
+
+def test_tx_dependency_commits_before_the_response(db_url: str, sql: Callable[..., list[tuple[Any, ...]]],
+                                                   tokens: dict[str, str]) -> None:
+    """A write acknowledged with 2xx is committed: a commit that fails is never a success."""
+    from tests.trust.conftest import secure_app
+
+    sql("CREATE TABLE IF NOT EXISTS trust_commit_probe (v int)")
+    sql("CREATE OR REPLACE FUNCTION trust_refuse() RETURNS trigger LANGUAGE plpgsql AS $$ "
+        "BEGIN RAISE EXCEPTION 'refused at commit'; END $$")
+    sql("DROP TRIGGER IF EXISTS trust_refuse_at_commit ON trust_commit_probe")
+    sql("CREATE CONSTRAINT TRIGGER trust_refuse_at_commit AFTER INSERT ON trust_commit_probe "
+        "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION trust_refuse()")
+    app = secure_app(db_url)
+
+    @app.post("/trust-test/commit")
+    async def write(tx: TxDep) -> dict[str, bool]:
+        from sqlalchemy import text
+
+        await tx.execute(text("INSERT INTO trust_commit_probe VALUES (1)"))
+        return {"ok": True}
+
+    import threading
+
+    import uvicorn
+
+    port = free_port()
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="critical"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    while not srv.started:
+        assert thread.is_alive()
+        time.sleep(0.02)
+    try:  # a real server (the test client would wait for the app to finish)
+        r = httpx.post(f"http://127.0.0.1:{port}/trust-test/commit",
+                       headers=auth(tokens["admin"]), timeout=30)
+    finally:
+        srv.should_exit = True
+        thread.join(timeout=10)
+    assert r.status_code >= 500, r.text
+    assert sql("SELECT count(*) FROM trust_commit_probe")[0][0] == 0
