@@ -50,6 +50,7 @@ from api.auth.permissions import (
     DEPARTMENT_KEYS,
     DISTRICT_KEYS,
     ENTITIES,
+    PERSON_KEYS,
     TEXT_KEYED,
     Rule,
 )
@@ -65,6 +66,7 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+SCOPED_KEYS = frozenset(COMMUNITY_KEYS + DISTRICT_KEYS + DEPARTMENT_KEYS + PERSON_KEYS)
 
 #: Tables whose rows the audit fallback snapshots before/after a write, by the
 #: resource name (``/api/v1/<resource>/...``) or the rule's entity.
@@ -211,10 +213,12 @@ def related(principal: Principal, facts: MutableMapping[str, Any]) -> bool:
 
 
 def check_area(principal: Principal, values: list[tuple[list[str | int], str, Any]]) -> None:
-    """Communities/districts (and, for department tokens, departments) named must be in scope."""
+    """Communities/districts (departments, persons for such tokens) named must be in scope."""
     if principal.role == "admin":
         return
     for loc, key, value in values:
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
         if not isinstance(value, str) or not value:
             continue
         if key in COMMUNITY_KEYS and not principal.in_scope(value):
@@ -222,6 +226,9 @@ def check_area(principal: Principal, values: list[tuple[list[str | int], str, An
         if (key in DEPARTMENT_KEYS and principal.role == "department"
                 and principal.department_code is not None and value != principal.department_code):
             raise Forbidden(f"department {value} is not this token's department", loc=loc)
+        if (key in PERSON_KEYS and principal.role == "worker" and principal.person_id is not None
+                and str(value) != str(principal.person_id)):
+            raise Forbidden(f"person {value} is not this token's person", loc=loc)
         if key in DISTRICT_KEYS:
             own = principal.district_code or (principal.community_code or "")[:6] or None
             if own is not None and value != own:
@@ -443,8 +450,7 @@ class SecurityMiddleware:
             for k, v in parsed.items():
                 named.append((["body", k], k, v))
         # an area named anywhere in the request must be in scope, whatever the rule
-        check_area(principal, [n for n in named
-                               if n[1] in COMMUNITY_KEYS + DISTRICT_KEYS + DEPARTMENT_KEYS])
+        check_area(principal, [n for n in named if n[1] in SCOPED_KEYS])
         def param_value(name: str) -> tuple[Any, list[str | int]]:
             if name in path_params:
                 return path_params[name], ["path", name]

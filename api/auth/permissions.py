@@ -157,6 +157,8 @@ TEXT_KEYED = frozenset({"grid_code"})
 COMMUNITY_KEYS = ("community", "community_code")
 DISTRICT_KEYS = ("district", "district_code")
 DEPARTMENT_KEYS = ("department", "department_code")
+#: Request keys naming a person: a worker token with ``--person`` may name only itself.
+PERSON_KEYS = ("person", "person_id", "worker", "worker_id", "assignee", "assignee_id")
 
 
 def r(*roles: str, **kw: object) -> Rule:

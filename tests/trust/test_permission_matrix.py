@@ -208,6 +208,9 @@ def test_relation_scoped_tokens(secure_client: TestClient, samples: dict[str, An
     assert c.get(f"/api/v1/incidents/{theirs}", headers=auth(me)).status_code == 403
     assert c.get(f"/api/v1/people/{area['worker_id']}", headers=auth(me)).status_code == 200
     assert c.get(f"/api/v1/people/{other_worker}", headers=auth(me)).status_code == 403
+    # a worker may name only itself anywhere in a request
+    assert c.get(f"/api/v1/tasks?person={other_worker}", headers=auth(me)).status_code == 403
+    assert c.get(f"/api/v1/tasks?person={area['worker_id']}", headers=auth(me)).status_code == 200
     escalated = sql(
         "SELECT id, department_code FROM incidents WHERE department_code IS NOT NULL "
         "ORDER BY id LIMIT 1")[0]
