@@ -20,6 +20,7 @@ from api.deps import TxDep
 from api.dispatch import lifecycle, rules
 from api.dispatch.access import check_acts_for
 from api.dispatch.settings import DispatchSettings, get_dispatch_settings
+from api.dispatch.sweep import sweep
 from api.errors import Conflict, Forbidden, InvalidInput, NotFound
 from api.params import CRSName, make_point
 
@@ -181,25 +182,8 @@ async def expire_offers(
     settings: SettingsDep,
     retry_open: Annotated[bool, Query(description="offer open tasks again")] = True,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
-) -> dict[str, Any]:
-    ids = await tasks.due_for_sweep(conn, retry_open, limit)
-    retention = dt.timedelta(days=settings.history_retention_days)
-    before = {i: (await tasks.get_task(conn, i)) for i in ids}
-    counts = {"examined": len(ids), "offered": 0, "open": 0, "expired": 0}
-    for i in ids:
-        t = await tasks.refresh(conn, i, settings, _fresh_after(settings), retry_open=retry_open)
-        assert t is not None
-        if t["status"] == "offered" and (
-            before[i]["status"] != "offered" or t["offered_to"] != before[i]["offered_to"]  # type: ignore[index]
-        ):
-            counts["offered"] += 1
-        elif t["status"] == "open":
-            counts["open"] += 1
-        elif t["status"] == "expired":
-            counts["expired"] += 1
-    # housekeeping of the same periodic sweep: position history past its retention
-    counts["history_pruned"] = await people.prune_history(conn, rules.utcnow() - retention)
-    return counts
+) -> dict[str, int]:
+    return await sweep(conn, settings, retry_open, limit)
 
 
 @router.get("", summary="Tasks, newest first")

@@ -1,0 +1,37 @@
+"""``wangge dispatch``: the periodic dispatch sweep (run it from cron every minute)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Annotated
+
+import typer
+
+from api.config import DatabaseSettings
+
+app = typer.Typer(help="Dispatch housekeeping.", no_args_is_help=True)
+
+
+@app.command("sweep")
+def sweep_command(
+    retry_open: Annotated[bool, typer.Option(help="offer open tasks again")] = True,
+    limit: Annotated[int, typer.Option(min=1, max=100_000, help="tasks per run")] = 1000,
+) -> None:
+    """Move lapsed offers on, offer open tasks again, expire late ones, prune old positions."""
+    from api.cli.main import database_url
+    from api.db.engine import make_async_engine
+    from api.dispatch.settings import DispatchSettings
+    from api.dispatch.sweep import sweep
+
+    url = database_url()
+
+    async def run() -> dict[str, int]:
+        engine = make_async_engine(url, DatabaseSettings())
+        try:
+            async with engine.begin() as conn:
+                return await sweep(conn, DispatchSettings(), retry_open, limit)
+        finally:
+            await engine.dispose()
+
+    typer.echo(json.dumps(asyncio.run(run())))
