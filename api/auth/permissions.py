@@ -171,6 +171,7 @@ def r(*roles: str, **kw: object) -> Rule:
 PERMISSIONS: dict[tuple[str, str], Rule] = {
     # ---- public
     ("GET", "/health"): public("liveness and versions"),
+    ("GET", "/"): public("the start page: what is served where"),
     ("GET", "/openapi.json"): public("the OpenAPI schema"),
     ("GET", "/docs"): public("Swagger UI"),
     ("GET", "/docs/oauth2-redirect"): public("Swagger UI"),
