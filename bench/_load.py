@@ -99,7 +99,8 @@ async def run(
 
 def main() -> None:
     url_file, concurrency, seconds = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
-    lines = [ln.strip() for ln in open(url_file) if ln.strip()]
+    with open(url_file) as f:
+        lines = [ln.strip() for ln in f if ln.strip()]
     base, rest = lines[0], lines[1:]
     headers = dict(ln[len("HEADER "):].split(": ", 1) for ln in rest if ln.startswith("HEADER "))
     paths = [ln for ln in rest if not ln.startswith("HEADER ")]

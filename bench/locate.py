@@ -70,7 +70,8 @@ def main() -> None:
     args = ap.parse_args()
 
     if args.raw_only:  # the raw PostGIS run, in its own process like the HTTP load
-        spec = json.loads(open(args.raw_only).read())
+        with open(args.raw_only) as f:
+            spec = json.load(f)
         out = asyncio.run(_raw(spec["url"], [tuple(p) for p in spec["points"]],
                                args.concurrency, args.seconds))
         print(json.dumps(out))
