@@ -41,7 +41,10 @@ class DatabaseSettings(BaseSettings):
     pg_user: str | None = Field(
         default=None, description="OS user that runs the embedded cluster when started as root"
     )
-    pool_size: int = 10
+    #: Connections kept open per server process. Overflow connections are opened and
+    #: closed per burst (a fork in PostgreSQL each), so the steady pool is sized for the
+    #: expected concurrency rather than relying on overflow.
+    pool_size: int = 40
     pool_max_overflow: int = 10
     statement_timeout_ms: int = 30_000
 

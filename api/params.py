@@ -56,15 +56,16 @@ def make_point(
     return WGSPoint(float(wlon), float(wlat), crs, lon, lat)
 
 
-async def point_query(
-    lon: Annotated[float, Query(description="longitude in the stated `crs`")],
-    lat: Annotated[float, Query(description="latitude in the stated `crs`")],
-    crs: Annotated[
-        CRSName,
-        Query(description="coordinate system of lon/lat: wgs84, cgcs2000, gcj02 (Amap, "
-              "WeChat mini-programs) or bd09 (Baidu); required, never guessed"),
-    ],
-) -> WGSPoint:
+LonQuery = Annotated[float, Query(description="longitude in the stated `crs`")]
+LatQuery = Annotated[float, Query(description="latitude in the stated `crs`")]
+CRSQuery = Annotated[
+    CRSName,
+    Query(description="coordinate system of lon/lat: wgs84, cgcs2000, gcj02 (Amap, "
+          "WeChat mini-programs) or bd09 (Baidu); required, never guessed"),
+]
+
+
+async def point_query(lon: LonQuery, lat: LatQuery, crs: CRSQuery) -> WGSPoint:
     return make_point(lon, lat, crs.value)
 
 

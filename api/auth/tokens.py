@@ -126,7 +126,9 @@ async def lookup_token(engine: AsyncEngine, token: str) -> Principal | None:
 
     Autocommit: one round trip, no BEGIN/ROLLBACK (this runs on every request).
     """
-    async with engine.execution_options(isolation_level="AUTOCOMMIT").connect() as conn:
+    if engine.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
+        engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+    async with engine.connect() as conn:
         row = (await conn.execute(_LOOKUP, {"h": hash_token(token)})).first()
     if row is None:
         return None
