@@ -253,7 +253,7 @@ def _map_geometry(geom: T, fn: Callable[..., tuple[Any, Any]], crs: str | None) 
         return geom
     # shapely.transform hands every vertex (all geometries at once) to the function;
     # the functions are pure and elementwise, so identical vertices stay identical.
-    return shapely.transform(geom, _coords_fn(fn, name))  # type: ignore[no-any-return]
+    return shapely.transform(geom, _coords_fn(fn, name))
 
 
 def geometry_to_wgs84(geom: T, crs: str | None) -> T:

@@ -54,7 +54,8 @@ class RawMacroElement(MacroElement):
     would be evaluated. Here the output goes in verbatim.
     """
 
-    def render(self, **kwargs: Any) -> None:
+    # branca's own MacroElement.render returns None too (its base Element.render says str)
+    def render(self, **kwargs: Any) -> None:  # type: ignore[override]
         figure = self.get_root()
         assert isinstance(figure, Figure), "render inside a Figure"
         for name, url in getattr(self, "default_js", []):

@@ -10,10 +10,10 @@ or inlining them for a file that opens with no network.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import folium
-from branca.element import Element
+from branca.element import Element, Figure
 
 from maps import assets, codec
 from maps.colours import BLUES, ORANGES, REDS, count_classes, share_classes
@@ -67,10 +67,11 @@ def _frame(data: dict[str, Any], title: str, notes: list[str], empty: bool) -> f
     # no tile layer carries the zoom range: the clusters need the map's own
     m.options["max_zoom"] = 19
     m.options["min_zoom"] = 3
-    m.get_root().header.add_child(Element('<link rel="icon" href="data:,">'), name="favicon")
+    root = cast(Figure, m.get_root())  # a folium.Map always sits in a Figure
+    root.header.add_child(Element('<link rel="icon" href="data:,">'), name="favicon")
     m.default_js = assets.links([assets.LEAFLET_JS])
     m.default_css = assets.links([assets.LEAFLET_CSS])
-    m.get_root().title = title
+    root.title = title
     WanggeLayer("outlines", "boundaries", codec.table(**data["boundaries"]), "行政区界 Boundaries",
                 overlay=False).add_to(m)
     meta = dict(data.get("meta", {}))

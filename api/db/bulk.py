@@ -32,7 +32,8 @@ def _column_values(table: Table, frame: pd.DataFrame) -> tuple[list[str], list[I
         if type_name == "Geometry":
             geoms = np.asarray(series.values, dtype=object)
             mask = pd.isna(series).to_numpy() | np.array([g is None for g in geoms])
-            geoms = np.where(mask, None, geoms)
+            # numpy's stubs do not accept None as an (object) fill value, which numpy does
+            geoms = np.where(mask, None, geoms)  # type: ignore[call-overload]
             geoms = shapely.set_srid(geoms, 4326)
             wkb = shapely.to_wkb(geoms, hex=True, include_srid=True)
             values.append(wkb.tolist())

@@ -52,8 +52,8 @@ SettingsDep = Annotated[IncidentSettings, Depends(incident_settings)]
 class Contact(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = Field(None, max_length=64)
-    phone: str | None = Field(None, max_length=32, pattern=r"^[0-9+\-() ]{3,32}$")
+    name: str | None = Field(default=None, max_length=64)
+    phone: str | None = Field(default=None, max_length=32, pattern=r"^[0-9+\-() ]{3,32}$")
 
 
 class IncidentIn(BaseModel):

@@ -41,8 +41,9 @@ DaysQ = Annotated[int, Query(ge=1, le=3650, description="a building counts as vi
 ItemQ = Annotated[str | None, Query(max_length=32, description="service item code")]
 CategoryQ = Annotated[str | None, Query(max_length=32, description="service item category")]
 
-HTML = {200: {"content": {"text/html": {}}}, 404: {"description": "unknown area or plan"},
-        422: {"description": "invalid filter"}}
+HTML: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/html": {}}}, 404: {"description": "unknown area or plan"},
+    422: {"description": "invalid filter"}}
 
 
 def _html(data: dict[str, Any], build: Any, *args: Any) -> HTMLResponse:
@@ -53,7 +54,7 @@ def _html(data: dict[str, Any], build: Any, *args: Any) -> HTMLResponse:
             summary="Grids coloured by a measure, with incident heat, visit gaps and people")
 async def coverage(
     engine: EngineDep, community: CommunityQ = None, district: DistrictQ = None,
-    layer: Annotated[Measure, Query(description="measure that colours the grids")] = Measure.households,
+    layer: Annotated[Measure, Query(description="measure that colours the grids")] = Measure["households"],
     since: SinceQ = None, until: UntilQ = None, asof: AsofQ = None, days: DaysQ = 30,
     item: ItemQ = None, category: CategoryQ = None,
 ) -> HTMLResponse:

@@ -58,9 +58,11 @@ async def connect(sub: FastAPI, dsn: str, statement_timeout_ms: int = 30_000) ->
     from tipg.database import connect_to_db
     from tipg.settings import DatabaseSettings, PostgresSettings
 
+    # pydantic validates the str into a PostgresDsn; its typed __init__ only admits the latter
     await connect_to_db(
         sub, schemas=[SCHEMA],
-        settings=PostgresSettings(database_url=dsn, db_min_conn_size=1, db_max_conn_size=4),
+        settings=PostgresSettings(database_url=dsn,  # type: ignore[arg-type]
+                                  db_min_conn_size=1, db_max_conn_size=4),
         server_settings={"statement_timeout": str(statement_timeout_ms),
                          "application_name": "wangge-ogc", "jit": "off"})
     await register_collection_catalog(sub, db_settings=DatabaseSettings(

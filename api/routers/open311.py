@@ -169,7 +169,7 @@ async def _check_jurisdiction(conn: Any, value: str | None) -> None:
 async def discovery(fmt: str, request: Request) -> Response:
     fmt = _fmt(fmt)
     base = str(request.base_url).rstrip("/") + "/open311/v2/"
-    doc = {
+    doc: dict[str, Any] = {
         "changeset": "2026-11-26T00:00:00Z",
         "contact": "Wangge community grid service window",
         "key_service": "A Wangge bearer token (role reporter) is the api_key",
@@ -182,7 +182,7 @@ async def discovery(fmt: str, request: Request) -> Response:
             ET.SubElement(root, k).text = str(doc[k])
         eps = ET.SubElement(root, "endpoints")
         ep = ET.SubElement(eps, "endpoint")
-        for k, v in doc["endpoints"][0].items():  # type: ignore[index]
+        for k, v in doc["endpoints"][0].items():
             if k == "formats":
                 fs = ET.SubElement(ep, "formats")
                 for f in v:

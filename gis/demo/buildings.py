@@ -66,8 +66,8 @@ def _candidates(
     ys = np.arange(y0 + t.width / 2 + rng.uniform(0, 0.5) * (t.pitch_y - t.width), y1, t.pitch_y)
     if len(xs) == 0 or len(ys) == 0:
         return np.empty(0, dtype=object)
-    gx, gy = np.meshgrid(xs, ys)
-    gx, gy = gx.ravel(), gy.ravel()
+    mx, my = np.meshgrid(xs, ys)
+    gx, gy = mx.ravel(), my.ravel()
     hl, hw = t.length / 2, t.width / 2
     corners = np.array([(-hl, -hw), (hl, -hw), (hl, hw), (-hl, hw), (-hl, -hw)])
     px = gx[:, None] + corners[None, :, 0]

@@ -11,6 +11,7 @@ import datetime as dt
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 import geopandas as gpd
 import numpy as np
@@ -179,8 +180,8 @@ class _Generator:
         comm_wgs = to_wgs84(self.comm_metric)
         office_geoms = to_wgs84(np.array([lay.street_offices[i][2] for i in used_offices],
                                          dtype=object))
-        rows = {"code": [], "name": [], "name_en": [], "level": [], "parent_code": [],
-                "city_code": [], "geom": []}
+        rows: dict[str, list[Any]] = {"code": [], "name": [], "name_en": [], "level": [],
+                                      "parent_code": [], "city_code": [], "geom": []}
         for a in admin:
             rows["code"].append(a.code)
             rows["name"].append(a.name)
@@ -794,7 +795,8 @@ class _Generator:
         created = np.minimum(created, self.ref_s - 60)
         order = np.argsort(created, kind="stable")
         item, chan, xy, grid, comm, created, b_sel, ps, market = (
-            a[order] for a in (item, chan, xy, grid, comm, created, b_sel, ps, market))
+            cast(np.ndarray, a[order])
+            for a in (item, chan, xy, grid, comm, created, b_sel, ps, market))
         lim = limit_h[item] * HOUR
         due = created + lim
         # first-asked responsibility: an on-the-spot item taken at the window is accepted at
@@ -872,7 +874,9 @@ class _Generator:
                                                                      strict=True)]
         rphone = [self.p_phones[g] if p else r for g, p, r in zip(g_worker, patrol, rphone,
                                                                   strict=True)]
-        input_crs = np.select([chan == "mini_program", chan == "patrol"], ["gcj02", "wgs84"], None)
+        # numpy's stubs do not accept None as an (object) fill value, which numpy does
+        input_crs = np.select([chan == "mini_program", chan == "patrol"], ["gcj02", "wgs84"],
+                              None)  # type: ignore[call-overload]
         desc_items = items["description"].to_numpy()
         names_items = items["name"].to_numpy()
         description = [
@@ -1063,7 +1067,8 @@ class _Generator:
                                "协助申请补贴", "家中无人，电话联系", "反映楼道堆物", ""],
                               dtype=object)
         notes = notes_pool[rng.integers(0, len(notes_pool), v)]
-        notes = np.where(notes == "", None, notes)
+        # numpy's stubs do not accept None as an (object) fill value, which numpy does
+        notes = np.where(notes == "", None, notes)  # type: ignore[call-overload]
         self.t["visits"] = _gdf({
             "id": np.arange(1, v + 1),
             "city_code": CITY_CODE,

@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import networkx as nx
 import numpy as np
@@ -67,7 +68,7 @@ def _transformer(forward: bool) -> pyproj.Transformer:
     return pyproj.Transformer.from_crs(METRIC_EPSG, 4326, always_xy=True)
 
 
-def _apply(geom, forward: bool):  # type: ignore[no-untyped-def]
+def _apply(geom: Any, forward: bool) -> Any:
     t = _transformer(forward)
 
     def fn(coords: np.ndarray) -> np.ndarray:
@@ -79,12 +80,12 @@ def _apply(geom, forward: bool):  # type: ignore[no-untyped-def]
     return shapely.transform(geom, fn)
 
 
-def to_metric(geom):  # type: ignore[no-untyped-def]
+def to_metric(geom: Any) -> Any:
     """WGS84 → EPSG:32650 for a geometry or an array of geometries."""
     return _apply(geom, True)
 
 
-def to_wgs84(geom):  # type: ignore[no-untyped-def]
+def to_wgs84(geom: Any) -> Any:
     """EPSG:32650 → WGS84 for a geometry or an array of geometries (vertex by vertex)."""
     return _apply(geom, False)
 

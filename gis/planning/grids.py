@@ -118,8 +118,7 @@ def assign_grid_codes(grids: gpd.GeoDataFrame, community_code: str) -> gpd.GeoDa
 
 
 def _labels_array(units: gpd.GeoDataFrame, labels: pd.Series | np.ndarray) -> np.ndarray:
-    is_series = isinstance(labels, pd.Series)
-    lab = labels.reindex(units["unit_id"]).to_numpy() if is_series else np.asarray(labels)
+    lab = labels.reindex(units["unit_id"]).to_numpy() if isinstance(labels, pd.Series) else np.asarray(labels)
     if lab.shape[0] != len(units) or pd.isna(lab).any():
         raise InvalidInput("labels must give a grid for every unit")
     lab = lab.astype(np.int64)

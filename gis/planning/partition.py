@@ -279,7 +279,7 @@ def _component_weights(comp: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.
     return ids, np.bincount(comp, weights=w).astype(np.int64)
 
 
-def _unit_buildings(units: gpd.GeoDataFrame, i: int) -> list[tuple[Any, int]]:
+def _unit_buildings(units: gpd.GeoDataFrame, i: int | np.integer[Any]) -> list[tuple[Any, int]]:
     if "building_ids" not in units.columns:
         return []
     ids = units["building_ids"].iloc[i]
@@ -425,7 +425,7 @@ def _attach_empty(
     g: UnitGraph, units: gpd.GeoDataFrame, labels: np.ndarray, comp: np.ndarray,
     k_per: dict[int, int],
 ) -> list[str]:
-    notes = []
+    notes: list[str] = []
     empty = [c for c, k in k_per.items() if k == 0]
     if not empty:
         return notes

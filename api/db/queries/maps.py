@@ -24,9 +24,9 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -88,6 +88,7 @@ async def resolve_area(
     conn: AsyncConnection, community: str | None, district: str | None
 ) -> Area | None:
     """The area with its label and bounds; None when the code is unknown."""
+    row: Sequence[Any] | None
     if community is not None:
         row = (await conn.execute(text(
             "SELECT name, coalesce(name_en, ''), ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) "
@@ -122,7 +123,13 @@ async def _grid_bounds(conn: AsyncConnection, community: str | None, district: s
     return _bounds(row)
 
 
-async def data_clock(conn: AsyncConnection) -> dict[str, dt.datetime | None]:
+class DataClock(TypedDict):
+    now: dt.datetime
+    last_incident: dt.datetime | None
+    last_visit: dt.datetime | None
+
+
+async def data_clock(conn: AsyncConnection) -> DataClock:
     """The latest incident and visit recorded (the default end of the windows) and now."""
     row = (await conn.execute(text(
         "SELECT now(), (SELECT max(created_at) FROM incidents), (SELECT max(at) FROM visits)"

@@ -50,7 +50,8 @@ async def requests(
     limit: int = 1000,
 ) -> list[dict[str, Any]]:
     """Service requests by id list, or by service code, time range and open/closed."""
-    clauses, params = ["TRUE"], {}
+    clauses: list[str] = ["TRUE"]
+    params: dict[str, Any] = {}
     if ids is not None:
         clauses.append("i.id = ANY(:ids)")
         params["ids"] = ids
