@@ -1,4 +1,4 @@
-"""``wangge backup create FILE`` / ``wangge backup restore FILE``: the whole store, pg_dump format.
+"""``wangge backup FILE`` / ``wangge restore FILE``: the whole store, pg_dump format.
 
 For top-level ``wangge backup FILE`` / ``wangge restore FILE`` the CLI's main
 module registers :func:`backup_command` and :func:`restore_command` directly.
@@ -13,10 +13,6 @@ import typer
 
 from api.cli.progress import console, progress_callback
 from api.errors import WanggeError
-
-NAME = "backup"
-app = typer.Typer(help="Back up and restore the whole store (pg_dump custom format).",
-                  no_args_is_help=True)
 
 
 def _url(database_url: str | None) -> str:
@@ -70,5 +66,3 @@ def restore_command(
     console.print(f"restored {out['tables']} tables from {out['file']}")
 
 
-app.command("create")(backup_command)
-app.command("restore")(restore_command)

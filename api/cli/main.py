@@ -224,6 +224,14 @@ def token_revoke(token: Annotated[str, typer.Argument(help="the token, or its id
     console.print("revoked")
 
 
+def _mount_top_level() -> None:
+    """Commands of other modules that stand at the top level (``wangge backup FILE``)."""
+    from api.cli.backup import backup_command, restore_command
+
+    app.command("backup")(backup_command)
+    app.command("restore")(restore_command)
+
+
 def _mount_subcommands() -> None:
     """Mount every ``api/cli/<name>.py`` that defines ``app`` (a Typer) as ``wangge <name>``."""
     import importlib
@@ -240,6 +248,7 @@ def _mount_subcommands() -> None:
             app.add_typer(sub, name=getattr(module, "NAME", m.name))
 
 
+_mount_top_level()
 _mount_subcommands()
 
 if __name__ == "__main__":

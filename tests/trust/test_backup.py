@@ -45,12 +45,12 @@ def test_backup_then_restore_into_a_fresh_database_brings_every_table_back(
     sql("INSERT INTO audit_log (actor, action) VALUES ('test', 'before.backup')")
     file = tmp_path / "store.dump"
     runner = CliRunner()
-    out = runner.invoke(app, ["backup", "create", str(file), "--database-url", db_url])
+    out = runner.invoke(app, ["backup", str(file), "--database-url", db_url])
     assert out.exit_code == 0, out.output
     assert file.stat().st_size > 10_000
     assert not (tmp_path / "store.dump.partial").exists()
     target = new_database(pg_cluster, "trust_restored")
-    out = runner.invoke(app, ["backup", "restore", str(file), "--database-url", target])
+    out = runner.invoke(app, ["restore", str(file), "--database-url", target])
     assert out.exit_code == 0, out.output
     before, after = fingerprint(db_url), fingerprint(target)
     assert set(before) == set(after)
@@ -68,16 +68,16 @@ def test_restore_refuses_a_non_empty_database_unless_clean(
 ) -> None:
     file = tmp_path / "store.dump"
     runner = CliRunner()
-    assert runner.invoke(app, ["backup", "create", str(file), "--database-url", db_url]).exit_code == 0
+    assert runner.invoke(app, ["backup", str(file), "--database-url", db_url]).exit_code == 0
     target = new_database(pg_cluster, "trust_restored_twice")
-    assert runner.invoke(app, ["backup", "restore", str(file), "--database-url", target]).exit_code == 0
-    again = runner.invoke(app, ["backup", "restore", str(file), "--database-url", target])
+    assert runner.invoke(app, ["restore", str(file), "--database-url", target]).exit_code == 0
+    again = runner.invoke(app, ["restore", str(file), "--database-url", target])
     assert again.exit_code == 1 and "--clean" in again.output
-    clean = runner.invoke(app, ["backup", "restore", str(file), "--clean", "--database-url", target])
+    clean = runner.invoke(app, ["restore", str(file), "--clean", "--database-url", target])
     assert clean.exit_code == 0, clean.output
     assert fingerprint(db_url) == fingerprint(target)
     junk = tmp_path / "junk.dump"
     junk.write_bytes(b"not a dump")
-    bad = runner.invoke(app, ["backup", "restore", str(junk), "--database-url",
+    bad = runner.invoke(app, ["restore", str(junk), "--database-url",
                               new_database(pg_cluster, "trust_junk")])
     assert bad.exit_code == 1 and "not a pg_dump" in bad.output
