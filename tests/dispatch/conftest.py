@@ -48,16 +48,6 @@ def use_settings(client: TestClient, **values: Any) -> DispatchSettings:
 
 
 @pytest.fixture(scope="module")
-def tokens(db_url: str) -> Iterator[Callable[..., str]]:
-    """``tokens(role, **scope)`` → a bearer token (its engine is disposed at module end)."""
-    from api.auth.tokens import create_token
-    from api.db.engine import make_sync_engine
-
-    engine = make_sync_engine(db_url)
-
-    def make(role: str, **scope: Any) -> str:
-        with engine.begin() as conn:
-            return create_token(conn, role, **scope)[1]
-
-    yield make
-    engine.dispose()
+def tokens(make_token: Callable[..., str]) -> Callable[..., str]:
+    """``tokens(role, **scope)``: the session's ``make_token`` under this package's name."""
+    return make_token

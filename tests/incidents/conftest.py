@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -10,21 +10,6 @@ import pytest
 SqlFn = Callable[..., list[tuple[Any, ...]]]
 
 
-@pytest.fixture(scope="module")
-def make_token(db_url: str) -> Iterator[Callable[..., str]]:
-    """As the session's ``make_token``, but its engine is disposed at the end of the module
-    (the shared fixture leaves a pooled connection open, which warnings-as-errors reports)."""
-    from api.auth.tokens import create_token
-    from api.db.engine import make_sync_engine
-
-    engine = make_sync_engine(db_url)
-
-    def make(role: str, **scope: Any) -> str:
-        with engine.begin() as conn:
-            return create_token(conn, role, **scope)[1]
-
-    yield make
-    engine.dispose()
 
 
 @pytest.fixture(scope="module")

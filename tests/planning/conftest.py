@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -11,24 +11,9 @@ SQL = Callable[..., list[tuple[Any, ...]]]
 
 
 @pytest.fixture(scope="module")
-def token(db_url: str) -> Iterator[Callable[..., str]]:
-    """``token(role, **scope)``: like ``make_token``, but its engine is disposed at the end.
-
-    (``make_token``'s engine is never disposed; when the garbage collector
-    reaps its pooled psycopg connection mid-session, pytest turns the
-    ResourceWarning into an error.)
-    """
-    from api.auth.tokens import create_token
-    from api.db.engine import make_sync_engine
-
-    engine = make_sync_engine(db_url)
-
-    def make(role: str, **scope: Any) -> str:
-        with engine.begin() as conn:
-            return create_token(conn, role, **scope)[1]
-
-    yield make
-    engine.dispose()
+def token(make_token: Callable[..., str]) -> Callable[..., str]:
+    """``token(role, **scope)``: the session's ``make_token`` under this package's name."""
+    return make_token
 
 
 @pytest.fixture(scope="module")

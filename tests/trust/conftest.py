@@ -44,19 +44,9 @@ def area(sql: Callable[..., list[tuple[Any, ...]]]) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def new_token(db_url: str) -> Iterator[Callable[..., str]]:
-    """``new_token(role, **scope)`` → a bearer token (like ``make_token``, engine disposed)."""
-    from api.auth.tokens import create_token
-    from api.db.engine import make_sync_engine
-
-    engine = make_sync_engine(db_url)
-
-    def make(role: str, **scope: Any) -> str:
-        with engine.begin() as conn:
-            return create_token(conn, role, **scope)[1]
-
-    yield make
-    engine.dispose()
+def new_token(make_token: Callable[..., str]) -> Callable[..., str]:
+    """``new_token(role, **scope)``: the session's ``make_token`` under this package's name."""
+    return make_token
 
 
 @pytest.fixture(scope="module")
