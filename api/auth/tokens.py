@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -182,7 +183,7 @@ async def current_principal(request: Request) -> Principal:
     return principal
 
 
-def require_roles(*roles: str):  # type: ignore[no-untyped-def]
+def require_roles(*roles: str) -> Callable[[Principal], Awaitable[Principal]]:
     """Dependency factory: the caller must hold one of ``roles`` (admin always may)."""
 
     async def check(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
