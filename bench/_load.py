@@ -25,6 +25,32 @@ def percentile(values: list[float], q: float) -> float:
     return s[k]
 
 
+async def read_response(reader: asyncio.StreamReader) -> int:
+    """Read one HTTP/1.1 response (content-length or chunked body); returns its status."""
+    line = await reader.readline()
+    code = int(line.split()[1])
+    length = 0
+    chunked = False
+    while True:
+        h = await reader.readline()
+        if h in (b"\r\n", b""):
+            break
+        k, _, v = h.decode().partition(":")
+        if k.lower() == "content-length":
+            length = int(v)
+        elif k.lower() == "transfer-encoding" and "chunked" in v.lower():
+            chunked = True
+    if chunked:
+        while True:
+            size = int((await reader.readline()).strip(), 16)
+            await reader.readexactly(size + 2)
+            if size == 0:
+                break
+    elif length:
+        await reader.readexactly(length)
+    return code
+
+
 async def _worker(
     host: str, port: int, paths: list[str], start: int, deadline: float,
     lat: list[float], status: dict[int, int], method: str, body: bytes | None,
@@ -46,27 +72,7 @@ async def _worker(
                 ).encode() + body
             t0 = time.perf_counter()
             writer.write(req)
-            line = await reader.readline()
-            code = int(line.split()[1])
-            length = 0
-            chunked = False
-            while True:
-                h = await reader.readline()
-                if h in (b"\r\n", b""):
-                    break
-                k, _, v = h.decode().partition(":")
-                if k.lower() == "content-length":
-                    length = int(v)
-                elif k.lower() == "transfer-encoding" and "chunked" in v.lower():
-                    chunked = True
-            if chunked:
-                while True:
-                    size = int((await reader.readline()).strip(), 16)
-                    await reader.readexactly(size + 2)
-                    if size == 0:
-                        break
-            elif length:
-                await reader.readexactly(length)
+            code = await read_response(reader)
             lat.append(time.perf_counter() - t0)
             status[code] = status.get(code, 0) + 1
     finally:

@@ -38,7 +38,7 @@ from urllib.parse import urlsplit
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench._load import percentile  # noqa: E402
+from bench._load import percentile, read_response  # noqa: E402
 
 SAMPLE = """
 SELECT ST_X(p.geom), ST_Y(p.geom) FROM (
@@ -68,18 +68,7 @@ async def _post_worker(host: str, port: int, bodies: list[bytes], token: str, st
             ).encode() + body
             t0 = time.perf_counter()
             writer.write(req)
-            line = await reader.readline()
-            code = int(line.split()[1])
-            length = 0
-            while True:
-                h = await reader.readline()
-                if h in (b"\r\n", b""):
-                    break
-                k, _, v = h.decode().partition(":")
-                if k.lower() == "content-length":
-                    length = int(v)
-            if length:
-                await reader.readexactly(length)
+            code = await read_response(reader)
             lat.append(time.perf_counter() - t0)
             status[code] = status.get(code, 0) + 1
     finally:
