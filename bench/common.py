@@ -14,8 +14,8 @@ from pathlib import Path
 
 import httpx
 
-from api.config import DatabaseSettings
-from api.db.cluster import free_port
+from api.settings import DatabaseSettings
+from api.store.cluster import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
@@ -23,9 +23,9 @@ PY = sys.executable
 
 def demo_database(communities: int | None = None) -> str:
     """The configured database (or the embedded cluster), migrated, with the demo loaded."""
-    from api.db.demo_load import is_empty, load_tables
-    from api.db.engine import resolve_url
-    from api.db.migrate import upgrade
+    from api.store.demo_load import is_empty, load_tables
+    from api.store.engine import resolve_url
+    from api.store.migrate import upgrade
 
     url = resolve_url(DatabaseSettings())
     upgrade(url)
@@ -40,7 +40,7 @@ def demo_database(communities: int | None = None) -> str:
 def bench_token(url: str, role: str = "admin") -> str:
     """A bearer token for the benchmark's requests (labelled so it can be told apart)."""
     from api.auth.tokens import create_token
-    from api.db.engine import make_sync_engine
+    from api.store.engine import make_sync_engine
 
     engine = make_sync_engine(url)
     try:

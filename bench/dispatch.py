@@ -35,8 +35,8 @@ import shapely
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from api.db.bulk import copy_frame  # noqa: E402
-from api.db.engine import psycopg_dsn  # noqa: E402
+from api.store.bulk import copy_frame  # noqa: E402
+from api.store.engine import psycopg_dsn  # noqa: E402
 from bench.nearest import PY, ROOT, _to_lonlat, bench_database, make_token, percentile, serve  # noqa: E402
 
 SIDE_M = 3_000.0

@@ -112,8 +112,8 @@ def _run_post_load(spec: dict) -> dict[str, object]:
 @contextmanager
 def bench_database(communities: int | None) -> Iterator[str]:
     """The configured database, or a fresh temporary cluster with the demo city."""
-    from api.db.demo_load import is_empty, load_tables
-    from api.db.migrate import upgrade
+    from api.store.demo_load import is_empty, load_tables
+    from api.store.migrate import upgrade
 
     if os.environ.get("WANGGE_DATABASE_URL"):
         url = os.environ["WANGGE_DATABASE_URL"]
@@ -127,8 +127,8 @@ def bench_database(communities: int | None) -> Iterator[str]:
     import psycopg
     from sqlalchemy.engine import make_url
 
-    from api.db.cluster import Cluster, free_port
-    from api.db.engine import psycopg_dsn
+    from api.store.cluster import Cluster, free_port
+    from api.store.engine import psycopg_dsn
     from gis.demo import generate_city
 
     cluster = Cluster(data_dir=Path(tempfile.mkdtemp(prefix="wangge-bench-")), port=free_port(),
@@ -159,8 +159,8 @@ def server(target: str, url: str | None, factory: bool = False) -> Iterator[str]
 def _kpi_sql_ms(url: str, repeat: int = 5) -> dict[str, float]:
     import psycopg
 
-    from api.db.engine import psycopg_dsn
-    from api.db.queries.metrics import _KPI
+    from api.store.engine import psycopg_dsn
+    from api.store.sql.metrics import _KPI
 
     params = {"community": None, "district": None, "since": None, "until": None}
     times = []
@@ -194,7 +194,7 @@ def main() -> None:
     import psycopg
 
     from api.auth.tokens import create_token
-    from api.db.engine import make_sync_engine, psycopg_dsn
+    from api.store.engine import make_sync_engine, psycopg_dsn
     from bench.common import load
     from gis.crs import from_wgs84
 
@@ -230,7 +230,7 @@ def main() -> None:
         with server("bench.bare_app:app", None) as base:
             load(base, ["/bare"], 4, 2)  # warm-up
             result["bare"] = load(base, ["/bare"], args.concurrency, args.seconds)
-        with server("api.app:create_app", url, factory=True) as base:
+        with server("api.web.app:create_app", url, factory=True) as base:
             spec = {"base": base, "bodies": bodies, "token": token, "concurrency": 4,
                     "seconds": 2, "tag": "warm"}
             _run_post_load(spec)

@@ -65,7 +65,7 @@ def prepare(url: str, clients: int, points: int) -> dict[str, Any]:
     import psycopg
 
     from api.auth.tokens import create_token
-    from api.db.engine import make_sync_engine, psycopg_dsn
+    from api.store.engine import make_sync_engine, psycopg_dsn
 
     with psycopg.connect(psycopg_dsn(url)) as conn:
         pts = conn.execute(
@@ -89,7 +89,7 @@ def prepare(url: str, clients: int, points: int) -> dict[str, Any]:
 def revoke(url: str, ids: list[int]) -> None:
     from sqlalchemy import text
 
-    from api.db.engine import make_sync_engine
+    from api.store.engine import make_sync_engine
 
     engine = make_sync_engine(url)
     with engine.begin() as conn:
@@ -101,7 +101,7 @@ def revoke(url: str, ids: list[int]) -> None:
 def start_server(db_url: str, port: int, workers: int) -> subprocess.Popen[bytes]:
     env = {**os.environ, "WANGGE_DATABASE_URL": db_url}
     return subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "api.security:create_secure_app", "--factory",
+        [sys.executable, "-m", "uvicorn", "api.web.security:create_secure_app", "--factory",
          "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
          "--log-level", "warning", "--no-access-log"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
@@ -277,8 +277,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.database_url:
         db_url = args.database_url
     else:
-        from api.config import DatabaseSettings
-        from api.db.engine import resolve_url
+        from api.settings import DatabaseSettings
+        from api.store.engine import resolve_url
 
         db_url = resolve_url(DatabaseSettings())
     setup = prepare(db_url, args.clients, 600)
@@ -286,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     base = args.url
     try:
         if base is None:
-            from api.db.cluster import free_port
+            from api.store.cluster import free_port
 
             port = free_port()
             proc = start_server(db_url, port, args.workers)

@@ -20,7 +20,7 @@ import time
 
 import psycopg
 
-from api.db.engine import psycopg_dsn, with_driver
+from api.store.engine import psycopg_dsn, with_driver
 from bench._load import percentile
 from bench.common import PY, ROOT, bench_token, demo_database, load, server
 
@@ -34,7 +34,7 @@ SELECT ST_X(p.geom), ST_Y(p.geom) FROM (
 async def _raw(url: str, points: list[tuple[float, float]], concurrency: int, seconds: float) -> dict:
     import asyncpg
 
-    from api.db.queries.areas import _LOCATE
+    from api.store.sql.areas import _LOCATE
 
     sql = str(_LOCATE).replace(":lon", "$1").replace(":lat", "$2")
     pool = await asyncpg.create_pool(with_driver(url, "asyncpg").replace("+asyncpg", ""),
@@ -92,7 +92,7 @@ def main() -> None:
         load(base, ["/bare"], 4, 2)  # warm-up
         result["bare"] = load(base, ["/bare"], args.concurrency, args.seconds)
     headers = {"Authorization": f"Bearer {bench_token(url, 'dispatcher')}"}
-    with server("api.app:create_app", url=url, factory=True) as base:
+    with server("api.web.app:create_app", url=url, factory=True) as base:
         load(base, paths, 4, 2, headers)
         result["locate"] = load(base, paths, args.concurrency, args.seconds, headers)
     import tempfile

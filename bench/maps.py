@@ -39,9 +39,9 @@ LAYERS = ["grids", "buildings", "incidents"]
 
 
 async def _pages(url: str, runs: int) -> dict[str, Any]:
-    from api.config import DatabaseSettings
-    from api.db.engine import make_async_engine
-    from api.db.queries import maps as q
+    from api.settings import DatabaseSettings
+    from api.store.engine import make_async_engine
+    from api.store.sql import maps as q
     from maps import pages
 
     builders = {
@@ -84,7 +84,7 @@ def _naive(url: str, since: str, until: str) -> dict[str, Any]:
     from folium.plugins import HeatMap
     from sqlalchemy import create_engine, text
 
-    from api.db.engine import with_driver
+    from api.store.engine import with_driver
 
     t0 = time.perf_counter()
     engine = create_engine(with_driver(url, "psycopg"))
@@ -116,7 +116,7 @@ def _tile_paths(url: str, per_zoom: int) -> dict[int, list[tuple[int, int]]]:
     """Tiles over the city's grids at zooms 12–16, an even sample of those with grids."""
     import psycopg
 
-    from api.db.engine import psycopg_dsn
+    from api.store.engine import psycopg_dsn
 
     out: dict[int, list[tuple[int, int]]] = {}
     with psycopg.connect(psycopg_dsn(url)) as conn:
@@ -192,7 +192,7 @@ def main() -> None:
     # the naive page covers the same year of cases as the coverage page
     import psycopg
 
-    from api.db.engine import psycopg_dsn
+    from api.store.engine import psycopg_dsn
 
     with psycopg.connect(psycopg_dsn(url)) as conn:
         last = conn.execute("SELECT max(created_at) FROM incidents").fetchone()[0]
@@ -204,7 +204,7 @@ def main() -> None:
     naive = _naive(url, since.isoformat(), until.isoformat())
     print("tiles ...", file=sys.stderr)
     sample = _tile_paths(url, args.tiles_per_zoom)
-    with server("api.app:create_app", url=url, factory=True) as base:
+    with server("api.web.app:create_app", url=url, factory=True) as base:
         tiles = _tiles(base, sample, args.seconds,
                        {"Authorization": f"Bearer {bench_token(url)}"})
     cov = pages["coverage"]

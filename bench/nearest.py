@@ -43,8 +43,8 @@ from pyproj import Geod, Transformer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from api.db.bulk import copy_frame  # noqa: E402
-from api.db.engine import psycopg_dsn  # noqa: E402
+from api.store.bulk import copy_frame  # noqa: E402
+from api.store.engine import psycopg_dsn  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
@@ -68,7 +68,7 @@ def percentile(values: list[float], q: float) -> float:
 @contextlib.contextmanager
 def bench_database(label: str) -> Iterator[str]:
     """A fresh, migrated database of the benchmark's own; dropped/destroyed afterwards."""
-    from api.db.migrate import upgrade
+    from api.store.migrate import upgrade
 
     given = os.environ.get("WANGGE_DATABASE_URL")
     if given:
@@ -87,7 +87,7 @@ def bench_database(label: str) -> Iterator[str]:
             with psycopg.connect(psycopg_dsn(admin), autocommit=True) as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         return
-    from api.db.cluster import Cluster, free_port
+    from api.store.cluster import Cluster, free_port
 
     cluster = Cluster(data_dir=Path(tempfile.mkdtemp(prefix=f"wangge-bench-{label}-")),
                       port=free_port(), fast=True)
@@ -162,7 +162,7 @@ def load_data(url: str, n_people: int) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def make_token(url: str) -> str:
     from api.auth.tokens import create_token
-    from api.db.engine import make_sync_engine
+    from api.store.engine import make_sync_engine
 
     engine = make_sync_engine(url)
     with engine.begin() as conn:
@@ -179,12 +179,12 @@ def serve(url: str) -> Iterator[str]:
     """uvicorn in a subprocess on a free loopback port."""
     import httpx
 
-    from api.db.cluster import free_port
+    from api.store.cluster import free_port
 
     port = free_port()
     env = {**os.environ, "WANGGE_DATABASE_URL": url}
     proc = subprocess.Popen(
-        [PY, "-m", "uvicorn", "api.app:create_app", "--factory", "--host", "127.0.0.1",
+        [PY, "-m", "uvicorn", "api.web.app:create_app", "--factory", "--host", "127.0.0.1",
          "--port", str(port), "--log-level", "warning", "--no-access-log"],
         cwd=ROOT, env=env,
     )

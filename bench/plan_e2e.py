@@ -34,13 +34,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from api.db.engine import make_sync_engine  # noqa: E402
-from api.db.queries import plans as q  # noqa: E402
 from api.errors import WanggeError  # noqa: E402
-from api.planning.inputs import load_inputs  # noqa: E402
-from api.planning.redraw import RedrawRequest, compute_draft  # noqa: E402
-from api.planning.service import store_redraw  # noqa: E402
-from api.planning.slivers import fold_slivers  # noqa: E402
+from api.services.planning.inputs import load_inputs  # noqa: E402
+from api.services.planning.redraw import RedrawRequest, compute_draft  # noqa: E402
+from api.services.planning.service import store_redraw  # noqa: E402
+from api.services.planning.slivers import fold_slivers  # noqa: E402
+from api.store.engine import make_sync_engine  # noqa: E402
+from api.store.sql import plans as q  # noqa: E402
 from gis.planning.units import build_units  # noqa: E402
 
 RANGE = (300, 500)

@@ -1,6 +1,6 @@
 """Alembic environment, wired to GeoAlchemy2's alembic helpers on both paths.
 
-The URL comes from ``config.attributes["url"]`` (set by ``api.db.migrate``) or
+The URL comes from ``config.attributes["url"]`` (set by ``api.store.migrate``) or
 ``sqlalchemy.url``; when neither is given, from the settings (``WANGGE_DATABASE_URL``
 or the embedded cluster).
 """
@@ -11,8 +11,8 @@ from alembic import context
 from geoalchemy2 import alembic_helpers
 from sqlalchemy import create_engine, pool
 
-from api.db.engine import resolve_url, with_driver
-from api.db.models import Base
+from api.store.engine import resolve_url, with_driver
+from api.store.models import Base
 
 config = context.config
 target_metadata = Base.metadata
@@ -21,7 +21,7 @@ target_metadata = Base.metadata
 def _url() -> str:
     url = config.attributes.get("url") or config.get_main_option("sqlalchemy.url")
     if not url:
-        from api.config import DatabaseSettings
+        from api.settings import DatabaseSettings
 
         url = resolve_url(DatabaseSettings())
     return str(url)

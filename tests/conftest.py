@@ -1,6 +1,6 @@
 """Test fixtures: a real PostGIS cluster started by the test session itself.
 
-The cluster is started with the product's own code (``api.db.cluster``) in a
+The cluster is started with the product's own code (``api.store.cluster``) in a
 temporary folder on a free port, as an unprivileged user when run as root.
 The schema comes from the Alembic migrations (never ``create_all``). A template
 database holding a small demo city is built once; each test module that needs
@@ -27,8 +27,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import make_url
 
-from api.db.cluster import Cluster, free_port
-from api.db.engine import psycopg_dsn
+from api.store.cluster import Cluster, free_port
+from api.store.engine import psycopg_dsn
 
 TEMPLATE = "wangge_template"
 EMPTY_TEMPLATE = "wangge_empty"
@@ -68,7 +68,7 @@ def pg_cluster() -> Iterator[Cluster]:
 @pytest.fixture(scope="session")
 def empty_template(pg_cluster: Cluster) -> str:
     """A database migrated to head and empty: the base of every test database."""
-    from api.db.migrate import upgrade
+    from api.store.migrate import upgrade
 
     with _admin(pg_cluster.url) as conn:
         conn.execute(f'CREATE DATABASE "{EMPTY_TEMPLATE}"')
@@ -80,7 +80,7 @@ def empty_template(pg_cluster: Cluster) -> str:
 @pytest.fixture(scope="session")
 def demo_template(pg_cluster: Cluster, empty_template: str) -> str:
     """A template database holding the small demo city."""
-    from api.db.demo_load import load_tables
+    from api.store.demo_load import load_tables
     from gis.demo import generate_city
 
     with _admin(pg_cluster.url) as conn:
@@ -121,7 +121,7 @@ def empty_db_url(pg_cluster: Cluster, empty_template: str, request: pytest.Fixtu
 
 @pytest.fixture(scope="module")
 def client(db_url: str) -> Iterator[TestClient]:
-    from api.app import create_app
+    from api.web.app import create_app
 
     with TestClient(create_app(database_url=db_url)) as c:
         yield c
@@ -144,7 +144,7 @@ def sql(db_url: str) -> Iterator[Callable[..., list[tuple[Any, ...]]]]:
 def make_token(db_url: str) -> Iterator[Callable[..., str]]:
     """``make_token(role, **scope)`` → a bearer token valid on the module's database."""
     from api.auth.tokens import create_token
-    from api.db.engine import make_sync_engine
+    from api.store.engine import make_sync_engine
 
     engine = make_sync_engine(db_url)
 
@@ -172,7 +172,7 @@ def live_server(db_url: str) -> Iterator[LiveServer]:
     """A real uvicorn server on loopback (for concurrency tests and the browser)."""
     import uvicorn
 
-    from api.app import create_app
+    from api.web.app import create_app
 
     port = free_port()
     config = uvicorn.Config(

@@ -1,13 +1,13 @@
 """THE permission table: for every route, who may call it and within which scope.
 
 Every route of the app (method + path template, as FastAPI declares it) has one
-:class:`Rule` here. ``api.security`` enforces the table for every request in
+:class:`Rule` here. ``api.web.security`` enforces the table for every request in
 one place (a middleware installed by ``install_security``); routers do not
 repeat the checks. A route missing from the table is refused to everyone but
 admins (fail closed) and fails ``tests/trust/test_permission_matrix.py``, so
 every new endpoint must be declared here.
 
-Roles (``api.db.models.TOKEN_ROLES``): admin may do everything. The others:
+Roles (``api.store.models.TOKEN_ROLES``): admin may do everything. The others:
 
 * planner: plans and imports in its area scope;
 * dispatcher: incidents, tasks and people in its area scope;
@@ -68,7 +68,7 @@ class Rule:
     entity, param
         For ``entity`` scope: which entity and the path parameter naming it.
     rate
-        A rate-limit bucket (``api.limits``) applied per token (per client IP
+        A rate-limit bucket (``api.web.limits``) applied per token (per client IP
         when anonymous), e.g. ``"intake"``.
     max_body
         Request body limit in bytes for this route (default: the global one).

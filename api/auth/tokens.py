@@ -14,8 +14,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from api.db.models import TOKEN_ROLES
 from api.errors import Forbidden, InvalidInput, Unauthorized
+from api.store.models import TOKEN_ROLES
 
 PREFIX = "wg_"
 
@@ -88,7 +88,7 @@ def create_token(
 
 def _audit(conn: Connection, action: str, token_id: int | None, after: dict[str, object]) -> None:
     """Token changes are audited in the same transaction (actor: the OS user of the CLI)."""
-    from api.audit import cli_actor, record_sync
+    from api.auth.audit import cli_actor, record_sync
 
     record_sync(conn, cli_actor(), action, "token", token_id, None, after)
 

@@ -30,8 +30,8 @@ def backup_command(
     ] = None,
 ) -> None:
     """Write a backup of the whole store to FILE (pg_dump -Fc, tools matching the server)."""
-    from api.config import DatabaseSettings
-    from api.db.backup import backup
+    from api.settings import DatabaseSettings
+    from api.store.backup import backup
 
     try:
         with progress_callback() as progress:
@@ -53,8 +53,8 @@ def restore_command(
     ] = None,
 ) -> None:
     """Restore the whole store from FILE, in one transaction (all or nothing)."""
-    from api.config import DatabaseSettings
-    from api.db.backup import restore
+    from api.settings import DatabaseSettings
+    from api.store.backup import restore
 
     try:
         with progress_callback() as progress:

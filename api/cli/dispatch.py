@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from api.config import DatabaseSettings
+from api.settings import DatabaseSettings
 
 app = typer.Typer(help="Dispatch housekeeping.", no_args_is_help=True)
 
@@ -20,9 +20,9 @@ def sweep_command(
 ) -> None:
     """Move lapsed offers on, offer open tasks again, expire late ones, prune old positions."""
     from api.cli.main import database_url
-    from api.db.engine import make_async_engine
-    from api.dispatch.settings import DispatchSettings
-    from api.dispatch.sweep import sweep
+    from api.services.dispatch.settings import DispatchSettings
+    from api.services.dispatch.sweep import sweep
+    from api.store.engine import make_async_engine
 
     url = database_url()
 

@@ -21,8 +21,8 @@ def export_plan(
 ) -> None:
     """Write a plan's grids, buildings and community boundary (EPSG:4326) to a GeoPackage."""
     from api.cli.main import database_url, fail
-    from api.db.engine import make_sync_engine
-    from api.planning.export import export_plan as run
+    from api.services.planning.export import export_plan as run
+    from api.store.engine import make_sync_engine
 
     if file.suffix.lower() != ".gpkg":
         fail("the output file must end in .gpkg")

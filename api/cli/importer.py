@@ -2,7 +2,7 @@
 
 GeoJSON, GeoPackage, Shapefile (and OpenStreetMap PBF/XML extracts for
 buildings and streets). A killed import is resumed by running the same
-command again (see :mod:`api.planning.importing`).
+command again (see :mod:`api.services.planning.importing`).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ Force = Annotated[bool, typer.Option(help="import again a file already imported"
 
 def _engine() -> Any:
     from api.cli.main import database_url
-    from api.db.engine import make_sync_engine
+    from api.store.engine import make_sync_engine
 
     return make_sync_engine(database_url())
 
@@ -75,7 +75,7 @@ def _run(fn: Any, *args: Any, **kwargs: Any) -> None:
 def communities(file: FileArg, crs: Crs = None, layer: Layer = None, make_valid: MakeValid = False,
                 force: Force = False) -> None:
     """Communities: polygons with a 12-digit `code` and a `name` (one transaction)."""
-    from api.planning.importing import import_communities
+    from api.services.planning.importing import import_communities
 
     _run(import_communities, file, crs=crs, layer=layer, make_valid=make_valid, force=force)
 
@@ -91,7 +91,7 @@ def buildings(
 ) -> None:
     """Building footprints of a community; households estimated where the file has none."""
     from api.cli.main import fail
-    from api.planning.importing import import_buildings
+    from api.services.planning.importing import import_buildings
     from gis.io.households import HouseholdRule
 
     try:
@@ -106,7 +106,7 @@ def buildings(
 def streets(file: FileArg, community: Community, crs: Crs = None, layer: Layer = None,
             make_valid: MakeValid = False, force: Force = False) -> None:
     """Street centre lines near a community, noded, with source/target for pgRouting."""
-    from api.planning.importing import import_streets
+    from api.services.planning.importing import import_streets
 
     _run(import_streets, file, community, crs=crs, layer=layer, make_valid=make_valid,
          force=force)
@@ -120,7 +120,7 @@ def grids(
 ) -> None:
     """An existing grid layer as a new draft plan of the community (then `wangge plan publish`)."""
     from api.cli.plan import _actor, _range
-    from api.planning.importing import import_grids
+    from api.services.planning.importing import import_grids
 
     _run(import_grids, file, community, crs=crs, layer=layer, make_valid=make_valid, force=force,
          households=_range(households), created_by=_actor())

@@ -9,8 +9,8 @@ from typing import Annotated
 import typer
 
 from api.cli.progress import console, progress_callback
-from api.config import ApiSettings, DatabaseSettings, DemoSettings
 from api.errors import ClusterError, WanggeError
+from api.settings import ApiSettings, DatabaseSettings, DemoSettings
 
 app = typer.Typer(
     help="Wangge 网格: grid management for city community governance.",
@@ -30,8 +30,8 @@ def fail(msg: str) -> None:
 
 def database_url(migrate: bool = True) -> str:
     """The URL to work on (starting the embedded cluster), migrated to the latest schema."""
-    from api.db.engine import resolve_url
-    from api.db.migrate import upgrade
+    from api.store.engine import resolve_url
+    from api.store.migrate import upgrade
 
     settings = DatabaseSettings()
     try:
@@ -59,7 +59,7 @@ def db_start() -> None:
 @db_app.command("stop")
 def db_stop() -> None:
     """Stop the embedded cluster cleanly."""
-    from api.db.engine import cluster_for
+    from api.store.engine import cluster_for
 
     settings = DatabaseSettings()
     if settings.database_url:
@@ -74,7 +74,7 @@ def db_stop() -> None:
 @db_app.command("status")
 def db_status() -> None:
     """Say whether the embedded cluster runs, and where."""
-    from api.db.engine import cluster_for
+    from api.store.engine import cluster_for
 
     settings = DatabaseSettings()
     if settings.database_url:
@@ -102,7 +102,7 @@ def db_url() -> None:
 
 
 def load_demo(url: str, seed: int, communities: int | None, replace: bool) -> dict[str, int]:
-    from api.db.demo_load import load_tables
+    from api.store.demo_load import load_tables
     from gis.demo import generate_city
 
     t0 = time.monotonic()
@@ -150,7 +150,7 @@ def serve(
     h, p = host or api.host, port or api.port
     console.print(f"Wangge API on http://{h}:{p}/  (docs: http://{h}:{p}/docs)")
     uvicorn.run(
-        "api.app:create_app", factory=True, host=h, port=p,
+        "api.web.app:create_app", factory=True, host=h, port=p,
         workers=workers or api.workers, log_level="warning",
     )
 
@@ -161,7 +161,7 @@ def up(
     port: Annotated[int | None, typer.Option()] = None,
 ) -> None:
     """The main job: database up, demo city loaded once, API and maps served."""
-    from api.db.demo_load import is_empty
+    from api.store.demo_load import is_empty
 
     url = database_url()
     if is_empty(url):
@@ -187,7 +187,7 @@ def token_create(
 ) -> None:
     """Print a new bearer token for ROLE (only its hash is stored)."""
     from api.auth.tokens import create_token
-    from api.db.engine import make_sync_engine
+    from api.store.engine import make_sync_engine
 
     engine = make_sync_engine(database_url())
     expires = (
@@ -211,7 +211,7 @@ def token_create(
 def token_revoke(token: Annotated[str, typer.Argument(help="the token, or its id")]) -> None:
     """Revoke a token."""
     from api.auth.tokens import revoke_token
-    from api.db.engine import make_sync_engine
+    from api.store.engine import make_sync_engine
 
     engine = make_sync_engine(database_url())
     try:

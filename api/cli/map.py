@@ -51,8 +51,8 @@ def _write(output: Path, gather: Callable[[Any], Awaitable[dict[str, Any]]],
            build: Callable[..., Any], *args: Any) -> None:
     """Gather the data, build the page with inlined assets, write it."""
     from api.cli.main import database_url
-    from api.config import DatabaseSettings
-    from api.db.engine import make_async_engine
+    from api.settings import DatabaseSettings
+    from api.store.engine import make_async_engine
     from maps import pages
 
     url = database_url()
@@ -84,7 +84,7 @@ def _write(output: Path, gather: Callable[[Any], Awaitable[dict[str, Any]]],
 
 
 def _filters(**kw: Any) -> Any:
-    from api.db.queries.maps import PageFilters
+    from api.store.sql.maps import PageFilters
 
     for name in ("since", "until", "asof"):
         if name in kw:
@@ -102,7 +102,7 @@ def coverage(
     category: Annotated[str | None, typer.Option(help="service item category")] = None,
 ) -> None:
     """Grids coloured by a measure, with incident heat, visit gaps and people on duty."""
-    from api.db.queries import maps as q
+    from api.store.sql import maps as q
     from maps import pages
 
     if layer not in pages.MEASURES:
@@ -120,7 +120,7 @@ def heatmap(
     category: Annotated[str | None, typer.Option(help="service item category")] = None,
 ) -> None:
     """Incident heatmap for a time window, with a time slider."""
-    from api.db.queries import maps as q
+    from api.store.sql import maps as q
     from maps import pages
 
     f = _filters(community=community, district=district, since=since, until=until, item=item,
@@ -132,7 +132,7 @@ def heatmap(
 def visits(output: Output, community: Community = None, district: District = None,
            days: Days = 30, asof: Asof = None) -> None:
     """Buildings not visited within N days, must-visit households first."""
-    from api.db.queries import maps as q
+    from api.store.sql import maps as q
     from maps import pages
 
     f = _filters(community=community, district=district, asof=asof, days=days)
@@ -143,8 +143,8 @@ def visits(output: Output, community: Community = None, district: District = Non
 def people(output: Output, community: Community = None, district: District = None,
            role: Annotated[str | None, typer.Option(help="only this role")] = None) -> None:
     """Workers, volunteers and riders at their last position."""
-    from api.db.models import PERSON_ROLES
-    from api.db.queries import maps as q
+    from api.store.models import PERSON_ROLES
+    from api.store.sql import maps as q
     from maps import pages
 
     if role is not None and role not in PERSON_ROLES:
@@ -156,7 +156,7 @@ def people(output: Output, community: Community = None, district: District = Non
 @app.command()
 def party(output: Output, community: Community = None, district: District = None) -> None:
     """Party tiers: committee → grid branch → building group coverage."""
-    from api.db.queries import maps as q
+    from api.store.sql import maps as q
     from maps import pages
 
     f = _filters(community=community, district=district)
@@ -166,7 +166,7 @@ def party(output: Output, community: Community = None, district: District = None
 @app.command()
 def plan(output: Output, plan_id: Annotated[int, typer.Argument(help="the plan (usually a draft)")]) -> None:
     """A draft plan over the active one, buildings that change grid highlighted."""
-    from api.db.queries import maps as q
+    from api.store.sql import maps as q
     from maps import pages
 
     _write(output, lambda e: q.plan_data(e, plan_id), pages.plan_page)

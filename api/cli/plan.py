@@ -45,7 +45,7 @@ def _summary(fig: dict[str, Any]) -> str:
 
 
 def _compute(args: tuple[Any, Any]) -> Any:
-    from api.planning.redraw import compute_draft
+    from api.services.planning.redraw import compute_draft
 
     inputs, req = args
     try:
@@ -67,11 +67,11 @@ def redraw(
 ) -> None:
     """Draw a draft plan for a community (or --all): balanced, contiguous, compact grids."""
     from api.cli.main import database_url, fail
-    from api.db.engine import make_sync_engine
-    from api.db.queries import plans as q
-    from api.planning.inputs import load_inputs
-    from api.planning.redraw import RedrawRequest
-    from api.planning.service import store_redraw
+    from api.services.planning.inputs import load_inputs
+    from api.services.planning.redraw import RedrawRequest
+    from api.services.planning.service import store_redraw
+    from api.store.engine import make_sync_engine
+    from api.store.sql import plans as q
 
     if (community is None) == (not all_):
         fail("give --community CODE or --all")
@@ -151,8 +151,8 @@ def show(
 ) -> None:
     """A plan's figures and its diff against the active plan."""
     from api.cli.main import database_url, fail
-    from api.db.engine import make_sync_engine
-    from api.planning.service import show as run
+    from api.services.planning.service import show as run
+    from api.store.engine import make_sync_engine
 
     engine = make_sync_engine(database_url())
     try:
@@ -188,8 +188,8 @@ def show(
 def publish(plan_id: Annotated[int, typer.Argument(help="draft plan id")]) -> None:
     """Make a draft the active plan, in one transaction."""
     from api.cli.main import database_url, fail
-    from api.db.engine import make_sync_engine
-    from api.planning.service import publish as run
+    from api.services.planning.service import publish as run
+    from api.store.engine import make_sync_engine
 
     engine = make_sync_engine(database_url())
     try:

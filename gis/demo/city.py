@@ -1,4 +1,4 @@
-"""The Ma'anshan demo city: every table of ``api/db/models.py`` as a data frame.
+"""The Ma'anshan demo city: every table of ``api/store/models.py`` as a data frame.
 
 Deterministic: the same seed gives identical frames. ``communities=N`` keeps the
 first N communities (by code) of the full city and everything that belongs to
@@ -52,7 +52,7 @@ TABLES = (
 
 @dataclass
 class DemoCity:
-    """One frame per table of ``api/db/models.py``, keyed by table name."""
+    """One frame per table of ``api/store/models.py``, keyed by table name."""
 
     seed: int
     reference_time: dt.datetime

@@ -10,9 +10,9 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from api.app import create_app
 from api.cli.main import app as cli
-from api.db.engine import psycopg_dsn
+from api.store.engine import psycopg_dsn
+from api.web.app import create_app
 
 Sql = Callable[..., list[tuple[Any, ...]]]
 

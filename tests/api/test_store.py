@@ -13,11 +13,11 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
-from api.db.cluster import Cluster, free_port
-from api.db.engine import psycopg_dsn
-from api.db.migrate import current_heads
 from api.errors import ClusterError
+from api.store.cluster import Cluster, free_port
+from api.store.engine import psycopg_dsn
+from api.store.migrate import current_heads
+from api.web.app import create_app
 
 
 @pytest.fixture
@@ -108,11 +108,11 @@ def test_embedded_cluster_refuses_an_unwritable_folder(tmp_path: Path) -> None:
 
 
 def test_the_migrations_match_the_table_declarations(empty_db_url: str) -> None:
-    """One head, and Alembic finds nothing in api/db/models.py that the migrations lack."""
+    """One head, and Alembic finds nothing in api/store/models.py that the migrations lack."""
     from alembic import command
     from alembic.script import ScriptDirectory
 
-    from api.db.migrate import alembic_config
+    from api.store.migrate import alembic_config
 
     cfg = alembic_config(empty_db_url)
     assert len(ScriptDirectory.from_config(cfg).get_heads()) == 1

@@ -9,10 +9,10 @@ from fastapi import Depends, FastAPI
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from api.app import create_app
 from api.auth.permissions import PERMISSIONS, Rule
 from api.auth.tokens import Principal, hash_token, require_roles
 from api.cli.main import app as cli
+from api.web.app import create_app
 
 
 def _app_with_guarded_route(db_url: str, monkeypatch: pytest.MonkeyPatch) -> FastAPI:

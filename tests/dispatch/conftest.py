@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from api.dispatch.settings import DispatchSettings
+from api.services.dispatch.settings import DispatchSettings
 
 SqlFn = Callable[..., list[tuple[Any, ...]]]
 

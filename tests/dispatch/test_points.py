@@ -5,7 +5,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from api.db.engine import psycopg_dsn
+from api.store.engine import psycopg_dsn
 from tests.conftest import auth
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from api.dispatch.checklist import VISIT_CHECKLIST
+from api.services.dispatch.checklist import VISIT_CHECKLIST
 from tests.conftest import auth
 
 

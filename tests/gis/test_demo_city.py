@@ -13,7 +13,7 @@ import pytest
 import shapely
 from sqlalchemy import String
 
-from api.db.models import CHANNELS, INCIDENT_STATUSES, PERSON_ROLES, Base
+from api.store.models import CHANNELS, INCIDENT_STATUSES, PERSON_ROLES, Base
 from gis.demo import TABLES, DemoCity, generate_city
 from gis.demo.catalogue import REWARDS
 from gis.demo.geometry import reading_order
@@ -361,7 +361,7 @@ def test_incident_timelines(city: DemoCity) -> None:
 
 
 def test_incident_events_follow_each_timeline(city: DemoCity) -> None:
-    from api.incidents.workflow import TRANSITIONS
+    from api.services.incidents.workflow import TRANSITIONS
 
     inc = city.tables["incidents"].set_index("id")
     ev = city.tables["incident_events"]

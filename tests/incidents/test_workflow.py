@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from api.incidents import workflow
+from api.services.incidents import workflow
 from tests.conftest import auth
 from tests.incidents.conftest import report
 

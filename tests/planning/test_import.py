@@ -11,10 +11,10 @@ import pyogrio
 import pytest
 import shapely
 
-from api.db.engine import make_sync_engine, psycopg_dsn
-from api.planning import importing
-from api.planning.redraw import RedrawRequest
-from api.planning.service import publish, redraw
+from api.services.planning import importing
+from api.services.planning.redraw import RedrawRequest
+from api.services.planning.service import publish, redraw
+from api.store.engine import make_sync_engine, psycopg_dsn
 from gis.io.errors import ReadError
 
 CODE = "990101001001"

@@ -9,8 +9,8 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from api.app import create_app
-from api.security import SecuritySettings, install_security
+from api.web.app import create_app
+from api.web.security import SecuritySettings, install_security
 
 
 def secure_app(db_url: str, settings: SecuritySettings | None = None) -> FastAPI:

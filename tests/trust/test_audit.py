@@ -10,9 +10,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from api import audit
+from api.auth import audit
 from api.auth.tokens import Principal
-from api.db.engine import psycopg_dsn, with_driver
+from api.store.engine import psycopg_dsn, with_driver
 from tests.conftest import auth
 
 

@@ -11,8 +11,8 @@ from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
 from api.cli.main import app
-from api.db.cluster import Cluster
-from api.db.engine import psycopg_dsn
+from api.store.cluster import Cluster
+from api.store.engine import psycopg_dsn
 
 
 def fingerprint(url: str) -> dict[str, tuple[int, str]]:

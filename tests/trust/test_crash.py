@@ -27,15 +27,15 @@ from typing import Any
 import httpx
 import pytest
 
-from api.db.cluster import free_port
-from api.deps import TxDep
+from api.store.cluster import free_port
+from api.web.deps import TxDep
 from tests.conftest import auth
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 class Server:
-    """``uvicorn api.security:create_secure_app`` in a child process."""
+    """``uvicorn api.web.security:create_secure_app`` in a child process."""
 
     def __init__(self, db_url: str):
         self.db_url = db_url
@@ -47,7 +47,7 @@ class Server:
         env = {**os.environ, "WANGGE_DATABASE_URL": self.db_url,
                "WANGGE_SECURITY_INTAKE_RATE": "10000", "WANGGE_SECURITY_INTAKE_BURST": "10000"}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "api.security:create_secure_app", "--factory",
+            [sys.executable, "-m", "uvicorn", "api.web.security:create_secure_app", "--factory",
              "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"],
             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
@@ -289,7 +289,7 @@ def test_sigkill_inside_the_publish_transaction_rolls_it_back(
     """
     import psycopg
 
-    from api.db.engine import psycopg_dsn
+    from api.store.engine import psycopg_dsn
 
     community = area["community"]
     planner = new_token("planner", community_code=community)

@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
-from api.db.cluster import free_port
+from api.store.cluster import free_port
 from tests.conftest import auth
 from tests.trust.conftest import secure_app
 

@@ -11,9 +11,9 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from api import limits
 from api.errors import InvalidInput
-from api.security import SecuritySettings
+from api.web import limits
+from api.web.security import SecuritySettings
 from tests.conftest import auth
 from tests.trust.conftest import secure_app
 
@@ -173,7 +173,7 @@ async def test_overload_sheds_with_503_and_retry_after(db_url: str, tokens: dict
     """With one slot and no queue, a burst gets 503 + Retry-After, never a 500 or a crash."""
     import uvicorn
 
-    from api.db.cluster import free_port
+    from api.store.cluster import free_port
 
     app = secure_app(db_url, SecuritySettings(max_in_flight=1, queue_seconds=0.001))
     port = free_port()

@@ -6,9 +6,9 @@ import psycopg
 from alembic import command
 from sqlalchemy.engine import make_url
 
-from api.db.cluster import Cluster
-from api.db.engine import psycopg_dsn
-from api.db.migrate import alembic_config
+from api.store.cluster import Cluster
+from api.store.engine import psycopg_dsn
+from api.store.migrate import alembic_config
 
 
 def test_0006_up_and_down(pg_cluster: Cluster) -> None:

@@ -21,7 +21,7 @@ from fastapi.testclient import TestClient
 
 from api.auth import permissions
 from api.auth.permissions import PERMISSIONS
-from api.security import flat_routes
+from api.web.security import flat_routes
 from tests.conftest import auth
 from tests.trust.conftest import secure_app
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from api import privacy
+from api.auth import privacy
 from api.auth.permissions import rule_for
 from api.auth.tokens import Principal
 from tests.conftest import auth

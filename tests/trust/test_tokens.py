@@ -9,7 +9,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from api.auth.tokens import create_token, hash_token, revoke_token
-from api.db.engine import make_sync_engine
+from api.store.engine import make_sync_engine
 from tests.conftest import auth
 
 URL = "/api/v1/communities"
@@ -94,7 +94,7 @@ def test_cli_creates_and_revokes_tokens(db_url: str, monkeypatch: Any) -> None:
     assert out.exit_code == 1
     import psycopg
 
-    from api.db.engine import psycopg_dsn
+    from api.store.engine import psycopg_dsn
 
     with psycopg.connect(psycopg_dsn(db_url)) as conn:
         actions = [r[0] for r in conn.execute(

@@ -1,0 +1,243 @@
+"""Automatic redraw of a community: the algorithm on PostGIS data, stored as a draft plan."""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+from sqlalchemy.engine import Connection
+
+from api.errors import InvalidInput
+from api.services.planning.inputs import CommunityInputs, to_wgs84_wkb
+from api.services.planning.slivers import fold_slivers
+from api.store.sql import plans as q
+from gis.planning import errors as perr
+from gis.planning.grids import dissolve_grids
+from gis.planning.metrics import plan_metrics
+from gis.planning.partition import feasible_grid_counts, partition
+from gis.planning.units import build_units
+from gis.planning.validate import validate_plan
+
+
+class Infeasible(InvalidInput):
+    """No plan meets the request; ``causes`` names the buildings/blocks (422)."""
+
+    error_type = "infeasible"
+
+
+@dataclass(frozen=True)
+class RedrawRequest:
+    """What the planner asked for.
+
+    Attributes
+    ----------
+    households : tuple of int or None
+        ``(min, max)`` households per grid.
+    grids : int or None
+        Exact number of grids (instead of, or together with, a range).
+    keep_existing : bool
+        Start from the active plan and move as few households as possible.
+    seed : int
+        Random seed of the partitioner (same inputs + seed → same plan).
+    """
+
+    households: tuple[int, int] | None = (300, 500)
+    grids: int | None = None
+    keep_existing: bool = False
+    seed: int = 0
+
+    def check(self) -> None:
+        if self.households is None and self.grids is None:
+            raise InvalidInput("give households [min, max] or grids", loc=["body", "households"])
+        if self.households is not None:
+            lo, hi = self.households
+            if lo < 0 or hi <= 0 or lo > hi:
+                raise InvalidInput(
+                    f"households must be [min, max] with 0 ≤ min ≤ max and max > 0, got "
+                    f"[{lo}, {hi}]", loc=["body", "households"])
+        if self.grids is not None and not 1 <= self.grids <= 999:
+            raise InvalidInput("grids must be between 1 and 999", loc=["body", "grids"])
+
+
+@dataclass
+class Draft:
+    """A computed plan, ready to store (geometry in the community's metric CRS)."""
+
+    grids: gpd.GeoDataFrame
+    assignment: dict[int, str]
+    figures: dict[str, Any]
+    params: dict[str, Any]
+    notes: list[str] = field(default_factory=list)
+
+
+def unit_range(inputs: CommunityInputs, req: RedrawRequest) -> tuple[int, int]:
+    """The households range used to size planning units."""
+    if req.households is not None:
+        return req.households
+    total = int(inputs.buildings["households"].sum())
+    mean = max(total / max(req.grids or 1, 1), 1.0)
+    return (max(int(mean * 0.85), 0), max(int(math.ceil(mean * 1.15)), 1))
+
+
+def compute_draft(inputs: CommunityInputs, req: RedrawRequest) -> Draft:
+    """Units → partition → grids with codes → figures (pure, CPU-bound).
+
+    Raises
+    ------
+    Infeasible
+        The range/number of grids cannot be met; ``causes`` lists building
+        codes, units and blocks at fault.
+    InvalidInput
+        Malformed inputs reported by the algorithm.
+    """
+    req.check()
+    b = inputs.buildings[["building_id", "households", "geometry"]]
+    urange = unit_range(inputs, req)
+    existing = inputs.existing if req.keep_existing and len(inputs.existing) else None
+    try:
+        units = fold_slivers(build_units(inputs.community, b, inputs.streets,
+                                         households_range=urange))
+        part = partition(
+            units.units, units.adjacency, households_range=req.households, n_grids=req.grids,
+            existing=existing, seed=req.seed,
+        )
+    except perr.InfeasiblePlan as exc:
+        raise Infeasible(str(exc), loc=["body"], causes=_name_causes(inputs, exc.causes)) from exc
+    except perr.PlanningError as exc:
+        raise InvalidInput(str(exc), loc=["body"]) from exc
+    grids = dissolve_grids(units.units, part.labels, inputs.code)
+    if existing is not None and part.existing_names:
+        grids = _keep_codes(grids, part.existing_names, inputs.code)
+    grids["name"] = [f"{inputs.name}第{int(c[-3:])}网格" for c in grids["grid_code"]]
+    code_of = dict(zip(grids["label"].tolist(), grids["grid_code"].tolist(), strict=True))
+    blabels = part.building_labels(units.units)
+    assignment = {int(bid): code_of[int(lab)] for bid, lab in blabels.items()}
+    figures = figures_for(
+        inputs, grids, req.households, units=units.units, unit_labels=part.labels,
+        adjacency=units.adjacency, grid_id="grid_code",
+    )
+    figures["notes"] = list(part.notes) + list(part.problems)
+    figures["crossing_buildings"] = len(units.crossing_buildings)
+    params = {
+        "source": "redraw",
+        "households": list(req.households) if req.households else None,
+        "grids": req.grids,
+        "keep_existing": req.keep_existing,
+        "seed": req.seed,
+        "base_plan_id": inputs.active_plan_id,
+        "metric_crs": inputs.crs.to_string(),
+        "feasible_grid_counts": _counts(inputs, req),
+    }
+    return Draft(grids=grids, assignment=assignment, figures=figures, params=params)
+
+
+def figures_for(
+    inputs: CommunityInputs,
+    grids: gpd.GeoDataFrame,
+    households_range: tuple[int, int] | None,
+    *,
+    units: gpd.GeoDataFrame,
+    unit_labels: pd.Series | np.ndarray,
+    adjacency: Any,
+    grid_id: str,
+) -> dict[str, Any]:
+    """Quality figures plus the validation problems of a plan (metric CRS)."""
+    fig = plan_metrics(grids, households_range, units=units, unit_labels=unit_labels,
+                       adjacency=adjacency)
+    problems = validate_plan(
+        grids, inputs.buildings[["building_id", "households", "geometry"]], inputs.community,
+        households_range, grid_id=grid_id,
+    )
+    fig["households_range"] = list(households_range) if households_range else None
+    fig["valid"] = not any(p.code != "OUT_OF_RANGE" for p in problems)
+    fig["problems"] = [_problem_dict(p.to_dict()) for p in problems]
+    fig["households_per_grid"] = {
+        str(c): int(h) for c, h in zip(grids[grid_id], grids["households"], strict=True)
+    }
+    return fig
+
+
+def _problem_dict(p: dict[str, Any]) -> dict[str, Any]:
+    p["buildings"] = [int(x) for x in p.get("buildings", [])][:50]
+    p["grids"] = [str(x) for x in p.get("grids", [])]
+    return p
+
+
+def _counts(inputs: CommunityInputs, req: RedrawRequest) -> list[int] | None:
+    if req.households is None:
+        return None
+    r = feasible_grid_counts(int(inputs.buildings["households"].sum()), req.households)
+    return [r.start, r.stop - 1] if len(r) else []
+
+
+def _keep_codes(grids: gpd.GeoDataFrame, names: dict[int, Any], community: str) -> gpd.GeoDataFrame:
+    """Grids continuing an active grid keep its code; the others get fresh numbers."""
+    kept = {int(lab): str(code) for lab, code in names.items()
+            if isinstance(code, str) and re.fullmatch(rf"{community}\d{{3}}", code)}
+    used = set(kept.values())
+    if len(used) != len(kept):
+        return grids
+    nxt = max([int(c[-3:]) for c in used] + [0]) + 1
+    codes = []
+    for lab, code in zip(grids["label"], grids["grid_code"], strict=True):
+        if int(lab) in kept:
+            codes.append(kept[int(lab)])
+            continue
+        while f"{community}{nxt:03d}" in used or nxt > 999:
+            if nxt > 999:
+                return grids
+            nxt += 1
+        codes.append(f"{community}{nxt:03d}")
+        used.add(codes[-1])
+        del code
+    out = grids.copy()
+    out["grid_code"] = codes
+    out["grid_no"] = [int(c[-3:]) for c in codes]
+    return out.sort_values("grid_code").reset_index(drop=True)
+
+
+def _name_causes(inputs: CommunityInputs, causes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Add building codes to the algorithm's causes (it knows database ids only)."""
+    code_of = dict(zip(inputs.buildings["building_id"].tolist(),
+                       inputs.buildings["code"].tolist(), strict=True))
+    out = []
+    for c in causes[:200]:
+        d = {k: (v.item() if hasattr(v, "item") else v) for k, v in c.items()}
+        if "building_id" in d and d["building_id"] in code_of:
+            d["building_code"] = code_of[d["building_id"]]
+        if "building_ids" in d:
+            d["building_codes"] = [code_of.get(x) for x in d["building_ids"]][:50]
+        out.append(d)
+    return out
+
+
+def store_draft(
+    conn: Connection, inputs: CommunityInputs, draft: Draft, created_by: str | None,
+    name: str | None = None,
+) -> int:
+    """Insert the draft plan, its grids and building assignments; returns the plan id."""
+    plan_id = q.insert_plan(
+        conn, community=inputs.code, city_code=inputs.city_code,
+        name=name or f"{inputs.name}网格划分草案", params=draft.params, figures=draft.figures,
+        created_by=created_by,
+    )
+    save_grids(conn, plan_id, inputs, draft.grids, draft.assignment, code_col="grid_code")
+    return plan_id
+
+
+def save_grids(
+    conn: Connection, plan_id: int, inputs: CommunityInputs, grids: gpd.GeoDataFrame,
+    assignment: dict[int, str], code_col: str = "grid_code",
+) -> dict[str, int]:
+    wkb = to_wgs84_wkb(grids.geometry)
+    rows = [
+        {"code": str(c), "name": str(n), "households": int(h), "buildings": int(nb), "wkb": w}
+        for c, n, h, nb, w in zip(grids[code_col], grids["name"], grids["households"],
+                                  grids["n_buildings"], wkb, strict=True)
+    ]
+    return q.replace_grids(conn, plan_id, inputs.code, inputs.city_code, rows, assignment)

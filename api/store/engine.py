@@ -1,0 +1,69 @@
+"""Engines and database URLs: the one place that knows how to reach the store.
+
+The API uses SQLAlchemy's asyncio engine over asyncpg (the fastest driver for
+the hot read paths); migrations, the CLI and bulk loading use psycopg 3.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine, create_engine
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from api.settings import DatabaseSettings
+from api.store.cluster import Cluster
+
+
+def cluster_for(settings: DatabaseSettings, fast: bool = False) -> Cluster:
+    return Cluster(
+        data_dir=settings.data_dir,
+        port=settings.pg_port,
+        pg_bin=settings.pg_bin,
+        os_user=settings.pg_user,
+        fast=fast,
+    )
+
+
+def resolve_url(settings: DatabaseSettings, start: bool = True) -> str:
+    """The database URL to use: the configured one, or the embedded cluster's.
+
+    With no URL configured the embedded cluster is started (and created) first
+    when ``start`` is true.
+    """
+    if settings.database_url:
+        return settings.database_url
+    cluster = cluster_for(settings)
+    if start:
+        cluster.start()
+    return cluster.url
+
+
+def with_driver(url: str, driver: str) -> str:
+    u = make_url(url)
+    return u.set(drivername=f"postgresql+{driver}").render_as_string(hide_password=False)
+
+
+def make_async_engine(url: str, settings: DatabaseSettings) -> AsyncEngine:
+    return create_async_engine(
+        with_driver(url, "asyncpg"),
+        pool_size=settings.pool_size,
+        max_overflow=settings.pool_max_overflow,
+        pool_pre_ping=False,
+        connect_args={
+            "server_settings": {
+                "statement_timeout": str(settings.statement_timeout_ms),
+                "application_name": "wangge-api",
+                "jit": "off",
+            }
+        },
+    )
+
+
+def make_sync_engine(url: str) -> Engine:
+    return create_engine(with_driver(url, "psycopg"), pool_pre_ping=True)
+
+
+def psycopg_dsn(url: str) -> str:
+    """A libpq connection string for psycopg's own ``connect`` (COPY, pg_dump)."""
+    u = make_url(url)
+    return u.set(drivername="postgresql").render_as_string(hide_password=False)

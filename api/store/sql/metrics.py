@@ -1,0 +1,126 @@
+"""KPIs of the incident work, computed in one SQL pass over the incident tables.
+
+Definitions (the same ones ``docs/incidents.md`` gives):
+
+* population: incidents created in ``[since, until)``, in the community /
+  district asked for, merged duplicates excluded;
+* on-the-spot completion rate: among cases of immediate catalogue items
+  (``service_items.on_the_spot``), the share flagged ``incidents.on_the_spot``
+  (resolved the same Beijing day they came in);
+* satisfaction rate: good ratings / ratings of those cases;
+* within the time limit: among resolved cases, the share resolved by their
+  limit (the department's limit for a case resolved while escalated, the
+  item's otherwise);
+* medians: hours from intake to acceptance and from intake to close;
+* escalations: per department, cases escalated to it, resolved, resolved within
+  its limit (on-time share over resolved), open and overdue now;
+* open and overdue: open cases now, and those past the limit that runs now.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from api.services.incidents.limits import SQL_OPEN, SQL_OVERDUE
+
+#: the limit a resolved case is judged by
+SQL_JUDGED_DUE = (
+    "(CASE WHEN i.escalated_at IS NOT NULL AND i.department_due_at IS NOT NULL "
+    "THEN i.department_due_at ELSE i.due_at END)"
+)
+
+_BASE = f"""
+    SELECT i.id, i.status, i.on_the_spot, s.on_the_spot AS immediate, i.created_at,
+           i.accepted_at, i.resolved_at, i.closed_at, i.escalated_at, i.department_code,
+           i.department_due_at, {SQL_JUDGED_DUE} AS judged_due, {SQL_OPEN} AS is_open,
+           {SQL_OVERDUE} AS is_overdue, r.good, r.score
+    FROM incidents i
+    JOIN service_items s ON s.code = i.item_code
+    LEFT JOIN communities c ON c.code = i.community_code
+    LEFT JOIN ratings r ON r.incident_id = i.id
+    WHERE i.duplicate_of IS NULL
+      AND (CAST(:community AS text) IS NULL OR i.community_code = :community)
+      AND (CAST(:district AS text) IS NULL OR c.district_code = :district)
+      AND (CAST(:since AS timestamptz) IS NULL OR i.created_at >= :since)
+      AND (CAST(:until AS timestamptz) IS NULL OR i.created_at < :until)
+"""
+
+#: One pass over the cases (ratings joined one-to-one: one rating per case), plus the
+#: per-department breakdown over the same rows.
+_KPI = text(
+    f"""
+    WITH b AS MATERIALIZED ({_BASE})
+    SELECT
+      count(*) AS incidents,
+      count(*) FILTER (WHERE immediate) AS immediate,
+      count(*) FILTER (WHERE immediate AND on_the_spot) AS immediate_on_the_spot,
+      count(good) AS ratings,
+      count(*) FILTER (WHERE good) AS good,
+      avg(score)::float8 AS mean_score,
+      count(resolved_at) AS resolved,
+      count(*) FILTER (WHERE resolved_at <= judged_due) AS resolved_within_limit,
+      percentile_cont(0.5) WITHIN GROUP (ORDER BY date_part('epoch', accepted_at - created_at))
+        FILTER (WHERE accepted_at IS NOT NULL) / 3600.0 AS median_hours_to_accept,
+      percentile_cont(0.5) WITHIN GROUP (ORDER BY date_part('epoch', closed_at - created_at))
+        FILTER (WHERE closed_at IS NOT NULL) / 3600.0 AS median_hours_to_close,
+      count(*) FILTER (WHERE is_open) AS open,
+      count(*) FILTER (WHERE is_overdue) AS overdue,
+      (SELECT coalesce(json_agg(e ORDER BY e.department), '[]'::json) FROM (
+         SELECT e.department_code AS department, d.name, count(*) AS escalated,
+                count(e.resolved_at) AS resolved,
+                count(*) FILTER (WHERE e.resolved_at <= e.department_due_at) AS resolved_on_time,
+                count(*) FILTER (WHERE e.is_open) AS open,
+                count(*) FILTER (WHERE e.is_overdue) AS overdue
+         FROM b e JOIN departments d ON d.code = e.department_code
+         WHERE e.escalated_at IS NOT NULL
+         GROUP BY e.department_code, d.name) e) AS escalations
+    FROM b
+    """
+)
+
+
+def _rate(num: int, den: int) -> float | None:
+    return round(num / den, 4) if den else None
+
+
+def _hours(value: Any) -> float | None:
+    return None if value is None else round(float(value), 3)
+
+
+async def kpis(
+    conn: AsyncConnection,
+    community: str | None = None,
+    district: str | None = None,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+) -> dict[str, Any]:
+    """The figures the city reports, for the incidents in the filter."""
+    params = {"community": community, "district": district, "since": since, "until": until}
+    k = (await conn.execute(_KPI, params)).mappings().one()
+    esc = [dict(r) for r in k["escalations"]]
+    return {
+        "filters": {"community": community, "district": district,
+                    "since": since.isoformat() if since else None,
+                    "until": until.isoformat() if until else None},
+        "incidents": k["incidents"],
+        "on_the_spot": {"immediate_items": k["immediate"],
+                        "completed_on_the_spot": k["immediate_on_the_spot"],
+                        "rate": _rate(k["immediate_on_the_spot"], k["immediate"])},
+        "satisfaction": {"ratings": k["ratings"], "good": k["good"],
+                         "rate": _rate(k["good"], k["ratings"]),
+                         "mean_score": None if k["mean_score"] is None
+                         else round(k["mean_score"], 3)},
+        "time_limit": {"resolved": k["resolved"], "within_limit": k["resolved_within_limit"],
+                       "rate": _rate(k["resolved_within_limit"], k["resolved"])},
+        "median_hours": {"to_accept": _hours(k["median_hours_to_accept"]),
+                         "to_close": _hours(k["median_hours_to_close"])},
+        "escalations": [
+            {**e, "on_time_rate": _rate(e["resolved_on_time"], e["resolved"])} for e in esc
+        ],
+        "open": k["open"],
+        "overdue": k["overdue"],
+    }

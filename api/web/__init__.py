@@ -1,0 +1,1 @@
+"""The HTTP edge: app, dependencies, routers, error map, middleware."""
