@@ -52,8 +52,15 @@ async def read_response(reader: asyncio.StreamReader) -> int:
 
 
 async def _worker(
-    host: str, port: int, paths: list[str], start: int, deadline: float,
-    lat: list[float], status: dict[int, int], method: str, body: bytes | None,
+    host: str,
+    port: int,
+    paths: list[str],
+    start: int,
+    deadline: float,
+    lat: list[float],
+    status: dict[int, int],
+    method: str,
+    body: bytes | None,
     headers: dict[str, str],
 ) -> None:
     reader, writer = await asyncio.open_connection(host, port)
@@ -80,19 +87,36 @@ async def _worker(
 
 
 async def run(
-    base_url: str, paths: list[str], concurrency: int, seconds: float, method: str = "GET",
-    body: bytes | None = None, headers: dict[str, str] | None = None,
+    base_url: str,
+    paths: list[str],
+    concurrency: int,
+    seconds: float,
+    method: str = "GET",
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
 ) -> dict[str, object]:
     u = urlsplit(base_url)
     lat: list[float] = []
     status: dict[int, int] = {}
     t0 = time.perf_counter()
     deadline = t0 + seconds
-    await asyncio.gather(*[
-        _worker(u.hostname or "127.0.0.1", u.port or 80, paths, i * 7919, deadline, lat, status,
-                method, body, headers or {})
-        for i in range(concurrency)
-    ])
+    await asyncio.gather(
+        *[
+            _worker(
+                u.hostname or "127.0.0.1",
+                u.port or 80,
+                paths,
+                i * 7919,
+                deadline,
+                lat,
+                status,
+                method,
+                body,
+                headers or {},
+            )
+            for i in range(concurrency)
+        ]
+    )
     elapsed = time.perf_counter() - t0
     return {
         "requests": len(lat),
@@ -108,7 +132,7 @@ def main() -> None:
     with open(url_file) as f:
         lines = [ln.strip() for ln in f if ln.strip()]
     base, rest = lines[0], lines[1:]
-    headers = dict(ln[len("HEADER "):].split(": ", 1) for ln in rest if ln.startswith("HEADER "))
+    headers = dict(ln[len("HEADER ") :].split(": ", 1) for ln in rest if ln.startswith("HEADER "))
     paths = [ln for ln in rest if not ln.startswith("HEADER ")]
     print(json.dumps(asyncio.run(run(base, paths, concurrency, seconds, headers=headers))))
 

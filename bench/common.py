@@ -57,8 +57,21 @@ def server(target: str, url: str | None = None, factory: bool = False, workers: 
     env = dict(os.environ)
     if url:
         env["WANGGE_DATABASE_URL"] = url
-    args = [PY, "-m", "uvicorn", target, "--host", "127.0.0.1", "--port", str(port),
-            "--log-level", "warning", "--workers", str(workers), "--no-access-log"]
+    args = [
+        PY,
+        "-m",
+        "uvicorn",
+        target,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+        "--workers",
+        str(workers),
+        "--no-access-log",
+    ]
     if factory:
         args.append("--factory")
     proc = subprocess.Popen(args, cwd=ROOT, env=env)
@@ -80,7 +93,10 @@ def server(target: str, url: str | None = None, factory: bool = False, workers: 
 
 
 def load(
-    base: str, paths: list[str], concurrency: int, seconds: float,
+    base: str,
+    paths: list[str],
+    concurrency: int,
+    seconds: float,
     headers: dict[str, str] | None = None,
 ) -> dict[str, object]:
     """Drive ``paths`` from a second process (bench/_load.py); returns its figures."""
@@ -91,7 +107,10 @@ def load(
     try:
         out = subprocess.run(
             [PY, "-m", "bench._load", f.name, str(concurrency), str(seconds)],
-            cwd=ROOT, capture_output=True, text=True, check=True,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
         )
     finally:
         os.unlink(f.name)

@@ -71,25 +71,56 @@ VALUES ('340500', '340503001001', ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 432
 
 def load_city(url: str, n: int) -> tuple[float, float]:
     """Area, community and volunteers; returns the task location (the centre)."""
-    corners_lon, corners_lat = _to_lonlat(np.array([0.0, SIDE_M, SIDE_M, 0.0]),
-                                          np.array([0.0, 0.0, SIDE_M, SIDE_M]))
+    corners_lon, corners_lat = _to_lonlat(
+        np.array([0.0, SIDE_M, SIDE_M, 0.0]), np.array([0.0, 0.0, SIDE_M, SIDE_M])
+    )
     square = shapely.multipolygons([shapely.polygons(np.stack([corners_lon, corners_lat], 1))])
     rng = np.random.default_rng(3)
     lon, lat = _to_lonlat(rng.uniform(0, SIDE_M, n), rng.uniform(0, SIDE_M, n))
     now = dt.datetime.now(dt.UTC)
-    people = pd.DataFrame({
-        "id": np.arange(1, n + 1), "city_code": "340500", "name": [f"V{i}" for i in range(n)],
-        "role": "volunteer", "community_code": "340503001001", "skills": [["patrol"]] * n,
-        "on_duty": True, "capacity": rng.integers(1, 4, n), "position": shapely.points(lon, lat),
-        "position_at": now, "shift_end": now + dt.timedelta(hours=8),
-    })
+    people = pd.DataFrame(
+        {
+            "id": np.arange(1, n + 1),
+            "city_code": "340500",
+            "name": [f"V{i}" for i in range(n)],
+            "role": "volunteer",
+            "community_code": "340503001001",
+            "skills": [["patrol"]] * n,
+            "on_duty": True,
+            "capacity": rng.integers(1, 4, n),
+            "position": shapely.points(lon, lat),
+            "position_at": now,
+            "shift_end": now + dt.timedelta(hours=8),
+        }
+    )
     with psycopg.connect(psycopg_dsn(url)) as conn:
-        copy_frame(conn, "admin_areas", pd.DataFrame({
-            "code": ["340503"], "name": ["花山区"], "name_en": ["Huashan"], "level": ["district"],
-            "city_code": ["340500"], "geom": [square]}))
-        copy_frame(conn, "communities", pd.DataFrame({
-            "code": ["340503001001"], "name": ["基准社区"], "district_code": ["340503"],
-            "city_code": ["340500"], "geom": [square]}))
+        copy_frame(
+            conn,
+            "admin_areas",
+            pd.DataFrame(
+                {
+                    "code": ["340503"],
+                    "name": ["花山区"],
+                    "name_en": ["Huashan"],
+                    "level": ["district"],
+                    "city_code": ["340500"],
+                    "geom": [square],
+                }
+            ),
+        )
+        copy_frame(
+            conn,
+            "communities",
+            pd.DataFrame(
+                {
+                    "code": ["340503001001"],
+                    "name": ["基准社区"],
+                    "district_code": ["340503"],
+                    "city_code": ["340500"],
+                    "geom": [square],
+                }
+            ),
+        )
         copy_frame(conn, "people", people)
         conn.execute("SELECT setval(pg_get_serial_sequence('people', 'id'), %s)", (n + 1,))
         # a working system has history: a year of completed tasks (the planner sees a real table)
@@ -128,12 +159,21 @@ print(json.dumps(asyncio.run(run(spec["base"], spec["paths"], spec["concurrency"
 
 def drive_post(base: str, body: dict, token: str, concurrency: int, seconds: float) -> dict:
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
-        json.dump({"base": base, "paths": ["/api/v1/tasks"], "concurrency": concurrency,
-                   "seconds": seconds, "body": json.dumps(body),
-                   "headers": {"Authorization": f"Bearer {token}"}}, f)
+        json.dump(
+            {
+                "base": base,
+                "paths": ["/api/v1/tasks"],
+                "concurrency": concurrency,
+                "seconds": seconds,
+                "body": json.dumps(body),
+                "headers": {"Authorization": f"Bearer {token}"},
+            },
+            f,
+        )
     try:
-        out = subprocess.run([PY, "-c", _DRIVER, f.name], cwd=ROOT, capture_output=True,
-                             text=True, check=True)
+        out = subprocess.run(
+            [PY, "-c", _DRIVER, f.name], cwd=ROOT, capture_output=True, text=True, check=True
+        )
     finally:
         os.unlink(f.name)
     result: dict = json.loads(out.stdout)
@@ -143,10 +183,12 @@ def drive_post(base: str, body: dict, token: str, concurrency: int, seconds: flo
 def outcome(url: str) -> dict:
     with psycopg.connect(psycopg_dsn(url)) as conn:
         people, extra = conn.execute(OVERBOOKED).fetchone()  # type: ignore[misc]
-        by_status = dict(conn.execute(
-            "SELECT status, count(*) FROM tasks WHERE status <> 'completed' GROUP BY 1").fetchall())
-    return {"tasks": by_status, "people_over_capacity": int(people),
-            "double_bookings": int(extra)}
+        by_status = dict(
+            conn.execute(
+                "SELECT status, count(*) FROM tasks WHERE status <> 'completed' GROUP BY 1"
+            ).fetchall()
+        )
+    return {"tasks": by_status, "people_over_capacity": int(people), "double_bookings": int(extra)}
 
 
 def naive(url: str, lon: float, lat: float, concurrency: int, seconds: float) -> dict:
@@ -162,8 +204,10 @@ def naive(url: str, lon: float, lat: float, concurrency: int, seconds: float) ->
                 t0 = time.perf_counter()
                 row = conn.execute(NAIVE_PICK, {"fresh": fresh, "lon": lon, "lat": lat}).fetchone()
                 pid = None if row is None else row[0]
-                conn.execute(NAIVE_INSERT, {"lon": lon, "lat": lat, "pid": pid,
-                                            "status": "open" if pid is None else "offered"})
+                conn.execute(
+                    NAIVE_INSERT,
+                    {"lon": lon, "lat": lat, "pid": pid, "status": "open" if pid is None else "offered"},
+                )
                 conn.commit()
                 with lock:
                     lat_s.append(time.perf_counter() - t0)
@@ -175,9 +219,12 @@ def naive(url: str, lon: float, lat: float, concurrency: int, seconds: float) ->
     for t in threads:
         t.join()
     elapsed = time.perf_counter() - t0
-    return {"requests": len(lat_s), "rps": round(len(lat_s) / elapsed, 1),
-            "p50_ms": round(percentile(lat_s, 50) * 1000, 2),
-            "p99_ms": round(percentile(lat_s, 99) * 1000, 2)}
+    return {
+        "requests": len(lat_s),
+        "rps": round(len(lat_s) / elapsed, 1),
+        "p50_ms": round(percentile(lat_s, 50) * 1000, 2),
+        "p99_ms": round(percentile(lat_s, 99) * 1000, 2),
+    }
 
 
 def main() -> None:
@@ -190,10 +237,13 @@ def main() -> None:
     with bench_database("dispatch") as url:
         lon, lat = load_city(url, args.people)
         token = make_token(url)
-        capacity = psycopg.connect(psycopg_dsn(url)).execute(
-            "SELECT sum(capacity) FROM people").fetchone()[0]  # type: ignore[index]
-        body = {"location": {"type": "Point", "coordinates": [lon, lat]}, "crs": "wgs84",
-                "role": "volunteer", "points": 5}
+        capacity = psycopg.connect(psycopg_dsn(url)).execute("SELECT sum(capacity) FROM people").fetchone()[0]  # type: ignore[index]
+        body = {
+            "location": {"type": "Point", "coordinates": [lon, lat]},
+            "crs": "wgs84",
+            "role": "volunteer",
+            "points": 5,
+        }
         with serve(url) as base:
             api = drive_post(base, body, token, args.concurrency, args.seconds)
         api_out = outcome(url)
@@ -204,15 +254,21 @@ def main() -> None:
         peer = naive(url, lon, lat, args.concurrency, args.seconds)
         peer_out = outcome(url)
 
-    print(json.dumps({
-        "benchmark": "dispatch",
-        "people": args.people, "total_capacity": int(capacity),
-        "concurrency": args.concurrency, "seconds": args.seconds,
-        "contention": "every task at the same point",
-        "api": {**api, "tasks_dispatched_per_s": api["rps"], **api_out},
-        "naive_sql_no_locks": {**peer, "tasks_dispatched_per_s": peer["rps"], **peer_out},
-        "ratios": {"api_rps_over_naive_sql": round(api["rps"] / peer["rps"], 3)},
-    }))
+    print(
+        json.dumps(
+            {
+                "benchmark": "dispatch",
+                "people": args.people,
+                "total_capacity": int(capacity),
+                "concurrency": args.concurrency,
+                "seconds": args.seconds,
+                "contention": "every task at the same point",
+                "api": {**api, "tasks_dispatched_per_s": api["rps"], **api_out},
+                "naive_sql_no_locks": {**peer, "tasks_dispatched_per_s": peer["rps"], **peer_out},
+                "ratios": {"api_rps_over_naive_sql": round(api["rps"] / peer["rps"], 3)},
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

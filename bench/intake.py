@@ -45,15 +45,23 @@ SELECT ST_X(p.geom), ST_Y(p.geom) FROM (
   SELECT (ST_Dump(ST_GeneratePoints(g.geom, 2, 11))).geom FROM grids g
   WHERE g.active ORDER BY g.code) p
 """
-ITEMS = ["EV-001", "EV-002", "EV-003", "EV-005", "EV-006", "EV-007", "EV-008", "EV-011",
-         "EV-013", "EV-014"]
+ITEMS = ["EV-001", "EV-002", "EV-003", "EV-005", "EV-006", "EV-007", "EV-008", "EV-011", "EV-013", "EV-014"]
 
 
 # --------------------------------------------------------------------------- load (2nd process)
 
 
-async def _post_worker(host: str, port: int, bodies: list[bytes], token: str, start: int,
-                       deadline: float, lat: list[float], status: dict[int, int], tag: str) -> None:
+async def _post_worker(
+    host: str,
+    port: int,
+    bodies: list[bytes],
+    token: str,
+    start: int,
+    deadline: float,
+    lat: list[float],
+    status: dict[int, int],
+    tag: str,
+) -> None:
     reader, writer = await asyncio.open_connection(host, port)
     i = start
     try:
@@ -82,24 +90,43 @@ async def _post_load(spec: dict) -> dict[str, object]:
     status: dict[int, int] = {}
     t0 = time.perf_counter()
     deadline = t0 + spec["seconds"]
-    await asyncio.gather(*[
-        _post_worker(u.hostname or "127.0.0.1", u.port or 80, bodies, spec["token"], i * 7919,
-                     deadline, lat, status, spec["tag"])
-        for i in range(spec["concurrency"])
-    ])
+    await asyncio.gather(
+        *[
+            _post_worker(
+                u.hostname or "127.0.0.1",
+                u.port or 80,
+                bodies,
+                spec["token"],
+                i * 7919,
+                deadline,
+                lat,
+                status,
+                spec["tag"],
+            )
+            for i in range(spec["concurrency"])
+        ]
+    )
     elapsed = time.perf_counter() - t0
-    return {"requests": len(lat), "rps": round(len(lat) / elapsed, 1),
-            "p50_ms": round(percentile(lat, 50) * 1000, 2),
-            "p99_ms": round(percentile(lat, 99) * 1000, 2),
-            "status": {str(k): v for k, v in sorted(status.items())}}
+    return {
+        "requests": len(lat),
+        "rps": round(len(lat) / elapsed, 1),
+        "p50_ms": round(percentile(lat, 50) * 1000, 2),
+        "p99_ms": round(percentile(lat, 99) * 1000, 2),
+        "status": {str(k): v for k, v in sorted(status.items())},
+    }
 
 
 def _run_post_load(spec: dict) -> dict[str, object]:
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         json.dump(spec, f, ensure_ascii=False)
     try:
-        out = subprocess.run([sys.executable, "-m", "bench.intake", "--load-only", f.name],
-                             cwd=ROOT, capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [sys.executable, "-m", "bench.intake", "--load-only", f.name],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
     finally:
         os.unlink(f.name)
     result: dict[str, object] = json.loads(out.stdout)
@@ -131,15 +158,13 @@ def bench_database(communities: int | None) -> Iterator[str]:
     from api.store.engine import psycopg_dsn
     from gis.demo import generate_city
 
-    cluster = Cluster(data_dir=Path(tempfile.mkdtemp(prefix="wangge-bench-")), port=free_port(),
-                      fast=True)
+    cluster = Cluster(data_dir=Path(tempfile.mkdtemp(prefix="wangge-bench-")), port=free_port(), fast=True)
     cluster.start()
     try:
         admin = make_url(cluster.url).set(database="postgres").render_as_string(hide_password=False)
         with psycopg.connect(psycopg_dsn(admin), autocommit=True) as conn:
             conn.execute("CREATE DATABASE wangge_bench")
-        url = make_url(cluster.url).set(database="wangge_bench").render_as_string(
-            hide_password=False)
+        url = make_url(cluster.url).set(database="wangge_bench").render_as_string(hide_password=False)
         upgrade(url)
         print("generating and loading the demo city ...", file=sys.stderr)
         load_tables(url, generate_city(communities=communities).tables)
@@ -181,8 +206,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seconds", type=float, default=10)
     ap.add_argument("--concurrency", type=int, default=16)
-    ap.add_argument("--communities", type=int, default=None,
-                    help="demo city size for a fresh cluster (default: the whole city)")
+    ap.add_argument(
+        "--communities",
+        type=int,
+        default=None,
+        help="demo city size for a fresh cluster (default: the whole city)",
+    )
     ap.add_argument("--load-only", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.load_only:
@@ -218,47 +247,72 @@ def main() -> None:
         bodies = []
         for n, (x, y) in enumerate(pts):
             gx, gy = from_wgs84(x, y, "gcj02")
-            bodies.append({"item_code": ITEMS[n % len(ITEMS)], "description": "基准测试上报",
-                           "channel": "mini_program", "lon": round(float(gx), 7),
-                           "lat": round(float(gy), 7), "crs": "gcj02",
-                           "reporter": {"name": "测试", "phone": "13800000000"}})
+            bodies.append(
+                {
+                    "item_code": ITEMS[n % len(ITEMS)],
+                    "description": "基准测试上报",
+                    "channel": "mini_program",
+                    "lon": round(float(gx), 7),
+                    "lat": round(float(gy), 7),
+                    "crs": "gcj02",
+                    "reporter": {"name": "测试", "phone": "13800000000"},
+                }
+            )
         result: dict[str, object] = {
-            "benchmark": "intake", "communities": communities, "grids": grids,
-            "history_incidents": history, "sample_points": len(bodies),
-            "concurrency": args.concurrency, "seconds": args.seconds,
+            "benchmark": "intake",
+            "communities": communities,
+            "grids": grids,
+            "history_incidents": history,
+            "sample_points": len(bodies),
+            "concurrency": args.concurrency,
+            "seconds": args.seconds,
         }
         with server("bench.bare_app:app", None) as base:
             load(base, ["/bare"], 4, 2)  # warm-up
             result["bare"] = load(base, ["/bare"], args.concurrency, args.seconds)
         with server("api.web.app:create_app", url, factory=True) as base:
-            spec = {"base": base, "bodies": bodies, "token": token, "concurrency": 4,
-                    "seconds": 2, "tag": "warm"}
+            spec = {
+                "base": base,
+                "bodies": bodies,
+                "token": token,
+                "concurrency": 4,
+                "seconds": 2,
+                "tag": "warm",
+            }
             _run_post_load(spec)
             spec.update(concurrency=args.concurrency, seconds=args.seconds, tag="run")
             result["intake"] = _run_post_load(spec)
             t0 = time.perf_counter()
-            r = httpx.get(base + "/api/v1/metrics", headers={"Authorization": f"Bearer {manager}"},
-                          timeout=120)
+            r = httpx.get(
+                base + "/api/v1/metrics", headers={"Authorization": f"Bearer {manager}"}, timeout=120
+            )
             r.raise_for_status()
             http_ms = (time.perf_counter() - t0) * 1000
         with psycopg.connect(psycopg_dsn(url)) as conn:
-            made = conn.execute("SELECT count(*), count(DISTINCT grid_id), "
-                                "count(*) FILTER (WHERE grid_id IS NULL) FROM incidents "
-                                "WHERE reporter_token_id = %s", (token_id,)).fetchone()
+            made = conn.execute(
+                "SELECT count(*), count(DISTINCT grid_id), "
+                "count(*) FILTER (WHERE grid_id IS NULL) FROM incidents "
+                "WHERE reporter_token_id = %s",
+                (token_id,),
+            ).fetchone()
         assert made is not None
         result["intake"]["stored"] = made[0]  # type: ignore[index]
         result["intake"]["grids_hit"] = made[1]  # type: ignore[index]
         result["intake"]["unlocated"] = made[2]  # type: ignore[index]
-        result["kpi"] = {**_kpi_sql_ms(url), "http_ms": round(http_ms, 1),
-                         "incidents_in_scope": r.json()["incidents"]}
+        result["kpi"] = {
+            **_kpi_sql_ms(url),
+            "http_ms": round(http_ms, 1),
+            "incidents_in_scope": r.json()["incidents"],
+        }
         # leave the database as it was
         with psycopg.connect(psycopg_dsn(url)) as conn:
             ids = "SELECT id FROM incidents WHERE reporter_token_id = %(t)s AND id > %(m)s"
             p = {"t": token_id, "m": max_id or 0}
             conn.execute(f"DELETE FROM incident_events WHERE incident_id IN ({ids})", p)
             conn.execute(f"DELETE FROM incident_reporters WHERE incident_id IN ({ids})", p)
-            conn.execute("UPDATE incidents SET likely_duplicate_of = NULL WHERE "
-                         f"likely_duplicate_of IN ({ids})", p)
+            conn.execute(
+                f"UPDATE incidents SET likely_duplicate_of = NULL WHERE likely_duplicate_of IN ({ids})", p
+            )
             conn.execute("DELETE FROM incidents WHERE reporter_token_id = %(t)s AND id > %(m)s", p)
             conn.execute("UPDATE api_tokens SET revoked_at = now() WHERE label = 'bench/intake'")
         bare_rps = result["bare"]["rps"]  # type: ignore[index]

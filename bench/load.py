@@ -70,7 +70,9 @@ def prepare(url: str, clients: int, points: int) -> dict[str, Any]:
     with psycopg.connect(psycopg_dsn(url)) as conn:
         pts = conn.execute(
             "SELECT ST_X(p), ST_Y(p) FROM (SELECT (ST_Dump(ST_GeneratePoints(geom, 3, 42))).geom AS p "
-            "FROM grids WHERE active ORDER BY id LIMIT %s) s", (max(1, points // 3),)).fetchall()
+            "FROM grids WHERE active ORDER BY id LIMIT %s) s",
+            (max(1, points // 3),),
+        ).fetchall()
         item = conn.execute("SELECT code FROM service_items ORDER BY code LIMIT 1").fetchone()
     if not pts or item is None:
         raise SystemExit("the store holds no city: run `wangge demo` first")
@@ -81,9 +83,13 @@ def prepare(url: str, clients: int, points: int) -> dict[str, Any]:
         reporters = [create_token(conn, "reporter", label=label) for _ in range(clients)]
         ids = [dispatcher[0], *(r[0] for r in reporters)]
     engine.dispose()
-    return {"points": [(float(x), float(y)) for x, y in pts], "item": item[0],
-            "dispatcher": dispatcher[1], "reporters": [r[1] for r in reporters],
-            "token_ids": ids}
+    return {
+        "points": [(float(x), float(y)) for x, y in pts],
+        "item": item[0],
+        "dispatcher": dispatcher[1],
+        "reporters": [r[1] for r in reporters],
+        "token_ids": ids,
+    }
 
 
 def revoke(url: str, ids: list[int]) -> None:
@@ -93,18 +99,32 @@ def revoke(url: str, ids: list[int]) -> None:
 
     engine = make_sync_engine(url)
     with engine.begin() as conn:
-        conn.execute(text("UPDATE api_tokens SET revoked_at = now() WHERE id = ANY(:ids)"),
-                     {"ids": ids})
+        conn.execute(text("UPDATE api_tokens SET revoked_at = now() WHERE id = ANY(:ids)"), {"ids": ids})
     engine.dispose()
 
 
 def start_server(db_url: str, port: int, workers: int) -> subprocess.Popen[bytes]:
     env = {**os.environ, "WANGGE_DATABASE_URL": db_url}
     return subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "api.web.security:create_secure_app", "--factory",
-         "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
-         "--log-level", "warning", "--no-access-log"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "api.web.security:create_secure_app",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
     )
 
 
@@ -124,26 +144,40 @@ async def wait_healthy(host: str, port: int, timeout: float) -> bool:
 # ----------------------------------------------------------------------------- HTTP
 
 
-async def one_request(host: str, port: int, method: str, path: str, headers: dict[str, str],
-                      body: bytes | None, timeout: float = 30) -> tuple[int, dict[str, str], bytes]:
+async def one_request(
+    host: str,
+    port: int,
+    method: str,
+    path: str,
+    headers: dict[str, str],
+    body: bytes | None,
+    timeout: float = 30,
+) -> tuple[int, dict[str, str], bytes]:
     reader, writer = await asyncio.open_connection(host, port)
     try:
-        return await asyncio.wait_for(
-            exchange(reader, writer, host, method, path, headers, body), timeout)
+        return await asyncio.wait_for(exchange(reader, writer, host, method, path, headers, body), timeout)
     finally:
         writer.close()
 
 
-async def exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str,
-                   method: str, path: str, headers: dict[str, str],
-                   body: bytes | None) -> tuple[int, dict[str, str], bytes]:
+async def exchange(
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    host: str,
+    method: str,
+    path: str,
+    headers: dict[str, str],
+    body: bytes | None,
+) -> tuple[int, dict[str, str], bytes]:
     extra = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
     if body is None:
         head = f"{method} {path} HTTP/1.1\r\nHost: {host}\r\n{extra}\r\n"
         writer.write(head.encode())
     else:
-        head = (f"{method} {path} HTTP/1.1\r\nHost: {host}\r\n{extra}"
-                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n")
+        head = (
+            f"{method} {path} HTTP/1.1\r\nHost: {host}\r\n{extra}"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        )
         writer.write(head.encode() + body)
     line = await reader.readline()
     if not line:
@@ -174,8 +208,15 @@ async def exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, h
 # ----------------------------------------------------------------------------- load
 
 
-async def client(n: int, host: str, port: int, deadline: float, setup: dict[str, Any],
-                 weights: dict[str, float], stats: dict[str, Any]) -> None:
+async def client(
+    n: int,
+    host: str,
+    port: int,
+    deadline: float,
+    setup: dict[str, Any],
+    weights: dict[str, float],
+    stats: dict[str, Any],
+) -> None:
     rng = random.Random(n)
     kinds = list(weights)
     cum = [weights[k] for k in kinds]
@@ -199,16 +240,24 @@ async def client(n: int, host: str, port: int, deadline: float, setup: dict[str,
             i += 1
             method, path = "POST", "/api/v1/incidents"
             headers = {**reporter, "Idempotency-Key": f"load-{n}-{i}-{int(deadline)}"}
-            body = json.dumps({"item_code": setup["item"], "description": "bench.load",
-                               "channel": "mini_program", "lon": lon, "lat": lat,
-                               "crs": "wgs84"}).encode()
+            body = json.dumps(
+                {
+                    "item_code": setup["item"],
+                    "description": "bench.load",
+                    "channel": "mini_program",
+                    "lon": lon,
+                    "lat": lat,
+                    "crs": "wgs84",
+                }
+            ).encode()
         t0 = time.perf_counter()
         try:
             if writer is None:
                 reader, writer = await asyncio.open_connection(host, port)
             assert reader is not None
             code, got, _ = await asyncio.wait_for(
-                exchange(reader, writer, host, method, path, headers, body), 60)
+                exchange(reader, writer, host, method, path, headers, body), 60
+            )
         except (TimeoutError, OSError, ValueError, asyncio.IncompleteReadError) as exc:
             stats["errors"].append(f"{kind}: {type(exc).__name__}")
             if writer is not None:
@@ -233,15 +282,15 @@ async def client(n: int, host: str, port: int, deadline: float, setup: dict[str,
         writer.close()
 
 
-async def run_load(base: str, clients: int, seconds: float, setup: dict[str, Any],
-                   weights: dict[str, float]) -> dict[str, Any]:
+async def run_load(
+    base: str, clients: int, seconds: float, setup: dict[str, Any], weights: dict[str, float]
+) -> dict[str, Any]:
     u = urlsplit(base)
     host, port = u.hostname or "127.0.0.1", u.port or 80
     stats: dict[str, Any] = {"lat": {k: [] for k in KINDS}, "status": {}, "errors": [], "shed": 0}
     t0 = time.perf_counter()
     deadline = t0 + seconds
-    await asyncio.gather(*[client(n, host, port, deadline, setup, weights, stats)
-                           for n in range(clients)])
+    await asyncio.gather(*[client(n, host, port, deadline, setup, weights, stats) for n in range(clients)])
     elapsed = time.perf_counter() - t0
     alive = await wait_healthy(host, port, 10)
     every = [x for k in KINDS for x in stats["lat"][k]]
@@ -249,12 +298,23 @@ async def run_load(base: str, clients: int, seconds: float, setup: dict[str, Any
     for e in stats["errors"]:
         errors[e] = errors.get(e, 0) + 1
     return {
-        "clients": clients, "seconds": round(elapsed, 1), "requests": len(every),
+        "clients": clients,
+        "seconds": round(elapsed, 1),
+        "requests": len(every),
         "rps": round(len(every) / elapsed, 1),
-        "p50_ms": percentile(every, 50), "p99_ms": percentile(every, 99),
-        "per_kind": {k: {"n": len(stats["lat"][k]), "p50_ms": percentile(stats["lat"][k], 50),
-                         "p99_ms": percentile(stats["lat"][k], 99)} for k in KINDS},
-        "errors": len(stats["errors"]), "error_kinds": errors, "shed_503": stats["shed"],
+        "p50_ms": percentile(every, 50),
+        "p99_ms": percentile(every, 99),
+        "per_kind": {
+            k: {
+                "n": len(stats["lat"][k]),
+                "p50_ms": percentile(stats["lat"][k], 50),
+                "p99_ms": percentile(stats["lat"][k], 99),
+            }
+            for k in KINDS
+        },
+        "errors": len(stats["errors"]),
+        "error_kinds": errors,
+        "shed_503": stats["shed"],
         "status": {str(k): v for k, v in sorted(stats["status"].items())},
         "server_alive_after": alive,
     }
@@ -265,8 +325,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--clients", type=int, default=200)
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--workers", type=int, default=1, help="server worker processes")
-    ap.add_argument("--mix", default="locate=4,intake=2,nearest=2,map=2",
-                    help="weights of the request kinds")
+    ap.add_argument("--mix", default="locate=4,intake=2,nearest=2,map=2", help="weights of the request kinds")
     ap.add_argument("--url", help="load an already running server (with the trust layer)")
     ap.add_argument("--database-url", help="the store (default: the configured one)")
     args = ap.parse_args(argv)
@@ -295,8 +354,7 @@ def main(argv: list[str] | None = None) -> int:
                 raise SystemExit("the server did not start")
         result = asyncio.run(run_load(base, args.clients, args.seconds, setup, weights))
         result["server_exit_code"] = None if proc is None else proc.poll()
-        result["command"] = "python -m bench.load " + " ".join(argv if argv is not None
-                                                                else sys.argv[1:])
+        result["command"] = "python -m bench.load " + " ".join(argv if argv is not None else sys.argv[1:])
         print(json.dumps(result, ensure_ascii=False))
         return 0 if result["errors"] == 0 and result["server_alive_after"] else 1
     finally:

@@ -37,8 +37,9 @@ async def _raw(url: str, points: list[tuple[float, float]], concurrency: int, se
     from api.store.sql.areas import _LOCATE
 
     sql = str(_LOCATE).replace(":lon", "$1").replace(":lat", "$2")
-    pool = await asyncpg.create_pool(with_driver(url, "asyncpg").replace("+asyncpg", ""),
-                                     min_size=concurrency, max_size=concurrency)
+    pool = await asyncpg.create_pool(
+        with_driver(url, "asyncpg").replace("+asyncpg", ""), min_size=concurrency, max_size=concurrency
+    )
     lat: list[float] = []
     deadline = time.perf_counter() + seconds
 
@@ -56,9 +57,12 @@ async def _raw(url: str, points: list[tuple[float, float]], concurrency: int, se
     await asyncio.gather(*[worker(i * 7919) for i in range(concurrency)])
     elapsed = time.perf_counter() - t0
     await pool.close()
-    return {"requests": len(lat), "rps": round(len(lat) / elapsed, 1),
-            "p50_ms": round(percentile(lat, 50) * 1000, 2),
-            "p99_ms": round(percentile(lat, 99) * 1000, 2)}
+    return {
+        "requests": len(lat),
+        "rps": round(len(lat) / elapsed, 1),
+        "p50_ms": round(percentile(lat, 50) * 1000, 2),
+        "p99_ms": round(percentile(lat, 99) * 1000, 2),
+    }
 
 
 def main() -> None:
@@ -72,21 +76,26 @@ def main() -> None:
     if args.raw_only:  # the raw PostGIS run, in its own process like the HTTP load
         with open(args.raw_only) as f:
             spec = json.load(f)
-        out = asyncio.run(_raw(spec["url"], [tuple(p) for p in spec["points"]],
-                               args.concurrency, args.seconds))
+        out = asyncio.run(
+            _raw(spec["url"], [tuple(p) for p in spec["points"]], args.concurrency, args.seconds)
+        )
         print(json.dumps(out))
         return
 
     url = demo_database()
     with psycopg.connect(psycopg_dsn(url)) as conn:
-        points = [(round(x, 7), round(y, 7))
-                  for x, y in conn.execute(SAMPLE, (args.district + "%",)).fetchall()]
+        points = [
+            (round(x, 7), round(y, 7)) for x, y in conn.execute(SAMPLE, (args.district + "%",)).fetchall()
+        ]
         grids = conn.execute("SELECT count(*) FROM grids WHERE active").fetchone()[0]  # type: ignore[index]
     paths = [f"/api/v1/grids/locate?lon={x}&lat={y}&crs=wgs84" for x, y in points]
 
     result: dict[str, object] = {
-        "benchmark": "locate", "grids": grids, "sample_points": len(points),
-        "concurrency": args.concurrency, "seconds": args.seconds,
+        "benchmark": "locate",
+        "grids": grids,
+        "sample_points": len(points),
+        "concurrency": args.concurrency,
+        "seconds": args.seconds,
     }
     with server("bench.bare_app:app") as base:
         load(base, ["/bare"], 4, 2)  # warm-up
@@ -100,9 +109,21 @@ def main() -> None:
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         json.dump({"url": url, "points": points}, f)
     raw = subprocess.run(
-        [PY, "-m", "bench.locate", "--raw-only", f.name, "--seconds", str(args.seconds),
-         "--concurrency", str(args.concurrency)],
-        cwd=ROOT, capture_output=True, text=True, check=True,
+        [
+            PY,
+            "-m",
+            "bench.locate",
+            "--raw-only",
+            f.name,
+            "--seconds",
+            str(args.seconds),
+            "--concurrency",
+            str(args.concurrency),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     result["raw_postgis"] = json.loads(raw.stdout)
     bare_rps = result["bare"]["rps"]  # type: ignore[index]

@@ -45,8 +45,10 @@ async def _pages(url: str, runs: int) -> dict[str, Any]:
     from maps import pages
 
     builders = {
-        "coverage": (lambda e: q.coverage_data(e, q.PageFilters(), "households"),
-                     lambda d: pages.coverage_page(d, "households")),
+        "coverage": (
+            lambda e: q.coverage_data(e, q.PageFilters(), "households"),
+            lambda d: pages.coverage_page(d, "households"),
+        ),
         "heatmap": (lambda e: q.heatmap_data(e, q.PageFilters()), pages.heatmap_page),
         "visits": (lambda e: q.visits_data(e, q.PageFilters()), pages.visits_page),
         "people": (lambda e: q.people_data(e, q.PageFilters()), pages.people_page),
@@ -67,11 +69,13 @@ async def _pages(url: str, runs: int) -> dict[str, Any]:
                 if i:  # the first build warms caches
                     times.append(t2 - t0)
                     data_t.append(t1 - t0)
-            out[name] = {"build_s": round(statistics.median(times), 3),
-                         "build_s_min": round(min(times), 3),
-                         "build_s_max": round(max(times), 3),
-                         "query_s": round(statistics.median(data_t), 3),
-                         "bytes": len(html.encode())}
+            out[name] = {
+                "build_s": round(statistics.median(times), 3),
+                "build_s_min": round(min(times), 3),
+                "build_s_max": round(max(times), 3),
+                "query_s": round(statistics.median(data_t), 3),
+                "bytes": len(html.encode()),
+            }
     finally:
         await engine.dispose()
     return out
@@ -89,27 +93,47 @@ def _naive(url: str, since: str, until: str) -> dict[str, Any]:
     t0 = time.perf_counter()
     engine = create_engine(with_driver(url, "psycopg"))
     with engine.connect() as conn:
-        grids = gpd.read_postgis(text(
-            "SELECT g.code, g.name, g.households, c.name AS community, w.name AS worker, g.geom "
-            "FROM grids g JOIN communities c ON c.code = g.community_code "
-            "LEFT JOIN people w ON w.id = g.worker_id WHERE g.active"), conn, geom_col="geom")
-        incidents = gpd.read_postgis(text(
-            "SELECT id, item_code, status, created_at::text AS created, location AS geom "
-            "FROM incidents WHERE location IS NOT NULL AND created_at >= :s AND created_at < :u"),
-            conn, geom_col="geom", params={"s": since, "u": until})
+        grids = gpd.read_postgis(
+            text(
+                "SELECT g.code, g.name, g.households, c.name AS community, w.name AS worker, g.geom "
+                "FROM grids g JOIN communities c ON c.code = g.community_code "
+                "LEFT JOIN people w ON w.id = g.worker_id WHERE g.active"
+            ),
+            conn,
+            geom_col="geom",
+        )
+        incidents = gpd.read_postgis(
+            text(
+                "SELECT id, item_code, status, created_at::text AS created, location AS geom "
+                "FROM incidents WHERE location IS NOT NULL AND created_at >= :s AND created_at < :u"
+            ),
+            conn,
+            geom_col="geom",
+            params={"s": since, "u": until},
+        )
     engine.dispose()
     minx, miny, maxx, maxy = grids.total_bounds
     m = folium.Map(location=[(miny + maxy) / 2, (minx + maxx) / 2], zoom_start=12)
-    folium.GeoJson(grids, name="grids",
-                   tooltip=folium.GeoJsonTooltip(["code", "name", "community", "worker", "households"])
-                   ).add_to(m)
-    folium.GeoJson(incidents, name="incidents", marker=folium.CircleMarker(radius=3),
-                   tooltip=folium.GeoJsonTooltip(["id", "item_code", "status", "created"])).add_to(m)
+    folium.GeoJson(
+        grids,
+        name="grids",
+        tooltip=folium.GeoJsonTooltip(["code", "name", "community", "worker", "households"]),
+    ).add_to(m)
+    folium.GeoJson(
+        incidents,
+        name="incidents",
+        marker=folium.CircleMarker(radius=3),
+        tooltip=folium.GeoJsonTooltip(["id", "item_code", "status", "created"]),
+    ).add_to(m)
     HeatMap([[p.y, p.x] for p in incidents.geometry], name="heat").add_to(m)
     folium.LayerControl().add_to(m)
     html = m.get_root().render()
-    return {"build_s": round(time.perf_counter() - t0, 3), "bytes": len(html.encode()),
-            "grids": len(grids), "incidents": len(incidents)}
+    return {
+        "build_s": round(time.perf_counter() - t0, 3),
+        "bytes": len(html.encode()),
+        "grids": len(grids),
+        "incidents": len(incidents),
+    }
 
 
 def _tile_paths(url: str, per_zoom: int) -> dict[int, list[tuple[int, int]]]:
@@ -122,7 +146,8 @@ def _tile_paths(url: str, per_zoom: int) -> dict[int, list[tuple[int, int]]]:
     with psycopg.connect(psycopg_dsn(url)) as conn:
         minx, miny, maxx, maxy = conn.execute(
             "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
-            "(SELECT ST_Extent(geom)::geometry e FROM grids WHERE active) x").fetchone()
+            "(SELECT ST_Extent(geom)::geometry e FROM grids WHERE active) x"
+        ).fetchone()
         for z in range(12, 17):
             n = 2**z
 
@@ -133,16 +158,23 @@ def _tile_paths(url: str, per_zoom: int) -> dict[int, list[tuple[int, int]]]:
                 return int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)
 
             tiles = [(x, y) for x in range(tx(minx), tx(maxx) + 1) for y in range(ty(maxy), ty(miny) + 1)]
-            with_grids = [t for t in tiles if conn.execute(
-                "SELECT EXISTS (SELECT 1 FROM grids WHERE active AND geom && "
-                "ST_Transform(ST_TileEnvelope(%s, %s, %s), 4326))", (z, *t)).fetchone()[0]]
+            with_grids = [
+                t
+                for t in tiles
+                if conn.execute(
+                    "SELECT EXISTS (SELECT 1 FROM grids WHERE active AND geom && "
+                    "ST_Transform(ST_TileEnvelope(%s, %s, %s), 4326))",
+                    (z, *t),
+                ).fetchone()[0]
+            ]
             step = max(1, len(with_grids) // per_zoom)
             out[z] = with_grids[::step][:per_zoom]
     return out
 
 
-def _tiles(base: str, sample: dict[int, list[tuple[int, int]]], seconds: float,
-           headers: dict[str, str]) -> dict[str, Any]:
+def _tiles(
+    base: str, sample: dict[int, list[tuple[int, int]]], seconds: float, headers: dict[str, str]
+) -> dict[str, Any]:
     lat: dict[tuple[str, int], list[float]] = {}
     sizes: list[int] = []
     paths: list[str] = []
@@ -159,23 +191,45 @@ def _tiles(base: str, sample: dict[int, list[tuple[int, int]]], seconds: float,
                     assert r.status_code in (200, 204), (path, r.status_code)
                     sizes.append(len(r.content))
     every = [v for vs in lat.values() for v in vs]
-    per_zoom = {z: {"p50_ms": round(percentile([v for (ly, zz), vs in lat.items() if zz == z for v in vs],
-                                                50) * 1000, 2),
-                    "p99_ms": round(percentile([v for (ly, zz), vs in lat.items() if zz == z for v in vs],
-                                                99) * 1000, 2)} for z in sample}
-    per_layer = {ly: {"p50_ms": round(percentile([v for (l2, z), vs in lat.items() if l2 == ly for v in vs],
-                                                  50) * 1000, 2),
-                      "p99_ms": round(percentile([v for (l2, z), vs in lat.items() if l2 == ly for v in vs],
-                                                  99) * 1000, 2)} for ly in LAYERS}
+    per_zoom = {
+        z: {
+            "p50_ms": round(
+                percentile([v for (ly, zz), vs in lat.items() if zz == z for v in vs], 50) * 1000, 2
+            ),
+            "p99_ms": round(
+                percentile([v for (ly, zz), vs in lat.items() if zz == z for v in vs], 99) * 1000, 2
+            ),
+        }
+        for z in sample
+    }
+    per_layer = {
+        ly: {
+            "p50_ms": round(
+                percentile([v for (l2, z), vs in lat.items() if l2 == ly for v in vs], 50) * 1000, 2
+            ),
+            "p99_ms": round(
+                percentile([v for (l2, z), vs in lat.items() if l2 == ly for v in vs], 99) * 1000, 2
+            ),
+        }
+        for ly in LAYERS
+    }
     loaded = load(base, paths, concurrency=8, seconds=seconds, headers=headers)
     return {
-        "tiles_sampled": len(every), "zooms": sorted(sample),
+        "tiles_sampled": len(every),
+        "zooms": sorted(sample),
         "p50_ms": round(percentile(every, 50) * 1000, 2),
         "p99_ms": round(percentile(every, 99) * 1000, 2),
-        "mean_bytes": round(statistics.mean(sizes)), "max_bytes": max(sizes),
-        "per_zoom": per_zoom, "per_layer": per_layer,
-        "under_load": {"concurrency": 8, "tiles_per_s": loaded["rps"], "p50_ms": loaded["p50_ms"],
-                       "p99_ms": loaded["p99_ms"], "status": loaded["status"]},
+        "mean_bytes": round(statistics.mean(sizes)),
+        "max_bytes": max(sizes),
+        "per_zoom": per_zoom,
+        "per_layer": per_layer,
+        "under_load": {
+            "concurrency": 8,
+            "tiles_per_s": loaded["rps"],
+            "p50_ms": loaded["p50_ms"],
+            "p99_ms": loaded["p99_ms"],
+            "status": loaded["status"],
+        },
     }
 
 
@@ -205,8 +259,7 @@ def main() -> None:
     print("tiles ...", file=sys.stderr)
     sample = _tile_paths(url, args.tiles_per_zoom)
     with server("api.web.app:create_app", url=url, factory=True) as base:
-        tiles = _tiles(base, sample, args.seconds,
-                       {"Authorization": f"Bearer {bench_token(url)}"})
+        tiles = _tiles(base, sample, args.seconds, {"Authorization": f"Bearer {bench_token(url)}"})
     cov = pages["coverage"]
     result = {
         "bench": "maps",

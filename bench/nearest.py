@@ -89,8 +89,9 @@ def bench_database(label: str) -> Iterator[str]:
         return
     from api.store.cluster import Cluster, free_port
 
-    cluster = Cluster(data_dir=Path(tempfile.mkdtemp(prefix=f"wangge-bench-{label}-")),
-                      port=free_port(), fast=True)
+    cluster = Cluster(
+        data_dir=Path(tempfile.mkdtemp(prefix=f"wangge-bench-{label}-")), port=free_port(), fast=True
+    )
     cluster.start()
     try:
         upgrade(cluster.url)
@@ -125,26 +126,38 @@ def street_grid() -> pd.DataFrame:
     dst = np.concatenate([h_dst, v_dst])
     coords = np.stack([np.stack([vlon[src], vlat[src]], 1), np.stack([vlon[dst], vlat[dst]], 1)], 1)
     _, _, length = GEOD.inv(vlon[src], vlat[src], vlon[dst], vlat[dst])
-    return pd.DataFrame({
-        "id": np.arange(1, len(src) + 1), "city_code": "340500", "name": None, "kind": "residential",
-        "source": src + 1, "target": dst + 1, "length_m": length,
-        "geom": shapely.linestrings(coords),
-    })
+    return pd.DataFrame(
+        {
+            "id": np.arange(1, len(src) + 1),
+            "city_code": "340500",
+            "name": None,
+            "kind": "residential",
+            "source": src + 1,
+            "target": dst + 1,
+            "length_m": length,
+            "geom": shapely.linestrings(coords),
+        }
+    )
 
 
 def people_frame(n: int, seed: int = 1) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     lon, lat = _to_lonlat(rng.uniform(0, SIDE_M, n), rng.uniform(0, SIDE_M, n))
     now = dt.datetime.now(dt.UTC)
-    return pd.DataFrame({
-        "id": np.arange(1, n + 1), "city_code": "340500",
-        "name": [f"P{i}" for i in range(1, n + 1)],
-        "role": rng.choice(ROLES, n, p=ROLE_P),
-        "skills": [["patrol"]] * n, "party_member": rng.random(n) < 0.2,
-        "on_duty": rng.random(n) < 0.9, "capacity": rng.integers(1, 4, n),
-        "position": shapely.points(lon, lat),
-        "position_at": [now - dt.timedelta(seconds=float(s)) for s in rng.uniform(0, 300, n)],
-    })
+    return pd.DataFrame(
+        {
+            "id": np.arange(1, n + 1),
+            "city_code": "340500",
+            "name": [f"P{i}" for i in range(1, n + 1)],
+            "role": rng.choice(ROLES, n, p=ROLE_P),
+            "skills": [["patrol"]] * n,
+            "party_member": rng.random(n) < 0.2,
+            "on_duty": rng.random(n) < 0.9,
+            "capacity": rng.integers(1, 4, n),
+            "position": shapely.points(lon, lat),
+            "position_at": [now - dt.timedelta(seconds=float(s)) for s in rng.uniform(0, 300, n)],
+        }
+    )
 
 
 def load_data(url: str, n_people: int) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -184,9 +197,22 @@ def serve(url: str) -> Iterator[str]:
     port = free_port()
     env = {**os.environ, "WANGGE_DATABASE_URL": url}
     proc = subprocess.Popen(
-        [PY, "-m", "uvicorn", "api.web.app:create_app", "--factory", "--host", "127.0.0.1",
-         "--port", str(port), "--log-level", "warning", "--no-access-log"],
-        cwd=ROOT, env=env,
+        [
+            PY,
+            "-m",
+            "uvicorn",
+            "api.web.app:create_app",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        cwd=ROOT,
+        env=env,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -217,11 +243,20 @@ print(json.dumps(asyncio.run(run(spec["base"], spec["paths"], spec["concurrency"
 def drive(base: str, paths: list[str], token: str, concurrency: int, seconds: float) -> dict:
     """Drive GET ``paths`` from a second process (bench/_load.py's client)."""
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
-        json.dump({"base": base, "paths": paths, "concurrency": concurrency, "seconds": seconds,
-                   "headers": {"Authorization": f"Bearer {token}"}}, f)
+        json.dump(
+            {
+                "base": base,
+                "paths": paths,
+                "concurrency": concurrency,
+                "seconds": seconds,
+                "headers": {"Authorization": f"Bearer {token}"},
+            },
+            f,
+        )
     try:
-        out = subprocess.run([PY, "-c", _DRIVER, f.name], cwd=ROOT, capture_output=True, text=True,
-                             check=True)
+        out = subprocess.run(
+            [PY, "-c", _DRIVER, f.name], cwd=ROOT, capture_output=True, text=True, check=True
+        )
     finally:
         os.unlink(f.name)
     result: dict = json.loads(out.stdout)
@@ -236,8 +271,9 @@ LIMIT $4
 """
 
 
-async def raw_knn(url: str, points: np.ndarray, concurrency: int, seconds: float,
-                  fresh_after: dt.datetime) -> tuple[dict, list[list[int]]]:
+async def raw_knn(
+    url: str, points: np.ndarray, concurrency: int, seconds: float, fresh_after: dt.datetime
+) -> tuple[dict, list[list[int]]]:
     import asyncpg
 
     dsn = psycopg_dsn(url)
@@ -264,13 +300,17 @@ async def raw_knn(url: str, points: np.ndarray, concurrency: int, seconds: float
             rows = await conn.fetch(RAW_KNN, float(lon), float(la), fresh_after, K)
             answers.append([r["id"] for r in rows])
     await pool.close()
-    return {"requests": len(lat), "rps": round(len(lat) / elapsed, 1),
-            "p50_ms": round(percentile(lat, 50) * 1000, 2),
-            "p99_ms": round(percentile(lat, 99) * 1000, 2)}, answers
+    return {
+        "requests": len(lat),
+        "rps": round(len(lat) / elapsed, 1),
+        "p50_ms": round(percentile(lat, 50) * 1000, 2),
+        "p99_ms": round(percentile(lat, 99) * 1000, 2),
+    }, answers
 
 
-def numpy_scan(ids: np.ndarray, lon: np.ndarray, lat: np.ndarray, points: np.ndarray,
-               seconds: float) -> tuple[dict, list[list[int]]]:
+def numpy_scan(
+    ids: np.ndarray, lon: np.ndarray, lat: np.ndarray, points: np.ndarray, seconds: float
+) -> tuple[dict, list[list[int]]]:
     """Brute-force haversine over every matching person, k best by argpartition (one core)."""
     lam, phi = np.radians(lon), np.radians(lat)
     cos_phi = np.cos(phi)
@@ -293,9 +333,13 @@ def numpy_scan(ids: np.ndarray, lon: np.ndarray, lat: np.ndarray, points: np.nda
         lat_s.append(time.perf_counter() - t0)
     elapsed = time.perf_counter() - t_start
     answers = [query(float(a), float(b)) for a, b in points[:50]]
-    return {"requests": len(lat_s), "rps": round(len(lat_s) / elapsed, 1),
-            "p50_ms": round(percentile(lat_s, 50) * 1000, 2),
-            "p99_ms": round(percentile(lat_s, 99) * 1000, 2), "cores": 1}, answers
+    return {
+        "requests": len(lat_s),
+        "rps": round(len(lat_s) / elapsed, 1),
+        "p50_ms": round(percentile(lat_s, 50) * 1000, 2),
+        "p99_ms": round(percentile(lat_s, 99) * 1000, 2),
+        "cores": 1,
+    }, answers
 
 
 def geod_truth(ids: np.ndarray, lon: np.ndarray, lat: np.ndarray, qlon: float, qlat: float) -> list[int]:
@@ -312,8 +356,7 @@ def walk_check(url: str, base: str, token: str, streets: pd.DataFrame, points: n
     from gis.routing import Snap, walk_distance
 
     g = nx.Graph()
-    g.add_weighted_edges_from(zip(streets["source"], streets["target"], streets["length_m"],
-                                  strict=True))
+    g.add_weighted_edges_from(zip(streets["source"], streets["target"], streets["length_m"], strict=True))
     worst = 0.0
     checked = 0
     with psycopg.connect(psycopg_dsn(url)) as conn, httpx.Client(base_url=base, timeout=60) as c:
@@ -329,9 +372,18 @@ def walk_check(url: str, base: str, token: str, streets: pd.DataFrame, points: n
             return Snap(*row)
 
         for qlon, qlat in points[:5]:
-            got = c.get("/api/v1/dispatch/nearest", headers={"Authorization": f"Bearer {token}"},
-                        params={"lon": qlon, "lat": qlat, "crs": "wgs84", "k": 5, "mode": "walk",
-                                "role": "volunteer"}).json()
+            got = c.get(
+                "/api/v1/dispatch/nearest",
+                headers={"Authorization": f"Bearer {token}"},
+                params={
+                    "lon": qlon,
+                    "lat": qlat,
+                    "crs": "wgs84",
+                    "k": 5,
+                    "mode": "walk",
+                    "role": "volunteer",
+                },
+            ).json()
             a = snap(float(qlon), float(qlat))
             for person in got:
                 b = snap(person["position"]["lon"], person["position"]["lat"])
@@ -360,8 +412,7 @@ def main() -> None:
         load_s = time.perf_counter() - t0
         token = make_token(url)
         rng = np.random.default_rng(42)
-        qlon, qlat = _to_lonlat(rng.uniform(1000, SIDE_M - 1000, 300),
-                                rng.uniform(1000, SIDE_M - 1000, 300))
+        qlon, qlat = _to_lonlat(rng.uniform(1000, SIDE_M - 1000, 300), rng.uniform(1000, SIDE_M - 1000, 300))
         points = np.stack([qlon, qlat], 1)
         match = people[(people["role"] == "volunteer") & people["on_duty"]]
         m_ids = match["id"].to_numpy()
@@ -371,24 +422,24 @@ def main() -> None:
         fresh_after = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=15)
 
         def path(lon: float, lat: float, mode: str, k: int) -> str:
-            return (f"/api/v1/dispatch/nearest?lon={lon:.7f}&lat={lat:.7f}&crs=wgs84&k={k}"
-                    f"&role=volunteer&available=true&mode={mode}")
+            return (
+                f"/api/v1/dispatch/nearest?lon={lon:.7f}&lat={lat:.7f}&crs=wgs84&k={k}"
+                f"&role=volunteer&available=true&mode={mode}"
+            )
 
         straight_paths = [path(a, b, "straight", K) for a, b in points]
         walk_paths = [path(a, b, "walk", 5) for a, b in points]
         with serve(url) as base:
             import httpx
 
-            with httpx.Client(base_url=base, timeout=60,
-                              headers={"Authorization": f"Bearer {token}"}) as c:
+            with httpx.Client(base_url=base, timeout=60, headers={"Authorization": f"Bearer {token}"}) as c:
                 api_answers = [[p["id"] for p in c.get(u).json()] for u in straight_paths[:50]]
                 for u in walk_paths[:3]:  # warm up
                     c.get(u)
             api_straight = drive(base, straight_paths, token, args.concurrency, args.seconds)
             api_walk = drive(base, walk_paths, token, args.concurrency, args.seconds)
             walk = walk_check(url, base, token, streets, points)
-        raw, raw_answers = asyncio.run(raw_knn(url, points, args.concurrency, args.seconds,
-                                               fresh_after))
+        raw, raw_answers = asyncio.run(raw_knn(url, points, args.concurrency, args.seconds, fresh_after))
         scan, scan_answers = numpy_scan(m_ids, m_lon, m_lat, points, args.seconds)
 
     def agree(answers: list[list[int]]) -> float:
@@ -396,13 +447,23 @@ def main() -> None:
 
     out = {
         "benchmark": "nearest",
-        "people": args.people, "matching_people": int(len(match)), "streets": int(len(streets)),
-        "k": K, "walk_k": 5, "concurrency": args.concurrency, "seconds": args.seconds,
+        "people": args.people,
+        "matching_people": int(len(match)),
+        "streets": int(len(streets)),
+        "k": K,
+        "walk_k": 5,
+        "concurrency": args.concurrency,
+        "seconds": args.seconds,
         "load_s": round(load_s, 1),
-        "api_straight": api_straight, "api_walk": api_walk, "raw_knn": raw, "numpy_scan": scan,
+        "api_straight": api_straight,
+        "api_walk": api_walk,
+        "raw_knn": raw,
+        "numpy_scan": scan,
         "same_k_people_as_geod_truth": {
-            "api_straight": agree(api_answers), "raw_knn": agree(raw_answers),
-            "numpy_haversine": agree(scan_answers), "queries_checked": len(truth),
+            "api_straight": agree(api_answers),
+            "raw_knn": agree(raw_answers),
+            "numpy_haversine": agree(scan_answers),
+            "queries_checked": len(truth),
         },
         "walk_vs_networkx": walk,
         "ratios": {

@@ -77,9 +77,13 @@ def _maxp(inputs: Any) -> dict[str, Any]:
     lab = np.asarray(model.labels_)
     hh = np.bincount(lab[lab >= 0], weights=units["households"].to_numpy()[lab >= 0])
     hh = hh[hh > 0]
-    return {"seconds": wall, "regions": int(hh.size),
-            "within_range_share": float(((hh >= RANGE[0]) & (hh <= RANGE[1])).mean()),
-            "max_households": float(hh.max()), "min_households": float(hh.min())}
+    return {
+        "seconds": wall,
+        "regions": int(hh.size),
+        "within_range_share": float(((hh >= RANGE[0]) & (hh <= RANGE[1])).mean()),
+        "max_households": float(hh.max()),
+        "min_households": float(hh.min()),
+    }
 
 
 def main() -> None:
@@ -120,32 +124,54 @@ def main() -> None:
     peer = []
     for inp, (d, secs) in list(zip(inputs, out, strict=True))[: a.peer]:
         m = _maxp(inp)
-        peer.append({"community": inp.code, "ours_s": round(secs, 3),
-                     "ours_within": None if isinstance(d, WanggeError)
-                     else d.figures["households"]["within_range_share"],
-                     "maxp_s": round(m["seconds"], 3), "maxp_within": round(
-                         m["within_range_share"], 3), "maxp_max_households": m["max_households"]})
+        peer.append(
+            {
+                "community": inp.code,
+                "ours_s": round(secs, 3),
+                "ours_within": None
+                if isinstance(d, WanggeError)
+                else d.figures["households"]["within_range_share"],
+                "maxp_s": round(m["seconds"], 3),
+                "maxp_within": round(m["within_range_share"], 3),
+                "maxp_max_households": m["max_households"],
+            }
+        )
     ours_alg_peer = sum(p["ours_s"] for p in peer)
     maxp_peer = sum(p["maxp_s"] for p in peer)
-    print(json.dumps({
-        "communities": len(codes), "buildings": int(sum(len(x.buildings) for x in inputs)),
-        "grids": grids, "failed": failed, "jobs": a.jobs,
-        "end_to_end_s": round(total, 2), "load_s": round(t_load, 2),
-        "algorithm_wall_s": round(t_alg, 2),
-        "algorithm_cpu_s": round(sum(s for _, s in out), 2),
-        "store_s": round(t_store, 2),
-        "mean_within_range_share": round(float(np.mean(within)), 4) if within else None,
-        "peer": {"method": "spopt MaxPHeuristic", "communities": len(peer),
-                 "ours_algorithm_s": round(ours_alg_peer, 2), "maxp_s": round(maxp_peer, 2),
-                 "ratio_maxp_over_ours": round(maxp_peer / ours_alg_peer, 1)
-                 if ours_alg_peer else None,
-                 "ours_mean_within": round(float(np.mean([p["ours_within"] for p in peer
-                                                          if p["ours_within"] is not None])), 3)
-                 if peer else None,
-                 "maxp_mean_within": round(float(np.mean([p["maxp_within"] for p in peer])), 3)
-                 if peer else None,
-                 "detail": peer},
-    }, ensure_ascii=False))
+    print(
+        json.dumps(
+            {
+                "communities": len(codes),
+                "buildings": int(sum(len(x.buildings) for x in inputs)),
+                "grids": grids,
+                "failed": failed,
+                "jobs": a.jobs,
+                "end_to_end_s": round(total, 2),
+                "load_s": round(t_load, 2),
+                "algorithm_wall_s": round(t_alg, 2),
+                "algorithm_cpu_s": round(sum(s for _, s in out), 2),
+                "store_s": round(t_store, 2),
+                "mean_within_range_share": round(float(np.mean(within)), 4) if within else None,
+                "peer": {
+                    "method": "spopt MaxPHeuristic",
+                    "communities": len(peer),
+                    "ours_algorithm_s": round(ours_alg_peer, 2),
+                    "maxp_s": round(maxp_peer, 2),
+                    "ratio_maxp_over_ours": round(maxp_peer / ours_alg_peer, 1) if ours_alg_peer else None,
+                    "ours_mean_within": round(
+                        float(np.mean([p["ours_within"] for p in peer if p["ours_within"] is not None])), 3
+                    )
+                    if peer
+                    else None,
+                    "maxp_mean_within": round(float(np.mean([p["maxp_within"] for p in peer])), 3)
+                    if peer
+                    else None,
+                    "detail": peer,
+                },
+            },
+            ensure_ascii=False,
+        )
+    )
     engine.dispose()
 
 

@@ -56,15 +56,49 @@ from gis.planning.units import UnitSet, build_units  # noqa: E402
 
 RANGE = (300, 500)
 NON_RESIDENTIAL = {
-    "church", "roof", "public", "office", "retail", "school", "university", "commercial",
-    "industrial", "garage", "garages", "parking", "train_station", "transportation",
-    "hospital", "cathedral", "chapel", "kiosk", "warehouse", "hotel", "government",
-    "civic", "museum", "service", "shed", "construction", "bridge",
+    "church",
+    "roof",
+    "public",
+    "office",
+    "retail",
+    "school",
+    "university",
+    "commercial",
+    "industrial",
+    "garage",
+    "garages",
+    "parking",
+    "train_station",
+    "transportation",
+    "hospital",
+    "cathedral",
+    "chapel",
+    "kiosk",
+    "warehouse",
+    "hotel",
+    "government",
+    "civic",
+    "museum",
+    "service",
+    "shed",
+    "construction",
+    "bridge",
 }
 DRIVE = {
-    "motorway", "trunk", "primary", "secondary", "tertiary", "unclassified", "residential",
-    "living_street", "motorway_link", "trunk_link", "primary_link", "secondary_link",
-    "tertiary_link", "pedestrian",
+    "motorway",
+    "trunk",
+    "primary",
+    "secondary",
+    "tertiary",
+    "unclassified",
+    "residential",
+    "living_street",
+    "motorway_link",
+    "trunk_link",
+    "primary_link",
+    "secondary_link",
+    "tertiary_link",
+    "pedestrian",
 }
 
 
@@ -107,13 +141,17 @@ def _demo_city_input(city: object, index: int) -> BenchInput:
     s = city["streets"].set_geometry("geom").to_crs(crs)  # type: ignore[index]
     s = s[s.intersects(comm_m.geometry.iloc[0])]
     buildings = gpd.GeoDataFrame(
-        {"building_id": b["id"].astype(str).to_numpy(),
-         "households": b["households"].fillna(0).astype(np.int64).to_numpy()},
-        geometry=b.geometry.values, crs=crs,
+        {
+            "building_id": b["id"].astype(str).to_numpy(),
+            "households": b["households"].fillna(0).astype(np.int64).to_numpy(),
+        },
+        geometry=b.geometry.values,
+        crs=crs,
     )
     community = shapely.union_all(np.asarray(comm_m.geometry.values))
-    return BenchInput(f"demo-city-{code}", community, buildings,
-                      gpd.GeoDataFrame(geometry=s.geometry.values, crs=crs), code)
+    return BenchInput(
+        f"demo-city-{code}", community, buildings, gpd.GeoDataFrame(geometry=s.geometry.values, crs=crs), code
+    )
 
 
 def load_units_osm() -> BenchInput:
@@ -255,8 +293,9 @@ def bench_input(inp: BenchInput, methods: list[str]) -> dict:
                 "max_dev": _ratio(ours["max_dev_from_mean"], r["max_dev_from_mean"]),
             }
     out["ratios_wangge_over_spopt"] = ratios
-    fastest = min((out["methods"][m]["wall_s"] for m in methods
-                   if "wall_s" in out["methods"][m]), default=None)
+    fastest = min(
+        (out["methods"][m]["wall_s"] for m in methods if "wall_s" in out["methods"][m]), default=None
+    )
     out["speedup_vs_fastest_spopt"] = (
         round(fastest / max(ours["wall_s"], 1e-9), 1) if fastest is not None else None
     )
@@ -340,11 +379,14 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--whole-city", action="store_true", help="time 114 community redraws")
     ap.add_argument("--communities", type=int, default=114)
-    ap.add_argument("--source", default="synthetic", choices=["synthetic", "demo-city"],
-                    help="communities for --whole-city")
+    ap.add_argument(
+        "--source",
+        default="synthetic",
+        choices=["synthetic", "demo-city"],
+        help="communities for --whole-city",
+    )
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--inputs", default="demo,osm,demo-city",
-                    help="comma list of demo, osm, demo-city")
+    ap.add_argument("--inputs", default="demo,osm,demo-city", help="comma list of demo, osm, demo-city")
     ap.add_argument("--methods", default="skater,maxp,azp", help="spopt methods to run")
     args = ap.parse_args(argv)
     if args.whole_city:

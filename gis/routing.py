@@ -112,7 +112,7 @@ def node_network(
             if vid[a] == vid[b] and b - a < 2:
                 continue
             lines.append(int(r[s]))
-            segs.append(shapely.linestrings(pts[a:b + 1]))
+            segs.append(shapely.linestrings(pts[a : b + 1]))
             src.append(int(vid[a]) + 1)
             dst.append(int(vid[b]) + 1)
     lengths = np.array([_GEOD.geometry_length(g) for g in segs], dtype=float)

@@ -72,8 +72,11 @@ def _inline_css(rel: str) -> str:
 def inline(html: str) -> str:
     """Replace links to the server's assets by their content: a page that needs no server."""
     html = _SCRIPT.sub(
-        lambda m: "<script>" + _static_file(m.group(1)).read_text(encoding="utf-8").replace(
-            "</script", "<\\/script") + "</script>",
+        lambda m: (
+            "<script>"
+            + _static_file(m.group(1)).read_text(encoding="utf-8").replace("</script", "<\\/script")
+            + "</script>"
+        ),
         html,
     )
     return _CSS.sub(lambda m: "<style>" + _inline_css(m.group(1)) + "</style>", html)

@@ -69,12 +69,15 @@ def encode_geometry(geom: dict[str, Any] | None) -> list[list[str]]:
 
 
 def decode_geometry(polys: Sequence[Sequence[str]] | None) -> dict[str, Any]:
-    return {"type": "MultiPolygon",
-            "coordinates": [[decode_polyline(r) for r in poly] for poly in polys or []]}
+    return {
+        "type": "MultiPolygon",
+        "coordinates": [[decode_polyline(r) for r in poly] for poly in polys or []],
+    }
 
 
-def table(columns: Sequence[str], rows: Sequence[Sequence[Any]], scale: int = SCALE,
-          **extra: Any) -> dict[str, Any]:
+def table(
+    columns: Sequence[str], rows: Sequence[Sequence[Any]], scale: int = SCALE, **extra: Any
+) -> dict[str, Any]:
     """A table for a page: ``lat``/``lon`` become integers (``geom`` is already encoded)."""
     cols = list(columns)
     li = cols.index("lat") if "lat" in cols else None

@@ -61,7 +61,7 @@ def count_classes(values: Sequence[float | None], palette: tuple[str, ...]) -> C
     distinct = sorted(set(vals))
     if len(distinct) <= 5:  # few values: one class each
         breaks_ = tuple(distinct[1:])
-        return Classes(breaks_, palette[-(len(breaks_) + 1):], False)
+        return Classes(breaks_, palette[-(len(breaks_) + 1) :], False)
     breaks: list[float] = []
     for q in (0.2, 0.4, 0.6, 0.8):
         b = math.ceil(vals[min(len(vals) - 1, int(q * len(vals)))])
@@ -69,7 +69,7 @@ def count_classes(values: Sequence[float | None], palette: tuple[str, ...]) -> C
             breaks.append(b)
     if not breaks:
         breaks.append(vals[-1])
-    return Classes(tuple(breaks), palette[-(len(breaks) + 1):], False)
+    return Classes(tuple(breaks), palette[-(len(breaks) + 1) :], False)
 
 
 def share_classes(palette: tuple[str, ...] = RED_GREEN) -> Classes:

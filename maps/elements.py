@@ -26,6 +26,7 @@ try:  # orjson (a dependency of tipg) is several times faster on a megabyte of d
     def _json(data: Any) -> str:
         return orjson.dumps(data).decode()
 except ImportError:  # pragma: no cover - the standard library does the same, slower
+
     def _json(data: Any) -> str:
         return json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
@@ -104,8 +105,16 @@ class WanggeLayer(RawMacroElement, JSCSSMixin, Layer):
     default_css = assets.links([assets.WANGGE_CSS])
 
     def __init__(
-        self, kind: str, key: str, data: Any, name: str, options: dict[str, Any] | None = None,
-        *, overlay: bool = True, show: bool = True, control: bool = True,
+        self,
+        kind: str,
+        key: str,
+        data: Any,
+        name: str,
+        options: dict[str, Any] | None = None,
+        *,
+        overlay: bool = True,
+        show: bool = True,
+        control: bool = True,
     ):
         super().__init__(name=name, overlay=overlay, control=control, show=show)
         self._name = "WanggeLayer"
@@ -163,11 +172,9 @@ def title_panel(title: str, notes: list[str], empty_message: str | None) -> Pane
 def legend_panel(title: str, entries: list[tuple[str, str]]) -> Panel:
     """A legend: ``entries`` are (CSS colour, label)."""
     rows = "".join(
-        f"<div><i style='background:{html.escape(c)}'></i>{html.escape(label)}</div>"
-        for c, label in entries
+        f"<div><i style='background:{html.escape(c)}'></i>{html.escape(label)}</div>" for c, label in entries
     )
-    return Panel(f"<h4>{html.escape(title)}</h4>{rows}", position="bottomright",
-                 css_class="wg-box wg-legend")
+    return Panel(f"<h4>{html.escape(title)}</h4>{rows}", position="bottomright", css_class="wg-box wg-legend")
 
 
 class FitBounds(RawMacroElement):

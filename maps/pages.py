@@ -62,8 +62,16 @@ EMPTY = "此范围无数据 No data in this area"
 def _frame(data: dict[str, Any], title: str, notes: list[str], empty: bool) -> folium.Map:
     bounds = data.get("bounds")
     centre = [31.7, 118.5] if not bounds else [(bounds[1] + bounds[3]) / 2, (bounds[0] + bounds[2]) / 2]
-    m = folium.Map(location=centre, zoom_start=12, tiles=None, prefer_canvas=True,
-                   attribution_control=False, control_scale=True, min_zoom=3, max_zoom=19)
+    m = folium.Map(
+        location=centre,
+        zoom_start=12,
+        tiles=None,
+        prefer_canvas=True,
+        attribution_control=False,
+        control_scale=True,
+        min_zoom=3,
+        max_zoom=19,
+    )
     # no tile layer carries the zoom range: the clusters need the map's own
     m.options["max_zoom"] = 19
     m.options["min_zoom"] = 3
@@ -72,8 +80,9 @@ def _frame(data: dict[str, Any], title: str, notes: list[str], empty: bool) -> f
     m.default_js = assets.links([assets.LEAFLET_JS])
     m.default_css = assets.links([assets.LEAFLET_CSS])
     root.title = title
-    WanggeLayer("outlines", "boundaries", codec.table(**data["boundaries"]), "行政区界 Boundaries",
-                overlay=False).add_to(m)
+    WanggeLayer(
+        "outlines", "boundaries", codec.table(**data["boundaries"]), "行政区界 Boundaries", overlay=False
+    ).add_to(m)
     meta = dict(data.get("meta", {}))
     meta["empty"] = empty
     DataBlock("meta", meta).add_to(m)
@@ -116,15 +125,18 @@ def colour_grids(grids: dict[str, Any], measure: str) -> tuple[dict[str, Any], l
 def _grid_layer(m: folium.Map, grids: dict[str, Any], measure: str, name: str) -> None:
     table, legend = colour_grids(grids, measure)
     zh, en, _, _ = MEASURES[measure]
-    WanggeLayer("polygons", "grids", table, name,
-                {"tip": GRID_TIP, "title": "name", "fillOpacity": 0.65, "color": "#444",
-                 "palette": table["palette"]}).add_to(m)
+    WanggeLayer(
+        "polygons",
+        "grids",
+        table,
+        name,
+        {"tip": GRID_TIP, "title": "name", "fillOpacity": 0.65, "color": "#444", "palette": table["palette"]},
+    ).add_to(m)
     legend_panel(f"{zh} {en}", legend).add_to(m)
 
 
 def _heat_layer(m: folium.Map, heat: dict[str, Any], slider: bool, show: bool = True) -> None:
-    HeatLayer("heat", "heat", heat, "事项热力 Incident heat", {"slider": slider},
-              show=show).add_to(m)
+    HeatLayer("heat", "heat", heat, "事项热力 Incident heat", {"slider": slider}, show=show).add_to(m)
 
 
 GAP_TIP = [
@@ -141,12 +153,27 @@ def _gap_layers(m: folium.Map, gaps: dict[str, Any], show: bool = True) -> None:
     mv = cols.index("must_visit")
     must = codec.table(cols, [r for r in gaps["rows"] if r[mv] > 0])
     other = codec.table(cols, [r for r in gaps["rows"] if r[mv] == 0])
-    WanggeLayer("points", "gaps", other, "未走访楼栋 Buildings not visited",
-                {"color": "#ff8c00", "radius": 4, "tip": GAP_TIP, "title": "未走访 Not visited"},
-                show=show).add_to(m)
-    WanggeLayer("points", "gaps-must", must, "必访户未走访 Must-visit not visited",
-                {"color": "#d00000", "radiusBy": "must_visit", "tip": GAP_TIP,
-                 "title": "必访户未走访 Must-visit not visited"}, show=show).add_to(m)
+    WanggeLayer(
+        "points",
+        "gaps",
+        other,
+        "未走访楼栋 Buildings not visited",
+        {"color": "#ff8c00", "radius": 4, "tip": GAP_TIP, "title": "未走访 Not visited"},
+        show=show,
+    ).add_to(m)
+    WanggeLayer(
+        "points",
+        "gaps-must",
+        must,
+        "必访户未走访 Must-visit not visited",
+        {
+            "color": "#d00000",
+            "radiusBy": "must_visit",
+            "tip": GAP_TIP,
+            "title": "必访户未走访 Must-visit not visited",
+        },
+        show=show,
+    ).add_to(m)
 
 
 PEOPLE_TIP = [
@@ -162,15 +189,25 @@ def _people_layers(m: folium.Map, people: dict[str, Any], show: bool = True) -> 
     legend = []
     by_role: dict[str, list[list[Any]]] = {}
     for r in people["rows"]:
-        by_role.setdefault(r[role_i], []).append(r[:role_i] + r[role_i + 1:])
+        by_role.setdefault(r[role_i], []).append(r[:role_i] + r[role_i + 1 :])
     for role, (zh, en, colour) in ROLES.items():
         rows = by_role.get(role, [])
         if not rows:
             continue
-        ClusterLayer("points", f"people-{role}", codec.table(cols, rows),
-                     f"{zh} {en} ({len(rows)})",
-                     {"cluster": True, "color": colour, "hollowBy": "on_duty", "tip": PEOPLE_TIP,
-                      "title": f"{zh} {en}"}, show=show).add_to(m)
+        ClusterLayer(
+            "points",
+            f"people-{role}",
+            codec.table(cols, rows),
+            f"{zh} {en} ({len(rows)})",
+            {
+                "cluster": True,
+                "color": colour,
+                "hollowBy": "on_duty",
+                "tip": PEOPLE_TIP,
+                "title": f"{zh} {en}",
+            },
+            show=show,
+        ).add_to(m)
         legend.append((colour, f"{zh} {en}"))
     legend.append(("#ffffff", "空心 = 不在岗 hollow = off duty"))
     return legend
@@ -195,8 +232,13 @@ def heatmap_page(data: dict[str, Any]) -> folium.Map:
     """Incident heat for a time window (monthly frames with a slider) over grid outlines."""
     empty = not data["heat"]["frames"]
     m = _frame(data, "事项热力图 Incident heatmap", _notes(data), empty)
-    WanggeLayer("polygons", "grids", codec.table(**data["grids"]), "网格 Grids",
-                {"fillOpacity": 0.05, "color": "#555", "tip": GRID_TIP[:4]}).add_to(m)
+    WanggeLayer(
+        "polygons",
+        "grids",
+        codec.table(**data["grids"]),
+        "网格 Grids",
+        {"fillOpacity": 0.05, "color": "#555", "tip": GRID_TIP[:4]},
+    ).add_to(m)
     _heat_layer(m, data["heat"], slider=True)
     return _finish(m, data.get("bounds"))
 
@@ -214,8 +256,13 @@ def people_page(data: dict[str, Any]) -> folium.Map:
     """Workers, volunteers and riders at their last position, clustered by role."""
     empty = not data["people"]["rows"]
     m = _frame(data, "人员分布 People", _notes(data), empty)
-    WanggeLayer("polygons", "grids", codec.table(**data["grids"]), "网格 Grids",
-                {"fillOpacity": 0.05, "color": "#777", "tip": GRID_TIP[:4]}).add_to(m)
+    WanggeLayer(
+        "polygons",
+        "grids",
+        codec.table(**data["grids"]),
+        "网格 Grids",
+        {"fillOpacity": 0.05, "color": "#777", "tip": GRID_TIP[:4]},
+    ).add_to(m)
     legend = _people_layers(m, data["people"])
     legend_panel("角色 Role", legend).add_to(m)
     return _finish(m, data.get("bounds"))
@@ -240,22 +287,41 @@ def party_page(data: dict[str, Any]) -> folium.Map:
     grids = data["grids"]
     empty = not grids["rows"]
     m = _frame(data, "党建三级覆盖 Party tiers", _notes(data), empty)
-    WanggeLayer("polygons", "committees", codec.table(**data["committees"]), "社区党委 Committees",
-                {"fillOpacity": 0, "color": "#b30000", "weight": 3,
-                 "tip": [["党委", "committee", "committee"], ["党员", "members", "members"]]}).add_to(m)
+    WanggeLayer(
+        "polygons",
+        "committees",
+        codec.table(**data["committees"]),
+        "社区党委 Committees",
+        {
+            "fillOpacity": 0,
+            "color": "#b30000",
+            "weight": 3,
+            "tip": [["党委", "committee", "committee"], ["党员", "members", "members"]],
+        },
+    ).add_to(m)
     classes = share_classes()
     legend = [("#7f7f7f", "无党支部 no branch"), *classes.legend()]
     colours = [c for c, _ in legend]
     branch_i = grids["columns"].index("branch")
-    rows = [[*r, 0 if not r[branch_i] else colours.index(classes.colour(v))]
-            for r, v in zip(grids["rows"], _column(grids, "group_coverage"), strict=True)]
+    rows = [
+        [*r, 0 if not r[branch_i] else colours.index(classes.colour(v))]
+        for r, v in zip(grids["rows"], _column(grids, "group_coverage"), strict=True)
+    ]
     table = codec.table([*grids["columns"], "fill"], rows, palette=colours)
-    WanggeLayer("polygons", "grids", table, "网格党支部 Grid branches",
-                {"tip": PARTY_TIP, "title": "name", "fillOpacity": 0.55, "palette": colours,
-                 "dashBy": "branch"}).add_to(m)
-    WanggeLayer("points", "groups", codec.table(**data["groups"]), "楼栋党小组 Building groups",
-                {"color": "#b30000", "radiusBy": "buildings", "tip": GROUP_TIP,
-                 "title": "楼栋党小组 Building group"}).add_to(m)
+    WanggeLayer(
+        "polygons",
+        "grids",
+        table,
+        "网格党支部 Grid branches",
+        {"tip": PARTY_TIP, "title": "name", "fillOpacity": 0.55, "palette": colours, "dashBy": "branch"},
+    ).add_to(m)
+    WanggeLayer(
+        "points",
+        "groups",
+        codec.table(**data["groups"]),
+        "楼栋党小组 Building groups",
+        {"color": "#b30000", "radiusBy": "buildings", "tip": GROUP_TIP, "title": "楼栋党小组 Building group"},
+    ).add_to(m)
     legend_panel("党小组楼栋覆盖 Buildings covered by groups", legend).add_to(m)
     return _finish(m, data.get("bounds"))
 
@@ -272,20 +338,51 @@ def plan_page(data: dict[str, Any]) -> folium.Map:
     """A draft plan over the active one, buildings that change grid highlighted."""
     empty = not data["draft"]["rows"]
     m = _frame(data, "规划对比 Plan comparison", _notes(data), empty)
-    WanggeLayer("polygons", "active", codec.table(**data["active"]), "现行网格 Active grids",
-                {"fillOpacity": 0.08, "fillColor": "#1f78b4", "color": "#1f78b4", "weight": 2,
-                 "tip": [["现行网格", "active grid", "code"], ["户数", "households", "households"]]}
-                ).add_to(m)
-    WanggeLayer("polygons", "draft", codec.table(**data["draft"]), "草案网格 Draft grids",
-                {"fillOpacity": 0.0, "color": "#e31a1c", "weight": 2, "dashArray": "6 4",
-                 "tip": [["草案网格", "draft grid", "code"], ["户数", "households", "households"],
-                         ["迁入楼栋", "buildings moved in", "moved_in"]]}).add_to(m)
-    WanggeLayer("points", "moved", codec.table(**data["moved"]), "调整楼栋 Moved buildings",
-                {"color": "#ff00aa", "radius": 6, "tip": MOVED_TIP,
-                 "title": "调整楼栋 Moved building"}).add_to(m)
-    legend_panel("图例 Legend", [("#1f78b4", "现行网格 active grid"),
-                               ("#e31a1c", "草案网格 draft grid (dashed)"),
-                               ("#ff00aa", "调整楼栋 moved building")]).add_to(m)
+    WanggeLayer(
+        "polygons",
+        "active",
+        codec.table(**data["active"]),
+        "现行网格 Active grids",
+        {
+            "fillOpacity": 0.08,
+            "fillColor": "#1f78b4",
+            "color": "#1f78b4",
+            "weight": 2,
+            "tip": [["现行网格", "active grid", "code"], ["户数", "households", "households"]],
+        },
+    ).add_to(m)
+    WanggeLayer(
+        "polygons",
+        "draft",
+        codec.table(**data["draft"]),
+        "草案网格 Draft grids",
+        {
+            "fillOpacity": 0.0,
+            "color": "#e31a1c",
+            "weight": 2,
+            "dashArray": "6 4",
+            "tip": [
+                ["草案网格", "draft grid", "code"],
+                ["户数", "households", "households"],
+                ["迁入楼栋", "buildings moved in", "moved_in"],
+            ],
+        },
+    ).add_to(m)
+    WanggeLayer(
+        "points",
+        "moved",
+        codec.table(**data["moved"]),
+        "调整楼栋 Moved buildings",
+        {"color": "#ff00aa", "radius": 6, "tip": MOVED_TIP, "title": "调整楼栋 Moved building"},
+    ).add_to(m)
+    legend_panel(
+        "图例 Legend",
+        [
+            ("#1f78b4", "现行网格 active grid"),
+            ("#e31a1c", "草案网格 draft grid (dashed)"),
+            ("#ff00aa", "调整楼栋 moved building"),
+        ],
+    ).add_to(m)
     return _finish(m, data.get("bounds"))
 
 

@@ -114,9 +114,7 @@ def db_url(pg_cluster: Cluster, demo_template: str, request: pytest.FixtureReque
 @pytest.fixture(scope="module")
 def empty_db_url(pg_cluster: Cluster, empty_template: str, request: pytest.FixtureRequest) -> str:
     """A migrated, empty database of this module's own."""
-    return clone_database(
-        pg_cluster, EMPTY_TEMPLATE, "e_" + request.module.__name__.rsplit(".", 1)[-1]
-    )
+    return clone_database(pg_cluster, EMPTY_TEMPLATE, "e_" + request.module.__name__.rsplit(".", 1)[-1])
 
 
 @pytest.fixture(scope="module")
@@ -175,9 +173,7 @@ def live_server(db_url: str) -> Iterator[LiveServer]:
     from api.web.app import create_app
 
     port = free_port()
-    config = uvicorn.Config(
-        create_app(database_url=db_url), host="127.0.0.1", port=port, log_level="warning"
-    )
+    config = uvicorn.Config(create_app(database_url=db_url), host="127.0.0.1", port=port, log_level="warning")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -184,124 +184,212 @@ PERMISSIONS: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/party/locate"): r(*ANY_ROLE, note="party tiers responsible for a place"),
     # ---- incidents (intake → close)
     ("POST", "/api/v1/incidents"): r(
-        REPORTER, DISPATCHER, WORKER, scope="area", rate="intake", note="report a matter"),
+        REPORTER, DISPATCHER, WORKER, scope="area", rate="intake", note="report a matter"
+    ),
     ("GET", "/api/v1/incidents"): r(
-        DISPATCHER, WORKER, DEPARTMENT, REPORTER, scope="area",
-        note="incidents the token may see (rows filtered by the router)"),
+        DISPATCHER,
+        WORKER,
+        DEPARTMENT,
+        REPORTER,
+        scope="area",
+        note="incidents the token may see (rows filtered by the router)",
+    ),
     ("GET", "/api/v1/incidents/{incident_id}"): r(
-        DISPATCHER, WORKER, DEPARTMENT, REPORTER, scope="entity", entity="incident",
-        param="incident_id", note="one incident with its log"),
+        DISPATCHER,
+        WORKER,
+        DEPARTMENT,
+        REPORTER,
+        scope="entity",
+        entity="incident",
+        param="incident_id",
+        note="one incident with its log",
+    ),
     ("POST", "/api/v1/incidents/{incident_id}/transitions"): r(
-        DISPATCHER, WORKER, DEPARTMENT, REPORTER, scope="entity", entity="incident",
-        param="incident_id", note="move the case (the router checks the action per role)"),
+        DISPATCHER,
+        WORKER,
+        DEPARTMENT,
+        REPORTER,
+        scope="entity",
+        entity="incident",
+        param="incident_id",
+        note="move the case (the router checks the action per role)",
+    ),
     ("POST", "/api/v1/incidents/{incident_id}/reassign"): r(
-        DISPATCHER, scope="entity", entity="incident", param="incident_id",
-        note="move the case to another grid"),
+        DISPATCHER,
+        scope="entity",
+        entity="incident",
+        param="incident_id",
+        note="move the case to another grid",
+    ),
     ("POST", "/api/v1/incidents/{incident_id}/merge"): r(
-        DISPATCHER, scope="entity", entity="incident", param="incident_id",
-        note="merge a duplicate"),
+        DISPATCHER, scope="entity", entity="incident", param="incident_id", note="merge a duplicate"
+    ),
     ("POST", "/api/v1/incidents/{incident_id}/rating"): r(
-        REPORTER, DISPATCHER, scope="entity", entity="incident", param="incident_id",
-        note="rate a resolved case (好差评)"),
+        REPORTER,
+        DISPATCHER,
+        scope="entity",
+        entity="incident",
+        param="incident_id",
+        note="rate a resolved case (好差评)",
+    ),
     ("GET", "/api/v1/metrics"): r(
-        PLANNER, DISPATCHER, DEPARTMENT, scope="area", note="service figures (aggregates)"),
+        PLANNER, DISPATCHER, DEPARTMENT, scope="area", note="service figures (aggregates)"
+    ),
     ("GET", "/api/v1/departments"): r(*ANY_ROLE, note="departments and their time limits"),
     ("GET", "/api/v1/departments/{code}/queue"): r(
-        DEPARTMENT, DISPATCHER, scope="department", param="code",
-        note="a department's escalation queue"),
+        DEPARTMENT, DISPATCHER, scope="department", param="code", note="a department's escalation queue"
+    ),
     # ---- Open311 GeoReport v2 (public reads masked; posting needs a token as api_key)
     ("GET", "/open311/v2/discovery.{fmt}"): public("GeoReport discovery"),
     ("GET", "/open311/v2/services.{fmt}"): public("the public service catalogue"),
     ("GET", "/open311/v2/services/{service_code}.{fmt}"): public("a service definition"),
     ("GET", "/open311/v2/requests.{fmt}"): public("request status (personal fields masked)"),
     ("GET", "/open311/v2/requests/{service_request_id}.{fmt}"): public(
-        "one request's status (personal fields masked)"),
+        "one request's status (personal fields masked)"
+    ),
     ("POST", "/open311/v2/requests.{fmt}"): r(
-        REPORTER, DISPATCHER, rate="intake", api_key="api_key",
-        note="post a request (token as Bearer or api_key)"),
+        REPORTER,
+        DISPATCHER,
+        rate="intake",
+        api_key="api_key",
+        note="post a request (token as Bearer or api_key)",
+    ),
     # ---- dispatch: people, tasks, points
     ("GET", "/api/v1/dispatch/nearest"): r(
-        DISPATCHER, WORKER, PLANNER, DEPARTMENT, scope="area",
-        note="nearest available people to a point"),
+        DISPATCHER, WORKER, PLANNER, DEPARTMENT, scope="area", note="nearest available people to a point"
+    ),
     ("PUT", "/api/v1/people/positions"): r(
-        DISPATCHER, WORKER, note="a batch of position pings (router checks each person)"),
+        DISPATCHER, WORKER, note="a batch of position pings (router checks each person)"
+    ),
     ("PUT", "/api/v1/people/{person_id}/position"): r(
-        DISPATCHER, WORKER, scope="entity", entity="person", param="person_id",
-        note="report a position"),
+        DISPATCHER, WORKER, scope="entity", entity="person", param="person_id", note="report a position"
+    ),
     ("PUT", "/api/v1/people/{person_id}/availability"): r(
-        DISPATCHER, WORKER, scope="entity", entity="person", param="person_id",
-        note="on duty, capacity, shift end"),
+        DISPATCHER,
+        WORKER,
+        scope="entity",
+        entity="person",
+        param="person_id",
+        note="on duty, capacity, shift end",
+    ),
     ("GET", "/api/v1/people/{person_id}"): r(
-        DISPATCHER, WORKER, PLANNER, scope="entity", entity="person", param="person_id",
-        note="a person's availability and load"),
+        DISPATCHER,
+        WORKER,
+        PLANNER,
+        scope="entity",
+        entity="person",
+        param="person_id",
+        note="a person's availability and load",
+    ),
     ("GET", "/api/v1/people/{person_id}/positions"): r(
-        DISPATCHER, WORKER, scope="entity", entity="person", param="person_id",
-        note="position history"),
+        DISPATCHER, WORKER, scope="entity", entity="person", param="person_id", note="position history"
+    ),
     ("GET", "/api/v1/people/{person_id}/points"): r(
-        DISPATCHER, WORKER, scope="entity", entity="person", param="person_id",
-        note="points balance and ledger"),
+        DISPATCHER,
+        WORKER,
+        scope="entity",
+        entity="person",
+        param="person_id",
+        note="points balance and ledger",
+    ),
     ("GET", "/api/v1/points/rewards"): r(*ANY_ROLE, note="rewards catalogue"),
     ("POST", "/api/v1/points/redeem"): r(
-        DISPATCHER, WORKER, scope="entity", entity="person", param="person_id",
-        note="spend points (body person_id must be the caller's own for workers)"),
+        DISPATCHER,
+        WORKER,
+        scope="entity",
+        entity="person",
+        param="person_id",
+        note="spend points (body person_id must be the caller's own for workers)",
+    ),
     ("POST", "/api/v1/tasks"): r(DISPATCHER, scope="area", note="create and offer a task"),
     ("POST", "/api/v1/tasks/expire-offers"): r(DISPATCHER, note="move lapsed offers on"),
     ("GET", "/api/v1/tasks"): r(
-        DISPATCHER, WORKER, PLANNER, scope="area", note="tasks (rows filtered by the router)"),
+        DISPATCHER, WORKER, PLANNER, scope="area", note="tasks (rows filtered by the router)"
+    ),
     ("GET", "/api/v1/tasks/{task_id}"): r(
-        DISPATCHER, WORKER, PLANNER, scope="entity", entity="task", param="task_id",
-        note="a task with its offers"),
+        DISPATCHER,
+        WORKER,
+        PLANNER,
+        scope="entity",
+        entity="task",
+        param="task_id",
+        note="a task with its offers",
+    ),
     ("POST", "/api/v1/tasks/{task_id}/accept"): r(
-        DISPATCHER, WORKER, scope="entity", entity="task", param="task_id",
-        note="the offered person accepts"),
+        DISPATCHER, WORKER, scope="entity", entity="task", param="task_id", note="the offered person accepts"
+    ),
     ("POST", "/api/v1/tasks/{task_id}/decline"): r(
-        DISPATCHER, WORKER, scope="entity", entity="task", param="task_id",
-        note="the offered person declines"),
+        DISPATCHER, WORKER, scope="entity", entity="task", param="task_id", note="the offered person declines"
+    ),
     ("POST", "/api/v1/tasks/{task_id}/complete"): r(
-        DISPATCHER, WORKER, scope="entity", entity="task", param="task_id",
-        note="the assignee completes"),
+        DISPATCHER, WORKER, scope="entity", entity="task", param="task_id", note="the assignee completes"
+    ),
     ("POST", "/api/v1/tasks/{task_id}/cancel"): r(
-        DISPATCHER, scope="entity", entity="task", param="task_id", note="cancel a task"),
+        DISPATCHER, scope="entity", entity="task", param="task_id", note="cancel a task"
+    ),
     # ---- planning (plans, edits, publish)
     ("POST", "/api/v1/plans"): r(PLANNER, scope="area", note="redraw a community: a draft plan"),
     ("GET", "/api/v1/plans"): r(PLANNER, scope="area", note="plans in scope"),
     ("GET", "/api/v1/plans/{plan_id}"): r(
-        PLANNER, scope="entity", entity="plan", param="plan_id", note="a plan with its grids"),
+        PLANNER, scope="entity", entity="plan", param="plan_id", note="a plan with its grids"
+    ),
     ("POST", "/api/v1/plans/{plan_id}/edits"): r(
-        PLANNER, scope="entity", entity="plan", param="plan_id", note="edit a draft"),
+        PLANNER, scope="entity", entity="plan", param="plan_id", note="edit a draft"
+    ),
     ("POST", "/api/v1/plans/{plan_id}/publish"): r(
-        PLANNER, scope="entity", entity="plan", param="plan_id", note="make a draft active"),
+        PLANNER, scope="entity", entity="plan", param="plan_id", note="make a draft active"
+    ),
     ("DELETE", "/api/v1/plans/{plan_id}"): r(
-        PLANNER, scope="entity", entity="plan", param="plan_id", note="discard a draft"),
+        PLANNER, scope="entity", entity="plan", param="plan_id", note="discard a draft"
+    ),
     # ---- visits
     ("GET", "/api/v1/visits/checklist"): r(*STAFF, note="the grid-visit checklist"),
     ("POST", "/api/v1/visits"): r(
-        WORKER, DISPATCHER, scope="entity", entity="person", param="worker_id",
-        note="record a household visit (workers: their own)"),
+        WORKER,
+        DISPATCHER,
+        scope="entity",
+        entity="person",
+        param="worker_id",
+        note="record a household visit (workers: their own)",
+    ),
     ("GET", "/api/v1/grids/{code}/visits-due"): r(
-        DISPATCHER, WORKER, PLANNER, scope="entity", entity="grid_code", param="code",
-        note="must-visit households overdue in a grid (workers: own grid)"),
+        DISPATCHER,
+        WORKER,
+        PLANNER,
+        scope="entity",
+        entity="grid_code",
+        param="code",
+        note="must-visit households overdue in a grid (workers: own grid)",
+    ),
     # ---- maps (HTML pages; a browser may pass the token as ?access_token=)
     ("GET", "/maps/static"): public("map static assets (scripts, styles)"),
-    ("GET", "/maps/coverage"): r(*STAFF, scope="area", api_key="access_token",
-                                 note="coverage map"),
-    ("GET", "/maps/heatmap"): r(PLANNER, DISPATCHER, DEPARTMENT, scope="area",
-                                api_key="access_token", note="incident heatmap"),
-    ("GET", "/maps/visits"): r(PLANNER, DISPATCHER, WORKER, scope="area", api_key="access_token",
-                               note="buildings not visited lately"),
-    ("GET", "/maps/people"): r(DISPATCHER, PLANNER, scope="area", api_key="access_token",
-                               note="people at their last position"),
+    ("GET", "/maps/coverage"): r(*STAFF, scope="area", api_key="access_token", note="coverage map"),
+    ("GET", "/maps/heatmap"): r(
+        PLANNER, DISPATCHER, DEPARTMENT, scope="area", api_key="access_token", note="incident heatmap"
+    ),
+    ("GET", "/maps/visits"): r(
+        PLANNER, DISPATCHER, WORKER, scope="area", api_key="access_token", note="buildings not visited lately"
+    ),
+    ("GET", "/maps/people"): r(
+        DISPATCHER, PLANNER, scope="area", api_key="access_token", note="people at their last position"
+    ),
     ("GET", "/maps/party"): r(*STAFF, scope="area", api_key="access_token", note="party tiers"),
     ("GET", "/maps/plan/{plan_id}"): r(
-        PLANNER, scope="entity", entity="plan", param="plan_id", api_key="access_token",
-        note="a draft plan over the active one"),
+        PLANNER,
+        scope="entity",
+        entity="plan",
+        param="plan_id",
+        api_key="access_token",
+        note="a draft plan over the active one",
+    ),
     # ---- vector tiles and OGC API Features (published views hold no personal fields)
     ("GET", "/tiles"): r(*STAFF, api_key="access_token", note="tile layers (URL templates)"),
-    ("GET", "/tiles/{layer}/{z}/{x}/{y}"): r(
-        *STAFF, api_key="access_token", note="a Mapbox vector tile"),
+    ("GET", "/tiles/{layer}/{z}/{x}/{y}"): r(*STAFF, api_key="access_token", note="a Mapbox vector tile"),
     ("GET", "/ogc"): r(
-        *STAFF, api_key="access_token",
-        note="OGC API Features (mount: every path below /ogc; city-wide views)"),
+        *STAFF,
+        api_key="access_token",
+        note="OGC API Features (mount: every path below /ogc; city-wide views)",
+    ),
     # ---- trust
     ("GET", "/api/v1/audit"): admin_only("the append-only audit log"),
 }
@@ -317,10 +405,15 @@ def role_matrix() -> list[dict[str, object]]:
     """The table as rows (for ``docs/security.md`` and the matrix test)."""
     rows = []
     for (method, path), rule in sorted(PERMISSIONS.items(), key=lambda kv: (kv[0][1], kv[0][0])):
-        rows.append({
-            "method": method, "path": path, "public": rule.public,
-            "roles": sorted(rule.allowed) if not rule.public else ["anonymous", *sorted(rule.allowed)],
-            "scope": rule.scope if rule.scope != "entity" else f"entity:{rule.entity}({rule.param})",
-            "rate": rule.rate, "note": rule.note,
-        })
+        rows.append(
+            {
+                "method": method,
+                "path": path,
+                "public": rule.public,
+                "roles": sorted(rule.allowed) if not rule.public else ["anonymous", *sorted(rule.allowed)],
+                "scope": rule.scope if rule.scope != "entity" else f"entity:{rule.entity}({rule.param})",
+                "rate": rule.rate,
+                "note": rule.note,
+            }
+        )
     return rows

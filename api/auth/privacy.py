@@ -199,8 +199,11 @@ def mask_person(
     if reporter_token_id is None:
         reporter_token_id = record.get("reporter_token_id")
     rel = relation(
-        principal, community_code=community_code, persons=[p for p in people if p is not None],
-        department_code=department_code, reporter_token_id=reporter_token_id,
+        principal,
+        community_code=community_code,
+        persons=[p for p in people if p is not None],
+        department_code=department_code,
+        reporter_token_id=reporter_token_id,
     )
     shown = visible_kinds(principal, rel)
     out = dict(record)

@@ -74,15 +74,30 @@ def create_token(
             ":l, :e) RETURNING id"
         ),
         {
-            "h": hash_token(token), "r": role, "c": community_code, "d": district_code,
-            "dep": department_code, "p": person_id, "l": label, "e": expires_at,
+            "h": hash_token(token),
+            "r": role,
+            "c": community_code,
+            "d": district_code,
+            "dep": department_code,
+            "p": person_id,
+            "l": label,
+            "e": expires_at,
         },
     ).scalar_one()
-    _audit(conn, "token.create", int(token_id), {
-        "role": role, "community_code": community_code, "district_code": district_code,
-        "department_code": department_code, "person_id": person_id, "label": label,
-        "expires_at": expires_at,
-    })
+    _audit(
+        conn,
+        "token.create",
+        int(token_id),
+        {
+            "role": role,
+            "community_code": community_code,
+            "district_code": district_code,
+            "department_code": department_code,
+            "person_id": person_id,
+            "label": label,
+            "expires_at": expires_at,
+        },
+    )
     return int(token_id), token
 
 
@@ -102,8 +117,10 @@ def revoke_token(conn: Connection, token_or_id: str) -> int:
     else:
         where, value = "token_hash = :v", hash_token(token_or_id)  # type: ignore[assignment]
     rows = conn.execute(
-        text(f"UPDATE api_tokens SET revoked_at = now() WHERE {where} AND revoked_at IS NULL "
-             "RETURNING id, role"),
+        text(
+            f"UPDATE api_tokens SET revoked_at = now() WHERE {where} AND revoked_at IS NULL "
+            "RETURNING id, role"
+        ),
         {"v": value},
     ).all()
     for row in rows:
@@ -134,8 +151,11 @@ async def lookup_token(engine: AsyncEngine, token: str) -> Principal | None:
     if row is None:
         return None
     return Principal(
-        token_id=row.id, role=row.role, community_code=row.community_code,
-        district_code=row.district_code, department_code=row.department_code,
+        token_id=row.id,
+        role=row.role,
+        community_code=row.community_code,
+        district_code=row.district_code,
+        department_code=row.department_code,
         person_id=row.person_id,
     )
 
@@ -166,8 +186,11 @@ async def principal_from_request(request: Request) -> Principal | None:
     if row is None:
         raise Unauthorized("token is unknown, revoked or expired", loc=["header", "authorization"])
     return Principal(
-        token_id=row.id, role=row.role, community_code=row.community_code,
-        district_code=row.district_code, department_code=row.department_code,
+        token_id=row.id,
+        role=row.role,
+        community_code=row.community_code,
+        district_code=row.district_code,
+        department_code=row.department_code,
         person_id=row.person_id,
     )
 

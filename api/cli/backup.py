@@ -35,8 +35,7 @@ def backup_command(
 
     try:
         with progress_callback() as progress:
-            out = backup(_url(database_url), file, pg_bin=DatabaseSettings().pg_bin,
-                         progress=progress)
+            out = backup(_url(database_url), file, pg_bin=DatabaseSettings().pg_bin, progress=progress)
     except WanggeError as exc:
         console.print(f"[red]error:[/red] {exc.msg}")
         raise typer.Exit(1) from None
@@ -58,11 +57,10 @@ def restore_command(
 
     try:
         with progress_callback() as progress:
-            out = restore(_url(database_url), file, clean=clean, pg_bin=DatabaseSettings().pg_bin,
-                          progress=progress)
+            out = restore(
+                _url(database_url), file, clean=clean, pg_bin=DatabaseSettings().pg_bin, progress=progress
+            )
     except WanggeError as exc:
         console.print(f"[red]error:[/red] {exc.msg}")
         raise typer.Exit(1) from None
     console.print(f"restored {out['tables']} tables from {out['file']}")
-
-

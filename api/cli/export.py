@@ -34,5 +34,4 @@ def export_plan(
         fail(exc.msg)
     finally:
         engine.dispose()
-    console.print(f"plan {plan_id} written to {file}: "
-                  + ", ".join(f"{n} {k}" for k, n in counts.items()))
+    console.print(f"plan {plan_id} written to {file}: " + ", ".join(f"{n} {k}" for k, n in counts.items()))

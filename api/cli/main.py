@@ -111,8 +111,9 @@ def load_demo(url: str, seed: int, communities: int | None, replace: bool) -> di
         counts = load_tables(url, city.tables, replace=replace, progress=progress)
     console.print(
         f"demo city loaded in {time.monotonic() - t0:.0f} s: "
-        + ", ".join(f"{counts.get(t, 0):,} {t}" for t in ("communities", "grids", "buildings",
-                                                          "people", "incidents"))
+        + ", ".join(
+            f"{counts.get(t, 0):,} {t}" for t in ("communities", "grids", "buildings", "people", "incidents")
+        )
     )
     return counts
 
@@ -150,8 +151,12 @@ def serve(
     h, p = host or api.host, port or api.port
     console.print(f"Wangge API on http://{h}:{p}/  (docs: http://{h}:{p}/docs)")
     uvicorn.run(
-        "api.web.app:create_app", factory=True, host=h, port=p,
-        workers=workers or api.workers, log_level="warning",
+        "api.web.app:create_app",
+        factory=True,
+        host=h,
+        port=p,
+        workers=workers or api.workers,
+        log_level="warning",
     )
 
 
@@ -190,14 +195,18 @@ def token_create(
     from api.store.engine import make_sync_engine
 
     engine = make_sync_engine(database_url())
-    expires = (
-        dt.datetime.now(dt.UTC) + dt.timedelta(days=expires_days) if expires_days else None
-    )
+    expires = dt.datetime.now(dt.UTC) + dt.timedelta(days=expires_days) if expires_days else None
     try:
         with engine.begin() as conn:
             token_id, token = create_token(
-                conn, role, community_code=community, district_code=district,
-                department_code=department, person_id=person, label=label, expires_at=expires,
+                conn,
+                role,
+                community_code=community,
+                district_code=district,
+                department_code=department,
+                person_id=person,
+                label=label,
+                expires_at=expires,
             )
     except WanggeError as exc:
         fail(exc.msg)

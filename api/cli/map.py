@@ -19,14 +19,16 @@ from api.cli.progress import console
 from api.errors import WanggeError
 
 NAME = "map"
-app = typer.Typer(help="Map pages (coverage, heatmap, visits, people, party, plan) as HTML files.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Map pages (coverage, heatmap, visits, people, party, plan) as HTML files.", no_args_is_help=True
+)
 
 Output = Annotated[Path, typer.Option("-o", "--output", help="the HTML file to write")]
 Community = Annotated[str | None, typer.Option(help="12-digit community code")]
 District = Annotated[str | None, typer.Option(help="6-digit district code")]
-Since = Annotated[str | None, typer.Option(help="case window start, ISO with offset "
-                                                "(e.g. 2024-01-01T00:00:00+08:00)")]
+Since = Annotated[
+    str | None, typer.Option(help="case window start, ISO with offset (e.g. 2024-01-01T00:00:00+08:00)")
+]
 Until = Annotated[str | None, typer.Option(help="case window end (exclusive), ISO with offset")]
 Asof = Annotated[str | None, typer.Option(help="visit coverage as of (ISO with offset)")]
 Days = Annotated[int, typer.Option(help="a building counts as visited within N days")]
@@ -47,8 +49,9 @@ def _time(value: str | None, name: str) -> dt.datetime | None:
     return None
 
 
-def _write(output: Path, gather: Callable[[Any], Awaitable[dict[str, Any]]],
-           build: Callable[..., Any], *args: Any) -> None:
+def _write(
+    output: Path, gather: Callable[[Any], Awaitable[dict[str, Any]]], build: Callable[..., Any], *args: Any
+) -> None:
     """Gather the data, build the page with inlined assets, write it."""
     from api.cli.main import database_url
     from api.settings import DatabaseSettings
@@ -79,8 +82,10 @@ def _write(output: Path, gather: Callable[[Any], Awaitable[dict[str, Any]]],
         _fail(str(exc))
     output.write_text(html, encoding="utf-8")
     empty = data.get("meta", {}).get("empty")
-    console.print(f"wrote {output} ({len(html.encode()) / 1024:.0f} KiB, "
-                  f"{time.monotonic() - t0:.1f} s){' — no data in this area' if empty else ''}")
+    console.print(
+        f"wrote {output} ({len(html.encode()) / 1024:.0f} KiB, "
+        f"{time.monotonic() - t0:.1f} s){' — no data in this area' if empty else ''}"
+    )
 
 
 def _filters(**kw: Any) -> Any:
@@ -94,10 +99,16 @@ def _filters(**kw: Any) -> Any:
 
 @app.command()
 def coverage(
-    output: Output, community: Community = None, district: District = None,
-    layer: Annotated[str, typer.Option(help="households, open, overdue, visit_coverage, satisfaction")]
-    = "households",
-    since: Since = None, until: Until = None, asof: Asof = None, days: Days = 30,
+    output: Output,
+    community: Community = None,
+    district: District = None,
+    layer: Annotated[
+        str, typer.Option(help="households, open, overdue, visit_coverage, satisfaction")
+    ] = "households",
+    since: Since = None,
+    until: Until = None,
+    asof: Asof = None,
+    days: Days = 30,
     item: Annotated[str | None, typer.Option(help="service item code")] = None,
     category: Annotated[str | None, typer.Option(help="service item category")] = None,
 ) -> None:
@@ -107,15 +118,26 @@ def coverage(
 
     if layer not in pages.MEASURES:
         _fail(f"--layer: unknown measure {layer!r}; one of {', '.join(pages.MEASURES)}")
-    f = _filters(community=community, district=district, since=since, until=until, asof=asof,
-                 days=days, item=item, category=category)
+    f = _filters(
+        community=community,
+        district=district,
+        since=since,
+        until=until,
+        asof=asof,
+        days=days,
+        item=item,
+        category=category,
+    )
     _write(output, lambda e: q.coverage_data(e, f, layer), pages.coverage_page, layer)
 
 
 @app.command()
 def heatmap(
-    output: Output, community: Community = None, district: District = None,
-    since: Since = None, until: Until = None,
+    output: Output,
+    community: Community = None,
+    district: District = None,
+    since: Since = None,
+    until: Until = None,
     item: Annotated[str | None, typer.Option(help="service item code")] = None,
     category: Annotated[str | None, typer.Option(help="service item category")] = None,
 ) -> None:
@@ -123,14 +145,16 @@ def heatmap(
     from api.store.sql import maps as q
     from maps import pages
 
-    f = _filters(community=community, district=district, since=since, until=until, item=item,
-                 category=category)
+    f = _filters(
+        community=community, district=district, since=since, until=until, item=item, category=category
+    )
     _write(output, lambda e: q.heatmap_data(e, f), pages.heatmap_page)
 
 
 @app.command()
-def visits(output: Output, community: Community = None, district: District = None,
-           days: Days = 30, asof: Asof = None) -> None:
+def visits(
+    output: Output, community: Community = None, district: District = None, days: Days = 30, asof: Asof = None
+) -> None:
     """Buildings not visited within N days, must-visit households first."""
     from api.store.sql import maps as q
     from maps import pages
@@ -140,8 +164,12 @@ def visits(output: Output, community: Community = None, district: District = Non
 
 
 @app.command()
-def people(output: Output, community: Community = None, district: District = None,
-           role: Annotated[str | None, typer.Option(help="only this role")] = None) -> None:
+def people(
+    output: Output,
+    community: Community = None,
+    district: District = None,
+    role: Annotated[str | None, typer.Option(help="only this role")] = None,
+) -> None:
     """Workers, volunteers and riders at their last position."""
     from api.store.models import PERSON_ROLES
     from api.store.sql import maps as q

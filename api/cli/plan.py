@@ -37,11 +37,13 @@ def _range(text: str | None) -> tuple[int, int] | None:
 def _summary(fig: dict[str, Any]) -> str:
     hh = fig.get("households") or {}
     cp = fig.get("compactness") or {}
-    return (f"{fig.get('n_grids')} grids, households {hh.get('min')}–{hh.get('max')} "
-            f"(mean {hh.get('mean')}, {100 * (hh.get('within_range_share') or 0):.0f}% in range), "
-            f"Polsby-Popper mean {cp.get('polsby_popper_mean')}, "
-            f"streets {fig.get('street_boundary_share')}, moved {fig.get('households_moved')} "
-            "households")
+    return (
+        f"{fig.get('n_grids')} grids, households {hh.get('min')}–{hh.get('max')} "
+        f"(mean {hh.get('mean')}, {100 * (hh.get('within_range_share') or 0):.0f}% in range), "
+        f"Polsby-Popper mean {cp.get('polsby_popper_mean')}, "
+        f"streets {fig.get('street_boundary_share')}, moved {fig.get('households_moved')} "
+        "households"
+    )
 
 
 def _compute(args: tuple[Any, Any]) -> Any:
@@ -60,8 +62,9 @@ def redraw(
     all_: Annotated[bool, typer.Option("--all", help="every community of the store")] = False,
     households: Annotated[str | None, typer.Option(help="households per grid, e.g. 300-500")] = None,
     grids: Annotated[int | None, typer.Option(help="exact number of grids")] = None,
-    keep_existing: Annotated[bool, typer.Option(
-        help="start from the active plan, move as few households as possible")] = False,
+    keep_existing: Annotated[
+        bool, typer.Option(help="start from the active plan, move as few households as possible")
+    ] = False,
     seed: Annotated[int, typer.Option(help="random seed (same seed, same plan)")] = 0,
     jobs: Annotated[int, typer.Option(help="processes for --all")] = os.cpu_count() or 1,
 ) -> None:
@@ -139,7 +142,8 @@ def redraw(
     console.print(
         f"{len(results) - failed} draft(s), {failed} failed in {time.monotonic() - t0:.1f} s "
         f"(load {timing['load_s']:.1f} s, algorithm {timing['compute_s']:.1f} s, "
-        f"store {timing['store_s']:.1f} s)")
+        f"store {timing['store_s']:.1f} s)"
+    )
     if failed:
         raise typer.Exit(1)
 
@@ -166,22 +170,27 @@ def show(
         typer.echo(json.dumps(body, ensure_ascii=False, indent=2, default=str))
         return
     fig, d = body["figures"], body["diff"]
-    console.print(f"plan {body['id']} ({body['status']}) of community {body['community']}: "
-                  f"{body['name']}")
+    console.print(f"plan {body['id']} ({body['status']}) of community {body['community']}: {body['name']}")
     console.print("  " + _summary(fig))
     for p in fig.get("problems", []):
         console.print(f"  [yellow]{p['code']}[/yellow] {p['message']}")
     g = d["grids"]
-    console.print(f"  vs active plan {d['against']}: {len(g['added'])} added, {len(g['removed'])} "
-                  f"removed, {len(g['changed'])} changed, {len(g['unchanged'])} unchanged grids; "
-                  f"{d['buildings_moved']} buildings / {d['households_moved']} households move")
+    console.print(
+        f"  vs active plan {d['against']}: {len(g['added'])} added, {len(g['removed'])} "
+        f"removed, {len(g['changed'])} changed, {len(g['unchanged'])} unchanged grids; "
+        f"{d['buildings_moved']} buildings / {d['households_moved']} households move"
+    )
     w, b = d["workers"], d["party_branches"]
-    console.print(f"  workers: {len(w['kept'])} kept, {len(w['grid_changed'])} on changed grids, "
-                  f"{len(w['released'])} released; grids without worker: "
-                  f"{', '.join(w['grids_without_worker']) or 'none'}")
-    console.print(f"  party branches: {len(b['grid_changed'])} follow changed grids, "
-                  f"{len(b['left_without_grid'])} left without grid, {len(b['new_needed'])} new; "
-                  f"open incidents moving: {d['open_incidents_moving']}")
+    console.print(
+        f"  workers: {len(w['kept'])} kept, {len(w['grid_changed'])} on changed grids, "
+        f"{len(w['released'])} released; grids without worker: "
+        f"{', '.join(w['grids_without_worker']) or 'none'}"
+    )
+    console.print(
+        f"  party branches: {len(b['grid_changed'])} follow changed grids, "
+        f"{len(b['left_without_grid'])} left without grid, {len(b['new_needed'])} new; "
+        f"open incidents moving: {d['open_incidents_moving']}"
+    )
 
 
 @app.command("publish")
@@ -199,14 +208,17 @@ def publish(plan_id: Annotated[int, typer.Argument(help="draft plan id")]) -> No
         fail(exc.msg)
     finally:
         engine.dispose()
-    console.print(f"plan {plan_id} is active (plan {res['retired_plan_id']} retired): "
-                  f"{res['buildings_reassigned']} buildings reassigned, "
-                  f"{res['party_branches_moved']} branches re-pointed, "
-                  f"{len(res['party_branches_created'])} created, "
-                  f"{res['incidents_moved']} open incidents moved")
+    console.print(
+        f"plan {plan_id} is active (plan {res['retired_plan_id']} retired): "
+        f"{res['buildings_reassigned']} buildings reassigned, "
+        f"{res['party_branches_moved']} branches re-pointed, "
+        f"{len(res['party_branches_created'])} created, "
+        f"{res['incidents_moved']} open incidents moved"
+    )
     if res["grids_without_worker"]:
-        console.print("[yellow]grids without a worker:[/yellow] "
-                      + ", ".join(res["grids_without_worker"]))
+        console.print("[yellow]grids without a worker:[/yellow] " + ", ".join(res["grids_without_worker"]))
     if res["workers_released"]:
-        console.print("workers released: " + ", ".join(
-            f"{w['name']} (was {w['from']})" for w in res["workers_released"]))
+        console.print(
+            "workers released: "
+            + ", ".join(f"{w['name']} (was {w['from']})" for w in res["workers_released"])
+        )

@@ -48,8 +48,10 @@ def find_tool(name: str, major: int, pg_bin: Path | None = None) -> str:
     if pg_bin is not None:
         candidates.append(str(pg_bin / name))
     candidates.append(f"/usr/lib/postgresql/{major}/bin/{name}")
-    newer = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"),
-                   key=lambda p: int(re.sub(r"\D", "", p.split("/")[-3]) or 0))
+    newer = sorted(
+        glob.glob(f"/usr/lib/postgresql/*/bin/{name}"),
+        key=lambda p: int(re.sub(r"\D", "", p.split("/")[-3]) or 0),
+    )
     candidates += newer
     which = shutil.which(name)
     if which:
@@ -62,8 +64,7 @@ def find_tool(name: str, major: int, pg_bin: Path | None = None) -> str:
         if m and int(m.group(1)) >= major:
             return c
     raise BackupError(
-        f"no {name} for PostgreSQL {major} or newer: install postgresql-client-{major} "
-        "(or set WANGGE_PG_BIN)"
+        f"no {name} for PostgreSQL {major} or newer: install postgresql-client-{major} (or set WANGGE_PG_BIN)"
     )
 
 
@@ -78,17 +79,21 @@ def _conn_args(url: str) -> tuple[list[str], dict[str, str]]:
 
 def _tables(url: str) -> list[str]:
     with psycopg.connect(psycopg_dsn(url)) as conn:
-        return [r[0] for r in conn.execute(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
-            "AND tablename <> 'spatial_ref_sys' ORDER BY 1")]
+        return [
+            r[0]
+            for r in conn.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                "AND tablename <> 'spatial_ref_sys' ORDER BY 1"
+            )
+        ]
 
 
-def _run(cmd: list[str], env: dict[str, str], marker: str, total: int,
-         progress: Progress | None, stage: str) -> None:
+def _run(
+    cmd: list[str], env: dict[str, str], marker: str, total: int, progress: Progress | None, stage: str
+) -> None:
     errors: list[str] = []
     done = 0
-    with subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                          text=True) as proc:
+    with subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True) as proc:
         assert proc.stderr is not None
         for line in proc.stderr:
             if marker in line:
@@ -103,8 +108,9 @@ def _run(cmd: list[str], env: dict[str, str], marker: str, total: int,
         progress(stage, total, total)
 
 
-def backup(url: str, file: Path, *, pg_bin: Path | None = None,
-           progress: Progress | None = None) -> dict[str, object]:
+def backup(
+    url: str, file: Path, *, pg_bin: Path | None = None, progress: Progress | None = None
+) -> dict[str, object]:
     """Dump the whole database at ``url`` into ``file`` (custom format); returns a summary."""
     file = Path(file)
     if file.is_dir():
@@ -115,15 +121,27 @@ def backup(url: str, file: Path, *, pg_bin: Path | None = None,
     args, env = _conn_args(url)
     db = make_url(url).database or "postgres"
     tables = _tables(url)
-    _run([tool, *args, "-d", db, "-Fc", "--no-owner", "--no-privileges", "--verbose",
-          "-f", str(tmp)], env, "dumping contents of table", len(tables), progress, "dump")
+    _run(
+        [tool, *args, "-d", db, "-Fc", "--no-owner", "--no-privileges", "--verbose", "-f", str(tmp)],
+        env,
+        "dumping contents of table",
+        len(tables),
+        progress,
+        "dump",
+    )
     os.replace(tmp, file)  # a crash mid-dump never leaves a truncated FILE behind
-    return {"file": str(file), "bytes": file.stat().st_size, "tables": len(tables),
-            "server_major": major, "tool": tool}
+    return {
+        "file": str(file),
+        "bytes": file.stat().st_size,
+        "tables": len(tables),
+        "server_major": major,
+        "tool": tool,
+    }
 
 
-def restore(url: str, file: Path, *, clean: bool = False, pg_bin: Path | None = None,
-            progress: Progress | None = None) -> dict[str, object]:
+def restore(
+    url: str, file: Path, *, clean: bool = False, pg_bin: Path | None = None, progress: Progress | None = None
+) -> dict[str, object]:
     """Restore ``file`` into the database at ``url``, all or nothing."""
     file = Path(file)
     if not file.is_file():
@@ -142,8 +160,17 @@ def restore(url: str, file: Path, *, clean: bool = False, pg_bin: Path | None = 
     total = sum(1 for ln in listing.stdout.splitlines() if " TABLE DATA " in ln)
     args, env = _conn_args(url)
     db = make_url(url).database or "postgres"
-    cmd = [tool, *args, "-d", db, "--no-owner", "--no-privileges", "--single-transaction",
-           "--exit-on-error", "--verbose"]
+    cmd = [
+        tool,
+        *args,
+        "-d",
+        db,
+        "--no-owner",
+        "--no-privileges",
+        "--single-transaction",
+        "--exit-on-error",
+        "--verbose",
+    ]
     if clean:
         cmd += ["--clean", "--if-exists"]
     _run([*cmd, str(file)], env, "processing data for table", total, progress, "restore")

@@ -78,7 +78,7 @@ def reset_sequences(conn: psycopg.Connection[Any], tables: Iterable[str]) -> Non
         seq = conn.execute("SELECT pg_get_serial_sequence(%s, 'id')", (name,)).fetchone()
         if seq and seq[0]:
             conn.execute(
-                f"SELECT setval(%s, coalesce((SELECT max(id) FROM \"{name}\"), 0) + 1, false)",
+                f'SELECT setval(%s, coalesce((SELECT max(id) FROM "{name}"), 0) + 1, false)',
                 (seq[0],),
             )
 

@@ -143,7 +143,12 @@ class Cluster:
         env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
         env["LC_ALL"] = "C.UTF-8"
         return subprocess.run(
-            args, capture_output=True, text=True, env=env, cwd="/", **kwargs  # type: ignore[call-overload]
+            args,
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd="/",
+            **kwargs,  # type: ignore[call-overload]
         )
 
     def password(self) -> str:
@@ -152,10 +157,7 @@ class Cluster:
     @property
     def url(self) -> str:
         """SQLAlchemy URL (driver-less) of the cluster's database."""
-        return (
-            f"postgresql://{SUPERUSER}:{quote(self.password(), safe='')}@127.0.0.1:{self.port}/"
-            f"{DATABASE}"
-        )
+        return f"postgresql://{SUPERUSER}:{quote(self.password(), safe='')}@127.0.0.1:{self.port}/{DATABASE}"
 
     def is_initialised(self) -> bool:
         return (self.pgdata / "PG_VERSION").exists() and self.credentials.exists()
@@ -218,12 +220,18 @@ class Cluster:
             res = self._run(
                 [
                     self._bin("initdb"),
-                    "-D", str(self.pgdata),
-                    "-U", SUPERUSER,
-                    "--pwfile", str(pwfile),
-                    "--auth", "scram-sha-256",
-                    "-E", "UTF8",
-                    "--locale", "C.UTF-8",
+                    "-D",
+                    str(self.pgdata),
+                    "-U",
+                    SUPERUSER,
+                    "--pwfile",
+                    str(pwfile),
+                    "--auth",
+                    "scram-sha-256",
+                    "-E",
+                    "UTF8",
+                    "--locale",
+                    "C.UTF-8",
                 ],
                 user,
             )
@@ -266,10 +274,15 @@ class Cluster:
         res = self._run(
             [
                 self._bin("pg_ctl"),
-                "-D", str(self.pgdata),
-                "-l", str(self.log_file),
-                "-o", f"-p {self.port}",
-                "-w", "-t", str(int(timeout)),
+                "-D",
+                str(self.pgdata),
+                "-l",
+                str(self.log_file),
+                "-o",
+                f"-p {self.port}",
+                "-w",
+                "-t",
+                str(int(timeout)),
                 "start",
             ],
             user,
@@ -288,8 +301,12 @@ class Cluster:
         while True:
             try:
                 with psycopg.connect(
-                    host="127.0.0.1", port=self.port, user=SUPERUSER,
-                    password=self.password(), dbname="postgres", autocommit=True,
+                    host="127.0.0.1",
+                    port=self.port,
+                    user=SUPERUSER,
+                    password=self.password(),
+                    dbname="postgres",
+                    autocommit=True,
                 ) as conn:
                     exists = conn.execute(
                         "SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)
@@ -307,9 +324,7 @@ class Cluster:
         if not self.is_running():
             return
         user = _service_user(self.os_user)
-        res = self._run(
-            [self._bin("pg_ctl"), "-D", str(self.pgdata), "-m", mode, "-w", "stop"], user
-        )
+        res = self._run([self._bin("pg_ctl"), "-D", str(self.pgdata), "-m", mode, "-w", "stop"], user)
         if res.returncode != 0 and self.is_running():
             raise ClusterError(f"pg_ctl stop failed: {res.stderr.strip()}")
 

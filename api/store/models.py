@@ -195,9 +195,7 @@ class PlanAssignment(Base):
 
     __tablename__ = "plan_assignments"
 
-    plan_id: Mapped[int] = mapped_column(
-        ForeignKey("plans.id", ondelete="CASCADE"), primary_key=True
-    )
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id", ondelete="CASCADE"), primary_key=True)
     building_id: Mapped[int] = mapped_column(ForeignKey("buildings.id"), primary_key=True)
     grid_id: Mapped[int] = mapped_column(ForeignKey("grids.id", ondelete="CASCADE"), index=True)
 
@@ -276,9 +274,7 @@ class PartyOrg(Base):
     """One tier of the party organisation: committee (community), branch (grid), group (buildings)."""
 
     __tablename__ = "party_orgs"
-    __table_args__ = (
-        CheckConstraint(f"tier IN {_in(('committee', 'branch', 'group'))}", name="tier"),
-    )
+    __table_args__ = (CheckConstraint(f"tier IN {_in(('committee', 'branch', 'group'))}", name="tier"),)
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     city_code: Mapped[str] = mapped_column(String(6), index=True)
@@ -297,18 +293,14 @@ class PartyGroupBuilding(Base):
 
     __tablename__ = "party_group_buildings"
 
-    group_id: Mapped[int] = mapped_column(
-        ForeignKey("party_orgs.id", ondelete="CASCADE"), primary_key=True
-    )
+    group_id: Mapped[int] = mapped_column(ForeignKey("party_orgs.id", ondelete="CASCADE"), primary_key=True)
     building_id: Mapped[int] = mapped_column(ForeignKey("buildings.id"), primary_key=True)
 
 
 class PartyMember(Base):
     __tablename__ = "party_members"
 
-    org_id: Mapped[int] = mapped_column(
-        ForeignKey("party_orgs.id", ondelete="CASCADE"), primary_key=True
-    )
+    org_id: Mapped[int] = mapped_column(ForeignKey("party_orgs.id", ondelete="CASCADE"), primary_key=True)
     person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), primary_key=True)
     position: Mapped[str] = mapped_column(Text, server_default=text("'member'"))
 
@@ -375,9 +367,7 @@ class Incident(Base):
     #: SHA-256 of the intake body sent with an Idempotency-Key (a retry must match it).
     request_hash: Mapped[str | None] = mapped_column(String(64))
     #: Flagged at intake: same item within radius and time of this open case (until merged).
-    likely_duplicate_of: Mapped[int | None] = mapped_column(
-        ForeignKey("incidents.id"), index=True
-    )
+    likely_duplicate_of: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"), index=True)
 
 
 class IncidentEvent(Base):
@@ -394,9 +384,7 @@ class IncidentEvent(Base):
     from_status: Mapped[str | None] = mapped_column(String(24))
     to_status: Mapped[str | None] = mapped_column(String(24))
     detail: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
-    geom: Mapped[Any | None] = mapped_column(
-        Geometry("POINT", srid=SRID, spatial_index=False), nullable=True
-    )
+    geom: Mapped[Any | None] = mapped_column(Geometry("POINT", srid=SRID, spatial_index=False), nullable=True)
 
 
 class Rating(Base):
@@ -510,9 +498,7 @@ class Task(Base):
         ),
         Index("ix_tasks_offered_to_open", "offered_to", postgresql_where=text("status = 'offered'")),
         Index("ix_tasks_assignee_open", "assignee_id", postgresql_where=text("status = 'accepted'")),
-        Index(
-            "ix_tasks_offer_expiry", "offer_expires_at", postgresql_where=text("status = 'offered'")
-        ),
+        Index("ix_tasks_offer_expiry", "offer_expires_at", postgresql_where=text("status = 'offered'")),
         Index("ix_tasks_status_created", "status", "created_at"),
     )
 
@@ -607,9 +593,7 @@ class IncidentReporter(Base):
 
     __tablename__ = "incident_reporters"
 
-    incident_id: Mapped[int] = mapped_column(
-        ForeignKey("incidents.id", ondelete="CASCADE"), primary_key=True
-    )
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"), primary_key=True)
     #: The incident the reporter originally reported (the incident itself, or a merged duplicate).
     source_incident_id: Mapped[int] = mapped_column(
         ForeignKey("incidents.id", ondelete="CASCADE"), primary_key=True
@@ -632,8 +616,7 @@ Index(
     Incident.__table__.c.duplicate_of,
     postgresql_where=text("duplicate_of IS NOT NULL"),
 )
-Index("ix_incident_events_incident_at", IncidentEvent.__table__.c.incident_id,
-      IncidentEvent.__table__.c.at)
+Index("ix_incident_events_incident_at", IncidentEvent.__table__.c.incident_id, IncidentEvent.__table__.c.at)
 
 
 # --------------------------------------------------------------------------- planning (migration 0004)

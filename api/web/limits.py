@@ -98,18 +98,14 @@ def check_json_body(raw: bytes, max_depth: int = MAX_JSON_DEPTH) -> Any:
         return None
     depth = json_depth(raw)
     if depth > max_depth:
-        raise InvalidInput(
-            f"JSON nested {depth} levels deep; at most {max_depth} allowed", loc=["body"]
-        )
+        raise InvalidInput(f"JSON nested {depth} levels deep; at most {max_depth} allowed", loc=["body"])
     try:
         value = json.loads(raw, parse_constant=_Bad, parse_float=_parse_float)
     except (ValueError, RecursionError):
         return None  # FastAPI reports the syntax error itself
     for loc, v in _walk(value, ["body"]):
         if isinstance(v, _Bad):
-            raise InvalidInput(
-                f"{v.text} is not a number: coordinates and values must be finite", loc=loc
-            )
+            raise InvalidInput(f"{v.text} is not a number: coordinates and values must be finite", loc=loc)
         if isinstance(v, str) and "\x00" in v:
             raise InvalidInput("text must not contain NUL characters", loc=loc)
         if isinstance(v, int) and not isinstance(v, bool) and abs(v) >= 2**63:
@@ -158,15 +154,12 @@ def check_query(params: list[tuple[str, str]], max_page_size: int) -> None:
             raise InvalidInput(f"{k} must be a finite number, got {v.strip()}", loc=["query", k])
         check_integer_text(v, ["query", k])
         if k in SIZE_PARAMS and _INT.match(v.strip()) and int(v.strip()) > max_page_size:
-            raise InvalidInput(
-                f"{k} must be at most {max_page_size}, got {v}", loc=["query", k]
-            )
+            raise InvalidInput(f"{k} must be at most {max_page_size}, got {v}", loc=["query", k])
 
 
 def check_length(length: int, limit: int) -> None:
     if length > limit:
-        raise TooLarge(f"request body of {length} bytes exceeds the limit of {limit} bytes",
-                       loc=["body"])
+        raise TooLarge(f"request body of {length} bytes exceeds the limit of {limit} bytes", loc=["body"])
 
 
 # --------------------------------------------------------------------------- geometry
@@ -188,8 +181,14 @@ def check_geometry(
     ``max_depth`` deep. Call it on any GeoJSON a client sends.
     """
     loc = list(loc or ["body", "geometry"])
-    levels = {"Point": 0, "MultiPoint": 1, "LineString": 1, "MultiLineString": 2,
-              "Polygon": 2, "MultiPolygon": 3}
+    levels = {
+        "Point": 0,
+        "MultiPoint": 1,
+        "LineString": 1,
+        "MultiLineString": 2,
+        "Polygon": 2,
+        "MultiPolygon": 3,
+    }
     total = 0
     parts = 0
 
@@ -226,8 +225,11 @@ def check_geometry(
             if levels[kind] == 3:
                 parts += sum(len(p) for p in coords if isinstance(p, list))
         for pos, ploc in positions(coords, levels[kind], cloc):
-            if (not isinstance(pos, list) or len(pos) not in (2, 3)
-                    or not all(isinstance(x, int | float) and not isinstance(x, bool) for x in pos)):
+            if (
+                not isinstance(pos, list)
+                or len(pos) not in (2, 3)
+                or not all(isinstance(x, int | float) and not isinstance(x, bool) for x in pos)
+            ):
                 raise InvalidInput("a position must be [lon, lat] numbers", loc=ploc)
             lon, lat = float(pos[0]), float(pos[1])
             if not (math.isfinite(lon) and math.isfinite(lat)):
@@ -244,12 +246,14 @@ def check_geometry(
     return total
 
 
-GEOMETRY_TYPES = frozenset({"Point", "MultiPoint", "LineString", "MultiLineString", "Polygon",
-                            "MultiPolygon", "GeometryCollection"})
+GEOMETRY_TYPES = frozenset(
+    {"Point", "MultiPoint", "LineString", "MultiLineString", "Polygon", "MultiPolygon", "GeometryCollection"}
+)
 
 
-def check_body_geometries(value: Any, max_vertices: int = MAX_VERTICES,
-                          max_parts: int = MAX_PARTS, max_depth: int = 6) -> None:
+def check_body_geometries(
+    value: Any, max_vertices: int = MAX_VERTICES, max_parts: int = MAX_PARTS, max_depth: int = 6
+) -> None:
     """Refuse any GeoJSON geometry in a JSON body that is too complex (every endpoint, one place).
 
     Counts vertices (numbers pairs at the leaves of ``coordinates``), parts
@@ -325,7 +329,8 @@ class RateLimiter:
             raise TooManyRequests(
                 f"too many requests: at most {self.rate:g}/s (bursts of {self.burst:g}) "
                 "per token; retry later",
-                retry_after=wait, loc=["header", "authorization"],
+                retry_after=wait,
+                loc=["header", "authorization"],
             )
         b.tokens -= 1.0
 

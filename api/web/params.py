@@ -48,9 +48,7 @@ def check_lon_lat(lon: float, lat: float, loc_prefix: tuple[str, ...] = ("query"
             )
 
 
-def make_point(
-    lon: float, lat: float, crs: str, loc_prefix: tuple[str, ...] = ("query",)
-) -> WGSPoint:
+def make_point(lon: float, lat: float, crs: str, loc_prefix: tuple[str, ...] = ("query",)) -> WGSPoint:
     check_lon_lat(lon, lat, loc_prefix)
     wlon, wlat = to_wgs84(lon, lat, crs)
     return WGSPoint(float(wlon), float(wlat), crs, lon, lat)
@@ -60,8 +58,10 @@ LonQuery = Annotated[float, Query(description="longitude in the stated `crs`")]
 LatQuery = Annotated[float, Query(description="latitude in the stated `crs`")]
 CRSQuery = Annotated[
     CRSName,
-    Query(description="coordinate system of lon/lat: wgs84, cgcs2000, gcj02 (Amap, "
-          "WeChat mini-programs) or bd09 (Baidu); required, never guessed"),
+    Query(
+        description="coordinate system of lon/lat: wgs84, cgcs2000, gcj02 (Amap, "
+        "WeChat mini-programs) or bd09 (Baidu); required, never guessed"
+    ),
 ]
 
 

@@ -71,13 +71,18 @@ SCOPED_KEYS = frozenset(COMMUNITY_KEYS + DISTRICT_KEYS + DEPARTMENT_KEYS + PERSO
 #: Tables whose rows the audit fallback snapshots before/after a write, by the
 #: resource name (``/api/v1/<resource>/...``) or the rule's entity.
 SNAPSHOT_TABLES = {
-    "incidents": "incidents", "incident": "incidents", "plans": "plans", "plan": "plans",
-    "people": "people", "person": "people", "tasks": "tasks", "task": "tasks",
+    "incidents": "incidents",
+    "incident": "incidents",
+    "plans": "plans",
+    "plan": "plans",
+    "people": "people",
+    "person": "people",
+    "tasks": "tasks",
+    "task": "tasks",
     "visits": "visits",
 }
 _SNAPSHOT = (
-    "SELECT to_jsonb(t) - 'geom' - 'location' - 'position' - 'point' AS row "
-    "FROM \"{table}\" t WHERE id = :id"
+    "SELECT to_jsonb(t) - 'geom' - 'location' - 'position' - 'point' AS row FROM \"{table}\" t WHERE id = :id"
 )
 #: responses larger than this are not inspected for the id of a created row
 _PEEK_BYTES = 65_536
@@ -114,15 +119,18 @@ def _open311_error_body(exc: WanggeError, path: str) -> tuple[bytes, bytes]:
     if path.endswith(".xml"):
         from xml.sax.saxutils import escape
 
-        xml = (f"<?xml version='1.0' encoding='utf-8'?>\n<errors><error><code>{exc.status_code}"
-               f"</code><description>{escape(text)}</description></error></errors>")
+        xml = (
+            f"<?xml version='1.0' encoding='utf-8'?>\n<errors><error><code>{exc.status_code}"
+            f"</code><description>{escape(text)}</description></error></errors>"
+        )
         return xml.encode(), b"text/xml"
-    return (json.dumps([{"code": exc.status_code, "description": text}],
-                       ensure_ascii=False).encode(), b"application/json")
+    return (
+        json.dumps([{"code": exc.status_code, "description": text}], ensure_ascii=False).encode(),
+        b"application/json",
+    )
 
 
-async def send_error(send: Send, exc: WanggeError, retry_after: float | None = None,
-                     path: str = "") -> None:
+async def send_error(send: Send, exc: WanggeError, retry_after: float | None = None, path: str = "") -> None:
     """Answer with the project's JSON error shape (as ``api.errors`` does); under
     ``/open311/`` with GeoReport v2's error array instead."""
     body, ctype = _error_body(exc), b"application/json"
@@ -160,8 +168,11 @@ def flat_routes(app: FastAPI) -> list[FlatRoute]:
     """
     from fastapi import routing as fr
 
-    items: list[Any] = list(fr.iter_route_contexts(app.router.routes)) if hasattr(
-        fr, "iter_route_contexts") else list(app.routes)
+    items: list[Any] = (
+        list(fr.iter_route_contexts(app.router.routes))
+        if hasattr(fr, "iter_route_contexts")
+        else list(app.routes)
+    )
     out: list[FlatRoute] = []
     for item in items:
         original = getattr(item, "original_route", item)
@@ -184,8 +195,10 @@ def match_route(routes: list[FlatRoute], method: str, path: str) -> tuple[FlatRo
         m = route.regex.match(path)
         if m is None:
             continue
-        if route.methods is not None and method not in route.methods and not (
-            method == "HEAD" and "GET" in route.methods
+        if (
+            route.methods is not None
+            and method not in route.methods
+            and not (method == "HEAD" and "GET" in route.methods)
         ):
             continue
         params: dict[str, Any] = {}
@@ -223,11 +236,19 @@ def check_area(principal: Principal, values: list[tuple[list[str | int], str, An
             continue
         if key in COMMUNITY_KEYS and not principal.in_scope(value):
             raise Forbidden(f"community {value} is outside this token's scope", loc=loc)
-        if (key in DEPARTMENT_KEYS and principal.role == "department"
-                and principal.department_code is not None and value != principal.department_code):
+        if (
+            key in DEPARTMENT_KEYS
+            and principal.role == "department"
+            and principal.department_code is not None
+            and value != principal.department_code
+        ):
             raise Forbidden(f"department {value} is not this token's department", loc=loc)
-        if (key in PERSON_KEYS and principal.role == "worker" and principal.person_id is not None
-                and str(value) != str(principal.person_id)):
+        if (
+            key in PERSON_KEYS
+            and principal.role == "worker"
+            and principal.person_id is not None
+            and str(value) != str(principal.person_id)
+        ):
             raise Forbidden(f"person {value} is not this token's person", loc=loc)
         if key in DISTRICT_KEYS:
             own = principal.district_code or (principal.community_code or "")[:6] or None
@@ -251,9 +272,11 @@ class SecurityMiddleware:
             await self.app(scope, receive, send)
             return
         if not await self.cap.acquire():
-            await send_error(send, Unavailable(
-                "the server is busy; retry after the time in Retry-After", loc=[]
-            ), retry_after=1)
+            await send_error(
+                send,
+                Unavailable("the server is busy; retry after the time in Retry-After", loc=[]),
+                retry_after=1,
+            )
             return
         try:
             await self._handle(scope, receive, send)
@@ -321,20 +344,17 @@ class SecurityMiddleware:
                 headers = list(message.get("headers", []))
                 headers.append((b"x-content-type-options", b"nosniff"))
                 message["headers"] = headers
-            elif (writing and message["type"] == "http.response.body"
-                  and sum(map(len, peek)) < _PEEK_BYTES):
+            elif writing and message["type"] == "http.response.body" and sum(map(len, peek)) < _PEEK_BYTES:
                 peek.append(message.get("body", b""))
             await send(message)
 
-        await self.app(scope, self._replay(body, receive) if body is not None else receive,
-                       send_wrapper)
+        await self.app(scope, self._replay(body, receive) if body is not None else receive, send_wrapper)
         code = status.get("code", 500)
         if writing and principal is not None and 200 <= code < 400 and not scope["state"].get("audited"):
             if entity_id is None and table is not None:
                 entity_id = self._created_id(b"".join(peek))
             after = await self._snapshot(table, entity_id) if table and entity_id else None
-            await self._audit_fallback(scope, principal, template, code, table, entity_id,
-                                       before, after)
+            await self._audit_fallback(scope, principal, template, code, table, entity_id, before, after)
 
     # ------------------------------------------------------------------ steps
     def _reader(self) -> Any:
@@ -437,7 +457,11 @@ class SecurityMiddleware:
         return replay
 
     async def _check_scope(
-        self, rule: Rule, principal: Principal, child: Scope, query: list[tuple[str, str]],
+        self,
+        rule: Rule,
+        principal: Principal,
+        child: Scope,
+        query: list[tuple[str, str]],
         parsed: Any,
     ) -> None:
         path_params: dict[str, Any] = dict(child.get("path_params") or {})
@@ -451,6 +475,7 @@ class SecurityMiddleware:
                 named.append((["body", k], k, v))
         # an area named anywhere in the request must be in scope, whatever the rule
         check_area(principal, [n for n in named if n[1] in SCOPED_KEYS])
+
         def param_value(name: str) -> tuple[Any, list[str | int]]:
             if name in path_params:
                 return path_params[name], ["path", name]
@@ -463,8 +488,11 @@ class SecurityMiddleware:
 
         if rule.scope == "department" and rule.param and principal.role == "department":
             value, loc = param_value(rule.param)
-            if principal.department_code is not None and value is not None \
-                    and str(value) != principal.department_code:
+            if (
+                principal.department_code is not None
+                and value is not None
+                and str(value) != principal.department_code
+            ):
                 raise Forbidden(f"department {value} is not this token's department", loc=loc)
         if rule.scope == "entity" and rule.entity and rule.param:
             raw, loc = param_value(rule.param)
@@ -482,9 +510,7 @@ class SecurityMiddleware:
             if row is None:
                 return  # the router answers 404
             if not related(principal, dict(row)):
-                raise Forbidden(
-                    f"{rule.entity} {ident} is outside this token's scope", loc=loc
-                )
+                raise Forbidden(f"{rule.entity} {ident} is outside this token's scope", loc=loc)
 
     @staticmethod
     def _audit_target(rule: Rule, template: str, path_params: dict[str, Any]) -> tuple[str | None, Any]:
@@ -522,8 +548,15 @@ class SecurityMiddleware:
         return None if row is None else dict(row[0])
 
     async def _audit_fallback(
-        self, scope: Scope, principal: Principal, template: str, code: int, table: str | None,
-        entity_id: Any, before: dict[str, Any] | None, after: dict[str, Any] | None,
+        self,
+        scope: Scope,
+        principal: Principal,
+        template: str,
+        code: int,
+        table: str | None,
+        entity_id: Any,
+        before: dict[str, Any] | None,
+        after: dict[str, Any] | None,
     ) -> None:
         """Log a write its handler did not log: who, when, where, route, status, row before/after.
 
@@ -532,11 +565,13 @@ class SecurityMiddleware:
         in-transaction change call ``api.auth.audit.record`` instead.
         """
         segments = [s for s in template.split("/") if s and not s.startswith("{")]
-        entity = table or (segments[2] if len(segments) > 2 and segments[0] == "api"
-                           else (segments or ["?"])[-1])
+        entity = table or (
+            segments[2] if len(segments) > 2 and segments[0] == "api" else (segments or ["?"])[-1]
+        )
         conn = HTTPConnection(scope)
-        row = audit.entry(principal, conn, f"{scope['method']} {template}", entity, entity_id,
-                          before, after, status=code)
+        row = audit.entry(
+            principal, conn, f"{scope['method']} {template}", entity, entity_id, before, after, status=code
+        )
         try:
             async with self.fastapi_app.state.engine.begin() as db:
                 await db.execute(audit.INSERT, row)
@@ -566,13 +601,11 @@ async def _database_error(request: Any, exc: Exception) -> Any:
     code = _sqlstate(exc)
     cause = getattr(exc, "orig", None) or exc.__cause__
     if code.startswith(_DATA_SQLSTATES) or isinstance(cause, OverflowError):
-        err: WanggeError = InvalidInput(
-            "a value is out of range or not valid for the store", loc=[])
+        err: WanggeError = InvalidInput("a value is out of range or not valid for the store", loc=[])
         return JSONResponse({"detail": err.detail()}, status_code=422)
     if code in _BUSY_SQLSTATES:
         busy = Unavailable("the store is busy; retry after the time in Retry-After")
-        return JSONResponse({"detail": busy.detail()}, status_code=503,
-                            headers={"Retry-After": "1"})
+        return JSONResponse({"detail": busy.detail()}, status_code=503, headers={"Retry-After": "1"})
     raise exc
 
 

@@ -39,8 +39,18 @@ TYPES = (
     BuildingType("slim_tower", 20, 18, 24, 22, (30, 33), (2,), (4,)),
 )
 #: Fallback attempts for cramped grids: (extra rotation, setback).
-_RETRIES = ((0.0, SETBACK), (90.0, SETBACK), (30.0, SETBACK), (-30.0, SETBACK), (45.0, 6.0),
-            (0.0, 6.0), (90.0, 6.0), (15.0, 6.0), (-15.0, 6.0), (60.0, 6.0))
+_RETRIES = (
+    (0.0, SETBACK),
+    (90.0, SETBACK),
+    (30.0, SETBACK),
+    (-30.0, SETBACK),
+    (45.0, 6.0),
+    (0.0, 6.0),
+    (90.0, 6.0),
+    (15.0, 6.0),
+    (-15.0, 6.0),
+    (60.0, 6.0),
+)
 
 
 @dataclass

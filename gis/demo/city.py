@@ -43,10 +43,27 @@ BEIJING = 8 * HOUR  # UTC offset
 
 #: Table order (parents first), as in the schema.
 TABLES = (
-    "admin_areas", "communities", "departments", "service_items", "people", "plans", "grids",
-    "buildings", "plan_assignments", "residents", "party_orgs", "party_group_buildings",
-    "party_members", "streets", "incidents", "incident_reporters", "incident_events", "ratings",
-    "visits", "redemptions", "points_ledger",
+    "admin_areas",
+    "communities",
+    "departments",
+    "service_items",
+    "people",
+    "plans",
+    "grids",
+    "buildings",
+    "plan_assignments",
+    "residents",
+    "party_orgs",
+    "party_group_buildings",
+    "party_members",
+    "streets",
+    "incidents",
+    "incident_reporters",
+    "incident_events",
+    "ratings",
+    "visits",
+    "redemptions",
+    "points_ledger",
 )
 
 
@@ -104,8 +121,10 @@ def _gdf(data: dict, geometry: str) -> gpd.GeoDataFrame:
 
 
 def _nullable(values: np.ndarray | list) -> pd.arrays.IntegerArray:
-    return pd.array([None if (v is None or (isinstance(v, float) and np.isnan(v)) or v < 0)
-                     else int(v) for v in values], dtype="Int64")
+    return pd.array(
+        [None if (v is None or (isinstance(v, float) and np.isnan(v)) or v < 0) else int(v) for v in values],
+        dtype="Int64",
+    )
 
 
 def _alloc(weights: np.ndarray, total: int) -> np.ndarray:
@@ -178,10 +197,16 @@ class _Generator:
         used_offices = sorted(set(comm_street_idx))
         self.comm_metric = lay.community_geoms[:n]
         comm_wgs = to_wgs84(self.comm_metric)
-        office_geoms = to_wgs84(np.array([lay.street_offices[i][2] for i in used_offices],
-                                         dtype=object))
-        rows: dict[str, list[Any]] = {"code": [], "name": [], "name_en": [], "level": [],
-                                      "parent_code": [], "city_code": [], "geom": []}
+        office_geoms = to_wgs84(np.array([lay.street_offices[i][2] for i in used_offices], dtype=object))
+        rows: dict[str, list[Any]] = {
+            "code": [],
+            "name": [],
+            "name_en": [],
+            "level": [],
+            "parent_code": [],
+            "city_code": [],
+            "geom": [],
+        }
         for a in admin:
             rows["code"].append(a.code)
             rows["name"].append(a.name)
@@ -207,15 +232,18 @@ class _Generator:
         self.comm_district = lay.community_district[:n]
         self.comm_street_code = [lay.street_offices[i][0] for i in comm_street_idx]
         self.comm_street_idx = comm_street_idx
-        self.t["communities"] = _gdf({
-            "code": self.comm_codes,
-            "name": self.comm_names,
-            "name_en": comm_en,
-            "district_code": self.comm_district,
-            "street_code": self.comm_street_code,
-            "city_code": CITY_CODE,
-            "geom": _multi(comm_wgs),
-        }, "geom")
+        self.t["communities"] = _gdf(
+            {
+                "code": self.comm_codes,
+                "name": self.comm_names,
+                "name_en": comm_en,
+                "district_code": self.comm_district,
+                "street_code": self.comm_street_code,
+                "city_code": CITY_CODE,
+                "geom": _multi(comm_wgs),
+            },
+            "geom",
+        )
         self.comm_index = {c: i for i, c in enumerate(self.comm_codes)}
         # grids of the kept communities
         keep = lay.grid_community < n
@@ -245,7 +273,9 @@ class _Generator:
         self.grid_estate: list[str] = []
         for k, gi in enumerate(self.grid_global):
             placed = place_buildings(
-                lay.grid_geoms[gi], float(lay.grid_angle[gi]), float(lay.grid_centrality[gi]),
+                lay.grid_geoms[gi],
+                float(lay.grid_angle[gi]),
+                float(lay.grid_centrality[gi]),
                 self.rng(21, int(gi)),
             )
             m = len(placed.floors)
@@ -292,10 +322,10 @@ class _Generator:
         comm_counter: dict[int, int] = {}
         for arr in rows_grid:
             m = len(arr)
-            b_no[start:start + m] = np.arange(1, m + 1)
+            b_no[start : start + m] = np.arange(1, m + 1)
             c = int(self.grid_comm[arr[0]])
             base = comm_counter.get(c, 0)
-            c_no[start:start + m] = base + np.arange(1, m + 1)
+            c_no[start : start + m] = base + np.arange(1, m + 1)
             comm_counter[c] = base + m
             start += m
         self.b_no = b_no
@@ -364,19 +394,48 @@ class _Generator:
         role_a = np.array(role)
         comm_a = np.array(comm)
         grid_a = np.array(grid_of)
-        share = {"window_worker": 0.3, "grid_worker": 0.3, "police": 0.6, "volunteer": 0.3,
-                 "rider": 0.1, "department_staff": 0.5}
+        share = {
+            "window_worker": 0.3,
+            "grid_worker": 0.3,
+            "police": 0.6,
+            "volunteer": 0.3,
+            "rider": 0.1,
+            "department_staff": 0.5,
+        }
         party = rng.random(m) < np.array([share[r] for r in role])
         # the first window worker of each community is the committee secretary
         party[np.arange(n) * 2] = True
-        duty_p = {"window_worker": 0.9, "grid_worker": 0.8, "police": 0.7, "volunteer": 0.25,
-                  "rider": 0.45, "department_staff": 0.8}
+        duty_p = {
+            "window_worker": 0.9,
+            "grid_worker": 0.8,
+            "police": 0.7,
+            "volunteer": 0.25,
+            "rider": 0.45,
+            "department_staff": 0.8,
+        }
         on_duty = rng.random(m) < np.array([duty_p[r] for r in role])
-        cap = {"window_worker": 5, "grid_worker": 3, "police": 2, "volunteer": 1, "rider": 2,
-               "department_staff": 3}
+        cap = {
+            "window_worker": 5,
+            "grid_worker": 3,
+            "police": 2,
+            "volunteer": 1,
+            "rider": 2,
+            "department_staff": 3,
+        }
         capacity = np.array([cap[r] for r in role])
-        vol_skills = ["elderly_care", "mediation", "repair", "medical", "legal", "patrol",
-                      "cleaning", "tutoring", "it_help", "publicity", "fire_safety"]
+        vol_skills = [
+            "elderly_care",
+            "mediation",
+            "repair",
+            "medical",
+            "legal",
+            "patrol",
+            "cleaning",
+            "tutoring",
+            "it_help",
+            "publicity",
+            "fire_safety",
+        ]
         skills: list[list[str]] = []
         for r in role:
             if r == "window_worker":
@@ -388,8 +447,9 @@ class _Generator:
                 skills.append(["policing", "mediation", "patrol"])
             elif r == "volunteer":
                 k = int(rng.integers(1, 4))
-                skills.append(sorted(vol_skills[int(i)] for i in
-                                     rng.choice(len(vol_skills), k, replace=False)))
+                skills.append(
+                    sorted(vol_skills[int(i)] for i in rng.choice(len(vol_skills), k, replace=False))
+                )
             elif r == "rider":
                 skills.append(["delivery", "patrol", "report"])
             else:
@@ -412,8 +472,9 @@ class _Generator:
             b = cand[int(rng.integers(len(cand)))]
             px[i], py[i] = office_xy[b] + rng.normal(0, 25, 2)
         pos = to_wgs84(shapely.points(px, py))
-        pos_at = np.where(on_duty, self.ref_s - rng.uniform(30, 1_200, m),
-                          self.ref_s - rng.uniform(1, 72, m) * HOUR)
+        pos_at = np.where(
+            on_duty, self.ref_s - rng.uniform(30, 1_200, m), self.ref_s - rng.uniform(1, 72, m) * HOUR
+        )
         day_start = self.ref_s - (self.ref_s + BEIJING) % DAY  # Beijing midnight, in UTC secs
         end_local = np.where(role_a == "rider", 22.0, 17.5) * HOUR
         shift_end = np.where(on_duty, day_start + end_local, np.nan)
@@ -427,22 +488,25 @@ class _Generator:
         self.p_names = names_
         self.p_phones = phones(rng, m)
         self.p_dept = dept
-        self.t["people"] = _gdf({
-            "id": ids,
-            "city_code": CITY_CODE,
-            "name": names_,
-            "phone": self.p_phones,
-            "role": role,
-            "community_code": [self.comm_codes[c] if c >= 0 else None for c in comm],
-            "department_code": dept,
-            "skills": skills,
-            "party_member": party,
-            "on_duty": on_duty,
-            "capacity": capacity,
-            "shift_end": _ts(shift_end),
-            "position": pos,
-            "position_at": _ts(pos_at),
-        }, "position")
+        self.t["people"] = _gdf(
+            {
+                "id": ids,
+                "city_code": CITY_CODE,
+                "name": names_,
+                "phone": self.p_phones,
+                "role": role,
+                "community_code": [self.comm_codes[c] if c >= 0 else None for c in comm],
+                "department_code": dept,
+                "skills": skills,
+                "party_member": party,
+                "on_duty": on_duty,
+                "capacity": capacity,
+                "shift_end": _ts(shift_end),
+                "position": pos,
+                "position_at": _ts(pos_at),
+            },
+            "position",
+        )
         self.grid_worker = np.where(role_a == "grid_worker")[0]  # index per grid
         self.window_workers = np.where(role_a == "window_worker")[0].reshape(n, 2)
 
@@ -455,64 +519,77 @@ class _Generator:
         grids_per = np.bincount(self.grid_comm, minlength=n)
         hh_per = np.bincount(self.grid_comm, weights=self.grid_hh, minlength=n).astype(int)
         nb_per = np.bincount(self.grid_comm, weights=self.grid_nb, minlength=n).astype(int)
-        self.t["plans"] = pd.DataFrame({
-            "id": plan_ids,
-            "community_code": self.comm_codes,
-            "city_code": CITY_CODE,
-            "name": [f"{name}网格划分方案（2023版）" for name in self.comm_names],
-            "status": "active",
-            "params": [{"households_min": 300, "households_max": 500, "generator": "gis.demo",
-                        "seed": self.seed} for _ in range(n)],
-            "figures": [{"grids": int(g), "households": int(h), "buildings": int(b)}
-                        for g, h, b in zip(grids_per, hh_per, nb_per, strict=True)],
-            "created_by": "demo",
-            "created_at": _ts(np.full(n, created)),
-            "published_at": _ts(np.full(n, published)),
-            "retired_at": _ts(np.full(n, np.nan)),
-        })
+        self.t["plans"] = pd.DataFrame(
+            {
+                "id": plan_ids,
+                "community_code": self.comm_codes,
+                "city_code": CITY_CODE,
+                "name": [f"{name}网格划分方案（2023版）" for name in self.comm_names],
+                "status": "active",
+                "params": [
+                    {"households_min": 300, "households_max": 500, "generator": "gis.demo", "seed": self.seed}
+                    for _ in range(n)
+                ],
+                "figures": [
+                    {"grids": int(g), "households": int(h), "buildings": int(b)}
+                    for g, h, b in zip(grids_per, hh_per, nb_per, strict=True)
+                ],
+                "created_by": "demo",
+                "created_at": _ts(np.full(n, created)),
+                "published_at": _ts(np.full(n, published)),
+                "retired_at": _ts(np.full(n, np.nan)),
+            }
+        )
         grid_wgs = to_wgs84(self.grid_metric)
         no = [int(code[-3:]) for code in self.grid_codes]
         self.grid_plan = plan_ids[self.grid_comm]
-        self.t["grids"] = _gdf({
-            "id": self.grid_ids,
-            "plan_id": self.grid_plan,
-            "code": self.grid_codes,
-            "name": [f"{self.comm_names[c]}第{k}网格" for c, k in zip(self.grid_comm, no,
-                                                                  strict=True)],
-            "community_code": [self.comm_codes[c] for c in self.grid_comm],
-            "city_code": CITY_CODE,
-            "active": True,
-            "worker_id": self.p_ids[self.grid_worker],
-            "households": self.grid_hh,
-            "buildings": self.grid_nb,
-            "geom": _multi(grid_wgs),
-        }, "geom")
+        self.t["grids"] = _gdf(
+            {
+                "id": self.grid_ids,
+                "plan_id": self.grid_plan,
+                "code": self.grid_codes,
+                "name": [f"{self.comm_names[c]}第{k}网格" for c, k in zip(self.grid_comm, no, strict=True)],
+                "community_code": [self.comm_codes[c] for c in self.grid_comm],
+                "city_code": CITY_CODE,
+                "active": True,
+                "worker_id": self.p_ids[self.grid_worker],
+                "households": self.grid_hh,
+                "buildings": self.grid_nb,
+                "geom": _multi(grid_wgs),
+            },
+            "geom",
+        )
         nb = len(self.b_ids)
         codes = []
         counter: dict[int, int] = {}
         for c in self.b_comm:
             counter[int(c)] = counter.get(int(c), 0) + 1
             codes.append(f"{self.comm_codes[c]}B{counter[int(c)]:04d}")
-        b = _gdf({
-            "id": self.b_ids,
-            "code": codes,
-            "city_code": CITY_CODE,
-            "community_code": [self.comm_codes[c] for c in self.b_comm],
-            "grid_id": self.grid_ids[self.b_grid],
-            "name": self.b_name,
-            "address": self.b_address,
-            "households": self.b_hh,
-            "floors": self.b_floors,
-            "households_estimated": np.zeros(nb, bool),
-            "geom": _multi(self.b_wgs),
-        }, "geom")
+        b = _gdf(
+            {
+                "id": self.b_ids,
+                "code": codes,
+                "city_code": CITY_CODE,
+                "community_code": [self.comm_codes[c] for c in self.b_comm],
+                "grid_id": self.grid_ids[self.b_grid],
+                "name": self.b_name,
+                "address": self.b_address,
+                "households": self.b_hh,
+                "floors": self.b_floors,
+                "households_estimated": np.zeros(nb, bool),
+                "geom": _multi(self.b_wgs),
+            },
+            "geom",
+        )
         b["point"] = gpd.GeoSeries(self.b_point_wgs, crs="EPSG:4326")
         self.t["buildings"] = b
-        self.t["plan_assignments"] = pd.DataFrame({
-            "plan_id": self.grid_plan[self.b_grid],
-            "building_id": self.b_ids,
-            "grid_id": self.grid_ids[self.b_grid],
-        })
+        self.t["plan_assignments"] = pd.DataFrame(
+            {
+                "plan_id": self.grid_plan[self.b_grid],
+                "building_id": self.b_ids,
+                "grid_id": self.grid_ids[self.b_grid],
+            }
+        )
 
     # ------------------------------------------------------------------ residents
     def _residents(self) -> None:
@@ -549,35 +626,57 @@ class _Generator:
         self.r_building = bi
         self.r_every = every
         self.r_names = person_names(rng, m)
-        self.t["residents"] = pd.DataFrame({
-            "id": self.r_ids,
-            "city_code": CITY_CODE,
-            "building_id": self.b_ids[bi],
-            "room": rooms,
-            "name": self.r_names,
-            "phone": [p if h else None for p, h in zip(ph, has_phone, strict=True)],
-            "id_number": id_numbers(rng, region, lo, hi),
-            "flags": flags,
-            "must_visit": np.ones(m, bool),
-            "visit_every_days": every,
-        })
+        self.t["residents"] = pd.DataFrame(
+            {
+                "id": self.r_ids,
+                "city_code": CITY_CODE,
+                "building_id": self.b_ids[bi],
+                "room": rooms,
+                "name": self.r_names,
+                "phone": [p if h else None for p, h in zip(ph, has_phone, strict=True)],
+                "id_number": id_numbers(rng, region, lo, hi),
+                "flags": flags,
+                "must_visit": np.ones(m, bool),
+                "visit_every_days": every,
+            }
+        )
 
     # ------------------------------------------------------------------ party
     def _party(self) -> None:
         rng = self.rng(50)
         n = self.n_comm
-        org_rows: dict[str, list] = {k: [] for k in ("id", "city_code", "tier", "code", "name",
-                                                     "parent_id", "community_code", "grid_id",
-                                                     "secretary_id")}
+        org_rows: dict[str, list] = {
+            k: []
+            for k in (
+                "id",
+                "city_code",
+                "tier",
+                "code",
+                "name",
+                "parent_id",
+                "community_code",
+                "grid_id",
+                "secretary_id",
+            )
+        }
         gb_group: list[int] = []
         gb_building: list[int] = []
         members: dict[int, tuple[int, str]] = {}  # person index -> (org id, position)
-        vols_party = [list(np.where((self.p_role == "volunteer") & self.p_party
-                                    & (self.p_comm == c))[0]) for c in range(n)]
+        vols_party = [
+            list(np.where((self.p_role == "volunteer") & self.p_party & (self.p_comm == c))[0])
+            for c in range(n)
+        ]
         b_by_grid = [np.where(self.b_grid == g)[0] for g in range(self.n_grid)]
 
-        def add(tier: str, code: str, name: str, parent: int | None, c: int, grid: int | None,
-                secretary: int | None) -> int:
+        def add(
+            tier: str,
+            code: str,
+            name: str,
+            parent: int | None,
+            c: int,
+            grid: int | None,
+            secretary: int | None,
+        ) -> int:
             oid = len(org_rows["id"]) + 1
             org_rows["id"].append(oid)
             org_rows["city_code"].append(CITY_CODE)
@@ -587,16 +686,16 @@ class _Generator:
             org_rows["parent_id"].append(parent)
             org_rows["community_code"].append(self.comm_codes[c])
             org_rows["grid_id"].append(grid)
-            org_rows["secretary_id"].append(None if secretary is None else
-                                            int(self.p_ids[secretary]))
+            org_rows["secretary_id"].append(None if secretary is None else int(self.p_ids[secretary]))
             if secretary is not None:
                 members[secretary] = (oid, "secretary")
             return oid
 
         for c in range(n):
             sec = int(self.window_workers[c, 0])
-            committee = add("committee", f"P{self.comm_codes[c]}",
-                            f"中共{self.comm_names[c]}委员会", None, c, None, sec)
+            committee = add(
+                "committee", f"P{self.comm_codes[c]}", f"中共{self.comm_names[c]}委员会", None, c, None, sec
+            )
             other = int(self.window_workers[c, 1])
             if self.p_party[other]:
                 members[other] = (committee, "member")
@@ -612,14 +711,21 @@ class _Generator:
                 else:
                     bsec = None
                 code = self.grid_codes[g]
-                branch = add("branch", f"P{code}", f"{self.comm_names[c]}第{int(code[-3:])}网格党支部",
-                             committee, c, int(self.grid_ids[g]), bsec)
+                branch = add(
+                    "branch",
+                    f"P{code}",
+                    f"{self.comm_names[c]}第{int(code[-3:])}网格党支部",
+                    committee,
+                    c,
+                    int(self.grid_ids[g]),
+                    bsec,
+                )
                 bs = b_by_grid[g]
                 pos = 0
                 gno = 0
                 while pos < len(bs):
                     size = int(rng.integers(1, 5))
-                    chunk = bs[pos:pos + size]
+                    chunk = bs[pos : pos + size]
                     pos += size
                     gno += 1
                     if vpos < len(vols) and rng.random() < 0.8:
@@ -629,22 +735,32 @@ class _Generator:
                         gsec = None
                     first, last = self.b_no[chunk[0]], self.b_no[chunk[-1]]
                     label = f"{first}栋" if first == last else f"{first}-{last}栋"
-                    gid = add("group", f"P{code}{gno:02d}",
-                              f"{self.grid_estate[g]}{label}党小组", branch, c, None, gsec)
+                    gid = add(
+                        "group",
+                        f"P{code}{gno:02d}",
+                        f"{self.grid_estate[g]}{label}党小组",
+                        branch,
+                        c,
+                        None,
+                        gsec,
+                    )
                     gb_group.extend([gid] * len(chunk))
                     gb_building.extend(self.b_ids[chunk].tolist())
             # remaining party members of the community join the committee or a branch
-            branches = [i + 1 for i, (t, cc) in enumerate(zip(org_rows["tier"],
-                                                               org_rows["community_code"],
-                                                               strict=True))
-                        if t == "branch" and cc == self.comm_codes[c]]
+            branches = [
+                i + 1
+                for i, (t, cc) in enumerate(zip(org_rows["tier"], org_rows["community_code"], strict=True))
+                if t == "branch" and cc == self.comm_codes[c]
+            ]
             for p in np.where((self.p_comm == c) & self.p_party)[0]:
                 p = int(p)
                 if p in members:
                     continue
                 if self.p_role[p] == "grid_worker":
-                    members[p] = (branches[int(np.searchsorted(
-                        np.where(self.grid_comm == c)[0], self.p_grid[p]))], "member")
+                    members[p] = (
+                        branches[int(np.searchsorted(np.where(self.grid_comm == c)[0], self.p_grid[p]))],
+                        "member",
+                    )
                 elif self.p_role[p] in ("window_worker", "police"):
                     members[p] = (committee, "member")
                 else:
@@ -654,14 +770,15 @@ class _Generator:
         orgs["grid_id"] = _nullable(orgs["grid_id"].fillna(-1).to_numpy())
         orgs["secretary_id"] = _nullable(orgs["secretary_id"].fillna(-1).to_numpy())
         self.t["party_orgs"] = orgs
-        self.t["party_group_buildings"] = pd.DataFrame({"group_id": gb_group,
-                                                        "building_id": gb_building})
+        self.t["party_group_buildings"] = pd.DataFrame({"group_id": gb_group, "building_id": gb_building})
         items = sorted(members.items())
-        self.t["party_members"] = pd.DataFrame({
-            "org_id": [o for _, (o, _pos) in items],
-            "person_id": [int(self.p_ids[p]) for p, _ in items],
-            "position": [pos for _, (_o, pos) in items],
-        })
+        self.t["party_members"] = pd.DataFrame(
+            {
+                "org_id": [o for _, (o, _pos) in items],
+                "person_id": [int(self.p_ids[p]) for p, _ in items],
+                "position": [pos for _, (_o, pos) in items],
+            }
+        )
 
     # ------------------------------------------------------------------ streets
     def _streets(self) -> None:
@@ -675,8 +792,12 @@ class _Generator:
         noded = noded[shapely.length(noded) > 0]
         length = shapely.length(noded)
         # drop the ~1 m stubs where lanes were extended across the street they meet
-        ends = np.concatenate([shapely.get_coordinates(shapely.get_point(noded, 0)),
-                               shapely.get_coordinates(shapely.get_point(noded, -1))])
+        ends = np.concatenate(
+            [
+                shapely.get_coordinates(shapely.get_point(noded, 0)),
+                shapely.get_coordinates(shapely.get_point(noded, -1)),
+            ]
+        )
         keys = np.round(ends, 3)
         _u, inv, cnt = np.unique(keys, axis=0, return_inverse=True, return_counts=True)
         inv = inv.ravel()
@@ -695,24 +816,30 @@ class _Generator:
         origin[qi] = si
         kinds = [lay.streets[o].kind if o >= 0 else "secondary" for o in origin]
         names = [lay.streets[o].name if o >= 0 else None for o in origin]
-        ends = np.concatenate([shapely.get_coordinates(shapely.get_point(noded, 0)),
-                               shapely.get_coordinates(shapely.get_point(noded, -1))])
+        ends = np.concatenate(
+            [
+                shapely.get_coordinates(shapely.get_point(noded, 0)),
+                shapely.get_coordinates(shapely.get_point(noded, -1)),
+            ]
+        )
         keys = np.round(ends, 3)
         _u, inv = np.unique(keys, axis=0, return_inverse=True)
         inv = inv.ravel() + 1
         k = len(noded)
-        order = np.lexsort((shapely.get_coordinates(mids)[:, 0],
-                            -shapely.get_coordinates(mids)[:, 1]))
-        self.t["streets"] = _gdf({
-            "id": np.arange(1, k + 1),
-            "city_code": CITY_CODE,
-            "name": [names[i] for i in order],
-            "kind": [kinds[i] for i in order],
-            "source": inv[:k][order],
-            "target": inv[k:][order],
-            "length_m": np.round(shapely.length(noded), 2)[order],
-            "geom": to_wgs84(noded[order]),
-        }, "geom")
+        order = np.lexsort((shapely.get_coordinates(mids)[:, 0], -shapely.get_coordinates(mids)[:, 1]))
+        self.t["streets"] = _gdf(
+            {
+                "id": np.arange(1, k + 1),
+                "city_code": CITY_CODE,
+                "name": [names[i] for i in order],
+                "kind": [kinds[i] for i in order],
+                "source": inv[:k][order],
+                "target": inv[k:][order],
+                "length_m": np.round(shapely.length(noded), 2)[order],
+                "geom": to_wgs84(noded[order]),
+            },
+            "geom",
+        )
 
     # ------------------------------------------------------------------ incidents
     def _incidents(self) -> None:
@@ -725,8 +852,9 @@ class _Generator:
         spot = items["on_the_spot"].to_numpy()
         dept_of = items["department_code"].to_numpy()
         is_ps = (items["category"] == "public_service").to_numpy()
-        dept_limit = dict(zip(self.t["departments"]["code"],
-                              self.t["departments"]["time_limit_hours"], strict=True))
+        dept_limit = dict(
+            zip(self.t["departments"]["code"], self.t["departments"]["time_limit_hours"], strict=True)
+        )
         hh_comm = np.bincount(self.b_comm, weights=self.b_hh, minlength=self.n_comm)
         per_comm = rng.poisson(hh_comm * INCIDENTS_PER_HOUSEHOLD_YEAR)
         m = int(per_comm.sum())
@@ -748,7 +876,7 @@ class _Generator:
         for c in range(self.n_comm):
             cand = b_by_comm[c]
             p = bw[cand] / bw[cand].sum()
-            b_sel[starts[c]:starts[c + 1]] = rng.choice(cand, per_comm[c], p=p)
+            b_sel[starts[c] : starts[c + 1]] = rng.choice(cand, per_comm[c], p=p)
         xy = self.b_xy[b_sel] + rng.normal(0, 12, (m, 2))
         grid = self.b_grid[b_sel].copy()
         market = (~ps) & (rng.random(m) < 0.2)
@@ -788,15 +916,14 @@ class _Generator:
         # --- created_at: over the year before the reference time
         day = np.floor(rng.uniform(0, 365, m))
         window_like = chan == "window"
-        hour = np.where(window_like, rng.uniform(8.5, 17.5, m),
-                        np.clip(rng.normal(13.5, 3.8, m), 6.0, 23.5))
+        hour = np.where(window_like, rng.uniform(8.5, 17.5, m), np.clip(rng.normal(13.5, 3.8, m), 6.0, 23.5))
         created = self.ref_s - (day + 1) * DAY + 0.0
         created = created - (created + BEIJING) % DAY + hour * HOUR  # Beijing local hour
         created = np.minimum(created, self.ref_s - 60)
         order = np.argsort(created, kind="stable")
         item, chan, xy, grid, comm, created, b_sel, ps, market = (
-            cast(np.ndarray, a[order])
-            for a in (item, chan, xy, grid, comm, created, b_sel, ps, market))
+            cast(np.ndarray, a[order]) for a in (item, chan, xy, grid, comm, created, b_sel, ps, market)
+        )
         lim = limit_h[item] * HOUR
         due = created + lim
         # first-asked responsibility: an on-the-spot item taken at the window is accepted at
@@ -814,8 +941,7 @@ class _Generator:
         t_accept = np.where(window_spot, nan, t_assign + rng.uniform(5, 120, m) * 60)
         acc_base = np.where(window_spot, created, t_accept)
         t_start = np.where(quick, nan, acc_base + rng.uniform(0.5, 24, m) * HOUR)
-        t_start = np.where(quick, nan, np.maximum(np.minimum(t_start, created + 0.3 * lim),
-                                                  acc_base + 60))
+        t_start = np.where(quick, nan, np.maximum(np.minimum(t_start, created + 0.3 * lim), acc_base + 60))
         dlim = np.array([dept_limit.get(d, 72) if isinstance(d, str) else 72 for d in dept]) * HOUR
         t_esc = np.where(escalate, t_start + rng.uniform(2, 48, m) * HOUR, nan)
         t_dacc = np.where(escalate, t_esc + rng.uniform(1, 12, m) * HOUR, nan)
@@ -826,10 +952,12 @@ class _Generator:
         # an on-the-spot item not finished at the window is finished on a later day
         next_day = created - (created + BEIJING) % DAY + DAY + rng.uniform(1, 8, m) * HOUR
         t_res_normal = np.where(window_spot, np.maximum(t_res_normal, next_day), t_res_normal)
-        t_res_esc = np.maximum(t_dacc + 600, t_esc + np.where(late, rng.uniform(1.05, 2.0, m),
-                                                               rng.beta(2, 3, m) * 0.95) * dlim)
-        t_resolved = np.where(quick, created + rng.uniform(4, 40, m) * 60,
-                              np.where(escalate, t_res_esc, t_res_normal))
+        t_res_esc = np.maximum(
+            t_dacc + 600, t_esc + np.where(late, rng.uniform(1.05, 2.0, m), rng.beta(2, 3, m) * 0.95) * dlim
+        )
+        t_resolved = np.where(
+            quick, created + rng.uniform(4, 40, m) * 60, np.where(escalate, t_res_esc, t_res_normal)
+        )
         t_verified = np.where(quick, nan, t_resolved + rng.uniform(2, 48, m) * HOUR)
         t_closed = np.where(quick, t_resolved + 60, t_verified + rng.uniform(0.2, 24, m) * HOUR)
         for arr in (t_resolved, t_verified, t_closed):  # stuck cases stay open
@@ -870,83 +998,91 @@ class _Generator:
         reporter = person_names(rng, m)
         rphone = phones(rng, m)
         patrol = chan == "patrol"
-        reporter = [self.p_names[g] if p else r for g, p, r in zip(g_worker, patrol, reporter,
-                                                                     strict=True)]
-        rphone = [self.p_phones[g] if p else r for g, p, r in zip(g_worker, patrol, rphone,
-                                                                  strict=True)]
+        reporter = [self.p_names[g] if p else r for g, p, r in zip(g_worker, patrol, reporter, strict=True)]
+        rphone = [self.p_phones[g] if p else r for g, p, r in zip(g_worker, patrol, rphone, strict=True)]
         # numpy's stubs do not accept None as an (object) fill value, which numpy does
-        input_crs = np.select([chan == "mini_program", chan == "patrol"], ["gcj02", "wgs84"],
-                              None)  # type: ignore[call-overload]
+        input_crs = np.select([chan == "mini_program", chan == "patrol"], ["gcj02", "wgs84"], None)  # type: ignore[call-overload]
         desc_items = items["description"].to_numpy()
         names_items = items["name"].to_numpy()
         description = [
-            f"{names_items[i]}：{desc_items[i]}（{self.b_name[b]}附近）" if mk else
-            f"{names_items[i]}：{desc_items[i]}（{self.b_name[b]}）"
+            f"{names_items[i]}：{desc_items[i]}（{self.b_name[b]}附近）"
+            if mk
+            else f"{names_items[i]}：{desc_items[i]}（{self.b_name[b]}）"
             for i, b, mk in zip(item, b_sel, market, strict=True)
         ]
         none_int = pd.array([None] * m, dtype="Int64")
-        self.t["incidents"] = _gdf({
-            "id": ids,
-            "city_code": CITY_CODE,
-            "item_code": codes[item],
-            "description": description,
-            "channel": chan,
-            "reporter_name": reporter,
-            "reporter_phone": rphone,
-            "reporter_token_id": none_int,
-            "location": loc,
-            "input_crs": input_crs,
-            "address": [self.b_address[b] + ("附近" if mk else "")
-                        for b, mk in zip(b_sel, market, strict=True)],
-            "located": np.ones(m, bool),
-            "grid_id": self.grid_ids[grid],
-            "community_code": [self.comm_codes[c] for c in comm],
-            "assignee_id": _nullable(assignee),
-            "department_code": dept_col,
-            "status": status.astype(str),
-            "idempotency_key": [f"mp-{self.seed}-{i:07d}" if c == "mini_program" else None
-                                for i, c in zip(ids, chan, strict=True)],
-            "duplicate_of": none_int.copy(),
-            "created_at": _ts(created),
-            "due_at": _ts(due),
-            "accepted_at": _ts(at(t_accepted, accepted_ok)),
-            "resolved_at": _ts(at(t_resolved, happened[6])),
-            "escalated_at": _ts(at(t_esc, happened[4])),
-            "department_due_at": _ts(at(d_due, happened[4])),
-            "closed_at": _ts(at(t_closed, happened[8])),
-            "on_the_spot": on_the_spot,
-            "request_hash": [None] * m,
-            "likely_duplicate_of": none_int.copy(),
-        }, "location")
-        self.t["incident_reporters"] = pd.DataFrame({
-            "incident_id": ids,
-            "source_incident_id": ids,
-            "reporter_name": reporter,
-            "reporter_phone": rphone,
-            "reporter_token_id": none_int.copy(),
-            "added_at": _ts(created),
-        })
+        self.t["incidents"] = _gdf(
+            {
+                "id": ids,
+                "city_code": CITY_CODE,
+                "item_code": codes[item],
+                "description": description,
+                "channel": chan,
+                "reporter_name": reporter,
+                "reporter_phone": rphone,
+                "reporter_token_id": none_int,
+                "location": loc,
+                "input_crs": input_crs,
+                "address": [
+                    self.b_address[b] + ("附近" if mk else "") for b, mk in zip(b_sel, market, strict=True)
+                ],
+                "located": np.ones(m, bool),
+                "grid_id": self.grid_ids[grid],
+                "community_code": [self.comm_codes[c] for c in comm],
+                "assignee_id": _nullable(assignee),
+                "department_code": dept_col,
+                "status": status.astype(str),
+                "idempotency_key": [
+                    f"mp-{self.seed}-{i:07d}" if c == "mini_program" else None
+                    for i, c in zip(ids, chan, strict=True)
+                ],
+                "duplicate_of": none_int.copy(),
+                "created_at": _ts(created),
+                "due_at": _ts(due),
+                "accepted_at": _ts(at(t_accepted, accepted_ok)),
+                "resolved_at": _ts(at(t_resolved, happened[6])),
+                "escalated_at": _ts(at(t_esc, happened[4])),
+                "department_due_at": _ts(at(d_due, happened[4])),
+                "closed_at": _ts(at(t_closed, happened[8])),
+                "on_the_spot": on_the_spot,
+                "request_hash": [None] * m,
+                "likely_duplicate_of": none_int.copy(),
+            },
+            "location",
+        )
+        self.t["incident_reporters"] = pd.DataFrame(
+            {
+                "incident_id": ids,
+                "source_incident_id": ids,
+                "reporter_name": reporter,
+                "reporter_phone": rphone,
+                "reporter_token_id": none_int.copy(),
+                "added_at": _ts(created),
+            }
+        )
         # --- ratings: ~70% of resolved cases, ~98% good
         rate = happened[6] & (rng.random(m) < 0.7)
         r_at = np.where(quick, t_resolved + 90, t_resolved + rng.uniform(1, 72, m) * HOUR)
         rate &= r_at <= ref
         ri = np.where(rate)[0]
         good = rng.random(len(ri)) < 0.98
-        score = np.where(good, np.where(rng.random(len(ri)) < 0.82, 5, 4),
-                         rng.integers(1, 3, len(ri)))
-        good_c = ["办事效率高，态度好", "一次就办好了", "网格员很负责", "上门服务很贴心", None, None,
-                  None]
+        score = np.where(good, np.where(rng.random(len(ri)) < 0.82, 5, 4), rng.integers(1, 3, len(ri)))
+        good_c = ["办事效率高，态度好", "一次就办好了", "网格员很负责", "上门服务很贴心", None, None, None]
         bad_c = ["处理太慢", "跑了两趟", "问题没有彻底解决"]
-        comments = [good_c[int(rng.integers(len(good_c)))] if g else
-                    bad_c[int(rng.integers(len(bad_c)))] for g in good]
-        self.t["ratings"] = pd.DataFrame({
-            "incident_id": ids[ri],
-            "city_code": CITY_CODE,
-            "good": good,
-            "score": score,
-            "comment": comments,
-            "at": _ts(r_at[ri]),
-        })
+        comments = [
+            good_c[int(rng.integers(len(good_c)))] if g else bad_c[int(rng.integers(len(bad_c)))]
+            for g in good
+        ]
+        self.t["ratings"] = pd.DataFrame(
+            {
+                "incident_id": ids[ri],
+                "city_code": CITY_CODE,
+                "good": good,
+                "score": score,
+                "comment": comments,
+                "at": _ts(r_at[ri]),
+            }
+        )
         # --- events: one per step taken (and one 'rated' per rating), in time order
         ev_inc: list[np.ndarray] = []
         ev_at: list[np.ndarray] = []
@@ -989,19 +1125,21 @@ class _Generator:
         actor[act == "verify"] = [f"person:{self.p_ids[w]}" for w in win[inc[act == "verify"]]]
         actor[act == "close"] = "system"
         actor[act == "rated"] = "resident"
-        score_of = dict(zip(ri.tolist(), zip(good.tolist(), score.tolist(), strict=True),
-                            strict=True))
+        score_of = dict(zip(ri.tolist(), zip(good.tolist(), score.tolist(), strict=True), strict=True))
         detail: list[dict] = []
         for a, i_, c_ in zip(act, inc, ch, strict=True):
             if a == "intake":
                 detail.append({"channel": str(c_), "item": str(codes[item[i_]])})
             elif a == "assign":
-                detail.append({"grid": self.grid_codes[grid[i_]],
-                               "community": self.comm_codes[comm[i_]],
-                               "assignee": int(self.p_ids[assignee_idx[i_]])})
+                detail.append(
+                    {
+                        "grid": self.grid_codes[grid[i_]],
+                        "community": self.comm_codes[comm[i_]],
+                        "assignee": int(self.p_ids[assignee_idx[i_]]),
+                    }
+                )
             elif a == "escalate":
-                detail.append({"department": str(dept[i_]),
-                               "time_limit_hours": int(dlim[i_] // HOUR)})
+                detail.append({"department": str(dept[i_]), "time_limit_hours": int(dlim[i_] // HOUR)})
             elif a == "rated":
                 g_, s_ = score_of[int(i_)]
                 detail.append({"good": bool(g_), "score": int(s_)})
@@ -1010,19 +1148,21 @@ class _Generator:
         field = np.isin(act, ["accept", "start", "resolve"]) & (ch != "window")
         field |= (act == "intake") & (ch == "patrol")
         geoms = np.where(field, np.asarray(loc, dtype=object)[inc], None)
-        self.t["incident_events"] = _gdf({
-            "id": np.arange(1, len(inc) + 1),
-            "incident_id": ids[inc],
-            "city_code": CITY_CODE,
-            "at": _ts(ev_t),
-            "actor": actor,
-            "action": act,
-            "from_status": frm,
-            "to_status": to_s,
-            "detail": detail,
-            "geom": geoms,
-        }, "geom")
-
+        self.t["incident_events"] = _gdf(
+            {
+                "id": np.arange(1, len(inc) + 1),
+                "incident_id": ids[inc],
+                "city_code": CITY_CODE,
+                "at": _ts(ev_t),
+                "actor": actor,
+                "action": act,
+                "from_status": frm,
+                "to_status": to_s,
+                "detail": detail,
+                "geom": geoms,
+            },
+            "geom",
+        )
 
     # ------------------------------------------------------------------ visits
     def _visits(self) -> None:
@@ -1061,26 +1201,37 @@ class _Generator:
         xy = self.b_xy[building] + rng.normal(0, 6, (v, 2))
         n_items = rng.integers(3, 7, v)
         picks = rng.integers(0, len(checklist), (v, 6))
-        lists = [sorted({checklist[j] for j in row[:q]}) for row, q in zip(picks, n_items,
-                                                                        strict=True)]
-        notes_pool = np.array(["情况稳定", "已提醒用气安全", "送去药品", "需关注身体状况",
-                               "协助申请补贴", "家中无人，电话联系", "反映楼道堆物", ""],
-                              dtype=object)
+        lists = [sorted({checklist[j] for j in row[:q]}) for row, q in zip(picks, n_items, strict=True)]
+        notes_pool = np.array(
+            [
+                "情况稳定",
+                "已提醒用气安全",
+                "送去药品",
+                "需关注身体状况",
+                "协助申请补贴",
+                "家中无人，电话联系",
+                "反映楼道堆物",
+                "",
+            ],
+            dtype=object,
+        )
         notes = notes_pool[rng.integers(0, len(notes_pool), v)]
         # numpy's stubs do not accept None as an (object) fill value, which numpy does
         notes = np.where(notes == "", None, notes)  # type: ignore[call-overload]
-        self.t["visits"] = _gdf({
-            "id": np.arange(1, v + 1),
-            "city_code": CITY_CODE,
-            "building_id": self.b_ids[building],
-            "resident_id": _nullable(np.where(resident >= 0, self.r_ids[np.maximum(resident, 0)],
-                                              -1)),
-            "worker_id": worker,
-            "at": _ts(when),
-            "checklist": lists,
-            "notes": notes,
-            "position": to_wgs84(shapely.points(xy)),
-        }, "position")
+        self.t["visits"] = _gdf(
+            {
+                "id": np.arange(1, v + 1),
+                "city_code": CITY_CODE,
+                "building_id": self.b_ids[building],
+                "resident_id": _nullable(np.where(resident >= 0, self.r_ids[np.maximum(resident, 0)], -1)),
+                "worker_id": worker,
+                "at": _ts(when),
+                "checklist": lists,
+                "notes": notes,
+                "position": to_wgs84(shapely.points(xy)),
+            },
+            "position",
+        )
 
     # ------------------------------------------------------------------ points
     def _points(self) -> None:
@@ -1096,8 +1247,16 @@ class _Generator:
         when = when - (when + BEIJING) % DAY + rng.uniform(8, 20, len(pi)) * HOUR
         when = np.minimum(when, self.ref_s - 3_600)
         delta = rng.choice([5, 10, 10, 15, 20], len(pi))
-        kinds = ["助老服务", "环境整治", "文明劝导", "反诈宣传", "垃圾分类宣传", "平安巡逻",
-                 "隐患上报", "关爱留守儿童"]
+        kinds = [
+            "助老服务",
+            "环境整治",
+            "文明劝导",
+            "反诈宣传",
+            "垃圾分类宣传",
+            "平安巡逻",
+            "隐患上报",
+            "关爱留守儿童",
+        ]
         reason = [f"参加社区志愿活动：{kinds[a % len(kinds)]}" for a in act]
         refs = [f"ACT-{a:05d}" for a in act]
         # redemptions of the rewards catalogue: after a person's last credit, within the balance
@@ -1116,39 +1275,42 @@ class _Generator:
             r_points.append(choice[3])
             r_name.append(choice[1])
         last = redeem["last"].to_numpy()
-        r_at = np.maximum(np.minimum(last + rng.uniform(1, 30, len(redeem)) * DAY,
-                                     self.ref_s - 60), last + 1)
+        r_at = np.maximum(np.minimum(last + rng.uniform(1, 30, len(redeem)) * DAY, self.ref_s - 60), last + 1)
         ro = np.lexsort((redeem.index.to_numpy(), r_at))
         red_p = redeem.index.to_numpy()[ro]
         red_at = r_at[ro]
         red_pts = np.array(r_points, dtype=int)[ro]
         red_ids = np.arange(1, len(ro) + 1)
-        self.t["redemptions"] = pd.DataFrame({
-            "id": red_ids,
-            "city_code": CITY_CODE,
-            "person_id": self.p_ids[red_p],
-            "reward_code": [r_code[i] for i in ro],
-            "quantity": np.ones(len(ro), dtype=int),
-            "points": red_pts,
-            "idempotency_key": [None] * len(ro),
-            "created_by": "demo",
-            "at": _ts(red_at),
-        })
+        self.t["redemptions"] = pd.DataFrame(
+            {
+                "id": red_ids,
+                "city_code": CITY_CODE,
+                "person_id": self.p_ids[red_p],
+                "reward_code": [r_code[i] for i in ro],
+                "quantity": np.ones(len(ro), dtype=int),
+                "points": red_pts,
+                "idempotency_key": [None] * len(ro),
+                "created_by": "demo",
+                "at": _ts(red_at),
+            }
+        )
         all_p = np.concatenate([pi, red_p])
         all_at = np.concatenate([when, red_at])
         all_d = np.concatenate([delta, -red_pts])
         all_reason = reason + [f"积分兑换：{r_name[i]}" for i in ro]
         all_ref = refs + [f"redemption:{i}" for i in red_ids]
         o = np.lexsort((all_p, all_at))
-        self.t["points_ledger"] = pd.DataFrame({
-            "id": np.arange(1, len(o) + 1),
-            "city_code": CITY_CODE,
-            "person_id": self.p_ids[all_p[o]],
-            "at": _ts(all_at[o]),
-            "delta": all_d[o],
-            "reason": [all_reason[i] for i in o],
-            "ref": [all_ref[i] for i in o],
-        })
+        self.t["points_ledger"] = pd.DataFrame(
+            {
+                "id": np.arange(1, len(o) + 1),
+                "city_code": CITY_CODE,
+                "person_id": self.p_ids[all_p[o]],
+                "at": _ts(all_at[o]),
+                "delta": all_d[o],
+                "reason": [all_reason[i] for i in o],
+                "ref": [all_ref[i] for i in o],
+            }
+        )
 
 
 __all__ = ["DemoCity", "N_COMMUNITIES", "TABLES", "generate_city", "reference_time"]

@@ -51,10 +51,22 @@ class UrbanArea:
 
 
 URBAN_AREAS = (
-    UrbanArea("central", (644_100.0, 3_507_300.0), (5_000.0, 4_450.0), 0.0,
-              ("340503", "340504"), ("外环路", "Outer Ring Road")),
-    UrbanArea("bowang", (673_600.0, 3_493_000.0), (1_750.0, 1_450.0), 12.0,
-              ("340506",), ("博望环路", "Bowang Ring Road")),
+    UrbanArea(
+        "central",
+        (644_100.0, 3_507_300.0),
+        (5_000.0, 4_450.0),
+        0.0,
+        ("340503", "340504"),
+        ("外环路", "Outer Ring Road"),
+    ),
+    UrbanArea(
+        "bowang",
+        (673_600.0, 3_493_000.0),
+        (1_750.0, 1_450.0),
+        12.0,
+        ("340506",),
+        ("博望环路", "Bowang Ring Road"),
+    ),
 )
 #: Mean lattice spacing (m) of secondary streets; arterials every ``ARTERIAL_EVERY`` lines.
 SPACING = 255.0
@@ -126,9 +138,7 @@ class StreetLine:
 def _urban_shape(area: UrbanArea, rng: np.random.Generator) -> Polygon:
     phi = np.linspace(0, 2 * np.pi, 181)[:-1]
     ph = rng.uniform(0, 2 * np.pi, 3)
-    r = 1 + 0.07 * np.sin(3 * phi + ph[0]) + 0.05 * np.sin(5 * phi + ph[1]) + 0.03 * np.sin(
-        2 * phi + ph[2]
-    )
+    r = 1 + 0.07 * np.sin(3 * phi + ph[0]) + 0.05 * np.sin(5 * phi + ph[1]) + 0.03 * np.sin(2 * phi + ph[2])
     x = area.centre[0] + area.radii[0] * r * np.cos(phi)
     y = area.centre[1] + area.radii[1] * r * np.sin(phi)
     return Polygon(np.column_stack([x, y]))
@@ -174,8 +184,7 @@ def _lattice(
                 run.append(points[k + 1])
             else:
                 if len(run) >= 2:
-                    lines.append(StreetLine(LineString(run), "arterial" if arterial else "secondary",
-                                            name))
+                    lines.append(StreetLine(LineString(run), "arterial" if arterial else "secondary", name))
                 run = [points[k + 1]]
         if len(run) >= 2:
             lines.append(StreetLine(LineString(run), "arterial" if arterial else "secondary", name))
@@ -320,9 +329,7 @@ def reading_order(xy: np.ndarray) -> np.ndarray:
     return _reading_order(np.asarray(xy, dtype=float))
 
 
-def _split_piece(
-    poly: Polygon, rng: np.random.Generator
-) -> tuple[list[Polygon], LineString] | None:
+def _split_piece(poly: Polygon, rng: np.random.Generator) -> tuple[list[Polygon], LineString] | None:
     """Cut a block in two across its long axis (a lane); None if no good cut exists."""
     mrr = shapely.minimum_rotated_rectangle(poly)
     c = np.asarray(mrr.exterior.coords)[:4]
@@ -373,8 +380,8 @@ def build_layout(
         area_lines = _lattice(
             area,
             np.random.default_rng([seed, 4, k]),
-            street_names_pool[k * 12:(k + 1) * 12],
-            generated[k * 150:(k + 1) * 150],
+            street_names_pool[k * 12 : (k + 1) * 12],
+            generated[k * 150 : (k + 1) * 150],
         )
         lines.extend(area_lines)
         for ring in shapely.get_parts(shapely.boundary(u)):
@@ -433,8 +440,7 @@ def build_layout(
             heapq.heappush(heap, (-float(p.area), len(pieces) - 1))
         count += 1
         lane_ends.append(shapely.get_coordinates(lane)[[0, -1]])
-        ext = shapely.affinity.scale(lane, 1 + 1.0 / max(lane.length, 1.0),
-                                     1 + 1.0 / max(lane.length, 1.0))
+        ext = shapely.affinity.scale(lane, 1 + 1.0 / max(lane.length, 1.0), 1 + 1.0 / max(lane.length, 1.0))
         lanes.append(StreetLine(ext, "lane", next(lane_names)[0] + "巷"))
     keep_idx = [i for i in range(len(pieces)) if alive[i]]
     grid_geoms = np.array([pieces[i] for i in keep_idx], dtype=object)
@@ -443,9 +449,13 @@ def build_layout(
         ar = shapely.area(grid_geoms)
         merged = False
         for i in np.argsort(ar):
-            nb = [j for j in shapely.STRtree(grid_geoms).query(grid_geoms[i], predicate="touches")
-                  if grid_comm[j] == grid_comm[i] and j != i
-                  and shapely.length(shapely.intersection(grid_geoms[i], grid_geoms[j])) > 20]
+            nb = [
+                j
+                for j in shapely.STRtree(grid_geoms).query(grid_geoms[i], predicate="touches")
+                if grid_comm[j] == grid_comm[i]
+                and j != i
+                and shapely.length(shapely.intersection(grid_geoms[i], grid_geoms[j])) > 20
+            ]
             if nb:
                 j = min(nb, key=lambda t: ar[t])
                 grid_geoms[j] = shapely.union(grid_geoms[j], grid_geoms[i])
@@ -484,8 +494,7 @@ def build_layout(
         for s_no, pi in enumerate(_reading_order(sxy), start=1):
             part = parts[pi]
             s_code = f"{d}{s_no:03d}"
-            offices.append((s_code, office_names[len(offices)][0],
-                            shapely.union_all(comm_geoms[part])))
+            offices.append((s_code, office_names[len(offices)][0], shapely.union_all(comm_geoms[part])))
             for c_no, ci in enumerate(_reading_order(comm_xy[part]), start=1):
                 c = int(part[ci])
                 comm_code[c] = f"{s_code}{c_no:03d}"

@@ -118,8 +118,9 @@ def check_geometries(
         g2 = _keep_types(g, kinds)
         if g2 is None:
             keep[i] = False
-            report.dropped.append({"feature": ids[i], "reason": f"not a {'/'.join(kinds)}: "
-                                   f"{geoms[i].geom_type}"})
+            report.dropped.append(
+                {"feature": ids[i], "reason": f"not a {'/'.join(kinds)}: {geoms[i].geom_type}"}
+            )
             continue
         out[i] = g2
     res = gdf.copy()

@@ -11,14 +11,56 @@ import pandas as pd
 from gis.planning.projection import to_metric
 
 #: OSM ``building=*`` values where nobody lives (households 0 when estimated).
-NON_RESIDENTIAL = frozenset({
-    "church", "cathedral", "chapel", "mosque", "temple", "shrine", "roof", "public", "office",
-    "retail", "supermarket", "school", "kindergarten", "university", "college", "commercial",
-    "industrial", "garage", "garages", "carport", "parking", "train_station", "transportation",
-    "hospital", "kiosk", "warehouse", "hotel", "government", "civic", "museum", "service",
-    "shed", "hut", "construction", "bridge", "toilets", "greenhouse", "barn", "farm_auxiliary",
-    "stadium", "sports_hall", "fire_station", "power", "water_tower", "ruins", "cabin",
-})
+NON_RESIDENTIAL = frozenset(
+    {
+        "church",
+        "cathedral",
+        "chapel",
+        "mosque",
+        "temple",
+        "shrine",
+        "roof",
+        "public",
+        "office",
+        "retail",
+        "supermarket",
+        "school",
+        "kindergarten",
+        "university",
+        "college",
+        "commercial",
+        "industrial",
+        "garage",
+        "garages",
+        "carport",
+        "parking",
+        "train_station",
+        "transportation",
+        "hospital",
+        "kiosk",
+        "warehouse",
+        "hotel",
+        "government",
+        "civic",
+        "museum",
+        "service",
+        "shed",
+        "hut",
+        "construction",
+        "bridge",
+        "toilets",
+        "greenhouse",
+        "barn",
+        "farm_auxiliary",
+        "stadium",
+        "sports_hall",
+        "fire_station",
+        "power",
+        "water_tower",
+        "ruins",
+        "cabin",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -64,13 +106,17 @@ def estimate_households(
     """
     out = buildings.copy()
     n = len(out)
-    floors = pd.to_numeric(out["floors"], errors="coerce") if "floors" in out else pd.Series(
-        np.nan, index=out.index)
+    floors = (
+        pd.to_numeric(out["floors"], errors="coerce")
+        if "floors" in out
+        else pd.Series(np.nan, index=out.index)
+    )
     floors_assumed = floors.isna() | (floors < 1)
     floors = floors.where(~floors_assumed, rule.default_floors).round().astype(np.int64)
     hh = (
         pd.to_numeric(out["households"], errors="coerce")
-        if "households" in out else pd.Series(np.nan, index=out.index)
+        if "households" in out
+        else pd.Series(np.nan, index=out.index)
     )
     estimated = hh.isna() | (hh < 0)
     if n and estimated.any():

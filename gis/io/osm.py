@@ -18,11 +18,26 @@ import shapely
 from gis.io.errors import ReadError
 
 #: ``highway`` values imported as streets by default (what bounds a block in a city).
-STREET_KINDS = frozenset({
-    "motorway", "trunk", "primary", "secondary", "tertiary", "unclassified", "residential",
-    "living_street", "service", "pedestrian", "road", "motorway_link", "trunk_link",
-    "primary_link", "secondary_link", "tertiary_link",
-})
+STREET_KINDS = frozenset(
+    {
+        "motorway",
+        "trunk",
+        "primary",
+        "secondary",
+        "tertiary",
+        "unclassified",
+        "residential",
+        "living_street",
+        "service",
+        "pedestrian",
+        "road",
+        "motorway_link",
+        "trunk_link",
+        "primary_link",
+        "secondary_link",
+        "tertiary_link",
+    }
+)
 
 
 def _check(path: str | Path) -> Path:
@@ -47,8 +62,7 @@ def read_osm_buildings(path: str | Path) -> gpd.GeoDataFrame:
     wkb = osmium.geom.WKBFactory()
     rows = []
     try:
-        fp = osmium.FileProcessor(str(p)).with_areas().with_filter(osmium.filter.KeyFilter(
-            "building"))
+        fp = osmium.FileProcessor(str(p)).with_areas().with_filter(osmium.filter.KeyFilter("building"))
         for obj in fp:
             if not isinstance(obj, osmium.osm.Area):
                 continue
@@ -60,24 +74,27 @@ def read_osm_buildings(path: str | Path) -> gpd.GeoDataFrame:
             kind = "w" if obj.from_way() else "r"
             street = tags.get("addr:street")
             number = tags.get("addr:housenumber")
-            rows.append({
-                "source_id": f"{kind}{obj.orig_id()}",
-                "name": tags.get("name"),
-                "address": " ".join(x for x in (street, number) if x) or None,
-                "building": tags.get("building"),
-                "floors": _num(tags.get("building:levels")),
-                "households": _num(tags.get("addr:households") or tags.get("households")),
-                "geometry": geom,
-            })
+            rows.append(
+                {
+                    "source_id": f"{kind}{obj.orig_id()}",
+                    "name": tags.get("name"),
+                    "address": " ".join(x for x in (street, number) if x) or None,
+                    "building": tags.get("building"),
+                    "floors": _num(tags.get("building:levels")),
+                    "households": _num(tags.get("addr:households") or tags.get("households")),
+                    "geometry": geom,
+                }
+            )
     except RuntimeError as exc:
         raise ReadError(f"cannot read {p.name} as OpenStreetMap data: {exc}") from exc
-    return gpd.GeoDataFrame(rows, geometry="geometry", crs=4326) if rows else _empty(
-        ["source_id", "name", "address", "building", "floors", "households"])
+    return (
+        gpd.GeoDataFrame(rows, geometry="geometry", crs=4326)
+        if rows
+        else _empty(["source_id", "name", "address", "building", "floors", "households"])
+    )
 
 
-def read_osm_streets(
-    path: str | Path, kinds: frozenset[str] = STREET_KINDS
-) -> gpd.GeoDataFrame:
+def read_osm_streets(path: str | Path, kinds: frozenset[str] = STREET_KINDS) -> gpd.GeoDataFrame:
     """Street centre lines (``highway`` ways of ``kinds``) of an OSM extract.
 
     Returns
@@ -90,8 +107,11 @@ def read_osm_streets(
     wkb = osmium.geom.WKBFactory()
     rows = []
     try:
-        fp = (osmium.FileProcessor(str(p), osmium.osm.NODE | osmium.osm.WAY)
-              .with_locations().with_filter(osmium.filter.KeyFilter("highway")))
+        fp = (
+            osmium.FileProcessor(str(p), osmium.osm.NODE | osmium.osm.WAY)
+            .with_locations()
+            .with_filter(osmium.filter.KeyFilter("highway"))
+        )
         for obj in fp:
             if not isinstance(obj, osmium.osm.Way):
                 continue
@@ -102,12 +122,16 @@ def read_osm_streets(
                 geom = shapely.from_wkb(bytes.fromhex(wkb.create_linestring(obj)))
             except RuntimeError:
                 continue  # fewer than two distinct located nodes
-            rows.append({"source_id": f"w{obj.id}", "name": obj.tags.get("name"), "kind": kind,
-                         "geometry": geom})
+            rows.append(
+                {"source_id": f"w{obj.id}", "name": obj.tags.get("name"), "kind": kind, "geometry": geom}
+            )
     except RuntimeError as exc:
         raise ReadError(f"cannot read {p.name} as OpenStreetMap data: {exc}") from exc
-    return gpd.GeoDataFrame(rows, geometry="geometry", crs=4326) if rows else _empty(
-        ["source_id", "name", "kind"])
+    return (
+        gpd.GeoDataFrame(rows, geometry="geometry", crs=4326)
+        if rows
+        else _empty(["source_id", "name", "kind"])
+    )
 
 
 def _num(value: str | None) -> float:

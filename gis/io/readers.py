@@ -20,8 +20,17 @@ from gis.io.households import HouseholdRule, estimate_households
 from gis.io.osm import read_osm_buildings, read_osm_streets
 from gis.io.vector import is_osm, number_column, read_file, text_column
 
-FLOOR_COLUMNS = ("floors", "levels", "building:levels", "building_levels", "building_l", "storeys",
-                 "stories", "floor", "cs")
+FLOOR_COLUMNS = (
+    "floors",
+    "levels",
+    "building:levels",
+    "building_levels",
+    "building_l",
+    "storeys",
+    "stories",
+    "floor",
+    "cs",
+)
 HOUSEHOLD_COLUMNS = ("households", "hh", "addr:households", "units", "dwellings", "hushu")
 KIND_COLUMNS = ("kind", "highway", "fclass", "type", "class")
 
@@ -83,8 +92,7 @@ def read_buildings(
             "floors": number_column(raw, FLOOR_COLUMNS).to_numpy(),
             "households": number_column(raw, HOUSEHOLD_COLUMNS).to_numpy(),
         },
-        geometry=gpd.GeoSeries(_multi(np.asarray(raw.geometry.values, dtype=object)),
-                               crs=4326),
+        geometry=gpd.GeoSeries(_multi(np.asarray(raw.geometry.values, dtype=object)), crs=4326),
     )
     out = estimate_households(out, rule)
     report = {
@@ -92,8 +100,7 @@ def read_buildings(
         **checks.as_dict(),
         "households_estimated": int(out["households_estimated"].sum()),
         "floors_assumed": int(out["floors_assumed"].sum()),
-        "household_rule": {"m2_per_household": rule.m2_per_household,
-                           "default_floors": rule.default_floors},
+        "household_rule": {"m2_per_household": rule.m2_per_household, "default_floors": rule.default_floors},
     }
     return out.drop(columns=["building", "floors_assumed"]), report
 
@@ -148,8 +155,10 @@ def read_areas(
         OSM input, or ``code`` missing/duplicated when required.
     """
     if is_osm(path):
-        raise ReadError("areas (communities, grids) are read from GeoJSON, GeoPackage or "
-                        "Shapefile, not from OpenStreetMap extracts")
+        raise ReadError(
+            "areas (communities, grids) are read from GeoJSON, GeoPackage or "
+            "Shapefile, not from OpenStreetMap extracts"
+        )
     raw = read_file(path, crs=crs, layer=layer)
     features = len(raw)
     raw, checks = check_geometries(raw, POLYGONAL, make_valid=make_valid)
@@ -171,8 +180,7 @@ def read_areas(
             "district_name": text_column(raw, ("district_name",)).to_numpy(),
             "city_code": text_column(raw, ("city_code", "city")).to_numpy(),
         },
-        geometry=gpd.GeoSeries(_multi(np.asarray(raw.geometry.values, dtype=object)),
-                               crs=4326),
+        geometry=gpd.GeoSeries(_multi(np.asarray(raw.geometry.values, dtype=object)), crs=4326),
     )
     return out, {"features": features, **checks.as_dict()}
 

@@ -71,15 +71,22 @@ def read_file(path: str | Path, crs: str | None = None, layer: str | None = None
     except Exception as exc:  # pyogrio raises DataSourceError and friends
         raise ReadError(f"cannot read {path.name}: {exc}") from exc
     if layer is None and len(layers) > 1:
-        raise ReadError(f"{path.name} has {len(layers)} layers ({', '.join(layers)}); choose one "
-                        "with --layer")
+        raise ReadError(
+            f"{path.name} has {len(layers)} layers ({', '.join(layers)}); choose one with --layer"
+        )
     try:
         gdf = pyogrio.read_dataframe(str(path), layer=layer, fid_as_index=True)
     except Exception as exc:
         raise ReadError(f"cannot read {path.name}: {exc}") from exc
     gdf.columns = [c if c == gdf.geometry.name else str(c).lower() for c in gdf.columns]
-    src = next((c for c in ID_COLUMNS if c in gdf.columns and gdf[c].notna().all()
-                and not gdf[c].duplicated().any()), None)
+    src = next(
+        (
+            c
+            for c in ID_COLUMNS
+            if c in gdf.columns and gdf[c].notna().all() and not gdf[c].duplicated().any()
+        ),
+        None,
+    )
     gdf["source_id"] = gdf[src].astype(str).to_numpy() if src else [str(i) for i in gdf.index]
     gdf = gdf.reset_index(drop=True)
     return to_wgs84(gdf, crs, path.name)
@@ -104,7 +111,8 @@ def to_wgs84(gdf: gpd.GeoDataFrame, crs: str | None, what: str = "the file") -> 
             if file_crs is not None and file_crs.is_projected:
                 raise ReadError(
                     f"--crs {crs} means longitude/latitude, but {what} is in the projected "
-                    f"{file_crs.name}; drop --crs or reproject the file")
+                    f"{file_crs.name}; drop --crs or reproject the file"
+                )
             out = geodataframe_to_wgs84(gdf.set_crs(None, allow_override=True), name)
         else:
             try:
@@ -116,19 +124,21 @@ def to_wgs84(gdf: gpd.GeoDataFrame, crs: str | None, what: str = "the file") -> 
             out = gdf.set_crs(target, allow_override=True).to_crs(4326)
     else:
         if file_crs is None:
-            raise ReadError(f"{what} states no coordinate system; pass --crs (wgs84, cgcs2000, "
-                            "gcj02, bd09 or an EPSG code)")
+            raise ReadError(
+                f"{what} states no coordinate system; pass --crs (wgs84, cgcs2000, "
+                "gcj02, bd09 or an EPSG code)"
+            )
         out = gdf.to_crs(4326)
     if len(out):
         geoms = np.asarray(out.geometry.values, dtype=object)
         present = np.array([g is not None and not shapely.is_empty(g) for g in geoms], dtype=bool)
         if present.any():
             b = shapely.total_bounds(geoms[present])
-            if not (np.all(np.isfinite(b)) and b[0] >= -180 and b[2] <= 180 and b[1] >= -90
-                    and b[3] <= 90):
+            if not (np.all(np.isfinite(b)) and b[0] >= -180 and b[2] <= 180 and b[1] >= -90 and b[3] <= 90):
                 raise ReadError(
                     f"coordinates of {what} are not longitude/latitude after conversion "
-                    f"(bounds {b.round(3).tolist()}); state the right --crs (e.g. EPSG:32650)")
+                    f"(bounds {b.round(3).tolist()}); state the right --crs (e.g. EPSG:32650)"
+                )
     return out
 
 
@@ -137,8 +147,7 @@ def text_column(gdf: pd.DataFrame, names: tuple[str, ...]) -> pd.Series:
     for n in names:
         if n in gdf.columns:
             s = gdf[n]
-            return s.where(s.notna(), None).map(lambda v: None if v is None else str(v).strip()
-                                                 or None)
+            return s.where(s.notna(), None).map(lambda v: None if v is None else str(v).strip() or None)
     return pd.Series([None] * len(gdf), index=gdf.index, dtype=object)
 
 

@@ -112,13 +112,14 @@ def make_plan(
     order = np.argsort(b_unit, kind="stable")
     starts = np.searchsorted(b_unit[order], np.arange(len(units) + 1))
     for u in range(len(units)):
-        members = order[starts[u]:starts[u + 1]]
+        members = order[starts[u] : starts[u + 1]]
         geom = ugeoms[u]
         if members.size >= 2:
             xy = np.unique(np.round(shapely.get_coordinates(rep[members]), 3), axis=0)
             if xy.shape[0] >= 2:
-                cells = shapely.get_parts(shapely.voronoi_polygons(
-                    shapely.multipoints(shapely.points(xy)), extend_to=geom))
+                cells = shapely.get_parts(
+                    shapely.voronoi_polygons(shapely.multipoints(shapely.points(xy)), extend_to=geom)
+                )
                 parts = shapely.get_parts(shapely.intersection(cells, geom))
             else:
                 parts = np.array([geom])
@@ -142,10 +143,8 @@ def make_plan(
             "parent_unit": units["unit_id"].to_numpy()[np.asarray(parent)],
             "block_id": np.asarray(blk, dtype=np.int64),
             "households": np.bincount(cell_of, weights=hh, minlength=n).astype(np.int64),
-            "building_ids": [ids[order[starts[c]:starts[c + 1]]].tolist() for c in range(n)],
-            "building_households": [
-                hh[order[starts[c]:starts[c + 1]]].tolist() for c in range(n)
-            ],
+            "building_ids": [ids[order[starts[c] : starts[c + 1]]].tolist() for c in range(n)],
+            "building_households": [hh[order[starts[c] : starts[c + 1]]].tolist() for c in range(n)],
         },
         geometry=geoms,
         crs=units.crs,
@@ -208,21 +207,18 @@ def merge_grids(plan: Plan, a: int, b: int) -> Plan:
             raise EditRefused(f"grid {g} does not exist")
     labels = plan.cell_labels
     pos = _positions(plan)
-    touching = any(
-        {int(labels[pos[u]]), int(labels[pos[v]])} == {a, b} for u, v in plan.adjacency.edges
-    )
+    touching = any({int(labels[pos[u]]), int(labels[pos[v]])} == {a, b} for u, v in plan.adjacency.edges)
     if not touching:
-        raise EditRefused(f"grids {a} and {b} do not share a boundary; the merged grid would be in "
-                          "two pieces")
+        raise EditRefused(
+            f"grids {a} and {b} do not share a boundary; the merged grid would be in two pieces"
+        )
     new = labels.copy()
     new[new == b] = a
     _check(plan, new, {a}, what=f"merging {b} into {a}")
     return _with(plan, new)
 
 
-def split_grid(
-    plan: Plan, grid: int, line: shapely.LineString | None = None, seed: int = 0
-) -> Plan:
+def split_grid(plan: Plan, grid: int, line: shapely.LineString | None = None, seed: int = 0) -> Plan:
     """Split a grid in two: balanced automatically, or along a drawn line.
 
     Along a line, each cell goes to the side holding its representative
@@ -246,8 +242,9 @@ def split_grid(
     if line is None:
         g = UnitGraph.build(plan.cells, plan.adjacency)
         blocks = plan.cells["block_id"].to_numpy()
-        ctx = _Ctx(g=g, rng=np.random.default_rng(seed), same_block=blocks[g.ei] == blocks[g.ej],
-                   rng_range=None)
+        ctx = _Ctx(
+            g=g, rng=np.random.default_rng(seed), same_block=blocks[g.ei] == blocks[g.ej], rng_range=None
+        )
         side = ctx.split(nodes, 0.5, 2)
         labels[nodes[~side]] = new_label
     else:
@@ -259,8 +256,7 @@ def split_grid(
             raise EditRefused(f"the line does not cross grid {grid} from edge to edge")
         if len(pieces) > 2:
             raise EditRefused(
-                f"the line cuts grid {grid} into {len(pieces)} pieces; "
-                "draw one that crosses it once"
+                f"the line cuts grid {grid} into {len(pieces)} pieces; draw one that crosses it once"
             )
         rep = shapely.point_on_surface(np.asarray(plan.cells.geometry.values)[nodes])
         in_second = shapely.contains(pieces[1], rep)
@@ -275,8 +271,9 @@ def _with(plan: Plan, labels: np.ndarray) -> Plan:
     if plan.households_range is not None:
         lo, hi = plan.households_range
         hh = pd.Series(plan.cells["households"].to_numpy()).groupby(labels).sum()
-        notes = [f"grid {g} has {int(h)} households, outside {lo}–{hi}"
-                 for g, h in hh.items() if not lo <= h <= hi]
+        notes = [
+            f"grid {g} has {int(h)} households, outside {lo}–{hi}" for g, h in hh.items() if not lo <= h <= hi
+        ]
     return replace(plan, cell_labels=labels, notes=notes)
 
 

@@ -50,9 +50,7 @@ class UnitGraph:
         return int(self.ids.size)
 
     @classmethod
-    def build(
-        cls, units: gpd.GeoDataFrame, adjacency: nx.Graph, weight_col: str = "households"
-    ) -> UnitGraph:
+    def build(cls, units: gpd.GeoDataFrame, adjacency: nx.Graph, weight_col: str = "households") -> UnitGraph:
         """Build from a units GeoDataFrame and its networkx adjacency.
 
         Raises

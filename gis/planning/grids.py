@@ -57,12 +57,10 @@ def dissolve_grids(
     grids = gpd.GeoDataFrame(
         {
             "label": uniq.astype(np.int64),
-            "households": np.bincount(
-                lab, weights=units["households"].to_numpy(), minlength=uniq.max() + 1
-            )[uniq].astype(np.int64),
-            "n_buildings": np.bincount(lab, weights=nb, minlength=uniq.max() + 1)[uniq].astype(
-                np.int64
-            ),
+            "households": np.bincount(lab, weights=units["households"].to_numpy(), minlength=uniq.max() + 1)[
+                uniq
+            ].astype(np.int64),
+            "n_buildings": np.bincount(lab, weights=nb, minlength=uniq.max() + 1)[uniq].astype(np.int64),
             "n_units": np.bincount(lab, minlength=uniq.max() + 1)[uniq].astype(np.int64),
         },
         geometry=polys,

@@ -137,9 +137,7 @@ def plan_metrics(
     return out
 
 
-def _street_share_geom(
-    grids: gpd.GeoDataFrame, streets: gpd.GeoDataFrame, tol: float
-) -> float | None:
+def _street_share_geom(grids: gpd.GeoDataFrame, streets: gpd.GeoDataFrame, tol: float) -> float | None:
     geoms = np.asarray(grids.geometry.values)
     outer = shapely.union_all(geoms).boundary
     internal = shapely.difference(shapely.union_all(shapely.boundary(geoms)), outer.buffer(tol / 2))

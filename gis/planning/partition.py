@@ -170,9 +170,7 @@ def partition(
         raise InvalidInput("no units to partition")
     rng = np.random.default_rng(seed)
     blocks = units["block_id"].to_numpy() if "block_id" in units.columns else None
-    same_block = (
-        blocks[g.ei] == blocks[g.ej] if blocks is not None else ~g.estreet
-    )
+    same_block = blocks[g.ei] == blocks[g.ej] if blocks is not None else ~g.estreet
 
     comp = g.components()
     comp_ids, comp_w = _component_weights(comp, g.weight)
@@ -208,10 +206,7 @@ def partition(
                 )
     moved = None
     if moved_table is not None:
-        kept = sum(
-            moved_table[i].get(ctx.relabel_names.get(int(state.labels[i]), -1), 0)
-            for i in range(g.n)
-        )
+        kept = sum(moved_table[i].get(ctx.relabel_names.get(int(state.labels[i]), -1), 0) for i in range(g.n))
         moved = int(sum(sum(d.values()) for d in moved_table)) - int(kept)
     return Partition(
         labels=pd.Series(state.labels.copy(), index=pd.Index(g.ids, name="unit_id"), name="grid"),
@@ -283,17 +278,11 @@ def _unit_buildings(units: gpd.GeoDataFrame, i: int | np.integer[Any]) -> list[t
     if "building_ids" not in units.columns:
         return []
     ids = units["building_ids"].iloc[i]
-    hh = (
-        units["building_households"].iloc[i]
-        if "building_households" in units.columns
-        else [0] * len(ids)
-    )
+    hh = units["building_households"].iloc[i] if "building_households" in units.columns else [0] * len(ids)
     return sorted(zip(ids, hh, strict=True), key=lambda t: -t[1])
 
 
-def _check_units(
-    units: gpd.GeoDataFrame, g: UnitGraph, households_range: tuple[int, int] | None
-) -> None:
+def _check_units(units: gpd.GeoDataFrame, g: UnitGraph, households_range: tuple[int, int] | None) -> None:
     if households_range is None:
         return
     hi = households_range[1]
@@ -307,19 +296,26 @@ def _check_units(
         too_big = [(b, h) for b, h in blds if h > hi]
         if too_big:
             for b, h in too_big:
-                causes.append({"kind": "building", "building_id": b, "unit_id": g.ids[i].item(),
-                               "households": int(h)})
+                causes.append(
+                    {"kind": "building", "building_id": b, "unit_id": g.ids[i].item(), "households": int(h)}
+                )
                 lines.append(f"building {b} alone has {h} households (> max {hi})")
         else:
-            causes.append({"kind": "unit", "unit_id": g.ids[i].item(),
-                           "households": int(g.weight[i]),
-                           "building_ids": [b for b, _ in blds]})
+            causes.append(
+                {
+                    "kind": "unit",
+                    "unit_id": g.ids[i].item(),
+                    "households": int(g.weight[i]),
+                    "building_ids": [b for b, _ in blds],
+                }
+            )
             lines.append(
                 f"unit {g.ids[i]} has {g.weight[i]} households (> max {hi}) and cannot be "
                 f"divided (buildings: {', '.join(str(b) for b, _ in blds[:8])})"
             )
     raise InfeasiblePlan(
-        "no grid can hold these households within the maximum: " + "; ".join(lines)
+        "no grid can hold these households within the maximum: "
+        + "; ".join(lines)
         + ". Raise the maximum for this community or split the building's households "
         "(e.g. by entrance/unit 单元) before planning.",
         causes,
@@ -372,8 +368,9 @@ def _grid_counts(
         if len(r) == 0:
             uid = g.ids[comp == c].tolist()
             bl = [b for i in np.flatnonzero(comp == c) for b, _ in _unit_buildings(units, i)]
-            causes.append({"kind": "component", "unit_ids": uid, "households": int(comp_w[c]),
-                           "building_ids": bl})
+            causes.append(
+                {"kind": "component", "unit_ids": uid, "households": int(comp_w[c]), "building_ids": bl}
+            )
             lines.append(
                 f"units {uid[:10]} (buildings {bl[:8]}) form a piece not touching the rest "
                 f"with {comp_w[c]} households, which no number of contiguous grids of "
@@ -383,8 +380,10 @@ def _grid_counts(
         if len(r) and r.start > n_units:
             uid = g.ids[comp == c].tolist()
             causes.append({"kind": "component", "unit_ids": uid, "households": int(comp_w[c])})
-            lines.append(f"units {uid[:10]} are too few ({n_units}) to form the {r.start} grids "
-                         f"their {comp_w[c]} households need")
+            lines.append(
+                f"units {uid[:10]} are too few ({n_units}) to form the {r.start} grids "
+                f"their {comp_w[c]} households need"
+            )
         bounds[c] = (r.start, min(r.stop - 1, n_units))
     if causes:
         raise InfeasiblePlan("; ".join(lines), causes)
@@ -406,7 +405,10 @@ def _grid_counts(
 
 
 def _apportion(
-    out: dict[int, int], populated: list[int], w: np.ndarray, k: int,
+    out: dict[int, int],
+    populated: list[int],
+    w: np.ndarray,
+    k: int,
     bounds: dict[int, tuple[int, int]],
 ) -> dict[int, int]:
     total = sum(int(w[c]) for c in populated)
@@ -422,7 +424,10 @@ def _apportion(
 
 
 def _attach_empty(
-    g: UnitGraph, units: gpd.GeoDataFrame, labels: np.ndarray, comp: np.ndarray,
+    g: UnitGraph,
+    units: gpd.GeoDataFrame,
+    labels: np.ndarray,
+    comp: np.ndarray,
     k_per: dict[int, int],
 ) -> list[str]:
     notes: list[str] = []
@@ -671,7 +676,7 @@ class _Ctx:
             for c in ok.tolist():
                 start = c + 1  # position of the candidate in preorder
                 inside = np.zeros(n, dtype=bool)
-                inside[pre_a[start:start + size[pre[start]]]] = True
+                inside[pre_a[start : start + size[pre[start]]]] = True
                 cost = float(cut_w[inside[li] != inside[lj]].sum())
                 key = (max(float(err[c]) - tol, 0.0), cost)
                 if best_key is None or key < best_key:
@@ -720,8 +725,10 @@ class _State:
         if self.mt is None:
             return 0.0
         d = self.mt[u]
-        return W_MOVED * (sum(d.values()) - d.get(self.ctx.relabel_names.get(lab, -1), 0)) / float(
-            self.target[lab]
+        return (
+            W_MOVED
+            * (sum(d.values()) - d.get(self.ctx.relabel_names.get(lab, -1), 0))
+            / float(self.target[lab])
         )
 
     def n_violations(self) -> int:
@@ -785,10 +792,12 @@ class _State:
                         continue
                     Pb_new = self.P[b] + eu + S - 2 * L[b]
                     delta = (
-                        new_a - base_a
+                        new_a
+                        - base_a
                         + self.grid_cost(b, self.W[b] + wu, self.A[b] + au, Pb_new)
                         - self.grid_cost(b, self.W[b], self.A[b], self.P[b])
-                        + self.moved_cost(u, b) - mc_a
+                        + self.moved_cost(u, b)
+                        - mc_a
                     )
                     if delta < best_delta:
                         best, best_delta, best_pb = b, delta, Pb_new
@@ -821,7 +830,8 @@ class _State:
         tried = 0
         while tried < 3 * self.k:
             viol = [
-                p for p in self._pairs()
+                p
+                for p in self._pairs()
                 if not (self.lo <= self.W[p[0]] <= self.hi and self.lo <= self.W[p[1]] <= self.hi)
             ]
             if not viol:

@@ -96,9 +96,7 @@ def synthetic_community(
             a = x0 + w * rng.uniform(0.2, 0.6)
         tilt = rng.normal(0, 15)
         lines.append(shapely.LineString([(a, y - tilt), (b, y + tilt)]))
-    streets = gpd.GeoDataFrame(
-        {"street_id": np.arange(len(lines)), "geometry": lines}, crs=CRS
-    )
+    streets = gpd.GeoDataFrame({"street_id": np.arange(len(lines)), "geometry": lines}, crs=CRS)
 
     # Buildings: jittered points inside the community, away from streets.
     street_zone = shapely.buffer(shapely.union_all(lines), 9.0)
@@ -122,8 +120,9 @@ def synthetic_community(
             np.column_stack([rng.uniform(5, 9, n_buildings), rng.uniform(4, 7, n_buildings)]),
         ),
     )
-    boxes = shapely.box(xy[:, 0] - lw[:, 0] / 2, xy[:, 1] - lw[:, 1] / 2,
-                        xy[:, 0] + lw[:, 0] / 2, xy[:, 1] + lw[:, 1] / 2)
+    boxes = shapely.box(
+        xy[:, 0] - lw[:, 0] / 2, xy[:, 1] - lw[:, 1] / 2, xy[:, 0] + lw[:, 0] / 2, xy[:, 1] + lw[:, 1] / 2
+    )
     # Households: slabs carry most, villas 1, sheds/shops none.
     raw = np.where(kind == 0, rng.uniform(0.5, 1.5, n_buildings), 0.0)
     villas = int((kind == 1).sum())

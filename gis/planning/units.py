@@ -222,7 +222,10 @@ def unit_adjacency(units: gpd.GeoDataFrame, eps: float = ADJACENCY_EPS) -> nx.Gr
     for a, b, ln in zip(i[ok], j[ok], length[ok], strict=True):
         street = bool(blk[a] != blk[b])
         graph.add_edge(
-            int(uid[a]), int(uid[b]), length=float(ln), on_street=street,
+            int(uid[a]),
+            int(uid[b]),
+            length=float(ln),
+            on_street=street,
             street_length=float(ln) if street else 0.0,
         )
     return graph
@@ -289,9 +292,11 @@ def _locate(
             )
         fp, poly = tree.query(footprints[lost], predicate="intersects")
         area = shapely.area(shapely.intersection(footprints[lost][fp], polys[poly]))
-        best = pd.DataFrame({"fp": fp, "poly": poly, "area": area}).sort_values(
-            ["fp", "area", "poly"], ascending=[True, False, True]
-        ).drop_duplicates("fp")
+        best = (
+            pd.DataFrame({"fp": fp, "poly": poly, "area": area})
+            .sort_values(["fp", "area", "poly"], ascending=[True, False, True])
+            .drop_duplicates("fp")
+        )
         out[lost[best["fp"].to_numpy()]] = best["poly"].to_numpy()
     return out
 
@@ -318,7 +323,11 @@ def _valid_footprints(geoms: np.ndarray) -> np.ndarray:
 
 
 def _units_frame(
-    geoms: np.ndarray, tags: list[int], unit_of: np.ndarray, ids: np.ndarray, hh: np.ndarray,
+    geoms: np.ndarray,
+    tags: list[int],
+    unit_of: np.ndarray,
+    ids: np.ndarray,
+    hh: np.ndarray,
     crs: object,
 ) -> gpd.GeoDataFrame:
     n = geoms.size
@@ -329,10 +338,8 @@ def _units_frame(
             "unit_id": np.arange(n),
             "block_id": np.asarray(tags, dtype=np.int64),
             "households": np.bincount(unit_of, weights=hh, minlength=n).astype(np.int64),
-            "building_ids": [ids[order[bounds[u]:bounds[u + 1]]].tolist() for u in range(n)],
-            "building_households": [
-                hh[order[bounds[u]:bounds[u + 1]]].tolist() for u in range(n)
-            ],
+            "building_ids": [ids[order[bounds[u] : bounds[u + 1]]].tolist() for u in range(n)],
+            "building_households": [hh[order[bounds[u] : bounds[u + 1]]].tolist() for u in range(n)],
         },
         geometry=geoms,
         crs=crs,
@@ -426,9 +433,7 @@ def _bisect_points(
     _bisect_points(xy, w, order[cut:], k - k1, out, counter)
 
 
-def _crossing(
-    footprints: np.ndarray, units: np.ndarray, unit_of: np.ndarray, ids: np.ndarray
-) -> list[dict]:
+def _crossing(footprints: np.ndarray, units: np.ndarray, unit_of: np.ndarray, ids: np.ndarray) -> list[dict]:
     if footprints.size == 0:
         return []
     home = units[unit_of]

@@ -89,8 +89,9 @@ def validate_plan(
 
     valid = shapely.is_valid(geoms)
     for i in np.flatnonzero(~valid):
-        problems.append(Problem(INVALID_GEOMETRY,
-                                f"grid {gid[i]}: {shapely.is_valid_reason(geoms[i])}", [gid[i]]))
+        problems.append(
+            Problem(INVALID_GEOMETRY, f"grid {gid[i]}: {shapely.is_valid_reason(geoms[i])}", [gid[i]])
+        )
     geoms = np.where(valid, geoms, shapely.make_valid(geoms))
 
     tree = shapely.STRtree(geoms)
@@ -101,15 +102,23 @@ def validate_plan(
         ov = shapely.area(shapely.intersection(geoms[a], geoms[b]))
         for i, j, ar in zip(a, b, ov, strict=True):
             if ar > area_tolerance:
-                problems.append(Problem(
-                    OVERLAP, f"grids {gid[i]} and {gid[j]} overlap by {ar:.1f} m²",
-                    [gid[i], gid[j]], area=round(float(ar), 2)))
+                problems.append(
+                    Problem(
+                        OVERLAP,
+                        f"grids {gid[i]} and {gid[j]} overlap by {ar:.1f} m²",
+                        [gid[i], gid[j]],
+                        area=round(float(ar), 2),
+                    )
+                )
 
     for i in np.flatnonzero(shapely.get_num_geometries(geoms) > 1):
-        problems.append(Problem(
-            NON_CONTIGUOUS,
-            f"grid {gid[i]} is in {shapely.get_num_geometries(geoms[i])} separate pieces",
-            [gid[i]]))
+        problems.append(
+            Problem(
+                NON_CONTIGUOUS,
+                f"grid {gid[i]} is in {shapely.get_num_geometries(geoms[i])} separate pieces",
+                [gid[i]],
+            )
+        )
 
     if community is not None:
         union = shapely.union_all(geoms)
@@ -117,17 +126,27 @@ def validate_plan(
         pieces = [p for p in shapely.get_parts(gap) if p.area > area_tolerance]
         if pieces:
             total = float(sum(p.area for p in pieces))
-            where = ", ".join(f"({p.representative_point().x:.0f}, "
-                              f"{p.representative_point().y:.0f})" for p in pieces[:5])
-            problems.append(Problem(
-                GAP, f"{len(pieces)} area(s) of the community ({total:.1f} m²) belong to no "
-                f"grid, near {where}", area=round(total, 2)))
+            where = ", ".join(
+                f"({p.representative_point().x:.0f}, {p.representative_point().y:.0f})" for p in pieces[:5]
+            )
+            problems.append(
+                Problem(
+                    GAP,
+                    f"{len(pieces)} area(s) of the community ({total:.1f} m²) belong to no "
+                    f"grid, near {where}",
+                    area=round(total, 2),
+                )
+            )
         spill = shapely.area(shapely.difference(geoms, community))
         for i in np.flatnonzero(spill > area_tolerance):
-            problems.append(Problem(
-                OUTSIDE_COMMUNITY,
-                f"grid {gid[i]} extends {spill[i]:.1f} m² beyond the community",
-                [gid[i]], area=round(float(spill[i]), 2)))
+            problems.append(
+                Problem(
+                    OUTSIDE_COMMUNITY,
+                    f"grid {gid[i]} extends {spill[i]:.1f} m² beyond the community",
+                    [gid[i]],
+                    area=round(float(spill[i]), 2),
+                )
+            )
 
     counts: np.ndarray | None = None
     if buildings is not None and len(buildings):
@@ -149,20 +168,25 @@ def validate_plan(
         lost = np.flatnonzero(owner < 0)
         lost = lost[n_in[lost] == 0]
         if lost.size:
-            problems.append(Problem(
-                BUILDING_UNASSIGNED,
-                f"{lost.size} building(s) lie in no grid: "
-                + ", ".join(str(ids[k]) for k in lost[:10]),
-                buildings=[ids[k] for k in lost]))
+            problems.append(
+                Problem(
+                    BUILDING_UNASSIGNED,
+                    f"{lost.size} building(s) lie in no grid: " + ", ".join(str(ids[k]) for k in lost[:10]),
+                    buildings=[ids[k] for k in lost],
+                )
+            )
         multi = np.flatnonzero(n_in > 1)
         if multi.size:
             grids_of = {k: sorted({gid[x] for x in g[p == k]}, key=str) for k in multi.tolist()}
-            problems.append(Problem(
-                BUILDING_MULTIPLE,
-                f"{multi.size} building(s) lie in more than one grid: "
-                + ", ".join(f"{ids[k]} in {grids_of[k]}" for k in multi[:10].tolist()),
-                grids=sorted({x for v in grids_of.values() for x in v}, key=str),
-                buildings=[ids[k] for k in multi]))
+            problems.append(
+                Problem(
+                    BUILDING_MULTIPLE,
+                    f"{multi.size} building(s) lie in more than one grid: "
+                    + ", ".join(f"{ids[k]} in {grids_of[k]}" for k in multi[:10].tolist()),
+                    grids=sorted({x for v in grids_of.values() for x in v}, key=str),
+                    buildings=[ids[k] for k in multi],
+                )
+            )
             for k in multi.tolist():
                 owner[k] = int(g[p == k].min())
         hh = buildings["households"].to_numpy(dtype=float)
@@ -175,8 +199,11 @@ def validate_plan(
             counts = grids["households"].to_numpy(dtype=float)
         if counts is not None:
             for i in np.flatnonzero((counts < lo) | (counts > hi)):
-                problems.append(Problem(
-                    OUT_OF_RANGE,
-                    f"grid {gid[i]} has {int(counts[i])} households, outside {lo}–{hi}",
-                    [gid[i]]))
+                problems.append(
+                    Problem(
+                        OUT_OF_RANGE,
+                        f"grid {gid[i]} has {int(counts[i])} households, outside {lo}–{hi}",
+                        [gid[i]],
+                    )
+                )
     return problems

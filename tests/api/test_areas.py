@@ -22,8 +22,11 @@ def client(db_url: str, make_token: Any) -> Iterator[TestClient]:
 
 def test_reading_the_map_needs_a_token(db_url: str) -> None:
     with TestClient(create_app(database_url=db_url)) as anonymous:
-        for path in ("/api/v1/communities", "/api/v1/grids",
-                     "/api/v1/grids/locate?lon=118.5&lat=31.7&crs=wgs84"):
+        for path in (
+            "/api/v1/communities",
+            "/api/v1/grids",
+            "/api/v1/grids/locate?lon=118.5&lat=31.7&crs=wgs84",
+        ):
             r = anonymous.get(path)
             assert r.status_code == 401, path
             assert r.json()["detail"][0]["loc"] == ["header", "authorization"]
@@ -66,10 +69,13 @@ def test_grids_of_a_community_carry_the_working_properties(client: TestClient, s
     code = sql("SELECT code FROM communities ORDER BY code LIMIT 1")[0][0]
     fc = client.get("/api/v1/grids", params={"community": code}).json()
     expected = sql(
-        "SELECT code, households, buildings FROM grids WHERE active AND community_code = %s "
-        "ORDER BY code", (code,))
-    assert [(f["properties"]["code"], f["properties"]["households"], f["properties"]["buildings"])
-            for f in fc["features"]] == [tuple(r) for r in expected]
+        "SELECT code, households, buildings FROM grids WHERE active AND community_code = %s ORDER BY code",
+        (code,),
+    )
+    assert [
+        (f["properties"]["code"], f["properties"]["households"], f["properties"]["buildings"])
+        for f in fc["features"]
+    ] == [tuple(r) for r in expected]
     for f in fc["features"]:
         p = f["properties"]
         assert p["community"] == code
@@ -140,9 +146,7 @@ def test_locate_outside_every_grid_is_a_404_that_says_so(client: TestClient) -> 
     assert "no grid contains the point" in r.json()["detail"][0]["msg"]
 
 
-def test_a_point_on_a_shared_boundary_is_assigned_deterministically(
-    client: TestClient, sql: Any
-) -> None:
+def test_a_point_on_a_shared_boundary_is_assigned_deterministically(client: TestClient, sql: Any) -> None:
     row = sql(
         """
         SELECT ST_X(p), ST_Y(p), least(a.code, b.code) FROM (
@@ -154,9 +158,12 @@ def test_a_point_on_a_shared_boundary_is_assigned_deterministically(
         """
     )[0]
     lon, lat, lowest = row
-    codes = {client.get("/api/v1/grids/locate",
-                        params={"lon": lon, "lat": lat, "crs": "wgs84"}).json()["grid"]["code"]
-             for _ in range(3)}
+    codes = {
+        client.get("/api/v1/grids/locate", params={"lon": lon, "lat": lat, "crs": "wgs84"}).json()["grid"][
+            "code"
+        ]
+        for _ in range(3)
+    }
     assert codes == {lowest}
 
 
@@ -165,8 +172,7 @@ def test_party_tree_mirrors_the_map(client: TestClient, sql: Any) -> None:
     body = client.get("/api/v1/party/tree", params={"community": code}).json()
     committee = body["committee"]
     assert committee["tier"] == "committee"
-    grids = {r[0] for r in sql(
-        "SELECT code FROM grids WHERE active AND community_code = %s", (code,))}
+    grids = {r[0] for r in sql("SELECT code FROM grids WHERE active AND community_code = %s", (code,))}
     assert {b["grid"] for b in committee["branches"]} == grids
     covered = [bc for b in committee["branches"] for g in b["groups"] for bc in g["buildings"]]
     buildings = {r[0] for r in sql("SELECT code FROM buildings WHERE community_code = %s", (code,))}
@@ -193,5 +199,11 @@ def test_party_locate_names_committee_branch_and_building_group(
 def test_openapi_docs_are_served(client: TestClient) -> None:
     assert client.get("/docs").status_code == 200
     paths = client.get("/openapi.json").json()["paths"]
-    assert {"/health", "/api/v1/communities", "/api/v1/grids", "/api/v1/grids/locate",
-            "/api/v1/party/tree", "/api/v1/party/locate"} <= paths.keys()
+    assert {
+        "/health",
+        "/api/v1/communities",
+        "/api/v1/grids",
+        "/api/v1/grids/locate",
+        "/api/v1/party/tree",
+        "/api/v1/party/locate",
+    } <= paths.keys()

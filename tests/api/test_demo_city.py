@@ -121,10 +121,13 @@ def test_locate_answers_for_a_point_in_huashan(city_url: str, q: Sql) -> None:
         "SELECT ST_X(ST_PointOnSurface(geom)), ST_Y(ST_PointOnSurface(geom)), code FROM grids "
         "WHERE active AND community_code LIKE '340503%' ORDER BY code LIMIT 1"
     )[0]
-    token = CliRunner().invoke(cli, ["token", "create", "--role", "dispatcher"],
-                               env={"WANGGE_DATABASE_URL": city_url}).output.strip().splitlines()[-1]
-    with TestClient(create_app(database_url=city_url),
-                    headers={"Authorization": f"Bearer {token}"}) as c:
+    token = (
+        CliRunner()
+        .invoke(cli, ["token", "create", "--role", "dispatcher"], env={"WANGGE_DATABASE_URL": city_url})
+        .output.strip()
+        .splitlines()[-1]
+    )
+    with TestClient(create_app(database_url=city_url), headers={"Authorization": f"Bearer {token}"}) as c:
         r = c.get("/api/v1/grids/locate", params={"lon": lon, "lat": lat, "crs": "wgs84"})
     assert r.status_code == 200
     assert r.json()["grid"]["code"] == code

@@ -29,17 +29,36 @@ def tmp_path() -> Iterator[Path]:  # noqa: F811 - a private folder, not pytest's
 
 def test_migrations_create_the_whole_schema_on_postgis(empty_db_url: str) -> None:
     with psycopg.connect(psycopg_dsn(empty_db_url)) as conn:
-        tables = {r[0] for r in conn.execute(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
-        geoms = {(r[0], r[1], r[2], r[3]) for r in conn.execute(
-            "SELECT f_table_name, f_geometry_column, type, srid FROM geometry_columns")}
-        gist = {r[0] for r in conn.execute(
-            "SELECT tablename FROM pg_indexes WHERE indexdef ILIKE '%USING gist%'")}
+        tables = {r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
+        geoms = {
+            (r[0], r[1], r[2], r[3])
+            for r in conn.execute("SELECT f_table_name, f_geometry_column, type, srid FROM geometry_columns")
+        }
+        gist = {
+            r[0] for r in conn.execute("SELECT tablename FROM pg_indexes WHERE indexdef ILIKE '%USING gist%'")
+        }
         exts = {r[0] for r in conn.execute("SELECT extname FROM pg_extension")}
-    for t in ("admin_areas", "communities", "plans", "grids", "buildings", "party_orgs",
-              "party_members", "party_group_buildings", "people", "departments",
-              "service_items", "incidents", "incident_events", "visits", "points_ledger",
-              "streets", "api_tokens", "residents", "ratings"):
+    for t in (
+        "admin_areas",
+        "communities",
+        "plans",
+        "grids",
+        "buildings",
+        "party_orgs",
+        "party_members",
+        "party_group_buildings",
+        "people",
+        "departments",
+        "service_items",
+        "incidents",
+        "incident_events",
+        "visits",
+        "points_ledger",
+        "streets",
+        "api_tokens",
+        "residents",
+        "ratings",
+    ):
         assert t in tables
     assert ("grids", "geom", "MULTIPOLYGON", 4326) in geoms
     assert ("people", "position", "POINT", 4326) in geoms
@@ -51,10 +70,25 @@ def test_migrations_create_the_whole_schema_on_postgis(empty_db_url: str) -> Non
 
 def test_every_growing_table_carries_the_city_code(empty_db_url: str) -> None:
     with psycopg.connect(psycopg_dsn(empty_db_url)) as conn:
-        with_city = {r[0] for r in conn.execute(
-            "SELECT table_name FROM information_schema.columns WHERE column_name = 'city_code'")}
-    for t in ("communities", "grids", "buildings", "people", "incidents", "incident_events",
-              "visits", "points_ledger", "streets", "party_orgs", "residents"):
+        with_city = {
+            r[0]
+            for r in conn.execute(
+                "SELECT table_name FROM information_schema.columns WHERE column_name = 'city_code'"
+            )
+        }
+    for t in (
+        "communities",
+        "grids",
+        "buildings",
+        "people",
+        "incidents",
+        "incident_events",
+        "visits",
+        "points_ledger",
+        "streets",
+        "party_orgs",
+        "residents",
+    ):
         assert t in with_city, t
 
 

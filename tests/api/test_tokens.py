@@ -28,8 +28,9 @@ def _app_with_guarded_route(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Fas
 
 
 def test_token_create_prints_a_token_stored_only_as_its_hash(db_url: str, sql: Any) -> None:
-    r = CliRunner().invoke(cli, ["token", "create", "--role", "dispatcher"],
-                           env={"WANGGE_DATABASE_URL": db_url})
+    r = CliRunner().invoke(
+        cli, ["token", "create", "--role", "dispatcher"], env={"WANGGE_DATABASE_URL": db_url}
+    )
     assert r.exit_code == 0, r.output
     token = r.output.strip().splitlines()[-1]
     assert token.startswith("wg_")
@@ -39,8 +40,7 @@ def test_token_create_prints_a_token_stored_only_as_its_hash(db_url: str, sql: A
 
 
 def test_unknown_role_is_refused(db_url: str) -> None:
-    r = CliRunner().invoke(cli, ["token", "create", "--role", "mayor"],
-                           env={"WANGGE_DATABASE_URL": db_url})
+    r = CliRunner().invoke(cli, ["token", "create", "--role", "mayor"], env={"WANGGE_DATABASE_URL": db_url})
     assert r.exit_code == 1
     assert "unknown role" in r.output
 
@@ -58,7 +58,6 @@ def test_writes_need_a_valid_token_of_the_right_role(
         r = c.post("/_guarded", headers={"Authorization": f"Bearer {dispatcher}"})
         assert r.status_code == 200 and r.json() == {"role": "dispatcher"}
         # revoked tokens stop working at once
-        rev = CliRunner().invoke(cli, ["token", "revoke", dispatcher],
-                                 env={"WANGGE_DATABASE_URL": db_url})
+        rev = CliRunner().invoke(cli, ["token", "revoke", dispatcher], env={"WANGGE_DATABASE_URL": db_url})
         assert rev.exit_code == 0, rev.output
         assert c.post("/_guarded", headers={"Authorization": f"Bearer {dispatcher}"}).status_code == 401

@@ -25,8 +25,7 @@ def live_city(sql: SqlFn) -> SqlFn:
         "shift_end = now() + interval '8 hours' WHERE on_duty AND position IS NOT NULL"
     )
     sql(
-        "UPDATE people SET position_at = now() - interval '2 days' "
-        "WHERE NOT on_duty AND position IS NOT NULL"
+        "UPDATE people SET position_at = now() - interval '2 days' WHERE NOT on_duty AND position IS NOT NULL"
     )
     return sql
 

@@ -35,8 +35,12 @@ def test_concurrent_task_creation_never_overbooks(live_server, live_city, hdr) -
 
     def create(i: int) -> dict:
         with httpx.Client(base_url=live_server.url, headers=hdr, timeout=60) as c:
-            body = {"location": {"type": "Point", "coordinates": [lon, lat]}, "crs": "wgs84",
-                    "role": "volunteer" if i % 5 else "rider", "points": 5}
+            body = {
+                "location": {"type": "Point", "coordinates": [lon, lat]},
+                "crs": "wgs84",
+                "role": "volunteer" if i % 5 else "rider",
+                "points": 5,
+            }
             r = c.post("/api/v1/tasks", json=body)
             assert r.status_code == 201, r.text
             return r.json()
@@ -60,8 +64,7 @@ def test_concurrent_task_creation_never_overbooks(live_server, live_city, hdr) -
     def act(t: dict) -> int:
         with httpx.Client(base_url=live_server.url, headers=hdr, timeout=60) as c:
             verb = "accept" if t["id"] % 2 else "decline"
-            return c.post(f"/api/v1/tasks/{t['id']}/{verb}",
-                          json={"person_id": t["offered_to"]}).status_code
+            return c.post(f"/api/v1/tasks/{t['id']}/{verb}", json={"person_id": t["offered_to"]}).status_code
 
     with ThreadPoolExecutor(max_workers=16) as pool:
         codes = list(pool.map(act, offered))
@@ -78,8 +81,9 @@ def test_concurrent_redemptions_never_overdraw(live_server, live_city, hdr) -> N
 
     def redeem(_: int) -> int:
         with httpx.Client(base_url=live_server.url, headers=hdr, timeout=60) as c:
-            return c.post("/api/v1/points/redeem",
-                          json={"person_id": pid, "points": 30, "reward": "canteen_meal"}).status_code
+            return c.post(
+                "/api/v1/points/redeem", json={"person_id": pid, "points": 30, "reward": "canteen_meal"}
+            ).status_code
 
     with ThreadPoolExecutor(max_workers=12) as pool:
         codes = list(pool.map(redeem, range(attempts)))
@@ -91,8 +95,10 @@ def test_concurrent_redemptions_never_overdraw(live_server, live_city, hdr) -> N
 
 
 def test_concurrent_position_batches_do_not_deadlock(live_server, live_city, hdr) -> None:
-    rows = live_city("SELECT id, ST_X(position), ST_Y(position) FROM people "
-                     "WHERE position IS NOT NULL ORDER BY id LIMIT 60")
+    rows = live_city(
+        "SELECT id, ST_X(position), ST_Y(position) FROM people "
+        "WHERE position IS NOT NULL ORDER BY id LIMIT 60"
+    )
 
     def batch(i: int) -> int:
         order = rows if i % 2 else list(reversed(rows))  # opposite orders: classic deadlock bait

@@ -24,7 +24,7 @@ def token(tokens, live_city) -> str:
 
 
 def _centre(sql) -> tuple[float, float]:
-    (lon, lat), = sql(
+    ((lon, lat),) = sql(
         "SELECT ST_X(c), ST_Y(c) FROM (SELECT ST_Centroid(ST_Extent(geom)) c FROM communities) x"
     )
     return float(lon), float(lat)
@@ -34,8 +34,7 @@ def _brute(sql, lon: float, lat: float, k: int, where: str) -> list[tuple[int, f
     """Every matching person's geodesic distance in Python (pyproj.Geod), best k."""
     rows = sql(
         "SELECT p.id, ST_X(p.position), ST_Y(p.position) FROM people p "
-        "WHERE p.position IS NOT NULL AND p.position_at >= now() - interval '15 minutes' AND "
-        + where
+        "WHERE p.position IS NOT NULL AND p.position_at >= now() - interval '15 minutes' AND " + where
     )
     ids = np.array([r[0] for r in rows])
     lons = np.array([r[1] for r in rows])
@@ -86,22 +85,21 @@ def test_nearest_agrees_with_brute_force(client, live_city, token, params, where
 def test_gcj02_query_is_converted(client, live_city, token) -> None:
     clon, clat = _centre(live_city)
     glon, glat = from_wgs84(clon, clat, "gcj02")
-    a = client.get(URL, params={"lon": clon, "lat": clat, "crs": "wgs84", "k": 5},
-                   headers=auth(token)).json()
-    b = client.get(URL, params={"lon": glon, "lat": glat, "crs": "gcj02", "k": 5},
-                   headers=auth(token)).json()
+    a = client.get(URL, params={"lon": clon, "lat": clat, "crs": "wgs84", "k": 5}, headers=auth(token)).json()
+    b = client.get(URL, params={"lon": glon, "lat": glat, "crs": "gcj02", "k": 5}, headers=auth(token)).json()
     assert [x["id"] for x in a] == [x["id"] for x in b]
 
 
 def test_stale_positions_do_not_count(client, live_city, token) -> None:
     clon, clat = _centre(live_city)
-    first = client.get(URL, params={"lon": clon, "lat": clat, "crs": "wgs84", "k": 1},
-                       headers=auth(token)).json()[0]
-    live_city("UPDATE people SET position_at = now() - interval '1 hour' WHERE id = %s",
-              (first["id"],))
+    first = client.get(
+        URL, params={"lon": clon, "lat": clat, "crs": "wgs84", "k": 1}, headers=auth(token)
+    ).json()[0]
+    live_city("UPDATE people SET position_at = now() - interval '1 hour' WHERE id = %s", (first["id"],))
     try:
-        again = client.get(URL, params={"lon": clon, "lat": clat, "crs": "wgs84", "k": 5},
-                           headers=auth(token)).json()
+        again = client.get(
+            URL, params={"lon": clon, "lat": clat, "crs": "wgs84", "k": 5}, headers=auth(token)
+        ).json()
         assert first["id"] not in [x["id"] for x in again]
     finally:
         live_city("UPDATE people SET position_at = now() WHERE id = %s", (first["id"],))
@@ -117,21 +115,28 @@ def test_party_branch_and_police_filters(client, live_city, token) -> None:
     )
     grid_code, branch_code, branch_id = row[0]
     members = {
-        r[0] for r in live_city(
+        r[0]
+        for r in live_city(
             "SELECT m.person_id FROM party_members m JOIN party_orgs o ON o.id = m.org_id "
-            "WHERE o.id = %s OR o.parent_id = %s", (branch_id, branch_id)
+            "WHERE o.id = %s OR o.parent_id = %s",
+            (branch_id, branch_id),
         )
     }
     clon, clat = _centre(live_city)
     for params in ({"party_grid": grid_code}, {"party_branch": branch_code}):
-        r = client.get(URL, params={"lon": clon, "lat": clat, "crs": "wgs84", "k": 50,
-                                    "available": "false", **params}, headers=auth(token))
+        r = client.get(
+            URL,
+            params={"lon": clon, "lat": clat, "crs": "wgs84", "k": 50, "available": "false", **params},
+            headers=auth(token),
+        )
         assert r.status_code == 200, r.text
         got = r.json()
         assert got and {g["id"] for g in got} <= members
-    police = client.get(URL, params={"lon": clon, "lat": clat, "crs": "wgs84", "k": 5,
-                                     "role": "police", "available": "false"},
-                        headers=auth(token)).json()
+    police = client.get(
+        URL,
+        params={"lon": clon, "lat": clat, "crs": "wgs84", "k": 5, "role": "police", "available": "false"},
+        headers=auth(token),
+    ).json()
     assert police and all(p["role"] == "police" for p in police)
 
 
@@ -145,11 +150,12 @@ def _networkx_walk(sql, lon: float, lat: float, person_lon: float, person_lat: f
             g.add_edge(s, t, w=length)
 
     def snap(x: float, y: float) -> Snap:
-        (edge, s, t, length, f, off), = sql(
+        ((edge, s, t, length, f, off),) = sql(
             "SELECT id, source, target, length_m, ST_LineLocatePoint(geom, pt), "
             "ST_Distance(geography(geom), geography(pt), true) FROM streets, "
             "(SELECT ST_SetSRID(ST_MakePoint(%s, %s), 4326) pt) q WHERE source IS NOT NULL "
-            "ORDER BY geom <-> pt LIMIT 1", (x, y)
+            "ORDER BY geom <-> pt LIMIT 1",
+            (x, y),
         )
         return Snap(edge, s, t, length, f, off)
 
@@ -168,8 +174,11 @@ def _networkx_walk(sql, lon: float, lat: float, person_lon: float, person_lat: f
 def test_walk_mode_returns_network_distances(client, live_city, token) -> None:
     assert live_city("SELECT count(*) FROM streets WHERE source IS NOT NULL")[0][0] > 0
     clon, clat = _centre(live_city)
-    r = client.get(URL, params={"lon": clon, "lat": clat, "crs": "wgs84", "k": 5,
-                                "mode": "walk", "role": "volunteer"}, headers=auth(token))
+    r = client.get(
+        URL,
+        params={"lon": clon, "lat": clat, "crs": "wgs84", "k": 5, "mode": "walk", "role": "volunteer"},
+        headers=auth(token),
+    )
     assert r.status_code == 200, r.text
     got = r.json()
     assert len(got) == 5

@@ -17,7 +17,8 @@ def hdr(tokens, live_city) -> dict[str, str]:
 def _rich(sql, at_least: int) -> tuple[int, int]:
     pid, bal = sql(
         "SELECT person_id, sum(delta) FROM points_ledger GROUP BY person_id "
-        "HAVING sum(delta) >= %s ORDER BY person_id LIMIT 1", (at_least,)
+        "HAVING sum(delta) >= %s ORDER BY person_id LIMIT 1",
+        (at_least,),
     )[0]
     return int(pid), int(bal)
 
@@ -31,8 +32,9 @@ def test_catalogue(client, hdr) -> None:
 
 def test_redeem_debits_the_ledger(client, live_city, hdr) -> None:
     pid, bal = _rich(live_city, 60)
-    r = client.post("/api/v1/points/redeem",
-                    json={"person_id": pid, "points": 50, "reward": "haircut"}, headers=hdr)
+    r = client.post(
+        "/api/v1/points/redeem", json={"person_id": pid, "points": 50, "reward": "haircut"}, headers=hdr
+    )
     assert r.status_code == 201, r.text
     assert r.json()["balance"] == bal - 50
     got = client.get(f"/api/v1/people/{pid}/points", headers=hdr).json()
@@ -65,8 +67,9 @@ def test_no_overdraft(client, live_city, hdr) -> None:
         "ON l.person_id = p.id GROUP BY p.id HAVING coalesce(sum(l.delta), 0) < 200 "
         "ORDER BY p.id LIMIT 1"
     )[0]
-    r = client.post("/api/v1/points/redeem",
-                    json={"person_id": pid, "points": 200, "reward": "health_check"}, headers=hdr)
+    r = client.post(
+        "/api/v1/points/redeem", json={"person_id": pid, "points": 200, "reward": "health_check"}, headers=hdr
+    )
     assert r.status_code == 409 and "overdraft" in r.text
     assert client.get(f"/api/v1/people/{pid}/points", headers=hdr).json()["balance"] == bal
 
@@ -92,15 +95,22 @@ def test_ledger_is_append_only(db_url, live_city) -> None:
 
 def test_worker_sees_own_points_only(client, live_city, tokens) -> None:
     pid, _ = _rich(live_city, 1)
-    assert client.get(f"/api/v1/people/{pid}/points",
-                      headers=auth(tokens("worker", person_id=pid))).status_code == 200
-    assert client.get(f"/api/v1/people/{pid}/points",
-                      headers=auth(tokens("worker", person_id=pid + 1))).status_code == 403
+    assert (
+        client.get(f"/api/v1/people/{pid}/points", headers=auth(tokens("worker", person_id=pid))).status_code
+        == 200
+    )
+    assert (
+        client.get(
+            f"/api/v1/people/{pid}/points", headers=auth(tokens("worker", person_id=pid + 1))
+        ).status_code
+        == 403
+    )
 
 
 def test_balances_equal_ledger_sums(client, live_city, hdr) -> None:
-    rows = live_city("SELECT person_id, sum(delta) FROM points_ledger GROUP BY person_id "
-                     "ORDER BY person_id LIMIT 25")
+    rows = live_city(
+        "SELECT person_id, sum(delta) FROM points_ledger GROUP BY person_id ORDER BY person_id LIMIT 25"
+    )
     for pid, total in rows:
         got = client.get(f"/api/v1/people/{pid}/points", params={"limit": 1000}, headers=hdr).json()
         assert got["balance"] == total == sum(e["delta"] for e in got["history"])

@@ -40,9 +40,11 @@ def test_single_ping_in_gcj02_is_stored_in_wgs84(client, live_city, hdr, rider) 
     pid, lon, lat = rider
     wlon, wlat = lon + 0.001, lat + 0.001
     glon, glat = from_wgs84(wlon, wlat, "gcj02")
-    r = client.put(f"/api/v1/people/{pid}/position",
-                   json={"lon": glon, "lat": glat, "crs": "gcj02", "at": _now(seconds=-5)},
-                   headers=hdr)
+    r = client.put(
+        f"/api/v1/people/{pid}/position",
+        json={"lon": glon, "lat": glat, "crs": "gcj02", "at": _now(seconds=-5)},
+        headers=hdr,
+    )
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["position"]["stale"] is False
@@ -69,10 +71,13 @@ def test_batch_of_pings_keeps_latest_as_current(client, live_city, hdr, rider) -
 
 
 def test_many_people_at_once(client, live_city, hdr) -> None:
-    rows = live_city("SELECT id, ST_X(position), ST_Y(position) FROM people "
-                     "WHERE position IS NOT NULL ORDER BY id LIMIT 20")
-    pings = [{"person_id": r[0], "lon": r[1], "lat": r[2], "crs": "wgs84", "at": _now(seconds=-1)}
-             for r in rows]
+    rows = live_city(
+        "SELECT id, ST_X(position), ST_Y(position) FROM people "
+        "WHERE position IS NOT NULL ORDER BY id LIMIT 20"
+    )
+    pings = [
+        {"person_id": r[0], "lon": r[1], "lat": r[2], "crs": "wgs84", "at": _now(seconds=-1)} for r in rows
+    ]
     r = client.put("/api/v1/people/positions", json={"pings": pings}, headers=hdr)
     assert r.status_code == 200, r.text
     assert r.json()["accepted"] == 20
@@ -80,23 +85,27 @@ def test_many_people_at_once(client, live_city, hdr) -> None:
 
 def test_old_history_is_pruned(client, live_city, hdr, rider) -> None:
     pid, lon, lat = rider
-    live_city("INSERT INTO position_history (city_code, person_id, at, geom) VALUES "
-              "('340500', %s, now() - interval '40 days', ST_SetSRID(ST_MakePoint(%s, %s), 4326))",
-              (pid, lon, lat))
-    client.put(f"/api/v1/people/{pid}/position",
-               json={"lon": lon, "lat": lat, "crs": "wgs84"}, headers=hdr)
-    old = live_city("SELECT count(*) FROM position_history WHERE person_id = %s "
-                    "AND at < now() - interval '30 days'", (pid,))[0][0]
+    live_city(
+        "INSERT INTO position_history (city_code, person_id, at, geom) VALUES "
+        "('340500', %s, now() - interval '40 days', ST_SetSRID(ST_MakePoint(%s, %s), 4326))",
+        (pid, lon, lat),
+    )
+    client.put(f"/api/v1/people/{pid}/position", json={"lon": lon, "lat": lat, "crs": "wgs84"}, headers=hdr)
+    old = live_city(
+        "SELECT count(*) FROM position_history WHERE person_id = %s AND at < now() - interval '30 days'",
+        (pid,),
+    )[0][0]
     assert old == 0
     # the sweep for everyone
     other = live_city("SELECT id FROM people WHERE id <> %s ORDER BY id LIMIT 1", (pid,))[0][0]
-    live_city("INSERT INTO position_history (city_code, person_id, at, geom) VALUES "
-              "('340500', %s, now() - interval '31 days', ST_SetSRID(ST_MakePoint(%s, %s), 4326))",
-              (other, lon, lat))
+    live_city(
+        "INSERT INTO position_history (city_code, person_id, at, geom) VALUES "
+        "('340500', %s, now() - interval '31 days', ST_SetSRID(ST_MakePoint(%s, %s), 4326))",
+        (other, lon, lat),
+    )
     r = client.post("/api/v1/tasks/expire-offers", headers=hdr)
     assert r.status_code == 200 and r.json()["history_pruned"] >= 1
-    assert live_city("SELECT count(*) FROM position_history WHERE at < now() - interval '30 days'"
-                     )[0][0] == 0
+    assert live_city("SELECT count(*) FROM position_history WHERE at < now() - interval '30 days'")[0][0] == 0
 
 
 @pytest.mark.parametrize(
@@ -108,8 +117,16 @@ def test_old_history_is_pruned(client, live_city, hdr, rider) -> None:
         ({"lon": 118.5, "lat": 31.7, "crs": "wgs84", "at": "2026-01-01T00:00:00"}, 422, "time zone"),
         ({"lon": 118.5, "lat": 31.7}, 422, "crs"),
         ({"lon": "nan", "lat": 31.7, "crs": "wgs84"}, 422, "finite"),
-        ({"lon": 118.5, "lat": 31.7, "crs": "wgs84",
-          "pings": [{"lon": 118.5, "lat": 31.7, "crs": "wgs84"}]}, 422, "either"),
+        (
+            {
+                "lon": 118.5,
+                "lat": 31.7,
+                "crs": "wgs84",
+                "pings": [{"lon": 118.5, "lat": 31.7, "crs": "wgs84"}],
+            },
+            422,
+            "either",
+        ),
     ],
 )
 def test_bad_ping_changes_nothing(client, live_city, hdr, rider, body, status, words) -> None:
@@ -124,23 +141,32 @@ def test_bad_ping_changes_nothing(client, live_city, hdr, rider, body, status, w
 def test_batch_with_one_bad_ping_stores_nothing(client, live_city, hdr, rider) -> None:
     pid, lon, lat = rider
     before = _state(live_city, pid)
-    pings = [{"lon": lon, "lat": lat, "crs": "wgs84"}, {"lon": lon, "lat": lat, "crs": "wgs84",
-                                                        "at": _now(days=1)}]
+    pings = [
+        {"lon": lon, "lat": lat, "crs": "wgs84"},
+        {"lon": lon, "lat": lat, "crs": "wgs84", "at": _now(days=1)},
+    ]
     r = client.put(f"/api/v1/people/{pid}/position", json={"pings": pings}, headers=hdr)
     assert r.status_code == 422
     assert r.json()["detail"][0]["loc"] == ["body", "pings", 1, "at"]
     assert _state(live_city, pid) == before
-    r = client.put("/api/v1/people/positions",
-                   json={"pings": [{"person_id": pid, "lon": lon, "lat": lat, "crs": "wgs84"},
-                                   {"person_id": 99999999, "lon": lon, "lat": lat, "crs": "wgs84"}]},
-                   headers=hdr)
+    r = client.put(
+        "/api/v1/people/positions",
+        json={
+            "pings": [
+                {"person_id": pid, "lon": lon, "lat": lat, "crs": "wgs84"},
+                {"person_id": 99999999, "lon": lon, "lat": lat, "crs": "wgs84"},
+            ]
+        },
+        headers=hdr,
+    )
     assert r.status_code == 404 and "99999999" in r.text
     assert _state(live_city, pid) == before
 
 
 def test_unknown_person(client, hdr) -> None:
-    r = client.put("/api/v1/people/99999999/position",
-                   json={"lon": 118.5, "lat": 31.7, "crs": "wgs84"}, headers=hdr)
+    r = client.put(
+        "/api/v1/people/99999999/position", json={"lon": 118.5, "lat": 31.7, "crs": "wgs84"}, headers=hdr
+    )
     assert r.status_code == 404 and "99999999" in r.text
     r = client.put("/api/v1/people/99999999/availability", json={"on_duty": False}, headers=hdr)
     assert r.status_code == 404
@@ -149,27 +175,49 @@ def test_unknown_person(client, hdr) -> None:
 def test_availability(client, live_city, hdr, rider, tokens) -> None:
     pid, _, _ = rider
     end = _now(hours=4)
-    r = client.put(f"/api/v1/people/{pid}/availability",
-                   json={"on_duty": True, "capacity": 3, "shift_end": end}, headers=hdr)
+    r = client.put(
+        f"/api/v1/people/{pid}/availability",
+        json={"on_duty": True, "capacity": 3, "shift_end": end},
+        headers=hdr,
+    )
     assert r.status_code == 200, r.text
     assert r.json()["capacity"] == 3 and r.json()["on_duty"] is True
-    for bad in ({"capacity": -1}, {"shift_end": _now(hours=-1)}, {}, {"on_duty": None},
-                {"capacity": 2, "colour": "red"}):
+    for bad in (
+        {"capacity": -1},
+        {"shift_end": _now(hours=-1)},
+        {},
+        {"on_duty": None},
+        {"capacity": 2, "colour": "red"},
+    ):
         r = client.put(f"/api/v1/people/{pid}/availability", json=bad, headers=hdr)
         assert r.status_code == 422, (bad, r.text)
     assert live_city("SELECT capacity FROM people WHERE id = %s", (pid,))[0][0] == 3
     # a worker token acts for its own person only
-    r = client.put(f"/api/v1/people/{pid}/availability", json={"on_duty": False},
-                   headers=auth(tokens("worker", person_id=pid + 1)))
+    r = client.put(
+        f"/api/v1/people/{pid}/availability",
+        json={"on_duty": False},
+        headers=auth(tokens("worker", person_id=pid + 1)),
+    )
     assert r.status_code == 403
-    r = client.put(f"/api/v1/people/{pid}/availability", json={"shift_end": None},
-                   headers=auth(tokens("worker", person_id=pid)))
+    r = client.put(
+        f"/api/v1/people/{pid}/availability",
+        json={"shift_end": None},
+        headers=auth(tokens("worker", person_id=pid)),
+    )
     assert r.status_code == 200 and r.json()["shift_end"] is None
     # off duty: not offered, not "available" in nearest
     client.put(f"/api/v1/people/{pid}/availability", json={"on_duty": False}, headers=hdr)
     info = client.get(f"/api/v1/people/{pid}", headers=hdr).json()
-    near = client.get("/api/v1/dispatch/nearest", headers=hdr, params={
-        "lon": info["position"]["lon"], "lat": info["position"]["lat"], "crs": "wgs84",
-        "k": 5, "role": "rider"}).json()
+    near = client.get(
+        "/api/v1/dispatch/nearest",
+        headers=hdr,
+        params={
+            "lon": info["position"]["lon"],
+            "lat": info["position"]["lat"],
+            "crs": "wgs84",
+            "k": 5,
+            "role": "rider",
+        },
+    ).json()
     assert pid not in [p["id"] for p in near]
     client.put(f"/api/v1/people/{pid}/availability", json={"on_duty": True}, headers=hdr)

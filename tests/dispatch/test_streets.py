@@ -9,11 +9,22 @@ from gis.routing import node_network
 
 GEOD = Geod(ellps="WGS84")
 # A plus-shaped junction at node 2 and a bridge (way 30) crossing way 10 without a shared node.
-NODES = {1: (118.500, 31.700), 2: (118.501, 31.700), 3: (118.502, 31.700),
-         4: (118.501, 31.701), 5: (118.501, 31.699),
-         6: (118.5015, 31.6995), 7: (118.5015, 31.7005), 8: (118.5030, 31.7000)}
-WAYS = {10: ([1, 2, 3], "residential", "湖东路"), 20: ([4, 2, 5], "residential", "雨山路"),
-        30: ([6, 7], "primary", "高架桥"), 40: ([3, 8], "footway", None)}
+NODES = {
+    1: (118.500, 31.700),
+    2: (118.501, 31.700),
+    3: (118.502, 31.700),
+    4: (118.501, 31.701),
+    5: (118.501, 31.699),
+    6: (118.5015, 31.6995),
+    7: (118.5015, 31.7005),
+    8: (118.5030, 31.7000),
+}
+WAYS = {
+    10: ([1, 2, 3], "residential", "湖东路"),
+    20: ([4, 2, 5], "residential", "雨山路"),
+    30: ([6, 7], "primary", "高架桥"),
+    40: ([3, 8], "footway", None),
+}
 
 
 def test_node_network_splits_at_shared_vertices_only() -> None:
@@ -26,4 +37,3 @@ def test_node_network_splits_at_shared_vertices_only() -> None:
     assert not ({int(src[4]), int(dst[4])} & {int(v) for v in [*src[:4], *dst[:4]]})
     _, _, expected = GEOD.inv(118.500, 31.700, 118.501, 31.700)
     assert abs(length[0] - expected) < 1e-6
-

@@ -18,11 +18,13 @@ def test_sweep_prunes_position_history_past_its_retention(db_url: str, sql: Any)
         "('340500', %s, now() - interval '1 hour', ST_SetSRID(ST_MakePoint(118.5, 31.7), 4326))",
         (person, person),
     )
-    r = CliRunner().invoke(cli, ["dispatch", "sweep"], env={
-        "WANGGE_DATABASE_URL": db_url, "WANGGE_DISPATCH_HISTORY_RETENTION_DAYS": "30"})
+    r = CliRunner().invoke(
+        cli,
+        ["dispatch", "sweep"],
+        env={"WANGGE_DATABASE_URL": db_url, "WANGGE_DISPATCH_HISTORY_RETENTION_DAYS": "30"},
+    )
     assert r.exit_code == 0, r.output
     counts = json.loads(r.output.strip().splitlines()[-1])
     assert counts["history_pruned"] >= 1
-    ages = sql("SELECT now() - at < interval '30 days' FROM position_history WHERE person_id = %s",
-               (person,))
+    ages = sql("SELECT now() - at < interval '30 days' FROM position_history WHERE person_id = %s", (person,))
     assert ages == [(True,)]

@@ -24,20 +24,29 @@ def _place(sql, n: int = 0) -> tuple[float, float]:
 
 
 def _task(lon: float, lat: float, **extra) -> dict:
-    return {"location": {"type": "Point", "coordinates": [lon, lat]}, "crs": "wgs84",
-            "role": "volunteer", "points": 20, **extra}
+    return {
+        "location": {"type": "Point", "coordinates": [lon, lat]},
+        "crs": "wgs84",
+        "role": "volunteer",
+        "points": 20,
+        **extra,
+    }
 
 
 def _nearest(client, hdr, lon, lat, k=3, **params) -> list[dict]:
-    r = client.get(NEAREST, params={"lon": lon, "lat": lat, "crs": "wgs84", "k": k,
-                                    "role": "volunteer", **params}, headers=hdr)
+    r = client.get(
+        NEAREST,
+        params={"lon": lon, "lat": lat, "crs": "wgs84", "k": k, "role": "volunteer", **params},
+        headers=hdr,
+    )
     assert r.status_code == 200, r.text
     return r.json()
 
 
 def _balance(sql, person_id: int) -> int:
-    return int(sql("SELECT coalesce(sum(delta), 0) FROM points_ledger WHERE person_id = %s",
-                   (person_id,))[0][0])
+    return int(
+        sql("SELECT coalesce(sum(delta), 0) FROM points_ledger WHERE person_id = %s", (person_id,))[0][0]
+    )
 
 
 def test_offer_accept_complete_credits_points(client, live_city, hdr, settings) -> None:
@@ -61,15 +70,17 @@ def test_offer_accept_complete_credits_points(client, live_city, hdr, settings) 
     assert r.json()["status"] == "accepted" and r.json()["assignee"] == pid
 
     # completing 1 km away is refused (proof of presence) and changes nothing
-    far = {"person_id": pid, "position": {"type": "Point", "coordinates": [lon + 0.01, lat]},
-           "crs": "wgs84"}
+    far = {"person_id": pid, "position": {"type": "Point", "coordinates": [lon + 0.01, lat]}, "crs": "wgs84"}
     r = client.post(f"/api/v1/tasks/{tid}/complete", json=far, headers=hdr)
     assert r.status_code == 422 and "proof of presence" in r.text
     assert client.get(f"/api/v1/tasks/{tid}", headers=hdr).json()["status"] == "accepted"
     assert _balance(live_city, pid) == before
 
-    near = {"person_id": pid, "position": {"type": "Point", "coordinates": [lon + 0.0003, lat]},
-            "crs": "wgs84"}
+    near = {
+        "person_id": pid,
+        "position": {"type": "Point", "coordinates": [lon + 0.0003, lat]},
+        "crs": "wgs84",
+    }
     r = client.post(f"/api/v1/tasks/{tid}/complete", json=near, headers=hdr)
     assert r.status_code == 200, r.text
     done = r.json()
@@ -92,8 +103,9 @@ def test_decline_moves_to_next_candidate(client, live_city, hdr, settings) -> No
     task = r.json()
     first = task["offered_to"]
     assert first == ranked[0]
-    r = client.post(f"/api/v1/tasks/{task['id']}/decline",
-                    json={"person_id": first, "reason": "在外地"}, headers=hdr)
+    r = client.post(
+        f"/api/v1/tasks/{task['id']}/decline", json={"person_id": first, "reason": "在外地"}, headers=hdr
+    )
     assert r.status_code == 200, r.text
     after = r.json()
     assert after["status"] == "offered" and after["offered_to"] not in (None, first)
@@ -117,8 +129,7 @@ def test_offer_window_lapses_lazily_and_by_sweep(client, live_city, hdr) -> None
         assert a2["offered_to"] != a["offered_to"]
         assert {o["person_id"]: o["outcome"] for o in a2["offers"]}[a["offered_to"]] == "expired"
         # the lapsed offeree can no longer accept
-        r = client.post(f"/api/v1/tasks/{b['id']}/accept", json={"person_id": b["offered_to"]},
-                        headers=hdr)
+        r = client.post(f"/api/v1/tasks/{b['id']}/accept", json={"person_id": b["offered_to"]}, headers=hdr)
         assert r.status_code == 409 and "lapsed" in r.text
         time.sleep(1.3)
         r = client.post("/api/v1/tasks/expire-offers", headers=hdr)
@@ -215,12 +226,10 @@ def test_unknown_task_and_roles(client, live_city, hdr, tokens) -> None:
     t = client.post("/api/v1/tasks", json=_task(lon, lat), headers=hdr).json()
     someone_else = t["offered_to"] + 1
     worker = auth(tokens("worker", person_id=someone_else))
-    r = client.post(f"/api/v1/tasks/{t['id']}/accept", json={"person_id": t["offered_to"]},
-                    headers=worker)
+    r = client.post(f"/api/v1/tasks/{t['id']}/accept", json={"person_id": t["offered_to"]}, headers=worker)
     assert r.status_code == 403
     own = auth(tokens("worker", person_id=t["offered_to"]))
-    r = client.post(f"/api/v1/tasks/{t['id']}/accept", json={"person_id": t["offered_to"]},
-                    headers=own)
+    r = client.post(f"/api/v1/tasks/{t['id']}/accept", json={"person_id": t["offered_to"]}, headers=own)
     assert r.status_code == 200
     client.post(f"/api/v1/tasks/{t['id']}/cancel", headers=hdr)
 
@@ -233,12 +242,16 @@ def test_task_past_its_deadline_expires(client, live_city, hdr, settings) -> Non
     t = client.post("/api/v1/tasks", json=_task(lon, lat, deadline=deadline), headers=hdr).json()
     assert t["status"] == "offered"
     time.sleep(2.3)
-    r = client.post(f"/api/v1/tasks/{t['id']}/accept", json={"person_id": t["offered_to"]},
-                    headers=hdr)
+    r = client.post(f"/api/v1/tasks/{t['id']}/accept", json={"person_id": t["offered_to"]}, headers=hdr)
     assert r.status_code == 409 and "expired" in r.text
     after = client.get(f"/api/v1/tasks/{t['id']}", headers=hdr).json()
     assert after["status"] == "expired" and after["offered_to"] is None
     assert after["offers"][0]["outcome"] == "withdrawn"
     # the offeree is free again
-    assert live_city("SELECT count(*) FROM tasks WHERE status = 'offered' AND offered_to = %s "
-                     "AND id = %s", (t["offered_to"], t["id"]))[0][0] == 0
+    assert (
+        live_city(
+            "SELECT count(*) FROM tasks WHERE status = 'offered' AND offered_to = %s AND id = %s",
+            (t["offered_to"], t["id"]),
+        )[0][0]
+        == 0
+    )

@@ -46,17 +46,22 @@ def test_visits_due_and_a_visit_clears_it(client, live_city, hdr, due_grid) -> N
         WHERE g.code = %s AND g.active AND r.must_visit AND NOT EXISTS (
           SELECT 1 FROM visits v WHERE v.resident_id = r.id
           AND v.at > now() - make_interval(days => r.visit_every_days))
-        """, (code,)
+        """,
+        (code,),
     )
     assert {h["resident_id"] for h in due["households"]} == {e[0] for e in expected}
     assert due["count"] > 0
     first = due["households"][0]
-    (lon, lat), = live_city("SELECT ST_X(point), ST_Y(point) FROM buildings WHERE id = %s",
-                            (first["building_id"],))
+    ((lon, lat),) = live_city(
+        "SELECT ST_X(point), ST_Y(point) FROM buildings WHERE id = %s", (first["building_id"],)
+    )
     body = {
-        "building": first["building_code"], "resident_id": first["resident_id"],
-        "worker_id": worker, "checklist": [VISIT_CHECKLIST[0].code, "gas_safety", "fraud_warning"],
-        "notes": "独居老人，身体尚可", "crs": "wgs84",
+        "building": first["building_code"],
+        "resident_id": first["resident_id"],
+        "worker_id": worker,
+        "checklist": [VISIT_CHECKLIST[0].code, "gas_safety", "fraud_warning"],
+        "notes": "独居老人，身体尚可",
+        "crs": "wgs84",
         "position": {"type": "Point", "coordinates": [lon, lat]},
     }
     r = client.post("/api/v1/visits", json=body, headers=hdr)
@@ -71,8 +76,13 @@ def test_visit_refused_far_from_the_building(client, live_city, hdr, due_grid) -
     _, worker = due_grid
     code, lon, lat = live_city("SELECT code, ST_X(point), ST_Y(point) FROM buildings LIMIT 1")[0]
     n = live_city("SELECT count(*) FROM visits")[0][0]
-    body = {"building": code, "worker_id": worker, "checklist": ["home_safety"], "crs": "wgs84",
-            "position": {"type": "Point", "coordinates": [lon + 0.01, lat]}}
+    body = {
+        "building": code,
+        "worker_id": worker,
+        "checklist": ["home_safety"],
+        "crs": "wgs84",
+        "position": {"type": "Point", "coordinates": [lon + 0.01, lat]},
+    }
     r = client.post("/api/v1/visits", json=body, headers=hdr)
     assert r.status_code == 422 and "proof of presence" in r.text
     assert live_city("SELECT count(*) FROM visits")[0][0] == n
@@ -94,8 +104,14 @@ def test_visit_bad_input(client, live_city, hdr, due_grid, change, status, field
     _, worker = due_grid
     code, lon, lat = live_city("SELECT code, ST_X(point), ST_Y(point) FROM buildings LIMIT 1")[0]
     n = live_city("SELECT count(*) FROM visits")[0][0]
-    body = {"building": code, "worker_id": worker, "checklist": ["home_safety"], "crs": "wgs84",
-            "position": {"type": "Point", "coordinates": [lon, lat]}, **change}
+    body = {
+        "building": code,
+        "worker_id": worker,
+        "checklist": ["home_safety"],
+        "crs": "wgs84",
+        "position": {"type": "Point", "coordinates": [lon, lat]},
+        **change,
+    }
     r = client.post("/api/v1/visits", json=body, headers=hdr)
     assert r.status_code == status, r.text
     assert field in str(r.json()["detail"][0]["loc"])
@@ -105,8 +121,13 @@ def test_visit_bad_input(client, live_city, hdr, due_grid, change, status, field
 def test_volunteer_cannot_record_visits(client, live_city, hdr) -> None:
     vol = live_city("SELECT id FROM people WHERE role = 'volunteer' LIMIT 1")[0][0]
     code, lon, lat = live_city("SELECT code, ST_X(point), ST_Y(point) FROM buildings LIMIT 1")[0]
-    body = {"building": code, "worker_id": vol, "checklist": ["home_safety"], "crs": "wgs84",
-            "position": {"type": "Point", "coordinates": [lon, lat]}}
+    body = {
+        "building": code,
+        "worker_id": vol,
+        "checklist": ["home_safety"],
+        "crs": "wgs84",
+        "position": {"type": "Point", "coordinates": [lon, lat]},
+    }
     r = client.post("/api/v1/visits", json=body, headers=hdr)
     assert r.status_code == 422 and "grid_worker" in r.text
 
@@ -118,10 +139,12 @@ def test_unknown_grid(client, hdr) -> None:
 
 def test_visits_due_masks_residents_for_others(client, live_city, tokens, due_grid) -> None:
     code, worker = due_grid
-    own = client.get(f"/api/v1/grids/{code}/visits-due",
-                     headers=auth(tokens("worker", person_id=worker))).json()["households"]
-    planner = client.get(f"/api/v1/grids/{code}/visits-due",
-                         headers=auth(tokens("planner"))).json()["households"]
+    own = client.get(
+        f"/api/v1/grids/{code}/visits-due", headers=auth(tokens("worker", person_id=worker))
+    ).json()["households"]
+    planner = client.get(f"/api/v1/grids/{code}/visits-due", headers=auth(tokens("planner"))).json()[
+        "households"
+    ]
     assert own and len(own) == len(planner)
     real = {r[0]: r[1] for r in live_city("SELECT id, name FROM residents")}
     assert all(h["name"] == real[h["resident_id"]] for h in own)

@@ -136,15 +136,11 @@ def test_geometry_types_preserved() -> None:
 
 
 def test_geodataframe_to_wgs84() -> None:
-    gdf = gpd.GeoDataFrame(
-        {"name": ["a", "b"]}, geometry=[Point(118.5, 31.7), Point(118.6, 31.6)], crs=None
-    )
+    gdf = gpd.GeoDataFrame({"name": ["a", "b"]}, geometry=[Point(118.5, 31.7), Point(118.6, 31.6)], crs=None)
     out = geodataframe_to_wgs84(gdf, "gcj02")
     assert out.crs.to_epsg() == 4326
     assert list(out["name"]) == ["a", "b"]
-    assert (out.geometry.x.iloc[0], out.geometry.y.iloc[0]) == pytest.approx(
-        to_wgs84(118.5, 31.7, "gcj02")
-    )
+    assert (out.geometry.x.iloc[0], out.geometry.y.iloc[0]) == pytest.approx(to_wgs84(118.5, 31.7, "gcj02"))
     assert gdf.geometry.x.iloc[0] == 118.5  # input untouched
 
 

@@ -79,8 +79,9 @@ def check_communities(city: DemoCity) -> None:
     left, right = shapely.STRtree(geoms).query(geoms, predicate="intersects")
     pairs = left < right
     assert shapely.area(shapely.intersection(geoms[left[pairs]], geoms[right[pairs]])).sum() == 0
-    for code, dist, street, geom in zip(comms["code"], comms["district_code"],
-                                        comms["street_code"], geoms, strict=True):
+    for code, dist, street, geom in zip(
+        comms["code"], comms["district_code"], comms["street_code"], geoms, strict=True
+    ):
         assert geom.within(admin.loc[dist, "geom"]), code
         assert admin.loc[dist, "level"] == "district"
         assert admin.loc[street, "level"] == "street" and admin.loc[street, "parent_code"] == dist
@@ -190,8 +191,9 @@ def test_grids_tile_communities(city: DemoCity) -> None:
 
 def test_buildings_lie_in_one_grid(city: DemoCity) -> None:
     check_buildings_in_grids(city)
-    pa = city.tables["plan_assignments"].merge(city.tables["buildings"], left_on="building_id",
-                                                right_on="id", suffixes=("", "_b"))
+    pa = city.tables["plan_assignments"].merge(
+        city.tables["buildings"], left_on="building_id", right_on="id", suffixes=("", "_b")
+    )
     assert (pa["grid_id"] == pa["grid_id_b"]).all()
     assert len(pa) == len(city.tables["buildings"])
 
@@ -221,11 +223,13 @@ def test_streets_form_a_routable_network(city: DemoCity) -> None:
     # a node id always names the same place
     start = shapely.get_coordinates(shapely.get_point(s.geometry.to_numpy(), 0))
     end = shapely.get_coordinates(shapely.get_point(s.geometry.to_numpy(), -1))
-    nodes = pd.DataFrame({
-        "node": np.concatenate([s["source"], s["target"]]),
-        "x": np.round(np.concatenate([start[:, 0], end[:, 0]]), 8),
-        "y": np.round(np.concatenate([start[:, 1], end[:, 1]]), 8),
-    })
+    nodes = pd.DataFrame(
+        {
+            "node": np.concatenate([s["source"], s["target"]]),
+            "x": np.round(np.concatenate([start[:, 0], end[:, 0]]), 8),
+            "y": np.round(np.concatenate([start[:, 1], end[:, 1]]), 8),
+        }
+    )
     assert (nodes.groupby("node")[["x", "y"]].nunique() == 1).all().all()
     assert nodes.drop_duplicates().groupby(["x", "y"]).size().max() == 1
     g = nx.Graph()
@@ -234,8 +238,9 @@ def test_streets_form_a_routable_network(city: DemoCity) -> None:
     assert len(largest) >= 0.95 * g.number_of_nodes()
     # streets do not run through buildings
     b = city.tables["buildings"]
-    assert not shapely.STRtree(b.geometry.to_numpy()).query(s.geometry.to_numpy(),
-                                                            predicate="intersects").size
+    assert (
+        not shapely.STRtree(b.geometry.to_numpy()).query(s.geometry.to_numpy(), predicate="intersects").size
+    )
 
 
 # --------------------------------------------------------------------------- people & party
@@ -261,8 +266,9 @@ def test_people(city: DemoCity) -> None:
     # last positions near their community
     comms = city.tables["communities"].to_crs(32650).set_index("code")
     local = p[p["community_code"].notna()].to_crs(32650)
-    dist = local.geometry.distance(gpd.GeoSeries(comms.loc[local["community_code"], "geom"].values,
-                                                 index=local.index, crs=32650))
+    dist = local.geometry.distance(
+        gpd.GeoSeries(comms.loc[local["community_code"], "geom"].values, index=local.index, crs=32650)
+    )
     assert dist.max() < 200
 
 
@@ -320,9 +326,14 @@ def test_incident_timelines(city: DemoCity) -> None:
     ref = pd.Timestamp(city.reference_time)
     assert (inc["created_at"] <= ref).all()
     assert (inc["created_at"] >= ref - pd.Timedelta(days=366)).all()
-    for a, b in [("created_at", "accepted_at"), ("accepted_at", "resolved_at"),
-                 ("resolved_at", "closed_at"), ("created_at", "escalated_at"),
-                 ("escalated_at", "department_due_at"), ("created_at", "due_at")]:
+    for a, b in [
+        ("created_at", "accepted_at"),
+        ("accepted_at", "resolved_at"),
+        ("resolved_at", "closed_at"),
+        ("created_at", "escalated_at"),
+        ("escalated_at", "department_due_at"),
+        ("created_at", "due_at"),
+    ]:
         both = inc[a].notna() & inc[b].notna()
         assert (inc.loc[both, a] <= inc.loc[both, b]).all(), (a, b)
     for col in ["accepted_at", "resolved_at", "escalated_at", "closed_at"]:
@@ -346,7 +357,7 @@ def test_incident_timelines(city: DemoCity) -> None:
     # the app's rule: an immediate item resolved the (Beijing) day it came in
     immediate = items.loc[inc["item_code"], "on_the_spot"].to_numpy()
     beijing = pd.Timedelta(hours=8)
-    same_day = ((inc["resolved_at"] + beijing).dt.date == (inc["created_at"] + beijing).dt.date)
+    same_day = (inc["resolved_at"] + beijing).dt.date == (inc["created_at"] + beijing).dt.date
     assert (inc["on_the_spot"] == (immediate & inc["resolved_at"].notna() & same_day)).all()
     quick = inc[inc["on_the_spot"] & (inc["channel"] == "window")]
     assert ((quick["resolved_at"] - quick["created_at"]) < pd.Timedelta(hours=1)).all()
@@ -354,8 +365,7 @@ def test_incident_timelines(city: DemoCity) -> None:
     grids = city.tables["grids"].set_index("id")
     inside = shapely.within(inc.geometry.to_numpy(), grids.loc[inc["grid_id"], "geom"].to_numpy())
     assert inside.all()
-    assert (grids.loc[inc["grid_id"], "community_code"].to_numpy()
-            == inc["community_code"].to_numpy()).all()
+    assert (grids.loc[inc["grid_id"], "community_code"].to_numpy() == inc["community_code"].to_numpy()).all()
     assert set(inc["channel"]) == {"window", "mini_program", "phone", "patrol"}
     assert inc["idempotency_key"].dropna().is_unique
 
@@ -367,13 +377,21 @@ def test_incident_events_follow_each_timeline(city: DemoCity) -> None:
     ev = city.tables["incident_events"]
     assert set(ev["action"].str.replace("_", "-")) <= {"intake", "assign", "rated", *TRANSITIONS}
     assert set(ev["action"].replace("department_accept", "department-accept")) >= {
-        "intake", "assign", "accept", "start", "escalate", "department-accept", "resolve",
-        "verify", "close", "rated"}
+        "intake",
+        "assign",
+        "accept",
+        "start",
+        "escalate",
+        "department-accept",
+        "resolve",
+        "verify",
+        "close",
+        "rated",
+    }
     assert set(ev["to_status"]) <= set(INCIDENT_STATUSES)
     # every workflow step is a legal transition of the app's state machine
     moves = ev[~ev["action"].isin(["intake", "assign", "rated"])]
-    for action, frm, to in zip(moves["action"], moves["from_status"], moves["to_status"],
-                               strict=True):
+    for action, frm, to in zip(moves["action"], moves["from_status"], moves["to_status"], strict=True):
         assert TRANSITIONS[action.replace("_", "-")][frm] == to, (action, frm, to)
     rated = ev[ev["action"] == "rated"]
     assert (rated["from_status"] == rated["to_status"]).all()
@@ -420,8 +438,9 @@ def test_visits(city: DemoCity) -> None:
     worker = grids.loc[b.loc[v["building_id"], "grid_id"], "worker_id"].to_numpy()
     assert (v["worker_id"].to_numpy() == worker).all()
     rv = v[v["resident_id"].notna()]
-    assert (r.loc[rv["resident_id"].astype(int), "building_id"].to_numpy()
-            == rv["building_id"].to_numpy()).all()
+    assert (
+        r.loc[rv["resident_id"].astype(int), "building_id"].to_numpy() == rv["building_id"].to_numpy()
+    ).all()
     last = rv.groupby("resident_id")["at"].max()
     age_days = (ref - last).dt.total_seconds() / 86_400
     overdue = age_days > r.loc[last.index.astype(int), "visit_every_days"].to_numpy() * 1.2
@@ -458,8 +477,15 @@ def test_catalogue(city: DemoCity) -> None:
     items = city.tables["service_items"]
     deps = city.tables["departments"]
     assert items["high_frequency"].sum() == 20
-    assert {"housing", "urban_management", "police", "civil_affairs", "health", "hrss",
-            "disabled_federation"} <= set(deps["code"])
+    assert {
+        "housing",
+        "urban_management",
+        "police",
+        "civil_affairs",
+        "health",
+        "hrss",
+        "disabled_federation",
+    } <= set(deps["code"])
     by = items.set_index("code")
     assert by.loc["EV-003", "department_code"] == "housing"  # 飞线充电
     assert by.loc["EV-004", "department_code"] == "housing"  # elevator

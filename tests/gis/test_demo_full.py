@@ -59,6 +59,7 @@ def test_small_city_is_the_prefix_of_the_full_city(full: tuple[DemoCity, float])
     big = city.tables["grids"]
     big = big[big["community_code"].isin(codes)]
     assert big["code"].tolist() == small.tables["grids"]["code"].tolist()
-    assert (shapely.to_wkb(big.geometry.to_numpy())
-            == shapely.to_wkb(small.tables["grids"].geometry.to_numpy())).all()
+    assert (
+        shapely.to_wkb(big.geometry.to_numpy()) == shapely.to_wkb(small.tables["grids"].geometry.to_numpy())
+    ).all()
     assert np.array_equal(big["households"].to_numpy(), small.tables["grids"]["households"])

@@ -52,8 +52,7 @@ def _boundary_building(plan):
         i, j = pos[a], pos[b]
         la, lb = _cell_label(plan, i), _cell_label(plan, j)
         if la != lb and len(plan.cells["building_ids"].iloc[i]) == 1:
-            rest = [plan.cells["unit_id"].iloc[k] for k in np.flatnonzero(plan.cell_labels == la)
-                    if k != i]
+            rest = [plan.cells["unit_id"].iloc[k] for k in np.flatnonzero(plan.cell_labels == la) if k != i]
             if nx.is_connected(plan.adjacency.subgraph(rest)):
                 return plan.cells["building_ids"].iloc[i][0], la, lb
     raise AssertionError("no boundary building found")
@@ -80,8 +79,7 @@ def test_move_to_non_adjacent_grid_is_refused() -> None:
     grids = plan.grids.set_index("label")
     bid, src, _ = _boundary_building(plan)
     geom = grids.loc[src].geometry
-    far = [int(lab) for lab, g in grids.geometry.items()
-           if lab != src and g.distance(geom) > 50]
+    far = [int(lab) for lab, g in grids.geometry.items() if lab != src and g.distance(geom) > 50]
     assert far
     with pytest.raises(EditRefused, match="separate pieces"):
         move_buildings(plan, [bid], far[0])
@@ -114,8 +112,9 @@ def test_merge_adjacent_and_refuse_non_adjacent() -> None:
     _valid(merged, c)
     assert any("outside" in n for n in merged.notes)  # merged grid exceeds the range
     grids = plan.grids.set_index("label")
-    far = next(int(lab) for lab, g in grids.geometry.items()
-               if lab != a and g.distance(grids.loc[a].geometry) > 50)
+    far = next(
+        int(lab) for lab, g in grids.geometry.items() if lab != a and g.distance(grids.loc[a].geometry) > 50
+    )
     with pytest.raises(EditRefused, match="do not share a boundary"):
         merge_grids(plan, a, far)
     with pytest.raises(EditRefused):
@@ -148,8 +147,9 @@ def test_split_along_a_line() -> None:
     g2 = out.grids.set_index("label")
     # sides follow the line: one grid west of it, one east, households conserved
     assert g2.loc[grid, "households"] + g2.loc[new, "households"] == grids.loc[grid, "households"]
-    xs = sorted([shapely.point_on_surface(g2.loc[grid].geometry).x,
-                 shapely.point_on_surface(g2.loc[new].geometry).x])
+    xs = sorted(
+        [shapely.point_on_surface(g2.loc[grid].geometry).x, shapely.point_on_surface(g2.loc[new].geometry).x]
+    )
     assert xs[0] < cx < xs[1]
     _valid(out, c)
 

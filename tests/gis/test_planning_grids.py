@@ -64,8 +64,11 @@ def test_grid_codes_are_15_digits_west_east_north_south() -> None:
 
 def test_grid_numbering_on_a_known_layout() -> None:
     # 3 columns x 2 rows of squares, given in scrambled order
-    cells = {(col, row): shapely.box(col * 100, -row * 100, col * 100 + 100, -row * 100 + 100)
-             for col in range(3) for row in range(2)}
+    cells = {
+        (col, row): shapely.box(col * 100, -row * 100, col * 100 + 100, -row * 100 + 100)
+        for col in range(3)
+        for row in range(2)
+    }
     keys = [(2, 1), (0, 0), (1, 1), (2, 0), (0, 1), (1, 0)]
     g = gpd.GeoDataFrame({"label": range(6)}, geometry=[cells[k] for k in keys])
     out = assign_grid_codes(g, "340503001002")

@@ -27,8 +27,7 @@ def _setup(seed: int = 21, households: int = 3600):
 
 def _grids_contiguous(us, labels: pd.Series) -> bool:
     return all(
-        nx.is_connected(us.adjacency.subgraph(labels.index[labels == g].tolist()))
-        for g in labels.unique()
+        nx.is_connected(us.adjacency.subgraph(labels.index[labels == g].tolist())) for g in labels.unique()
     )
 
 
@@ -131,8 +130,7 @@ def test_keep_existing_moves_few_households() -> None:
     moved_kept = _moved(existing, kept_b, hh)
     # fresh redraws (other seeds: nothing ties them to the old plan's draw)
     moved_fresh = min(
-        _moved(existing, partition(us2.units, us2.adjacency, RANGE, seed=s)
-               .building_labels(us2.units), hh)
+        _moved(existing, partition(us2.units, us2.adjacency, RANGE, seed=s).building_labels(us2.units), hh)
         for s in (1, 2, 3)
     )
     assert kept.moved_households is not None

@@ -103,8 +103,9 @@ def test_crossing_footprint_is_assigned_whole_and_reported() -> None:
     crossing = {r["building_id"]: r for r in us.crossing_buildings}
     assert "CROSS" in crossing
     assert crossing["CROSS"]["outside_area"] > 1.0
-    owners = [u for u, ids in zip(us.units["unit_id"], us.units["building_ids"], strict=True)
-              if "CROSS" in ids]
+    owners = [
+        u for u, ids in zip(us.units["unit_id"], us.units["building_ids"], strict=True) if "CROSS" in ids
+    ]
     assert len(owners) == 1
     assert len(us.units) >= len(us0.units)
 
@@ -147,8 +148,10 @@ def test_street_slivers_are_absorbed_and_units_stay_connected() -> None:
     first = c.streets.geometry.iloc[0]
     twin = shapely.affinity.translate(first, xoff=0.0004)
     streets = gpd.GeoDataFrame(
-        pd.concat([c.streets, gpd.GeoDataFrame({"street_id": [999]}, geometry=[twin],
-                                                crs=c.streets.crs)], ignore_index=True),
+        pd.concat(
+            [c.streets, gpd.GeoDataFrame({"street_id": [999]}, geometry=[twin], crs=c.streets.crs)],
+            ignore_index=True,
+        ),
         crs=c.streets.crs,
     )
     blocks = street_blocks(c.community, streets.geometry.values)

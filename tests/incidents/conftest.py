@@ -10,8 +10,6 @@ import pytest
 SqlFn = Callable[..., list[tuple[Any, ...]]]
 
 
-
-
 @pytest.fixture(scope="module")
 def interior_point(sql: SqlFn) -> Callable[..., dict[str, Any]]:
     """``interior_point(on_duty=True)`` → a grid with its worker and a WGS84 point deep inside it.
@@ -33,15 +31,20 @@ def interior_point(sql: SqlFn) -> Callable[..., dict[str, Any]]:
             (on_duty, offset),
         )
         gid, code, comm, worker, lon, lat = rows[0]
-        return {"grid_id": gid, "grid": code, "community": comm, "worker": worker,
-                "lon": lon, "lat": lat}
+        return {"grid_id": gid, "grid": code, "community": comm, "worker": worker, "lon": lon, "lat": lat}
 
     return pick
 
 
 def report(point: dict[str, Any], item: str = "EV-006", **extra: Any) -> dict[str, Any]:
-    body = {"item_code": item, "description": "垃圾堆积，清运不及时", "channel": "mini_program",
-            "lon": point["lon"], "lat": point["lat"], "crs": "wgs84",
-            "reporter": {"name": "张三", "phone": "13800000000"}}
+    body = {
+        "item_code": item,
+        "description": "垃圾堆积，清运不及时",
+        "channel": "mini_program",
+        "lon": point["lon"],
+        "lat": point["lat"],
+        "crs": "wgs84",
+        "reporter": {"name": "张三", "phone": "13800000000"},
+    }
     body.update(extra)
     return body

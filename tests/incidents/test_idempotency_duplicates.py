@@ -25,11 +25,11 @@ def test_concurrent_retries_with_one_key_make_exactly_one_incident(
     def post() -> None:
         with httpx.Client(base_url=live_server.url, timeout=30) as c:
             barrier.wait()
-            r = c.post("/api/v1/incidents", json=body,
-                       headers={**auth(tok), "Idempotency-Key": "retry-abc-1"})
+            r = c.post(
+                "/api/v1/incidents", json=body, headers={**auth(tok), "Idempotency-Key": "retry-abc-1"}
+            )
             with lock:
-                results.append((r.status_code, r.json()["id"],
-                                r.headers.get("Idempotent-Replayed")))
+                results.append((r.status_code, r.json()["id"], r.headers.get("Idempotent-Replayed")))
 
     threads = [threading.Thread(target=post) for _ in range(n)]
     for t in threads:
@@ -41,21 +41,27 @@ def test_concurrent_retries_with_one_key_make_exactly_one_incident(
     assert len(ids) == 1
     (iid,) = ids
     assert sum(1 for *_x, replay in results if replay == "true") == n - 1
-    assert sql("SELECT count(*) FROM incidents WHERE idempotency_key LIKE %s",
-               ("%:retry-abc-1",)) == [(1,)]
-    assert sql("SELECT count(*) FROM incident_events WHERE incident_id = %s AND action = 'intake'",
-               (iid,)) == [(1,)]
+    assert sql("SELECT count(*) FROM incidents WHERE idempotency_key LIKE %s", ("%:retry-abc-1",)) == [(1,)]
+    assert sql(
+        "SELECT count(*) FROM incident_events WHERE incident_id = %s AND action = 'intake'", (iid,)
+    ) == [(1,)]
     # the same key with another body is refused and stores nothing
     before = sql("SELECT count(*) FROM incidents")
     with httpx.Client(base_url=live_server.url, timeout=30) as c:
-        r = c.post("/api/v1/incidents", json={**body, "description": "另一件事"},
-                   headers={**auth(tok), "Idempotency-Key": "retry-abc-1"})
+        r = c.post(
+            "/api/v1/incidents",
+            json={**body, "description": "另一件事"},
+            headers={**auth(tok), "Idempotency-Key": "retry-abc-1"},
+        )
         assert r.status_code == 409
         d = r.json()["detail"][0]
         assert d["loc"] == ["header", "idempotency-key"] and "different request body" in d["msg"]
         # keys belong to a token: another client's same key is a new report
-        r2 = c.post("/api/v1/incidents", json=body,
-                    headers={**auth(make_token("reporter")), "Idempotency-Key": "retry-abc-1"})
+        r2 = c.post(
+            "/api/v1/incidents",
+            json=body,
+            headers={**auth(make_token("reporter")), "Idempotency-Key": "retry-abc-1"},
+        )
         assert r2.status_code == 201 and r2.json()["id"] != iid
     assert sql("SELECT count(*) FROM incidents")[0][0] == before[0][0] + 1
 
@@ -65,48 +71,54 @@ def test_a_repeat_report_nearby_is_flagged_and_merged_keeping_both_reporters(
 ) -> None:
     p = interior_point(offset=6)
     first_rep, second_rep = make_token("reporter"), make_token("reporter")
-    first = client.post("/api/v1/incidents", json=report(p, item="EV-014"),
-                        headers=auth(first_rep)).json()
+    first = client.post("/api/v1/incidents", json=report(p, item="EV-014"), headers=auth(first_rep)).json()
     assert first["likely_duplicate_of"] is None
     near = {**p, "lon": p["lon"] + 0.0002}  # ~19 m east
-    second = client.post("/api/v1/incidents", json=report(near, item="EV-014",
-                                                          reporter={"name": "李四"}),
-                         headers=auth(second_rep)).json()
+    second = client.post(
+        "/api/v1/incidents",
+        json=report(near, item="EV-014", reporter={"name": "李四"}),
+        headers=auth(second_rep),
+    ).json()
     assert second["likely_duplicate_of"] == first["id"]
     # another item at the same place is not a duplicate; neither is the same item far away
-    other = client.post("/api/v1/incidents", json=report(near, item="EV-011"),
-                        headers=auth(second_rep)).json()
+    other = client.post(
+        "/api/v1/incidents", json=report(near, item="EV-011"), headers=auth(second_rep)
+    ).json()
     assert other["likely_duplicate_of"] is None
     disp = make_token("dispatcher")
-    flagged = client.get("/api/v1/incidents", params={"likely_duplicate": "true", "limit": 1000},
-                         headers=auth(disp)).json()
+    flagged = client.get(
+        "/api/v1/incidents", params={"likely_duplicate": "true", "limit": 1000}, headers=auth(disp)
+    ).json()
     assert second["id"] in [i["id"] for i in flagged["items"]]
     # merge
-    r = client.post(f"/api/v1/incidents/{second['id']}/merge", json={"into": second["id"]},
-                    headers=auth(disp))
+    r = client.post(
+        f"/api/v1/incidents/{second['id']}/merge", json={"into": second["id"]}, headers=auth(disp)
+    )
     assert r.status_code == 422
-    r = client.post(f"/api/v1/incidents/{second['id']}/merge", json={"into": first["id"]},
-                    headers=auth(first_rep))
+    r = client.post(
+        f"/api/v1/incidents/{second['id']}/merge", json={"into": first["id"]}, headers=auth(first_rep)
+    )
     assert r.status_code == 403
-    r = client.post(f"/api/v1/incidents/{second['id']}/merge",
-                    json={"into": first["id"], "note": "同一处垃圾"}, headers=auth(disp))
+    r = client.post(
+        f"/api/v1/incidents/{second['id']}/merge",
+        json={"into": first["id"], "note": "同一处垃圾"},
+        headers=auth(disp),
+    )
     assert r.status_code == 200, r.text
     target = r.json()
     assert target["merged"] == [second["id"]]
     assert {x["from_incident"] for x in target["reporters"]} == {first["id"], second["id"]}
     assert target["events"][-1]["action"] == "merged"
     # the second reporter follows the surviving case; their own shows where it went
-    assert client.get(f"/api/v1/incidents/{first['id']}",
-                      headers=auth(second_rep)).status_code == 200
+    assert client.get(f"/api/v1/incidents/{first['id']}", headers=auth(second_rep)).status_code == 200
     mine = client.get(f"/api/v1/incidents/{second['id']}", headers=auth(second_rep)).json()
     assert mine["duplicate_of"] == first["id"] and mine["status"] == "closed"
     assert mine["likely_duplicate_of"] is None and mine["allowed_actions"] == []
     # a merged case takes no more moves, and cannot be merged twice
-    r = client.post(f"/api/v1/incidents/{second['id']}/transitions", json={"action": "reopen"},
-                    headers=auth(disp))
+    r = client.post(
+        f"/api/v1/incidents/{second['id']}/transitions", json={"action": "reopen"}, headers=auth(disp)
+    )
     assert r.status_code == 409 and str(first["id"]) in r.json()["detail"][0]["msg"]
-    r = client.post(f"/api/v1/incidents/{second['id']}/merge", json={"into": first["id"]},
-                    headers=auth(disp))
+    r = client.post(f"/api/v1/incidents/{second['id']}/merge", json={"into": first["id"]}, headers=auth(disp))
     assert r.status_code == 409
-    assert sql("SELECT duplicate_of FROM incidents WHERE id = %s", (second["id"],)) == [
-        (first["id"],)]
+    assert sql("SELECT duplicate_of FROM incidents WHERE id = %s", (second["id"],)) == [(first["id"],)]

@@ -13,8 +13,13 @@ from tests.conftest import auth
 OPEN = {"submitted", "assigned", "accepted", "in_progress", "escalated", "department_accepted"}
 
 
-def _python_kpis(sql: Any, community: str | None = None, district: str | None = None,
-                 since: dt.datetime | None = None, until: dt.datetime | None = None) -> dict:
+def _python_kpis(
+    sql: Any,
+    community: str | None = None,
+    district: str | None = None,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+) -> dict:
     rows = sql(
         "SELECT i.id, i.status, i.on_the_spot, s.on_the_spot, i.created_at, i.accepted_at, "
         "i.resolved_at, i.closed_at, i.escalated_at, i.department_code, i.due_at, "
@@ -24,8 +29,23 @@ def _python_kpis(sql: Any, community: str | None = None, district: str | None = 
     )
     ratings = {r[0]: (r[1], r[2]) for r in sql("SELECT incident_id, good, score FROM ratings")}
     now = sql("SELECT now()")[0][0]
-    keys = ("id", "status", "spot", "immediate", "created", "accepted", "resolved", "closed",
-            "escalated", "dept", "due", "ddue", "dup", "community", "district")
+    keys = (
+        "id",
+        "status",
+        "spot",
+        "immediate",
+        "created",
+        "accepted",
+        "resolved",
+        "closed",
+        "escalated",
+        "dept",
+        "due",
+        "ddue",
+        "dup",
+        "community",
+        "district",
+    )
     base = []
     for r in rows:
         x = dict(zip(keys, r, strict=True))
@@ -55,8 +75,7 @@ def _python_kpis(sql: Any, community: str | None = None, district: str | None = 
         return round(a / b, 4) if b else None
 
     def median_h(values: list[dt.timedelta]) -> float | None:
-        return round(statistics.median(v.total_seconds() for v in values) / 3600, 3) if values \
-            else None
+        return round(statistics.median(v.total_seconds() for v in values) / 3600, 3) if values else None
 
     imm = [x for x in base if x["immediate"]]
     spot = [x for x in imm if x["spot"]]
@@ -68,8 +87,9 @@ def _python_kpis(sql: Any, community: str | None = None, district: str | None = 
     for x in base:
         if x["escalated"] is None or x["dept"] is None:
             continue
-        d = depts.setdefault(x["dept"], {"escalated": 0, "resolved": 0, "resolved_on_time": 0,
-                                         "open": 0, "overdue": 0})
+        d = depts.setdefault(
+            x["dept"], {"escalated": 0, "resolved": 0, "resolved_on_time": 0, "open": 0, "overdue": 0}
+        )
         d["escalated"] += 1
         if x["resolved"] is not None:
             d["resolved"] += 1
@@ -78,20 +98,30 @@ def _python_kpis(sql: Any, community: str | None = None, district: str | None = 
         d["overdue"] += overdue(x)
     return {
         "incidents": len(base),
-        "on_the_spot": {"immediate_items": len(imm), "completed_on_the_spot": len(spot),
-                        "rate": rate(len(spot), len(imm))},
-        "satisfaction": {"ratings": len(rated), "good": len(good),
-                         "rate": rate(len(good), len(rated)),
-                         "mean_score": round(statistics.mean(s for _, s in rated), 3)
-                         if rated else None},
-        "time_limit": {"resolved": len(resolved), "within_limit": len(in_limit),
-                       "rate": rate(len(in_limit), len(resolved))},
+        "on_the_spot": {
+            "immediate_items": len(imm),
+            "completed_on_the_spot": len(spot),
+            "rate": rate(len(spot), len(imm)),
+        },
+        "satisfaction": {
+            "ratings": len(rated),
+            "good": len(good),
+            "rate": rate(len(good), len(rated)),
+            "mean_score": round(statistics.mean(s for _, s in rated), 3) if rated else None,
+        },
+        "time_limit": {
+            "resolved": len(resolved),
+            "within_limit": len(in_limit),
+            "rate": rate(len(in_limit), len(resolved)),
+        },
         "median_hours": {
             "to_accept": median_h([x["accepted"] - x["created"] for x in base if x["accepted"]]),
             "to_close": median_h([x["closed"] - x["created"] for x in base if x["closed"]]),
         },
-        "escalations": {k: {**v, "on_time_rate": rate(v["resolved_on_time"], v["resolved"])}
-                        for k, v in sorted(depts.items())},
+        "escalations": {
+            k: {**v, "on_time_rate": rate(v["resolved_on_time"], v["resolved"])}
+            for k, v in sorted(depts.items())
+        },
         "open": sum(x["status"] in OPEN for x in base),
         "overdue": sum(overdue(x) for x in base),
     }
@@ -101,8 +131,9 @@ def _api(client: Any, tok: str, **params: Any) -> dict:
     r = client.get("/api/v1/metrics", params=params, headers=auth(tok))
     assert r.status_code == 200, r.text
     got = r.json()
-    got["escalations"] = {e.pop("department"): {k: v for k, v in e.items() if k != "name"}
-                          for e in got["escalations"]}
+    got["escalations"] = {
+        e.pop("department"): {k: v for k, v in e.items() if k != "name"} for e in got["escalations"]
+    }
     got.pop("filters")
     return got
 
@@ -123,12 +154,15 @@ def test_kpis_over_the_demo_year_match_python(client: Any, sql: Any, manager: st
 
 
 def test_kpis_with_filters_match_python(client: Any, sql: Any, manager: str) -> None:
-    community, district = sql("SELECT code, district_code FROM communities ORDER BY code "
-                              "LIMIT 1")[0]
+    community, district = sql("SELECT code, district_code FROM communities ORDER BY code LIMIT 1")[0]
     lo, hi = sql("SELECT min(created_at), max(created_at) FROM incidents")[0]
     mid = lo + (hi - lo) / 2
-    for params in ({"community": community}, {"district": district},
-                   {"since": mid, "until": hi}, {"community": community, "until": mid}):
+    for params in (
+        {"community": community},
+        {"district": district},
+        {"since": mid, "until": hi},
+        {"community": community, "until": mid},
+    ):
         q = {k: (v.isoformat() if isinstance(v, dt.datetime) else v) for k, v in params.items()}
         got = _api(client, manager, **q)
         assert got == _python_kpis(sql, **params), params
@@ -147,6 +181,5 @@ def test_kpis_follow_new_work_and_scope(client: Any, sql: Any, make_token: Any) 
     assert r.status_code == 403 and r.json()["detail"][0]["loc"] == ["query", "community"]
     r = client.get("/api/v1/metrics", headers=auth(make_token("reporter")))
     assert r.status_code == 403
-    r = client.get("/api/v1/metrics", params={"since": "2024-01-01T00:00:00"},
-                   headers=auth(scoped))
+    r = client.get("/api/v1/metrics", params={"since": "2024-01-01T00:00:00"}, headers=auth(scoped))
     assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["query", "since"]

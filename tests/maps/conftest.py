@@ -46,7 +46,8 @@ def external(refs: list[str]) -> list[str]:
 def window(sql: Any) -> dict[str, Any]:
     """The default window of the pages, computed independently from the data."""
     last_inc, last_visit, now = sql(
-        "SELECT max(created_at), (SELECT max(at) FROM visits), now() FROM incidents")[0]
+        "SELECT max(created_at), (SELECT max(at) FROM visits), now() FROM incidents"
+    )[0]
     import datetime as dt
 
     until = min(now, last_inc + dt.timedelta(microseconds=1))
@@ -72,23 +73,38 @@ def make_draft_plan(sql: Any, moves: int = 2) -> tuple[int, set[str], str]:
 
     Returns the plan id, the codes of the moved buildings and the draft grid they go to.
     """
-    community = sql("SELECT community_code FROM grids WHERE active GROUP BY 1 HAVING count(*) >= 2 "
-                    "ORDER BY 1 LIMIT 1")[0][0]
-    plan = sql("INSERT INTO plans (community_code, city_code, name, status) "
-               "SELECT code, city_code, 'test draft {{ 7 * 7 }}', 'draft' FROM communities "
-               "WHERE code = %s RETURNING id", (community,))[0][0]
-    sql("INSERT INTO grids (plan_id, code, name, community_code, city_code, active, households, "
+    community = sql(
+        "SELECT community_code FROM grids WHERE active GROUP BY 1 HAVING count(*) >= 2 ORDER BY 1 LIMIT 1"
+    )[0][0]
+    plan = sql(
+        "INSERT INTO plans (community_code, city_code, name, status) "
+        "SELECT code, city_code, 'test draft {{ 7 * 7 }}', 'draft' FROM communities "
+        "WHERE code = %s RETURNING id",
+        (community,),
+    )[0][0]
+    sql(
+        "INSERT INTO grids (plan_id, code, name, community_code, city_code, active, households, "
         "buildings, geom) SELECT %s, code, name, community_code, city_code, false, households, "
-        "buildings, geom FROM grids WHERE active AND community_code = %s", (plan, community))
-    sql("INSERT INTO plan_assignments (plan_id, building_id, grid_id) "
+        "buildings, geom FROM grids WHERE active AND community_code = %s",
+        (plan, community),
+    )
+    sql(
+        "INSERT INTO plan_assignments (plan_id, building_id, grid_id) "
         "SELECT %s, b.id, d.id FROM buildings b JOIN grids a ON a.id = b.grid_id "
-        "JOIN grids d ON d.plan_id = %s AND d.code = a.code WHERE a.active", (plan, plan))
+        "JOIN grids d ON d.plan_id = %s AND d.code = a.code WHERE a.active",
+        (plan, plan),
+    )
     first, second = sql("SELECT id FROM grids WHERE plan_id = %s ORDER BY code LIMIT 2", (plan,))
-    moved = sql("SELECT pa.building_id, b.code FROM plan_assignments pa JOIN buildings b "
-                "ON b.id = pa.building_id WHERE pa.plan_id = %s AND pa.grid_id = %s "
-                "ORDER BY b.code LIMIT %s", (plan, first[0], moves))
+    moved = sql(
+        "SELECT pa.building_id, b.code FROM plan_assignments pa JOIN buildings b "
+        "ON b.id = pa.building_id WHERE pa.plan_id = %s AND pa.grid_id = %s "
+        "ORDER BY b.code LIMIT %s",
+        (plan, first[0], moves),
+    )
     for bid, _ in moved:
-        sql("UPDATE plan_assignments SET grid_id = %s WHERE plan_id = %s AND building_id = %s",
-            (second[0], plan, bid))
+        sql(
+            "UPDATE plan_assignments SET grid_id = %s WHERE plan_id = %s AND building_id = %s",
+            (second[0], plan, bid),
+        )
     to_code = sql("SELECT code FROM grids WHERE id = %s", (second[0],))[0][0]
     return plan, {code for _, code in moved}, to_code

@@ -22,9 +22,16 @@ from tests.maps.conftest import make_draft_plan
 
 CHROMIUM = "/usr/bin/chromium"
 DRIVER = "/usr/bin/chromedriver"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--window-size=1400,1000"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--window-size=1400,1000",
+]
 
 #: Installed before any page script: collects uncaught errors, rejections and console.error.
 TRAP = """
@@ -85,8 +92,9 @@ def _open(driver: Any, url: str, shot: str) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("page", ["coverage", "heatmap", "visits", "people", "party"])
-def test_page_opens_without_errors(browser: Any, live_server: Any, sql: Any, admin_token: str,
-                                   page: str) -> None:
+def test_page_opens_without_errors(
+    browser: Any, live_server: Any, sql: Any, admin_token: str, page: str
+) -> None:
     state = _open(browser, f"{live_server.url}/maps/{page}?access_token={admin_token}", page)
     assert state["ready"] and not state["empty"]
     grids = sql("SELECT count(*) FROM grids WHERE active")[0][0]
@@ -98,24 +106,34 @@ def test_page_opens_without_errors(browser: Any, live_server: Any, sql: Any, adm
     if page == "heatmap":  # the time slider steps through the monthly frames
         label = browser.execute_script(
             "var s = document.getElementById('wg-slider'); s.value = 1;"
-            "s.dispatchEvent(new Event('input')); return s.parentNode.querySelector('span').textContent;")
+            "s.dispatchEvent(new Event('input')); return s.parentNode.querySelector('span').textContent;"
+        )
         first = browser.execute_script("return wangge.data('wg-heat').frames[0].t")
         assert label == first
         assert not browser.execute_script("return window.__errors")
 
 
-def test_coverage_by_measure_and_empty_area(browser: Any, live_server: Any, sql: Any,
-                                            admin_token: str) -> None:
+def test_coverage_by_measure_and_empty_area(
+    browser: Any, live_server: Any, sql: Any, admin_token: str
+) -> None:
     for measure in pages.MEASURES:
-        state = _open(browser, f"{live_server.url}/maps/coverage?layer={measure}&access_token={admin_token}",
-                      f"coverage-{measure}")
+        state = _open(
+            browser,
+            f"{live_server.url}/maps/coverage?layer={measure}&access_token={admin_token}",
+            f"coverage-{measure}",
+        )
         assert state["grids"] == sql("SELECT count(*) FROM grids WHERE active")[0][0]
-    sql("INSERT INTO communities (code, name, name_en, district_code, street_code, city_code, geom) "
+    sql(
+        "INSERT INTO communities (code, name, name_en, district_code, street_code, city_code, geom) "
         "SELECT '999999999002', '空社区', 'Empty', district_code, street_code, city_code, "
         "ST_Multi(ST_Translate(geom, 0.5, 0.5)) FROM communities ORDER BY code LIMIT 1 "
-        "ON CONFLICT DO NOTHING")
-    state = _open(browser, f"{live_server.url}/maps/coverage?community=999999999002"
-                           f"&access_token={admin_token}", "coverage-empty")
+        "ON CONFLICT DO NOTHING"
+    )
+    state = _open(
+        browser,
+        f"{live_server.url}/maps/coverage?community=999999999002&access_token={admin_token}",
+        "coverage-empty",
+    )
     assert state["empty"] and state["grids"] == 0
 
 

@@ -9,9 +9,11 @@ from maps.colours import NO_DATA, REDS, count_classes, share_classes
 
 
 def test_polyline_matches_postgis_and_round_trips(sql: Any) -> None:
-    rows = sql("SELECT ST_AsGeoJSON(ST_ExteriorRing(ST_GeometryN(geom, 1)), 5)::json, "
-               "ST_AsEncodedPolyline(ST_ExteriorRing(ST_GeometryN(geom, 1)), 5) "
-               "FROM grids WHERE active ORDER BY code LIMIT 50")
+    rows = sql(
+        "SELECT ST_AsGeoJSON(ST_ExteriorRing(ST_GeometryN(geom, 1)), 5)::json, "
+        "ST_AsEncodedPolyline(ST_ExteriorRing(ST_GeometryN(geom, 1)), 5) "
+        "FROM grids WHERE active ORDER BY code LIMIT 50"
+    )
     assert rows
     for geojson, encoded in rows:
         coords = geojson["coordinates"]
@@ -23,11 +25,16 @@ def test_polyline_matches_postgis_and_round_trips(sql: Any) -> None:
 
 
 def test_negative_and_multi_part_geometries() -> None:
-    geom = {"type": "MultiPolygon", "coordinates": [
-        [[[-70.1, -33.4], [-70.0, -33.4], [-70.0, -33.3], [-70.1, -33.4]]],
-        [[[118.5, 31.7], [118.6, 31.7], [118.6, 31.8], [118.5, 31.7]],
-         [[118.52, 31.72], [118.53, 31.72], [118.53, 31.73], [118.52, 31.72]]],
-    ]}
+    geom = {
+        "type": "MultiPolygon",
+        "coordinates": [
+            [[[-70.1, -33.4], [-70.0, -33.4], [-70.0, -33.3], [-70.1, -33.4]]],
+            [
+                [[118.5, 31.7], [118.6, 31.7], [118.6, 31.8], [118.5, 31.7]],
+                [[118.52, 31.72], [118.53, 31.72], [118.53, 31.73], [118.52, 31.72]],
+            ],
+        ],
+    }
     assert codec.decode_geometry(codec.encode_geometry(geom)) == geom
 
 

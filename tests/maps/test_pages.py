@@ -30,19 +30,36 @@ def _by_code(table: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {rec["code"]: rec for rec in codec.records(table)}
 
 
-def _expected_grids(sql: Any, since: dt.datetime, until: dt.datetime, asof: dt.datetime,
-                    days: int, community: str | None = None) -> dict[str, dict[str, Any]]:
+def _expected_grids(
+    sql: Any,
+    since: dt.datetime,
+    until: dt.datetime,
+    asof: dt.datetime,
+    days: int,
+    community: str | None = None,
+) -> dict[str, dict[str, Any]]:
     """Per-grid figures computed in Python from plain rows (independent of the page's SQL)."""
     now = sql("SELECT now()")[0][0]
     grids = sql("SELECT id, code, households, community_code FROM grids WHERE active")
     grids = [g for g in grids if community is None or g[3] == community]
-    out = {g[1]: {"households": g[2], "incidents": 0, "open": 0, "overdue": 0, "rated": 0,
-                  "good": 0, "buildings": 0, "visited": 0} for g in grids}
+    out = {
+        g[1]: {
+            "households": g[2],
+            "incidents": 0,
+            "open": 0,
+            "overdue": 0,
+            "rated": 0,
+            "good": 0,
+            "buildings": 0,
+            "visited": 0,
+        }
+        for g in grids
+    }
     code_of = {g[0]: g[1] for g in grids}
     ratings = {r[0]: r[1] for r in sql("SELECT incident_id, good FROM ratings")}
     for iid, gid, status, due, ddue, created, dup in sql(
-            "SELECT id, grid_id, status, due_at, department_due_at, created_at, duplicate_of "
-            "FROM incidents"):
+        "SELECT id, grid_id, status, due_at, department_due_at, created_at, duplicate_of FROM incidents"
+    ):
         if gid not in code_of or dup is not None or not since <= created < until:
             continue
         e = out[code_of[gid]]
@@ -54,9 +71,13 @@ def _expected_grids(sql: Any, since: dt.datetime, until: dt.datetime, asof: dt.d
         if iid in ratings:
             e["rated"] += 1
             e["good"] += bool(ratings[iid])
-    visited = {r[0] for r in sql(
-        "SELECT DISTINCT building_id FROM visits WHERE at > %s AND at <= %s",
-        (asof - dt.timedelta(days=days), asof))}
+    visited = {
+        r[0]
+        for r in sql(
+            "SELECT DISTINCT building_id FROM visits WHERE at > %s AND at <= %s",
+            (asof - dt.timedelta(days=days), asof),
+        )
+    }
     for bid, gid in sql("SELECT id, grid_id FROM buildings"):
         if gid in code_of:
             out[code_of[gid]]["buildings"] += 1
@@ -91,11 +112,15 @@ def test_coverage_counts_equal_sql(city: dict[str, Any], sql: Any, window: dict[
     assert totals["overdue"] == sum(e["overdue"] for e in expected.values())
 
 
-def test_area_totals_equal_metrics_endpoint(client: Any, city: dict[str, Any],
-                                            make_token: Any, sql: Any) -> None:
+def test_area_totals_equal_metrics_endpoint(
+    client: Any, city: dict[str, Any], make_token: Any, sql: Any
+) -> None:
     f = city["meta"]["filters"]
-    r = client.get("/api/v1/metrics", params={"since": f["since"], "until": f["until"]},
-                   headers=auth(make_token("admin")))
+    r = client.get(
+        "/api/v1/metrics",
+        params={"since": f["since"], "until": f["until"]},
+        headers=auth(make_token("admin")),
+    )
     assert r.status_code == 200, r.text
     k = r.json()
     m = city["meta"]["metrics"]
@@ -107,7 +132,8 @@ def test_area_totals_equal_metrics_endpoint(client: Any, city: dict[str, Any],
         "SELECT count(*) FROM incidents i WHERE i.duplicate_of IS NULL AND i.created_at >= %s "
         "AND i.created_at < %s AND (i.grid_id IS NULL OR i.grid_id NOT IN "
         "(SELECT id FROM grids WHERE active))",
-        (dt.datetime.fromisoformat(f["since"]), dt.datetime.fromisoformat(f["until"])))[0][0]
+        (dt.datetime.fromisoformat(f["since"]), dt.datetime.fromisoformat(f["until"])),
+    )[0][0]
     assert city["meta"]["totals"]["incidents"] + outside == k["incidents"]
 
 
@@ -144,28 +170,37 @@ def test_filters_by_community_and_district(client: Any, sql: Any) -> None:
     community, district = sql("SELECT code, district_code FROM communities ORDER BY code LIMIT 1")[0]
     page = _get(client, "/maps/coverage", community=community)
     codes = {g["code"] for g in codec.records(page["grids"])}
-    assert codes == {r[0] for r in sql(
-        "SELECT code FROM grids WHERE active AND community_code = %s", (community,))}
+    assert codes == {
+        r[0] for r in sql("SELECT code FROM grids WHERE active AND community_code = %s", (community,))
+    }
     assert page["meta"]["area"]["community"] == community
     page = _get(client, "/maps/coverage", district=district)
-    assert len(page["grids"]["rows"]) == sql(
-        "SELECT count(*) FROM grids g JOIN communities c ON c.code = g.community_code "
-        "WHERE g.active AND c.district_code = %s", (district,))[0][0]
+    assert (
+        len(page["grids"]["rows"])
+        == sql(
+            "SELECT count(*) FROM grids g JOIN communities c ON c.code = g.community_code "
+            "WHERE g.active AND c.district_code = %s",
+            (district,),
+        )[0][0]
+    )
 
 
-@pytest.mark.parametrize(("params", "status", "field"), [
-    ({"community": "999999999999"}, 404, "community"),
-    ({"district": "999999"}, 404, "district"),
-    ({"community": "12"}, 422, "community"),
-    ({"community": "340503001001", "district": "340503"}, 422, "district"),
-    ({"layer": "happiness"}, 422, "layer"),
-    ({"since": "2024-01-01T00:00:00+08:00", "until": "2024-01-01T00:00:00+08:00"}, 422, "since"),
-    ({"since": "2024-03-01T00:00:00+08:00", "until": "2024-01-01T00:00:00+08:00"}, 422, "since"),
-    ({"since": "2024-01-01T00:00:00"}, 422, "since"),
-    ({"days": 0}, 422, "days"),
-    ({"item": "NOPE"}, 422, "item"),
-    ({"category": "nonsense"}, 422, "category"),
-])
+@pytest.mark.parametrize(
+    ("params", "status", "field"),
+    [
+        ({"community": "999999999999"}, 404, "community"),
+        ({"district": "999999"}, 404, "district"),
+        ({"community": "12"}, 422, "community"),
+        ({"community": "340503001001", "district": "340503"}, 422, "district"),
+        ({"layer": "happiness"}, 422, "layer"),
+        ({"since": "2024-01-01T00:00:00+08:00", "until": "2024-01-01T00:00:00+08:00"}, 422, "since"),
+        ({"since": "2024-03-01T00:00:00+08:00", "until": "2024-01-01T00:00:00+08:00"}, 422, "since"),
+        ({"since": "2024-01-01T00:00:00"}, 422, "since"),
+        ({"days": 0}, 422, "days"),
+        ({"item": "NOPE"}, 422, "item"),
+        ({"category": "nonsense"}, 422, "category"),
+    ],
+)
 def test_bad_input_is_a_clear_4xx(client: Any, params: dict[str, Any], status: int, field: str) -> None:
     r = client.get("/maps/coverage", params=params)
     assert r.status_code == status, r.text
@@ -173,9 +208,11 @@ def test_bad_input_is_a_clear_4xx(client: Any, params: dict[str, Any], status: i
 
 
 def test_area_without_data_renders_an_empty_map(client: Any, sql: Any) -> None:
-    sql("INSERT INTO communities (code, name, name_en, district_code, street_code, city_code, geom) "
+    sql(
+        "INSERT INTO communities (code, name, name_en, district_code, street_code, city_code, geom) "
         "SELECT '999999999001', '空社区', 'Empty', district_code, street_code, city_code, "
-        "ST_Multi(ST_Translate(geom, 0.5, 0.5)) FROM communities ORDER BY code LIMIT 1")
+        "ST_Multi(ST_Translate(geom, 0.5, 0.5)) FROM communities ORDER BY code LIMIT 1"
+    )
     for path in ("/maps/coverage", "/maps/visits", "/maps/heatmap", "/maps/people", "/maps/party"):
         page = _get(client, path, community="999999999001")
         assert page["meta"]["empty"] is True, path
@@ -189,23 +226,29 @@ def test_heatmap_frames_equal_sql(client: Any, sql: Any) -> None:
     heat = page["heat"]
     assert heat["step"] == "month" and len(heat["frames"]) == 6
     total = sum(f["c"][i] for f in heat["frames"] for i in range(2, len(f["c"]), 3))
-    expected = sql("SELECT count(*) FROM incidents WHERE location IS NOT NULL AND duplicate_of IS NULL "
-                   "AND created_at >= %s AND created_at < %s",
-                   (dt.datetime.fromisoformat(since), dt.datetime.fromisoformat(until)))[0][0]
+    expected = sql(
+        "SELECT count(*) FROM incidents WHERE location IS NOT NULL AND duplicate_of IS NULL "
+        "AND created_at >= %s AND created_at < %s",
+        (dt.datetime.fromisoformat(since), dt.datetime.fromisoformat(until)),
+    )[0][0]
     assert total == expected == page["meta"]["totals"]["incidents"] > 0
     assert '"slider":true' in page["html"]
     # one item: the frames count only its cases; cells are where the cases are
-    item, n = sql("SELECT item_code, count(*) FROM incidents WHERE location IS NOT NULL AND "
-                  "duplicate_of IS NULL AND created_at >= %s AND created_at < %s GROUP BY 1 "
-                  "ORDER BY 2 DESC LIMIT 1",
-                  (dt.datetime.fromisoformat(since), dt.datetime.fromisoformat(until)))[0]
+    item, n = sql(
+        "SELECT item_code, count(*) FROM incidents WHERE location IS NOT NULL AND "
+        "duplicate_of IS NULL AND created_at >= %s AND created_at < %s GROUP BY 1 "
+        "ORDER BY 2 DESC LIMIT 1",
+        (dt.datetime.fromisoformat(since), dt.datetime.fromisoformat(until)),
+    )[0]
     one = _get(client, "/maps/heatmap", since=since, until=until, item=item)["heat"]
     assert sum(f["c"][i] for f in one["frames"] for i in range(2, len(f["c"]), 3)) == n
     cells = Counter()
-    for lat, lon in sql("SELECT ST_Y(location), ST_X(location) FROM incidents WHERE item_code = %s "
-                        "AND location IS NOT NULL AND duplicate_of IS NULL AND created_at >= %s "
-                        "AND created_at < %s", (item, dt.datetime.fromisoformat(since),
-                                                dt.datetime.fromisoformat(until))):
+    for lat, lon in sql(
+        "SELECT ST_Y(location), ST_X(location) FROM incidents WHERE item_code = %s "
+        "AND location IS NOT NULL AND duplicate_of IS NULL AND created_at >= %s "
+        "AND created_at < %s",
+        (item, dt.datetime.fromisoformat(since), dt.datetime.fromisoformat(until)),
+    ):
         cells[(int(lat // one["cell"]), int(lon // one["cell"]))] += 1
     got = Counter()
     for f in one["frames"]:
@@ -215,8 +258,9 @@ def test_heatmap_frames_equal_sql(client: Any, sql: Any) -> None:
 
 
 def test_heatmap_short_window_has_daily_frames(client: Any) -> None:
-    heat = _get(client, "/maps/heatmap", since="2024-01-01T00:00:00+08:00",
-                until="2024-01-15T00:00:00+08:00")["heat"]
+    heat = _get(
+        client, "/maps/heatmap", since="2024-01-01T00:00:00+08:00", until="2024-01-15T00:00:00+08:00"
+    )["heat"]
     assert heat["step"] == "day"
     assert all(f["t"].startswith("2024-01-") for f in heat["frames"])
 
@@ -224,12 +268,21 @@ def test_heatmap_short_window_has_daily_frames(client: Any) -> None:
 def test_visit_gaps_must_visit_first_and_no_personal_fields(client: Any, sql: Any) -> None:
     page = _get(client, "/maps/visits", days=30)
     asof = dt.datetime.fromisoformat(page["meta"]["filters"]["asof"])
-    visited = {r[0] for r in sql("SELECT DISTINCT building_id FROM visits WHERE at > %s AND at <= %s",
-                                 (asof - dt.timedelta(days=30), asof))}
+    visited = {
+        r[0]
+        for r in sql(
+            "SELECT DISTINCT building_id FROM visits WHERE at > %s AND at <= %s",
+            (asof - dt.timedelta(days=30), asof),
+        )
+    }
     must = dict(sql("SELECT building_id, count(*) FROM residents WHERE must_visit GROUP BY 1"))
-    gaps = {code: must.get(bid, 0) for bid, code in sql(
-        "SELECT b.id, b.code FROM buildings b JOIN grids g ON g.id = b.grid_id WHERE g.active")
-        if bid not in visited}
+    gaps = {
+        code: must.get(bid, 0)
+        for bid, code in sql(
+            "SELECT b.id, b.code FROM buildings b JOIN grids g ON g.id = b.grid_id WHERE g.active"
+        )
+        if bid not in visited
+    }
     shown = codec.records(page["gaps"]) + codec.records(page["gaps-must"])
     assert page["meta"]["totals"]["gaps"] == len(gaps)
     assert page["meta"]["totals"]["gaps_must_visit"] == sum(1 for v in gaps.values() if v)
@@ -249,8 +302,10 @@ def test_visit_gaps_must_visit_first_and_no_personal_fields(client: Any, sql: An
 
 def test_people_page_positions_roles_no_phones(client: Any, sql: Any) -> None:
     page = _get(client, "/maps/people")
-    rows = sql("SELECT id, role, on_duty, ST_Y(position), ST_X(position), phone FROM people "
-               "WHERE position IS NOT NULL")
+    rows = sql(
+        "SELECT id, role, on_duty, ST_Y(position), ST_X(position), phone FROM people "
+        "WHERE position IS NOT NULL"
+    )
     got = {}
     for key, table in page.items():
         if key.startswith("people-"):
@@ -270,20 +325,26 @@ def test_people_page_positions_roles_no_phones(client: Any, sql: Any) -> None:
 def test_party_page_tiers_equal_sql(client: Any, sql: Any) -> None:
     page = _get(client, "/maps/party")
     grids = _by_code(page["grids"])
-    expected = {code: (branch, covered, n) for code, branch, covered, n in sql(
-        "SELECT g.code, pb.name, "
-        "(SELECT count(*) FROM buildings b WHERE b.grid_id = g.id AND EXISTS "
-        " (SELECT 1 FROM party_group_buildings x WHERE x.building_id = b.id)), "
-        "(SELECT count(*) FROM buildings b WHERE b.grid_id = g.id) "
-        "FROM grids g LEFT JOIN party_orgs pb ON pb.grid_id = g.id AND pb.tier = 'branch' "
-        "WHERE g.active")}
+    expected = {
+        code: (branch, covered, n)
+        for code, branch, covered, n in sql(
+            "SELECT g.code, pb.name, "
+            "(SELECT count(*) FROM buildings b WHERE b.grid_id = g.id AND EXISTS "
+            " (SELECT 1 FROM party_group_buildings x WHERE x.building_id = b.id)), "
+            "(SELECT count(*) FROM buildings b WHERE b.grid_id = g.id) "
+            "FROM grids g LEFT JOIN party_orgs pb ON pb.grid_id = g.id AND pb.tier = 'branch' "
+            "WHERE g.active"
+        )
+    }
     assert set(grids) == set(expected)
     for code, (branch, covered, n) in expected.items():
         g = grids[code]
         assert (g["branch"], g["covered"], g["buildings"]) == (branch, covered, n)
-    groups = sql("SELECT count(DISTINCT o.id) FROM party_orgs o JOIN party_group_buildings x "
-                 "ON x.group_id = o.id JOIN party_orgs pb ON pb.id = o.parent_id JOIN grids g "
-                 "ON g.id = pb.grid_id WHERE o.tier = 'group' AND g.active")[0][0]
+    groups = sql(
+        "SELECT count(DISTINCT o.id) FROM party_orgs o JOIN party_group_buildings x "
+        "ON x.group_id = o.id JOIN party_orgs pb ON pb.id = o.parent_id JOIN grids g "
+        "ON g.id = pb.grid_id WHERE o.tier = 'group' AND g.active"
+    )[0][0]
     assert len(page["groups"]["rows"]) == groups
     assert len(page["committees"]["rows"]) == sql("SELECT count(*) FROM communities")[0][0]
 

@@ -18,15 +18,22 @@ def _tile_of(lon: float, lat: float, z: int) -> tuple[int, int]:
 
 def _envelope_ids(sql: Any, table: str, where: str, z: int, x: int, y: int, col: str = "geom") -> set[int]:
     """Rows within the tile and its buffer (64 of 4096 units each side, as the tiles are cut)."""
-    return {r[0] for r in sql(
-        f"SELECT id FROM {table} WHERE {where} AND ST_Intersects(ST_Transform({col}, 3857), "
-        "ST_TileEnvelope(%s, %s, %s, margin => 64.0 / 4096))", (z, x, y))}
+    return {
+        r[0]
+        for r in sql(
+            f"SELECT id FROM {table} WHERE {where} AND ST_Intersects(ST_Transform({col}, 3857), "
+            "ST_TileEnvelope(%s, %s, %s, margin => 64.0 / 4096))",
+            (z, x, y),
+        )
+    }
 
 
 @pytest.fixture(scope="module")
 def centre(sql: Any) -> tuple[float, float]:
-    return sql("SELECT ST_X(ST_PointOnSurface(geom)), ST_Y(ST_PointOnSurface(geom)) FROM grids "
-               "WHERE active ORDER BY code LIMIT 1")[0]
+    return sql(
+        "SELECT ST_X(ST_PointOnSurface(geom)), ST_Y(ST_PointOnSurface(geom)) FROM grids "
+        "WHERE active ORDER BY code LIMIT 1"
+    )[0]
 
 
 def test_grid_and_building_tiles_hold_the_rows_of_the_tile(client: Any, sql: Any, centre: Any) -> None:
@@ -55,8 +62,10 @@ def test_incident_tiles_points_and_clusters(client: Any, sql: Any, centre: Any) 
     layer = mapbox_vector_tile.decode(client.get(f"/tiles/incidents/16/{x}/{y}.pbf").content)
     ids = {f["properties"]["id"] for f in layer.get("incidents", {"features": []})["features"]}
     assert ids == _envelope_ids(sql, "incidents", where, 16, x, y, "location")
-    assert not any("reporter_name" in f["properties"] or "description" in f["properties"]
-                   for f in layer.get("incidents", {"features": []})["features"])
+    assert not any(
+        "reporter_name" in f["properties"] or "description" in f["properties"]
+        for f in layer.get("incidents", {"features": []})["features"]
+    )
     x, y = _tile_of(*centre, 12)
     clusters = mapbox_vector_tile.decode(client.get(f"/tiles/incidents/12/{x}/{y}").content)
     counts = [f["properties"]["count"] for f in clusters["incidents"]["features"]]
@@ -66,9 +75,13 @@ def test_incident_tiles_points_and_clusters(client: Any, sql: Any, centre: Any) 
 
 def test_tile_errors_and_empty_tiles(client: Any) -> None:
     assert client.get("/tiles/roads/1/0/0").status_code == 404
-    for path, field in (("/tiles/grids/23/0/0", "z"), ("/tiles/grids/2/4/0", "x"),
-                        ("/tiles/grids/2/0/4", "y"), ("/tiles/grids/2/0/-1", "y"),
-                        ("/tiles/grids/3/0/1.png", "y")):
+    for path, field in (
+        ("/tiles/grids/23/0/0", "z"),
+        ("/tiles/grids/2/4/0", "x"),
+        ("/tiles/grids/2/0/4", "y"),
+        ("/tiles/grids/2/0/-1", "y"),
+        ("/tiles/grids/3/0/1.png", "y"),
+    ):
         r = client.get(path)
         assert r.status_code == 422, path
         assert r.json()["detail"][0]["loc"] == ["path", field]
@@ -94,17 +107,26 @@ def test_ogc_landing_conformance_collections(client: Any) -> None:
 
 
 def test_ogc_items_bbox_limit_offset_and_item(client: Any, sql: Any) -> None:
-    minx, miny, maxx, maxy = sql("SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
-                                 "(SELECT ST_Extent(geom)::geometry e FROM communities) x")[0]
+    minx, miny, maxx, maxy = sql(
+        "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
+        "(SELECT ST_Extent(geom)::geometry e FROM communities) x"
+    )[0]
     cx, cy = (minx + maxx) / 2, (miny + maxy) / 2
     bbox = f"{minx},{miny},{cx},{cy}"
-    expected = {r[0] for r in sql("SELECT id FROM grids WHERE active AND ST_Intersects(geom, "
-                                  "ST_MakeEnvelope(%s, %s, %s, %s, 4326))", (minx, miny, cx, cy))}
+    expected = {
+        r[0]
+        for r in sql(
+            "SELECT id FROM grids WHERE active AND ST_Intersects(geom, "
+            "ST_MakeEnvelope(%s, %s, %s, %s, 4326))",
+            (minx, miny, cx, cy),
+        )
+    }
     got: set[int] = set()
     offset = 0
     while True:
-        page = client.get("/ogc/collections/ogc.grids/items",
-                          params={"bbox": bbox, "limit": 7, "offset": offset}).json()
+        page = client.get(
+            "/ogc/collections/ogc.grids/items", params={"bbox": bbox, "limit": 7, "offset": offset}
+        ).json()
         assert page["numberMatched"] == len(expected)
         got |= {f["id"] for f in page["features"]}
         if page["numberReturned"] < 7:

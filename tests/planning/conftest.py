@@ -24,9 +24,7 @@ def planner(token: Callable[..., str]) -> str:
 @pytest.fixture(scope="module")
 def community(sql: SQL) -> str:
     """The demo community with the most buildings (lowest code on ties)."""
-    return sql(
-        "SELECT community_code FROM buildings GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1"
-    )[0][0]
+    return sql("SELECT community_code FROM buildings GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1")[0][0]
 
 
 def assert_tiles(sql: SQL, plan_id: int, community: str) -> None:

@@ -11,11 +11,9 @@ from api.cli.main import app
 def test_redraw_show_export_publish(db_url, sql, community, tmp_path, monkeypatch):
     monkeypatch.setenv("WANGGE_DATABASE_URL", db_url)
     runner = CliRunner()
-    r = runner.invoke(app, ["plan", "redraw", "--community", community, "--households",
-                            "300-500"])
+    r = runner.invoke(app, ["plan", "redraw", "--community", community, "--households", "300-500"])
     assert r.exit_code == 0, r.output
-    pid = sql("SELECT max(id) FROM plans WHERE community_code = %s AND status = 'draft'",
-              (community,))[0][0]
+    pid = sql("SELECT max(id) FROM plans WHERE community_code = %s AND status = 'draft'", (community,))[0][0]
     assert f"draft plan {pid}" in r.output and "grids, households" in r.output
 
     r = runner.invoke(app, ["plan", "show", str(pid)])
@@ -37,8 +35,7 @@ def test_redraw_show_export_publish(db_url, sql, community, tmp_path, monkeypatc
     r = runner.invoke(app, ["plan", "publish", str(pid)])
     assert r.exit_code == 1 and "only a draft" in r.output
 
-    r = runner.invoke(app, ["plan", "redraw", "--community", community, "--households",
-                            "900-901"])
+    r = runner.invoke(app, ["plan", "redraw", "--community", community, "--households", "900-901"])
     assert r.exit_code == 1 and community in r.output
     r = runner.invoke(app, ["plan", "redraw"])
     assert r.exit_code == 1 and "--community" in r.output

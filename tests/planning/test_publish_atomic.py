@@ -12,8 +12,7 @@ STATE = {
     "plans": "SELECT id, status FROM plans WHERE community_code = %(c)s ORDER BY id",
     "grids": "SELECT id, active, worker_id FROM grids WHERE community_code = %(c)s ORDER BY id",
     "buildings": "SELECT id, grid_id FROM buildings WHERE community_code = %(c)s ORDER BY id",
-    "branches": "SELECT id, grid_id, parent_id FROM party_orgs WHERE community_code = %(c)s "
-                "ORDER BY id",
+    "branches": "SELECT id, grid_id, parent_id FROM party_orgs WHERE community_code = %(c)s ORDER BY id",
     "incidents": "SELECT id, grid_id FROM incidents WHERE community_code = %(c)s ORDER BY id",
     "events": "SELECT count(*) FROM incident_events",
 }
@@ -24,16 +23,19 @@ def snapshot(sql, community):
 
 
 def test_a_failure_mid_publish_leaves_the_old_plan_in_force(client, sql, planner, community):
-    draft = client.post("/api/v1/plans", json={"community": community, "grids": 9},
-                        headers=auth(planner)).json()["id"]
+    draft = client.post(
+        "/api/v1/plans", json={"community": community, "grids": 9}, headers=auth(planner)
+    ).json()["id"]
     before = snapshot(sql, community)
     # the party-branch step (after plans, grids, buildings and workers were switched) fails
     sql("""
         CREATE FUNCTION test_fail_publish() RETURNS trigger LANGUAGE plpgsql AS
         $$ BEGIN RAISE EXCEPTION 'simulated crash while re-pointing party branches'; END $$
     """)
-    sql("CREATE TRIGGER test_fail_publish BEFORE UPDATE ON party_orgs FOR EACH ROW "
-        "EXECUTE FUNCTION test_fail_publish()")
+    sql(
+        "CREATE TRIGGER test_fail_publish BEFORE UPDATE ON party_orgs FOR EACH ROW "
+        "EXECUTE FUNCTION test_fail_publish()"
+    )
     try:
         r = client.post(f"/api/v1/plans/{draft}/publish", headers=auth(planner))
     finally:
@@ -50,8 +52,9 @@ def test_a_failure_mid_publish_leaves_the_old_plan_in_force(client, sql, planner
 
 def test_two_concurrent_publishes_one_wins(live_server, client, sql, planner, community):
     drafts = [
-        client.post("/api/v1/plans", json={"community": community, "grids": n},
-                    headers=auth(planner)).json()["id"]
+        client.post("/api/v1/plans", json={"community": community, "grids": n}, headers=auth(planner)).json()[
+            "id"
+        ]
         for n in (10, 11)
     ]
     barrier = threading.Barrier(len(drafts))
@@ -72,13 +75,16 @@ def test_two_concurrent_publishes_one_wins(live_server, client, sql, planner, co
     winner = next(p for p, r in results.items() if r.status_code == 200)
     loser = next(p for p, r in results.items() if r.status_code == 409)
     assert "active" in results[loser].json()["detail"][0]["msg"]
-    assert sql("SELECT id FROM plans WHERE community_code = %s AND status = 'active'",
-               (community,)) == [(winner,)]
+    assert sql("SELECT id FROM plans WHERE community_code = %s AND status = 'active'", (community,)) == [
+        (winner,)
+    ]
     assert sql("SELECT status FROM plans WHERE id = %s", (loser,))[0][0] == "draft"
     assert sql("SELECT count(*) FROM grids WHERE plan_id = %s AND active", (loser,))[0][0] == 0
     wrong = sql(
         """
         SELECT count(*) FROM buildings b JOIN grids g ON g.id = b.grid_id
         WHERE b.community_code = %s AND g.plan_id <> %s
-        """, (community, winner))[0][0]
+        """,
+        (community, winner),
+    )[0][0]
     assert wrong == 0

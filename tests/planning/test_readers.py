@@ -22,11 +22,17 @@ LON, LAT = 118.50, 31.70  # Ma'anshan
 
 def _buildings() -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(
-        {"id": [11, 12, 13], "building:levels": [6.0, np.nan, 3.0],
-         "households": [np.nan, 24.0, np.nan], "name": ["A栋", "B栋", None]},
-        geometry=[shapely.box(LON, LAT, LON + 0.0004, LAT + 0.0002),
-                  shapely.box(LON + 0.001, LAT, LON + 0.0013, LAT + 0.0002),
-                  shapely.box(LON + 0.002, LAT, LON + 0.0022, LAT + 0.0001)],
+        {
+            "id": [11, 12, 13],
+            "building:levels": [6.0, np.nan, 3.0],
+            "households": [np.nan, 24.0, np.nan],
+            "name": ["A栋", "B栋", None],
+        },
+        geometry=[
+            shapely.box(LON, LAT, LON + 0.0004, LAT + 0.0002),
+            shapely.box(LON + 0.001, LAT, LON + 0.0013, LAT + 0.0002),
+            shapely.box(LON + 0.002, LAT, LON + 0.0022, LAT + 0.0001),
+        ],
         crs=4326,
     )
 
@@ -66,8 +72,7 @@ def test_household_rule_is_configurable(tmp_path):
     pyogrio.write_dataframe(_buildings(), path)
     a, _ = read_buildings(path, rule=HouseholdRule(m2_per_household=90.0))
     b, _ = read_buildings(path, rule=HouseholdRule(m2_per_household=45.0, default_floors=2))
-    assert b["households"].iloc[0] in (2 * a["households"].iloc[0], 2 * a["households"].iloc[0]
-                                       + 1)
+    assert b["households"].iloc[0] in (2 * a["households"].iloc[0], 2 * a["households"].iloc[0] + 1)
     assert b["floors"].iloc[1] == 2
     with pytest.raises(ValueError):
         HouseholdRule(m2_per_household=0)
@@ -79,7 +84,8 @@ def test_gcj02_and_bd09_are_converted(tmp_path):
         shifted = wgs.copy()
         shifted["geometry"] = shapely.transform(
             np.asarray(wgs.geometry.values),
-            lambda xy, n=name: np.column_stack(from_wgs84(xy[:, 0], xy[:, 1], n)))
+            lambda xy, n=name: np.column_stack(from_wgs84(xy[:, 0], xy[:, 1], n)),
+        )
         path = tmp_path / f"{name}.geojson"
         pyogrio.write_dataframe(shifted, path)  # the file *says* WGS84, as such files do
         frame, _ = read_buildings(path, crs=name)
@@ -99,8 +105,13 @@ def test_projected_file_and_missing_crs(tmp_path):
     path = tmp_path / "utm.gpkg"
     pyogrio.write_dataframe(utm, path)
     frame, _ = read_buildings(path)
-    assert np.abs(shapely.get_coordinates(np.asarray(frame.geometry.values))
-                  - shapely.get_coordinates(np.asarray(wgs.geometry.values))).max() < 1e-8
+    assert (
+        np.abs(
+            shapely.get_coordinates(np.asarray(frame.geometry.values))
+            - shapely.get_coordinates(np.asarray(wgs.geometry.values))
+        ).max()
+        < 1e-8
+    )
     with pytest.raises(ReadError, match="projected"):
         read_buildings(path, crs="gcj02")
     bare = tmp_path / "bare.shp"
@@ -115,11 +126,14 @@ def test_projected_file_and_missing_crs(tmp_path):
 
 
 def test_invalid_geometries_are_refused_or_repaired_and_listed(tmp_path):
-    bowtie = shapely.Polygon([(LON, LAT), (LON + 0.001, LAT + 0.001), (LON + 0.001, LAT),
-                              (LON, LAT + 0.001), (LON, LAT)])
-    src = gpd.GeoDataFrame({"id": [1, 2], "households": [10, 20]},
-                           geometry=[shapely.box(LON, LAT, LON + 0.0002, LAT + 0.0002), bowtie],
-                           crs=4326)
+    bowtie = shapely.Polygon(
+        [(LON, LAT), (LON + 0.001, LAT + 0.001), (LON + 0.001, LAT), (LON, LAT + 0.001), (LON, LAT)]
+    )
+    src = gpd.GeoDataFrame(
+        {"id": [1, 2], "households": [10, 20]},
+        geometry=[shapely.box(LON, LAT, LON + 0.0002, LAT + 0.0002), bowtie],
+        crs=4326,
+    )
     path = tmp_path / "bad.geojson"
     pyogrio.write_dataframe(src, path)
     with pytest.raises(ReadError) as info:
@@ -148,16 +162,30 @@ def test_layers_and_areas(tmp_path):
 
 def _write_osm(path) -> None:
     w = osmium.SimpleWriter(str(path))
-    pts = {1: (LON, LAT), 2: (LON + 0.0004, LAT), 3: (LON + 0.0004, LAT + 0.0002),
-           4: (LON, LAT + 0.0002), 5: (LON - 0.001, LAT - 0.0005),
-           6: (LON + 0.002, LAT - 0.0005), 7: (LON + 0.002, LAT + 0.001)}
+    pts = {
+        1: (LON, LAT),
+        2: (LON + 0.0004, LAT),
+        3: (LON + 0.0004, LAT + 0.0002),
+        4: (LON, LAT + 0.0002),
+        5: (LON - 0.001, LAT - 0.0005),
+        6: (LON + 0.002, LAT - 0.0005),
+        7: (LON + 0.002, LAT + 0.001),
+    }
     for i, (x, y) in pts.items():
         w.add_node(osmium.osm.mutable.Node(id=i, location=(x, y), tags={}))
-    w.add_way(osmium.osm.mutable.Way(id=100, nodes=[1, 2, 3, 4, 1],
-                                     tags={"building": "apartments", "building:levels": "6",
-                                           "addr:street": "湖东路", "addr:housenumber": "8"}))
-    w.add_way(osmium.osm.mutable.Way(id=101, nodes=[5, 6], tags={"highway": "residential",
-                                                                 "name": "湖东路"}))
+    w.add_way(
+        osmium.osm.mutable.Way(
+            id=100,
+            nodes=[1, 2, 3, 4, 1],
+            tags={
+                "building": "apartments",
+                "building:levels": "6",
+                "addr:street": "湖东路",
+                "addr:housenumber": "8",
+            },
+        )
+    )
+    w.add_way(osmium.osm.mutable.Way(id=101, nodes=[5, 6], tags={"highway": "residential", "name": "湖东路"}))
     w.add_way(osmium.osm.mutable.Way(id=102, nodes=[6, 7], tags={"highway": "footway"}))
     w.close()
 

@@ -33,12 +33,18 @@ def area(sql: Callable[..., list[tuple[Any, ...]]]) -> dict[str, Any]:
     inside, outside = rows[0], rows[-1]
     worker = sql(
         "SELECT g.worker_id, g.id, g.code FROM grids g WHERE g.active AND g.community_code = %s "
-        "AND g.worker_id IS NOT NULL ORDER BY g.code LIMIT 1", (inside[0],)
+        "AND g.worker_id IS NOT NULL ORDER BY g.code LIMIT 1",
+        (inside[0],),
     )[0]
     return {
-        "community": inside[0], "district": inside[1], "other_community": outside[0],
-        "other_district": outside[1], "worker_id": worker[0], "grid_id": worker[1],
-        "grid_code": worker[2], "department": departments[0],
+        "community": inside[0],
+        "district": inside[1],
+        "other_community": outside[0],
+        "other_district": outside[1],
+        "worker_id": worker[0],
+        "grid_id": worker[1],
+        "grid_code": worker[2],
+        "department": departments[0],
         "other_department": departments[-1],
     }
 

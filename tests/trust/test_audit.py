@@ -25,17 +25,17 @@ async def test_record_is_part_of_the_callers_transaction(
     after = {**before, "phone": "13812349999", "status": "assigned"}
     try:
         async with engine.begin() as conn:
-            kept = await audit.record(conn, who, None, "incident.assign", "incident", 5,
-                                      before, after)
+            kept = await audit.record(conn, who, None, "incident.assign", "incident", 5, before, after)
         with pytest.raises(RuntimeError):
             async with engine.begin() as conn:
-                lost = await audit.record(conn, who, None, "incident.assign", "incident", 6,
-                                          before, after)
+                lost = await audit.record(conn, who, None, "incident.assign", "incident", 6, before, after)
                 raise RuntimeError("the change fails: its audit entry must go with it")
     finally:
         await engine.dispose()
-    rows = sql("SELECT actor, role, entity, entity_id, before, after, changed FROM audit_log "
-               "WHERE id IN (%s, %s)", (kept, lost))
+    rows = sql(
+        "SELECT actor, role, entity, entity_id, before, after, changed FROM audit_log WHERE id IN (%s, %s)",
+        (kept, lost),
+    )
     assert len(rows) == 1
     actor, role, entity, entity_id, b, a, changed = rows[0]
     assert (actor, role, entity, entity_id) == ("token:7:dispatcher", "dispatcher", "incident", "5")
@@ -44,12 +44,12 @@ async def test_record_is_part_of_the_callers_transaction(
     assert changed == ["phone", "status"]
 
 
-def test_audit_log_is_append_only_in_the_database(db_url: str,
-                                                  sql: Callable[..., list[tuple[Any, ...]]]) -> None:
+def test_audit_log_is_append_only_in_the_database(
+    db_url: str, sql: Callable[..., list[tuple[Any, ...]]]
+) -> None:
     sql("INSERT INTO audit_log (actor, action) VALUES ('test', 'test.insert')")
     with psycopg.connect(psycopg_dsn(db_url), autocommit=True) as conn:
-        for stmt in ("UPDATE audit_log SET actor = 'forged'", "DELETE FROM audit_log",
-                     "TRUNCATE audit_log"):
+        for stmt in ("UPDATE audit_log SET actor = 'forged'", "DELETE FROM audit_log", "TRUNCATE audit_log"):
             with pytest.raises(psycopg.errors.InsufficientPrivilege, match="append-only"):
                 conn.execute(stmt)
     assert sql("SELECT count(*) FROM audit_log WHERE actor = 'forged'")[0][0] == 0
@@ -57,20 +57,36 @@ def test_audit_log_is_append_only_in_the_database(db_url: str,
 
 
 def test_every_write_leaves_an_entry_with_who_when_and_where(
-    secure_client: TestClient, tokens: dict[str, str], sql: Callable[..., list[tuple[Any, ...]]],
+    secure_client: TestClient,
+    tokens: dict[str, str],
+    sql: Callable[..., list[tuple[Any, ...]]],
     area: dict[str, Any],
 ) -> None:
-    lon, lat = sql("SELECT ST_X(ST_PointOnSurface(geom)), ST_Y(ST_PointOnSurface(geom)) FROM grids "
-                   "WHERE id = %s", (area["grid_id"],))[0]
+    lon, lat = sql(
+        "SELECT ST_X(ST_PointOnSurface(geom)), ST_Y(ST_PointOnSurface(geom)) FROM grids WHERE id = %s",
+        (area["grid_id"],),
+    )[0]
     item = sql("SELECT code FROM service_items ORDER BY code LIMIT 1")[0][0]
-    r = secure_client.post("/api/v1/incidents", headers=auth(tokens["reporter"]), json={
-        "item_code": item, "description": "楼道灯坏了", "channel": "mini_program",
-        "lon": lon, "lat": lat, "crs": "wgs84", "reporter": {"name": "李四", "phone": "13700001111"},
-    })
+    r = secure_client.post(
+        "/api/v1/incidents",
+        headers=auth(tokens["reporter"]),
+        json={
+            "item_code": item,
+            "description": "楼道灯坏了",
+            "channel": "mini_program",
+            "lon": lon,
+            "lat": lat,
+            "crs": "wgs84",
+            "reporter": {"name": "李四", "phone": "13700001111"},
+        },
+    )
     assert r.status_code == 201, r.text
     incident_id = str(r.json()["id"])
-    rows = sql("SELECT actor, role, client_ip, method, path, status, at, before, after FROM audit_log "
-               "WHERE entity = 'incidents' AND entity_id = %s ORDER BY id DESC", (incident_id,))
+    rows = sql(
+        "SELECT actor, role, client_ip, method, path, status, at, before, after FROM audit_log "
+        "WHERE entity = 'incidents' AND entity_id = %s ORDER BY id DESC",
+        (incident_id,),
+    )
     assert rows, "no audit entry for an incident intake"
     actor, role, ip, method, path, status, at, before, after = rows[0]
     # the created row is snapshotted, personal fields masked
@@ -80,12 +96,15 @@ def test_every_write_leaves_an_entry_with_who_when_and_where(
     assert method == "POST" and path == "/api/v1/incidents" and status == 201
     # a change to an existing row carries its before and after
     admin = auth(tokens["admin"])
-    r = secure_client.post(f"/api/v1/incidents/{incident_id}/transitions", headers=admin,
-                           json={"action": "accept"})
+    r = secure_client.post(
+        f"/api/v1/incidents/{incident_id}/transitions", headers=admin, json={"action": "accept"}
+    )
     if r.status_code == 200:
-        change = sql("SELECT before, after, changed FROM audit_log WHERE entity = 'incidents' "
-                     "AND entity_id = %s AND method = 'POST' AND path LIKE %s ORDER BY id DESC",
-                     (incident_id, "%/transitions"))
+        change = sql(
+            "SELECT before, after, changed FROM audit_log WHERE entity = 'incidents' "
+            "AND entity_id = %s AND method = 'POST' AND path LIKE %s ORDER BY id DESC",
+            (incident_id, "%/transitions"),
+        )
         assert change and change[0][0]["status"] != change[0][1]["status"]
         assert "status" in change[0][2]
     else:
@@ -96,20 +115,26 @@ def test_every_write_leaves_an_entry_with_who_when_and_where(
     assert sql("SELECT count(*) FROM audit_log")[0][0] == n
 
 
-def test_get_audit_is_for_admins_and_filters(secure_client: TestClient, tokens: dict[str, str],
-                                             sql: Callable[..., list[tuple[Any, ...]]]) -> None:
+def test_get_audit_is_for_admins_and_filters(
+    secure_client: TestClient, tokens: dict[str, str], sql: Callable[..., list[tuple[Any, ...]]]
+) -> None:
     c = secure_client
-    sql("INSERT INTO audit_log (actor, action, entity, entity_id) VALUES "
+    sql(
+        "INSERT INTO audit_log (actor, action, entity, entity_id) VALUES "
         "('a', 'plan.publish', 'plan', '1'), ('a', 'plan.publish', 'plan', '2'), "
-        "('b', 'person.update', 'person', '3')")
+        "('b', 'person.update', 'person', '3')"
+    )
     for role in ("planner", "dispatcher", "worker", "department", "reporter"):
         assert c.get("/api/v1/audit", headers=auth(tokens[role])).status_code == 403
     assert c.get("/api/v1/audit").status_code == 401
     admin = auth(tokens["admin"])
     page = c.get("/api/v1/audit", params={"entity": "plan", "limit": 1}, headers=admin).json()
     assert [e["entity_id"] for e in page["entries"]] == ["2"]
-    nxt = c.get("/api/v1/audit", params={"entity": "plan", "limit": 1,
-                                         "before_id": page["next_before_id"]}, headers=admin).json()
+    nxt = c.get(
+        "/api/v1/audit",
+        params={"entity": "plan", "limit": 1, "before_id": page["next_before_id"]},
+        headers=admin,
+    ).json()
     assert [e["entity_id"] for e in nxt["entries"]] == ["1"]
     one = c.get("/api/v1/audit", params={"action": "person.update"}, headers=admin).json()
     assert {e["entity_id"] for e in one["entries"]} == {"3"}

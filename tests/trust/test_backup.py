@@ -19,28 +19,35 @@ def fingerprint(url: str) -> dict[str, tuple[int, str]]:
     """Row count and an order-independent checksum of every table in ``public``."""
     out: dict[str, tuple[int, str]] = {}
     with psycopg.connect(psycopg_dsn(url)) as conn:
-        tables = [r[0] for r in conn.execute(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")]
+        tables = [
+            r[0]
+            for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")
+        ]
         for t in tables:
             row = conn.execute(
-                f'SELECT count(*), coalesce(md5(string_agg(md5(x::text), \'\' ORDER BY md5(x::text))), '
-                f'\'\') FROM "{t}" AS x').fetchone()
+                f"SELECT count(*), coalesce(md5(string_agg(md5(x::text), '' ORDER BY md5(x::text))), "
+                f"'') FROM \"{t}\" AS x"
+            ).fetchone()
             assert row is not None
             out[t] = (int(row[0]), str(row[1]))
     return out
 
 
 def new_database(pg_cluster: Cluster, name: str) -> str:
-    with psycopg.connect(psycopg_dsn(make_url(pg_cluster.url).set(database="postgres")
-                                     .render_as_string(hide_password=False)),
-                         autocommit=True) as conn:
+    with psycopg.connect(
+        psycopg_dsn(make_url(pg_cluster.url).set(database="postgres").render_as_string(hide_password=False)),
+        autocommit=True,
+    ) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
         conn.execute(f'CREATE DATABASE "{name}"')
     return make_url(pg_cluster.url).set(database=name).render_as_string(hide_password=False)
 
 
 def test_backup_then_restore_into_a_fresh_database_brings_every_table_back(
-    db_url: str, pg_cluster: Cluster, tmp_path: Path, sql: Any,
+    db_url: str,
+    pg_cluster: Cluster,
+    tmp_path: Path,
+    sql: Any,
 ) -> None:
     sql("INSERT INTO audit_log (actor, action) VALUES ('test', 'before.backup')")
     file = tmp_path / "store.dump"
@@ -58,13 +65,17 @@ def test_backup_then_restore_into_a_fresh_database_brings_every_table_back(
     diff = {t: (before[t], after[t]) for t in before if before[t] != after[t]}
     assert not diff, diff
     # the restored store keeps its guarantees: the audit log is still append-only
-    with psycopg.connect(psycopg_dsn(target), autocommit=True) as conn, pytest.raises(
-            psycopg.errors.InsufficientPrivilege):
+    with (
+        psycopg.connect(psycopg_dsn(target), autocommit=True) as conn,
+        pytest.raises(psycopg.errors.InsufficientPrivilege),
+    ):
         conn.execute("DELETE FROM audit_log")
 
 
 def test_restore_refuses_a_non_empty_database_unless_clean(
-    db_url: str, pg_cluster: Cluster, tmp_path: Path,
+    db_url: str,
+    pg_cluster: Cluster,
+    tmp_path: Path,
 ) -> None:
     file = tmp_path / "store.dump"
     runner = CliRunner()
@@ -78,6 +89,5 @@ def test_restore_refuses_a_non_empty_database_unless_clean(
     assert fingerprint(db_url) == fingerprint(target)
     junk = tmp_path / "junk.dump"
     junk.write_bytes(b"not a dump")
-    bad = runner.invoke(app, ["restore", str(junk), "--database-url",
-                              new_database(pg_cluster, "trust_junk")])
+    bad = runner.invoke(app, ["restore", str(junk), "--database-url", new_database(pg_cluster, "trust_junk")])
     assert bad.exit_code == 1 and "not a pg_dump" in bad.output

@@ -44,12 +44,30 @@ class Server:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        env = {**os.environ, "WANGGE_DATABASE_URL": self.db_url,
-               "WANGGE_SECURITY_INTAKE_RATE": "10000", "WANGGE_SECURITY_INTAKE_BURST": "10000"}
+        env = {
+            **os.environ,
+            "WANGGE_DATABASE_URL": self.db_url,
+            "WANGGE_SECURITY_INTAKE_RATE": "10000",
+            "WANGGE_SECURITY_INTAKE_BURST": "10000",
+        }
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "api.web.security:create_secure_app", "--factory",
-             "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"],
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "api.web.security:create_secure_app",
+                "--factory",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--log-level",
+                "warning",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -82,15 +100,24 @@ def server(db_url: str) -> Iterator[Server]:
 
 @pytest.fixture(scope="module")
 def intake(sql: Callable[..., list[tuple[Any, ...]]], area: dict[str, Any]) -> dict[str, Any]:
-    lon, lat = sql("SELECT ST_X(ST_PointOnSurface(geom)), ST_Y(ST_PointOnSurface(geom)) FROM grids "
-                   "WHERE id = %s", (area["grid_id"],))[0]
+    lon, lat = sql(
+        "SELECT ST_X(ST_PointOnSurface(geom)), ST_Y(ST_PointOnSurface(geom)) FROM grids WHERE id = %s",
+        (area["grid_id"],),
+    )[0]
     item = sql("SELECT code FROM service_items ORDER BY code LIMIT 1")[0][0]
-    return {"item_code": item, "description": "burst", "channel": "mini_program",
-            "lon": lon, "lat": lat, "crs": "wgs84"}
+    return {
+        "item_code": item,
+        "description": "burst",
+        "channel": "mini_program",
+        "lon": lon,
+        "lat": lat,
+        "crs": "wgs84",
+    }
 
 
-async def burst(url: str, token: str, body: dict[str, Any], clients: int, kill_after: int,
-                kill: Callable[[], None]) -> tuple[dict[str, int], list[str]]:
+async def burst(
+    url: str, token: str, body: dict[str, Any], clients: int, kill_after: int, kill: Callable[[], None]
+) -> tuple[dict[str, int], list[str]]:
     """Intake from ``clients`` loops until the server dies; returns acked keys→ids and unanswered keys."""
     acked: dict[str, int] = {}
     unanswered: list[str] = []
@@ -103,8 +130,11 @@ async def burst(url: str, token: str, body: dict[str, Any], clients: int, kill_a
                 key = f"crash-{n}-{i}"
                 i += 1
                 try:
-                    r = await c.post("/api/v1/incidents", json={**body, "description": key},
-                                     headers={**auth(token), "Idempotency-Key": key})
+                    r = await c.post(
+                        "/api/v1/incidents",
+                        json={**body, "description": key},
+                        headers={**auth(token), "Idempotency-Key": key},
+                    )
                 except httpx.HTTPError:
                     unanswered.append(key)
                     return
@@ -126,15 +156,19 @@ async def burst(url: str, token: str, body: dict[str, Any], clients: int, kill_a
 
 
 def test_sigkill_during_intake_burst_loses_no_acknowledged_incident(
-    server: Server, tokens: dict[str, str], intake: dict[str, Any],
+    server: Server,
+    tokens: dict[str, str],
+    intake: dict[str, Any],
     sql: Callable[..., list[tuple[Any, ...]]],
 ) -> None:
     acked, unanswered = asyncio.run(
-        burst(server.url, tokens["reporter"], intake, clients=16, kill_after=40, kill=server.kill))
+        burst(server.url, tokens["reporter"], intake, clients=16, kill_after=40, kill=server.kill)
+    )
     assert len(acked) >= 20, "the burst did not get going before the kill"
     assert unanswered, "the kill did not land mid-burst"
-    rows = sql("SELECT id, description, status, grid_id FROM incidents WHERE id = ANY(%s)",
-               (list(acked.values()),))
+    rows = sql(
+        "SELECT id, description, status, grid_id FROM incidents WHERE id = ANY(%s)", (list(acked.values()),)
+    )
     stored = {r[0]: r for r in rows}
     missing = [k for k, i in acked.items() if i not in stored]
     assert not missing, f"acknowledged incidents lost: {missing[:10]}"
@@ -143,29 +177,38 @@ def test_sigkill_during_intake_burst_loses_no_acknowledged_incident(
     server.start()
     with httpx.Client(base_url=server.url, timeout=30) as c:
         for key in unanswered + list(acked)[:5]:
-            r = c.post("/api/v1/incidents", json={**intake, "description": key},
-                       headers={**auth(tokens["reporter"]), "Idempotency-Key": key})
+            r = c.post(
+                "/api/v1/incidents",
+                json={**intake, "description": key},
+                headers={**auth(tokens["reporter"]), "Idempotency-Key": key},
+            )
             assert r.status_code == 201, r.text
             if key in acked:
                 assert int(r.json()["id"]) == acked[key]
     keys = unanswered + list(acked)
-    counts = sql("SELECT description, count(*) FROM incidents WHERE description = ANY(%s) "
-                 "GROUP BY 1 HAVING count(*) > 1", (keys,))
+    counts = sql(
+        "SELECT description, count(*) FROM incidents WHERE description = ANY(%s) "
+        "GROUP BY 1 HAVING count(*) > 1",
+        (keys,),
+    )
     assert not counts, f"duplicates after retry: {counts[:5]}"
 
 
 def plan_state(sql: Callable[..., list[tuple[Any, ...]]], community: str) -> dict[str, Any]:
     active = sql("SELECT id FROM plans WHERE community_code = %s AND status = 'active'", (community,))
-    flagged = sql("SELECT DISTINCT plan_id FROM grids WHERE community_code = %s AND active",
-                  (community,))
+    flagged = sql("SELECT DISTINCT plan_id FROM grids WHERE community_code = %s AND active", (community,))
     stray = sql(
         "SELECT count(*) FROM buildings b JOIN grids g ON g.id = b.grid_id "
-        "WHERE b.community_code = %s AND NOT g.active", (community,))[0][0]
+        "WHERE b.community_code = %s AND NOT g.active",
+        (community,),
+    )[0][0]
     return {"active": [r[0] for r in active], "flagged": [r[0] for r in flagged], "stray": stray}
 
 
 def test_sigkill_during_plan_publish_leaves_no_half_applied_plan(
-    server: Server, new_token: Callable[..., str], area: dict[str, Any],
+    server: Server,
+    new_token: Callable[..., str],
+    area: dict[str, Any],
     sql: Callable[..., list[tuple[Any, ...]]],
 ) -> None:
     community = area["community"]
@@ -173,16 +216,16 @@ def test_sigkill_during_plan_publish_leaves_no_half_applied_plan(
     outcomes = []
     for delay in (0.05, 0.4):
         with httpx.Client(base_url=server.url, timeout=300) as c:
-            draft = c.post("/api/v1/plans", json={"community": community, "grids": 12, "seed": 7},
-                           headers=auth(planner))
+            draft = c.post(
+                "/api/v1/plans", json={"community": community, "grids": 12, "seed": 7}, headers=auth(planner)
+            )
             assert draft.status_code == 201, draft.text
             plan_id = draft.json()["id"]
         before = plan_state(sql, community)
 
         async def publish_and_kill(plan_id: int = plan_id, delay: float = delay) -> int | None:
             async with httpx.AsyncClient(base_url=server.url, timeout=60) as c:
-                req = asyncio.create_task(
-                    c.post(f"/api/v1/plans/{plan_id}/publish", headers=auth(planner)))
+                req = asyncio.create_task(c.post(f"/api/v1/plans/{plan_id}/publish", headers=auth(planner)))
                 await asyncio.sleep(delay)
                 if not req.done():
                     await asyncio.to_thread(server.kill)
@@ -206,18 +249,24 @@ def test_sigkill_during_plan_publish_leaves_no_half_applied_plan(
     assert any(s is None for _, s, _ in outcomes) or all(s == 200 for _, s, _ in outcomes)
     # an undisturbed publish leaves its audit entry, written in the publish's own transaction
     with httpx.Client(base_url=server.url, timeout=300) as c:
-        plan_id = c.post("/api/v1/plans", json={"community": community, "grids": 12, "seed": 9},
-                         headers=auth(planner)).json()["id"]
+        plan_id = c.post(
+            "/api/v1/plans", json={"community": community, "grids": 12, "seed": 9}, headers=auth(planner)
+        ).json()["id"]
         assert c.post(f"/api/v1/plans/{plan_id}/publish", headers=auth(planner)).status_code == 200
-    entry = sql("SELECT before, after, changed, role FROM audit_log WHERE action = 'plan.publish' "
-                "AND entity_id = %s", (str(plan_id),))
+    entry = sql(
+        "SELECT before, after, changed, role FROM audit_log WHERE action = 'plan.publish' AND entity_id = %s",
+        (str(plan_id),),
+    )
     assert len(entry) == 1
     assert entry[0][0]["status"] == "draft" and entry[0][1]["status"] == "active"
     assert "status" in entry[0][2] and entry[0][3] == "planner"
 
 
 def test_sigkill_during_batch_import_leaves_a_record_and_rerun_resumes(
-    db_url: str, area: dict[str, Any], sql: Callable[..., list[tuple[Any, ...]]], tmp_path: Path,
+    db_url: str,
+    area: dict[str, Any],
+    sql: Callable[..., list[tuple[Any, ...]]],
+    tmp_path: Path,
 ) -> None:
     """``wangge import buildings`` killed mid-file: the journal says where it stopped, a rerun ends it."""
     import geopandas as gpd
@@ -248,16 +297,31 @@ def test_sigkill_during_batch_import_leaves_a_record_and_rerun_resumes(
 
     def run() -> subprocess.Popen[bytes]:
         return subprocess.Popen(
-            [sys.executable, "-m", "api.cli.main", "import", "buildings", str(path),
-             "--community", community], cwd=ROOT, env={**os.environ, "WANGGE_DATABASE_URL": db_url},
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                sys.executable,
+                "-m",
+                "api.cli.main",
+                "import",
+                "buildings",
+                str(path),
+                "--community",
+                community,
+            ],
+            cwd=ROOT,
+            env={**os.environ, "WANGGE_DATABASE_URL": db_url},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
 
     proc = run()
     deadline = time.monotonic() + 240
     done = 0
     while time.monotonic() < deadline and proc.poll() is None:
-        got = sql("SELECT rows_done FROM import_runs WHERE kind = 'buildings' "
-                  "AND community_code = %s ORDER BY id DESC LIMIT 1", (community,))
+        got = sql(
+            "SELECT rows_done FROM import_runs WHERE kind = 'buildings' "
+            "AND community_code = %s ORDER BY id DESC LIMIT 1",
+            (community,),
+        )
         done = got[0][0] if got else 0
         if done > 0:
             break
@@ -266,20 +330,30 @@ def test_sigkill_during_batch_import_leaves_a_record_and_rerun_resumes(
     proc.wait(timeout=10)
     status, done, total = sql(
         "SELECT status, rows_done, rows_total FROM import_runs WHERE kind = 'buildings' "
-        "AND community_code = %s ORDER BY id DESC LIMIT 1", (community,))[0]
+        "AND community_code = %s ORDER BY id DESC LIMIT 1",
+        (community,),
+    )[0]
     assert total == len(geoms) and 0 < done < total and status == "running", (status, done, total)
     # the record of where it stopped matches what is in the store: whole batches only
     assert sql("SELECT count(*) FROM buildings WHERE code LIKE %s", (prefix,))[0][0] == done
     rerun = run()
     assert rerun.wait(timeout=300) == 0
-    assert sql("SELECT count(*), count(DISTINCT code) FROM buildings WHERE code LIKE %s",
-               (prefix,))[0] == (total, total)
-    assert sql("SELECT status, rows_done FROM import_runs WHERE kind = 'buildings' "
-               "AND community_code = %s ORDER BY id DESC LIMIT 1", (community,))[0] == ("done", total)
+    assert sql("SELECT count(*), count(DISTINCT code) FROM buildings WHERE code LIKE %s", (prefix,))[0] == (
+        total,
+        total,
+    )
+    assert sql(
+        "SELECT status, rows_done FROM import_runs WHERE kind = 'buildings' "
+        "AND community_code = %s ORDER BY id DESC LIMIT 1",
+        (community,),
+    )[0] == ("done", total)
 
 
 def test_sigkill_inside_the_publish_transaction_rolls_it_back(
-    server: Server, new_token: Callable[..., str], area: dict[str, Any], db_url: str,
+    server: Server,
+    new_token: Callable[..., str],
+    area: dict[str, Any],
+    db_url: str,
     sql: Callable[..., list[tuple[Any, ...]]],
 ) -> None:
     """Deterministic: publish is held half-way (a row lock on one of the new grids), then killed.
@@ -294,25 +368,26 @@ def test_sigkill_inside_the_publish_transaction_rolls_it_back(
     community = area["community"]
     planner = new_token("planner", community_code=community)
     with httpx.Client(base_url=server.url, timeout=300) as c:
-        draft = c.post("/api/v1/plans", json={"community": community, "grids": 11, "seed": 3},
-                       headers=auth(planner))
+        draft = c.post(
+            "/api/v1/plans", json={"community": community, "grids": 11, "seed": 3}, headers=auth(planner)
+        )
         assert draft.status_code == 201, draft.text
     plan_id = draft.json()["id"]
     before = plan_state(sql, community)
     assert len(before["active"]) == 1 and before["active"] != [plan_id]
     blocker = psycopg.connect(psycopg_dsn(db_url))
     try:
-        blocker.execute("SELECT id FROM grids WHERE plan_id = %s ORDER BY id LIMIT 1 FOR UPDATE",
-                        (plan_id,))
+        blocker.execute("SELECT id FROM grids WHERE plan_id = %s ORDER BY id LIMIT 1 FOR UPDATE", (plan_id,))
 
         async def publish_held_then_kill() -> int | None:
             async with httpx.AsyncClient(base_url=server.url, timeout=60) as c:
-                req = asyncio.create_task(
-                    c.post(f"/api/v1/plans/{plan_id}/publish", headers=auth(planner)))
+                req = asyncio.create_task(c.post(f"/api/v1/plans/{plan_id}/publish", headers=auth(planner)))
                 deadline = time.monotonic() + 30
                 while time.monotonic() < deadline:  # wait until publish waits on our lock
-                    waiting = sql("SELECT count(*) FROM pg_stat_activity WHERE datname = "
-                                  "current_database() AND wait_event_type = 'Lock'")[0][0]
+                    waiting = sql(
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname = "
+                        "current_database() AND wait_event_type = 'Lock'"
+                    )[0][0]
                     if waiting:
                         break
                     await asyncio.sleep(0.05)
@@ -328,28 +403,36 @@ def test_sigkill_inside_the_publish_transaction_rolls_it_back(
         blocker.rollback()  # the held publish wakes up, finds its client gone, never commits
         blocker.close()
     deadline = time.monotonic() + 30
-    while sql("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-              "AND application_name = 'wangge-api' AND state <> 'idle'")[0][0]:
+    while sql(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+        "AND application_name = 'wangge-api' AND state <> 'idle'"
+    )[0][0]:
         assert time.monotonic() < deadline
         time.sleep(0.1)
     after = plan_state(sql, community)
     assert after == before, (before, after)
     assert sql("SELECT status FROM plans WHERE id = %s", (plan_id,))[0][0] == "draft"
-    assert not sql("SELECT 1 FROM audit_log WHERE action = 'plan.publish' AND entity_id = %s",
-                   (str(plan_id),))
+    assert not sql(
+        "SELECT 1 FROM audit_log WHERE action = 'plan.publish' AND entity_id = %s", (str(plan_id),)
+    )
 
 
-def test_tx_dependency_commits_before_the_response(db_url: str, sql: Callable[..., list[tuple[Any, ...]]],
-                                                   tokens: dict[str, str]) -> None:
+def test_tx_dependency_commits_before_the_response(
+    db_url: str, sql: Callable[..., list[tuple[Any, ...]]], tokens: dict[str, str]
+) -> None:
     """A write acknowledged with 2xx is committed: a commit that fails is never a success."""
     from tests.trust.conftest import secure_app
 
     sql("CREATE TABLE IF NOT EXISTS trust_commit_probe (v int)")
-    sql("CREATE OR REPLACE FUNCTION trust_refuse() RETURNS trigger LANGUAGE plpgsql AS $$ "
-        "BEGIN RAISE EXCEPTION 'refused at commit'; END $$")
+    sql(
+        "CREATE OR REPLACE FUNCTION trust_refuse() RETURNS trigger LANGUAGE plpgsql AS $$ "
+        "BEGIN RAISE EXCEPTION 'refused at commit'; END $$"
+    )
     sql("DROP TRIGGER IF EXISTS trust_refuse_at_commit ON trust_commit_probe")
-    sql("CREATE CONSTRAINT TRIGGER trust_refuse_at_commit AFTER INSERT ON trust_commit_probe "
-        "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION trust_refuse()")
+    sql(
+        "CREATE CONSTRAINT TRIGGER trust_refuse_at_commit AFTER INSERT ON trust_commit_probe "
+        "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION trust_refuse()"
+    )
     app = secure_app(db_url)
 
     @app.post("/trust-test/commit")
@@ -371,8 +454,9 @@ def test_tx_dependency_commits_before_the_response(db_url: str, sql: Callable[..
         assert thread.is_alive()
         time.sleep(0.02)
     try:  # a real server (the test client would wait for the app to finish)
-        r = httpx.post(f"http://127.0.0.1:{port}/trust-test/commit",
-                       headers=auth(tokens["admin"]), timeout=30)
+        r = httpx.post(
+            f"http://127.0.0.1:{port}/trust-test/commit", headers=auth(tokens["admin"]), timeout=30
+        )
     finally:
         srv.should_exit = True
         thread.join(timeout=10)

@@ -33,8 +33,14 @@ def secure_server(db_url: str) -> Iterator[str]:
     import uvicorn
 
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(secure_app(db_url), host="127.0.0.1", port=port,
-                                           log_level=os.environ.get("WANGGE_FUZZ_LOG", "critical")))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            secure_app(db_url),
+            host="127.0.0.1",
+            port=port,
+            log_level=os.environ.get("WANGGE_FUZZ_LOG", "critical"),
+        )
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
@@ -68,17 +74,23 @@ def test_fuzz_with_scoped_tokens_no_5xx(secure_server: str, tokens: dict[str, st
     for role in ("dispatcher", "worker", "department"):
         headers = auth(tokens[role])
         for result in schema.get_all_operations():
-            fuzz_operation(result.ok(), secure_server, headers, failures,
-                           examples=max(3, EXAMPLES // 4))
+            fuzz_operation(result.ok(), secure_server, headers, failures, examples=max(3, EXAMPLES // 4))
     unique = sorted(set(failures))
     assert not unique, "\n".join(unique[:40])
 
 
-def fuzz_operation(op: Any, base_url: str, headers: dict[str, str], failures: list[str],
-                   examples: int = EXAMPLES) -> None:
-    @settings(max_examples=examples, derandomize=True, deadline=None, database=None,
-              phases=[Phase.explicit, Phase.generate], print_blob=False,
-              suppress_health_check=list(HealthCheck))
+def fuzz_operation(
+    op: Any, base_url: str, headers: dict[str, str], failures: list[str], examples: int = EXAMPLES
+) -> None:
+    @settings(
+        max_examples=examples,
+        derandomize=True,
+        deadline=None,
+        database=None,
+        phases=[Phase.explicit, Phase.generate],
+        print_blob=False,
+        suppress_health_check=list(HealthCheck),
+    )
     @given(case=op.as_strategy())
     def run(case: Any) -> None:
         response = case.call(base_url=base_url, headers=headers, timeout=60)
@@ -86,7 +98,6 @@ def fuzz_operation(op: Any, base_url: str, headers: dict[str, str], failures: li
             case.validate_response(response, checks=[not_a_server_error, response_schema_conformance])
         except (AssertionError, BaseExceptionGroup) as exc:  # collect every failing operation
             first = [ln for ln in str(exc).strip().splitlines() if ln.strip()][:12]
-            failures.append(f"{op.method.upper()} {op.path} → {response.status_code}: "
-                            f"{' | '.join(first)}")
+            failures.append(f"{op.method.upper()} {op.path} → {response.status_code}: {' | '.join(first)}")
 
     run()

@@ -20,11 +20,19 @@ from tests.trust.conftest import secure_app
 
 @pytest.fixture(scope="module")
 def intake(sql: Callable[..., list[tuple[Any, ...]]], area: dict[str, Any]) -> dict[str, Any]:
-    lon, lat = sql("SELECT ST_X(ST_PointOnSurface(geom)), ST_Y(ST_PointOnSurface(geom)) FROM grids "
-                   "WHERE id = %s", (area["grid_id"],))[0]
+    lon, lat = sql(
+        "SELECT ST_X(ST_PointOnSurface(geom)), ST_Y(ST_PointOnSurface(geom)) FROM grids WHERE id = %s",
+        (area["grid_id"],),
+    )[0]
     item = sql("SELECT code FROM service_items ORDER BY code LIMIT 1")[0][0]
-    return {"item_code": item, "description": "井盖松动", "channel": "mini_program",
-            "lon": lon, "lat": lat, "crs": "wgs84"}
+    return {
+        "item_code": item,
+        "description": "井盖松动",
+        "channel": "mini_program",
+        "lon": lon,
+        "lat": lat,
+        "crs": "wgs84",
+    }
 
 
 def count(sql: Callable[..., list[tuple[Any, ...]]]) -> int:
@@ -32,12 +40,17 @@ def count(sql: Callable[..., list[tuple[Any, ...]]]) -> int:
 
 
 def raw_post(c: TestClient, token: str, raw: bytes | str) -> Any:
-    return c.post("/api/v1/incidents", content=raw,
-                  headers={**auth(token), "Content-Type": "application/json"})
+    return c.post(
+        "/api/v1/incidents", content=raw, headers={**auth(token), "Content-Type": "application/json"}
+    )
 
 
-def test_oversized_body_is_413(secure_client: TestClient, tokens: dict[str, str],
-                               sql: Callable[..., list[tuple[Any, ...]]], intake: dict[str, Any]) -> None:
+def test_oversized_body_is_413(
+    secure_client: TestClient,
+    tokens: dict[str, str],
+    sql: Callable[..., list[tuple[Any, ...]]],
+    intake: dict[str, Any],
+) -> None:
     n = count(sql)
     big = json.dumps({**intake, "description": "x" * 2_000_000})
     r = raw_post(secure_client, tokens["reporter"], big)
@@ -46,7 +59,9 @@ def test_oversized_body_is_413(secure_client: TestClient, tokens: dict[str, str]
 
 
 def test_nan_infinity_and_overflowing_numbers_are_422_naming_the_field(
-    secure_client: TestClient, tokens: dict[str, str], sql: Callable[..., list[tuple[Any, ...]]],
+    secure_client: TestClient,
+    tokens: dict[str, str],
+    sql: Callable[..., list[tuple[Any, ...]]],
     intake: dict[str, Any],
 ) -> None:
     n = count(sql)
@@ -63,13 +78,16 @@ def test_nan_infinity_and_overflowing_numbers_are_422_naming_the_field(
 
 
 def test_deep_json_nul_bytes_and_huge_integers_are_422(
-    secure_client: TestClient, tokens: dict[str, str], sql: Callable[..., list[tuple[Any, ...]]],
+    secure_client: TestClient,
+    tokens: dict[str, str],
+    sql: Callable[..., list[tuple[Any, ...]]],
     intake: dict[str, Any],
 ) -> None:
     n = count(sql)
     deep = "[" * 100_000 + "]" * 100_000
-    r = raw_post(secure_client, tokens["reporter"], json.dumps({**intake, "address": "x"})
-                 .replace('"x"', deep))
+    r = raw_post(
+        secure_client, tokens["reporter"], json.dumps({**intake, "address": "x"}).replace('"x"', deep)
+    )
     assert r.status_code == 422 and "nested" in r.json()["detail"][0]["msg"]
     r = raw_post(secure_client, tokens["reporter"], json.dumps({**intake, "description": "a\u0000b"}))
     assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "description"]
@@ -79,30 +97,38 @@ def test_deep_json_nul_bytes_and_huge_integers_are_422(
 
 
 def test_sql_in_string_fields_is_data_not_code(
-    secure_client: TestClient, tokens: dict[str, str], sql: Callable[..., list[tuple[Any, ...]]],
+    secure_client: TestClient,
+    tokens: dict[str, str],
+    sql: Callable[..., list[tuple[Any, ...]]],
     intake: dict[str, Any],
 ) -> None:
     evil = "'; DROP TABLE incidents; --"
     tables = sql("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")[0][0]
-    r = secure_client.post("/api/v1/incidents", headers=auth(tokens["reporter"]),
-                           json={**intake, "description": evil, "address": evil + " OR 1=1"})
+    r = secure_client.post(
+        "/api/v1/incidents",
+        headers=auth(tokens["reporter"]),
+        json={**intake, "description": evil, "address": evil + " OR 1=1"},
+    )
     assert r.status_code == 201, r.text
     stored = sql("SELECT description FROM incidents WHERE id = %s", (r.json()["id"],))[0][0]
     assert stored == evil
-    for path, params in (("/api/v1/grids", {"community": "1' OR '1'='1"}),
-                         ("/api/v1/incidents", {"item": evil}),
-                         ("/api/v1/audit", {"entity": evil})):
+    for path, params in (
+        ("/api/v1/grids", {"community": "1' OR '1'='1"}),
+        ("/api/v1/incidents", {"item": evil}),
+        ("/api/v1/audit", {"entity": evil}),
+    ):
         res = secure_client.get(path, params=params, headers=auth(tokens["admin"]))
         assert res.status_code in (200, 404, 422), (path, res.status_code)
     assert sql("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")[0][0] == tables
 
 
-def test_huge_limit_and_k_and_nul_in_query_are_422(secure_client: TestClient,
-                                                   tokens: dict[str, str]) -> None:
+def test_huge_limit_and_k_and_nul_in_query_are_422(secure_client: TestClient, tokens: dict[str, str]) -> None:
     h = auth(tokens["admin"])
-    for path in ("/api/v1/incidents?limit=99999999999999999999",
-                 "/api/v1/dispatch/nearest?lon=118.5&lat=31.7&crs=wgs84&k=10000000",
-                 "/api/v1/audit?limit=1000000"):
+    for path in (
+        "/api/v1/incidents?limit=99999999999999999999",
+        "/api/v1/dispatch/nearest?lon=118.5&lat=31.7&crs=wgs84&k=10000000",
+        "/api/v1/audit?limit=1000000",
+    ):
         r = secure_client.get(path, headers=h)
         assert r.status_code == 422, (path, r.text)
         assert r.json()["detail"][0]["loc"][0] == "query"
@@ -111,8 +137,10 @@ def test_huge_limit_and_k_and_nul_in_query_are_422(secure_client: TestClient,
 
 
 def test_geometry_complexity_helper() -> None:
-    square = {"type": "Polygon", "coordinates": [[[118.5, 31.7], [118.6, 31.7], [118.6, 31.8],
-                                                   [118.5, 31.7]]]}
+    square = {
+        "type": "Polygon",
+        "coordinates": [[[118.5, 31.7], [118.6, 31.7], [118.6, 31.8], [118.5, 31.7]]],
+    }
     assert limits.check_geometry(square) == 4
     ring = [[118.5 + i * 1e-5, 31.7] for i in range(30_000)]
     with pytest.raises(InvalidInput, match="vertices"):
@@ -146,11 +174,14 @@ def strict_client(db_url: str) -> Iterator[TestClient]:
 
 
 def test_intake_is_rate_limited_per_token_with_retry_after(
-    strict_client: TestClient, new_token: Callable[..., str], intake: dict[str, Any],
+    strict_client: TestClient,
+    new_token: Callable[..., str],
+    intake: dict[str, Any],
 ) -> None:
     a, b = new_token("reporter"), new_token("reporter")
-    codes = [strict_client.post("/api/v1/incidents", headers=auth(a), json=intake).status_code
-             for _ in range(5)]
+    codes = [
+        strict_client.post("/api/v1/incidents", headers=auth(a), json=intake).status_code for _ in range(5)
+    ]
     assert codes[:3] == [201, 201, 201] and codes[3:] == [429, 429]
     r = strict_client.post("/api/v1/incidents", headers=auth(a), json=intake)
     assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1
@@ -196,19 +227,24 @@ async def test_overload_sheds_with_503_and_retry_after(db_url: str, tokens: dict
         await task
 
 
-def test_nan_and_infinity_in_query_coordinates_are_422(secure_client: TestClient,
-                                                       tokens: dict[str, str]) -> None:
+def test_nan_and_infinity_in_query_coordinates_are_422(
+    secure_client: TestClient, tokens: dict[str, str]
+) -> None:
     h = auth(tokens["admin"])
-    for path, field in (("/api/v1/grids/locate?lon=nan&lat=31.7&crs=wgs84", "lon"),
-                        ("/api/v1/dispatch/nearest?lon=118.5&lat=Infinity&crs=wgs84", "lat"),
-                        ("/api/v1/party/locate?lon=-inf&lat=31.7&crs=gcj02", "lon")):
+    for path, field in (
+        ("/api/v1/grids/locate?lon=nan&lat=31.7&crs=wgs84", "lon"),
+        ("/api/v1/dispatch/nearest?lon=118.5&lat=Infinity&crs=wgs84", "lat"),
+        ("/api/v1/party/locate?lon=-inf&lat=31.7&crs=gcj02", "lon"),
+    ):
         r = secure_client.get(path, headers=h)
         assert r.status_code == 422, (path, r.text)
         assert r.json()["detail"][0]["loc"] == ["query", field]
 
 
 def test_too_complex_geometry_in_any_body_is_422(
-    secure_client: TestClient, tokens: dict[str, str], sql: Callable[..., list[tuple[Any, ...]]],
+    secure_client: TestClient,
+    tokens: dict[str, str],
+    sql: Callable[..., list[tuple[Any, ...]]],
     intake: dict[str, Any],
 ) -> None:
     n = count(sql)

@@ -46,18 +46,34 @@ def samples(sql: Callable[..., list[tuple[Any, ...]]], area: dict[str, Any]) -> 
     incident = sql(
         "SELECT i.id FROM incidents i JOIN grids g ON g.id = i.grid_id "
         "WHERE i.community_code = %s AND g.worker_id = %s ORDER BY i.id LIMIT 1",
-        (c, area["worker_id"]))[0][0]
+        (c, area["worker_id"]),
+    )[0][0]
     task = sql("SELECT id FROM tasks WHERE community_code = %s ORDER BY id LIMIT 1", (c,))
     service = sql("SELECT code FROM service_items ORDER BY code LIMIT 1")[0][0]
-    lon, lat = sql("SELECT ST_X(ST_PointOnSurface(geom)), ST_Y(ST_PointOnSurface(geom)) "
-                   "FROM grids WHERE id = %s", (area["grid_id"],))[0]
+    lon, lat = sql(
+        "SELECT ST_X(ST_PointOnSurface(geom)), ST_Y(ST_PointOnSurface(geom)) FROM grids WHERE id = %s",
+        (area["grid_id"],),
+    )[0]
     return {
-        "incident_id": incident, "service_request_id": incident, "person_id": area["worker_id"],
-        "task_id": task[0][0] if task else 1, "code": area["department"], "fmt": "json",
-        "service_code": service, "item": service, "lon": lon, "lat": lat,
+        "incident_id": incident,
+        "service_request_id": incident,
+        "person_id": area["worker_id"],
+        "task_id": task[0][0] if task else 1,
+        "code": area["department"],
+        "fmt": "json",
+        "service_code": service,
+        "item": service,
+        "lon": lon,
+        "lat": lat,
         "plan_id": _first(sql, "SELECT id FROM plans WHERE community_code = %s ORDER BY id", c),
-        "grid_id": area["grid_id"], "grid_code": area["grid_code"], "community": c,
-        "community_code": c, "layer": "grids", "z": 0, "x": 0, "y": 0,
+        "grid_id": area["grid_id"],
+        "grid_code": area["grid_code"],
+        "community": c,
+        "community_code": c,
+        "layer": "grids",
+        "z": 0,
+        "x": 0,
+        "y": 0,
     }
 
 
@@ -110,8 +126,9 @@ def test_every_route_is_declared_and_every_rule_is_a_route(db_url: str) -> None:
     assert not stale, f"rules for routes that do not exist: {stale}"
 
 
-def test_anonymous_gets_401_unless_public(secure_client: TestClient, db_url: str,
-                                          samples: dict[str, Any]) -> None:
+def test_anonymous_gets_401_unless_public(
+    secure_client: TestClient, db_url: str, samples: dict[str, Any]
+) -> None:
     seen = 0
     for method, template in app_routes(db_url):
         rule = permissions.rule_for(method, template)
@@ -127,8 +144,9 @@ def test_anonymous_gets_401_unless_public(secure_client: TestClient, db_url: str
     assert seen >= 30
 
 
-def test_wrong_role_gets_403(secure_client: TestClient, db_url: str, samples: dict[str, Any],
-                             role_tokens: dict[str, str]) -> None:
+def test_wrong_role_gets_403(
+    secure_client: TestClient, db_url: str, samples: dict[str, Any], role_tokens: dict[str, str]
+) -> None:
     checked = 0
     for method, template in app_routes(db_url):
         rule = permissions.rule_for(method, template)
@@ -144,12 +162,19 @@ def test_wrong_role_gets_403(secure_client: TestClient, db_url: str, samples: di
     assert checked >= 60
 
 
-def test_right_role_is_let_through(secure_client: TestClient, db_url: str,
-                                   samples: dict[str, Any], role_tokens: dict[str, str],
-                                   new_token: Callable[..., str], area: dict[str, Any]) -> None:
-    role_tokens = {**role_tokens,
-                   "department": new_token("department", department_code=area["department"]),
-                   "worker": new_token("worker", person_id=area["worker_id"])}
+def test_right_role_is_let_through(
+    secure_client: TestClient,
+    db_url: str,
+    samples: dict[str, Any],
+    role_tokens: dict[str, str],
+    new_token: Callable[..., str],
+    area: dict[str, Any],
+) -> None:
+    role_tokens = {
+        **role_tokens,
+        "department": new_token("department", department_code=area["department"]),
+        "worker": new_token("worker", person_id=area["worker_id"]),
+    }
     for method, template in app_routes(db_url):
         rule = permissions.rule_for(method, template)
         assert rule is not None
@@ -161,9 +186,13 @@ def test_right_role_is_let_through(secure_client: TestClient, db_url: str,
             assert status not in (401, 403), (method, template, role, status)
 
 
-def test_out_of_scope_tokens_get_403(secure_client: TestClient, db_url: str,
-                                     samples: dict[str, Any], area: dict[str, Any],
-                                     new_token: Callable[..., str]) -> None:
+def test_out_of_scope_tokens_get_403(
+    secure_client: TestClient,
+    db_url: str,
+    samples: dict[str, Any],
+    area: dict[str, Any],
+    new_token: Callable[..., str],
+) -> None:
     other = area["other_community"]
     outsiders = {role: new_token(role, community_code=other) for role in ("dispatcher", "planner")}
     checked = 0
@@ -188,22 +217,31 @@ def test_out_of_scope_tokens_get_403(secure_client: TestClient, db_url: str,
     assert checked >= 15
 
 
-def test_relation_scoped_tokens(secure_client: TestClient, samples: dict[str, Any],
-                                area: dict[str, Any], sql: Callable[..., list[tuple[Any, ...]]],
-                                new_token: Callable[..., str]) -> None:
+def test_relation_scoped_tokens(
+    secure_client: TestClient,
+    samples: dict[str, Any],
+    area: dict[str, Any],
+    sql: Callable[..., list[tuple[Any, ...]]],
+    new_token: Callable[..., str],
+) -> None:
     """Workers reach their own grid's cases and themselves; departments their queue."""
     c = secure_client
     me = new_token("worker", person_id=area["worker_id"])
     other_worker = sql(
         "SELECT worker_id FROM grids WHERE active AND worker_id IS NOT NULL AND worker_id <> %s "
-        "ORDER BY id LIMIT 1", (area["worker_id"],))[0][0]
+        "ORDER BY id LIMIT 1",
+        (area["worker_id"],),
+    )[0][0]
     mine = sql(
         "SELECT i.id FROM incidents i JOIN grids g ON g.id = i.grid_id WHERE g.worker_id = %s "
-        "ORDER BY i.id LIMIT 1", (area["worker_id"],))[0][0]
+        "ORDER BY i.id LIMIT 1",
+        (area["worker_id"],),
+    )[0][0]
     theirs = sql(
         "SELECT i.id FROM incidents i JOIN grids g ON g.id = i.grid_id WHERE g.worker_id <> %s "
         "AND (i.assignee_id IS NULL OR i.assignee_id <> %s) ORDER BY i.id LIMIT 1",
-        (area["worker_id"], area["worker_id"]))[0][0]
+        (area["worker_id"], area["worker_id"]),
+    )[0][0]
     assert c.get(f"/api/v1/incidents/{mine}", headers=auth(me)).status_code == 200
     assert c.get(f"/api/v1/incidents/{theirs}", headers=auth(me)).status_code == 403
     assert c.get(f"/api/v1/people/{area['worker_id']}", headers=auth(me)).status_code == 200
@@ -212,19 +250,26 @@ def test_relation_scoped_tokens(secure_client: TestClient, samples: dict[str, An
     assert c.get(f"/api/v1/tasks?person={other_worker}", headers=auth(me)).status_code == 403
     assert c.get(f"/api/v1/tasks?person={area['worker_id']}", headers=auth(me)).status_code == 200
     escalated = sql(
-        "SELECT id, department_code FROM incidents WHERE department_code IS NOT NULL "
-        "ORDER BY id LIMIT 1")[0]
+        "SELECT id, department_code FROM incidents WHERE department_code IS NOT NULL ORDER BY id LIMIT 1"
+    )[0]
     d = new_token("department", department_code=escalated[1])
     assert c.get(f"/api/v1/incidents/{escalated[0]}", headers=auth(d)).status_code == 200
-    other_dept = sql("SELECT code FROM departments WHERE code <> %s ORDER BY code LIMIT 1",
-                     (escalated[1],))[0][0]
+    other_dept = sql("SELECT code FROM departments WHERE code <> %s ORDER BY code LIMIT 1", (escalated[1],))[
+        0
+    ][0]
     d2 = new_token("department", department_code=other_dept)
     assert c.get(f"/api/v1/incidents/{escalated[0]}", headers=auth(d2)).status_code == 403
     # a reporter reads what it filed, not what others filed
     rep = new_token("reporter")
-    body = {"item_code": samples["item"], "description": "路灯不亮", "channel": "mini_program",
-            "lon": samples["lon"], "lat": samples["lat"], "crs": "wgs84",
-            "reporter": {"name": "王小明", "phone": "13912345678"}}
+    body = {
+        "item_code": samples["item"],
+        "description": "路灯不亮",
+        "channel": "mini_program",
+        "lon": samples["lon"],
+        "lat": samples["lat"],
+        "crs": "wgs84",
+        "reporter": {"name": "王小明", "phone": "13912345678"},
+    }
     made = c.post("/api/v1/incidents", json=body, headers=auth(rep))
     assert made.status_code == 201, made.text
     assert c.get(f"/api/v1/incidents/{made.json()['id']}", headers=auth(rep)).status_code == 200

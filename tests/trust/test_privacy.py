@@ -15,8 +15,12 @@ from tests.conftest import auth
 from tests.trust.test_permission_matrix import app_routes, fill, samples  # noqa: F401
 
 RESIDENT = {
-    "name": "张三丰", "phone": "13812345678", "id_number": "340503195001011234",
-    "flags": ["disabled", "low_income"], "community_code": "340503001001", "room": "203",
+    "name": "张三丰",
+    "phone": "13812345678",
+    "id_number": "340503195001011234",
+    "flags": ["disabled", "low_income"],
+    "community_code": "340503001001",
+    "room": "203",
 }
 
 
@@ -51,8 +55,7 @@ def test_maskers() -> None:
 )
 def test_policy_decides_who_sees_what(principal: Principal | None, shown: set[str]) -> None:
     out = privacy.mask_person(RESIDENT, principal, persons=[9])
-    for key, kind in (("name", "name"), ("phone", "phone"), ("id_number", "id_number"),
-                      ("flags", "flags")):
+    for key, kind in (("name", "name"), ("phone", "phone"), ("id_number", "id_number"), ("flags", "flags")):
         if kind in shown:
             assert out[key] == RESIDENT[key], (principal, key)
         else:
@@ -61,38 +64,47 @@ def test_policy_decides_who_sees_what(principal: Principal | None, shown: set[st
 
 
 def test_reporters_and_departments_see_their_own_cases_contact() -> None:
-    case = {"reporter_name": "李四", "reporter_phone": "13700001111", "department_code": "ZJ",
-            "reporter_token_id": 42, "community_code": "340503001001"}
+    case = {
+        "reporter_name": "李四",
+        "reporter_phone": "13700001111",
+        "department_code": "ZJ",
+        "reporter_token_id": 42,
+        "community_code": "340503001001",
+    }
     mine = privacy.mask_person(case, p("reporter", token_id=42))
     assert mine["reporter_phone"] == "13700001111"
     other = privacy.mask_person(case, p("reporter", token_id=43))
     assert other["reporter_phone"] == "137****1111" and other["reporter_name"] == "李*"
-    assert privacy.mask_person(case, p("department", department_code="ZJ"))["reporter_phone"] \
-        == "13700001111"
-    assert privacy.mask_person(case, p("department", department_code="GA"))["reporter_phone"] \
-        == "137****1111"
+    assert privacy.mask_person(case, p("department", department_code="ZJ"))["reporter_phone"] == "13700001111"
+    assert privacy.mask_person(case, p("department", department_code="GA"))["reporter_phone"] == "137****1111"
     assert privacy.mask_for_log(case)["reporter_phone"] == "137****1111"  # type: ignore[index]
 
 
 @pytest.fixture(scope="module")
 def secrets_in_store(sql: Callable[..., list[tuple[Any, ...]]]) -> set[str]:
     """Raw phone and ID numbers of residents and reporters held in the demo city."""
-    values = {r[0] for r in sql(
-        "SELECT phone FROM residents WHERE phone IS NOT NULL UNION "
-        "SELECT id_number FROM residents WHERE id_number IS NOT NULL UNION "
-        "SELECT reporter_phone FROM incidents WHERE reporter_phone IS NOT NULL")}
+    values = {
+        r[0]
+        for r in sql(
+            "SELECT phone FROM residents WHERE phone IS NOT NULL UNION "
+            "SELECT id_number FROM residents WHERE id_number IS NOT NULL UNION "
+            "SELECT reporter_phone FROM incidents WHERE reporter_phone IS NOT NULL"
+        )
+    }
     values = {v for v in values if len(v) >= 7}
     assert len(values) > 50
     return values
 
 
 def test_no_raw_personal_field_reaches_anonymous_planner_or_foreign_reporter(
-    secure_client: TestClient, db_url: str, samples: dict[str, Any],  # noqa: F811
-    secrets_in_store: set[str], new_token: Callable[..., str],
+    secure_client: TestClient,
+    db_url: str,
+    samples: dict[str, Any],  # noqa: F811
+    secrets_in_store: set[str],
+    new_token: Callable[..., str],
 ) -> None:
     """Scan every GET answer for any resident's or reporter's raw phone / ID number."""
-    callers = {"anonymous": None, "planner": new_token("planner"),
-               "reporter": new_token("reporter")}
+    callers = {"anonymous": None, "planner": new_token("planner"), "reporter": new_token("reporter")}
     leaks = []
     scanned = 0
     for method, template in app_routes(db_url):
@@ -116,13 +128,16 @@ def test_no_raw_personal_field_reaches_anonymous_planner_or_foreign_reporter(
 
 
 def test_visits_due_shows_names_and_flags_only_to_those_who_visit(
-    secure_client: TestClient, area: dict[str, Any], new_token: Callable[..., str],
+    secure_client: TestClient,
+    area: dict[str, Any],
+    new_token: Callable[..., str],
     sql: Callable[..., list[tuple[Any, ...]]],
 ) -> None:
     grid = sql(
         "SELECT g.code, g.worker_id, g.community_code FROM grids g JOIN buildings b ON b.grid_id = g.id "
         "JOIN residents r ON r.building_id = b.id WHERE g.active AND r.must_visit "
-        "AND g.worker_id IS NOT NULL GROUP BY 1, 2, 3 ORDER BY count(*) DESC LIMIT 1")[0]
+        "AND g.worker_id IS NOT NULL GROUP BY 1, 2, 3 ORDER BY count(*) DESC LIMIT 1"
+    )[0]
     path = f"/api/v1/grids/{grid[0]}/visits-due?horizon_days=365"
     own = secure_client.get(path, headers=auth(new_token("worker", person_id=grid[1]))).json()
     plan = secure_client.get(path, headers=auth(new_token("planner"))).json()

@@ -22,13 +22,13 @@ def test_tokens_are_stored_only_as_hashes(db_url: str, sql: Callable[..., list[t
     engine.dispose()
     rows = sql("SELECT token_hash FROM api_tokens WHERE id = %s", (token_id,))
     assert rows[0][0] == hash_token(token) and token not in rows[0][0]
-    leaked = sql("SELECT count(*) FROM api_tokens WHERE token_hash = %s OR label = %s",
-                 (token, token))
+    leaked = sql("SELECT count(*) FROM api_tokens WHERE token_hash = %s OR label = %s", (token, token))
     assert leaked[0][0] == 0
 
 
 def test_missing_malformed_unknown_revoked_and_expired_tokens_get_401(
-    secure_client: TestClient, db_url: str,
+    secure_client: TestClient,
+    db_url: str,
 ) -> None:
     c = secure_client
     r = c.get(URL)
@@ -41,10 +41,10 @@ def test_missing_malformed_unknown_revoked_and_expired_tokens_get_401(
     engine = make_sync_engine(db_url)
     with engine.begin() as conn:
         _, live = create_token(conn, "dispatcher")
-        _, expired = create_token(conn, "dispatcher",
-                                  expires_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1))
-        _, later = create_token(conn, "dispatcher",
-                                expires_at=dt.datetime.now(dt.UTC) + dt.timedelta(days=1))
+        _, expired = create_token(
+            conn, "dispatcher", expires_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
+        )
+        _, later = create_token(conn, "dispatcher", expires_at=dt.datetime.now(dt.UTC) + dt.timedelta(days=1))
     assert c.get(URL, headers=auth(live)).status_code == 200
     assert c.get(URL, headers=auth(later)).status_code == 200
     assert c.get(URL, headers=auth(expired)).status_code == 401
@@ -68,8 +68,9 @@ def test_unknown_paths_are_404_not_401(secure_client: TestClient) -> None:
     assert secure_client.get("/api/v1/no-such-thing").status_code == 404
 
 
-def test_errors_from_the_layer_have_the_project_shape(secure_client: TestClient,
-                                                      tokens: dict[str, str]) -> None:
+def test_errors_from_the_layer_have_the_project_shape(
+    secure_client: TestClient, tokens: dict[str, str]
+) -> None:
     r = secure_client.get("/api/v1/audit", headers=auth(tokens["planner"]))
     assert r.status_code == 403
     d = r.json()["detail"][0]
@@ -83,8 +84,7 @@ def test_cli_creates_and_revokes_tokens(db_url: str, monkeypatch: Any) -> None:
 
     monkeypatch.setenv("WANGGE_DATABASE_URL", db_url)
     runner = CliRunner()
-    out = runner.invoke(app, ["token", "create", "--role", "worker", "--person", "1",
-                              "--expires-days", "1"])
+    out = runner.invoke(app, ["token", "create", "--role", "worker", "--person", "1", "--expires-days", "1"])
     assert out.exit_code == 0, out.output
     token = out.stdout.strip().splitlines()[-1]
     assert token.startswith("wg_")
@@ -97,7 +97,11 @@ def test_cli_creates_and_revokes_tokens(db_url: str, monkeypatch: Any) -> None:
     from api.store.engine import psycopg_dsn
 
     with psycopg.connect(psycopg_dsn(db_url)) as conn:
-        actions = [r[0] for r in conn.execute(
-            "SELECT action FROM audit_log WHERE entity = 'token' AND actor LIKE 'cli%' "
-            "ORDER BY id DESC LIMIT 2")]
+        actions = [
+            r[0]
+            for r in conn.execute(
+                "SELECT action FROM audit_log WHERE entity = 'token' AND actor LIKE 'cli%' "
+                "ORDER BY id DESC LIMIT 2"
+            )
+        ]
     assert actions == ["token.revoke", "token.create"]

@@ -46,18 +46,17 @@ VISIT_CHECKLIST: tuple[ChecklistItem, ...] = (
     ChecklistItem("illegal_construction", "违章搭建", "Illegal construction", "safety"),
     ChecklistItem("fraud_warning", "防诈骗宣传", "Anti-fraud warning given", "safety"),
     # --- neighbourhood
-    ChecklistItem("neighbour_relations", "邻里关系与矛盾纠纷", "Neighbour relations and disputes",
-                  "community"),
+    ChecklistItem(
+        "neighbour_relations", "邻里关系与矛盾纠纷", "Neighbour relations and disputes", "community"
+    ),
     ChecklistItem("dog_keeping", "文明养犬", "Civilised dog keeping", "community"),
     # --- public service items started at the door
     ChecklistItem("policy_awareness", "惠民政策知晓", "Awareness of benefit policies", "services"),
-    ChecklistItem("pension_certification", "养老金资格认证", "Pension eligibility certification",
-                  "services"),
+    ChecklistItem("pension_certification", "养老金资格认证", "Pension eligibility certification", "services"),
     ChecklistItem("medical_insurance", "医保参保缴费", "Medical insurance enrolment", "services"),
     ChecklistItem("disability_subsidy", "残疾人补贴", "Disability subsidies", "services"),
     ChecklistItem("dibao_review", "低保动态复核", "Minimum living allowance review", "services"),
-    ChecklistItem("employment", "就业与失业登记", "Employment and unemployment registration",
-                  "services"),
+    ChecklistItem("employment", "就业与失业登记", "Employment and unemployment registration", "services"),
     ChecklistItem("children_school", "适龄儿童入学", "School-age children in school", "services"),
 )
 

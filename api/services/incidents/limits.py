@@ -35,7 +35,6 @@ SQL_EFFECTIVE_DUE = (
     "AND i.department_due_at IS NOT NULL THEN i.department_due_at ELSE i.due_at END)"
 )
 SQL_OPEN = (
-    "i.status IN ('submitted', 'assigned', 'accepted', 'in_progress', 'escalated', "
-    "'department_accepted')"
+    "i.status IN ('submitted', 'assigned', 'accepted', 'in_progress', 'escalated', 'department_accepted')"
 )
 SQL_OVERDUE = f"({SQL_OPEN} AND {SQL_EFFECTIVE_DUE} < now())"

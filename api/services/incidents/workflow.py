@@ -23,7 +23,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 OPEN_STATUSES = (
-    "submitted", "assigned", "accepted", "in_progress", "escalated", "department_accepted",
+    "submitted",
+    "assigned",
+    "accepted",
+    "in_progress",
+    "escalated",
+    "department_accepted",
 )
 DONE_STATUSES = ("resolved", "verified", "closed")
 ESCALATED_STATUSES = ("escalated", "department_accepted")
@@ -33,7 +38,9 @@ TRANSITIONS: dict[str, dict[str, str]] = {
     "accept": {"assigned": "accepted"},
     "start": {"accepted": "in_progress"},
     "resolve": {
-        "accepted": "resolved", "in_progress": "resolved", "department_accepted": "resolved",
+        "accepted": "resolved",
+        "in_progress": "resolved",
+        "department_accepted": "resolved",
     },
     "escalate": {"assigned": "escalated", "accepted": "escalated", "in_progress": "escalated"},
     "department-accept": {"escalated": "department_accepted"},
@@ -46,9 +53,7 @@ ACTIONS = tuple(TRANSITIONS)
 
 #: Which token roles may take each action (admin may take every action).
 ROLE_ACTIONS: dict[str, frozenset[str]] = {
-    "dispatcher": frozenset(
-        {"accept", "start", "resolve", "escalate", "verify", "close", "reopen"}
-    ),
+    "dispatcher": frozenset({"accept", "start", "resolve", "escalate", "verify", "close", "reopen"}),
     "worker": frozenset({"accept", "start", "resolve", "escalate"}),
     "department": frozenset({"department-accept", "return", "resolve"}),
     "reporter": frozenset(),

@@ -37,11 +37,14 @@ def plan_diff(conn: Connection, plan: dict[str, Any]) -> dict[str, Any]:
     if active is None or active == plan["id"]:
         return {
             "against": active,
-            "grids": {"added": sorted(g["code"] for g in new_grids.values()) if active is None
-                      else [], "removed": [], "changed": [],
-                      "unchanged": [] if active is None
-                      else sorted(g["code"] for g in new_grids.values())},
-            "buildings_moved": 0, "households_moved": 0,
+            "grids": {
+                "added": sorted(g["code"] for g in new_grids.values()) if active is None else [],
+                "removed": [],
+                "changed": [],
+                "unchanged": [] if active is None else sorted(g["code"] for g in new_grids.values()),
+            },
+            "buildings_moved": 0,
+            "households_moved": 0,
             "workers": {"kept": [], "grid_changed": [], "released": [], "grids_without_worker": []},
             "party_branches": {"kept": [], "grid_changed": [], "left_without_grid": [], "new_needed": []},
             "open_incidents_moving": 0,
@@ -62,19 +65,33 @@ def plan_diff(conn: Connection, plan: dict[str, Any]) -> dict[str, Any]:
     for n, o in sorted(match.items(), key=lambda kv: new_grids[kv[0]]["code"]):
         mg, og = new_grids[n], old_grids[o]
         same_area = abs(float(mg["area_m2"]) - float(og["area_m2"])) <= SAME_AREA_SHARE * max(
-            float(og["area_m2"]), 1.0)
-        if moved_in.get(n) or moved_out.get(o) or not same_area or mg["households"] != og[
-                "households"]:
-            changed.append({"code": mg["code"], "was": og["code"],
-                            "households": mg["households"], "households_before": og["households"],
-                            "households_in": moved_in.get(n, 0),
-                            "households_out": moved_out.get(o, 0)})
+            float(og["area_m2"]), 1.0
+        )
+        if moved_in.get(n) or moved_out.get(o) or not same_area or mg["households"] != og["households"]:
+            changed.append(
+                {
+                    "code": mg["code"],
+                    "was": og["code"],
+                    "households": mg["households"],
+                    "households_before": og["households"],
+                    "households_in": moved_in.get(n, 0),
+                    "households_out": moved_out.get(o, 0),
+                }
+            )
         else:
             unchanged.append({"code": mg["code"], "was": og["code"]})
-    workers: dict[str, list[Any]] = {"kept": [], "grid_changed": [], "released": [],
-                                     "grids_without_worker": []}
-    branches: dict[str, list[Any]] = {"kept": [], "grid_changed": [], "left_without_grid": [],
-                                      "new_needed": []}
+    workers: dict[str, list[Any]] = {
+        "kept": [],
+        "grid_changed": [],
+        "released": [],
+        "grids_without_worker": [],
+    }
+    branches: dict[str, list[Any]] = {
+        "kept": [],
+        "grid_changed": [],
+        "left_without_grid": [],
+        "new_needed": [],
+    }
     old_to_new = {o: n for n, o in match.items()}
     changed_new = {c["code"] for c in changed}
     for o, og in old_grids.items():
@@ -104,8 +121,12 @@ def plan_diff(conn: Connection, plan: dict[str, Any]) -> dict[str, Any]:
             branches["new_needed"].append(g["code"])
     return {
         "against": active,
-        "grids": {"added": sorted(added), "removed": sorted(removed), "changed": changed,
-                  "unchanged": unchanged},
+        "grids": {
+            "added": sorted(added),
+            "removed": sorted(removed),
+            "changed": changed,
+            "unchanged": unchanged,
+        },
         "buildings_moved": len(b_moved),
         "households_moved": int(sum(m[1] for m in b_moved)),
         "workers": workers,

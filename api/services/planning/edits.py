@@ -61,11 +61,17 @@ def load_for_edit(conn: Connection, plan_id: int) -> EditContext:
     if plan is None:
         raise NotFound(f"no plan {plan_id}", loc=["path", "plan_id"])
     if plan["status"] != "draft":
-        raise Conflict(f"plan {plan_id} is {plan['status']}; only drafts can be edited "
-                       "(redraw to start a new draft)", loc=["path", "plan_id"])
+        raise Conflict(
+            f"plan {plan_id} is {plan['status']}; only drafts can be edited (redraw to start a new draft)",
+            loc=["path", "plan_id"],
+        )
     inputs = load_inputs(conn, plan["community_code"])
-    return EditContext(plan=plan, inputs=inputs, grids=q.plan_grids(conn, plan_id),
-                       assignment=q.plan_assignment(conn, plan_id))
+    return EditContext(
+        plan=plan,
+        inputs=inputs,
+        grids=q.plan_grids(conn, plan_id),
+        assignment=q.plan_assignment(conn, plan_id),
+    )
 
 
 def _range(plan: dict[str, Any]) -> tuple[int, int] | None:
@@ -80,14 +86,16 @@ def editable(ctx: EditContext) -> tuple[pe.Plan, list[str]]:
     hrange = _range(ctx.plan)
     req = RedrawRequest(households=hrange, grids=params.get("grids") or len(ctx.grids) or 1)
     b = inputs.buildings[["building_id", "households", "geometry"]]
-    units = fold_slivers(build_units(inputs.community, b, inputs.streets,
-                                     households_range=unit_range(inputs, req)))
+    units = fold_slivers(
+        build_units(inputs.community, b, inputs.streets, households_range=unit_range(inputs, req))
+    )
     zeros = units.units.set_index("unit_id")["households"] * 0
     plan = pe.make_plan(units, zeros, b, None, hrange)
     codes = sorted(g["code"] for g in ctx.grids)
     label_of = {c: i for i, c in enumerate(codes)}
-    gpoly = gpd.GeoSeries(shapely.from_wkb([bytes(g["wkb"]) for g in ctx.grids]),
-                          crs="EPSG:4326").to_crs(inputs.crs)
+    gpoly = gpd.GeoSeries(shapely.from_wkb([bytes(g["wkb"]) for g in ctx.grids]), crs="EPSG:4326").to_crs(
+        inputs.crs
+    )
     glabel = np.array([label_of[g["code"]] for g in ctx.grids])
     tree = shapely.STRtree(np.asarray(gpoly.values))
     cells = plan.cells
@@ -155,8 +163,9 @@ def apply_edit(ctx: EditContext, edit: dict[str, Any]) -> tuple[pe.Plan, list[st
             known = set(ctx.inputs.buildings["building_id"].tolist())
             unknown = [b for b in edit["buildings"] if b not in known]
             if unknown:
-                raise InvalidInput(f"building(s) {unknown[:10]} are not in community {community}",
-                                   loc=["body", "buildings"])
+                raise InvalidInput(
+                    f"building(s) {unknown[:10]} are not in community {community}", loc=["body", "buildings"]
+                )
             new = pe.move_buildings(plan, edit["buildings"], label(edit["to"], "to"))
             summary.update(buildings=list(edit["buildings"]), to=edit["to"])
         elif op == "merge":
@@ -172,8 +181,9 @@ def apply_edit(ctx: EditContext, edit: dict[str, Any]) -> tuple[pe.Plan, list[st
             new = pe.split_grid(plan, g, line=line, seed=int(edit.get("seed", 0)))
             new_code = _next_code(codes, community)
             codes = [*codes, new_code]
-            summary.update(grid=edit["grid"], new_grid=new_code,
-                           mode="line" if line is not None else "balanced")
+            summary.update(
+                grid=edit["grid"], new_grid=new_code, mode="line" if line is not None else "balanced"
+            )
         else:
             raise InvalidInput(f"unknown op {op!r}; one of move, merge, split", loc=["body", "op"])
     except AlgoRefused as exc:
@@ -185,16 +195,19 @@ def apply_edit(ctx: EditContext, edit: dict[str, Any]) -> tuple[pe.Plan, list[st
 
 def _line(geojson: dict[str, Any], crs: str | None, inputs: CommunityInputs) -> shapely.LineString:
     if crs is None:
-        raise InvalidInput("crs is required with a line (wgs84, cgcs2000, gcj02 or bd09)",
-                           loc=["body", "crs"])
+        raise InvalidInput(
+            "crs is required with a line (wgs84, cgcs2000, gcj02 or bd09)", loc=["body", "crs"]
+        )
     try:
         line = shapely.geometry.shape(geojson)
     except Exception as exc:
         raise InvalidInput(f"line is not a GeoJSON geometry: {exc}", loc=["body", "line"]) from exc
-    if line.geom_type != "LineString" or line.is_empty or not np.isfinite(
-            shapely.get_coordinates(line)).all():
-        raise InvalidInput("line must be a GeoJSON LineString with finite coordinates",
-                           loc=["body", "line"])
+    if (
+        line.geom_type != "LineString"
+        or line.is_empty
+        or not np.isfinite(shapely.get_coordinates(line)).all()
+    ):
+        raise InvalidInput("line must be a GeoJSON LineString with finite coordinates", loc=["body", "line"])
     wgs = geometry_to_wgs84(line, crs)
     return gpd.GeoSeries([wgs], crs="EPSG:4326").to_crs(inputs.crs).iloc[0]
 
@@ -208,15 +221,27 @@ def result_grids(
     grids["name"] = [f"{ctx.inputs.name}第{int(c[-3:])}网格" for c in grids["code"]]
     grids = grids.sort_values("code").reset_index(drop=True)
     assignment = {int(b): codes[int(lab)] for b, lab in plan.assignment.items()}
-    fig = figures_for(ctx.inputs, grids, plan.households_range, units=plan.cells,
-                      unit_labels=plan.cell_labels, adjacency=plan.adjacency, grid_id="code")
+    fig = figures_for(
+        ctx.inputs,
+        grids,
+        plan.households_range,
+        units=plan.cells,
+        unit_labels=plan.cell_labels,
+        adjacency=plan.adjacency,
+        grid_id="code",
+    )
     fig["notes"] = [with_codes(n, codes) for n in plan.notes]
     return grids, assignment, fig
 
 
 def store_edit(
-    conn: Connection, ctx: EditContext, grids: gpd.GeoDataFrame, assignment: dict[int, str],
-    figures: dict[str, Any], summary: dict[str, Any], actor: str | None,
+    conn: Connection,
+    ctx: EditContext,
+    grids: gpd.GeoDataFrame,
+    assignment: dict[int, str],
+    figures: dict[str, Any],
+    summary: dict[str, Any],
+    actor: str | None,
 ) -> int:
     """Replace the draft's grids and figures and log the edit; returns the edit number."""
     plan_id = ctx.plan["id"]

@@ -43,32 +43,44 @@ def export_plan(conn: Connection, plan_id: int, path: str | Path) -> dict[str, i
             "plan_id": plan_id,
             "status": plan["status"],
         },
-        geometry=shapely.from_wkb([bytes(geoms[g["id"]]) for g in grids]), crs=4326,
+        geometry=shapely.from_wkb([bytes(geoms[g["id"]]) for g in grids]),
+        crs=4326,
     )
-    meta: dict[str, Any] = {"figures": json.dumps(plan["figures"], ensure_ascii=False),
-                            "params": json.dumps(plan["params"], ensure_ascii=False)}
-    pyogrio.write_dataframe(gdf, str(path), layer="grids", driver="GPKG",
-                            layer_metadata=meta)
-    rows = conn.execute(
-        text(
-            """
+    meta: dict[str, Any] = {
+        "figures": json.dumps(plan["figures"], ensure_ascii=False),
+        "params": json.dumps(plan["params"], ensure_ascii=False),
+    }
+    pyogrio.write_dataframe(gdf, str(path), layer="grids", driver="GPKG", layer_metadata=meta)
+    rows = (
+        conn.execute(
+            text(
+                """
             SELECT b.id, b.code, b.name, b.households, b.floors, b.households_estimated,
                    g.code AS grid_code, ST_AsBinary(b.geom) AS wkb
             FROM plan_assignments pa JOIN buildings b ON b.id = pa.building_id
             JOIN grids g ON g.id = pa.grid_id WHERE pa.plan_id = :p ORDER BY b.id
             """
-        ),
-        {"p": plan_id},
-    ).mappings().all()
+            ),
+            {"p": plan_id},
+        )
+        .mappings()
+        .all()
+    )
     bdf = gpd.GeoDataFrame(
-        {k: [r[k] for r in rows] for k in ("id", "code", "name", "households", "floors",
-                                           "households_estimated", "grid_code")},
-        geometry=shapely.from_wkb([bytes(r["wkb"]) for r in rows]), crs=4326,
+        {
+            k: [r[k] for r in rows]
+            for k in ("id", "code", "name", "households", "floors", "households_estimated", "grid_code")
+        },
+        geometry=shapely.from_wkb([bytes(r["wkb"]) for r in rows]),
+        crs=4326,
     )
     pyogrio.write_dataframe(bdf, str(path), layer="buildings", driver="GPKG", append=True)
     comm = q.community_row(conn, plan["community_code"])
     assert comm is not None
-    cdf = gpd.GeoDataFrame({"code": [comm["code"]], "name": [comm["name"]]},
-                           geometry=[shapely.from_wkb(bytes(comm["wkb"]))], crs=4326)
+    cdf = gpd.GeoDataFrame(
+        {"code": [comm["code"]], "name": [comm["name"]]},
+        geometry=[shapely.from_wkb(bytes(comm["wkb"]))],
+        crs=4326,
+    )
     pyogrio.write_dataframe(cdf, str(path), layer="community", driver="GPKG", append=True)
     return {"grids": len(gdf), "buildings": len(bdf), "community": 1}

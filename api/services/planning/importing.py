@@ -69,8 +69,7 @@ def _community(engine: Engine, code: str) -> dict[str, Any]:
     with engine.connect() as conn:
         row = q.community_row(conn, code)
     if row is None:
-        raise NotFound(f"no community with code {code}; import communities first",
-                       loc=["community"])
+        raise NotFound(f"no community with code {code}; import communities first", loc=["community"])
     return row
 
 
@@ -89,8 +88,13 @@ def _inside(frame: gpd.GeoDataFrame, community_wkb: bytes, margin_m: float = 0.0
 
 
 def _journal(
-    engine: Engine, kind: str, community: str | None, path: Path, options: dict[str, Any],
-    rows_total: int, force: bool,
+    engine: Engine,
+    kind: str,
+    community: str | None,
+    path: Path,
+    options: dict[str, Any],
+    rows_total: int,
+    force: bool,
 ) -> tuple[int, int, bool]:
     """Find or start the run; returns (run id, rows already done, already finished)."""
     checksum = file_checksum(path, kind, community, options)
@@ -105,19 +109,27 @@ def _journal(
 
 
 def _batched(
-    engine: Engine, run_id: int, start: int, rows: list[dict[str, Any]],
-    write: Callable[[Any, list[dict[str, Any]]], int], progress: ProgressFn | None, stage: str,
+    engine: Engine,
+    run_id: int,
+    start: int,
+    rows: list[dict[str, Any]],
+    write: Callable[[Any, list[dict[str, Any]]], int],
+    progress: ProgressFn | None,
+    stage: str,
 ) -> None:
     """Write rows[start:] in batches, each in its own transaction with the journal."""
     total = len(rows)
     done = start
     while done < total:
-        batch = rows[done:done + BATCH]
+        batch = rows[done : done + BATCH]
         with engine.begin() as conn:
             committed = qi.lock_progress(conn, run_id)
             if committed != done:
-                raise Conflict(f"import run {run_id} advanced elsewhere ({committed} rows done, "
-                               f"expected {done}); rerun to resume", loc=["file"])
+                raise Conflict(
+                    f"import run {run_id} advanced elsewhere ({committed} rows done, "
+                    f"expected {done}); rerun to resume",
+                    loc=["file"],
+                )
             write(conn, batch)
             qi.advance(conn, run_id, done + len(batch))
         done += len(batch)
@@ -126,9 +138,16 @@ def _batched(
 
 
 def _run(
-    engine: Engine, kind: str, community: str | None, path: Path, options: dict[str, Any],
-    rows: list[dict[str, Any]], write: Callable[[Any, list[dict[str, Any]]], int],
-    finish: Callable[[Any], dict[str, Any]], report: dict[str, Any], force: bool,
+    engine: Engine,
+    kind: str,
+    community: str | None,
+    path: Path,
+    options: dict[str, Any],
+    rows: list[dict[str, Any]],
+    write: Callable[[Any, list[dict[str, Any]]], int],
+    finish: Callable[[Any], dict[str, Any]],
+    report: dict[str, Any],
+    force: bool,
     progress: ProgressFn | None,
 ) -> ImportResult:
     run_id, start, finished = _journal(engine, kind, community, path, options, len(rows), force)
@@ -137,8 +156,7 @@ def _run(
     lock = engine.connect()
     try:
         if not qi.try_lock_run(lock, run_id):
-            raise Conflict(f"import run {run_id} of {path.name} is running in another process",
-                           loc=["file"])
+            raise Conflict(f"import run {run_id} of {path.name} is running in another process", loc=["file"])
         lock.commit()
         try:
             if start and progress:
@@ -163,8 +181,7 @@ def _run(
 def _building_code(community: str, source_id: str, file_code: str | None) -> str:
     if file_code:
         if len(file_code) > 32:
-            raise InvalidInput(f"building code {file_code!r} is longer than 32 characters",
-                               loc=["file"])
+            raise InvalidInput(f"building code {file_code!r} is longer than 32 characters", loc=["file"])
         return file_code
     code = f"{community}-{source_id}"
     if len(code) > 32:
@@ -173,9 +190,16 @@ def _building_code(community: str, source_id: str, file_code: str | None) -> str
 
 
 def import_buildings(
-    engine: Engine, path: str | Path, community: str, *, crs: str | None = None,
-    layer: str | None = None, make_valid: bool = False, rule: HouseholdRule = HouseholdRule(),
-    force: bool = False, progress: ProgressFn | None = None,
+    engine: Engine,
+    path: str | Path,
+    community: str,
+    *,
+    crs: str | None = None,
+    layer: str | None = None,
+    make_valid: bool = False,
+    rule: HouseholdRule = HouseholdRule(),
+    force: bool = False,
+    progress: ProgressFn | None = None,
 ) -> ImportResult:
     """Import building footprints of one community (those whose point lies inside it)."""
     path = Path(path)
@@ -185,26 +209,59 @@ def import_buildings(
     report["outside_community"] = int((~inside).sum())
     frame = frame.loc[inside].reset_index(drop=True)
     rows = [
-        {"code": _building_code(community, s, c), "city": comm["city_code"],
-         "community": community, "name": n, "address": a, "hh": int(h),
-         "floors": int(min(f, 32767)), "est": bool(e), "wkb": shapely.to_wkb(g)}
+        {
+            "code": _building_code(community, s, c),
+            "city": comm["city_code"],
+            "community": community,
+            "name": n,
+            "address": a,
+            "hh": int(h),
+            "floors": int(min(f, 32767)),
+            "est": bool(e),
+            "wkb": shapely.to_wkb(g),
+        }
         for s, c, n, a, h, f, e, g in zip(
-            frame["source_id"], frame["code"], frame["name"], frame["address"],
-            frame["households"], frame["floors"], frame["households_estimated"],
-            frame.geometry.values, strict=True)
+            frame["source_id"],
+            frame["code"],
+            frame["name"],
+            frame["address"],
+            frame["households"],
+            frame["floors"],
+            frame["households_estimated"],
+            frame.geometry.values,
+            strict=True,
+        )
     ]
     dup = len(rows) - len({r["code"] for r in rows})
     if dup:
         raise InvalidInput(f"{dup} buildings share a code in {path.name}", loc=["file"])
-    options = {"crs": crs, "layer": layer, "make_valid": make_valid,
-               "m2_per_household": rule.m2_per_household, "default_floors": rule.default_floors}
+    options = {
+        "crs": crs,
+        "layer": layer,
+        "make_valid": make_valid,
+        "m2_per_household": rule.m2_per_household,
+        "default_floors": rule.default_floors,
+    }
 
     def finish(conn: Any) -> dict[str, Any]:
-        return {"assigned_to_active_grids": qi.assign_to_active_grids(conn, community),
-                "households": int(sum(r["hh"] for r in rows))}
+        return {
+            "assigned_to_active_grids": qi.assign_to_active_grids(conn, community),
+            "households": int(sum(r["hh"] for r in rows)),
+        }
 
-    return _run(engine, "buildings", community, path, options, rows, qi.upsert_buildings,
-                finish, report, force, progress)
+    return _run(
+        engine,
+        "buildings",
+        community,
+        path,
+        options,
+        rows,
+        qi.upsert_buildings,
+        finish,
+        report,
+        force,
+        progress,
+    )
 
 
 def node_lines(lines: list[shapely.LineString]) -> tuple[list[shapely.LineString], list[int]]:
@@ -225,34 +282,45 @@ def node_lines(lines: list[shapely.LineString]) -> tuple[list[shapely.LineString
 
 
 def import_streets(
-    engine: Engine, path: str | Path, community: str, *, crs: str | None = None,
-    layer: str | None = None, make_valid: bool = False, force: bool = False,
+    engine: Engine,
+    path: str | Path,
+    community: str,
+    *,
+    crs: str | None = None,
+    layer: str | None = None,
+    make_valid: bool = False,
+    force: bool = False,
     progress: ProgressFn | None = None,
 ) -> ImportResult:
     """Import street centre lines near a community, noded, with pgRouting vertex ids."""
     path = Path(path)
     comm = _community(engine, community)
     frame, report = read_streets(path, crs=crs, layer=layer, make_valid=make_valid)
-    inside = (_inside(frame, bytes(comm["wkb"]), STREET_MARGIN_M) if len(frame)
-              else np.zeros(0, dtype=bool))
+    inside = _inside(frame, bytes(comm["wkb"]), STREET_MARGIN_M) if len(frame) else np.zeros(0, dtype=bool)
     report["outside_community"] = int((~inside).sum())
     frame = frame.loc[inside].reset_index(drop=True)
     pieces, owner = node_lines(list(frame.geometry.values))
     report["segments_after_noding"] = len(pieces)
-    rows = [{"city": comm["city_code"], "name": frame["name"].iloc[o],
-             "kind": frame["kind"].iloc[o], "wkb": shapely.to_wkb(p)}
-            for p, o in zip(pieces, owner, strict=True)]
+    rows = [
+        {
+            "city": comm["city_code"],
+            "name": frame["name"].iloc[o],
+            "kind": frame["kind"].iloc[o],
+            "wkb": shapely.to_wkb(p),
+        }
+        for p, o in zip(pieces, owner, strict=True)
+    ]
     options = {"crs": crs, "layer": layer, "make_valid": make_valid}
 
     def finish(conn: Any) -> dict[str, Any]:
         from sqlalchemy import text
 
         conn.execute(text("LOCK TABLE streets IN SHARE ROW EXCLUSIVE MODE"))
-        return {"network_segments_split": node_with_network(conn),
-                "vertices": assign_vertices(conn)}
+        return {"network_segments_split": node_with_network(conn), "vertices": assign_vertices(conn)}
 
-    return _run(engine, "streets", community, path, options, rows, qi.insert_streets, finish,
-                report, force, progress)
+    return _run(
+        engine, "streets", community, path, options, rows, qi.insert_streets, finish, report, force, progress
+    )
 
 
 def node_with_network(conn: Any) -> int:
@@ -267,9 +335,9 @@ def node_with_network(conn: Any) -> int:
     if not new or not old:
         return 0
     rows: list[tuple[int, Any, tuple[int, int] | None]] = [
-        (r["id"], shapely.from_wkb(bytes(r["wkb"])), None) for r in new]
-    rows += [(r["id"], shapely.from_wkb(bytes(r["wkb"])), (r["source"], r["target"]))
-             for r in old]
+        (r["id"], shapely.from_wkb(bytes(r["wkb"])), None) for r in new
+    ]
+    rows += [(r["id"], shapely.from_wkb(bytes(r["wkb"])), (r["source"], r["target"])) for r in old]
     pieces, owner = node_lines([g for _, g, _ in rows])
     by_line: dict[int, list[shapely.LineString]] = {}
     for p, o in zip(pieces, owner, strict=True):
@@ -308,8 +376,12 @@ def assign_vertices(conn: Any) -> int:
         return 0
     xs = [s[1] for s in segs] + [s[3] for s in segs]
     ys = [s[2] for s in segs] + [s[4] for s in segs]
-    known = {(round(x, 7), round(y, 7)): v for v, x, y in qi.vertices_near(
-        conn, (min(xs) - 1e-6, min(ys) - 1e-6, max(xs) + 1e-6, max(ys) + 1e-6))}
+    known = {
+        (round(x, 7), round(y, 7)): v
+        for v, x, y in qi.vertices_near(
+            conn, (min(xs) - 1e-6, min(ys) - 1e-6, max(xs) + 1e-6, max(ys) + 1e-6)
+        )
+    }
     nxt = qi.max_vertex(conn) + 1
     new = 0
     ids, src, tgt = [], [], []
@@ -330,25 +402,47 @@ def assign_vertices(conn: Any) -> int:
 
 
 def import_communities(
-    engine: Engine, path: str | Path, *, crs: str | None = None, layer: str | None = None,
-    make_valid: bool = False, force: bool = False, progress: ProgressFn | None = None,
+    engine: Engine,
+    path: str | Path,
+    *,
+    crs: str | None = None,
+    layer: str | None = None,
+    make_valid: bool = False,
+    force: bool = False,
+    progress: ProgressFn | None = None,
 ) -> ImportResult:
     """Import communities (features with a 12-digit ``code`` and a ``name``), one transaction."""
     path = Path(path)
     frame, report = read_areas(path, crs=crs, layer=layer, make_valid=make_valid)
     bad = [c for c in frame["code"] if not (len(c) == 12 and c.isdigit())]
     if bad:
-        raise InvalidInput(f"community codes must be 12 digits (6 division + 3 street + 3 "
-                           f"community): {bad[:10]}", loc=["file"])
+        raise InvalidInput(
+            f"community codes must be 12 digits (6 division + 3 street + 3 community): {bad[:10]}",
+            loc=["file"],
+        )
     if frame["name"].isna().any():
         raise InvalidInput("every community needs a 'name'", loc=["file"])
     rows = [
-        {"code": c, "name": n, "name_en": ne, "district": d or c[:6],
-         "district_name": dn or (d or c[:6]), "street": c[:9], "city": city or c[:4] + "00",
-         "wkb": shapely.to_wkb(g)}
+        {
+            "code": c,
+            "name": n,
+            "name_en": ne,
+            "district": d or c[:6],
+            "district_name": dn or (d or c[:6]),
+            "street": c[:9],
+            "city": city or c[:4] + "00",
+            "wkb": shapely.to_wkb(g),
+        }
         for c, n, ne, d, dn, city, g in zip(
-            frame["code"], frame["name"], frame["name_en"], frame["district"],
-            frame["district_name"], frame["city_code"], frame.geometry.values, strict=True)
+            frame["code"],
+            frame["name"],
+            frame["name_en"],
+            frame["district"],
+            frame["district_name"],
+            frame["city_code"],
+            frame.geometry.values,
+            strict=True,
+        )
     ]
     options = {"crs": crs, "layer": layer, "make_valid": make_valid}
 
@@ -357,8 +451,7 @@ def import_communities(
             qi.upsert_community(conn, r)
         return len(batch)
 
-    run_id, start, finished = _journal(engine, "communities", None, path, options, len(rows),
-                                       force)
+    run_id, start, finished = _journal(engine, "communities", None, path, options, len(rows), force)
     if finished:
         return ImportResult(run_id, "communities", "already imported", start, report)
     with engine.begin() as conn:  # the whole file in one transaction
@@ -371,9 +464,16 @@ def import_communities(
 
 
 def import_grids(
-    engine: Engine, path: str | Path, community: str, *, crs: str | None = None,
-    layer: str | None = None, make_valid: bool = False, force: bool = False,
-    households: tuple[int, int] | None = (300, 500), created_by: str | None = None,
+    engine: Engine,
+    path: str | Path,
+    community: str,
+    *,
+    crs: str | None = None,
+    layer: str | None = None,
+    make_valid: bool = False,
+    force: bool = False,
+    households: tuple[int, int] | None = (300, 500),
+    created_by: str | None = None,
     progress: ProgressFn | None = None,
 ) -> ImportResult:
     """Import a grid layer as a new DRAFT plan of the community (one transaction).
@@ -388,20 +488,23 @@ def import_grids(
 
     path = Path(path)
     _community(engine, community)
-    frame, report = read_areas(path, crs=crs, layer=layer, make_valid=make_valid,
-                               require_code=False)
+    frame, report = read_areas(path, crs=crs, layer=layer, make_valid=make_valid, require_code=False)
     if frame.empty:
         raise InvalidInput(f"{path.name} holds no grid polygons", loc=["file"])
-    options = {"crs": crs, "layer": layer, "make_valid": make_valid,
-               "households": list(households) if households else None}
-    run_id, start, finished = _journal(engine, "grids", community, path, options, len(frame),
-                                       force)
+    options = {
+        "crs": crs,
+        "layer": layer,
+        "make_valid": make_valid,
+        "households": list(households) if households else None,
+    }
+    run_id, start, finished = _journal(engine, "grids", community, path, options, len(frame), force)
     if finished:
         return ImportResult(run_id, "grids", "already imported", start, report)
     with engine.begin() as conn:  # the whole plan in one transaction
         inputs = load_inputs(conn, community)
-        grids = frame.set_geometry(shapely.segmentize(np.asarray(frame.geometry.values),
-                                                      DENSIFY_DEG), crs=4326).to_crs(inputs.crs)
+        grids = frame.set_geometry(
+            shapely.segmentize(np.asarray(frame.geometry.values), DENSIFY_DEG), crs=4326
+        ).to_crs(inputs.crs)
         codes = grids["code"]
         if codes.isna().any() or not codes.str.fullmatch(rf"{community}\d{{3}}").all():
             grids = assign_grid_codes(grids, community)
@@ -416,26 +519,46 @@ def import_grids(
         owner[b_idx[first]] = g_idx[first]
         bids = inputs.buildings["building_id"].to_numpy()
         hh = inputs.buildings["households"].to_numpy()
-        assignment = {int(bids[i]): str(grids["grid_code"].iloc[owner[i]])
-                      for i in range(len(bids)) if owner[i] >= 0}
+        assignment = {
+            int(bids[i]): str(grids["grid_code"].iloc[owner[i]]) for i in range(len(bids)) if owner[i] >= 0
+        }
         report["buildings_in_no_grid"] = int((owner < 0).sum())
         grids["households"] = [int(hh[owner == k].sum()) for k in range(len(grids))]
         grids["n_buildings"] = [int((owner == k).sum()) for k in range(len(grids))]
-        grids["name"] = [n if isinstance(n, str) and n else f"{inputs.name}第{int(c[-3:])}网格"
-                         for n, c in zip(grids["name"], grids["grid_code"], strict=True)]
+        grids["name"] = [
+            n if isinstance(n, str) and n else f"{inputs.name}第{int(c[-3:])}网格"
+            for n, c in zip(grids["name"], grids["grid_code"], strict=True)
+        ]
         import networkx as nx
 
-        fig = figures_for(inputs, grids, households, units=grids.assign(
-            unit_id=range(len(grids)), block_id=range(len(grids))),
-            unit_labels=np.arange(len(grids)), adjacency=nx.Graph(), grid_id="grid_code")
+        fig = figures_for(
+            inputs,
+            grids,
+            households,
+            units=grids.assign(unit_id=range(len(grids)), block_id=range(len(grids))),
+            unit_labels=np.arange(len(grids)),
+            adjacency=nx.Graph(),
+            grid_id="grid_code",
+        )
         fig["street_boundary_share"] = None
         fig["blocks_split"] = None
-        params = {"source": "import", "file": path.name, "import_run": run_id,
-                  "households": list(households) if households else None,
-                  "base_plan_id": inputs.active_plan_id, "metric_crs": inputs.crs.to_string()}
-        plan_id = q.insert_plan(conn, community=community, city_code=inputs.city_code,
-                                name=f"{inputs.name} grids from {path.name}", params=params,
-                                figures=fig, created_by=created_by)
+        params = {
+            "source": "import",
+            "file": path.name,
+            "import_run": run_id,
+            "households": list(households) if households else None,
+            "base_plan_id": inputs.active_plan_id,
+            "metric_crs": inputs.crs.to_string(),
+        }
+        plan_id = q.insert_plan(
+            conn,
+            community=community,
+            city_code=inputs.city_code,
+            name=f"{inputs.name} grids from {path.name}",
+            params=params,
+            figures=fig,
+            created_by=created_by,
+        )
         save_grids(conn, plan_id, inputs, grids, assignment)
         refresh_moved(conn, plan_id)
         report["plan_id"] = plan_id

@@ -71,7 +71,9 @@ def load_inputs(conn: Connection, community: str) -> CommunityInputs:
     if not rows:
         raise InvalidInput(
             f"community {community} has no buildings to plan; import them first "
-            "(wangge import buildings FILE --community CODE)", loc=["body", "community"])
+            "(wangge import buildings FILE --community CODE)",
+            loc=["body", "community"],
+        )
     ids = np.array([r["id"] for r in rows], dtype=np.int64)
     b = gpd.GeoDataFrame(
         {
@@ -82,9 +84,7 @@ def load_inputs(conn: Connection, community: str) -> CommunityInputs:
         geometry=shapely.from_wkb([bytes(r["wkb"]) for r in rows]),
         crs=WGS84,
     ).to_crs(crs)
-    existing = pd.Series(
-        {r["id"]: r["grid_code"] for r in rows if r["grid_code"] is not None}, dtype=object
-    )
+    existing = pd.Series({r["id"]: r["grid_code"] for r in rows if r["grid_code"] is not None}, dtype=object)
     existing.index.name = "building_id"
     srows = q.streets_in(conn, community)
     streets = None
@@ -96,8 +96,14 @@ def load_inputs(conn: Connection, community: str) -> CommunityInputs:
         ).to_crs(crs)
     comm = gpd.GeoSeries([shapely.segmentize(geom, DENSIFY_DEG)], crs=WGS84).to_crs(crs).iloc[0]
     return CommunityInputs(
-        code=row["code"], name=row["name"], city_code=row["city_code"], crs=crs,
-        community=comm, buildings=b, streets=streets, existing=existing,
+        code=row["code"],
+        name=row["name"],
+        city_code=row["city_code"],
+        crs=crs,
+        community=comm,
+        buildings=b,
+        streets=streets,
+        existing=existing,
         active_plan_id=q.active_plan_id(conn, community),
     )
 

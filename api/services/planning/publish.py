@@ -51,34 +51,40 @@ def publish_plan(conn: Connection, plan_id: int, actor: str | None) -> dict[str,
     if plan is None:
         raise NotFound(f"no plan {plan_id}", loc=["path", "plan_id"])
     if plan["status"] != "draft":
-        raise Conflict(f"plan {plan_id} is {plan['status']}; only a draft can be published",
-                       loc=["path", "plan_id"])
-    problems = [p for p in (plan["figures"] or {}).get("problems", [])
-                if p["code"] != "OUT_OF_RANGE"]
+        raise Conflict(
+            f"plan {plan_id} is {plan['status']}; only a draft can be published", loc=["path", "plan_id"]
+        )
+    problems = [p for p in (plan["figures"] or {}).get("problems", []) if p["code"] != "OUT_OF_RANGE"]
     if problems:
         raise Conflict(
             f"plan {plan_id} cannot be published: "
             + "; ".join(p["message"] for p in problems[:5])
             + ("" if len(problems) <= 5 else f" (and {len(problems) - 5} more)"),
-            loc=["path", "plan_id"], problems=problems[:50])
+            loc=["path", "plan_id"],
+            problems=problems[:50],
+        )
     active = next((p["id"] for p in locked.values() if p["status"] == "active"), None)
     base = (plan["params"] or {}).get("base_plan_id")
     if base != active:
         raise Conflict(
             f"plan {plan_id} was drawn against plan {base}, but plan {active} is active now "
-            "(published meanwhile); redraw or re-import the draft", loc=["path", "plan_id"],
-            active_plan_id=active)
+            "(published meanwhile); redraw or re-import the draft",
+            loc=["path", "plan_id"],
+            active_plan_id=active,
+        )
 
     late = _assign_late_buildings(conn, plan_id, community)
     match = correspondence(conn, plan_id, active) if active is not None else {}
     old = {g["id"]: g for g in q.grid_summaries(conn, active)} if active is not None else {}
 
     if active is not None:
-        conn.execute(text("UPDATE plans SET status = 'retired', retired_at = now() WHERE id = :p"),
-                     {"p": active})
+        conn.execute(
+            text("UPDATE plans SET status = 'retired', retired_at = now() WHERE id = :p"), {"p": active}
+        )
         conn.execute(text("UPDATE grids SET active = false WHERE plan_id = :p"), {"p": active})
-    conn.execute(text("UPDATE plans SET status = 'active', published_at = now() WHERE id = :p"),
-                 {"p": plan_id})
+    conn.execute(
+        text("UPDATE plans SET status = 'active', published_at = now() WHERE id = :p"), {"p": plan_id}
+    )
     conn.execute(text("UPDATE grids SET active = true WHERE plan_id = :p"), {"p": plan_id})
     buildings = conn.execute(
         text(
@@ -107,17 +113,21 @@ def publish_plan(conn: Connection, plan_id: int, actor: str | None) -> dict[str,
         {"n": new_ids, "o": old_ids},
     )
     # branches follow the same mapping; those of grids without successor lose their grid
-    moved_branches = conn.execute(
-        text(
-            """
+    moved_branches = (
+        conn.execute(
+            text(
+                """
             UPDATE party_orgs b SET grid_id = m.new_id
             FROM unnest(CAST(:n AS bigint[]), CAST(:o AS bigint[])) AS m(new_id, old_id)
             WHERE b.tier = 'branch' AND b.grid_id = m.old_id
             RETURNING b.code
             """
-        ),
-        {"n": new_ids, "o": old_ids},
-    ).scalars().all()
+            ),
+            {"n": new_ids, "o": old_ids},
+        )
+        .scalars()
+        .all()
+    )
     orphans = conn.execute(
         text(
             """
@@ -135,8 +145,11 @@ def publish_plan(conn: Connection, plan_id: int, actor: str | None) -> dict[str,
     grids = q.grid_summaries(conn, plan_id)
     without_worker = [g["code"] for g in grids if g["worker_id"] is None]
     placed = {match[n] for n in match if old.get(match[n], {}).get("worker_id") is not None}
-    released = [{"worker_id": g["worker_id"], "name": g["worker_name"], "from": g["code"]}
-                for i, g in old.items() if g["worker_id"] is not None and i not in placed]
+    released = [
+        {"worker_id": g["worker_id"], "name": g["worker_name"], "from": g["code"]}
+        for i, g in old.items()
+        if g["worker_id"] is not None and i not in placed
+    ]
     return {
         "plan_id": plan_id,
         "community": community,
@@ -189,9 +202,10 @@ def _assign_late_buildings(conn: Connection, plan_id: int, community: str) -> in
 
 def _create_branches(conn: Connection, plan_id: int, community: str) -> list[dict[str, Any]]:
     """A new party branch for every grid of the plan that has none."""
-    rows = conn.execute(
-        text(
-            """
+    rows = (
+        conn.execute(
+            text(
+                """
             INSERT INTO party_orgs (city_code, tier, code, name, parent_id, community_code,
                                     grid_id)
             SELECT g.city_code, 'branch',
@@ -208,17 +222,21 @@ def _create_branches(conn: Connection, plan_id: int, community: str) -> list[dic
             ORDER BY g.code
             RETURNING code, name, grid_id
             """
-        ),
-        {"p": plan_id, "c": community},
-    ).mappings().all()
+            ),
+            {"p": plan_id, "c": community},
+        )
+        .mappings()
+        .all()
+    )
     return [dict(r) for r in rows]
 
 
 def _regroup(conn: Connection, plan_id: int, community: str) -> int:
     """Building party groups hang under the branch of the grid holding most of their buildings."""
-    return int(conn.execute(
-        text(
-            """
+    return int(
+        conn.execute(
+            text(
+                """
             WITH counts AS (
               SELECT pgb.group_id, b.grid_id, count(*) AS n
               FROM party_group_buildings pgb JOIN buildings b ON b.id = pgb.building_id
@@ -234,9 +252,11 @@ def _regroup(conn: Connection, plan_id: int, community: str) -> int:
             JOIN grids g ON g.id = best.grid_id AND g.plan_id = :p
             WHERE o.id = best.group_id AND o.parent_id IS DISTINCT FROM br.id
             """
-        ),
-        {"p": plan_id, "c": community},
-    ).rowcount or 0)
+            ),
+            {"p": plan_id, "c": community},
+        ).rowcount
+        or 0
+    )
 
 
 def _move_incidents(
@@ -277,7 +297,12 @@ def _move_incidents(
             RETURNING incident_id
             """
         ),
-        {"p": plan_id, "c": community, "n": list(match), "o": [match[k] for k in match],
-         "actor": actor or "planner"},
+        {
+            "p": plan_id,
+            "c": community,
+            "n": list(match),
+            "o": [match[k] for k in match],
+            "actor": actor or "planner",
+        },
     ).all()
     return len(rows)

@@ -58,8 +58,9 @@ class RedrawRequest:
             lo, hi = self.households
             if lo < 0 or hi <= 0 or lo > hi:
                 raise InvalidInput(
-                    f"households must be [min, max] with 0 ≤ min ≤ max and max > 0, got "
-                    f"[{lo}, {hi}]", loc=["body", "households"])
+                    f"households must be [min, max] with 0 ≤ min ≤ max and max > 0, got [{lo}, {hi}]",
+                    loc=["body", "households"],
+                )
         if self.grids is not None and not 1 <= self.grids <= 999:
             raise InvalidInput("grids must be between 1 and 999", loc=["body", "grids"])
 
@@ -100,11 +101,14 @@ def compute_draft(inputs: CommunityInputs, req: RedrawRequest) -> Draft:
     urange = unit_range(inputs, req)
     existing = inputs.existing if req.keep_existing and len(inputs.existing) else None
     try:
-        units = fold_slivers(build_units(inputs.community, b, inputs.streets,
-                                         households_range=urange))
+        units = fold_slivers(build_units(inputs.community, b, inputs.streets, households_range=urange))
         part = partition(
-            units.units, units.adjacency, households_range=req.households, n_grids=req.grids,
-            existing=existing, seed=req.seed,
+            units.units,
+            units.adjacency,
+            households_range=req.households,
+            n_grids=req.grids,
+            existing=existing,
+            seed=req.seed,
         )
     except perr.InfeasiblePlan as exc:
         raise Infeasible(str(exc), loc=["body"], causes=_name_causes(inputs, exc.causes)) from exc
@@ -118,8 +122,13 @@ def compute_draft(inputs: CommunityInputs, req: RedrawRequest) -> Draft:
     blabels = part.building_labels(units.units)
     assignment = {int(bid): code_of[int(lab)] for bid, lab in blabels.items()}
     figures = figures_for(
-        inputs, grids, req.households, units=units.units, unit_labels=part.labels,
-        adjacency=units.adjacency, grid_id="grid_code",
+        inputs,
+        grids,
+        req.households,
+        units=units.units,
+        unit_labels=part.labels,
+        adjacency=units.adjacency,
+        grid_id="grid_code",
     )
     figures["notes"] = list(part.notes) + list(part.problems)
     figures["crossing_buildings"] = len(units.crossing_buildings)
@@ -147,11 +156,13 @@ def figures_for(
     grid_id: str,
 ) -> dict[str, Any]:
     """Quality figures plus the validation problems of a plan (metric CRS)."""
-    fig = plan_metrics(grids, households_range, units=units, unit_labels=unit_labels,
-                       adjacency=adjacency)
+    fig = plan_metrics(grids, households_range, units=units, unit_labels=unit_labels, adjacency=adjacency)
     problems = validate_plan(
-        grids, inputs.buildings[["building_id", "households", "geometry"]], inputs.community,
-        households_range, grid_id=grid_id,
+        grids,
+        inputs.buildings[["building_id", "households", "geometry"]],
+        inputs.community,
+        households_range,
+        grid_id=grid_id,
     )
     fig["households_range"] = list(households_range) if households_range else None
     fig["valid"] = not any(p.code != "OUT_OF_RANGE" for p in problems)
@@ -177,8 +188,11 @@ def _counts(inputs: CommunityInputs, req: RedrawRequest) -> list[int] | None:
 
 def _keep_codes(grids: gpd.GeoDataFrame, names: dict[int, Any], community: str) -> gpd.GeoDataFrame:
     """Grids continuing an active grid keep its code; the others get fresh numbers."""
-    kept = {int(lab): str(code) for lab, code in names.items()
-            if isinstance(code, str) and re.fullmatch(rf"{community}\d{{3}}", code)}
+    kept = {
+        int(lab): str(code)
+        for lab, code in names.items()
+        if isinstance(code, str) and re.fullmatch(rf"{community}\d{{3}}", code)
+    }
     used = set(kept.values())
     if len(used) != len(kept):
         return grids
@@ -203,8 +217,9 @@ def _keep_codes(grids: gpd.GeoDataFrame, names: dict[int, Any], community: str) 
 
 def _name_causes(inputs: CommunityInputs, causes: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Add building codes to the algorithm's causes (it knows database ids only)."""
-    code_of = dict(zip(inputs.buildings["building_id"].tolist(),
-                       inputs.buildings["code"].tolist(), strict=True))
+    code_of = dict(
+        zip(inputs.buildings["building_id"].tolist(), inputs.buildings["code"].tolist(), strict=True)
+    )
     out = []
     for c in causes[:200]:
         d = {k: (v.item() if hasattr(v, "item") else v) for k, v in c.items()}
@@ -217,13 +232,20 @@ def _name_causes(inputs: CommunityInputs, causes: list[dict[str, Any]]) -> list[
 
 
 def store_draft(
-    conn: Connection, inputs: CommunityInputs, draft: Draft, created_by: str | None,
+    conn: Connection,
+    inputs: CommunityInputs,
+    draft: Draft,
+    created_by: str | None,
     name: str | None = None,
 ) -> int:
     """Insert the draft plan, its grids and building assignments; returns the plan id."""
     plan_id = q.insert_plan(
-        conn, community=inputs.code, city_code=inputs.city_code,
-        name=name or f"{inputs.name}网格划分草案", params=draft.params, figures=draft.figures,
+        conn,
+        community=inputs.code,
+        city_code=inputs.city_code,
+        name=name or f"{inputs.name}网格划分草案",
+        params=draft.params,
+        figures=draft.figures,
         created_by=created_by,
     )
     save_grids(conn, plan_id, inputs, draft.grids, draft.assignment, code_col="grid_code")
@@ -231,13 +253,18 @@ def store_draft(
 
 
 def save_grids(
-    conn: Connection, plan_id: int, inputs: CommunityInputs, grids: gpd.GeoDataFrame,
-    assignment: dict[int, str], code_col: str = "grid_code",
+    conn: Connection,
+    plan_id: int,
+    inputs: CommunityInputs,
+    grids: gpd.GeoDataFrame,
+    assignment: dict[int, str],
+    code_col: str = "grid_code",
 ) -> dict[str, int]:
     wkb = to_wgs84_wkb(grids.geometry)
     rows = [
         {"code": str(c), "name": str(n), "households": int(h), "buildings": int(nb), "wkb": w}
-        for c, n, h, nb, w in zip(grids[code_col], grids["name"], grids["households"],
-                                  grids["n_buildings"], wkb, strict=True)
+        for c, n, h, nb, w in zip(
+            grids[code_col], grids["name"], grids["households"], grids["n_buildings"], wkb, strict=True
+        )
     ]
     return q.replace_grids(conn, plan_id, inputs.code, inputs.city_code, rows, assignment)

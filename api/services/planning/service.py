@@ -60,9 +60,10 @@ def inherit_codes(conn: Connection, plan_id: int, community_name: str) -> dict[s
     renamed = {g["code"]: codes[g["id"]][0] for g in new}
     fig = dict(plan["figures"] or {})
     if "households_per_grid" in fig:
-        fig["households_per_grid"] = {renamed.get(k, k): v
-                                      for k, v in sorted(fig["households_per_grid"].items(),
-                                                         key=lambda kv: renamed.get(kv[0], kv[0]))}
+        fig["households_per_grid"] = {
+            renamed.get(k, k): v
+            for k, v in sorted(fig["households_per_grid"].items(), key=lambda kv: renamed.get(kv[0], kv[0]))
+        }
     for p in fig.get("problems", []):
         p["grids"] = [renamed.get(c, c) for c in p.get("grids", [])]
         for a, b in renamed.items():
@@ -81,8 +82,9 @@ def store_redraw(
     return plan_id, refresh_moved(conn, plan_id)
 
 
-def redraw(conn: Connection, community: str, req: RedrawRequest,
-           created_by: str | None = None) -> tuple[int, dict[str, Any]]:
+def redraw(
+    conn: Connection, community: str, req: RedrawRequest, created_by: str | None = None
+) -> tuple[int, dict[str, Any]]:
     """Load, compute and store a draft in the caller's transaction; returns (id, figures)."""
     req.check()
     inputs = load_inputs(conn, community)
@@ -109,8 +111,13 @@ def show(conn: Connection, plan_id: int) -> dict[str, Any]:
         "grids": q.grids_geojson(conn, plan_id),
         "diff": plan_diff(conn, plan),
         "edits": [
-            {"seq": e["seq"], "op": e["op"], "params": e["params"], "actor": e["actor"],
-             "at": e["at"].isoformat()}
+            {
+                "seq": e["seq"],
+                "op": e["op"],
+                "params": e["params"],
+                "actor": e["actor"],
+                "at": e["at"].isoformat(),
+            }
             for e in q.plan_edits(conn, plan_id)
         ],
     }
@@ -123,8 +130,7 @@ def edit(conn: Connection, plan_id: int, body: dict[str, Any], actor: str | None
     grids, assignment, figures = result_grids(ctx, plan, codes)
     seq = store_edit(conn, ctx, grids, assignment, figures, summary, actor)
     q.update_figures(conn, plan_id, figures)
-    return {"plan_id": plan_id, "edit": seq, "summary": summary,
-            "figures": refresh_moved(conn, plan_id)}
+    return {"plan_id": plan_id, "edit": seq, "summary": summary, "figures": refresh_moved(conn, plan_id)}
 
 
 def publish(conn: Connection, plan_id: int, actor: str | None) -> dict[str, Any]:

@@ -28,8 +28,13 @@ def fold_slivers(us: UnitSet) -> UnitSet:
     area = shapely.area(geoms)
     iso = {n for n in us.adjacency.nodes if us.adjacency.degree(n) == 0}
     pos = {u: i for i, u in enumerate(units["unit_id"].tolist())}
-    bad = [pos[u] for u in iso if area[pos[u]] < SLIVER_AREA and units["households"].iloc[
-        pos[u]] == 0 and len(units["building_ids"].iloc[pos[u]]) == 0]
+    bad = [
+        pos[u]
+        for u in iso
+        if area[pos[u]] < SLIVER_AREA
+        and units["households"].iloc[pos[u]] == 0
+        and len(units["building_ids"].iloc[pos[u]]) == 0
+    ]
     if not bad or len(units) - len(bad) < 1:
         return us
     keep = np.ones(len(units), dtype=bool)
@@ -52,5 +57,10 @@ def fold_slivers(us: UnitSet) -> UnitSet:
     new["unit_id"] = np.arange(len(new))
     new.index = pd.RangeIndex(len(new))
     bu = us.building_unit.map(lambda u: remap[int(u)])
-    return UnitSet(units=new, adjacency=unit_adjacency(new), building_unit=bu,
-                   crossing_buildings=us.crossing_buildings, community=us.community)
+    return UnitSet(
+        units=new,
+        adjacency=unit_adjacency(new),
+        building_unit=bu,
+        crossing_buildings=us.crossing_buildings,
+        community=us.community,
+    )

@@ -37,8 +37,13 @@ async def list_entries(
     """Entries newest first, filtered; ``before_id`` pages backwards."""
     where = ["TRUE"]
     params: dict[str, Any] = {"limit": limit}
-    for col, value in (("entity", entity), ("entity_id", entity_id), ("action", action),
-                       ("token_id", token_id), ("role", role)):
+    for col, value in (
+        ("entity", entity),
+        ("entity_id", entity_id),
+        ("action", action),
+        ("token_id", token_id),
+        ("role", role),
+    ):
         if value is not None:
             where.append(f'"{col}" = :{col}')
             params[col] = value
@@ -51,8 +56,6 @@ async def list_entries(
     if before_id is not None:
         where.append("id < :before_id")
         params["before_id"] = before_id
-    sql = text(
-        f"SELECT {_COLUMNS} FROM audit_log WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT :limit"
-    )
+    sql = text(f"SELECT {_COLUMNS} FROM audit_log WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT :limit")
     rows = (await conn.execute(sql, params)).mappings().all()
     return [dict(r) for r in rows]

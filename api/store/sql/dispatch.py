@@ -55,8 +55,7 @@ class PeopleFilter:
             conds.append("p.community_code = :community")
         if self.exclude_task_id is not None:
             conds.append(
-                "NOT EXISTS (SELECT 1 FROM task_offers x WHERE x.task_id = :task_id "
-                "AND x.person_id = p.id)"
+                "NOT EXISTS (SELECT 1 FROM task_offers x WHERE x.task_id = :task_id AND x.person_id = p.id)"
             )
         if self.max_distance_m is not None:
             conds.append(f"ST_DWithin(geography(p.position), {GEOG}, :max_distance, false)")
@@ -64,9 +63,13 @@ class PeopleFilter:
 
     def params(self) -> dict[str, Any]:
         return {
-            "role": self.role, "skill": self.skill, "party_member": self.party_member,
-            "branch_id": self.party_branch_id, "community": self.community,
-            "task_id": self.exclude_task_id, "max_distance": self.max_distance_m,
+            "role": self.role,
+            "skill": self.skill,
+            "party_member": self.party_member,
+            "branch_id": self.party_branch_id,
+            "community": self.community,
+            "task_id": self.exclude_task_id,
+            "max_distance": self.max_distance_m,
         }
 
 
@@ -188,8 +191,11 @@ async def snap_points(
     rows = (await conn.execute(_SNAP, {"pids": pids, "lons": lons, "lats": lats})).mappings()
     return {
         int(r["pid"]): Snap(
-            edge=int(r["edge"]), source=int(r["source"]), target=int(r["target"]),
-            length_m=float(r["length_m"]), fraction=float(r["fraction"]),
+            edge=int(r["edge"]),
+            source=int(r["source"]),
+            target=int(r["target"]),
+            length_m=float(r["length_m"]),
+            fraction=float(r["fraction"]),
             offset_m=float(r["offset_m"]),
         )
         for r in rows
@@ -273,7 +279,5 @@ async def nearest_walk(
     for c in cands:
         snap = snaps.get(int(c["id"]))
         c["walk_distance_m"] = None if snap is None else walk_distance(origin, snap, costs)
-    cands.sort(
-        key=lambda c: (c["walk_distance_m"] is None, c["walk_distance_m"] or 0.0, c["distance_m"])
-    )
+    cands.sort(key=lambda c: (c["walk_distance_m"] is None, c["walk_distance_m"] or 0.0, c["distance_m"]))
     return cands[:k], True

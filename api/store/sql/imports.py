@@ -11,45 +11,66 @@ from sqlalchemy.engine import Connection
 
 
 def find_run(conn: Connection, kind: str, community: str | None, checksum: str) -> dict[str, Any] | None:
-    row = conn.execute(
-        text(
-            "SELECT id, status, rows_total, rows_done, report FROM import_runs "
-            "WHERE kind = :k AND community_code IS NOT DISTINCT FROM :c AND checksum = :s "
-            "ORDER BY id DESC LIMIT 1"
-        ),
-        {"k": kind, "c": community, "s": checksum},
-    ).mappings().first()
+    row = (
+        conn.execute(
+            text(
+                "SELECT id, status, rows_total, rows_done, report FROM import_runs "
+                "WHERE kind = :k AND community_code IS NOT DISTINCT FROM :c AND checksum = :s "
+                "ORDER BY id DESC LIMIT 1"
+            ),
+            {"k": kind, "c": community, "s": checksum},
+        )
+        .mappings()
+        .first()
+    )
     return dict(row) if row else None
 
 
 def start_run(
-    conn: Connection, kind: str, community: str | None, file_name: str, checksum: str,
-    options: dict[str, Any], rows_total: int,
+    conn: Connection,
+    kind: str,
+    community: str | None,
+    file_name: str,
+    checksum: str,
+    options: dict[str, Any],
+    rows_total: int,
 ) -> int:
-    return int(conn.execute(
-        text(
-            "INSERT INTO import_runs (kind, community_code, file_name, checksum, options, "
-            "rows_total) VALUES (:k, :c, :f, :s, CAST(CAST(:o AS text) AS jsonb), :n) RETURNING id"
-        ),
-        {"k": kind, "c": community, "f": file_name, "s": checksum, "o": json.dumps(options),
-         "n": rows_total},
-    ).scalar_one())
+    return int(
+        conn.execute(
+            text(
+                "INSERT INTO import_runs (kind, community_code, file_name, checksum, options, "
+                "rows_total) VALUES (:k, :c, :f, :s, CAST(CAST(:o AS text) AS jsonb), :n) RETURNING id"
+            ),
+            {
+                "k": kind,
+                "c": community,
+                "f": file_name,
+                "s": checksum,
+                "o": json.dumps(options),
+                "n": rows_total,
+            },
+        ).scalar_one()
+    )
 
 
 def restart_run(conn: Connection, run_id: int, rows_total: int) -> None:
     conn.execute(
-        text("UPDATE import_runs SET status = 'running', error = NULL, rows_total = :n, "
-             "updated_at = now() WHERE id = :id"),
+        text(
+            "UPDATE import_runs SET status = 'running', error = NULL, rows_total = :n, "
+            "updated_at = now() WHERE id = :id"
+        ),
         {"id": run_id, "n": rows_total},
     )
 
 
 def try_lock_run(conn: Connection, run_id: int) -> bool:
     """Session advisory lock: one process works on a run at a time."""
-    return bool(conn.execute(
-        text("SELECT pg_try_advisory_lock(hashtext('wangge-import'), CAST(:id AS integer))"),
-        {"id": run_id},
-    ).scalar_one())
+    return bool(
+        conn.execute(
+            text("SELECT pg_try_advisory_lock(hashtext('wangge-import'), CAST(:id AS integer))"),
+            {"id": run_id},
+        ).scalar_one()
+    )
 
 
 def unlock_run(conn: Connection, run_id: int) -> None:
@@ -60,9 +81,11 @@ def unlock_run(conn: Connection, run_id: int) -> None:
 
 
 def lock_progress(conn: Connection, run_id: int) -> int:
-    return int(conn.execute(
-        text("SELECT rows_done FROM import_runs WHERE id = :id FOR UPDATE"), {"id": run_id}
-    ).scalar_one())
+    return int(
+        conn.execute(
+            text("SELECT rows_done FROM import_runs WHERE id = :id FOR UPDATE"), {"id": run_id}
+        ).scalar_one()
+    )
 
 
 def advance(conn: Connection, run_id: int, rows_done: int) -> None:
@@ -74,16 +97,17 @@ def advance(conn: Connection, run_id: int, rows_done: int) -> None:
 
 def finish_run(conn: Connection, run_id: int, report: dict[str, Any]) -> None:
     conn.execute(
-        text("UPDATE import_runs SET status = 'done', report = CAST(CAST(:r AS text) AS jsonb), "
-             "finished_at = now(), updated_at = now() WHERE id = :id"),
+        text(
+            "UPDATE import_runs SET status = 'done', report = CAST(CAST(:r AS text) AS jsonb), "
+            "finished_at = now(), updated_at = now() WHERE id = :id"
+        ),
         {"id": run_id, "r": json.dumps(report, default=str)},
     )
 
 
 def fail_run(conn: Connection, run_id: int, error: str) -> None:
     conn.execute(
-        text("UPDATE import_runs SET status = 'failed', error = :e, updated_at = now() "
-             "WHERE id = :id"),
+        text("UPDATE import_runs SET status = 'failed', error = :e, updated_at = now() WHERE id = :id"),
         {"id": run_id, "e": error[:2000]},
     )
 
@@ -110,8 +134,10 @@ def upsert_buildings(conn: Connection, rows: Sequence[dict[str, Any]]) -> int:
             WHERE buildings.community_code = EXCLUDED.community_code
             """
         ),
-        {k: [r[k] for r in rows] for k in ("code", "city", "community", "name", "address", "hh",
-                                           "floors", "est", "wkb")},
+        {
+            k: [r[k] for r in rows]
+            for k in ("code", "city", "community", "name", "address", "hh", "floors", "est", "wkb")
+        },
     )
     return int(res.rowcount or 0)
 
@@ -133,10 +159,13 @@ def insert_streets(conn: Connection, rows: Sequence[dict[str, Any]]) -> int:
 
 
 def unnoded_streets(conn: Connection) -> list[tuple[int, float, float, float, float]]:
-    rows = conn.execute(text(
-        "SELECT id, ST_X(ST_StartPoint(geom)), ST_Y(ST_StartPoint(geom)), "
-        "ST_X(ST_EndPoint(geom)), ST_Y(ST_EndPoint(geom)) FROM streets "
-        "WHERE source IS NULL OR target IS NULL ORDER BY id"))
+    rows = conn.execute(
+        text(
+            "SELECT id, ST_X(ST_StartPoint(geom)), ST_Y(ST_StartPoint(geom)), "
+            "ST_X(ST_EndPoint(geom)), ST_Y(ST_EndPoint(geom)) FROM streets "
+            "WHERE source IS NULL OR target IS NULL ORDER BY id"
+        )
+    )
     return [(int(a), float(b), float(c), float(d), float(e)) for a, b, c, d, e in rows]
 
 
@@ -160,8 +189,9 @@ def vertices_near(
 
 
 def max_vertex(conn: Connection) -> int:
-    return int(conn.execute(text(
-        "SELECT coalesce(greatest(max(source), max(target)), 0) FROM streets")).scalar_one())
+    return int(
+        conn.execute(text("SELECT coalesce(greatest(max(source), max(target)), 0) FROM streets")).scalar_one()
+    )
 
 
 def set_vertices(conn: Connection, ids: list[int], sources: list[int], targets: list[int]) -> None:
@@ -176,17 +206,20 @@ def set_vertices(conn: Connection, ids: list[int], sources: list[int], targets: 
 
 def assign_to_active_grids(conn: Connection, community: str) -> int:
     """Buildings of the community in no active grid join the active grid covering them."""
-    n = conn.execute(
-        text(
-            """
+    n = (
+        conn.execute(
+            text(
+                """
             UPDATE buildings b SET grid_id = g.id
             FROM grids g
             WHERE b.community_code = :c AND b.grid_id IS NULL AND g.active
               AND g.community_code = :c AND ST_Intersects(g.geom, b.point)
             """
-        ),
-        {"c": community},
-    ).rowcount or 0
+            ),
+            {"c": community},
+        ).rowcount
+        or 0
+    )
     conn.execute(
         text(
             """
@@ -243,11 +276,20 @@ def upsert_community(conn: Connection, row: dict[str, Any]) -> None:
 
 def crossing_streets(conn: Connection) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Un-noded (new) segments, and the noded segments of the network they cross."""
-    new = conn.execute(text(
-        "SELECT id, ST_AsBinary(geom) AS wkb FROM streets "
-        "WHERE source IS NULL OR target IS NULL ORDER BY id")).mappings().all()
-    old = conn.execute(text(
-        """
+    new = (
+        conn.execute(
+            text(
+                "SELECT id, ST_AsBinary(geom) AS wkb FROM streets "
+                "WHERE source IS NULL OR target IS NULL ORDER BY id"
+            )
+        )
+        .mappings()
+        .all()
+    )
+    old = (
+        conn.execute(
+            text(
+                """
         SELECT s.id, s.city_code, s.name, s.kind, s.source, s.target, ST_AsBinary(s.geom) AS wkb
         FROM streets s
         WHERE s.source IS NOT NULL AND s.target IS NOT NULL AND EXISTS (
@@ -255,7 +297,12 @@ def crossing_streets(conn: Connection) -> tuple[list[dict[str, Any]], list[dict[
           AND ST_Intersects(s.geom, n.geom)
           AND NOT ST_Touches(ST_Boundary(s.geom), n.geom))
         ORDER BY s.id
-        """)).mappings().all()
+        """
+            )
+        )
+        .mappings()
+        .all()
+    )
     return [dict(r) for r in new], [dict(r) for r in old]
 
 
@@ -263,9 +310,11 @@ def reshape_street(
     conn: Connection, street_id: int, wkb: bytes, source: int | None, target: int | None
 ) -> None:
     conn.execute(
-        text("UPDATE streets SET geom = ST_GeomFromWKB(CAST(:w AS bytea), 4326), "
-             "length_m = ST_Length(ST_GeomFromWKB(CAST(:w AS bytea), 4326)::geography), "
-             "source = :s, target = :t WHERE id = :id"),
+        text(
+            "UPDATE streets SET geom = ST_GeomFromWKB(CAST(:w AS bytea), 4326), "
+            "length_m = ST_Length(ST_GeomFromWKB(CAST(:w AS bytea), 4326)::geography), "
+            "source = :s, target = :t WHERE id = :id"
+        ),
         {"id": street_id, "w": wkb, "s": source, "t": target},
     )
 
@@ -273,10 +322,12 @@ def reshape_street(
 def copy_street(conn: Connection, street_id: int, wkb: bytes, target: int | None = None) -> None:
     """A new segment with the attributes of ``street_id`` (vertex ids assigned later)."""
     conn.execute(
-        text("INSERT INTO streets (city_code, name, kind, length_m, geom, target) "
-             "SELECT city_code, name, kind, "
-             "ST_Length(ST_GeomFromWKB(CAST(:w AS bytea), 4326)::geography), "
-             "ST_GeomFromWKB(CAST(:w AS bytea), 4326), CAST(:t AS bigint) "
-             "FROM streets WHERE id = :id"),
+        text(
+            "INSERT INTO streets (city_code, name, kind, length_m, geom, target) "
+            "SELECT city_code, name, kind, "
+            "ST_Length(ST_GeomFromWKB(CAST(:w AS bytea), 4326)::geography), "
+            "ST_GeomFromWKB(CAST(:w AS bytea), 4326), CAST(:t AS bigint) "
+            "FROM streets WHERE id = :id"
+        ),
         {"id": street_id, "w": wkb, "t": target},
     )

@@ -133,8 +133,7 @@ async def neighbour_grids(
     """Active grids other than ``grid_id`` within ``tolerance_m`` metres of the point."""
     rows = await conn.execute(
         _NEIGHBOURS,
-        {"lon": lon, "lat": lat, "grid_id": grid_id, "tol": tolerance_m,
-         "deg": tolerance_m * DEG_PER_M},
+        {"lon": lon, "lat": lat, "grid_id": grid_id, "tol": tolerance_m, "deg": tolerance_m * DEG_PER_M},
     )
     return [{"code": r.code, "distance_m": float(r.m)} for r in rows]
 
@@ -160,9 +159,17 @@ async def _event(
             "THEN (SELECT location FROM incidents WHERE id = :id) "
             "ELSE ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) END)"
         ),
-        {"id": incident_id, "city": city_code, "actor": actor, "action": action, "f": from_status,
-         "t": to_status, "detail": json.dumps(detail, ensure_ascii=False, default=str),
-         "lon": lon, "lat": lat},
+        {
+            "id": incident_id,
+            "city": city_code,
+            "actor": actor,
+            "action": action,
+            "f": from_status,
+            "t": to_status,
+            "detail": json.dumps(detail, ensure_ascii=False, default=str),
+            "lon": lon,
+            "lat": lat,
+        },
     )
 
 
@@ -176,26 +183,42 @@ def _assignment(plan: dict[str, Any]) -> dict[str, Any]:
     grid worker of the same community (then a window worker), and ``reason`` says so.
     """
     grid, near = plan["grid"], plan["near"]
-    out: dict[str, Any] = {"grid_id": None, "grid": None, "community": None, "assignee": None,
-                           "city_code": None, "neighbours": plan["neighbours"], "fallback": False}
+    out: dict[str, Any] = {
+        "grid_id": None,
+        "grid": None,
+        "community": None,
+        "assignee": None,
+        "city_code": None,
+        "neighbours": plan["neighbours"],
+        "fallback": False,
+    }
     if grid is None:
         out["reason"] = "outside every active grid: stored unlocated, in the window's triage queue"
         return out
-    out.update(grid_id=grid["id"], grid=grid["code"], community=grid["community_code"],
-               city_code=grid["city_code"])
+    out.update(
+        grid_id=grid["id"], grid=grid["code"], community=grid["community_code"], city_code=grid["city_code"]
+    )
     if grid["worker_id"] is not None and grid["worker_on_duty"]:
         out["assignee"] = grid["worker_id"]
         out["reason"] = f"grid {grid['code']}: its worker {grid['worker_name']} is on duty"
         return out
-    why = (f"grid {grid['code']} has no worker" if grid["worker_id"] is None
-           else f"grid {grid['code']}: its worker {grid['worker_name']} is off duty")
+    why = (
+        f"grid {grid['code']} has no worker"
+        if grid["worker_id"] is None
+        else f"grid {grid['code']}: its worker {grid['worker_name']} is off duty"
+    )
     if near is None:
         out["reason"] = why + "; no worker of the community is on duty: waiting in triage"
         return out
     dist = "position unknown" if near["m"] is None else f"{int(near['m'])} m away"
-    out.update(assignee=near["id"], fallback=True,
-               reason=(f"{why}; nearest available {near['role'].replace('_', ' ')} of community "
-                       f"{grid['community_code']}: {near['name']} ({dist})"))
+    out.update(
+        assignee=near["id"],
+        fallback=True,
+        reason=(
+            f"{why}; nearest available {near['role'].replace('_', ' ')} of community "
+            f"{grid['community_code']}: {near['name']} ({dist})"
+        ),
+    )
     return out
 
 
@@ -212,16 +235,33 @@ async def create_incident(
     ``created`` is False for an idempotent replay (the same key and body as before).
     """
     fingerprint = intake.fingerprint()
-    plan = dict((await conn.execute(_PLAN, {
-        "lon": intake.lon, "lat": intake.lat, "item": intake.item_code, "key": idempotency_key,
-        "tol": tolerance_m, "deg_tol": tolerance_m * DEG_PER_M,
-        "radius": settings.duplicate_radius_m, "deg_radius": settings.duplicate_radius_m * DEG_PER_M,
-        "window_s": settings.duplicate_window_hours * 3600.0, "scope": principal.community_code,
-    })).mappings().one())
+    plan = dict(
+        (
+            await conn.execute(
+                _PLAN,
+                {
+                    "lon": intake.lon,
+                    "lat": intake.lat,
+                    "item": intake.item_code,
+                    "key": idempotency_key,
+                    "tol": tolerance_m,
+                    "deg_tol": tolerance_m * DEG_PER_M,
+                    "radius": settings.duplicate_radius_m,
+                    "deg_radius": settings.duplicate_radius_m * DEG_PER_M,
+                    "window_s": settings.duplicate_window_hours * 3600.0,
+                    "scope": principal.community_code,
+                },
+            )
+        )
+        .mappings()
+        .one()
+    )
     item = plan["item"]
     if item is None:
-        raise InvalidInput(f"unknown catalogue item {intake.item_code!r} "
-                           "(see GET /open311/v2/services.json)", loc=["body", "item_code"])
+        raise InvalidInput(
+            f"unknown catalogue item {intake.item_code!r} (see GET /open311/v2/services.json)",
+            loc=["body", "item_code"],
+        )
     if plan["prior"] is not None:
         return _check_replay(plan["prior"], fingerprint), False, plan["neighbours"]
     if plan["city"] is None:
@@ -235,39 +275,80 @@ async def create_incident(
     if intake.channel == "window" and item["on_the_spot"] and principal.person_id is not None:
         # first-asked responsibility (首问负责): the window worker who took it owns it
         where["assignee"] = principal.person_id
-        where["reason"] = ("first-asked responsibility: on-the-spot item taken at the window by "
-                           f"person {principal.person_id}")
+        where["reason"] = (
+            "first-asked responsibility: on-the-spot item taken at the window by "
+            f"person {principal.person_id}"
+        )
         status, accepted = "accepted", True
     city = where["city_code"] or plan["city"]
     duplicate = plan["dup"]
 
     events: list[dict[str, Any]] = [
-        {"actor": principal.actor, "action": "intake", "f": None, "t": "submitted",
-         "detail": {"channel": intake.channel, "item": intake.item_code,
-                    "input_crs": intake.input_crs,
-                    "input_point": None if intake.input_lon is None
-                    else [intake.input_lon, intake.input_lat],
-                    "address": intake.address, "idempotency_key": idempotency_key is not None}},
-        {"actor": "system", "action": "assign" if where["assignee"] else "triage",
-         "f": "submitted", "t": status,
-         "detail": {"grid": where["grid"], "community": where["community"],
-                    "assignee": where["assignee"], "reason": where["reason"],
-                    "neighbour_grids": where["neighbours"], "fallback": where["fallback"]}},
+        {
+            "actor": principal.actor,
+            "action": "intake",
+            "f": None,
+            "t": "submitted",
+            "detail": {
+                "channel": intake.channel,
+                "item": intake.item_code,
+                "input_crs": intake.input_crs,
+                "input_point": None if intake.input_lon is None else [intake.input_lon, intake.input_lat],
+                "address": intake.address,
+                "idempotency_key": idempotency_key is not None,
+            },
+        },
+        {
+            "actor": "system",
+            "action": "assign" if where["assignee"] else "triage",
+            "f": "submitted",
+            "t": status,
+            "detail": {
+                "grid": where["grid"],
+                "community": where["community"],
+                "assignee": where["assignee"],
+                "reason": where["reason"],
+                "neighbour_grids": where["neighbours"],
+                "fallback": where["fallback"],
+            },
+        },
     ]
     if duplicate is not None:
         events.append(
-            {"actor": "system", "action": "flag_duplicate", "f": status, "t": status,
-             "detail": {"likely_duplicate_of": duplicate["id"], "distance_m": duplicate["m"],
-                        "radius_m": settings.duplicate_radius_m,
-                        "window_hours": settings.duplicate_window_hours}})
+            {
+                "actor": "system",
+                "action": "flag_duplicate",
+                "f": status,
+                "t": status,
+                "detail": {
+                    "likely_duplicate_of": duplicate["id"],
+                    "distance_m": duplicate["m"],
+                    "radius_m": settings.duplicate_radius_m,
+                    "window_hours": settings.duplicate_window_hours,
+                },
+            }
+        )
     params = {
-        "city": city, "item": intake.item_code, "description": intake.description,
-        "channel": intake.channel, "rname": intake.reporter_name, "rphone": intake.reporter_phone,
-        "rtoken": principal.token_id, "lon": intake.lon, "lat": intake.lat,
-        "crs": intake.input_crs, "address": intake.address, "located": where["grid_id"] is not None,
-        "grid": where["grid_id"], "community": where["community"], "assignee": where["assignee"],
-        "status": status, "key": idempotency_key, "hash": fingerprint,
-        "limit_h": float(item["time_limit_hours"]), "accepted": accepted,
+        "city": city,
+        "item": intake.item_code,
+        "description": intake.description,
+        "channel": intake.channel,
+        "rname": intake.reporter_name,
+        "rphone": intake.reporter_phone,
+        "rtoken": principal.token_id,
+        "lon": intake.lon,
+        "lat": intake.lat,
+        "crs": intake.input_crs,
+        "address": intake.address,
+        "located": where["grid_id"] is not None,
+        "grid": where["grid_id"],
+        "community": where["community"],
+        "assignee": where["assignee"],
+        "status": status,
+        "key": idempotency_key,
+        "hash": fingerprint,
+        "limit_h": float(item["time_limit_hours"]),
+        "accepted": accepted,
         "dup": duplicate["id"] if duplicate else None,
         "events": json.dumps(events, ensure_ascii=False, default=str),
     }
@@ -293,10 +374,14 @@ def _check_replay(prior: dict[str, Any], fingerprint: str) -> int:
 
 async def _replay(conn: AsyncConnection, key: str, fingerprint: str) -> int | None:
     row = (
-        await conn.execute(
-            text("SELECT id, request_hash FROM incidents WHERE idempotency_key = :k"), {"k": key}
+        (
+            await conn.execute(
+                text("SELECT id, request_hash FROM incidents WHERE idempotency_key = :k"), {"k": key}
+            )
         )
-    ).mappings().first()
+        .mappings()
+        .first()
+    )
     return None if row is None else _check_replay(dict(row), fingerprint)
 
 
@@ -331,9 +416,7 @@ _SELECT = f"""
 
 
 async def fetch(conn: AsyncConnection, incident_id: int) -> dict[str, Any] | None:
-    row = (
-        await conn.execute(text(_SELECT + " WHERE i.id = :id"), {"id": incident_id})
-    ).mappings().first()
+    row = (await conn.execute(text(_SELECT + " WHERE i.id = :id"), {"id": incident_id})).mappings().first()
     return dict(row) if row else None
 
 
@@ -372,8 +455,11 @@ def visibility_sql(principal: Principal) -> tuple[str, dict[str, Any]]:
     """The WHERE clause limiting a list to what the token may see."""
     role = principal.role
     if role == "reporter":
-        return ("EXISTS (SELECT 1 FROM incident_reporters r WHERE r.incident_id = i.id "
-                "AND r.reporter_token_id = :v_token)", {"v_token": principal.token_id})
+        return (
+            "EXISTS (SELECT 1 FROM incident_reporters r WHERE r.incident_id = i.id "
+            "AND r.reporter_token_id = :v_token)",
+            {"v_token": principal.token_id},
+        )
     if role == "worker":
         return "i.assignee_id = :v_person", {"v_person": principal.person_id or -1}
     if role == "department":
@@ -408,7 +494,11 @@ ORDERS = {
 
 
 async def list_incidents(
-    conn: AsyncConnection, principal: Principal, filters: dict[str, Any], limit: int, offset: int,
+    conn: AsyncConnection,
+    principal: Principal,
+    filters: dict[str, Any],
+    limit: int,
+    offset: int,
     order: str = "created",
 ) -> tuple[int, list[dict[str, Any]]]:
     """Incidents the token may see, filtered; returns ``(total, page)``."""
@@ -418,9 +508,14 @@ async def list_incidents(
     if f.get("status"):
         clauses.append("i.status = ANY(:status)")
         params["status"] = f["status"]
-    for key, column in (("grid", "g.code"), ("community", "i.community_code"),
-                        ("department", "i.department_code"), ("item", "i.item_code"),
-                        ("category", "s.category"), ("channel", "i.channel")):
+    for key, column in (
+        ("grid", "g.code"),
+        ("community", "i.community_code"),
+        ("department", "i.department_code"),
+        ("item", "i.item_code"),
+        ("category", "s.category"),
+        ("channel", "i.channel"),
+    ):
         if f.get(key) is not None:
             clauses.append(f"{column} = :{key}")
             params[key] = f[key]
@@ -446,7 +541,8 @@ async def list_incidents(
         params.update(dict(zip(("x0", "y0", "x1", "y1"), f["bbox"], strict=True)))
     sql = (
         _SELECT.replace("SELECT i.id,", "SELECT count(*) OVER () AS total, i.id,", 1)
-        + " WHERE " + " AND ".join(clauses)
+        + " WHERE "
+        + " AND ".join(clauses)
         + f" ORDER BY {ORDERS[order]} LIMIT :limit OFFSET :offset"
     )
     params.update(limit=limit, offset=offset)
@@ -467,16 +563,20 @@ async def list_incidents(
 
 async def _lock(conn: AsyncConnection, incident_id: int) -> dict[str, Any]:
     row = (
-        await conn.execute(
-            text(
-                "SELECT i.id, i.city_code, i.status, i.item_code, i.assignee_id, i.department_code, "
-                "i.community_code, i.grid_id, i.duplicate_of, i.created_at, s.on_the_spot "
-                "FROM incidents i JOIN service_items s ON s.code = i.item_code "
-                "WHERE i.id = :id FOR UPDATE OF i"
-            ),
-            {"id": incident_id},
+        (
+            await conn.execute(
+                text(
+                    "SELECT i.id, i.city_code, i.status, i.item_code, i.assignee_id, i.department_code, "
+                    "i.community_code, i.grid_id, i.duplicate_of, i.created_at, s.on_the_spot "
+                    "FROM incidents i JOIN service_items s ON s.code = i.item_code "
+                    "WHERE i.id = :id FOR UPDATE OF i"
+                ),
+                {"id": incident_id},
+            )
         )
-    ).mappings().first()
+        .mappings()
+        .first()
+    )
     if row is None:
         raise NotFound(f"no incident {incident_id}", loc=["path", "incident_id"])
     return dict(row)
@@ -531,8 +631,9 @@ async def transition(
     except workflow.RoleMayNot as exc:
         raise Forbidden(str(exc), loc=["body", "action"], role=principal.role, action=action) from None
     except workflow.IllegalTransition as exc:
-        raise Conflict(str(exc), loc=["body", "action"], status=exc.status,
-                       allowed_actions=exc.allowed) from None
+        raise Conflict(
+            str(exc), loc=["body", "action"], status=exc.status, allowed_actions=exc.allowed
+        ) from None
     _check_owner(row, principal, action)
 
     sets = ["status = :to"]
@@ -541,8 +642,7 @@ async def transition(
     if note:
         detail["note"] = note
     if action != "escalate" and department is not None:
-        raise InvalidInput("department is only used by the action 'escalate'",
-                           loc=["body", "department"])
+        raise InvalidInput("department is only used by the action 'escalate'", loc=["body", "department"])
     if action == "accept":
         sets.append("accepted_at = coalesce(accepted_at, now())")
         if principal.role == "worker" and principal.person_id is not None:
@@ -560,8 +660,11 @@ async def transition(
         params["immediate"] = bool(row["on_the_spot"])
     elif action == "escalate":
         if not department:
-            raise InvalidInput("escalate needs `department`: the code of the department that must "
-                               "answer (GET /api/v1/departments)", loc=["body", "department"])
+            raise InvalidInput(
+                "escalate needs `department`: the code of the department that must "
+                "answer (GET /api/v1/departments)",
+                loc=["body", "department"],
+            )
         dep = (
             await conn.execute(
                 text("SELECT code, time_limit_hours FROM departments WHERE code = :c"),
@@ -569,16 +672,21 @@ async def transition(
             )
         ).first()
         if dep is None:
-            raise InvalidInput(f"unknown department {department!r} (GET /api/v1/departments)",
-                               loc=["body", "department"])
-        sets += ["department_code = :dep", "escalated_at = now()",
-                 "department_due_at = now() + make_interval(hours => :dep_h)"]
+            raise InvalidInput(
+                f"unknown department {department!r} (GET /api/v1/departments)", loc=["body", "department"]
+            )
+        sets += [
+            "department_code = :dep",
+            "escalated_at = now()",
+            "department_due_at = now() + make_interval(hours => :dep_h)",
+        ]
         params.update(dep=dep.code, dep_h=int(dep.time_limit_hours))
         detail.update(department=dep.code, time_limit_hours=int(dep.time_limit_hours))
     elif action == "return":
         if not note:
-            raise InvalidInput("a department returns a case with its reasons: give `note`",
-                               loc=["body", "note"])
+            raise InvalidInput(
+                "a department returns a case with its reasons: give `note`", loc=["body", "note"]
+            )
         sets += ["department_code = NULL", "department_due_at = NULL"]
         detail["department"] = row["department_code"]
     elif action == "close":
@@ -587,8 +695,18 @@ async def transition(
         sets += ["resolved_at = NULL", "closed_at = NULL", "on_the_spot = false"]
     await conn.execute(text(f"UPDATE incidents SET {', '.join(sets)} WHERE id = :id"), params)
     lon, lat = where if where else (None, None)
-    await _event(conn, incident_id, row["city_code"], principal.actor, action.replace("-", "_"),
-                 move.from_status, move.to_status, detail, lon, lat)
+    await _event(
+        conn,
+        incident_id,
+        row["city_code"],
+        principal.actor,
+        action.replace("-", "_"),
+        move.from_status,
+        move.to_status,
+        detail,
+        lon,
+        lat,
+    )
 
 
 async def reassign(
@@ -603,21 +721,29 @@ async def reassign(
     row = await _lock(conn, incident_id)
     _check_owner(row, principal, "reassign")
     if row["duplicate_of"] is not None:
-        raise Conflict(f"incident {incident_id} was merged into {row['duplicate_of']}",
-                       loc=["path", "incident_id"])
+        raise Conflict(
+            f"incident {incident_id} was merged into {row['duplicate_of']}", loc=["path", "incident_id"]
+        )
     if row["status"] not in ("submitted", "assigned", "accepted", "in_progress"):
         raise Conflict(
             f"a case that is {row['status']!r} cannot be reassigned; only cases with the "
-            "community (submitted, assigned, accepted, in_progress)", loc=["path", "incident_id"],
+            "community (submitted, assigned, accepted, in_progress)",
+            loc=["path", "incident_id"],
             status=row["status"],
         )
     grid = (
-        await conn.execute(
-            text("SELECT g.id, g.code, g.community_code, g.worker_id, w.on_duty FROM grids g "
-                 "LEFT JOIN people w ON w.id = g.worker_id WHERE g.active AND g.code = :c"),
-            {"c": grid_code},
+        (
+            await conn.execute(
+                text(
+                    "SELECT g.id, g.code, g.community_code, g.worker_id, w.on_duty FROM grids g "
+                    "LEFT JOIN people w ON w.id = g.worker_id WHERE g.active AND g.code = :c"
+                ),
+                {"c": grid_code},
+            )
         )
-    ).mappings().first()
+        .mappings()
+        .first()
+    )
     if grid is None:
         raise InvalidInput(f"no active grid with code {grid_code!r}", loc=["body", "grid"])
     if not principal.in_scope(grid["community_code"]):
@@ -625,8 +751,7 @@ async def reassign(
     reason = "named by the dispatcher"
     if assignee is not None:
         person = (
-            await conn.execute(text("SELECT id, community_code FROM people WHERE id = :p"),
-                               {"p": assignee})
+            await conn.execute(text("SELECT id, community_code FROM people WHERE id = :p"), {"p": assignee})
         ).first()
         if person is None:
             raise InvalidInput(f"no person {assignee}", loc=["body", "assignee"])
@@ -635,25 +760,41 @@ async def reassign(
     else:
         near = (
             await conn.execute(
-                text("SELECT id FROM people WHERE community_code = :c AND role = 'grid_worker' "
-                     "AND on_duty ORDER BY id LIMIT 1"), {"c": grid["community_code"]},
+                text(
+                    "SELECT id FROM people WHERE community_code = :c AND role = 'grid_worker' "
+                    "AND on_duty ORDER BY id LIMIT 1"
+                ),
+                {"c": grid["community_code"]},
             )
         ).first()
         assignee = near.id if near else None
         reason = "the grid's worker is off duty: an on-duty worker of the community"
     to_status = "assigned" if assignee is not None else "submitted"
     await conn.execute(
-        text("UPDATE incidents SET grid_id = :g, community_code = :c, assignee_id = :a, "
-             "status = :s WHERE id = :id"),
-        {"g": grid["id"], "c": grid["community_code"], "a": assignee, "s": to_status,
-         "id": incident_id},
+        text(
+            "UPDATE incidents SET grid_id = :g, community_code = :c, assignee_id = :a, "
+            "status = :s WHERE id = :id"
+        ),
+        {"g": grid["id"], "c": grid["community_code"], "a": assignee, "s": to_status, "id": incident_id},
     )
-    old = (await conn.execute(text("SELECT code FROM grids WHERE id = :g"),
-                              {"g": row["grid_id"]})).scalar()
-    await _event(conn, incident_id, row["city_code"], principal.actor, "reassign", row["status"],
-                 to_status, {"from_grid": old, "to_grid": grid_code, "from_assignee":
-                             row["assignee_id"], "assignee": assignee, "reason": reason,
-                             "note": note})
+    old = (await conn.execute(text("SELECT code FROM grids WHERE id = :g"), {"g": row["grid_id"]})).scalar()
+    await _event(
+        conn,
+        incident_id,
+        row["city_code"],
+        principal.actor,
+        "reassign",
+        row["status"],
+        to_status,
+        {
+            "from_grid": old,
+            "to_grid": grid_code,
+            "from_assignee": row["assignee_id"],
+            "assignee": assignee,
+            "reason": reason,
+            "note": note,
+        },
+    )
 
 
 async def merge(
@@ -673,17 +814,25 @@ async def merge(
     for r in (dup, target):
         _check_owner(r, principal, "merge")
     if dup["duplicate_of"] is not None:
-        raise Conflict(f"incident {incident_id} is already merged into {dup['duplicate_of']}",
-                       loc=["path", "incident_id"])
+        raise Conflict(
+            f"incident {incident_id} is already merged into {dup['duplicate_of']}",
+            loc=["path", "incident_id"],
+        )
     if target["duplicate_of"] is not None:
-        raise InvalidInput(f"incident {into} is itself merged into {target['duplicate_of']}; "
-                           "merge into that one", loc=["body", "into"])
+        raise InvalidInput(
+            f"incident {into} is itself merged into {target['duplicate_of']}; merge into that one",
+            loc=["body", "into"],
+        )
     if dup["status"] not in workflow.OPEN_STATUSES:
-        raise Conflict(f"incident {incident_id} is {dup['status']!r}; only open cases are merged",
-                       loc=["path", "incident_id"])
+        raise Conflict(
+            f"incident {incident_id} is {dup['status']!r}; only open cases are merged",
+            loc=["path", "incident_id"],
+        )
     await conn.execute(
-        text("UPDATE incidents SET duplicate_of = :into, likely_duplicate_of = NULL, "
-             "status = 'closed', closed_at = now() WHERE id = :id"),
+        text(
+            "UPDATE incidents SET duplicate_of = :into, likely_duplicate_of = NULL, "
+            "status = 'closed', closed_at = now() WHERE id = :id"
+        ),
         {"into": into, "id": incident_id},
     )
     await conn.execute(
@@ -695,47 +844,85 @@ async def merge(
         ),
         {"into": into, "id": incident_id},
     )
-    await _event(conn, incident_id, dup["city_code"], principal.actor, "merged_into",
-                 dup["status"], "closed", {"into": into, "note": note})
-    await _event(conn, into, target["city_code"], principal.actor, "merged", target["status"],
-                 target["status"], {"duplicate": incident_id, "note": note,
-                                    "reporters_added_from": incident_id})
+    await _event(
+        conn,
+        incident_id,
+        dup["city_code"],
+        principal.actor,
+        "merged_into",
+        dup["status"],
+        "closed",
+        {"into": into, "note": note},
+    )
+    await _event(
+        conn,
+        into,
+        target["city_code"],
+        principal.actor,
+        "merged",
+        target["status"],
+        target["status"],
+        {"duplicate": incident_id, "note": note, "reporters_added_from": incident_id},
+    )
 
 
 async def rate(
-    conn: AsyncConnection, incident_id: int, principal: Principal, good: bool, score: int,
+    conn: AsyncConnection,
+    incident_id: int,
+    principal: Principal,
+    good: bool,
+    score: int,
     comment: str | None,
 ) -> None:
     """Record the one rating (好差评) of a resolved case."""
     row = await _lock(conn, incident_id)
     if principal.role == "reporter":
         if not await is_reporter(conn, incident_id, principal.token_id):
-            raise NotFound(f"no incident {incident_id} reported with this token",
-                           loc=["path", "incident_id"])
+            raise NotFound(f"no incident {incident_id} reported with this token", loc=["path", "incident_id"])
     elif not principal.in_scope(row["community_code"]):
-        raise Forbidden(f"incident {incident_id} is outside this token's area",
-                        loc=["header", "authorization"])
+        raise Forbidden(
+            f"incident {incident_id} is outside this token's area", loc=["header", "authorization"]
+        )
     if row["duplicate_of"] is not None:
-        raise Conflict(f"incident {incident_id} was merged into {row['duplicate_of']}; rate that one",
-                       loc=["path", "incident_id"])
+        raise Conflict(
+            f"incident {incident_id} was merged into {row['duplicate_of']}; rate that one",
+            loc=["path", "incident_id"],
+        )
     if row["status"] not in workflow.DONE_STATUSES:
         raise Conflict(
             f"a case is rated once it is resolved; incident {incident_id} is {row['status']!r}",
-            loc=["path", "incident_id"], status=row["status"],
+            loc=["path", "incident_id"],
+            status=row["status"],
         )
     try:
         async with conn.begin_nested():
             await conn.execute(
-                text("INSERT INTO ratings (incident_id, city_code, good, score, comment) "
-                     "VALUES (:id, :city, :good, :score, :comment)"),
-                {"id": incident_id, "city": row["city_code"], "good": good, "score": score,
-                 "comment": comment},
+                text(
+                    "INSERT INTO ratings (incident_id, city_code, good, score, comment) "
+                    "VALUES (:id, :city, :good, :score, :comment)"
+                ),
+                {
+                    "id": incident_id,
+                    "city": row["city_code"],
+                    "good": good,
+                    "score": score,
+                    "comment": comment,
+                },
             )
     except IntegrityError:
-        raise Conflict(f"incident {incident_id} is already rated; one rating per case",
-                       loc=["path", "incident_id"]) from None
-    await _event(conn, incident_id, row["city_code"], principal.actor, "rated", row["status"],
-                 row["status"], {"good": good, "score": score})
+        raise Conflict(
+            f"incident {incident_id} is already rated; one rating per case", loc=["path", "incident_id"]
+        ) from None
+    await _event(
+        conn,
+        incident_id,
+        row["city_code"],
+        principal.actor,
+        "rated",
+        row["status"],
+        row["status"],
+        {"good": good, "score": score},
+    )
 
 
 # --------------------------------------------------------------------------- departments

@@ -84,29 +84,40 @@ def _bounds(row: Any) -> list[float] | None:
     return [round(float(v), 6) for v in row]
 
 
-async def resolve_area(
-    conn: AsyncConnection, community: str | None, district: str | None
-) -> Area | None:
+async def resolve_area(conn: AsyncConnection, community: str | None, district: str | None) -> Area | None:
     """The area with its label and bounds; None when the code is unknown."""
     row: Sequence[Any] | None
     if community is not None:
-        row = (await conn.execute(text(
-            "SELECT name, coalesce(name_en, ''), ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) "
-            "FROM (SELECT name, name_en, ST_Extent(geom)::geometry AS e FROM communities "
-            "WHERE code = :c GROUP BY name, name_en) x"), {"c": community})).first()
+        row = (
+            await conn.execute(
+                text(
+                    "SELECT name, coalesce(name_en, ''), ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) "
+                    "FROM (SELECT name, name_en, ST_Extent(geom)::geometry AS e FROM communities "
+                    "WHERE code = :c GROUP BY name, name_en) x"
+                ),
+                {"c": community},
+            )
+        ).first()
         if row is None:
             return None
-        return Area(community, None, f"{row[0]} {row[1]} ({community})".replace("  ", " "),
-                    _bounds(row[2:]))
+        return Area(community, None, f"{row[0]} {row[1]} ({community})".replace("  ", " "), _bounds(row[2:]))
     if district is not None:
-        row = (await conn.execute(text(
-            "SELECT name, coalesce(name_en, ''), ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) "
-            "FROM (SELECT name, name_en, ST_Extent(geom)::geometry AS e FROM admin_areas "
-            "WHERE code = :d AND level = 'district' GROUP BY name, name_en) x"),
-            {"d": district})).first()
+        row = (
+            await conn.execute(
+                text(
+                    "SELECT name, coalesce(name_en, ''), ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) "
+                    "FROM (SELECT name, name_en, ST_Extent(geom)::geometry AS e FROM admin_areas "
+                    "WHERE code = :d AND level = 'district' GROUP BY name, name_en) x"
+                ),
+                {"d": district},
+            )
+        ).first()
         if row is None:
-            known = (await conn.execute(text(
-                "SELECT 1 FROM communities WHERE district_code = :d LIMIT 1"), {"d": district})).first()
+            known = (
+                await conn.execute(
+                    text("SELECT 1 FROM communities WHERE district_code = :d LIMIT 1"), {"d": district}
+                )
+            ).first()
             if known is None:
                 return None
             row = (district, "", None, None, None, None)
@@ -116,10 +127,15 @@ async def resolve_area(
 
 
 async def _grid_bounds(conn: AsyncConnection, community: str | None, district: str | None) -> Any:
-    row = (await conn.execute(text(
-        "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(c.geom)::geometry"
-        f" AS e FROM communities c WHERE {_AREA_COMMUNITIES}) x"),
-        {"community": community, "district": district})).first()
+    row = (
+        await conn.execute(
+            text(
+                "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(c.geom)::geometry"
+                f" AS e FROM communities c WHERE {_AREA_COMMUNITIES}) x"
+            ),
+            {"community": community, "district": district},
+        )
+    ).first()
     return _bounds(row)
 
 
@@ -131,9 +147,11 @@ class DataClock(TypedDict):
 
 async def data_clock(conn: AsyncConnection) -> DataClock:
     """The latest incident and visit recorded (the default end of the windows) and now."""
-    row = (await conn.execute(text(
-        "SELECT now(), (SELECT max(created_at) FROM incidents), (SELECT max(at) FROM visits)"
-    ))).one()
+    row = (
+        await conn.execute(
+            text("SELECT now(), (SELECT max(created_at) FROM incidents), (SELECT max(at) FROM visits)")
+        )
+    ).one()
     return {"now": row[0], "last_incident": row[1], "last_visit": row[2]}
 
 
@@ -205,9 +223,25 @@ _GRID_STATS = text(
     """
 )
 
-GRID_COLUMNS = ["code", "name", "community", "community_name", "worker", "branch", "households",
-                "buildings", "visited", "visit_coverage", "incidents", "open", "overdue",
-                "rated", "good", "satisfaction", "geom"]
+GRID_COLUMNS = [
+    "code",
+    "name",
+    "community",
+    "community_name",
+    "worker",
+    "branch",
+    "households",
+    "buildings",
+    "visited",
+    "visit_coverage",
+    "incidents",
+    "open",
+    "overdue",
+    "rated",
+    "good",
+    "satisfaction",
+    "geom",
+]
 
 
 def _table(columns: list[str], rows: Any) -> dict[str, Any]:
@@ -223,16 +257,32 @@ def _table(columns: list[str], rows: Any) -> dict[str, Any]:
 
 
 async def grid_stats(
-    conn: AsyncConnection, area: Area, since: dt.datetime, until: dt.datetime,
-    asof: dt.datetime, days: int, precision: int = PRECISION,
+    conn: AsyncConnection,
+    area: Area,
+    since: dt.datetime,
+    until: dt.datetime,
+    asof: dt.datetime,
+    days: int,
+    precision: int = PRECISION,
 ) -> dict[str, Any]:
     """Active grids of the area with households, open/overdue cases, visit coverage, satisfaction.
 
     A table (``GRID_COLUMNS``), one row per grid ordered by code.
     """
-    rows = (await conn.execute(_GRID_STATS, _params(
-        area, since=since, until=until, asof=asof, days=days, tol=GRID_TOLERANCE, prec=precision,
-    ))).all()
+    rows = (
+        await conn.execute(
+            _GRID_STATS,
+            _params(
+                area,
+                since=since,
+                until=until,
+                asof=asof,
+                days=days,
+                tol=GRID_TOLERANCE,
+                prec=precision,
+            ),
+        )
+    ).all()
     return _table(GRID_COLUMNS, rows)
 
 
@@ -250,8 +300,7 @@ _GRID_OUTLINES = text(
 
 async def grid_outlines(conn: AsyncConnection, area: Area) -> dict[str, Any]:
     """Active grids of the area, outlines with code, name, community and worker (a table)."""
-    rows = (await conn.execute(_GRID_OUTLINES, _params(
-        area, tol=GRID_TOLERANCE * 3, prec=PRECISION))).all()
+    rows = (await conn.execute(_GRID_OUTLINES, _params(area, tol=GRID_TOLERANCE * 3, prec=PRECISION))).all()
     return _table(["code", "name", "community_name", "worker", "geom"], rows)
 
 
@@ -297,8 +346,13 @@ HEAT_CELL = 0.001
 
 
 async def heat(
-    conn: AsyncConnection, area: Area, since: dt.datetime, until: dt.datetime,
-    item: str | None = None, category: str | None = None, frames: bool = True,
+    conn: AsyncConnection,
+    area: Area,
+    since: dt.datetime,
+    until: dt.datetime,
+    item: str | None = None,
+    category: str | None = None,
+    frames: bool = True,
 ) -> dict[str, Any]:
     """Located incidents counted per cell of ``HEAT_CELL`` degrees, per month/day/hour.
 
@@ -320,13 +374,29 @@ async def heat(
         step, fmt = "day", "YYYY-MM-DD"
     else:
         step, fmt = "month", "YYYY-MM"
-    rows = (await conn.execute(_HEAT, _params(
-        area, since=since, until=until, item=item, category=category, cell=HEAT_CELL,
-        step=step, fmt=fmt))).all()
+    rows = (
+        await conn.execute(
+            _HEAT,
+            _params(
+                area,
+                since=since,
+                until=until,
+                item=item,
+                category=category,
+                cell=HEAT_CELL,
+                step=step,
+                fmt=fmt,
+            ),
+        )
+    ).all()
     first = rows[0]
     return {
-        "cell": HEAT_CELL, "origin": [first[0] or 0, first[1] or 0], "step": step,
-        "total": int(first[2]), "max_all": max(1, first[4] or 1), "max_frame": max(1, first[3] or 1),
+        "cell": HEAT_CELL,
+        "origin": [first[0] or 0, first[1] or 0],
+        "step": step,
+        "total": int(first[2]),
+        "max_all": max(1, first[4] or 1),
+        "max_frame": max(1, first[3] or 1),
         "frames": [{"t": r[5], "c": json.loads(r[6])} for r in rows if r[6] is not None],
     }
 
@@ -400,12 +470,16 @@ PEOPLE_COLUMNS = ["id", "role", "on_duty", "at", "lat", "lon"]
 
 
 async def people(
-    conn: AsyncConnection, area: Area, role: str | None = None, on_duty_only: bool = False,
+    conn: AsyncConnection,
+    area: Area,
+    role: str | None = None,
+    on_duty_only: bool = False,
     precision: int = PRECISION,
 ) -> dict[str, Any]:
     """People with a known position: id, role, availability, time of position (no names/phones)."""
-    rows = (await conn.execute(_PEOPLE, _params(
-        area, role=role, on_duty_only=on_duty_only, prec=precision))).all()
+    rows = (
+        await conn.execute(_PEOPLE, _params(area, role=role, on_duty_only=on_duty_only, prec=precision))
+    ).all()
     return _table(PEOPLE_COLUMNS, rows)
 
 
@@ -471,8 +545,17 @@ _PARTY_GROUPS = text(
 )
 
 GROUP_COLUMNS = ["code", "buildings", "members", "lat", "lon"]
-PARTY_GRID_COLUMNS = ["code", "name", "branch", "members", "groups", "buildings", "covered",
-                      "group_coverage", "geom"]
+PARTY_GRID_COLUMNS = [
+    "code",
+    "name",
+    "branch",
+    "members",
+    "groups",
+    "buildings",
+    "covered",
+    "group_coverage",
+    "geom",
+]
 COMMITTEE_COLUMNS = ["code", "name", "committee", "members", "geom"]
 
 
@@ -486,10 +569,19 @@ async def party(conn: AsyncConnection, area: Area) -> dict[str, Any]:
 
 
 async def plan_info(conn: AsyncConnection, plan_id: int) -> dict[str, Any] | None:
-    row = (await conn.execute(text(
-        "SELECT p.id, p.name, p.status, p.community_code, c.name AS community_name "
-        "FROM plans p JOIN communities c ON c.code = p.community_code WHERE p.id = :id"),
-        {"id": plan_id})).mappings().first()
+    row = (
+        (
+            await conn.execute(
+                text(
+                    "SELECT p.id, p.name, p.status, p.community_code, c.name AS community_name "
+                    "FROM plans p JOIN communities c ON c.code = p.community_code WHERE p.id = :id"
+                ),
+                {"id": plan_id},
+            )
+        )
+        .mappings()
+        .first()
+    )
     return dict(row) if row else None
 
 
@@ -550,22 +642,28 @@ async def plan_comparison(conn: AsyncConnection, plan_id: int, community: str) -
     a building is *moved* when its active grid (``buildings.grid_id``) is not the
     one its draft grid (``plan_assignments``) is matched to (or it had none).
     """
-    draft = _table(["code", "name", "households", "moved_in", "geom"],
-                   (await conn.execute(_PLAN_GRIDS, {"plan": plan_id})).all())
-    active = _table(["code", "name", "households", "geom"],
-                    (await conn.execute(_ACTIVE_GRIDS, {"community": community})).all())
+    draft = _table(
+        ["code", "name", "households", "moved_in", "geom"],
+        (await conn.execute(_PLAN_GRIDS, {"plan": plan_id})).all(),
+    )
+    active = _table(
+        ["code", "name", "households", "geom"],
+        (await conn.execute(_ACTIVE_GRIDS, {"community": community})).all(),
+    )
     moved = _table(MOVED_COLUMNS, (await conn.execute(_MOVED, {"plan": plan_id})).all())
     return {"draft": draft, "active": active, "moved": moved}
 
 
 async def item_exists(conn: AsyncConnection, item: str) -> bool:
-    return (await conn.execute(text("SELECT 1 FROM service_items WHERE code = :c"),
-                               {"c": item})).first() is not None
+    return (
+        await conn.execute(text("SELECT 1 FROM service_items WHERE code = :c"), {"c": item})
+    ).first() is not None
 
 
 async def categories(conn: AsyncConnection) -> list[str]:
-    return list((await conn.execute(text(
-        "SELECT DISTINCT category FROM service_items ORDER BY 1"))).scalars())
+    return list(
+        (await conn.execute(text("SELECT DISTINCT category FROM service_items ORDER BY 1"))).scalars()
+    )
 
 
 # --------------------------------------------------------------------------- page data
@@ -631,8 +729,9 @@ async def resolve_filters(conn: AsyncConnection, f: PageFilters) -> tuple[Area, 
     if f.category is not None:
         known = await categories(conn)
         if f.category not in known:
-            raise InvalidInput(f"unknown category {f.category!r}; one of {', '.join(known)}",
-                               loc=["query", "category"])
+            raise InvalidInput(
+                f"unknown category {f.category!r}; one of {', '.join(known)}", loc=["query", "category"]
+            )
     if not 1 <= f.days <= 3650:
         raise InvalidInput("days must be between 1 and 3650", loc=["query", "days"])
     clock = await data_clock(conn)
@@ -648,11 +747,13 @@ async def resolve_filters(conn: AsyncConnection, f: PageFilters) -> tuple[Area, 
     if since >= until:
         raise InvalidInput(
             f"empty time window: since ({since.isoformat()}) must be before until ({until.isoformat()})",
-            loc=["query", "since"])
+            loc=["query", "since"],
+        )
     if asof is None:
         asof = min(now, clock["last_visit"]) if clock["last_visit"] else now
-    resolved = PageFilters(area.community, area.district, since, until, asof, f.days,
-                           f.item, f.category, f.role)
+    resolved = PageFilters(
+        area.community, area.district, since, until, asof, f.days, f.item, f.category, f.role
+    )
     notes = [f"范围 Area: {area.label}"]
     return area, resolved, notes
 
@@ -679,7 +780,10 @@ def _meta(page: str, area: Area, f: PageFilters, **extra: Any) -> dict[str, Any]
             "since": f.since.isoformat() if f.since else None,
             "until": f.until.isoformat() if f.until else None,
             "asof": f.asof.isoformat() if f.asof else None,
-            "days": f.days, "item": f.item, "category": f.category, "role": f.role,
+            "days": f.days,
+            "item": f.item,
+            "category": f.category,
+            "role": f.role,
         },
         "definitions": DEFINITIONS,
         **extra,
@@ -749,13 +853,32 @@ async def coverage_data(engine: AsyncEngine, f: PageFilters, measure: str) -> di
     )
     notes += [_window_note(f), _visit_note(f), "人员 People: 在岗 on duty only"]
     if gaps["total"] > len(gaps["rows"]):
-        notes.append(f"未走访楼栋 Buildings not visited: {gaps['total']}, "
-                     f"显示 showing {len(gaps['rows'])} (必访户优先 must-visit first)")
-    return {"boundaries": bounds_, "bounds": area.bounds, "grids": grids, "heat": heat_,
-            "gaps": gaps, "people": people_, "notes": notes,
-            "meta": _meta("coverage", area, f, measure=measure, metrics=metrics, totals={
-                **_grid_totals(grids), "heat": heat_["total"], "gaps": gaps["total"],
-                "people": len(people_["rows"])})}
+        notes.append(
+            f"未走访楼栋 Buildings not visited: {gaps['total']}, "
+            f"显示 showing {len(gaps['rows'])} (必访户优先 must-visit first)"
+        )
+    return {
+        "boundaries": bounds_,
+        "bounds": area.bounds,
+        "grids": grids,
+        "heat": heat_,
+        "gaps": gaps,
+        "people": people_,
+        "notes": notes,
+        "meta": _meta(
+            "coverage",
+            area,
+            f,
+            measure=measure,
+            metrics=metrics,
+            totals={
+                **_grid_totals(grids),
+                "heat": heat_["total"],
+                "gaps": gaps["total"],
+                "people": len(people_["rows"]),
+            },
+        ),
+    }
 
 
 async def heatmap_data(engine: AsyncEngine, f: PageFilters) -> dict[str, Any]:
@@ -763,15 +886,24 @@ async def heatmap_data(engine: AsyncEngine, f: PageFilters) -> dict[str, Any]:
     area, f, notes = await _resolve(engine, f)
     assert f.since and f.until
     bounds_, grids, heat_ = await _gather(
-        engine, (boundaries, area), (grid_outlines, area),
-        (heat, area, f.since, f.until, f.item, f.category, True))
+        engine,
+        (boundaries, area),
+        (grid_outlines, area),
+        (heat, area, f.since, f.until, f.item, f.category, True),
+    )
     notes.append(_window_note(f))
     if f.item or f.category:
         notes.append(f"事项 Item: {f.item or '-'}  类别 Category: {f.category or '-'}")
-    return {"boundaries": bounds_, "bounds": area.bounds, "grids": grids, "heat": heat_,
-            "notes": notes,
-            "meta": _meta("heatmap", area, f, totals={"incidents": heat_["total"],
-                                                      "frames": len(heat_["frames"])})}
+    return {
+        "boundaries": bounds_,
+        "bounds": area.bounds,
+        "grids": grids,
+        "heat": heat_,
+        "notes": notes,
+        "meta": _meta(
+            "heatmap", area, f, totals={"incidents": heat_["total"], "frames": len(heat_["frames"])}
+        ),
+    }
 
 
 async def visits_data(engine: AsyncEngine, f: PageFilters) -> dict[str, Any]:
@@ -779,30 +911,53 @@ async def visits_data(engine: AsyncEngine, f: PageFilters) -> dict[str, Any]:
     area, f, notes = await _resolve(engine, f)
     assert f.since and f.until and f.asof
     bounds_, grids, gaps = await _gather(
-        engine, (boundaries, area), (grid_stats, area, f.since, f.until, f.asof, f.days),
-        (visit_gaps, area, f.asof, f.days, GAP_CAP["visits"]))
+        engine,
+        (boundaries, area),
+        (grid_stats, area, f.since, f.until, f.asof, f.days),
+        (visit_gaps, area, f.asof, f.days, GAP_CAP["visits"]),
+    )
     notes.append(_visit_note(f))
-    notes.append(f"未走访楼栋 Buildings not visited: {gaps['total']} "
-                 f"(必访户 with must-visit households: {gaps['total_must_visit']})")
+    notes.append(
+        f"未走访楼栋 Buildings not visited: {gaps['total']} "
+        f"(必访户 with must-visit households: {gaps['total_must_visit']})"
+    )
     if gaps["total"] > len(gaps["rows"]):
         notes.append(f"显示 showing {len(gaps['rows'])}, 必访户优先 must-visit first")
-    return {"boundaries": bounds_, "bounds": area.bounds, "grids": grids, "gaps": gaps,
-            "notes": notes,
-            "meta": _meta("visits", area, f, totals={**_grid_totals(grids), "gaps": gaps["total"],
-                                                     "gaps_must_visit": gaps["total_must_visit"]})}
+    return {
+        "boundaries": bounds_,
+        "bounds": area.bounds,
+        "grids": grids,
+        "gaps": gaps,
+        "notes": notes,
+        "meta": _meta(
+            "visits",
+            area,
+            f,
+            totals={
+                **_grid_totals(grids),
+                "gaps": gaps["total"],
+                "gaps_must_visit": gaps["total_must_visit"],
+            },
+        ),
+    }
 
 
 async def people_data(engine: AsyncEngine, f: PageFilters) -> dict[str, Any]:
     """Everyone with a position (or one role), with the grid outlines."""
     area, f, notes = await _resolve(engine, f)
     bounds_, grids, people_ = await _gather(
-        engine, (boundaries, area), (grid_outlines, area), (people, area, f.role, False))
+        engine, (boundaries, area), (grid_outlines, area), (people, area, f.role, False)
+    )
     on_duty = sum(1 for r in people_["rows"] if r[2])
     notes.append(f"有位置人员 People with a position: {len(people_['rows'])} (在岗 on duty {on_duty})")
-    return {"boundaries": bounds_, "bounds": area.bounds, "grids": grids, "people": people_,
-            "notes": notes,
-            "meta": _meta("people", area, f, totals={"people": len(people_["rows"]),
-                                                     "on_duty": on_duty})}
+    return {
+        "boundaries": bounds_,
+        "bounds": area.bounds,
+        "grids": grids,
+        "people": people_,
+        "notes": notes,
+        "meta": _meta("people", area, f, totals={"people": len(people_["rows"]), "on_duty": on_duty}),
+    }
 
 
 async def party_data(engine: AsyncEngine, f: PageFilters) -> dict[str, Any]:
@@ -812,12 +967,24 @@ async def party_data(engine: AsyncEngine, f: PageFilters) -> dict[str, Any]:
     feats = [dict(zip(PARTY_GRID_COLUMNS, r, strict=True)) for r in data["grids"]["rows"]]
     no_branch = sum(1 for g in feats if not g["branch"])
     notes.append(f"网格 Grids: {len(feats)}, 无党支部 without a branch: {no_branch}")
-    return {"boundaries": bounds_, "bounds": area.bounds, **data, "notes": notes,
-            "meta": _meta("party", area, f, totals={
-                "grids": len(feats), "without_branch": no_branch,
+    return {
+        "boundaries": bounds_,
+        "bounds": area.bounds,
+        **data,
+        "notes": notes,
+        "meta": _meta(
+            "party",
+            area,
+            f,
+            totals={
+                "grids": len(feats),
+                "without_branch": no_branch,
                 "groups": len(data["groups"]["rows"]),
                 "buildings": sum(g["buildings"] for g in feats),
-                "covered": sum(g["covered"] for g in feats)})}
+                "covered": sum(g["covered"] for g in feats),
+            },
+        ),
+    }
 
 
 async def plan_data(engine: AsyncEngine, plan_id: int) -> dict[str, Any]:
@@ -832,13 +999,26 @@ async def plan_data(engine: AsyncEngine, plan_id: int) -> dict[str, Any]:
         assert area is not None
         bounds_ = await boundaries(conn, area)
         data = await plan_comparison(conn, plan_id, info["community_code"])
-    notes = [f"范围 Area: {area.label}",
-             f"草案 Plan {plan_id} «{info['name']}» ({info['status']})",
-             f"调整楼栋 Buildings moved: {len(data['moved']['rows'])}"]
+    notes = [
+        f"范围 Area: {area.label}",
+        f"草案 Plan {plan_id} «{info['name']}» ({info['status']})",
+        f"调整楼栋 Buildings moved: {len(data['moved']['rows'])}",
+    ]
     f = PageFilters(community=area.community)
-    return {"boundaries": bounds_, "bounds": area.bounds, **data, "notes": notes,
-            "meta": _meta("plan", area, f, plan={"id": plan_id, "name": info["name"],
-                                                 "status": info["status"]},
-                          totals={"draft_grids": len(data["draft"]["rows"]),
-                                  "active_grids": len(data["active"]["rows"]),
-                                  "moved": len(data["moved"]["rows"])})}
+    return {
+        "boundaries": bounds_,
+        "bounds": area.bounds,
+        **data,
+        "notes": notes,
+        "meta": _meta(
+            "plan",
+            area,
+            f,
+            plan={"id": plan_id, "name": info["name"], "status": info["status"]},
+            totals={
+                "draft_grids": len(data["draft"]["rows"]),
+                "active_grids": len(data["active"]["rows"]),
+                "moved": len(data["moved"]["rows"]),
+            },
+        ),
+    }

@@ -103,24 +103,34 @@ async def kpis(
     k = (await conn.execute(_KPI, params)).mappings().one()
     esc = [dict(r) for r in k["escalations"]]
     return {
-        "filters": {"community": community, "district": district,
-                    "since": since.isoformat() if since else None,
-                    "until": until.isoformat() if until else None},
+        "filters": {
+            "community": community,
+            "district": district,
+            "since": since.isoformat() if since else None,
+            "until": until.isoformat() if until else None,
+        },
         "incidents": k["incidents"],
-        "on_the_spot": {"immediate_items": k["immediate"],
-                        "completed_on_the_spot": k["immediate_on_the_spot"],
-                        "rate": _rate(k["immediate_on_the_spot"], k["immediate"])},
-        "satisfaction": {"ratings": k["ratings"], "good": k["good"],
-                         "rate": _rate(k["good"], k["ratings"]),
-                         "mean_score": None if k["mean_score"] is None
-                         else round(k["mean_score"], 3)},
-        "time_limit": {"resolved": k["resolved"], "within_limit": k["resolved_within_limit"],
-                       "rate": _rate(k["resolved_within_limit"], k["resolved"])},
-        "median_hours": {"to_accept": _hours(k["median_hours_to_accept"]),
-                         "to_close": _hours(k["median_hours_to_close"])},
-        "escalations": [
-            {**e, "on_time_rate": _rate(e["resolved_on_time"], e["resolved"])} for e in esc
-        ],
+        "on_the_spot": {
+            "immediate_items": k["immediate"],
+            "completed_on_the_spot": k["immediate_on_the_spot"],
+            "rate": _rate(k["immediate_on_the_spot"], k["immediate"]),
+        },
+        "satisfaction": {
+            "ratings": k["ratings"],
+            "good": k["good"],
+            "rate": _rate(k["good"], k["ratings"]),
+            "mean_score": None if k["mean_score"] is None else round(k["mean_score"], 3),
+        },
+        "time_limit": {
+            "resolved": k["resolved"],
+            "within_limit": k["resolved_within_limit"],
+            "rate": _rate(k["resolved_within_limit"], k["resolved"]),
+        },
+        "median_hours": {
+            "to_accept": _hours(k["median_hours_to_accept"]),
+            "to_close": _hours(k["median_hours_to_close"]),
+        },
+        "escalations": [{**e, "on_time_rate": _rate(e["resolved_on_time"], e["resolved"])} for e in esc],
         "open": k["open"],
         "overdue": k["overdue"],
     }

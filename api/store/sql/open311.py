@@ -77,11 +77,17 @@ async def requests(
 
 async def token_principal_row(conn: AsyncConnection, token_hash: str) -> dict[str, Any] | None:
     row = (
-        await conn.execute(
-            text("SELECT id, role, community_code, district_code, department_code, person_id "
-                 "FROM api_tokens WHERE token_hash = :h AND revoked_at IS NULL "
-                 "AND (expires_at IS NULL OR expires_at > now())"),
-            {"h": token_hash},
+        (
+            await conn.execute(
+                text(
+                    "SELECT id, role, community_code, district_code, department_code, person_id "
+                    "FROM api_tokens WHERE token_hash = :h AND revoked_at IS NULL "
+                    "AND (expires_at IS NULL OR expires_at > now())"
+                ),
+                {"h": token_hash},
+            )
         )
-    ).mappings().first()
+        .mappings()
+        .first()
+    )
     return dict(row) if row else None

@@ -82,9 +82,7 @@ async def building_group_at(
     conn: AsyncConnection, grid_id: int, lon: float, lat: float
 ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
     """The building at (or nearest to) the point inside the grid, and its party group."""
-    b = (
-        await conn.execute(_BUILDING_AT, {"grid_id": grid_id, "lon": lon, "lat": lat})
-    ).mappings().first()
+    b = (await conn.execute(_BUILDING_AT, {"grid_id": grid_id, "lon": lon, "lat": lat})).mappings().first()
     if b is None:
         return None, None
     g = (await conn.execute(_GROUP_OF, {"building_id": b["id"]})).mappings().first()

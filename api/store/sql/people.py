@@ -65,9 +65,7 @@ _UPDATE_CURRENT = text(
 )
 
 # Lock the people of a batch in id order first: two concurrent batches never deadlock.
-_LOCK_ORDERED = text(
-    "SELECT id FROM people WHERE id = ANY(CAST(:pids AS bigint[])) ORDER BY id FOR UPDATE"
-)
+_LOCK_ORDERED = text("SELECT id FROM people WHERE id = ANY(CAST(:pids AS bigint[])) ORDER BY id FOR UPDATE")
 
 _PRUNE_PEOPLE = text(
     "DELETE FROM position_history WHERE person_id = ANY(CAST(:pids AS bigint[])) AND at < :before"
@@ -150,13 +148,18 @@ async def set_availability(
 ) -> None:
     await conn.execute(
         _AVAILABILITY,
-        {"id": person_id, "on_duty": on_duty, "capacity": capacity, "set_shift": set_shift,
-         "shift_end": shift_end},
+        {
+            "id": person_id,
+            "on_duty": on_duty,
+            "capacity": capacity,
+            "set_shift": set_shift,
+            "shift_end": shift_end,
+        },
     )
 
 
 async def position_history(
     conn: AsyncConnection, person_id: int, since: dt.datetime, limit: int
 ) -> list[dict[str, Any]]:
-    rows = (await conn.execute(_HISTORY, {"id": person_id, "since": since, "limit": limit}))
+    rows = await conn.execute(_HISTORY, {"id": person_id, "since": since, "limit": limit})
     return [dict(r) for r in rows.mappings().all()]

@@ -19,11 +19,14 @@ from sqlalchemy.engine import Connection
 
 
 def community_row(conn: Connection, code: str) -> dict[str, Any] | None:
-    row = conn.execute(
-        text("SELECT code, name, city_code, ST_AsBinary(geom) AS wkb FROM communities "
-             "WHERE code = :c"),
-        {"c": code},
-    ).mappings().first()
+    row = (
+        conn.execute(
+            text("SELECT code, name, city_code, ST_AsBinary(geom) AS wkb FROM communities WHERE code = :c"),
+            {"c": code},
+        )
+        .mappings()
+        .first()
+    )
     return dict(row) if row else None
 
 
@@ -77,8 +80,10 @@ def active_plan_id(conn: Connection, community: str) -> int | None:
 
 
 def plan_row(conn: Connection, plan_id: int, lock: bool = False) -> dict[str, Any] | None:
-    sql = ("SELECT id, community_code, city_code, name, status, params, figures, created_by, "
-           "created_at, published_at, retired_at FROM plans WHERE id = :id")
+    sql = (
+        "SELECT id, community_code, city_code, name, status, params, figures, created_by, "
+        "created_at, published_at, retired_at FROM plans WHERE id = :id"
+    )
     if lock:
         sql += " FOR UPDATE"
     row = conn.execute(text(sql), {"id": plan_id}).mappings().first()
@@ -88,8 +93,9 @@ def plan_row(conn: Connection, plan_id: int, lock: bool = False) -> dict[str, An
 def lock_community_plans(conn: Connection, community: str) -> list[dict[str, Any]]:
     """Lock every plan of a community (in id order, so lockers never deadlock)."""
     rows = conn.execute(
-        text("SELECT id, status, params, figures FROM plans WHERE community_code = :c "
-             "ORDER BY id FOR UPDATE"),
+        text(
+            "SELECT id, status, params, figures FROM plans WHERE community_code = :c ORDER BY id FOR UPDATE"
+        ),
         {"c": community},
     ).mappings()
     return [dict(r) for r in rows]
@@ -114,18 +120,32 @@ def list_plans(conn: Connection, community: str | None, status: str | None) -> l
 
 
 def insert_plan(
-    conn: Connection, *, community: str, city_code: str, name: str, params: dict[str, Any],
-    figures: dict[str, Any], created_by: str | None,
+    conn: Connection,
+    *,
+    community: str,
+    city_code: str,
+    name: str,
+    params: dict[str, Any],
+    figures: dict[str, Any],
+    created_by: str | None,
 ) -> int:
-    return int(conn.execute(
-        text(
-            "INSERT INTO plans (community_code, city_code, name, status, params, figures, "
-            "created_by) VALUES (:c, :city, :n, 'draft', CAST(CAST(:p AS text) AS jsonb), "
-            "CAST(CAST(:f AS text) AS jsonb), :by) RETURNING id"
-        ),
-        {"c": community, "city": city_code, "n": name, "p": json.dumps(params),
-         "f": json.dumps(figures), "by": created_by},
-    ).scalar_one())
+    return int(
+        conn.execute(
+            text(
+                "INSERT INTO plans (community_code, city_code, name, status, params, figures, "
+                "created_by) VALUES (:c, :city, :n, 'draft', CAST(CAST(:p AS text) AS jsonb), "
+                "CAST(CAST(:f AS text) AS jsonb), :by) RETURNING id"
+            ),
+            {
+                "c": community,
+                "city": city_code,
+                "n": name,
+                "p": json.dumps(params),
+                "f": json.dumps(figures),
+                "by": created_by,
+            },
+        ).scalar_one()
+    )
 
 
 def update_figures(conn: Connection, plan_id: int, figures: dict[str, Any]) -> None:
@@ -166,15 +186,25 @@ def replace_grids(
     conn.execute(text("DELETE FROM grids WHERE plan_id = :p"), {"p": plan_id})
     ids: dict[str, int] = {}
     for g in grids:
-        ids[g["code"]] = int(conn.execute(
-            text(
-                "INSERT INTO grids (plan_id, code, name, community_code, city_code, active, "
-                "households, buildings, geom) VALUES (:p, :code, :name, :c, :city, false, :hh, "
-                ":nb, ST_Multi(ST_GeomFromWKB(CAST(:wkb AS bytea), 4326))) RETURNING id"
-            ),
-            {"p": plan_id, "code": g["code"], "name": g["name"], "c": community, "city": city_code,
-             "hh": int(g["households"]), "nb": int(g["buildings"]), "wkb": g["wkb"]},
-        ).scalar_one())
+        ids[g["code"]] = int(
+            conn.execute(
+                text(
+                    "INSERT INTO grids (plan_id, code, name, community_code, city_code, active, "
+                    "households, buildings, geom) VALUES (:p, :code, :name, :c, :city, false, :hh, "
+                    ":nb, ST_Multi(ST_GeomFromWKB(CAST(:wkb AS bytea), 4326))) RETURNING id"
+                ),
+                {
+                    "p": plan_id,
+                    "code": g["code"],
+                    "name": g["name"],
+                    "c": community,
+                    "city": city_code,
+                    "hh": int(g["households"]),
+                    "nb": int(g["buildings"]),
+                    "wkb": g["wkb"],
+                },
+            ).scalar_one()
+        )
     bids = list(assignment)
     gids = [ids[assignment[b]] for b in bids]
     conn.execute(
@@ -189,8 +219,10 @@ def replace_grids(
 
 def plan_grids(conn: Connection, plan_id: int) -> list[dict[str, Any]]:
     rows = conn.execute(
-        text("SELECT id, code, name, households, buildings, worker_id, ST_AsBinary(geom) AS wkb "
-             "FROM grids WHERE plan_id = :p ORDER BY code"),
+        text(
+            "SELECT id, code, name, households, buildings, worker_id, ST_AsBinary(geom) AS wkb "
+            "FROM grids WHERE plan_id = :p ORDER BY code"
+        ),
         {"p": plan_id},
     ).mappings()
     return [dict(r) for r in rows]
@@ -199,8 +231,10 @@ def plan_grids(conn: Connection, plan_id: int) -> list[dict[str, Any]]:
 def plan_assignment(conn: Connection, plan_id: int) -> dict[int, str]:
     """Building id → grid code in a plan."""
     rows = conn.execute(
-        text("SELECT pa.building_id, g.code FROM plan_assignments pa JOIN grids g "
-             "ON g.id = pa.grid_id WHERE pa.plan_id = :p"),
+        text(
+            "SELECT pa.building_id, g.code FROM plan_assignments pa JOIN grids g "
+            "ON g.id = pa.grid_id WHERE pa.plan_id = :p"
+        ),
         {"p": plan_id},
     )
     return {int(b): str(c) for b, c in rows}
@@ -234,22 +268,37 @@ def building_codes(conn: Connection, ids: Sequence[int]) -> dict[int, str]:
 
 
 def next_edit_seq(conn: Connection, plan_id: int) -> int:
-    return int(conn.execute(
-        text("SELECT coalesce(max(seq), 0) + 1 FROM plan_edits WHERE plan_id = :p"),
-        {"p": plan_id},
-    ).scalar_one())
+    return int(
+        conn.execute(
+            text("SELECT coalesce(max(seq), 0) + 1 FROM plan_edits WHERE plan_id = :p"),
+            {"p": plan_id},
+        ).scalar_one()
+    )
 
 
 def insert_edit(
-    conn: Connection, plan_id: int, seq: int, op: str, params: dict[str, Any],
-    figures: dict[str, Any], actor: str | None,
+    conn: Connection,
+    plan_id: int,
+    seq: int,
+    op: str,
+    params: dict[str, Any],
+    figures: dict[str, Any],
+    actor: str | None,
 ) -> None:
     conn.execute(
-        text("INSERT INTO plan_edits (plan_id, seq, op, params, figures, actor) VALUES "
-             "(:p, :s, :op, CAST(CAST(:params AS text) AS jsonb), "
-             "CAST(CAST(:f AS text) AS jsonb), :a)"),
-        {"p": plan_id, "s": seq, "op": op, "params": json.dumps(params),
-         "f": json.dumps(figures), "a": actor},
+        text(
+            "INSERT INTO plan_edits (plan_id, seq, op, params, figures, actor) VALUES "
+            "(:p, :s, :op, CAST(CAST(:params AS text) AS jsonb), "
+            "CAST(CAST(:f AS text) AS jsonb), :a)"
+        ),
+        {
+            "p": plan_id,
+            "s": seq,
+            "op": op,
+            "params": json.dumps(params),
+            "f": json.dumps(figures),
+            "a": actor,
+        },
     )
 
 
@@ -321,18 +370,20 @@ def moved_buildings(conn: Connection, new_plan: int) -> list[tuple[int, int, int
 
 def open_incidents_moving(conn: Connection, community: str, new_plan: int) -> int:
     """Open incidents of the community whose location lies in another grid of ``new_plan``."""
-    return int(conn.execute(
-        text(
-            f"""
+    return int(
+        conn.execute(
+            text(
+                f"""
             SELECT count(*) FROM incidents i
             JOIN LATERAL (SELECT g.id FROM grids g WHERE g.plan_id = :p
                           AND ST_Intersects(g.geom, i.location) ORDER BY g.code LIMIT 1) n ON true
             WHERE i.community_code = :c AND {OPEN_INCIDENT}
               AND i.location IS NOT NULL AND i.grid_id IS DISTINCT FROM n.id
             """
-        ),
-        {"c": community, "p": new_plan},
-    ).scalar_one())
+            ),
+            {"c": community, "p": new_plan},
+        ).scalar_one()
+    )
 
 
 #: An incident still being worked on (as the incidents module defines "open").
@@ -343,8 +394,7 @@ def rename_grids(conn: Connection, plan_id: int, codes: dict[int, tuple[str, str
     """Give grids new (code, name) pairs (two steps, so codes may be swapped)."""
     ids = list(codes)
     conn.execute(
-        text("UPDATE grids SET code = 'tmp' || id WHERE id = ANY(CAST(:ids AS bigint[])) "
-             "AND plan_id = :p"),
+        text("UPDATE grids SET code = 'tmp' || id WHERE id = ANY(CAST(:ids AS bigint[])) AND plan_id = :p"),
         {"ids": ids, "p": plan_id},
     )
     conn.execute(
@@ -353,6 +403,5 @@ def rename_grids(conn: Connection, plan_id: int, codes: dict[int, tuple[str, str
             "CAST(:codes AS text[]), CAST(:names AS text[])) AS m(id, code, name) "
             "WHERE g.id = m.id AND g.plan_id = :p"
         ),
-        {"ids": ids, "codes": [codes[i][0] for i in ids], "names": [codes[i][1] for i in ids],
-         "p": plan_id},
+        {"ids": ids, "codes": [codes[i][0] for i in ids], "names": [codes[i][1] for i in ids], "p": plan_id},
     )

@@ -87,12 +87,23 @@ async def redeem(
 ) -> dict[str, Any]:
     """Record a redemption and its debit (the caller holds the person's lock and checked the balance)."""
     red = (
-        await conn.execute(
-            _REDEEM,
-            {"city": city_code, "p": person_id, "reward": reward_code, "qty": quantity,
-             "points": points, "key": key, "by": by},
+        (
+            await conn.execute(
+                _REDEEM,
+                {
+                    "city": city_code,
+                    "p": person_id,
+                    "reward": reward_code,
+                    "qty": quantity,
+                    "points": points,
+                    "key": key,
+                    "by": by,
+                },
+            )
         )
-    ).mappings().one()
+        .mappings()
+        .one()
+    )
     ledger_id = (
         await conn.execute(
             _DEBIT,

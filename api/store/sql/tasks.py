@@ -33,8 +33,7 @@ _TASK_COLS = """
 """
 
 _LOCK_TASK = text(
-    f"SELECT {_TASK_COLS} FROM tasks t LEFT JOIN grids g ON g.id = t.grid_id "
-    "WHERE t.id = :id FOR UPDATE OF t"
+    f"SELECT {_TASK_COLS} FROM tasks t LEFT JOIN grids g ON g.id = t.grid_id WHERE t.id = :id FOR UPDATE OF t"
 )
 _GET_TASK = text(f"SELECT {_TASK_COLS} FROM tasks t LEFT JOIN grids g ON g.id = t.grid_id WHERE t.id = :id")
 _BY_KEY = text("SELECT id FROM tasks WHERE idempotency_key = :key")
@@ -86,8 +85,7 @@ _OFFER = text(
     """
 )
 _SET_OFFERED = text(
-    "UPDATE tasks SET status = 'offered', offered_to = :person, offer_expires_at = :expires "
-    "WHERE id = :task"
+    "UPDATE tasks SET status = 'offered', offered_to = :person, offer_expires_at = :expires WHERE id = :task"
 )
 _SET_OPEN = text(
     "UPDATE tasks SET status = 'open', offered_to = NULL, offer_expires_at = NULL WHERE id = :task"
@@ -193,13 +191,14 @@ async def offer_next(
     # The distance limit is applied to the KNN-ordered answers, not inside the index scan:
     # a ST_DWithin filter there would make the planner scan the whole disc.
     flt = PeopleFilter(
-        role=task["role"], skill=task["skill"], available=True, exclude_task_id=task["id"],
+        role=task["role"],
+        skill=task["skill"],
+        available=True,
+        exclude_task_id=task["id"],
     )
     tried: list[int] = []
     for _ in range(10):
-        cands = await nearest_straight(
-            conn, task["lon"], task["lat"], 8, flt, fresh_after, exclude=tried
-        )
+        cands = await nearest_straight(conn, task["lon"], task["lat"], 8, flt, fresh_after, exclude=tried)
         if not cands or float(cands[0]["distance_m"]) > settings.max_offer_distance_m:
             break
         for c in cands:
@@ -215,8 +214,12 @@ async def offer_next(
             expires = (
                 await conn.execute(
                     _OFFER,
-                    {"task": task["id"], "person": pid, "window": float(settings.offer_window_s),
-                     "distance": float(c["distance_m"])},
+                    {
+                        "task": task["id"],
+                        "person": pid,
+                        "window": float(settings.offer_window_s),
+                        "distance": float(c["distance_m"]),
+                    },
                 )
             ).scalar_one()
             await conn.execute(_SET_OFFERED, {"task": task["id"], "person": pid, "expires": expires})
@@ -265,9 +268,7 @@ async def accept(conn: AsyncConnection, task_id: int, person_id: int) -> None:
 
 
 async def distance_to_task(conn: AsyncConnection, task_id: int, lon: float, lat: float) -> float:
-    return float(
-        (await conn.execute(_DISTANCE, {"task": task_id, "lon": lon, "lat": lat})).scalar_one()
-    )
+    return float((await conn.execute(_DISTANCE, {"task": task_id, "lon": lon, "lat": lat})).scalar_one())
 
 
 async def complete(
@@ -281,8 +282,12 @@ async def complete(
         (
             await conn.execute(
                 _CREDIT,
-                {"city": task["city_code"], "person": task["assignee_id"], "delta": task["points"],
-                 "ref": f"task:{task['id']}"},
+                {
+                    "city": task["city_code"],
+                    "person": task["assignee_id"],
+                    "delta": task["points"],
+                    "ref": f"task:{task['id']}",
+                },
             )
         ).scalar_one()
     )

@@ -42,34 +42,46 @@ def _geom(col: str) -> str:
 
 
 LAYERS: dict[str, str] = {
-    "grids": _mvt("grids", f"""
+    "grids": _mvt(
+        "grids",
+        f"""
         SELECT g.id, g.code, g.name, g.community_code AS community, g.households, g.buildings,
                g.worker_id, {_geom("g.geom")} AS geom
-        FROM grids g, env WHERE g.active AND g.geom && env.w"""),
-    "buildings": _mvt("buildings", f"""
+        FROM grids g, env WHERE g.active AND g.geom && env.w""",
+    ),
+    "buildings": _mvt(
+        "buildings",
+        f"""
         SELECT b.id, b.code, b.community_code AS community, b.grid_id, b.households, b.floors,
                {_geom("b.geom")} AS geom
-        FROM buildings b, env WHERE b.geom && env.w"""),
-    "incidents": _mvt("incidents", f"""
+        FROM buildings b, env WHERE b.geom && env.w""",
+    ),
+    "incidents": _mvt(
+        "incidents",
+        f"""
         SELECT i.id, i.item_code AS item, i.status, i.grid_id, ({SQL_OPEN}) AS open,
                ({SQL_OVERDUE}) AS overdue, extract(epoch FROM i.created_at)::bigint AS created,
                {_geom("i.location")} AS geom
         FROM incidents i, env
-        WHERE i.location && env.w AND i.duplicate_of IS NULL"""),
+        WHERE i.location && env.w AND i.duplicate_of IS NULL""",
+    ),
 }
 
 #: Web Mercator of a WGS84 point by arithmetic (cheaper than ST_Transform for thousands of points).
 _MX = "6378137.0 * radians(ST_X(i.location))"
 _MY = "6378137.0 * ln(tan(pi() / 4 + radians(ST_Y(i.location)) / 2))"
 
-_INCIDENT_CLUSTERS = _mvt("incidents", f"""
+_INCIDENT_CLUSTERS = _mvt(
+    "incidents",
+    f"""
     SELECT count(*) AS count, count(*) FILTER (WHERE c.open) AS open,
            ST_AsMVTGeom(ST_SetSRID(ST_MakePoint(avg(c.mx), avg(c.my)), 3857),
                         env.m, {EXTENT}, {BUFFER}, true) AS geom
     FROM (SELECT {_MX} AS mx, {_MY} AS my, ({SQL_OPEN}) AS open
           FROM incidents i, env WHERE i.location && env.w AND i.duplicate_of IS NULL) c, env
     GROUP BY floor(c.mx / ((ST_XMax(env.m) - ST_XMin(env.m)) / 64)),
-             floor(c.my / ((ST_XMax(env.m) - ST_XMin(env.m)) / 64)), env.m""")
+             floor(c.my / ((ST_XMax(env.m) - ST_XMin(env.m)) / 64)), env.m""",
+)
 
 _QUERIES = {name: text(sql) for name, sql in LAYERS.items()}
 _CLUSTERS = text(_INCIDENT_CLUSTERS)

@@ -55,8 +55,10 @@ async def building(
     conn: AsyncConnection, building_id: int | None, code: str | None, lon: float, lat: float
 ) -> dict[str, Any] | None:
     row = (
-        await conn.execute(_BUILDING, {"id": building_id, "code": code, "lon": lon, "lat": lat})
-    ).mappings().first()
+        (await conn.execute(_BUILDING, {"id": building_id, "code": code, "lon": lon, "lat": lat}))
+        .mappings()
+        .first()
+    )
     return dict(row) if row else None
 
 

@@ -65,8 +65,16 @@ async def list_audit(
                 loc=["query", name],
             )
     rows = await q.list_entries(
-        conn, entity=entity, entity_id=entity_id, action=action, token_id=token_id, role=role,
-        since=since, until=until, before_id=before_id, limit=limit,
+        conn,
+        entity=entity,
+        entity_id=entity_id,
+        action=action,
+        token_id=token_id,
+        role=role,
+        since=since,
+        until=until,
+        before_id=before_id,
+        limit=limit,
     )
     nxt = rows[-1]["id"] if len(rows) == limit else None
     return AuditPage(entries=[AuditEntryOut(**r) for r in rows], next_before_id=nxt)

@@ -22,8 +22,6 @@ GEOJSON = "application/geo+json"
 )
 async def list_communities(
     conn: ConnDep,
-    district: Annotated[
-        str | None, Query(pattern=r"^\d{6}$", description="6-digit district code")
-    ] = None,
+    district: Annotated[str | None, Query(pattern=r"^\d{6}$", description="6-digit district code")] = None,
 ) -> Response:
     return Response(await areas.communities_geojson(conn, district), media_type=GEOJSON)

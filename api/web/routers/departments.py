@@ -20,8 +20,7 @@ async def list_departments(conn: ConnDep) -> list[dict[str, Any]]:
     return await q.departments(conn)
 
 
-@router.get("/{code}/queue",
-            summary="Cases escalated to the department, most urgent first (overdue flagged)")
+@router.get("/{code}/queue", summary="Cases escalated to the department, most urgent first (overdue flagged)")
 async def queue(
     code: str,
     conn: ConnDep,
@@ -32,18 +31,23 @@ async def queue(
     offset: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,
 ) -> dict[str, Any]:
     if not await q.department_exists(conn, code):
-        raise NotFound(f"no department with code {code!r} (GET /api/v1/departments)",
-                       loc=["path", "code"])
+        raise NotFound(f"no department with code {code!r} (GET /api/v1/departments)", loc=["path", "code"])
     if principal.role == "department" and principal.department_code != code:
-        raise Forbidden(f"a {principal.department_code!r} token may not read the queue of {code!r}",
-                        loc=["path", "code"])
+        raise Forbidden(
+            f"a {principal.department_code!r} token may not read the queue of {code!r}", loc=["path", "code"]
+        )
     if principal.role not in ("admin", "dispatcher", "department", "planner"):
-        raise Forbidden(f"role {principal.role!r} may not read a department's queue",
-                        loc=["header", "authorization"])
+        raise Forbidden(
+            f"role {principal.role!r} may not read a department's queue", loc=["header", "authorization"]
+        )
     if limit > api_settings.max_page_size:
         raise InvalidInput(f"limit is at most {api_settings.max_page_size}", loc=["query", "limit"])
-    filters = {"department": code, "status": ["escalated", "department_accepted"],
-               "overdue": overdue}
+    filters = {"department": code, "status": ["escalated", "department_accepted"], "overdue": overdue}
     total, rows = await q.list_incidents(conn, principal, filters, limit, offset, order="due")
-    return {"department": code, "total": total, "limit": limit, "offset": offset,
-            "items": [serialize(r, principal) for r in rows]}
+    return {
+        "department": code,
+        "total": total,
+        "limit": limit,
+        "offset": offset,
+        "items": [serialize(r, principal) for r in rows],
+    }

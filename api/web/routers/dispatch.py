@@ -20,9 +20,7 @@ from api.web.params import PointQuery
 router = APIRouter(prefix="/api/v1/dispatch", tags=["dispatch"])
 
 SettingsDep = Annotated[DispatchSettings, Depends(get_dispatch_settings)]
-Reader = Annotated[
-    Principal, Depends(require_roles("dispatcher", "worker", "planner", "department"))
-]
+Reader = Annotated[Principal, Depends(require_roles("dispatcher", "worker", "planner", "department"))]
 
 PersonRole = StrEnum("PersonRole", {r: r for r in PERSON_ROLES})  # type: ignore[misc]
 
@@ -61,8 +59,10 @@ def _out(row: dict[str, Any], mode: Mode, settings: DispatchSettings) -> dict[st
 @router.get(
     "/nearest",
     summary="The k nearest matching people, nearest first (straight line or walking)",
-    responses={404: {"description": "unknown party branch or grid"},
-               409: {"description": "walking mode without a street network"}},
+    responses={
+        404: {"description": "unknown party branch or grid"},
+        409: {"description": "walking mode without a street network"},
+    },
 )
 async def nearest(
     conn: ConnDep,
@@ -97,8 +97,12 @@ async def nearest(
     if why:
         raise NotFound(why, loc=["query", "party_branch" if party_branch else "party_grid"])
     flt = dispatch.PeopleFilter(
-        role=None if role is None else str(role.value), skill=skill, available=available,
-        party_member=party_member, party_branch_id=branch_id, community=community,
+        role=None if role is None else str(role.value),
+        skill=skill,
+        available=available,
+        party_member=party_member,
+        party_branch_id=branch_id,
+        community=community,
     )
     fresh_after = rules.stale_before(rules.utcnow(), settings)
     if mode is Mode.straight:
@@ -108,13 +112,18 @@ async def nearest(
             raise Unavailable("pgRouting is not installed in the database", loc=["query", "mode"])
         if not (await conn.execute(_HAS_STREETS)).scalar_one():
             raise Conflict(
-                "no street network is loaded: load the demo city or import streets, "
-                "or use mode=straight",
+                "no street network is loaded: load the demo city or import streets, or use mode=straight",
                 loc=["query", "mode"],
             )
         rows, snapped = await dispatch.nearest_walk(
-            conn, point.lon, point.lat, k, flt, fresh_after,
-            rules.walk_candidate_count(k, settings), settings.walk_margin_m,
+            conn,
+            point.lon,
+            point.lat,
+            k,
+            flt,
+            fresh_after,
+            rules.walk_candidate_count(k, settings),
+            settings.walk_margin_m,
         )
         if not snapped:
             raise Conflict("the point could not be snapped to the street network", loc=["query"])

@@ -15,9 +15,7 @@ from api.web.routers.communities import GEOJSON
 
 router = APIRouter(prefix="/api/v1/grids", tags=["areas"])
 
-CommunityCode = Annotated[
-    str | None, Query(pattern=r"^\d{12}$", description="12-digit community code")
-]
+CommunityCode = Annotated[str | None, Query(pattern=r"^\d{12}$", description="12-digit community code")]
 
 
 @router.get(
@@ -48,21 +46,34 @@ async def locate(request: Request, lon: LonQuery, lat: LatQuery, crs: CRSQuery) 
             f"no grid contains the point ({point.lon:.6f}, {point.lat:.6f}) WGS84",
             loc=["query"],
         )
-    return JSONResponse({
-        "point": {"lon": point.lon, "lat": point.lat, "crs": "wgs84", "input_crs": point.input_crs},
-        "grid": {
-            "code": row["code"], "name": row["name"], "households": row["households"],
-            "buildings": row["buildings"], "plan": row["plan_id"],
-        },
-        "community": {
-            "code": row["community_code"], "name": row["community_name"],
-            "district": row["district_code"],
-        },
-        "worker": None if row["worker_id"] is None else {
-            "id": row["worker_id"], "name": row["worker_name"], "phone": row["worker_phone"],
-            "on_duty": row["worker_on_duty"],
-        },
-        "party_branch": None if row["branch_id"] is None else {
-            "code": row["branch_code"], "name": row["branch_name"],
-        },
-    })
+    return JSONResponse(
+        {
+            "point": {"lon": point.lon, "lat": point.lat, "crs": "wgs84", "input_crs": point.input_crs},
+            "grid": {
+                "code": row["code"],
+                "name": row["name"],
+                "households": row["households"],
+                "buildings": row["buildings"],
+                "plan": row["plan_id"],
+            },
+            "community": {
+                "code": row["community_code"],
+                "name": row["community_name"],
+                "district": row["district_code"],
+            },
+            "worker": None
+            if row["worker_id"] is None
+            else {
+                "id": row["worker_id"],
+                "name": row["worker_name"],
+                "phone": row["worker_phone"],
+                "on_duty": row["worker_on_duty"],
+            },
+            "party_branch": None
+            if row["branch_id"] is None
+            else {
+                "code": row["branch_code"],
+                "name": row["branch_name"],
+            },
+        }
+    )

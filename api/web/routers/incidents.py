@@ -87,8 +87,9 @@ class ReassignIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     grid: str = Field(pattern=r"^\d{15}$", description="15-digit code of an active grid")
-    assignee: int | None = Field(None, ge=1, le=2**63 - 1,
-                                 description="a person id; default: the grid's worker")
+    assignee: int | None = Field(
+        None, ge=1, le=2**63 - 1, description="a person id; default: the grid's worker"
+    )
     note: str | None = Field(None, max_length=2000)
 
 
@@ -114,33 +115,46 @@ def _iso(value: dt.datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def serialize(row: dict[str, Any], principal: Principal, neighbours: list[dict[str, Any]]
-              | None = None) -> dict[str, Any]:
+def serialize(
+    row: dict[str, Any], principal: Principal, neighbours: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     """The incident as JSON (contact details only for staff)."""
     staff = principal.role != "reporter"
     out: dict[str, Any] = {
         "id": row["id"],
-        "item": {"code": row["item_code"], "name": row["item_name"], "name_en": row["item_name_en"],
-                 "category": row["item_category"], "on_the_spot": row["item_on_the_spot"],
-                 "time_limit_hours": row["item_time_limit_hours"]},
+        "item": {
+            "code": row["item_code"],
+            "name": row["item_name"],
+            "name_en": row["item_name_en"],
+            "category": row["item_category"],
+            "on_the_spot": row["item_on_the_spot"],
+            "time_limit_hours": row["item_time_limit_hours"],
+        },
         "description": row["description"],
         "channel": row["channel"],
         "status": row["status"],
-        "location": None if row["lon"] is None else {
-            "type": "Point", "coordinates": [row["lon"], row["lat"]], "crs": "wgs84"},
+        "location": None
+        if row["lon"] is None
+        else {"type": "Point", "coordinates": [row["lon"], row["lat"]], "crs": "wgs84"},
         "input_crs": row["input_crs"],
         "address": row["address"],
         "located": row["located"],
         "unlocated": row["grid_id"] is None,
-        "triage": row["grid_id"] is None and row["status"] in workflow.OPEN_STATUSES
+        "triage": row["grid_id"] is None
+        and row["status"] in workflow.OPEN_STATUSES
         and row["duplicate_of"] is None,
         "grid": row["grid_code"],
         "grid_name": row["grid_name"],
         "community": row["community_code"],
         "community_name": row["community_name"],
-        "assignee": None if row["assignee_id"] is None else {
-            "id": row["assignee_id"], "name": row["assignee_name"], "role": row["assignee_role"],
-            **({"phone": row["assignee_phone"]} if staff else {})},
+        "assignee": None
+        if row["assignee_id"] is None
+        else {
+            "id": row["assignee_id"],
+            "name": row["assignee_name"],
+            "role": row["assignee_role"],
+            **({"phone": row["assignee_phone"]} if staff else {}),
+        },
         "department": row["department_code"],
         "department_name": row["department_name"],
         "created_at": _iso(row["created_at"]),
@@ -157,18 +171,22 @@ def serialize(row: dict[str, Any], principal: Principal, neighbours: list[dict[s
         "duplicate_of": row["duplicate_of"],
         "merged": row["merged"],
         "rating": row["rating"],
-        "allowed_actions": [] if row["duplicate_of"] else workflow.allowed_actions(
-            row["status"], principal.role),
+        "allowed_actions": []
+        if row["duplicate_of"]
+        else workflow.allowed_actions(row["status"], principal.role),
     }
     if neighbours is not None:
         out["neighbour_grids"] = neighbours
     if staff:
         # privacy policy (api/auth/privacy.py): in full only to staff related to the case
         out["reporter"] = privacy.mask_person(
-            {"name": row["reporter_name"], "phone": row["reporter_phone"]}, principal,
+            {"name": row["reporter_name"], "phone": row["reporter_phone"]},
+            principal,
             community_code=row["community_code"],
             persons=[row["assignee_id"], row.get("grid_worker_id")],
-            department_code=row["department_code"], reporter_token_id=row["reporter_token_id"])
+            department_code=row["department_code"],
+            reporter_token_id=row["reporter_token_id"],
+        )
     return out
 
 
@@ -178,16 +196,23 @@ async def _neighbours(conn: Any, row: dict[str, Any], tolerance_m: float) -> lis
     return await q.neighbour_grids(conn, row["lon"], row["lat"], row["grid_id"], tolerance_m)
 
 
-async def full_incident(conn: Any, incident_id: int, principal: Principal, tolerance_m: float,
-                        with_log: bool = True, acted: bool = False,
-                        neighbours: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+async def full_incident(
+    conn: Any,
+    incident_id: int,
+    principal: Principal,
+    tolerance_m: float,
+    with_log: bool = True,
+    acted: bool = False,
+    neighbours: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     """The incident as the token sees it; ``acted``: the token just changed it (a department
     that returned a case sees the result once, though the case has left its queue)."""
     row = await q.fetch(conn, incident_id)
     if row is None or not (acted or await q.can_read(conn, row, principal)):
         if row is not None and principal.role != "reporter":
-            raise Forbidden(f"incident {incident_id} is not visible to this token",
-                            loc=["path", "incident_id"])
+            raise Forbidden(
+                f"incident {incident_id} is not visible to this token", loc=["path", "incident_id"]
+            )
         raise NotFound(f"no incident {incident_id}", loc=["path", "incident_id"])
     if neighbours is None:
         neighbours = await _neighbours(conn, row, tolerance_m)
@@ -195,17 +220,27 @@ async def full_incident(conn: Any, incident_id: int, principal: Principal, toler
     if with_log:
         events = await q.events(conn, incident_id)
         out["events"] = [
-            {"at": _iso(e["at"]), "actor": e["actor"], "action": e["action"],
-             "from_status": e["from_status"], "to_status": e["to_status"], "detail": e["detail"],
-             "where": None if e["lon"] is None else {"type": "Point",
-                                                       "coordinates": [e["lon"], e["lat"]]}}
+            {
+                "at": _iso(e["at"]),
+                "actor": e["actor"],
+                "action": e["action"],
+                "from_status": e["from_status"],
+                "to_status": e["to_status"],
+                "detail": e["detail"],
+                "where": None if e["lon"] is None else {"type": "Point", "coordinates": [e["lon"], e["lat"]]},
+            }
             for e in events
         ]
         reps = await q.reporters(conn, incident_id)
         out["reporters"] = [
-            {"from_incident": r["source_incident_id"],
-             **({"name": r["reporter_name"], "phone": r["reporter_phone"]}
-                if principal.role != "reporter" else {})}
+            {
+                "from_incident": r["source_incident_id"],
+                **(
+                    {"name": r["reporter_name"], "phone": r["reporter_phone"]}
+                    if principal.role != "reporter"
+                    else {}
+                ),
+            }
             for r in reps
         ]
     return out
@@ -219,13 +254,18 @@ def _point_from(body: IncidentIn) -> tuple[float, float, str, float, float] | No
     if loc is not None:
         kind = loc.get("type")
         if kind != "Point":
-            raise InvalidInput(f"location must be a GeoJSON Point, got {kind!r}",
-                               loc=["body", "location", "type"])
+            raise InvalidInput(
+                f"location must be a GeoJSON Point, got {kind!r}", loc=["body", "location", "type"]
+            )
         coords = loc.get("coordinates")
-        if (not isinstance(coords, list) or len(coords) != 2
-                or not all(isinstance(c, int | float) and not isinstance(c, bool) for c in coords)):
-            raise InvalidInput("a Point's coordinates are [lon, lat], two numbers",
-                               loc=["body", "location", "coordinates"])
+        if (
+            not isinstance(coords, list)
+            or len(coords) != 2
+            or not all(isinstance(c, int | float) and not isinstance(c, bool) for c in coords)
+        ):
+            raise InvalidInput(
+                "a Point's coordinates are [lon, lat], two numbers", loc=["body", "location", "coordinates"]
+            )
         lon, lat = float(coords[0]), float(coords[1])
         prefix: tuple[str, ...] = ("body", "location")
     elif body.lon is not None or body.lat is not None:
@@ -236,15 +276,18 @@ def _point_from(body: IncidentIn) -> tuple[float, float, str, float, float] | No
     else:
         return None
     if body.crs is None:
-        raise InvalidInput("crs is required with a location: wgs84, cgcs2000, gcj02 "
-                           "(mini-programs, Amap) or bd09 (Baidu); it is never guessed",
-                           loc=["body", "crs"])
+        raise InvalidInput(
+            "crs is required with a location: wgs84, cgcs2000, gcj02 "
+            "(mini-programs, Amap) or bd09 (Baidu); it is never guessed",
+            loc=["body", "crs"],
+        )
     p = make_point(lon, lat, body.crs.value, prefix)
     return p.lon, p.lat, p.input_crs, p.input_lon, p.input_lat
 
 
-def build_intake(body: IncidentIn, principal: Principal, settings: IncidentSettings,
-                 channel: str | None = None) -> Intake:
+def build_intake(
+    body: IncidentIn, principal: Principal, settings: IncidentSettings, channel: str | None = None
+) -> Intake:
     channel = channel or body.channel
     if principal.role != "admin" and principal.role not in CHANNEL_ROLES[channel]:
         raise Forbidden(
@@ -254,22 +297,29 @@ def build_intake(body: IncidentIn, principal: Principal, settings: IncidentSetti
         )
     if len(body.description) > settings.description_max_chars:
         raise InvalidInput(
-            f"description is {len(body.description)} characters; at most "
-            f"{settings.description_max_chars}", loc=["body", "description"],
+            f"description is {len(body.description)} characters; at most {settings.description_max_chars}",
+            loc=["body", "description"],
         )
     if not body.description.strip():
         raise InvalidInput("description is blank", loc=["body", "description"])
     point = _point_from(body)
     if point is None and not (body.address and body.address.strip()):
-        raise InvalidInput("a report needs a location (with crs) or at least an address",
-                           loc=["body", "location"])
+        raise InvalidInput(
+            "a report needs a location (with crs) or at least an address", loc=["body", "location"]
+        )
     rep = body.reporter or Contact()
     return Intake(
-        item_code=body.item_code, description=body.description, channel=channel,
-        lon=point[0] if point else None, lat=point[1] if point else None,
-        input_crs=point[2] if point else None, input_lon=point[3] if point else None,
-        input_lat=point[4] if point else None, address=body.address,
-        reporter_name=rep.name, reporter_phone=rep.phone,
+        item_code=body.item_code,
+        description=body.description,
+        channel=channel,
+        lon=point[0] if point else None,
+        lat=point[1] if point else None,
+        input_crs=point[2] if point else None,
+        input_lon=point[3] if point else None,
+        input_lat=point[4] if point else None,
+        address=body.address,
+        reporter_name=rep.name,
+        reporter_phone=rep.phone,
     )
 
 
@@ -277,8 +327,9 @@ def check_key(key: str | None) -> str | None:
     if key is None:
         return None
     if not key or len(key) > KEY_MAX or not key.isprintable():
-        raise InvalidInput(f"Idempotency-Key must be 1-{KEY_MAX} printable characters",
-                           loc=["header", "idempotency-key"])
+        raise InvalidInput(
+            f"Idempotency-Key must be 1-{KEY_MAX} printable characters", loc=["header", "idempotency-key"]
+        )
     return key
 
 
@@ -292,10 +343,14 @@ Dispatcher = Annotated[Principal, Depends(require_roles("dispatcher"))]
     "",
     status_code=201,
     summary="Report a matter: located in the active grids and assigned to the grid's worker",
-    responses={201: {"description": "created (or the same incident again for a repeated "
-                                    "Idempotency-Key; header Idempotent-Replayed: true)"},
-               409: {"description": "Idempotency-Key reused with a different body"},
-               422: {"description": "invalid field (named in `loc`)"}},
+    responses={
+        201: {
+            "description": "created (or the same incident again for a repeated "
+            "Idempotency-Key; header Idempotent-Replayed: true)"
+        },
+        409: {"description": "Idempotency-Key reused with a different body"},
+        422: {"description": "invalid field (named in `loc`)"},
+    },
 )
 async def create(
     body: IncidentIn,
@@ -309,14 +364,25 @@ async def create(
     intake = build_intake(body, principal, settings)
     key = check_key(idempotency_key)
     incident_id, created, neighbours = await q.create_incident(
-        tx, intake, principal, namespaced_key(principal.token_id, key) if key else None,
-        api_settings.boundary_tolerance_m, settings,
+        tx,
+        intake,
+        principal,
+        namespaced_key(principal.token_id, key) if key else None,
+        api_settings.boundary_tolerance_m,
+        settings,
     )
     if not created:
         response.headers["Idempotent-Replayed"] = "true"
     response.headers["Location"] = f"/api/v1/incidents/{incident_id}"
-    return await full_incident(tx, incident_id, principal, api_settings.boundary_tolerance_m,
-                               with_log=False, acted=True, neighbours=neighbours)
+    return await full_incident(
+        tx,
+        incident_id,
+        principal,
+        api_settings.boundary_tolerance_m,
+        with_log=False,
+        acted=True,
+        neighbours=neighbours,
+    )
 
 
 def _bbox(bbox: str | None, crs: CRSName | None) -> tuple[float, float, float, float] | None:
@@ -327,11 +393,9 @@ def _bbox(bbox: str | None, crs: CRSName | None) -> tuple[float, float, float, f
     except ValueError:
         vals = []
     if len(vals) != 4 or not all(math.isfinite(v) for v in vals):
-        raise InvalidInput("bbox is min_lon,min_lat,max_lon,max_lat (four numbers)",
-                           loc=["query", "bbox"])
+        raise InvalidInput("bbox is min_lon,min_lat,max_lon,max_lat (four numbers)", loc=["query", "bbox"])
     if crs is None:
-        raise InvalidInput("crs is required with bbox (wgs84, cgcs2000, gcj02, bd09)",
-                           loc=["query", "crs"])
+        raise InvalidInput("crs is required with bbox (wgs84, cgcs2000, gcj02, bd09)", loc=["query", "crs"])
     x0, y0, x1, y1 = vals
     if x0 >= x1 or y0 >= y1:
         raise InvalidInput("bbox minimum must be below its maximum", loc=["query", "bbox"])
@@ -343,8 +407,15 @@ def _bbox(bbox: str | None, crs: CRSName | None) -> tuple[float, float, float, f
 
 
 StatusName = Literal[
-    "submitted", "assigned", "accepted", "in_progress", "resolved", "escalated",
-    "department_accepted", "verified", "closed",
+    "submitted",
+    "assigned",
+    "accepted",
+    "in_progress",
+    "resolved",
+    "escalated",
+    "department_accepted",
+    "verified",
+    "closed",
 ]
 
 
@@ -359,8 +430,7 @@ async def list_(
     district: Annotated[str | None, Query(pattern=r"^\d{6}$")] = None,
     department: Annotated[str | None, Query(max_length=32)] = None,
     item: Annotated[str | None, Query(max_length=32, description="catalogue item code")] = None,
-    category: Annotated[str | None, Query(max_length=32,
-                                          description="public_service or incident")] = None,
+    category: Annotated[str | None, Query(max_length=32, description="public_service or incident")] = None,
     channel: Annotated[str | None, Query(max_length=16)] = None,
     overdue: bool | None = None,
     triage: Annotated[bool, Query(description="unlocated open cases (the window's queue)")] = False,
@@ -376,35 +446,55 @@ async def list_(
         raise InvalidInput(f"limit is at most {api_settings.max_page_size}", loc=["query", "limit"])
     for name, value in (("since", since), ("until", until)):
         if value is not None and value.tzinfo is None:
-            raise InvalidInput("give a time zone (e.g. 2026-01-01T00:00:00+08:00)",
-                               loc=["query", name])
+            raise InvalidInput("give a time zone (e.g. 2026-01-01T00:00:00+08:00)", loc=["query", name])
     filters = {
-        "status": list(status) if status else None, "grid": grid, "community": community,
-        "district": district, "department": department, "item": item, "category": category,
-        "channel": channel, "overdue": overdue, "triage": triage,
-        "likely_duplicate": likely_duplicate, "since": since, "until": until,
+        "status": list(status) if status else None,
+        "grid": grid,
+        "community": community,
+        "district": district,
+        "department": department,
+        "item": item,
+        "category": category,
+        "channel": channel,
+        "overdue": overdue,
+        "triage": triage,
+        "likely_duplicate": likely_duplicate,
+        "since": since,
+        "until": until,
         "bbox": _bbox(bbox, crs),
     }
     total, rows = await q.list_incidents(conn, principal, filters, limit, offset)
-    return {"total": total, "limit": limit, "offset": offset,
-            "items": [serialize(r, principal) for r in rows]}
+    return {
+        "total": total,
+        "limit": limit,
+        "offset": offset,
+        "items": [serialize(r, principal) for r in rows],
+    }
 
 
 @router.get("/{incident_id}", summary="One incident with its event log")
-async def get(incident_id: IncidentId, conn: ConnDep, principal: CurrentPrincipal,
-              api_settings: ApiSettingsDep) -> dict[str, Any]:
+async def get(
+    incident_id: IncidentId, conn: ConnDep, principal: CurrentPrincipal, api_settings: ApiSettingsDep
+) -> dict[str, Any]:
     return await full_incident(conn, incident_id, principal, api_settings.boundary_tolerance_m)
 
 
 @router.post(
     "/{incident_id}/transitions",
     summary="Move the case: accept, start, resolve, escalate, department-accept, return, verify, "
-            "close, reopen",
-    responses={403: {"description": "this role may not take the action, or not on this case"},
-               409: {"description": "not legal now; `allowed_actions` lists what is"}},
+    "close, reopen",
+    responses={
+        403: {"description": "this role may not take the action, or not on this case"},
+        409: {"description": "not legal now; `allowed_actions` lists what is"},
+    },
 )
-async def transition(incident_id: IncidentId, body: TransitionIn, tx: TxDep, principal: CurrentPrincipal,
-                     api_settings: ApiSettingsDep) -> dict[str, Any]:
+async def transition(
+    incident_id: IncidentId,
+    body: TransitionIn,
+    tx: TxDep,
+    principal: CurrentPrincipal,
+    api_settings: ApiSettingsDep,
+) -> dict[str, Any]:
     where = None
     if body.lon is not None or body.lat is not None:
         if body.lon is None or body.lat is None or body.crs is None:
@@ -412,33 +502,40 @@ async def transition(incident_id: IncidentId, body: TransitionIn, tx: TxDep, pri
         p = make_point(body.lon, body.lat, body.crs.value, ("body",))
         where = (p.lon, p.lat)
     await q.transition(tx, incident_id, principal, body.action, body.department, body.note, where)
-    return await full_incident(tx, incident_id, principal, api_settings.boundary_tolerance_m,
-                               acted=True)
+    return await full_incident(tx, incident_id, principal, api_settings.boundary_tolerance_m, acted=True)
 
 
-@router.post("/{incident_id}/reassign",
-             summary="Move the case to another grid (e.g. a neighbour near the boundary), logged")
-async def reassign(incident_id: IncidentId, body: ReassignIn, tx: TxDep, principal: Dispatcher,
-                   api_settings: ApiSettingsDep) -> dict[str, Any]:
+@router.post(
+    "/{incident_id}/reassign",
+    summary="Move the case to another grid (e.g. a neighbour near the boundary), logged",
+)
+async def reassign(
+    incident_id: IncidentId, body: ReassignIn, tx: TxDep, principal: Dispatcher, api_settings: ApiSettingsDep
+) -> dict[str, Any]:
     await q.reassign(tx, incident_id, principal, body.grid, body.assignee, body.note)
     return await full_incident(tx, incident_id, principal, api_settings.boundary_tolerance_m)
 
 
-@router.post("/{incident_id}/merge",
-             summary="Merge a duplicate into the case it repeats; both reporters follow that case")
-async def merge(incident_id: IncidentId, body: MergeIn, tx: TxDep, principal: Dispatcher,
-                api_settings: ApiSettingsDep) -> dict[str, Any]:
+@router.post(
+    "/{incident_id}/merge",
+    summary="Merge a duplicate into the case it repeats; both reporters follow that case",
+)
+async def merge(
+    incident_id: IncidentId, body: MergeIn, tx: TxDep, principal: Dispatcher, api_settings: ApiSettingsDep
+) -> dict[str, Any]:
     await q.merge(tx, incident_id, body.into, principal, body.note)
     return await full_incident(tx, body.into, principal, api_settings.boundary_tolerance_m)
 
 
-@router.post("/{incident_id}/rating", status_code=201,
-             summary="Rate a resolved case (好差评): good/bad and 1-5, once")
+@router.post(
+    "/{incident_id}/rating", status_code=201, summary="Rate a resolved case (好差评): good/bad and 1-5, once"
+)
 async def rating(
-    incident_id: IncidentId, body: RatingIn, tx: TxDep,
+    incident_id: IncidentId,
+    body: RatingIn,
+    tx: TxDep,
     principal: Annotated[Principal, Depends(require_roles("reporter", "dispatcher"))],
     api_settings: ApiSettingsDep,
 ) -> dict[str, Any]:
     await q.rate(tx, incident_id, principal, body.good, body.score, body.comment)
-    return await full_incident(tx, incident_id, principal, api_settings.boundary_tolerance_m,
-                               with_log=False)
+    return await full_incident(tx, incident_id, principal, api_settings.boundary_tolerance_m, with_log=False)

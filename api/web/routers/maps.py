@@ -30,75 +30,125 @@ Role = StrEnum("Role", {k: k for k in PERSON_ROLES})  # type: ignore[misc]
 
 CommunityQ = Annotated[str | None, Query(pattern=r"^\d{12}$", description="12-digit community code")]
 DistrictQ = Annotated[str | None, Query(pattern=r"^\d{6}$", description="6-digit district code")]
-SinceQ = Annotated[dt.datetime | None, Query(
-    description="start of the case window (ISO date-time with offset, e.g. 2024-01-01T00:00:00+08:00). "
-                "Default: 365 days before `until`")]
-UntilQ = Annotated[dt.datetime | None, Query(
-    description="end of the case window (exclusive). Default: just after the latest case")]
-AsofQ = Annotated[dt.datetime | None, Query(
-    description="visit coverage as of this time. Default: the latest visit recorded (≤ now)")]
+SinceQ = Annotated[
+    dt.datetime | None,
+    Query(
+        description="start of the case window (ISO date-time with offset, e.g. 2024-01-01T00:00:00+08:00). "
+        "Default: 365 days before `until`"
+    ),
+]
+UntilQ = Annotated[
+    dt.datetime | None,
+    Query(description="end of the case window (exclusive). Default: just after the latest case"),
+]
+AsofQ = Annotated[
+    dt.datetime | None,
+    Query(description="visit coverage as of this time. Default: the latest visit recorded (≤ now)"),
+]
 DaysQ = Annotated[int, Query(ge=1, le=3650, description="a building counts as visited within N days")]
 ItemQ = Annotated[str | None, Query(max_length=32, description="service item code")]
 CategoryQ = Annotated[str | None, Query(max_length=32, description="service item category")]
 
 HTML: dict[int | str, dict[str, Any]] = {
-    200: {"content": {"text/html": {}}}, 404: {"description": "unknown area or plan"},
-    422: {"description": "invalid filter"}}
+    200: {"content": {"text/html": {}}},
+    404: {"description": "unknown area or plan"},
+    422: {"description": "invalid filter"},
+}
 
 
 def _html(data: dict[str, Any], build: Any, *args: Any) -> HTMLResponse:
     return HTMLResponse(pages.render(build(data, *args)))
 
 
-@router.get("/maps/coverage", response_class=HTMLResponse, responses=HTML,
-            summary="Grids coloured by a measure, with incident heat, visit gaps and people")
+@router.get(
+    "/maps/coverage",
+    response_class=HTMLResponse,
+    responses=HTML,
+    summary="Grids coloured by a measure, with incident heat, visit gaps and people",
+)
 async def coverage(
-    engine: EngineDep, community: CommunityQ = None, district: DistrictQ = None,
+    engine: EngineDep,
+    community: CommunityQ = None,
+    district: DistrictQ = None,
     layer: Annotated[Measure, Query(description="measure that colours the grids")] = Measure["households"],
-    since: SinceQ = None, until: UntilQ = None, asof: AsofQ = None, days: DaysQ = 30,
-    item: ItemQ = None, category: CategoryQ = None,
+    since: SinceQ = None,
+    until: UntilQ = None,
+    asof: AsofQ = None,
+    days: DaysQ = 30,
+    item: ItemQ = None,
+    category: CategoryQ = None,
 ) -> HTMLResponse:
     f = q.PageFilters(community, district, since, until, asof, days, item, category)
     return _html(await q.coverage_data(engine, f, layer.value), pages.coverage_page, layer.value)
 
 
-@router.get("/maps/heatmap", response_class=HTMLResponse, responses=HTML,
-            summary="Incident heatmap for a time window and item/category, with a time slider")
+@router.get(
+    "/maps/heatmap",
+    response_class=HTMLResponse,
+    responses=HTML,
+    summary="Incident heatmap for a time window and item/category, with a time slider",
+)
 async def heatmap(
-    engine: EngineDep, community: CommunityQ = None, district: DistrictQ = None,
-    since: SinceQ = None, until: UntilQ = None, item: ItemQ = None, category: CategoryQ = None,
+    engine: EngineDep,
+    community: CommunityQ = None,
+    district: DistrictQ = None,
+    since: SinceQ = None,
+    until: UntilQ = None,
+    item: ItemQ = None,
+    category: CategoryQ = None,
 ) -> HTMLResponse:
     f = q.PageFilters(community, district, since, until, item=item, category=category)
     return _html(await q.heatmap_data(engine, f), pages.heatmap_page)
 
 
-@router.get("/maps/visits", response_class=HTMLResponse, responses=HTML,
-            summary="Buildings not visited within N days, must-visit households first")
+@router.get(
+    "/maps/visits",
+    response_class=HTMLResponse,
+    responses=HTML,
+    summary="Buildings not visited within N days, must-visit households first",
+)
 async def visits(
-    engine: EngineDep, community: CommunityQ = None, district: DistrictQ = None,
-    days: DaysQ = 30, asof: AsofQ = None,
+    engine: EngineDep,
+    community: CommunityQ = None,
+    district: DistrictQ = None,
+    days: DaysQ = 30,
+    asof: AsofQ = None,
 ) -> HTMLResponse:
     f = q.PageFilters(community, district, asof=asof, days=days)
     return _html(await q.visits_data(engine, f), pages.visits_page)
 
 
-@router.get("/maps/people", response_class=HTMLResponse, responses=HTML,
-            summary="Workers, volunteers and riders at their last position, by role and availability")
+@router.get(
+    "/maps/people",
+    response_class=HTMLResponse,
+    responses=HTML,
+    summary="Workers, volunteers and riders at their last position, by role and availability",
+)
 async def people(
-    engine: EngineDep, community: CommunityQ = None, district: DistrictQ = None,
+    engine: EngineDep,
+    community: CommunityQ = None,
+    district: DistrictQ = None,
     role: Annotated[Role | None, Query(description="only this role")] = None,
 ) -> HTMLResponse:
     f = q.PageFilters(community, district, role=role.value if role else None)
     return _html(await q.people_data(engine, f), pages.people_page)
 
 
-@router.get("/maps/party", response_class=HTMLResponse, responses=HTML,
-            summary="Party tiers: committee → grid branch → building group coverage")
+@router.get(
+    "/maps/party",
+    response_class=HTMLResponse,
+    responses=HTML,
+    summary="Party tiers: committee → grid branch → building group coverage",
+)
 async def party(engine: EngineDep, community: CommunityQ = None, district: DistrictQ = None) -> HTMLResponse:
     return _html(await q.party_data(engine, q.PageFilters(community, district)), pages.party_page)
 
 
-@router.get("/maps/plan/{plan_id}", response_class=HTMLResponse, responses=HTML,
-            summary="A draft plan over the active one, buildings that change grid highlighted")
+@router.get(
+    "/maps/plan/{plan_id}",
+    response_class=HTMLResponse,
+    responses=HTML,
+    summary="A draft plan over the active one, buildings that change grid highlighted",
+)
 async def plan(engine: EngineDep, plan_id: Annotated[int, Path(ge=1)]) -> HTMLResponse:
     return _html(await q.plan_data(engine, plan_id), pages.plan_page)

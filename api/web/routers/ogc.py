@@ -38,10 +38,10 @@ def build_ogc_app() -> FastAPI:
     from tipg.errors import DEFAULT_STATUS_CODES, add_exception_handlers
     from tipg.factory import OGCFeaturesFactory
 
-    sub = FastAPI(title="Wangge 网格 — OGC API Features", openapi_url="/api",
-                  docs_url="/api.html")
-    endpoints = OGCFeaturesFactory(title="Wangge 网格 — OGC API Features", with_common=True,
-                                   router_prefix=PREFIX)
+    sub = FastAPI(title="Wangge 网格 — OGC API Features", openapi_url="/api", docs_url="/api.html")
+    endpoints = OGCFeaturesFactory(
+        title="Wangge 网格 — OGC API Features", with_common=True, router_prefix=PREFIX
+    )
     sub.include_router(endpoints.router, tags=["OGC API Features"])
     add_exception_handlers(sub, DEFAULT_STATUS_CODES)
     return sub
@@ -60,13 +60,22 @@ async def connect(sub: FastAPI, dsn: str, statement_timeout_ms: int = 30_000) ->
 
     # pydantic validates the str into a PostgresDsn; its typed __init__ only admits the latter
     await connect_to_db(
-        sub, schemas=[SCHEMA],
-        settings=PostgresSettings(database_url=dsn,  # type: ignore[arg-type]
-                                  db_min_conn_size=1, db_max_conn_size=4),
-        server_settings={"statement_timeout": str(statement_timeout_ms),
-                         "application_name": "wangge-ogc", "jit": "off"})
-    await register_collection_catalog(sub, db_settings=DatabaseSettings(
-        schemas=[SCHEMA], functions=[], only_spatial_tables=True))
+        sub,
+        schemas=[SCHEMA],
+        settings=PostgresSettings(
+            database_url=dsn,  # type: ignore[arg-type]
+            db_min_conn_size=1,
+            db_max_conn_size=4,
+        ),
+        server_settings={
+            "statement_timeout": str(statement_timeout_ms),
+            "application_name": "wangge-ogc",
+            "jit": "off",
+        },
+    )
+    await register_collection_catalog(
+        sub, db_settings=DatabaseSettings(schemas=[SCHEMA], functions=[], only_spatial_tables=True)
+    )
     incidents = sub.state.collection_catalog["collections"].get(f"{SCHEMA}.incidents")
     if incidents is not None:
         # cases are dated by intake (tipg would take the first timestamp column)
@@ -132,17 +141,30 @@ async def ogc(scope: Scope, receive: Receive, send: Send) -> None:
             await _error("bbox", problem, 422)(scope, receive, send)
             return
         if parse_qs(query).get("f", [""])[0].lower() == "html":
-            await _error("f", "HTML views are not served (they would load assets from the internet); "
-                         "use f=json or f=geojson, or the map pages under /maps", 406)(
-                scope, receive, send)
+            await _error(
+                "f",
+                "HTML views are not served (they would load assets from the internet); "
+                "use f=json or f=geojson, or the map pages under /maps",
+                406,
+            )(scope, receive, send)
             return
-        headers = [(k, v) for k, v in scope.get("headers", []) if k.lower() != b"accept"
-                   or b"text/html" not in v.lower()]
+        headers = [
+            (k, v)
+            for k, v in scope.get("headers", [])
+            if k.lower() != b"accept" or b"text/html" not in v.lower()
+        ]
         scope = {**scope, "headers": headers}
     sub = getattr(scope["app"].state, "ogc_app", None)
     if sub is None:
-        body: Any = {"detail": [{"loc": [], "msg": "OGC API Features needs the tipg package "
-                                 "(pip install tipg)", "type": "unavailable"}]}
+        body: Any = {
+            "detail": [
+                {
+                    "loc": [],
+                    "msg": "OGC API Features needs the tipg package (pip install tipg)",
+                    "type": "unavailable",
+                }
+            ]
+        }
         await JSONResponse(body, status_code=503)(scope, receive, send)
         return
     await sub(scope, receive, send)

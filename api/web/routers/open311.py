@@ -46,8 +46,11 @@ def _errors(code: int, description: str, fmt: str) -> Response:
         return Response(body, status_code=code, media_type="text/xml")
     import json
 
-    return Response(json.dumps([{"code": code, "description": description}], ensure_ascii=False),
-                    status_code=code, media_type="application/json")
+    return Response(
+        json.dumps([{"code": code, "description": description}], ensure_ascii=False),
+        status_code=code,
+        media_type="application/json",
+    )
 
 
 class Open311Route(APIRoute):
@@ -78,11 +81,12 @@ class Open311Error(BaseModel):
     description: str
 
 
-_ERRORS = {status: {"model": list[Open311Error], "description": "GeoReport v2 error array"}
-           for status in (400, 401, 403, 404, 413, 422, 429)}
+_ERRORS = {
+    status: {"model": list[Open311Error], "description": "GeoReport v2 error array"}
+    for status in (400, 401, 403, 404, 413, 422, 429)
+}
 
-router = APIRouter(prefix="/open311/v2", tags=["open311"], route_class=Open311Route,
-                   responses=_ERRORS)  # type: ignore[arg-type]
+router = APIRouter(prefix="/open311/v2", tags=["open311"], route_class=Open311Route, responses=_ERRORS)  # type: ignore[arg-type]
 
 
 # --------------------------------------------------------------------------- output
@@ -113,8 +117,7 @@ def _out(fmt: str, root: str, item: str, items: list[dict[str, Any]], status: in
         return Response(_to_xml(root, item, items), status_code=status, media_type="text/xml")
     import json
 
-    return Response(json.dumps(items, ensure_ascii=False), status_code=status,
-                    media_type="application/json")
+    return Response(json.dumps(items, ensure_ascii=False), status_code=status, media_type="application/json")
 
 
 def _w3c(value: dt.datetime | None) -> str | None:
@@ -173,8 +176,15 @@ async def discovery(fmt: str, request: Request) -> Response:
         "changeset": "2026-11-26T00:00:00Z",
         "contact": "Wangge community grid service window",
         "key_service": "A Wangge bearer token (role reporter) is the api_key",
-        "endpoints": [{"specification": SPEC, "url": base, "changeset": "2026-11-26T00:00:00Z",
-                       "type": "production", "formats": ["application/json", "text/xml"]}],
+        "endpoints": [
+            {
+                "specification": SPEC,
+                "url": base,
+                "changeset": "2026-11-26T00:00:00Z",
+                "type": "production",
+                "formats": ["application/json", "text/xml"],
+            }
+        ],
     }
     if fmt == "xml":
         root = ET.Element("discovery")
@@ -189,8 +199,7 @@ async def discovery(fmt: str, request: Request) -> Response:
                     ET.SubElement(fs, "format").text = f
             else:
                 ET.SubElement(ep, k).text = v
-        return Response(ET.tostring(root, encoding="unicode", xml_declaration=True),
-                        media_type="text/xml")
+        return Response(ET.tostring(root, encoding="unicode", xml_declaration=True), media_type="text/xml")
     import json
 
     return Response(json.dumps(doc), media_type="application/json")
@@ -204,8 +213,9 @@ async def services(fmt: str, conn: ConnDep, jurisdiction_id: str | None = None) 
 
 
 @router.get("/services/{service_code}.{fmt}", summary="A service definition (no extra attributes)")
-async def service_definition(service_code: str, fmt: str, conn: ConnDep,
-                             jurisdiction_id: str | None = None) -> Response:
+async def service_definition(
+    service_code: str, fmt: str, conn: ConnDep, jurisdiction_id: str | None = None
+) -> Response:
     fmt = _fmt(fmt)
     await _check_jurisdiction(conn, jurisdiction_id)
     rows = await q.services(conn, service_code)
@@ -216,8 +226,7 @@ async def service_definition(service_code: str, fmt: str, conn: ConnDep,
         root = ET.Element("service_definition")
         ET.SubElement(root, "service_code").text = service_code
         ET.SubElement(root, "attributes")
-        return Response(ET.tostring(root, encoding="unicode", xml_declaration=True),
-                        media_type="text/xml")
+        return Response(ET.tostring(root, encoding="unicode", xml_declaration=True), media_type="text/xml")
     import json
 
     return Response(json.dumps(doc), media_type="application/json")
@@ -229,8 +238,9 @@ def _parse_time(name: str, value: str | None) -> dt.datetime | None:
     try:
         parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise BadRequest(f"{name} must be a W3C datetime, e.g. 2026-01-01T00:00:00Z",
-                         loc=["query", name]) from None
+        raise BadRequest(
+            f"{name} must be a W3C datetime, e.g. 2026-01-01T00:00:00Z", loc=["query", name]
+        ) from None
     if parsed.tzinfo is None:
         raise BadRequest(f"{name} needs a time zone (Z or +08:00)", loc=["query", name])
     return parsed
@@ -256,8 +266,9 @@ async def list_requests(
             if any(not 0 < i < 2**63 for i in ids):
                 raise ValueError
         except ValueError:
-            raise BadRequest("service_request_id is a comma-separated list of numbers",
-                             loc=["query", "service_request_id"]) from None
+            raise BadRequest(
+                "service_request_id is a comma-separated list of numbers", loc=["query", "service_request_id"]
+            ) from None
     codes = [c.strip() for c in service_code.split(",") if c.strip()] if service_code else None
     statuses = [s.strip() for s in status.split(",") if s.strip()] if status else None
     if statuses and any(s not in ("open", "closed") for s in statuses):
@@ -275,15 +286,17 @@ async def list_requests(
         if end < start:
             raise BadRequest("end_date is before start_date", loc=["query", "end_date"])
         if end - start > dt.timedelta(days=MAX_DAYS):
-            raise BadRequest(f"the date range may not span more than {MAX_DAYS} days",
-                             loc=["query", "end_date"])
+            raise BadRequest(
+                f"the date range may not span more than {MAX_DAYS} days", loc=["query", "end_date"]
+            )
     rows = await q.requests(conn, ids, codes, start, end, statuses)
     return _out(fmt, "service_requests", "request", [_request(r) for r in rows])
 
 
 @router.get("/requests/{service_request_id}.{fmt}", summary="One service request")
-async def get_request(service_request_id: str, fmt: str, conn: ConnDep,
-                      jurisdiction_id: str | None = None) -> Response:
+async def get_request(
+    service_request_id: str, fmt: str, conn: ConnDep, jurisdiction_id: str | None = None
+) -> Response:
     fmt = _fmt(fmt)
     await _check_jurisdiction(conn, jurisdiction_id)
     if not service_request_id.isdigit() or len(service_request_id) > 18:
@@ -324,33 +337,33 @@ async def post_request(
     else:
         api_key = form.get("api_key") or request.query_params.get("api_key")
         if not api_key or not isinstance(api_key, str):
-            raise Unauthorized("api_key is required (a Wangge reporter token)",
-                               loc=["form", "api_key"])
+            raise Unauthorized("api_key is required (a Wangge reporter token)", loc=["form", "api_key"])
         row = await q.token_principal_row(tx, hash_token(api_key.strip()))
         if row is None:
             raise Unauthorized("api_key is unknown, revoked or expired", loc=["form", "api_key"])
-        principal = Principal(token_id=row["id"], role=row["role"],
-                              community_code=row["community_code"],
-                              district_code=row["district_code"],
-                              department_code=row["department_code"], person_id=row["person_id"])
+        principal = Principal(
+            token_id=row["id"],
+            role=row["role"],
+            community_code=row["community_code"],
+            district_code=row["district_code"],
+            department_code=row["department_code"],
+            person_id=row["person_id"],
+        )
     if principal.role not in ("reporter", "dispatcher", "admin"):
-        raise Forbidden(f"role {principal.role!r} may not post service requests",
-                        loc=["form", "api_key"])
+        raise Forbidden(f"role {principal.role!r} may not post service requests", loc=["form", "api_key"])
     await _check_jurisdiction(tx, form.get("jurisdiction_id") or None)  # type: ignore[arg-type]
     code = form.get("service_code")
     if not code or not isinstance(code, str):
         raise BadRequest("service_code is required", loc=["form", "service_code"])
     service = await q.services(tx, code)
     if not service:
-        raise NotFound(f"no service with code {code!r} (see services.json)",
-                       loc=["form", "service_code"])
+        raise NotFound(f"no service with code {code!r} (see services.json)", loc=["form", "service_code"])
     lat, lon = _float(form, "lat"), _float(form, "long")
     address = str(form.get("address_string") or "").strip() or None
     if (lat is None) != (lon is None):
         raise BadRequest("lat and long come together", loc=["form", "lat" if lat is None else "long"])
     if lat is None and address is None:
-        raise BadRequest("a location is required: lat & long (WGS84) or address_string",
-                         loc=["form", "lat"])
+        raise BadRequest("a location is required: lat & long (WGS84) or address_string", loc=["form", "lat"])
     point = None
     if lat is not None and lon is not None:
         try:
@@ -359,8 +372,10 @@ async def post_request(
             raise BadRequest(exc.msg, loc=exc.loc) from None
     description = str(form.get("description") or "").strip()
     if len(description) > settings.description_max_chars:
-        raise BadRequest(f"description is {len(description)} characters; at most "
-                         f"{settings.description_max_chars}", loc=["form", "description"])
+        raise BadRequest(
+            f"description is {len(description)} characters; at most {settings.description_max_chars}",
+            loc=["form", "description"],
+        )
     if not description:
         description = f"{service[0]['name']}（Open311 报告，未附描述）"
     name = " ".join(str(form.get(k) or "").strip() for k in ("first_name", "last_name")).strip()
@@ -368,20 +383,38 @@ async def post_request(
     if phone and len(phone) > 32:
         raise BadRequest("phone is at most 32 characters", loc=["form", "phone"])
     intake = Intake(
-        item_code=code, description=description, channel="open311",
-        lon=point.lon if point else None, lat=point.lat if point else None,
-        input_crs="wgs84" if point else None, input_lon=lon, input_lat=lat, address=address,
-        reporter_name=name[:64] or None, reporter_phone=phone,
+        item_code=code,
+        description=description,
+        channel="open311",
+        lon=point.lon if point else None,
+        lat=point.lat if point else None,
+        input_crs="wgs84" if point else None,
+        input_lon=lon,
+        input_lat=lat,
+        address=address,
+        reporter_name=name[:64] or None,
+        reporter_phone=phone,
     )
     key = check_key(request.headers.get("idempotency-key"))
     incident_id, _, _ = await qi.create_incident(
-        tx, intake, principal, namespaced_key(principal.token_id, key) if key else None,
-        api_settings.boundary_tolerance_m, settings,
+        tx,
+        intake,
+        principal,
+        namespaced_key(principal.token_id, key) if key else None,
+        api_settings.boundary_tolerance_m,
+        settings,
     )
     inc = await qi.fetch(tx, incident_id)
     assert inc is not None
-    notice = (f"assigned to grid {inc['grid_code']}" if inc["grid_code"]
-              else "received; the service window will locate it")
-    return _out(fmt, "service_requests", "request",
-                [{"service_request_id": str(incident_id), "service_notice": notice,
-                  "account_id": None}], status=201)
+    notice = (
+        f"assigned to grid {inc['grid_code']}"
+        if inc["grid_code"]
+        else "received; the service window will locate it"
+    )
+    return _out(
+        fmt,
+        "service_requests",
+        "request",
+        [{"service_request_id": str(incident_id), "service_notice": notice, "account_id": None}],
+        status=201,
+    )

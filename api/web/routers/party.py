@@ -28,7 +28,10 @@ async def tree(
 
     def node(o: dict[str, Any]) -> dict[str, Any]:
         out = {
-            "code": o["code"], "name": o["name"], "tier": o["tier"], "members": o["members"],
+            "code": o["code"],
+            "name": o["name"],
+            "tier": o["tier"],
+            "members": o["members"],
             "secretary": o["secretary_name"],
         }
         if o["tier"] == "branch":
@@ -55,9 +58,7 @@ async def tree(
 async def locate(conn: ConnDep, point: PointQuery) -> dict[str, Any]:
     grid = await areas.locate_grid(conn, point.lon, point.lat)
     if grid is None:
-        raise NotFound(
-            f"no grid contains the point ({point.lon:.6f}, {point.lat:.6f}) WGS84", loc=["query"]
-        )
+        raise NotFound(f"no grid contains the point ({point.lon:.6f}, {point.lat:.6f}) WGS84", loc=["query"])
     committee = await party.committee_of(conn, grid["community_code"])
     branch = await party.branch_of(conn, grid["id"])
     building, group = await party.building_group_at(conn, grid["id"], point.lon, point.lat)
@@ -67,8 +68,11 @@ async def locate(conn: ConnDep, point: PointQuery) -> dict[str, Any]:
         "grid": {"code": grid["code"], "name": grid["name"]},
         "committee": committee and {k: committee[k] for k in ("code", "name", "secretary_name")},
         "branch": branch and {k: branch[k] for k in ("code", "name", "secretary_name")},
-        "building": building and {
-            "code": building["code"], "name": building["name"], "address": building["address"],
+        "building": building
+        and {
+            "code": building["code"],
+            "name": building["name"],
+            "address": building["address"],
             "match": "contains" if building["contains"] else "nearest",
             "distance_m": round(float(building["distance_m"]), 1),
         },

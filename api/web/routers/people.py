@@ -71,12 +71,23 @@ class AvailabilityIn(BaseModel):
 def _person_out(p: dict[str, Any], settings: DispatchSettings, now: dt.datetime) -> dict[str, Any]:
     stale = rules.is_stale(p["position_at"], now, settings)
     return {
-        "id": p["id"], "name": p["name"], "role": p["role"], "community": p["community_code"],
-        "skills": p["skills"], "party_member": p["party_member"],
-        "on_duty": p["on_duty"], "capacity": p["capacity"], "shift_end": p["shift_end"],
+        "id": p["id"],
+        "name": p["name"],
+        "role": p["role"],
+        "community": p["community_code"],
+        "skills": p["skills"],
+        "party_member": p["party_member"],
+        "on_duty": p["on_duty"],
+        "capacity": p["capacity"],
+        "shift_end": p["shift_end"],
         "load": p["load"],
-        "position": None if p["lon"] is None else {
-            "lon": p["lon"], "lat": p["lat"], "crs": "wgs84", "at": p["position_at"],
+        "position": None
+        if p["lon"] is None
+        else {
+            "lon": p["lon"],
+            "lat": p["lat"],
+            "crs": "wgs84",
+            "at": p["position_at"],
             "stale": stale,
         },
     }
@@ -135,10 +146,15 @@ async def put_positions(
     for i, ping in enumerate(body.pings):
         if ping.person_id not in cities:
             raise NotFound(f"no person with id {ping.person_id}", loc=["body", "pings", i, "person_id"])
-        check_acts_for(principal, cities[ping.person_id] | {"id": ping.person_id},
-                       ["body", "pings", i, "person_id"])
+        check_acts_for(
+            principal, cities[ping.person_id] | {"id": ping.person_id}, ["body", "pings", i, "person_id"]
+        )
     cols = await _check_pings(
-        conn, [(p.person_id, p) for p in body.pings], cities, settings, now,
+        conn,
+        [(p.person_id, p) for p in body.pings],
+        cities,
+        settings,
+        now,
         lambda i: ["body", "pings", i],
     )
     moved = await people.record_pings(
@@ -174,6 +190,7 @@ async def put_position(
 
         def loc_of(i: int) -> list[str | int]:
             return ["body"]
+
     cities = {person_id: person}
     cols = await _check_pings(conn, items, cities, settings, now, loc_of)
     await people.record_pings(
@@ -198,9 +215,7 @@ async def put_availability(
     set_shift = "shift_end" in body.model_fields_set
     if body.shift_end is not None:
         rules.check_future(body.shift_end, now, ["body", "shift_end"])
-    await people.set_availability(
-        conn, person_id, body.on_duty, body.capacity, set_shift, body.shift_end
-    )
+    await people.set_availability(conn, person_id, body.on_duty, body.capacity, set_shift, body.shift_end)
     return _person_out(await _person(conn, person_id), settings, now)
 
 
@@ -244,4 +259,3 @@ async def get_points(
         "entries": total,
         "history": entries,
     }
-

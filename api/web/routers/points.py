@@ -50,12 +50,19 @@ async def redeem(
         done = await points.redemption_by_key(conn, key)
         if done is not None:
             if done["person_id"] != body.person_id or done["reward_code"] != body.reward:
-                raise Conflict("idempotency key already used for another redemption",
-                               loc=["body", "idempotency_key"])
+                raise Conflict(
+                    "idempotency key already used for another redemption", loc=["body", "idempotency_key"]
+                )
             response.status_code = 200
-            return {"id": done["id"], "person_id": body.person_id, "reward": done["reward_code"],
-                    "quantity": done["quantity"], "points": done["points"],
-                    "balance": await points.balance(conn, body.person_id), "replayed": True}
+            return {
+                "id": done["id"],
+                "person_id": body.person_id,
+                "reward": done["reward_code"],
+                "quantity": done["quantity"],
+                "points": done["points"],
+                "balance": await points.balance(conn, body.person_id),
+                "replayed": True,
+            }
     reward = await points.reward(conn, body.reward)
     if reward is None or not reward["active"]:
         raise NotFound(f"no reward with code {body.reward!r} in the catalogue", loc=["body", "reward"])
@@ -71,15 +78,27 @@ async def redeem(
     if price > balance:
         raise Conflict(
             f"person {body.person_id} has {balance} points; {price} needed (no overdraft)",
-            loc=["body", "points"], balance=balance,
+            loc=["body", "points"],
+            balance=balance,
         )
     red = await points.redeem(
-        conn, person["city_code"], body.person_id, body.reward, body.quantity, price, key,
+        conn,
+        person["city_code"],
+        body.person_id,
+        body.reward,
+        body.quantity,
+        price,
+        key,
         principal.actor,
     )
     return {
-        "id": red["id"], "person_id": body.person_id, "reward": body.reward,
-        "reward_name": reward["name"], "quantity": body.quantity, "points": price,
-        "ledger_id": red["ledger_id"], "at": red["at"], "balance": balance - price,
+        "id": red["id"],
+        "person_id": body.person_id,
+        "reward": body.reward,
+        "reward_name": reward["name"],
+        "quantity": body.quantity,
+        "points": price,
+        "ledger_id": red["ledger_id"],
+        "at": red["at"],
+        "balance": balance - price,
     }
-

@@ -84,14 +84,27 @@ class CancelIn(BaseModel):
 
 def _task_out(t: dict[str, Any], offers: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     out = {
-        "id": t["id"], "status": t["status"], "offered_to": t["offered_to"],
-        "offer_expires_at": t["offer_expires_at"], "assignee": t["assignee_id"],
-        "role": t["role"], "skill": t["skill"], "points": t["points"], "deadline": t["deadline"],
-        "incident": t["incident_id"], "title": t["title"], "description": t["description"],
-        "location": {"type": "Point", "coordinates": [t["lon"], t["lat"]]}, "crs": "wgs84",
-        "input_crs": t["input_crs"], "community": t["community_code"], "grid": t["grid_code"],
-        "created_at": t["created_at"], "created_by": t["created_by"],
-        "accepted_at": t["accepted_at"], "completed_at": t["completed_at"],
+        "id": t["id"],
+        "status": t["status"],
+        "offered_to": t["offered_to"],
+        "offer_expires_at": t["offer_expires_at"],
+        "assignee": t["assignee_id"],
+        "role": t["role"],
+        "skill": t["skill"],
+        "points": t["points"],
+        "deadline": t["deadline"],
+        "incident": t["incident_id"],
+        "title": t["title"],
+        "description": t["description"],
+        "location": {"type": "Point", "coordinates": [t["lon"], t["lat"]]},
+        "crs": "wgs84",
+        "input_crs": t["input_crs"],
+        "community": t["community_code"],
+        "grid": t["grid_code"],
+        "created_at": t["created_at"],
+        "created_by": t["created_by"],
+        "accepted_at": t["accepted_at"],
+        "completed_at": t["completed_at"],
         "cancelled_at": t["cancelled_at"],
         "completion_distance_m": t["completion_distance_m"],
     }
@@ -154,11 +167,23 @@ async def create_task(
         raise NotFound(f"no incident with id {body.incident}", loc=["body", "incident"])
     task_id = await tasks.insert_task(
         conn,
-        {"city": place["city_code"], "community": place["community_code"],
-         "grid_id": place["grid_id"], "title": body.title, "description": body.description,
-         "lon": pt.lon, "lat": pt.lat, "crs": body.crs.value, "role": body.role,
-         "skill": body.skill, "points": body.points, "deadline": body.deadline,
-         "incident": body.incident, "key": key, "by": principal.actor},
+        {
+            "city": place["city_code"],
+            "community": place["community_code"],
+            "grid_id": place["grid_id"],
+            "title": body.title,
+            "description": body.description,
+            "lon": pt.lon,
+            "lat": pt.lat,
+            "crs": body.crs.value,
+            "role": body.role,
+            "skill": body.skill,
+            "points": body.points,
+            "deadline": body.deadline,
+            "incident": body.incident,
+            "key": key,
+            "by": principal.actor,
+        },
     )
     if task_id is None:  # the same key committed by a concurrent request
         existing = await tasks.task_by_key(conn, key or "")
@@ -200,9 +225,7 @@ async def list_tasks(
 
 
 @router.get("/{task_id}", summary="A task with its offers (lapsed offers are moved on first)")
-async def get_task(
-    task_id: TaskId, conn: TxDep, principal: Reader, settings: SettingsDep
-) -> dict[str, Any]:
+async def get_task(task_id: TaskId, conn: TxDep, principal: Reader, settings: SettingsDep) -> dict[str, Any]:
     await _refreshed(conn, task_id, settings)
     return await _view(conn, task_id)
 
@@ -222,9 +245,7 @@ async def accept(
     await _actor(conn, principal, body.person_id)
     before = await tasks.get_task(conn, task_id)
     task = await _refreshed(conn, task_id, settings)
-    if (
-        before is not None and before["offer_lapsed"] and before["offered_to"] == body.person_id
-    ):
+    if before is not None and before["offer_lapsed"] and before["offered_to"] == body.person_id:
         raise Conflict(
             f"the offer of task {task_id} to person {body.person_id} lapsed "
             f"(window {settings.offer_window_s} s); the task has moved on",
@@ -265,7 +286,11 @@ async def complete(
     ledger_id = await tasks.complete(conn, task, pt.lon, pt.lat, distance)
     now = rules.utcnow()
     await people.record_pings(
-        conn, [person_id], [now], [pt.lon], [pt.lat],
+        conn,
+        [person_id],
+        [now],
+        [pt.lon],
+        [pt.lat],
         prune_before=now - dt.timedelta(days=settings.history_retention_days),
     )
     out = await _view(conn, task_id)
@@ -275,7 +300,10 @@ async def complete(
 
 @router.post("/{task_id}/cancel", summary="Cancel a task that is not finished")
 async def cancel(
-    task_id: TaskId, conn: TxDep, principal: Dispatcher, settings: SettingsDep,
+    task_id: TaskId,
+    conn: TxDep,
+    principal: Dispatcher,
+    settings: SettingsDep,
     body: CancelIn | None = None,
 ) -> dict[str, Any]:
     task = await _refreshed(conn, task_id, settings)

@@ -29,33 +29,46 @@ def _check(layer: str, z: int, x: int, y_text: str) -> int:
         raise InvalidInput(f"z must be between 0 and {q.MAX_ZOOM}, got {z}", loc=["path", "z"])
     m = _Y.match(y_text)
     if m is None:
-        raise InvalidInput("y must be a tile row number, optionally with .mvt or .pbf",
-                           loc=["path", "y"])
+        raise InvalidInput("y must be a tile row number, optionally with .mvt or .pbf", loc=["path", "y"])
     y = int(m.group(1))
     n = 1 << z
     for name, v in (("x", x), ("y", y)):
         if not 0 <= v < n:
-            raise InvalidInput(f"{name} must be between 0 and {n - 1} at zoom {z}, got {v}",
-                               loc=["path", name])
+            raise InvalidInput(
+                f"{name} must be between 0 and {n - 1} at zoom {z}, got {v}", loc=["path", name]
+            )
     return y
 
 
 @router.get("", summary="Tile layers with their URL templates (for QGIS / MapLibre)")
 async def layers(request: Request) -> dict[str, Any]:
     base = str(request.base_url).rstrip("/")
-    return {"layers": [
-        {"id": name, "tiles": [f"{base}/tiles/{name}/{{z}}/{{x}}/{{y}}.mvt"], "minzoom": q.MIN_ZOOM[name],
-         "maxzoom": q.MAX_ZOOM, "format": "mvt", "crs": "EPSG:3857", "scheme": "xyz"}
-        for name in q.LAYERS
-    ]}
+    return {
+        "layers": [
+            {
+                "id": name,
+                "tiles": [f"{base}/tiles/{name}/{{z}}/{{x}}/{{y}}.mvt"],
+                "minzoom": q.MIN_ZOOM[name],
+                "maxzoom": q.MAX_ZOOM,
+                "format": "mvt",
+                "crs": "EPSG:3857",
+                "scheme": "xyz",
+            }
+            for name in q.LAYERS
+        ]
+    }
 
 
 @router.get(
     "/{layer}/{z}/{x}/{y}",
     summary="One Mapbox vector tile of a layer (grids, buildings, incidents)",
     response_class=Response,
-    responses={200: {"content": {MVT: {}}}, 204: {"description": "empty tile"},
-               404: {"description": "unknown layer"}, 422: {"description": "z/x/y out of range"}},
+    responses={
+        200: {"content": {MVT: {}}},
+        204: {"description": "empty tile"},
+        404: {"description": "unknown layer"},
+        422: {"description": "z/x/y out of range"},
+    },
 )
 async def tile(conn: ConnDep, layer: str, z: int, x: int, y: str) -> Response:
     yi = _check(layer, z, x, y)

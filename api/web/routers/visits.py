@@ -34,13 +34,13 @@ VISITOR_ROLES = ("grid_worker", "police")
 class VisitIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    building: str | None = Field(default=None, min_length=1, max_length=32,
-                                 description="building code")
+    building: str | None = Field(default=None, min_length=1, max_length=32, description="building code")
     building_id: int | None = Field(default=None, ge=1)
     resident_id: int | None = Field(default=None, ge=1, description="the household visited")
     worker_id: int = Field(ge=1)
-    checklist: list[str] = Field(min_length=1, max_length=30,
-                                 description="codes from /api/v1/visits/checklist")
+    checklist: list[str] = Field(
+        min_length=1, max_length=30, description="codes from /api/v1/visits/checklist"
+    )
     notes: str | None = Field(default=None, max_length=4000)
     position: GeoPoint = Field(description="the worker's position at the door")
     crs: CRSName
@@ -60,9 +60,7 @@ async def record_visit(
         raise InvalidInput("give exactly one of building (code) or building_id", loc=["body", "building"])
     bad = unknown_items(body.checklist)
     if bad:
-        raise InvalidInput(
-            f"not on the 30-item visit checklist: {', '.join(bad)}", loc=["body", "checklist"]
-        )
+        raise InvalidInput(f"not on the 30-item visit checklist: {', '.join(bad)}", loc=["body", "checklist"])
     if len(set(body.checklist)) != len(body.checklist):
         raise InvalidInput("checklist items repeat", loc=["body", "checklist"])
     worker = await people.get_person(conn, body.worker_id)
@@ -99,14 +97,27 @@ async def record_visit(
     rules.check_presence(distance, settings, f"building {b['code']}", ["body", "position"])
     visit_id = await visits.insert_visit(
         conn,
-        {"city": b["city_code"], "building": b["id"], "resident": body.resident_id,
-         "worker": body.worker_id, "at": at, "checklist": body.checklist, "notes": body.notes,
-         "lon": pt.lon, "lat": pt.lat},
+        {
+            "city": b["city_code"],
+            "building": b["id"],
+            "resident": body.resident_id,
+            "worker": body.worker_id,
+            "at": at,
+            "checklist": body.checklist,
+            "notes": body.notes,
+            "lon": pt.lon,
+            "lat": pt.lat,
+        },
     )
     return {
-        "id": visit_id, "building": b["code"], "building_id": b["id"],
-        "resident_id": body.resident_id, "worker_id": body.worker_id, "at": at,
-        "checklist": body.checklist, "distance_m": round(distance, 1),
+        "id": visit_id,
+        "building": b["code"],
+        "building_id": b["id"],
+        "resident_id": body.resident_id,
+        "worker_id": body.worker_id,
+        "at": at,
+        "checklist": body.checklist,
+        "distance_m": round(distance, 1),
     }
 
 
@@ -128,14 +139,16 @@ async def visits_due(
     now = rules.utcnow()
     rows = await visits.visits_due(conn, g["id"], now, now + dt.timedelta(days=horizon_days))
     # residents' names and flags: shown to the grid's own worker and to dispatchers in scope
-    rows = mask_people(rows, principal, community_code=g["community_code"],
-                       persons=[g["worker_id"]])
+    rows = mask_people(rows, principal, community_code=g["community_code"], persons=[g["worker_id"]])
     return {
-        "grid": code, "grid_name": g["name"],
+        "grid": code,
+        "grid_name": g["name"],
         "worker": None if g["worker_id"] is None else {"id": g["worker_id"], "name": g["worker_name"]},
-        "as_of": now, "count": len(rows),
+        "as_of": now,
+        "count": len(rows),
         "never_visited": sum(1 for r in rows if r["last_visit_at"] is None),
         # privacy policy (api/auth/privacy.py): names and flags only to those who visit them
         "households": privacy.mask_people(
-            rows, principal, community_code=g["community_code"], persons=[g["worker_id"]]),
+            rows, principal, community_code=g["community_code"], persons=[g["worker_id"]]
+        ),
     }
