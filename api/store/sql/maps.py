@@ -130,7 +130,8 @@ async def _grid_bounds(conn: AsyncConnection, community: str | None, district: s
     row = (
         await conn.execute(
             text(
-                "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(c.geom)::geometry"
+                "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
+                "(SELECT ST_Extent(c.geom)::geometry"
                 f" AS e FROM communities c WHERE {_AREA_COMMUNITIES}) x"
             ),
             {"community": community, "district": district},
