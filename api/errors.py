@@ -1,9 +1,11 @@
-"""One exception hierarchy for the whole project, mapped to HTTP statuses in one place.
+"""The product's domain errors: what went wrong, with no HTTP in them.
 
-Code in ``gis/`` raises plain exceptions (``ValueError`` subclasses); the API
-layer and the database layer raise these. ``install_handlers`` maps every one
-of them to a JSON body ``{"detail": [{"loc": [...], "msg": ..., "type": ...}]}``
-shaped like FastAPI's own validation errors, so that clients parse one format.
+Every layer raises these (``gis/`` raises plain ``ValueError`` subclasses of its
+own). Each carries a message, the location of the offending field (``loc``,
+as in FastAPI's validation errors: ``["body", "location", "type"]``) and any
+extra facts a client may use (``allowed_actions``). The web layer maps each
+class to an HTTP status in one table (:data:`api.web.errors.STATUS`), the CLI
+prints the message; neither list is repeated anywhere else.
 """
 
 from __future__ import annotations
@@ -11,15 +13,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-
 
 class WanggeError(Exception):
-    """Base of every error the product reports to a user."""
+    """Base of every error the product reports to a user.
 
-    status_code = 500
+    Parameters
+    ----------
+    msg
+        What is wrong, in words a user can act on.
+    loc
+        Where: ``["body", "field"]``, ``["query", "name"]``, ``["path", "id"]``, ...
+    **extra
+        Facts added to the error's detail (for example ``allowed_actions``).
+    """
+
+    #: a short machine-readable kind, stable for clients
     error_type = "error"
 
     def __init__(self, msg: str, *, loc: Sequence[str | int] | None = None, **extra: Any):
@@ -29,78 +37,75 @@ class WanggeError(Exception):
         self.extra = extra
 
     def detail(self) -> list[dict[str, Any]]:
+        """The error as FastAPI's ``detail`` list: ``[{"loc", "msg", "type", ...}]``."""
         item: dict[str, Any] = {"loc": self.loc, "msg": self.msg, "type": self.error_type}
         item.update(self.extra)
         return [item]
 
 
 class InvalidInput(WanggeError):
-    """The request is well-formed but a field's value is not acceptable (422)."""
+    """The request is well-formed but a field's value is not acceptable."""
 
-    status_code = 422
     error_type = "invalid"
 
 
 class BadRequest(WanggeError):
-    status_code = 400
+    """The request cannot be read at all (wrong format, unreadable body)."""
+
     error_type = "bad_request"
 
 
 class NotFound(WanggeError):
-    status_code = 404
+    """No such thing, or none this caller may know of."""
+
     error_type = "not_found"
 
 
 class Conflict(WanggeError):
     """The request clashes with the current state (illegal transition, double booking)."""
 
-    status_code = 409
     error_type = "conflict"
 
 
 class Unauthorized(WanggeError):
-    status_code = 401
+    """No valid credentials: a token is missing, unknown, revoked or expired."""
+
     error_type = "unauthorized"
 
 
 class Forbidden(WanggeError):
-    status_code = 403
+    """The caller is known but may not do this."""
+
     error_type = "forbidden"
 
 
 class TooLarge(WanggeError):
-    status_code = 413
+    """A body or a geometry is over its size limit."""
+
     error_type = "too_large"
 
 
+class RateLimited(WanggeError):
+    """A caller exceeded its rate; ``retry_after`` says when to try again (seconds)."""
+
+    error_type = "rate_limited"
+
+    def __init__(self, msg: str, *, retry_after: float, **kw: Any):
+        super().__init__(msg, **kw)
+        self.retry_after = retry_after
+
+
 class Unavailable(WanggeError):
-    status_code = 503
+    """The store or the server is busy or down; retry shortly."""
+
     error_type = "unavailable"
+
+
+class Failed(WanggeError):
+    """An operation the product runs itself failed (a backup, a restore): not the caller's fault."""
+
+    error_type = "failed"
 
 
 class ClusterError(RuntimeError):
     """The embedded PostgreSQL cluster could not be prepared or started (CLI-facing)."""
-
-
-async def _wangge_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, WanggeError)
-    headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthorized) else None
-    if isinstance(exc, Unavailable):
-        headers = {"Retry-After": "1"}
-    return JSONResponse({"detail": exc.detail()}, status_code=exc.status_code, headers=headers)
-
-
-async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
-    errors = []
-    for err in exc.errors():
-        item = {k: err[k] for k in ("loc", "msg", "type") if k in err}
-        # inputs may hold NaN / bytes that JSON cannot carry: say what, not echo it
-        errors.append(item)
-    return JSONResponse({"detail": errors}, status_code=422)
-
-
-def install_handlers(app: FastAPI) -> None:
-    """Map the hierarchy to HTTP responses (the single place that does so)."""
-    app.add_exception_handler(WanggeError, _wangge_error)
-    app.add_exception_handler(RequestValidationError, _validation_error)

@@ -1,7 +1,10 @@
 """Settings, one pydantic-settings class per concern (read from ``WANGGE_*`` variables).
 
-Settings are built once at the edge (CLI command or app factory) and passed
-explicitly to whatever needs them; nothing reads the environment on its own.
+One :class:`Settings` aggregate holds them all. It is built once at the edge
+(:func:`load_settings` in a CLI command or the app factory) and passed
+explicitly to whatever needs it (``app.state.settings`` on the server); no other
+module reads the environment or caches settings of its own, and no field exists
+twice under two prefixes.
 """
 
 from __future__ import annotations
@@ -9,7 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -57,8 +60,6 @@ class ApiSettings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 1
-    max_body_bytes: int = 1_000_000
-    max_page_size: int = 1000
     #: A point this close to a grid boundary is reported as "near the boundary".
     boundary_tolerance_m: float = 15.0
 
@@ -68,3 +69,86 @@ class DemoSettings(BaseSettings):
 
     seed: int = 20240601
     city_code: str = "340500"
+
+
+class SecuritySettings(BaseSettings):
+    """Limits of the trust layer (``WANGGE_SECURITY_*``): bodies, pages, load, rates."""
+
+    model_config = SettingsConfigDict(env_prefix="WANGGE_SECURITY_", extra="ignore")
+
+    max_body_bytes: int = 1_000_000
+    max_json_depth: int = 64
+    max_page_size: int = 1000
+    max_in_flight: int = 64
+    queue_seconds: float = 10.0
+    #: intake requests per second per token (bursts of ``intake_burst``)
+    intake_rate: float = 5.0
+    intake_burst: int = 30
+    #: TRANSITIONAL (architecture issue): the middleware still sniffs scope keys out of
+    #: requests. Services now decide scope themselves; run the tests with
+    #: WANGGE_SECURITY_LEGACY_SCOPE=false to prove it. Removed with the middleware.
+    legacy_scope: bool = True
+
+
+class IncidentSettings(BaseSettings):
+    """How intake treats descriptions and likely duplicates."""
+
+    model_config = SettingsConfigDict(env_prefix="WANGGE_INCIDENTS_", extra="ignore")
+
+    #: Longest description accepted (characters).
+    description_max_chars: int = 2000
+    #: A new report of the same item this close to an open case is a likely duplicate.
+    duplicate_radius_m: float = 50.0
+    #: ... if that open case was reported at most this long ago.
+    duplicate_window_hours: float = 72.0
+
+
+class DispatchSettings(BaseSettings):
+    """How positions, offers, proof of presence and walking distances behave."""
+
+    model_config = SettingsConfigDict(env_prefix="WANGGE_DISPATCH_", extra="ignore")
+
+    #: A position older than this does not count as "here" (seconds).
+    stale_position_s: int = Field(default=900, ge=1)
+    #: Position history older than this is deleted (days).
+    history_retention_days: int = Field(default=30, ge=1)
+    #: A ping stamped this far in the future is refused (clock skew allowance, seconds).
+    future_tolerance_s: int = Field(default=120, ge=0)
+    #: A position farther than this from the city's bounding box is refused (metres).
+    city_margin_m: float = Field(default=30_000.0, gt=0)
+    #: Pings accepted in one batch request.
+    max_batch: int = Field(default=5_000, ge=1)
+    #: How long a task offer waits for an answer before it moves on (seconds).
+    offer_window_s: int = Field(default=300, ge=1)
+    #: A visit or completion farther than this from the place is refused (metres).
+    proof_radius_m: float = Field(default=150.0, gt=0)
+    #: Largest k for nearest queries.
+    max_k: int = Field(default=100, ge=1)
+    #: Walking speed for walk times (metres per second).
+    walk_speed_mps: float = Field(default=1.3, gt=0)
+    #: Walking mode re-ranks this many straight-line candidates per requested person (at least 20).
+    walk_candidates_factor: int = Field(default=4, ge=1)
+    #: Street edges within this margin (metres) around the points are used for routing.
+    walk_margin_m: float = Field(default=1_500.0, gt=0)
+    #: Offers skip people farther than this (metres); beyond it the task stays open.
+    max_offer_distance_m: float = Field(default=20_000.0, gt=0)
+
+
+class Settings(BaseModel):
+    """Every setting of the product, one object per concern.
+
+    Build it with :func:`load_settings` (reads ``WANGGE_*`` once) or by hand in
+    tests (``Settings(dispatch=DispatchSettings(offer_window_s=1))``).
+    """
+
+    db: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+    security: SecuritySettings = Field(default_factory=SecuritySettings)
+    incidents: IncidentSettings = Field(default_factory=IncidentSettings)
+    dispatch: DispatchSettings = Field(default_factory=DispatchSettings)
+    demo: DemoSettings = Field(default_factory=DemoSettings)
+
+
+def load_settings() -> Settings:
+    """Read every concern's settings from the environment (call once, at the edge)."""
+    return Settings()

@@ -110,7 +110,7 @@ def start_server(db_url: str, port: int, workers: int) -> subprocess.Popen[bytes
             sys.executable,
             "-m",
             "uvicorn",
-            "api.web.security:create_secure_app",
+            "api.web.app:create_app",
             "--factory",
             "--host",
             "127.0.0.1",

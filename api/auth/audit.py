@@ -5,7 +5,7 @@ Writers call :func:`record` (async, API) or :func:`record_sync` (CLI, bulk)
 audit entry commit or roll back together::
 
     @router.post("/api/v1/incidents/{incident_id}/assign")
-    async def assign(incident_id: int, tx: TxDep, principal: CurrentPrincipal, request: Request):
+    async def assign(incident_id: int, tx: TxDep, principal: PrincipalDep, request: Request):
         before = await incidents.get(tx, incident_id)
         after = await incidents.assign(tx, incident_id, ...)
         await audit.record(tx, principal, request, "incident.assign", "incident", incident_id,
@@ -34,8 +34,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import HTTPConnection
 
+from api.auth.principal import Principal
 from api.auth.privacy import mask_for_log
-from api.auth.tokens import Principal
 from api.store.sql.audit import INSERT
 
 #: Keys never copied into the log (large geometries; the change is in ``changed``).

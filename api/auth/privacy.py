@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from api.auth.tokens import Principal
+from api.auth.principal import Principal
 
 # --------------------------------------------------------------------------- field kinds
 

@@ -5,47 +5,16 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Annotated
 
-from fastapi import Depends, Request
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from api.errors import Forbidden, InvalidInput, Unauthorized
+from api.auth.principal import Principal
+from api.errors import InvalidInput, Unauthorized
 from api.store.models import TOKEN_ROLES
 
 PREFIX = "wg_"
-
-
-@dataclass(frozen=True)
-class Principal:
-    """Who is calling: the token's role and scope."""
-
-    token_id: int
-    role: str
-    community_code: str | None = None
-    district_code: str | None = None
-    department_code: str | None = None
-    person_id: int | None = None
-
-    @property
-    def actor(self) -> str:
-        return f"token:{self.token_id}:{self.role}"
-
-    def in_scope(self, community_code: str | None) -> bool:
-        """Whether a thing in ``community_code`` lies inside this token's area scope.
-
-        A community code starts with its 6-digit district code. Admins and tokens
-        without an area scope see everything (their role still limits what).
-        """
-        if self.role == "admin":
-            return True
-        if self.community_code and community_code != self.community_code:
-            return False
-        return not (self.district_code and (community_code or "")[:6] != self.district_code)
 
 
 def hash_token(token: str) -> str:
@@ -135,10 +104,6 @@ _LOOKUP = text(
 )
 
 
-#: key in the ASGI scope's ``state`` where the security middleware leaves the caller
-STATE_KEY = "principal"
-
-
 async def lookup_token(engine: AsyncEngine, token: str) -> Principal | None:
     """The principal of a plaintext token; None when unknown, revoked or expired.
 
@@ -168,57 +133,3 @@ def bearer_token(authorization: str | None) -> str | None:
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("Authorization header must be 'Bearer <token>'", loc=["header", "authorization"])
     return token.strip()
-
-
-async def principal_from_request(request: Request) -> Principal | None:
-    state = request.scope.get("state") or {}
-    if STATE_KEY in state:  # already authenticated by the security middleware
-        cached: Principal | None = state[STATE_KEY]
-        return cached
-    header = request.headers.get("authorization")
-    if not header:
-        return None
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthorized("Authorization header must be 'Bearer <token>'", loc=["header", "authorization"])
-    async with request.app.state.engine.connect() as conn:
-        row = (await conn.execute(_LOOKUP, {"h": hash_token(token.strip())})).first()
-    if row is None:
-        raise Unauthorized("token is unknown, revoked or expired", loc=["header", "authorization"])
-    return Principal(
-        token_id=row.id,
-        role=row.role,
-        community_code=row.community_code,
-        district_code=row.district_code,
-        department_code=row.department_code,
-        person_id=row.person_id,
-    )
-
-
-async def optional_principal(request: Request) -> Principal | None:
-    return await principal_from_request(request)
-
-
-async def current_principal(request: Request) -> Principal:
-    principal = await principal_from_request(request)
-    if principal is None:
-        raise Unauthorized("a bearer token is required", loc=["header", "authorization"])
-    return principal
-
-
-def require_roles(*roles: str) -> Callable[[Principal], Awaitable[Principal]]:
-    """Dependency factory: the caller must hold one of ``roles`` (admin always may)."""
-
-    async def check(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
-        if principal.role != "admin" and principal.role not in roles:
-            raise Forbidden(
-                f"role {principal.role!r} may not do this; needs one of: {', '.join(roles)}",
-                loc=["header", "authorization"],
-            )
-        return principal
-
-    return check
-
-
-CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
-OptionalPrincipal = Annotated[Principal | None, Depends(optional_principal)]

@@ -20,8 +20,8 @@ def sweep_command(
 ) -> None:
     """Move lapsed offers on, offer open tasks again, expire late ones, prune old positions."""
     from api.cli.main import database_url
-    from api.services.dispatch.settings import DispatchSettings
     from api.services.dispatch.sweep import sweep
+    from api.settings import DispatchSettings
     from api.store.engine import make_async_engine
 
     url = database_url()

@@ -24,14 +24,15 @@ from pathlib import Path
 import psycopg
 from sqlalchemy.engine import make_url
 
-from api.errors import Conflict, InvalidInput, WanggeError
+from api.errors import Conflict, Failed, InvalidInput
 from api.store.engine import psycopg_dsn
 
 Progress = Callable[[str, int, int], None]
 
 
-class BackupError(WanggeError):
-    status_code = 500
+class BackupError(Failed):
+    """A backup or restore could not be completed."""
+
     error_type = "backup_failed"
 
 

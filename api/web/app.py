@@ -1,8 +1,10 @@
 """The FastAPI application factory.
 
-Settings come in explicitly; the database engine is opened in the lifespan and
-kept on ``app.state``. Each resource has its own router module under
-``api/web/routers``; errors are mapped to statuses in ``api/errors.py``.
+Settings come in explicitly (one :class:`api.settings.Settings`, read from the
+environment once when not given); the database engine is opened in the
+lifespan and kept on ``app.state``. The routers are listed in
+``api/web/routers/__init__.py``; errors are mapped to statuses in
+``api/web/errors.py``.
 """
 
 from __future__ import annotations
@@ -12,34 +14,34 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api.errors import install_handlers
-from api.settings import ApiSettings, DatabaseSettings
+from api.settings import Settings, load_settings
 from api.store.engine import make_async_engine, resolve_url
+from api.web.errors import install_handlers
 from api.web.routers import ROUTERS
 
 
-def create_app(
-    db_settings: DatabaseSettings | None = None,
-    api_settings: ApiSettings | None = None,
-    database_url: str | None = None,
-) -> FastAPI:
+def create_app(settings: Settings | None = None, database_url: str | None = None) -> FastAPI:
     """Build the app.
 
     Parameters
     ----------
-    db_settings, api_settings
-        Settings objects; read from the environment when None.
+    settings
+        Every setting; read from the environment when None.
     database_url
         An explicit URL (tests); otherwise the configured one or the embedded
         cluster's (started if needed).
+
+    Returns
+    -------
+    FastAPI
+        The application, with the trust layer installed.
     """
-    db_settings = db_settings or DatabaseSettings()
-    api_settings = api_settings or ApiSettings()
+    settings = settings or load_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        url = database_url or resolve_url(db_settings)
-        engine = make_async_engine(url, db_settings)
+        url = database_url or resolve_url(settings.db)
+        engine = make_async_engine(url, settings.db)
         app.state.engine = engine
         app.state.read_engine = engine.execution_options(isolation_level="AUTOCOMMIT")
         try:
@@ -53,13 +55,12 @@ def create_app(
         summary="Grid management for city community governance",
         lifespan=lifespan,
     )
-    app.state.db_settings = db_settings
-    app.state.api_settings = api_settings
+    app.state.settings = settings
     install_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
     # the trust layer (permissions, scopes, limits, audit) sees every request first
     from api.web.security import install_security
 
-    install_security(app)
+    install_security(app, settings.security)
     return app

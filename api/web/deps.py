@@ -1,4 +1,11 @@
-"""Dependencies shared by the routers (``Annotated`` aliases, as in the FastAPI template)."""
+"""Dependencies shared by the routers (``Annotated`` aliases, as in the FastAPI template).
+
+* ``ConnDep``: a pooled autocommit connection for reads (one round trip per statement);
+* ``TxDep``: one transaction, committed before the response is sent;
+* ``SettingsDep``: the app's :class:`api.settings.Settings` (built once by ``create_app``);
+* ``PrincipalDep`` / ``OptionalPrincipalDep``: the caller, authenticated once per request
+  by the authorization step (:mod:`api.web.security`).
+"""
 
 from __future__ import annotations
 
@@ -8,17 +15,23 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from api.settings import ApiSettings
+from api.auth.principal import Principal
+from api.errors import Unauthorized
+from api.settings import ApiSettings, DispatchSettings, IncidentSettings, SecuritySettings, Settings
 
 
 async def get_engine(request: Request) -> AsyncEngine:
+    """The app's async engine (opened in the lifespan)."""
     engine: AsyncEngine = request.app.state.engine
     return engine
 
 
 async def get_conn(request: Request) -> AsyncIterator[AsyncConnection]:
-    """A pooled connection for reads, in autocommit: one round trip per statement, no
-    BEGIN/ROLLBACK around it (the hot read paths such as locate depend on this)."""
+    """A pooled connection for reads, in autocommit.
+
+    One round trip per statement, no BEGIN/ROLLBACK around it (the hot read paths
+    such as locate depend on this).
+    """
     async with request.app.state.read_engine.connect() as conn:
         yield conn
 
@@ -29,9 +42,49 @@ async def get_tx(request: Request) -> AsyncIterator[AsyncConnection]:
         yield conn
 
 
-async def get_api_settings(request: Request) -> ApiSettings:
-    settings: ApiSettings = request.app.state.api_settings
+async def get_settings(request: Request) -> Settings:
+    """The settings the app was built with."""
+    settings: Settings = request.app.state.settings
     return settings
+
+
+async def get_api_settings(request: Request) -> ApiSettings:
+    """The HTTP server's settings."""
+    return (await get_settings(request)).api
+
+
+async def get_security_settings(request: Request) -> SecuritySettings:
+    """The trust layer's limits (page sizes, bodies, rates)."""
+    return (await get_settings(request)).security
+
+
+async def get_incident_settings(request: Request) -> IncidentSettings:
+    """Incident intake's settings."""
+    return (await get_settings(request)).incidents
+
+
+async def get_dispatch_settings(request: Request) -> DispatchSettings:
+    """Dispatch's settings."""
+    return (await get_settings(request)).dispatch
+
+
+#: key in the ASGI scope's ``state`` where the authorization step leaves the caller
+STATE_KEY = "principal"
+
+
+async def optional_principal(request: Request) -> Principal | None:
+    """The caller authenticated for this request, or None (anonymous, public route)."""
+    state = request.scope.get("state") or {}
+    principal: Principal | None = state.get(STATE_KEY)
+    return principal
+
+
+async def current_principal(request: Request) -> Principal:
+    """The authenticated caller; 401 when anonymous."""
+    principal = await optional_principal(request)
+    if principal is None:
+        raise Unauthorized("a bearer token is required", loc=["header", "authorization"])
+    return principal
 
 
 EngineDep = Annotated[AsyncEngine, Depends(get_engine)]
@@ -39,4 +92,10 @@ ConnDep = Annotated[AsyncConnection, Depends(get_conn)]
 #: committed BEFORE the response is sent (``scope="function"``): a client that got 2xx has its
 #: write in the store, and a failed commit is never reported as success (crash safety).
 TxDep = Annotated[AsyncConnection, Depends(get_tx, scope="function")]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
 ApiSettingsDep = Annotated[ApiSettings, Depends(get_api_settings)]
+SecuritySettingsDep = Annotated[SecuritySettings, Depends(get_security_settings)]
+IncidentSettingsDep = Annotated[IncidentSettings, Depends(get_incident_settings)]
+DispatchSettingsDep = Annotated[DispatchSettings, Depends(get_dispatch_settings)]
+PrincipalDep = Annotated[Principal, Depends(current_principal)]
+OptionalPrincipalDep = Annotated[Principal | None, Depends(optional_principal)]

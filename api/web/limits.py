@@ -26,27 +26,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from api.errors import InvalidInput, TooLarge, WanggeError
+from api.errors import InvalidInput, RateLimited, TooLarge
 
 MAX_JSON_DEPTH = 32
 MAX_VERTICES = 20_000
 MAX_PARTS = 500
-#: query parameters that size a result; capped at ``ApiSettings.max_page_size``
+#: query parameters that size a result; capped at ``SecuritySettings.max_page_size``
 SIZE_PARAMS = ("limit", "k", "page_size", "per_page", "size", "count", "top")
 
 _STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
 _BRACKETS = re.compile(rb"[\[\]{}]")
-
-
-class TooManyRequests(WanggeError):
-    """A caller exceeded its rate (429 with ``Retry-After``)."""
-
-    status_code = 429
-    error_type = "rate_limited"
-
-    def __init__(self, msg: str, *, retry_after: float, **kw: Any):
-        super().__init__(msg, **kw)
-        self.retry_after = retry_after
 
 
 # --------------------------------------------------------------------------- JSON bodies
@@ -326,7 +315,7 @@ class RateLimiter:
         b.at = now
         if b.tokens < 1.0:
             wait = (1.0 - b.tokens) / self.rate
-            raise TooManyRequests(
+            raise RateLimited(
                 f"too many requests: at most {self.rate:g}/s (bursts of {self.burst:g}) "
                 "per token; retry later",
                 retry_after=wait,

@@ -20,7 +20,7 @@ One pure-ASGI middleware sees every HTTP request before any router does:
 8. **audit**: a successful write whose handler did not call
    ``api.auth.audit.record`` is still logged (who, when, route, status, address).
 
-The caller is left in the ASGI scope's state, where ``CurrentPrincipal``
+The caller is left in the ASGI scope's state, where ``PrincipalDep``
 finds it without a second lookup.
 """
 
@@ -36,7 +36,6 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from fastapi import FastAPI
-from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -53,9 +52,13 @@ from api.auth.permissions import (
     TEXT_KEYED,
     Rule,
 )
-from api.auth.tokens import STATE_KEY, Principal, bearer_token, lookup_token
-from api.errors import Forbidden, InvalidInput, Unauthorized, Unavailable, WanggeError
+from api.auth.principal import Principal
+from api.auth.tokens import bearer_token, lookup_token
+from api.errors import Forbidden, InvalidInput, RateLimited, Unauthorized, Unavailable, WanggeError
+from api.settings import SecuritySettings
 from api.web import limits
+from api.web.deps import STATE_KEY
+from api.web.errors import status_of
 
 log = logging.getLogger("wangge.security")
 
@@ -89,21 +92,6 @@ _PEEK_BYTES = 65_536
 BODY_METHODS = WRITE_METHODS
 
 
-class SecuritySettings(BaseSettings):
-    """Limits of the trust layer (``WANGGE_SECURITY_*``)."""
-
-    model_config = SettingsConfigDict(env_prefix="WANGGE_SECURITY_", extra="ignore")
-
-    max_body_bytes: int = 1_000_000
-    max_json_depth: int = limits.MAX_JSON_DEPTH
-    max_page_size: int = 1000
-    max_in_flight: int = 64
-    queue_seconds: float = 10.0
-    #: intake requests per second per token (bursts of ``intake_burst``)
-    intake_rate: float = 5.0
-    intake_burst: int = 30
-
-
 def _is_int(text: str) -> bool:
     return text.isascii() and text.isdigit()
 
@@ -120,12 +108,12 @@ def _open311_error_body(exc: WanggeError, path: str) -> tuple[bytes, bytes]:
         from xml.sax.saxutils import escape
 
         xml = (
-            f"<?xml version='1.0' encoding='utf-8'?>\n<errors><error><code>{exc.status_code}"
+            f"<?xml version='1.0' encoding='utf-8'?>\n<errors><error><code>{status_of(exc)}"
             f"</code><description>{escape(text)}</description></error></errors>"
         )
         return xml.encode(), b"text/xml"
     return (
-        json.dumps([{"code": exc.status_code, "description": text}], ensure_ascii=False).encode(),
+        json.dumps([{"code": status_of(exc), "description": text}], ensure_ascii=False).encode(),
         b"application/json",
     )
 
@@ -145,7 +133,7 @@ async def send_error(send: Send, exc: WanggeError, retry_after: float | None = N
         headers.append((b"www-authenticate", b"Bearer"))
     if retry_after is not None:
         headers.append((b"retry-after", str(max(1, math.ceil(retry_after))).encode()))
-    await send({"type": "http.response.start", "status": exc.status_code, "headers": headers})
+    await send({"type": "http.response.start", "status": status_of(exc), "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 
@@ -319,9 +307,14 @@ class SecurityMiddleware:
                 if self._is_json(scope):
                     parsed = limits.check_json_body(body, self.settings.max_json_depth)
                     limits.check_body_geometries(parsed)
-            if principal is not None and principal.role != "admin" and not rule.public:
+            if (
+                self.settings.legacy_scope
+                and principal is not None
+                and principal.role != "admin"
+                and not rule.public
+            ):
                 await self._check_scope(rule, principal, child, query, parsed)
-        except limits.TooManyRequests as exc:
+        except RateLimited as exc:
             await send_error(send, exc, retry_after=exc.retry_after, path=scope["path"])
             return
         except Unavailable as exc:
@@ -624,7 +617,7 @@ async def _overflow(request: Any, exc: Exception) -> Any:
     return JSONResponse({"detail": err.detail()}, status_code=422)
 
 
-def install_security(app: FastAPI, settings: SecuritySettings | None = None) -> None:
+def install_security(app: FastAPI, settings: SecuritySettings) -> None:
     """Enforce the permission table, the limits and the audit fallback on every request.
 
     Call once on the app built by ``api.web.app.create_app`` (before it starts). Also
@@ -632,21 +625,7 @@ def install_security(app: FastAPI, settings: SecuritySettings | None = None) -> 
     422 and statement timeouts to 503 + ``Retry-After``, as a safety net behind
     the routers' own validation.
     """
-    if getattr(app.state, "security_installed", False):
-        if settings is not None:  # re-configure (tests with tight limits) before the app starts
-            for m in app.user_middleware:
-                if m.cls is SecurityMiddleware:
-                    m.kwargs["settings"] = settings
-        return
-    app.add_middleware(SecurityMiddleware, fastapi_app=app, settings=settings or SecuritySettings())
+    app.add_middleware(SecurityMiddleware, fastapi_app=app, settings=settings)
     app.add_exception_handler(DBAPIError, _database_error)
     app.add_exception_handler(OverflowError, _overflow)
     app.add_exception_handler(PoolTimeout, _pool_timeout)
-    app.state.security_installed = True
-
-
-def create_secure_app() -> FastAPI:
-    """Kept for callers written before ``create_app`` installed the trust layer itself."""
-    from api.web.app import create_app
-
-    return create_app()

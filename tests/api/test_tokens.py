@@ -5,14 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from api.auth.permissions import PERMISSIONS, Rule
-from api.auth.tokens import Principal, hash_token, require_roles
+from api.auth.tokens import hash_token
 from api.cli.main import app as cli
 from api.web.app import create_app
+from api.web.deps import PrincipalDep
 
 
 def _app_with_guarded_route(db_url: str, monkeypatch: pytest.MonkeyPatch) -> FastAPI:
@@ -21,7 +22,7 @@ def _app_with_guarded_route(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Fas
     app = create_app(database_url=db_url)
 
     @app.post("/_guarded")
-    async def guarded(p: Principal = Depends(require_roles("dispatcher"))) -> dict[str, Any]:
+    async def guarded(p: PrincipalDep) -> dict[str, Any]:
         return {"role": p.role}
 
     return app

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from api.services.dispatch.settings import DispatchSettings
+from api.settings import DispatchSettings
 
 SqlFn = Callable[..., list[tuple[Any, ...]]]
 
@@ -33,16 +33,17 @@ def live_city(sql: SqlFn) -> SqlFn:
 @pytest.fixture()
 def settings(client: TestClient) -> Iterator[DispatchSettings]:
     """Dispatch settings on the test app; a test may replace fields (restored afterwards)."""
-    original = getattr(client.app.state, "dispatch_settings", None)
+    original = client.app.state.settings
     s = DispatchSettings()
-    client.app.state.dispatch_settings = s
+    client.app.state.settings = original.model_copy(update={"dispatch": s})
     yield s
-    client.app.state.dispatch_settings = original
+    client.app.state.settings = original
 
 
 def use_settings(client: TestClient, **values: Any) -> DispatchSettings:
+    """Replace the test app's dispatch settings by these values (the fixture restores them)."""
     s = DispatchSettings(**values)
-    client.app.state.dispatch_settings = s
+    client.app.state.settings = client.app.state.settings.model_copy(update={"dispatch": s})
     return s
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from pyproj import Geod
 
-from api.services.dispatch.settings import DispatchSettings
+from api.settings import DispatchSettings
 from gis.crs import from_wgs84
 from gis.routing import Snap, walk_distance
 from tests.conftest import auth

@@ -9,14 +9,16 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from api.settings import SecuritySettings, load_settings
 from api.web.app import create_app
-from api.web.security import SecuritySettings, install_security
 
 
 def secure_app(db_url: str, settings: SecuritySettings | None = None) -> FastAPI:
-    app = create_app(database_url=db_url)
-    install_security(app, settings)  # no-op once the lead installs it in create_app
-    return app
+    """The app on ``db_url``, with the trust layer's limits replaced by ``settings`` if given."""
+    all_settings = load_settings()
+    if settings is not None:
+        all_settings = all_settings.model_copy(update={"security": settings})
+    return create_app(all_settings, database_url=db_url)
 
 
 @pytest.fixture(scope="module")

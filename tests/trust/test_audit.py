@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from api.auth import audit
-from api.auth.tokens import Principal
+from api.auth.principal import Principal
 from api.store.engine import psycopg_dsn, with_driver
 from tests.conftest import auth
 

@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 class Server:
-    """``uvicorn api.web.security:create_secure_app`` in a child process."""
+    """``uvicorn api.web.app:create_app`` in a child process."""
 
     def __init__(self, db_url: str):
         self.db_url = db_url
@@ -55,7 +55,7 @@ class Server:
                 sys.executable,
                 "-m",
                 "uvicorn",
-                "api.web.security:create_secure_app",
+                "api.web.app:create_app",
                 "--factory",
                 "--host",
                 "127.0.0.1",

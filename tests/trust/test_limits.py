@@ -11,9 +11,9 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from api.errors import InvalidInput
+from api.errors import InvalidInput, RateLimited
+from api.settings import SecuritySettings
 from api.web import limits
-from api.web.security import SecuritySettings
 from tests.conftest import auth
 from tests.trust.conftest import secure_app
 
@@ -194,7 +194,7 @@ def test_intake_is_rate_limited_per_token_with_retry_after(
 def test_rate_limiter_refills() -> None:
     rl = limits.RateLimiter(rate=2, burst=1)
     rl.check("t", now=0.0)
-    with pytest.raises(limits.TooManyRequests) as e:
+    with pytest.raises(RateLimited) as e:
         rl.check("t", now=0.1)
     assert 0 < e.value.retry_after <= 0.5
     rl.check("t", now=0.6)

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from api.auth import privacy
 from api.auth.permissions import rule_for
-from api.auth.tokens import Principal
+from api.auth.principal import Principal
 from tests.conftest import auth
 from tests.trust.test_permission_matrix import app_routes, fill, samples  # noqa: F401
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from api.auth.tokens import Principal
+from api.auth.principal import Principal
 from api.errors import Forbidden
 
 

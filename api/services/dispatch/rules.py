@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pyproj import Geod
 
 from api.errors import InvalidInput
-from api.services.dispatch.settings import DispatchSettings
+from api.settings import DispatchSettings
 
 GEOD = Geod(ellps="WGS84")
 

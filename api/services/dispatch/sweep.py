@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.services.dispatch import rules
-from api.services.dispatch.settings import DispatchSettings
+from api.settings import DispatchSettings
 from api.store.sql import people, tasks
 
 

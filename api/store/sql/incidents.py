@@ -15,12 +15,12 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from api.auth.tokens import Principal
+from api.auth.principal import Principal
 from api.errors import Conflict, Forbidden, InvalidInput, NotFound
 from api.services.incidents import workflow
 from api.services.incidents.intake import Intake
 from api.services.incidents.limits import SQL_EFFECTIVE_DUE, SQL_OPEN, SQL_OVERDUE
-from api.services.incidents.settings import IncidentSettings
+from api.settings import IncidentSettings
 
 POINT = "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)"
 #: degrees that safely cover one metre in a bounding-box prefilter (up to ~60° latitude)

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from api.services.dispatch.settings import DispatchSettings
+from api.settings import DispatchSettings
 from api.store.sql.dispatch import PeopleFilter, nearest_straight
 from api.store.sql.people import LOAD_SQL
 

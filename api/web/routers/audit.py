@@ -5,13 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
-from api.auth.tokens import Principal, require_roles
 from api.errors import InvalidInput
 from api.store.sql import audit as q
-from api.web.deps import ConnDep
+from api.web.deps import ConnDep, PrincipalDep
 
 router = APIRouter(prefix="/api/v1", tags=["audit"])
 
@@ -47,7 +46,7 @@ class AuditPage(BaseModel):
 )
 async def list_audit(
     conn: ConnDep,
-    _admin: Annotated[Principal, Depends(require_roles())],
+    _admin: PrincipalDep,
     entity: Annotated[str | None, Query(max_length=32, description="e.g. plan, incident, person")] = None,
     entity_id: Annotated[str | None, Query(max_length=64)] = None,
     action: Annotated[str | None, Query(max_length=64, description="e.g. plan.publish")] = None,

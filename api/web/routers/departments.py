@@ -6,10 +6,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from api.auth.tokens import CurrentPrincipal
 from api.errors import Forbidden, InvalidInput, NotFound
 from api.store.sql import incidents as q
-from api.web.deps import ApiSettingsDep, ConnDep
+from api.web.deps import ConnDep, PrincipalDep, SecuritySettingsDep
 from api.web.routers.incidents import serialize
 
 router = APIRouter(prefix="/api/v1/departments", tags=["incidents"])
@@ -24,8 +23,8 @@ async def list_departments(conn: ConnDep) -> list[dict[str, Any]]:
 async def queue(
     code: str,
     conn: ConnDep,
-    principal: CurrentPrincipal,
-    api_settings: ApiSettingsDep,
+    principal: PrincipalDep,
+    security: SecuritySettingsDep,
     overdue: bool | None = None,
     limit: Annotated[int, Query(ge=1, le=2**63 - 1)] = 100,
     offset: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,
@@ -40,8 +39,8 @@ async def queue(
         raise Forbidden(
             f"role {principal.role!r} may not read a department's queue", loc=["header", "authorization"]
         )
-    if limit > api_settings.max_page_size:
-        raise InvalidInput(f"limit is at most {api_settings.max_page_size}", loc=["query", "limit"])
+    if limit > security.max_page_size:
+        raise InvalidInput(f"limit is at most {security.max_page_size}", loc=["query", "limit"])
     filters = {"department": code, "status": ["escalated", "department_accepted"], "overdue": overdue}
     total, rows = await q.list_incidents(conn, principal, filters, limit, offset, order="due")
     return {

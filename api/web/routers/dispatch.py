@@ -5,22 +5,22 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from sqlalchemy import text
 
-from api.auth.tokens import Principal, require_roles
 from api.errors import Conflict, InvalidInput, NotFound, Unavailable
 from api.services.dispatch import rules
-from api.services.dispatch.settings import DispatchSettings, get_dispatch_settings
+from api.settings import DispatchSettings
 from api.store.models import PERSON_ROLES
 from api.store.sql import dispatch
-from api.web.deps import ConnDep
+from api.web.deps import ConnDep, DispatchSettingsDep, PrincipalDep
 from api.web.params import PointQuery
 
 router = APIRouter(prefix="/api/v1/dispatch", tags=["dispatch"])
 
-SettingsDep = Annotated[DispatchSettings, Depends(get_dispatch_settings)]
-Reader = Annotated[Principal, Depends(require_roles("dispatcher", "worker", "planner", "department"))]
+
+SettingsDep = DispatchSettingsDep
+Reader = PrincipalDep
 
 PersonRole = StrEnum("PersonRole", {r: r for r in PERSON_ROLES})  # type: ignore[misc]
 

@@ -11,18 +11,25 @@ import datetime as dt
 import math
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.auth import privacy
-from api.auth.tokens import CurrentPrincipal, Principal, require_roles
+from api.auth.principal import Principal
 from api.errors import Forbidden, InvalidInput, NotFound
 from api.services.incidents import workflow
 from api.services.incidents.intake import CHANNEL_ROLES, Intake, namespaced_key
-from api.services.incidents.settings import IncidentSettings
+from api.settings import IncidentSettings
 from api.store.sql import incidents as q
-from api.web.deps import ApiSettingsDep, ConnDep, get_tx
+from api.web.deps import (
+    ApiSettingsDep,
+    ConnDep,
+    IncidentSettingsDep,
+    PrincipalDep,
+    SecuritySettingsDep,
+    get_tx,
+)
 from api.web.params import CRSName, make_point
 from gis.crs import to_wgs84
 
@@ -32,18 +39,12 @@ router = APIRouter(prefix="/api/v1/incidents", tags=["incidents"])
 #: that got 201 can read its incident at once, and a failed commit is never reported as success.
 TxDep = Annotated[AsyncConnection, Depends(get_tx, scope="function")]
 
-_SETTINGS = IncidentSettings()
 KEY_MAX = 100
 BIGINT_MAX = 2**63 - 1
 IncidentId = Annotated[int, Path(ge=1, le=BIGINT_MAX, description="incident id")]
 
 
-def incident_settings(request: Request) -> IncidentSettings:
-    settings = getattr(request.app.state, "incident_settings", None)
-    return settings if isinstance(settings, IncidentSettings) else _SETTINGS
-
-
-SettingsDep = Annotated[IncidentSettings, Depends(incident_settings)]
+SettingsDep = IncidentSettingsDep
 
 
 # --------------------------------------------------------------------------- bodies
@@ -335,8 +336,8 @@ def check_key(key: str | None) -> str | None:
 
 # --------------------------------------------------------------------------- endpoints
 
-Reporter = Annotated[Principal, Depends(require_roles("reporter", "dispatcher", "worker"))]
-Dispatcher = Annotated[Principal, Depends(require_roles("dispatcher"))]
+Reporter = PrincipalDep
+Dispatcher = PrincipalDep
 
 
 @router.post(
@@ -422,8 +423,8 @@ StatusName = Literal[
 @router.get("", summary="Incidents this token may see, filtered (newest first)")
 async def list_(
     conn: ConnDep,
-    principal: CurrentPrincipal,
-    api_settings: ApiSettingsDep,
+    principal: PrincipalDep,
+    security: SecuritySettingsDep,
     status: Annotated[list[StatusName] | None, Query()] = None,
     grid: Annotated[str | None, Query(pattern=r"^\d{15}$")] = None,
     community: Annotated[str | None, Query(pattern=r"^\d{12}$")] = None,
@@ -442,8 +443,8 @@ async def list_(
     limit: Annotated[int, Query(ge=1, le=BIGINT_MAX)] = 100,
     offset: Annotated[int, Query(ge=0, le=BIGINT_MAX)] = 0,
 ) -> dict[str, Any]:
-    if limit > api_settings.max_page_size:
-        raise InvalidInput(f"limit is at most {api_settings.max_page_size}", loc=["query", "limit"])
+    if limit > security.max_page_size:
+        raise InvalidInput(f"limit is at most {security.max_page_size}", loc=["query", "limit"])
     for name, value in (("since", since), ("until", until)):
         if value is not None and value.tzinfo is None:
             raise InvalidInput("give a time zone (e.g. 2026-01-01T00:00:00+08:00)", loc=["query", name])
@@ -474,7 +475,7 @@ async def list_(
 
 @router.get("/{incident_id}", summary="One incident with its event log")
 async def get(
-    incident_id: IncidentId, conn: ConnDep, principal: CurrentPrincipal, api_settings: ApiSettingsDep
+    incident_id: IncidentId, conn: ConnDep, principal: PrincipalDep, api_settings: ApiSettingsDep
 ) -> dict[str, Any]:
     return await full_incident(conn, incident_id, principal, api_settings.boundary_tolerance_m)
 
@@ -492,7 +493,7 @@ async def transition(
     incident_id: IncidentId,
     body: TransitionIn,
     tx: TxDep,
-    principal: CurrentPrincipal,
+    principal: PrincipalDep,
     api_settings: ApiSettingsDep,
 ) -> dict[str, Any]:
     where = None
@@ -534,7 +535,7 @@ async def rating(
     incident_id: IncidentId,
     body: RatingIn,
     tx: TxDep,
-    principal: Annotated[Principal, Depends(require_roles("reporter", "dispatcher"))],
+    principal: PrincipalDep,
     api_settings: ApiSettingsDep,
 ) -> dict[str, Any]:
     await q.rate(tx, incident_id, principal, body.good, body.score, body.comment)

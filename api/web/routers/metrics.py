@@ -7,10 +7,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from api.auth.tokens import CurrentPrincipal
 from api.errors import Forbidden, InvalidInput
 from api.store.sql import metrics as m
-from api.web.deps import ConnDep
+from api.web.deps import ConnDep, PrincipalDep
 
 router = APIRouter(prefix="/api/v1/metrics", tags=["incidents"])
 
@@ -18,7 +17,7 @@ router = APIRouter(prefix="/api/v1/metrics", tags=["incidents"])
 @router.get("", summary="On-the-spot completion, satisfaction, time limits, medians, escalations")
 async def metrics(
     conn: ConnDep,
-    principal: CurrentPrincipal,
+    principal: PrincipalDep,
     community: Annotated[str | None, Query(pattern=r"^\d{12}$")] = None,
     district: Annotated[str | None, Query(pattern=r"^\d{6}$")] = None,
     since: Annotated[dt.datetime | None, Query(description="incidents created from (inclusive)")] = None,

@@ -93,8 +93,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
         return
     sub = build_ogc_app()
-    settings = getattr(app.state, "db_settings", None)
-    await connect(sub, _dsn(app), getattr(settings, "statement_timeout_ms", 30_000))
+    await connect(sub, _dsn(app), app.state.settings.db.statement_timeout_ms)
     app.state.ogc_app = sub
     try:
         yield

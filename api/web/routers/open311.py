@@ -22,12 +22,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
-from api.auth.tokens import Principal, hash_token
+from api.auth.principal import Principal
+from api.auth.tokens import hash_token
 from api.errors import BadRequest, Forbidden, InvalidInput, NotFound, Unauthorized, WanggeError
 from api.services.incidents.intake import Intake, namespaced_key
 from api.store.sql import incidents as qi
 from api.store.sql import open311 as q
 from api.web.deps import ApiSettingsDep, ConnDep
+from api.web.errors import status_of
 from api.web.params import make_point
 from api.web.routers.incidents import SettingsDep, TxDep, check_key
 
@@ -65,7 +67,7 @@ class Open311Route(APIRoute):
                 return await handler(request)
             except WanggeError as exc:
                 where = ".".join(str(p) for p in exc.loc[1:]) if exc.loc else ""
-                return _errors(exc.status_code, f"{where}: {exc.msg}" if where else exc.msg, fmt)
+                return _errors(status_of(exc), f"{where}: {exc.msg}" if where else exc.msg, fmt)
             except RequestValidationError as exc:
                 first = exc.errors()[0] if exc.errors() else {"loc": [], "msg": "invalid"}
                 where = ".".join(str(p) for p in first.get("loc", [])[1:])

@@ -5,24 +5,24 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.auth.tokens import Principal, require_roles
 from api.errors import InvalidInput, NotFound
 from api.services.dispatch import rules
 from api.services.dispatch.access import check_acts_for
-from api.services.dispatch.settings import DispatchSettings, get_dispatch_settings
+from api.settings import DispatchSettings
 from api.store.sql import people, points
-from api.web.deps import ConnDep, TxDep
+from api.web.deps import ConnDep, DispatchSettingsDep, PrincipalDep, TxDep
 from api.web.params import CRSName, make_point
 
 router = APIRouter(prefix="/api/v1/people", tags=["dispatch"])
 
-SettingsDep = Annotated[DispatchSettings, Depends(get_dispatch_settings)]
+
+SettingsDep = DispatchSettingsDep
 PersonId = Annotated[int, Path(ge=1, description="the person's id")]
-Writer = Annotated[Principal, Depends(require_roles("dispatcher", "worker"))]
-Reader = Annotated[Principal, Depends(require_roles("dispatcher", "worker", "planner"))]
+Writer = PrincipalDep
+Reader = PrincipalDep
 
 
 class Ping(BaseModel):

@@ -5,24 +5,24 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import anyio
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import DBAPIError
 
 from api.auth import audit
-from api.auth.tokens import CurrentPrincipal, Principal, require_roles
+from api.auth.principal import Principal
 from api.errors import Conflict, Forbidden, InvalidInput, NotFound, Unavailable
 from api.services.planning import service
 from api.services.planning.edits import apply_edit, load_for_edit, result_grids, store_edit
 from api.services.planning.inputs import load_inputs
 from api.services.planning.redraw import RedrawRequest, compute_draft
 from api.store.sql import plans as q
-from api.web.deps import EngineDep
+from api.web.deps import EngineDep, PrincipalDep
 from api.web.params import CRSName
 
 router = APIRouter(prefix="/api/v1/plans", tags=["planning"])
 
-Planner = Annotated[Principal, Depends(require_roles("planner"))]
+Planner = PrincipalDep
 
 
 class RedrawBody(BaseModel):
@@ -115,7 +115,7 @@ async def create_plan(body: RedrawBody, engine: EngineDep, principal: Planner) -
 @router.get("", summary="Plans of a community (or of all communities in scope)")
 async def list_plans(
     engine: EngineDep,
-    principal: CurrentPrincipal,
+    principal: PrincipalDep,
     community: Annotated[str | None, Query(pattern=r"^\d{12}$")] = None,
     status: Annotated[Literal["draft", "active", "retired"] | None, Query()] = None,
 ) -> dict[str, Any]:
@@ -147,7 +147,7 @@ async def list_plans(
 
 
 @router.get("/{plan_id}", summary="A plan: grids (GeoJSON), figures, diff against the active plan")
-async def get_plan(plan_id: int, engine: EngineDep, principal: CurrentPrincipal) -> dict[str, Any]:
+async def get_plan(plan_id: int, engine: EngineDep, principal: PrincipalDep) -> dict[str, Any]:
     _check_scope(principal, await _plan_community(engine, plan_id))
     async with engine.connect() as conn:
         return await conn.run_sync(service.show, plan_id)

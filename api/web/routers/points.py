@@ -4,18 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Response
+from fastapi import APIRouter, Header, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.auth.tokens import Principal, require_roles
 from api.errors import Conflict, InvalidInput, NotFound
 from api.services.dispatch.access import check_acts_for
 from api.store.sql import points
-from api.web.deps import ConnDep, TxDep
+from api.web.deps import ConnDep, PrincipalDep, TxDep
 
 router = APIRouter(prefix="/api/v1/points", tags=["dispatch"])
 
-Spender = Annotated[Principal, Depends(require_roles("dispatcher", "worker"))]
+Spender = PrincipalDep
 
 
 class RedeemIn(BaseModel):

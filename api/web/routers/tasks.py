@@ -10,27 +10,28 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Response
+from fastapi import APIRouter, Header, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.auth.tokens import Principal, require_roles
+from api.auth.principal import Principal
 from api.errors import Conflict, Forbidden, InvalidInput, NotFound
 from api.services.dispatch import lifecycle, rules
 from api.services.dispatch.access import check_acts_for
-from api.services.dispatch.settings import DispatchSettings, get_dispatch_settings
 from api.services.dispatch.sweep import sweep
+from api.settings import DispatchSettings
 from api.store.models import PERSON_ROLES, TASK_STATUSES
 from api.store.sql import people, tasks
-from api.web.deps import TxDep
+from api.web.deps import DispatchSettingsDep, PrincipalDep, TxDep
 from api.web.params import CRSName, make_point
 
 router = APIRouter(prefix="/api/v1/tasks", tags=["dispatch"])
 
-SettingsDep = Annotated[DispatchSettings, Depends(get_dispatch_settings)]
+
+SettingsDep = DispatchSettingsDep
 TaskId = Annotated[int, Path(ge=1)]
-Dispatcher = Annotated[Principal, Depends(require_roles("dispatcher"))]
-FieldActor = Annotated[Principal, Depends(require_roles("dispatcher", "worker"))]
-Reader = Annotated[Principal, Depends(require_roles("dispatcher", "worker", "planner"))]
+Dispatcher = PrincipalDep
+FieldActor = PrincipalDep
+Reader = PrincipalDep
 
 Role = Literal[PERSON_ROLES]  # type: ignore[valid-type]
 Status = Literal[TASK_STATUSES]  # type: ignore[valid-type]

@@ -5,27 +5,26 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import privacy
 from api.auth.privacy import mask_people
-from api.auth.tokens import Principal, require_roles
 from api.errors import Forbidden, InvalidInput, NotFound
 from api.services.dispatch import rules
 from api.services.dispatch.access import check_acts_for
 from api.services.dispatch.checklist import VISIT_CHECKLIST, unknown_items
-from api.services.dispatch.settings import DispatchSettings, get_dispatch_settings
 from api.store.sql import people, visits
-from api.web.deps import ConnDep, TxDep
+from api.web.deps import ConnDep, DispatchSettingsDep, PrincipalDep, TxDep
 from api.web.params import CRSName, make_point
 from api.web.routers.tasks import GeoPoint
 
 router = APIRouter(tags=["visits"])
 
-SettingsDep = Annotated[DispatchSettings, Depends(get_dispatch_settings)]
-Recorder = Annotated[Principal, Depends(require_roles("dispatcher", "worker"))]
-Reader = Annotated[Principal, Depends(require_roles("dispatcher", "worker", "planner"))]
+
+SettingsDep = DispatchSettingsDep
+Recorder = PrincipalDep
+Reader = PrincipalDep
 
 #: Who records household visits: grid workers, and community police on joint visits (警网融合).
 VISITOR_ROLES = ("grid_worker", "police")

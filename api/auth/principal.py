@@ -1,0 +1,33 @@
+"""Who is calling: a token's role and scope, independent of HTTP."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the token's role and scope."""
+
+    token_id: int
+    role: str
+    community_code: str | None = None
+    district_code: str | None = None
+    department_code: str | None = None
+    person_id: int | None = None
+
+    @property
+    def actor(self) -> str:
+        return f"token:{self.token_id}:{self.role}"
+
+    def in_scope(self, community_code: str | None) -> bool:
+        """Whether a thing in ``community_code`` lies inside this token's area scope.
+
+        A community code starts with its 6-digit district code. Admins and tokens
+        without an area scope see everything (their role still limits what).
+        """
+        if self.role == "admin":
+            return True
+        if self.community_code and community_code != self.community_code:
+            return False
+        return not (self.district_code and (community_code or "")[:6] != self.district_code)
