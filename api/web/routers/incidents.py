@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from api.auth import privacy
 from api.auth.principal import Principal
 from api.errors import Forbidden, InvalidInput, NotFound
+from api.services.coords import CRSName, make_point
 from api.services.incidents import workflow
 from api.services.incidents.intake import CHANNEL_ROLES, Intake, namespaced_key
 from api.settings import IncidentSettings
@@ -30,7 +31,6 @@ from api.web.deps import (
     SecuritySettingsDep,
     get_tx,
 )
-from api.web.params import CRSName, make_point
 from gis.crs import to_wgs84
 
 router = APIRouter(prefix="/api/v1/incidents", tags=["incidents"])

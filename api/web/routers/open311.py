@@ -25,12 +25,12 @@ from pydantic import BaseModel
 from api.auth.principal import Principal
 from api.auth.tokens import hash_token
 from api.errors import BadRequest, Forbidden, InvalidInput, NotFound, Unauthorized, WanggeError
+from api.services.coords import make_point
 from api.services.incidents.intake import Intake, namespaced_key
 from api.store.sql import incidents as qi
 from api.store.sql import open311 as q
 from api.web.deps import ApiSettingsDep, ConnDep
 from api.web.errors import status_of
-from api.web.params import make_point
 from api.web.routers.incidents import SettingsDep, TxDep, check_key
 
 SPEC = "http://wiki.open311.org/GeoReport_v2"

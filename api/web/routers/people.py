@@ -9,12 +9,12 @@ from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.errors import InvalidInput, NotFound
+from api.services.coords import CRSName, make_point
 from api.services.dispatch import rules
 from api.services.dispatch.access import check_acts_for
 from api.settings import DispatchSettings
 from api.store.sql import people, points
 from api.web.deps import ConnDep, DispatchSettingsDep, PrincipalDep, TxDep
-from api.web.params import CRSName, make_point
 
 router = APIRouter(prefix="/api/v1/people", tags=["dispatch"])
 

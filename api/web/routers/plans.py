@@ -12,13 +12,13 @@ from sqlalchemy.exc import DBAPIError
 from api.auth import audit
 from api.auth.principal import Principal
 from api.errors import Conflict, Forbidden, InvalidInput, NotFound, Unavailable
+from api.services.coords import CRSName
 from api.services.planning import service
 from api.services.planning.edits import apply_edit, load_for_edit, result_grids, store_edit
 from api.services.planning.inputs import load_inputs
 from api.services.planning.redraw import RedrawRequest, compute_draft
 from api.store.sql import plans as q
 from api.web.deps import EngineDep, PrincipalDep
-from api.web.params import CRSName
 
 router = APIRouter(prefix="/api/v1/plans", tags=["planning"])
 

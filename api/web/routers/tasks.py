@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth.principal import Principal
 from api.errors import Conflict, Forbidden, InvalidInput, NotFound
+from api.services.coords import CRSName, make_point
 from api.services.dispatch import lifecycle, rules
 from api.services.dispatch.access import check_acts_for
 from api.services.dispatch.sweep import sweep
@@ -22,7 +23,6 @@ from api.settings import DispatchSettings
 from api.store.models import PERSON_ROLES, TASK_STATUSES
 from api.store.sql import people, tasks
 from api.web.deps import DispatchSettingsDep, PrincipalDep, TxDep
-from api.web.params import CRSName, make_point
 
 router = APIRouter(prefix="/api/v1/tasks", tags=["dispatch"])
 

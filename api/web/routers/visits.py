@@ -11,12 +11,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.auth import privacy
 from api.auth.privacy import mask_people
 from api.errors import Forbidden, InvalidInput, NotFound
+from api.services.coords import CRSName, make_point
 from api.services.dispatch import rules
 from api.services.dispatch.access import check_acts_for
 from api.services.dispatch.checklist import VISIT_CHECKLIST, unknown_items
 from api.store.sql import people, visits
 from api.web.deps import ConnDep, DispatchSettingsDep, PrincipalDep, TxDep
-from api.web.params import CRSName, make_point
 from api.web.routers.tasks import GeoPoint
 
 router = APIRouter(tags=["visits"])
