@@ -467,6 +467,25 @@ class ApiToken(Base):
     revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+class ConsoleSession(Base):
+    """A signed-in browser session of the console (migration 0008_sessions).
+
+    The cookie carries a random secret; only its SHA-256 hash is stored (``id``).
+    A session acts with its token's role and scope, and dies with the token
+    (revoked or expired) or when it ends (logout, expiry).
+    """
+
+    __tablename__ = "console_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    token_id: Mapped[int] = mapped_column(ForeignKey("api_tokens.id", ondelete="CASCADE"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    lang: Mapped[str] = mapped_column(String(8), server_default=text("'zh-CN'"))
+    created_at: Mapped[dt.datetime] = _now()
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
 # --------------------------------------------------------------------------- dispatch (migration 0003)
 
 TASK_STATUSES = ("open", "offered", "accepted", "completed", "cancelled", "expired")

@@ -16,6 +16,7 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from api.auth.principal import Principal
+from api.auth.sessions import Session
 from api.errors import Unauthorized
 from api.settings import ApiSettings, DispatchSettings, IncidentSettings, SecuritySettings, Settings
 
@@ -70,6 +71,8 @@ async def get_dispatch_settings(request: Request) -> DispatchSettings:
 
 #: key in the ASGI scope's ``state`` where the authorization step leaves the caller
 STATE_KEY = "principal"
+#: ... and the console session when the caller came with the session cookie (else None)
+SESSION_KEY = "session"
 
 
 async def optional_principal(request: Request) -> Principal | None:
@@ -87,6 +90,13 @@ async def current_principal(request: Request) -> Principal:
     return principal
 
 
+async def optional_session(request: Request) -> Session | None:
+    """The console session the caller signed in with (None for bearer tokens and anonymous)."""
+    state = request.scope.get("state") or {}
+    session: Session | None = state.get(SESSION_KEY)
+    return session
+
+
 EngineDep = Annotated[AsyncEngine, Depends(get_engine)]
 ConnDep = Annotated[AsyncConnection, Depends(get_conn)]
 #: committed BEFORE the response is sent (``scope="function"``): a client that got 2xx has its
@@ -99,3 +109,4 @@ IncidentSettingsDep = Annotated[IncidentSettings, Depends(get_incident_settings)
 DispatchSettingsDep = Annotated[DispatchSettings, Depends(get_dispatch_settings)]
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
 OptionalPrincipalDep = Annotated[Principal | None, Depends(optional_principal)]
+OptionalSessionDep = Annotated[Session | None, Depends(optional_session)]

@@ -42,7 +42,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.requests import HTTPConnection
 from starlette.routing import Mount, compile_path
 
-from api.auth import audit, permissions
+from api.auth import audit, permissions, sessions
 from api.auth.permissions import (
     COMMUNITY_KEYS,
     DEPARTMENT_KEYS,
@@ -57,7 +57,7 @@ from api.auth.tokens import bearer_token, lookup_token
 from api.errors import Forbidden, InvalidInput, RateLimited, Unauthorized, Unavailable, WanggeError
 from api.settings import SecuritySettings
 from api.web import limits
-from api.web.deps import STATE_KEY
+from api.web.deps import SESSION_KEY, STATE_KEY
 from api.web.errors import status_of
 
 log = logging.getLogger("wangge.security")
@@ -290,6 +290,12 @@ class SecurityMiddleware:
         try:
             principal = await self._authenticate(scope)
             body: bytes | None = None
+            session = None if principal is not None else await self._session(scope)
+            if session is not None:
+                principal = session.principal
+                if method in BODY_METHODS:
+                    body = await self._read_body(scope, receive, max_body)
+                    self._check_csrf(scope, session, body)
             if principal is None and rule.api_key:
                 if method in BODY_METHODS:
                     body = await self._read_body(scope, receive, max_body)
@@ -325,6 +331,7 @@ class SecurityMiddleware:
             return
 
         scope.setdefault("state", {})[STATE_KEY] = principal
+        scope["state"][SESSION_KEY] = session
         status: dict[str, int] = {}
         writing = method in WRITE_METHODS and principal is not None
         table, entity_id = self._audit_target(rule, template, path_params) if writing else (None, None)
@@ -370,6 +377,38 @@ class SecurityMiddleware:
         if principal is None:
             raise Unauthorized("token is unknown, revoked or expired", loc=["header", "authorization"])
         return principal
+
+    async def _session(self, scope: Scope) -> sessions.Session | None:
+        """The console session of the request's cookie, if any (None without a cookie)."""
+        secret = HTTPConnection(scope).cookies.get(sessions.COOKIE)
+        if not secret:
+            return None
+        try:
+            session = await sessions.lookup_session(self._reader(), secret)
+        except (OSError, SQLAlchemyError) as exc:
+            log.error("session lookup failed: %s", exc)
+            raise Unavailable("the store is unavailable; retry shortly") from exc
+        if session is None:
+            raise Unauthorized(
+                "the console session has ended; sign in again", loc=["cookie", sessions.COOKIE]
+            )
+        return session
+
+    @staticmethod
+    def _check_csrf(scope: Scope, session: sessions.Session, body: bytes) -> None:
+        """Unsafe requests authenticated by the cookie must carry the session's CSRF secret."""
+        conn = HTTPConnection(scope)
+        sent = conn.headers.get(sessions.CSRF_HEADER)
+        ctype = conn.headers.get("content-type", "")
+        if sent is None and "application/x-www-form-urlencoded" in ctype:
+            sent = next(
+                (v for k, v in parse_qsl(body.decode("utf-8", "replace")) if k == sessions.CSRF_FIELD), None
+            )
+        if not sessions.csrf_ok(session, sent):
+            raise Forbidden(
+                "missing or wrong CSRF token: reload the page and try again",
+                loc=["header", sessions.CSRF_HEADER],
+            )
 
     async def _api_key(self, scope: Scope, field: str, body: bytes | None) -> Principal | None:
         """A token sent as a form or query field (Open311's ``api_key``)."""
