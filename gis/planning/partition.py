@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import geopandas as gpd
 import networkx as nx
@@ -40,6 +40,9 @@ from scipy.sparse.csgraph import connected_components
 
 from gis.planning.errors import InfeasiblePlan, InvalidInput
 from gis.planning.graph import UnitGraph
+from gis.planning.oversize import OVER_MAXIMUM, pin_oversize
+
+OversizeMode = Literal["refuse", "own_grid"]
 
 #: Discount applied to boundary that runs along a street when scoring cuts.
 STREET_DISCOUNT = 0.5
@@ -72,6 +75,10 @@ class Partition:
     existing_names : dict
         Label → existing grid name it continues (existing mode only).
     seed : int
+    over_maximum : list of dict
+        Grids holding a unit above the maximum alone (``oversize="own_grid"``):
+        ``{"label", "households", "unit_ids", "building_ids", "flag"}`` with
+        ``flag`` = ``"over maximum"``.
     """
 
     labels: pd.Series
@@ -83,6 +90,7 @@ class Partition:
     moved_households: int | None = None
     existing_names: dict[int, Any] = field(default_factory=dict)
     seed: int = 0
+    over_maximum: list[dict[str, Any]] = field(default_factory=list)
 
     def building_labels(self, units: gpd.GeoDataFrame) -> pd.Series:
         """Grid label per ``building_id`` (explodes ``units.building_ids``)."""
@@ -115,6 +123,7 @@ def partition(
     recom_rounds: int | None = None,
     max_passes: int = 40,
     restarts: int = 4,
+    oversize: OversizeMode = "refuse",
 ) -> Partition:
     """Assign every unit to a grid.
 
@@ -144,6 +153,13 @@ def partition(
     restarts : int
         Extra attempts (seeded from ``seed``) when a grid is still out of
         range; the best attempt is kept.
+    oversize : {"refuse", "own_grid"}
+        A unit above the maximum (a building with more households than a
+        grid may hold, which :func:`~gis.planning.units.build_units` puts
+        in a cell of its own) is refused with :class:`InfeasiblePlan`
+        (default), or becomes a grid by itself listed in
+        ``Partition.over_maximum`` while the rest is planned normally
+        (see :mod:`gis.planning.oversize`).
 
     Returns
     -------
@@ -165,6 +181,22 @@ def partition(
             raise InvalidInput(f"invalid households_range {households_range}")
     if n_grids is not None and n_grids < 1:
         raise InvalidInput("n_grids must be ≥ 1")
+    if oversize not in ("refuse", "own_grid"):
+        raise InvalidInput(f"oversize must be 'refuse' or 'own_grid', got {oversize!r}")
+    if oversize == "own_grid" and households_range is not None:
+        hi_ = households_range[1]
+        if len(units) and (units["households"].to_numpy() > hi_).any():
+            return _partition_pinned(
+                units,
+                adjacency,
+                households_range,
+                n_grids,
+                existing,
+                seed,
+                recom_rounds=recom_rounds,
+                max_passes=max_passes,
+                restarts=restarts,
+            )
     g = UnitGraph.build(units, adjacency)
     if g.n == 0:
         raise InvalidInput("no units to partition")
@@ -219,6 +251,83 @@ def partition(
         existing_names=existing_names,
         seed=seed,
     )
+
+
+def _partition_pinned(
+    units: gpd.GeoDataFrame,
+    adjacency: nx.Graph,
+    households_range: tuple[int, int],
+    n_grids: int | None,
+    existing: Mapping[Hashable, Hashable] | pd.Series | None,
+    seed: int,
+    *,
+    recom_rounds: int | None,
+    max_passes: int,
+    restarts: int,
+) -> Partition:
+    """Units above the maximum as grids of their own; the rest partitioned normally."""
+    pin = pin_oversize(units, adjacency, households_range)
+    if n_grids is not None and pin.rest and n_grids <= len(pin.pinned):
+        raise InfeasiblePlan(
+            f"{len(pin.pinned)} building(s) above the maximum need a grid each, so {n_grids} grids "
+            "leave none for the rest of the community",
+            [{"kind": "n_grids", "n_grids": n_grids, "over_maximum": len(pin.pinned)}],
+        )
+    ids = units["unit_id"].tolist()
+    labels = pd.Series(-1, index=pd.Index(ids, name="unit_id"), name="grid", dtype=np.int64)
+    rest = None
+    k = 0
+    if pin.rest:
+        mask = units["unit_id"].isin(pin.rest).to_numpy()
+        sub = units.loc[mask]
+        rest = partition(
+            sub,
+            adjacency.subgraph(pin.rest).copy(),
+            households_range,
+            None if n_grids is None else n_grids - len(pin.pinned),
+            existing,
+            seed,
+            recom_rounds=recom_rounds,
+            max_passes=max_passes,
+            restarts=restarts,
+        )
+        labels.loc[rest.labels.index] = rest.labels.to_numpy()
+        k = rest.n_grids
+    hh_of = dict(zip(ids, units["households"].astype(int).tolist(), strict=True))
+    bld_of = dict(zip(ids, units["building_ids"], strict=True)) if "building_ids" in units.columns else {}
+    over = []
+    for j, u in enumerate(pin.pinned):
+        members = [u] + [a for a, into in pin.attached.items() if into == u]
+        labels.loc[members] = k + j
+        over.append(
+            {
+                "label": k + j,
+                "households": int(sum(hh_of[m] for m in members)),
+                "unit_ids": [_plain(m) for m in members],
+                "building_ids": [_plain(b) for m in members for b in bld_of.get(m, [])],
+                "flag": OVER_MAXIMUM,
+            }
+        )
+    total_k = k + len(pin.pinned)
+    households = [0] * total_k
+    for u, lab in labels.items():
+        households[int(lab)] += hh_of[u]
+    return Partition(
+        labels=labels,
+        n_grids=total_k,
+        households=households,
+        households_range=households_range,
+        problems=list(rest.problems) if rest else [],
+        notes=(list(rest.notes) if rest else []) + pin.notes,
+        moved_households=rest.moved_households if rest else None,
+        existing_names=dict(rest.existing_names) if rest else {},
+        seed=seed,
+        over_maximum=over,
+    )
+
+
+def _plain(v: Any) -> Any:
+    return v.item() if hasattr(v, "item") else v
 
 
 def _solve(

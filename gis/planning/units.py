@@ -65,6 +65,7 @@ def build_units(
     *,
     households_range: tuple[int, int] = (300, 500),
     max_unit_households: int | None = None,
+    isolate_over: int | None = None,
 ) -> UnitSet:
     """Build planning units for one community.
 
@@ -83,6 +84,10 @@ def build_units(
         Blocks with more households than this are split into building-based
         cells. Default ``max((max - min) // 2, 1)`` so that balancing within
         the range is always possible at unit granularity.
+    isolate_over : int, optional
+        A building with more households than this gets a cell of its own
+        (so that it can become a grid by itself, see
+        :mod:`gis.planning.oversize`). Default: the range's maximum.
 
     Returns
     -------
@@ -102,6 +107,8 @@ def build_units(
     lo, hi = households_range
     if max_unit_households is None:
         max_unit_households = max((hi - lo) // 2, 1)
+    if isolate_over is None:
+        isolate_over = hi
 
     blocks = street_blocks(community, None if streets is None else streets.geometry.values)
     bgeom = _valid_footprints(np.asarray(buildings.geometry.values))
@@ -114,7 +121,10 @@ def build_units(
     for b, block in enumerate(blocks):
         members = np.flatnonzero(block_of == b)
         total = int(hh[members].sum())
-        if total <= max_unit_households or members.size < 2:
+        alone = hh[members] > isolate_over
+        if members.size >= 2 and alone.any():
+            parts = _split_block(block, rep[members], hh[members], max_unit_households, alone)
+        elif total <= max_unit_households or members.size < 2:
             parts = [block]
         else:
             parts = _split_block(block, rep[members], hh[members], max_unit_households)
@@ -383,18 +393,31 @@ def _singles(geoms: np.ndarray, tags: list[int]) -> tuple[np.ndarray, list[int]]
 
 
 def _split_block(
-    block: shapely.Polygon, points: np.ndarray, households: np.ndarray, cap: int
+    block: shapely.Polygon,
+    points: np.ndarray,
+    households: np.ndarray,
+    cap: int,
+    alone: np.ndarray | None = None,
 ) -> list[shapely.Geometry]:
     """Split a block into building-group cells of at most ``cap`` households.
 
     Buildings are grouped by recursive household-weighted bisection along the
     longer axis; each group's region is the union of its buildings' Voronoi
-    cells, clipped to the block.
+    cells, clipped to the block. Buildings marked ``alone`` form a group
+    each.
     """
     xy = shapely.get_coordinates(points)
-    k = max(math.ceil(int(households.sum()) / cap), 1)
     groups = np.zeros(xy.shape[0], dtype=np.int64)
-    _bisect_points(xy, households.astype(float), np.arange(xy.shape[0]), k, groups, [0])
+    alone = np.zeros(xy.shape[0], dtype=bool) if alone is None else alone
+    others = np.flatnonzero(~alone)
+    counter = [0]
+    if others.size:
+        total = int(households[others].sum())
+        k = max(math.ceil(total / cap), 1) if total > cap else 1
+        _bisect_points(xy, households.astype(float), others, k, groups, counter)
+    for i in np.flatnonzero(alone).tolist():
+        groups[i] = counter[0]
+        counter[0] += 1
     if groups.max() == 0:
         return [block]
     # Deduplicate coincident points so Voronoi cells map 1:1 to sites.
