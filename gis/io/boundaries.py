@@ -67,7 +67,11 @@ class BoundaryReport:
 
     def messages(self) -> list[str]:
         """One line per problem, for a planner."""
-        out = [f"communities {a} and {b} overlap by {o['area_m2']:,.1f} m²" for o in self.overlaps for a, b in [o["communities"]]]
+        out = [
+            f"communities {a} and {b} overlap by {o['area_m2']:,.1f} m²"
+            for o in self.overlaps
+            for a, b in [o["communities"]]
+        ]
         for g in self.gaps:
             where = " and ".join(g["neighbours"]) or "no community"
             what = "a sliver" if g["kind"] == "sliver" else "an enclosed area"
@@ -152,12 +156,17 @@ def check_boundaries(
         area = float(shapely.area(inter))
         if area > min_area_m2:
             rep.overlaps.append(
-                {"communities": [codes[i], codes[j]], "area_m2": round(area, 1), "geometry": _back(inter, crs)}
+                {
+                    "communities": [codes[i], codes[j]],
+                    "area_m2": round(area, 1),
+                    "geometry": _back(inter, crs),
+                }
             )
     union = shapely.union_all(geoms)
     half = gap_width_m / 2
     closed = shapely.buffer(shapely.buffer(union, half, join_style="mitre"), -half, join_style="mitre")
-    candidates = [(shapely.Polygon(r), "enclosed") for poly in shapely.get_parts(union) for r in poly.interiors]
+    polys = [p for p in shapely.get_parts(union) if p.geom_type == "Polygon"]
+    candidates = [(shapely.Polygon(r), "enclosed") for poly in polys for r in poly.interiors]
     candidates += [(p, "sliver") for p in shapely.get_parts(shapely.difference(closed, union))]
     seen: list[shapely.Geometry] = []
     for piece, kind in candidates:
@@ -172,7 +181,12 @@ def check_boundaries(
         if kind == "enclosed":
             seen.append(piece)
         rep.gaps.append(
-            {"kind": kind, "neighbours": neighbours, "area_m2": round(float(piece.area), 1), "geometry": _back(piece, crs)}
+            {
+                "kind": kind,
+                "neighbours": neighbours,
+                "area_m2": round(float(piece.area), 1),
+                "geometry": _back(piece, crs),
+            }
         )
     if buildings is not None and len(buildings):
         rep.straddling = _straddling(buildings, geoms, codes, crs, building_id, straddle_share)
@@ -272,7 +286,11 @@ def clip_overlaps(
 
 
 def fill_gaps(
-    communities: gpd.GeoDataFrame, report: BoundaryReport, *, code_column: str = "code", enclosed: bool = False
+    communities: gpd.GeoDataFrame,
+    report: BoundaryReport,
+    *,
+    code_column: str = "code",
+    enclosed: bool = False,
 ) -> tuple[gpd.GeoDataFrame, list[dict[str, Any]]]:
     """Give each sliver gap (and, with ``enclosed``, each enclosed hole) to the neighbour sharing most edge.
 
@@ -292,7 +310,7 @@ def fill_gaps(
         edge = piece.boundary.buffer(1e-6)
         best = max(
             (k for k, c in enumerate(codes) if c in g["neighbours"]),
-            key=lambda k: float(shapely.length(shapely.intersection(edge, geoms[k].boundary))),
+            key=lambda k: float(shapely.length(shapely.intersection(edge, shapely.boundary(geoms[k])))),
             default=None,
         )
         if best is None:

@@ -60,7 +60,7 @@ class GeometryReport:
 
     @classmethod
     def from_report(cls, report: ImportReport) -> GeometryReport:
-        """The dict-shaped summary of an :class:`ImportReport`."""
+        """Build the dict-shaped summary of an :class:`ImportReport`."""
         return cls(
             invalid=[i.as_dict() for i in report.invalid],
             repaired=[i.as_dict() for i in report.repaired],
@@ -100,7 +100,7 @@ def _combine(parts: list[shapely.Geometry], kinds: tuple[str, ...]) -> shapely.G
 
 
 def _keep_types(geom: shapely.Geometry, kinds: tuple[str, ...]) -> shapely.Geometry | None:
-    """The parts of ``geom`` of the wanted kinds, as one (multi) geometry, or None."""
+    """Return the parts of ``geom`` of the wanted kinds, as one (multi) geometry, or None."""
     parts, _ = _parts_of(geom, kinds)
     return _combine(parts, kinds) if parts else None
 
@@ -114,9 +114,16 @@ def _repair(
     if kinds == POLYGONAL:
         parts = [p for p in parts if p.area > 0]
     if not parts:
-        return None, {"repaired_to": fixed.geom_type}, f"make_valid leaves no {'/'.join(kinds)} ({fixed.geom_type})"
+        return (
+            None,
+            {"repaired_to": fixed.geom_type},
+            f"make_valid leaves no {'/'.join(kinds)} ({fixed.geom_type})",
+        )
     out = _combine(parts, kinds)
-    detail: dict[str, Any] = {"parts_before": int(shapely.get_num_geometries(geom)), "parts_after": len(parts)}
+    detail: dict[str, Any] = {
+        "parts_before": int(shapely.get_num_geometries(geom)),
+        "parts_after": len(parts),
+    }
     change = f"make_valid → {out.geom_type} of {len(parts)} part{'s' if len(parts) > 1 else ''}"
     if kinds == POLYGONAL:
         before = geodesic_area(shapely.Polygon(geom.exterior)) if geom.geom_type == "Polygon" else None
@@ -175,7 +182,11 @@ def check_geometries(
     rep = report if report is not None else ImportReport(kind="geometries", source="")
     n_inv0, n_rep0, n_skip0 = len(rep.invalid), len(rep.repaired), len(rep.skipped)
     geoms = np.asarray(gdf.geometry.values, dtype=object)
-    ids = [str(x) for x in gdf[id_column].tolist()] if id_column in gdf.columns else [str(i) for i in range(len(gdf))]
+    ids = (
+        [str(x) for x in gdf[id_column].tolist()]
+        if id_column in gdf.columns
+        else [str(i) for i in range(len(gdf))]
+    )
     missing = np.array([g is None for g in geoms], dtype=bool)
     present = ~missing
     empty = np.zeros(len(geoms), dtype=bool)

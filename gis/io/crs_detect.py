@@ -59,11 +59,11 @@ def looks_lonlat(b: Bounds) -> bool:
 
 def looks_latlon_swapped(b: Bounds) -> bool:
     """Latitude/longitude swapped: x within ±90 but y beyond it (y within ±180)."""
-    return _finite(b) and -90 <= b[0] and b[2] <= 90 and -180 <= b[1] and b[3] <= 180 and abs(b[3]) > 90
+    return _finite(b) and b[0] >= -90 and b[2] <= 90 and b[1] >= -180 and b[3] <= 180 and abs(b[3]) > 90
 
 
 def gauss_kruger_zone(b: Bounds) -> CrsGuess | None:
-    """The CGCS2000 Gauss–Krüger projection whose zone number prefixes every easting, if any."""
+    """Find the CGCS2000 Gauss–Krüger projection whose zone number prefixes every easting, if any."""
     if not _finite(b) or not (NORTHING[0] <= b[1] and b[3] <= NORTHING[1]):
         return None
     zone = math.floor(b[0] / 1_000_000)
@@ -88,7 +88,8 @@ def gauss_kruger_zone(b: Bounds) -> CrsGuess | None:
         return CrsGuess(
             epsg,
             f"coordinate system detected: EPSG:{epsg} (CGCS2000 6° Gauss–Krüger zone {zone}, central "
-            f"meridian {6 * zone - 3}°E), read from the zone number {zone} in front of every easting; {datum}",
+            f"meridian {6 * zone - 3}°E), read from the zone number {zone} in front of every easting; "
+            + datum,
         )
     return None
 
@@ -132,10 +133,12 @@ def explain_unknown(b: Bounds, what: str) -> str:
 
 
 def hint_for(b: Bounds) -> str:
-    """A hint naming the option when numbers contradict the stated system (empty if none)."""
+    """Return a hint naming the option when numbers contradict the stated system (empty if none)."""
     g = gauss_kruger_zone(b)
     if g is not None:
-        return f"; the numbers look like EPSG:{g.epsg} (zone number in the eastings): pass --crs EPSG:{g.epsg}"
+        return (
+            f"; the numbers look like EPSG:{g.epsg} (zone number in the eastings): pass --crs EPSG:{g.epsg}"
+        )
     if looks_latlon_swapped(b):
         return "; they look like latitude/longitude in swapped order: swap the columns (x = longitude)"
     if looks_projected_without_zone(b):

@@ -86,7 +86,7 @@ def codec_name(name: str) -> str:
 
 
 def stated_encoding(path: Path) -> tuple[str | None, str]:
-    """What a file says about its text: (codec or None, where it says so).
+    """Tell what a file says about its text: (codec or None, where it says so).
 
     A ``.cpg`` beside a shapefile, or the ``.dbf`` code-page mark for GBK;
     GeoJSON and GeoPackage are UTF-8 by specification.
@@ -110,6 +110,10 @@ def stated_encoding(path: Path) -> tuple[str | None, str]:
     if suffix in (".geojson", ".json", ".gpkg", ".geojsonl", ".geojsons"):
         return "utf-8", "the format is UTF-8 by specification"
     return None, "the format does not say"
+
+
+def _is_text(col: pd.Series) -> bool:
+    return col.dtype == object or isinstance(col.dtype, pd.StringDtype)
 
 
 def _decodes(raw: list[bytes], codec: str) -> int | None:
@@ -136,7 +140,7 @@ def detect_encoding(raw: Iterable[bytes]) -> str | None:
 
 def _raw_values(df: pd.DataFrame) -> tuple[list[str], list[bytes], list[tuple[str, int]]]:
     """Text columns, raw bytes of their values and of the column names, and where each came from."""
-    cols = [c for c in df.columns if df[c].dtype == object and c != getattr(df, "_geometry_column_name", None)]
+    cols = [c for c in df.columns if _is_text(df[c]) and c != getattr(df, "_geometry_column_name", None)]
     raw: list[bytes] = []
     where: list[tuple[str, int]] = []
     for c in df.columns:
@@ -195,7 +199,7 @@ def choose_encoding(
         if stated in WESTERN and raw:
             for alt in ("utf-8", "gb18030"):
                 if _decodes(raw, alt) is None:
-                    sample = raw[0]
+                    sample = _sample(raw, where)
                     warnings.append(
                         f"{path.name}: {why}, but its text is also valid {alt.upper()}: "
                         f"{sample.decode(stated)!r} would read {sample.decode(alt)!r}. If that is right, "
@@ -219,11 +223,18 @@ def choose_encoding(
                 "gb18030",
                 "detected",
                 f"text read as GB18030: {why}, and the bytes are not UTF-8 but valid GB18030 "
-                f"(e.g. {raw[0].decode('gb18030')!r}; GBK files read the same)",
+                f"(e.g. {_sample(raw, where).decode('gb18030')!r}; GBK files read the same)",
             ),
             warnings,
         )
-    return EncodingChoice("utf-8", "detected", f"text read as UTF-8 ({why}; the bytes are valid UTF-8)"), warnings
+    return EncodingChoice(
+        "utf-8", "detected", f"text read as UTF-8 ({why}; the bytes are valid UTF-8)"
+    ), warnings
+
+
+def _sample(raw: list[bytes], where: list[tuple[str, int]]) -> bytes:
+    """Pick a value (rather than a column name) to show."""
+    return next((b for b, w in zip(raw, where, strict=True) if w[1] >= 0), raw[0])
 
 
 def _row(where: tuple[str, int]) -> str:
@@ -245,7 +256,7 @@ def decode_frame(df: pd.DataFrame, codec: str) -> pd.DataFrame:
 
     out = df.copy()
     for c in out.columns:
-        if out[c].dtype == object and c != getattr(out, "_geometry_column_name", None):
+        if _is_text(out[c]) and c != getattr(out, "_geometry_column_name", None):
             out[c] = out[c].map(fix)
     names = {c: fix(c) for c in out.columns if isinstance(c, str) and not c.isascii()}
     return out.rename(columns=names) if names else out

@@ -59,7 +59,9 @@ def find_duplicates(
         return dup, []
     geoms = np.asarray(gdf.geometry.values, dtype=object)
     snapped = shapely.set_precision(geoms, DUPLICATE_GRID, mode="pointwise")
-    keys = shapely.to_wkb(shapely.normalize(shapely.simplify(snapped, DUPLICATE_GRID, preserve_topology=True)))
+    keys = shapely.to_wkb(
+        shapely.normalize(shapely.simplify(snapped, DUPLICATE_GRID, preserve_topology=True))
+    )
     ids = gdf[id_column].astype(str).tolist()
     first: dict[bytes, int] = {}
     items = []
@@ -154,7 +156,9 @@ def check_footprints(
             )
         gdf = gdf.loc[~mask].reset_index(drop=True)
     elif items:
-        report.warnings.append(f"{len(items)} footprint(s) repeat another one and were kept (duplicates=keep)")
+        report.warnings.append(
+            f"{len(items)} footprint(s) repeat another one and were kept (duplicates=keep)"
+        )
     over = find_overlaps(gdf, id_column)
     report.overlaps += over
     if over:

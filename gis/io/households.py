@@ -79,6 +79,7 @@ class HouseholdRule:
     default_floors: int = 1
 
     def __post_init__(self) -> None:
+        """Refuse rules that cannot estimate anything."""
         if not self.m2_per_household > 0:
             raise ValueError("m2_per_household must be > 0")
         if self.default_floors < 1:

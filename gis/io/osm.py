@@ -110,7 +110,9 @@ def _bbox(within: shapely.Geometry | None) -> tuple[float, float, float, float] 
     return (float(x0), float(y0), float(x1), float(y1))
 
 
-def _outside(bounds: tuple[float, float, float, float], box: tuple[float, float, float, float] | None) -> bool:
+def _outside(
+    bounds: tuple[float, float, float, float], box: tuple[float, float, float, float] | None
+) -> bool:
     if box is None:
         return False
     return bounds[2] < box[0] or bounds[0] > box[2] or bounds[3] < box[1] or bounds[1] > box[3]
@@ -124,7 +126,7 @@ def _corrupt(p: Path, exc: BaseException, seen: int) -> ReadError:
 
 
 def load_osm_buildings(path: str | Path, *, within: shapely.Geometry | None = None) -> OsmBuildings:
-    """Buildings (and entrances) of an OSM extract, with a report of what could not be used.
+    """Read the buildings (and entrances) of an OSM extract, reporting what could not be used.
 
     Parameters
     ----------
@@ -183,7 +185,9 @@ def load_osm_buildings(path: str | Path, *, within: shapely.Geometry | None = No
                 if _outside(geom.bounds, box):
                     outside += 1
                     continue
-                rows.append(_building_row(("w" if obj.from_way() else "r") + str(oid), _used_tags(tags), geom))
+                rows.append(
+                    _building_row(("w" if obj.from_way() else "r") + str(oid), _used_tags(tags), geom)
+                )
             elif isinstance(obj, osmium.osm.Way):
                 if "building" not in obj.tags:
                     continue
@@ -200,9 +204,16 @@ def load_osm_buildings(path: str | Path, *, within: shapely.Geometry | None = No
                     continue
                 if len(nodes) < 4 or not obj.is_closed():
                     report.read += 1
-                    report.skip(f"w{obj.id}", "open_way", f"building way with {len(nodes)} nodes is not closed")
+                    report.skip(
+                        f"w{obj.id}", "open_way", f"building way with {len(nodes)} nodes is not closed"
+                    )
                     continue
-                pending[obj.id] = (located if not missing else None, missing, len(nodes), _used_tags(obj.tags))
+                pending[obj.id] = (
+                    located if not missing else None,
+                    missing,
+                    len(nodes),
+                    _used_tags(obj.tags),
+                )
             elif isinstance(obj, osmium.osm.Relation):
                 tags = obj.tags
                 if "building" not in tags:
@@ -270,7 +281,9 @@ def load_osm_buildings(path: str | Path, *, within: shapely.Geometry | None = No
     # a way that is also an outer ring of an assembled building relation is that building
     outer_of = {w: r for r in sorted(assembled_rel) for w in relations.get(r, [])}
     kept = []
-    rows.sort(key=lambda r: (r["source_id"][0] != "w", int(r["source_id"][1:])))  # file order: ways, relations
+    rows.sort(
+        key=lambda r: (r["source_id"][0] != "w", int(r["source_id"][1:]))
+    )  # file order: ways, relations
     for row in rows:
         sid = row["source_id"]
         if sid[0] == "w" and int(sid[1:]) in outer_of:
@@ -287,16 +300,16 @@ def load_osm_buildings(path: str | Path, *, within: shapely.Geometry | None = No
     report.read += len(kept)
     if outside:
         report.extra["outside_area"] = outside
-    parts, owner = shapely.get_parts(np.asarray([r["geometry"] for r in kept], dtype=object), return_index=True)
+    parts, owner = shapely.get_parts(
+        np.asarray([r["geometry"] for r in kept], dtype=object), return_index=True
+    )
     holes = int(np.unique(owner[shapely.get_num_interior_rings(parts) > 0]).size) if len(kept) else 0
     if holes:
         report.notes.append(f"{holes} footprint(s) have inner rings (courtyards), kept as holes")
-    frame = (
-        gpd.GeoDataFrame(kept, geometry="geometry", crs=4326)
-        if kept
-        else _empty(BUILDING_COLUMNS)
+    frame = gpd.GeoDataFrame(kept, geometry="geometry", crs=4326) if kept else _empty(BUILDING_COLUMNS)
+    ent = (
+        gpd.GeoDataFrame(entrances, geometry="geometry", crs=4326) if entrances else _empty(ENTRANCE_COLUMNS)
     )
-    ent = gpd.GeoDataFrame(entrances, geometry="geometry", crs=4326) if entrances else _empty(ENTRANCE_COLUMNS)
     return OsmBuildings(frame=frame, entrances=ent, report=report)
 
 
@@ -336,7 +349,7 @@ def _building_row(sid: str, tags: dict[str, str], geom: shapely.Geometry) -> dic
 
 
 def read_osm_buildings(path: str | Path) -> gpd.GeoDataFrame:
-    """Buildings of an OSM extract (the frame of :func:`load_osm_buildings`).
+    """Read the buildings of an OSM extract (the frame of :func:`load_osm_buildings`).
 
     Returns
     -------
@@ -351,7 +364,7 @@ def read_osm_buildings(path: str | Path) -> gpd.GeoDataFrame:
 def load_osm_streets(
     path: str | Path, kinds: frozenset[str] = STREET_KINDS, *, within: shapely.Geometry | None = None
 ) -> tuple[gpd.GeoDataFrame, ImportReport]:
-    """Street centre lines (``highway`` ways of ``kinds``) of an OSM extract, clipped to the extract.
+    """Read street centre lines (``highway`` ways of ``kinds``), clipped to the extract.
 
     Parameters
     ----------
@@ -443,7 +456,7 @@ def load_osm_streets(
 
 
 def read_osm_streets(path: str | Path, kinds: frozenset[str] = STREET_KINDS) -> gpd.GeoDataFrame:
-    """Street centre lines of an OSM extract (the frame of :func:`load_osm_streets`).
+    """Read the street centre lines of an OSM extract (the frame of :func:`load_osm_streets`).
 
     Returns
     -------

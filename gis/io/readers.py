@@ -121,7 +121,7 @@ def load_buildings(
     duplicates: DuplicateMode = "skip",
     households_column: str | None = None,
 ) -> BuildingsRead:
-    """Building footprints with households (from the file where it has them, else estimated).
+    """Read building footprints with households (from the file where it has them, else estimated).
 
     Parameters
     ----------
@@ -161,7 +161,9 @@ def load_buildings(
         res = load_osm_buildings(path, within=within)
         raw, report, entrances = res.frame, res.report, res.entrances
     else:
-        raw, report = load_file(path, crs=crs, layer=layer, encoding=encoding, within=within, kind="buildings")
+        raw, report = load_file(
+            path, crs=crs, layer=layer, encoding=encoding, within=within, kind="buildings"
+        )
     raw, _ = check_geometries(raw, POLYGONAL, invalid=_mode(invalid, make_valid, osm), report=report)
     if households_column is not None and households_column.lower() not in raw.columns and len(raw):
         raise ReadError(
@@ -189,7 +191,9 @@ def load_buildings(
         where = "OSM tag building:flats/addr:households" if osm else f"the attribute {hcol!r}"
         report.notes.append(f"{given} building(s) have households from {where}; the others are estimated")
     out = estimate_households(out, rule)
-    out["households_source"] = np.where(out["households_estimated"], "estimate", "osm" if osm else "attribute")
+    out["households_source"] = np.where(
+        out["households_estimated"], "estimate", "osm" if osm else "attribute"
+    )
     if osm and entrances is not None and len(entrances) and len(out):
         out["entrances"] = _count_entrances(out, entrances)
     report.imported = len(out)
@@ -197,7 +201,10 @@ def load_buildings(
         {
             "households_estimated": int(out["households_estimated"].sum()),
             "floors_assumed": int(out["floors_assumed"].sum()),
-            "household_rule": {"m2_per_household": rule.m2_per_household, "default_floors": rule.default_floors},
+            "household_rule": {
+                "m2_per_household": rule.m2_per_household,
+                "default_floors": rule.default_floors,
+            },
             "households": int(out["households"].sum()),
             "households_max": int(out["households"].max()) if len(out) else 0,
         }
@@ -232,7 +239,7 @@ def read_buildings(
     rule: HouseholdRule = HouseholdRule(),
     **options: Any,
 ) -> tuple[gpd.GeoDataFrame, dict[str, Any]]:
-    """Building footprints with households (estimated where missing): the older ``(frame, dict)`` form.
+    """Read building footprints with households: the older ``(frame, dict)`` form.
 
     Parameters are those of :func:`load_buildings`.
 
@@ -261,7 +268,7 @@ def load_streets(
     within: shapely.Geometry | None = None,
     kinds: frozenset[str] = STREET_KINDS,
 ) -> tuple[gpd.GeoDataFrame, ImportReport]:
-    """Street centre lines, one LineString per row.
+    """Read street centre lines, one LineString per row.
 
     Parameters
     ----------
@@ -312,7 +319,7 @@ def read_streets(
     make_valid: bool = False,
     **options: Any,
 ) -> tuple[gpd.GeoDataFrame, dict[str, Any]]:
-    """Street centre lines: the older ``(frame, dict)`` form of :func:`load_streets`.
+    """Read street centre lines: the older ``(frame, dict)`` form of :func:`load_streets`.
 
     Returns
     -------
@@ -335,7 +342,7 @@ def load_areas(
     encoding: str | None = None,
     within: shapely.Geometry | None = None,
 ) -> tuple[gpd.GeoDataFrame, ImportReport]:
-    """Polygons with ``code`` and ``name`` (communities, grids).
+    """Read polygons with ``code`` and ``name`` (communities, grids).
 
     Parameters
     ----------
@@ -401,7 +408,7 @@ def read_areas(
     require_code: bool = True,
     **options: Any,
 ) -> tuple[gpd.GeoDataFrame, dict[str, Any]]:
-    """Polygons with ``code`` and ``name``: the older ``(frame, dict)`` form of :func:`load_areas`.
+    """Read areas: the older ``(frame, dict)`` form of :func:`load_areas`.
 
     Returns
     -------
@@ -417,4 +424,3 @@ def read_areas(
 def _osm_crs(crs: str | None) -> None:
     if crs is not None and crs.strip().lower() not in ("wgs84", "epsg:4326", "4326"):
         raise ReadError("OpenStreetMap data is always WGS84; drop --crs")
-

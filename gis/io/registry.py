@@ -165,7 +165,9 @@ def read_registry(
         hh = np.zeros(len(df), dtype=np.int64)
         for i, v in enumerate(raw):
             if not np.isfinite(v) or v < 0 or v != int(v):
-                report.skip(rowid[i], "bad_households", f"households {df[hc].iloc[i]!r} is not a whole number ≥ 0")
+                report.skip(
+                    rowid[i], "bad_households", f"households {df[hc].iloc[i]!r} is not a whole number ≥ 0"
+                )
                 keys[i] = None
             else:
                 hh[i] = int(v)
@@ -187,7 +189,9 @@ def read_registry(
         assert points is not None
         pos = {r: i for i, r in enumerate(rowid)}
         take = [pos[f"row {r}"] for r in points["row"]]
-        rows = gpd.GeoDataFrame(rows.iloc[take].reset_index(drop=True), geometry=points.geometry.values, crs=4326)
+        rows = gpd.GeoDataFrame(
+            rows.iloc[take].reset_index(drop=True), geometry=points.geometry.values, crs=4326
+        )
         bad = {it.feature for it in report.skipped if it.code == "bad_households"}
         rows = rows.loc[~rows["row"].isin(bad)]
     report.extra["registry_key"] = {"code": kc, "address": ac, "location": "coordinates"}[kind]
@@ -278,12 +282,18 @@ def apply_registry(
     total = np.bincount(target[matched], weights=hh[matched], minlength=n).astype(np.int64)
     hit = np.bincount(target[matched], minlength=n) > 0
     before = out["households"].to_numpy(dtype=np.int64)
-    was_est = out["households_estimated"].to_numpy(dtype=bool) if "households_estimated" in out else np.ones(n, bool)
+    was_est = (
+        out["households_estimated"].to_numpy(dtype=bool)
+        if "households_estimated" in out
+        else np.ones(n, bool)
+    )
     units: list[list[list[object]] | None] = [None] * n
     if rows["unit"].notna().any():
         per: dict[int, dict[str, int]] = {}
-        for j, u, h in zip(target[matched].tolist(), rows["unit"][matched].tolist(), hh[matched].tolist(), strict=True):
-            if u is not None:
+        for j, u, h in zip(
+            target[matched].tolist(), rows["unit"][matched].tolist(), hh[matched].tolist(), strict=True
+        ):
+            if isinstance(u, str) and u:
                 per.setdefault(j, {})
                 per[j][str(u)] = per[j].get(str(u), 0) + int(h)
         for j, d in per.items():

@@ -128,11 +128,11 @@ class ImportReport:
         self.extra.update(other.extra)
 
     def skipped_by_reason(self) -> dict[str, int]:
-        """Number of skipped features per reason code."""
+        """Count skipped features per reason code."""
         return dict(sorted(Counter(i.code for i in self.skipped).items()))
 
     def repaired_by_reason(self) -> dict[str, int]:
-        """Number of repaired features per reason code."""
+        """Count repaired features per reason code."""
         return dict(sorted(Counter(i.code for i in self.repaired).items()))
 
     def summary(self) -> str:

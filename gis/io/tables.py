@@ -34,10 +34,25 @@ from gis.io.report import ImportReport
 
 CSV_SUFFIXES = (".csv", ".tsv", ".txt")
 EXCEL_SUFFIXES = (".xlsx", ".xlsm")
-LON_COLUMNS = ("lon", "lng", "long", "longitude", "经度", "东经", "x", "x坐标", "point_x", "横坐标", "gcj_lng", "bd_lng")
+LON_COLUMNS = (
+    "lon",
+    "lng",
+    "long",
+    "longitude",
+    "经度",
+    "东经",
+    "x",
+    "x坐标",
+    "point_x",
+    "横坐标",
+    "gcj_lng",
+    "bd_lng",
+)
 LAT_COLUMNS = ("lat", "latitude", "纬度", "北纬", "y", "y坐标", "point_y", "纵坐标", "gcj_lat", "bd_lat")
 ID_COLUMNS = ("id", "编号", "序号", "objectid", "fid")
-_DMS = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*[°度]\s*(?:(\d+(?:\.\d+)?)\s*['′分])?\s*(?:(\d+(?:\.\d+)?)\s*[\"″秒])?\s*([NSEW东西南北]?)\s*$")
+_DMS = re.compile(
+    r"^\s*(-?\d+(?:\.\d+)?)\s*[°度]\s*(?:(\d+(?:\.\d+)?)\s*['′分])?\s*(?:(\d+(?:\.\d+)?)\s*[\"″秒])?\s*([NSEW东西南北]?)\s*$"
+)
 
 
 def is_table(path: str | Path) -> bool:
@@ -52,7 +67,8 @@ def _csv_text(data: bytes, path: Path, encoding: str | None, report: ImportRepor
             text = data.decode(codec)
         except UnicodeDecodeError as exc:
             raise ReadError(
-                f"{path.name} is not valid {codec} at byte {exc.start} (--encoding {encoding}); nothing was imported"
+                f"{path.name} is not valid {codec} at byte {exc.start} (--encoding {encoding}); "
+                "nothing was imported"
             ) from exc
         report.encoding = codec
         return text.removeprefix("\ufeff")
@@ -96,7 +112,7 @@ def _cell(v: object) -> str | None:
 def read_table(
     path: str | Path, *, encoding: str | None = None, sheet: str | None = None, kind: str = "rows"
 ) -> tuple[pd.DataFrame, ImportReport]:
-    """A CSV or Excel table as text cells with lower-cased column names, and a report.
+    """Read a CSV or Excel table as text cells with lower-cased column names, and a report.
 
     Parameters
     ----------
@@ -129,19 +145,7 @@ def read_table(
     if suffix == ".xls":
         raise ReadError(f"{p.name}: old Excel .xls files are not read; save it as .xlsx or CSV")
     if suffix in EXCEL_SUFFIXES:
-        try:
-            book = pd.ExcelFile(p, engine="openpyxl")
-        except Exception as exc:
-            raise ReadError(f"cannot read {p.name} as an Excel workbook: {exc}") from exc
-        names = [str(n) for n in book.sheet_names]
-        if sheet is None and len(names) > 1:
-            raise ReadError(f"{p.name} has {len(names)} sheets ({', '.join(names)}); choose one with --sheet")
-        if sheet is not None and sheet not in names:
-            raise ReadError(f"{p.name} has no sheet {sheet!r} (sheets: {', '.join(names)})")
-        try:
-            df = book.parse(sheet or names[0], dtype=object, header=0)
-        except Exception as exc:
-            raise ReadError(f"cannot read sheet {sheet or names[0]!r} of {p.name}: {exc}") from exc
+        df = _read_excel(p, sheet)
         report.encoding = "utf-8"
     elif suffix in CSV_SUFFIXES:
         text = _csv_text(p.read_bytes(), p, encoding, report)
@@ -153,16 +157,22 @@ def read_table(
         except csv.Error:
             sep = "\t" if suffix == ".tsv" else ","
         try:
-            df = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, skipinitialspace=True)
+            df = pd.read_csv(
+                io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, skipinitialspace=True
+            )
         except Exception as exc:
             raise ReadError(f"cannot read {p.name} as a table: {exc}") from exc
     else:
         raise ReadError(f"{p.name}: tables are read from .csv, .tsv, .txt or .xlsx files")
     df = df.dropna(how="all")
     df.columns = [str(c).strip().lower() for c in df.columns]
-    if any(c.startswith("unnamed:") for c in df.columns) and all(c.startswith("unnamed:") for c in df.columns):
+    if any(c.startswith("unnamed:") for c in df.columns) and all(
+        c.startswith("unnamed:") for c in df.columns
+    ):
         raise ReadError(f"{p.name} has no header row (the first row must name the columns)")
-    df = df.apply(lambda col: col.map(_cell)).astype(object)
+    df = pd.DataFrame(
+        {c: pd.Series([_cell(v) for v in df[c].tolist()], index=df.index, dtype=object) for c in df.columns}
+    )
     df.index = pd.RangeIndex(1, len(df) + 1)
     report.read = len(df)
     if not len(df):
@@ -170,9 +180,26 @@ def read_table(
     return df, report
 
 
-def _number(v: str | None) -> float:
-    if v is None:
-        return float("nan")
+def _read_excel(p: Path, sheet: str | None) -> pd.DataFrame:
+    try:
+        book = pd.ExcelFile(p, engine="openpyxl")
+    except Exception as exc:
+        raise ReadError(f"cannot read {p.name} as an Excel workbook: {exc}") from exc
+    with book:
+        names = [str(n) for n in book.sheet_names]
+        if sheet is None and len(names) > 1:
+            raise ReadError(f"{p.name} has {len(names)} sheets ({', '.join(names)}); choose one with --sheet")
+        if sheet is not None and sheet not in names:
+            raise ReadError(f"{p.name} has no sheet {sheet!r} (sheets: {', '.join(names)})")
+        try:
+            return pd.read_excel(book, sheet_name=sheet or names[0], dtype=object, header=0)
+        except Exception as exc:
+            raise ReadError(f"cannot read sheet {sheet or names[0]!r} of {p.name}: {exc}") from exc
+
+
+def _number(v: object) -> float:
+    if not isinstance(v, str):
+        return float(v) if isinstance(v, int | float) else float("nan")
     s = v.replace("，", ",").strip()
     try:
         return float(s.replace(",", ".")) if s.count(",") == 1 and "." not in s else float(s)
@@ -187,10 +214,8 @@ def _number(v: str | None) -> float:
     return -val if neg else val
 
 
-def coordinate_columns(
-    df: pd.DataFrame, x: str | None = None, y: str | None = None
-) -> tuple[str, str]:
-    """The longitude/x and latitude/y columns of a table.
+def coordinate_columns(df: pd.DataFrame, x: str | None = None, y: str | None = None) -> tuple[str, str]:
+    """Find the longitude/x and latitude/y columns of a table.
 
     Raises
     ------
@@ -222,7 +247,7 @@ def read_points(
     y: str | None = None,
     kind: str = "points",
 ) -> tuple[gpd.GeoDataFrame, ImportReport]:
-    """Rows of a CSV/Excel table with coordinates, as WGS84 points.
+    """Read the rows of a CSV/Excel table with coordinates as WGS84 points.
 
     Parameters
     ----------
@@ -259,14 +284,19 @@ def read_points(
             "such as EPSG:4549) — GCJ-02 and BD-09 cannot be told from WGS84 by the numbers"
         )
     xc, yc = coordinate_columns(df, x, y)
-    idc = next((c for c in ID_COLUMNS if c in df.columns and df[c].notna().all() and not df[c].duplicated().any()), None)
+    idc = next(
+        (c for c in ID_COLUMNS if c in df.columns and df[c].notna().all() and not df[c].duplicated().any()),
+        None,
+    )
     sid = df[idc].astype(str).tolist() if idc else [f"row {i}" for i in df.index]
     xs = np.array([_number(v) for v in df[xc]], dtype=float)
     ys = np.array([_number(v) for v in df[yc]], dtype=float)
     ok = np.isfinite(xs) & np.isfinite(ys)
     for i in np.flatnonzero(~ok).tolist():
         report.skip(
-            sid[i], "no_coordinates", f"no usable coordinates ({xc}={df[xc].iloc[i]!r}, {yc}={df[yc].iloc[i]!r})"
+            sid[i],
+            "no_coordinates",
+            f"no usable coordinates ({xc}={df[xc].iloc[i]!r}, {yc}={df[yc].iloc[i]!r})",
         )
     try:
         name_crs = normalize_crs(crs)
@@ -284,7 +314,9 @@ def read_points(
             try:
                 tr = pyproj.Transformer.from_crs(pyproj.CRS.from_user_input(crs), 4326, always_xy=True)
             except pyproj.exceptions.CRSError as exc:
-                raise ReadError(f"unknown --crs {crs!r}: use wgs84, cgcs2000, gcj02, bd09 or an EPSG code") from exc
+                raise ReadError(
+                    f"unknown --crs {crs!r}: use wgs84, cgcs2000, gcj02, bd09 or an EPSG code"
+                ) from exc
             lon[ok], lat[ok] = tr.transform(xs[ok], ys[ok])
             report.crs = f"{crs} (--crs {crs})"
     inside = ok & np.isfinite(lon) & np.isfinite(lat) & (np.abs(lon) <= 180) & (np.abs(lat) <= 90)
@@ -296,7 +328,9 @@ def read_points(
             f"(columns {xc}, {yc}; bounds {[round(v, 3) for v in b]}){hint}"
         )
     for i in np.flatnonzero(ok & ~inside).tolist():
-        report.skip(sid[i], "bad_coordinates", f"({xs[i]}, {ys[i]}) is not a place after conversion from {crs}")
+        report.skip(
+            sid[i], "bad_coordinates", f"({xs[i]}, {ys[i]}) is not a place after conversion from {crs}"
+        )
     out = df.loc[inside].copy()
     out["source_id"] = [s for s, k in zip(sid, inside, strict=True) if k]
     gdf = gpd.GeoDataFrame(out, geometry=shapely.points(lon[inside], lat[inside]), crs=4326)

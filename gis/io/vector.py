@@ -173,7 +173,7 @@ def load_file(
     if layer is not None and layer not in layers:
         raise ReadError(f"{path.name} has no layer {layer!r} (layers: {', '.join(layers)})")
     try:
-        info = pyogrio.read_info(str(path), layer=layer, force_total_bounds=True)
+        info = pyogrio.read_info(str(path), layer=layer, force_total_bounds=True, encoding=RAW)
     except Exception as exc:
         raise ReadError(f"cannot read {path.name}: {exc}") from exc
     file_crs = pyproj.CRS.from_user_input(info["crs"]) if info.get("crs") else None
@@ -198,7 +198,9 @@ def load_file(
         report.notes.append(choice.note)
     gdf = decode_frame(gdf, choice.codec)
     if not len(gdf):
-        report.warnings.append(f"{what} holds no features" + (" in the area asked" if within is not None else ""))
+        report.warnings.append(
+            f"{what} holds no features" + (" in the area asked" if within is not None else "")
+        )
     gdf.columns = [c if c == gdf.geometry.name else str(c).lower() for c in gdf.columns]
     src = next(
         (
@@ -286,14 +288,14 @@ def to_wgs84(gdf: gpd.GeoDataFrame, crs: str | None, what: str = "the file") -> 
         longitude/latitude ranges.
     """
     b = _bounds(gdf)
-    source, _, _ = _source_crs(crs, gdf.crs, b or (math.nan,) * 4, what)  # type: ignore[arg-type]
+    source, _, _ = _source_crs(crs, gdf.crs, b or (math.nan, math.nan, math.nan, math.nan), what)
     if source is None:
         return gdf.set_crs(4326, allow_override=True)
     return _convert(gdf, source, what)
 
 
 def text_column(gdf: pd.DataFrame, names: tuple[str, ...]) -> pd.Series:
-    """The first present column of ``names`` as str (None where missing)."""
+    """Return the first present column of ``names`` as str (None where missing)."""
     for n in names:
         if n in gdf.columns:
             s = gdf[n]
@@ -302,7 +304,7 @@ def text_column(gdf: pd.DataFrame, names: tuple[str, ...]) -> pd.Series:
 
 
 def number_column(gdf: pd.DataFrame, names: tuple[str, ...]) -> pd.Series:
-    """The first present column of ``names`` as float (NaN where missing or not a number)."""
+    """Return the first present column of ``names`` as float (NaN where missing or not a number)."""
     for n in names:
         if n in gdf.columns:
             return pd.to_numeric(gdf[n], errors="coerce")
@@ -310,11 +312,11 @@ def number_column(gdf: pd.DataFrame, names: tuple[str, ...]) -> pd.Series:
 
 
 def first_column(gdf: pd.DataFrame, names: tuple[str, ...]) -> str | None:
-    """The first of ``names`` that is a column of ``gdf``."""
+    """Return the first of ``names`` that is a column of ``gdf``."""
     return next((n for n in names if n in gdf.columns), None)
 
 
 def describe_crs(gdf: gpd.GeoDataFrame) -> str | None:
-    """The frame's CRS as a string (None when it has none)."""
+    """Return the frame's CRS as a string (None when it has none)."""
     crs: Any = gdf.crs
     return None if crs is None else crs.to_string()

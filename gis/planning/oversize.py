@@ -113,7 +113,9 @@ def pin_oversize(units: gpd.GeoDataFrame, adjacency: nx.Graph, households_range:
             if len(blds) == 1
             else f"unit {u} (buildings {', '.join(str(b) for b, _ in blds[:5])})"
         )
-        out.notes.append(f"{who} alone has {hh[u]} households (> max {hi}): its own grid, flagged {OVER_MAXIMUM}")
+        out.notes.append(
+            f"{who} alone has {hh[u]} households (> max {hi}): its own grid, flagged {OVER_MAXIMUM}"
+        )
     return out
 
 
@@ -137,7 +139,7 @@ def unit_shares(total: int, n: int) -> list[int]:
 
 
 def _long_axis(footprint: shapely.Geometry) -> tuple[np.ndarray, np.ndarray]:
-    """Unit vector along the footprint's longer side (minimum rotated rectangle), and its centre."""
+    """Return the unit vector along the footprint's longer side, and its centre."""
     rect = shapely.minimum_rotated_rectangle(footprint)
     xy = np.asarray(rect.exterior.coords)[:4] if rect.geom_type == "Polygon" else np.zeros((4, 2))
     e1, e2 = xy[1] - xy[0], xy[2] - xy[1]
@@ -282,7 +284,16 @@ def split_oversize(
                 how += ", cut at the entrances"
         pieces = split_footprint(geom, [h for _, h in units], pts)
         for (u, h), piece in zip(units, pieces, strict=True):
-            out_rows.append({**row, id_column: f"{bid}/{u}", "parent_building_id": bid, "unit": u, "households": h, geom_col: piece})
+            out_rows.append(
+                {
+                    **row,
+                    id_column: f"{bid}/{u}",
+                    "parent_building_id": bid,
+                    "unit": u,
+                    "households": h,
+                    geom_col: piece,
+                }
+            )
         splits.append(
             {
                 "building_id": bid,
@@ -292,5 +303,9 @@ def split_oversize(
                 "how": how,
             }
         )
-    frame = gpd.GeoDataFrame(out_rows, geometry=geom_col, crs=buildings.crs) if out_rows else buildings.iloc[:0].copy()
+    frame = (
+        gpd.GeoDataFrame(out_rows, geometry=geom_col, crs=buildings.crs)
+        if out_rows
+        else buildings.iloc[:0].copy()
+    )
     return frame, splits

@@ -104,10 +104,17 @@ def _hostile(path: Path) -> None:
     for k, (x, y) in enumerate(sq):
         _node(w, 1 + k, x, y)
         _node(w, 5 + k, x, y)
-    for k, (x, y) in enumerate([(X + 0.001, Y), (X + 0.001 + d, Y + d), (X + 0.001 + d, Y), (X + 0.001, Y + d)]):
+    for k, (x, y) in enumerate(
+        [(X + 0.001, Y), (X + 0.001 + d, Y + d), (X + 0.001 + d, Y), (X + 0.001, Y + d)]
+    ):
         _node(w, 10 + k, x, y)
     big = [(X + 0.002, Y), (X + 0.003, Y), (X + 0.003, Y + 0.001), (X + 0.002, Y + 0.001)]
-    yard = [(X + 0.0024, Y + 0.0004), (X + 0.0026, Y + 0.0004), (X + 0.0026, Y + 0.0006), (X + 0.0024, Y + 0.0006)]
+    yard = [
+        (X + 0.0024, Y + 0.0004),
+        (X + 0.0026, Y + 0.0004),
+        (X + 0.0026, Y + 0.0006),
+        (X + 0.0024, Y + 0.0006),
+    ]
     for k, (x, y) in enumerate(big + yard):
         _node(w, 20 + k, x, y)
     _node(w, 30, X + 0.004, Y, building="yes")  # a building mapped as a point
@@ -120,11 +127,19 @@ def _hostile(path: Path) -> None:
     w.add_way(osmium.osm.mutable.Way(id=100, nodes=[1, 31, 2, 3, 4, 1], tags=tags))
     w.add_way(osmium.osm.mutable.Way(id=101, nodes=[5, 6, 7, 8, 5], tags=tags))  # same footprint again
     w.add_way(osmium.osm.mutable.Way(id=102, nodes=[10, 11, 12, 13, 10], tags={"building": "yes"}))  # bow-tie
-    w.add_way(osmium.osm.mutable.Way(id=103, nodes=[1, 900001, 900002, 1], tags={"building": "yes"}))  # outside
+    w.add_way(
+        osmium.osm.mutable.Way(id=103, nodes=[1, 900001, 900002, 1], tags={"building": "yes"})
+    )  # outside
     w.add_way(osmium.osm.mutable.Way(id=104, nodes=[20, 21, 22], tags={"building": "yes"}))  # open
-    w.add_way(osmium.osm.mutable.Way(id=105, nodes=[20, 21, 22, 23, 20], tags={"building": "yes"}))  # outer, tagged
+    w.add_way(
+        osmium.osm.mutable.Way(id=105, nodes=[20, 21, 22, 23, 20], tags={"building": "yes"})
+    )  # outer, tagged
     w.add_way(osmium.osm.mutable.Way(id=106, nodes=[24, 25, 26, 27, 24], tags={}))
-    w.add_way(osmium.osm.mutable.Way(id=200, nodes=[40, 41, 42, 900003, 900004, 44, 45], tags={"highway": "residential"}))
+    w.add_way(
+        osmium.osm.mutable.Way(
+            id=200, nodes=[40, 41, 42, 900003, 900004, 44, 45], tags={"highway": "residential"}
+        )
+    )
     w.add_way(osmium.osm.mutable.Way(id=201, nodes=[900005, 900006], tags={"highway": "residential"}))
     w.add_way(osmium.osm.mutable.Way(id=202, nodes=[40, 44], tags={"highway": "footway"}))
     members = [("w", 105, "outer"), ("w", 106, "inner")]
@@ -236,7 +251,10 @@ def _measure(path: str, area: tuple[float, float, float, float]) -> dict[str, in
 
 def _write_big_xml(path: Path, n: int, cols: int) -> None:
     """OSM XML (what JOSM and Overpass export): n square buildings with four 250-byte tags each."""
-    pad = {k: base64.b64encode(os.urandom(180)).decode()[:240] for k in ("note", "description", "source", "fixme")}
+    pad = {
+        k: base64.b64encode(os.urandom(180)).decode()[:240]
+        for k in ("note", "description", "source", "fixme")
+    }
     with open(path, "w", encoding="utf-8") as f:
         f.write("<?xml version='1.0' encoding='UTF-8'?>\n<osm version=\"0.6\" generator=\"wangge-test\">\n")
         for start in range(0, n, 10_000):
@@ -244,7 +262,9 @@ def _write_big_xml(path: Path, n: int, cols: int) -> None:
             for i in range(start, min(n, start + 10_000)):
                 x, y = X + (i % cols) * 1e-4, Y + (i // cols) * 1e-4
                 for k, (dx, dy) in enumerate(((0, 0), (5e-5, 0), (5e-5, 5e-5), (0, 5e-5))):
-                    lines.append(f' <node id="{4 * i + k + 1}" version="1" lat="{y + dy:.7f}" lon="{x + dx:.7f}"/>\n')
+                    lines.append(
+                        f' <node id="{4 * i + k + 1}" version="1" lat="{y + dy:.7f}" lon="{x + dx:.7f}"/>\n'
+                    )
             f.write("".join(lines))
         for start in range(0, n, 10_000):
             lines = []
@@ -252,7 +272,9 @@ def _write_big_xml(path: Path, n: int, cols: int) -> None:
                 b = 4 * i + 1
                 nds = "".join(f'  <nd ref="{r}"/>\n' for r in (b, b + 1, b + 2, b + 3, b))
                 tags = "".join(f'  <tag k="{k}" v="{i:09d}{v}"/>\n' for k, v in pad.items())
-                lines.append(f' <way id="{i + 1}" version="1">\n{nds}  <tag k="building" v="yes"/>\n{tags} </way>\n')
+                lines.append(
+                    f' <way id="{i + 1}" version="1">\n{nds}  <tag k="building" v="yes"/>\n{tags} </way>\n'
+                )
             f.write("".join(lines))
         f.write("</osm>\n")
 
@@ -266,10 +288,45 @@ def test_a_200_mb_extract_is_streamed(tmp_path: Path) -> None:
     assert size_mb > 190
     # a community of 20 × 10 buildings in the middle of the city
     c0, r0 = 200, 150
-    area = (X + c0 * 1e-4 - 2e-5, Y + r0 * 1e-4 - 2e-5, X + (c0 + 20) * 1e-4 - 2e-5, Y + (r0 + 10) * 1e-4 - 2e-5)
+    area = (
+        X + c0 * 1e-4 - 2e-5,
+        Y + r0 * 1e-4 - 2e-5,
+        X + (c0 + 20) * 1e-4 - 2e-5,
+        Y + (r0 + 10) * 1e-4 - 2e-5,
+    )
     base = _measure("-", area)
     big = _measure(str(path), area)
     assert big["imported"] == 200
     assert big["outside"] == n - 200
     grown_mb = (big["rss_kb"] - base["rss_kb"]) / 1024
     assert grown_mb < size_mb / 2, f"reading {size_mb:.0f} MB grew the process by {grown_mb:.0f} MB"
+
+
+def test_helsinki_redraws_with_the_tower_flagged() -> None:
+    """The case of issue 17: every grid in range but the building above the maximum, which is its own grid."""
+    import geopandas as gpd
+    import numpy as np
+
+    from gis.planning.errors import InfeasiblePlan
+    from gis.planning.partition import partition
+    from gis.planning.projection import metric_crs_for
+    from gis.planning.units import build_units
+
+    rng = (300, 500)
+    b = load_buildings(HELSINKI)
+    s, _ = load_streets(HELSINKI)
+    area = shapely.convex_hull(shapely.union_all(np.asarray(b.frame.geometry.values))).buffer(0.0005)
+    crs = metric_crs_for(area)
+    community = gpd.GeoSeries([area], crs=4326).to_crs(crs).iloc[0]
+    bm = b.frame.to_crs(crs).assign(building_id=lambda f: f["source_id"])
+    units = build_units(
+        community, bm[["building_id", "households", "geometry"]], s.to_crs(crs), households_range=rng
+    )
+    with pytest.raises(InfeasiblePlan, match="alone has 501 households"):
+        partition(units.units, units.adjacency, rng)
+    p = partition(units.units, units.adjacency, rng, oversize="own_grid")
+    top = b.report.extra["largest_building"]["feature"]
+    assert [(o["building_ids"], o["households"]) for o in p.over_maximum] == [([top], 501)]
+    flagged = p.over_maximum[0]["label"]
+    assert all(rng[0] <= h <= rng[1] for k, h in enumerate(p.households) if k != flagged)
+    assert sum(p.households) == int(b.frame["households"].sum())
