@@ -21,6 +21,7 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
+from gis.io.boundaries import check_boundaries
 from gis.io.checks import LINEAR, POLYGONAL, InvalidMode, check_geometries
 from gis.io.errors import ReadError
 from gis.io.footprints import DuplicateMode, check_footprints
@@ -341,6 +342,7 @@ def load_areas(
     require_code: bool = True,
     encoding: str | None = None,
     within: shapely.Geometry | None = None,
+    check_overlaps: bool = True,
 ) -> tuple[gpd.GeoDataFrame, ImportReport]:
     """Read polygons with ``code`` and ``name`` (communities, grids).
 
@@ -356,6 +358,10 @@ def load_areas(
         Every feature needs a unique ``code``.
     within : shapely geometry, optional
         WGS84 area of interest.
+    check_overlaps : bool
+        Report overlaps and gaps between the areas
+        (:func:`gis.io.boundaries.check_boundaries`) as warnings; nothing is
+        changed.
 
     Returns
     -------
@@ -395,6 +401,15 @@ def load_areas(
         },
         geometry=gpd.GeoSeries(_multi(np.asarray(raw.geometry.values, dtype=object)), crs=4326),
     )
+    if check_overlaps and len(out) > 1:
+        names = out["code"].where(out["code"].notna(), out["source_id"])
+        found = check_boundaries(out.assign(code=names))
+        report.extra["boundary_problems"] = {
+            "overlaps": len(found.overlaps),
+            "gaps": len(found.gaps),
+        }
+        msgs = found.messages()
+        report.warnings += msgs[:20] + ([f"… and {len(msgs) - 20} more"] if len(msgs) > 20 else [])
     report.imported = len(out)
     return out, report
 

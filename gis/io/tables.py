@@ -202,7 +202,11 @@ def _number(v: object) -> float:
         return float(v) if isinstance(v, int | float) else float("nan")
     s = v.replace("，", ",").strip()
     try:
-        return float(s.replace(",", ".")) if s.count(",") == 1 and "." not in s else float(s)
+        if s.count(",") == 1 and "." not in s:
+            whole, frac = s.split(",")
+            # a decimal comma (118,5072); "512,345" could be thousands: not guessed
+            return float(f"{whole}.{frac}") if len(frac) != 3 else float("nan")
+        return float(s)
     except ValueError:
         pass
     m = _DMS.match(s)

@@ -298,9 +298,16 @@ def text_column(gdf: pd.DataFrame, names: tuple[str, ...]) -> pd.Series:
     """Return the first present column of ``names`` as str (None where missing)."""
     for n in names:
         if n in gdf.columns:
-            s = gdf[n]
-            return s.where(s.notna(), None).map(lambda v: None if v is None else str(v).strip() or None)
+            vals = [None if _missing(v) else (str(v).strip() or None) for v in gdf[n].tolist()]
+            return pd.Series(vals, index=gdf.index, dtype=object)
     return pd.Series([None] * len(gdf), index=gdf.index, dtype=object)
+
+
+def _missing(v: object) -> bool:
+    try:
+        return bool(pd.isna(v))
+    except (TypeError, ValueError):  # lists, arrays: present
+        return False
 
 
 def number_column(gdf: pd.DataFrame, names: tuple[str, ...]) -> pd.Series:

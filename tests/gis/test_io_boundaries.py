@@ -95,3 +95,16 @@ def test_resolutions_do_what_they_say(case) -> None:
     assert set(parts["community"]) == {"340503001001", "340503001002"}
     assert parts["households"].sum() == 41
     assert check_boundaries(comms[:0]).ok
+
+
+def test_reading_communities_reports_their_disagreements(case, tmp_path) -> None:
+    from gis.io.readers import load_areas
+
+    comms, _ = case
+    path = tmp_path / "communities.geojson"
+    comms.to_file(path)
+    frame, rep = load_areas(path)
+    assert len(frame) == 3  # nothing changed, nothing refused
+    assert rep.extra["boundary_problems"] == {"overlaps": 1, "gaps": 2}
+    assert any("overlap by" in w for w in rep.warnings)
+    assert frame.geometry.geom_equals(comms.geometry).all()

@@ -118,3 +118,11 @@ def test_tables_refused_with_the_reason(tmp_path: Path) -> None:
     header_only.write_text("经度,纬度\n", encoding="utf-8")
     table, rep = read_table(header_only)
     assert len(table) == 0 and any("no rows" in w for w in rep.warnings)
+
+
+def test_decimal_commas_but_no_thousands_guess(tmp_path: Path) -> None:
+    path = tmp_path / "comma.csv"
+    path.write_text('名称;经度;纬度\n甲;"118,5072";"31,6895"\n乙;"118,507";"31,689"\n', encoding="utf-8")
+    pts, rep = read_points(path, crs="wgs84")
+    assert pts["名称"].tolist() == ["甲"] and pts.geometry.x.iloc[0] == pytest.approx(118.5072)
+    assert [i.code for i in rep.skipped] == ["no_coordinates"]  # 118,507 might be thousands: not guessed
