@@ -28,6 +28,7 @@ def _wgs(geoms: list[shapely.Geometry], **cols: list) -> gpd.GeoDataFrame:
 
 @pytest.fixture()
 def case() -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """Three communities (an overlap, a 2 m gap, a hole) and three buildings (inside, across, nowhere)."""
     a = shapely.box(0, 0, 500, 400)
     b = shapely.box(497, 0, 1000, 400)  # overlaps A by a 3 m strip
     c = shapely.box(0, 402, 1000, 800).difference(shapely.box(400, 500, 600, 700))  # 2 m gap; a hole
@@ -45,6 +46,7 @@ def case() -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
 
 
 def test_problems_are_found_and_nothing_changes(case) -> None:
+    """Overlaps, gaps and straddling buildings are reported; the check changes nothing."""
     comms, bld = case
     before = comms.copy()
     rep = check_boundaries(comms, bld)
@@ -72,6 +74,7 @@ def test_problems_are_found_and_nothing_changes(case) -> None:
 
 
 def test_resolutions_do_what_they_say(case) -> None:
+    """Clip, fill, assign by centroid and clip buildings change only what they report."""
     comms, bld = case
     rep = check_boundaries(comms, bld)
     clipped, changes = clip_overlaps(comms, rep, priority=["340503001002"])
@@ -98,6 +101,7 @@ def test_resolutions_do_what_they_say(case) -> None:
 
 
 def test_reading_communities_reports_their_disagreements(case, tmp_path) -> None:
+    """Reading areas lists their disagreements as warnings and keeps them as they are."""
     from gis.io.readers import load_areas
 
     comms, _ = case

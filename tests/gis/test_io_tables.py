@@ -30,6 +30,7 @@ def _points() -> tuple[np.ndarray, np.ndarray]:
 
 
 def test_gb18030_csv_with_gcj02_coordinates(tmp_path: Path) -> None:
+    """A GB18030 CSV exported from Amap: detected encoding, GCJ-02 converted."""
     lon, lat = _points()
     glon, glat = from_wgs84(lon, lat, "gcj02")  # as Amap exports them
     path = _csv(tmp_path / "amap.csv", "gb18030", glon, glat)
@@ -45,6 +46,7 @@ def test_gb18030_csv_with_gcj02_coordinates(tmp_path: Path) -> None:
 
 
 def test_utf8_bom_semicolons_bd09_and_bad_rows(tmp_path: Path) -> None:
+    """A UTF-8 CSV with BOM, semicolons and BD-09 coordinates; bad rows skipped and named."""
     lon, lat = _points()
     blon, blat = from_wgs84(lon, lat, "bd09")
     text = "id;name;lng;lat\n" + "\n".join(
@@ -65,6 +67,7 @@ def test_utf8_bom_semicolons_bd09_and_bad_rows(tmp_path: Path) -> None:
 
 
 def test_excel_with_projected_coordinates_and_dms(tmp_path: Path) -> None:
+    """Excel with Gauss–Krüger coordinates and text codes; DMS coordinates."""
     import pyproj
 
     lon, lat = _points()
@@ -90,6 +93,7 @@ def test_excel_with_projected_coordinates_and_dms(tmp_path: Path) -> None:
 
 
 def test_tables_refused_with_the_reason(tmp_path: Path) -> None:
+    """Tables that cannot be read as asked are refused with the reason and the option."""
     lon, lat = _points()
     odd = _csv(tmp_path / "odd.csv", "utf-8", lon, lat, header=("id", "addr", "east", "north"))
     with pytest.raises(ReadError, match="no coordinate columns.*--x and --y"):
@@ -121,6 +125,7 @@ def test_tables_refused_with_the_reason(tmp_path: Path) -> None:
 
 
 def test_decimal_commas_but_no_thousands_guess(tmp_path: Path) -> None:
+    """Decimal commas are read; a possible thousands separator is not guessed."""
     path = tmp_path / "comma.csv"
     path.write_text('名称;经度;纬度\n甲;"118,5072";"31,6895"\n乙;"118,507";"31,689"\n', encoding="utf-8")
     pts, rep = read_points(path, crs="wgs84")

@@ -46,6 +46,7 @@ def _shp(
 
 
 def test_gbk_shapefile_without_cpg_is_read_as_gb18030(tmp_path: Path) -> None:
+    """A GBK shapefile without .cpg is read as GB18030 and the report says so."""
     path = _shp(tmp_path, "gbk", _frame(), "GBK", cpg=None)
     # what GDAL alone makes of it: text that looks like text and is corrupt
     assert pyogrio.read_dataframe(path).iloc[0, 0] != NAMES[0]
@@ -58,6 +59,7 @@ def test_gbk_shapefile_without_cpg_is_read_as_gb18030(tmp_path: Path) -> None:
 
 
 def test_stated_detected_and_refused_encodings(tmp_path: Path) -> None:
+    """Stated encodings are checked, missing ones detected, wrong ones refused."""
     stated = _shp(tmp_path, "stated", _frame(), "GBK", cpg="936")
     res = load_buildings(stated)
     assert res.frame["name"].tolist() == NAMES and res.report.encoding == "gbk"
@@ -86,6 +88,7 @@ def test_stated_detected_and_refused_encodings(tmp_path: Path) -> None:
 
 
 def test_gbk_geojson_is_refused_with_the_option(tmp_path: Path) -> None:
+    """GeoJSON in GBK (against the spec) is refused, naming --encoding."""
     src = _frame(4326)
     text = src.to_json(ensure_ascii=False)
     path = tmp_path / "gbk.geojson"
@@ -96,7 +99,7 @@ def test_gbk_geojson_is_refused_with_the_option(tmp_path: Path) -> None:
 
 
 def _same(a: gpd.GeoDataFrame, b: gpd.GeoDataFrame) -> float:
-    """Largest coordinate difference (degrees) between two frames' footprints, ring order aside."""
+    """Return the largest coordinate difference (degrees) of two frames' footprints, ring order aside."""
     ca = shapely.get_coordinates(shapely.normalize(np.asarray(a.geometry.values)))
     cb = shapely.get_coordinates(shapely.normalize(np.asarray(b.geometry.values)))
     return float(np.abs(ca - cb).max())
@@ -104,6 +107,7 @@ def _same(a: gpd.GeoDataFrame, b: gpd.GeoDataFrame) -> float:
 
 @pytest.mark.parametrize(("epsg", "zone"), [(4527, 39), (4498, 20)])
 def test_gauss_kruger_with_zone_number_is_detected(tmp_path: Path, epsg: int, zone: int) -> None:
+    """Gauss–Krüger eastings with the zone number identify the projection."""
     path = _shp(tmp_path, f"gk{epsg}", _frame(epsg), "UTF-8", cpg="UTF-8", prj=False)
     xs = shapely.get_coordinates(np.asarray(pyogrio.read_dataframe(path).geometry.values))[:, 0]
     assert (np.floor(xs / 1e6) == zone).all()  # the zone number leads every easting
@@ -114,6 +118,7 @@ def test_gauss_kruger_with_zone_number_is_detected(tmp_path: Path, epsg: int, zo
 
 
 def test_gauss_kruger_without_zone_number_asks_for_the_zone(tmp_path: Path) -> None:
+    """Gauss–Krüger eastings without zone number need --crs."""
     path = _shp(tmp_path, "cm117", _frame(4548), "UTF-8", cpg="UTF-8", prj=False)  # CM 117°E, no zone number
     with pytest.raises(ReadError, match="central meridian cannot be read.*--crs.*EPSG:4549") as err:
         load_buildings(path)
@@ -123,6 +128,7 @@ def test_gauss_kruger_without_zone_number_asks_for_the_zone(tmp_path: Path) -> N
 
 
 def test_lonlat_without_crs_names_the_four_systems(tmp_path: Path) -> None:
+    """Longitude/latitude without CRS: refused naming WGS84, CGCS2000, GCJ-02, BD-09."""
     path = _shp(tmp_path, "lonlat", _frame(4326), "UTF-8", cpg="UTF-8", prj=False)
     with pytest.raises(
         ReadError, match="GCJ-02.*BD-09.*cannot tell them apart: pass --crs wgs84, cgcs2000, gcj02"
@@ -134,6 +140,7 @@ def test_lonlat_without_crs_names_the_four_systems(tmp_path: Path) -> None:
 
 
 def test_file_saying_wgs84_in_china_warns_about_gcj02(tmp_path: Path) -> None:
+    """A file saying WGS84 in China warns that GCJ-02/BD-09 cannot be detected."""
     path = tmp_path / "says84.gpkg"
     pyogrio.write_dataframe(_frame(4326), path)
     res = load_buildings(path)
@@ -141,6 +148,7 @@ def test_file_saying_wgs84_in_china_warns_about_gcj02(tmp_path: Path) -> None:
 
 
 def test_wrong_crs_gets_a_hint(tmp_path: Path) -> None:
+    """A wrong stated CRS is refused with a hint at the right one."""
     gk = _frame(4527).set_crs(4326, allow_override=True)  # Gauss–Krüger numbers, labelled WGS84
     path = tmp_path / "wrong.gpkg"
     pyogrio.write_dataframe(gk, path)
@@ -156,6 +164,7 @@ def test_wrong_crs_gets_a_hint(tmp_path: Path) -> None:
 
 
 def test_empty_layer_is_an_empty_import_with_a_word(tmp_path: Path) -> None:
+    """An empty layer imports nothing and says so."""
     path = tmp_path / "empty.gpkg"
     pyogrio.write_dataframe(_frame(4326).iloc[:0], path)
     res = load_buildings(path)
@@ -183,6 +192,7 @@ def _ring(x: float, y: float, d: float = 0.0003, z: float | None = None) -> list
 
 
 def test_3d_geometries_and_collections(tmp_path: Path) -> None:
+    """Z is dropped, collections unpacked, wrong types and empty geometries skipped."""
     path = _geojson(
         tmp_path,
         "odd",
@@ -218,6 +228,7 @@ def test_3d_geometries_and_collections(tmp_path: Path) -> None:
 
 
 def test_invalid_footprints_refused_repaired_or_skipped(tmp_path: Path) -> None:
+    """Invalid footprints: refused by default, repaired with what changed, or skipped."""
     bowtie = [[LON, LAT], [LON + 0.001, LAT + 0.001], [LON + 0.001, LAT], [LON, LAT + 0.001], [LON, LAT]]
     line_like = [[LON, LAT], [LON + 0.001, LAT], [LON + 0.002, LAT], [LON, LAT]]
     path = _geojson(
@@ -245,6 +256,7 @@ def test_invalid_footprints_refused_repaired_or_skipped(tmp_path: Path) -> None:
 
 
 def test_duplicates_and_overlaps(tmp_path: Path) -> None:
+    """Duplicate footprints are skipped (or kept on request); overlaps are listed."""
     path = _geojson(
         tmp_path,
         "dups",
@@ -264,6 +276,7 @@ def test_duplicates_and_overlaps(tmp_path: Path) -> None:
 
 
 def test_within_reads_only_the_area_asked(tmp_path: Path) -> None:
+    """An area of interest is turned into the file's coordinates for GDAL."""
     far = _frame(4527)
     far["geometry"] = far.geometry.translate(5000, 0)
     path = tmp_path / "two.gpkg"  # in Gauss–Krüger metres: the area is converted to them for GDAL
@@ -275,6 +288,7 @@ def test_within_reads_only_the_area_asked(tmp_path: Path) -> None:
 
 
 def test_areas_with_chinese_columns(tmp_path: Path) -> None:
+    """Community codes and names come from Chinese column names in GBK."""
     src = _frame(4326).assign(社区代码=["340503001001", "340503001002"], 社区名称=["南山社区", "湖东社区"])
     path = _shp(tmp_path, "areas", src.drop(columns=["名称"]), "GBK", cpg=None)
     frame, rep = load_areas(path)
@@ -284,6 +298,7 @@ def test_areas_with_chinese_columns(tmp_path: Path) -> None:
 
 
 def test_households_column_named_by_the_planner(tmp_path: Path) -> None:
+    """The planner may name the households attribute."""
     src = _frame(4326).assign(hh_2024=[40, 50])
     path = tmp_path / "named.gpkg"
     pyogrio.write_dataframe(src, path)

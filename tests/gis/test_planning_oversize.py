@@ -28,6 +28,7 @@ def _towers() -> tuple[object, gpd.GeoDataFrame]:
 
 
 def test_towers_become_their_own_grids_and_the_rest_is_planned() -> None:
+    """Towers above the maximum are flagged grids of their own; the rest is in range."""
     c, b = _towers()
     us = build_units(c.community, b, c.streets, households_range=RANGE)
     with pytest.raises(InfeasiblePlan, match="alone has 640 households"):
@@ -76,6 +77,7 @@ def _row_of_units(households: list[int]) -> tuple[gpd.GeoDataFrame, nx.Graph]:
 
 
 def test_a_piece_cut_off_by_a_tower_joins_it() -> None:
+    """A piece too small for a grid, cut off by a tower, joins the tower's grid."""
     units, g = _row_of_units([50, 600] + [100] * 8)
     p = partition(units, g, RANGE, oversize="own_grid")
     assert p.labels[0] == p.labels[1]
@@ -95,6 +97,7 @@ def test_a_piece_cut_off_by_a_tower_joins_it() -> None:
 
 
 def test_unit_shares_and_strips() -> None:
+    """Households and footprints split by units: even shares, strips, entrance cells."""
     assert unit_shares(620, 3) == [207, 207, 206]
     slab = shapely.box(0, 0, 60, 12)
     pieces = split_footprint(slab, [1, 1, 2])
@@ -107,6 +110,7 @@ def test_unit_shares_and_strips() -> None:
 
 
 def test_split_oversize_then_plan_without_flags() -> None:
+    """Towers split by their units plan like ordinary buildings."""
     c, b = _towers()
     tower_a, tower_b = b["building_id"].iloc[17], b["building_id"].iloc[300]
     registry = {tower_a: [["1", 220], ["2", 220], ["3", 200]]}
@@ -137,6 +141,7 @@ def _series(d: dict) -> object:
 
 
 def test_isolated_cell_holds_only_the_tower() -> None:
+    """A tower gets a planning cell of its own."""
     c, b = _towers()
     us = build_units(c.community, b, c.streets, households_range=RANGE)
     cell = us.units.loc[us.units["households"] == 640]
