@@ -11,9 +11,10 @@ import pyogrio
 import pytest
 import shapely
 
-from api.services.planning import importing
+from api.services.planning import importing, service
+from api.services.planning.access import operator
+from api.services.planning.db import EngineDatabase
 from api.services.planning.redraw import RedrawRequest
-from api.services.planning.service import publish, redraw
 from api.store.engine import make_sync_engine, psycopg_dsn
 from gis.io.errors import ReadError
 
@@ -139,8 +140,8 @@ def test_killed_buildings_import_resumes(engine, q, files, monkeypatch):
 
 
 def test_redraw_and_publish_an_imported_community(engine, q, files):
-    with engine.begin() as conn:
-        pid, fig = redraw(conn, CODE, RedrawRequest(households=(300, 500)))
+    res = service.redraw(EngineDatabase(engine), operator(), CODE, RedrawRequest(households=(300, 500)))
+    pid, fig = res.id, res.figures
     params = q("SELECT params->>'metric_crs' FROM plans WHERE id = %s", (pid,))[0][0]
     assert params == "EPSG:32635"  # UTM zone of Helsinki, chosen from the data
     total = q("SELECT sum(households) FROM buildings")[0][0]
@@ -153,9 +154,8 @@ def test_redraw_and_publish_an_imported_community(engine, q, files):
     )[0][0]
     assert gap < 1.0
     assert fig["street_boundary_share"] > 0.3  # boundaries follow the imported streets
-    with engine.begin() as conn:
-        res = publish(conn, pid, "test")
-    assert res["retired_plan_id"] is None and len(res["grids_without_worker"]) == fig["n_grids"]
+    out = service.publish_plan(EngineDatabase(engine), operator(), pid, actor="test")
+    assert out.retired_plan_id is None and len(out.grids_without_worker) == fig["n_grids"]
     assert q("SELECT count(*) FROM buildings WHERE grid_id IS NULL")[0][0] == 0
 
 
@@ -181,8 +181,8 @@ def test_grid_file_becomes_a_draft_and_gaps_block_publishing(engine, q, files, t
     assert res.report["valid"] is False and res.report["buildings_in_no_grid"] > 0
     from api.errors import Conflict
 
-    with pytest.raises(Conflict, match="cannot be published"), engine.begin() as conn:
-        publish(conn, res.report["plan_id"], "test")
+    with pytest.raises(Conflict, match="cannot be published"):
+        service.publish_plan(EngineDatabase(engine), operator(), res.report["plan_id"], actor="test")
     with pytest.raises(ReadError, match="areas"):
         importing.import_grids(engine, files["dir"] / "tiny.osm.pbf", CODE)
 

@@ -1,29 +1,55 @@
-"""SQL for imports: the ``import_runs`` journal and the upserts of imported rows (sync)."""
+"""SQL for imports: the ``import_runs`` journal and the upserts of imported rows (sync).
+
+Functions run SQL and return typed rows (:class:`ImportRunRow`, :class:`SegmentRow`).
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 
-def find_run(conn: Connection, kind: str, community: str | None, checksum: str) -> dict[str, Any] | None:
-    row = (
-        conn.execute(
-            text(
-                "SELECT id, status, rows_total, rows_done, report FROM import_runs "
-                "WHERE kind = :k AND community_code IS NOT DISTINCT FROM :c AND checksum = :s "
-                "ORDER BY id DESC LIMIT 1"
-            ),
-            {"k": kind, "c": community, "s": checksum},
-        )
-        .mappings()
-        .first()
+@dataclass(frozen=True, slots=True)
+class ImportRunRow:
+    """One run of the import journal."""
+
+    id: int
+    status: str
+    rows_total: int
+    rows_done: int
+    report: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentRow:
+    """A street segment with its pgRouting vertex ids (None: not noded yet)."""
+
+    id: int
+    wkb: bytes
+    source: int | None
+    target: int | None
+
+
+def find_run(conn: Connection, kind: str, community: str | None, checksum: str) -> ImportRunRow | None:
+    """The latest run of this file for this kind and community, or None."""
+    row = conn.execute(
+        text(
+            "SELECT id, status, rows_total, rows_done, report FROM import_runs "
+            "WHERE kind = :k AND community_code IS NOT DISTINCT FROM :c AND checksum = :s "
+            "ORDER BY id DESC LIMIT 1"
+        ),
+        {"k": kind, "c": community, "s": checksum},
+    ).first()
+    return (
+        None
+        if row is None
+        else ImportRunRow(int(row[0]), str(row[1]), int(row[2]), int(row[3]), dict(row[4] or {}))
     )
-    return dict(row) if row else None
 
 
 def start_run(
@@ -274,36 +300,37 @@ def upsert_community(conn: Connection, row: dict[str, Any]) -> None:
     )
 
 
-def crossing_streets(conn: Connection) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def crossing_streets(conn: Connection) -> tuple[list[SegmentRow], list[SegmentRow]]:
     """Un-noded (new) segments, and the noded segments of the network they cross."""
-    new = (
-        conn.execute(
-            text(
-                "SELECT id, ST_AsBinary(geom) AS wkb FROM streets "
-                "WHERE source IS NULL OR target IS NULL ORDER BY id"
-            )
+    new = conn.execute(
+        text(
+            "SELECT id, ST_AsBinary(geom) AS wkb, source, target FROM streets "
+            "WHERE source IS NULL OR target IS NULL ORDER BY id"
         )
-        .mappings()
-        .all()
     )
-    old = (
-        conn.execute(
-            text(
-                """
-        SELECT s.id, s.city_code, s.name, s.kind, s.source, s.target, ST_AsBinary(s.geom) AS wkb
-        FROM streets s
-        WHERE s.source IS NOT NULL AND s.target IS NOT NULL AND EXISTS (
-          SELECT 1 FROM streets n WHERE (n.source IS NULL OR n.target IS NULL)
-          AND ST_Intersects(s.geom, n.geom)
-          AND NOT ST_Touches(ST_Boundary(s.geom), n.geom))
-        ORDER BY s.id
-        """
-            )
+    old = conn.execute(
+        text(
+            """
+            SELECT s.id, ST_AsBinary(s.geom) AS wkb, s.source, s.target
+            FROM streets s
+            WHERE s.source IS NOT NULL AND s.target IS NOT NULL AND EXISTS (
+              SELECT 1 FROM streets n WHERE (n.source IS NULL OR n.target IS NULL)
+              AND ST_Intersects(s.geom, n.geom)
+              AND NOT ST_Touches(ST_Boundary(s.geom), n.geom))
+            ORDER BY s.id
+            """
         )
-        .mappings()
-        .all()
     )
-    return [dict(r) for r in new], [dict(r) for r in old]
+
+    def seg(r: Any) -> SegmentRow:
+        return SegmentRow(int(r[0]), bytes(r[1]), r[2], r[3])
+
+    return [seg(r) for r in new], [seg(r) for r in old]
+
+
+def lock_streets(conn: Connection) -> None:
+    """Lock the street network for the transaction (vertex ids are handed out under it)."""
+    conn.execute(text("LOCK TABLE streets IN SHARE ROW EXCLUSIVE MODE"))
 
 
 def reshape_street(
