@@ -19,12 +19,13 @@ def token(make_token: Callable[..., str]) -> Callable[..., str]:
 
 @pytest.fixture(scope="module")
 def planner(token: Callable[..., str]) -> str:
+    """Return a planner token of the whole city."""
     return token("planner")
 
 
 @pytest.fixture(scope="module")
 def community(sql: SQL) -> str:
-    """The demo community with the most buildings (lowest code on ties)."""
+    """Pick the demo community with the most buildings (lowest code on ties)."""
     return sql("SELECT community_code FROM buildings GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1")[0][0]
 
 
@@ -90,6 +91,7 @@ def token_with_id(db_url: str) -> Iterator[Callable[..., tuple[int, str]]]:
     engine = make_sync_engine(db_url)
 
     def make(role: str, **scope: Any) -> tuple[int, str]:
+        """Create a token and return its id with it."""
         with engine.begin() as conn:
             token_id, token = create_token(conn, role, **scope)
         return int(token_id), token
@@ -100,7 +102,7 @@ def token_with_id(db_url: str) -> Iterator[Callable[..., tuple[int, str]]]:
 
 @pytest.fixture(scope="module")
 def strict_client(db_url: str) -> Iterator[TestClient]:
-    """The app with the old middleware's scope step OFF: what the planning services decide alone."""
+    """Serve the app with the old middleware's scope step OFF: what the planning services decide alone."""
     from api.settings import load_settings
     from api.web.app import create_app
 
@@ -113,7 +115,7 @@ def strict_client(db_url: str) -> Iterator[TestClient]:
 
 
 def grid_state(sql: SQL, plan_id: int) -> list[tuple[Any, ...]]:
-    """The grids of a plan (code, name, households, buildings, geometry) and their buildings."""
+    """Return the grids of a plan (code, name, households, buildings, geometry) and their buildings."""
     return sql(
         """
         SELECT g.code, g.name, g.households, g.buildings, ST_AsBinary(g.geom),

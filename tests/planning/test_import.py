@@ -25,6 +25,7 @@ DX, DY = 0.0144, 0.0054  # about 800 m × 600 m
 
 @pytest.fixture(scope="module")
 def engine(empty_db_url: str) -> Iterator[Any]:
+    """Open a psycopg engine on the empty database."""
     eng = make_sync_engine(empty_db_url)
     yield eng
     eng.dispose()
@@ -32,9 +33,11 @@ def engine(empty_db_url: str) -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def q(empty_db_url: str) -> Iterator[Any]:
+    """Run SQL on the empty database and return the rows."""
     conn = psycopg.connect(psycopg_dsn(empty_db_url), autocommit=True)
 
     def run(sql: str, params: Any = None) -> list[tuple[Any, ...]]:
+        """Run one statement."""
         cur = conn.execute(sql, params)
         return cur.fetchall() if cur.description else []
 
@@ -44,6 +47,7 @@ def q(empty_db_url: str) -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory) -> dict[str, Any]:
+    """Write the Helsinki test files: a community, streets (ETRS-TM35FIN) and buildings."""
     d = tmp_path_factory.mktemp("helsinki")
     comm = shapely.box(X0, Y0, X0 + DX, Y0 + DY)
     gpd.GeoDataFrame(
@@ -82,6 +86,7 @@ def files(tmp_path_factory) -> dict[str, Any]:
 
 
 def test_communities_then_streets_with_routing(engine, q, files):
+    """Import communities, then streets that pgRouting can route on."""
     res = importing.import_communities(engine, files["dir"] / "communities.geojson")
     assert res.status == "imported" and res.rows == 1
     assert q("SELECT name, district_code, city_code FROM communities WHERE code = %s", (CODE,)) == [
@@ -109,10 +114,12 @@ def test_communities_then_streets_with_routing(engine, q, files):
 
 
 def test_killed_buildings_import_resumes(engine, q, files, monkeypatch):
+    """Resume a killed buildings import from its journal."""
     monkeypatch.setattr(importing, "BATCH", 25)
     seen = []
 
     def killer(stage: str, done: int, total: int) -> None:
+        """Interrupt the import after 50 rows."""
         seen.append(done)
         if stage == "buildings" and done >= 50:
             raise KeyboardInterrupt  # the planner pressed Ctrl-C (or the process was killed)
@@ -140,6 +147,7 @@ def test_killed_buildings_import_resumes(engine, q, files, monkeypatch):
 
 
 def test_redraw_and_publish_an_imported_community(engine, q, files):
+    """Redraw and publish an imported community in its own UTM zone."""
     res = service.redraw(EngineDatabase(engine), operator(), CODE, RedrawRequest(households=(300, 500)))
     pid, fig = res.id, res.figures
     params = q("SELECT params->>'metric_crs' FROM plans WHERE id = %s", (pid,))[0][0]
@@ -160,6 +168,7 @@ def test_redraw_and_publish_an_imported_community(engine, q, files):
 
 
 def test_grid_file_becomes_a_draft_and_gaps_block_publishing(engine, q, files, tmp_path):
+    """Import a grid file as a draft; refuse to publish one with gaps."""
     comm = files["community"]
     west = shapely.box(comm.bounds[0], comm.bounds[1], X0 + DX / 2, comm.bounds[3])
     east = shapely.box(X0 + DX / 2, comm.bounds[1], comm.bounds[2], comm.bounds[3])
@@ -188,6 +197,7 @@ def test_grid_file_becomes_a_draft_and_gaps_block_publishing(engine, q, files, t
 
 
 def test_cli_imports_osm_and_lists_repairs(empty_db_url, q, monkeypatch, tmp_path):
+    """Import OSM buildings and streets from the CLI, listing repairs."""
     import osmium
     from typer.testing import CliRunner
 

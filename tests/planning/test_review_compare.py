@@ -12,6 +12,7 @@ from tests.conftest import auth
 
 @pytest.fixture(scope="module")
 def drafts(client, planner, community):
+    """Draw two drafts of the community."""
     a = client.post(
         "/api/v1/plans", json={"community": community, "households": [300, 500]}, headers=auth(planner)
     )
@@ -23,6 +24,7 @@ def drafts(client, planner, community):
 
 
 def test_review_rows_match_the_stored_grids(client, sql, planner, community, drafts):
+    """Match the review rows with the stored grids and the diff."""
     pid = drafts[1]
     r = client.get(f"/api/v1/plans/{pid}/review", headers=auth(planner))
     assert r.status_code == 200, r.text
@@ -64,6 +66,7 @@ def test_review_rows_match_the_stored_grids(client, sql, planner, community, dra
 
 
 def test_out_of_range_grids_are_flagged(client, sql, planner, drafts):
+    """Flag grids out of the households range."""
     pid = drafts[0]
     # merge the two smallest neighbours: the merged grid goes over 500
     a, b = sql(
@@ -88,6 +91,7 @@ def test_out_of_range_grids_are_flagged(client, sql, planner, drafts):
 
 
 def test_two_drafts_side_by_side(client, sql, planner, community, drafts):
+    """Compare two drafts side by side."""
     a, b = drafts
     r = client.get(f"/api/v1/plans/{a}/compare/{b}", headers=auth(planner))
     assert r.status_code == 200, r.text
@@ -112,6 +116,7 @@ def test_two_drafts_side_by_side(client, sql, planner, community, drafts):
 
 
 def test_export_downloads_a_geopackage(client, sql, planner, drafts, tmp_path):
+    """Download a plan as a GeoPackage."""
     pid = drafts[1]
     r = client.get(f"/api/v1/plans/{pid}/export.gpkg", headers=auth(planner))
     assert r.status_code == 200, r.text
@@ -128,6 +133,7 @@ def test_export_downloads_a_geopackage(client, sql, planner, drafts, tmp_path):
 
 
 def test_every_planning_route_documents_a_typed_response(client):
+    """Document a typed response for every planning route."""
     spec = client.get("/openapi.json").json()
     schemas = spec["components"]["schemas"]
     seen = 0

@@ -40,7 +40,7 @@ def _one_worker_per_grid(sql, plan_id):
 
 @pytest.fixture(scope="module")
 def history(client, sql, planner, community):
-    """The demo's plan in force, then a draft published over it (after a preview)."""
+    """Publish a draft over the demo's plan in force (after a preview); return both."""
     first = sql("SELECT id FROM plans WHERE community_code = %s AND status = 'active'", (community,))[0][0]
     before = _state(sql, community)
     n = sql("SELECT count(*) FROM grids WHERE plan_id = %s", (first,))[0][0]
@@ -65,6 +65,7 @@ def history(client, sql, planner, community):
 
 
 def test_the_preview_lists_what_the_publish_then_did(history):
+    """List in the preview what the publish then did."""
     preview, res = history["preview"], history["published"]
     assert preview["publishable"] is True and preview["blockers"] == [] and preview["rollback"] is False
     d = preview["diff"]
@@ -81,6 +82,7 @@ def test_the_preview_lists_what_the_publish_then_did(history):
 
 
 def test_history_lists_every_plan_of_the_community(client, planner, community, history):
+    """List every plan of the community with its dates."""
     plans = client.get("/api/v1/plans", params={"community": community}, headers=auth(planner)).json()[
         "plans"
     ]
@@ -91,6 +93,7 @@ def test_history_lists_every_plan_of_the_community(client, planner, community, h
 
 
 def test_a_retired_plan_needs_rollback_to_be_published(client, sql, planner, community, history):
+    """Require rollback (and a current version) to publish a retired plan."""
     first = history["first"]
     r = client.post(f"/api/v1/plans/{first}/publish", headers=auth(planner))
     assert r.status_code == 409 and "rollback" in r.json()["detail"][0]["msg"]
@@ -108,6 +111,7 @@ def test_a_retired_plan_needs_rollback_to_be_published(client, sql, planner, com
 
 
 def test_rolling_back_restores_the_earlier_map(client, sql, planner, community, history):
+    """Restore the earlier map by publishing it again."""
     first, draft = history["first"], history["draft"]
     version = client.get(f"/api/v1/plans/{first}", headers=auth(planner)).json()["version"]
     r = client.post(
@@ -143,6 +147,7 @@ def test_rolling_back_restores_the_earlier_map(client, sql, planner, community, 
 
 
 def test_roll_forward_again_to_the_newer_plan(client, sql, planner, community, history):
+    """Roll forward again to the newer plan."""
     draft = history["draft"]
     r = client.post(f"/api/v1/plans/{draft}/publish", json={"rollback": True}, headers=auth(planner))
     assert r.status_code == 200, r.text
@@ -155,6 +160,7 @@ def test_roll_forward_again_to_the_newer_plan(client, sql, planner, community, h
 
 
 def test_the_cli_rolls_back(db_url, sql, community, history, monkeypatch):
+    """Roll back from the command line."""
     from typer.testing import CliRunner
 
     from api.cli.main import app

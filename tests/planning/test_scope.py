@@ -16,7 +16,7 @@ MISSING = 999_999_999
 
 @pytest.fixture(scope="module")
 def areas(sql, community):
-    """The test community, another community (of another district when there is one) and their plans."""
+    """Pick the test community and another one (of another district when there is one)."""
     other, district = sql(
         "SELECT code, district_code FROM communities WHERE code <> %s "
         "ORDER BY (district_code = left(%s, 6)), code LIMIT 1",
@@ -27,6 +27,7 @@ def areas(sql, community):
 
 @pytest.fixture(scope="module")
 def other_plan(strict_client, token, areas):
+    """Draw a draft of the other community (as an admin)."""
     admin = token("admin")
     r = strict_client.post(
         "/api/v1/plans", json={"community": areas["other"], "grids": 8}, headers=auth(admin)
@@ -52,6 +53,7 @@ def _plan_routes(pid: int, other: int) -> list[tuple[str, str, dict | None]]:
 def test_a_plan_outside_the_area_is_not_found_like_a_missing_one(
     strict_client, sql, token, areas, other_plan
 ):
+    """Answer a plan outside the area exactly like a missing one (404)."""
     mine = token("planner", community_code=areas["community"])
     own_plan = sql(
         "SELECT id FROM plans WHERE community_code = %s AND status = 'active'", (areas["community"],)
@@ -77,6 +79,7 @@ def test_a_plan_outside_the_area_is_not_found_like_a_missing_one(
 
 
 def test_a_list_naming_no_area_covers_the_tokens_area(strict_client, sql, token, areas, other_plan):
+    """List the token's area when no area is named."""
     community, other = areas["community"], areas["other"]
     for scope, expected in (
         ({"community_code": community}, {community}),
@@ -113,6 +116,7 @@ def test_a_list_naming_no_area_covers_the_tokens_area(strict_client, sql, token,
 
 
 def test_redraws_outside_the_area_are_refused_and_store_nothing(strict_client, sql, token, areas):
+    """Refuse redraws outside the area, storing nothing."""
     scoped = token("planner", community_code=areas["community"])
     before = sql("SELECT count(*) FROM plans")[0][0]
     r = strict_client.post("/api/v1/plans", json={"community": areas["other"]}, headers=auth(scoped))
@@ -121,8 +125,11 @@ def test_redraws_outside_the_area_are_refused_and_store_nothing(strict_client, s
 
 
 def test_the_app_as_configured_refuses_the_same_requests(client, token, areas, other_plan):
-    """The app as the environment configures it: the old middleware answers 403 first while its
-    scope step is on (``WANGGE_SECURITY_LEGACY_SCOPE``), the service 404 once it is off."""
+    """Check the app as the environment configures it refuses the same requests.
+
+    The old middleware answers 403 first while its scope step is on
+    (``WANGGE_SECURITY_LEGACY_SCOPE``), the service 404 once it is off.
+    """
     from api.settings import load_settings
 
     expected = 403 if load_settings().security.legacy_scope else 404

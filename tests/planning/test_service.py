@@ -20,12 +20,14 @@ from api.store.engine import make_sync_engine
 
 @pytest.fixture(scope="module")
 def db(db_url: str) -> Iterator[EngineDatabase]:
+    """Open the module's database for the use cases."""
     engine = make_sync_engine(db_url)
     yield EngineDatabase(engine)
     engine.dispose()
 
 
 def test_a_redraw_reports_each_stage_in_order(db, sql, community):
+    """Report each stage of a redraw in order."""
     seen: list[tuple[str, int, int]] = []
     res = service.redraw(
         db, operator(), community, RedrawRequest(households=(300, 500)), progress=lambda *a: seen.append(a)
@@ -40,10 +42,12 @@ def test_a_redraw_reports_each_stage_in_order(db, sql, community):
 
 @pytest.mark.parametrize("stage", ["loading", "units", "partition", "figures"])
 def test_a_cancelled_redraw_stores_nothing(db, sql, community, stage):
+    """Store nothing when a redraw is cancelled at a stage."""
     before = sql("SELECT count(*) FROM plans")[0][0]
     cancel = CancelToken()
 
     def progress(s: str, done: int, total: int) -> None:
+        """Record or act on one progress report."""
         if s == stage:
             cancel.cancel("the planner pressed cancel")
 
@@ -55,11 +59,13 @@ def test_a_cancelled_redraw_stores_nothing(db, sql, community, stage):
 
 
 def test_a_cancel_during_the_store_rolls_it_back(db, sql, community, monkeypatch):
+    """Roll the store back when a cancel arrives during it."""
     before = sql("SELECT count(*) FROM plans")[0][0]
     cancel = CancelToken()
     store = service.store_redraw
 
     def store_then_cancel(*args: Any, **kwargs: Any) -> Any:
+        """Store the draft, then cancel from another thread."""
         res = store(*args, **kwargs)
         threading.Thread(target=cancel.cancel, args=("cancelled from the console",)).start()
         while not cancel.cancelled:
@@ -73,10 +79,12 @@ def test_a_cancel_during_the_store_rolls_it_back(db, sql, community, monkeypatch
 
 
 def test_several_communities_one_outcome_each(db, sql, community):
+    """Give every community of a redraw of several its outcome."""
     codes = [c for (c,) in sql("SELECT code FROM communities ORDER BY code LIMIT 3")]
     stages: dict[str, int] = {}
 
     def progress(s: str, done: int, total: int) -> None:
+        """Record or act on one progress report."""
         stages[s] = max(stages.get(s, 0), done)
         assert done <= total == len(codes)
 
@@ -102,10 +110,12 @@ def test_several_communities_one_outcome_each(db, sql, community):
 
 
 def test_a_cancel_keeps_the_drafts_already_made(db, sql):
+    """Keep the drafts already made when several redraws are cancelled."""
     codes = [c for (c,) in sql("SELECT code FROM communities ORDER BY code LIMIT 3")]
     cancel = CancelToken()
 
     def progress(s: str, done: int, total: int) -> None:
+        """Record or act on one progress report."""
         if s == "storing" and done == 1:
             cancel.cancel()
 
@@ -123,6 +133,7 @@ def test_a_cancel_keeps_the_drafts_already_made(db, sql):
 
 
 def test_a_street_office_and_the_area_of_a_token(db, sql, token_with_id, community):
+    """Redraw a street office, and only the token's area by default."""
     street = sql("SELECT street_code FROM communities WHERE code = %s", (community,))[0][0]
     members = [
         c for (c,) in sql("SELECT code FROM communities WHERE street_code = %s ORDER BY code", (street,))

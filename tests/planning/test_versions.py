@@ -22,6 +22,7 @@ def planners(token_with_id, community):
 
 @pytest.fixture(scope="module")
 def draft(client, planners, community):
+    """Draw a draft of the community for the edits."""
     tid, tok = planners["a"]
     r = client.post(
         "/api/v1/plans", json={"community": community, "households": [300, 500]}, headers=auth(tok)
@@ -43,6 +44,7 @@ def _neighbours(sql, pid):
 
 
 def test_a_draft_belongs_to_its_token_and_starts_at_version_1(client, sql, planners, draft):
+    """Give a draft its token as owner and version 1."""
     tid, tok = planners["a"]
     assert draft["owner_token_id"] == tid and draft["version"] == 1
     assert sql("SELECT owner_token_id, version FROM plans WHERE id = %s", (draft["id"],)) == [(tid, 1)]
@@ -53,6 +55,7 @@ def test_a_draft_belongs_to_its_token_and_starts_at_version_1(client, sql, plann
 
 
 def test_a_stale_edit_is_refused_and_changes_nothing(client, sql, planners, draft):
+    """Refuse a stale edit, changing nothing."""
     pid = draft["id"]
     _, tok = planners["a"]
     a, b = _neighbours(sql, pid)[0]
@@ -90,6 +93,7 @@ def test_a_stale_edit_is_refused_and_changes_nothing(client, sql, planners, draf
 
 
 def test_only_the_owner_or_an_admin_changes_a_draft(client, sql, planners, draft, community):
+    """Let only the owner or an admin change a draft."""
     pid = draft["id"]
     tid, _ = planners["a"]
     _, other = planners["b"]
@@ -123,6 +127,7 @@ def test_only_the_owner_or_an_admin_changes_a_draft(client, sql, planners, draft
 
 
 def test_undo_restores_the_draft_before_each_edit(client, sql, planners, community):
+    """Restore the draft as it was before each edit undone."""
     _, tok = planners["a"]
     pid = client.post(
         "/api/v1/plans", json={"community": community, "households": [300, 500], "seed": 5}, headers=auth(tok)
@@ -215,6 +220,7 @@ def _redraw_boundary(client, sql, tok, pid, metres):
 
 @pytest.mark.parametrize("metres", [40, -25])
 def test_a_redrawn_boundary_moves_cells_and_keeps_the_tiling(client, sql, planners, community, metres):
+    """Move cells by a redrawn boundary, keeping the tiling."""
     _, tok = planners["a"]
     pid = client.post(
         "/api/v1/plans", json={"community": community, "households": [300, 500]}, headers=auth(tok)
@@ -244,6 +250,7 @@ def test_a_redrawn_boundary_moves_cells_and_keeps_the_tiling(client, sql, planne
 
 
 def test_boundary_refusals_name_the_field_or_the_reason(client, sql, planners, community):
+    """Name the field or the reason when a redrawn boundary is refused."""
     _, tok = planners["a"]
     pid = client.post(
         "/api/v1/plans", json={"community": community, "households": [300, 500]}, headers=auth(tok)

@@ -42,7 +42,7 @@ def where(clauses: Iterable[Clause]) -> Clause:
 
 
 def plan_id_is(plan_id: int) -> Clause:
-    """The plan with this id."""
+    """Select the plan with this id."""
     return Clause("p.id = :plan_id", {"plan_id": plan_id})
 
 

@@ -10,7 +10,7 @@ from api.store.sql.plans.rows import BuildingRow, CommunityRow, StreetRow
 
 
 def community_row(conn: Connection, code: str) -> CommunityRow | None:
-    """A community by code, or None."""
+    """Return a community by code, or None."""
     row = conn.execute(
         text("SELECT code, name, city_code, ST_AsBinary(geom) AS wkb FROM communities WHERE code = :c"),
         {"c": code},
@@ -50,7 +50,7 @@ def community_codes(
 
 
 def buildings_of(conn: Connection, community: str) -> list[BuildingRow]:
-    """Buildings of a community with their grid code in the active plan (None if none)."""
+    """Return the buildings of a community with their grid code in the active plan (None if none)."""
     rows = conn.execute(
         text(
             """
@@ -84,7 +84,7 @@ def streets_in(conn: Connection, community: str) -> list[StreetRow]:
 
 
 def active_plan_id(conn: Connection, community: str) -> int | None:
-    """The id of the community's active plan (None: no plan is in force)."""
+    """Return the id of the community's active plan (None: no plan is in force)."""
     row = conn.execute(
         text("SELECT id FROM plans WHERE community_code = :c AND status = 'active'"), {"c": community}
     ).first()

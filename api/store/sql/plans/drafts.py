@@ -41,7 +41,7 @@ def _plan(row: Sequence[Any]) -> PlanRow:
 
 
 def plan_row(conn: Connection, plan_id: int, lock: bool = False) -> PlanRow | None:
-    """A plan by id (locked for the transaction with ``lock``), or None."""
+    """Return a plan by id (locked for the transaction with ``lock``), or None."""
     w = where([plan_id_is(plan_id)])
     row = conn.execute(
         text(f"SELECT {PLAN_COLUMNS} FROM plans p {w.sql}{for_update(lock)}"), w.params
@@ -202,7 +202,7 @@ def replace_grids(
 
 
 def plan_grids(conn: Connection, plan_id: int) -> list[GridGeomRow]:
-    """The grids of a plan with their geometries, by code."""
+    """Return the grids of a plan with their geometries, by code."""
     rows = conn.execute(
         text(
             "SELECT id, code, name, households, buildings, worker_id, ST_AsBinary(geom) AS wkb "
@@ -216,7 +216,7 @@ def plan_grids(conn: Connection, plan_id: int) -> list[GridGeomRow]:
 
 
 def plan_assignment(conn: Connection, plan_id: int) -> dict[int, str]:
-    """Building id → grid code in a plan."""
+    """Return building id → grid code in a plan."""
     rows = conn.execute(
         text(
             "SELECT pa.building_id, g.code FROM plan_assignments pa JOIN grids g "
@@ -228,7 +228,7 @@ def plan_assignment(conn: Connection, plan_id: int) -> dict[int, str]:
 
 
 def grid_features(conn: Connection, plan_id: int) -> list[GridFeatureRow]:
-    """The grids of a plan as GeoJSON parts (WGS84, 7 decimals ≈ 1 cm), by code."""
+    """Return the grids of a plan as GeoJSON parts (WGS84, 7 decimals ≈ 1 cm), by code."""
     rows = conn.execute(
         text(
             "SELECT code, name, households, buildings, worker_id, active, ST_AsGeoJSON(geom, 7) "
@@ -242,7 +242,7 @@ def grid_features(conn: Connection, plan_id: int) -> list[GridFeatureRow]:
 
 
 def building_codes(conn: Connection, ids: Sequence[int]) -> dict[int, str]:
-    """Building id → building code."""
+    """Return building id → building code."""
     rows = conn.execute(
         text("SELECT id, code FROM buildings WHERE id = ANY(CAST(:ids AS bigint[]))"), {"ids": list(ids)}
     )

@@ -83,7 +83,7 @@ def insert_edit(
 
 
 def plan_edits(conn: Connection, plan_id: int) -> list[EditRow]:
-    """The edit history of a plan, in order."""
+    """Return the edit history of a plan, in order."""
     rows = conn.execute(
         text(f"SELECT {_EDIT_COLUMNS} FROM plan_edits WHERE plan_id = :p ORDER BY seq"), {"p": plan_id}
     )
@@ -91,7 +91,7 @@ def plan_edits(conn: Connection, plan_id: int) -> list[EditRow]:
 
 
 def last_live_edit(conn: Connection, plan_id: int) -> EditRow | None:
-    """The latest edit of a plan that was not undone (None: nothing to undo)."""
+    """Return the latest edit of a plan that was not undone (None: nothing to undo)."""
     row = conn.execute(
         text(
             f"SELECT {_EDIT_COLUMNS} FROM plan_edits WHERE plan_id = :p AND undone_at IS NULL "

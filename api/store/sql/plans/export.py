@@ -9,7 +9,7 @@ from api.store.sql.plans.rows import ExportBuildingRow
 
 
 def plan_buildings(conn: Connection, plan_id: int) -> list[ExportBuildingRow]:
-    """The buildings assigned in a plan with their grid code and footprint (WKB, WGS84)."""
+    """Return the buildings assigned in a plan with their grid code and footprint (WKB, WGS84)."""
     rows = conn.execute(
         text(
             """

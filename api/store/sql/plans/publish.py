@@ -22,7 +22,7 @@ def _ids(match: dict[int, int]) -> dict[str, list[int]]:
 
 
 def assign_late_buildings(conn: Connection, plan_id: int, community: str) -> int:
-    """Buildings of the community in no grid of the plan join the plan's grid covering them."""
+    """Put the community's buildings that are in no grid of the plan into its grid covering them."""
     n = conn.execute(
         text(
             """
@@ -54,7 +54,7 @@ def assign_late_buildings(conn: Connection, plan_id: int, community: str) -> int
 
 
 def retire(conn: Connection, plan_id: int) -> None:
-    """The plan is no longer in force: ``retired``, its grids inactive."""
+    """Retire a plan: ``retired``, its grids inactive."""
     conn.execute(
         text(
             "UPDATE plans SET status = 'retired', retired_at = now(), version = version + 1, "
@@ -66,7 +66,7 @@ def retire(conn: Connection, plan_id: int) -> None:
 
 
 def activate(conn: Connection, plan_id: int) -> int:
-    """The plan is in force: ``active``, its grids active and without workers yet; returns its version."""
+    """Activate a plan (its grids active, without workers yet); return its new version."""
     version = conn.execute(
         text(
             "UPDATE plans SET status = 'active', published_at = now(), retired_at = NULL, "
@@ -170,7 +170,7 @@ def reattach_branches(conn: Connection, plan_id: int, community: str) -> list[st
 
 
 def create_branches(conn: Connection, plan_id: int, community: str) -> list[CreatedBranch]:
-    """A new party branch under the community committee for every grid of the plan that has none."""
+    """Create a party branch under the community committee for every grid of the plan that has none."""
     rows = conn.execute(
         text(
             """
@@ -195,7 +195,7 @@ def create_branches(conn: Connection, plan_id: int, community: str) -> list[Crea
 
 
 def regroup(conn: Connection, plan_id: int, community: str) -> int:
-    """Building party groups hang under the branch of the grid holding most of their buildings."""
+    """Hang building party groups under the branch of the grid holding most of their buildings."""
     return int(
         conn.execute(
             text(

@@ -57,7 +57,7 @@ class PlanRow:
     updated_at: dt.datetime
 
     def snapshot(self) -> dict[str, Any]:
-        """The row as a mapping (for the audit log's before/after)."""
+        """Return the row as a mapping (for the audit log's before/after)."""
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
