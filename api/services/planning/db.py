@@ -85,28 +85,6 @@ class EngineDatabase:
             yield _SyncSession(conn)
 
 
-class ConnectionDatabase:
-    """One connection the caller already holds (its transaction is the caller's to end).
-
-    For callers that compose a use case into a larger transaction of their own;
-    ``read`` and ``transaction`` both hand out the same connection.
-    """
-
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
-
-    @contextmanager
-    def read(self) -> Iterator[Session]:
-        """Use the held connection."""
-        yield _SyncSession(self.conn)
-
-    @contextmanager
-    def transaction(self) -> Iterator[Session]:
-        """Use the held connection, inside a savepoint so a failed step undoes only itself."""
-        with self.conn.begin_nested():
-            yield _SyncSession(self.conn)
-
-
 class _BridgeSession:
     def __init__(self, conn: AsyncConnection) -> None:
         self.conn = conn
@@ -177,21 +155,10 @@ async def run_in_worker(fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs
     return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs))
 
 
-def as_database(target: Database | Engine | Connection) -> Database:
-    """Wrap an engine or a held connection as a :class:`Database` (a database is returned as is)."""
-    if isinstance(target, Engine):
-        return EngineDatabase(target)
-    if isinstance(target, Connection):
-        return ConnectionDatabase(target)
-    return target
-
-
 __all__ = [
     "AsyncEngineDatabase",
-    "ConnectionDatabase",
     "Database",
     "EngineDatabase",
     "Session",
-    "as_database",
     "run_in_worker",
 ]
