@@ -139,10 +139,9 @@ class Plan(Base):
     created_at: Mapped[dt.datetime] = _now()
     published_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     retired_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
-    #: The token that drew the draft (its owner); NULL for drafts made from the command line.
-    owner_token_id: Mapped[int | None] = mapped_column(
-        ForeignKey("api_tokens.id", ondelete="SET NULL"), index=True
-    )
+    #: The token that drew the draft (its owner; ``api_tokens.id``, kept like ``audit_log.token_id``
+    #: without a foreign key); NULL for drafts made from the command line.
+    owner_token_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
     #: Raised by every change (edit, undo, publish): a change sent for an older version is refused.
     version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
     updated_at: Mapped[dt.datetime] = _now()

@@ -30,14 +30,6 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
     )
     op.create_index(op.f("ix_plans_owner_token_id"), "plans", ["owner_token_id"])
-    op.create_foreign_key(
-        op.f("fk_plans_owner_token_id_api_tokens"),
-        "plans",
-        "api_tokens",
-        ["owner_token_id"],
-        ["id"],
-        ondelete="SET NULL",
-    )
     op.add_column(
         "plan_edits", sa.Column("version", sa.Integer(), server_default=sa.text("1"), nullable=False)
     )
@@ -94,7 +86,6 @@ def downgrade() -> None:
     op.drop_column("plan_edits", "undone_at")
     op.drop_column("plan_edits", "figures_before")
     op.drop_column("plan_edits", "version")
-    op.drop_constraint(op.f("fk_plans_owner_token_id_api_tokens"), "plans", type_="foreignkey")
     op.drop_index(op.f("ix_plans_owner_token_id"), table_name="plans")
     op.drop_column("plans", "updated_at")
     op.drop_column("plans", "version")
