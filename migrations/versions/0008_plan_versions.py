@@ -6,7 +6,7 @@ every edit keeps the grids and buildings of the draft as they were before it
 (``plan_edit_grids``), so it can be undone.
 
 Revision ID: 0008_plan_versions
-Revises: 0007
+Revises: 0008_sessions (written on 0007; chained after the sessions migration already on main)
 Create Date: 2026-12-02 09:00:00
 """
 from collections.abc import Sequence
@@ -17,7 +17,7 @@ from geoalchemy2 import Geometry
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0008_plan_versions"
-down_revision: str | Sequence[str] | None = "0007"
+down_revision: str | Sequence[str] | None = "0008_sessions"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
