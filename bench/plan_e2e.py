@@ -36,11 +36,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from api.errors import WanggeError  # noqa: E402
 from api.services.planning.inputs import load_inputs  # noqa: E402
-from api.services.planning.redraw import RedrawRequest, compute_draft  # noqa: E402
-from api.services.planning.service import store_redraw  # noqa: E402
+from api.services.planning.redraw import RedrawRequest, compute_draft, store_redraw  # noqa: E402
 from api.services.planning.slivers import fold_slivers  # noqa: E402
 from api.store.engine import make_sync_engine  # noqa: E402
-from api.store.sql import plans as q  # noqa: E402
+from api.store.sql.plans import community as qc  # noqa: E402
 from gis.planning.units import build_units  # noqa: E402
 
 RANGE = (300, 500)
@@ -99,7 +98,7 @@ def main() -> None:
     req = RedrawRequest(households=RANGE)
     t0 = time.perf_counter()
     with engine.connect() as conn:
-        codes = q.community_codes(conn)
+        codes = qc.community_codes(conn)
         inputs = [load_inputs(conn, c) for c in codes]
     t_load = time.perf_counter() - t0
     t = time.perf_counter()
@@ -114,7 +113,7 @@ def main() -> None:
             continue
         conn = engine.connect()
         tx = conn.begin()
-        _, fig = store_redraw(conn, inp, d, "bench")
+        fig = store_redraw(conn, inp, d, actor="bench").figures
         (tx.commit if a.keep else tx.rollback)()
         conn.close()
         grids += fig["n_grids"]

@@ -334,13 +334,28 @@ PERMISSIONS: dict[tuple[str, str], Rule] = {
         PLANNER, scope="entity", entity="plan", param="plan_id", note="a plan with its grids"
     ),
     ("POST", "/api/v1/plans/{plan_id}/edits"): r(
-        PLANNER, scope="entity", entity="plan", param="plan_id", note="edit a draft"
+        PLANNER, scope="entity", entity="plan", param="plan_id", note="edit a draft (its owner)"
     ),
     ("POST", "/api/v1/plans/{plan_id}/publish"): r(
-        PLANNER, scope="entity", entity="plan", param="plan_id", note="make a draft active"
+        PLANNER, scope="entity", entity="plan", param="plan_id", note="make a draft active, or roll back"
     ),
     ("DELETE", "/api/v1/plans/{plan_id}"): r(
-        PLANNER, scope="entity", entity="plan", param="plan_id", note="discard a draft"
+        PLANNER, scope="entity", entity="plan", param="plan_id", note="discard a draft (its owner)"
+    ),
+    ("GET", "/api/v1/plans/{plan_id}/review"): r(
+        PLANNER, scope="entity", entity="plan", param="plan_id", note="a plan's review table per grid"
+    ),
+    ("GET", "/api/v1/plans/{plan_id}/compare/{other_id}"): r(
+        PLANNER, scope="entity", entity="plan", param="plan_id", note="two plans side by side"
+    ),
+    ("POST", "/api/v1/plans/{plan_id}/undo"): r(
+        PLANNER, scope="entity", entity="plan", param="plan_id", note="undo a draft's latest edit"
+    ),
+    ("GET", "/api/v1/plans/{plan_id}/publish-preview"): r(
+        PLANNER, scope="entity", entity="plan", param="plan_id", note="what a publish would change"
+    ),
+    ("GET", "/api/v1/plans/{plan_id}/export.gpkg"): r(
+        PLANNER, scope="entity", entity="plan", param="plan_id", note="a plan as a GeoPackage"
     ),
     # ---- visits
     ("GET", "/api/v1/visits/checklist"): r(*STAFF, note="the grid-visit checklist"),

@@ -21,17 +21,17 @@ def export_plan(
 ) -> None:
     """Write a plan's grids, buildings and community boundary (EPSG:4326) to a GeoPackage."""
     from api.cli.main import database_url, fail
-    from api.services.planning.export import export_plan as run
+    from api.services.planning import access, service
+    from api.services.planning.db import EngineDatabase
     from api.store.engine import make_sync_engine
 
-    if file.suffix.lower() != ".gpkg":
-        fail("the output file must end in .gpkg")
     engine = make_sync_engine(database_url())
     try:
-        with engine.connect() as conn:
-            counts = run(conn, plan_id, file)
+        res = service.export_plan(EngineDatabase(engine), access.operator(), plan_id, file)
     except WanggeError as exc:
         fail(exc.msg)
     finally:
         engine.dispose()
-    console.print(f"plan {plan_id} written to {file}: " + ", ".join(f"{n} {k}" for k, n in counts.items()))
+    console.print(
+        f"plan {plan_id} written to {res.path}: " + ", ".join(f"{n} {k}" for k, n in res.layers.items())
+    )

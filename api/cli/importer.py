@@ -115,7 +115,7 @@ def buildings(
     ] = 90.0,
     default_floors: Annotated[int, typer.Option(help="floors assumed where the file gives none")] = 1,
 ) -> None:
-    """Building footprints of a community; households estimated where the file has none."""
+    """Import the building footprints of a community; households estimated where the file has none."""
     from api.cli.main import fail
     from api.services.planning.importing import import_buildings
     from gis.io.households import HouseholdRule
@@ -154,7 +154,7 @@ def grids(
     force: Force = False,
     households: Annotated[str, typer.Option(help="target range for the figures")] = "300-500",
 ) -> None:
-    """An existing grid layer as a new draft plan of the community (then `wangge plan publish`)."""
+    """Import an existing grid layer as a new draft plan of the community (then `wangge plan publish`)."""
     from api.cli.plan import _actor, _range
     from api.services.planning.importing import import_grids
 

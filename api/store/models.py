@@ -139,6 +139,12 @@ class Plan(Base):
     created_at: Mapped[dt.datetime] = _now()
     published_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     retired_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    #: The token that drew the draft (its owner; ``api_tokens.id``, kept like ``audit_log.token_id``
+    #: without a foreign key); NULL for drafts made from the command line.
+    owner_token_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    #: Raised by every change (edit, undo, publish): a change sent for an older version is refused.
+    version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
+    updated_at: Mapped[dt.datetime] = _now()
 
 
 class Grid(Base):
@@ -689,6 +695,27 @@ class PlanEdit(Base):
     figures: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
     actor: Mapped[str | None] = mapped_column(Text)
     at: Mapped[dt.datetime] = _now()
+    #: The plan's version this edit produced (migration 0008).
+    version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
+    #: The plan's figures before the edit (restored by an undo).
+    figures_before: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    undone_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    undone_by: Mapped[str | None] = mapped_column(Text)
+
+
+class PlanEditGrid(Base):
+    """A grid of a draft as it was before one edit, with its buildings: what an undo restores."""
+
+    __tablename__ = "plan_edit_grids"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    edit_id: Mapped[int] = mapped_column(ForeignKey("plan_edits.id", ondelete="CASCADE"), index=True)
+    code: Mapped[str] = mapped_column(String(15))
+    name: Mapped[str] = mapped_column(Text)
+    households: Mapped[int] = mapped_column(Integer)
+    buildings: Mapped[int] = mapped_column(Integer)
+    building_ids: Mapped[list[int]] = mapped_column(ARRAY(BigInteger), server_default=text("'{}'"))
+    geom: Mapped[Any] = mapped_column(Geometry("MULTIPOLYGON", srid=SRID, spatial_index=False))
 
 
 # --------------------------------------------------------------------------- trust (audit)

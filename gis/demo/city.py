@@ -538,6 +538,10 @@ class _Generator:
                 "created_at": _ts(np.full(n, created)),
                 "published_at": _ts(np.full(n, published)),
                 "retired_at": _ts(np.full(n, np.nan)),
+                # drafts' owner and version (migration 0008_plan_versions): loaded plans have none / 1
+                "owner_token_id": pd.array([None] * n, dtype="Int64"),
+                "version": 1,
+                "updated_at": _ts(np.full(n, published)),
             }
         )
         grid_wgs = to_wgs84(self.grid_metric)

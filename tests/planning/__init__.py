@@ -1,0 +1,1 @@
+"""Tests of grid planning: redraw, edits, versions, review, compare, publish, imports, CLI."""

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 
 SQL = Callable[..., list[tuple[Any, ...]]]
 
@@ -18,12 +19,13 @@ def token(make_token: Callable[..., str]) -> Callable[..., str]:
 
 @pytest.fixture(scope="module")
 def planner(token: Callable[..., str]) -> str:
+    """Return a planner token of the whole city."""
     return token("planner")
 
 
 @pytest.fixture(scope="module")
 def community(sql: SQL) -> str:
-    """The demo community with the most buildings (lowest code on ties)."""
+    """Pick the demo community with the most buildings (lowest code on ties)."""
     return sql("SELECT community_code FROM buildings GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1")[0][0]
 
 
@@ -78,3 +80,48 @@ def assert_buildings_once(sql: SQL, plan_id: int, community: str) -> None:
         {"p": plan_id},
     )[0][0]
     assert mismatch == 0, "stored grid households differ from their buildings' sum"
+
+
+@pytest.fixture(scope="module")
+def token_with_id(db_url: str) -> Iterator[Callable[..., tuple[int, str]]]:
+    """``token_with_id(role, **scope)`` → (token id, bearer token) on the module's database."""
+    from api.auth.tokens import create_token
+    from api.store.engine import make_sync_engine
+
+    engine = make_sync_engine(db_url)
+
+    def make(role: str, **scope: Any) -> tuple[int, str]:
+        """Create a token and return its id with it."""
+        with engine.begin() as conn:
+            token_id, token = create_token(conn, role, **scope)
+        return int(token_id), token
+
+    yield make
+    engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def strict_client(db_url: str) -> Iterator[TestClient]:
+    """Serve the app with the old middleware's scope step OFF: what the planning services decide alone."""
+    from api.settings import load_settings
+    from api.web.app import create_app
+
+    settings = load_settings()
+    settings = settings.model_copy(
+        update={"security": settings.security.model_copy(update={"legacy_scope": False})}
+    )
+    with TestClient(create_app(settings, database_url=db_url)) as c:
+        yield c
+
+
+def grid_state(sql: SQL, plan_id: int) -> list[tuple[Any, ...]]:
+    """Return the grids of a plan (code, name, households, buildings, geometry) and their buildings."""
+    return sql(
+        """
+        SELECT g.code, g.name, g.households, g.buildings, ST_AsBinary(g.geom),
+               (SELECT array_agg(pa.building_id ORDER BY pa.building_id) FROM plan_assignments pa
+                WHERE pa.grid_id = g.id)
+        FROM grids g WHERE g.plan_id = %s ORDER BY g.code
+        """,
+        (plan_id,),
+    )

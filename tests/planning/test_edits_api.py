@@ -13,6 +13,7 @@ from tests.planning.conftest import assert_buildings_once, assert_tiles
 
 @pytest.fixture(scope="module")
 def draft(client, planner, community) -> int:
+    """Draw a draft of the community for the edits."""
     r = client.post(
         "/api/v1/plans", json={"community": community, "households": [300, 500]}, headers=auth(planner)
     )
@@ -38,6 +39,7 @@ def _adjacent(sql, pid, touching=True):
 
 
 def test_merge_two_neighbours(client, sql, planner, community, draft):
+    """Merge two neighbouring grids into one."""
     before = _codes(sql, draft)
     a, b = _adjacent(sql, draft)
     hh = dict(sql("SELECT code, households FROM grids WHERE plan_id = %s", (draft,)))
@@ -57,6 +59,7 @@ def test_merge_two_neighbours(client, sql, planner, community, draft):
 
 
 def test_split_balanced(client, sql, planner, community, draft):
+    """Split a grid into balanced halves."""
     code, hh = sql(
         "SELECT code, households FROM grids WHERE plan_id = %s ORDER BY households DESC, code LIMIT 1",
         (draft,),
@@ -77,6 +80,7 @@ def test_split_balanced(client, sql, planner, community, draft):
 
 
 def test_split_along_a_line_in_gcj02(client, sql, planner, community, draft):
+    """Split a grid along a line drawn in GCJ-02; refuse a line without its crs."""
     code, x0, y0, x1, y1, cx, cy = sql(
         """
         SELECT code, ST_XMin(geom) - 0.001, ST_YMin(geom), ST_XMax(geom) + 0.001, ST_YMax(geom),
@@ -119,6 +123,7 @@ def test_split_along_a_line_in_gcj02(client, sql, planner, community, draft):
 
 
 def test_move_building_to_neighbour(client, sql, planner, community, draft):
+    """Move a building to the neighbouring grid."""
     a, b = _adjacent(sql, draft)
     candidates = sql(
         """
@@ -153,6 +158,7 @@ def test_move_building_to_neighbour(client, sql, planner, community, draft):
 
 
 def test_refused_edits_change_nothing(client, sql, planner, draft):
+    """Refuse edits that break contiguity or name unknown things, changing nothing."""
     snapshot = sql(
         "SELECT code, households, ST_AsBinary(geom) FROM grids WHERE plan_id = %s ORDER BY code", (draft,)
     )
@@ -200,6 +206,7 @@ def test_refused_edits_change_nothing(client, sql, planner, draft):
 
 
 def test_history_and_active_plans_are_not_editable(client, sql, planner, community, draft):
+    """Keep the edit history; refuse edits of active plans."""
     body = client.get(f"/api/v1/plans/{draft}", headers=auth(planner)).json()
     ops = [e["op"] for e in body["edits"]]
     assert ops[:2] == ["merge", "split"] and "move" in ops

@@ -11,9 +11,10 @@ import pyogrio
 import pytest
 import shapely
 
-from api.services.planning import importing
+from api.services.planning import importing, service
+from api.services.planning.access import operator
+from api.services.planning.db import EngineDatabase
 from api.services.planning.redraw import RedrawRequest
-from api.services.planning.service import publish, redraw
 from api.store.engine import make_sync_engine, psycopg_dsn
 from gis.io.errors import ReadError
 
@@ -24,6 +25,7 @@ DX, DY = 0.0144, 0.0054  # about 800 m × 600 m
 
 @pytest.fixture(scope="module")
 def engine(empty_db_url: str) -> Iterator[Any]:
+    """Open a psycopg engine on the empty database."""
     eng = make_sync_engine(empty_db_url)
     yield eng
     eng.dispose()
@@ -31,9 +33,11 @@ def engine(empty_db_url: str) -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def q(empty_db_url: str) -> Iterator[Any]:
+    """Run SQL on the empty database and return the rows."""
     conn = psycopg.connect(psycopg_dsn(empty_db_url), autocommit=True)
 
     def run(sql: str, params: Any = None) -> list[tuple[Any, ...]]:
+        """Run one statement."""
         cur = conn.execute(sql, params)
         return cur.fetchall() if cur.description else []
 
@@ -43,6 +47,7 @@ def q(empty_db_url: str) -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory) -> dict[str, Any]:
+    """Write the Helsinki test files: a community, streets (ETRS-TM35FIN) and buildings."""
     d = tmp_path_factory.mktemp("helsinki")
     comm = shapely.box(X0, Y0, X0 + DX, Y0 + DY)
     gpd.GeoDataFrame(
@@ -81,6 +86,7 @@ def files(tmp_path_factory) -> dict[str, Any]:
 
 
 def test_communities_then_streets_with_routing(engine, q, files):
+    """Import communities, then streets that pgRouting can route on."""
     res = importing.import_communities(engine, files["dir"] / "communities.geojson")
     assert res.status == "imported" and res.rows == 1
     assert q("SELECT name, district_code, city_code FROM communities WHERE code = %s", (CODE,)) == [
@@ -108,10 +114,12 @@ def test_communities_then_streets_with_routing(engine, q, files):
 
 
 def test_killed_buildings_import_resumes(engine, q, files, monkeypatch):
+    """Resume a killed buildings import from its journal."""
     monkeypatch.setattr(importing, "BATCH", 25)
     seen = []
 
     def killer(stage: str, done: int, total: int) -> None:
+        """Interrupt the import after 50 rows."""
         seen.append(done)
         if stage == "buildings" and done >= 50:
             raise KeyboardInterrupt  # the planner pressed Ctrl-C (or the process was killed)
@@ -139,8 +147,9 @@ def test_killed_buildings_import_resumes(engine, q, files, monkeypatch):
 
 
 def test_redraw_and_publish_an_imported_community(engine, q, files):
-    with engine.begin() as conn:
-        pid, fig = redraw(conn, CODE, RedrawRequest(households=(300, 500)))
+    """Redraw and publish an imported community in its own UTM zone."""
+    res = service.redraw(EngineDatabase(engine), operator(), CODE, RedrawRequest(households=(300, 500)))
+    pid, fig = res.id, res.figures
     params = q("SELECT params->>'metric_crs' FROM plans WHERE id = %s", (pid,))[0][0]
     assert params == "EPSG:32635"  # UTM zone of Helsinki, chosen from the data
     total = q("SELECT sum(households) FROM buildings")[0][0]
@@ -153,13 +162,13 @@ def test_redraw_and_publish_an_imported_community(engine, q, files):
     )[0][0]
     assert gap < 1.0
     assert fig["street_boundary_share"] > 0.3  # boundaries follow the imported streets
-    with engine.begin() as conn:
-        res = publish(conn, pid, "test")
-    assert res["retired_plan_id"] is None and len(res["grids_without_worker"]) == fig["n_grids"]
+    out = service.publish_plan(EngineDatabase(engine), operator(), pid, actor="test")
+    assert out.retired_plan_id is None and len(out.grids_without_worker) == fig["n_grids"]
     assert q("SELECT count(*) FROM buildings WHERE grid_id IS NULL")[0][0] == 0
 
 
 def test_grid_file_becomes_a_draft_and_gaps_block_publishing(engine, q, files, tmp_path):
+    """Import a grid file as a draft; refuse to publish one with gaps."""
     comm = files["community"]
     west = shapely.box(comm.bounds[0], comm.bounds[1], X0 + DX / 2, comm.bounds[3])
     east = shapely.box(X0 + DX / 2, comm.bounds[1], comm.bounds[2], comm.bounds[3])
@@ -181,13 +190,14 @@ def test_grid_file_becomes_a_draft_and_gaps_block_publishing(engine, q, files, t
     assert res.report["valid"] is False and res.report["buildings_in_no_grid"] > 0
     from api.errors import Conflict
 
-    with pytest.raises(Conflict, match="cannot be published"), engine.begin() as conn:
-        publish(conn, res.report["plan_id"], "test")
+    with pytest.raises(Conflict, match="cannot be published"):
+        service.publish_plan(EngineDatabase(engine), operator(), res.report["plan_id"], actor="test")
     with pytest.raises(ReadError, match="areas"):
         importing.import_grids(engine, files["dir"] / "tiny.osm.pbf", CODE)
 
 
 def test_cli_imports_osm_and_lists_repairs(empty_db_url, q, monkeypatch, tmp_path):
+    """Import OSM buildings and streets from the CLI, listing repairs."""
     import osmium
     from typer.testing import CliRunner
 

@@ -54,6 +54,7 @@ def published(client, sql, planner, community):
 
 
 def test_plans_switch(sql, published, community):
+    """Switch the plans: the old one retired, the draft active."""
     old, draft = published["old"], published["draft"]
     assert dict(sql("SELECT id, status FROM plans WHERE id IN (%s, %s)", (old, draft))) == {
         old: "retired",
@@ -68,6 +69,7 @@ def test_plans_switch(sql, published, community):
 
 
 def test_buildings_follow(sql, published, community):
+    """Move every building to its grid in the new plan."""
     draft = published["draft"]
     assert_buildings_once(sql, draft, community)
     wrong = sql(
@@ -82,6 +84,7 @@ def test_buildings_follow(sql, published, community):
 
 
 def test_workers_one_per_grid_and_listed(sql, published):
+    """Keep one worker per grid and list the released ones."""
     draft, old, res = published["draft"], published["old"], published["result"]
     rows = sql("SELECT code, worker_id FROM grids WHERE plan_id = %s", (draft,))
     workers = [w for _, w in rows if w is not None]
@@ -108,6 +111,7 @@ def test_workers_one_per_grid_and_listed(sql, published):
 
 
 def test_party_tiers_follow(sql, published, community):
+    """Move party branches and groups with the grids."""
     draft, res = published["draft"], published["result"]
     per_grid = sql(
         """
@@ -151,6 +155,7 @@ def test_party_tiers_follow(sql, published, community):
 
 
 def test_open_incidents_move_with_history(client, sql, planner, published, community):
+    """Move open incidents to their new grid with a history event."""
     inc, target = published["incident"], published["incident_grid"]
     assert sql("SELECT grid_id FROM incidents WHERE id = %s", (inc,))[0][0] == target
     ev = sql(
@@ -187,6 +192,7 @@ def test_open_incidents_move_with_history(client, sql, planner, published, commu
 
 
 def test_diff_announced_what_publish_did(published):
+    """Announce in the diff what the publish then did."""
     diff, res = published["diff"], published["result"]
     assert sorted(w["worker_id"] for w in diff["workers"]["released"]) == sorted(
         w["worker_id"] for w in res["workers_released"]
@@ -198,6 +204,7 @@ def test_diff_announced_what_publish_did(published):
 
 
 def test_published_plan_is_final(client, sql, planner, published):
+    """Refuse to publish or edit a published plan again."""
     draft, old = published["draft"], published["old"]
     for pid in (draft, old):
         r = client.post(f"/api/v1/plans/{pid}/publish", headers=auth(planner))

@@ -43,6 +43,7 @@ def _area_m2(geom: shapely.Geometry) -> float:
 
 @pytest.mark.parametrize("ext", ["geojson", "gpkg", "shp"])
 def test_buildings_from_each_format(tmp_path, ext):
+    """Read buildings from each file format."""
     src = _buildings()
     path = tmp_path / f"b.{ext}"
     with pytest.warns(RuntimeWarning) if ext == "shp" else _nothing():
@@ -68,6 +69,7 @@ class _nothing:
 
 
 def test_household_rule_is_configurable(tmp_path):
+    """Estimate households with a configurable rule."""
     path = tmp_path / "b.geojson"
     pyogrio.write_dataframe(_buildings(), path)
     a, _ = read_buildings(path, rule=HouseholdRule(m2_per_household=90.0))
@@ -79,6 +81,7 @@ def test_household_rule_is_configurable(tmp_path):
 
 
 def test_gcj02_and_bd09_are_converted(tmp_path):
+    """Convert GCJ-02 and BD-09 files to WGS84."""
     wgs = _buildings()
     for name in ("gcj02", "bd09"):
         shifted = wgs.copy()
@@ -100,6 +103,7 @@ def test_gcj02_and_bd09_are_converted(tmp_path):
 
 
 def test_projected_file_and_missing_crs(tmp_path):
+    """Read a projected file; refuse one without a CRS."""
     wgs = _buildings()
     utm = wgs.to_crs(32650)
     path = tmp_path / "utm.gpkg"
@@ -126,6 +130,7 @@ def test_projected_file_and_missing_crs(tmp_path):
 
 
 def test_invalid_geometries_are_refused_or_repaired_and_listed(tmp_path):
+    """Refuse invalid geometries, or repair and list them."""
     bowtie = shapely.Polygon(
         [(LON, LAT), (LON + 0.001, LAT + 0.001), (LON + 0.001, LAT), (LON, LAT + 0.001), (LON, LAT)]
     )
@@ -146,6 +151,7 @@ def test_invalid_geometries_are_refused_or_repaired_and_listed(tmp_path):
 
 
 def test_layers_and_areas(tmp_path):
+    """Read a named layer and area files."""
     path = tmp_path / "two.gpkg"
     src = _buildings()
     pyogrio.write_dataframe(src, path, layer="a")
@@ -191,6 +197,7 @@ def _write_osm(path) -> None:
 
 
 def test_osm_pbf_buildings_and_streets(tmp_path):
+    """Read buildings and streets from an OSM PBF extract."""
     path = tmp_path / "tiny.osm.pbf"
     _write_osm(path)
     frame, report = read_buildings(path)

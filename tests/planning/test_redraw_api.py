@@ -7,6 +7,7 @@ from tests.planning.conftest import assert_buildings_once, assert_tiles
 
 
 def test_redraw_creates_a_balanced_draft_that_tiles_the_community(client, sql, planner, community):
+    """Redraw a community into a balanced draft that tiles it."""
     r = client.post(
         "/api/v1/plans", json={"community": community, "households": [300, 500]}, headers=auth(planner)
     )
@@ -38,6 +39,7 @@ def test_redraw_creates_a_balanced_draft_that_tiles_the_community(client, sql, p
 
 
 def test_get_plan_returns_grids_figures_and_diff(client, sql, planner, community):
+    """Return a plan with its grids, figures and diff."""
     pid = client.post(
         "/api/v1/plans", json={"community": community, "grids": 12}, headers=auth(planner)
     ).json()["id"]
@@ -85,6 +87,7 @@ def test_get_plan_returns_grids_figures_and_diff(client, sql, planner, community
 
 
 def test_keep_existing_moves_fewer_households(client, planner, community):
+    """Move fewer households when starting from the active plan."""
     fresh = client.post(
         "/api/v1/plans",
         json={"community": community, "households": [300, 500], "seed": 3},
@@ -103,6 +106,7 @@ def test_keep_existing_moves_fewer_households(client, planner, community):
 
 
 def test_infeasible_range_is_explained(client, sql, planner, community):
+    """Explain a range no plan can meet."""
     total = sql("SELECT sum(households) FROM buildings WHERE community_code = %s", (community,))[0][0]
     # no whole number of grids fits: one grid would be too big, two too small
     lo, hi = total // 2 + 1, total - 1
@@ -118,6 +122,7 @@ def test_infeasible_range_is_explained(client, sql, planner, community):
 
 
 def test_one_building_too_big_is_named(client, sql, planner, community):
+    """Name the building too big for the range."""
     code, hh = sql(
         "SELECT code, households FROM buildings WHERE community_code = %s "
         "ORDER BY households DESC, id LIMIT 1",
@@ -133,6 +138,7 @@ def test_one_building_too_big_is_named(client, sql, planner, community):
 
 
 def test_bad_requests_are_422_and_store_nothing(client, sql, planner, community):
+    """Refuse bad requests with 422, storing nothing."""
     before = sql("SELECT count(*) FROM plans")[0][0]
     for body, field in (
         ({"community": "12"}, "community"),
@@ -149,6 +155,7 @@ def test_bad_requests_are_422_and_store_nothing(client, sql, planner, community)
 
 
 def test_roles_and_scope(client, token, community, sql):
+    """Refuse anonymous callers, wrong roles and communities outside the scope."""
     r = client.post("/api/v1/plans", json={"community": community})
     assert r.status_code == 401
     r = client.post("/api/v1/plans", json={"community": community}, headers=auth(token("dispatcher")))

@@ -1,14 +1,25 @@
-"""Grid planning service: PostGIS ⇄ :mod:`gis.planning`.
+"""Grid planning: the use cases (:mod:`~api.services.planning.service`) and the steps they are made of.
 
-* :mod:`api.services.planning.inputs` loads a community (polygon, buildings, streets,
-  active assignment) and projects it to the metric CRS of the place;
-* :mod:`api.services.planning.redraw` runs the algorithm and stores a draft plan;
-* :mod:`api.services.planning.edits` applies planners' edits to a draft;
-* :mod:`api.services.planning.diff` compares a draft with the active plan;
-* :mod:`api.services.planning.publish` makes a draft active in one transaction;
-* :mod:`api.services.planning.importing` / :mod:`api.services.planning.export` move files in and out.
+* :mod:`~api.services.planning.service` — every use case, once: redraw (one community or several,
+  with progress and cancellation), list/show, review, edit/undo, compare, publish/roll back,
+  discard, export; the API, the CLI and the console call these;
+* :mod:`~api.services.planning.db` — how a use case reaches the store from the CLI (sync engine)
+  and from the server (async engine, from a worker thread);
+* :mod:`~api.services.planning.jobs` — progress callbacks and cancel tokens;
+* :mod:`~api.services.planning.access` — scope (404 outside the area), owners, versions;
+* :mod:`~api.services.planning.results` — the typed results;
+* :mod:`~api.services.planning.inputs` — a community's data, projected to its metric CRS;
+* :mod:`~api.services.planning.redraw` — the algorithm on that data, stored as a draft;
+* :mod:`~api.services.planning.codes` — grid codes kept across redraws;
+* :mod:`~api.services.planning.edits`, :mod:`~api.services.planning.boundary`,
+  :mod:`~api.services.planning.shapes` — planners' edits and the geometries they draw;
+* :mod:`~api.services.planning.matching`, :mod:`~api.services.planning.diff`,
+  :mod:`~api.services.planning.review`, :mod:`~api.services.planning.compare` — which grid
+  continues which, and what changes;
+* :mod:`~api.services.planning.publish` — a plan made active in one transaction;
+* :mod:`~api.services.planning.importing`, :mod:`~api.services.planning.export` — files in and out;
+* :mod:`~api.services.planning.slivers` — a work-around for the units module.
 
-Database functions take a synchronous SQLAlchemy ``Connection`` (the API runs
-them with ``AsyncConnection.run_sync``); the CPU-bound parts are pure
-functions the API runs in a worker thread.
+The CPU-bound algorithms are pure functions; database steps take a synchronous
+SQLAlchemy ``Connection`` and run SQL through :mod:`api.store.sql.plans`.
 """

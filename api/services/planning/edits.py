@@ -1,12 +1,16 @@
-"""Planners' edits of a draft: move buildings, merge two grids, split a grid.
+"""Planners' edits of a draft: move buildings, merge two grids, split a grid, redraw a boundary.
 
 The draft is rebuilt as an editable :class:`gis.planning.edits.Plan` from the
 community's data (units → one cell per building location, each cell labelled
 with the draft grid holding its buildings, or covering it when it has none),
-the edit is applied by :mod:`gis.planning.edits` (which refuses edits that
-break coverage or contiguity), and the draft's grids, assignments and figures
-are replaced. Grid codes are stable: a merged grid keeps the first code, a
-split gives the new half the next free number.
+the edit is applied by :mod:`gis.planning.edits` (or, for a redrawn boundary, by
+:mod:`api.services.planning.boundary`), which refuse edits that break coverage
+or contiguity, and the draft's grids, assignments and figures are replaced.
+Grid codes are stable: a merged grid keeps the first code, a split gives the
+new half the next free number.
+
+Edits arrive typed (:data:`Edit`); geometries carry their coordinate system and
+are converted to WGS84 here (:mod:`api.services.planning.shapes`).
 """
 
 from __future__ import annotations
@@ -18,14 +22,14 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import shapely
-from sqlalchemy.engine import Connection
 
-from api.errors import Conflict, InvalidInput, NotFound
-from api.services.planning.inputs import CommunityInputs, load_inputs
-from api.services.planning.redraw import RedrawRequest, figures_for, save_grids, unit_range
+from api.errors import Conflict, InvalidInput
+from api.services.planning.boundary import reshape_grid
+from api.services.planning.inputs import CommunityInputs
+from api.services.planning.redraw import RedrawRequest, figures_for, streets_for, unit_range
+from api.services.planning.shapes import line_in, polygon_in
 from api.services.planning.slivers import fold_slivers
-from api.store.sql import plans as q
-from gis.crs import geometry_to_wgs84
+from api.store.sql.plans.rows import GridGeomRow, PlanRow
 from gis.planning import edits as pe
 from gis.planning.errors import EditRefused as AlgoRefused
 from gis.planning.errors import PlanningError
@@ -39,64 +43,80 @@ class EditRefused(Conflict):
     error_type = "edit_refused"
 
 
+@dataclass(frozen=True)
+class MoveBuildings:
+    """Move buildings (with the ground around them) to the grid ``to``."""
+
+    buildings: list[int]
+    to: str
+
+
+@dataclass(frozen=True)
+class MergeGrids:
+    """Merge grid ``absorb`` into its neighbour ``keep`` (which keeps its code)."""
+
+    keep: str
+    absorb: str
+
+
+@dataclass(frozen=True)
+class SplitGrid:
+    """Split a grid in two: balanced halves, or along a GeoJSON LineString in ``crs``."""
+
+    grid: str
+    line: dict[str, Any] | None = None
+    crs: str | None = None
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class RedrawBoundary:
+    """Give a grid a new boundary: a GeoJSON Polygon in ``crs``, drawn by the planner.
+
+    The grid takes every cell whose point lies inside the polygon; its cells left
+    outside go to the neighbouring grid they share the longest border with.
+    """
+
+    grid: str
+    polygon: dict[str, Any]
+    crs: str
+
+
+#: One edit of a draft.
+Edit = MoveBuildings | MergeGrids | SplitGrid | RedrawBoundary
+
+
 @dataclass
 class EditContext:
     """A draft loaded for editing."""
 
-    plan: dict[str, Any]
+    plan: PlanRow
     inputs: CommunityInputs
-    grids: list[dict[str, Any]]
+    grids: list[GridGeomRow]
     assignment: dict[int, str]
 
 
-def load_for_edit(conn: Connection, plan_id: int) -> EditContext:
-    """Lock the draft and read what the edit needs.
-
-    Raises
-    ------
-    NotFound, Conflict
-        No such plan; not a draft (active and retired plans are never edited).
-    """
-    plan = q.plan_row(conn, plan_id, lock=True)
-    if plan is None:
-        raise NotFound(f"no plan {plan_id}", loc=["path", "plan_id"])
-    if plan["status"] != "draft":
-        raise Conflict(
-            f"plan {plan_id} is {plan['status']}; only drafts can be edited (redraw to start a new draft)",
-            loc=["path", "plan_id"],
-        )
-    inputs = load_inputs(conn, plan["community_code"])
-    return EditContext(
-        plan=plan,
-        inputs=inputs,
-        grids=q.plan_grids(conn, plan_id),
-        assignment=q.plan_assignment(conn, plan_id),
-    )
-
-
-def _range(plan: dict[str, Any]) -> tuple[int, int] | None:
-    hh = (plan["params"] or {}).get("households")
+def households_range(plan: PlanRow) -> tuple[int, int] | None:
+    """Return the households range a plan was drawn for (None: none given)."""
+    hh = plan.params.get("households")
     return (int(hh[0]), int(hh[1])) if hh else None
 
 
 def editable(ctx: EditContext) -> tuple[pe.Plan, list[str]]:
-    """The draft as cells labelled by grid; returns the plan and label → code."""
+    """Return the draft as cells labelled by grid, and label → code."""
     inputs = ctx.inputs
-    params = ctx.plan["params"] or {}
-    hrange = _range(ctx.plan)
+    params = ctx.plan.params
+    hrange = households_range(ctx.plan)
     req = RedrawRequest(households=hrange, grids=params.get("grids") or len(ctx.grids) or 1)
     b = inputs.buildings[["building_id", "households", "geometry"]]
-    units = fold_slivers(
-        build_units(inputs.community, b, inputs.streets, households_range=unit_range(inputs, req))
-    )
+    streets = streets_for(inputs, bool(params.get("follow_streets", True)))
+    units = fold_slivers(build_units(inputs.community, b, streets, households_range=unit_range(inputs, req)))
     zeros = units.units.set_index("unit_id")["households"] * 0
     plan = pe.make_plan(units, zeros, b, None, hrange)
-    codes = sorted(g["code"] for g in ctx.grids)
+    codes = sorted(g.code for g in ctx.grids)
     label_of = {c: i for i, c in enumerate(codes)}
-    gpoly = gpd.GeoSeries(shapely.from_wkb([bytes(g["wkb"]) for g in ctx.grids]), crs="EPSG:4326").to_crs(
-        inputs.crs
-    )
-    glabel = np.array([label_of[g["code"]] for g in ctx.grids])
+    gpoly = gpd.GeoSeries(shapely.from_wkb([g.wkb for g in ctx.grids]), crs="EPSG:4326").to_crs(inputs.crs)
+    glabel = np.array([label_of[g.code] for g in ctx.grids])
     tree = shapely.STRtree(np.asarray(gpoly.values))
     cells = plan.cells
     labels = np.full(len(cells), -1, dtype=np.int64)
@@ -113,7 +133,7 @@ def editable(ctx: EditContext) -> tuple[pe.Plan, list[str]]:
 
 
 def with_codes(text: str, codes: list[str]) -> str:
-    """Replace the algorithm's grid labels ("grid 3", "grids 1 and 2") by grid codes."""
+    """Return ``text`` with the algorithm's grid labels ("grid 3", "grids 1 and 2") as grid codes."""
 
     def name(k: str) -> str:
         return codes[int(k)] if int(k) < len(codes) else "(new grid)"
@@ -133,59 +153,65 @@ def _next_code(codes: list[str], community: str) -> str:
     raise EditRefused("a community cannot have more than 999 grids", loc=["body"])
 
 
-def apply_edit(ctx: EditContext, edit: dict[str, Any]) -> tuple[pe.Plan, list[str], dict[str, Any]]:
-    """Apply one edit (pure, CPU-bound); returns the new plan, label → code, a summary.
-
-    ``edit`` is ``{"op": "move", "buildings": [ids], "to": code}``,
-    ``{"op": "merge", "grids": [keep, absorb]}`` or ``{"op": "split", "grid": code,
-    "line": GeoJSON LineString or None, "crs": name}``.
+def apply_edit(ctx: EditContext, edit: Edit) -> tuple[pe.Plan, list[str], dict[str, Any]]:
+    """Apply one edit (pure, CPU-bound); return the new plan, label → code, and a summary.
 
     Raises
     ------
     EditRefused
-        The algorithm refused the edit (reason given).
+        The algorithm refused the edit (reason given, grids named by code).
     InvalidInput
-        Unknown grid codes or buildings, malformed line.
+        Unknown grid codes or buildings, a malformed or unlocated geometry.
     """
     plan, codes = editable(ctx)
     label_of = {c: i for i, c in enumerate(codes)}
     community = ctx.inputs.code
 
-    def label(code: Any, field: str) -> int:
+    def label(code: str, field: str) -> int:
         if code not in label_of:
-            raise InvalidInput(f"grid {code} is not in plan {ctx.plan['id']}", loc=["body", field])
+            raise InvalidInput(f"grid {code} is not in plan {ctx.plan.id}", loc=["body", field])
         return label_of[code]
 
-    op = edit["op"]
-    summary: dict[str, Any] = {"op": op}
+    summary: dict[str, Any]
     try:
-        if op == "move":
+        if isinstance(edit, MoveBuildings):
             known = set(ctx.inputs.buildings["building_id"].tolist())
-            unknown = [b for b in edit["buildings"] if b not in known]
+            unknown = [b for b in edit.buildings if b not in known]
             if unknown:
                 raise InvalidInput(
                     f"building(s) {unknown[:10]} are not in community {community}", loc=["body", "buildings"]
                 )
-            new = pe.move_buildings(plan, edit["buildings"], label(edit["to"], "to"))
-            summary.update(buildings=list(edit["buildings"]), to=edit["to"])
-        elif op == "merge":
-            keep, absorb = edit["grids"]
-            new = pe.merge_grids(plan, label(keep, "grids"), label(absorb, "grids"))
-            codes = codes.copy()
-            summary.update(kept=keep, absorbed=absorb)
-        elif op == "split":
-            g = label(edit["grid"], "grid")
+            new = pe.move_buildings(plan, edit.buildings, label(edit.to, "to"))
+            summary = {"op": "move", "buildings": list(edit.buildings), "to": edit.to}
+        elif isinstance(edit, MergeGrids):
+            new = pe.merge_grids(plan, label(edit.keep, "grids"), label(edit.absorb, "grids"))
+            summary = {"op": "merge", "kept": edit.keep, "absorbed": edit.absorb}
+        elif isinstance(edit, SplitGrid):
+            g = label(edit.grid, "grid")
             line = None
-            if edit.get("line") is not None:
-                line = _line(edit["line"], edit.get("crs"), ctx.inputs)
-            new = pe.split_grid(plan, g, line=line, seed=int(edit.get("seed", 0)))
+            if edit.line is not None:
+                line = line_in(edit.line, edit.crs, ctx.inputs.crs, loc=("body",))
+            new = pe.split_grid(plan, g, line=line, seed=edit.seed)
             new_code = _next_code(codes, community)
             codes = [*codes, new_code]
-            summary.update(
-                grid=edit["grid"], new_grid=new_code, mode="line" if line is not None else "balanced"
-            )
+            summary = {
+                "op": "split",
+                "grid": edit.grid,
+                "new_grid": new_code,
+                "mode": "line" if line is not None else "balanced",
+            }
         else:
-            raise InvalidInput(f"unknown op {op!r}; one of move, merge, split", loc=["body", "op"])
+            g = label(edit.grid, "grid")
+            poly = polygon_in(edit.polygon, edit.crs, ctx.inputs.crs, loc=("body",))
+            new, moved = reshape_grid(plan, g, poly)
+            summary = {
+                "op": "boundary",
+                "grid": edit.grid,
+                "cells_gained": moved.gained,
+                "cells_released": moved.released,
+                "buildings_moved": moved.buildings,
+                "grids_touched": [codes[k] for k in moved.touched],
+            }
     except AlgoRefused as exc:
         raise EditRefused(with_codes(exc.reason, codes), loc=["body"]) from exc
     except PlanningError as exc:
@@ -193,29 +219,10 @@ def apply_edit(ctx: EditContext, edit: dict[str, Any]) -> tuple[pe.Plan, list[st
     return new, codes, summary
 
 
-def _line(geojson: dict[str, Any], crs: str | None, inputs: CommunityInputs) -> shapely.LineString:
-    if crs is None:
-        raise InvalidInput(
-            "crs is required with a line (wgs84, cgcs2000, gcj02 or bd09)", loc=["body", "crs"]
-        )
-    try:
-        line = shapely.geometry.shape(geojson)
-    except Exception as exc:
-        raise InvalidInput(f"line is not a GeoJSON geometry: {exc}", loc=["body", "line"]) from exc
-    if (
-        line.geom_type != "LineString"
-        or line.is_empty
-        or not np.isfinite(shapely.get_coordinates(line)).all()
-    ):
-        raise InvalidInput("line must be a GeoJSON LineString with finite coordinates", loc=["body", "line"])
-    wgs = geometry_to_wgs84(line, crs)
-    return gpd.GeoSeries([wgs], crs="EPSG:4326").to_crs(inputs.crs).iloc[0]
-
-
 def result_grids(
     ctx: EditContext, plan: pe.Plan, codes: list[str]
 ) -> tuple[gpd.GeoDataFrame, dict[int, str], dict[str, Any]]:
-    """Grids (metric), building → code and figures of an edited plan."""
+    """Return the grids (metric), building → code and figures of an edited plan."""
     grids = dissolve_grids(plan.cells, plan.cell_labels)
     grids["code"] = [codes[int(lab)] for lab in grids["label"]]
     grids["name"] = [f"{ctx.inputs.name}第{int(c[-3:])}网格" for c in grids["code"]]
@@ -232,20 +239,3 @@ def result_grids(
     )
     fig["notes"] = [with_codes(n, codes) for n in plan.notes]
     return grids, assignment, fig
-
-
-def store_edit(
-    conn: Connection,
-    ctx: EditContext,
-    grids: gpd.GeoDataFrame,
-    assignment: dict[int, str],
-    figures: dict[str, Any],
-    summary: dict[str, Any],
-    actor: str | None,
-) -> int:
-    """Replace the draft's grids and figures and log the edit; returns the edit number."""
-    plan_id = ctx.plan["id"]
-    save_grids(conn, plan_id, ctx.inputs, grids, assignment, code_col="code")
-    seq = q.next_edit_seq(conn, plan_id)
-    q.insert_edit(conn, plan_id, seq, summary["op"], summary, figures, actor)
-    return seq

@@ -22,18 +22,24 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
+import networkx as nx
 import numpy as np
 import shapely
 from sqlalchemy import Engine
 
 from api.errors import Conflict, InvalidInput, NotFound
+from api.services.planning.diff import refresh_moved
+from api.services.planning.inputs import DENSIFY_DEG, load_inputs
+from api.services.planning.jobs import CancelToken, ProgressFn
+from api.services.planning.redraw import figures_for, save_grids
 from api.store.sql import imports as qi
-from api.store.sql import plans as q
+from api.store.sql.plans import community as qc
+from api.store.sql.plans import drafts as qd
+from api.store.sql.plans.rows import CommunityRow
 from gis.io.households import HouseholdRule
 from gis.io.readers import read_areas, read_buildings, read_streets
 from gis.planning.grids import assign_grid_codes
 
-ProgressFn = Callable[[str, int, int], None]
 BATCH = 500
 #: Streets within this distance (m) of the community are imported with it.
 STREET_MARGIN_M = 100.0
@@ -51,7 +57,7 @@ class ImportResult:
 
 
 def file_checksum(path: str | Path, kind: str, community: str | None, options: dict[str, Any]) -> str:
-    """SHA-256 of the file's bytes and of what is done with them."""
+    """Return the SHA-256 of the file's bytes and of what is done with them (the run's key)."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -65,9 +71,9 @@ def file_checksum(path: str | Path, kind: str, community: str | None, options: d
     return h.hexdigest()
 
 
-def _community(engine: Engine, code: str) -> dict[str, Any]:
+def _community(engine: Engine, code: str) -> CommunityRow:
     with engine.connect() as conn:
-        row = q.community_row(conn, code)
+        row = qc.community_row(conn, code)
     if row is None:
         raise NotFound(f"no community with code {code}; import communities first", loc=["community"])
     return row
@@ -100,11 +106,11 @@ def _journal(
     checksum = file_checksum(path, kind, community, options)
     with engine.begin() as conn:
         run = qi.find_run(conn, kind, community, checksum)
-        if run is not None and run["status"] == "done" and not force:
-            return int(run["id"]), int(run["rows_done"]), True
-        if run is not None and run["status"] != "done":
-            qi.restart_run(conn, run["id"], rows_total)
-            return int(run["id"]), int(run["rows_done"]), False
+        if run is not None and run.status == "done" and not force:
+            return run.id, run.rows_done, True
+        if run is not None and run.status != "done":
+            qi.restart_run(conn, run.id, rows_total)
+            return run.id, run.rows_done, False
         return qi.start_run(conn, kind, community, path.name, checksum, options, rows_total), 0, False
 
 
@@ -116,8 +122,12 @@ def _batched(
     write: Callable[[Any, list[dict[str, Any]]], int],
     progress: ProgressFn | None,
     stage: str,
+    cancel: CancelToken | None = None,
 ) -> None:
-    """Write rows[start:] in batches, each in its own transaction with the journal."""
+    """Write rows[start:] in batches, each in its own transaction with the journal.
+
+    A cancel stops at a batch boundary; rerunning the same import resumes there.
+    """
     total = len(rows)
     done = start
     while done < total:
@@ -135,6 +145,8 @@ def _batched(
         done += len(batch)
         if progress:
             progress(stage, done, total)
+        if cancel is not None and done < total:
+            cancel.check(f"the {stage} import (stopped after {done} of {total} rows; rerun to resume)")
 
 
 def _run(
@@ -149,6 +161,7 @@ def _run(
     report: dict[str, Any],
     force: bool,
     progress: ProgressFn | None,
+    cancel: CancelToken | None = None,
 ) -> ImportResult:
     run_id, start, finished = _journal(engine, kind, community, path, options, len(rows), force)
     if finished:
@@ -161,7 +174,7 @@ def _run(
         try:
             if start and progress:
                 progress(f"{kind} (resumed)", start, len(rows))
-            _batched(engine, run_id, start, rows, write, progress, kind)
+            _batched(engine, run_id, start, rows, write, progress, kind, cancel)
             with engine.begin() as conn:
                 report.update(finish(conn))
                 report["resumed_from"] = start
@@ -200,18 +213,19 @@ def import_buildings(
     rule: HouseholdRule = HouseholdRule(),
     force: bool = False,
     progress: ProgressFn | None = None,
+    cancel: CancelToken | None = None,
 ) -> ImportResult:
     """Import building footprints of one community (those whose point lies inside it)."""
     path = Path(path)
     comm = _community(engine, community)
     frame, report = read_buildings(path, crs=crs, layer=layer, make_valid=make_valid, rule=rule)
-    inside = _inside(frame, bytes(comm["wkb"])) if len(frame) else np.zeros(0, dtype=bool)
+    inside = _inside(frame, comm.wkb) if len(frame) else np.zeros(0, dtype=bool)
     report["outside_community"] = int((~inside).sum())
     frame = frame.loc[inside].reset_index(drop=True)
     rows = [
         {
             "code": _building_code(community, s, c),
-            "city": comm["city_code"],
+            "city": comm.city_code,
             "community": community,
             "name": n,
             "address": a,
@@ -261,6 +275,7 @@ def import_buildings(
         report,
         force,
         progress,
+        cancel,
     )
 
 
@@ -291,19 +306,20 @@ def import_streets(
     make_valid: bool = False,
     force: bool = False,
     progress: ProgressFn | None = None,
+    cancel: CancelToken | None = None,
 ) -> ImportResult:
     """Import street centre lines near a community, noded, with pgRouting vertex ids."""
     path = Path(path)
     comm = _community(engine, community)
     frame, report = read_streets(path, crs=crs, layer=layer, make_valid=make_valid)
-    inside = _inside(frame, bytes(comm["wkb"]), STREET_MARGIN_M) if len(frame) else np.zeros(0, dtype=bool)
+    inside = _inside(frame, comm.wkb, STREET_MARGIN_M) if len(frame) else np.zeros(0, dtype=bool)
     report["outside_community"] = int((~inside).sum())
     frame = frame.loc[inside].reset_index(drop=True)
     pieces, owner = node_lines(list(frame.geometry.values))
     report["segments_after_noding"] = len(pieces)
     rows = [
         {
-            "city": comm["city_code"],
+            "city": comm.city_code,
             "name": frame["name"].iloc[o],
             "kind": frame["kind"].iloc[o],
             "wkb": shapely.to_wkb(p),
@@ -313,13 +329,22 @@ def import_streets(
     options = {"crs": crs, "layer": layer, "make_valid": make_valid}
 
     def finish(conn: Any) -> dict[str, Any]:
-        from sqlalchemy import text
-
-        conn.execute(text("LOCK TABLE streets IN SHARE ROW EXCLUSIVE MODE"))
+        qi.lock_streets(conn)
         return {"network_segments_split": node_with_network(conn), "vertices": assign_vertices(conn)}
 
     return _run(
-        engine, "streets", community, path, options, rows, qi.insert_streets, finish, report, force, progress
+        engine,
+        "streets",
+        community,
+        path,
+        options,
+        rows,
+        qi.insert_streets,
+        finish,
+        report,
+        force,
+        progress,
+        cancel,
     )
 
 
@@ -334,10 +359,12 @@ def node_with_network(conn: Any) -> int:
     new, old = qi.crossing_streets(conn)
     if not new or not old:
         return 0
-    rows: list[tuple[int, Any, tuple[int, int] | None]] = [
-        (r["id"], shapely.from_wkb(bytes(r["wkb"])), None) for r in new
+    rows: list[tuple[int, Any, tuple[int, int] | None]] = [(r.id, shapely.from_wkb(r.wkb), None) for r in new]
+    rows += [
+        (r.id, shapely.from_wkb(r.wkb), (r.source, r.target))
+        for r in old
+        if r.source is not None and r.target is not None
     ]
-    rows += [(r["id"], shapely.from_wkb(bytes(r["wkb"])), (r["source"], r["target"])) for r in old]
     pieces, owner = node_lines([g for _, g, _ in rows])
     by_line: dict[int, list[shapely.LineString]] = {}
     for p, o in zip(pieces, owner, strict=True):
@@ -368,9 +395,7 @@ def assign_vertices(conn: Any) -> int:
     point that is already a vertex of the network keeps its id. Runs under a
     table lock so concurrent imports never hand out the same new id.
     """
-    from sqlalchemy import text
-
-    conn.execute(text("LOCK TABLE streets IN SHARE ROW EXCLUSIVE MODE"))
+    qi.lock_streets(conn)
     segs = qi.unnoded_streets(conn)
     if not segs:
         return 0
@@ -482,10 +507,6 @@ def import_grids(
     validation problems (gaps, overlaps, buildings in no grid) are computed
     as for a redraw, and publishing refuses a plan with such problems.
     """
-    from api.services.planning.inputs import DENSIFY_DEG, load_inputs
-    from api.services.planning.redraw import figures_for, save_grids
-    from api.services.planning.service import refresh_moved
-
     path = Path(path)
     _community(engine, community)
     frame, report = read_areas(path, crs=crs, layer=layer, make_valid=make_valid, require_code=False)
@@ -529,8 +550,6 @@ def import_grids(
             n if isinstance(n, str) and n else f"{inputs.name}第{int(c[-3:])}网格"
             for n, c in zip(grids["name"], grids["grid_code"], strict=True)
         ]
-        import networkx as nx
-
         fig = figures_for(
             inputs,
             grids,
@@ -550,7 +569,7 @@ def import_grids(
             "base_plan_id": inputs.active_plan_id,
             "metric_crs": inputs.crs.to_string(),
         }
-        plan_id = q.insert_plan(
+        plan_id = qd.insert_plan(
             conn,
             community=community,
             city_code=inputs.city_code,

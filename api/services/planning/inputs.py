@@ -12,7 +12,7 @@ import shapely
 from sqlalchemy.engine import Connection
 
 from api.errors import InvalidInput, NotFound
-from api.store.sql import plans as q
+from api.store.sql.plans import community as qc
 from gis.planning.projection import metric_crs_for
 
 WGS84 = "EPSG:4326"
@@ -34,7 +34,8 @@ class CommunityInputs:
     community : shapely geometry
         Boundary in ``crs``.
     buildings : GeoDataFrame
-        ``building_id`` (database id), ``code``, ``households``, footprint.
+        ``building_id`` (database id), ``code``, ``households``, ``households_estimated``,
+        footprint.
     streets : GeoDataFrame or None
     existing : pandas.Series
         Active grid code per ``building_id`` (buildings in no active grid left out).
@@ -62,54 +63,54 @@ def load_inputs(conn: Connection, community: str) -> CommunityInputs:
     InvalidInput
         A community without buildings (nothing to plan).
     """
-    row = q.community_row(conn, community)
+    row = qc.community_row(conn, community)
     if row is None:
         raise NotFound(f"no community with code {community}", loc=["body", "community"])
-    geom = shapely.from_wkb(bytes(row["wkb"]))
+    geom = shapely.from_wkb(row.wkb)
     crs = metric_crs_for(geom)
-    rows = q.buildings_of(conn, community)
+    rows = qc.buildings_of(conn, community)
     if not rows:
         raise InvalidInput(
             f"community {community} has no buildings to plan; import them first "
             "(wangge import buildings FILE --community CODE)",
             loc=["body", "community"],
         )
-    ids = np.array([r["id"] for r in rows], dtype=np.int64)
     b = gpd.GeoDataFrame(
         {
-            "building_id": ids,
-            "code": [r["code"] for r in rows],
-            "households": np.array([r["households"] for r in rows], dtype=np.int64),
+            "building_id": np.array([r.id for r in rows], dtype=np.int64),
+            "code": [r.code for r in rows],
+            "households": np.array([r.households for r in rows], dtype=np.int64),
+            "households_estimated": np.array([r.households_estimated for r in rows], dtype=bool),
         },
-        geometry=shapely.from_wkb([bytes(r["wkb"]) for r in rows]),
+        geometry=shapely.from_wkb([r.wkb for r in rows]),
         crs=WGS84,
     ).to_crs(crs)
-    existing = pd.Series({r["id"]: r["grid_code"] for r in rows if r["grid_code"] is not None}, dtype=object)
+    existing = pd.Series({r.id: r.grid_code for r in rows if r.grid_code is not None}, dtype=object)
     existing.index.name = "building_id"
-    srows = q.streets_in(conn, community)
+    srows = qc.streets_in(conn, community)
     streets = None
     if srows:
         streets = gpd.GeoDataFrame(
-            {"street_id": [r["id"] for r in srows]},
-            geometry=shapely.from_wkb([bytes(r["wkb"]) for r in srows]),
+            {"street_id": [r.id for r in srows]},
+            geometry=shapely.from_wkb([r.wkb for r in srows]),
             crs=WGS84,
         ).to_crs(crs)
     comm = gpd.GeoSeries([shapely.segmentize(geom, DENSIFY_DEG)], crs=WGS84).to_crs(crs).iloc[0]
     return CommunityInputs(
-        code=row["code"],
-        name=row["name"],
-        city_code=row["city_code"],
+        code=row.code,
+        name=row.name,
+        city_code=row.city_code,
         crs=crs,
         community=comm,
         buildings=b,
         streets=streets,
         existing=existing,
-        active_plan_id=q.active_plan_id(conn, community),
+        active_plan_id=qc.active_plan_id(conn, community),
     )
 
 
 def to_wgs84_wkb(geoms: gpd.GeoSeries) -> list[bytes]:
-    """WKB of geometries reprojected to WGS84 (polygons as MultiPolygons)."""
+    """Return the WKB of geometries reprojected to WGS84 (polygons as MultiPolygons)."""
     out = geoms.to_crs(WGS84)
     vals = np.asarray(out.values, dtype=object)
     multi = [shapely.MultiPolygon([g]) if g.geom_type == "Polygon" else g for g in vals]

@@ -12,10 +12,14 @@ import numpy as np
 import pandas as pd
 from sqlalchemy.engine import Connection
 
-from api.errors import InvalidInput
+from api.errors import InvalidInput, WanggeError
+from api.services.planning.codes import inherit_codes
+from api.services.planning.diff import refresh_moved
 from api.services.planning.inputs import CommunityInputs, to_wgs84_wkb
+from api.services.planning.jobs import CancelToken, ProgressFn, step
+from api.services.planning.results import RedrawResult
 from api.services.planning.slivers import fold_slivers
-from api.store.sql import plans as q
+from api.store.sql.plans import drafts as qd
 from gis.planning import errors as perr
 from gis.planning.grids import dissolve_grids
 from gis.planning.metrics import plan_metrics
@@ -44,14 +48,23 @@ class RedrawRequest:
         Start from the active plan and move as few households as possible.
     seed : int
         Random seed of the partitioner (same inputs + seed → same plan).
+    follow_streets : bool
+        Draw grid boundaries along the community's streets where it can (off: the
+        planning units ignore streets).
+    keep_codes : bool
+        Grids that continue an active grid take its code (off: numbered afresh
+        west→east, north→south).
     """
 
     households: tuple[int, int] | None = (300, 500)
     grids: int | None = None
     keep_existing: bool = False
     seed: int = 0
+    follow_streets: bool = True
+    keep_codes: bool = True
 
     def check(self) -> None:
+        """Refuse (422, naming the field) a request no plan can answer: bad range or grid count."""
         if self.households is None and self.grids is None:
             raise InvalidInput("give households [min, max] or grids", loc=["body", "households"])
         if self.households is not None:
@@ -77,7 +90,7 @@ class Draft:
 
 
 def unit_range(inputs: CommunityInputs, req: RedrawRequest) -> tuple[int, int]:
-    """The households range used to size planning units."""
+    """Return the households range used to size planning units."""
     if req.households is not None:
         return req.households
     total = int(inputs.buildings["households"].sum())
@@ -85,8 +98,29 @@ def unit_range(inputs: CommunityInputs, req: RedrawRequest) -> tuple[int, int]:
     return (max(int(mean * 0.85), 0), max(int(math.ceil(mean * 1.15)), 1))
 
 
-def compute_draft(inputs: CommunityInputs, req: RedrawRequest) -> Draft:
+def streets_for(inputs: CommunityInputs, follow_streets: bool) -> gpd.GeoDataFrame | None:
+    """Return the streets the planning units follow (None when the planner turned streets off)."""
+    return inputs.streets if follow_streets else None
+
+
+def compute_draft(
+    inputs: CommunityInputs,
+    req: RedrawRequest,
+    *,
+    progress: ProgressFn | None = None,
+    cancel: CancelToken | None = None,
+) -> Draft:
     """Units → partition → grids with codes → figures (pure, CPU-bound).
+
+    Parameters
+    ----------
+    inputs
+        The community, from :func:`api.services.planning.inputs.load_inputs`.
+    req
+        What the planner asked for.
+    progress, cancel
+        Stages ``units``, ``partition``, ``grids``, ``figures`` are reported and the
+        token checked between them.
 
     Raises
     ------
@@ -95,13 +129,19 @@ def compute_draft(inputs: CommunityInputs, req: RedrawRequest) -> Draft:
         codes, units and blocks at fault.
     InvalidInput
         Malformed inputs reported by the algorithm.
+    Cancelled
+        The caller cancelled.
     """
     req.check()
     b = inputs.buildings[["building_id", "households", "geometry"]]
     urange = unit_range(inputs, req)
     existing = inputs.existing if req.keep_existing and len(inputs.existing) else None
+    what = f"the redraw of {inputs.code}"
     try:
-        units = fold_slivers(build_units(inputs.community, b, inputs.streets, households_range=urange))
+        units = fold_slivers(
+            build_units(inputs.community, b, streets_for(inputs, req.follow_streets), households_range=urange)
+        )
+        step(progress, cancel, "units", 1, 1, what)
         part = partition(
             units.units,
             units.adjacency,
@@ -110,17 +150,19 @@ def compute_draft(inputs: CommunityInputs, req: RedrawRequest) -> Draft:
             existing=existing,
             seed=req.seed,
         )
+        step(progress, cancel, "partition", 1, 1, what)
     except perr.InfeasiblePlan as exc:
         raise Infeasible(str(exc), loc=["body"], causes=_name_causes(inputs, exc.causes)) from exc
     except perr.PlanningError as exc:
         raise InvalidInput(str(exc), loc=["body"]) from exc
     grids = dissolve_grids(units.units, part.labels, inputs.code)
-    if existing is not None and part.existing_names:
+    if existing is not None and part.existing_names and req.keep_codes:
         grids = _keep_codes(grids, part.existing_names, inputs.code)
     grids["name"] = [f"{inputs.name}第{int(c[-3:])}网格" for c in grids["grid_code"]]
     code_of = dict(zip(grids["label"].tolist(), grids["grid_code"].tolist(), strict=True))
     blabels = part.building_labels(units.units)
     assignment = {int(bid): code_of[int(lab)] for bid, lab in blabels.items()}
+    step(progress, cancel, "grids", 1, 1, what)
     figures = figures_for(
         inputs,
         grids,
@@ -138,10 +180,13 @@ def compute_draft(inputs: CommunityInputs, req: RedrawRequest) -> Draft:
         "grids": req.grids,
         "keep_existing": req.keep_existing,
         "seed": req.seed,
+        "follow_streets": req.follow_streets,
+        "keep_codes": req.keep_codes,
         "base_plan_id": inputs.active_plan_id,
         "metric_crs": inputs.crs.to_string(),
         "feasible_grid_counts": _counts(inputs, req),
     }
+    step(progress, cancel, "figures", 1, 1, what)
     return Draft(grids=grids, assignment=assignment, figures=figures, params=params)
 
 
@@ -155,7 +200,7 @@ def figures_for(
     adjacency: Any,
     grid_id: str,
 ) -> dict[str, Any]:
-    """Quality figures plus the validation problems of a plan (metric CRS)."""
+    """Return the quality figures plus the validation problems of a plan (metric CRS)."""
     fig = plan_metrics(grids, households_range, units=units, unit_labels=unit_labels, adjacency=adjacency)
     problems = validate_plan(
         grids,
@@ -237,9 +282,10 @@ def store_draft(
     draft: Draft,
     created_by: str | None,
     name: str | None = None,
+    owner_token_id: int | None = None,
 ) -> int:
-    """Insert the draft plan, its grids and building assignments; returns the plan id."""
-    plan_id = q.insert_plan(
+    """Insert the draft plan, its grids and building assignments; return the plan id."""
+    plan_id = qd.insert_plan(
         conn,
         community=inputs.code,
         city_code=inputs.city_code,
@@ -247,6 +293,7 @@ def store_draft(
         params=draft.params,
         figures=draft.figures,
         created_by=created_by,
+        owner_token_id=owner_token_id,
     )
     save_grids(conn, plan_id, inputs, draft.grids, draft.assignment, code_col="grid_code")
     return plan_id
@@ -260,6 +307,7 @@ def save_grids(
     assignment: dict[int, str],
     code_col: str = "grid_code",
 ) -> dict[str, int]:
+    """Replace a draft's grids (metric CRS, stored in WGS84) and assignments; return code → grid id."""
     wkb = to_wgs84_wkb(grids.geometry)
     rows = [
         {"code": str(c), "name": str(n), "households": int(h), "buildings": int(nb), "wkb": w}
@@ -267,4 +315,36 @@ def save_grids(
             grids[code_col], grids["name"], grids["households"], grids["n_buildings"], wkb, strict=True
         )
     ]
-    return q.replace_grids(conn, plan_id, inputs.code, inputs.city_code, rows, assignment)
+    return qd.replace_grids(conn, plan_id, inputs.code, inputs.city_code, rows, assignment)
+
+
+def store_redraw(
+    conn: Connection,
+    inputs: CommunityInputs,
+    draft: Draft,
+    *,
+    actor: str | None,
+    owner_token_id: int | None = None,
+) -> RedrawResult:
+    """Store a computed draft; continued grids keep their codes (unless turned off); figures get the moves."""
+    plan_id = store_draft(conn, inputs, draft, actor, owner_token_id=owner_token_id)
+    if draft.params.get("keep_codes", True):
+        inherit_codes(conn, plan_id, inputs.name)
+    figures = refresh_moved(conn, plan_id)
+    return RedrawResult(
+        id=plan_id,
+        community=inputs.code,
+        status="draft",
+        params=draft.params,
+        figures=figures,
+        version=1,
+        owner_token_id=owner_token_id,
+    )
+
+
+def compute_isolated(inputs: CommunityInputs, req: RedrawRequest) -> Draft | WanggeError:
+    """Run :func:`compute_draft` and return its error instead of raising (for process pools)."""
+    try:
+        return compute_draft(inputs, req)
+    except WanggeError as exc:
+        return exc

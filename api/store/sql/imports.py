@@ -1,29 +1,55 @@
-"""SQL for imports: the ``import_runs`` journal and the upserts of imported rows (sync)."""
+"""SQL for imports: the ``import_runs`` journal and the upserts of imported rows (sync).
+
+Functions run SQL and return typed rows (:class:`ImportRunRow`, :class:`SegmentRow`).
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 
-def find_run(conn: Connection, kind: str, community: str | None, checksum: str) -> dict[str, Any] | None:
-    row = (
-        conn.execute(
-            text(
-                "SELECT id, status, rows_total, rows_done, report FROM import_runs "
-                "WHERE kind = :k AND community_code IS NOT DISTINCT FROM :c AND checksum = :s "
-                "ORDER BY id DESC LIMIT 1"
-            ),
-            {"k": kind, "c": community, "s": checksum},
-        )
-        .mappings()
-        .first()
+@dataclass(frozen=True, slots=True)
+class ImportRunRow:
+    """One run of the import journal."""
+
+    id: int
+    status: str
+    rows_total: int
+    rows_done: int
+    report: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentRow:
+    """A street segment with its pgRouting vertex ids (None: not noded yet)."""
+
+    id: int
+    wkb: bytes
+    source: int | None
+    target: int | None
+
+
+def find_run(conn: Connection, kind: str, community: str | None, checksum: str) -> ImportRunRow | None:
+    """Return the latest run of this file for this kind and community, or None."""
+    row = conn.execute(
+        text(
+            "SELECT id, status, rows_total, rows_done, report FROM import_runs "
+            "WHERE kind = :k AND community_code IS NOT DISTINCT FROM :c AND checksum = :s "
+            "ORDER BY id DESC LIMIT 1"
+        ),
+        {"k": kind, "c": community, "s": checksum},
+    ).first()
+    return (
+        None
+        if row is None
+        else ImportRunRow(int(row[0]), str(row[1]), int(row[2]), int(row[3]), dict(row[4] or {}))
     )
-    return dict(row) if row else None
 
 
 def start_run(
@@ -35,6 +61,7 @@ def start_run(
     options: dict[str, Any],
     rows_total: int,
 ) -> int:
+    """Start a run of the journal; return its id."""
     return int(
         conn.execute(
             text(
@@ -54,6 +81,7 @@ def start_run(
 
 
 def restart_run(conn: Connection, run_id: int, rows_total: int) -> None:
+    """Mark an unfinished run as running again (a resume)."""
     conn.execute(
         text(
             "UPDATE import_runs SET status = 'running', error = NULL, rows_total = :n, "
@@ -64,7 +92,7 @@ def restart_run(conn: Connection, run_id: int, rows_total: int) -> None:
 
 
 def try_lock_run(conn: Connection, run_id: int) -> bool:
-    """Session advisory lock: one process works on a run at a time."""
+    """Take the session advisory lock of a run: one process works on a run at a time."""
     return bool(
         conn.execute(
             text("SELECT pg_try_advisory_lock(hashtext('wangge-import'), CAST(:id AS integer))"),
@@ -74,6 +102,7 @@ def try_lock_run(conn: Connection, run_id: int) -> bool:
 
 
 def unlock_run(conn: Connection, run_id: int) -> None:
+    """Release the advisory lock of a run."""
     conn.execute(
         text("SELECT pg_advisory_unlock(hashtext('wangge-import'), CAST(:id AS integer))"),
         {"id": run_id},
@@ -81,6 +110,7 @@ def unlock_run(conn: Connection, run_id: int) -> None:
 
 
 def lock_progress(conn: Connection, run_id: int) -> int:
+    """Lock a run's row and return the rows committed so far."""
     return int(
         conn.execute(
             text("SELECT rows_done FROM import_runs WHERE id = :id FOR UPDATE"), {"id": run_id}
@@ -89,6 +119,7 @@ def lock_progress(conn: Connection, run_id: int) -> int:
 
 
 def advance(conn: Connection, run_id: int, rows_done: int) -> None:
+    """Record the rows committed so far."""
     conn.execute(
         text("UPDATE import_runs SET rows_done = :n, updated_at = now() WHERE id = :id"),
         {"id": run_id, "n": rows_done},
@@ -96,6 +127,7 @@ def advance(conn: Connection, run_id: int, rows_done: int) -> None:
 
 
 def finish_run(conn: Connection, run_id: int, report: dict[str, Any]) -> None:
+    """Mark a run done with its report."""
     conn.execute(
         text(
             "UPDATE import_runs SET status = 'done', report = CAST(CAST(:r AS text) AS jsonb), "
@@ -106,6 +138,7 @@ def finish_run(conn: Connection, run_id: int, report: dict[str, Any]) -> None:
 
 
 def fail_run(conn: Connection, run_id: int, error: str) -> None:
+    """Mark a run failed with the error (it resumes when rerun)."""
     conn.execute(
         text("UPDATE import_runs SET status = 'failed', error = :e, updated_at = now() WHERE id = :id"),
         {"id": run_id, "e": error[:2000]},
@@ -143,6 +176,7 @@ def upsert_buildings(conn: Connection, rows: Sequence[dict[str, Any]]) -> int:
 
 
 def insert_streets(conn: Connection, rows: Sequence[dict[str, Any]]) -> int:
+    """Insert street segments (length from geography); return the rows inserted."""
     res = conn.execute(
         text(
             """
@@ -159,6 +193,7 @@ def insert_streets(conn: Connection, rows: Sequence[dict[str, Any]]) -> int:
 
 
 def unnoded_streets(conn: Connection) -> list[tuple[int, float, float, float, float]]:
+    """Return the segments without vertex ids: (id, start lon, start lat, end lon, end lat)."""
     rows = conn.execute(
         text(
             "SELECT id, ST_X(ST_StartPoint(geom)), ST_Y(ST_StartPoint(geom)), "
@@ -172,7 +207,7 @@ def unnoded_streets(conn: Connection) -> list[tuple[int, float, float, float, fl
 def vertices_near(
     conn: Connection, bbox: tuple[float, float, float, float]
 ) -> list[tuple[int, float, float]]:
-    """Known vertices (id, lon, lat) of noded streets inside a box."""
+    """Return the known vertices (id, lon, lat) of noded streets inside a box."""
     rows = conn.execute(
         text(
             """
@@ -189,12 +224,14 @@ def vertices_near(
 
 
 def max_vertex(conn: Connection) -> int:
+    """Return the highest vertex id of the network (0 when empty)."""
     return int(
         conn.execute(text("SELECT coalesce(greatest(max(source), max(target)), 0) FROM streets")).scalar_one()
     )
 
 
 def set_vertices(conn: Connection, ids: list[int], sources: list[int], targets: list[int]) -> None:
+    """Give segments their ``source``/``target`` vertex ids."""
     conn.execute(
         text(
             "UPDATE streets s SET source = t.s, target = t.t FROM unnest(CAST(:i AS bigint[]), "
@@ -205,7 +242,7 @@ def set_vertices(conn: Connection, ids: list[int], sources: list[int], targets: 
 
 
 def assign_to_active_grids(conn: Connection, community: str) -> int:
-    """Buildings of the community in no active grid join the active grid covering them."""
+    """Put the community's buildings that are in no active grid into the active grid covering them."""
     n = (
         conn.execute(
             text(
@@ -246,7 +283,7 @@ def assign_to_active_grids(conn: Connection, community: str) -> int:
 
 
 def upsert_community(conn: Connection, row: dict[str, Any]) -> None:
-    """A community, creating its district (and attaching its street office) when needed."""
+    """Insert or update a community, creating its district (and attaching its street office) when needed."""
     conn.execute(
         text(
             """
@@ -274,41 +311,43 @@ def upsert_community(conn: Connection, row: dict[str, Any]) -> None:
     )
 
 
-def crossing_streets(conn: Connection) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def crossing_streets(conn: Connection) -> tuple[list[SegmentRow], list[SegmentRow]]:
     """Un-noded (new) segments, and the noded segments of the network they cross."""
-    new = (
-        conn.execute(
-            text(
-                "SELECT id, ST_AsBinary(geom) AS wkb FROM streets "
-                "WHERE source IS NULL OR target IS NULL ORDER BY id"
-            )
+    new = conn.execute(
+        text(
+            "SELECT id, ST_AsBinary(geom) AS wkb, source, target FROM streets "
+            "WHERE source IS NULL OR target IS NULL ORDER BY id"
         )
-        .mappings()
-        .all()
     )
-    old = (
-        conn.execute(
-            text(
-                """
-        SELECT s.id, s.city_code, s.name, s.kind, s.source, s.target, ST_AsBinary(s.geom) AS wkb
-        FROM streets s
-        WHERE s.source IS NOT NULL AND s.target IS NOT NULL AND EXISTS (
-          SELECT 1 FROM streets n WHERE (n.source IS NULL OR n.target IS NULL)
-          AND ST_Intersects(s.geom, n.geom)
-          AND NOT ST_Touches(ST_Boundary(s.geom), n.geom))
-        ORDER BY s.id
-        """
-            )
+    old = conn.execute(
+        text(
+            """
+            SELECT s.id, ST_AsBinary(s.geom) AS wkb, s.source, s.target
+            FROM streets s
+            WHERE s.source IS NOT NULL AND s.target IS NOT NULL AND EXISTS (
+              SELECT 1 FROM streets n WHERE (n.source IS NULL OR n.target IS NULL)
+              AND ST_Intersects(s.geom, n.geom)
+              AND NOT ST_Touches(ST_Boundary(s.geom), n.geom))
+            ORDER BY s.id
+            """
         )
-        .mappings()
-        .all()
     )
-    return [dict(r) for r in new], [dict(r) for r in old]
+
+    def seg(r: Any) -> SegmentRow:
+        return SegmentRow(int(r[0]), bytes(r[1]), r[2], r[3])
+
+    return [seg(r) for r in new], [seg(r) for r in old]
+
+
+def lock_streets(conn: Connection) -> None:
+    """Lock the street network for the transaction (vertex ids are handed out under it)."""
+    conn.execute(text("LOCK TABLE streets IN SHARE ROW EXCLUSIVE MODE"))
 
 
 def reshape_street(
     conn: Connection, street_id: int, wkb: bytes, source: int | None, target: int | None
 ) -> None:
+    """Replace a segment's geometry (and length) and set its vertex ids."""
     conn.execute(
         text(
             "UPDATE streets SET geom = ST_GeomFromWKB(CAST(:w AS bytea), 4326), "
@@ -320,7 +359,7 @@ def reshape_street(
 
 
 def copy_street(conn: Connection, street_id: int, wkb: bytes, target: int | None = None) -> None:
-    """A new segment with the attributes of ``street_id`` (vertex ids assigned later)."""
+    """Insert a new segment with the attributes of ``street_id`` (vertex ids assigned later)."""
     conn.execute(
         text(
             "INSERT INTO streets (city_code, name, kind, length_m, geom, target) "

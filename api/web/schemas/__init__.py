@@ -1,0 +1,1 @@
+"""Response and request models of the API, one module per feature."""
