@@ -175,7 +175,6 @@ PERMISSIONS: dict[tuple[str, str], Rule] = {
     ("GET", "/openapi.json"): public("the OpenAPI schema"),
     ("GET", "/docs"): public("Swagger UI"),
     ("GET", "/docs/oauth2-redirect"): public("Swagger UI"),
-    ("GET", "/redoc"): public("ReDoc"),
     # ---- areas (foundation)
     ("GET", "/api/v1/communities"): r(*ANY_ROLE, scope="area", note="community boundaries"),
     ("GET", "/api/v1/grids"): r(*ANY_ROLE, scope="area", note="grids of the active plans"),
@@ -407,6 +406,25 @@ PERMISSIONS: dict[tuple[str, str], Rule] = {
     ),
     # ---- trust
     ("GET", "/api/v1/audit"): admin_only("the append-only audit log"),
+    # ---- web console (HTML pages; the session cookie or a bearer token; see docs/console.md)
+    ("GET", "/console"): public("console entry: the role's home screen, or sign-in"),
+    ("GET", "/console/login"): public("console sign-in page"),
+    ("POST", "/console/login"): public("console sign-in: token (form) → session cookie"),
+    ("POST", "/console/logout"): r(*ANY_ROLE, note="end the console session"),
+    ("POST", "/console/lang"): r(*ANY_ROLE, note="switch the session's language"),
+    ("GET", "/console/static"): public("console scripts, styles and vendored assets (mount)"),
+    ("GET", "/console/events"): r(*ANY_ROLE, note="the page's live stream (SSE), rows filtered by scope"),
+    ("GET", "/console/map"): r(*STAFF, note="base map of the token's area, live"),
+    ("GET", "/console/intake"): r(DISPATCHER, WORKER, REPORTER, note="window intake (受理)"),
+    ("GET", "/console/dispatch"): r(DISPATCHER, note="dispatcher desk (调度台)"),
+    ("GET", "/console/department"): r(DEPARTMENT, note="department queue (部门报到)"),
+    ("GET", "/console/field"): r(WORKER, note="field worker's cases, tasks and visits"),
+    ("GET", "/console/plans"): r(PLANNER, note="grid plans: redraw, review, publish"),
+    ("GET", "/console/dashboard"): r(PLANNER, DISPATCHER, DEPARTMENT, note="manager dashboard (驾驶舱)"),
+    ("GET", "/console/admin"): admin_only("console administration"),
+    ("GET", "/console/admin/tokens"): admin_only("tokens: list"),
+    ("POST", "/console/admin/tokens"): admin_only("tokens: issue (secret shown once)"),
+    ("POST", "/console/admin/tokens/revoke"): admin_only("tokens: revoke (sessions end with it)"),
 }
 
 

@@ -16,6 +16,7 @@ from fastapi import FastAPI
 
 from api.settings import Settings, load_settings
 from api.store.engine import make_async_engine, resolve_url
+from api.web import console
 from api.web.errors import install_handlers
 from api.web.routers import ROUTERS
 
@@ -47,6 +48,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         try:
             yield
         finally:
+            await console.shutdown(app)  # end the live streams before the engine
             await engine.dispose()
 
     app = FastAPI(
@@ -54,6 +56,8 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         version="0.1.0",
         summary="Grid management for city community governance",
         lifespan=lifespan,
+        docs_url=None,  # /docs is served offline by the console (vendored Swagger UI)
+        redoc_url=None,
     )
     app.state.settings = settings
     install_handlers(app)
@@ -63,4 +67,6 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     from api.web.security import install_security
 
     install_security(app, settings.security)
+    # the console (pages, static files, offline /docs); its response rules wrap everything
+    console.install_console(app)
     return app

@@ -1,0 +1,96 @@
+"""The console's languages: zh-CN first, English second.
+
+Templates mark text with ``{% trans %}`` / ``_()`` and JavaScript with ``wg._("...")``;
+the message ids are English. The catalogues are gettext ``.po`` files under
+``i18n/<locale>/LC_MESSAGES/console.po`` (edited by hand or with ``pybabel``), compiled
+on the fly when the app first renders a page (no build step). The JavaScript
+catalogue of a language is every message id used in ``static/js/**.js`` (found with
+Babel's JavaScript extractor) with its translation, embedded in each page as JSON.
+
+Update the catalogues after adding text::
+
+    pybabel extract -F api/web/console/babel.cfg -o /tmp/console.pot api/web/console
+    pybabel update -i /tmp/console.pot -d api/web/console/i18n -D console
+"""
+
+from __future__ import annotations
+
+import gettext
+import io
+from functools import lru_cache
+from pathlib import Path
+
+from babel.messages.extract import extract_from_dir
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+
+from api.auth.sessions import LANGUAGES
+
+HERE = Path(__file__).resolve().parent
+CATALOGUES = HERE / "i18n"
+DOMAIN = "console"
+#: the default language (the first of ``api.auth.sessions.LANGUAGES``)
+DEFAULT = LANGUAGES[0]
+#: session language → gettext locale folder
+LOCALES = {"zh-CN": "zh_CN", "en": "en"}
+#: how each language names itself in the switch
+NATIVE = {"zh-CN": "中文", "en": "English"}
+
+
+def N_(message: str) -> str:  # noqa: N802 (gettext's conventional name)
+    """Mark a message id for extraction without translating it (translated when shown)."""
+    return message
+
+
+def po_path(lang: str) -> Path:
+    """The ``.po`` file of a language."""
+    return CATALOGUES / LOCALES[lang] / "LC_MESSAGES" / f"{DOMAIN}.po"
+
+
+@lru_cache(maxsize=None)
+def translations(lang: str) -> gettext.NullTranslations:
+    """The compiled catalogue of a language (English ids fall through untranslated)."""
+    path = po_path(lang)
+    if not path.is_file():
+        return gettext.NullTranslations()
+    with path.open("rb") as f:
+        catalog = read_po(f, locale=LOCALES[lang], domain=DOMAIN)
+    buf = io.BytesIO()
+    write_mo(buf, catalog, use_fuzzy=False)
+    buf.seek(0)
+    return gettext.GNUTranslations(buf)
+
+
+@lru_cache(maxsize=1)
+def js_message_ids() -> tuple[str, ...]:
+    """Every message id the console's JavaScript uses (``wg._("...")``)."""
+    found = extract_from_dir(
+        str(HERE / "static" / "js"),
+        method_map=[("**.js", "javascript")],
+        keywords={"_": None},
+        comment_tags=(),
+    )
+    return tuple(sorted({str(msg[2]) for msg in found if isinstance(msg[2], str)}))
+
+
+@lru_cache(maxsize=None)
+def js_catalogue(lang: str) -> dict[str, str]:
+    """The JavaScript strings of a language: message id → text."""
+    t = translations(lang)
+    return {msgid: t.gettext(msgid) for msgid in js_message_ids()}
+
+
+def negotiate(accept_language: str | None) -> str:
+    """The console language for an ``Accept-Language`` header (zh-CN unless English comes first)."""
+    for part in (accept_language or "").split(","):
+        tag = part.split(";")[0].strip().lower()
+        if tag.startswith("zh"):
+            return "zh-CN"
+        if tag.startswith("en"):
+            return "en"
+    return DEFAULT
+
+
+def pick(lang: str | None) -> str:
+    """A supported language: ``lang`` if it is one, else the default."""
+    return lang if lang in LOCALES else DEFAULT
