@@ -36,9 +36,17 @@ if ! python3 -c 'import sys, venv, ensurepip; sys.exit(sys.version_info < (3, 11
   echo "installing Python 3.11+ with venv ..."
   apt_install python3 python3-venv python3-pip
 fi
-if [ "$mode" = test ] && ! command -v chromium >/dev/null; then
-  echo "installing headless Chromium for the map tests ..."
-  apt_install chromium chromium-driver fonts-noto-cjk
+if [ "$mode" = test ]; then
+  # the browser tests: Chromium and its matched driver, CJK fonts for the screenshots
+  browser_pkgs=()
+  command -v chromium >/dev/null || browser_pkgs+=(chromium)
+  command -v chromedriver >/dev/null || browser_pkgs+=(chromium-driver)
+  [ -d /usr/share/fonts/truetype/wqy ] || browser_pkgs+=(fonts-wqy-microhei)
+  [ -d /usr/share/fonts/opentype/noto ] || browser_pkgs+=(fonts-noto-cjk)
+  if [ "${#browser_pkgs[@]}" -gt 0 ]; then
+    echo "installing ${browser_pkgs[*]} for the browser tests ..."
+    apt_install "${browser_pkgs[@]}"
+  fi
 fi
 
 # --- the Python environment (re-installed when pyproject.toml changes) --------------------

@@ -174,7 +174,6 @@ PERMISSIONS: dict[tuple[str, str], Rule] = {
     ("GET", "/"): public("the start page: what is served where"),
     ("GET", "/openapi.json"): public("the OpenAPI schema"),
     ("GET", "/docs"): public("Swagger UI"),
-    ("GET", "/docs/oauth2-redirect"): public("Swagger UI"),
     # ---- areas (foundation)
     ("GET", "/api/v1/communities"): r(*ANY_ROLE, scope="area", note="community boundaries"),
     ("GET", "/api/v1/grids"): r(*ANY_ROLE, scope="area", note="grids of the active plans"),

@@ -58,7 +58,9 @@ async def _validate(conn: AsyncConnection, req: TokenRequest) -> None:
     if req.role not in TOKEN_ROLES:
         raise InvalidInput(f"role must be one of {', '.join(TOKEN_ROLES)}", loc=["body", "role"])
     if req.community_code is not None:
-        if not (req.community_code.isascii() and req.community_code.isdigit() and len(req.community_code) == 12):
+        if not (
+            req.community_code.isascii() and req.community_code.isdigit() and len(req.community_code) == 12
+        ):
             raise InvalidInput("community code must be 12 digits", loc=["body", "community_code"])
         if not await areas.community_exists(conn, req.community_code):
             raise InvalidInput(f"no community {req.community_code}", loc=["body", "community_code"])
@@ -119,10 +121,17 @@ async def revoke(
     _require_admin(principal)
     if token_id == principal.token_id:
         raise InvalidInput("an admin cannot revoke the token it is signed in with", loc=["body", "token_id"])
-    revoked = await conn.run_sync(lambda c: tokens.revoke_token(c, str(token_id)))  # type: ignore[arg-type]
+    revoked = await conn.run_sync(lambda c: tokens.revoke_token(c, str(token_id)))
     if not revoked:
         raise NotFound(f"no live token {token_id}", loc=["body", "token_id"])
     ended = await sql.end_token_sessions(conn, token_id)
     await audit.record(
-        conn, principal, request, "token.revoke", "token", token_id, None, {"revoked": True, "sessions": ended}
+        conn,
+        principal,
+        request,
+        "token.revoke",
+        "token",
+        token_id,
+        None,
+        {"revoked": True, "sessions": ended},
     )

@@ -164,7 +164,7 @@ class Listener:
             try:
                 conn = await asyncpg.connect(self.dsn, server_settings={"application_name": "wangge-live"})
                 lost = asyncio.Event()
-                conn.add_termination_listener(lambda _c: lost.set())
+                conn.add_termination_listener(lambda _c, lost=lost: lost.set())
                 await conn.add_listener(CHANNEL, self._notified)
                 self._ready.set()
                 if not first and self.on_reconnect is not None:

@@ -9,6 +9,7 @@ Revision ID: 0009_notify
 Revises: 0008_sessions
 Create Date: 2026-12-01 12:00:00
 """
+
 from collections.abc import Sequence
 
 from alembic import op

@@ -59,13 +59,11 @@ _TOKENS = text(
     "FROM api_tokens t ORDER BY (t.revoked_at IS NULL) DESC, t.id DESC LIMIT :limit"
 )
 
-_END_SESSIONS = text(
-    "UPDATE console_sessions SET ended_at = now() WHERE token_id = :id AND ended_at IS NULL"
-)
+_END_SESSIONS = text("UPDATE console_sessions SET ended_at = now() WHERE token_id = :id AND ended_at IS NULL")
 
 
 async def area_bounds(conn: AsyncConnection, community: str | None, district: str | None) -> Bounds | None:
-    """The extent of the communities of an area (None when it has none)."""
+    """Return the extent of the communities of an area (None when it has none)."""
     row = (await conn.execute(_BOUNDS, {"community": community, "district": district})).first()
     if row is None or row[0] is None:
         return None
@@ -73,7 +71,7 @@ async def area_bounds(conn: AsyncConnection, community: str | None, district: st
 
 
 async def person_role(conn: AsyncConnection, person_id: int) -> str | None:
-    """The role of a person (``window_worker``, ``grid_worker`` ...), None when unknown."""
+    """Return the role of a person (``window_worker``, ``grid_worker`` ...), None when unknown."""
     value = (await conn.execute(_PERSON_ROLE, {"id": person_id})).scalar_one_or_none()
     return None if value is None else str(value)
 

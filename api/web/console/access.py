@@ -36,7 +36,9 @@ class Screen:
 #: rule for ``GET <path>``; screens not built yet are served by a stub that says so.
 SCREENS: tuple[Screen, ...] = (
     Screen("/console/intake", N_("Window intake"), N_("Take a matter at the window and file it.")),
-    Screen("/console/dispatch", N_("Dispatcher desk"), N_("The live queue of open cases and who is nearest.")),
+    Screen(
+        "/console/dispatch", N_("Dispatcher desk"), N_("The live queue of open cases and who is nearest.")
+    ),
     Screen("/console/department", N_("Department queue"), N_("Escalated cases of this department.")),
     Screen("/console/field", N_("Field worker"), N_("My cases, my tasks and the households due a visit.")),
     Screen("/console/plans", N_("Grid plans"), N_("Redraw grids, review drafts and publish.")),
@@ -69,10 +71,13 @@ WINDOW_ROLE = "window_worker"
 
 
 async def home_for(conn: AsyncConnection, principal: Principal) -> str:
-    """The screen a signed-in user lands on: by role; a worker at the window gets intake."""
-    if principal.role == "worker" and principal.person_id is not None:
-        if await sql.person_role(conn, principal.person_id) == WINDOW_ROLE:
-            return "/console/intake"
+    """Pick the screen a signed-in user lands on: by role; a worker at the window gets intake."""
+    if (
+        principal.role == "worker"
+        and principal.person_id is not None
+        and await sql.person_role(conn, principal.person_id) == WINDOW_ROLE
+    ):
+        return "/console/intake"
     return HOME.get(principal.role, "/console/map")
 
 
@@ -83,7 +88,7 @@ def may_open(principal: Principal, path: str) -> bool:
 
 
 def nav_for(principal: Principal) -> list[Screen]:
-    """The screens this caller may open, in navigation order."""
+    """List the screens this caller may open, in navigation order."""
     return [s for s in SCREENS if may_open(principal, s.path)]
 
 
@@ -106,7 +111,7 @@ class ConsoleUser:
 
 
 def request_lang(request: Request, session: Session | None) -> str:
-    """The page language: the session's, else ``?lang=``, else ``Accept-Language``."""
+    """Choose the page language: the session's, else ``?lang=``, else ``Accept-Language``."""
     if session is not None:
         return pick(session.lang)
     asked = request.query_params.get("lang")
@@ -114,7 +119,7 @@ def request_lang(request: Request, session: Session | None) -> str:
 
 
 async def console_user(request: Request) -> ConsoleUser:
-    """The signed-in caller of a console page; 401 (→ the sign-in page) when anonymous."""
+    """Return the signed-in caller of a console page; 401 (→ the sign-in page) when anonymous."""
     principal = await optional_principal(request)
     if principal is None:
         raise Unauthorized("sign in first", loc=["cookie", COOKIE])

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import gettext
 import io
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 from babel.messages.extract import extract_from_dir
@@ -43,13 +43,13 @@ def N_(message: str) -> str:  # noqa: N802 (gettext's conventional name)
 
 
 def po_path(lang: str) -> Path:
-    """The ``.po`` file of a language."""
+    """Return the ``.po`` file of a language."""
     return CATALOGUES / LOCALES[lang] / "LC_MESSAGES" / f"{DOMAIN}.po"
 
 
-@lru_cache(maxsize=None)
+@cache
 def translations(lang: str) -> gettext.NullTranslations:
-    """The compiled catalogue of a language (English ids fall through untranslated)."""
+    """Compile the catalogue of a language (English ids fall through untranslated)."""
     path = po_path(lang)
     if not path.is_file():
         return gettext.NullTranslations()
@@ -63,7 +63,7 @@ def translations(lang: str) -> gettext.NullTranslations:
 
 @lru_cache(maxsize=1)
 def js_message_ids() -> tuple[str, ...]:
-    """Every message id the console's JavaScript uses (``wg._("...")``)."""
+    """Find every message id the console's JavaScript uses (``wg._("...")``)."""
     found = extract_from_dir(
         str(HERE / "static" / "js"),
         method_map=[("**.js", "javascript")],
@@ -73,15 +73,15 @@ def js_message_ids() -> tuple[str, ...]:
     return tuple(sorted({str(msg[2]) for msg in found if isinstance(msg[2], str)}))
 
 
-@lru_cache(maxsize=None)
+@cache
 def js_catalogue(lang: str) -> dict[str, str]:
-    """The JavaScript strings of a language: message id → text."""
+    """Translate the JavaScript strings into a language: message id → text."""
     t = translations(lang)
     return {msgid: t.gettext(msgid) for msgid in js_message_ids()}
 
 
 def negotiate(accept_language: str | None) -> str:
-    """The console language for an ``Accept-Language`` header (zh-CN unless English comes first)."""
+    """Choose the console language for an ``Accept-Language`` header (zh-CN unless English comes first)."""
     for part in (accept_language or "").split(","):
         tag = part.split(";")[0].strip().lower()
         if tag.startswith("zh"):
@@ -92,5 +92,5 @@ def negotiate(accept_language: str | None) -> str:
 
 
 def pick(lang: str | None) -> str:
-    """A supported language: ``lang`` if it is one, else the default."""
+    """Return ``lang`` if it is a supported language, else the default."""
     return lang if lang in LOCALES else DEFAULT

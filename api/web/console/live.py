@@ -93,7 +93,7 @@ def _row(change: Change) -> dict[str, Any]:
 
 
 def asyncpg_dsn(url: URL) -> str:
-    """A plain ``postgresql://`` URL for asyncpg from the engine's SQLAlchemy URL."""
+    """Turn the engine's SQLAlchemy URL into a plain ``postgresql://`` URL for asyncpg."""
     return url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
@@ -130,7 +130,7 @@ class Hub:
         self.subscriptions.discard(sub)
 
     def next_id(self) -> str:
-        """A per-process increasing event id."""
+        """Return the next event id (increasing within the process)."""
         return str(next(self._seq))
 
     def dispatch(self, changes: list[Change]) -> None:
@@ -158,8 +158,17 @@ class Hub:
                 if not sub.sees(change):
                     continue
                 if change.bulk:
-                    sub.offer(Event("bulk", {"kind": change.kind, "community": change.community,
-                                             "count": change.bulk, "op": change.op}))
+                    sub.offer(
+                        Event(
+                            "bulk",
+                            {
+                                "kind": change.kind,
+                                "community": change.community,
+                                "count": change.bulk,
+                                "op": change.op,
+                            },
+                        )
+                    )
                 else:
                     rows.setdefault((change.kind, change.op), []).append(_row(change))
             for (kind, op), items in rows.items():
@@ -170,7 +179,7 @@ class Hub:
             sub.offer(Event("reset", {"reason": "reconnected"}))
 
     async def stream(self, sub: Subscription, lifetime: float = STREAM_SECONDS) -> AsyncIterator[Event]:
-        """The events of one subscription until it ends (lifetime, shutdown or disconnect)."""
+        """Yield the events of one subscription until it ends (lifetime, shutdown or disconnect)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + lifetime
         closed = asyncio.ensure_future(self.closed.wait())
@@ -180,7 +189,9 @@ class Hub:
                 if left <= 0:
                     return
                 getter = asyncio.ensure_future(sub.queue.get())
-                done, _ = await asyncio.wait({getter, closed}, timeout=left, return_when=asyncio.FIRST_COMPLETED)
+                done, _ = await asyncio.wait(
+                    {getter, closed}, timeout=left, return_when=asyncio.FIRST_COMPLETED
+                )
                 if getter not in done:
                     getter.cancel()
                     with contextlib.suppress(asyncio.CancelledError):

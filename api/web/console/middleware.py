@@ -63,6 +63,7 @@ class ConsoleMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Apply the response rules to one HTTP request."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -86,7 +87,11 @@ class ConsoleMiddleware:
                         return
                 raw = list(message.get("headers", []))
                 raw.append((b"referrer-policy", b"no-referrer"))
-                if ctype.startswith("text/html") and (path.startswith("/console") or path.startswith("/docs")):
+                page = ctype.startswith("text/html") and (
+                    path.startswith("/console") or path.startswith("/docs")
+                )
+                # scripts get the policy too: a module worker (MapLibre's) is governed by its own
+                if page or (path.startswith("/console/static/") and "javascript" in ctype):
                     raw.append((b"content-security-policy", CSP.encode()))
                     raw.append((b"x-frame-options", b"DENY"))
                 message["headers"] = raw

@@ -8,15 +8,18 @@ htmx request, the same template (a partial is just a template that does not exte
 * ``nav`` (the screens the role may open) and ``current`` (the request path);
 * ``static(path)`` (URL of a file under ``static/``), ``vendor(path)`` (a vendored asset);
 * ``_()`` / ``ngettext()`` and ``{% trans %}`` in the user's language;
+* the filter ``local`` (a stored time in China's time zone, ``{{ t|local('%H:%M') }}``);
 * ``js_strings`` (the JavaScript catalogue, embedded by ``base.html``).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
@@ -28,6 +31,19 @@ from api.web.console.access import ROLE_NAMES, ConsoleUser, nav_for
 HERE = Path(__file__).resolve().parent
 TEMPLATES = HERE / "templates"
 STATIC_URL = "/console/static"
+
+#: the time zone times are shown in (the cities served are in China)
+TIME_ZONE = ZoneInfo("Asia/Shanghai")
+
+
+def local(value: dt.datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """Format a stored (UTC) time as local time text (Jinja filter ``local``)."""
+    if value is None:
+        return ""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return value.astimezone(TIME_ZONE).strftime(fmt)
+
 
 #: The import map every page carries: bare module names for the vendored ES modules.
 IMPORT_MAP: dict[str, dict[str, str]] = {
@@ -46,18 +62,18 @@ IMPORT_MAP_JSON = json.dumps(IMPORT_MAP, separators=(",", ":"))
 
 
 def static(path: str) -> str:
-    """URL of a file under ``static/``."""
+    """Return the URL of a file under ``static/``."""
     return f"{STATIC_URL}/{path.lstrip('/')}"
 
 
 def vendor(path: str) -> str:
-    """URL of a vendored asset (``vendor("htmx.org/htmx.min.js")``)."""
+    """Return the URL of a vendored asset (``vendor("htmx.org/htmx.min.js")``)."""
     return static(f"vendor/{path.lstrip('/')}")
 
 
-@lru_cache(maxsize=None)
+@cache
 def environment(lang: str) -> Environment:
-    """The Jinja2 environment of one language (templates cached, autoescaped, strict)."""
+    """Build the Jinja2 environment of one language (templates cached, autoescaped, strict)."""
     env = Environment(
         loader=FileSystemLoader(TEMPLATES),
         autoescape=select_autoescape(["html"]),
@@ -67,6 +83,7 @@ def environment(lang: str) -> Environment:
         lstrip_blocks=True,
     )
     env.install_gettext_translations(i18n.translations(lang), newstyle=True)  # type: ignore[attr-defined]
+    env.filters["local"] = local
     env.globals.update(
         static=static,
         vendor=vendor,
@@ -115,7 +132,7 @@ def render(
     status_code: int = 200,
     headers: dict[str, str] | None = None,
 ) -> HTMLResponse:
-    """A page or partial as an HTML response (never cached: it holds the CSRF secret)."""
+    """Render a page or partial as an HTML response (never cached: it holds the CSRF secret)."""
     html = render_text(request, name, context, user=user, lang=lang)
     out = {"Cache-Control": "no-store", "Vary": "HX-Request, Cookie", **(headers or {})}
     return HTMLResponse(html, status_code=status_code, headers=out)

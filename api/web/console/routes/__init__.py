@@ -17,7 +17,7 @@ from api.web.console.routes import stubs
 
 
 def routers() -> list[APIRouter]:
-    """The routers of every module of this package, then the stubs for missing screens."""
+    """Collect the routers of every module of this package, then the stubs for missing screens."""
     found = []
     for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
         if info.name.startswith("_") or info.name == "stubs":

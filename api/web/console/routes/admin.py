@@ -15,6 +15,7 @@ from api.web.console.templating import is_htmx, render
 from api.web.deps import ConnDep, TxDep
 
 router = APIRouter(include_in_schema=False)
+FORM_FIELDS = ("role", "community_code", "district_code", "department_code", "person_id", "label", "days")
 
 
 def _blank(value: str | None) -> str | None:
@@ -36,13 +37,14 @@ async def _page(
 ) -> HTMLResponse:
     rows = await service.list_tokens(conn, user.principal)
     name = "admin/_tokens.html" if is_htmx(request) else "admin/tokens.html"
-    base = {"tokens": rows, "roles": TOKEN_ROLES, "issued": None, "error": None, "form": {}}
+    blank = dict.fromkeys(FORM_FIELDS, "")
+    base = {"tokens": rows, "roles": TOKEN_ROLES, "issued": None, "error": None, "form": blank}
     return render(request, name, {**base, **context}, user=user, status_code=status_code)
 
 
 @router.get("/console/admin", response_class=HTMLResponse)
 async def admin_home() -> RedirectResponse:
-    """The admin's screens start with the tokens."""
+    """Send the admin to the tokens (the first admin screen)."""
     return RedirectResponse("/console/admin/tokens", status_code=303)
 
 

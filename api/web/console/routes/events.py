@@ -28,7 +28,7 @@ RETRY_MS = 3000
 
 
 def hub_of(request: Request) -> Hub:
-    """The process's hub (created on first use, on ``app.state.console_hub``)."""
+    """Return the process's hub (created on first use, on ``app.state.console_hub``)."""
     state = request.app.state
     hub: Hub | None = getattr(state, "console_hub", None)
     if hub is None:
@@ -38,7 +38,7 @@ def hub_of(request: Request) -> Hub:
 
 
 def parse_topics(topics: str, role: str) -> frozenset[str]:
-    """The change kinds of a ``topics`` list, checked against what the role may follow."""
+    """Parse a ``topics`` list into change kinds, checked against what the role may follow."""
     names = [t.strip() for t in topics.split(",") if t.strip()]
     unknown = [t for t in names if t not in TOPICS]
     if not names or unknown:
@@ -68,7 +68,9 @@ async def stream_request(
     district: Annotated[str | None, Query(pattern=r"^\d{6}$")] = None,
 ) -> StreamRequest:
     """Validate the query before the stream starts (errors are a 4xx, not a broken stream)."""
-    return StreamRequest(principal, parse_topics(topics, principal.role), area_for(principal, community, district))
+    return StreamRequest(
+        principal, parse_topics(topics, principal.role), area_for(principal, community, district)
+    )
 
 
 @router.get("/console/events", response_class=EventSourceResponse)

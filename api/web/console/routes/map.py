@@ -16,7 +16,7 @@ router = APIRouter(include_in_schema=False)
 
 @router.get("/console/map", response_class=HTMLResponse)
 async def map_page(request: Request, conn: ConnDep, user: ConsoleUserDep) -> HTMLResponse:
-    """The base map fitted to the token's area (the whole city for unscoped tokens)."""
+    """Show the base map fitted to the token's area (the whole city for unscoped tokens)."""
     area = token_area(user.principal)
     bounds = await sql.area_bounds(conn, area.community, area.district)
     return render(request, "map.html", {"bounds": bounds}, user=user)

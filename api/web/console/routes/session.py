@@ -33,7 +33,7 @@ LOGIN_SECONDS = 30 * 60
 
 
 def safe_next(target: str | None) -> str | None:
-    """A same-site console path to go to after sign-in (anything else: None)."""
+    """Return a same-site console path to go to after sign-in (anything else: None)."""
     if not target or not target.startswith("/console") or target.startswith("//") or "\\" in target:
         return None
     if any(ch in target for ch in "\r\n"):
@@ -61,11 +61,17 @@ def set_session_cookie(response: Response, request: Request, secret: str, expire
 
 def clear_session_cookie(response: Response, request: Request) -> None:
     """Remove the session cookie from the browser."""
-    response.delete_cookie(sessions.COOKIE, path="/", httponly=True, samesite="strict", secure=_secure(request))
+    response.delete_cookie(
+        sessions.COOKIE, path="/", httponly=True, samesite="strict", secure=_secure(request)
+    )
 
 
 def _login_page(
-    request: Request, lang: str, error: str | None = None, status_code: int = 200, next_path: str | None = None
+    request: Request,
+    lang: str,
+    error: str | None = None,
+    status_code: int = 200,
+    next_path: str | None = None,
 ) -> HTMLResponse:
     nonce = secrets.token_urlsafe(24)
     response = render(
@@ -89,7 +95,7 @@ def _login_page(
 
 @router.get("/console", response_class=HTMLResponse)
 async def entry(conn: ConnDep, principal: OptionalPrincipalDep) -> RedirectResponse:
-    """The console's address: the role's home screen when signed in, else the sign-in page."""
+    """Redirect to the role's home screen when signed in, else to the sign-in page."""
     if principal is None:
         return RedirectResponse("/console/login", status_code=303)
     return RedirectResponse(await home_for(conn, principal), status_code=303)
@@ -99,7 +105,7 @@ async def entry(conn: ConnDep, principal: OptionalPrincipalDep) -> RedirectRespo
 async def login_form(
     request: Request, conn: ConnDep, principal: OptionalPrincipalDep, session: OptionalSessionDep
 ) -> Response:
-    """The sign-in page (a signed-in browser goes straight to its home screen)."""
+    """Show the sign-in page (a signed-in browser goes straight to its home screen)."""
     next_path = safe_next(request.query_params.get("next"))
     if principal is not None and session is not None:
         return RedirectResponse(next_path or await home_for(conn, principal), status_code=303)

@@ -21,7 +21,7 @@ def _page(screen: Screen) -> Callable[[Request, ConsoleUserDep], Awaitable[HTMLR
 
 
 def router_for(served: set[str | None]) -> APIRouter:
-    """A router with a stub page for every screen whose path no other module serves."""
+    """Build a router with a stub page for every screen whose path no other module serves."""
     router = APIRouter(include_in_schema=False)
     for screen in SCREENS:
         if screen.path not in served:

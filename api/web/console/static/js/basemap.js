@@ -62,7 +62,7 @@ export function baseStyle() {
       },
       {
         id: "grids-label", type: "symbol", source: "grids", "source-layer": "grids", minzoom: 14,
-        layout: { "text-field": ["get", "name"], "text-size": 12, "text-font": ["sans-serif"] },
+        layout: { "text-field": ["get", "name"], "text-size": 11, "text-font": ["sans-serif"], "text-max-width": 6 },
         paint: { "text-color": "#23404c", "text-halo-color": "#ffffff", "text-halo-width": 1.2 },
       },
       {
@@ -86,9 +86,10 @@ export function baseStyle() {
             ["==", ["get", "open"], true], COLOURS.open,
             COLOURS.closed,
           ],
-          "circle-radius": 6,
+          "circle-radius": ["case", ["==", ["get", "open"], true], 6, 3.5],
+          "circle-opacity": ["case", ["==", ["get", "open"], true], 1, 0.55],
           "circle-stroke-color": "#ffffff",
-          "circle-stroke-width": 1.5,
+          "circle-stroke-width": ["case", ["==", ["get", "open"], true], 1.5, 0.5],
         },
       },
     ],
@@ -108,6 +109,14 @@ export function createBaseMap(container, options = {}) {
     localIdeographFontFamily: FONT_FAMILY,
     attributionControl: false,
     maxZoom: 19,
+    // nothing leaves the server: a request for another origin is refused and reported
+    transformRequest: (url) => {
+      if (new URL(url, location.href).origin !== location.origin) {
+        console.error(`refused a map request outside this server: ${url}`);
+        return { url: "about:blank" };
+      }
+      return { url, credentials: "same-origin" };
+    },
     ...options.map,
   });
   map.addControl(new NavigationControl({ showCompass: false }), "top-right");
