@@ -10,7 +10,9 @@ See ``docs/console.md``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
@@ -18,14 +20,23 @@ from fastapi.staticfiles import StaticFiles
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 
-def install_console(app: FastAPI) -> None:
-    """Mount the console on the app (call after the trust layer: its middleware is outermost)."""
+def install_console(app: FastAPI, dependencies: Sequence[Any] = ()) -> None:
+    """Mount the console on the app (call after the trust layer: its middleware is outermost).
+
+    Parameters
+    ----------
+    app
+        The API application.
+    dependencies
+        Route dependencies every console route gets (e.g. the route-level authorization
+        step, when the app attaches it per router rather than as a middleware).
+    """
     from api.web.console.middleware import ConsoleMiddleware
     from api.web.console.routes import routers
 
     app.mount("/console/static", StaticFiles(directory=STATIC_DIR), name="console-static")
     for router in routers():
-        app.include_router(router)
+        app.include_router(router, dependencies=list(dependencies))
     app.add_middleware(ConsoleMiddleware)
 
 

@@ -16,7 +16,8 @@ from api.web.console.templating import environment
 router = APIRouter(include_in_schema=False)
 
 
-@router.get("/docs", response_class=HTMLResponse)
+# named as FastAPI names its own docs route: mounted apps (OGC API Features) link to it by name
+@router.get("/docs", response_class=HTMLResponse, name="swagger_ui_html")
 async def swagger_ui(request: Request) -> HTMLResponse:
     """Serve the interactive API documentation; every asset comes from this server."""
     html = (
