@@ -31,6 +31,7 @@ class Stream:
     def __init__(self, url: str, token: str, query: str) -> None:
         self.events: queue.Queue[tuple[str, Any]] = queue.Queue()
         self.ended = threading.Event()
+        self._closing = threading.Event()
         self.status: int | None = None
         self._client = httpx.Client(timeout=httpx.Timeout(5, read=60))
         self._ready = threading.Event()
@@ -46,6 +47,8 @@ class Stream:
                 self._ready.set()
                 name, data = "message", []
                 for line in r.iter_lines():
+                    if self._closing.is_set():
+                        break
                     if line.startswith("event:"):
                         name = line[6:].strip()
                     elif line.startswith("data:"):
@@ -89,8 +92,9 @@ class Stream:
                 return out
 
     def close(self) -> None:
+        # the reading thread stops at the next line (at the latest the server's keep-alive)
+        self._closing.set()
         self._client.close()
-        self.ended.wait(5)
 
 
 @pytest.fixture

@@ -80,6 +80,15 @@ def js_catalogue(lang: str) -> dict[str, str]:
     return {msgid: t.gettext(msgid) for msgid in js_message_ids()}
 
 
+@lru_cache(maxsize=None)
+def js_words(lang: str) -> dict[str, dict[str, str]]:
+    """Translate the console's word tables (:mod:`api.web.console.words`) for scripts."""
+    from api.web.console.words import TABLES
+
+    t = translations(lang)
+    return {name: {code: t.gettext(msgid) for code, msgid in table.items()} for name, table in TABLES.items()}
+
+
 def negotiate(accept_language: str | None) -> str:
     """Choose the console language for an ``Accept-Language`` header (zh-CN unless English comes first)."""
     for part in (accept_language or "").split(","):

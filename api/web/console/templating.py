@@ -9,7 +9,8 @@ htmx request, the same template (a partial is just a template that does not exte
 * ``static(path)`` (URL of a file under ``static/``), ``vendor(path)`` (a vendored asset);
 * ``_()`` / ``ngettext()`` and ``{% trans %}`` in the user's language;
 * the filter ``local`` (a stored time in China's time zone, ``{{ t|local('%H:%M') }}``);
-* ``js_strings`` (the JavaScript catalogue, embedded by ``base.html``).
+* ``words`` (how codes are named: ``{{ _(words.status[row.status]) }}``, see ``words.py``);
+* ``js_strings`` (the JavaScript catalogue and word tables, embedded by ``base.html``).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 from api.web.console import i18n
 from api.web.console.access import ROLE_NAMES, ConsoleUser, nav_for
+from api.web.console.words import Words
 
 HERE = Path(__file__).resolve().parent
 TEMPLATES = HERE / "templates"
@@ -90,7 +92,8 @@ def environment(lang: str) -> Environment:
         import_map=IMPORT_MAP_JSON,
         languages=i18n.NATIVE,
         role_names=ROLE_NAMES,
-        js_strings=i18n.js_catalogue(lang),
+        js_strings={"strings": i18n.js_catalogue(lang), "words": i18n.js_words(lang)},
+        words=Words,
     )
     return env
 

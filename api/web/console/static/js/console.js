@@ -1,6 +1,7 @@
 // The console's page runtime (an ES module; also on window.wg for plain scripts).
 //
 //   wg._("text")            the text in the page's language (catalogue embedded by base.html)
+//   wg.word(table, code)    a code in words (status, channel, task_status, person_role)
 //   wg.csrf                 the session's CSRF secret (htmx sends it by itself: hx-headers on <body>)
 //   wg.fetch(url, options)  fetch() with the CSRF header, same-origin credentials, JSON errors thrown
 //   wg.live                 the page's one event stream, opened when <body data-live="incidents,...">:
@@ -10,10 +11,17 @@
 //                           hx-trigger="wg:incident from:body" and scripts can addEventListener.
 //   wg.toast(text)          a short message at the bottom of the page
 
-const catalogue = JSON.parse(document.getElementById("wg-i18n")?.textContent || "{}");
+const embedded = JSON.parse(document.getElementById("wg-i18n")?.textContent || "{}");
+const catalogue = embedded.strings || {};
+const words = embedded.words || {};
 
 export function _(msgid) {
   return Object.prototype.hasOwnProperty.call(catalogue, msgid) ? catalogue[msgid] : msgid;
+}
+
+// how the console names a code: word("status", "in_progress") → "处置中"
+export function word(table, code) {
+  return (words[table] && words[table][code]) || code;
 }
 
 const csrf = document.querySelector('meta[name="csrf-token"]')?.content || "";
@@ -124,7 +132,7 @@ function htmxErrors() {
   document.body.addEventListener("htmx:sendError", () => toast(_("The server cannot be reached")));
 }
 
-export const wg = { _, csrf, fetch: wgFetch, toast, live: null };
+export const wg = { _, word, csrf, fetch: wgFetch, toast, live: null };
 window.wg = wg;
 htmxErrors();
 wg.live = startLive();

@@ -1,6 +1,6 @@
 // /console/map: the base map with cases and people changing live.
 import { createBaseMap, livePoints, COLOURS } from "wangge/basemap.js";
-import { _ } from "wangge/console.js";
+import { _, word } from "wangge/console.js";
 
 const element = document.getElementById("wg-map");
 const feed = document.getElementById("wg-feed");
@@ -26,7 +26,7 @@ createBaseMap(element).then((map) => {
   function item(row, what) {
     const li = document.createElement("li");
     li.dataset.incidentId = row.id;
-    li.textContent = `${new Date().toLocaleTimeString()} ${what} #${row.id} · ${row.status}`;
+    li.textContent = `${new Date().toLocaleTimeString()} ${what} #${row.id} · ${word("status", row.status)}`;
     feed.prepend(li);
     while (feed.children.length > 50) feed.lastChild.remove();
   }
