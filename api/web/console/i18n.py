@@ -80,7 +80,7 @@ def js_catalogue(lang: str) -> dict[str, str]:
     return {msgid: t.gettext(msgid) for msgid in js_message_ids()}
 
 
-@lru_cache(maxsize=None)
+@cache
 def js_words(lang: str) -> dict[str, dict[str, str]]:
     """Translate the console's word tables (:mod:`api.web.console.words`) for scripts."""
     from api.web.console.words import TABLES
