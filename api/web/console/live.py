@@ -71,7 +71,7 @@ class Subscription:
             return False
         if change.bulk:
             # a bulk notice names only a community: for the viewers of that area
-            return related(self.principal, Relation(change.community)) or self.principal.role == "admin"
+            return related(self.principal, Relation(change.community))
         rel = Relation(change.community, change.persons, change.departments, change.reporter_tokens)
         return related(self.principal, rel)
 
