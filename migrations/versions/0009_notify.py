@@ -6,7 +6,7 @@ notification, one bulk notice per community above 1000 rows. Notifications are
 delivered only when the writing transaction commits.
 
 Revision ID: 0009_notify
-Revises: 0008_sessions
+Revises: 0008_plan_versions
 Create Date: 2026-12-01 12:00:00
 """
 
@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0009_notify"
-down_revision: str | Sequence[str] | None = "0008_sessions"
+down_revision: str | Sequence[str] | None = "0008_plan_versions"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
