@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from maps import codec
-from maps.colours import count_classes, share_classes
-from maps.pages import MEASURES
+from maps.colours import ALARM, CALM, share_classes
+from maps.pages import MEASURES, measure_classes
 from tests.conftest import auth
 from tests.maps.conftest import blocks, external, make_draft_plan, references
 
@@ -145,11 +145,20 @@ def test_colours_follow_the_measure(client: Any, measure: str) -> None:
     recs = codec.records(grids)
     values = [g[measure] for g in recs]
     kind, palette = MEASURES[measure][2:]
-    classes = share_classes() if kind == "share" else count_classes(values, palette)
+    classes = measure_classes(measure, values)
+    if kind == "share":
+        assert classes == share_classes()
     for g in recs:
         assert grids["palette"][g["fill"]] == classes.colour(g[measure])
+        if kind == "trouble" and g[measure] == 0:  # colour has meaning: nothing wrong is calm
+            assert grids["palette"][g["fill"]] == CALM and CALM not in ALARM
+        elif kind != "share" and g[measure] is not None:
+            assert grids["palette"][g["fill"]] in palette
     assert len(set(g["fill"] for g in recs)) >= 2 or len(set(values)) == 1
     assert "wg-legend" in page["html"]
+    if kind == "trouble":
+        assert classes.legend()[0] == (CALM, "0") and CALM in page["html"]  # the legend says 0, calm
+        assert "\\u003c 1" not in page["html"] and "< 1" not in page["html"]  # (the panel is JSON in a script)
 
 
 def test_city_page_is_light_and_offline(city: dict[str, Any], client: Any) -> None:

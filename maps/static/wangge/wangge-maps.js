@@ -122,7 +122,11 @@
       });
       return group;
     },
-    /* Heat from frames of cells; a time slider when there is more than one frame. */
+    /* Heat from frames of cells; a time slider when there is more than one frame.
+     * Tuned to the zoom so hotspots stand out at city and community zoom alike: the blob
+     * radius follows the size of a heat cell on screen (no lattice of dots up close), and the
+     * intensity that saturates is a high percentile of what Leaflet.heat sums into one screen
+     * bin at this zoom (no uniform haze far out). */
     heat: function (id, opts, map) {
       var d = data(id) || {frames: [], cell: 0.001, origin: [0, 0]};
       var cell = d.cell, y0 = d.origin[0], x0 = d.origin[1];
@@ -139,8 +143,33 @@
         var p = k.split(",");
         return [(y0 + (+p[0]) + 0.5) * cell, (x0 + (+p[1]) + 0.5) * cell, all[k]];
       });
-      var layer = L.heatLayer(allPts, {radius: opts.radius || 16, blur: opts.blur || 18,
-                                       max: d.max_all || 1, minOpacity: 0.05});
+      var base = opts.radius || 16, share = opts.saturate || 0.97, current = allPts;
+      var layer = L.heatLayer(allPts, {radius: base, blur: opts.blur || 18,
+                                       max: d.max_all || 1, minOpacity: 0.02});
+      function tune() {
+        if (!layer._map) return;
+        var m = layer._map, c = m.getCenter();
+        var px = Math.abs(m.latLngToContainerPoint([c.lat + cell, c.lng]).y -
+                          m.latLngToContainerPoint([c.lat, c.lng]).y);
+        var radius = Math.max(base, Math.round(px * 0.8)), blur = Math.round(radius * 1.1);
+        /* the binning of Leaflet.heat's _redraw: cells of (radius + blur) / 2 px, weights
+         * scaled by 2^-(maxZoom - zoom) */
+        var g = (radius + blur) / 2, maxZoom = m.getMaxZoom();
+        var f = 1 / Math.pow(2, Math.max(0, Math.min(maxZoom - m.getZoom(), 12)));
+        var bins = {};
+        current.forEach(function (p) {
+          var q = m.latLngToContainerPoint([p[0], p[1]]);
+          var k = Math.floor(q.x / g) + "," + Math.floor(q.y / g);
+          bins[k] = (bins[k] || 0) + p[2] * f;
+        });
+        var v = Object.keys(bins).map(function (k) { return bins[k]; }).sort(function (a, b) { return a - b; });
+        var max = v.length ? v[Math.min(v.length - 1, Math.floor(share * v.length))] : 1;
+        layer.wgMax = max;
+        layer.setOptions({radius: radius, blur: blur, max: max > 0 ? max : 1});
+      }
+      function show(pts) { current = pts; layer.setLatLngs(pts); tune(); }
+      layer.on("add", tune);
+      if (map) map.on("zoomend", tune);
       if (opts.slider && frames.length > 1 && map) {
         var ctl = L.control({position: "bottomleft"});
         ctl.onAdd = function () {
@@ -152,10 +181,9 @@
           input.addEventListener("input", function () {
             var i = parseInt(input.value, 10);
             if (i === 0) {
-              layer.setOptions({max: d.max_all || 1}); layer.setLatLngs(allPts); label.textContent = "全部 all";
+              show(allPts); label.textContent = "全部 all";
             } else {
-              layer.setOptions({max: d.max_frame || 1}); layer.setLatLngs(frames[i - 1].pts);
-              label.textContent = frames[i - 1].t;
+              show(frames[i - 1].pts); label.textContent = frames[i - 1].t;
             }
           });
           return div;

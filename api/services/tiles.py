@@ -1,0 +1,106 @@
+"""Vector tiles of grids, buildings and incidents, limited to the caller's area.
+
+A tile is addressed by :class:`TileKey`: the layer, ``z/x/y`` (XYZ, Web
+Mercator) **and the area** it is cut for, so that anything that keeps tiles
+(a cache, a proxy keyed by this) never hands one area's tile to another
+caller. The server keeps none itself; HTTP responses are ``private``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from api.auth.principal import Principal
+from api.errors import InvalidInput, NotFound
+from api.services.areas.scope import visible_area
+from api.store.sql import tiles as q
+
+_Y = re.compile(r"^(\d{1,8})(?:\.(?:mvt|pbf))?$")
+
+
+@dataclass(frozen=True)
+class TileLayer:
+    """One tile layer as QGIS and MapLibre take it (a TileJSON-like entry)."""
+
+    id: str
+    tiles: list[str]
+    minzoom: int
+    maxzoom: int
+    format: str = "mvt"
+    crs: str = "EPSG:3857"
+    scheme: str = "xyz"
+
+
+@dataclass(frozen=True)
+class TileKey:
+    """What a tile's bytes depend on: layer, position and the area it is cut for."""
+
+    layer: str
+    z: int
+    x: int
+    y: int
+    community: str | None
+    district: str | None
+
+
+def layers(base_url: str) -> list[TileLayer]:
+    """The tile layers with their URL templates under ``base_url``."""
+    base = base_url.rstrip("/")
+    return [
+        TileLayer(name, [f"{base}/tiles/{name}/{{z}}/{{x}}/{{y}}.mvt"], q.MIN_ZOOM[name], q.MAX_ZOOM)
+        for name in q.LAYERS
+    ]
+
+
+def tile_key(principal: Principal, layer: str, z: int, x: int, y: str) -> TileKey:
+    """Check a tile address and cut it for the caller's area.
+
+    Parameters
+    ----------
+    principal
+        The caller: a scoped token's tiles hold only its area's features.
+    layer
+        ``grids``, ``buildings`` or ``incidents``.
+    z, x
+        Zoom and column.
+    y
+        The row, optionally with ``.mvt`` or ``.pbf``.
+
+    Raises
+    ------
+    NotFound
+        No such layer.
+    InvalidInput
+        ``z``, ``x`` or ``y`` out of range or malformed (the error names it).
+    """
+    if layer not in q.LAYERS:
+        raise NotFound(f"no tile layer {layer!r}; layers: {', '.join(q.LAYERS)}", loc=["path", "layer"])
+    if not 0 <= z <= q.MAX_ZOOM:
+        raise InvalidInput(f"z must be between 0 and {q.MAX_ZOOM}, got {z}", loc=["path", "z"])
+    m = _Y.match(y)
+    if m is None:
+        raise InvalidInput("y must be a tile row number, optionally with .mvt or .pbf", loc=["path", "y"])
+    row = int(m.group(1))
+    n = 1 << z
+    for name, v in (("x", x), ("y", row)):
+        if not 0 <= v < n:
+            raise InvalidInput(
+                f"{name} must be between 0 and {n - 1} at zoom {z}, got {v}", loc=["path", name]
+            )
+    area = visible_area(principal)
+    return TileKey(layer, z, x, row, area.community, area.district)
+
+
+async def tile(conn: AsyncConnection, principal: Principal, layer: str, z: int, x: int, y: str) -> bytes:
+    """The MVT bytes of one tile cut for the caller's area (empty when it has no features there).
+
+    Raises
+    ------
+    NotFound, InvalidInput
+        As :func:`tile_key`.
+    """
+    key = tile_key(principal, layer, z, x, y)
+    return await q.tile(conn, key.layer, key.z, key.x, key.y, key.community, key.district)
