@@ -36,7 +36,7 @@ class Classes:
     share: bool
 
     def colour(self, value: float | None) -> str:
-        """The fill of a value (:data:`NO_DATA` for None)."""
+        """Return the fill of a value (:data:`NO_DATA` for None)."""
         if value is None:
             return NO_DATA
         i = 0

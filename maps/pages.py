@@ -109,7 +109,7 @@ def _column(table: Mapping[str, Any], name: str) -> list[Any]:
 
 
 def measure_classes(measure: str, values: list[Any]) -> Classes:
-    """The colour classes of a measure over these values (see :data:`MEASURES`)."""
+    """Return the colour classes of a measure over these values (see :data:`MEASURES`)."""
     if measure not in MEASURES:
         raise ValueError(f"unknown measure {measure!r}; one of {', '.join(MEASURES)}")
     _, _, kind, palette = MEASURES[measure]
@@ -119,7 +119,7 @@ def measure_classes(measure: str, values: list[Any]) -> Classes:
 
 
 def colour_grids(grids: Mapping[str, Any], measure: str) -> tuple[dict[str, Any], list[tuple[str, str]]]:
-    """The grids as a page table with a ``fill`` column (index into the legend's colours).
+    """Colour the grids: a page table with a ``fill`` column (index into the legend's colours).
 
     Returns the table (with ``palette``) and the legend entries.
     """
@@ -254,7 +254,7 @@ def heatmap_page(data: Mapping[str, Any]) -> folium.Map:
 
 
 def visits_page(data: Mapping[str, Any]) -> folium.Map:
-    """Buildings not visited within N days (must-visit households first) over grid coverage."""
+    """Draw the buildings not visited within N days (must-visit first) over grid visit coverage."""
     empty = not data["grids"]["rows"]
     m = _frame(data, "走访覆盖 Visit coverage", _notes(data), empty)
     _grid_layer(m, data["grids"], "visit_coverage", "网格走访覆盖率 Grid visit coverage")
@@ -345,7 +345,7 @@ MOVED_TIP = [
 
 
 def plan_page(data: Mapping[str, Any]) -> folium.Map:
-    """A draft plan over the active one, buildings that change grid highlighted."""
+    """Draw a draft plan over the active one, the buildings that change grid highlighted."""
     empty = not data["draft"]["rows"]
     m = _frame(data, "规划对比 Plan comparison", _notes(data), empty)
     WanggeLayer(
@@ -397,6 +397,6 @@ def plan_page(data: Mapping[str, Any]) -> folium.Map:
 
 
 def render(m: folium.Map, inline: bool = False) -> str:
-    """The page's HTML; ``inline`` puts the vendored assets into it (for a file)."""
+    """Render the page's HTML; ``inline`` puts the vendored assets into it (for a file)."""
     html = m.get_root().render()
     return assets.inline(html) if inline else html

@@ -164,7 +164,7 @@ def heatmap(
 def visits(
     output: Output, community: Community = None, district: District = None, days: Days = 30, asof: Asof = None
 ) -> None:
-    """Buildings not visited within N days, must-visit households first."""
+    """Write the buildings not visited within N days, must-visit households first."""
     from api.services.maps import pages as svc
     from maps import pages
 
@@ -202,7 +202,7 @@ def party(output: Output, community: Community = None, district: District = None
 
 @app.command()
 def plan(output: Output, plan_id: Annotated[int, typer.Argument(help="the plan (usually a draft)")]) -> None:
-    """A draft plan over the active one, buildings that change grid highlighted."""
+    """Write a draft plan over the active one, buildings that change grid highlighted."""
     from api.services.maps import pages as svc
     from maps import pages
 

@@ -27,7 +27,7 @@ class AuditPage:
 async def list_entries(
     conn: AsyncConnection, principal: Principal, f: AuditFilter, limit: int = 100
 ) -> AuditPage:
-    """Entries matching ``f``, newest first (personal fields were masked when written).
+    """List the entries matching ``f``, newest first (personal fields were masked when written).
 
     Parameters
     ----------

@@ -47,7 +47,7 @@ class TileKey:
 
 
 def layers(base_url: str) -> list[TileLayer]:
-    """The tile layers with their URL templates under ``base_url``."""
+    """List the tile layers with their URL templates under ``base_url``."""
     base = base_url.rstrip("/")
     return [
         TileLayer(name, [f"{base}/tiles/{name}/{{z}}/{{x}}/{{y}}.mvt"], q.MIN_ZOOM[name], q.MAX_ZOOM)
@@ -56,7 +56,7 @@ def layers(base_url: str) -> list[TileLayer]:
 
 
 def tile_key(principal: Principal, layer: str, z: int, x: int, y: str) -> TileKey:
-    """Check a tile address and cut it for the caller's area.
+    """Check a tile address and key it to the caller's area.
 
     Parameters
     ----------
@@ -95,7 +95,7 @@ def tile_key(principal: Principal, layer: str, z: int, x: int, y: str) -> TileKe
 
 
 async def tile(conn: AsyncConnection, principal: Principal, layer: str, z: int, x: int, y: str) -> bytes:
-    """The MVT bytes of one tile cut for the caller's area (empty when it has no features there).
+    """Cut one tile for the caller's area: its MVT bytes (empty when it has no features there).
 
     Raises
     ------

@@ -207,3 +207,93 @@ def test_openapi_docs_are_served(client: TestClient) -> None:
         "/api/v1/party/tree",
         "/api/v1/party/locate",
     } <= paths.keys()
+
+
+def test_answers_match_their_response_models(client: TestClient, building: dict[str, Any], sql: Any) -> None:
+    """The GeoJSON built in PostGIS and the JSON built by hand validate against the declared models."""
+    from api.web.schemas.areas import (
+        CommunityCollection,
+        GridCollection,
+        LocateOut,
+        PartyLocateOut,
+        PartyTreeOut,
+    )
+
+    communities = CommunityCollection.model_validate(client.get("/api/v1/communities").json())
+    assert len(communities.features) == sql("SELECT count(*) FROM communities")[0][0]
+    grids = GridCollection.model_validate(client.get("/api/v1/grids").json())
+    assert len(grids.features) == sql("SELECT count(*) FROM grids WHERE active")[0][0]
+    assert all(f.geometry and f.geometry.type == "MultiPolygon" for f in grids.features)
+    point = {"lon": building["lon"], "lat": building["lat"], "crs": "wgs84"}
+    located = LocateOut.model_validate(client.get("/api/v1/grids/locate", params=point).json())
+    assert located.grid.code == building["grid"]
+    tree = client.get("/api/v1/party/tree", params={"community": building["community"]}).json()
+    assert PartyTreeOut.model_validate(tree).committee.tier == "committee"
+    place = PartyLocateOut.model_validate(client.get("/api/v1/party/locate", params=point).json())
+    assert place.group and place.group.code == building["group"]
+
+
+def test_locate_lists_the_grids_near_the_boundary(client: TestClient, sql: Any) -> None:
+    """Grids within the boundary tolerance (15 m) of the point are named, with their distance."""
+    from api.settings import ApiSettings
+
+    tolerance = ApiSettings().boundary_tolerance_m
+    lon, lat, inside, other = sql(
+        """
+        SELECT ST_X(p), ST_Y(p), a.code, b.code FROM (
+          SELECT a.id AS aid, b.id AS bid,
+                 ST_LineInterpolatePoint(ST_GeometryN(ST_LineMerge(ST_CollectionExtract(
+                   ST_Intersection(ST_Boundary(a.geom), ST_Boundary(b.geom)), 2)), 1), 0.5) AS edge
+          FROM grids a JOIN grids b ON a.active AND b.active AND a.code < b.code
+           AND ST_Touches(a.geom, b.geom)
+          ORDER BY a.code, b.code LIMIT 1) s
+        JOIN grids a ON a.id = s.aid JOIN grids b ON b.id = s.bid,
+        LATERAL (SELECT ST_ClosestPoint(a.geom, ST_Project(s.edge::geography, 5,
+                   ST_Azimuth(ST_Centroid(b.geom), ST_Centroid(a.geom)))::geometry) AS p) q
+        """
+    )[0]
+    body = client.get("/api/v1/grids/locate", params={"lon": lon, "lat": lat, "crs": "wgs84"}).json()
+    assert body["grid"]["code"] == inside
+    expected = {
+        code: m
+        for code, m in sql(
+            "SELECT code, ST_Distance(geom::geography, ST_SetSRID(ST_MakePoint(%s, %s), 4326)::geography) "
+            "FROM grids WHERE active AND code <> %s AND ST_DWithin(geom::geography, "
+            "ST_SetSRID(ST_MakePoint(%s, %s), 4326)::geography, %s)",
+            (lon, lat, inside, lon, lat, tolerance),
+        )
+    }
+    got = {n["code"]: n["distance_m"] for n in body["neighbour_grids"]}
+    assert other in got and set(got) == set(expected)
+    assert all(abs(got[c] - expected[c]) <= 0.1 and got[c] <= tolerance for c in got)
+    # deep inside a grid, far from every boundary: no neighbour
+    lon, lat = sql(
+        "SELECT ST_X(c), ST_Y(c) FROM (SELECT (ST_MaximumInscribedCircle(geom)).center AS c, "
+        "(ST_MaximumInscribedCircle(geom)).radius AS r FROM grids WHERE active ORDER BY 2 DESC LIMIT 1) x"
+    )[0]
+    far = client.get("/api/v1/grids/locate", params={"lon": lon, "lat": lat, "crs": "wgs84"}).json()
+    assert far["neighbour_grids"] == []
+
+
+def test_json_routes_document_named_response_schemas(client: TestClient) -> None:
+    """Every JSON route of areas, party, tiles and audit names its response properties in OpenAPI."""
+    spec = client.get("/openapi.json").json()
+    schemas = spec["components"]["schemas"]
+    for path, media in (
+        ("/api/v1/communities", "application/geo+json"),
+        ("/api/v1/grids", "application/geo+json"),
+        ("/api/v1/grids/locate", "application/json"),
+        ("/api/v1/party/tree", "application/json"),
+        ("/api/v1/party/locate", "application/json"),
+        ("/tiles", "application/json"),
+        ("/api/v1/audit", "application/json"),
+    ):
+        ref = spec["paths"][path]["get"]["responses"]["200"]["content"][media]["schema"]["$ref"]
+        props = schemas[ref.rsplit("/", 1)[-1]]["properties"]
+        assert props, path
+    fc = schemas[
+        spec["paths"]["/api/v1/grids"]["get"]["responses"]["200"]["content"]["application/geo+json"][
+            "schema"
+        ]["$ref"].rsplit("/", 1)[-1]
+    ]
+    assert {"type", "features"} <= fc["properties"].keys()

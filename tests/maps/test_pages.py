@@ -158,7 +158,9 @@ def test_colours_follow_the_measure(client: Any, measure: str) -> None:
     assert "wg-legend" in page["html"]
     if kind == "trouble":
         assert classes.legend()[0] == (CALM, "0") and CALM in page["html"]  # the legend says 0, calm
-        assert "\\u003c 1" not in page["html"] and "< 1" not in page["html"]  # (the panel is JSON in a script)
+        assert (
+            "\\u003c 1" not in page["html"] and "< 1" not in page["html"]
+        )  # (the panel is JSON in a script)
 
 
 def test_city_page_is_light_and_offline(city: dict[str, Any], client: Any) -> None:

@@ -11,7 +11,7 @@ from api.store.sql import areas as q
 
 
 async def communities(conn: AsyncConnection, principal: Principal, district: str | None = None) -> str:
-    """The communities the caller may see, in a district or (named nothing) its whole area.
+    """List the communities the caller may see: in a district, or (named nothing) its whole area.
 
     Parameters
     ----------
@@ -37,7 +37,7 @@ async def communities(conn: AsyncConnection, principal: Principal, district: str
 
 
 async def grids(conn: AsyncConnection, principal: Principal, community: str | None = None) -> str:
-    """The active grids of a community or (named nothing) of the caller's whole area.
+    """List the active grids of a community or (named nothing) of the caller's whole area.
 
     Parameters
     ----------

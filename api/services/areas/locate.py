@@ -26,14 +26,14 @@ class Location:
 
 
 def not_found(point: WGSPoint) -> NotFound:
-    """The answer for a point outside every grid the caller may see."""
+    """Build the answer for a point outside every grid the caller may see."""
     return NotFound(f"no grid contains the point ({point.lon:.6f}, {point.lat:.6f}) WGS84", loc=["query"])
 
 
 async def locate(
     conn: AsyncConnection, principal: Principal, point: WGSPoint, tolerance_m: float
 ) -> Location:
-    """The active grid containing ``point``, with the other grids within ``tolerance_m``.
+    """Find the active grid containing ``point``, and the other grids within ``tolerance_m``.
 
     Parameters
     ----------

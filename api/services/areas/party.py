@@ -1,5 +1,4 @@
-"""The party tiers (社区党委 → 网格党支部 → 楼栋党小组): a community's tree, and who is responsible
-for a place."""
+"""The party tiers (社区党委 → 网格党支部 → 楼栋党小组): a community's tree, who answers for a place."""
 
 from __future__ import annotations
 
@@ -102,7 +101,7 @@ def _tree(community: str, orgs: list[PartyOrg]) -> PartyTree | None:
 
 
 async def party_tree(conn: AsyncConnection, principal: Principal, community: str) -> PartyTree:
-    """The committee of a community with its grid branches and their building groups.
+    """Return the committee of a community with its grid branches and their building groups.
 
     Raises
     ------
@@ -121,7 +120,7 @@ async def party_tree(conn: AsyncConnection, principal: Principal, community: str
 
 
 async def party_locate(conn: AsyncConnection, principal: Principal, point: WGSPoint) -> PartyPlace:
-    """The committee, grid branch, building and building group responsible for a place.
+    """Find the committee, grid branch, building and building group responsible for a place.
 
     The building is the one of the grid containing the point, else the nearest in
     that grid (``contains`` says which).

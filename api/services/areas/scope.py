@@ -7,7 +7,7 @@ from api.auth.principal import Principal
 
 
 def visible_area(principal: Principal) -> policy.Area:
-    """The area whose rows a caller's lists, tiles and OGC features are limited to.
+    """Return the area whose rows a caller's lists, tiles and OGC features are limited to.
 
     Admins and unscoped tokens see the whole city; a token scoped to a community or
     district sees that area only, whatever the request leaves out.
@@ -16,5 +16,5 @@ def visible_area(principal: Principal) -> policy.Area:
 
 
 def sees(principal: Principal, community_code: str | None) -> bool:
-    """Whether a thing of ``community_code`` lies in the caller's area."""
+    """Tell whether a thing of ``community_code`` lies in the caller's area."""
     return policy.token_area(principal).covers(community_code)

@@ -71,7 +71,7 @@ class Resolved:
 
 
 def _aware(value: dt.datetime | None, name: str) -> dt.datetime | None:
-    """Times must carry their offset (as ``/api/v1/metrics`` asks): never guessed."""
+    """Refuse a time without its offset (as ``/api/v1/metrics`` does): never guessed."""
     if value is not None and value.tzinfo is None:
         raise InvalidInput("give a time zone (e.g. 2024-01-01T00:00:00+08:00)", loc=["query", name])
     return value
@@ -80,7 +80,7 @@ def _aware(value: dt.datetime | None, name: str) -> dt.datetime | None:
 async def page_area(
     conn: AsyncConnection, principal: Principal, community: str | None, district: str | None
 ) -> PageArea:
-    """The area a page covers: the one named (inside the caller's), else the caller's own.
+    """Resolve the area a page covers: the one named (inside the caller's), else the caller's own.
 
     Raises
     ------

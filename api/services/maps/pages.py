@@ -128,7 +128,7 @@ class PageCommon:
 
 
 def grid_totals(grids: Table) -> dict[str, Any]:
-    """Sums over a grid statistics table (``q.GRID_COLUMNS``) and the number of grids."""
+    """Sum a grid statistics table (``q.GRID_COLUMNS``) and count its grids."""
     keys = ("households", "buildings", "visited", "incidents", "open", "overdue", "rated", "good")
     idx = {k: grids.columns.index(k) for k in keys}
     totals: dict[str, Any] = {k: sum(r[i] or 0 for r in grids.rows) for k, i in idx.items()}
@@ -149,7 +149,7 @@ class CoverageMap:
     measure: str
 
     def totals(self) -> dict[str, Any]:
-        """Sums over the grids, cases in the heat, buildings not visited, people shown."""
+        """Sum the grids; count the cases in the heat, the buildings not visited, the people shown."""
         return {
             **grid_totals(self.grids),
             "heat": self.heat.total,
@@ -158,7 +158,7 @@ class CoverageMap:
         }
 
     def page(self) -> dict[str, Any]:
-        """The data ``maps.pages.coverage_page`` draws."""
+        """Return the data ``maps.pages.coverage_page`` draws."""
         m = self.metrics
         metrics = {
             "incidents": m.incidents,
@@ -186,7 +186,7 @@ class HeatmapMap:
     heat: Heat
 
     def page(self) -> dict[str, Any]:
-        """The data ``maps.pages.heatmap_page`` draws."""
+        """Return the data ``maps.pages.heatmap_page`` draws."""
         totals = {"incidents": self.heat.total, "frames": len(self.heat.frames)}
         return _page("heatmap", self.common, {"grids": self.grids.page(), "heat": self.heat.page()}, totals)
 
@@ -200,7 +200,7 @@ class VisitsMap:
     gaps: VisitGaps
 
     def page(self) -> dict[str, Any]:
-        """The data ``maps.pages.visits_page`` draws."""
+        """Return the data ``maps.pages.visits_page`` draws."""
         g = self.gaps
         totals = {**grid_totals(self.grids), "gaps": g.total, "gaps_must_visit": g.total_must_visit}
         return _page("visits", self.common, {"grids": self.grids.page(), "gaps": g.page()}, totals)
@@ -221,7 +221,7 @@ class PeopleMap:
         return sum(1 for r in self.people.rows if r[i])
 
     def page(self) -> dict[str, Any]:
-        """The data ``maps.pages.people_page`` draws."""
+        """Return the data ``maps.pages.people_page`` draws."""
         totals = {"people": len(self.people.rows), "on_duty": self.on_duty}
         return _page(
             "people", self.common, {"grids": self.grids.page(), "people": self.people.page()}, totals
@@ -247,7 +247,7 @@ class PartyMap:
         }
 
     def page(self) -> dict[str, Any]:
-        """The data ``maps.pages.party_page`` draws."""
+        """Return the data ``maps.pages.party_page`` draws."""
         p = self.party
         layers = {"grids": p.grids.page(), "committees": p.committees.page(), "groups": p.groups.page()}
         return _page("party", self.common, layers, self.totals())
@@ -262,7 +262,7 @@ class PlanMap:
     comparison: PlanComparison
 
     def page(self) -> dict[str, Any]:
-        """The data ``maps.pages.plan_page`` draws."""
+        """Return the data ``maps.pages.plan_page`` draws."""
         c = self.comparison
         totals = {
             "draft_grids": len(c.draft.rows),
@@ -275,7 +275,7 @@ class PlanMap:
 
 
 async def coverage(engine: AsyncEngine, principal: Principal, f: PageFilters, measure: str) -> CoverageMap:
-    """Grids coloured by ``measure`` with heat, visit gaps and people on duty, in the caller's area.
+    """Gather the coverage page: grids by ``measure``, heat, visit gaps, people on duty (caller's area).
 
     Parameters
     ----------
@@ -313,7 +313,7 @@ async def coverage(engine: AsyncEngine, principal: Principal, f: PageFilters, me
 
 
 async def heatmap(engine: AsyncEngine, principal: Principal, f: PageFilters) -> HeatmapMap:
-    """Incident heat per month/day/hour over the window, and the grid outlines, in the caller's area."""
+    """Gather the heatmap page: incident heat per month/day/hour and the grid outlines (caller's area)."""
     r = await _resolve(engine, principal, f)
     a, w = r.area, r.window
     bounds, grids, heat = await asyncio.gather(
@@ -328,7 +328,7 @@ async def heatmap(engine: AsyncEngine, principal: Principal, f: PageFilters) -> 
 
 
 async def visits(engine: AsyncEngine, principal: Principal, f: PageFilters) -> VisitsMap:
-    """Grid visit coverage and the buildings not visited (must-visit first), in the caller's area."""
+    """Gather the visits page: grid visit coverage and the buildings not visited (caller's area)."""
     r = await _resolve(engine, principal, f)
     a, w = r.area, r.window
     bounds, grids, gaps = await asyncio.gather(
@@ -348,7 +348,7 @@ async def visits(engine: AsyncEngine, principal: Principal, f: PageFilters) -> V
 
 
 async def people(engine: AsyncEngine, principal: Principal, f: PageFilters) -> PeopleMap:
-    """Everyone with a position (or one role), in the caller's area."""
+    """Gather the people page: everyone with a position (or one role) in the caller's area."""
     r = await _resolve(engine, principal, f)
     a, w = r.area, r.window
     bounds, grids, people_ = await asyncio.gather(
@@ -364,7 +364,7 @@ async def people(engine: AsyncEngine, principal: Principal, f: PageFilters) -> P
 
 
 async def party(engine: AsyncEngine, principal: Principal, f: PageFilters) -> PartyMap:
-    """Committee → branch → group coverage of the caller's area."""
+    """Gather the party page: committee → branch → group coverage of the caller's area."""
     r = await _resolve(engine, principal, f)
     bounds, tables = await asyncio.gather(_run(engine, q.boundaries, r.area), _run(engine, q.party, r.area))
     branch = PARTY_GRID_COLUMNS.index("branch")
@@ -392,7 +392,7 @@ async def _plan(conn: AsyncConnection, principal: Principal, plan_id: int) -> Pl
 
 
 async def plan(engine: AsyncEngine, principal: Principal, plan_id: int) -> PlanMap:
-    """A plan's grids over the active grids of its community, and the buildings that change grid.
+    """Compare a plan's grids with the active grids of its community: the buildings that change grid.
 
     Raises
     ------

@@ -19,12 +19,12 @@ DEG_PER_M = 2.0 / 111_320.0
 
 
 def point() -> str:
-    """SQL of the WGS84 point ``(:lon, :lat)``."""
+    """Return the SQL of the WGS84 point ``(:lon, :lat)``."""
     return "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)"
 
 
 def in_area(community_col: str, district_col: str) -> str:
-    """WHERE condition: the row's community/district columns lie in ``:community`` / ``:district``."""
+    """Build the WHERE condition: the row's community/district lie in ``:community`` / ``:district``."""
     return (
         f"(CAST(:community AS text) IS NULL OR {community_col} = :community) "
         f"AND (CAST(:district AS text) IS NULL OR {district_col} = :district)"
@@ -103,7 +103,7 @@ _COMMUNITY_EXISTS = text("SELECT 1 FROM communities WHERE code = :c")
 
 
 def _neighbours(grid_id: str, pt: str) -> str:
-    """Scalar subquery: JSON ``[{code, m}]`` of the active grids within ``:tol`` metres of ``pt``.
+    """Build the scalar subquery: JSON ``[{code, m}]`` of the active grids within ``:tol`` m of ``pt``.
 
     Planar ``ST_DWithin`` in degrees (``:deg``, generous) uses the GiST index and
     drops every grid that cannot be near; only the few left are measured on the
@@ -140,14 +140,14 @@ LOCATE = text(
 
 
 def locate_params(lon: float, lat: float, tolerance_m: float) -> dict[str, float]:
-    """The parameters of :data:`LOCATE` (benchmarks send the same statement)."""
+    """Return the parameters of :data:`LOCATE` (benchmarks send the same statement)."""
     return {"lon": lon, "lat": lat, "tol": tolerance_m, "deg": tolerance_m * DEG_PER_M}
 
 
 async def communities_geojson(
     conn: AsyncConnection, community: str | None = None, district: str | None = None
 ) -> str:
-    """The communities of the area as a GeoJSON FeatureCollection (text), ordered by code."""
+    """Return the communities of the area as a GeoJSON FeatureCollection (text), by code."""
     row = await conn.execute(_COMMUNITIES, {"community": community, "district": district})
     return str(row.scalar_one())
 
@@ -155,13 +155,13 @@ async def communities_geojson(
 async def grids_geojson(
     conn: AsyncConnection, community: str | None = None, district: str | None = None
 ) -> str:
-    """The active grids of the area as a GeoJSON FeatureCollection (text), ordered by code."""
+    """Return the active grids of the area as a GeoJSON FeatureCollection (text), by code."""
     row = await conn.execute(_GRIDS, {"community": community, "district": district})
     return str(row.scalar_one())
 
 
 async def community_exists(conn: AsyncConnection, code: str) -> bool:
-    """Whether a community with this code exists."""
+    """Tell whether a community with this code exists."""
     return (await conn.execute(_COMMUNITY_EXISTS, {"c": code})).first() is not None
 
 
@@ -178,7 +178,7 @@ def _located(row: Any) -> LocatedGrid:
 async def locate_grid(
     conn: AsyncConnection, lon: float, lat: float, tolerance_m: float = 0.0
 ) -> LocatedGrid | None:
-    """The active grid that covers the point (the lowest code wins on a shared boundary).
+    """Find the active grid that covers the point (the lowest code wins on a shared boundary).
 
     Parameters
     ----------

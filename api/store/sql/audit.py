@@ -57,7 +57,7 @@ class AuditFilter:
 
 
 def conditions(f: AuditFilter) -> list[ColumnElement[bool]]:
-    """The WHERE conditions of a filter (one per field given)."""
+    """Build the WHERE conditions of a filter (one per field given)."""
     c = _LOG.c
     out: list[ColumnElement[bool]] = [
         col == value
@@ -80,7 +80,7 @@ def conditions(f: AuditFilter) -> list[ColumnElement[bool]]:
 
 
 async def list_entries(conn: AsyncConnection, f: AuditFilter, limit: int = 100) -> list[AuditEntry]:
-    """Entries matching the filter, newest first, at most ``limit``."""
+    """List the entries matching the filter, newest first, at most ``limit``."""
     query = select(*(_LOG.c[name] for name in AuditEntry.__dataclass_fields__))
     query = query.where(*conditions(f)).order_by(_LOG.c.id.desc()).limit(limit)
     rows = (await conn.execute(query)).mappings().all()

@@ -60,7 +60,7 @@ class Table:
     rows: list[list[Any]]
 
     def page(self) -> dict[str, Any]:
-        """The table as the pages embed it (``{"columns", "rows"}``)."""
+        """Return the table as the pages embed it (``{"columns", "rows"}``)."""
         return {"columns": self.columns, "rows": self.rows}
 
 
@@ -104,7 +104,7 @@ class Heat:
     frames: list[HeatFrame] = field(default_factory=list)
 
     def page(self) -> dict[str, Any]:
-        """The heat as the pages embed it."""
+        """Return the heat as the pages embed it."""
         return {
             "cell": self.cell,
             "origin": self.origin,
@@ -126,7 +126,7 @@ class VisitGaps:
     days: int
 
     def page(self) -> dict[str, Any]:
-        """The gaps as the pages embed them."""
+        """Return the gaps as the pages embed them."""
         return {
             **self.table.page(),
             "total": self.total,
@@ -184,7 +184,7 @@ class PlanComparison:
 
 
 def encoded(geom_sql: str, precision: int = PRECISION) -> str:
-    """SQL for a (multi)polygon as JSON ``[[ring, ...], ...]`` of Google encoded polylines.
+    """Encode a (multi)polygon in SQL as JSON ``[[ring, ...], ...]`` of Google encoded polylines.
 
     Encoded in PostGIS (``ST_AsEncodedPolyline``, lat/lon order, ``precision``
     decimals): about four bytes a vertex; ``maps.codec.decode_polyline`` and
@@ -197,14 +197,14 @@ def encoded(geom_sql: str, precision: int = PRECISION) -> str:
 
 
 def area_communities(alias: str = "c") -> str:
-    """WHERE condition: community ``alias`` lies in the area (``:community`` / ``:district``)."""
+    """Build the WHERE condition: community ``alias`` lies in the area (``:community``/``:district``)."""
     return f"""
       (CAST(:community AS text) IS NULL OR {alias}.code = :community)
       AND (CAST(:district AS text) IS NULL OR {alias}.district_code = :district)"""
 
 
 def area_grids() -> str:
-    """CTE ``ag``: the active grids of the area."""
+    """Build the CTE ``ag``: the active grids of the area."""
     return f"""
     ag AS (
       SELECT g.id, g.code, g.name, g.community_code, g.households, g.worker_id, g.geom
@@ -214,7 +214,7 @@ def area_grids() -> str:
 
 
 def area_incidents(alias: str = "i") -> str:
-    """WHERE condition: incident ``alias`` was filed in a community of the area."""
+    """Build the WHERE condition: incident ``alias`` was filed in a community of the area."""
     return f"""
       (CAST(:community AS text) IS NULL OR {alias}.community_code = :community)
       AND (CAST(:district AS text) IS NULL
@@ -222,7 +222,7 @@ def area_incidents(alias: str = "i") -> str:
 
 
 def visited_buildings() -> str:
-    """CTE ``visited``: buildings with a visit in ``(:asof - :days, :asof]``."""
+    """Build the CTE ``visited``: buildings with a visit in ``(:asof - :days, :asof]``."""
     return """
     visited AS (
       SELECT DISTINCT v.building_id FROM visits v
@@ -265,13 +265,13 @@ def _label(name: str, name_en: str, code: str) -> str:
 async def area_bounds(
     conn: AsyncConnection, community: str | None, district: str | None
 ) -> list[float] | None:
-    """[minx, miny, maxx, maxy] of the area's communities (None when it has none)."""
+    """Return [minx, miny, maxx, maxy] of the area's communities (None when it has none)."""
     row = (await conn.execute(_AREA_EXTENT, {"community": community, "district": district})).first()
     return _bounds(row)
 
 
 async def resolve_area(conn: AsyncConnection, community: str | None, district: str | None) -> PageArea | None:
-    """The area with its label and bounds; None when the code is unknown.
+    """Resolve an area to its label and bounds; None when the code is unknown.
 
     A district is known by its admin boundary or, without one, by its communities.
     """
@@ -294,18 +294,18 @@ async def resolve_area(conn: AsyncConnection, community: str | None, district: s
 
 
 async def data_clock(conn: AsyncConnection) -> DataClock:
-    """The latest incident and visit recorded (the default end of the windows) and now."""
+    """Read the latest incident and visit recorded (the default end of the windows) and now."""
     row = (await conn.execute(_CLOCK)).one()
     return DataClock(row[0], row[1], row[2])
 
 
 async def item_exists(conn: AsyncConnection, item: str) -> bool:
-    """Whether the service catalogue has an item with this code."""
+    """Tell whether the service catalogue has an item with this code."""
     return (await conn.execute(_ITEM_EXISTS, {"c": item})).first() is not None
 
 
 async def categories(conn: AsyncConnection) -> list[str]:
-    """The categories of the service catalogue, sorted."""
+    """List the categories of the service catalogue, sorted."""
     return list((await conn.execute(_CATEGORIES)).scalars())
 
 
@@ -420,7 +420,7 @@ async def grid_stats(
     asof: dt.datetime,
     days: int,
 ) -> Table:
-    """Active grids of the area with households, open/overdue cases, visit coverage, satisfaction.
+    """Aggregate the active grids of the area: households, open/overdue cases, visits, satisfaction.
 
     One row per grid (``GRID_COLUMNS``) ordered by code.
     """
@@ -442,7 +442,7 @@ OUTLINE_COLUMNS = ["code", "name", "community_name", "worker", "geom"]
 
 
 async def grid_outlines(conn: AsyncConnection, area: PageArea) -> Table:
-    """Active grids of the area, outlines with code, name, community and worker."""
+    """List the active grids of the area: outlines with code, name, community and worker."""
     rows = (await conn.execute(_GRID_OUTLINES, _params(area, tol=GRID_TOLERANCE * 3))).all()
     return _table(OUTLINE_COLUMNS, rows)
 
@@ -483,8 +483,10 @@ _HEAT = text(
 
 
 def heat_step(since: dt.datetime, until: dt.datetime, frames: bool = True) -> tuple[str, str]:
-    """The frame step of a window and its label format: hours up to two days, days up to two
-    months, months beyond (``("all", "")`` for one frame)."""
+    """Choose the frame step of a window and its label format.
+
+    Hours up to two days, days up to two months, months beyond; ``("all", "")`` for one frame.
+    """
     span = until - since
     if not frames:
         return "all", ""
@@ -504,7 +506,7 @@ async def heat(
     category: str | None = None,
     frames: bool = True,
 ) -> Heat:
-    """Located incidents counted per cell of ``HEAT_CELL`` degrees, per frame (:func:`heat_step`).
+    """Count located incidents per cell of ``HEAT_CELL`` degrees, per frame (:func:`heat_step`).
 
     Cells are encoded in PostGIS: each frame's ``c`` is ``[iy, ix, n, ...]`` with
     cell indices relative to ``origin`` ``[iy0, ix0]``; a cell's centre is
@@ -561,7 +563,7 @@ GAP_COLUMNS = ["code", "grid", "households", "must_visit", "days", "lat", "lon"]
 async def visit_gaps(
     conn: AsyncConnection, area: PageArea, asof: dt.datetime, days: int, cap: int
 ) -> VisitGaps:
-    """Buildings of the area's grids with no visit in ``(asof - days, asof]``.
+    """List the buildings of the area's grids with no visit in ``(asof - days, asof]``.
 
     Buildings with must-visit households come first, then the longest unvisited;
     at most ``cap`` rows (``total`` says how many there are in all).
@@ -600,7 +602,7 @@ PEOPLE_COLUMNS = ["id", "role", "on_duty", "at", "lat", "lon"]
 async def people(
     conn: AsyncConnection, area: PageArea, role: str | None = None, on_duty_only: bool = False
 ) -> Table:
-    """People with a known position: id, role, availability, time of position (no names/phones).
+    """List people with a known position: id, role, availability, time (no names or phones).
 
     In a community or district only the people of its communities; city-wide
     also those of no community (riders).
@@ -688,7 +690,7 @@ COMMITTEE_COLUMNS = ["code", "name", "committee", "members", "geom"]
 
 
 async def party(conn: AsyncConnection, area: PageArea) -> PartyTables:
-    """Committees (community outlines), branches (grids) and building groups (points)."""
+    """Read committees (community outlines), branches (grids) and building groups (points)."""
     p = _params(area, tol=GRID_TOLERANCE, prec=PRECISION)
     return PartyTables(
         grids=_table(PARTY_GRID_COLUMNS, (await conn.execute(_PARTY_GRIDS, p)).all()),
@@ -706,7 +708,7 @@ _PLAN_INFO = text(
 
 
 def plan_moves() -> str:
-    """CTEs ``pa``, ``votes``, ``match``, ``moved``: the buildings of plan ``:plan`` that change grid.
+    """Build the CTEs ``pa``, ``votes``, ``match``, ``moved``: buildings of plan ``:plan`` that move.
 
     A draft grid is matched to the active grid most of its buildings come from;
     a building is *moved* when its active grid (``buildings.grid_id``) is not the
@@ -764,13 +766,13 @@ MOVED_COLUMNS = ["code", "households", "from_grid", "to_grid", "lat", "lon"]
 
 
 async def plan_info(conn: AsyncConnection, plan_id: int) -> PlanInfo | None:
-    """The plan's name, status and community; None when there is no such plan."""
+    """Read a plan's name, status and community; None when there is no such plan."""
     row = (await conn.execute(_PLAN_INFO, {"id": plan_id})).mappings().first()
     return PlanInfo(**row) if row else None
 
 
 async def plan_comparison(conn: AsyncConnection, plan_id: int, community: str) -> PlanComparison:
-    """Draft grids, active grids of the same community and the buildings that change grid."""
+    """Read the draft grids, the active grids of the community and the buildings that change grid."""
     return PlanComparison(
         draft=_table(
             ["code", "name", "households", "moved_in", "geom"],
@@ -803,6 +805,6 @@ _AREA_TOTALS = text(
 async def area_totals(
     conn: AsyncConnection, area: PageArea, since: dt.datetime, until: dt.datetime
 ) -> AreaTotals:
-    """The area's case totals counted as ``/api/v1/metrics`` counts them (by ``community_code``)."""
+    """Count the area's cases as ``/api/v1/metrics`` counts them (by ``community_code``)."""
     row = (await conn.execute(_AREA_TOTALS, _params(area, since=since, until=until))).mappings().one()
     return AreaTotals(**row)

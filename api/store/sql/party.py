@@ -78,7 +78,7 @@ _TREE = text(
 
 
 def _org(alias: str, where: str) -> str:
-    """LATERAL subquery ``alias``: the organisation matching ``where`` with its secretary."""
+    """Build the LATERAL subquery ``alias``: the organisation matching ``where``, with its secretary."""
     return f"""LEFT JOIN LATERAL (
       SELECT o.id, o.code, o.name, s.name AS secretary_name FROM party_orgs o
       LEFT JOIN people s ON s.id = o.secretary_id WHERE {where} ORDER BY o.code LIMIT 1) {alias} ON true"""
@@ -119,7 +119,7 @@ _AT = text(
 
 
 async def party_tree(conn: AsyncConnection, community: str) -> list[PartyOrg]:
-    """All organisations of a community, flat, by tier then code (the service nests them)."""
+    """List all organisations of a community, flat, by tier then code (the service nests them)."""
     rows = (await conn.execute(_TREE, {"community": community})).mappings().all()
     return [PartyOrg(**r) for r in rows]
 
@@ -129,7 +129,7 @@ def _ref(code: str | None, name: str | None, secretary: str | None) -> OrgRef | 
 
 
 async def party_at(conn: AsyncConnection, lon: float, lat: float) -> PartyAt | None:
-    """The grid containing the WGS84 point and who is responsible for the place (one round trip).
+    """Find the grid containing the WGS84 point and who answers for the place (one round trip).
 
     None when no active grid contains the point.
     """

@@ -31,7 +31,7 @@ LAYERS = tuple(MIN_ZOOM)
 
 
 def envelope() -> str:
-    """CTE ``env``: the tile in Web Mercator (``m``) and, with its buffer, in WGS84 (``w``)."""
+    """Build the CTE ``env``: the tile in Web Mercator (``m``) and, buffered, in WGS84 (``w``)."""
     return f"""
     env AS (SELECT ST_TileEnvelope(:z, :x, :y) AS m,
                    ST_Transform(ST_TileEnvelope(:z, :x, :y, margin => {BUFFER / EXTENT}), 4326) AS w)
@@ -39,7 +39,7 @@ def envelope() -> str:
 
 
 def in_area(community_col: str) -> str:
-    """WHERE condition: a row of ``community_col`` lies in ``:community`` / ``:district``.
+    """Build the WHERE condition: a row of ``community_col`` lies in ``:community`` / ``:district``.
 
     A community code starts with its 6-digit district code.
     """
@@ -50,7 +50,7 @@ def in_area(community_col: str) -> str:
 
 
 def mvt(layer: str, body: str) -> str:
-    """The statement that encodes the rows of ``body`` (with a ``geom`` column) as layer ``layer``."""
+    """Build the statement that encodes the rows of ``body`` (a ``geom`` column) as ``layer``."""
     return f"""
     WITH {envelope()}, f AS ({body})
     SELECT ST_AsMVT(f.*, '{layer}', {EXTENT}, 'geom') FROM f WHERE f.geom IS NOT NULL
@@ -58,7 +58,7 @@ def mvt(layer: str, body: str) -> str:
 
 
 def mvt_geom(col: str) -> str:
-    """SQL of a WGS84 geometry column clipped and encoded for the tile."""
+    """Clip and encode a WGS84 geometry column for the tile (SQL)."""
     return f"ST_AsMVTGeom(ST_Transform({col}, 3857), env.m, {EXTENT}, {BUFFER}, true)"
 
 
@@ -118,7 +118,7 @@ async def tile(
     community: str | None = None,
     district: str | None = None,
 ) -> bytes:
-    """The MVT bytes of one tile of ``layer`` in the area (empty bytes when it has no features)."""
+    """Read the MVT bytes of one tile of ``layer`` in the area (empty when it has no features)."""
     if z < MIN_ZOOM[layer]:
         return b""
     query = _CLUSTERS if layer == "incidents" and z < INCIDENT_POINTS_ZOOM else _QUERIES[layer]

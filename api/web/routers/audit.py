@@ -32,5 +32,6 @@ async def list_audit(
     before_id: Annotated[int | None, Query(ge=1, le=2**62, description="page cursor")] = None,
     limit: Annotated[int, Query(ge=1, le=auditlog.MAX_LIMIT)] = 100,
 ) -> auditlog.AuditPage:
+    """List audit entries, newest first; page backwards with ``before_id`` = ``next_before_id``."""
     f = auditlog.AuditFilter(entity, entity_id, action, token_id, role, since, until, before_id)
     return await auditlog.list_entries(conn, principal, f, limit)

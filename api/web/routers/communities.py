@@ -25,5 +25,6 @@ DistrictQuery = Annotated[str | None, Query(pattern=r"^\d{6}$", description="6-d
 async def list_communities(
     conn: ConnDep, principal: PrincipalDep, district: DistrictQuery = None
 ) -> Response:
+    """List communities with their grids and households; a scoped token naming none gets its area."""
     # built whole in PostGIS; the tests validate it against the response model
     return Response(await listing.communities(conn, principal, district), media_type=GEOJSON)

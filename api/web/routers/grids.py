@@ -28,12 +28,13 @@ CommunityCode = Annotated[str | None, Query(pattern=r"^\d{12}$", description="12
     responses={404: {"description": "unknown community"}},
 )
 async def list_grids(conn: ConnDep, principal: PrincipalDep, community: CommunityCode = None) -> Response:
+    """List the active grids with worker and party branch; a scoped token naming none gets its area."""
     # built whole in PostGIS; the tests validate it against the response model
     return Response(await listing.grids(conn, principal, community), media_type=GEOJSON)
 
 
 def located(loc: Location) -> dict[str, object]:
-    """The JSON of :class:`LocateOut`, built directly (the hot path skips re-validation)."""
+    """Build the JSON of :class:`LocateOut` directly (the hot path skips re-validation)."""
     p, g = loc.point, loc.grid
     return {
         "point": {"lon": p.lon, "lat": p.lat, "crs": "wgs84", "input_crs": p.input_crs},
@@ -67,6 +68,7 @@ async def locate_point(
     lat: LatQuery,
     crs: CRSQuery,
 ) -> JSONResponse:
+    """Locate a point given in a stated system: grid, community, worker, branch, neighbours."""
     # The hottest read path: no dependency generator, one round trip, no response re-validation.
     point = make_point(lon, lat, crs.value)
     async with request.app.state.read_engine.connect() as conn:

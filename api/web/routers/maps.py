@@ -88,6 +88,7 @@ async def coverage(
     item: ItemQ = None,
     category: CategoryQ = None,
 ) -> HTMLResponse:
+    """Draw grids coloured by a measure, with heat, visit gaps and people on duty (caller's area)."""
     f = PageFilters(community, district, since, until, asof, days, item, category)
     data = await svc.coverage(engine, principal, f, layer.value)
     return _html(data.page(), pages.coverage_page, layer.value)
@@ -109,6 +110,7 @@ async def heatmap(
     item: ItemQ = None,
     category: CategoryQ = None,
 ) -> HTMLResponse:
+    """Draw the incident heat of a window, with a time slider (caller's area)."""
     f = PageFilters(community, district, since, until, item=item, category=category)
     return _html((await svc.heatmap(engine, principal, f)).page(), pages.heatmap_page)
 
@@ -127,6 +129,7 @@ async def visits(
     days: DaysQ = 30,
     asof: AsofQ = None,
 ) -> HTMLResponse:
+    """Draw the buildings not visited within N days, must-visit first (caller's area)."""
     f = PageFilters(community, district, asof=asof, days=days)
     return _html((await svc.visits(engine, principal, f)).page(), pages.visits_page)
 
@@ -144,6 +147,7 @@ async def people(
     district: DistrictQ = None,
     role: Annotated[Role | None, Query(description="only this role")] = None,
 ) -> HTMLResponse:
+    """Draw workers, volunteers and riders at their last position (caller's area)."""
     f = PageFilters(community, district, role=role.value if role else None)
     return _html((await svc.people(engine, principal, f)).page(), pages.people_page)
 
@@ -157,6 +161,7 @@ async def people(
 async def party(
     engine: EngineDep, principal: PrincipalDep, community: CommunityQ = None, district: DistrictQ = None
 ) -> HTMLResponse:
+    """Draw the party tiers' coverage: committee → branch → group (caller's area)."""
     f = PageFilters(community, district)
     return _html((await svc.party(engine, principal, f)).page(), pages.party_page)
 
@@ -170,4 +175,5 @@ async def party(
 async def plan(
     engine: EngineDep, principal: PrincipalDep, plan_id: Annotated[int, Path(ge=1)]
 ) -> HTMLResponse:
+    """Draw a plan over the active grids of its community; a plan outside the area is 404."""
     return _html((await svc.plan(engine, principal, plan_id)).page(), pages.plan_page)

@@ -56,7 +56,7 @@ OGC_HEADERS = [(b"cache-control", b"private, no-store"), (b"vary", b"Authorizati
 
 
 def area_filter(area: policy.Area, column: str | None) -> dict[str, Any] | None:
-    """The CQL2-JSON condition that keeps a collection's rows inside ``area`` (None: city-wide).
+    """Build the CQL2-JSON condition that keeps a collection's rows inside ``area`` (None: all).
 
     A collection without a community column shows nothing to a scoped token (fail closed).
     """
@@ -84,10 +84,11 @@ class ScopedCollection:
         self._condition = condition
 
     def __getattr__(self, name: str) -> Any:
+        """Delegate every other attribute to the wrapped collection."""
         return getattr(self._inner, name)
 
     async def features(self, *args: Any, cql_filter: Any = None, **kwargs: Any) -> Any:
-        """The wrapped collection's features, with the area ANDed to the client's filter."""
+        """Query the wrapped collection's features, the area ANDed to the client's filter."""
         from cql2 import Expr
 
         condition = self._condition
@@ -99,7 +100,7 @@ class ScopedCollection:
 def scoped_collection(
     request: Request, collectionId: Annotated[str, Path(description="Collection identifier")]
 ) -> Any:
-    """tipg's collection lookup, limited to the caller's area (its ``collection_dependency``)."""
+    """Look the collection up as tipg does, limited to the caller's area (``collection_dependency``)."""
     from tipg.dependencies import CollectionParams
 
     collection = CollectionParams(request, collectionId)
@@ -113,7 +114,7 @@ def scoped_collection(
 
 
 def build_ogc_app() -> FastAPI:
-    """A tipg OGC API Features application (not yet connected), scoped per request."""
+    """Build a tipg OGC API Features application (not yet connected), scoped per request."""
     from tipg.errors import DEFAULT_STATUS_CODES, add_exception_handlers
     from tipg.factory import OGCFeaturesFactory
 
@@ -168,6 +169,7 @@ async def connect(sub: FastAPI, dsn: str, statement_timeout_ms: int = 30_000) ->
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Connect this app's tipg sub-application for the app's life (None when tipg is missing)."""
     try:
         from tipg.database import close_db_connection
     except ImportError:  # the dependency is missing: /ogc answers 503 and says why
@@ -223,7 +225,7 @@ def _private(send: Send) -> Send:
 
 
 async def ogc(scope: Scope, receive: Receive, send: Send) -> None:
-    """ASGI entry of ``/ogc``: check ``bbox`` and format, then hand over to this app's tipg."""
+    """Check ``bbox``, format and caller, then hand over to this app's tipg (the ASGI app of ``/ogc``)."""
     from urllib.parse import parse_qs
 
     if scope["type"] == "http":

@@ -23,6 +23,7 @@ CommunityQuery = Annotated[str, Query(pattern=r"^\d{12}$", description="12-digit
     responses={404: {"description": "unknown community, or one without a committee"}},
 )
 async def tree(conn: ConnDep, principal: PrincipalDep, community: CommunityQuery) -> party.PartyTree:
+    """Return a community's party committee with its grid branches and building groups."""
     return await party.party_tree(conn, principal, community)
 
 
@@ -33,6 +34,7 @@ async def tree(conn: ConnDep, principal: PrincipalDep, community: CommunityQuery
     responses={404: {"description": "no grid (the caller may see) contains the point"}},
 )
 async def locate(conn: ConnDep, principal: PrincipalDep, point: PointQuery) -> PartyLocateOut:
+    """Find the committee, grid branch, building and building group responsible for a place."""
     place = await party.party_locate(conn, principal, point)
     p, at = place.point, place.at
     b = at.building

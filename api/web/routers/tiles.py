@@ -26,6 +26,7 @@ TILE_HEADERS = {"Cache-Control": "private, max-age=60", "Vary": "Authorization, 
     "", summary="Tile layers with their URL templates (for QGIS / MapLibre)", response_model=TileLayersOut
 )
 async def layers(request: Request) -> TileLayersOut:
+    """List the tile layers with URL templates, zoom ranges and projection."""
     return TileLayersOut(
         layers=[
             TileLayerOut.model_validate(t, from_attributes=True) for t in svc.layers(str(request.base_url))
@@ -45,6 +46,7 @@ async def layers(request: Request) -> TileLayersOut:
     },
 )
 async def tile(conn: ConnDep, principal: PrincipalDep, layer: str, z: int, x: int, y: str) -> Response:
+    """Serve one vector tile cut for the caller's area (204 when empty)."""
     data = await svc.tile(conn, principal, layer, z, x, y)
     if not data:
         return Response(status_code=204, headers=TILE_HEADERS)

@@ -123,10 +123,11 @@
       return group;
     },
     /* Heat from frames of cells; a time slider when there is more than one frame.
-     * Tuned to the zoom so hotspots stand out at city and community zoom alike: the blob
-     * radius follows the size of a heat cell on screen (no lattice of dots up close), and the
-     * intensity that saturates is a high percentile of what Leaflet.heat sums into one screen
-     * bin at this zoom (no uniform haze far out). */
+     * Re-binned at every zoom so that hotspots stand out at city and community zoom alike:
+     * the cells are summed into screen bins of Leaflet.heat's own size, each bin weighted by
+     * (its count / the 99th percentile of the bins)^gamma, capped at 1 (a contrast stretch:
+     * no uniform haze far out), and the blob radius follows the size of a heat cell on
+     * screen (no lattice of dots up close). */
     heat: function (id, opts, map) {
       var d = data(id) || {frames: [], cell: 0.001, origin: [0, 0]};
       var cell = d.cell, y0 = d.origin[0], x0 = d.origin[1];
@@ -143,31 +144,37 @@
         var p = k.split(",");
         return [(y0 + (+p[0]) + 0.5) * cell, (x0 + (+p[1]) + 0.5) * cell, all[k]];
       });
-      var base = opts.radius || 16, share = opts.saturate || 0.97, current = allPts;
-      var layer = L.heatLayer(allPts, {radius: base, blur: opts.blur || 18,
-                                       max: d.max_all || 1, minOpacity: 0.02});
+      var base = opts.radius || 16, gamma = opts.gamma || 2, top = opts.top || 0.99;
+      var ceiling = opts.max || 1.2, current = allPts;
+      var layer = L.heatLayer([], {radius: base, blur: opts.blur || 18, max: ceiling, minOpacity: 0.02});
       function tune() {
-        if (!layer._map) return;
-        var m = layer._map, c = m.getCenter();
+        var m = layer._map;
+        if (!m) return;
+        var c = m.getCenter();
         var px = Math.abs(m.latLngToContainerPoint([c.lat + cell, c.lng]).y -
                           m.latLngToContainerPoint([c.lat, c.lng]).y);
         var radius = Math.max(base, Math.round(px * 0.8)), blur = Math.round(radius * 1.1);
-        /* the binning of Leaflet.heat's _redraw: cells of (radius + blur) / 2 px, weights
-         * scaled by 2^-(maxZoom - zoom) */
-        var g = (radius + blur) / 2, maxZoom = m.getMaxZoom();
-        var f = 1 / Math.pow(2, Math.max(0, Math.min(maxZoom - m.getZoom(), 12)));
+        /* Leaflet.heat bins by (radius + blur) / 2 px and scales weights by 2^-(maxZoom - zoom) */
+        var g = (radius + blur) / 2;
+        var f = 1 / Math.pow(2, Math.max(0, Math.min(m.getMaxZoom() - m.getZoom(), 12)));
         var bins = {};
         current.forEach(function (p) {
           var q = m.latLngToContainerPoint([p[0], p[1]]);
           var k = Math.floor(q.x / g) + "," + Math.floor(q.y / g);
-          bins[k] = (bins[k] || 0) + p[2] * f;
+          var b = bins[k] || (bins[k] = [0, 0, 0]);
+          b[0] += p[0] * p[2]; b[1] += p[1] * p[2]; b[2] += p[2];
         });
-        var v = Object.keys(bins).map(function (k) { return bins[k]; }).sort(function (a, b) { return a - b; });
-        var max = v.length ? v[Math.min(v.length - 1, Math.floor(share * v.length))] : 1;
-        layer.wgMax = max;
-        layer.setOptions({radius: radius, blur: blur, max: max > 0 ? max : 1});
+        var keys = Object.keys(bins);
+        var v = keys.map(function (k) { return bins[k][2]; }).sort(function (a, b) { return a - b; });
+        var hot = v.length ? v[Math.floor(top * (v.length - 1))] : 1;
+        layer.wgHot = hot;
+        layer.setLatLngs(keys.map(function (k) {
+          var b = bins[k], w = Math.min(1, Math.pow(b[2] / hot, gamma));
+          return [b[0] / b[2], b[1] / b[2], w / f];
+        }));
+        layer.setOptions({radius: radius, blur: blur, max: ceiling});
       }
-      function show(pts) { current = pts; layer.setLatLngs(pts); tune(); }
+      function show(pts) { current = pts; tune(); }
       layer.on("add", tune);
       if (map) map.on("zoomend", tune);
       if (opts.slider && frames.length > 1 && map) {
