@@ -58,6 +58,7 @@ return {layers: layers, drawn: drawn, grids: grids ? grids.rows.length : null,
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """Yield a headless Chromium that records every script error."""
     profile = tempfile.mkdtemp(prefix="wangge-chromium-")
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
@@ -95,6 +96,7 @@ def _open(driver: Any, url: str, shot: str) -> dict[str, Any]:
 def test_page_opens_without_errors(
     browser: Any, live_server: Any, sql: Any, admin_token: str, page: str
 ) -> None:
+    """Each page draws every grid, loads only same-origin assets and raises no script error."""
     state = _open(browser, f"{live_server.url}/maps/{page}?access_token={admin_token}", page)
     assert state["ready"] and not state["empty"]
     grids = sql("SELECT count(*) FROM grids WHERE active")[0][0]
@@ -116,6 +118,7 @@ def test_page_opens_without_errors(
 def test_coverage_by_measure_and_empty_area(
     browser: Any, live_server: Any, sql: Any, admin_token: str
 ) -> None:
+    """Every measure draws; an area without data shows its empty message."""
     for measure in pages.MEASURES:
         state = _open(
             browser,
@@ -138,6 +141,7 @@ def test_coverage_by_measure_and_empty_area(
 
 
 def test_plan_page(browser: Any, live_server: Any, sql: Any, admin_token: str) -> None:
+    """The plan page draws the moved buildings."""
     plan, moved, _ = make_draft_plan(sql)
     state = _open(browser, f"{live_server.url}/maps/plan/{plan}?access_token={admin_token}", "plan")
     assert state["ready"] and not state["empty"]
@@ -145,6 +149,7 @@ def test_plan_page(browser: Any, live_server: Any, sql: Any, admin_token: str) -
 
 
 def test_cli_file_opens_offline(browser: Any, db_url: str, tmp_path: Path, sql: Any) -> None:
+    """A page written by the CLI opens from a file with no server and no network."""
     from typer.testing import CliRunner
 
     from api.cli.main import app
@@ -166,10 +171,13 @@ for (var i = 3; i < px.length; i += 4) if (px[i] > 0) a.push(px[i]);
 a.sort(function (x, y) { return x - y; });
 var h = wangge.data('wg-heat'), all = {}, best = null;
 h.frames.forEach(function (f) {
-  for (var i = 0; i < f.c.length; i += 3) { var k = f.c[i] + ',' + f.c[i + 1]; all[k] = (all[k] || 0) + f.c[i + 2]; }
+  for (var i = 0; i < f.c.length; i += 3) {
+    var k = f.c[i] + ',' + f.c[i + 1]; all[k] = (all[k] || 0) + f.c[i + 2];
+  }
 });
 Object.keys(all).forEach(function (k) { if (best === null || all[k] > all[best]) best = k; });
-var p = best.split(','), lat = (h.origin[0] + (+p[0]) + 0.5) * h.cell, lon = (h.origin[1] + (+p[1]) + 0.5) * h.cell;
+var p = best.split(',');
+var lat = (h.origin[0] + (+p[0]) + 0.5) * h.cell, lon = (h.origin[1] + (+p[1]) + 0.5) * h.cell;
 if (arguments[0]) { map.setView([lat, lon], arguments[0], {animate: false}); return null; }
 var q = map.latLngToContainerPoint([lat, lon]), r = 6, peak = 0;
 var win = ctx.getImageData(Math.round(q.x) - r, Math.round(q.y) - r, 2 * r + 1, 2 * r + 1).data;

@@ -66,6 +66,7 @@ def _page(client: TestClient, path: str, token: str, **params: Any) -> dict[str,
 def test_people_page_without_community_shows_only_the_token_area(
     client: TestClient, scoped: dict[str, str], border: dict[str, Any], sql: Any
 ) -> None:
+    """A community token naming no area sees only its own people (not the city's)."""
     page = _page(client, "/maps/people", scoped["dispatcher"])
     shown = {rec["id"] for key, t in page.items() if key.startswith("people-") for rec in codec.records(t)}
     mine = {
@@ -87,6 +88,7 @@ def test_people_page_without_community_shows_only_the_token_area(
 def test_visits_page_without_community_shows_only_the_token_area(
     client: TestClient, scoped: dict[str, str], border: dict[str, Any], sql: Any
 ) -> None:
+    """A community token naming no area sees only its own grids and visit gaps."""
     page = _page(client, "/maps/visits", scoped["dispatcher"], days=30)
     grids = {g["code"] for g in codec.records(page["grids"])}
     assert grids == {
@@ -108,6 +110,7 @@ def test_visits_page_without_community_shows_only_the_token_area(
 def test_other_pages_default_to_the_token_area(
     client: TestClient, scoped: dict[str, str], border: dict[str, Any], sql: Any, path: str
 ) -> None:
+    """Coverage, heatmap and party pages default to the token's community."""
     page = _page(client, path, scoped["planner"])
     assert page["meta"]["area"] == {
         "community": border["a"],
@@ -129,6 +132,7 @@ def test_other_pages_default_to_the_token_area(
 def test_naming_another_area_is_refused(
     client: TestClient, scoped: dict[str, str], border: dict[str, Any]
 ) -> None:
+    """Naming a community outside the token's area is 403 naming the field."""
     for path in ("/maps/people", "/maps/visits", "/maps/coverage", "/api/v1/grids"):
         r = client.get(path, params={"community": border["b"]}, headers=auth(scoped["dispatcher"]))
         assert r.status_code == 403, (path, r.text)
@@ -140,6 +144,7 @@ def test_naming_another_area_is_refused(
 def test_lists_default_to_the_token_area(
     client: TestClient, scoped: dict[str, str], border: dict[str, Any], sql: Any
 ) -> None:
+    """Community and grid lists of a scoped token hold its area only."""
     token = auth(scoped["dispatcher"])
     communities = client.get("/api/v1/communities", headers=token).json()["features"]
     assert [f["id"] for f in communities] == [border["a"]]
@@ -161,6 +166,7 @@ def test_lists_default_to_the_token_area(
 def test_locate_outside_the_token_area_answers_as_no_grid(
     client: TestClient, scoped: dict[str, str], border: dict[str, Any]
 ) -> None:
+    """A point in another community's grid answers 404 as a point in no grid does."""
     token = auth(scoped["dispatcher"])
     inside = client.get(
         "/api/v1/grids/locate",
@@ -198,6 +204,7 @@ def _features(content: bytes, layer: str) -> list[dict[str, Any]]:
 def test_tiles_hold_only_the_token_area_and_are_private(
     client: TestClient, scoped: dict[str, str], border: dict[str, Any], sql: Any
 ) -> None:
+    """Tiles of a scoped token hold its area's features only and are never public."""
     token = auth(scoped["dispatcher"])
     x, y = _tile_of(border["edge_x"], border["edge_y"], 14)
     city = client.get(f"/tiles/grids/14/{x}/{y}.mvt")
@@ -244,6 +251,7 @@ def test_tiles_hold_only_the_token_area_and_are_private(
 def test_ogc_features_of_a_scoped_token_are_its_area(
     client: TestClient, scoped: dict[str, str], border: dict[str, Any], sql: Any
 ) -> None:
+    """OGC items of a scoped token are its area's; others' items are 404; filters AND."""
     token = auth(scoped["dispatcher"])
     mine = sql("SELECT id FROM grids WHERE active AND community_code = %s ORDER BY id", (border["a"],))
     theirs = sql("SELECT id FROM grids WHERE active AND community_code = %s ORDER BY id", (border["b"],))[0][
@@ -281,6 +289,7 @@ def test_ogc_features_of_a_scoped_token_are_its_area(
 
 
 def test_district_token_sees_its_district(client: TestClient, make_token: Any, sql: Any) -> None:
+    """A district token sees its district's communities in lists, pages and OGC."""
     district = sql("SELECT district_code FROM communities ORDER BY code LIMIT 1")[0][0]
     plain = make_token("planner", district_code=district)
     token = auth(plain)
@@ -296,7 +305,7 @@ def test_district_token_sees_its_district(client: TestClient, make_token: Any, s
 
 @pytest.fixture(scope="module")
 def service_client(db_url: str) -> Iterator[TestClient]:
-    """The app with the legacy middleware's scope step off: only the services decide scope."""
+    """Yield the app with the legacy middleware's scope step off: only the services decide scope."""
     settings = load_settings()
     settings = settings.model_copy(update={"security": SecuritySettings(legacy_scope=False)})
     with TestClient(create_app(settings, database_url=db_url)) as c:
@@ -306,6 +315,7 @@ def service_client(db_url: str) -> Iterator[TestClient]:
 def test_a_plan_outside_the_token_area_is_404_like_a_missing_one(
     service_client: TestClient, make_token: Any, sql: Any
 ) -> None:
+    """A plan of another community answers exactly as a plan that does not exist."""
     plan, _, _ = make_draft_plan(sql)
     community = sql("SELECT community_code FROM plans WHERE id = %s", (plan,))[0][0]
     other = sql("SELECT code FROM communities WHERE code <> %s ORDER BY code LIMIT 1", (community,))[0][0]
@@ -324,6 +334,7 @@ def test_a_plan_outside_the_token_area_is_404_like_a_missing_one(
 def test_scope_by_omission_without_the_legacy_middleware(
     service_client: TestClient, scoped: dict[str, str], border: dict[str, Any]
 ) -> None:
+    """Without the legacy middleware's scope step the services still scope."""
     token = auth(scoped["dispatcher"])
     grids = service_client.get("/api/v1/grids", headers=token).json()["features"]
     assert {f["properties"]["community"] for f in grids} == {border["a"]}

@@ -30,6 +30,7 @@ def _envelope_ids(sql: Any, table: str, where: str, z: int, x: int, y: int, col:
 
 @pytest.fixture(scope="module")
 def centre(sql: Any) -> tuple[float, float]:
+    """Return a point inside the first active grid."""
     return sql(
         "SELECT ST_X(ST_PointOnSurface(geom)), ST_Y(ST_PointOnSurface(geom)) FROM grids "
         "WHERE active ORDER BY code LIMIT 1"
@@ -37,6 +38,7 @@ def centre(sql: Any) -> tuple[float, float]:
 
 
 def test_grid_and_building_tiles_hold_the_rows_of_the_tile(client: Any, sql: Any, centre: Any) -> None:
+    """Grid and building tiles hold exactly the rows in the tile and its buffer."""
     for layer, table, where in (("grids", "grids", "active"), ("buildings", "buildings", "true")):
         for z in (14, 16):
             x, y = _tile_of(*centre, z)
@@ -57,6 +59,7 @@ def test_grid_and_building_tiles_hold_the_rows_of_the_tile(client: Any, sql: Any
 
 
 def test_incident_tiles_points_and_clusters(client: Any, sql: Any, centre: Any) -> None:
+    """Incident tiles are points up close and clusters far out, without personal fields."""
     where = "location IS NOT NULL AND duplicate_of IS NULL"
     x, y = _tile_of(*centre, 16)
     layer = mapbox_vector_tile.decode(client.get(f"/tiles/incidents/16/{x}/{y}.pbf").content)
@@ -74,6 +77,7 @@ def test_incident_tiles_points_and_clusters(client: Any, sql: Any, centre: Any) 
 
 
 def test_tile_errors_and_empty_tiles(client: Any) -> None:
+    """Bad tile addresses are 404/422 naming the field; empty tiles are 204."""
     assert client.get("/tiles/roads/1/0/0").status_code == 404
     for path, field in (
         ("/tiles/grids/23/0/0", "z"),
@@ -95,6 +99,7 @@ def test_tile_errors_and_empty_tiles(client: Any) -> None:
 
 
 def test_ogc_landing_conformance_collections(client: Any) -> None:
+    """The OGC landing page, conformance and the four collections are served."""
     landing = client.get("/ogc/")
     assert landing.status_code == 200
     rels = {lnk["rel"] for lnk in landing.json()["links"]}
@@ -107,6 +112,7 @@ def test_ogc_landing_conformance_collections(client: Any) -> None:
 
 
 def test_ogc_items_bbox_limit_offset_and_item(client: Any, sql: Any) -> None:
+    """OGC items page through a bbox exactly; single items equal the store."""
     minx, miny, maxx, maxy = sql(
         "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
         "(SELECT ST_Extent(geom)::geometry e FROM communities) x"
@@ -148,6 +154,7 @@ def test_ogc_items_bbox_limit_offset_and_item(client: Any, sql: Any) -> None:
 
 
 def test_ogc_bad_input(client: Any) -> None:
+    """Bad OGC input is 4xx (bbox 422, unknown 404, HTML 406, Accept html gets JSON)."""
     r = client.get("/ogc/collections/ogc.grids/items", params={"bbox": "118.6,31.6,118.4,31.8"})
     assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["query", "bbox"]
     assert client.get("/ogc/collections/ogc.grids/items", params={"bbox": "1,2,3"}).status_code == 422
