@@ -9,7 +9,7 @@ about a metre. The counting rules are the ones ``/api/v1/metrics`` uses:
 
 * the population is the cases created in the window (``since <= created_at <
   until``), merged duplicates (``duplicate_of``) excluded;
-* a case is **open** and **overdue** by ``api.services.incidents.limits.SQL_OPEN`` /
+* a case is **open** and **overdue** by ``api.store.sql.incidents.SQL_OPEN`` /
   ``SQL_OVERDUE`` (open = not resolved/verified/closed; overdue = open and past
   the limit that runs now: the department's while escalated, else ``due_at``);
 * **satisfaction** is the share of ``ratings`` with ``good`` among those cases;
@@ -33,7 +33,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from api.services.incidents.limits import SQL_OPEN, SQL_OVERDUE
+from api.store.sql.incidents import SQL_OPEN, SQL_OVERDUE
 
 #: Rounding of coordinates in pages (decimal degrees): 5 ≈ 1.1 m.
 PRECISION = 5

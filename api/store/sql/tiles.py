@@ -17,7 +17,7 @@ from __future__ import annotations
 from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from api.services.incidents.limits import SQL_OPEN, SQL_OVERDUE
+from api.store.sql.incidents import SQL_OPEN, SQL_OVERDUE
 
 EXTENT = 4096
 BUFFER = 64
