@@ -133,7 +133,7 @@ def test_naming_another_area_is_refused(
     client: TestClient, scoped: dict[str, str], border: dict[str, Any]
 ) -> None:
     """Naming a community outside the token's area is 403 naming the field."""
-    for path in ("/maps/people", "/maps/visits", "/maps/coverage", "/api/v1/grids"):
+    for path in ("/maps/people", "/maps/visits", "/maps/coverage", "/api/v1/grids", "/api/v1/communities"):
         r = client.get(path, params={"community": border["b"]}, headers=auth(scoped["dispatcher"]))
         assert r.status_code == 403, (path, r.text)
         assert r.json()["detail"][0]["loc"] == ["query", "community"]
@@ -151,6 +151,8 @@ def test_lists_default_to_the_token_area(
     district = border["a"][:6]
     named = client.get("/api/v1/communities", params={"district": district}, headers=token).json()["features"]
     assert [f["id"] for f in named] == [border["a"]]  # its own district, narrowed to its community
+    one = client.get("/api/v1/communities", params={"community": border["a"]}, headers=token).json()
+    assert [f["id"] for f in one["features"]] == [border["a"]]
     grids = client.get("/api/v1/grids", headers=token).json()["features"]
     expected = [
         r[0]

@@ -10,8 +10,10 @@ from api.errors import NotFound
 from api.store.sql import areas as q
 
 
-async def communities(conn: AsyncConnection, principal: Principal, district: str | None = None) -> str:
-    """List the communities the caller may see: in a district, or (named nothing) its whole area.
+async def communities(
+    conn: AsyncConnection, principal: Principal, district: str | None = None, community: str | None = None
+) -> str:
+    """List the communities the caller may see: one, a district's, or (named nothing) its whole area.
 
     Parameters
     ----------
@@ -21,6 +23,8 @@ async def communities(conn: AsyncConnection, principal: Principal, district: str
         The caller; a scoped token gets its own area when it names none.
     district
         A 6-digit district code, or None.
+    community
+        A 12-digit community code (that one only), or None.
 
     Returns
     -------
@@ -30,9 +34,9 @@ async def communities(conn: AsyncConnection, principal: Principal, district: str
     Raises
     ------
     Forbidden
-        The district lies outside the token's area.
+        The community or district lies outside the token's area.
     """
-    area = policy.area_for(principal, district=district)
+    area = policy.area_for(principal, community, district)
     return await q.communities_geojson(conn, area.community, area.district)
 
 

@@ -10,6 +10,7 @@ API routers and ``wangge map`` call the same functions; nothing here renders.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -59,8 +60,8 @@ async def _resolve(engine: AsyncEngine, principal: Principal, f: PageFilters) ->
         return await resolve(conn, principal, f)
 
 
-def _local(t: Any) -> str:
-    return str(t.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M"))
+def _local(t: dt.datetime) -> str:
+    return t.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
 
 
 def _window_note(w: Window) -> str:

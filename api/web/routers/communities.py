@@ -14,6 +14,9 @@ from api.web.schemas.geojson import GEOJSON, GeoJSONResponse
 router = APIRouter(prefix="/api/v1", tags=["areas"])
 
 DistrictQuery = Annotated[str | None, Query(pattern=r"^\d{6}$", description="6-digit district code")]
+CommunityQuery = Annotated[
+    str | None, Query(pattern=r"^\d{12}$", description="12-digit community code (that one only)")
+]
 
 
 @router.get(
@@ -23,8 +26,8 @@ DistrictQuery = Annotated[str | None, Query(pattern=r"^\d{6}$", description="6-d
     response_class=GeoJSONResponse,
 )
 async def list_communities(
-    conn: ConnDep, principal: PrincipalDep, district: DistrictQuery = None
+    conn: ConnDep, principal: PrincipalDep, district: DistrictQuery = None, community: CommunityQuery = None
 ) -> Response:
     """List communities with their grids and households; a scoped token naming none gets its area."""
     # built whole in PostGIS; the tests validate it against the response model
-    return Response(await listing.communities(conn, principal, district), media_type=GEOJSON)
+    return Response(await listing.communities(conn, principal, district, community), media_type=GEOJSON)
