@@ -165,3 +165,45 @@ def test_ogc_bad_input(client: Any) -> None:
     assert client.get("/ogc/collections", params={"f": "html"}).status_code == 406
     r = client.get("/ogc/collections", headers={"Accept": "text/html"})
     assert r.status_code == 200 and r.headers["content-type"].startswith("application/json")
+
+
+def test_incident_tiles_filter_by_item_category_and_period(client: Any, sql: Any, centre: Any) -> None:
+    """Incident tiles hold only the cases of an item, a category or a period, clustered or not."""
+    x, y = _tile_of(*centre, 12)
+    base = "location IS NOT NULL AND duplicate_of IS NULL"
+    item, category = sql(
+        f"SELECT i.item_code, s.category FROM incidents i JOIN service_items s ON s.code = i.item_code "
+        f"WHERE {base} GROUP BY 1, 2 ORDER BY count(*) DESC LIMIT 1"
+    )[0]
+    since, until = "2024-01-01T00:00:00+08:00", "2024-03-01T00:00:00+08:00"
+    cases = (
+        ({"item": item}, f"item_code = '{item}'"),
+        (
+            {"category": category},
+            f"item_code IN (SELECT code FROM service_items WHERE category = '{category}')",
+        ),
+        ({"since": since, "until": until}, f"created_at >= '{since}' AND created_at < '{until}'"),
+    )
+    for params, where in cases:
+        tile = client.get(f"/tiles/incidents/12/{x}/{y}", params=params)
+        assert tile.status_code == 200, tile.text
+        counted = sum(
+            f["properties"]["count"] for f in mapbox_vector_tile.decode(tile.content)["incidents"]["features"]
+        )
+        expected = _envelope_ids(sql, "incidents", f"{base} AND {where}", 12, x, y, "location")
+        everything = _envelope_ids(sql, "incidents", base, 12, x, y, "location")
+        assert counted == len(expected) and 0 < len(expected) < len(everything), params
+    x16, y16 = _tile_of(*centre, 16)
+    points = mapbox_vector_tile.decode(client.get(f"/tiles/incidents/16/{x16}/{y16}").content)
+    feats = points.get("incidents", {"features": []})["features"]
+    categories = dict(
+        sql("SELECT i.id, s.category FROM incidents i JOIN service_items s ON s.code = i.item_code")
+    )
+    assert feats and all(f["properties"]["category"] == categories[f["properties"]["id"]] for f in feats)
+    r = client.get(f"/tiles/incidents/12/{x}/{y}", params={"since": "2024-01-01T00:00:00"})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["query", "since"]
+    r = client.get(f"/tiles/incidents/12/{x}/{y}", params={"since": until, "until": since})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["query", "since"]
+    # the other layers ignore the case filter
+    grids = client.get(f"/tiles/grids/12/{x}/{y}", params={"item": item}).content
+    assert grids == client.get(f"/tiles/grids/12/{x}/{y}").content

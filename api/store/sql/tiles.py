@@ -9,10 +9,15 @@ stays small; from zoom 15 each case is its own feature. Personal fields
 (reporter, description, address) are never in a tile.
 
 Every query takes an area (``:community`` / ``:district``, either or none): rows
-outside it are not in the tile.
+outside it are not in the tile. The incident queries also take the case filters
+``:item``, ``:category`` and the window ``:since`` / ``:until`` (each None: any),
+so a heatmap can be drawn for one item, category or period at any zoom.
 """
 
 from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict, dataclass
 
 from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -46,6 +51,17 @@ def in_area(community_col: str) -> str:
     return (
         f"(CAST(:community AS text) IS NULL OR {community_col} = :community) "
         f"AND (CAST(:district AS text) IS NULL OR left({community_col}, 6) = :district)"
+    )
+
+
+def incident_filter(alias: str = "i") -> str:
+    """Build the WHERE condition of the case filters: item, category, ``since <= created_at < until``."""
+    return (
+        f"(CAST(:item AS text) IS NULL OR {alias}.item_code = :item) "
+        f"AND (CAST(:category AS text) IS NULL OR {alias}.item_code IN "
+        "(SELECT s.code FROM service_items s WHERE s.category = :category)) "
+        f"AND (CAST(:since AS timestamptz) IS NULL OR {alias}.created_at >= :since) "
+        f"AND (CAST(:until AS timestamptz) IS NULL OR {alias}.created_at < :until)"
     )
 
 
@@ -84,11 +100,12 @@ _SQL: dict[str, str] = {
     "incidents": mvt(
         "incidents",
         f"""
-        SELECT i.id, i.item_code AS item, i.status, i.grid_id, ({SQL_OPEN}) AS open,
+        SELECT i.id, i.item_code AS item, si.category, i.status, i.grid_id, ({SQL_OPEN}) AS open,
                ({SQL_OVERDUE}) AS overdue, extract(epoch FROM i.created_at)::bigint AS created,
                {mvt_geom("i.location")} AS geom
-        FROM incidents i, env
-        WHERE i.location && env.w AND i.duplicate_of IS NULL AND {in_area("i.community_code")}""",
+        FROM incidents i LEFT JOIN service_items si ON si.code = i.item_code, env
+        WHERE i.location && env.w AND i.duplicate_of IS NULL AND {in_area("i.community_code")}
+          AND {incident_filter("i")}""",
     ),
 }
 
@@ -100,13 +117,24 @@ _INCIDENT_CLUSTERS = mvt(
                         env.m, {EXTENT}, {BUFFER}, true) AS geom
     FROM (SELECT {_MX} AS mx, {_MY} AS my, ({SQL_OPEN}) AS open
           FROM incidents i, env
-          WHERE i.location && env.w AND i.duplicate_of IS NULL AND {in_area("i.community_code")}) c, env
+          WHERE i.location && env.w AND i.duplicate_of IS NULL AND {in_area("i.community_code")}
+            AND {incident_filter("i")}) c, env
     GROUP BY floor(c.mx / ((ST_XMax(env.m) - ST_XMin(env.m)) / 64)),
              floor(c.my / ((ST_XMax(env.m) - ST_XMin(env.m)) / 64)), env.m""",
 )
 
 _QUERIES: dict[str, TextClause] = {name: text(sql) for name, sql in _SQL.items()}
 _CLUSTERS = text(_INCIDENT_CLUSTERS)
+
+
+@dataclass(frozen=True)
+class CaseFilter:
+    """Which cases an incident tile holds (None: any)."""
+
+    item: str | None = None
+    category: str | None = None
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
 
 
 async def tile(
@@ -117,11 +145,17 @@ async def tile(
     y: int,
     community: str | None = None,
     district: str | None = None,
+    cases: CaseFilter = CaseFilter(),
 ) -> bytes:
-    """Read the MVT bytes of one tile of ``layer`` in the area (empty when it has no features)."""
+    """Read the MVT bytes of one tile of ``layer`` in the area (empty when it has no features).
+
+    ``cases`` filters the incidents layer (the other layers ignore it).
+    """
     if z < MIN_ZOOM[layer]:
         return b""
     query = _CLUSTERS if layer == "incidents" and z < INCIDENT_POINTS_ZOOM else _QUERIES[layer]
     params = {"z": z, "x": x, "y": y, "community": community, "district": district}
+    if layer == "incidents":
+        params.update(asdict(cases))
     data = (await conn.execute(query, params)).scalar_one()
     return bytes(data or b"")

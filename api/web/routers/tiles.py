@@ -2,14 +2,19 @@
 
 ``GET /tiles/{layer}/{z}/{x}/{y}`` (``.mvt``/``.pbf`` suffix optional), XYZ
 scheme in Web Mercator; ``GET /tiles`` lists the layers and URL templates. An
-empty tile is ``204 No Content``. A scoped token's tiles hold only its area's
-features (:mod:`api.services.tiles`); responses are ``Cache-Control: private``
-and vary by credentials, so no shared cache hands one area's tile to another.
+empty tile is ``204 No Content``. Incident tiles take ``item``, ``category``,
+``since`` and ``until`` (the heatmap of one kind or period, clustered or not).
+A scoped token's tiles hold only its area's features (:mod:`api.services.tiles`);
+responses are ``Cache-Control: private`` and vary by credentials, so no shared
+cache hands one area's tile to another.
 """
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+import datetime as dt
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
 
 from api.services import tiles as svc
 from api.web.deps import ConnDep, PrincipalDep
@@ -45,9 +50,25 @@ async def layers(request: Request) -> TileLayersOut:
         422: {"description": "z/x/y out of range"},
     },
 )
-async def tile(conn: ConnDep, principal: PrincipalDep, layer: str, z: int, x: int, y: str) -> Response:
-    """Serve one vector tile cut for the caller's area (204 when empty)."""
-    data = await svc.tile(conn, principal, layer, z, x, y)
+async def tile(
+    conn: ConnDep,
+    principal: PrincipalDep,
+    layer: str,
+    z: int,
+    x: int,
+    y: str,
+    item: Annotated[str | None, Query(max_length=32, description="incidents: only this service item")] = None,
+    category: Annotated[str | None, Query(max_length=32, description="incidents: only this category")] = None,
+    since: Annotated[
+        dt.datetime | None, Query(description="incidents: created at or after (ISO with offset)")
+    ] = None,
+    until: Annotated[
+        dt.datetime | None, Query(description="incidents: created before (ISO with offset)")
+    ] = None,
+) -> Response:
+    """Serve one vector tile cut for the caller's area (204 when empty); incidents by item/category/period."""
+    cases = svc.case_filter(item, category, since, until)
+    data = await svc.tile(conn, principal, layer, z, x, y, cases)
     if not data:
         return Response(status_code=204, headers=TILE_HEADERS)
     return Response(data, media_type=MVT, headers=TILE_HEADERS)
