@@ -33,10 +33,14 @@ SELECT ST_X(p.geom), ST_Y(p.geom) FROM (
 
 async def _raw(url: str, points: list[tuple[float, float]], concurrency: int, seconds: float) -> dict:
     import asyncpg
+    from sqlalchemy.dialects.postgresql import asyncpg as pg_asyncpg
 
-    from api.store.sql.areas import _LOCATE
+    from api.settings import ApiSettings
+    from api.store.sql.areas import LOCATE, locate_params
 
-    sql = str(_LOCATE).replace(":lon", "$1").replace(":lat", "$2")
+    compiled = LOCATE.compile(dialect=pg_asyncpg.dialect())  # the statement the API sends, as $n
+    sql = str(compiled)
+    tolerance = ApiSettings().boundary_tolerance_m
     pool = await asyncpg.create_pool(
         with_driver(url, "asyncpg").replace("+asyncpg", ""), min_size=concurrency, max_size=concurrency
     )
@@ -50,7 +54,8 @@ async def _raw(url: str, points: list[tuple[float, float]], concurrency: int, se
                 lon, la = points[i % len(points)]
                 i += 1
                 t0 = time.perf_counter()
-                await stmt.fetchrow(lon, la)
+                params = locate_params(lon, la, tolerance)
+                await stmt.fetchrow(*(params[name] for name in compiled.positiontup or ()))
                 lat.append(time.perf_counter() - t0)
 
     t0 = time.perf_counter()

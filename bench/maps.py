@@ -39,20 +39,27 @@ LAYERS = ["grids", "buildings", "incidents"]
 
 
 async def _pages(url: str, runs: int) -> dict[str, Any]:
+    from api.auth.principal import Principal
+    from api.services.maps import pages as svc
+    from api.services.maps.filters import PageFilters
     from api.settings import DatabaseSettings
     from api.store.engine import make_async_engine
-    from api.store.sql import maps as q
     from maps import pages
+
+    admin, f = Principal(token_id=0, role="admin"), PageFilters()
+
+    async def page(build: Any) -> dict[str, Any]:
+        return dict((await build).page())
 
     builders = {
         "coverage": (
-            lambda e: q.coverage_data(e, q.PageFilters(), "households"),
+            lambda e: page(svc.coverage(e, admin, f, "households")),
             lambda d: pages.coverage_page(d, "households"),
         ),
-        "heatmap": (lambda e: q.heatmap_data(e, q.PageFilters()), pages.heatmap_page),
-        "visits": (lambda e: q.visits_data(e, q.PageFilters()), pages.visits_page),
-        "people": (lambda e: q.people_data(e, q.PageFilters()), pages.people_page),
-        "party": (lambda e: q.party_data(e, q.PageFilters()), pages.party_page),
+        "heatmap": (lambda e: page(svc.heatmap(e, admin, f)), pages.heatmap_page),
+        "visits": (lambda e: page(svc.visits(e, admin, f)), pages.visits_page),
+        "people": (lambda e: page(svc.people(e, admin, f)), pages.people_page),
+        "party": (lambda e: page(svc.party(e, admin, f)), pages.party_page),
     }
     engine = make_async_engine(url, DatabaseSettings())
     out: dict[str, Any] = {}

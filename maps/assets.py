@@ -30,7 +30,7 @@ CLUSTER_CSS = (
 
 
 def url(rel: str) -> str:
-    """The server URL of a vendored file."""
+    """Return the server URL of a vendored file."""
     return f"{STATIC_URL}/{rel}"
 
 

@@ -37,7 +37,7 @@ def encode_polyline(coords: Sequence[Sequence[float]], precision: int = 5) -> st
 
 
 def decode_polyline(text: str, precision: int = 5) -> list[list[float]]:
-    """A Google encoded polyline → [[lon, lat], ...] (GeoJSON order)."""
+    """Decode a Google encoded polyline to [[lon, lat], ...] (GeoJSON order)."""
     factor = 10**precision
     coords: list[list[float]] = []
     i = lat = lon = 0
@@ -61,7 +61,7 @@ def decode_polyline(text: str, precision: int = 5) -> list[list[float]]:
 
 
 def encode_geometry(geom: dict[str, Any] | None) -> list[list[str]]:
-    """A GeoJSON Polygon/MultiPolygon → polygons → rings → encoded polylines."""
+    """Encode a GeoJSON Polygon/MultiPolygon as polygons → rings → encoded polylines."""
     if not geom:
         return []
     polys = [geom["coordinates"]] if geom["type"] == "Polygon" else geom["coordinates"]
@@ -69,6 +69,7 @@ def encode_geometry(geom: dict[str, Any] | None) -> list[list[str]]:
 
 
 def decode_geometry(polys: Sequence[Sequence[str]] | None) -> dict[str, Any]:
+    """Decode polygons of encoded rings back to a GeoJSON MultiPolygon."""
     return {
         "type": "MultiPolygon",
         "coordinates": [[decode_polyline(r) for r in poly] for poly in polys or []],
@@ -78,7 +79,7 @@ def decode_geometry(polys: Sequence[Sequence[str]] | None) -> dict[str, Any]:
 def table(
     columns: Sequence[str], rows: Sequence[Sequence[Any]], scale: int = SCALE, **extra: Any
 ) -> dict[str, Any]:
-    """A table for a page: ``lat``/``lon`` become integers (``geom`` is already encoded)."""
+    """Build a table for a page: ``lat``/``lon`` become integers (``geom`` is already encoded)."""
     cols = list(columns)
     li = cols.index("lat") if "lat" in cols else None
     oi = cols.index("lon") if "lon" in cols else None

@@ -44,6 +44,7 @@ class _Raw(Element):
         self._text = text
 
     def render(self, **kwargs: Any) -> str:
+        """Return the text as it is."""
         return self._text
 
 
@@ -57,6 +58,7 @@ class RawMacroElement(MacroElement):
 
     # branca's own MacroElement.render returns None too (its base Element.render says str)
     def render(self, **kwargs: Any) -> None:  # type: ignore[override]
+        """Add the links and the rendered macros to the figure, verbatim."""
         figure = self.get_root()
         assert isinstance(figure, Figure), "render inside a Figure"
         for name, url in getattr(self, "default_js", []):
@@ -88,7 +90,7 @@ class DataBlock(RawMacroElement):
 
 
 class WanggeLayer(RawMacroElement, JSCSSMixin, Layer):
-    """A layer built in the browser by ``wangge.<kind>(\"wg-<key>\", options)``."""
+    """A layer built in the browser by ``wangge.<kind>("wg-<key>", options)``."""
 
     _template = Template(
         """
@@ -125,10 +127,14 @@ class WanggeLayer(RawMacroElement, JSCSSMixin, Layer):
 
 
 class HeatLayer(WanggeLayer):
+    """A heat layer (Leaflet.heat) built from a ``wg-<key>`` block."""
+
     default_js = assets.links([assets.WANGGE_JS, assets.HEAT_JS])
 
 
 class ClusterLayer(WanggeLayer):
+    """A layer of points clustered by Leaflet.markercluster."""
+
     default_js = assets.links([assets.WANGGE_JS, assets.CLUSTER_JS])
     default_css = assets.links([assets.WANGGE_CSS, *assets.CLUSTER_CSS])
 
@@ -161,7 +167,7 @@ class Panel(RawMacroElement):
 
 
 def title_panel(title: str, notes: list[str], empty_message: str | None) -> Panel:
-    """The page title with its filters and, for an area with no data, a message saying so."""
+    """Build the title panel: the page title, its filters and, for an empty area, a message saying so."""
     parts = [f"<h4>{html.escape(title)}</h4>"]
     parts += [f"<div>{html.escape(n)}</div>" for n in notes]
     if empty_message:
@@ -170,7 +176,7 @@ def title_panel(title: str, notes: list[str], empty_message: str | None) -> Pane
 
 
 def legend_panel(title: str, entries: list[tuple[str, str]]) -> Panel:
-    """A legend: ``entries`` are (CSS colour, label)."""
+    """Build a legend panel: ``entries`` are (CSS colour, label)."""
     rows = "".join(
         f"<div><i style='background:{html.escape(c)}'></i>{html.escape(label)}</div>" for c, label in entries
     )

@@ -10,13 +10,14 @@ or inlining them for a file that opens with no network.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, cast
 
 import folium
 from branca.element import Element, Figure
 
 from maps import assets, codec
-from maps.colours import BLUES, ORANGES, REDS, count_classes, share_classes
+from maps.colours import BLUES, ORANGES, REDS, Classes, count_classes, share_classes
 from maps.elements import (
     ClusterLayer,
     DataBlock,
@@ -27,11 +28,13 @@ from maps.elements import (
     title_panel,
 )
 
-#: Measures a coverage page can colour grids by: (label zh, label en, kind, palette).
+#: Measures a coverage page can colour grids by: (label zh, label en, kind, palette). Kinds:
+#: ``count``; ``trouble`` (a count of something wrong: zero is drawn calm, never in an alarm
+#: colour); ``share`` (0–1, red low → green high).
 MEASURES: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
     "households": ("户数", "households", "count", BLUES),
-    "open": ("未办结事项", "open cases", "count", ORANGES),
-    "overdue": ("超期事项", "overdue cases", "count", REDS),
+    "open": ("未办结事项", "open cases", "trouble", ORANGES),
+    "overdue": ("超期事项", "overdue cases", "trouble", REDS),
     "visit_coverage": ("走访覆盖率", "visit coverage", "share", ()),
     "satisfaction": ("满意率", "satisfaction", "share", ()),
 }
@@ -59,7 +62,7 @@ GRID_TIP = [
 EMPTY = "此范围无数据 No data in this area"
 
 
-def _frame(data: dict[str, Any], title: str, notes: list[str], empty: bool) -> folium.Map:
+def _frame(data: Mapping[str, Any], title: str, notes: list[str], empty: bool) -> folium.Map:
     bounds = data.get("bounds")
     centre = [31.7, 118.5] if not bounds else [(bounds[1] + bounds[3]) / 2, (bounds[0] + bounds[2]) / 2]
     m = folium.Map(
@@ -96,25 +99,32 @@ def _finish(m: folium.Map, bounds: list[float] | None) -> folium.Map:
     return m
 
 
-def _notes(data: dict[str, Any]) -> list[str]:
+def _notes(data: Mapping[str, Any]) -> list[str]:
     return [str(n) for n in data.get("notes", [])]
 
 
-def _column(table: dict[str, Any], name: str) -> list[Any]:
+def _column(table: Mapping[str, Any], name: str) -> list[Any]:
     i = table["columns"].index(name)
     return [r[i] for r in table["rows"]]
 
 
-def colour_grids(grids: dict[str, Any], measure: str) -> tuple[dict[str, Any], list[tuple[str, str]]]:
-    """The grids as a page table with a ``fill`` column (index into the legend's colours).
-
-    Returns the table (with ``palette``) and the legend entries.
-    """
+def measure_classes(measure: str, values: list[Any]) -> Classes:
+    """Return the colour classes of a measure over these values (see :data:`MEASURES`)."""
     if measure not in MEASURES:
         raise ValueError(f"unknown measure {measure!r}; one of {', '.join(MEASURES)}")
     _, _, kind, palette = MEASURES[measure]
+    if kind == "share":
+        return share_classes()
+    return count_classes(values, palette, calm_zero=kind == "trouble")
+
+
+def colour_grids(grids: Mapping[str, Any], measure: str) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """Colour the grids: a page table with a ``fill`` column (index into the legend's colours).
+
+    Returns the table (with ``palette``) and the legend entries.
+    """
     values = _column(grids, measure)
-    classes = share_classes() if kind == "share" else count_classes(values, palette)
+    classes = measure_classes(measure, values)
     legend = classes.legend()
     colours = [c for c, _ in legend]
     rows = [[*r, colours.index(classes.colour(v))] for r, v in zip(grids["rows"], values, strict=True)]
@@ -122,7 +132,7 @@ def colour_grids(grids: dict[str, Any], measure: str) -> tuple[dict[str, Any], l
     return table, legend
 
 
-def _grid_layer(m: folium.Map, grids: dict[str, Any], measure: str, name: str) -> None:
+def _grid_layer(m: folium.Map, grids: Mapping[str, Any], measure: str, name: str) -> None:
     table, legend = colour_grids(grids, measure)
     zh, en, _, _ = MEASURES[measure]
     WanggeLayer(
@@ -213,7 +223,7 @@ def _people_layers(m: folium.Map, people: dict[str, Any], show: bool = True) -> 
     return legend
 
 
-def coverage_page(data: dict[str, Any], measure: str = "households") -> folium.Map:
+def coverage_page(data: Mapping[str, Any], measure: str = "households") -> folium.Map:
     """Grids coloured by ``measure`` with incident heat, visit gaps and people on top."""
     empty = not data["grids"]["rows"]
     m = _frame(data, "网格覆盖 Grid coverage", _notes(data), empty)
@@ -228,7 +238,7 @@ def coverage_page(data: dict[str, Any], measure: str = "households") -> folium.M
     return _finish(m, data.get("bounds"))
 
 
-def heatmap_page(data: dict[str, Any]) -> folium.Map:
+def heatmap_page(data: Mapping[str, Any]) -> folium.Map:
     """Incident heat for a time window (monthly frames with a slider) over grid outlines."""
     empty = not data["heat"]["frames"]
     m = _frame(data, "事项热力图 Incident heatmap", _notes(data), empty)
@@ -243,8 +253,8 @@ def heatmap_page(data: dict[str, Any]) -> folium.Map:
     return _finish(m, data.get("bounds"))
 
 
-def visits_page(data: dict[str, Any]) -> folium.Map:
-    """Buildings not visited within N days (must-visit households first) over grid coverage."""
+def visits_page(data: Mapping[str, Any]) -> folium.Map:
+    """Draw the buildings not visited within N days (must-visit first) over grid visit coverage."""
     empty = not data["grids"]["rows"]
     m = _frame(data, "走访覆盖 Visit coverage", _notes(data), empty)
     _grid_layer(m, data["grids"], "visit_coverage", "网格走访覆盖率 Grid visit coverage")
@@ -252,7 +262,7 @@ def visits_page(data: dict[str, Any]) -> folium.Map:
     return _finish(m, data.get("bounds"))
 
 
-def people_page(data: dict[str, Any]) -> folium.Map:
+def people_page(data: Mapping[str, Any]) -> folium.Map:
     """Workers, volunteers and riders at their last position, clustered by role."""
     empty = not data["people"]["rows"]
     m = _frame(data, "人员分布 People", _notes(data), empty)
@@ -282,7 +292,7 @@ GROUP_TIP = [
 ]
 
 
-def party_page(data: dict[str, Any]) -> folium.Map:
+def party_page(data: Mapping[str, Any]) -> folium.Map:
     """Committee → branch → group coverage: grids by the share of buildings a group covers."""
     grids = data["grids"]
     empty = not grids["rows"]
@@ -334,8 +344,8 @@ MOVED_TIP = [
 ]
 
 
-def plan_page(data: dict[str, Any]) -> folium.Map:
-    """A draft plan over the active one, buildings that change grid highlighted."""
+def plan_page(data: Mapping[str, Any]) -> folium.Map:
+    """Draw a draft plan over the active one, the buildings that change grid highlighted."""
     empty = not data["draft"]["rows"]
     m = _frame(data, "规划对比 Plan comparison", _notes(data), empty)
     WanggeLayer(
@@ -387,6 +397,6 @@ def plan_page(data: dict[str, Any]) -> folium.Map:
 
 
 def render(m: folium.Map, inline: bool = False) -> str:
-    """The page's HTML; ``inline`` puts the vendored assets into it (for a file)."""
+    """Render the page's HTML; ``inline`` puts the vendored assets into it (for a file)."""
     html = m.get_root().render()
     return assets.inline(html) if inline else html

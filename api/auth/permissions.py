@@ -397,11 +397,13 @@ PERMISSIONS: dict[tuple[str, str], Rule] = {
     ),
     # ---- vector tiles and OGC API Features (published views hold no personal fields)
     ("GET", "/tiles"): r(*STAFF, api_key="access_token", note="tile layers (URL templates)"),
-    ("GET", "/tiles/{layer}/{z}/{x}/{y}"): r(*STAFF, api_key="access_token", note="a Mapbox vector tile"),
+    ("GET", "/tiles/{layer}/{z}/{x}/{y}"): r(
+        *STAFF, api_key="access_token", note="a Mapbox vector tile (features of the token's area)"
+    ),
     ("GET", "/ogc"): r(
         *STAFF,
         api_key="access_token",
-        note="OGC API Features (mount: every path below /ogc; city-wide views)",
+        note="OGC API Features (mount: every path below /ogc; features of the token's area)",
     ),
     # ---- trust
     ("GET", "/api/v1/audit"): admin_only("the append-only audit log"),

@@ -49,10 +49,18 @@ def _time(value: str | None, name: str) -> dt.datetime | None:
     return None
 
 
-def _write(
-    output: Path, gather: Callable[[Any], Awaitable[dict[str, Any]]], build: Callable[..., Any], *args: Any
-) -> None:
-    """Gather the data, build the page with inlined assets, write it."""
+def _operator() -> Any:
+    """Who runs the CLI: the operator at the store's console, who sees the whole city."""
+    from api.auth.principal import Principal
+
+    return Principal(token_id=0, role="admin")
+
+
+Gather = Callable[[Any, Any], Awaitable[Any]]
+
+
+def _write(output: Path, gather: Gather, build: Callable[..., Any], *args: Any) -> None:
+    """Gather the page's data (the same service call as the API's), draw it with inlined assets, write it."""
     from api.cli.main import database_url
     from api.settings import DatabaseSettings
     from api.store.engine import make_async_engine
@@ -65,7 +73,8 @@ def _write(
     async def run() -> dict[str, Any]:
         engine = make_async_engine(url, DatabaseSettings())
         try:
-            return await gather(engine)
+            page = await gather(engine, _operator())
+            return dict(page.page())
         finally:
             await engine.dispose()
 
@@ -89,7 +98,7 @@ def _write(
 
 
 def _filters(**kw: Any) -> Any:
-    from api.store.sql.maps import PageFilters
+    from api.services.maps.filters import PageFilters
 
     for name in ("since", "until", "asof"):
         if name in kw:
@@ -113,7 +122,7 @@ def coverage(
     category: Annotated[str | None, typer.Option(help="service item category")] = None,
 ) -> None:
     """Grids coloured by a measure, with incident heat, visit gaps and people on duty."""
-    from api.store.sql import maps as q
+    from api.services.maps import pages as svc
     from maps import pages
 
     if layer not in pages.MEASURES:
@@ -128,7 +137,7 @@ def coverage(
         item=item,
         category=category,
     )
-    _write(output, lambda e: q.coverage_data(e, f, layer), pages.coverage_page, layer)
+    _write(output, lambda e, p: svc.coverage(e, p, f, layer), pages.coverage_page, layer)
 
 
 @app.command()
@@ -142,25 +151,25 @@ def heatmap(
     category: Annotated[str | None, typer.Option(help="service item category")] = None,
 ) -> None:
     """Incident heatmap for a time window, with a time slider."""
-    from api.store.sql import maps as q
+    from api.services.maps import pages as svc
     from maps import pages
 
     f = _filters(
         community=community, district=district, since=since, until=until, item=item, category=category
     )
-    _write(output, lambda e: q.heatmap_data(e, f), pages.heatmap_page)
+    _write(output, lambda e, p: svc.heatmap(e, p, f), pages.heatmap_page)
 
 
 @app.command()
 def visits(
     output: Output, community: Community = None, district: District = None, days: Days = 30, asof: Asof = None
 ) -> None:
-    """Buildings not visited within N days, must-visit households first."""
-    from api.store.sql import maps as q
+    """Write the buildings not visited within N days, must-visit households first."""
+    from api.services.maps import pages as svc
     from maps import pages
 
     f = _filters(community=community, district=district, asof=asof, days=days)
-    _write(output, lambda e: q.visits_data(e, f), pages.visits_page)
+    _write(output, lambda e, p: svc.visits(e, p, f), pages.visits_page)
 
 
 @app.command()
@@ -171,30 +180,30 @@ def people(
     role: Annotated[str | None, typer.Option(help="only this role")] = None,
 ) -> None:
     """Workers, volunteers and riders at their last position."""
+    from api.services.maps import pages as svc
     from api.store.models import PERSON_ROLES
-    from api.store.sql import maps as q
     from maps import pages
 
     if role is not None and role not in PERSON_ROLES:
         _fail(f"--role: unknown role {role!r}; one of {', '.join(PERSON_ROLES)}")
     f = _filters(community=community, district=district, role=role)
-    _write(output, lambda e: q.people_data(e, f), pages.people_page)
+    _write(output, lambda e, p: svc.people(e, p, f), pages.people_page)
 
 
 @app.command()
 def party(output: Output, community: Community = None, district: District = None) -> None:
     """Party tiers: committee → grid branch → building group coverage."""
-    from api.store.sql import maps as q
+    from api.services.maps import pages as svc
     from maps import pages
 
     f = _filters(community=community, district=district)
-    _write(output, lambda e: q.party_data(e, f), pages.party_page)
+    _write(output, lambda e, p: svc.party(e, p, f), pages.party_page)
 
 
 @app.command()
 def plan(output: Output, plan_id: Annotated[int, typer.Argument(help="the plan (usually a draft)")]) -> None:
-    """A draft plan over the active one, buildings that change grid highlighted."""
-    from api.store.sql import maps as q
+    """Write a draft plan over the active one, buildings that change grid highlighted."""
+    from api.services.maps import pages as svc
     from maps import pages
 
-    _write(output, lambda e: q.plan_data(e, plan_id), pages.plan_page)
+    _write(output, lambda e, p: svc.plan(e, p, plan_id), pages.plan_page)

@@ -1,0 +1,1 @@
+"""Map pages, tiles, OGC features and their scope."""

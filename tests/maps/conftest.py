@@ -31,7 +31,7 @@ class _Refs(HTMLParser):
 
 
 def references(html: str) -> list[str]:
-    """The URLs a page's markup loads or links (src/href attributes and CSS url())."""
+    """List the URLs a page's markup loads or links (src/href attributes and CSS url())."""
     p = _Refs()
     p.feed(html)
     css = re.findall(r"url\(\s*['\"]?([^)'\"]+)", "".join(re.findall(r"<style>(.*?)</style>", html, re.S)))
@@ -39,12 +39,13 @@ def references(html: str) -> list[str]:
 
 
 def external(refs: list[str]) -> list[str]:
+    """Return the references that leave the server (absolute or protocol-relative URLs)."""
     return [r for r in refs if re.match(r"^(https?:)?//", r)]
 
 
 @pytest.fixture(scope="module")
 def window(sql: Any) -> dict[str, Any]:
-    """The default window of the pages, computed independently from the data."""
+    """Compute the default window of the pages independently from the data."""
     last_inc, last_visit, now = sql(
         "SELECT max(created_at), (SELECT max(at) FROM visits), now() FROM incidents"
     )[0]
@@ -56,6 +57,7 @@ def window(sql: Any) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def admin_token(make_token: Any) -> str:
+    """Return an admin token of the module's database."""
     return str(make_token("admin"))
 
 
@@ -69,7 +71,7 @@ def _authorised(request: pytest.FixtureRequest) -> None:
 
 
 def make_draft_plan(sql: Any, moves: int = 2) -> tuple[int, set[str], str]:
-    """A draft plan copying a community's active grids, with ``moves`` buildings moved.
+    """Make a draft plan copying a community's active grids, with ``moves`` buildings moved.
 
     Returns the plan id, the codes of the moved buildings and the draft grid they go to.
     """

@@ -58,6 +58,7 @@ return {layers: layers, drawn: drawn, grids: grids ? grids.rows.length : null,
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """Yield a headless Chromium that records every script error."""
     profile = tempfile.mkdtemp(prefix="wangge-chromium-")
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
@@ -95,6 +96,7 @@ def _open(driver: Any, url: str, shot: str) -> dict[str, Any]:
 def test_page_opens_without_errors(
     browser: Any, live_server: Any, sql: Any, admin_token: str, page: str
 ) -> None:
+    """Each page draws every grid, loads only same-origin assets and raises no script error."""
     state = _open(browser, f"{live_server.url}/maps/{page}?access_token={admin_token}", page)
     assert state["ready"] and not state["empty"]
     grids = sql("SELECT count(*) FROM grids WHERE active")[0][0]
@@ -116,6 +118,7 @@ def test_page_opens_without_errors(
 def test_coverage_by_measure_and_empty_area(
     browser: Any, live_server: Any, sql: Any, admin_token: str
 ) -> None:
+    """Every measure draws; an area without data shows its empty message."""
     for measure in pages.MEASURES:
         state = _open(
             browser,
@@ -138,6 +141,7 @@ def test_coverage_by_measure_and_empty_area(
 
 
 def test_plan_page(browser: Any, live_server: Any, sql: Any, admin_token: str) -> None:
+    """The plan page draws the moved buildings."""
     plan, moved, _ = make_draft_plan(sql)
     state = _open(browser, f"{live_server.url}/maps/plan/{plan}?access_token={admin_token}", "plan")
     assert state["ready"] and not state["empty"]
@@ -145,6 +149,7 @@ def test_plan_page(browser: Any, live_server: Any, sql: Any, admin_token: str) -
 
 
 def test_cli_file_opens_offline(browser: Any, db_url: str, tmp_path: Path, sql: Any) -> None:
+    """A page written by the CLI opens from a file with no server and no network."""
     from typer.testing import CliRunner
 
     from api.cli.main import app
@@ -155,3 +160,44 @@ def test_cli_file_opens_offline(browser: Any, db_url: str, tmp_path: Path, sql: 
     state = _open(browser, out.as_uri(), "coverage-file")
     assert state["grids"] == sql("SELECT count(*) FROM grids WHERE active")[0][0]
     assert all(u.startswith("file:") or u.startswith("data:") for u in state["resources"])
+
+
+#: The heat canvas: alpha of the covered pixels, and at the screen position of the densest heat cell.
+HEAT = """
+var el = document.querySelector('.folium-map'), map = window[el.id];
+var canvas = document.querySelector('canvas.leaflet-heatmap-layer'), ctx = canvas.getContext('2d');
+var px = ctx.getImageData(0, 0, canvas.width, canvas.height).data, a = [];
+for (var i = 3; i < px.length; i += 4) if (px[i] > 0) a.push(px[i]);
+a.sort(function (x, y) { return x - y; });
+var h = wangge.data('wg-heat'), all = {}, best = null;
+h.frames.forEach(function (f) {
+  for (var i = 0; i < f.c.length; i += 3) {
+    var k = f.c[i] + ',' + f.c[i + 1]; all[k] = (all[k] || 0) + f.c[i + 2];
+  }
+});
+Object.keys(all).forEach(function (k) { if (best === null || all[k] > all[best]) best = k; });
+var p = best.split(',');
+var lat = (h.origin[0] + (+p[0]) + 0.5) * h.cell, lon = (h.origin[1] + (+p[1]) + 0.5) * h.cell;
+if (arguments[0]) { map.setView([lat, lon], arguments[0], {animate: false}); return null; }
+var q = map.latLngToContainerPoint([lat, lon]), r = 6, peak = 0;
+var win = ctx.getImageData(Math.round(q.x) - r, Math.round(q.y) - r, 2 * r + 1, 2 * r + 1).data;
+for (var j = 3; j < win.length; j += 4) peak = Math.max(peak, win[j]);
+return {zoom: map.getZoom(), max: a[a.length - 1], median: a[Math.floor(a.length / 2)],
+        hot: a.filter(function (v) { return v >= 178; }).length / a.length, densest: peak};
+"""
+
+
+def test_heatmap_hotspots_stand_out(browser: Any, live_server: Any, admin_token: str) -> None:
+    """At city zoom the densest cell reaches the warm end while most heat stays cool; close up, no dots."""
+    _open(browser, f"{live_server.url}/maps/heatmap?access_token={admin_token}", "heatmap-city")
+    far = browser.execute_script(HEAT, 0)
+    assert far["densest"] >= 150, far  # the old page never left blue (alpha ≈ 60 of 255)
+    assert far["hot"] < 0.35, far  # not a uniform glow either
+    browser.execute_script(HEAT, 16)
+    time.sleep(1.0)
+    near = browser.execute_script(HEAT, 0)
+    browser.save_screenshot(str(ARTIFACTS / "maps-heatmap-16.png"))
+    assert near["zoom"] == 16
+    assert near["densest"] >= 150, near  # the densest cell is a hotspot up close too
+    assert near["median"] <= 0.5 * near["max"], near
+    assert not browser.execute_script("return window.__errors")

@@ -16,6 +16,7 @@ from tests.maps.conftest import blocks, external, references
 
 @pytest.fixture(scope="module")
 def run(db_url: str) -> Any:
+    """Return a function that runs ``wangge map ...`` on the module's database."""
     runner = CliRunner()
 
     def invoke(*args: str) -> Any:
@@ -26,6 +27,7 @@ def run(db_url: str) -> Any:
 
 @pytest.mark.parametrize("page", ["coverage", "heatmap", "visits", "people", "party"])
 def test_writes_a_self_contained_page(run: Any, tmp_path: Path, sql: Any, page: str) -> None:
+    """Each page written by the CLI inlines its assets and embeds the page's data."""
     out = tmp_path / f"{page}.html"
     result = run(page, "-o", str(out))
     assert result.exit_code == 0, result.output
@@ -43,6 +45,7 @@ def test_writes_a_self_contained_page(run: Any, tmp_path: Path, sql: Any, page: 
 
 
 def test_cli_filters_and_errors(run: Any, tmp_path: Path, sql: Any) -> None:
+    """The CLI honours filters and refuses bad input with exit code 1, writing nothing."""
     community = sql("SELECT code FROM communities ORDER BY code LIMIT 1")[0][0]
     out = tmp_path / "c.html"
     r = run("coverage", "--community", community, "--layer", "overdue", "-o", str(out))

@@ -9,6 +9,7 @@ from maps.colours import NO_DATA, REDS, count_classes, share_classes
 
 
 def test_polyline_matches_postgis_and_round_trips(sql: Any) -> None:
+    """Our polyline encoding equals PostGIS's and decodes back."""
     rows = sql(
         "SELECT ST_AsGeoJSON(ST_ExteriorRing(ST_GeometryN(geom, 1)), 5)::json, "
         "ST_AsEncodedPolyline(ST_ExteriorRing(ST_GeometryN(geom, 1)), 5) "
@@ -25,6 +26,7 @@ def test_polyline_matches_postgis_and_round_trips(sql: Any) -> None:
 
 
 def test_negative_and_multi_part_geometries() -> None:
+    """Negative coordinates and multi-part polygons survive the codec."""
     geom = {
         "type": "MultiPolygon",
         "coordinates": [
@@ -39,6 +41,7 @@ def test_negative_and_multi_part_geometries() -> None:
 
 
 def test_table_scales_points_and_records_decode() -> None:
+    """Tables scale lat/lon to integers and decode back to records."""
     t = codec.table(["id", "lat", "lon"], [[1, 31.712341, 118.498768], [2, None, None]])
     assert t["rows"][0] == [1, 3171234, 11849877] and t["rows"][1] == [2, None, None]
     recs = codec.records(t)
@@ -46,6 +49,7 @@ def test_table_scales_points_and_records_decode() -> None:
 
 
 def test_colour_classes() -> None:
+    """Count classes follow the palette light → dark; shares run red → green."""
     few = count_classes([0, 0, 1, 0, 2, None], REDS)
     assert [few.colour(v) for v in (0, 1, 2)] == list(REDS[-3:])
     assert few.colour(None) == NO_DATA

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from maps import codec
-from maps.colours import count_classes, share_classes
-from maps.pages import MEASURES
+from maps.colours import ALARM, CALM, share_classes
+from maps.pages import MEASURES, measure_classes
 from tests.conftest import auth
 from tests.maps.conftest import blocks, external, make_draft_plan, references
 
@@ -87,11 +87,13 @@ def _expected_grids(
 
 @pytest.fixture(scope="module")
 def city(client: Any, admin_token: str) -> dict[str, Any]:
+    """Return the whole city's coverage page with its data blocks."""
     client.headers["Authorization"] = f"Bearer {admin_token}"
     return _get(client, "/maps/coverage")
 
 
 def test_coverage_counts_equal_sql(city: dict[str, Any], sql: Any, window: dict[str, Any]) -> None:
+    """Every per-grid figure of the coverage page equals plain SQL counted in Python."""
     f = city["meta"]["filters"]
     since, until = dt.datetime.fromisoformat(f["since"]), dt.datetime.fromisoformat(f["until"])
     asof = dt.datetime.fromisoformat(f["asof"])
@@ -115,6 +117,7 @@ def test_coverage_counts_equal_sql(city: dict[str, Any], sql: Any, window: dict[
 def test_area_totals_equal_metrics_endpoint(
     client: Any, city: dict[str, Any], make_token: Any, sql: Any
 ) -> None:
+    """The page's area totals equal /api/v1/metrics for the same window."""
     f = city["meta"]["filters"]
     r = client.get(
         "/api/v1/metrics",
@@ -139,20 +142,33 @@ def test_area_totals_equal_metrics_endpoint(
 
 @pytest.mark.parametrize("measure", list(MEASURES))
 def test_colours_follow_the_measure(client: Any, measure: str) -> None:
+    """Grid fills follow the measure's classes; zero trouble is never an alarm colour."""
     page = _get(client, "/maps/coverage", layer=measure)
     assert page["meta"]["measure"] == measure
     grids = page["grids"]
     recs = codec.records(grids)
     values = [g[measure] for g in recs]
     kind, palette = MEASURES[measure][2:]
-    classes = share_classes() if kind == "share" else count_classes(values, palette)
+    classes = measure_classes(measure, values)
+    if kind == "share":
+        assert classes == share_classes()
     for g in recs:
         assert grids["palette"][g["fill"]] == classes.colour(g[measure])
+        if kind == "trouble" and g[measure] == 0:  # colour has meaning: nothing wrong is calm
+            assert grids["palette"][g["fill"]] == CALM and CALM not in ALARM
+        elif kind != "share" and g[measure] is not None:
+            assert grids["palette"][g["fill"]] in palette
     assert len(set(g["fill"] for g in recs)) >= 2 or len(set(values)) == 1
     assert "wg-legend" in page["html"]
+    if kind == "trouble":
+        assert classes.legend()[0] == (CALM, "0") and CALM in page["html"]  # the legend says 0, calm
+        assert (
+            "\\u003c 1" not in page["html"] and "< 1" not in page["html"]
+        )  # (the panel is JSON in a script)
 
 
 def test_city_page_is_light_and_offline(city: dict[str, Any], client: Any) -> None:
+    """The city page is at most 1 MB and loads nothing from outside the server."""
     html = city["html"]
     assert len(html.encode()) <= MB
     refs = references(html)
@@ -167,6 +183,7 @@ def test_city_page_is_light_and_offline(city: dict[str, Any], client: Any) -> No
 
 
 def test_filters_by_community_and_district(client: Any, sql: Any) -> None:
+    """Community and district filters show exactly their grids."""
     community, district = sql("SELECT code, district_code FROM communities ORDER BY code LIMIT 1")[0]
     page = _get(client, "/maps/coverage", community=community)
     codes = {g["code"] for g in codec.records(page["grids"])}
@@ -202,12 +219,14 @@ def test_filters_by_community_and_district(client: Any, sql: Any) -> None:
     ],
 )
 def test_bad_input_is_a_clear_4xx(client: Any, params: dict[str, Any], status: int, field: str) -> None:
+    """Bad filters are a 4xx naming the field."""
     r = client.get("/maps/coverage", params=params)
     assert r.status_code == status, r.text
     assert field in [str(x) for x in r.json()["detail"][0]["loc"]]
 
 
 def test_area_without_data_renders_an_empty_map(client: Any, sql: Any) -> None:
+    """An area without data renders its outline and says it has no data."""
     sql(
         "INSERT INTO communities (code, name, name_en, district_code, street_code, city_code, geom) "
         "SELECT '999999999001', '空社区', 'Empty', district_code, street_code, city_code, "
@@ -221,6 +240,7 @@ def test_area_without_data_renders_an_empty_map(client: Any, sql: Any) -> None:
 
 
 def test_heatmap_frames_equal_sql(client: Any, sql: Any) -> None:
+    """Heat frames count exactly the located cases of the window, per cell."""
     since, until = "2023-09-01T00:00:00+08:00", "2024-03-01T00:00:00+08:00"
     page = _get(client, "/maps/heatmap", since=since, until=until)
     heat = page["heat"]
@@ -258,6 +278,7 @@ def test_heatmap_frames_equal_sql(client: Any, sql: Any) -> None:
 
 
 def test_heatmap_short_window_has_daily_frames(client: Any) -> None:
+    """A two-week window is stepped by day."""
     heat = _get(
         client, "/maps/heatmap", since="2024-01-01T00:00:00+08:00", until="2024-01-15T00:00:00+08:00"
     )["heat"]
@@ -266,6 +287,7 @@ def test_heatmap_short_window_has_daily_frames(client: Any) -> None:
 
 
 def test_visit_gaps_must_visit_first_and_no_personal_fields(client: Any, sql: Any) -> None:
+    """Visit gaps equal SQL, must-visit first, with no resident's personal field."""
     page = _get(client, "/maps/visits", days=30)
     asof = dt.datetime.fromisoformat(page["meta"]["filters"]["asof"])
     visited = {
@@ -301,6 +323,7 @@ def test_visit_gaps_must_visit_first_and_no_personal_fields(client: Any, sql: An
 
 
 def test_people_page_positions_roles_no_phones(client: Any, sql: Any) -> None:
+    """People are shown at their position by role, without phones."""
     page = _get(client, "/maps/people")
     rows = sql(
         "SELECT id, role, on_duty, ST_Y(position), ST_X(position), phone FROM people "
@@ -323,6 +346,7 @@ def test_people_page_positions_roles_no_phones(client: Any, sql: Any) -> None:
 
 
 def test_party_page_tiers_equal_sql(client: Any, sql: Any) -> None:
+    """Branches, group coverage, groups and committees equal SQL."""
     page = _get(client, "/maps/party")
     grids = _by_code(page["grids"])
     expected = {
@@ -350,6 +374,7 @@ def test_party_page_tiers_equal_sql(client: Any, sql: Any) -> None:
 
 
 def test_plan_comparison_highlights_moved_buildings(client: Any, sql: Any) -> None:
+    """The plan page lists exactly the moved buildings and shows names as text."""
     plan, expected, to_code = make_draft_plan(sql)
     page = _get(client, f"/maps/plan/{plan}")
     got = codec.records(page["moved"])

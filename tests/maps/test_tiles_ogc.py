@@ -30,6 +30,7 @@ def _envelope_ids(sql: Any, table: str, where: str, z: int, x: int, y: int, col:
 
 @pytest.fixture(scope="module")
 def centre(sql: Any) -> tuple[float, float]:
+    """Return a point inside the first active grid."""
     return sql(
         "SELECT ST_X(ST_PointOnSurface(geom)), ST_Y(ST_PointOnSurface(geom)) FROM grids "
         "WHERE active ORDER BY code LIMIT 1"
@@ -37,6 +38,7 @@ def centre(sql: Any) -> tuple[float, float]:
 
 
 def test_grid_and_building_tiles_hold_the_rows_of_the_tile(client: Any, sql: Any, centre: Any) -> None:
+    """Grid and building tiles hold exactly the rows in the tile and its buffer."""
     for layer, table, where in (("grids", "grids", "active"), ("buildings", "buildings", "true")):
         for z in (14, 16):
             x, y = _tile_of(*centre, z)
@@ -57,6 +59,7 @@ def test_grid_and_building_tiles_hold_the_rows_of_the_tile(client: Any, sql: Any
 
 
 def test_incident_tiles_points_and_clusters(client: Any, sql: Any, centre: Any) -> None:
+    """Incident tiles are points up close and clusters far out, without personal fields."""
     where = "location IS NOT NULL AND duplicate_of IS NULL"
     x, y = _tile_of(*centre, 16)
     layer = mapbox_vector_tile.decode(client.get(f"/tiles/incidents/16/{x}/{y}.pbf").content)
@@ -74,6 +77,7 @@ def test_incident_tiles_points_and_clusters(client: Any, sql: Any, centre: Any) 
 
 
 def test_tile_errors_and_empty_tiles(client: Any) -> None:
+    """Bad tile addresses are 404/422 naming the field; empty tiles are 204."""
     assert client.get("/tiles/roads/1/0/0").status_code == 404
     for path, field in (
         ("/tiles/grids/23/0/0", "z"),
@@ -95,6 +99,7 @@ def test_tile_errors_and_empty_tiles(client: Any) -> None:
 
 
 def test_ogc_landing_conformance_collections(client: Any) -> None:
+    """The OGC landing page, conformance and the four collections are served."""
     landing = client.get("/ogc/")
     assert landing.status_code == 200
     rels = {lnk["rel"] for lnk in landing.json()["links"]}
@@ -107,6 +112,7 @@ def test_ogc_landing_conformance_collections(client: Any) -> None:
 
 
 def test_ogc_items_bbox_limit_offset_and_item(client: Any, sql: Any) -> None:
+    """OGC items page through a bbox exactly; single items equal the store."""
     minx, miny, maxx, maxy = sql(
         "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
         "(SELECT ST_Extent(geom)::geometry e FROM communities) x"
@@ -148,6 +154,7 @@ def test_ogc_items_bbox_limit_offset_and_item(client: Any, sql: Any) -> None:
 
 
 def test_ogc_bad_input(client: Any) -> None:
+    """Bad OGC input is 4xx (bbox 422, unknown 404, HTML 406, Accept html gets JSON)."""
     r = client.get("/ogc/collections/ogc.grids/items", params={"bbox": "118.6,31.6,118.4,31.8"})
     assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["query", "bbox"]
     assert client.get("/ogc/collections/ogc.grids/items", params={"bbox": "1,2,3"}).status_code == 422
@@ -158,3 +165,45 @@ def test_ogc_bad_input(client: Any) -> None:
     assert client.get("/ogc/collections", params={"f": "html"}).status_code == 406
     r = client.get("/ogc/collections", headers={"Accept": "text/html"})
     assert r.status_code == 200 and r.headers["content-type"].startswith("application/json")
+
+
+def test_incident_tiles_filter_by_item_category_and_period(client: Any, sql: Any, centre: Any) -> None:
+    """Incident tiles hold only the cases of an item, a category or a period, clustered or not."""
+    x, y = _tile_of(*centre, 12)
+    base = "location IS NOT NULL AND duplicate_of IS NULL"
+    item, category = sql(
+        f"SELECT i.item_code, s.category FROM incidents i JOIN service_items s ON s.code = i.item_code "
+        f"WHERE {base} GROUP BY 1, 2 ORDER BY count(*) DESC LIMIT 1"
+    )[0]
+    since, until = "2024-01-01T00:00:00+08:00", "2024-03-01T00:00:00+08:00"
+    cases = (
+        ({"item": item}, f"item_code = '{item}'"),
+        (
+            {"category": category},
+            f"item_code IN (SELECT code FROM service_items WHERE category = '{category}')",
+        ),
+        ({"since": since, "until": until}, f"created_at >= '{since}' AND created_at < '{until}'"),
+    )
+    for params, where in cases:
+        tile = client.get(f"/tiles/incidents/12/{x}/{y}", params=params)
+        assert tile.status_code == 200, tile.text
+        counted = sum(
+            f["properties"]["count"] for f in mapbox_vector_tile.decode(tile.content)["incidents"]["features"]
+        )
+        expected = _envelope_ids(sql, "incidents", f"{base} AND {where}", 12, x, y, "location")
+        everything = _envelope_ids(sql, "incidents", base, 12, x, y, "location")
+        assert counted == len(expected) and 0 < len(expected) < len(everything), params
+    x16, y16 = _tile_of(*centre, 16)
+    points = mapbox_vector_tile.decode(client.get(f"/tiles/incidents/16/{x16}/{y16}").content)
+    feats = points.get("incidents", {"features": []})["features"]
+    categories = dict(
+        sql("SELECT i.id, s.category FROM incidents i JOIN service_items s ON s.code = i.item_code")
+    )
+    assert feats and all(f["properties"]["category"] == categories[f["properties"]["id"]] for f in feats)
+    r = client.get(f"/tiles/incidents/12/{x}/{y}", params={"since": "2024-01-01T00:00:00"})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["query", "since"]
+    r = client.get(f"/tiles/incidents/12/{x}/{y}", params={"since": until, "until": since})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["query", "since"]
+    # the other layers ignore the case filter
+    grids = client.get(f"/tiles/grids/12/{x}/{y}", params={"item": item}).content
+    assert grids == client.get(f"/tiles/grids/12/{x}/{y}").content

@@ -1,37 +1,39 @@
-"""SQL behind the map pages: per-grid aggregates, heat bins, visit gaps, people, party tiers, plans.
+"""SQL behind the map pages: per-grid aggregates, heat cells, visit gaps, people, party tiers, plans.
 
-Everything is aggregated in PostGIS so that a page of the whole city stays
-small: one row per grid (geometry simplified and encoded as polylines),
-incidents counted in cells of 0.001° per month, points rounded to about a
-metre. The counting rules are the ones ``/api/v1/metrics`` uses:
+This module only runs SQL and returns typed rows; the pages are assembled by
+:mod:`api.services.maps` (filters, scope, defaults, notes) and drawn by
+:mod:`maps.pages`. Everything is aggregated in PostGIS so that a page of the
+whole city stays small: one row per grid (geometry simplified and encoded as
+polylines), incidents counted in cells of 0.001° per month, points rounded to
+about a metre. The counting rules are the ones ``/api/v1/metrics`` uses:
 
 * the population is the cases created in the window (``since <= created_at <
   until``), merged duplicates (``duplicate_of``) excluded;
-* a case is **open** and **overdue** by ``api.services.incidents.limits.SQL_OPEN`` /
+* a case is **open** and **overdue** by ``api.store.sql.incidents.SQL_OPEN`` /
   ``SQL_OVERDUE`` (open = not resolved/verified/closed; overdue = open and past
   the limit that runs now: the department's while escalated, else ``due_at``);
 * **satisfaction** is the share of ``ratings`` with ``good`` among those cases;
-* a case belongs to the grid in ``incidents.grid_id``; the area totals
-  (``meta.metrics``) come from ``api.store.sql.metrics.kpis`` itself;
+* a case belongs to the grid in ``incidents.grid_id``; the area totals count by
+  ``incidents.community_code`` as ``/api/v1/metrics`` does;
 * **visit coverage** of a grid is the share of its buildings (``buildings.grid_id``)
   with at least one visit in ``(asof - days, asof]``.
 
-Residents' personal fields never leave this module: only counts.
+Every query takes the area as ``:community`` / ``:district`` (either or none:
+the whole city). Residents' personal fields never leave this module: only counts.
 """
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import json
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
-from typing import Any, TypedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from api.services.incidents.limits import SQL_OPEN, SQL_OVERDUE
+from api.store.sql.incidents import SQL_OPEN, SQL_OVERDUE
 
 #: Rounding of coordinates in pages (decimal degrees): 5 ≈ 1.1 m.
 PRECISION = 5
@@ -39,10 +41,31 @@ PRECISION = 5
 GRID_TOLERANCE = 0.00001
 #: Simplification of the admin outlines drawn as the base layer (≈ 30 m).
 ADMIN_TOLERANCE = 0.0003
+#: Heat cells are ``HEAT_CELL`` degrees square (≈ 111 m north–south, 95 m east–west here).
+HEAT_CELL = 0.001
+
+
+# --------------------------------------------------------------------------- typed rows
 
 
 @dataclass(frozen=True)
-class Area:
+class Table:
+    """Rows of one page layer: column names and one list of values per row.
+
+    A ``geom`` column holds a (multi)polygon as ``[[ring, ...], ...]`` of Google
+    encoded polylines (see :func:`encoded`).
+    """
+
+    columns: list[str]
+    rows: list[list[Any]]
+
+    def page(self) -> dict[str, Any]:
+        """Return the table as the pages embed it (``{"columns", "rows"}``)."""
+        return {"columns": self.columns, "rows": self.rows}
+
+
+@dataclass(frozen=True)
+class PageArea:
     """The area a page covers: a community, a district or the whole city (both None)."""
 
     community: str | None
@@ -51,8 +74,117 @@ class Area:
     bounds: list[float] | None
 
 
+@dataclass(frozen=True)
+class DataClock:
+    """Now, and the latest incident and visit recorded (the default ends of the windows)."""
+
+    now: dt.datetime
+    last_incident: dt.datetime | None
+    last_visit: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class HeatFrame:
+    """One time step of the heat: its label and ``[iy, ix, n, iy, ix, n, ...]`` cells."""
+
+    t: str
+    c: list[int]
+
+
+@dataclass(frozen=True)
+class Heat:
+    """Located incidents counted per cell, per frame (see :func:`heat`)."""
+
+    cell: float
+    origin: list[int]
+    step: str
+    total: int
+    max_all: int
+    max_frame: int
+    frames: list[HeatFrame] = field(default_factory=list)
+
+    def page(self) -> dict[str, Any]:
+        """Return the heat as the pages embed it."""
+        return {
+            "cell": self.cell,
+            "origin": self.origin,
+            "step": self.step,
+            "total": self.total,
+            "max_all": self.max_all,
+            "max_frame": self.max_frame,
+            "frames": [{"t": f.t, "c": f.c} for f in self.frames],
+        }
+
+
+@dataclass(frozen=True)
+class VisitGaps:
+    """Buildings not visited in the window (at most a cap of rows; ``total`` counts all)."""
+
+    table: Table
+    total: int
+    total_must_visit: int
+    days: int
+
+    def page(self) -> dict[str, Any]:
+        """Return the gaps as the pages embed them."""
+        return {
+            **self.table.page(),
+            "total": self.total,
+            "total_must_visit": self.total_must_visit,
+            "days": self.days,
+        }
+
+
+@dataclass(frozen=True)
+class AreaTotals:
+    """An area's case totals counted as ``/api/v1/metrics`` counts them."""
+
+    incidents: int
+    open: int
+    overdue: int
+    ratings: int
+    good: int
+
+    @property
+    def satisfaction(self) -> float | None:
+        """Share of good ratings (4 decimals), None without ratings."""
+        return round(self.good / self.ratings, 4) if self.ratings else None
+
+
+@dataclass(frozen=True)
+class PartyTables:
+    """Grid branches (grids), committees (communities) and building groups (points)."""
+
+    grids: Table
+    committees: Table
+    groups: Table
+
+
+@dataclass(frozen=True)
+class PlanInfo:
+    """A plan's identity and the community it redraws."""
+
+    id: int
+    name: str
+    status: str
+    community_code: str
+    community_name: str
+
+
+@dataclass(frozen=True)
+class PlanComparison:
+    """A plan's grids, the active grids of its community and the buildings that change grid."""
+
+    draft: Table
+    active: Table
+    moved: Table
+
+
+# --------------------------------------------------------------------------- clause builders
+
+
 def encoded(geom_sql: str, precision: int = PRECISION) -> str:
-    """SQL for a (multi)polygon as JSON ``[[ring, ...], ...]`` of Google encoded polylines.
+    """Encode a (multi)polygon in SQL as JSON ``[[ring, ...], ...]`` of Google encoded polylines.
 
     Encoded in PostGIS (``ST_AsEncodedPolyline``, lat/lon order, ``precision``
     decimals): about four bytes a vertex; ``maps.codec.decode_polyline`` and
@@ -64,101 +196,136 @@ def encoded(geom_sql: str, precision: int = PRECISION) -> str:
         FROM ST_Dump({geom_sql}) d) x)"""
 
 
-_AREA_GRIDS = """
+def area_communities(alias: str = "c") -> str:
+    """Build the WHERE condition: community ``alias`` lies in the area (``:community``/``:district``)."""
+    return f"""
+      (CAST(:community AS text) IS NULL OR {alias}.code = :community)
+      AND (CAST(:district AS text) IS NULL OR {alias}.district_code = :district)"""
+
+
+def area_grids() -> str:
+    """Build the CTE ``ag``: the active grids of the area."""
+    return f"""
     ag AS (
       SELECT g.id, g.code, g.name, g.community_code, g.households, g.worker_id, g.geom
       FROM grids g JOIN communities c ON c.code = g.community_code
-      WHERE g.active
-        AND (CAST(:community AS text) IS NULL OR g.community_code = :community)
-        AND (CAST(:district AS text) IS NULL OR c.district_code = :district)
+      WHERE g.active AND {area_communities("c")}
     )"""
 
-_AREA_COMMUNITIES = """
-      (CAST(:community AS text) IS NULL OR c.code = :community)
-      AND (CAST(:district AS text) IS NULL OR c.district_code = :district)"""
+
+def area_incidents(alias: str = "i") -> str:
+    """Build the WHERE condition: incident ``alias`` was filed in a community of the area."""
+    return f"""
+      (CAST(:community AS text) IS NULL OR {alias}.community_code = :community)
+      AND (CAST(:district AS text) IS NULL
+           OR {alias}.community_code IN (SELECT code FROM communities WHERE district_code = :district))"""
 
 
-def _bounds(row: Any) -> list[float] | None:
+def visited_buildings() -> str:
+    """Build the CTE ``visited``: buildings with a visit in ``(:asof - :days, :asof]``."""
+    return """
+    visited AS (
+      SELECT DISTINCT v.building_id FROM visits v
+      WHERE v.at > CAST(:asof AS timestamptz) - make_interval(days => CAST(:days AS int)) AND v.at <= :asof
+    )"""
+
+
+def _extent(source: str, where: str) -> str:
+    return (
+        "SELECT name, coalesce(name_en, ''), ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) "
+        f"FROM (SELECT name, name_en, ST_Extent(geom)::geometry AS e FROM {source} "
+        f"WHERE {where} GROUP BY name, name_en) x"
+    )
+
+
+# --------------------------------------------------------------------------- areas and facts
+
+_COMMUNITY_EXTENT = text(_extent("communities", "code = :c"))
+_DISTRICT_EXTENT = text(_extent("admin_areas", "code = :d AND level = 'district'"))
+_DISTRICT_HAS_COMMUNITIES = text("SELECT 1 FROM communities WHERE district_code = :d LIMIT 1")
+_AREA_EXTENT = text(
+    "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
+    f"(SELECT ST_Extent(c.geom)::geometry AS e FROM communities c WHERE {area_communities('c')}) x"
+)
+_CLOCK = text("SELECT now(), (SELECT max(created_at) FROM incidents), (SELECT max(at) FROM visits)")
+_ITEM_EXISTS = text("SELECT 1 FROM service_items WHERE code = :c")
+_CATEGORIES = text("SELECT DISTINCT category FROM service_items ORDER BY 1")
+
+
+def _bounds(row: Sequence[Any] | None) -> list[float] | None:
     if row is None or row[0] is None:
         return None
     return [round(float(v), 6) for v in row]
 
 
-async def resolve_area(conn: AsyncConnection, community: str | None, district: str | None) -> Area | None:
-    """The area with its label and bounds; None when the code is unknown."""
-    row: Sequence[Any] | None
-    if community is not None:
-        row = (
-            await conn.execute(
-                text(
-                    "SELECT name, coalesce(name_en, ''), ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) "
-                    "FROM (SELECT name, name_en, ST_Extent(geom)::geometry AS e FROM communities "
-                    "WHERE code = :c GROUP BY name, name_en) x"
-                ),
-                {"c": community},
-            )
-        ).first()
-        if row is None:
-            return None
-        return Area(community, None, f"{row[0]} {row[1]} ({community})".replace("  ", " "), _bounds(row[2:]))
-    if district is not None:
-        row = (
-            await conn.execute(
-                text(
-                    "SELECT name, coalesce(name_en, ''), ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) "
-                    "FROM (SELECT name, name_en, ST_Extent(geom)::geometry AS e FROM admin_areas "
-                    "WHERE code = :d AND level = 'district' GROUP BY name, name_en) x"
-                ),
-                {"d": district},
-            )
-        ).first()
-        if row is None:
-            known = (
-                await conn.execute(
-                    text("SELECT 1 FROM communities WHERE district_code = :d LIMIT 1"), {"d": district}
-                )
-            ).first()
-            if known is None:
-                return None
-            row = (district, "", None, None, None, None)
-        bounds = _bounds(row[2:]) or await _grid_bounds(conn, None, district)
-        return Area(None, district, f"{row[0]} {row[1]} ({district})".replace("  ", " "), bounds)
-    return Area(None, None, "全市 whole city", await _grid_bounds(conn, None, None))
+def _label(name: str, name_en: str, code: str) -> str:
+    return " ".join(p for p in (name, name_en, f"({code})") if p)
 
 
-async def _grid_bounds(conn: AsyncConnection, community: str | None, district: str | None) -> Any:
-    row = (
-        await conn.execute(
-            text(
-                "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
-                "(SELECT ST_Extent(c.geom)::geometry"
-                f" AS e FROM communities c WHERE {_AREA_COMMUNITIES}) x"
-            ),
-            {"community": community, "district": district},
-        )
-    ).first()
+async def area_bounds(
+    conn: AsyncConnection, community: str | None, district: str | None
+) -> list[float] | None:
+    """Return [minx, miny, maxx, maxy] of the area's communities (None when it has none)."""
+    row = (await conn.execute(_AREA_EXTENT, {"community": community, "district": district})).first()
     return _bounds(row)
 
 
-class DataClock(TypedDict):
-    now: dt.datetime
-    last_incident: dt.datetime | None
-    last_visit: dt.datetime | None
+async def resolve_area(conn: AsyncConnection, community: str | None, district: str | None) -> PageArea | None:
+    """Resolve an area to its label and bounds; None when the code is unknown.
+
+    A district is known by its admin boundary or, without one, by its communities.
+    """
+    if community is not None:
+        row = (await conn.execute(_COMMUNITY_EXTENT, {"c": community})).first()
+        if row is None:
+            return None
+        return PageArea(community, None, _label(row[0], row[1], community), _bounds(row[2:]))
+    if district is not None:
+        row = (await conn.execute(_DISTRICT_EXTENT, {"d": district})).first()
+        if row is None:
+            if (await conn.execute(_DISTRICT_HAS_COMMUNITIES, {"d": district})).first() is None:
+                return None
+            return PageArea(
+                None, district, _label(district, "", district), await area_bounds(conn, None, district)
+            )
+        bounds = _bounds(row[2:]) or await area_bounds(conn, None, district)
+        return PageArea(None, district, _label(row[0], row[1], district), bounds)
+    return PageArea(None, None, "全市 whole city", await area_bounds(conn, None, None))
 
 
 async def data_clock(conn: AsyncConnection) -> DataClock:
-    """The latest incident and visit recorded (the default end of the windows) and now."""
-    row = (
-        await conn.execute(
-            text("SELECT now(), (SELECT max(created_at) FROM incidents), (SELECT max(at) FROM visits)")
-        )
-    ).one()
-    return {"now": row[0], "last_incident": row[1], "last_visit": row[2]}
+    """Read the latest incident and visit recorded (the default end of the windows) and now."""
+    row = (await conn.execute(_CLOCK)).one()
+    return DataClock(row[0], row[1], row[2])
 
 
-def _params(area: Area, **kw: Any) -> dict[str, Any]:
+async def item_exists(conn: AsyncConnection, item: str) -> bool:
+    """Tell whether the service catalogue has an item with this code."""
+    return (await conn.execute(_ITEM_EXISTS, {"c": item})).first() is not None
+
+
+async def categories(conn: AsyncConnection) -> list[str]:
+    """List the categories of the service catalogue, sorted."""
+    return list((await conn.execute(_CATEGORIES)).scalars())
+
+
+def _params(area: PageArea, **kw: Any) -> dict[str, Any]:
     return {"community": area.community, "district": area.district, **kw}
 
+
+def _table(columns: list[str], rows: Any) -> Table:
+    """Rows as a :class:`Table`; a ``geom`` column arrives as JSON text and leaves as lists."""
+    gi = columns.index("geom") if "geom" in columns else None
+    out = []
+    for r in rows:
+        row = list(r)
+        if gi is not None:
+            row[gi] = json.loads(row[gi]) if isinstance(row[gi], str) else (row[gi] or [])
+        out.append(row)
+    return Table(columns, out)
+
+
+# --------------------------------------------------------------------------- boundaries
 
 _BOUNDARIES = text(
     f"""
@@ -173,20 +340,23 @@ _BOUNDARIES = text(
       UNION ALL
       SELECT 1, 'community', c.code, c.name,
              {encoded(f"ST_SimplifyPreserveTopology(c.geom, {GRID_TOLERANCE * 5})")}
-      FROM communities c WHERE {_AREA_COMMUNITIES}
+      FROM communities c WHERE {area_communities("c")}
     ) x ORDER BY o, level, code
     """
 )
+BOUNDARY_COLUMNS = ["level", "code", "name", "geom"]
 
 
-async def boundaries(conn: AsyncConnection, area: Area) -> dict[str, Any]:
+async def boundaries(conn: AsyncConnection, area: PageArea) -> Table:
     """City/district outlines and the area's community outlines (the offline base layer)."""
-    return _table(["level", "code", "name", "geom"], (await conn.execute(_BOUNDARIES, _params(area))).all())
+    return _table(BOUNDARY_COLUMNS, (await conn.execute(_BOUNDARIES, _params(area))).all())
 
+
+# --------------------------------------------------------------------------- grids
 
 _GRID_STATS = text(
     f"""
-    WITH {_AREA_GRIDS},
+    WITH {area_grids()},
     inc AS (
       SELECT i.grid_id, count(*) AS total,
              count(*) FILTER (WHERE {SQL_OPEN}) AS open,
@@ -197,10 +367,7 @@ _GRID_STATS = text(
         AND i.created_at >= :since AND i.created_at < :until
       GROUP BY i.grid_id
     ),
-    visited AS (
-      SELECT DISTINCT v.building_id FROM visits v
-      WHERE v.at > CAST(:asof AS timestamptz) - make_interval(days => CAST(:days AS int)) AND v.at <= :asof
-    ),
+    {visited_buildings()},
     vis AS (
       SELECT b.grid_id, count(*) AS nb, count(vd.building_id) AS visited
       FROM buildings b JOIN ag ON ag.id = b.grid_id
@@ -245,51 +412,25 @@ GRID_COLUMNS = [
 ]
 
 
-def _table(columns: list[str], rows: Any) -> dict[str, Any]:
-    """Rows as a plain table; a ``geom`` column arrives as GeoJSON text and leaves as a dict."""
-    gi = columns.index("geom") if "geom" in columns else None
-    out = []
-    for r in rows:
-        row = list(r)
-        if gi is not None:
-            row[gi] = json.loads(row[gi]) if isinstance(row[gi], str) else (row[gi] or [])
-        out.append(row)
-    return {"columns": columns, "rows": out}
-
-
 async def grid_stats(
     conn: AsyncConnection,
-    area: Area,
+    area: PageArea,
     since: dt.datetime,
     until: dt.datetime,
     asof: dt.datetime,
     days: int,
-    precision: int = PRECISION,
-) -> dict[str, Any]:
-    """Active grids of the area with households, open/overdue cases, visit coverage, satisfaction.
+) -> Table:
+    """Aggregate the active grids of the area: households, open/overdue cases, visits, satisfaction.
 
-    A table (``GRID_COLUMNS``), one row per grid ordered by code.
+    One row per grid (``GRID_COLUMNS``) ordered by code.
     """
-    rows = (
-        await conn.execute(
-            _GRID_STATS,
-            _params(
-                area,
-                since=since,
-                until=until,
-                asof=asof,
-                days=days,
-                tol=GRID_TOLERANCE,
-                prec=precision,
-            ),
-        )
-    ).all()
-    return _table(GRID_COLUMNS, rows)
+    params = _params(area, since=since, until=until, asof=asof, days=days, tol=GRID_TOLERANCE)
+    return _table(GRID_COLUMNS, (await conn.execute(_GRID_STATS, params)).all())
 
 
 _GRID_OUTLINES = text(
     f"""
-    WITH {_AREA_GRIDS}
+    WITH {area_grids()}
     SELECT ag.code, ag.name, c.name, w.name,
            {encoded("ST_SimplifyPreserveTopology(ag.geom, :tol)")}
     FROM ag JOIN communities c ON c.code = ag.community_code
@@ -297,18 +438,16 @@ _GRID_OUTLINES = text(
     ORDER BY ag.code
     """
 )
+OUTLINE_COLUMNS = ["code", "name", "community_name", "worker", "geom"]
 
 
-async def grid_outlines(conn: AsyncConnection, area: Area) -> dict[str, Any]:
-    """Active grids of the area, outlines with code, name, community and worker (a table)."""
-    rows = (await conn.execute(_GRID_OUTLINES, _params(area, tol=GRID_TOLERANCE * 3, prec=PRECISION))).all()
-    return _table(["code", "name", "community_name", "worker", "geom"], rows)
+async def grid_outlines(conn: AsyncConnection, area: PageArea) -> Table:
+    """List the active grids of the area: outlines with code, name, community and worker."""
+    rows = (await conn.execute(_GRID_OUTLINES, _params(area, tol=GRID_TOLERANCE * 3))).all()
+    return _table(OUTLINE_COLUMNS, rows)
 
 
-_INCIDENT_AREA = """
-      (CAST(:community AS text) IS NULL OR i.community_code = :community)
-      AND (CAST(:district AS text) IS NULL
-           OR i.community_code IN (SELECT code FROM communities WHERE district_code = :district))"""
+# --------------------------------------------------------------------------- heat
 
 _HEAT = text(
     f"""
@@ -323,7 +462,7 @@ _HEAT = text(
         AND i.created_at >= :since AND i.created_at < :until
         AND (CAST(:item AS text) IS NULL OR i.item_code = :item)
         AND (CAST(:category AS text) IS NULL OR s.category = :category)
-        AND {_INCIDENT_AREA}
+        AND {area_incidents("i")}
       GROUP BY 1, 2, 3
     ),
     o AS (SELECT min(iy) AS y0, min(ix) AS x0, coalesce(sum(n), 0) AS total,
@@ -342,73 +481,62 @@ _HEAT = text(
     """
 )
 
-#: Heat cells are ``HEAT_CELL`` degrees square (≈ 111 m north–south, 95 m east–west here).
-HEAT_CELL = 0.001
+
+def heat_step(since: dt.datetime, until: dt.datetime, frames: bool = True) -> tuple[str, str]:
+    """Choose the frame step of a window and its label format.
+
+    Hours up to two days, days up to two months, months beyond; ``("all", "")`` for one frame.
+    """
+    span = until - since
+    if not frames:
+        return "all", ""
+    if span <= dt.timedelta(days=2):
+        return "hour", "YYYY-MM-DD HH24:00"
+    if span <= dt.timedelta(days=62):
+        return "day", "YYYY-MM-DD"
+    return "month", "YYYY-MM"
 
 
 async def heat(
     conn: AsyncConnection,
-    area: Area,
+    area: PageArea,
     since: dt.datetime,
     until: dt.datetime,
     item: str | None = None,
     category: str | None = None,
     frames: bool = True,
-) -> dict[str, Any]:
-    """Located incidents counted per cell of ``HEAT_CELL`` degrees, per month/day/hour.
+) -> Heat:
+    """Count located incidents per cell of ``HEAT_CELL`` degrees, per frame (:func:`heat_step`).
 
-    The step follows the window: one frame (``frames=False``), hours up to two
-    days, days up to two months, months beyond. Returns the page's layout,
-    encoded in PostGIS: ``{"cell", "origin": [iy0, ix0], "step", "total",
-    "max_all", "max_frame", "frames": [{"t": label, "c": [iy, ix, n, ...]}]}``
-    with cell indices relative to ``origin``; a cell's centre is
-    ``((iy0 + iy + 0.5) * cell, (ix0 + ix + 0.5) * cell)`` (lat, lon). The
-    maxima are the 90th percentiles of a cell's count over the whole window and
-    within a frame (a few busy cells must not wash out the rest).
+    Cells are encoded in PostGIS: each frame's ``c`` is ``[iy, ix, n, ...]`` with
+    cell indices relative to ``origin`` ``[iy0, ix0]``; a cell's centre is
+    ``((iy0 + iy + 0.5) * cell, (ix0 + ix + 0.5) * cell)`` (lat, lon). The maxima
+    are the 90th percentiles of a cell's count over the whole window and within
+    a frame (a few busy cells must not wash out the rest).
     """
-    span = until - since
-    if not frames:
-        step, fmt = "all", ""
-    elif span <= dt.timedelta(days=2):
-        step, fmt = "hour", "YYYY-MM-DD HH24:00"
-    elif span <= dt.timedelta(days=62):
-        step, fmt = "day", "YYYY-MM-DD"
-    else:
-        step, fmt = "month", "YYYY-MM"
-    rows = (
-        await conn.execute(
-            _HEAT,
-            _params(
-                area,
-                since=since,
-                until=until,
-                item=item,
-                category=category,
-                cell=HEAT_CELL,
-                step=step,
-                fmt=fmt,
-            ),
-        )
-    ).all()
+    step, fmt = heat_step(since, until, frames)
+    params = _params(
+        area, since=since, until=until, item=item, category=category, cell=HEAT_CELL, step=step, fmt=fmt
+    )
+    rows = (await conn.execute(_HEAT, params)).all()
     first = rows[0]
-    return {
-        "cell": HEAT_CELL,
-        "origin": [first[0] or 0, first[1] or 0],
-        "step": step,
-        "total": int(first[2]),
-        "max_all": max(1, first[4] or 1),
-        "max_frame": max(1, first[3] or 1),
-        "frames": [{"t": r[5], "c": json.loads(r[6])} for r in rows if r[6] is not None],
-    }
+    return Heat(
+        cell=HEAT_CELL,
+        origin=[first[0] or 0, first[1] or 0],
+        step=step,
+        total=int(first[2]),
+        max_all=max(1, first[4] or 1),
+        max_frame=max(1, first[3] or 1),
+        frames=[HeatFrame(r[5], json.loads(r[6])) for r in rows if r[6] is not None],
+    )
 
+
+# --------------------------------------------------------------------------- visit gaps
 
 _GAPS = text(
     f"""
-    WITH {_AREA_GRIDS},
-    visited AS (
-      SELECT DISTINCT v.building_id FROM visits v
-      WHERE v.at > CAST(:asof AS timestamptz) - make_interval(days => CAST(:days AS int)) AND v.at <= :asof
-    ),
+    WITH {area_grids()},
+    {visited_buildings()},
     must AS (
       SELECT r.building_id, count(*) AS n FROM residents r WHERE r.must_visit GROUP BY r.building_id
     ),
@@ -433,22 +561,23 @@ GAP_COLUMNS = ["code", "grid", "households", "must_visit", "days", "lat", "lon"]
 
 
 async def visit_gaps(
-    conn: AsyncConnection, area: Area, asof: dt.datetime, days: int, cap: int
-) -> dict[str, Any]:
-    """Buildings of the area's grids with no visit in ``(asof - days, asof]``.
+    conn: AsyncConnection, area: PageArea, asof: dt.datetime, days: int, cap: int
+) -> VisitGaps:
+    """List the buildings of the area's grids with no visit in ``(asof - days, asof]``.
 
     Buildings with must-visit households come first, then the longest unvisited;
     at most ``cap`` rows (``total`` says how many there are in all).
     """
     rows = (await conn.execute(_GAPS, _params(area, asof=asof, days=days, cap=cap))).all()
-    return {
-        "columns": GAP_COLUMNS,
-        "rows": [list(r[2:]) for r in rows],
-        "total": rows[0][0] if rows else 0,
-        "total_must_visit": rows[0][1] if rows else 0,
-        "days": days,
-    }
+    return VisitGaps(
+        Table(GAP_COLUMNS, [list(r[2:]) for r in rows]),
+        total=rows[0][0] if rows else 0,
+        total_must_visit=rows[0][1] if rows else 0,
+        days=days,
+    )
 
+
+# --------------------------------------------------------------------------- people
 
 _PEOPLE = text(
     f"""
@@ -462,7 +591,7 @@ _PEOPLE = text(
       AND (CAST(:role AS text) IS NULL OR p.role = :role)
       AND (NOT CAST(:on_duty_only AS boolean) OR p.on_duty)
       AND ((CAST(:community AS text) IS NULL AND CAST(:district AS text) IS NULL)
-           OR ({_AREA_COMMUNITIES}))
+           OR ({area_communities("c")}))
     ORDER BY p.id
     """
 )
@@ -471,22 +600,22 @@ PEOPLE_COLUMNS = ["id", "role", "on_duty", "at", "lat", "lon"]
 
 
 async def people(
-    conn: AsyncConnection,
-    area: Area,
-    role: str | None = None,
-    on_duty_only: bool = False,
-    precision: int = PRECISION,
-) -> dict[str, Any]:
-    """People with a known position: id, role, availability, time of position (no names/phones)."""
-    rows = (
-        await conn.execute(_PEOPLE, _params(area, role=role, on_duty_only=on_duty_only, prec=precision))
-    ).all()
-    return _table(PEOPLE_COLUMNS, rows)
+    conn: AsyncConnection, area: PageArea, role: str | None = None, on_duty_only: bool = False
+) -> Table:
+    """List people with a known position: id, role, availability, time (no names or phones).
 
+    In a community or district only the people of its communities; city-wide
+    also those of no community (riders).
+    """
+    params = _params(area, role=role, on_duty_only=on_duty_only, prec=PRECISION)
+    return _table(PEOPLE_COLUMNS, (await conn.execute(_PEOPLE, params)).all())
+
+
+# --------------------------------------------------------------------------- party tiers
 
 _PARTY_GRIDS = text(
     f"""
-    WITH {_AREA_GRIDS},
+    WITH {area_grids()},
     br AS (
       SELECT pb.id, pb.grid_id, pb.name FROM party_orgs pb JOIN ag ON ag.id = pb.grid_id
       WHERE pb.tier = 'branch'
@@ -518,14 +647,14 @@ _PARTY_COMMITTEES = text(
            {encoded("ST_SimplifyPreserveTopology(c.geom, :tol)")}
     FROM communities c
     LEFT JOIN party_orgs o ON o.community_code = c.code AND o.tier = 'committee'
-    WHERE {_AREA_COMMUNITIES}
+    WHERE {area_communities("c")}
     ORDER BY c.code
     """
 )
 
 _PARTY_GROUPS = text(
     f"""
-    WITH {_AREA_GRIDS},
+    WITH {area_grids()},
     grp AS (
       SELECT o.id, o.code FROM party_orgs o
       JOIN party_orgs pb ON pb.id = o.parent_id JOIN ag ON ag.id = pb.grid_id
@@ -560,33 +689,32 @@ PARTY_GRID_COLUMNS = [
 COMMITTEE_COLUMNS = ["code", "name", "committee", "members", "geom"]
 
 
-async def party(conn: AsyncConnection, area: Area) -> dict[str, Any]:
-    """Committees (community outlines), branches (grids) and building groups (points)."""
+async def party(conn: AsyncConnection, area: PageArea) -> PartyTables:
+    """Read committees (community outlines), branches (grids) and building groups (points)."""
     p = _params(area, tol=GRID_TOLERANCE, prec=PRECISION)
-    grids = _table(PARTY_GRID_COLUMNS, (await conn.execute(_PARTY_GRIDS, p)).all())
-    committees = _table(COMMITTEE_COLUMNS, (await conn.execute(_PARTY_COMMITTEES, p)).all())
-    groups = _table(GROUP_COLUMNS, (await conn.execute(_PARTY_GROUPS, p)).all())
-    return {"grids": grids, "committees": committees, "groups": groups}
-
-
-async def plan_info(conn: AsyncConnection, plan_id: int) -> dict[str, Any] | None:
-    row = (
-        (
-            await conn.execute(
-                text(
-                    "SELECT p.id, p.name, p.status, p.community_code, c.name AS community_name "
-                    "FROM plans p JOIN communities c ON c.code = p.community_code WHERE p.id = :id"
-                ),
-                {"id": plan_id},
-            )
-        )
-        .mappings()
-        .first()
+    return PartyTables(
+        grids=_table(PARTY_GRID_COLUMNS, (await conn.execute(_PARTY_GRIDS, p)).all()),
+        committees=_table(COMMITTEE_COLUMNS, (await conn.execute(_PARTY_COMMITTEES, p)).all()),
+        groups=_table(GROUP_COLUMNS, (await conn.execute(_PARTY_GROUPS, p)).all()),
     )
-    return dict(row) if row else None
 
 
-_PLAN_MOVES = """
+# --------------------------------------------------------------------------- plans
+
+_PLAN_INFO = text(
+    "SELECT p.id, p.name, p.status, p.community_code, c.name AS community_name "
+    "FROM plans p JOIN communities c ON c.code = p.community_code WHERE p.id = :id"
+)
+
+
+def plan_moves() -> str:
+    """Build the CTEs ``pa``, ``votes``, ``match``, ``moved``: buildings of plan ``:plan`` that move.
+
+    A draft grid is matched to the active grid most of its buildings come from;
+    a building is *moved* when its active grid (``buildings.grid_id``) is not the
+    one its draft grid (``plan_assignments``) is matched to (or it had none).
+    """
+    return """
     pa AS (
       SELECT pa.building_id, pa.grid_id AS draft_grid, b.grid_id AS active_grid
       FROM plan_assignments pa JOIN buildings b ON b.id = pa.building_id
@@ -605,9 +733,10 @@ _PLAN_MOVES = """
       WHERE pa.active_grid IS DISTINCT FROM m.active_grid
     )"""
 
+
 _PLAN_GRIDS = text(
     f"""
-    WITH {_PLAN_MOVES}
+    WITH {plan_moves()}
     SELECT g.code, g.name, g.households,
            (SELECT count(*) FROM moved WHERE moved.draft_grid = g.id), {encoded("g.geom")}
     FROM grids g WHERE g.plan_id = :plan ORDER BY g.code
@@ -623,7 +752,7 @@ _ACTIVE_GRIDS = text(
 
 _MOVED = text(
     f"""
-    WITH {_PLAN_MOVES}
+    WITH {plan_moves()}
     SELECT b.code, b.households, ga.code AS from_grid, gd.code AS to_grid,
            round(ST_Y(b.point)::numeric, 6)::float AS lat, round(ST_X(b.point)::numeric, 6)::float AS lon
     FROM moved m JOIN buildings b ON b.id = m.building_id
@@ -636,186 +765,28 @@ _MOVED = text(
 MOVED_COLUMNS = ["code", "households", "from_grid", "to_grid", "lat", "lon"]
 
 
-async def plan_comparison(conn: AsyncConnection, plan_id: int, community: str) -> dict[str, Any]:
-    """Draft grids, active grids of the same community and the buildings that change grid.
-
-    A draft grid is matched to the active grid most of its buildings come from;
-    a building is *moved* when its active grid (``buildings.grid_id``) is not the
-    one its draft grid (``plan_assignments``) is matched to (or it had none).
-    """
-    draft = _table(
-        ["code", "name", "households", "moved_in", "geom"],
-        (await conn.execute(_PLAN_GRIDS, {"plan": plan_id})).all(),
-    )
-    active = _table(
-        ["code", "name", "households", "geom"],
-        (await conn.execute(_ACTIVE_GRIDS, {"community": community})).all(),
-    )
-    moved = _table(MOVED_COLUMNS, (await conn.execute(_MOVED, {"plan": plan_id})).all())
-    return {"draft": draft, "active": active, "moved": moved}
+async def plan_info(conn: AsyncConnection, plan_id: int) -> PlanInfo | None:
+    """Read a plan's name, status and community; None when there is no such plan."""
+    row = (await conn.execute(_PLAN_INFO, {"id": plan_id})).mappings().first()
+    return PlanInfo(**row) if row else None
 
 
-async def item_exists(conn: AsyncConnection, item: str) -> bool:
-    return (
-        await conn.execute(text("SELECT 1 FROM service_items WHERE code = :c"), {"c": item})
-    ).first() is not None
-
-
-async def categories(conn: AsyncConnection) -> list[str]:
-    return list(
-        (await conn.execute(text("SELECT DISTINCT category FROM service_items ORDER BY 1"))).scalars()
+async def plan_comparison(conn: AsyncConnection, plan_id: int, community: str) -> PlanComparison:
+    """Read the draft grids, the active grids of the community and the buildings that change grid."""
+    return PlanComparison(
+        draft=_table(
+            ["code", "name", "households", "moved_in", "geom"],
+            (await conn.execute(_PLAN_GRIDS, {"plan": plan_id})).all(),
+        ),
+        active=_table(
+            ["code", "name", "households", "geom"],
+            (await conn.execute(_ACTIVE_GRIDS, {"community": community})).all(),
+        ),
+        moved=_table(MOVED_COLUMNS, (await conn.execute(_MOVED, {"plan": plan_id})).all()),
     )
 
 
-# --------------------------------------------------------------------------- page data
-#
-# The router and the CLI both build a page from these: validate the filters (raising
-# the project's errors), run the queries above, and return the data the page builders
-# in ``maps.pages`` draw. Nothing here renders.
-
-SHANGHAI = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")
-#: Most buildings listed on a page (must-visit first); the grid colours still count every one.
-GAP_CAP = {"coverage": 1000, "visits": 6000}
-DEFINITIONS = {
-    "population": "incidents with since <= created_at < until AND duplicate_of IS NULL",
-    "open": SQL_OPEN,
-    "overdue": SQL_OVERDUE,
-    "satisfaction": "count(ratings WHERE good) / count(ratings) of those cases",
-    "grid": "incidents.grid_id (cases outside the active grids count in meta.metrics only)",
-    "visit_coverage": "buildings (buildings.grid_id) with a visit in (asof - days, asof] / buildings",
-}
-
-
-@dataclass
-class PageFilters:
-    """The filters of a map page (None = the default, filled in by ``resolve_filters``)."""
-
-    community: str | None = None
-    district: str | None = None
-    since: dt.datetime | None = None
-    until: dt.datetime | None = None
-    asof: dt.datetime | None = None
-    days: int = 30
-    item: str | None = None
-    category: str | None = None
-    role: str | None = None
-
-
-def _aware(value: dt.datetime | None, name: str) -> dt.datetime | None:
-    """Times must carry their offset (as ``/api/v1/metrics`` asks): never guessed."""
-    from api.errors import InvalidInput
-
-    if value is not None and value.tzinfo is None:
-        raise InvalidInput("give a time zone (e.g. 2024-01-01T00:00:00+08:00)", loc=["query", name])
-    return value
-
-
-async def resolve_filters(conn: AsyncConnection, f: PageFilters) -> tuple[Area, PageFilters, list[str]]:
-    """Check the filters, fill the defaults, and say in notes what the page shows.
-
-    Default window: the 365 days up to the latest case recorded (so a store whose
-    data stops still shows its last year); visits as of the latest visit recorded
-    (at most now).
-    """
-    from api.errors import InvalidInput, NotFound
-
-    if f.community is not None and f.district is not None:
-        raise InvalidInput("give community or district, not both", loc=["query", "district"])
-    area = await resolve_area(conn, f.community, f.district)
-    if area is None:
-        field, code = ("community", f.community) if f.community is not None else ("district", f.district)
-        raise NotFound(f"no {field} with code {code}", loc=["query", field])
-    if f.item is not None and not await item_exists(conn, f.item):
-        raise InvalidInput(f"no service item with code {f.item}", loc=["query", "item"])
-    if f.category is not None:
-        known = await categories(conn)
-        if f.category not in known:
-            raise InvalidInput(
-                f"unknown category {f.category!r}; one of {', '.join(known)}", loc=["query", "category"]
-            )
-    if not 1 <= f.days <= 3650:
-        raise InvalidInput("days must be between 1 and 3650", loc=["query", "days"])
-    clock = await data_clock(conn)
-    now = clock["now"]
-    since, until, asof = _aware(f.since, "since"), _aware(f.until, "until"), _aware(f.asof, "asof")
-    if until is None and since is None:
-        last = clock["last_incident"]
-        until = min(now, last + dt.timedelta(microseconds=1)) if last else now
-    elif until is None:
-        until = now
-    if since is None:
-        since = until - dt.timedelta(days=365)
-    if since >= until:
-        raise InvalidInput(
-            f"empty time window: since ({since.isoformat()}) must be before until ({until.isoformat()})",
-            loc=["query", "since"],
-        )
-    if asof is None:
-        asof = min(now, clock["last_visit"]) if clock["last_visit"] else now
-    resolved = PageFilters(
-        area.community, area.district, since, until, asof, f.days, f.item, f.category, f.role
-    )
-    notes = [f"范围 Area: {area.label}"]
-    return area, resolved, notes
-
-
-def _local(t: dt.datetime) -> str:
-    return t.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
-
-
-def _window_note(f: PageFilters) -> str:
-    assert f.since and f.until
-    return f"事项时间 Cases created: {_local(f.since)} – {_local(f.until)} (UTC+8)"
-
-
-def _visit_note(f: PageFilters) -> str:
-    assert f.asof
-    return f"走访 Visits: {f.days} 天内 days up to {_local(f.asof)}"
-
-
-def _meta(page: str, area: Area, f: PageFilters, **extra: Any) -> dict[str, Any]:
-    return {
-        "page": page,
-        "area": {"community": area.community, "district": area.district, "label": area.label},
-        "filters": {
-            "since": f.since.isoformat() if f.since else None,
-            "until": f.until.isoformat() if f.until else None,
-            "asof": f.asof.isoformat() if f.asof else None,
-            "days": f.days,
-            "item": f.item,
-            "category": f.category,
-            "role": f.role,
-        },
-        "definitions": DEFINITIONS,
-        **extra,
-    }
-
-
-def _grid_totals(grids: dict[str, Any]) -> dict[str, Any]:
-    keys = ("households", "buildings", "visited", "incidents", "open", "overdue", "rated", "good")
-    cols = grids["columns"]
-    totals: dict[str, Any] = {k: sum(r[cols.index(k)] or 0 for r in grids["rows"]) for k in keys}
-    totals["grids"] = len(grids["rows"])
-    return totals
-
-
-Query = Callable[..., Awaitable[Any]]
-
-
-async def _run(engine: AsyncEngine, fn: Query, *args: Any, **kw: Any) -> Any:
-    async with engine.connect() as conn:
-        return await fn(conn, *args, **kw)
-
-
-async def _gather(engine: AsyncEngine, *calls: tuple[Any, ...]) -> list[Any]:
-    """Run independent queries at once, each on its own pooled connection."""
-    return list(await asyncio.gather(*(_run(engine, c[0], *c[1:]) for c in calls)))
-
-
-async def _resolve(engine: AsyncEngine, f: PageFilters) -> tuple[Area, PageFilters, list[str]]:
-    async with engine.connect() as conn:
-        return await resolve_filters(conn, f)
-
+# --------------------------------------------------------------------------- area totals
 
 _AREA_TOTALS = text(
     f"""
@@ -826,200 +797,14 @@ _AREA_TOTALS = text(
     FROM incidents i
     LEFT JOIN ratings r ON r.incident_id = i.id
     WHERE i.duplicate_of IS NULL AND i.created_at >= :since AND i.created_at < :until
-      AND {_INCIDENT_AREA}
+      AND {area_incidents("i")}
     """
 )
 
 
-async def area_metrics(conn: AsyncConnection, area: Area, f: PageFilters) -> dict[str, Any]:
-    """The area's totals counted as ``/api/v1/metrics`` counts them (by ``community_code``)."""
-    row = (await conn.execute(_AREA_TOTALS, _params(area, since=f.since, until=f.until))).mappings().one()
-    out = dict(row)
-    out["satisfaction"] = round(out["good"] / out["ratings"], 4) if out["ratings"] else None
-    return out
-
-
-async def coverage_data(engine: AsyncEngine, f: PageFilters, measure: str) -> dict[str, Any]:
-    """Grids with every measure, incident heat, the worst visit gaps and on-duty people."""
-    area, f, notes = await _resolve(engine, f)
-    assert f.since and f.until and f.asof
-    bounds_, grids, heat_, gaps, people_, metrics = await _gather(
-        engine,
-        (boundaries, area),
-        (grid_stats, area, f.since, f.until, f.asof, f.days),
-        (heat, area, f.since, f.until, f.item, f.category, False),
-        (visit_gaps, area, f.asof, f.days, GAP_CAP["coverage"]),
-        (people, area, f.role, True),
-        (area_metrics, area, f),
-    )
-    notes += [_window_note(f), _visit_note(f), "人员 People: 在岗 on duty only"]
-    if gaps["total"] > len(gaps["rows"]):
-        notes.append(
-            f"未走访楼栋 Buildings not visited: {gaps['total']}, "
-            f"显示 showing {len(gaps['rows'])} (必访户优先 must-visit first)"
-        )
-    return {
-        "boundaries": bounds_,
-        "bounds": area.bounds,
-        "grids": grids,
-        "heat": heat_,
-        "gaps": gaps,
-        "people": people_,
-        "notes": notes,
-        "meta": _meta(
-            "coverage",
-            area,
-            f,
-            measure=measure,
-            metrics=metrics,
-            totals={
-                **_grid_totals(grids),
-                "heat": heat_["total"],
-                "gaps": gaps["total"],
-                "people": len(people_["rows"]),
-            },
-        ),
-    }
-
-
-async def heatmap_data(engine: AsyncEngine, f: PageFilters) -> dict[str, Any]:
-    """Heat frames over the window (month/day/hour steps) and the grid outlines."""
-    area, f, notes = await _resolve(engine, f)
-    assert f.since and f.until
-    bounds_, grids, heat_ = await _gather(
-        engine,
-        (boundaries, area),
-        (grid_outlines, area),
-        (heat, area, f.since, f.until, f.item, f.category, True),
-    )
-    notes.append(_window_note(f))
-    if f.item or f.category:
-        notes.append(f"事项 Item: {f.item or '-'}  类别 Category: {f.category or '-'}")
-    return {
-        "boundaries": bounds_,
-        "bounds": area.bounds,
-        "grids": grids,
-        "heat": heat_,
-        "notes": notes,
-        "meta": _meta(
-            "heatmap", area, f, totals={"incidents": heat_["total"], "frames": len(heat_["frames"])}
-        ),
-    }
-
-
-async def visits_data(engine: AsyncEngine, f: PageFilters) -> dict[str, Any]:
-    """Grid visit coverage and the buildings not visited (must-visit first)."""
-    area, f, notes = await _resolve(engine, f)
-    assert f.since and f.until and f.asof
-    bounds_, grids, gaps = await _gather(
-        engine,
-        (boundaries, area),
-        (grid_stats, area, f.since, f.until, f.asof, f.days),
-        (visit_gaps, area, f.asof, f.days, GAP_CAP["visits"]),
-    )
-    notes.append(_visit_note(f))
-    notes.append(
-        f"未走访楼栋 Buildings not visited: {gaps['total']} "
-        f"(必访户 with must-visit households: {gaps['total_must_visit']})"
-    )
-    if gaps["total"] > len(gaps["rows"]):
-        notes.append(f"显示 showing {len(gaps['rows'])}, 必访户优先 must-visit first")
-    return {
-        "boundaries": bounds_,
-        "bounds": area.bounds,
-        "grids": grids,
-        "gaps": gaps,
-        "notes": notes,
-        "meta": _meta(
-            "visits",
-            area,
-            f,
-            totals={
-                **_grid_totals(grids),
-                "gaps": gaps["total"],
-                "gaps_must_visit": gaps["total_must_visit"],
-            },
-        ),
-    }
-
-
-async def people_data(engine: AsyncEngine, f: PageFilters) -> dict[str, Any]:
-    """Everyone with a position (or one role), with the grid outlines."""
-    area, f, notes = await _resolve(engine, f)
-    bounds_, grids, people_ = await _gather(
-        engine, (boundaries, area), (grid_outlines, area), (people, area, f.role, False)
-    )
-    on_duty = sum(1 for r in people_["rows"] if r[2])
-    notes.append(f"有位置人员 People with a position: {len(people_['rows'])} (在岗 on duty {on_duty})")
-    return {
-        "boundaries": bounds_,
-        "bounds": area.bounds,
-        "grids": grids,
-        "people": people_,
-        "notes": notes,
-        "meta": _meta("people", area, f, totals={"people": len(people_["rows"]), "on_duty": on_duty}),
-    }
-
-
-async def party_data(engine: AsyncEngine, f: PageFilters) -> dict[str, Any]:
-    """Committees, grid branches (with group coverage of buildings) and building groups."""
-    area, f, notes = await _resolve(engine, f)
-    bounds_, data = await _gather(engine, (boundaries, area), (party, area))
-    feats = [dict(zip(PARTY_GRID_COLUMNS, r, strict=True)) for r in data["grids"]["rows"]]
-    no_branch = sum(1 for g in feats if not g["branch"])
-    notes.append(f"网格 Grids: {len(feats)}, 无党支部 without a branch: {no_branch}")
-    return {
-        "boundaries": bounds_,
-        "bounds": area.bounds,
-        **data,
-        "notes": notes,
-        "meta": _meta(
-            "party",
-            area,
-            f,
-            totals={
-                "grids": len(feats),
-                "without_branch": no_branch,
-                "groups": len(data["groups"]["rows"]),
-                "buildings": sum(g["buildings"] for g in feats),
-                "covered": sum(g["covered"] for g in feats),
-            },
-        ),
-    }
-
-
-async def plan_data(engine: AsyncEngine, plan_id: int) -> dict[str, Any]:
-    """A plan's grids over the active grids of its community, and the buildings that move."""
-    from api.errors import NotFound
-
-    async with engine.connect() as conn:
-        info = await plan_info(conn, plan_id)
-        if info is None:
-            raise NotFound(f"no plan with id {plan_id}", loc=["path", "plan_id"])
-        area = await resolve_area(conn, info["community_code"], None)
-        assert area is not None
-        bounds_ = await boundaries(conn, area)
-        data = await plan_comparison(conn, plan_id, info["community_code"])
-    notes = [
-        f"范围 Area: {area.label}",
-        f"草案 Plan {plan_id} «{info['name']}» ({info['status']})",
-        f"调整楼栋 Buildings moved: {len(data['moved']['rows'])}",
-    ]
-    f = PageFilters(community=area.community)
-    return {
-        "boundaries": bounds_,
-        "bounds": area.bounds,
-        **data,
-        "notes": notes,
-        "meta": _meta(
-            "plan",
-            area,
-            f,
-            plan={"id": plan_id, "name": info["name"], "status": info["status"]},
-            totals={
-                "draft_grids": len(data["draft"]["rows"]),
-                "active_grids": len(data["active"]["rows"]),
-                "moved": len(data["moved"]["rows"]),
-            },
-        ),
-    }
+async def area_totals(
+    conn: AsyncConnection, area: PageArea, since: dt.datetime, until: dt.datetime
+) -> AreaTotals:
+    """Count the area's cases as ``/api/v1/metrics`` counts them (by ``community_code``)."""
+    row = (await conn.execute(_AREA_TOTALS, _params(area, since=since, until=until))).mappings().one()
+    return AreaTotals(**row)

@@ -2,12 +2,64 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from api.store.sql.areas import POINT
+from api.store.sql.areas import point
+
+
+@dataclass(frozen=True)
+class PartyOrg:
+    """One organisation of a community's tree (flat; ``parent_id`` links the tiers)."""
+
+    id: int
+    tier: str
+    code: str
+    name: str
+    parent_id: int | None
+    grid_code: str | None
+    secretary_id: int | None
+    secretary_name: str | None
+    members: int
+    buildings: list[str] | None
+
+
+@dataclass(frozen=True)
+class OrgRef:
+    """An organisation named in an answer: code, name and secretary."""
+
+    code: str
+    name: str
+    secretary_name: str | None
+
+
+@dataclass(frozen=True)
+class BuildingAt:
+    """The building at (``contains``) or nearest to a point inside its grid."""
+
+    code: str
+    name: str | None
+    address: str | None
+    contains: bool
+    distance_m: float
+
+
+@dataclass(frozen=True)
+class PartyAt:
+    """Who is responsible for a place: its grid, community, the three tiers and the building."""
+
+    grid_id: int
+    grid_code: str
+    grid_name: str
+    community_code: str
+    community_name: str
+    committee: OrgRef | None
+    branch: OrgRef | None
+    building: BuildingAt | None
+    group: OrgRef | None
+
 
 _TREE = text(
     """
@@ -24,66 +76,81 @@ _TREE = text(
     """
 )
 
-_BUILDING_AT = text(
+
+def _org(alias: str, where: str) -> str:
+    """Build the LATERAL subquery ``alias``: the organisation matching ``where``, with its secretary."""
+    return f"""LEFT JOIN LATERAL (
+      SELECT o.id, o.code, o.name, s.name AS secretary_name FROM party_orgs o
+      LEFT JOIN people s ON s.id = o.secretary_id WHERE {where} ORDER BY o.code LIMIT 1) {alias} ON true"""
+
+
+#: One round trip: the active grid containing the point (lowest code on a shared boundary),
+#: its community's committee, its branch, the building containing (else nearest to) the point
+#: in the grid, and that building's group.
+_AT = text(
     f"""
-    SELECT b.id, b.code, b.name, b.address,
-           ST_Distance(b.geom::geography, {POINT}::geography) AS distance_m,
-           ST_Intersects(b.geom, {POINT}) AS contains
-    FROM buildings b
-    WHERE b.grid_id = :grid_id
-    ORDER BY b.geom <-> {POINT}
-    LIMIT 1
-    """
-)
-
-_GROUP_OF = text(
-    """
-    SELECT o.id, o.code, o.name, s.name AS secretary_name
-    FROM party_group_buildings pb JOIN party_orgs o ON o.id = pb.group_id
-    LEFT JOIN people s ON s.id = o.secretary_id
-    WHERE pb.building_id = :building_id
-    """
-)
-
-_COMMITTEE = text(
-    """
-    SELECT o.id, o.code, o.name, s.name AS secretary_name FROM party_orgs o
-    LEFT JOIN people s ON s.id = o.secretary_id
-    WHERE o.community_code = :community AND o.tier = 'committee'
-    """
-)
-
-_BRANCH = text(
-    """
-    SELECT o.id, o.code, o.name, s.name AS secretary_name FROM party_orgs o
-    LEFT JOIN people s ON s.id = o.secretary_id
-    WHERE o.grid_id = :grid_id AND o.tier = 'branch'
+    WITH g AS (
+      SELECT g.id, g.code, g.name, g.community_code, c.name AS community_name
+      FROM grids g JOIN communities c ON c.code = g.community_code
+      WHERE g.active AND ST_Intersects(g.geom, {point()})
+      ORDER BY g.code LIMIT 1)
+    SELECT g.id AS grid_id, g.code AS grid_code, g.name AS grid_name, g.community_code, g.community_name,
+           cm.code AS cm_code, cm.name AS cm_name, cm.secretary_name AS cm_secretary,
+           br.code AS br_code, br.name AS br_name, br.secretary_name AS br_secretary,
+           bu.code AS bu_code, bu.name AS bu_name, bu.address AS bu_address,
+           bu.contains AS bu_contains, bu.distance_m AS bu_distance,
+           gr.code AS gr_code, gr.name AS gr_name, gr.secretary_name AS gr_secretary
+    FROM g
+    {_org("cm", "o.community_code = g.community_code AND o.tier = 'committee'")}
+    {_org("br", "o.grid_id = g.id AND o.tier = 'branch'")}
+    LEFT JOIN LATERAL (
+      SELECT b.id, b.code, b.name, b.address,
+             ST_Distance(b.geom::geography, {point()}::geography) AS distance_m,
+             ST_Intersects(b.geom, {point()}) AS contains
+      FROM buildings b WHERE b.grid_id = g.id
+      ORDER BY b.geom <-> {point()} LIMIT 1) bu ON true
+    LEFT JOIN LATERAL (
+      SELECT o.code, o.name, s.name AS secretary_name
+      FROM party_group_buildings pb JOIN party_orgs o ON o.id = pb.group_id
+      LEFT JOIN people s ON s.id = o.secretary_id
+      WHERE pb.building_id = bu.id ORDER BY o.code LIMIT 1) gr ON true
     """
 )
 
 
-async def party_tree(conn: AsyncConnection, community: str) -> list[dict[str, Any]]:
-    """All organisations of a community, flat (the router nests them)."""
+async def party_tree(conn: AsyncConnection, community: str) -> list[PartyOrg]:
+    """List all organisations of a community, flat, by tier then code (the service nests them)."""
     rows = (await conn.execute(_TREE, {"community": community})).mappings().all()
-    return [dict(r) for r in rows]
+    return [PartyOrg(**r) for r in rows]
 
 
-async def committee_of(conn: AsyncConnection, community: str) -> dict[str, Any] | None:
-    row = (await conn.execute(_COMMITTEE, {"community": community})).mappings().first()
-    return dict(row) if row else None
+def _ref(code: str | None, name: str | None, secretary: str | None) -> OrgRef | None:
+    return None if code is None else OrgRef(code, name or "", secretary)
 
 
-async def branch_of(conn: AsyncConnection, grid_id: int) -> dict[str, Any] | None:
-    row = (await conn.execute(_BRANCH, {"grid_id": grid_id})).mappings().first()
-    return dict(row) if row else None
+async def party_at(conn: AsyncConnection, lon: float, lat: float) -> PartyAt | None:
+    """Find the grid containing the WGS84 point and who answers for the place (one round trip).
 
-
-async def building_group_at(
-    conn: AsyncConnection, grid_id: int, lon: float, lat: float
-) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
-    """The building at (or nearest to) the point inside the grid, and its party group."""
-    b = (await conn.execute(_BUILDING_AT, {"grid_id": grid_id, "lon": lon, "lat": lat})).mappings().first()
-    if b is None:
-        return None, None
-    g = (await conn.execute(_GROUP_OF, {"building_id": b["id"]})).mappings().first()
-    return dict(b), (dict(g) if g else None)
+    None when no active grid contains the point.
+    """
+    r = (await conn.execute(_AT, {"lon": lon, "lat": lat})).mappings().first()
+    if r is None:
+        return None
+    building = (
+        None
+        if r["bu_code"] is None
+        else BuildingAt(
+            r["bu_code"], r["bu_name"], r["bu_address"], bool(r["bu_contains"]), float(r["bu_distance"])
+        )
+    )
+    return PartyAt(
+        grid_id=r["grid_id"],
+        grid_code=r["grid_code"],
+        grid_name=r["grid_name"],
+        community_code=r["community_code"],
+        community_name=r["community_name"],
+        committee=_ref(r["cm_code"], r["cm_name"], r["cm_secretary"]),
+        branch=_ref(r["br_code"], r["br_name"], r["br_secretary"]),
+        building=building,
+        group=_ref(r["gr_code"], r["gr_name"], r["gr_secretary"]),
+    )

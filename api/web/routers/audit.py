@@ -3,40 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel
 
-from api.errors import InvalidInput
-from api.store.sql import audit as q
+from api.services import auditlog
 from api.web.deps import ConnDep, PrincipalDep
+from api.web.schemas.audit import AuditPage
 
 router = APIRouter(prefix="/api/v1", tags=["audit"])
-
-
-class AuditEntryOut(BaseModel):
-    id: int
-    at: dt.datetime
-    actor: str
-    token_id: int | None
-    role: str | None
-    client_ip: str | None
-    method: str | None
-    path: str | None
-    action: str
-    entity: str | None
-    entity_id: str | None
-    before: dict[str, Any] | None
-    after: dict[str, Any] | None
-    changed: list[str] | None
-    status: int | None
-
-
-class AuditPage(BaseModel):
-    entries: list[AuditEntryOut]
-    #: pass as ``before_id`` for the next (older) page; null at the end
-    next_before_id: int | None
 
 
 @router.get(
@@ -46,7 +21,7 @@ class AuditPage(BaseModel):
 )
 async def list_audit(
     conn: ConnDep,
-    _admin: PrincipalDep,
+    principal: PrincipalDep,
     entity: Annotated[str | None, Query(max_length=32, description="e.g. plan, incident, person")] = None,
     entity_id: Annotated[str | None, Query(max_length=64)] = None,
     action: Annotated[str | None, Query(max_length=64, description="e.g. plan.publish")] = None,
@@ -55,25 +30,8 @@ async def list_audit(
     since: Annotated[dt.datetime | None, Query(description="from this time (inclusive)")] = None,
     until: Annotated[dt.datetime | None, Query(description="before this time")] = None,
     before_id: Annotated[int | None, Query(ge=1, le=2**62, description="page cursor")] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-) -> AuditPage:
-    for name, value in (("since", since), ("until", until)):
-        if value is not None and (value.tzinfo is None or not 1900 <= value.year <= 9000):
-            raise InvalidInput(
-                f"{name} must be a date-time with a timezone between the years 1900 and 9000",
-                loc=["query", name],
-            )
-    rows = await q.list_entries(
-        conn,
-        entity=entity,
-        entity_id=entity_id,
-        action=action,
-        token_id=token_id,
-        role=role,
-        since=since,
-        until=until,
-        before_id=before_id,
-        limit=limit,
-    )
-    nxt = rows[-1]["id"] if len(rows) == limit else None
-    return AuditPage(entries=[AuditEntryOut(**r) for r in rows], next_before_id=nxt)
+    limit: Annotated[int, Query(ge=1, le=auditlog.MAX_LIMIT)] = 100,
+) -> auditlog.AuditPage:
+    """List audit entries, newest first; page backwards with ``before_id`` = ``next_before_id``."""
+    f = auditlog.AuditFilter(entity, entity_id, action, token_id, role, since, until, before_id)
+    return await auditlog.list_entries(conn, principal, f, limit)

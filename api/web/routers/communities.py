@@ -6,22 +6,28 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from api.store.sql import areas
-from api.web.deps import ConnDep
+from api.services.areas import listing
+from api.web.deps import ConnDep, PrincipalDep
+from api.web.schemas.areas import CommunityCollection
+from api.web.schemas.geojson import GEOJSON, GeoJSONResponse
 
 router = APIRouter(prefix="/api/v1", tags=["areas"])
 
-GEOJSON = "application/geo+json"
+DistrictQuery = Annotated[str | None, Query(pattern=r"^\d{6}$", description="6-digit district code")]
+CommunityQuery = Annotated[
+    str | None, Query(pattern=r"^\d{12}$", description="12-digit community code (that one only)")
+]
 
 
 @router.get(
     "/communities",
-    summary="All communities as a GeoJSON FeatureCollection (WGS84)",
-    response_class=Response,
-    responses={200: {"content": {GEOJSON: {}}}},
+    summary="Communities as a GeoJSON FeatureCollection (WGS84); a scoped token gets its own area",
+    response_model=CommunityCollection,
+    response_class=GeoJSONResponse,
 )
 async def list_communities(
-    conn: ConnDep,
-    district: Annotated[str | None, Query(pattern=r"^\d{6}$", description="6-digit district code")] = None,
+    conn: ConnDep, principal: PrincipalDep, district: DistrictQuery = None, community: CommunityQuery = None
 ) -> Response:
-    return Response(await areas.communities_geojson(conn, district), media_type=GEOJSON)
+    """List communities with their grids and households; a scoped token naming none gets its area."""
+    # built whole in PostGIS; the tests validate it against the response model
+    return Response(await listing.communities(conn, principal, district, community), media_type=GEOJSON)

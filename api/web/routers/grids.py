@@ -7,11 +7,13 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from api.errors import NotFound
-from api.store.sql import areas
-from api.web.deps import ConnDep
-from api.web.params import CRSQuery, LatQuery, LonQuery, make_point
-from api.web.routers.communities import GEOJSON
+from api.services.areas import listing
+from api.services.areas.locate import Location, locate
+from api.services.coords import make_point
+from api.web.deps import ApiSettingsDep, ConnDep, PrincipalDep
+from api.web.params import CRSQuery, LatQuery, LonQuery
+from api.web.schemas.areas import GridCollection, LocateOut
+from api.web.schemas.geojson import GEOJSON, GeoJSONResponse
 
 router = APIRouter(prefix="/api/v1/grids", tags=["areas"])
 
@@ -20,60 +22,55 @@ CommunityCode = Annotated[str | None, Query(pattern=r"^\d{12}$", description="12
 
 @router.get(
     "",
-    summary="Grids of the active plans as a GeoJSON FeatureCollection (WGS84)",
-    response_class=Response,
-    responses={200: {"content": {GEOJSON: {}}}, 404: {"description": "unknown community"}},
+    summary="Grids of the active plans as a GeoJSON FeatureCollection (WGS84); a scoped token gets its area",
+    response_model=GridCollection,
+    response_class=GeoJSONResponse,
+    responses={404: {"description": "unknown community"}},
 )
-async def list_grids(conn: ConnDep, community: CommunityCode = None) -> Response:
-    if community is not None and not await areas.community_exists(conn, community):
-        raise NotFound(f"no community with code {community}", loc=["query", "community"])
-    return Response(await areas.grids_geojson(conn, community), media_type=GEOJSON)
+async def list_grids(conn: ConnDep, principal: PrincipalDep, community: CommunityCode = None) -> Response:
+    """List the active grids with worker and party branch; a scoped token naming none gets its area."""
+    # built whole in PostGIS; the tests validate it against the response model
+    return Response(await listing.grids(conn, principal, community), media_type=GEOJSON)
+
+
+def located(loc: Location) -> dict[str, object]:
+    """Build the JSON of :class:`LocateOut` directly (the hot path skips re-validation)."""
+    p, g = loc.point, loc.grid
+    return {
+        "point": {"lon": p.lon, "lat": p.lat, "crs": "wgs84", "input_crs": p.input_crs},
+        "grid": {
+            "code": g.code,
+            "name": g.name,
+            "households": g.households,
+            "buildings": g.buildings,
+            "plan": g.plan_id,
+        },
+        "community": {"code": g.community_code, "name": g.community_name, "district": g.district_code},
+        "worker": None
+        if g.worker_id is None
+        else {"id": g.worker_id, "name": g.worker_name, "phone": g.worker_phone, "on_duty": g.worker_on_duty},
+        "party_branch": None if g.branch_code is None else {"code": g.branch_code, "name": g.branch_name},
+        "neighbour_grids": [{"code": n.code, "distance_m": n.distance_m} for n in g.neighbours],
+    }
 
 
 @router.get(
     "/locate",
-    summary="The grid (with community, worker and party branch) that contains a point",
-    responses={404: {"description": "no grid contains the point"}},
-    response_class=JSONResponse,
+    summary="The grid (with community, worker, party branch and near-boundary neighbours) containing a point",
+    response_model=LocateOut,
+    responses={404: {"description": "no grid (the caller may see) contains the point"}},
 )
-async def locate(request: Request, lon: LonQuery, lat: LatQuery, crs: CRSQuery) -> JSONResponse:
-    # The hottest read path: no dependency generator, no response re-encoding.
+async def locate_point(
+    request: Request,
+    principal: PrincipalDep,
+    api_settings: ApiSettingsDep,
+    lon: LonQuery,
+    lat: LatQuery,
+    crs: CRSQuery,
+) -> JSONResponse:
+    """Locate a point given in a stated system: grid, community, worker, branch, neighbours."""
+    # The hottest read path: no dependency generator, one round trip, no response re-validation.
     point = make_point(lon, lat, crs.value)
     async with request.app.state.read_engine.connect() as conn:
-        row = await areas.locate_grid(conn, point.lon, point.lat)
-    if row is None:
-        raise NotFound(
-            f"no grid contains the point ({point.lon:.6f}, {point.lat:.6f}) WGS84",
-            loc=["query"],
-        )
-    return JSONResponse(
-        {
-            "point": {"lon": point.lon, "lat": point.lat, "crs": "wgs84", "input_crs": point.input_crs},
-            "grid": {
-                "code": row["code"],
-                "name": row["name"],
-                "households": row["households"],
-                "buildings": row["buildings"],
-                "plan": row["plan_id"],
-            },
-            "community": {
-                "code": row["community_code"],
-                "name": row["community_name"],
-                "district": row["district_code"],
-            },
-            "worker": None
-            if row["worker_id"] is None
-            else {
-                "id": row["worker_id"],
-                "name": row["worker_name"],
-                "phone": row["worker_phone"],
-                "on_duty": row["worker_on_duty"],
-            },
-            "party_branch": None
-            if row["branch_id"] is None
-            else {
-                "code": row["branch_code"],
-                "name": row["branch_name"],
-            },
-        }
-    )
+        loc = await locate(conn, principal, point, api_settings.boundary_tolerance_m)
+    return JSONResponse(located(loc))

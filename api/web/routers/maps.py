@@ -2,23 +2,27 @@
 
 ``/maps/coverage``, ``/maps/heatmap``, ``/maps/visits``, ``/maps/people``,
 ``/maps/party`` and ``/maps/plan/{plan_id}`` return HTML pages; the data comes
-from ``api/store/sql/maps.py`` and the pages are drawn by ``maps.pages``.
+from :mod:`api.services.maps.pages` (for the caller's area: a scoped token that
+names no area gets its own) and the pages are drawn by ``maps.pages``.
 The pages load nothing but ``/maps/static/...`` from this server.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from enum import StrEnum
 from typing import Annotated, Any
 
+import folium
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
+from api.services.maps import pages as svc
+from api.services.maps.filters import PageFilters
 from api.store.models import PERSON_ROLES
-from api.store.sql import maps as q
-from api.web.deps import EngineDep
+from api.web.deps import EngineDep, PrincipalDep
 from maps import assets, pages
 
 # No router prefix: a Mount inside an included router does not get it, so paths are spelled out.
@@ -51,13 +55,18 @@ CategoryQ = Annotated[str | None, Query(max_length=32, description="service item
 
 HTML: dict[int | str, dict[str, Any]] = {
     200: {"content": {"text/html": {}}},
-    404: {"description": "unknown area or plan"},
+    404: {"description": "unknown area, or a plan that does not exist or lies outside the token's area"},
+    403: {"description": "the named area lies outside the token's area"},
     422: {"description": "invalid filter"},
 }
 
 
-def _html(data: dict[str, Any], build: Any, *args: Any) -> HTMLResponse:
-    return HTMLResponse(pages.render(build(data, *args)))
+#: Pages hold positions and counts of one area: never stored by a shared cache, never leak the URL.
+PAGE_HEADERS = {"Cache-Control": "private, no-store", "Referrer-Policy": "no-referrer"}
+
+
+def _html(data: dict[str, Any], build: Callable[..., folium.Map], *args: Any) -> HTMLResponse:
+    return HTMLResponse(pages.render(build(data, *args)), headers=PAGE_HEADERS)
 
 
 @router.get(
@@ -68,6 +77,7 @@ def _html(data: dict[str, Any], build: Any, *args: Any) -> HTMLResponse:
 )
 async def coverage(
     engine: EngineDep,
+    principal: PrincipalDep,
     community: CommunityQ = None,
     district: DistrictQ = None,
     layer: Annotated[Measure, Query(description="measure that colours the grids")] = Measure["households"],
@@ -78,8 +88,10 @@ async def coverage(
     item: ItemQ = None,
     category: CategoryQ = None,
 ) -> HTMLResponse:
-    f = q.PageFilters(community, district, since, until, asof, days, item, category)
-    return _html(await q.coverage_data(engine, f, layer.value), pages.coverage_page, layer.value)
+    """Draw grids coloured by a measure, with heat, visit gaps and people on duty (caller's area)."""
+    f = PageFilters(community, district, since, until, asof, days, item, category)
+    data = await svc.coverage(engine, principal, f, layer.value)
+    return _html(data.page(), pages.coverage_page, layer.value)
 
 
 @router.get(
@@ -90,6 +102,7 @@ async def coverage(
 )
 async def heatmap(
     engine: EngineDep,
+    principal: PrincipalDep,
     community: CommunityQ = None,
     district: DistrictQ = None,
     since: SinceQ = None,
@@ -97,8 +110,9 @@ async def heatmap(
     item: ItemQ = None,
     category: CategoryQ = None,
 ) -> HTMLResponse:
-    f = q.PageFilters(community, district, since, until, item=item, category=category)
-    return _html(await q.heatmap_data(engine, f), pages.heatmap_page)
+    """Draw the incident heat of a window, with a time slider (caller's area)."""
+    f = PageFilters(community, district, since, until, item=item, category=category)
+    return _html((await svc.heatmap(engine, principal, f)).page(), pages.heatmap_page)
 
 
 @router.get(
@@ -109,13 +123,15 @@ async def heatmap(
 )
 async def visits(
     engine: EngineDep,
+    principal: PrincipalDep,
     community: CommunityQ = None,
     district: DistrictQ = None,
     days: DaysQ = 30,
     asof: AsofQ = None,
 ) -> HTMLResponse:
-    f = q.PageFilters(community, district, asof=asof, days=days)
-    return _html(await q.visits_data(engine, f), pages.visits_page)
+    """Draw the buildings not visited within N days, must-visit first (caller's area)."""
+    f = PageFilters(community, district, asof=asof, days=days)
+    return _html((await svc.visits(engine, principal, f)).page(), pages.visits_page)
 
 
 @router.get(
@@ -126,12 +142,14 @@ async def visits(
 )
 async def people(
     engine: EngineDep,
+    principal: PrincipalDep,
     community: CommunityQ = None,
     district: DistrictQ = None,
     role: Annotated[Role | None, Query(description="only this role")] = None,
 ) -> HTMLResponse:
-    f = q.PageFilters(community, district, role=role.value if role else None)
-    return _html(await q.people_data(engine, f), pages.people_page)
+    """Draw workers, volunteers and riders at their last position (caller's area)."""
+    f = PageFilters(community, district, role=role.value if role else None)
+    return _html((await svc.people(engine, principal, f)).page(), pages.people_page)
 
 
 @router.get(
@@ -140,8 +158,12 @@ async def people(
     responses=HTML,
     summary="Party tiers: committee → grid branch → building group coverage",
 )
-async def party(engine: EngineDep, community: CommunityQ = None, district: DistrictQ = None) -> HTMLResponse:
-    return _html(await q.party_data(engine, q.PageFilters(community, district)), pages.party_page)
+async def party(
+    engine: EngineDep, principal: PrincipalDep, community: CommunityQ = None, district: DistrictQ = None
+) -> HTMLResponse:
+    """Draw the party tiers' coverage: committee → branch → group (caller's area)."""
+    f = PageFilters(community, district)
+    return _html((await svc.party(engine, principal, f)).page(), pages.party_page)
 
 
 @router.get(
@@ -150,5 +172,8 @@ async def party(engine: EngineDep, community: CommunityQ = None, district: Distr
     responses=HTML,
     summary="A draft plan over the active one, buildings that change grid highlighted",
 )
-async def plan(engine: EngineDep, plan_id: Annotated[int, Path(ge=1)]) -> HTMLResponse:
-    return _html(await q.plan_data(engine, plan_id), pages.plan_page)
+async def plan(
+    engine: EngineDep, principal: PrincipalDep, plan_id: Annotated[int, Path(ge=1)]
+) -> HTMLResponse:
+    """Draw a plan over the active grids of its community; a plan outside the area is 404."""
+    return _html((await svc.plan(engine, principal, plan_id)).page(), pages.plan_page)

@@ -14,6 +14,16 @@ not share state. A ``bbox`` with min > max is refused with 422 before tipg.
 tipg's HTML views load Leaflet, Bootstrap and OpenStreetMap tiles from the
 internet, which no page of ours may do: ``f=html`` is refused (406) and a
 browser's ``Accept: text/html`` gets JSON. The map pages are under ``/maps``.
+
+**Scope.** A token scoped to a community or district sees only that area's
+features: tipg resolves each request's collection through our
+``collection_dependency``, which wraps it in :class:`ScopedCollection` — every
+``features`` query (items, one item) gets the area as one more CQL2 condition
+(``community_code``, or ``code`` for communities), ANDed with whatever the
+client filters by. An item outside the area answers 404 as a missing one. What
+stays city-wide: the collection list, each collection's metadata (its extent
+is the whole table's, computed at start-up) and the queryables (column names).
+Answers are ``Cache-Control: private, no-store``.
 """
 
 from __future__ import annotations
@@ -21,26 +31,99 @@ from __future__ import annotations
 import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Path, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.engine import make_url
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
+
+from api.auth import policy
+from api.errors import Unauthorized
+from api.services.areas.scope import visible_area
+from api.web.deps import STATE_KEY
 
 #: Schema whose views are published (see migrations/versions/0005_maps.py).
 SCHEMA = "ogc"
 PREFIX = "/ogc"
 
 
+#: The column that places a published view's rows in a community (views of migration 0005).
+COMMUNITY_COLUMN = {f"{SCHEMA}.communities": "code"}
+DEFAULT_COMMUNITY_COLUMN = "community_code"
+#: Answers differ per token's area: never kept by a shared cache.
+OGC_HEADERS = [(b"cache-control", b"private, no-store"), (b"vary", b"Authorization, Cookie")]
+
+
+def area_filter(area: policy.Area, column: str | None) -> dict[str, Any] | None:
+    """Build the CQL2-JSON condition that keeps a collection's rows inside ``area`` (None: all).
+
+    A collection without a community column shows nothing to a scoped token (fail closed).
+    """
+    if area.citywide:
+        return None
+    if column is None:
+        return {"op": "=", "args": [1, 0]}
+    prop = {"property": column}
+    parts: list[dict[str, Any]] = []
+    if area.community is not None:
+        parts.append({"op": "=", "args": [prop, area.community]})
+    if area.district is not None:
+        parts.append({"op": "like", "args": [prop, f"{area.district}%"]})
+    return parts[0] if len(parts) == 1 else {"op": "and", "args": parts}
+
+
+class ScopedCollection:
+    """A tipg collection whose feature queries are limited to one area (see the module docstring).
+
+    Everything but :meth:`features` is the wrapped collection's.
+    """
+
+    def __init__(self, inner: Any, condition: dict[str, Any]):
+        self._inner = inner
+        self._condition = condition
+
+    def __getattr__(self, name: str) -> Any:
+        """Delegate every other attribute to the wrapped collection."""
+        return getattr(self._inner, name)
+
+    async def features(self, *args: Any, cql_filter: Any = None, **kwargs: Any) -> Any:
+        """Query the wrapped collection's features, the area ANDed to the client's filter."""
+        from cql2 import Expr
+
+        condition = self._condition
+        if cql_filter is not None:
+            condition = {"op": "and", "args": [cql_filter.to_json(), condition]}
+        return await self._inner.features(*args, cql_filter=Expr(condition), **kwargs)
+
+
+def scoped_collection(
+    request: Request, collectionId: Annotated[str, Path(description="Collection identifier")]
+) -> Any:
+    """Look the collection up as tipg does, limited to the caller's area (``collection_dependency``)."""
+    from tipg.dependencies import CollectionParams
+
+    collection = CollectionParams(request, collectionId)
+    principal = (request.scope.get("state") or {}).get(STATE_KEY)
+    if principal is None:  # the mount refuses anonymous callers first; never widen
+        return ScopedCollection(collection, {"op": "=", "args": [1, 0]})
+    column = COMMUNITY_COLUMN.get(collection.id, DEFAULT_COMMUNITY_COLUMN)
+    names = {c.name for c in collection.table_columns}
+    condition = area_filter(visible_area(principal), column if column in names else None)
+    return collection if condition is None else ScopedCollection(collection, condition)
+
+
 def build_ogc_app() -> FastAPI:
-    """A tipg OGC API Features application (not yet connected)."""
+    """Build a tipg OGC API Features application (not yet connected), scoped per request."""
     from tipg.errors import DEFAULT_STATUS_CODES, add_exception_handlers
     from tipg.factory import OGCFeaturesFactory
 
     sub = FastAPI(title="Wangge 网格 — OGC API Features", openapi_url="/api", docs_url="/api.html")
     endpoints = OGCFeaturesFactory(
-        title="Wangge 网格 — OGC API Features", with_common=True, router_prefix=PREFIX
+        title="Wangge 网格 — OGC API Features",
+        with_common=True,
+        router_prefix=PREFIX,
+        collection_dependency=scoped_collection,
     )
     sub.include_router(endpoints.router, tags=["OGC API Features"])
     add_exception_handlers(sub, DEFAULT_STATUS_CODES)
@@ -86,6 +169,7 @@ async def connect(sub: FastAPI, dsn: str, statement_timeout_ms: int = 30_000) ->
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Connect this app's tipg sub-application for the app's life (None when tipg is missing)."""
     try:
         from tipg.database import close_db_connection
     except ImportError:  # the dependency is missing: /ogc answers 503 and says why
@@ -129,11 +213,27 @@ def _error(loc: str, msg: str, status: int) -> JSONResponse:
     return JSONResponse(body, status_code=status)
 
 
+def _private(send: Send) -> Send:
+    async def wrapped(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            names = {k.lower() for k, _ in message.get("headers", [])}
+            extra = [(k, v) for k, v in OGC_HEADERS if k not in names]
+            message = {**message, "headers": [*message.get("headers", []), *extra]}
+        await send(message)
+
+    return wrapped
+
+
 async def ogc(scope: Scope, receive: Receive, send: Send) -> None:
-    """ASGI entry of ``/ogc``: check ``bbox`` and format, then hand over to this app's tipg."""
+    """Check ``bbox``, format and caller, then hand over to this app's tipg (the ASGI app of ``/ogc``)."""
     from urllib.parse import parse_qs
 
     if scope["type"] == "http":
+        send = _private(send)
+        if (scope.get("state") or {}).get(STATE_KEY) is None:
+            exc = Unauthorized("a bearer token is required", loc=["header", "authorization"])
+            await JSONResponse({"detail": exc.detail()}, status_code=401)(scope, receive, send)
+            return
         query = scope.get("query_string", b"").decode("latin-1")
         problem = _bad_bbox(query)
         if problem:

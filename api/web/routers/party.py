@@ -2,79 +2,59 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from api.errors import NotFound
-from api.store.sql import areas, party
-from api.web.deps import ConnDep
+from api.services.areas import party
+from api.web.deps import ConnDep, PrincipalDep
 from api.web.params import PointQuery
+from api.web.schemas.areas import PartyLocateOut, PartyTreeOut
 
 router = APIRouter(prefix="/api/v1/party", tags=["party"])
 
-
-@router.get("/tree", summary="Committee → grid branches → building groups of a community")
-async def tree(
-    conn: ConnDep,
-    community: Annotated[str, Query(pattern=r"^\d{12}$", description="12-digit community code")],
-) -> dict[str, Any]:
-    orgs = await party.party_tree(conn, community)
-    committees = [o for o in orgs if o["tier"] == "committee"]
-    if not committees:
-        if not await areas.community_exists(conn, community):
-            raise NotFound(f"no community with code {community}", loc=["query", "community"])
-        raise NotFound(f"community {community} has no party committee", loc=["query", "community"])
-
-    def node(o: dict[str, Any]) -> dict[str, Any]:
-        out = {
-            "code": o["code"],
-            "name": o["name"],
-            "tier": o["tier"],
-            "members": o["members"],
-            "secretary": o["secretary_name"],
-        }
-        if o["tier"] == "branch":
-            out["grid"] = o["grid_code"]
-        if o["tier"] == "group":
-            out["buildings"] = o["buildings"] or []
-        return out
-
-    by_parent: dict[int, list[dict[str, Any]]] = {}
-    for o in orgs:
-        if o["parent_id"] is not None:
-            by_parent.setdefault(o["parent_id"], []).append(o)
-    c = committees[0]
-    root = node(c)
-    root["branches"] = []
-    for b in by_parent.get(c["id"], []):
-        bn = node(b)
-        bn["groups"] = [node(g) for g in by_parent.get(b["id"], [])]
-        root["branches"].append(bn)
-    return {"community": community, "committee": root}
+CommunityQuery = Annotated[str, Query(pattern=r"^\d{12}$", description="12-digit community code")]
 
 
-@router.get("/locate", summary="Committee, grid branch and building group responsible for a place")
-async def locate(conn: ConnDep, point: PointQuery) -> dict[str, Any]:
-    grid = await areas.locate_grid(conn, point.lon, point.lat)
-    if grid is None:
-        raise NotFound(f"no grid contains the point ({point.lon:.6f}, {point.lat:.6f}) WGS84", loc=["query"])
-    committee = await party.committee_of(conn, grid["community_code"])
-    branch = await party.branch_of(conn, grid["id"])
-    building, group = await party.building_group_at(conn, grid["id"], point.lon, point.lat)
-    return {
-        "point": {"lon": point.lon, "lat": point.lat, "crs": "wgs84", "input_crs": point.input_crs},
-        "community": {"code": grid["community_code"], "name": grid["community_name"]},
-        "grid": {"code": grid["code"], "name": grid["name"]},
-        "committee": committee and {k: committee[k] for k in ("code", "name", "secretary_name")},
-        "branch": branch and {k: branch[k] for k in ("code", "name", "secretary_name")},
-        "building": building
-        and {
-            "code": building["code"],
-            "name": building["name"],
-            "address": building["address"],
-            "match": "contains" if building["contains"] else "nearest",
-            "distance_m": round(float(building["distance_m"]), 1),
+@router.get(
+    "/tree",
+    summary="Committee → grid branches → building groups of a community",
+    response_model=PartyTreeOut,
+    responses={404: {"description": "unknown community, or one without a committee"}},
+)
+async def tree(conn: ConnDep, principal: PrincipalDep, community: CommunityQuery) -> party.PartyTree:
+    """Return a community's party committee with its grid branches and building groups."""
+    return await party.party_tree(conn, principal, community)
+
+
+@router.get(
+    "/locate",
+    summary="Committee, grid branch and building group responsible for a place",
+    response_model=PartyLocateOut,
+    responses={404: {"description": "no grid (the caller may see) contains the point"}},
+)
+async def locate(conn: ConnDep, principal: PrincipalDep, point: PointQuery) -> PartyLocateOut:
+    """Find the committee, grid branch, building and building group responsible for a place."""
+    place = await party.party_locate(conn, principal, point)
+    p, at = place.point, place.at
+    b = at.building
+    return PartyLocateOut.model_validate(
+        {
+            "point": {"lon": p.lon, "lat": p.lat, "crs": "wgs84", "input_crs": p.input_crs},
+            "community": {"code": at.community_code, "name": at.community_name},
+            "grid": {"code": at.grid_code, "name": at.grid_name},
+            "committee": at.committee,
+            "branch": at.branch,
+            "building": None
+            if b is None
+            else {
+                "code": b.code,
+                "name": b.name,
+                "address": b.address,
+                "match": "contains" if b.contains else "nearest",
+                "distance_m": round(b.distance_m, 1),
+            },
+            "group": at.group,
         },
-        "group": group and {k: group[k] for k in ("code", "name", "secretary_name")},
-    }
+        from_attributes=True,
+    )

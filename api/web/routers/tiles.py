@@ -2,66 +2,46 @@
 
 ``GET /tiles/{layer}/{z}/{x}/{y}`` (``.mvt``/``.pbf`` suffix optional), XYZ
 scheme in Web Mercator; ``GET /tiles`` lists the layers and URL templates. An
-empty tile is ``204 No Content``.
+empty tile is ``204 No Content``. Incident tiles take ``item``, ``category``,
+``since`` and ``until`` (the heatmap of one kind or period, clustered or not).
+A scoped token's tiles hold only its area's features (:mod:`api.services.tiles`);
+responses are ``Cache-Control: private`` and vary by credentials, so no shared
+cache hands one area's tile to another.
 """
 
 from __future__ import annotations
 
-import re
-from typing import Any
+import datetime as dt
+from typing import Annotated
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 
-from api.errors import InvalidInput, NotFound
-from api.store.sql import tiles as q
-from api.web.deps import ConnDep
+from api.services import tiles as svc
+from api.web.deps import ConnDep, PrincipalDep
+from api.web.schemas.maps import TileLayerOut, TileLayersOut
 
 router = APIRouter(prefix="/tiles", tags=["maps"])
 
 MVT = "application/vnd.mapbox-vector-tile"
-_Y = re.compile(r"^(\d{1,8})(?:\.(?:mvt|pbf))?$")
+#: A browser may keep a tile a minute; shared caches never (tiles differ per token's area).
+TILE_HEADERS = {"Cache-Control": "private, max-age=60", "Vary": "Authorization, Cookie"}
 
 
-def _check(layer: str, z: int, x: int, y_text: str) -> int:
-    if layer not in q.LAYERS:
-        raise NotFound(f"no tile layer {layer!r}; layers: {', '.join(q.LAYERS)}", loc=["path", "layer"])
-    if not 0 <= z <= q.MAX_ZOOM:
-        raise InvalidInput(f"z must be between 0 and {q.MAX_ZOOM}, got {z}", loc=["path", "z"])
-    m = _Y.match(y_text)
-    if m is None:
-        raise InvalidInput("y must be a tile row number, optionally with .mvt or .pbf", loc=["path", "y"])
-    y = int(m.group(1))
-    n = 1 << z
-    for name, v in (("x", x), ("y", y)):
-        if not 0 <= v < n:
-            raise InvalidInput(
-                f"{name} must be between 0 and {n - 1} at zoom {z}, got {v}", loc=["path", name]
-            )
-    return y
-
-
-@router.get("", summary="Tile layers with their URL templates (for QGIS / MapLibre)")
-async def layers(request: Request) -> dict[str, Any]:
-    base = str(request.base_url).rstrip("/")
-    return {
-        "layers": [
-            {
-                "id": name,
-                "tiles": [f"{base}/tiles/{name}/{{z}}/{{x}}/{{y}}.mvt"],
-                "minzoom": q.MIN_ZOOM[name],
-                "maxzoom": q.MAX_ZOOM,
-                "format": "mvt",
-                "crs": "EPSG:3857",
-                "scheme": "xyz",
-            }
-            for name in q.LAYERS
+@router.get(
+    "", summary="Tile layers with their URL templates (for QGIS / MapLibre)", response_model=TileLayersOut
+)
+async def layers(request: Request) -> TileLayersOut:
+    """List the tile layers with URL templates, zoom ranges and projection."""
+    return TileLayersOut(
+        layers=[
+            TileLayerOut.model_validate(t, from_attributes=True) for t in svc.layers(str(request.base_url))
         ]
-    }
+    )
 
 
 @router.get(
     "/{layer}/{z}/{x}/{y}",
-    summary="One Mapbox vector tile of a layer (grids, buildings, incidents)",
+    summary="One Mapbox vector tile of a layer (grids, buildings, incidents) in the caller's area",
     response_class=Response,
     responses={
         200: {"content": {MVT: {}}},
@@ -70,10 +50,25 @@ async def layers(request: Request) -> dict[str, Any]:
         422: {"description": "z/x/y out of range"},
     },
 )
-async def tile(conn: ConnDep, layer: str, z: int, x: int, y: str) -> Response:
-    yi = _check(layer, z, x, y)
-    data = await q.tile(conn, layer, z, x, yi)
-    headers = {"Cache-Control": "public, max-age=60"}
+async def tile(
+    conn: ConnDep,
+    principal: PrincipalDep,
+    layer: str,
+    z: int,
+    x: int,
+    y: str,
+    item: Annotated[str | None, Query(max_length=32, description="incidents: only this service item")] = None,
+    category: Annotated[str | None, Query(max_length=32, description="incidents: only this category")] = None,
+    since: Annotated[
+        dt.datetime | None, Query(description="incidents: created at or after (ISO with offset)")
+    ] = None,
+    until: Annotated[
+        dt.datetime | None, Query(description="incidents: created before (ISO with offset)")
+    ] = None,
+) -> Response:
+    """Serve one vector tile cut for the caller's area (204 when empty); incidents by item/category/period."""
+    cases = svc.case_filter(item, category, since, until)
+    data = await svc.tile(conn, principal, layer, z, x, y, cases)
     if not data:
-        return Response(status_code=204, headers=headers)
-    return Response(data, media_type=MVT, headers=headers)
+        return Response(status_code=204, headers=TILE_HEADERS)
+    return Response(data, media_type=MVT, headers=TILE_HEADERS)

@@ -122,7 +122,12 @@
       });
       return group;
     },
-    /* Heat from frames of cells; a time slider when there is more than one frame. */
+    /* Heat from frames of cells; a time slider when there is more than one frame.
+     * Re-binned at every zoom so that hotspots stand out at city and community zoom alike:
+     * the cells are summed into screen bins of Leaflet.heat's own size, each bin weighted by
+     * (its count / the 99th percentile of the bins)^gamma, capped at 1 (a contrast stretch:
+     * no uniform haze far out), and the blob radius follows the size of a heat cell on
+     * screen (no lattice of dots up close). */
     heat: function (id, opts, map) {
       var d = data(id) || {frames: [], cell: 0.001, origin: [0, 0]};
       var cell = d.cell, y0 = d.origin[0], x0 = d.origin[1];
@@ -139,8 +144,39 @@
         var p = k.split(",");
         return [(y0 + (+p[0]) + 0.5) * cell, (x0 + (+p[1]) + 0.5) * cell, all[k]];
       });
-      var layer = L.heatLayer(allPts, {radius: opts.radius || 16, blur: opts.blur || 18,
-                                       max: d.max_all || 1, minOpacity: 0.05});
+      var base = opts.radius || 16, gamma = opts.gamma || 2, top = opts.top || 0.99;
+      var ceiling = opts.max || 1.2, current = allPts;
+      var layer = L.heatLayer([], {radius: base, blur: opts.blur || 18, max: ceiling, minOpacity: 0.02});
+      function tune() {
+        var m = layer._map;
+        if (!m) return;
+        var c = m.getCenter();
+        var px = Math.abs(m.latLngToContainerPoint([c.lat + cell, c.lng]).y -
+                          m.latLngToContainerPoint([c.lat, c.lng]).y);
+        var radius = Math.max(base, Math.round(px * 0.8)), blur = Math.round(radius * 1.1);
+        /* Leaflet.heat bins by (radius + blur) / 2 px and scales weights by 2^-(maxZoom - zoom) */
+        var g = (radius + blur) / 2;
+        var f = 1 / Math.pow(2, Math.max(0, Math.min(m.getMaxZoom() - m.getZoom(), 12)));
+        var bins = {};
+        current.forEach(function (p) {
+          var q = m.latLngToContainerPoint([p[0], p[1]]);
+          var k = Math.floor(q.x / g) + "," + Math.floor(q.y / g);
+          var b = bins[k] || (bins[k] = [0, 0, 0]);
+          b[0] += p[0] * p[2]; b[1] += p[1] * p[2]; b[2] += p[2];
+        });
+        var keys = Object.keys(bins);
+        var v = keys.map(function (k) { return bins[k][2]; }).sort(function (a, b) { return a - b; });
+        var hot = v.length ? v[Math.floor(top * (v.length - 1))] : 1;
+        layer.wgHot = hot;
+        layer.setLatLngs(keys.map(function (k) {
+          var b = bins[k], w = Math.min(1, Math.pow(b[2] / hot, gamma));
+          return [b[0] / b[2], b[1] / b[2], w / f];
+        }));
+        layer.setOptions({radius: radius, blur: blur, max: ceiling});
+      }
+      function show(pts) { current = pts; tune(); }
+      layer.on("add", tune);
+      if (map) map.on("zoomend", tune);
       if (opts.slider && frames.length > 1 && map) {
         var ctl = L.control({position: "bottomleft"});
         ctl.onAdd = function () {
@@ -152,10 +188,9 @@
           input.addEventListener("input", function () {
             var i = parseInt(input.value, 10);
             if (i === 0) {
-              layer.setOptions({max: d.max_all || 1}); layer.setLatLngs(allPts); label.textContent = "全部 all";
+              show(allPts); label.textContent = "全部 all";
             } else {
-              layer.setOptions({max: d.max_frame || 1}); layer.setLatLngs(frames[i - 1].pts);
-              label.textContent = frames[i - 1].t;
+              show(frames[i - 1].pts); label.textContent = frames[i - 1].t;
             }
           });
           return div;

@@ -1,0 +1,63 @@
+"""Locate a point: its grid, community, worker, party branch and near-boundary neighbours.
+
+The hottest read of the product (benchmarked in ``bench/locate.py``): one SQL
+round trip (:func:`api.store.sql.areas.locate_grid`), the scope decided in Python.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from api.auth.principal import Principal
+from api.errors import NotFound
+from api.services.areas.scope import sees
+from api.services.coords import WGSPoint
+from api.store.sql.areas import LocatedGrid, locate_grid
+
+
+@dataclass(frozen=True)
+class Location:
+    """A located point: the point as given and converted, and the grid that contains it."""
+
+    point: WGSPoint
+    grid: LocatedGrid
+
+
+def not_found(point: WGSPoint) -> NotFound:
+    """Build the answer for a point outside every grid the caller may see."""
+    return NotFound(f"no grid contains the point ({point.lon:.6f}, {point.lat:.6f}) WGS84", loc=["query"])
+
+
+async def locate(
+    conn: AsyncConnection, principal: Principal, point: WGSPoint, tolerance_m: float
+) -> Location:
+    """Find the active grid containing ``point``, and the other grids within ``tolerance_m``.
+
+    Parameters
+    ----------
+    conn
+        A read connection (autocommit: the lookup is one round trip).
+    principal
+        The caller. A grid outside a scoped token's area answers as no grid does.
+    point
+        The point, already converted to WGS84.
+    tolerance_m
+        Grids other than the containing one within this many metres are listed as
+        ``neighbours`` (a case there may belong next door); 0 lists none.
+
+    Returns
+    -------
+    Location
+        The point and its grid (on a shared boundary the lowest grid code wins).
+
+    Raises
+    ------
+    NotFound
+        No active grid the caller may see contains the point.
+    """
+    grid = await locate_grid(conn, point.lon, point.lat, tolerance_m)
+    if grid is None or not sees(principal, grid.community_code):
+        raise not_found(point)
+    return Location(point, grid)
