@@ -49,6 +49,7 @@ def interior_point(sql: SqlFn) -> Callable[..., dict[str, Any]]:
 
 
 def report(point: dict[str, Any], item: str = "EV-006", **extra: Any) -> dict[str, Any]:
+    """Build an intake body at ``point`` (reporter 张三, WGS84)."""
     body = {
         "item_code": item,
         "description": "垃圾堆积，清运不及时",
@@ -64,7 +65,7 @@ def report(point: dict[str, Any], item: str = "EV-006", **extra: Any) -> dict[st
 
 @pytest.fixture(scope="module")
 def own_scope_client(db_url: str) -> Iterator[TestClient]:
-    """The app with the middleware's legacy scope step off: scope as the services decide it."""
+    """Serve the app with the middleware's legacy scope step off: scope as the services decide it."""
     from api.web.app import create_app
 
     settings = load_settings()

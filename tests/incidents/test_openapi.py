@@ -26,6 +26,7 @@ def _named_properties(spec: dict[str, Any], schema: dict[str, Any]) -> set[str]:
 
 
 def test_every_operation_has_a_response_schema_with_named_properties(client: TestClient) -> None:
+    """Every operation of these routes documents a response schema with named properties."""
     spec = client.get("/openapi.json").json()
     checked = {}
     for path, ops in spec["paths"].items():
@@ -47,6 +48,7 @@ def test_every_operation_has_a_response_schema_with_named_properties(client: Tes
 
 
 def test_the_documented_shape_is_the_answered_one(client: TestClient, make_token: Any) -> None:
+    """A listed case has the documented keys, and every required one."""
     spec = client.get("/openapi.json").json()
     listed = _named_properties(spec, {"$ref": "#/components/schemas/Incident"})
     page = client.get("/api/v1/incidents", params={"limit": 5}, headers=auth(make_token("dispatcher"))).json()

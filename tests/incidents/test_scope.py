@@ -23,7 +23,7 @@ BOTH = ["client", "own_scope_client"]
 
 @pytest.fixture(scope="module")
 def areas(sql: SqlFn) -> dict[str, Any]:
-    """The two communities holding the most incidents, and their district."""
+    """Return the two communities holding the most incidents, and their district."""
     rows = sql(
         "SELECT c.code, c.district_code FROM communities c JOIN incidents i ON i.community_code = c.code "
         "GROUP BY c.code, c.district_code ORDER BY count(*) DESC, c.code LIMIT 2"
@@ -80,6 +80,7 @@ def _new_case(c: TestClient, make_token: Any, point: dict[str, Any], item: str =
 def test_a_community_dispatcher_listing_without_community_sees_only_its_community(
     which: str, request: pytest.FixtureRequest, make_token: Any, sql: SqlFn, areas: dict[str, Any]
 ) -> None:
+    """A community dispatcher listing without ``community=`` sees only its community."""
     c = _client(request, which)
     mine, other = areas["community"], areas["other"]
     tok = make_token("dispatcher", community_code=mine)
@@ -107,6 +108,7 @@ def test_a_community_dispatcher_listing_without_community_sees_only_its_communit
 def test_a_district_token_lists_its_district_and_never_the_unlocated_queue(
     which: str, request: pytest.FixtureRequest, make_token: Any, sql: SqlFn, areas: dict[str, Any]
 ) -> None:
+    """A district token lists its district, never the unlocated triage queue."""
     c = _client(request, which)
     admin = make_token("admin")
     # a report outside every grid: no community, so in no area but the whole city's
@@ -133,6 +135,7 @@ def test_a_district_token_lists_its_district_and_never_the_unlocated_queue(
 def test_kpis_without_community_for_a_scoped_token_are_its_communitys(
     which: str, request: pytest.FixtureRequest, make_token: Any, areas: dict[str, Any]
 ) -> None:
+    """KPIs without ``community=`` for a scoped token are its community's."""
     c = _client(request, which)
     mine = areas["community"]
     admin = make_token("admin")
@@ -155,6 +158,7 @@ def test_kpis_without_community_for_a_scoped_token_are_its_communitys(
 def test_a_scoped_dispatcher_sees_its_communitys_part_of_a_department_queue(
     which: str, request: pytest.FixtureRequest, make_token: Any, sql: SqlFn, areas: dict[str, Any]
 ) -> None:
+    """A scoped dispatcher sees its community's part of a department's queue."""
     c = _client(request, which)
     mine = areas["community"]
     dept, total = sql(
@@ -196,6 +200,7 @@ def test_an_incident_outside_the_scope_answers_404_exactly_like_a_missing_one(
     areas: dict[str, Any],
     point_in: Callable[..., dict[str, Any]],
 ) -> None:
+    """A case outside the scope answers 404 exactly like a missing one, on every route."""
     c = own_scope_client
     theirs = _new_case(c, make_token, point_in(areas["other"]))
     resolved = sql(
@@ -250,6 +255,7 @@ def test_relation_bound_tokens_reach_only_their_cases(
     areas: dict[str, Any],
     point_in: Callable[..., dict[str, Any]],
 ) -> None:
+    """Reporter, worker and department tokens reach only the cases related to them."""
     c = own_scope_client
     p = point_in(areas["community"], offset=1)
     rep = make_token("reporter")
@@ -304,6 +310,7 @@ def test_reassign_checks_the_new_grid_and_the_new_assignee_are_in_the_tokens_are
     areas: dict[str, Any],
     point_in: Callable[..., dict[str, Any]],
 ) -> None:
+    """Reassign refuses a grid or an assignee outside the token's area."""
     c = _client(request, which)
     mine, other = areas["community"], areas["other"]
     inc = _new_case(c, make_token, point_in(mine, offset=2 if which == "client" else 3))
@@ -350,6 +357,7 @@ def test_the_reporters_list_is_masked_for_staff_not_related_to_the_case(
     areas: dict[str, Any],
     point_in: Callable[..., dict[str, Any]],
 ) -> None:
+    """The reporters list is masked for staff not related to the case."""
     c = _client(request, which)
     p = point_in(areas["community"], offset=5 if which == "client" else 6)
     first = c.post(
@@ -400,6 +408,7 @@ def test_a_department_that_returns_a_case_sees_the_result_once_masked(
     areas: dict[str, Any],
     point_in: Callable[..., dict[str, Any]],
 ) -> None:
+    """A department that returns a case sees the result once, masked, then loses it."""
     c = own_scope_client
     p = point_in(areas["community"], offset=7)
     inc = c.post(

@@ -27,7 +27,7 @@ TOLERANCE = 15.0
 
 @pytest.fixture
 async def conn(db_url: str) -> AsyncIterator[AsyncConnection]:
-    """A connection in a transaction that is rolled back: nothing a test writes stays."""
+    """Yield a connection in a transaction that is rolled back: nothing a test writes stays."""
     engine = create_async_engine(with_driver(db_url, "asyncpg"))
     try:
         async with engine.connect() as c:
@@ -42,6 +42,7 @@ async def conn(db_url: str) -> AsyncIterator[AsyncConnection]:
 
 @pytest.fixture(scope="module")
 def two(sql: SqlFn) -> tuple[str, str]:
+    """Return the two communities holding the most incidents."""
     rows = sql(
         "SELECT community_code FROM incidents WHERE community_code IS NOT NULL "
         "GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 2"
@@ -56,6 +57,7 @@ def _dispatcher(community: str | None = None, token_id: int = 900_001) -> Princi
 async def test_lists_and_kpis_cover_the_tokens_area_when_none_is_named(
     conn: AsyncConnection, sql: SqlFn, two: tuple[str, str]
 ) -> None:
+    """Lists and KPIs cover the token's area when none is named."""
     mine, other = two
     me = _dispatcher(mine)
     page = await reading.list_incidents(conn, me, IncidentFilter(), Page(limit=1000))
@@ -72,6 +74,7 @@ async def test_lists_and_kpis_cover_the_tokens_area_when_none_is_named(
 async def test_a_case_out_of_reach_is_not_found_exactly_as_a_missing_one(
     conn: AsyncConnection, sql: SqlFn, two: tuple[str, str]
 ) -> None:
+    """A case out of reach is NotFound exactly as a missing one."""
     mine, other = two
     theirs = sql("SELECT min(id) FROM incidents WHERE community_code = %s", (other,))[0][0]
     missing = sql("SELECT max(id) + 1 FROM incidents")[0][0]
@@ -98,6 +101,7 @@ async def test_a_case_out_of_reach_is_not_found_exactly_as_a_missing_one(
 async def test_report_move_and_reassign_through_the_use_cases(
     conn: AsyncConnection, sql: SqlFn, two: tuple[str, str]
 ) -> None:
+    """Report, accept and reassign through the use cases, as the console does."""
     mine, other = two
     grid, worker, lon, lat = sql(
         "SELECT g.code, g.worker_id, ST_X(ST_PointOnSurface(g.geom)), ST_Y(ST_PointOnSurface(g.geom)) "
@@ -138,6 +142,7 @@ async def test_report_move_and_reassign_through_the_use_cases(
 
 
 def test_the_sql_rules_match_the_workflow() -> None:
+    """The SQL forms of the rules match the workflow's statuses; the pieces compose."""
     statuses = re.findall(r"'(\w+)'", q.SQL_OPEN)
     assert tuple(statuses) == workflow.OPEN_STATUSES
     running = re.findall(r"'(\w+)'", q.SQL_EFFECTIVE_DUE)

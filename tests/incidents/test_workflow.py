@@ -34,6 +34,7 @@ def _move(client: Any, tok: str, iid: int, action: str, **extra: Any) -> Any:
 
 
 def test_state_machine_rules_in_plain_python() -> None:
+    """The state machine's rules, in plain Python."""
     assert workflow.plan_transition("accept", "assigned", "worker").to_status == "accepted"
     with pytest.raises(workflow.RoleMayNot, match="'worker' may not take the action 'close'"):
         workflow.plan_transition("close", "resolved", "worker")
@@ -46,6 +47,7 @@ def test_state_machine_rules_in_plain_python() -> None:
 def test_escalation_to_a_department_end_to_end(
     client: Any, own_scope_client: Any, make_token: Any, case: Any, sql: Any
 ) -> None:
+    """A case escalated to a department, handled and closed, every step logged."""
     inc, rep, worker = case("EV-003")
     iid = inc["id"]
     disp = make_token("dispatcher")
@@ -120,6 +122,7 @@ def test_escalation_to_a_department_end_to_end(
 
 
 def test_department_returns_a_case_with_reasons(client: Any, make_token: Any, case: Any) -> None:
+    """A department returns a case with its reasons; it is reopened later."""
     inc, _rep, worker = case("EV-007", offset=1)
     iid = inc["id"]
     assert _move(client, worker, iid, "escalate", department="police").status_code == 200
@@ -146,6 +149,7 @@ def test_department_returns_a_case_with_reasons(client: Any, make_token: Any, ca
 def test_forbidden_and_illegal_moves_change_nothing(
     client: Any, own_scope_client: Any, make_token: Any, case: Any, sql: Any
 ) -> None:
+    """Forbidden and illegal moves are refused and change nothing."""
     inc, rep, worker = case("EV-006", offset=2)
     iid = inc["id"]
     events = sql("SELECT count(*) FROM incident_events WHERE incident_id = %s", (iid,))
@@ -186,6 +190,7 @@ def test_forbidden_and_illegal_moves_change_nothing(
 
 
 def test_overdue_cases_are_flagged_and_listed(client: Any, make_token: Any, case: Any, sql: Any) -> None:
+    """Overdue cases are flagged and listed."""
     inc, _rep, _worker = case("EV-010", offset=3)
     iid = inc["id"]
     sql("UPDATE incidents SET due_at = now() - interval '1 hour' WHERE id = %s", (iid,))
@@ -206,6 +211,7 @@ def test_overdue_cases_are_flagged_and_listed(client: Any, make_token: Any, case
 
 
 def test_list_filters(client: Any, own_scope_client: Any, make_token: Any, case: Any, sql: Any) -> None:
+    """Every list filter narrows the list; reporters and workers list their own cases."""
     inc, rep, worker = case("EV-013", offset=4)
     disp = make_token("dispatcher")
     lon, lat = inc["location"]["coordinates"]
@@ -242,6 +248,7 @@ def test_list_filters(client: Any, own_scope_client: Any, make_token: Any, case:
 
 
 def test_departments_are_listed_with_codes(client: Any, sql: Any, make_token: Any) -> None:
+    """Departments are listed with their codes and limits; unknown codes answer 404."""
     r = client.get("/api/v1/departments", headers=auth(make_token("worker")))
     assert r.status_code == 200
     codes = [d["code"] for d in r.json()]
