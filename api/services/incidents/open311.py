@@ -435,7 +435,7 @@ async def post_request(
     await _check_jurisdiction(conn, post.jurisdiction_id or None, ["form", "jurisdiction_id"])
     intake = await _intake(conn, post, settings)
     result = await create_incident(conn, principal, intake, check_key(key), settings, tolerance_m=tolerance_m)
-    row = await qi.fetch(conn, result.incident_id)
-    grid = row.grid_code if row else None
+    record = await qi.fetch(conn, result.incident_id)
+    grid = record.row.grid_code if record else None
     notice = f"assigned to grid {grid}" if grid else "received; the service window will locate it"
     return Receipt(str(result.incident_id), notice, None)

@@ -38,19 +38,20 @@ async def _neighbours(conn: AsyncConnection, row: q.IncidentRow, tolerance_m: fl
 async def _view(
     conn: AsyncConnection,
     principal: Principal,
-    row: q.IncidentRow,
+    record: q.IncidentRecord,
     tolerance_m: float,
     *,
     with_log: bool,
     neighbours: list[q.NeighbourGrid] | None = None,
 ) -> IncidentView:
+    row = record.row
     if neighbours is None:
         neighbours = await _neighbours(conn, row, tolerance_m)
     if not with_log:
-        return view_of(principal, row, neighbours=neighbours)
+        return view_of(principal, record, neighbours=neighbours)
     return view_of(
         principal,
-        row,
+        record,
         neighbours=neighbours,
         events=await q.events(conn, row.id),
         reporters=await q.reporters(conn, row.id),
@@ -85,15 +86,15 @@ async def get_incident(
     NotFound
         No such case, or one the caller is not related to (the same answer).
     """
-    row = await q.fetch(conn, incident_id)
+    record = await q.fetch(conn, incident_id)
     policy.require_related(
         principal,
-        None if row is None else access.relation_of(row),
+        None if record is None else access.relation_of(record.row),
         f"incident {incident_id}",
         ["path", "incident_id"],
     )
-    assert row is not None
-    return await _view(conn, principal, row, tolerance_m, with_log=True)
+    assert record is not None
+    return await _view(conn, principal, record, tolerance_m, with_log=True)
 
 
 async def view_after_act(
@@ -116,10 +117,10 @@ async def view_after_act(
     NotFound
         The case does not exist.
     """
-    row = await q.fetch(conn, incident_id)
-    if row is None:
+    record = await q.fetch(conn, incident_id)
+    if record is None:
         raise NotFound(f"no incident {incident_id}", loc=["path", "incident_id"])
-    return await _view(conn, principal, row, tolerance_m, with_log=with_log, neighbours=neighbours)
+    return await _view(conn, principal, record, tolerance_m, with_log=with_log, neighbours=neighbours)
 
 
 def _store_query(

@@ -1,19 +1,18 @@
 """What the incident use cases answer: a case as one caller may see it, pages, queues.
 
-A view never carries a personal field the caller may not see: the reporter's
-contact is replaced by its masked form (or dropped for reporters), and the
-assignee's phone is dropped for reporters. The API shapes views into JSON
+A view never carries a personal field the caller may not see: the row holds
+none, the reporter's contact beside it is masked for the caller (dropped for
+reporters), and the assignee's phone is dropped for reporters. The API shapes views into JSON
 (:mod:`api.web.schemas.incidents`); the console renders them.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 from api.auth.principal import Principal
 from api.services.incidents import access, workflow
-from api.store.sql.incidents import Contact, EventRow, IncidentRow, NeighbourGrid, ReporterRow
+from api.store.sql.incidents import Contact, EventRow, IncidentRecord, IncidentRow, NeighbourGrid, ReporterRow
 
 
 @dataclass(frozen=True)
@@ -31,12 +30,15 @@ class IncidentView:
     Parameters
     ----------
     incident
-        The row, its ``reporter`` already masked for the caller (None for reporters)
-        and ``assignee_phone`` None when contact details are not shown.
+        The row (it holds no personal field).
     contact_details
         Whether the caller sees contact details at all (staff do, reporters do not).
     allowed_actions
         The workflow actions the caller's role may take now.
+    reporter
+        The reporter's contact, masked for the caller (None when not shown).
+    assignee_phone
+        The assignee's phone (None when not shown).
     neighbours
         Active grids near the case's point (None: not asked for).
     events
@@ -48,6 +50,8 @@ class IncidentView:
     incident: IncidentRow
     contact_details: bool
     allowed_actions: list[str]
+    reporter: Contact | None = None
+    assignee_phone: str | None = None
     neighbours: list[NeighbourGrid] | None = None
     events: list[EventRow] | None = None
     reporters: list[ReporterView] | None = None
@@ -87,7 +91,7 @@ class DepartmentQueue:
 
 def view_of(
     principal: Principal,
-    row: IncidentRow,
+    record: IncidentRecord,
     *,
     neighbours: list[NeighbourGrid] | None = None,
     events: list[EventRow] | None = None,
@@ -99,24 +103,21 @@ def view_of(
     ----------
     principal
         The caller.
-    row
-        The case as stored.
+    record
+        The case as stored, with its personal fields.
     neighbours, events, reporters
         What else to show (None: not shown).
     """
+    row = record.row
     staff = access.shows_contacts(principal)
-    reporter = (
-        access.contact_for(principal, row.reporter, row, row.reporter_token_id)
-        if staff and row.reporter is not None
-        else None
-    )
-    shown = dataclasses.replace(
-        row, reporter=reporter, assignee_phone=row.assignee_phone if staff else None, reporter_tokens=()
-    )
     return IncidentView(
-        incident=shown,
+        incident=row,
         contact_details=staff,
         allowed_actions=[] if row.duplicate_of else workflow.allowed_actions(row.status, principal.role),
+        reporter=access.contact_for(principal, record.reporter, row, row.reporter_token_id)
+        if staff
+        else None,
+        assignee_phone=record.assignee_phone if staff else None,
         neighbours=neighbours,
         events=events,
         reporters=None
