@@ -1,0 +1,1 @@
+"""Incidents: intake, workflow, departments, KPIs, Open311, scope."""

@@ -1,11 +1,23 @@
-"""Helpers for the incident tests: places in the demo city and tokens of each role."""
+"""Helpers for the incident tests: places in the demo city, reports, and a second client.
+
+``client`` (from ``tests/conftest.py``) is the app as configured by the environment:
+with ``WANGGE_SECURITY_LEGACY_SCOPE`` unset the transitional middleware still checks
+scope keys first and answers 403 for a row outside the token's scope before the
+route runs. ``own_scope_client`` is the same app on the same database with that
+step off, so what it answers is the services' own decision (404 for rows outside
+the scope, the token's area when none is named). Tests of scope use it; every test
+passes with the variable set either way.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
+
+from api.settings import load_settings
 
 SqlFn = Callable[..., list[tuple[Any, ...]]]
 
@@ -37,6 +49,7 @@ def interior_point(sql: SqlFn) -> Callable[..., dict[str, Any]]:
 
 
 def report(point: dict[str, Any], item: str = "EV-006", **extra: Any) -> dict[str, Any]:
+    """Build an intake body at ``point`` (reporter 张三, WGS84)."""
     body = {
         "item_code": item,
         "description": "垃圾堆积，清运不及时",
@@ -48,3 +61,16 @@ def report(point: dict[str, Any], item: str = "EV-006", **extra: Any) -> dict[st
     }
     body.update(extra)
     return body
+
+
+@pytest.fixture(scope="module")
+def own_scope_client(db_url: str) -> Iterator[TestClient]:
+    """Serve the app with the middleware's legacy scope step off: scope as the services decide it."""
+    from api.web.app import create_app
+
+    settings = load_settings()
+    settings = settings.model_copy(
+        update={"security": settings.security.model_copy(update={"legacy_scope": False})}
+    )
+    with TestClient(create_app(settings, database_url=db_url)) as c:
+        yield c

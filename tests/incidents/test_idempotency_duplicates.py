@@ -14,6 +14,7 @@ from tests.incidents.conftest import report
 def test_concurrent_retries_with_one_key_make_exactly_one_incident(
     live_server: Any, make_token: Any, interior_point: Any, sql: Any
 ) -> None:
+    """Concurrent retries under one Idempotency-Key store one incident; another body is a 409."""
     p = interior_point(offset=5)
     tok = make_token("reporter")
     body = report(p, item="EV-012")
@@ -69,6 +70,7 @@ def test_concurrent_retries_with_one_key_make_exactly_one_incident(
 def test_a_repeat_report_nearby_is_flagged_and_merged_keeping_both_reporters(
     client: Any, make_token: Any, interior_point: Any, sql: Any
 ) -> None:
+    """A repeat report nearby is flagged; merging keeps both reporters on the surviving case."""
     p = interior_point(offset=6)
     first_rep, second_rep = make_token("reporter"), make_token("reporter")
     first = client.post("/api/v1/incidents", json=report(p, item="EV-014"), headers=auth(first_rep)).json()

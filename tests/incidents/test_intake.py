@@ -21,6 +21,7 @@ def _count(sql: Any) -> tuple[int, int, int]:
 def test_gcj02_report_from_a_mini_program_lands_in_the_grid_that_contains_the_place(
     client: Any, make_token: Any, interior_point: Any, sql: Any
 ) -> None:
+    """A GCJ-02 point is converted and lands in the grid that contains the place."""
     p = interior_point(offset=3)
     glon, glat = from_wgs84(p["lon"], p["lat"], "gcj02")
     # read as WGS84 the GCJ-02 numbers would be a few hundred metres away
@@ -52,6 +53,7 @@ def test_gcj02_report_from_a_mini_program_lands_in_the_grid_that_contains_the_pl
 def test_due_time_comes_from_the_catalogue_item(
     client: Any, make_token: Any, interior_point: Any, sql: Any
 ) -> None:
+    """The due time is the catalogue item's time limit from intake."""
     p = interior_point()
     r = client.post("/api/v1/incidents", json=report(p, item="EV-004"), headers=auth(make_token("reporter")))
     assert r.status_code == 201
@@ -63,6 +65,7 @@ def test_due_time_comes_from_the_catalogue_item(
 
 
 def test_geojson_point_and_other_crs_are_accepted(client: Any, make_token: Any, interior_point: Any) -> None:
+    """A GeoJSON Point in BD-09 or CGCS2000 is located like lon/lat."""
     p = interior_point(offset=1)
     for crs in ("bd09", "cgcs2000"):
         x, y = from_wgs84(p["lon"], p["lat"], crs)
@@ -77,6 +80,7 @@ def test_geojson_point_and_other_crs_are_accepted(client: Any, make_token: Any, 
 def test_off_duty_worker_hands_over_to_the_nearest_available_worker_of_the_community(
     client: Any, make_token: Any, interior_point: Any, sql: Any
 ) -> None:
+    """An off-duty grid worker's case goes to the nearest on-duty worker of the community."""
     p = interior_point(on_duty=False)
     r = client.post("/api/v1/incidents", json=report(p), headers=auth(make_token("reporter")))
     assert r.status_code == 201
@@ -100,6 +104,7 @@ def test_off_duty_worker_hands_over_to_the_nearest_available_worker_of_the_commu
 def test_first_asked_window_worker_keeps_an_on_the_spot_item(
     client: Any, make_token: Any, interior_point: Any, sql: Any
 ) -> None:
+    """First-asked responsibility: the window worker keeps an on-the-spot item."""
     p = interior_point()
     window_worker = sql(
         "SELECT id FROM people WHERE role = 'window_worker' AND community_code = %s ORDER BY id LIMIT 1",
@@ -126,6 +131,7 @@ def test_first_asked_window_worker_keeps_an_on_the_spot_item(
 def test_a_point_outside_every_grid_is_kept_unlocated_for_triage(
     client: Any, make_token: Any, sql: Any
 ) -> None:
+    """A point outside every grid is stored unlocated, queued for triage, then placed."""
     body = {
         "item_code": "EV-002",
         "description": "路灯坏了",
@@ -164,6 +170,7 @@ def test_near_a_boundary_the_neighbour_is_listed_and_reassign_is_one_logged_step
     client: Any, make_token: Any, sql: Any
 ) -> None:
     # a point 3 m inside grid a, next to the boundary it shares with grid b
+    """Near a boundary the neighbour grid is listed, and reassigning is one logged step."""
     row = sql(
         """
         WITH pair AS (
@@ -217,6 +224,7 @@ def _post(client: Any, tok: str, body: dict[str, Any]) -> Any:
 def test_bad_input_is_a_clear_4xx_and_changes_nothing(
     client: Any, make_token: Any, interior_point: Any, sql: Any
 ) -> None:
+    """Bad input answers a clear 4xx naming the field and stores nothing."""
     p = interior_point()
     tok = make_token("reporter")
     before = _count(sql)

@@ -140,10 +140,12 @@ def _api(client: Any, tok: str, **params: Any) -> dict:
 
 @pytest.fixture(scope="module")
 def manager(make_token: Any) -> str:
+    """Return a planner token (the KPI reader)."""
     return make_token("planner")
 
 
 def test_kpis_over_the_demo_year_match_python(client: Any, sql: Any, manager: str) -> None:
+    """The KPIs over the demo year equal a computation in Python."""
     got = _api(client, manager)
     want = _python_kpis(sql)
     assert got == want
@@ -154,6 +156,7 @@ def test_kpis_over_the_demo_year_match_python(client: Any, sql: Any, manager: st
 
 
 def test_kpis_with_filters_match_python(client: Any, sql: Any, manager: str) -> None:
+    """The KPIs with area and time filters equal a computation in Python."""
     community, district = sql("SELECT code, district_code FROM communities ORDER BY code LIMIT 1")[0]
     lo, hi = sql("SELECT min(created_at), max(created_at) FROM incidents")[0]
     mid = lo + (hi - lo) / 2
@@ -172,6 +175,7 @@ def test_kpis_with_filters_match_python(client: Any, sql: Any, manager: str) -> 
 
 
 def test_kpis_follow_new_work_and_scope(client: Any, sql: Any, make_token: Any) -> None:
+    """A scoped token's KPIs are its area's; other areas, roles and naive times are refused."""
     community = sql("SELECT code FROM communities ORDER BY code LIMIT 1")[0][0]
     scoped = make_token("dispatcher", community_code=community)
     got = _api(client, scoped)

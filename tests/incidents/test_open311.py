@@ -19,6 +19,7 @@ from tests.conftest import auth
 def test_a_georeport_client_lists_posts_and_reads_status_back(
     live_server: Any, make_token: Any, interior_point: Any, sql: Any
 ) -> None:
+    """A GeoReport client lists services, posts a request and reads its status back."""
     root = live_server.url + "/open311/v2"
     client = GeoReport(root)
     services = client.get_service_list()
@@ -87,6 +88,7 @@ def test_a_georeport_client_lists_posts_and_reads_status_back(
 def test_open311_errors_use_the_spec_array_and_store_nothing(
     live_server: Any, make_token: Any, interior_point: Any, sql: Any
 ) -> None:
+    """Open311 errors use the spec's error array and store nothing."""
     root = live_server.url + "/open311/v2"
     p = interior_point(offset=8)
     key = make_token("reporter")
@@ -133,6 +135,7 @@ def test_open311_errors_use_the_spec_array_and_store_nothing(
 def test_discovery_and_an_address_only_request_go_to_triage(
     live_server: Any, make_token: Any, sql: Any
 ) -> None:
+    """Discovery is served; an address-only request waits in triage."""
     root = live_server.url + "/open311/v2"
     disc = httpx.get(f"{root}/discovery.json").json()
     ep = disc["endpoints"][0]

@@ -34,6 +34,7 @@ def _move(client: Any, tok: str, iid: int, action: str, **extra: Any) -> Any:
 
 
 def test_state_machine_rules_in_plain_python() -> None:
+    """The state machine's rules, in plain Python."""
     assert workflow.plan_transition("accept", "assigned", "worker").to_status == "accepted"
     with pytest.raises(workflow.RoleMayNot, match="'worker' may not take the action 'close'"):
         workflow.plan_transition("close", "resolved", "worker")
@@ -43,7 +44,10 @@ def test_state_machine_rules_in_plain_python() -> None:
     assert workflow.allowed_actions("closed") == ["reopen"]
 
 
-def test_escalation_to_a_department_end_to_end(client: Any, make_token: Any, case: Any, sql: Any) -> None:
+def test_escalation_to_a_department_end_to_end(
+    client: Any, own_scope_client: Any, make_token: Any, case: Any, sql: Any
+) -> None:
+    """A case escalated to a department, handled and closed, every step logged."""
     inc, rep, worker = case("EV-003")
     iid = inc["id"]
     disp = make_token("dispatcher")
@@ -76,8 +80,10 @@ def test_escalation_to_a_department_end_to_end(client: Any, make_token: Any, cas
     q = client.get("/api/v1/departments/housing/queue", headers=auth(housing)).json()
     assert iid in [i["id"] for i in q["items"]]
     assert client.get("/api/v1/departments/housing/queue", headers=auth(police)).status_code == 403
-    r = _move(client, police, iid, "department-accept")
-    assert r.status_code == 403
+    # the case is not police's: to police it does not exist (no existence oracle)
+    r = _move(own_scope_client, police, iid, "department-accept")
+    assert r.status_code == 404 and r.json()["detail"][0]["loc"] == ["path", "incident_id"]
+    assert own_scope_client.get(f"/api/v1/incidents/{iid}", headers=auth(police)).status_code == 404
     assert _move(client, housing, iid, "department-accept").json()["status"] == "department_accepted"
     assert _move(client, housing, iid, "resolve").json()["status"] == "resolved"
     assert _move(client, disp, iid, "verify").json()["status"] == "verified"
@@ -116,6 +122,7 @@ def test_escalation_to_a_department_end_to_end(client: Any, make_token: Any, cas
 
 
 def test_department_returns_a_case_with_reasons(client: Any, make_token: Any, case: Any) -> None:
+    """A department returns a case with its reasons; it is reopened later."""
     inc, _rep, worker = case("EV-007", offset=1)
     iid = inc["id"]
     assert _move(client, worker, iid, "escalate", department="police").status_code == 200
@@ -140,8 +147,9 @@ def test_department_returns_a_case_with_reasons(client: Any, make_token: Any, ca
 
 
 def test_forbidden_and_illegal_moves_change_nothing(
-    client: Any, make_token: Any, case: Any, sql: Any
+    client: Any, own_scope_client: Any, make_token: Any, case: Any, sql: Any
 ) -> None:
+    """Forbidden and illegal moves are refused and change nothing."""
     inc, rep, worker = case("EV-006", offset=2)
     iid = inc["id"]
     events = sql("SELECT count(*) FROM incident_events WHERE incident_id = %s", (iid,))
@@ -161,9 +169,9 @@ def test_forbidden_and_illegal_moves_change_nothing(
         r.status_code == 403
         and "'reporter' may not take the action 'accept'" in (r.json()["detail"][0]["msg"])
     )
-    # the right role, not their case
-    r = _move(client, other, iid, "accept")
-    assert r.status_code == 403
+    # the right role, not their case: it is not theirs to see either (404 as for no case)
+    r = _move(own_scope_client, other, iid, "accept")
+    assert r.status_code == 404 and r.json()["detail"][0]["msg"] == f"no incident {iid}"
     # a legal role, an illegal moment: 409 with what is allowed now
     r = _move(client, disp, iid, "close")
     assert r.status_code == 409
@@ -182,6 +190,7 @@ def test_forbidden_and_illegal_moves_change_nothing(
 
 
 def test_overdue_cases_are_flagged_and_listed(client: Any, make_token: Any, case: Any, sql: Any) -> None:
+    """Overdue cases are flagged and listed."""
     inc, _rep, _worker = case("EV-010", offset=3)
     iid = inc["id"]
     sql("UPDATE incidents SET due_at = now() - interval '1 hour' WHERE id = %s", (iid,))
@@ -201,7 +210,8 @@ def test_overdue_cases_are_flagged_and_listed(client: Any, make_token: Any, case
     assert listed["total"] == expected
 
 
-def test_list_filters(client: Any, make_token: Any, case: Any, sql: Any) -> None:
+def test_list_filters(client: Any, own_scope_client: Any, make_token: Any, case: Any, sql: Any) -> None:
+    """Every list filter narrows the list; reporters and workers list their own cases."""
     inc, rep, worker = case("EV-013", offset=4)
     disp = make_token("dispatcher")
     lon, lat = inc["location"]["coordinates"]
@@ -233,11 +243,12 @@ def test_list_filters(client: Any, make_token: Any, case: Any, sql: Any) -> None
     theirs = client.get("/api/v1/incidents", params={"limit": 1000}, headers=auth(worker)).json()
     assert all(i["assignee"]["id"] == inc["assignee"]["id"] for i in theirs["items"])
     # someone else's reporter token cannot read it
-    r = client.get(f"/api/v1/incidents/{inc['id']}", headers=auth(make_token("reporter")))
-    assert r.status_code in (403, 404)
+    r = own_scope_client.get(f"/api/v1/incidents/{inc['id']}", headers=auth(make_token("reporter")))
+    assert r.status_code == 404
 
 
 def test_departments_are_listed_with_codes(client: Any, sql: Any, make_token: Any) -> None:
+    """Departments are listed with their codes and limits; unknown codes answer 404."""
     r = client.get("/api/v1/departments", headers=auth(make_token("worker")))
     assert r.status_code == 200
     codes = [d["code"] for d in r.json()]

@@ -14,8 +14,11 @@ States::
 Who may act is decided in two steps: the token's *role* must be allowed the
 action at all (``ROLE_ACTIONS``; otherwise 403), then the case must be in a
 state where the action is legal (``TRANSITIONS``; otherwise 409 with the
-actions allowed now). Ownership (a worker's own case, a department's own
-queue, a dispatcher's area) is checked by the caller with ``may_act_on``.
+actions allowed now). Whether the caller may reach the case at all (its area,
+its person, its department, the token that filed it) and owns it (a worker acts
+on the cases assigned to it) is decided by :mod:`api.services.incidents.moves`
+with :mod:`api.auth.policy`. ``CASE_ACTION_ROLES`` lists who may reassign, merge
+and rate, which are not moves of the state machine.
 """
 
 from __future__ import annotations
@@ -67,7 +70,7 @@ class TransitionError(ValueError):
 
 
 class UnknownAction(TransitionError):
-    pass
+    """No such action (422)."""
 
 
 class RoleMayNot(TransitionError):
@@ -102,24 +105,60 @@ def allowed_actions(status: str, role: str | None = None) -> list[str]:
     return actions
 
 
+#: Who may take the case actions that are not moves of the state machine (admin: all).
+CASE_ACTION_ROLES: dict[str, frozenset[str]] = {
+    "reassign": frozenset({"admin", "dispatcher"}),
+    "merge": frozenset({"admin", "dispatcher"}),
+    "rate": frozenset({"admin", "dispatcher", "reporter"}),
+}
+
+
 @dataclass(frozen=True)
 class Move:
+    """A legal move: the action and the statuses it goes from and to."""
+
     action: str
     from_status: str
     to_status: str
 
 
-def plan_transition(action: str, status: str, role: str) -> Move:
-    """Check an action and return the move it makes.
+def check_action(action: str, role: str) -> None:
+    """Refuse an unknown action, or one the role may never take (whatever the case).
 
     Raises
     ------
-    UnknownAction, RoleMayNot, IllegalTransition
+    UnknownAction, RoleMayNot
+        The action does not exist, or the role may never take it.
     """
     if action not in TRANSITIONS:
         raise UnknownAction(f"unknown action {action!r}; one of: {', '.join(ACTIONS)}")
     if action not in ROLE_ACTIONS.get(role, frozenset()):
         raise RoleMayNot(action, role)
+
+
+def plan_transition(action: str, status: str, role: str) -> Move:
+    """Check an action and return the move it makes.
+
+    Parameters
+    ----------
+    action
+        One of :data:`ACTIONS`.
+    status
+        The case's status now.
+    role
+        The caller's token role.
+
+    Returns
+    -------
+    Move
+        The move the action makes.
+
+    Raises
+    ------
+    UnknownAction, RoleMayNot, IllegalTransition
+        The action does not exist, the role may never take it, or not now.
+    """
+    check_action(action, role)
     moves = TRANSITIONS[action]
     if status not in moves:
         raise IllegalTransition(action, status, allowed_actions(status, role) or allowed_actions(status))
@@ -127,4 +166,5 @@ def plan_transition(action: str, status: str, role: str) -> Move:
 
 
 def is_open(status: str) -> bool:
+    """Whether a case in ``status`` is still open."""
     return status in OPEN_STATUSES

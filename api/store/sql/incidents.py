@@ -1,6 +1,12 @@
-"""Incidents: intake with assignment by location, workflow moves, lists, ratings, merges.
+"""Incident SQL: intake planning and insert, reads, lists, row-locked changes, ratings, departments.
 
-All spatial work is done by PostGIS: the point is located in the active grids
+This module only runs SQL and returns typed rows; every decision (who sees what,
+who may act, what an event says) is taken by :mod:`api.services.incidents`.
+Statements are composed from named pieces (:func:`incident_columns`,
+:func:`incident_joins`, :func:`visibility_clauses`, :func:`filter_clauses`,
+:func:`order_clause`, :func:`set_clauses`), never by editing SQL strings.
+
+All spatial work is done by PostGIS: a point is located in the active grids
 (partial GiST index ``ix_grids_active_geom``), neighbouring grids and likely
 duplicates are found with ``ST_DWithin`` on geography (metres), and the nearest
 available worker with the geography KNN operator.
@@ -8,36 +14,394 @@ available worker with the geography KNN operator.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from sqlalchemy import text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from api.auth.principal import Principal
-from api.errors import Conflict, Forbidden, InvalidInput, NotFound
-from api.services.incidents import workflow
-from api.services.incidents.intake import Intake
-from api.services.incidents.limits import SQL_EFFECTIVE_DUE, SQL_OPEN, SQL_OVERDUE
-from api.settings import IncidentSettings
+# --------------------------------------------------------------------------- SQL rules
+
+#: The time-limit rules as SQL over an ``incidents`` row aliased ``i`` (lists, KPIs, maps).
+#: They mirror :mod:`api.services.incidents.limits` and :mod:`api.services.incidents.workflow`
+#: (``tests/incidents/test_store.py`` holds them equal).
+SQL_EFFECTIVE_DUE = (
+    "(CASE WHEN i.status IN ('escalated', 'department_accepted') "
+    "AND i.department_due_at IS NOT NULL THEN i.department_due_at ELSE i.due_at END)"
+)
+SQL_OPEN = (
+    "i.status IN ('submitted', 'assigned', 'accepted', 'in_progress', 'escalated', 'department_accepted')"
+)
+SQL_OVERDUE = f"({SQL_OPEN} AND {SQL_EFFECTIVE_DUE} < now())"
 
 POINT = "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)"
 #: degrees that safely cover one metre in a bounding-box prefilter (up to ~60° latitude)
 DEG_PER_M = 2.0 / 111_320.0
 
-# --------------------------------------------------------------------------- lookups
+# --------------------------------------------------------------------------- typed rows
 
-_NEIGHBOURS = text(
-    f"""
-    SELECT g.code, round(ST_Distance(g.geom::geography, {POINT}::geography)::numeric, 1) AS m
-    FROM grids g
-    WHERE g.active AND g.id IS DISTINCT FROM :grid_id
-      AND g.geom && ST_Expand({POINT}, :deg)
-      AND ST_DWithin(g.geom::geography, {POINT}::geography, :tol)
-    ORDER BY g.code
+
+@dataclass(frozen=True, slots=True)
+class NeighbourGrid:
+    """An active grid near a point (within the boundary tolerance)."""
+
+    code: str
+    distance_m: float
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogueItem:
+    """The catalogue facts intake needs."""
+
+    code: str
+    name: str
+    time_limit_hours: int
+    on_the_spot: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PriorRequest:
+    """An incident already stored under an Idempotency-Key."""
+
+    id: int
+    request_hash: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class GridHit:
+    """The active grid that contains a point, with its worker."""
+
+    id: int
+    code: str
+    community_code: str
+    city_code: str
+    worker_id: int | None
+    worker_name: str | None
+    worker_on_duty: bool
+
+
+@dataclass(frozen=True, slots=True)
+class NearestWorker:
+    """The nearest on-duty worker of the grid's community (when its own worker is off duty)."""
+
+    id: int
+    name: str
+    role: str
+    distance_m: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class DuplicateHit:
+    """An open case of the same item near the point, reported within the window."""
+
+    id: int
+    distance_m: float
+
+
+@dataclass(frozen=True, slots=True)
+class IntakePlan:
+    """Everything intake needs to decide, read in one round trip."""
+
+    item: CatalogueItem | None
+    prior: PriorRequest | None
+    grid: GridHit | None
+    neighbours: list[NeighbourGrid]
+    nearest: NearestWorker | None
+    duplicate: DuplicateHit | None
+    city_code: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    """A person's name and phone (as stored, or masked by the service)."""
+
+    name: str | None = None
+    phone: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RatingRow:
+    """The one rating (好差评) of a case."""
+
+    good: bool
+    score: int
+    comment: str | None
+    at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentRow:
+    """One incident with the names of what it refers to, without personal fields.
+
+    ``reporter_tokens`` (the tokens of every reporter, merged duplicates' included) is
+    read only by :func:`fetch`. The reporter's contact and the assignee's phone are
+    in :class:`IncidentRecord`, beside the row, for the services to mask or drop.
     """
-)
+
+    id: int
+    city_code: str
+    item_code: str
+    item_name: str
+    item_name_en: str
+    item_category: str
+    item_on_the_spot: bool
+    item_time_limit_hours: int
+    description: str
+    channel: str
+    status: str
+    reporter_token_id: int | None
+    lon: float | None
+    lat: float | None
+    input_crs: str | None
+    address: str | None
+    located: bool
+    grid_id: int | None
+    grid_code: str | None
+    grid_name: str | None
+    grid_worker_id: int | None
+    community_code: str | None
+    community_name: str | None
+    district_code: str | None
+    assignee_id: int | None
+    assignee_name: str | None
+    assignee_role: str | None
+    department_code: str | None
+    department_name: str | None
+    duplicate_of: int | None
+    likely_duplicate_of: int | None
+    created_at: dt.datetime
+    due_at: dt.datetime | None
+    accepted_at: dt.datetime | None
+    resolved_at: dt.datetime | None
+    escalated_at: dt.datetime | None
+    department_due_at: dt.datetime | None
+    closed_at: dt.datetime | None
+    on_the_spot: bool
+    effective_due_at: dt.datetime | None
+    overdue: bool
+    rating: RatingRow | None
+    merged: list[int]
+    reporter_tokens: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentRecord:
+    """An incident row with its personal fields as stored (the services mask them)."""
+
+    row: IncidentRow
+    reporter: Contact
+    assignee_phone: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class EventRow:
+    """One entry of a case's log."""
+
+    id: int
+    at: dt.datetime
+    actor: str | None
+    action: str
+    from_status: str | None
+    to_status: str | None
+    detail: dict[str, Any]
+    lon: float | None
+    lat: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class ReporterRow:
+    """One reporter of a case (its own, or a merged duplicate's)."""
+
+    source_incident_id: int
+    contact: Contact
+    reporter_token_id: int | None
+    added_at: dt.datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class LockedIncident:
+    """An incident row locked ``FOR UPDATE`` with the facts its moves depend on."""
+
+    id: int
+    city_code: str
+    status: str
+    item_code: str
+    item_on_the_spot: bool
+    assignee_id: int | None
+    department_code: str | None
+    community_code: str | None
+    grid_id: int | None
+    grid_code: str | None
+    grid_worker_id: int | None
+    duplicate_of: int | None
+    reporter_token_id: int | None
+    reporter_tokens: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ActiveGrid:
+    """An active grid by code, with its worker's availability."""
+
+    id: int
+    code: str
+    community_code: str
+    worker_id: int | None
+    worker_on_duty: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PersonRef:
+    """A person's id and community (to check an assignee against a scope)."""
+
+    id: int
+    community_code: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class DepartmentLimit:
+    """A department's code and its time limit."""
+
+    code: str
+    time_limit_hours: int
+
+
+@dataclass(frozen=True, slots=True)
+class DepartmentRow:
+    """A department with its queue size and overdue count."""
+
+    code: str
+    name: str
+    name_en: str
+    time_limit_hours: int
+    queue: int
+    overdue: int
+
+
+# --------------------------------------------------------------------------- typed inputs
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """An event to write; its place is ``point`` or else the incident's location."""
+
+    actor: str
+    action: str
+    from_status: str | None
+    to_status: str | None
+    detail: dict[str, Any]
+    point: tuple[float, float] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewIncident:
+    """The row intake inserts (decided by the service)."""
+
+    city_code: str
+    item_code: str
+    description: str
+    channel: str
+    reporter_name: str | None
+    reporter_phone: str | None
+    reporter_token_id: int
+    lon: float | None
+    lat: float | None
+    input_crs: str | None
+    address: str | None
+    located: bool
+    grid_id: int | None
+    community_code: str | None
+    assignee_id: int | None
+    status: str
+    idempotency_key: str | None
+    request_hash: str
+    time_limit_hours: float
+    accepted: bool
+    likely_duplicate_of: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class StatusChange:
+    """What a workflow move changes on the row (decided by the service).
+
+    Parameters
+    ----------
+    to_status
+        The new status.
+    mark_accepted
+        Set ``accepted_at`` (kept if already set).
+    assignee_id
+        Set the assignee (None: unchanged).
+    resolve_immediate
+        None when not resolving; else the case is resolved now, and counts as done
+        on the spot when this is true and it is resolved the (Beijing) day it came in.
+    escalate_to
+        Escalate to this department with its limit in hours.
+    leave_department
+        The department hands the case back (department and its limit cleared).
+    mark_closed
+        Set ``closed_at``.
+    reopen
+        Clear resolution and closure.
+    """
+
+    to_status: str
+    mark_accepted: bool = False
+    assignee_id: int | None = None
+    resolve_immediate: bool | None = None
+    escalate_to: DepartmentLimit | None = None
+    leave_department: bool = False
+    mark_closed: bool = False
+    reopen: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RowScope:
+    """Which rows a list may return (every given constraint applies).
+
+    Parameters
+    ----------
+    reporter_token
+        Rows one of whose reporters filed with this token.
+    assignee
+        Rows assigned to this person.
+    department
+        Rows escalated to this department.
+    community, district
+        Rows of this community / district.
+    """
+
+    reporter_token: int | None = None
+    assignee: int | None = None
+    department: str | None = None
+    community: str | None = None
+    district: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentQuery:
+    """List filters in store terms (the area and the bounding box already resolved)."""
+
+    statuses: tuple[str, ...] = ()
+    grid: str | None = None
+    department: str | None = None
+    item: str | None = None
+    category: str | None = None
+    channel: str | None = None
+    overdue: bool | None = None
+    triage: bool = False
+    likely_duplicate: bool | None = None
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+    bbox: tuple[float, float, float, float] | None = None
+
+
+Order = Literal["created", "due"]
+
+# --------------------------------------------------------------------------- intake
 
 #: Everything intake needs to decide, in one round trip: the item, an earlier request with
 #: the same Idempotency-Key, the grid that contains the point (lowest code on a shared
@@ -61,7 +425,7 @@ _PLAN = text(
         AND ST_DWithin(n.geom::geography, pt.p::geography, :tol)),
     near AS (
       SELECT p.id, p.name, p.role,
-             round(ST_Distance(p.position::geography, pt.p::geography)::numeric) AS m
+             round(ST_Distance(p.position::geography, pt.p::geography)::numeric) AS distance_m
       FROM pt, g, people p
       WHERE NOT (g.worker_id IS NOT NULL AND g.worker_on_duty)
         AND p.community_code = g.community_code AND p.role IN ('grid_worker', 'window_worker')
@@ -70,7 +434,7 @@ _PLAN = text(
                p.position::geography <-> pt.p::geography, p.id
       LIMIT 1),
     dup AS (
-      SELECT i.id, round(ST_Distance(i.location::geography, pt.p::geography)::numeric, 1) AS m
+      SELECT i.id, round(ST_Distance(i.location::geography, pt.p::geography)::numeric, 1) AS distance_m
       FROM pt, incidents i
       WHERE i.item_code = :item AND {SQL_OPEN} AND i.duplicate_of IS NULL
         AND i.created_at >= now() - make_interval(secs => :window_s)
@@ -119,38 +483,497 @@ _INSERT = text(
     ev AS (
       INSERT INTO incident_events (incident_id, city_code, actor, action, from_status,
         to_status, detail, geom)
-      SELECT ins.id, ins.city_code, e.actor, e.action, e.f, e.t, e.detail, ins.location
+      SELECT ins.id, ins.city_code, e.actor, e.action, e.from_status, e.to_status, e.detail,
+             ins.location
       FROM ins, jsonb_to_recordset(CAST(:events AS jsonb))
-        AS e(actor text, action text, f text, t text, detail jsonb))
+        AS e(actor text, action text, from_status text, to_status text, detail jsonb))
     SELECT id FROM ins
     """
 )
 
+_NEIGHBOURS = text(
+    f"""
+    SELECT g.code, round(ST_Distance(g.geom::geography, {POINT}::geography)::numeric, 1) AS m
+    FROM grids g
+    WHERE g.active AND g.id IS DISTINCT FROM :grid_id
+      AND g.geom && ST_Expand({POINT}, :deg)
+      AND ST_DWithin(g.geom::geography, {POINT}::geography, :tol)
+    ORDER BY g.code
+    """
+)
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+async def plan_intake(
+    conn: AsyncConnection,
+    *,
+    item_code: str,
+    idempotency_key: str | None,
+    point: tuple[float, float] | None,
+    tolerance_m: float,
+    duplicate_radius_m: float,
+    duplicate_window_hours: float,
+    city_hint: str | None,
+) -> IntakePlan:
+    """Read what intake decides from, in one round trip.
+
+    Parameters
+    ----------
+    conn
+        A connection (inside the intake's transaction).
+    item_code
+        The catalogue item reported.
+    idempotency_key
+        The namespaced key, or None.
+    point
+        WGS84 ``(lon, lat)``, or None for an address-only report.
+    tolerance_m
+        Grids this close to the point are neighbours.
+    duplicate_radius_m, duplicate_window_hours
+        How near and how recent an open case of the same item is a likely duplicate.
+    city_hint
+        A community code whose city is used when the point lies in no grid.
+
+    Returns
+    -------
+    IntakePlan
+        The item, an earlier request under the key, the grid, neighbours, the nearest
+        available worker, a likely duplicate and the city.
+    """
+    lon, lat = point if point else (None, None)
+    row = (
+        (
+            await conn.execute(
+                _PLAN,
+                {
+                    "lon": lon,
+                    "lat": lat,
+                    "item": item_code,
+                    "key": idempotency_key,
+                    "tol": tolerance_m,
+                    "deg_tol": tolerance_m * DEG_PER_M,
+                    "radius": duplicate_radius_m,
+                    "deg_radius": duplicate_radius_m * DEG_PER_M,
+                    "window_s": duplicate_window_hours * 3600.0,
+                    "scope": city_hint,
+                },
+            )
+        )
+        .mappings()
+        .one()
+    )
+    item, prior, grid, near, dup = row["item"], row["prior"], row["grid"], row["near"], row["dup"]
+    return IntakePlan(
+        item=None
+        if item is None
+        else CatalogueItem(
+            item["code"], item["name"], int(item["time_limit_hours"]), bool(item["on_the_spot"])
+        ),
+        prior=None if prior is None else PriorRequest(int(prior["id"]), prior["request_hash"]),
+        grid=None
+        if grid is None
+        else GridHit(
+            id=int(grid["id"]),
+            code=grid["code"],
+            community_code=grid["community_code"],
+            city_code=grid["city_code"],
+            worker_id=grid["worker_id"],
+            worker_name=grid["worker_name"],
+            worker_on_duty=bool(grid["worker_on_duty"]),
+        ),
+        neighbours=[NeighbourGrid(n["code"], float(n["distance_m"])) for n in row["neighbours"]],
+        nearest=None
+        if near is None
+        else NearestWorker(int(near["id"]), near["name"], near["role"], _float(near["distance_m"])),
+        duplicate=None if dup is None else DuplicateHit(int(dup["id"]), float(dup["distance_m"])),
+        city_code=row["city"],
+    )
+
+
+async def insert_incident(conn: AsyncConnection, new: NewIncident, events: Sequence[NewEvent]) -> int | None:
+    """Insert the incident, its first reporter and its events in one statement.
+
+    Returns
+    -------
+    int or None
+        The new id; None when a row with the same Idempotency-Key exists (a concurrent
+        retry won: this statement waited for its commit and inserted nothing).
+    """
+    params = {
+        "city": new.city_code,
+        "item": new.item_code,
+        "description": new.description,
+        "channel": new.channel,
+        "rname": new.reporter_name,
+        "rphone": new.reporter_phone,
+        "rtoken": new.reporter_token_id,
+        "lon": new.lon,
+        "lat": new.lat,
+        "crs": new.input_crs,
+        "address": new.address,
+        "located": new.located,
+        "grid": new.grid_id,
+        "community": new.community_code,
+        "assignee": new.assignee_id,
+        "status": new.status,
+        "key": new.idempotency_key,
+        "hash": new.request_hash,
+        "limit_h": new.time_limit_hours,
+        "accepted": new.accepted,
+        "dup": new.likely_duplicate_of,
+        "events": _json(
+            [
+                {
+                    "actor": e.actor,
+                    "action": e.action,
+                    "from_status": e.from_status,
+                    "to_status": e.to_status,
+                    "detail": e.detail,
+                }
+                for e in events
+            ]
+        ),
+    }
+    new_id = (await conn.execute(_INSERT, params)).scalar()
+    return None if new_id is None else int(new_id)
+
+
+async def prior_request(conn: AsyncConnection, idempotency_key: str) -> PriorRequest | None:
+    """Read the incident stored under a (namespaced) Idempotency-Key, if any."""
+    row = (
+        await conn.execute(
+            text("SELECT id, request_hash FROM incidents WHERE idempotency_key = :k"), {"k": idempotency_key}
+        )
+    ).first()
+    return None if row is None else PriorRequest(int(row.id), row.request_hash)
+
 
 async def neighbour_grids(
     conn: AsyncConnection, lon: float, lat: float, grid_id: int | None, tolerance_m: float
-) -> list[dict[str, Any]]:
-    """Active grids other than ``grid_id`` within ``tolerance_m`` metres of the point."""
+) -> list[NeighbourGrid]:
+    """Find the active grids other than ``grid_id`` within ``tolerance_m`` metres of the point."""
     rows = await conn.execute(
         _NEIGHBOURS,
         {"lon": lon, "lat": lat, "grid_id": grid_id, "tol": tolerance_m, "deg": tolerance_m * DEG_PER_M},
     )
-    return [{"code": r.code, "distance_m": float(r.m)} for r in rows]
+    return [NeighbourGrid(r.code, float(r.m)) for r in rows]
 
 
-async def _event(
-    conn: AsyncConnection,
-    incident_id: int,
-    city_code: str,
-    actor: str,
-    action: str,
-    from_status: str | None,
-    to_status: str | None,
-    detail: dict[str, Any],
-    lon: float | None = None,
-    lat: float | None = None,
-) -> None:
-    """Write one event; its place is the given point, else the incident's location."""
+# --------------------------------------------------------------------------- reading
+
+
+def incident_columns(*, with_total: bool = False, with_reporter_tokens: bool = False) -> str:
+    """Build the select list of :class:`IncidentRow` (plus a window total / reporter tokens)."""
+    cols = [
+        "i.id, i.city_code, i.item_code, s.name AS item_name, s.name_en AS item_name_en",
+        "s.category AS item_category, s.on_the_spot AS item_on_the_spot",
+        "s.time_limit_hours AS item_time_limit_hours",
+        "i.description, i.channel, i.status, i.reporter_name, i.reporter_phone",
+        "i.reporter_token_id, ST_X(i.location) AS lon, ST_Y(i.location) AS lat",
+        "i.input_crs, i.address, i.located, i.grid_id, g.code AS grid_code, g.name AS grid_name",
+        "g.worker_id AS grid_worker_id",
+        "i.community_code, c.name AS community_name, c.district_code",
+        "i.assignee_id, p.name AS assignee_name, p.phone AS assignee_phone",
+        "p.role AS assignee_role, i.department_code, d.name AS department_name",
+        "i.duplicate_of, i.likely_duplicate_of, i.created_at, i.due_at, i.accepted_at",
+        "i.resolved_at, i.escalated_at, i.department_due_at, i.closed_at, i.on_the_spot",
+        f"{SQL_EFFECTIVE_DUE} AS effective_due_at, {SQL_OVERDUE} AS overdue",
+        "r.good AS rating_good, r.score AS rating_score, r.comment AS rating_comment",
+        "r.at AS rating_at",
+        "(SELECT coalesce(array_agg(m.id ORDER BY m.id), '{}') FROM incidents m "
+        "WHERE m.duplicate_of = i.id) AS merged",
+    ]
+    if with_reporter_tokens:
+        cols.append(
+            "ARRAY(SELECT rr.reporter_token_id FROM incident_reporters rr WHERE rr.incident_id = i.id "
+            "AND rr.reporter_token_id IS NOT NULL) AS reporter_tokens"
+        )
+    if with_total:
+        cols.insert(0, "count(*) OVER () AS total")
+    return ", ".join(cols)
+
+
+def incident_joins(*, with_names: bool = True) -> str:
+    """Build ``FROM incidents i`` with the catalogue, grid, community (and names for the columns)."""
+    joins = [
+        "incidents i",
+        "JOIN service_items s ON s.code = i.item_code",
+        "LEFT JOIN grids g ON g.id = i.grid_id",
+        "LEFT JOIN communities c ON c.code = i.community_code",
+    ]
+    if with_names:
+        joins += [
+            "LEFT JOIN people p ON p.id = i.assignee_id",
+            "LEFT JOIN departments d ON d.code = i.department_code",
+            "LEFT JOIN ratings r ON r.incident_id = i.id",
+        ]
+    return " ".join(joins)
+
+
+def _record(mapping: RowMapping) -> IncidentRecord:
+    m = dict(mapping)  # plain dict lookups: several times cheaper than RowMapping's
+    rating = (
+        None
+        if m["rating_good"] is None
+        else RatingRow(bool(m["rating_good"]), int(m["rating_score"]), m["rating_comment"], m["rating_at"])
+    )
+    row = IncidentRow(
+        id=m["id"],
+        city_code=m["city_code"],
+        item_code=m["item_code"],
+        item_name=m["item_name"],
+        item_name_en=m["item_name_en"],
+        item_category=m["item_category"],
+        item_on_the_spot=m["item_on_the_spot"],
+        item_time_limit_hours=m["item_time_limit_hours"],
+        description=m["description"],
+        channel=m["channel"],
+        status=m["status"],
+        reporter_token_id=m["reporter_token_id"],
+        lon=m["lon"],
+        lat=m["lat"],
+        input_crs=m["input_crs"],
+        address=m["address"],
+        located=m["located"],
+        grid_id=m["grid_id"],
+        grid_code=m["grid_code"],
+        grid_name=m["grid_name"],
+        grid_worker_id=m["grid_worker_id"],
+        community_code=m["community_code"],
+        community_name=m["community_name"],
+        district_code=m["district_code"],
+        assignee_id=m["assignee_id"],
+        assignee_name=m["assignee_name"],
+        assignee_role=m["assignee_role"],
+        department_code=m["department_code"],
+        department_name=m["department_name"],
+        duplicate_of=m["duplicate_of"],
+        likely_duplicate_of=m["likely_duplicate_of"],
+        created_at=m["created_at"],
+        due_at=m["due_at"],
+        accepted_at=m["accepted_at"],
+        resolved_at=m["resolved_at"],
+        escalated_at=m["escalated_at"],
+        department_due_at=m["department_due_at"],
+        closed_at=m["closed_at"],
+        on_the_spot=m["on_the_spot"],
+        effective_due_at=m["effective_due_at"],
+        overdue=bool(m["overdue"]),
+        rating=rating,
+        merged=list(m["merged"] or []),
+        reporter_tokens=tuple(m.get("reporter_tokens") or ()),  # only fetch() reads them
+    )
+    return IncidentRecord(row, Contact(m["reporter_name"], m["reporter_phone"]), m["assignee_phone"])
+
+
+async def fetch(conn: AsyncConnection, incident_id: int) -> IncidentRecord | None:
+    """Read one incident with its reporters' tokens, or None."""
+    sql = f"SELECT {incident_columns(with_reporter_tokens=True)} FROM {incident_joins()} WHERE i.id = :id"
+    row = (await conn.execute(text(sql), {"id": incident_id})).mappings().first()
+    return None if row is None else _record(row)
+
+
+async def events(conn: AsyncConnection, incident_id: int) -> list[EventRow]:
+    """Read the case's log, oldest first."""
+    rows = await conn.execute(
+        text(
+            "SELECT id, at, actor, action, from_status, to_status, detail, "
+            "ST_X(geom) AS lon, ST_Y(geom) AS lat FROM incident_events "
+            "WHERE incident_id = :id ORDER BY at, id"
+        ),
+        {"id": incident_id},
+    )
+    return [
+        EventRow(
+            r.id, r.at, r.actor, r.action, r.from_status, r.to_status, dict(r.detail or {}), r.lon, r.lat
+        )
+        for r in rows
+    ]
+
+
+async def reporters(conn: AsyncConnection, incident_id: int) -> list[ReporterRow]:
+    """Read the case's reporters (its own and merged duplicates'), by the incident they filed."""
+    rows = await conn.execute(
+        text(
+            "SELECT source_incident_id, reporter_name, reporter_phone, reporter_token_id, added_at "
+            "FROM incident_reporters WHERE incident_id = :id ORDER BY source_incident_id"
+        ),
+        {"id": incident_id},
+    )
+    return [
+        ReporterRow(
+            r.source_incident_id, Contact(r.reporter_name, r.reporter_phone), r.reporter_token_id, r.added_at
+        )
+        for r in rows
+    ]
+
+
+def visibility_clauses(scope: RowScope, params: dict[str, Any]) -> list[str]:
+    """Build the WHERE pieces limiting rows to a :class:`RowScope` (parameters into ``params``)."""
+    out = []
+    if scope.reporter_token is not None:
+        out.append(
+            "EXISTS (SELECT 1 FROM incident_reporters rr WHERE rr.incident_id = i.id "
+            "AND rr.reporter_token_id = :v_token)"
+        )
+        params["v_token"] = scope.reporter_token
+    if scope.assignee is not None:
+        out.append("i.assignee_id = :v_person")
+        params["v_person"] = scope.assignee
+    if scope.department is not None:
+        out.append("i.department_code = :v_dep")
+        params["v_dep"] = scope.department
+    if scope.community is not None:
+        out.append("i.community_code = :v_comm")
+        params["v_comm"] = scope.community
+    if scope.district is not None:
+        out.append("c.district_code = :v_dist")
+        params["v_dist"] = scope.district
+    return out
+
+
+def filter_clauses(f: IncidentQuery, params: dict[str, Any]) -> list[str]:
+    """Build the WHERE pieces of the list filters (parameters into ``params``)."""
+    out = []
+    if f.statuses:
+        out.append("i.status = ANY(:status)")
+        params["status"] = list(f.statuses)
+    for key, column, value in (
+        ("grid", "g.code", f.grid),
+        ("department", "i.department_code", f.department),
+        ("item", "i.item_code", f.item),
+        ("category", "s.category", f.category),
+        ("channel", "i.channel", f.channel),
+    ):
+        if value is not None:
+            out.append(f"{column} = :{key}")
+            params[key] = value
+    if f.overdue is not None:
+        out.append(f"{SQL_OVERDUE} = :overdue")
+        params["overdue"] = f.overdue
+    if f.triage:
+        out.append(f"i.grid_id IS NULL AND {SQL_OPEN} AND i.duplicate_of IS NULL")
+    if f.likely_duplicate is not None:
+        out.append("(i.likely_duplicate_of IS NOT NULL) = :likely_duplicate")
+        params["likely_duplicate"] = f.likely_duplicate
+    if f.since is not None:
+        out.append("i.created_at >= :since")
+        params["since"] = f.since
+    if f.until is not None:
+        out.append("i.created_at < :until")
+        params["until"] = f.until
+    if f.bbox is not None:
+        out.append("i.location && ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326)")
+        params.update(zip(("x0", "y0", "x1", "y1"), f.bbox, strict=True))
+    return out
+
+
+def order_clause(order: Order) -> str:
+    """Build the ORDER BY of a list: newest first, or most urgent (running limit) first."""
+    if order == "due":
+        return f"{SQL_EFFECTIVE_DUE} ASC NULLS LAST, i.id"
+    return "i.created_at DESC, i.id DESC"
+
+
+def _where(clauses: Sequence[str]) -> str:
+    return " AND ".join(clauses) if clauses else "TRUE"
+
+
+async def list_incidents(
+    conn: AsyncConnection, scope: RowScope, query: IncidentQuery, limit: int, offset: int, order: Order
+) -> tuple[int, list[IncidentRecord]]:
+    """Read one page of the incidents in ``scope`` matching ``query``.
+
+    Returns
+    -------
+    tuple of (int, list of IncidentRecord)
+        The total over all pages and the page.
+    """
+    params: dict[str, Any] = {"limit": limit, "offset": offset}
+    where = _where([*visibility_clauses(scope, params), *filter_clauses(query, params)])
+    sql = (
+        f"SELECT {incident_columns(with_total=True)} FROM {incident_joins()} WHERE {where} "
+        f"ORDER BY {order_clause(order)} LIMIT :limit OFFSET :offset"
+    )
+    rows = list((await conn.execute(text(sql), params)).mappings())
+    total = int(rows[0]["total"]) if rows else 0
+    if not rows and offset:
+        # past the last page: the window total is not there, count on its own
+        count = f"SELECT count(*) FROM {incident_joins(with_names=False)} WHERE {where}"
+        total = int((await conn.execute(text(count), params)).scalar_one())
+    return total, [_record(r) for r in rows]
+
+
+# --------------------------------------------------------------------------- changes
+
+_LOCK = text(
+    "SELECT i.id, i.city_code, i.status, i.item_code, s.on_the_spot AS item_on_the_spot, "
+    "i.assignee_id, i.department_code, i.community_code, i.grid_id, g.code AS grid_code, "
+    "g.worker_id AS grid_worker_id, i.duplicate_of, i.reporter_token_id, "
+    "ARRAY(SELECT rr.reporter_token_id FROM incident_reporters rr WHERE rr.incident_id = i.id "
+    "AND rr.reporter_token_id IS NOT NULL) AS reporter_tokens "
+    "FROM incidents i JOIN service_items s ON s.code = i.item_code "
+    "LEFT JOIN grids g ON g.id = i.grid_id WHERE i.id = :id FOR UPDATE OF i"
+)
+
+
+async def lock(conn: AsyncConnection, incident_id: int) -> LockedIncident | None:
+    """Lock the incident row (``FOR UPDATE``) and read its facts; None when there is none."""
+    row = (await conn.execute(_LOCK, {"id": incident_id})).mappings().first()
+    if row is None:
+        return None
+    return LockedIncident(**{**row, "reporter_tokens": tuple(row["reporter_tokens"] or ())})
+
+
+def set_clauses(change: StatusChange, params: dict[str, Any]) -> list[str]:
+    """Build the SET pieces of a :class:`StatusChange` (parameters into ``params``)."""
+    sets = ["status = :to"]
+    params["to"] = change.to_status
+    if change.mark_accepted:
+        sets.append("accepted_at = coalesce(accepted_at, now())")
+    if change.assignee_id is not None:
+        sets.append("assignee_id = :person")
+        params["person"] = change.assignee_id
+    if change.resolve_immediate is not None:
+        sets += [
+            "resolved_at = now()",
+            "on_the_spot = (:immediate AND (now() AT TIME ZONE 'Asia/Shanghai')::date = "
+            "(created_at AT TIME ZONE 'Asia/Shanghai')::date)",
+        ]
+        params["immediate"] = change.resolve_immediate
+    if change.escalate_to is not None:
+        sets += [
+            "department_code = :dep",
+            "escalated_at = now()",
+            "department_due_at = now() + make_interval(hours => :dep_h)",
+        ]
+        params.update(dep=change.escalate_to.code, dep_h=change.escalate_to.time_limit_hours)
+    if change.leave_department:
+        sets += ["department_code = NULL", "department_due_at = NULL"]
+    if change.mark_closed:
+        sets.append("closed_at = now()")
+    if change.reopen:
+        sets += ["resolved_at = NULL", "closed_at = NULL", "on_the_spot = false"]
+    return sets
+
+
+async def apply_change(conn: AsyncConnection, incident_id: int, change: StatusChange) -> None:
+    """Write a workflow move's changes to the row."""
+    params: dict[str, Any] = {"id": incident_id}
+    sets = set_clauses(change, params)
+    await conn.execute(text(f"UPDATE incidents SET {', '.join(sets)} WHERE id = :id"), params)
+
+
+async def add_event(conn: AsyncConnection, incident_id: int, city_code: str, event: NewEvent) -> None:
+    """Append one event to the case's log (its place: the event's point, else the case's)."""
+    lon, lat = event.point if event.point else (None, None)
     await conn.execute(
         text(
             "INSERT INTO incident_events (incident_id, city_code, actor, action, from_status, "
@@ -162,672 +985,79 @@ async def _event(
         {
             "id": incident_id,
             "city": city_code,
-            "actor": actor,
-            "action": action,
-            "f": from_status,
-            "t": to_status,
-            "detail": json.dumps(detail, ensure_ascii=False, default=str),
+            "actor": event.actor,
+            "action": event.action,
+            "f": event.from_status,
+            "t": event.to_status,
+            "detail": _json(event.detail),
             "lon": lon,
             "lat": lat,
         },
     )
 
 
-# --------------------------------------------------------------------------- intake
-
-
-def _assignment(plan: dict[str, Any]) -> dict[str, Any]:
-    """Grid, community, worker and the reason, from the planning query's answer.
-
-    The grid's worker takes the case when on duty; otherwise the nearest on-duty
-    grid worker of the same community (then a window worker), and ``reason`` says so.
-    """
-    grid, near = plan["grid"], plan["near"]
-    out: dict[str, Any] = {
-        "grid_id": None,
-        "grid": None,
-        "community": None,
-        "assignee": None,
-        "city_code": None,
-        "neighbours": plan["neighbours"],
-        "fallback": False,
-    }
-    if grid is None:
-        out["reason"] = "outside every active grid: stored unlocated, in the window's triage queue"
-        return out
-    out.update(
-        grid_id=grid["id"], grid=grid["code"], community=grid["community_code"], city_code=grid["city_code"]
-    )
-    if grid["worker_id"] is not None and grid["worker_on_duty"]:
-        out["assignee"] = grid["worker_id"]
-        out["reason"] = f"grid {grid['code']}: its worker {grid['worker_name']} is on duty"
-        return out
-    why = (
-        f"grid {grid['code']} has no worker"
-        if grid["worker_id"] is None
-        else f"grid {grid['code']}: its worker {grid['worker_name']} is off duty"
-    )
-    if near is None:
-        out["reason"] = why + "; no worker of the community is on duty: waiting in triage"
-        return out
-    dist = "position unknown" if near["m"] is None else f"{int(near['m'])} m away"
-    out.update(
-        assignee=near["id"],
-        fallback=True,
-        reason=(
-            f"{why}; nearest available {near['role'].replace('_', ' ')} of community "
-            f"{grid['community_code']}: {near['name']} ({dist})"
-        ),
-    )
-    return out
-
-
-async def create_incident(
-    conn: AsyncConnection,
-    intake: Intake,
-    principal: Principal,
-    idempotency_key: str | None,
-    tolerance_m: float,
-    settings: IncidentSettings,
-) -> tuple[int, bool, list[dict[str, Any]]]:
-    """Take a report; returns ``(incident id, created, neighbour grids)``.
-
-    ``created`` is False for an idempotent replay (the same key and body as before).
-    """
-    fingerprint = intake.fingerprint()
-    plan = dict(
-        (
-            await conn.execute(
-                _PLAN,
-                {
-                    "lon": intake.lon,
-                    "lat": intake.lat,
-                    "item": intake.item_code,
-                    "key": idempotency_key,
-                    "tol": tolerance_m,
-                    "deg_tol": tolerance_m * DEG_PER_M,
-                    "radius": settings.duplicate_radius_m,
-                    "deg_radius": settings.duplicate_radius_m * DEG_PER_M,
-                    "window_s": settings.duplicate_window_hours * 3600.0,
-                    "scope": principal.community_code,
-                },
-            )
-        )
-        .mappings()
-        .one()
-    )
-    item = plan["item"]
-    if item is None:
-        raise InvalidInput(
-            f"unknown catalogue item {intake.item_code!r} (see GET /open311/v2/services.json)",
-            loc=["body", "item_code"],
-        )
-    if plan["prior"] is not None:
-        return _check_replay(plan["prior"], fingerprint), False, plan["neighbours"]
-    if plan["city"] is None:
-        raise Conflict("the store holds no city yet; load one before taking reports")
-
-    where = _assignment(plan)
-    if intake.lon is None:
-        where["reason"] = "no location given: in the window's triage queue"
-    status = "assigned" if where["assignee"] is not None else "submitted"
-    accepted = False
-    if intake.channel == "window" and item["on_the_spot"] and principal.person_id is not None:
-        # first-asked responsibility (首问负责): the window worker who took it owns it
-        where["assignee"] = principal.person_id
-        where["reason"] = (
-            "first-asked responsibility: on-the-spot item taken at the window by "
-            f"person {principal.person_id}"
-        )
-        status, accepted = "accepted", True
-    city = where["city_code"] or plan["city"]
-    duplicate = plan["dup"]
-
-    events: list[dict[str, Any]] = [
-        {
-            "actor": principal.actor,
-            "action": "intake",
-            "f": None,
-            "t": "submitted",
-            "detail": {
-                "channel": intake.channel,
-                "item": intake.item_code,
-                "input_crs": intake.input_crs,
-                "input_point": None if intake.input_lon is None else [intake.input_lon, intake.input_lat],
-                "address": intake.address,
-                "idempotency_key": idempotency_key is not None,
-            },
-        },
-        {
-            "actor": "system",
-            "action": "assign" if where["assignee"] else "triage",
-            "f": "submitted",
-            "t": status,
-            "detail": {
-                "grid": where["grid"],
-                "community": where["community"],
-                "assignee": where["assignee"],
-                "reason": where["reason"],
-                "neighbour_grids": where["neighbours"],
-                "fallback": where["fallback"],
-            },
-        },
-    ]
-    if duplicate is not None:
-        events.append(
-            {
-                "actor": "system",
-                "action": "flag_duplicate",
-                "f": status,
-                "t": status,
-                "detail": {
-                    "likely_duplicate_of": duplicate["id"],
-                    "distance_m": duplicate["m"],
-                    "radius_m": settings.duplicate_radius_m,
-                    "window_hours": settings.duplicate_window_hours,
-                },
-            }
-        )
-    params = {
-        "city": city,
-        "item": intake.item_code,
-        "description": intake.description,
-        "channel": intake.channel,
-        "rname": intake.reporter_name,
-        "rphone": intake.reporter_phone,
-        "rtoken": principal.token_id,
-        "lon": intake.lon,
-        "lat": intake.lat,
-        "crs": intake.input_crs,
-        "address": intake.address,
-        "located": where["grid_id"] is not None,
-        "grid": where["grid_id"],
-        "community": where["community"],
-        "assignee": where["assignee"],
-        "status": status,
-        "key": idempotency_key,
-        "hash": fingerprint,
-        "limit_h": float(item["time_limit_hours"]),
-        "accepted": accepted,
-        "dup": duplicate["id"] if duplicate else None,
-        "events": json.dumps(events, ensure_ascii=False, default=str),
-    }
-    new_id = (await conn.execute(_INSERT, params)).scalar()
-    if new_id is None:
-        # a concurrent retry with the same key won the insert (this one waited for its commit)
-        prior = await _replay(conn, idempotency_key or "", fingerprint)
-        if prior is None:  # pragma: no cover - the conflicting row is visible after the wait
-            raise Conflict("Idempotency-Key is being used by a request that failed; retry")
-        return prior, False, where["neighbours"]
-    return int(new_id), True, where["neighbours"]
-
-
-def _check_replay(prior: dict[str, Any], fingerprint: str) -> int:
-    if prior["request_hash"] != fingerprint:
-        raise Conflict(
-            f"Idempotency-Key was already used for incident {prior['id']} with a different "
-            "request body; send a new key for a new report, or repeat the original body to retry",
-            loc=["header", "idempotency-key"],
-        )
-    return int(prior["id"])
-
-
-async def _replay(conn: AsyncConnection, key: str, fingerprint: str) -> int | None:
+async def department_limit(conn: AsyncConnection, code: str) -> DepartmentLimit | None:
+    """Read a department's time limit (None when there is no such department)."""
     row = (
-        (
-            await conn.execute(
-                text("SELECT id, request_hash FROM incidents WHERE idempotency_key = :k"), {"k": key}
-            )
+        await conn.execute(
+            text("SELECT code, time_limit_hours FROM departments WHERE code = :c"), {"c": code}
         )
-        .mappings()
-        .first()
-    )
-    return None if row is None else _check_replay(dict(row), fingerprint)
+    ).first()
+    return None if row is None else DepartmentLimit(row.code, int(row.time_limit_hours))
 
 
-# --------------------------------------------------------------------------- reading
-
-_SELECT = f"""
-    SELECT i.id, i.city_code, i.item_code, s.name AS item_name, s.name_en AS item_name_en,
-           s.category AS item_category, s.on_the_spot AS item_on_the_spot,
-           s.time_limit_hours AS item_time_limit_hours,
-           i.description, i.channel, i.status, i.reporter_name, i.reporter_phone,
-           i.reporter_token_id, ST_X(i.location) AS lon, ST_Y(i.location) AS lat,
-           i.input_crs, i.address, i.located, i.grid_id, g.code AS grid_code, g.name AS grid_name,
-           g.worker_id AS grid_worker_id,
-           i.community_code, c.name AS community_name, c.district_code,
-           i.assignee_id, p.name AS assignee_name, p.phone AS assignee_phone,
-           p.role AS assignee_role, i.department_code, d.name AS department_name,
-           i.duplicate_of, i.likely_duplicate_of, i.created_at, i.due_at, i.accepted_at,
-           i.resolved_at, i.escalated_at, i.department_due_at, i.closed_at, i.on_the_spot,
-           {SQL_EFFECTIVE_DUE} AS effective_due_at, {SQL_OVERDUE} AS overdue,
-           (SELECT json_build_object('good', r.good, 'score', r.score, 'comment', r.comment,
-                                     'at', r.at)
-              FROM ratings r WHERE r.incident_id = i.id) AS rating,
-           (SELECT coalesce(json_agg(m.id ORDER BY m.id), '[]'::json)
-              FROM incidents m WHERE m.duplicate_of = i.id) AS merged
-    FROM incidents i
-    JOIN service_items s ON s.code = i.item_code
-    LEFT JOIN grids g ON g.id = i.grid_id
-    LEFT JOIN communities c ON c.code = i.community_code
-    LEFT JOIN people p ON p.id = i.assignee_id
-    LEFT JOIN departments d ON d.code = i.department_code
-"""
-
-
-async def fetch(conn: AsyncConnection, incident_id: int) -> dict[str, Any] | None:
-    row = (await conn.execute(text(_SELECT + " WHERE i.id = :id"), {"id": incident_id})).mappings().first()
-    return dict(row) if row else None
-
-
-async def events(conn: AsyncConnection, incident_id: int) -> list[dict[str, Any]]:
-    rows = await conn.execute(
-        text(
-            "SELECT id, at, actor, action, from_status, to_status, detail, "
-            "ST_X(geom) AS lon, ST_Y(geom) AS lat FROM incident_events "
-            "WHERE incident_id = :id ORDER BY at, id"
-        ),
-        {"id": incident_id},
-    )
-    return [dict(r) for r in rows.mappings()]
-
-
-async def reporters(conn: AsyncConnection, incident_id: int) -> list[dict[str, Any]]:
-    rows = await conn.execute(
-        text(
-            "SELECT source_incident_id, reporter_name, reporter_phone, reporter_token_id, added_at "
-            "FROM incident_reporters WHERE incident_id = :id ORDER BY source_incident_id"
-        ),
-        {"id": incident_id},
-    )
-    return [dict(r) for r in rows.mappings()]
-
-
-async def is_reporter(conn: AsyncConnection, incident_id: int, token_id: int) -> bool:
-    row = await conn.execute(
-        text("SELECT 1 FROM incident_reporters WHERE incident_id = :i AND reporter_token_id = :t"),
-        {"i": incident_id, "t": token_id},
-    )
-    return row.first() is not None
-
-
-def visibility_sql(principal: Principal) -> tuple[str, dict[str, Any]]:
-    """The WHERE clause limiting a list to what the token may see."""
-    role = principal.role
-    if role == "reporter":
-        return (
-            "EXISTS (SELECT 1 FROM incident_reporters r WHERE r.incident_id = i.id "
-            "AND r.reporter_token_id = :v_token)",
-            {"v_token": principal.token_id},
-        )
-    if role == "worker":
-        return "i.assignee_id = :v_person", {"v_person": principal.person_id or -1}
-    if role == "department":
-        return "i.department_code = :v_dep", {"v_dep": principal.department_code or ""}
-    clauses, params = [], {}
-    if role != "admin" and principal.community_code:
-        clauses.append("i.community_code = :v_comm")
-        params["v_comm"] = principal.community_code
-    if role != "admin" and principal.district_code:
-        clauses.append("left(i.community_code, 6) = :v_dist")
-        params["v_dist"] = principal.district_code
-    return (" AND ".join(clauses) or "TRUE"), params
-
-
-async def can_read(conn: AsyncConnection, row: dict[str, Any], principal: Principal) -> bool:
-    role = principal.role
-    if role == "admin":
-        return True
-    if role == "reporter":
-        return await is_reporter(conn, row["id"], principal.token_id)
-    if role == "worker":
-        return principal.person_id is not None and row["assignee_id"] == principal.person_id
-    if role == "department":
-        return row["department_code"] is not None and row["department_code"] == principal.department_code
-    return principal.in_scope(row["community_code"])
-
-
-ORDERS = {
-    "created": "i.created_at DESC, i.id DESC",
-    "due": f"{SQL_EFFECTIVE_DUE} ASC NULLS LAST, i.id",
-}
-
-
-async def list_incidents(
-    conn: AsyncConnection,
-    principal: Principal,
-    filters: dict[str, Any],
-    limit: int,
-    offset: int,
-    order: str = "created",
-) -> tuple[int, list[dict[str, Any]]]:
-    """Incidents the token may see, filtered; returns ``(total, page)``."""
-    where, params = visibility_sql(principal)
-    clauses = [where]
-    f = filters
-    if f.get("status"):
-        clauses.append("i.status = ANY(:status)")
-        params["status"] = f["status"]
-    for key, column in (
-        ("grid", "g.code"),
-        ("community", "i.community_code"),
-        ("department", "i.department_code"),
-        ("item", "i.item_code"),
-        ("category", "s.category"),
-        ("channel", "i.channel"),
-    ):
-        if f.get(key) is not None:
-            clauses.append(f"{column} = :{key}")
-            params[key] = f[key]
-    if f.get("district") is not None:
-        clauses.append("c.district_code = :district")
-        params["district"] = f["district"]
-    if f.get("overdue") is not None:
-        clauses.append(f"{SQL_OVERDUE} = :overdue")
-        params["overdue"] = f["overdue"]
-    if f.get("triage"):
-        clauses.append(f"i.grid_id IS NULL AND {SQL_OPEN} AND i.duplicate_of IS NULL")
-    if f.get("likely_duplicate") is not None:
-        clauses.append("(i.likely_duplicate_of IS NOT NULL) = :likely_duplicate")
-        params["likely_duplicate"] = f["likely_duplicate"]
-    if f.get("since") is not None:
-        clauses.append("i.created_at >= :since")
-        params["since"] = f["since"]
-    if f.get("until") is not None:
-        clauses.append("i.created_at < :until")
-        params["until"] = f["until"]
-    if f.get("bbox") is not None:
-        clauses.append("i.location && ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326)")
-        params.update(dict(zip(("x0", "y0", "x1", "y1"), f["bbox"], strict=True)))
-    sql = (
-        _SELECT.replace("SELECT i.id,", "SELECT count(*) OVER () AS total, i.id,", 1)
-        + " WHERE "
-        + " AND ".join(clauses)
-        + f" ORDER BY {ORDERS[order]} LIMIT :limit OFFSET :offset"
-    )
-    params.update(limit=limit, offset=offset)
-    rows = [dict(r) for r in (await conn.execute(text(sql), params)).mappings()]
-    total = int(rows[0]["total"]) if rows else 0
-    if not rows and offset:
-        count_sql = (
-            "SELECT count(*) FROM incidents i JOIN service_items s ON s.code = i.item_code "
-            "LEFT JOIN grids g ON g.id = i.grid_id LEFT JOIN communities c "
-            "ON c.code = i.community_code WHERE " + " AND ".join(clauses)
-        )
-        total = int((await conn.execute(text(count_sql), params)).scalar_one())
-    return total, rows
-
-
-# --------------------------------------------------------------------------- workflow
-
-
-async def _lock(conn: AsyncConnection, incident_id: int) -> dict[str, Any]:
+async def active_grid(conn: AsyncConnection, code: str) -> ActiveGrid | None:
+    """Read the active grid with this code and its worker's availability, or None."""
     row = (
-        (
-            await conn.execute(
-                text(
-                    "SELECT i.id, i.city_code, i.status, i.item_code, i.assignee_id, i.department_code, "
-                    "i.community_code, i.grid_id, i.duplicate_of, i.created_at, s.on_the_spot "
-                    "FROM incidents i JOIN service_items s ON s.code = i.item_code "
-                    "WHERE i.id = :id FOR UPDATE OF i"
-                ),
-                {"id": incident_id},
-            )
+        await conn.execute(
+            text(
+                "SELECT g.id, g.code, g.community_code, g.worker_id, coalesce(w.on_duty, false) AS on_duty "
+                "FROM grids g LEFT JOIN people w ON w.id = g.worker_id WHERE g.active AND g.code = :c"
+            ),
+            {"c": code},
         )
-        .mappings()
-        .first()
+    ).first()
+    return (
+        None if row is None else ActiveGrid(row.id, row.code, row.community_code, row.worker_id, row.on_duty)
     )
-    if row is None:
-        raise NotFound(f"no incident {incident_id}", loc=["path", "incident_id"])
-    return dict(row)
 
 
-def _check_owner(row: dict[str, Any], principal: Principal, action: str) -> None:
-    role = principal.role
-    if role == "admin":
-        return
-    if role == "worker":
-        if principal.person_id is None or row["assignee_id"] != principal.person_id:
-            raise Forbidden(
-                f"a worker may take the action {action!r} only on a case assigned to them; "
-                f"incident {row['id']} is assigned to person {row['assignee_id']}",
-                loc=["header", "authorization"],
-            )
-    elif role == "department":
-        if row["department_code"] is None or row["department_code"] != principal.department_code:
-            raise Forbidden(
-                f"department {principal.department_code!r} may take the action {action!r} only on "
-                f"cases escalated to it; incident {row['id']} is with "
-                f"{row['department_code'] or 'no department'}",
-                loc=["header", "authorization"],
-            )
-    elif not principal.in_scope(row["community_code"]):
-        raise Forbidden(
-            f"incident {row['id']} (community {row['community_code']}) is outside this token's area",
-            loc=["header", "authorization"],
+async def person(conn: AsyncConnection, person_id: int) -> PersonRef | None:
+    """Read a person's id and community, or None."""
+    row = (
+        await conn.execute(text("SELECT id, community_code FROM people WHERE id = :p"), {"p": person_id})
+    ).first()
+    return None if row is None else PersonRef(row.id, row.community_code)
+
+
+async def on_duty_grid_worker(conn: AsyncConnection, community_code: str) -> int | None:
+    """Find an on-duty grid worker of the community (lowest id), or None."""
+    return (
+        await conn.execute(
+            text(
+                "SELECT id FROM people WHERE community_code = :c AND role = 'grid_worker' "
+                "AND on_duty ORDER BY id LIMIT 1"
+            ),
+            {"c": community_code},
         )
+    ).scalar()
 
 
-async def transition(
-    conn: AsyncConnection,
-    incident_id: int,
-    principal: Principal,
-    action: str,
-    department: str | None,
-    note: str | None,
-    where: tuple[float, float] | None,
+async def move_to_grid(
+    conn: AsyncConnection, incident_id: int, grid: ActiveGrid, assignee_id: int | None, status: str
 ) -> None:
-    """Take ``action`` on the case (row-locked), write the change and its event."""
-    row = await _lock(conn, incident_id)
-    if row["duplicate_of"] is not None:
-        raise Conflict(
-            f"incident {incident_id} was merged into incident {row['duplicate_of']}; act on that one",
-            loc=["path", "incident_id"],
-        )
-    try:
-        move = workflow.plan_transition(action, row["status"], principal.role)
-    except workflow.UnknownAction as exc:
-        raise InvalidInput(str(exc), loc=["body", "action"]) from None
-    except workflow.RoleMayNot as exc:
-        raise Forbidden(str(exc), loc=["body", "action"], role=principal.role, action=action) from None
-    except workflow.IllegalTransition as exc:
-        raise Conflict(
-            str(exc), loc=["body", "action"], status=exc.status, allowed_actions=exc.allowed
-        ) from None
-    _check_owner(row, principal, action)
-
-    sets = ["status = :to"]
-    params: dict[str, Any] = {"id": incident_id, "to": move.to_status}
-    detail: dict[str, Any] = {}
-    if note:
-        detail["note"] = note
-    if action != "escalate" and department is not None:
-        raise InvalidInput("department is only used by the action 'escalate'", loc=["body", "department"])
-    if action == "accept":
-        sets.append("accepted_at = coalesce(accepted_at, now())")
-        if principal.role == "worker" and principal.person_id is not None:
-            sets.append("assignee_id = :person")
-            params["person"] = principal.person_id
-    elif action == "start":
-        sets.append("accepted_at = coalesce(accepted_at, now())")
-    elif action == "resolve":
-        # completed on the spot: an immediate item resolved the same (Beijing) day it came in
-        sets += [
-            "resolved_at = now()",
-            "on_the_spot = (:immediate AND (now() AT TIME ZONE 'Asia/Shanghai')::date = "
-            "(created_at AT TIME ZONE 'Asia/Shanghai')::date)",
-        ]
-        params["immediate"] = bool(row["on_the_spot"])
-    elif action == "escalate":
-        if not department:
-            raise InvalidInput(
-                "escalate needs `department`: the code of the department that must "
-                "answer (GET /api/v1/departments)",
-                loc=["body", "department"],
-            )
-        dep = (
-            await conn.execute(
-                text("SELECT code, time_limit_hours FROM departments WHERE code = :c"),
-                {"c": department},
-            )
-        ).first()
-        if dep is None:
-            raise InvalidInput(
-                f"unknown department {department!r} (GET /api/v1/departments)", loc=["body", "department"]
-            )
-        sets += [
-            "department_code = :dep",
-            "escalated_at = now()",
-            "department_due_at = now() + make_interval(hours => :dep_h)",
-        ]
-        params.update(dep=dep.code, dep_h=int(dep.time_limit_hours))
-        detail.update(department=dep.code, time_limit_hours=int(dep.time_limit_hours))
-    elif action == "return":
-        if not note:
-            raise InvalidInput(
-                "a department returns a case with its reasons: give `note`", loc=["body", "note"]
-            )
-        sets += ["department_code = NULL", "department_due_at = NULL"]
-        detail["department"] = row["department_code"]
-    elif action == "close":
-        sets.append("closed_at = now()")
-    elif action == "reopen":
-        sets += ["resolved_at = NULL", "closed_at = NULL", "on_the_spot = false"]
-    await conn.execute(text(f"UPDATE incidents SET {', '.join(sets)} WHERE id = :id"), params)
-    lon, lat = where if where else (None, None)
-    await _event(
-        conn,
-        incident_id,
-        row["city_code"],
-        principal.actor,
-        action.replace("-", "_"),
-        move.from_status,
-        move.to_status,
-        detail,
-        lon,
-        lat,
-    )
-
-
-async def reassign(
-    conn: AsyncConnection,
-    incident_id: int,
-    principal: Principal,
-    grid_code: str,
-    assignee: int | None,
-    note: str | None,
-) -> None:
-    """Move a case to another active grid (and its worker, or the one named), logged."""
-    row = await _lock(conn, incident_id)
-    _check_owner(row, principal, "reassign")
-    if row["duplicate_of"] is not None:
-        raise Conflict(
-            f"incident {incident_id} was merged into {row['duplicate_of']}", loc=["path", "incident_id"]
-        )
-    if row["status"] not in ("submitted", "assigned", "accepted", "in_progress"):
-        raise Conflict(
-            f"a case that is {row['status']!r} cannot be reassigned; only cases with the "
-            "community (submitted, assigned, accepted, in_progress)",
-            loc=["path", "incident_id"],
-            status=row["status"],
-        )
-    grid = (
-        (
-            await conn.execute(
-                text(
-                    "SELECT g.id, g.code, g.community_code, g.worker_id, w.on_duty FROM grids g "
-                    "LEFT JOIN people w ON w.id = g.worker_id WHERE g.active AND g.code = :c"
-                ),
-                {"c": grid_code},
-            )
-        )
-        .mappings()
-        .first()
-    )
-    if grid is None:
-        raise InvalidInput(f"no active grid with code {grid_code!r}", loc=["body", "grid"])
-    if not principal.in_scope(grid["community_code"]):
-        raise Forbidden(f"grid {grid_code} is outside this token's area", loc=["body", "grid"])
-    reason = "named by the dispatcher"
-    if assignee is not None:
-        person = (
-            await conn.execute(text("SELECT id, community_code FROM people WHERE id = :p"), {"p": assignee})
-        ).first()
-        if person is None:
-            raise InvalidInput(f"no person {assignee}", loc=["body", "assignee"])
-    elif grid["worker_id"] is not None and grid["on_duty"]:
-        assignee, reason = grid["worker_id"], "the grid's worker on duty"
-    else:
-        near = (
-            await conn.execute(
-                text(
-                    "SELECT id FROM people WHERE community_code = :c AND role = 'grid_worker' "
-                    "AND on_duty ORDER BY id LIMIT 1"
-                ),
-                {"c": grid["community_code"]},
-            )
-        ).first()
-        assignee = near.id if near else None
-        reason = "the grid's worker is off duty: an on-duty worker of the community"
-    to_status = "assigned" if assignee is not None else "submitted"
+    """Put the case in another grid (its community follows) with this assignee and status."""
     await conn.execute(
         text(
             "UPDATE incidents SET grid_id = :g, community_code = :c, assignee_id = :a, "
             "status = :s WHERE id = :id"
         ),
-        {"g": grid["id"], "c": grid["community_code"], "a": assignee, "s": to_status, "id": incident_id},
-    )
-    old = (await conn.execute(text("SELECT code FROM grids WHERE id = :g"), {"g": row["grid_id"]})).scalar()
-    await _event(
-        conn,
-        incident_id,
-        row["city_code"],
-        principal.actor,
-        "reassign",
-        row["status"],
-        to_status,
-        {
-            "from_grid": old,
-            "to_grid": grid_code,
-            "from_assignee": row["assignee_id"],
-            "assignee": assignee,
-            "reason": reason,
-            "note": note,
-        },
+        {"g": grid.id, "c": grid.community_code, "a": assignee_id, "s": status, "id": incident_id},
     )
 
 
-async def merge(
-    conn: AsyncConnection, incident_id: int, into: int, principal: Principal, note: str | None
-) -> None:
-    """Merge a duplicate into the case it repeats; its reporters follow that case."""
-    if incident_id == into:
-        raise InvalidInput("an incident cannot be merged into itself", loc=["body", "into"])
-    first, second = sorted((incident_id, into))
-    rows = {first: await _lock(conn, first), second: None}
-    try:
-        rows[second] = await _lock(conn, second)
-    except NotFound:
-        raise InvalidInput(f"no incident {into}", loc=["body", "into"]) from None
-    dup, target = rows[incident_id], rows[into]
-    assert dup is not None and target is not None
-    for r in (dup, target):
-        _check_owner(r, principal, "merge")
-    if dup["duplicate_of"] is not None:
-        raise Conflict(
-            f"incident {incident_id} is already merged into {dup['duplicate_of']}",
-            loc=["path", "incident_id"],
-        )
-    if target["duplicate_of"] is not None:
-        raise InvalidInput(
-            f"incident {into} is itself merged into {target['duplicate_of']}; merge into that one",
-            loc=["body", "into"],
-        )
-    if dup["status"] not in workflow.OPEN_STATUSES:
-        raise Conflict(
-            f"incident {incident_id} is {dup['status']!r}; only open cases are merged",
-            loc=["path", "incident_id"],
-        )
+async def mark_merged(conn: AsyncConnection, incident_id: int, into: int) -> None:
+    """Close a duplicate as merged into ``into``; its reporters join that case."""
     await conn.execute(
         text(
             "UPDATE incidents SET duplicate_of = :into, likely_duplicate_of = NULL, "
@@ -844,91 +1074,30 @@ async def merge(
         ),
         {"into": into, "id": incident_id},
     )
-    await _event(
-        conn,
-        incident_id,
-        dup["city_code"],
-        principal.actor,
-        "merged_into",
-        dup["status"],
-        "closed",
-        {"into": into, "note": note},
-    )
-    await _event(
-        conn,
-        into,
-        target["city_code"],
-        principal.actor,
-        "merged",
-        target["status"],
-        target["status"],
-        {"duplicate": incident_id, "note": note, "reporters_added_from": incident_id},
-    )
 
 
-async def rate(
-    conn: AsyncConnection,
-    incident_id: int,
-    principal: Principal,
-    good: bool,
-    score: int,
-    comment: str | None,
-) -> None:
-    """Record the one rating (好差评) of a resolved case."""
-    row = await _lock(conn, incident_id)
-    if principal.role == "reporter":
-        if not await is_reporter(conn, incident_id, principal.token_id):
-            raise NotFound(f"no incident {incident_id} reported with this token", loc=["path", "incident_id"])
-    elif not principal.in_scope(row["community_code"]):
-        raise Forbidden(
-            f"incident {incident_id} is outside this token's area", loc=["header", "authorization"]
+async def insert_rating(
+    conn: AsyncConnection, incident_id: int, city_code: str, good: bool, score: int, comment: str | None
+) -> bool:
+    """Store the case's rating; False when it already has one (nothing written)."""
+    row = (
+        await conn.execute(
+            text(
+                "INSERT INTO ratings (incident_id, city_code, good, score, comment) "
+                "VALUES (:id, :city, :good, :score, :comment) "
+                "ON CONFLICT (incident_id) DO NOTHING RETURNING incident_id"
+            ),
+            {"id": incident_id, "city": city_code, "good": good, "score": score, "comment": comment},
         )
-    if row["duplicate_of"] is not None:
-        raise Conflict(
-            f"incident {incident_id} was merged into {row['duplicate_of']}; rate that one",
-            loc=["path", "incident_id"],
-        )
-    if row["status"] not in workflow.DONE_STATUSES:
-        raise Conflict(
-            f"a case is rated once it is resolved; incident {incident_id} is {row['status']!r}",
-            loc=["path", "incident_id"],
-            status=row["status"],
-        )
-    try:
-        async with conn.begin_nested():
-            await conn.execute(
-                text(
-                    "INSERT INTO ratings (incident_id, city_code, good, score, comment) "
-                    "VALUES (:id, :city, :good, :score, :comment)"
-                ),
-                {
-                    "id": incident_id,
-                    "city": row["city_code"],
-                    "good": good,
-                    "score": score,
-                    "comment": comment,
-                },
-            )
-    except IntegrityError:
-        raise Conflict(
-            f"incident {incident_id} is already rated; one rating per case", loc=["path", "incident_id"]
-        ) from None
-    await _event(
-        conn,
-        incident_id,
-        row["city_code"],
-        principal.actor,
-        "rated",
-        row["status"],
-        row["status"],
-        {"good": good, "score": score},
-    )
+    ).first()
+    return row is not None
 
 
 # --------------------------------------------------------------------------- departments
 
 
-async def departments(conn: AsyncConnection) -> list[dict[str, Any]]:
+async def departments(conn: AsyncConnection) -> list[DepartmentRow]:
+    """Read every department with its queue size (escalated, accepted) and overdue count."""
     rows = await conn.execute(
         text(
             f"""
@@ -941,9 +1110,12 @@ async def departments(conn: AsyncConnection) -> list[dict[str, Any]]:
             """
         )
     )
-    return [dict(r) for r in rows.mappings()]
+    return [
+        DepartmentRow(r.code, r.name, r.name_en, int(r.time_limit_hours), r.queue, r.overdue) for r in rows
+    ]
 
 
 async def department_exists(conn: AsyncConnection, code: str) -> bool:
+    """Tell whether a department has this code."""
     row = await conn.execute(text("SELECT 1 FROM departments WHERE code = :c"), {"c": code})
     return row.first() is not None

@@ -1,4 +1,4 @@
-"""KPIs of the incident work, computed in one SQL pass over the incident tables.
+"""KPI counts of the incident work, computed in one SQL pass over the incident tables.
 
 Definitions (the same ones ``docs/incidents.md`` gives):
 
@@ -20,12 +20,13 @@ Definitions (the same ones ``docs/incidents.md`` gives):
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from api.services.incidents.limits import SQL_OPEN, SQL_OVERDUE
+from api.store.sql.incidents import SQL_OPEN, SQL_OVERDUE
 
 #: the limit a resolved case is judged by
 SQL_JUDGED_DUE = (
@@ -83,54 +84,74 @@ _KPI = text(
 )
 
 
-def _rate(num: int, den: int) -> float | None:
-    return round(num / den, 4) if den else None
+@dataclass(frozen=True, slots=True)
+class EscalationCounts:
+    """Per department: cases escalated to it, resolved, resolved within its limit, open, overdue."""
+
+    department: str
+    name: str
+    escalated: int
+    resolved: int
+    resolved_on_time: int
+    open: int
+    overdue: int
 
 
-def _hours(value: Any) -> float | None:
-    return None if value is None else round(float(value), 3)
+@dataclass(frozen=True, slots=True)
+class KpiCounts:
+    """The raw counts behind the KPIs of one population of incidents."""
+
+    incidents: int
+    immediate: int
+    immediate_on_the_spot: int
+    ratings: int
+    good: int
+    mean_score: float | None
+    resolved: int
+    resolved_within_limit: int
+    median_hours_to_accept: float | None
+    median_hours_to_close: float | None
+    open: int
+    overdue: int
+    escalations: list[EscalationCounts]
 
 
-async def kpis(
+async def kpi_counts(
     conn: AsyncConnection,
     community: str | None = None,
     district: str | None = None,
     since: dt.datetime | None = None,
     until: dt.datetime | None = None,
-) -> dict[str, Any]:
-    """The figures the city reports, for the incidents in the filter."""
+) -> KpiCounts:
+    """Count the KPI figures of the incidents created in ``[since, until)`` in the area.
+
+    Parameters
+    ----------
+    conn
+        A connection.
+    community, district
+        The area (None: not restricted by it).
+    since, until
+        The creation window (None: open-ended).
+    """
     params = {"community": community, "district": district, "since": since, "until": until}
     k = (await conn.execute(_KPI, params)).mappings().one()
-    esc = [dict(r) for r in k["escalations"]]
-    return {
-        "filters": {
-            "community": community,
-            "district": district,
-            "since": since.isoformat() if since else None,
-            "until": until.isoformat() if until else None,
-        },
-        "incidents": k["incidents"],
-        "on_the_spot": {
-            "immediate_items": k["immediate"],
-            "completed_on_the_spot": k["immediate_on_the_spot"],
-            "rate": _rate(k["immediate_on_the_spot"], k["immediate"]),
-        },
-        "satisfaction": {
-            "ratings": k["ratings"],
-            "good": k["good"],
-            "rate": _rate(k["good"], k["ratings"]),
-            "mean_score": None if k["mean_score"] is None else round(k["mean_score"], 3),
-        },
-        "time_limit": {
-            "resolved": k["resolved"],
-            "within_limit": k["resolved_within_limit"],
-            "rate": _rate(k["resolved_within_limit"], k["resolved"]),
-        },
-        "median_hours": {
-            "to_accept": _hours(k["median_hours_to_accept"]),
-            "to_close": _hours(k["median_hours_to_close"]),
-        },
-        "escalations": [{**e, "on_time_rate": _rate(e["resolved_on_time"], e["resolved"])} for e in esc],
-        "open": k["open"],
-        "overdue": k["overdue"],
-    }
+    return KpiCounts(
+        incidents=k["incidents"],
+        immediate=k["immediate"],
+        immediate_on_the_spot=k["immediate_on_the_spot"],
+        ratings=k["ratings"],
+        good=k["good"],
+        mean_score=k["mean_score"],
+        resolved=k["resolved"],
+        resolved_within_limit=k["resolved_within_limit"],
+        median_hours_to_accept=_float(k["median_hours_to_accept"]),
+        median_hours_to_close=_float(k["median_hours_to_close"]),
+        open=k["open"],
+        overdue=k["overdue"],
+        escalations=[EscalationCounts(**e) for e in k["escalations"]],
+    )
+
+
+def _float(value: Any) -> float | None:
+    return None if value is None else float(value)

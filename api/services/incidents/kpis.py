@@ -1,0 +1,181 @@
+"""KPIs (按期结案率, 满意率, 当场办结率 …): the figures the city reports, for the caller's area.
+
+The area is decided with :func:`api.auth.policy.area_for`: the one a request
+names (inside the token's area), or — naming none — the token's own area, so a
+community-scoped token leaving out ``community=`` gets its community's figures.
+The counts come from one SQL pass (:mod:`api.store.sql.metrics`); the rates are
+computed here. Definitions: ``docs/incidents.md``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from api.auth import policy
+from api.auth.principal import Principal
+from api.errors import Forbidden, InvalidInput
+from api.services.incidents.inputs import check_aware
+from api.store.sql import metrics as m
+
+#: Roles that read the KPIs.
+KPI_ROLES = frozenset({"admin", "planner", "dispatcher", "department"})
+
+
+@dataclass(frozen=True)
+class KpiFilter:
+    """The population asked for: an area (None: the caller's own) and a creation window."""
+
+    community: str | None = None
+    district: str | None = None
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class KpiScope:
+    """The population the figures are about, as applied (the area resolved)."""
+
+    community: str | None
+    district: str | None
+    since: str | None
+    until: str | None
+
+
+@dataclass(frozen=True)
+class OnTheSpot:
+    """On-the-spot completion (当场办结率) of immediate items."""
+
+    immediate_items: int
+    completed_on_the_spot: int
+    rate: float | None
+
+
+@dataclass(frozen=True)
+class Satisfaction:
+    """Ratings (好差评): good over all, and the mean score."""
+
+    ratings: int
+    good: int
+    rate: float | None
+    mean_score: float | None
+
+
+@dataclass(frozen=True)
+class TimeLimit:
+    """Resolved cases resolved within their time limit (按期结案率)."""
+
+    resolved: int
+    within_limit: int
+    rate: float | None
+
+
+@dataclass(frozen=True)
+class MedianHours:
+    """Median hours from intake to acceptance and to close."""
+
+    to_accept: float | None
+    to_close: float | None
+
+
+@dataclass(frozen=True)
+class Escalation:
+    """One department's escalations: escalated, resolved, on time, open and overdue now."""
+
+    department: str
+    name: str
+    escalated: int
+    resolved: int
+    resolved_on_time: int
+    open: int
+    overdue: int
+    on_time_rate: float | None
+
+
+@dataclass(frozen=True)
+class KpiReport:
+    """The KPIs of one population of incidents."""
+
+    filters: KpiScope
+    incidents: int
+    on_the_spot: OnTheSpot
+    satisfaction: Satisfaction
+    time_limit: TimeLimit
+    median_hours: MedianHours
+    escalations: list[Escalation]
+    open: int
+    overdue: int
+
+
+def _rate(num: int, den: int) -> float | None:
+    return round(num / den, 4) if den else None
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
+async def kpis(conn: AsyncConnection, principal: Principal, filters: KpiFilter) -> KpiReport:
+    """Compute the KPIs of the incidents in the area and window asked for.
+
+    Parameters
+    ----------
+    conn
+        A connection.
+    principal
+        The caller; an area-scoped token gets its own area's figures.
+    filters
+        Area and creation window ``[since, until)``.
+
+    Returns
+    -------
+    KpiReport
+        The figures, with the population they are about.
+
+    Raises
+    ------
+    Forbidden
+        The role does not read KPIs, or a named area lies outside the token's.
+    InvalidInput
+        A time without a zone, or ``since`` not before ``until``.
+    """
+    if principal.role not in KPI_ROLES:
+        raise Forbidden(f"role {principal.role!r} may not read the KPIs", loc=["header", "authorization"])
+    check_aware("since", filters.since)
+    check_aware("until", filters.until)
+    if filters.since and filters.until and filters.since >= filters.until:
+        raise InvalidInput("since must be before until", loc=["query", "since"])
+    area = policy.area_for(principal, filters.community, filters.district)
+    k = await m.kpi_counts(conn, area.community, area.district, filters.since, filters.until)
+    return KpiReport(
+        filters=KpiScope(
+            community=area.community,
+            district=area.district,
+            since=filters.since.isoformat() if filters.since else None,
+            until=filters.until.isoformat() if filters.until else None,
+        ),
+        incidents=k.incidents,
+        on_the_spot=OnTheSpot(
+            k.immediate, k.immediate_on_the_spot, _rate(k.immediate_on_the_spot, k.immediate)
+        ),
+        satisfaction=Satisfaction(k.ratings, k.good, _rate(k.good, k.ratings), _round(k.mean_score)),
+        time_limit=TimeLimit(k.resolved, k.resolved_within_limit, _rate(k.resolved_within_limit, k.resolved)),
+        median_hours=MedianHours(_round(k.median_hours_to_accept), _round(k.median_hours_to_close)),
+        escalations=[
+            Escalation(
+                e.department,
+                e.name,
+                e.escalated,
+                e.resolved,
+                e.resolved_on_time,
+                e.open,
+                e.overdue,
+                _rate(e.resolved_on_time, e.resolved),
+            )
+            for e in k.escalations
+        ],
+        open=k.open,
+        overdue=k.overdue,
+    )
