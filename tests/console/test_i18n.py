@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
@@ -27,17 +28,49 @@ def _used() -> set[str]:
     return {m[2] if isinstance(m[2], str) else m[2][0] for m in found}
 
 
+def _catalogue(lang: str) -> dict[str, str]:
+    """Every message of a language's catalogues (``console.po`` and the screens' ``.po``)."""
+    out: dict[str, str] = {}
+    for path in i18n.po_paths(lang):
+        with path.open("rb") as f:
+            for m in read_po(f):
+                if m.id and isinstance(m.id, str):
+                    out.setdefault(m.id, m.string if isinstance(m.string, str) else "")
+    return out
+
+
 def test_every_message_is_translated_to_chinese() -> None:
+    """Every text used in templates, scripts and Python of the console has a Chinese translation."""
     used = _used()
     assert len(used) > 40
-    with i18n.po_path("zh-CN").open("rb") as f:
-        catalog = read_po(f)
-    translated = {m.id: m.string for m in catalog if m.id}
+    translated = _catalogue("zh-CN")
     missing = sorted(m for m in used if not translated.get(m))
-    assert not missing, f"add these to {i18n.po_path('zh-CN')}: {missing}"
-    with i18n.po_path("en").open("rb") as f:
-        english = {m.id for m in read_po(f) if m.id}
+    assert not missing, f"add these to a catalogue under {i18n.po_path('zh-CN').parent}: {missing}"
+    english = set(_catalogue("en"))
     assert not sorted(used - english), "the English catalogue lacks message ids: run pybabel update"
+
+
+def test_a_screens_own_catalogue_is_merged(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A ``<screen>.po`` beside ``console.po`` adds its messages to the language."""
+    import shutil
+
+    for lang, locale in i18n.LOCALES.items():
+        folder = tmp_path / locale / "LC_MESSAGES"
+        folder.mkdir(parents=True)
+        shutil.copy(i18n.po_path(lang), folder / "console.po")
+    (tmp_path / "zh_CN" / "LC_MESSAGES" / "zz-test.po").write_text(
+        'msgid ""\nmsgstr ""\n"Content-Type: text/plain; charset=UTF-8\\n"\n\n'
+        'msgid "Only in a screen catalogue"\nmsgstr "仅在屏幕目录中"\n',
+        encoding="utf-8",
+    )
+    monkeypatch.setattr(i18n, "CATALOGUES", tmp_path)
+    i18n.translations.cache_clear()
+    try:
+        zh = i18n.translations("zh-CN")
+        assert zh.gettext("Only in a screen catalogue") == "仅在屏幕目录中"
+        assert zh.gettext("Dispatcher desk") == "调度台"
+    finally:
+        i18n.translations.cache_clear()
 
 
 def test_catalogues_compile_on_the_fly() -> None:

@@ -2,7 +2,8 @@
 
 Templates mark text with ``{% trans %}`` / ``_()`` and JavaScript with ``wg._("...")``;
 the message ids are English. The catalogues are gettext ``.po`` files under
-``i18n/<locale>/LC_MESSAGES/console.po`` (edited by hand or with ``pybabel``), compiled
+``i18n/<locale>/LC_MESSAGES/``: ``console.po`` for the frame and one ``<screen>.po`` per
+screen (edited by hand or with ``pybabel``), merged and compiled
 on the fly when the app first renders a page (no build step). The JavaScript
 catalogue of a language is every message id used in ``static/js/**.js`` (found with
 Babel's JavaScript extractor) with its translation, embedded in each page as JSON.
@@ -47,14 +48,31 @@ def po_path(lang: str) -> Path:
     return CATALOGUES / LOCALES[lang] / "LC_MESSAGES" / f"{DOMAIN}.po"
 
 
+def po_paths(lang: str) -> list[Path]:
+    """Every ``.po`` file of a language: ``console.po`` first, then one per screen (``<screen>.po``).
+
+    Each screen keeps its messages in a catalogue of its own, so screens are added without
+    editing a shared file; an id defined twice keeps the first translation.
+    """
+    folder = po_path(lang).parent
+    rest = sorted(p for p in folder.glob("*.po") if p.name != f"{DOMAIN}.po")
+    return [p for p in [po_path(lang), *rest] if p.is_file()]
+
+
 @cache
 def translations(lang: str) -> gettext.NullTranslations:
-    """Compile the catalogue of a language (English ids fall through untranslated)."""
-    path = po_path(lang)
-    if not path.is_file():
+    """Compile the catalogues of a language (English ids fall through untranslated)."""
+    paths = po_paths(lang)
+    if not paths:
         return gettext.NullTranslations()
-    with path.open("rb") as f:
+    with paths[0].open("rb") as f:
         catalog = read_po(f, locale=LOCALES[lang], domain=DOMAIN)
+    for extra in paths[1:]:
+        with extra.open("rb") as f:
+            more = read_po(f, locale=LOCALES[lang], domain=DOMAIN)
+        for message in more:
+            if message.id and message.id not in catalog:
+                catalog[message.id] = message
     buf = io.BytesIO()
     write_mo(buf, catalog, use_fuzzy=False)
     buf.seek(0)
