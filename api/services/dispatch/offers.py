@@ -14,6 +14,7 @@ it up to date (:func:`bring_up_to_date`), and the sweep
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -22,13 +23,25 @@ from api.store.sql import tasks
 from api.store.sql.dispatch import PeopleFilter, nearest_straight
 from api.store.sql.tasks import TaskRow
 
+
+@dataclass(frozen=True)
+class NewTaskRef:
+    """A task just inserted, as an offer needs it (no second read)."""
+
+    id: int
+    role: str
+    skill: str | None
+    lon: float
+    lat: float
+
+
 #: candidates fetched per round, and rounds before the task is left open
 BATCH = 8
 ROUNDS = 10
 
 
 async def offer_next(
-    conn: AsyncConnection, task: TaskRow, settings: DispatchSettings, fresh_after: dt.datetime
+    conn: AsyncConnection, task: TaskRow | NewTaskRef, settings: DispatchSettings, fresh_after: dt.datetime
 ) -> int | None:
     """Offer the task to the nearest available matching person not offered it before.
 
@@ -37,7 +50,7 @@ async def offer_next(
     conn
         A connection inside a transaction (person locks are held until it ends).
     task
-        The task (its row locked by the caller, or just inserted).
+        The task (its row locked by the caller, or just inserted: :class:`NewTaskRef`).
     settings
         The offer window and the farthest distance an offer may go.
     fresh_after

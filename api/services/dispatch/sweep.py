@@ -1,7 +1,8 @@
 """The periodic dispatch sweep: offers move on, open tasks are retried, late ones expire.
 
-Position history past its retention is pruned too. Called by ``POST /api/v1/tasks/expire-offers`` and by ``wangge dispatch sweep``
-(run it from cron every minute); offers also expire lazily whenever a task is read.
+Position history past its retention is pruned too. Called by
+``POST /api/v1/tasks/expire-offers`` and by ``wangge dispatch sweep`` (run it from
+cron every minute); offers also expire lazily whenever a task is read.
 """
 
 from __future__ import annotations

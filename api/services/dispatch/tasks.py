@@ -24,7 +24,7 @@ from api.services.coords import make_point
 from api.services.dispatch import lifecycle, rules
 from api.services.dispatch.inputs import CompleteIn, PersonAction, TaskIn, TaskQuery
 from api.services.dispatch.keys import scoped_key
-from api.services.dispatch.offers import bring_up_to_date, offer_next
+from api.services.dispatch.offers import NewTaskRef, bring_up_to_date, offer_next
 from api.services.dispatch.scope import bound_elsewhere, in_token_area, require_person, require_task
 from api.services.dispatch.views import (
     Credit,
@@ -216,9 +216,8 @@ async def create_task(
         if existing is None:
             raise Conflict("a task with this idempotency key is being created; retry", loc=["body"])
         return TaskCreated(task=await task_detail(conn, existing), created=False)
-    row = await tasks.get_task(conn, task_id)
-    assert row is not None
-    await offer_next(conn, row, settings, rules.stale_before(now, settings))
+    ref = NewTaskRef(id=task_id, role=draft.role, skill=draft.skill, lon=pt.lon, lat=pt.lat)
+    await offer_next(conn, ref, settings, rules.stale_before(now, settings))
     return TaskCreated(task=await task_detail(conn, task_id), created=True)
 
 
