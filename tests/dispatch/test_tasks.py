@@ -256,3 +256,30 @@ def test_task_past_its_deadline_expires(client, live_city, hdr, settings) -> Non
         )[0][0]
         == 0
     )
+
+
+@pytest.mark.parametrize("geometry", [{"type": {}, "coordinates": [0, 0]}, {"type": [], "coordinates": [0]}])
+def test_malformed_geometry_is_a_422_naming_the_field(client, live_city, hdr, geometry) -> None:
+    """Trust issue, item 3: a geometry whose ``type`` is not a string answered 500."""
+    lon, lat = _place(live_city, 90)
+    n = live_city("SELECT count(*) FROM tasks")[0][0]
+    r = client.post("/api/v1/tasks", json={**_task(lon, lat), "location": geometry}, headers=hdr)
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"][0]["loc"][:2] == ["body", "location"]
+    assert live_city("SELECT count(*) FROM tasks")[0][0] == n
+    t = client.post("/api/v1/tasks", json=_task(lon, lat), headers=hdr).json()
+    r = client.post(
+        f"/api/v1/tasks/{t['id']}/complete", json={"position": geometry, "crs": "wgs84"}, headers=hdr
+    )
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"][:2] == ["body", "position"], r.text
+    code = live_city("SELECT code FROM buildings ORDER BY id LIMIT 1")[0][0]
+    visit = {
+        "building": code,
+        "worker_id": 1,
+        "checklist": ["home_safety"],
+        "crs": "wgs84",
+        "position": geometry,
+    }
+    r = client.post("/api/v1/visits", json=visit, headers=hdr)
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"][:2] == ["body", "position"], r.text
+    client.post(f"/api/v1/tasks/{t['id']}/cancel", headers=hdr)

@@ -13,7 +13,7 @@ from api.auth.principal import Principal
 from api.errors import Conflict, InvalidInput, NotFound
 from api.services.dispatch.inputs import RedeemIn
 from api.services.dispatch.keys import scoped_key
-from api.services.dispatch.scope import require_person
+from api.services.dispatch.scope import refuse_other_person, require_person
 from api.services.dispatch.views import LedgerEntry, PointsView, Redemption, Reward
 from api.store.sql import people, points
 from api.store.sql.people import PersonPlace
@@ -102,6 +102,7 @@ async def redeem(
     """
     key = request.idempotency_key or idempotency_key
     stored_key = None if key is None else scoped_key(principal.token_id, key)
+    refuse_other_person(principal, request.person_id, ["body", "person_id"])  # before taking any lock
     person = await points.lock_person(conn, request.person_id)  # serialises this person's spending
     place = None if person is None else PersonPlace(person.id, person.city_code, person.community_code)
     require_person(principal, request.person_id, place, ["body", "person_id"])

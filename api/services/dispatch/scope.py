@@ -30,6 +30,14 @@ def bound_elsewhere(principal: Principal, person_id: int) -> bool:
     return principal.role != "admin" and principal.person_id is not None and principal.person_id != person_id
 
 
+def refuse_other_person(principal: Principal, person_id: int, loc: Sequence[str | int]) -> None:
+    """Refuse (403) a token bound to a person other than ``person_id``, before any lookup."""
+    if bound_elsewhere(principal, person_id):
+        raise Forbidden(
+            f"this token acts for person {principal.person_id}, not person {person_id}", loc=list(loc)
+        )
+
+
 def require_person(
     principal: Principal, person_id: int, person: PersonPlace | None, loc: Sequence[str | int]
 ) -> None:
@@ -53,10 +61,7 @@ def require_person(
     NotFound
         No such person, or one outside the token's area (the same answer).
     """
-    if bound_elsewhere(principal, person_id):
-        raise Forbidden(
-            f"this token acts for person {principal.person_id}, not person {person_id}", loc=list(loc)
-        )
+    refuse_other_person(principal, person_id, loc)
     if person is None:
         raise NotFound(f"no person {person_id}", loc=list(loc))
     policy.require_acts_for(principal, person_id, person.community_code, loc)

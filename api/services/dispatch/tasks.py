@@ -25,7 +25,12 @@ from api.services.dispatch import lifecycle, rules
 from api.services.dispatch.inputs import CompleteIn, PersonAction, TaskIn, TaskQuery
 from api.services.dispatch.keys import scoped_key
 from api.services.dispatch.offers import NewTaskRef, bring_up_to_date, offer_next
-from api.services.dispatch.scope import bound_elsewhere, in_token_area, require_person, require_task
+from api.services.dispatch.scope import (
+    in_token_area,
+    refuse_other_person,
+    require_person,
+    require_task,
+)
 from api.services.dispatch.views import (
     Credit,
     Offer,
@@ -222,7 +227,7 @@ async def create_task(
 
 
 async def list_tasks(conn: AsyncConnection, principal: Principal, query: TaskQuery) -> list[TaskView]:
-    """Tasks the caller reaches, newest first.
+    """List the tasks the caller reaches, newest first.
 
     A worker token bound to a person lists that person's tasks (offered or
     accepted), also when ``query.person`` is not given; other tokens list the
@@ -235,11 +240,8 @@ async def list_tasks(conn: AsyncConnection, principal: Principal, query: TaskQue
     """
     named = policy.area_for(principal, query.community, loc=("query",))
     if principal.role != "admin" and principal.person_id is not None:
-        if query.person is not None and bound_elsewhere(principal, query.person):
-            raise Forbidden(
-                f"this token acts for person {principal.person_id}, not person {query.person}",
-                loc=["query", "person"],
-            )
+        if query.person is not None:
+            refuse_other_person(principal, query.person, ["query", "person"])
         # the person's own tasks wherever they lie (riders cross communities); an area only if named
         flt = TaskFilter(status=query.status, person=principal.person_id, community=query.community)
     else:
