@@ -17,7 +17,6 @@ module passes with and without ``WANGGE_SECURITY_LEGACY_SCOPE=false``.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -29,7 +28,6 @@ from api.errors import Forbidden, NotFound
 from api.services.dispatch import tasks as task_service
 from api.services.dispatch.inputs import TaskQuery
 from api.settings import DispatchSettings, load_settings
-from api.store.engine import make_async_engine
 from api.web.app import create_app
 from tests.conftest import auth
 
@@ -190,31 +188,24 @@ def test_task_list_of_a_worker_token_is_its_own_tasks(client, live_city, tokens,
             client.post(f"/api/v1/tasks/{t['id']}/cancel", headers=dispatcher)
 
 
-def test_services_decide_scope_without_http(db_url, live_city, two, dispatcher, client) -> None:
+def test_services_decide_scope_without_http(live_city, two, dispatcher, client, in_tx) -> None:
     """The desk and the simulator call the same functions: scope holds there too."""
     lon, lat = _building_in(live_city, two["b"])
     created = client.post("/api/v1/tasks", json=_task_body(lon, lat), headers=dispatcher).json()
+    own = client.post(
+        "/api/v1/tasks", json=_task_body(*_building_in(live_city, two["a"])), headers=dispatcher
+    )
     scoped = Principal(token_id=10_001, role="dispatcher", community_code=two["a"])
-
-    async def run() -> tuple[list[Any], BaseException | None]:
-        engine = make_async_engine(db_url, load_settings().db)
-        try:
-            async with engine.begin() as conn:
-                listed = await task_service.list_tasks(conn, scoped, TaskQuery(limit=1000))
-                try:
-                    await task_service.get_task(conn, scoped, DispatchSettings(), created["id"])
-                except NotFound as exc:
-                    return listed, exc
-                return listed, None
-        finally:
-            await engine.dispose()
-
     try:
-        listed, refused = asyncio.run(run())
+        listed = in_tx(lambda conn: task_service.list_tasks(conn, scoped, TaskQuery(limit=1000)))
+        assert own.json()["id"] in {t.id for t in listed}
         assert all(t.community == two["a"] for t in listed)
-        assert isinstance(refused, NotFound) and refused.msg == f"no task {created['id']}"
+        with pytest.raises(NotFound) as refused:
+            in_tx(lambda conn: task_service.get_task(conn, scoped, DispatchSettings(), created["id"]))
+        assert refused.value.msg == f"no task {created['id']}"
     finally:
-        client.post(f"/api/v1/tasks/{created['id']}/cancel", headers=dispatcher)
+        for t in (created, own.json()):
+            client.post(f"/api/v1/tasks/{t['id']}/cancel", headers=dispatcher)
 
 
 # --------------------------------------------------------------------------- a worker acts for itself

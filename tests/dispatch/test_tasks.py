@@ -283,3 +283,31 @@ def test_malformed_geometry_is_a_422_naming_the_field(client, live_city, hdr, ge
     r = client.post("/api/v1/visits", json=visit, headers=hdr)
     assert r.status_code == 422 and r.json()["detail"][0]["loc"][:2] == ["body", "position"], r.text
     client.post(f"/api/v1/tasks/{t['id']}/cancel", headers=hdr)
+
+
+def test_offer_again_from_the_desk(client, live_city, hdr, in_tx, settings) -> None:
+    """``offer_task`` (the desk's "find someone"): an open task goes to someone who became available."""
+    from api.auth.principal import Principal
+    from api.errors import Conflict, NotFound
+    from api.services.dispatch import tasks as service
+
+    lon, lat = _place(live_city, 100)
+    t = client.post("/api/v1/tasks", json=_task(lon, lat, skill="sign-language"), headers=hdr).json()
+    assert t["status"] == "open"
+    person = _nearest(client, hdr, lon, lat, k=1)[0]["id"]
+    live_city("UPDATE people SET skills = skills || '{sign-language}' WHERE id = %s", (person,))
+    desk = Principal(token_id=20_001, role="dispatcher")
+    try:
+        again = in_tx(lambda conn: service.offer_task(conn, desk, settings, t["id"]))
+        assert again.status == "offered" and again.offered_to == person
+        assert [o.person_id for o in again.offers] == [person]
+        # only an open task can be offered again; a desk of another community does not reach it
+        with pytest.raises(Conflict):
+            in_tx(lambda conn: service.offer_task(conn, desk, settings, t["id"]))
+        other = live_city("SELECT code FROM communities WHERE code <> %s LIMIT 1", (again.community,))[0][0]
+        outsider = Principal(token_id=20_002, role="dispatcher", community_code=other)
+        with pytest.raises(NotFound):
+            in_tx(lambda conn: service.offer_task(conn, outsider, settings, t["id"]))
+    finally:
+        live_city("UPDATE people SET skills = array_remove(skills, 'sign-language') WHERE id = %s", (person,))
+        client.post(f"/api/v1/tasks/{t['id']}/cancel", headers=hdr)

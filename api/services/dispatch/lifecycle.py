@@ -7,6 +7,7 @@
       └───────────────┘  (next candidate, or open when nobody is left)
     open | offered | accepted ──cancel──▶ cancelled
     open | offered ──deadline passed──▶ expired
+    open ──offer again (desk)──▶ offered | open
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 from api.errors import Conflict
 
 ACTIONS: dict[str, tuple[str, ...]] = {
+    "offer": ("open",),
     "accept": ("offered",),
     "decline": ("offered",),
     "complete": ("accepted",),

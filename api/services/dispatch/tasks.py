@@ -1,4 +1,4 @@
-"""Micro-grid tasks (微网格任务): create and offer, accept, decline, complete, cancel, list.
+"""Micro-grid tasks (微网格任务): create and offer, offer again, accept, decline, complete, cancel, list.
 
 The life of a task is in :mod:`api.services.dispatch.lifecycle`; offers and
 their lazy expiry in :mod:`api.services.dispatch.offers`. Every function that
@@ -367,6 +367,33 @@ async def complete_task(
         **{f: getattr(detail, f) for f in TaskDetail.__dataclass_fields__},
         credited=Credit(person_id=person_id, points=task.points, ledger_id=ledger_id),
     )
+
+
+async def offer_task(
+    conn: AsyncConnection, principal: Principal, settings: DispatchSettings, task_id: int
+) -> TaskDetail:
+    """Offer an open task again now (the dispatcher desk's "find someone" action).
+
+    The sweep does this for every open task; this does it for one, at once, for
+    example after a volunteer came on duty.
+
+    Returns
+    -------
+    TaskDetail
+        The task: ``offered`` to the nearest available person not asked before,
+        or still ``open``.
+
+    Raises
+    ------
+    NotFound
+        No such task in the caller's reach.
+    Conflict
+        The task is not open.
+    """
+    _, task = await _locked(conn, principal, settings, task_id)
+    lifecycle.check_action(task_id, task.status, "offer")
+    await offer_next(conn, task, settings, rules.stale_before(rules.utcnow(), settings))
+    return await task_detail(conn, task_id)
 
 
 async def cancel_task(
