@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from typing import Annotated
 
 import typer
-
-from api.settings import DatabaseSettings
 
 app = typer.Typer(help="Dispatch housekeeping.", no_args_is_help=True)
 
@@ -21,17 +20,20 @@ def sweep_command(
     """Move lapsed offers on, offer open tasks again, expire late ones, prune old positions."""
     from api.cli.main import database_url
     from api.services.dispatch.sweep import sweep
-    from api.settings import DispatchSettings
+    from api.services.dispatch.views import SweepCounts
+    from api.settings import load_settings
     from api.store.engine import make_async_engine
 
     url = database_url()
+    settings = load_settings()
 
-    async def run() -> dict[str, int]:
-        engine = make_async_engine(url, DatabaseSettings())
+    async def run() -> SweepCounts:
+        engine = make_async_engine(url, settings.db)
         try:
             async with engine.begin() as conn:
-                return await sweep(conn, DispatchSettings(), retry_open, limit)
+                # the operator at the command line: the whole store (no token, no area)
+                return await sweep(conn, None, settings.dispatch, retry_open, limit)
         finally:
             await engine.dispose()
 
-    typer.echo(json.dumps(asyncio.run(run())))
+    typer.echo(json.dumps(dataclasses.asdict(asyncio.run(run()))))

@@ -251,7 +251,7 @@ def check_body_geometries(
     endpoint (it names its own fields); only size is refused here.
     """
     for loc, v in _walk(value, ["body"]):
-        if not (isinstance(v, dict) and v.get("type") in GEOMETRY_TYPES):
+        if not (isinstance(v, dict) and isinstance(v.get("type"), str) and v["type"] in GEOMETRY_TYPES):
             continue
         vertices = parts = 0
         stack: list[tuple[Any, int]] = [(v, 0)]

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import Any
+import asyncio
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any, TypeVar
 
 import pytest
 from fastapi.testclient import TestClient
 
-from api.settings import DispatchSettings
+from api.settings import DispatchSettings, load_settings
+from api.store.engine import make_async_engine
+
+T = TypeVar("T")
 
 SqlFn = Callable[..., list[tuple[Any, ...]]]
 
@@ -51,3 +55,21 @@ def use_settings(client: TestClient, **values: Any) -> DispatchSettings:
 def tokens(make_token: Callable[..., str]) -> Callable[..., str]:
     """``tokens(role, **scope)``: the session's ``make_token`` under this package's name."""
     return make_token
+
+
+@pytest.fixture(scope="module")
+def in_tx(db_url: str) -> Callable[[Callable[[Any], Awaitable[T]]], T]:
+    """``in_tx(fn)``: run ``await fn(conn)`` in one committed transaction, as the desk or simulator would."""
+
+    def run(fn: Callable[[Any], Awaitable[T]]) -> T:
+        async def go() -> T:
+            engine = make_async_engine(db_url, load_settings().db)
+            try:
+                async with engine.begin() as conn:
+                    return await fn(conn)
+            finally:
+                await engine.dispose()
+
+        return asyncio.run(go())
+
+    return run

@@ -181,7 +181,8 @@ def test_idempotency_key_replays(client, live_city, hdr, settings) -> None:
     b = client.post("/api/v1/tasks", json=body, headers=hdr)
     assert a.status_code == 201 and b.status_code == 200
     assert a.json()["id"] == b.json()["id"]
-    assert live_city("SELECT count(*) FROM tasks WHERE idempotency_key = 'task-abc-1'")[0][0] == 1
+    # stored per token (``<token id>:<key>``): one row for this key
+    assert live_city("SELECT count(*) FROM tasks WHERE idempotency_key LIKE '%:task-abc-1'")[0][0] == 1
     client.post(f"/api/v1/tasks/{a.json()['id']}/cancel", headers=hdr)
 
 
@@ -255,3 +256,58 @@ def test_task_past_its_deadline_expires(client, live_city, hdr, settings) -> Non
         )[0][0]
         == 0
     )
+
+
+@pytest.mark.parametrize("geometry", [{"type": {}, "coordinates": [0, 0]}, {"type": [], "coordinates": [0]}])
+def test_malformed_geometry_is_a_422_naming_the_field(client, live_city, hdr, geometry) -> None:
+    """Trust issue, item 3: a geometry whose ``type`` is not a string answered 500."""
+    lon, lat = _place(live_city, 90)
+    n = live_city("SELECT count(*) FROM tasks")[0][0]
+    r = client.post("/api/v1/tasks", json={**_task(lon, lat), "location": geometry}, headers=hdr)
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"][0]["loc"][:2] == ["body", "location"]
+    assert live_city("SELECT count(*) FROM tasks")[0][0] == n
+    t = client.post("/api/v1/tasks", json=_task(lon, lat), headers=hdr).json()
+    r = client.post(
+        f"/api/v1/tasks/{t['id']}/complete", json={"position": geometry, "crs": "wgs84"}, headers=hdr
+    )
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"][:2] == ["body", "position"], r.text
+    code = live_city("SELECT code FROM buildings ORDER BY id LIMIT 1")[0][0]
+    visit = {
+        "building": code,
+        "worker_id": 1,
+        "checklist": ["home_safety"],
+        "crs": "wgs84",
+        "position": geometry,
+    }
+    r = client.post("/api/v1/visits", json=visit, headers=hdr)
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"][:2] == ["body", "position"], r.text
+    client.post(f"/api/v1/tasks/{t['id']}/cancel", headers=hdr)
+
+
+def test_offer_again_from_the_desk(client, live_city, hdr, in_tx, settings) -> None:
+    """``offer_task`` (the desk's "find someone"): an open task goes to someone who became available."""
+    from api.auth.principal import Principal
+    from api.errors import Conflict, NotFound
+    from api.services.dispatch import tasks as service
+
+    lon, lat = _place(live_city, 100)
+    t = client.post("/api/v1/tasks", json=_task(lon, lat, skill="sign-language"), headers=hdr).json()
+    assert t["status"] == "open"
+    person = _nearest(client, hdr, lon, lat, k=1)[0]["id"]
+    live_city("UPDATE people SET skills = skills || '{sign-language}' WHERE id = %s", (person,))
+    desk = Principal(token_id=20_001, role="dispatcher")
+    try:
+        again = in_tx(lambda conn: service.offer_task(conn, desk, settings, t["id"]))
+        assert again.status == "offered" and again.offered_to == person
+        assert [o.person_id for o in again.offers] == [person]
+        # only an open task can be offered again; a desk of another community does not reach it
+        with pytest.raises(Conflict):
+            in_tx(lambda conn: service.offer_task(conn, desk, settings, t["id"]))
+        other = live_city("SELECT code FROM communities WHERE code <> %s LIMIT 1", (again.community,))[0][0]
+        outsider = Principal(token_id=20_002, role="dispatcher", community_code=other)
+        with pytest.raises(NotFound):
+            in_tx(lambda conn: service.offer_task(conn, outsider, settings, t["id"]))
+    finally:
+        live_city("UPDATE people SET skills = array_remove(skills, 'sign-language') WHERE id = %s", (person,))
+        client.post(f"/api/v1/tasks/{t['id']}/cancel", headers=hdr)

@@ -7,6 +7,7 @@
       └───────────────┘  (next candidate, or open when nobody is left)
     open | offered | accepted ──cancel──▶ cancelled
     open | offered ──deadline passed──▶ expired
+    open ──offer again (desk)──▶ offered | open
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 from api.errors import Conflict
 
 ACTIONS: dict[str, tuple[str, ...]] = {
+    "offer": ("open",),
     "accept": ("offered",),
     "decline": ("offered",),
     "complete": ("accepted",),
@@ -45,6 +47,7 @@ def check_offeree(task_id: int, offered_to: int | None, person_id: int, action: 
 
 
 def check_assignee(task_id: int, assignee_id: int | None, person_id: int) -> None:
+    """Only the person who accepted the task may complete it."""
     if assignee_id != person_id:
         raise Conflict(
             f"task {task_id} was accepted by person {assignee_id}, not {person_id}; "

@@ -1,24 +1,25 @@
 """Dispatch decisions that need no database: time checks, city extent, staleness, windows.
 
 Each function either returns a value or raises :class:`api.errors.InvalidInput`
-naming the field, so the routers stay thin and the rules are testable alone.
+naming the field, so the use cases read as steps and the rules are testable alone.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from pyproj import Geod
 
 from api.errors import InvalidInput
 from api.settings import DispatchSettings
+from api.store.sql.people import Extent
 
 GEOD = Geod(ellps="WGS84")
 
 
 def utcnow() -> dt.datetime:
+    """Return the current time in UTC (zone-aware)."""
     return dt.datetime.now(dt.UTC)
 
 
@@ -34,7 +35,7 @@ def aware(at: dt.datetime, loc: Sequence[str | int]) -> dt.datetime:
 def check_ping_time(
     at: dt.datetime, now: dt.datetime, settings: DispatchSettings, loc: Sequence[str | int]
 ) -> dt.datetime:
-    """A position's time: zone-aware, not in the future (beyond the clock-skew allowance)."""
+    """Check a position's time: zone-aware, not in the future (beyond the clock-skew allowance)."""
     aware(at, loc)
     if at > now + dt.timedelta(seconds=settings.future_tolerance_s):
         raise InvalidInput(
@@ -45,8 +46,25 @@ def check_ping_time(
     return at
 
 
+def check_kept(
+    at: dt.datetime, now: dt.datetime, settings: DispatchSettings, loc: Sequence[str | int]
+) -> None:
+    """Refuse a position older than the history kept (it would be pruned at once)."""
+    if at < history_cutoff(now, settings):
+        raise InvalidInput(
+            f"timestamp {at.isoformat()} is older than the {settings.history_retention_days}-day "
+            "position history kept",
+            loc=loc,
+        )
+
+
+def history_cutoff(now: dt.datetime, settings: DispatchSettings) -> dt.datetime:
+    """Position history stamped before this instant is past its retention."""
+    return now - dt.timedelta(days=settings.history_retention_days)
+
+
 def check_future(at: dt.datetime, now: dt.datetime, loc: Sequence[str | int]) -> dt.datetime:
-    """A deadline or shift end must lie ahead."""
+    """Check that a deadline or shift end lies ahead."""
     aware(at, loc)
     if at <= now:
         raise InvalidInput(f"{loc[-1]} {at.isoformat()} is already past", loc=loc)
@@ -59,31 +77,19 @@ def stale_before(now: dt.datetime, settings: DispatchSettings) -> dt.datetime:
 
 
 def is_stale(position_at: dt.datetime | None, now: dt.datetime, settings: DispatchSettings) -> bool:
+    """Whether a position (None: never reported) is too old to count as "here"."""
     return position_at is None or position_at < stale_before(now, settings)
 
 
-def offer_expiry(now: dt.datetime, settings: DispatchSettings) -> dt.datetime:
-    return now + dt.timedelta(seconds=settings.offer_window_s)
-
-
-@dataclass(frozen=True)
-class Extent:
-    """The bounding box of a city (WGS84 degrees)."""
-
-    xmin: float
-    ymin: float
-    xmax: float
-    ymax: float
-
-    def distance_m(self, lon: float, lat: float) -> float:
-        """Geodesic distance from a point to the box (0 inside)."""
-        cx = min(max(lon, self.xmin), self.xmax)
-        cy = min(max(lat, self.ymin), self.ymax)
-        if cx == lon and cy == lat:
-            return 0.0
-        if not (-90.0 <= lat <= 90.0):
-            return float("inf")
-        return float(GEOD.inv(lon, lat, cx, cy)[2])
+def extent_distance_m(extent: Extent, lon: float, lat: float) -> float:
+    """Geodesic distance (metres) from a WGS84 point to a city's bounding box (0 inside)."""
+    cx = min(max(lon, extent.xmin), extent.xmax)
+    cy = min(max(lat, extent.ymin), extent.ymax)
+    if cx == lon and cy == lat:
+        return 0.0
+    if not (-90.0 <= lat <= 90.0):
+        return float("inf")
+    return float(GEOD.inv(lon, lat, cx, cy)[2])
 
 
 def check_in_city(
@@ -102,13 +108,13 @@ def check_in_city(
     """
     if extent is None:
         return
-    d = extent.distance_m(lon, lat)
+    d = extent_distance_m(extent, lon, lat)
     if d <= settings.city_margin_m:
         return
     ilon = lon if input_lon is None else input_lon
     ilat = lat if input_lat is None else input_lat
     hint = ""
-    if -90.0 <= ilon <= 90.0 and extent.distance_m(ilat, ilon) <= settings.city_margin_m:
+    if -90.0 <= ilon <= 90.0 and extent_distance_m(extent, ilat, ilon) <= settings.city_margin_m:
         hint = (
             f"; with lon and lat swapped ({ilat:g}, {ilon:g}) it would be inside the city: "
             "lon and lat look swapped"
@@ -133,6 +139,7 @@ def check_presence(
 
 
 def walk_time_s(walk_distance_m: float | None, settings: DispatchSettings) -> float | None:
+    """Seconds to walk a distance at the configured speed (None stays None: unreachable)."""
     if walk_distance_m is None:
         return None
     return walk_distance_m / settings.walk_speed_mps

@@ -1,42 +1,73 @@
-"""The periodic dispatch sweep: lapsed offers move on, open tasks are offered again,
-late tasks expire, position history past its retention is pruned.
+"""The periodic dispatch sweep: offers move on, open tasks are retried, late ones expire.
 
-Called by ``POST /api/v1/tasks/expire-offers`` and by ``wangge dispatch sweep``
-(run it from cron every minute); offers also expire lazily whenever a task is read.
+Position history past its retention is pruned too. Called by
+``POST /api/v1/tasks/expire-offers`` and by ``wangge dispatch sweep`` (run it from
+cron every minute); offers also expire lazily whenever a task is read.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-from typing import Any
-
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from api.auth import policy
+from api.auth.principal import Principal
 from api.services.dispatch import rules
+from api.services.dispatch.offers import bring_up_to_date
+from api.services.dispatch.views import SweepCounts
 from api.settings import DispatchSettings
 from api.store.sql import people, tasks
 
 
 async def sweep(
-    conn: AsyncConnection, settings: DispatchSettings, retry_open: bool = True, limit: int = 1000
-) -> dict[str, int]:
-    """Run one sweep inside the caller's transaction; returns what it did."""
-    ids = await tasks.due_for_sweep(conn, retry_open, limit)
-    retention = dt.timedelta(days=settings.history_retention_days)
-    fresh_after = rules.stale_before(rules.utcnow(), settings)
-    before: dict[int, Any] = {i: (await tasks.get_task(conn, i)) for i in ids}
-    counts = {"examined": len(ids), "offered": 0, "open": 0, "expired": 0}
-    for i in ids:
-        t = await tasks.refresh(conn, i, settings, fresh_after, retry_open=retry_open)
-        if t is None:
+    conn: AsyncConnection,
+    principal: Principal | None,
+    settings: DispatchSettings,
+    retry_open: bool = True,
+    limit: int = 1000,
+) -> SweepCounts:
+    """Run one sweep inside the caller's transaction.
+
+    Parameters
+    ----------
+    conn
+        A connection inside a transaction; the tasks swept stay locked until it ends
+        (tasks locked by someone else are skipped: they are being brought up to date).
+    principal
+        The caller: the sweep covers the tasks and people of its area. None is the
+        operator at the command line (the whole store).
+    settings
+        Offer window, staleness, position history retention.
+    retry_open
+        Offer open tasks again (someone may have become free).
+    limit
+        At most this many tasks per run.
+
+    Returns
+    -------
+    SweepCounts
+        What the sweep did.
+    """
+    area = policy.Area() if principal is None else policy.token_area(principal)
+    ids = await tasks.due_for_sweep(conn, retry_open, limit, area.community, area.district)
+    now = rules.utcnow()
+    fresh_after = rules.stale_before(now, settings)
+    offered = still_open = expired = 0
+    for task_id in ids:
+        before = await tasks.get_task(conn, task_id)
+        if before is None:
             continue
-        if t["status"] == "offered" and (
-            before[i]["status"] != "offered" or t["offered_to"] != before[i]["offered_to"]
+        after = await bring_up_to_date(conn, before, settings, fresh_after, retry_open=retry_open)
+        if after.status == "offered" and (
+            before.status != "offered" or after.offered_to != before.offered_to
         ):
-            counts["offered"] += 1
-        elif t["status"] == "open":
-            counts["open"] += 1
-        elif t["status"] == "expired":
-            counts["expired"] += 1
-    counts["history_pruned"] = await people.prune_history(conn, rules.utcnow() - retention)
-    return counts
+            offered += 1
+        elif after.status == "open":
+            still_open += 1
+        elif after.status == "expired":
+            expired += 1
+    pruned = await people.prune_history(
+        conn, rules.history_cutoff(now, settings), area.community, area.district
+    )
+    return SweepCounts(
+        examined=len(ids), offered=offered, open=still_open, expired=expired, history_pruned=pruned
+    )

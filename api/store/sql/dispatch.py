@@ -1,25 +1,79 @@
-"""Nearest people: straight line on the spheroid (PostGIS KNN) and walking (pgRouting)."""
+"""Nearest people: straight line on the spheroid (PostGIS KNN) and the street network (pgRouting).
+
+Only SQL: the query is composed from named conditions (:class:`PeopleFilter`),
+and the walking re-ranking, the scope of the caller and the checks of the
+request live in :mod:`api.services.dispatch.nearest`.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from api.store.sql.people import LOAD_SQL
+from api.store.sql.people import open_load
 from gis.routing import Snap
 
+#: The query point as a geography (parameters ``:lon``, ``:lat``, WGS84).
 GEOG = "geography(ST_SetSRID(ST_MakePoint(:lon, :lat), 4326))"
 #: Sphere (index order) and spheroid (answer) distances differ by < 0.5 %.
 SPHEROID_MARGIN = 1.01
 
+# --------------------------------------------------------------------------- clause builders
+
+
+def fresh_clause() -> str:
+    """Build the SQL condition: the person has a position reported after ``:fresh_after``."""
+    return "p.position IS NOT NULL AND p.position_at >= :fresh_after"
+
+
+def available_clause() -> str:
+    """Build the SQL condition: on duty, within the shift, below capacity."""
+    return f"p.on_duty AND (p.shift_end IS NULL OR p.shift_end > now()) AND {open_load('p')} < p.capacity"
+
+
+def branch_clause() -> str:
+    """Build the SQL condition: a member of the grid branch ``:branch_id`` or a group under it."""
+    return (
+        "EXISTS (SELECT 1 FROM party_members m JOIN party_orgs o ON o.id = m.org_id "
+        "WHERE m.person_id = p.id AND (o.id = :branch_id OR o.parent_id = :branch_id))"
+    )
+
+
+def not_offered_clause() -> str:
+    """Build the SQL condition: the person was never offered the task ``:task_id``."""
+    return "NOT EXISTS (SELECT 1 FROM task_offers x WHERE x.task_id = :task_id AND x.person_id = p.id)"
+
+
+def excluded_clause() -> str:
+    """Build the SQL condition: the person is not among the ids ``:exclude``."""
+    return "p.id <> ALL(CAST(:exclude AS bigint[]))"
+
 
 @dataclass(frozen=True)
 class PeopleFilter:
-    """Who may be returned. ``None`` fields do not filter."""
+    """Who may be returned. ``None`` fields do not filter.
+
+    Parameters
+    ----------
+    role, skill
+        One person role; one skill the person must have.
+    available
+        Only people on duty, within their shift and below capacity.
+    party_member, party_branch_id
+        Only (non-)party members; only members of a grid branch (and its building groups).
+    community, district
+        Only people of this community (12 digits) or district (6 digits).
+    exclude_task_id
+        Skip people already offered this task.
+    exclude
+        Skip these person ids.
+    """
 
     role: str | None = None
     skill: str | None = None
@@ -27,102 +81,111 @@ class PeopleFilter:
     party_member: bool | None = None
     party_branch_id: int | None = None
     community: str | None = None
+    district: str | None = None
     exclude_task_id: int | None = None
-    max_distance_m: float | None = None
+    exclude: tuple[int, ...] | None = None
 
-    def where(self) -> str:
-        """SQL conditions on ``p`` (parameters named as in :meth:`params`)."""
-        conds = ["p.position IS NOT NULL", "p.position_at >= :fresh_after"]
+    def conditions(self) -> list[str]:
+        """List the SQL conditions on ``p`` (parameters named as in :meth:`params`)."""
+        conds = [fresh_clause()]
         if self.role is not None:
             conds.append("p.role = :role")
         if self.skill is not None:
             conds.append(":skill = ANY(p.skills)")
         if self.available:
-            conds += [
-                "p.on_duty",
-                "(p.shift_end IS NULL OR p.shift_end > now())",
-                f"{LOAD_SQL} < p.capacity",
-            ]
+            conds.append(available_clause())
         if self.party_member is not None:
             conds.append("p.party_member = :party_member")
         if self.party_branch_id is not None:
-            # members of the grid branch and of the building groups under it
-            conds.append(
-                "EXISTS (SELECT 1 FROM party_members m JOIN party_orgs o ON o.id = m.org_id "
-                "WHERE m.person_id = p.id AND (o.id = :branch_id OR o.parent_id = :branch_id))"
-            )
+            conds.append(branch_clause())
         if self.community is not None:
             conds.append("p.community_code = :community")
+        if self.district is not None:
+            conds.append("left(p.community_code, 6) = :district")
         if self.exclude_task_id is not None:
-            conds.append(
-                "NOT EXISTS (SELECT 1 FROM task_offers x WHERE x.task_id = :task_id AND x.person_id = p.id)"
-            )
-        if self.max_distance_m is not None:
-            conds.append(f"ST_DWithin(geography(p.position), {GEOG}, :max_distance, false)")
-        return " AND ".join(conds)
+            conds.append(not_offered_clause())
+        if self.exclude is not None:
+            conds.append(excluded_clause())
+        return conds
+
+    def where(self) -> str:
+        """Join the conditions with AND."""
+        return " AND ".join(self.conditions())
 
     def params(self) -> dict[str, Any]:
+        """Return the bind parameters the conditions use."""
         return {
             "role": self.role,
             "skill": self.skill,
             "party_member": self.party_member,
             "branch_id": self.party_branch_id,
             "community": self.community,
+            "district": self.district,
             "task_id": self.exclude_task_id,
-            "max_distance": self.max_distance_m,
+            "exclude": list(self.exclude) if self.exclude is not None else None,
         }
 
 
-def _nearest_sql(where: str, extra_exclude: bool) -> str:
-    excl = " AND p.id <> ALL(CAST(:exclude AS bigint[]))" if extra_exclude else ""
+def nearest_sql(where: str) -> str:
+    """Build the k-nearest query for the conditions ``where`` (exact spheroid ranking).
+
+    The index-ordered KNN (sphere distance, GiST on ``geography(position)``)
+    finds ``:k`` candidates; every person within 1 % more than the k-th
+    candidate's spheroid distance is then ranked exactly, so the answer equals
+    a brute-force geodesic ranking.
+    """
     return f"""
     WITH knn AS (
       SELECT ST_Distance(geography(p.position), {GEOG}, true) AS d
-      FROM people p WHERE {where}{excl}
+      FROM people p WHERE {where}
       ORDER BY geography(p.position) <-> {GEOG}
       LIMIT :k
     ), r AS (SELECT max(d) * {SPHEROID_MARGIN} + 1.0 AS radius FROM knn)
     SELECT p.id, p.name, p.role, p.phone, p.community_code, p.skills, p.party_member,
-           p.on_duty, p.capacity, {LOAD_SQL} AS load, p.position_at,
+           p.on_duty, p.capacity, {open_load("p")} AS load, p.position_at,
            ST_X(p.position) AS lon, ST_Y(p.position) AS lat,
            ST_Distance(geography(p.position), {GEOG}, true) AS distance_m
     FROM people p, r
-    WHERE {where}{excl} AND ST_DWithin(geography(p.position), {GEOG}, r.radius, false)
+    WHERE {where} AND ST_DWithin(geography(p.position), {GEOG}, r.radius, false)
     ORDER BY distance_m, p.id
     LIMIT :k
     """
 
 
-_sql_cache: dict[tuple[str, bool], Any] = {}
+# --------------------------------------------------------------------------- rows
 
 
-async def nearest_straight(
-    conn: AsyncConnection,
-    lon: float,
-    lat: float,
-    k: int,
-    flt: PeopleFilter,
-    fresh_after: Any,
-    exclude: list[int] | None = None,
-) -> list[dict[str, Any]]:
-    """The ``k`` nearest matching people by spheroid distance, nearest first.
+@dataclass(frozen=True, slots=True)
+class NearbyRow:
+    """A person near the query point, with the spheroid distance to it (metres)."""
 
-    The index-ordered KNN (sphere distance, GiST on ``geography(position)``)
-    finds ``k`` candidates; every person within 1 % more than the k-th
-    candidate's spheroid distance is then ranked exactly, so the answer equals a
-    brute-force geodesic ranking.
-    """
-    where = flt.where()
-    key = (where, exclude is not None)
-    stmt = _sql_cache.get(key)
-    if stmt is None:
-        stmt = _sql_cache[key] = text(_nearest_sql(where, exclude is not None))
-    params = {**flt.params(), "lon": lon, "lat": lat, "k": k, "fresh_after": fresh_after}
-    if exclude is not None:
-        params["exclude"] = exclude
-    rows = (await conn.execute(stmt, params)).mappings().all()
-    return [dict(r) for r in rows]
+    id: int
+    name: str
+    role: str
+    phone: str | None
+    community_code: str | None
+    skills: list[str]
+    party_member: bool
+    on_duty: bool
+    capacity: int
+    load: int
+    position_at: dt.datetime
+    lon: float
+    lat: float
+    distance_m: float
 
+
+@dataclass(frozen=True, slots=True)
+class BranchLookup:
+    """The party branch a request names: its id, or why there is none."""
+
+    branch_id: int | None
+    missing: str = ""
+
+
+# --------------------------------------------------------------------------- statements
+
+_sql_cache: dict[str, TextClause] = {}
 
 _BRANCH_BY_CODE = text("SELECT id FROM party_orgs WHERE code = :code AND tier = 'branch'")
 _BRANCH_BY_GRID = text(
@@ -132,25 +195,8 @@ _BRANCH_BY_GRID = text(
     """
 )
 _GRID_EXISTS = text("SELECT 1 FROM grids WHERE code = :code AND active")
-
-
-async def branch_id(conn: AsyncConnection, branch: str | None, grid: str | None) -> tuple[int | None, str]:
-    """The party branch id for a branch code or a grid code; ('' or a reason) when missing."""
-    if branch is not None:
-        row = (await conn.execute(_BRANCH_BY_CODE, {"code": branch})).first()
-        return (int(row[0]), "") if row else (None, f"no party branch with code {branch}")
-    if grid is not None:
-        row = (await conn.execute(_BRANCH_BY_GRID, {"code": grid})).first()
-        if row:
-            return int(row[0]), ""
-        if (await conn.execute(_GRID_EXISTS, {"code": grid})).first() is None:
-            return None, f"no active grid with code {grid}"
-        return None, f"grid {grid} has no party branch"
-    return None, ""
-
-
-# ------------------------------------------------------------------ walking (pgRouting)
-
+_HAS_STREETS = text("SELECT EXISTS (SELECT 1 FROM streets WHERE source IS NOT NULL)")
+_PGR_VERSION = text("SELECT pgr_version()")
 _SNAP = text(
     """
     SELECT u.pid, s.id AS edge, s.source, s.target, s.length_m,
@@ -166,15 +212,65 @@ _SNAP = text(
     ) s
     """
 )
-
-_PGR_VERSION = text("SELECT pgr_version()")
-
+_COSTS = text(
+    """
+    SELECT start_vid, end_vid, agg_cost
+    FROM pgr_dijkstraCost(CAST(:edges AS text), CAST(:starts AS bigint[]),
+                          CAST(:ends AS bigint[]), directed := false)
+    """
+)
 
 _pgr_version: str | None = None
 
 
+# --------------------------------------------------------------------------- functions
+
+
+async def nearest_straight(
+    conn: AsyncConnection, lon: float, lat: float, k: int, flt: PeopleFilter, fresh_after: dt.datetime
+) -> list[NearbyRow]:
+    """Find the ``k`` nearest people matching ``flt`` by spheroid distance, nearest first.
+
+    See :func:`nearest_sql` for how the ranking stays exact.
+    """
+    where = flt.where()
+    stmt = _sql_cache.get(where)
+    if stmt is None:
+        stmt = _sql_cache[where] = text(nearest_sql(where))
+    params = {**flt.params(), "lon": lon, "lat": lat, "k": k, "fresh_after": fresh_after}
+    rows = (await conn.execute(stmt, params)).mappings().all()
+    return [NearbyRow(**r) for r in rows]
+
+
+async def branch_id(conn: AsyncConnection, branch: str | None, grid: str | None) -> BranchLookup:
+    """Look up the party branch of a branch code, or of a grid code (its grid branch).
+
+    Returns
+    -------
+    BranchLookup
+        ``branch_id`` None and ``missing`` empty when neither is given; ``missing``
+        says what is not there otherwise.
+    """
+    if branch is not None:
+        row = (await conn.execute(_BRANCH_BY_CODE, {"code": branch})).first()
+        return BranchLookup(int(row[0])) if row else BranchLookup(None, f"no party branch with code {branch}")
+    if grid is not None:
+        row = (await conn.execute(_BRANCH_BY_GRID, {"code": grid})).first()
+        if row:
+            return BranchLookup(int(row[0]))
+        if (await conn.execute(_GRID_EXISTS, {"code": grid})).first() is None:
+            return BranchLookup(None, f"no active grid with code {grid}")
+        return BranchLookup(None, f"grid {grid} has no party branch")
+    return BranchLookup(None)
+
+
+async def has_streets(conn: AsyncConnection) -> bool:
+    """Whether a routable street network is loaded."""
+    return bool((await conn.execute(_HAS_STREETS)).scalar_one())
+
+
 async def pgrouting_version(conn: AsyncConnection) -> str | None:
-    """The installed pgRouting version (cached once found), None when it is missing."""
+    """Return the installed pgRouting version (cached once found), None when it is missing."""
     global _pgr_version
     if _pgr_version is None:
         try:
@@ -185,10 +281,12 @@ async def pgrouting_version(conn: AsyncConnection) -> str | None:
 
 
 async def snap_points(
-    conn: AsyncConnection, pids: list[int], lons: list[float], lats: list[float]
+    conn: AsyncConnection, pids: Sequence[int], lons: Sequence[float], lats: Sequence[float]
 ) -> dict[int, Snap]:
-    """Snap each point to its nearest street segment (index-assisted KNN per point)."""
-    rows = (await conn.execute(_SNAP, {"pids": pids, "lons": lons, "lats": lats})).mappings()
+    """Snap each point to its nearest street segment (index-assisted KNN per point), by id."""
+    rows = (
+        await conn.execute(_SNAP, {"pids": list(pids), "lons": list(lons), "lats": list(lats)})
+    ).mappings()
     return {
         int(r["pid"]): Snap(
             edge=int(r["edge"]),
@@ -202,15 +300,21 @@ async def snap_points(
     }
 
 
-def _edges_sql(lons: list[float], lats: list[float], margin_m: float) -> str:
-    """pgRouting's edge query: streets within ``margin_m`` of the points' bounding box."""
+def edges_sql(lons: Sequence[float], lats: Sequence[float], margin_m: float) -> str:
+    """Build pgRouting's edge query: streets within ``margin_m`` of the points' bounding box.
+
+    Raises
+    ------
+    ValueError
+        The bounding box is not finite (the numbers are ours, never caller text).
+    """
     lat_mid = (min(lats) + max(lats)) / 2.0
     dlat = margin_m / 111_320.0
     dlon = margin_m / (111_320.0 * max(math.cos(math.radians(lat_mid)), 0.01))
     box = [min(lons) - dlon, min(lats) - dlat, max(lons) + dlon, max(lats) + dlat]
     if not all(math.isfinite(v) for v in box):
         raise ValueError("non-finite bounding box")
-    x1, y1, x2, y2 = (f"{v:.9f}" for v in box)  # numbers we computed, never caller text
+    x1, y1, x2, y2 = (f"{v:.9f}" for v in box)
     return (
         "SELECT id, source, target, length_m AS cost, length_m AS reverse_cost FROM streets "
         "WHERE source IS NOT NULL AND target IS NOT NULL "
@@ -218,66 +322,21 @@ def _edges_sql(lons: list[float], lats: list[float], margin_m: float) -> str:
     )
 
 
-_COSTS = text(
-    """
-    SELECT start_vid, end_vid, agg_cost
-    FROM pgr_dijkstraCost(CAST(:edges AS text), CAST(:starts AS bigint[]),
-                          CAST(:ends AS bigint[]), directed := false)
-    """
-)
-
-
 async def vertex_costs(
     conn: AsyncConnection,
-    starts: list[int],
-    ends: list[int],
-    lons: list[float],
-    lats: list[float],
+    starts: Sequence[int],
+    ends: Sequence[int],
+    lons: Sequence[float],
+    lats: Sequence[float],
     margin_m: float,
 ) -> dict[tuple[int, int], float]:
-    """Network distances (metres) from each start vertex to each end vertex (pgr_dijkstraCost)."""
+    """Network distances (metres) from each start vertex to each end vertex (``pgr_dijkstraCost``).
+
+    Only streets within ``margin_m`` of the points ``lons``/``lats`` take part.
+    """
     if not starts or not ends:
         return {}
     rows = await conn.execute(
-        _COSTS, {"edges": _edges_sql(lons, lats, margin_m), "starts": starts, "ends": ends}
+        _COSTS, {"edges": edges_sql(lons, lats, margin_m), "starts": list(starts), "ends": list(ends)}
     )
     return {(int(a), int(b)): float(c) for a, b, c in rows.all()}
-
-
-async def nearest_walk(
-    conn: AsyncConnection,
-    lon: float,
-    lat: float,
-    k: int,
-    flt: PeopleFilter,
-    fresh_after: Any,
-    candidates: int,
-    margin_m: float,
-) -> tuple[list[dict[str, Any]], bool]:
-    """Re-rank ``candidates`` straight-line nearest people by walking distance.
-
-    Returns the ``k`` best (reachable first, by walking distance; unreachable
-    ones keep ``walk_distance_m = None`` and come last) and whether the query
-    point itself could be snapped to the street network.
-    """
-    from gis.routing import walk_distance
-
-    cands = await nearest_straight(conn, lon, lat, candidates, flt, fresh_after)
-    if not cands:
-        return [], True
-    pids = [0] + [int(c["id"]) for c in cands]  # 0: the query point (people ids start at 1)
-    lons = [lon] + [float(c["lon"]) for c in cands]
-    lats = [lat] + [float(c["lat"]) for c in cands]
-    snaps = await snap_points(conn, pids, lons, lats)
-    origin = snaps.get(0)
-    if origin is None:
-        for c in cands:
-            c["walk_distance_m"] = None
-        return cands[:k], False
-    ends = sorted({v for pid, s in snaps.items() if pid != 0 for v in (s.source, s.target)})
-    costs = await vertex_costs(conn, [origin.source, origin.target], ends, lons, lats, margin_m)
-    for c in cands:
-        snap = snaps.get(int(c["id"]))
-        c["walk_distance_m"] = None if snap is None else walk_distance(origin, snap, costs)
-    cands.sort(key=lambda c: (c["walk_distance_m"] is None, c["walk_distance_m"] or 0.0, c["distance_m"]))
-    return cands[:k], True

@@ -1,0 +1,186 @@
+"""Nearest people to a point: straight line on the spheroid, or walking over the street network.
+
+Scope by omission (trust issue, item 1): a request that names no community is
+answered for **the caller's area** (:func:`api.auth.policy.area_for`), so a
+community-scoped token never gets people of the whole city by leaving
+``community`` out; naming a community outside its area is refused.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from api.auth import policy
+from api.auth.principal import Principal
+from api.errors import Conflict, InvalidInput, NotFound, Unavailable
+from api.services.dispatch import rules
+from api.services.dispatch.inputs import Mode, NearestQuery
+from api.services.dispatch.views import NearbyPerson, NearbyPosition, WalkingPerson
+from api.settings import DispatchSettings
+from api.store.sql import dispatch
+from api.store.sql.dispatch import NearbyRow, PeopleFilter
+from gis.routing import walk_distance
+
+
+def _fields(row: NearbyRow) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "name": row.name,
+        "role": row.role,
+        "distance_m": round(float(row.distance_m), 1),
+        "community": row.community_code,
+        "phone": row.phone,
+        "skills": list(row.skills),
+        "party_member": row.party_member,
+        "on_duty": row.on_duty,
+        "capacity": row.capacity,
+        "load": row.load,
+        "position": NearbyPosition(lon=row.lon, lat=row.lat, at=row.position_at),
+    }
+
+
+def nearby_person(row: NearbyRow) -> NearbyPerson:
+    """Turn a nearest-query row into its view (distance rounded to 0.1 m)."""
+    return NearbyPerson(**_fields(row))
+
+
+def walking_person(row: NearbyRow, walk_m: float | None, settings: DispatchSettings) -> WalkingPerson:
+    """Turn a row and its walk into a view (None: not reachable over the streets)."""
+    walk_s = rules.walk_time_s(walk_m, settings)
+    return WalkingPerson(
+        **_fields(row),
+        walk_distance_m=None if walk_m is None else round(walk_m, 1),
+        walk_time_s=None if walk_s is None else round(walk_s, 1),
+    )
+
+
+async def people_filter(
+    conn: AsyncConnection, principal: Principal, query: NearestQuery, settings: DispatchSettings
+) -> PeopleFilter:
+    """Build the SQL filter of a nearest query, inside the caller's area.
+
+    Raises
+    ------
+    InvalidInput
+        ``k`` out of range, or both a party branch and a party grid named.
+    Forbidden
+        A community outside the caller's area.
+    NotFound
+        An unknown party branch or grid, or a grid without a branch.
+    """
+    if not 1 <= query.k <= settings.max_k:
+        raise InvalidInput(f"k must be between 1 and {settings.max_k}, got {query.k}", loc=["query", "k"])
+    if query.party_branch is not None and query.party_grid is not None:
+        raise InvalidInput("give party_branch or party_grid, not both", loc=["query", "party_grid"])
+    area = policy.area_for(principal, query.community, loc=("query",))
+    branch = await dispatch.branch_id(conn, query.party_branch, query.party_grid)
+    if branch.missing:
+        raise NotFound(branch.missing, loc=["query", "party_branch" if query.party_branch else "party_grid"])
+    return PeopleFilter(
+        role=query.role,
+        skill=query.skill,
+        available=query.available,
+        party_member=query.party_member,
+        party_branch_id=branch.branch_id,
+        community=area.community,
+        district=area.district,
+    )
+
+
+async def walk_ranked(
+    conn: AsyncConnection,
+    lon: float,
+    lat: float,
+    k: int,
+    flt: PeopleFilter,
+    fresh_after: dt.datetime,
+    settings: DispatchSettings,
+) -> tuple[list[tuple[NearbyRow, float | None]], bool]:
+    """Re-rank the straight-line nearest candidates by walking distance.
+
+    ``walk_candidate_count(k)`` straight-line candidates are snapped to the
+    street network with the query point, and their network distances computed
+    with ``pgr_dijkstraCost`` on the streets around them.
+
+    Returns
+    -------
+    tuple
+        The ``k`` best (reachable first, by walking distance; unreachable ones
+        with None, last) and whether the query point itself could be snapped.
+    """
+    cands = await dispatch.nearest_straight(
+        conn, lon, lat, rules.walk_candidate_count(k, settings), flt, fresh_after
+    )
+    if not cands:
+        return [], True
+    pids = [0] + [c.id for c in cands]  # 0: the query point (people ids start at 1)
+    lons = [lon] + [float(c.lon) for c in cands]
+    lats = [lat] + [float(c.lat) for c in cands]
+    snaps = await dispatch.snap_points(conn, pids, lons, lats)
+    origin = snaps.get(0)
+    if origin is None:
+        return [(c, None) for c in cands[:k]], False
+    ends = sorted({v for pid, s in snaps.items() if pid != 0 for v in (s.source, s.target)})
+    costs = await dispatch.vertex_costs(
+        conn, [origin.source, origin.target], ends, lons, lats, settings.walk_margin_m
+    )
+    ranked: list[tuple[NearbyRow, float | None]] = []
+    for c in cands:
+        snap = snaps.get(c.id)
+        ranked.append((c, None if snap is None else walk_distance(origin, snap, costs)))
+    ranked.sort(key=lambda cw: (cw[1] is None, cw[1] or 0.0, cw[0].distance_m))
+    return ranked[:k], True
+
+
+async def nearest(
+    conn: AsyncConnection, principal: Principal, settings: DispatchSettings, query: NearestQuery
+) -> list[NearbyPerson]:
+    """Find the ``k`` nearest matching people, nearest first.
+
+    Parameters
+    ----------
+    conn
+        A connection (reads only).
+    principal
+        The caller: people are looked for in its area unless it names a community inside it.
+    settings
+        ``max_k``, staleness, walking speed and margins.
+    query
+        The point (WGS84) and the filters.
+
+    Returns
+    -------
+    list of NearbyPerson
+        Straight mode: by spheroid distance, equal to a brute-force geodesic
+        ranking. Walk mode: :class:`WalkingPerson` items by walking distance
+        (reachable first). Stale positions never count.
+
+    Raises
+    ------
+    InvalidInput, Forbidden, NotFound
+        See :func:`people_filter`.
+    Unavailable
+        Walking mode on a database without pgRouting.
+    Conflict
+        Walking mode without a street network, or a point the network cannot reach.
+    """
+    flt = await people_filter(conn, principal, query, settings)
+    fresh_after = rules.stale_before(rules.utcnow(), settings)
+    lon, lat = query.point.lon, query.point.lat
+    if query.mode is Mode.straight:
+        rows = await dispatch.nearest_straight(conn, lon, lat, query.k, flt, fresh_after)
+        return [nearby_person(r) for r in rows]
+    if await dispatch.pgrouting_version(conn) is None:
+        raise Unavailable("pgRouting is not installed in the database", loc=["query", "mode"])
+    if not await dispatch.has_streets(conn):
+        raise Conflict(
+            "no street network is loaded: load the demo city or import streets, or use mode=straight",
+            loc=["query", "mode"],
+        )
+    ranked, snapped = await walk_ranked(conn, lon, lat, query.k, flt, fresh_after, settings)
+    if not snapped:
+        raise Conflict("the point could not be snapped to the street network", loc=["query"])
+    return [walking_person(r, w, settings) for r, w in ranked]
