@@ -61,7 +61,7 @@ Gather = Callable[[Any, Any], Awaitable[Any]]
 
 def _write(output: Path, gather: Gather, build: Callable[..., Any], *args: Any) -> None:
     """Gather the page's data (the same service call as the API's), draw it with inlined assets, write it."""
-    from api.cli.main import database_url
+    from api.cli.common import database_url
     from api.settings import DatabaseSettings
     from api.store.engine import make_async_engine
     from maps import pages

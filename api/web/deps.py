@@ -4,7 +4,11 @@
 * ``TxDep``: one transaction, committed before the response is sent;
 * ``SettingsDep``: the app's :class:`api.settings.Settings` (built once by ``create_app``);
 * ``PrincipalDep`` / ``OptionalPrincipalDep``: the caller, authenticated once per request
-  by the authorization step (:mod:`api.web.security`).
+  by the authorization step (:mod:`api.web.authorize`, a dependency of every route, which
+  runs before the route's own dependencies).
+
+A write in ``TxDep`` that its handler did not audit is audited in the same transaction,
+just before it commits (:class:`api.web.auditing.TxAudit`).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from api.auth.principal import Principal
 from api.auth.sessions import Session
 from api.errors import Unauthorized
 from api.settings import ApiSettings, DispatchSettings, IncidentSettings, SecuritySettings, Settings
+from api.web.auditing import TxAudit
 
 
 async def get_engine(request: Request) -> AsyncEngine:
@@ -38,9 +43,16 @@ async def get_conn(request: Request) -> AsyncIterator[AsyncConnection]:
 
 
 async def get_tx(request: Request) -> AsyncIterator[AsyncConnection]:
-    """A connection inside one transaction: committed on success, rolled back on error."""
+    """A connection inside one transaction: committed on success, rolled back on error.
+
+    A write request's change is audited in this transaction unless its handler recorded
+    it itself (:mod:`api.web.auditing`).
+    """
     async with request.app.state.engine.begin() as conn:
+        watch = await TxAudit.begin(request, conn)
         yield conn
+        if watch is not None:
+            await watch.commit(conn)
 
 
 async def get_settings(request: Request) -> Settings:
@@ -69,7 +81,7 @@ async def get_dispatch_settings(request: Request) -> DispatchSettings:
     return (await get_settings(request)).dispatch
 
 
-#: key in the ASGI scope's ``state`` where the authorization step leaves the caller
+#: key in the ASGI scope's ``state`` where the authorization step leaves the caller (None: anonymous)
 STATE_KEY = "principal"
 #: ... and the console session when the caller came with the session cookie (else None)
 SESSION_KEY = "session"
