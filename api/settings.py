@@ -64,7 +64,8 @@ class ApiSettings(BaseSettings):
     port: int = 8000
     #: server processes (``wangge serve --workers``); default: the machine's cores
     workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
-    #: the path prefix a reverse proxy serves the app under (``/wangge``); empty: none
+    #: the path prefix a reverse proxy serves the app under (``/wangge``), given to the server
+    #: (uvicorn's ``root_path``); empty: none
     root_path: str = ""
     #: A point this close to a grid boundary is reported as "near the boundary".
     boundary_tolerance_m: float = 15.0

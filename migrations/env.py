@@ -45,6 +45,7 @@ COMMON = dict(
 
 
 def run_migrations_offline() -> None:
+    """Write the migrations' SQL instead of running it (``alembic --sql``)."""
     context.configure(
         url=with_driver(_url(), "psycopg"),
         literal_binds=True,
@@ -56,6 +57,7 @@ def run_migrations_offline() -> None:
 
 
 def run_migrations_online() -> None:
+    """Run the migrations on a connection (given by the caller, or opened here)."""
     connection = config.attributes.get("connection")
     if connection is not None:
         context.configure(connection=connection, **COMMON)  # type: ignore[arg-type]

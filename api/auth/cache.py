@@ -34,12 +34,12 @@ CHANNEL = "wangge_auth"
 
 
 def token_key(token_hash: str) -> str:
-    """The cache key of a token (by the SHA-256 of its plaintext)."""
+    """Return the cache key of a token (by the SHA-256 of its plaintext)."""
     return "t:" + token_hash
 
 
 def session_key(session_hash: str) -> str:
-    """The cache key of a console session (by the SHA-256 of its cookie secret)."""
+    """Return the cache key of a console session (by the SHA-256 of its cookie secret)."""
     return "s:" + session_hash
 
 
@@ -81,10 +81,11 @@ class PrincipalCache:
         self._by_token: dict[int, set[str]] = {}
 
     def __len__(self) -> int:
+        """Count the entries held."""
         return len(self._entries)
 
     def get(self, key: str, now: dt.datetime | None = None) -> Entry | None:
-        """The live entry of a secret's hash (None: unknown here, or expired)."""
+        """Return the live entry of a secret's hash (None: unknown here, or expired)."""
         if not self.enabled:
             return None
         entry = self._entries.get(key)

@@ -99,7 +99,7 @@ async def sign_in(
 async def lookup_session(
     engine: AsyncEngine, secret: str, cache: PrincipalCache | None = None
 ) -> Session | None:
-    """The live session of a cookie value, or None (unknown, ended, expired, token dead).
+    """Find the live session of a cookie value, or None (unknown, ended, expired, token dead).
 
     Answered from ``cache`` when it holds the session; sign-out, revocation and
     expiry changes reach every process's cache at commit (see :mod:`api.auth.cache`).
@@ -135,8 +135,14 @@ async def lookup_session(
     return session
 
 
-async def sign_out(conn: AsyncConnection, secret: str) -> bool:
-    """End the session of a cookie value; True when one was live."""
+async def sign_out(conn: AsyncConnection, secret: str, cache: PrincipalCache | None = None) -> bool:
+    """End the session of a cookie value; True when one was live.
+
+    Every server process forgets it when this transaction commits (a trigger notifies
+    them); pass this process's ``cache`` to forget it here at once.
+    """
+    if cache is not None:
+        cache.forget("session:" + _hash(secret))
     return await sql.end_session(conn, _hash(secret))
 
 

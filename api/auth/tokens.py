@@ -47,7 +47,7 @@ class TokenInfo:
 
 
 def hash_token(token: str) -> str:
-    """The SHA-256 (hex) under which a token is stored."""
+    """Return the SHA-256 (hex) under which a token is stored."""
     return hashlib.sha256(token.encode()).hexdigest()
 
 
@@ -88,7 +88,7 @@ def create_token(
     if role not in TOKEN_ROLES:
         raise InvalidInput(f"unknown role {role!r}; one of {', '.join(TOKEN_ROLES)}", loc=["role"])
     token = PREFIX + secrets.token_urlsafe(32)
-    values = {
+    values: dict[str, object] = {
         "role": role,
         "community_code": community_code,
         "district_code": district_code,
@@ -135,7 +135,7 @@ def list_tokens(conn: Connection, include_dead: bool = False) -> list[TokenListi
 async def lookup_token_info(
     engine: AsyncEngine, token: str, cache: PrincipalCache | None = None
 ) -> TokenInfo | None:
-    """What a plaintext token authenticates; None when unknown, revoked or expired.
+    """Find what a plaintext token authenticates; None when unknown, revoked or expired.
 
     Answered from ``cache`` when it holds the token (no round trip), else by one
     autocommit query whose answer is cached.
@@ -172,14 +172,16 @@ async def lookup_token_info(
     return found
 
 
-async def lookup_token(engine: AsyncEngine, token: str, cache: PrincipalCache | None = None) -> Principal | None:
-    """The principal of a plaintext token; None when unknown, revoked or expired."""
+async def lookup_token(
+    engine: AsyncEngine, token: str, cache: PrincipalCache | None = None
+) -> Principal | None:
+    """Find the principal of a plaintext token; None when unknown, revoked or expired."""
     info = await lookup_token_info(engine, token, cache)
     return None if info is None else info.principal
 
 
 def bearer_token(authorization: str | None) -> str | None:
-    """The token of an ``Authorization: Bearer <token>`` header (None when absent).
+    """Read the token of an ``Authorization: Bearer <token>`` header (None when absent).
 
     Raises
     ------

@@ -20,7 +20,7 @@ __all__ = ["audit_cli", "console", "database_url", "fail", "owner_url", "progres
 
 
 def settings() -> Settings:
-    """The settings of the running command (read once, at its start)."""
+    """Return the settings of the running command (read once, at its start)."""
     ctx = click.get_current_context(silent=True)
     root = ctx.find_root() if ctx is not None else None
     if root is not None and isinstance(root.obj, Settings):
@@ -47,7 +47,7 @@ def _urls() -> tuple[str, str]:
 
 
 def database_url(migrate: bool = True) -> str:
-    """The application role's URL (starting the embedded cluster), the schema migrated first.
+    """Return the application role's URL (starting the embedded cluster), the schema migrated first.
 
     Migrations run as the owner role; the URL returned may insert into the audit log but
     never change or delete it.
@@ -61,7 +61,7 @@ def database_url(migrate: bool = True) -> str:
 
 
 def owner_url(migrate: bool = False) -> str:
-    """The owner role's URL (migrations, restore); the application's when there is only one."""
+    """Return the owner role's URL (migrations, restore); the application's when there is only one."""
     app_url, owner = _urls()
     if migrate:
         from api.store.migrate import upgrade

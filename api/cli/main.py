@@ -167,7 +167,7 @@ def up(
     host: Annotated[str | None, typer.Option()] = None,
     port: Annotated[int | None, typer.Option()] = None,
 ) -> None:
-    """The main job: database up, demo city loaded once, API and maps served."""
+    """Do the main job: database up, demo city loaded once, API and maps served."""
     from api.store.demo_load import is_empty
 
     url = database_url()
@@ -237,7 +237,8 @@ def token_create(
 def token_list(
     all_tokens: Annotated[bool, typer.Option("--all", help="also revoked and expired tokens")] = False,
     within: Annotated[
-        int | None, typer.Option(help="flag tokens expiring within N days (default WANGGE_SECURITY_TOKEN_WARN_DAYS)")
+        int | None,
+        typer.Option(help="flag tokens expiring within N days (default WANGGE_SECURITY_TOKEN_WARN_DAYS)"),
     ] = None,
 ) -> None:
     """List tokens (never their secrets); those about to expire are flagged."""

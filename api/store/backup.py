@@ -49,7 +49,7 @@ class BackupError(Failed):
 
 
 def server_major(url: str) -> int:
-    """The major version of the PostgreSQL server at ``url``."""
+    """Return the major version of the PostgreSQL server at ``url``."""
     with psycopg.connect(psycopg_dsn(url)) as conn:
         row = conn.execute("SHOW server_version_num").fetchone()
     assert row is not None
@@ -57,7 +57,7 @@ def server_major(url: str) -> int:
 
 
 def find_tool(name: str, major: int, pg_bin: Path | None = None) -> str:
-    """The ``pg_dump``/``pg_restore`` whose major version matches the server's (or newer)."""
+    """Find the ``pg_dump``/``pg_restore`` whose major version matches the server's (or newer)."""
     candidates: list[str] = []
     if pg_bin is not None:
         candidates.append(str(pg_bin / name))
@@ -185,7 +185,9 @@ _RESTORED = frozenset(
 _SKIPPED = frozenset({"EXTENSION", "ACL", "DEFAULT ACL"})
 #: Schemas of the project, and the functions its migrations define.
 SCHEMAS = frozenset({"public", "ogc"})
-FUNCTIONS = frozenset({"audit_log_append_only", "wangge_ledger_append_only", "auth_notify", "audit_created_id"})
+FUNCTIONS = frozenset(
+    {"audit_log_append_only", "wangge_ledger_append_only", "auth_notify", "audit_created_id"}
+)
 _ENTRY = re.compile(r"^(\d+); (\d+) (\d+) (.+)$")
 
 
@@ -201,7 +203,7 @@ def _kind_of(rest: str) -> tuple[str, str, str]:
 
 
 def restore_list(listing: str, tables: set[str]) -> list[str]:
-    """The entries of an archive's table of contents to restore (a ``pg_restore -L`` list).
+    """Choose the entries of an archive's table of contents to restore (a ``pg_restore -L`` list).
 
     Parameters
     ----------
@@ -310,7 +312,9 @@ def restore(
     with tempfile.NamedTemporaryFile("w", suffix=".list") as chosen:
         chosen.write("\n".join(keep) + "\n")
         chosen.flush()
-        _run([*cmd, "-L", chosen.name, str(file)], env, "processing data for table", total, progress, "restore")
+        _run(
+            [*cmd, "-L", chosen.name, str(file)], env, "processing data for table", total, progress, "restore"
+        )
     with psycopg.connect(psycopg_dsn(url), autocommit=True) as conn:
         conn.execute("ANALYZE")
     return {"file": str(file), "tables": len(_tables(url)), "server_major": major, "tool": tool}

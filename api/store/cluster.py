@@ -77,7 +77,7 @@ def find_pg_bin(explicit: Path | None = None) -> Path:
 
 
 def _service_user(explicit: str | None) -> pwd.struct_passwd | None:
-    """The OS user that runs the server: None when we are not root."""
+    """Find the OS user that runs the server: None when we are not root."""
     if os.geteuid() != 0:
         return None
     names = [explicit] if explicit else ["postgres", "wangge"]
@@ -96,6 +96,7 @@ def _service_user(explicit: str | None) -> pwd.struct_passwd | None:
 
 
 def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    """Tell whether something listens on ``host:port``."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -106,6 +107,7 @@ def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
 
 
 def free_port() -> int:
+    """Pick a free TCP port on loopback."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -135,6 +137,7 @@ class Cluster:
     fast: bool = False
 
     def __post_init__(self) -> None:
+        """Derive the folders and files from ``data_dir``."""
         self.data_dir = Path(self.data_dir).absolute()
         self.pgdata = self.data_dir / "pgdata"
         self.run_dir = self.data_dir / "run"
@@ -163,7 +166,7 @@ class Cluster:
         )
 
     def password(self, role: str = SUPERUSER) -> str:
-        """The password of one of the cluster's roles."""
+        """Read the password of one of the cluster's roles."""
         return self._credentials(role).read_text().strip()
 
     def _credentials(self, role: str) -> Path:
@@ -190,9 +193,11 @@ class Cluster:
         return self.url_of(APP)
 
     def is_initialised(self) -> bool:
+        """Tell whether the cluster exists (data folder and credentials)."""
         return (self.pgdata / "PG_VERSION").exists() and self.credentials.exists()
 
     def is_running(self) -> bool:
+        """Tell whether the cluster's server runs."""
         pid_file = self.pgdata / "postmaster.pid"
         if not pid_file.exists():
             return False
@@ -366,10 +371,23 @@ class Cluster:
                 )
             exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)).fetchone()
             if not exists:
-                conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(DATABASE), sql.Identifier(OWNER)))
-            conn.execute(sql.SQL("ALTER DATABASE {} OWNER TO {}").format(sql.Identifier(DATABASE), sql.Identifier(OWNER)))
+                conn.execute(
+                    sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                        sql.Identifier(DATABASE), sql.Identifier(OWNER)
+                    )
+                )
+            conn.execute(
+                sql.SQL("ALTER DATABASE {} OWNER TO {}").format(
+                    sql.Identifier(DATABASE), sql.Identifier(OWNER)
+                )
+            )
         with psycopg.connect(
-            host="127.0.0.1", port=self.port, user=SUPERUSER, password=self.password(), dbname=DATABASE, autocommit=True
+            host="127.0.0.1",
+            port=self.port,
+            user=SUPERUSER,
+            password=self.password(),
+            dbname=DATABASE,
+            autocommit=True,
         ) as db:
             for ext in EXTENSIONS:
                 db.execute(sql.SQL("CREATE EXTENSION IF NOT EXISTS {}").format(sql.Identifier(ext)))
@@ -392,7 +410,7 @@ class Cluster:
 
 
 def group_name(gid: int) -> str:
-    """The name of a group id."""
+    """Return the name of a group id."""
     return grp.getgrgid(gid).gr_name
 
 

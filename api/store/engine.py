@@ -15,7 +15,7 @@ from api.store.cluster import Cluster
 
 
 def cluster_for(settings: DatabaseSettings, fast: bool = False) -> Cluster:
-    """The embedded cluster the settings describe (not started)."""
+    """Describe the embedded cluster the settings name (not started)."""
     return Cluster(
         data_dir=settings.data_dir,
         port=settings.pg_port,
@@ -26,7 +26,7 @@ def cluster_for(settings: DatabaseSettings, fast: bool = False) -> Cluster:
 
 
 def resolve_url(settings: DatabaseSettings, start: bool = True) -> str:
-    """The application role's database URL: the configured one, or the embedded cluster's.
+    """Return the application role's database URL: the configured one, or the embedded cluster's.
 
     With no URL configured the embedded cluster is started (and created) first when
     ``start`` is true. Migrations use the owner's URL (:func:`api.store.roles.resolve_urls`).
@@ -40,13 +40,13 @@ def resolve_url(settings: DatabaseSettings, start: bool = True) -> str:
 
 
 def with_driver(url: str, driver: str) -> str:
-    """The same URL with SQLAlchemy's ``postgresql+<driver>`` scheme."""
+    """Return the same URL with SQLAlchemy's ``postgresql+<driver>`` scheme."""
     u = make_url(url)
     return u.set(drivername=f"postgresql+{driver}").render_as_string(hide_password=False)
 
 
 def make_async_engine(url: str, settings: DatabaseSettings) -> AsyncEngine:
-    """The server's asyncpg engine: steady pool, statement timeout, bound values hidden in errors."""
+    """Make the server's asyncpg engine: steady pool, statement timeout, bound values hidden."""
     return create_async_engine(
         with_driver(url, "asyncpg"),
         pool_size=settings.pool_size,
@@ -64,11 +64,11 @@ def make_async_engine(url: str, settings: DatabaseSettings) -> AsyncEngine:
 
 
 def make_sync_engine(url: str) -> Engine:
-    """A psycopg engine for the CLI, migrations and bulk work (bound values hidden in errors)."""
+    """Make a psycopg engine for the CLI, migrations and bulk work (bound values hidden in errors)."""
     return create_engine(with_driver(url, "psycopg"), pool_pre_ping=True, hide_parameters=True)
 
 
 def psycopg_dsn(url: str) -> str:
-    """A libpq connection string for psycopg's own ``connect`` (COPY, pg_dump)."""
+    """Return a libpq connection URL for psycopg's own ``connect`` (COPY, pg_dump, asyncpg)."""
     u = make_url(url)
     return u.set(drivername="postgresql").render_as_string(hide_password=False)

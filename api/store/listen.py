@@ -83,7 +83,7 @@ class Listener:
                     self.dsn, timeout=10, server_settings={"application_name": "wangge-listen"}
                 )
                 lost = asyncio.Event()
-                conn.add_termination_listener(lambda _conn: lost.set())
+                conn.add_termination_listener(_setter(lost))
                 for channel, handler in self.handlers.items():
                     await conn.add_listener(channel, self._callback(handler))
                 self.on_state(True)
@@ -117,3 +117,10 @@ class Listener:
                 log.exception("notification handler failed")
 
         return call
+
+
+def _setter(event: asyncio.Event) -> Callable[[Any], None]:
+    def set_event(_conn: Any) -> None:
+        event.set()
+
+    return set_event

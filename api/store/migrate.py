@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def alembic_config(url: str) -> Config:
-    """Alembic's configuration for the database at ``url`` (migrations in ``migrations/``)."""
+    """Build Alembic's configuration for the database at ``url`` (migrations in ``migrations/``)."""
     cfg = Config(str(ROOT / "alembic.ini")) if (ROOT / "alembic.ini").exists() else Config()
     cfg.set_main_option("script_location", str(ROOT / "migrations"))
     cfg.attributes["url"] = url
@@ -32,7 +32,7 @@ def upgrade(url: str, revision: str = "heads", app_role_url: str | None = None) 
 
 
 def current_heads(url: str) -> set[str]:
-    """The revisions the database at ``url`` is at."""
+    """Return the revisions the database at ``url`` is at."""
     from alembic.runtime.migration import MigrationContext
     from sqlalchemy import create_engine
 

@@ -42,7 +42,7 @@ def resolve_urls(settings: DatabaseSettings, start: bool = True) -> tuple[str, s
 
 
 def role_of(url: str) -> str:
-    """The user name a URL connects as."""
+    """Return the user name a URL connects as."""
     return str(make_url(url).username or "")
 
 

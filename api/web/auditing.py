@@ -58,7 +58,7 @@ AUDITED = "audited"
 
 
 def template_of(request: HTTPConnection) -> str:
-    """The matched route's path template (the request path when unmatched)."""
+    """Return the matched route's path template (the request path when unmatched)."""
     route = request.scope.get("route")
     path = getattr(route, "path", None)
     return str(path) if path else request.url.path
@@ -75,7 +75,7 @@ def mark_audited(request: HTTPConnection) -> None:
 
 
 def target(template: str, path_params: dict[str, Any]) -> tuple[str | None, int | None]:
-    """The table a write under ``template`` changes and the id it names (None when it names none)."""
+    """Name the table a write under ``template`` changes and the id it names (None: none)."""
     segments = [s for s in template.split("/") if s]
     if len(segments) < 3 or segments[:2] != ["api", "v1"]:
         return None, None
@@ -161,7 +161,7 @@ class TxAudit:
 
 
 async def record_write(request: HTTPConnection, principal: Principal) -> None:
-    """A successful write nobody recorded: who, when, where, route, status (own transaction)."""
+    """Record a successful write nobody recorded: who, when, where, route, status (own transaction)."""
     if is_audited(request):
         return
     template = template_of(request)
@@ -181,7 +181,9 @@ async def record_write(request: HTTPConnection, principal: Principal) -> None:
             await conn.execute(INSERT, row)
         mark_audited(request)
     except (OSError, SQLAlchemyError) as exc:  # the write itself is done; say so loudly
-        log.error("audit entry for %s %s not written: %s", request.scope.get("method"), template, type(exc).__name__)
+        log.error(
+            "audit entry for %s %s not written: %s", request.scope.get("method"), template, type(exc).__name__
+        )
 
 
 class Refusals:
@@ -199,7 +201,9 @@ class Refusals:
         if self.budget.allow(client):
             self.dropped += 1
             if self.dropped % 1000 == 1:
-                log.warning("refusals over the audit budget: %d not stored (last from %s)", self.dropped, client)
+                log.warning(
+                    "refusals over the audit budget: %d not stored (last from %s)", self.dropped, client
+                )
             return
         template = template_of(request)
         row = audit.entry(

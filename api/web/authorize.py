@@ -79,6 +79,7 @@ class Guard:
     refusals: auditing.Refusals | None = None
 
     def __post_init__(self) -> None:
+        """Build the rate buckets and the refusal log from the settings."""
         s = self.settings
         self.rates = {
             "intake": limits.RateLimiter(s.intake_rate, s.intake_burst),
@@ -92,7 +93,7 @@ class Guard:
         return self.engine
 
     async def token(self, token: str) -> TokenInfo | None:
-        """What a plaintext token authenticates (cached), None when it is not live."""
+        """Find what a plaintext token authenticates (cached), None when it is not live."""
         try:
             return await lookup_token_info(self._reader(), token, self.cache)
         except (OSError, SQLAlchemyError) as exc:
@@ -100,7 +101,7 @@ class Guard:
             raise Unavailable("the store is unavailable; retry shortly") from exc
 
     async def session(self, secret: str) -> sessions.Session | None:
-        """The live console session of a cookie value (cached), None otherwise."""
+        """Find the live console session of a cookie value (cached), None otherwise."""
         try:
             return await sessions.lookup_session(self._reader(), secret, self.cache)
         except (OSError, SQLAlchemyError) as exc:
@@ -133,7 +134,7 @@ def _client(conn: HTTPConnection) -> str:
 
 
 def rule_of(method: str, template: str) -> Rule:
-    """The route's rule; routes missing from the table are for admins only (fail closed)."""
+    """Return the route's rule; routes missing from the table are for admins only (fail closed)."""
     rule = permissions.rule_for(method, template)
     if rule is None:
         log.warning("route %s %s is not in the permission table: admins only", method, template)
@@ -211,7 +212,7 @@ async def credentials(conn: HTTPConnection, rule: Rule, guard: Guard, form: Any 
 
 
 async def _field_token(conn: HTTPConnection, name: str, guard: Guard, form: Any) -> Caller:
-    """A token in a form field (Open311's ``api_key``) or, when opted in, the query string."""
+    """Read a token from a form field (Open311's ``api_key``) or, when opted in, the query string."""
     where = "form"
     value = form.get(name) if form is not None else None
     if not isinstance(value, str) or not value.strip():
@@ -252,7 +253,7 @@ async def check_input(request: Request, settings: SecuritySettings) -> None:
 
 
 async def authorize(request: Request) -> AsyncIterator[Caller]:
-    """The route-level trust step of every API route (see the module docstring)."""
+    """Run the route-level trust step of every API route (see the module docstring)."""
     guard: Guard = request.app.state.guard
     method = request.method
     template = auditing.template_of(request)
@@ -281,7 +282,9 @@ async def authorize(request: Request) -> AsyncIterator[Caller]:
         await auditing.record_write(request, caller.principal)
 
 
-async def _refused(request: HTTPConnection, guard: Guard, principal: Principal | None, exc: WanggeError) -> None:
+async def _refused(
+    request: HTTPConnection, guard: Guard, principal: Principal | None, exc: WanggeError
+) -> None:
     if guard.refusals is not None:
         await guard.refusals.record(request, principal, status_of(exc), exc.msg)
 

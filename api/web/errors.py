@@ -60,7 +60,7 @@ STATUS: dict[type[WanggeError], int] = {
 
 
 def status_of(exc: WanggeError) -> int:
-    """The HTTP status of a domain error (its nearest class in :data:`STATUS`; else 500)."""
+    """Return the HTTP status of a domain error (its nearest class in :data:`STATUS`; else 500)."""
     for cls in type(exc).__mro__:
         if cls in STATUS:
             return STATUS[cls]
@@ -68,7 +68,7 @@ def status_of(exc: WanggeError) -> int:
 
 
 def headers_of(exc: WanggeError) -> dict[str, str]:
-    """Headers an error's status calls for (``WWW-Authenticate``, ``Retry-After``)."""
+    """Return the headers an error's status calls for (``WWW-Authenticate``, ``Retry-After``)."""
     if isinstance(exc, Unauthorized):
         return {"WWW-Authenticate": "Bearer"}
     if isinstance(exc, RateLimited):
@@ -79,14 +79,14 @@ def headers_of(exc: WanggeError) -> dict[str, str]:
 
 
 def route_path(scope: Any) -> str:
-    """The request's path below the application's ``root_path`` (what routes are matched on)."""
+    """Return the request's path below the application's ``root_path`` (what routes match)."""
     path = str(scope.get("path", ""))
     root = str(scope.get("app_root_path", scope.get("root_path", "")))
     return path[len(root) :] if root and path.startswith(root) else path
 
 
 def error_parts(exc: Exception, status: int, path: str) -> tuple[bytes, str]:
-    """The body and content type of an error answer for ``path``.
+    """Render the body and content type of an error answer for ``path``.
 
     The project's ``{"detail": [...]}`` everywhere; GeoReport v2's error array
     (JSON, or XML for ``.xml`` paths) under ``/open311/``.
@@ -102,11 +102,13 @@ def error_parts(exc: Exception, status: int, path: str) -> tuple[bytes, str]:
             f"<description>{escape(text)}</description></error></errors>"
         )
         return xml.encode(), "text/xml"
-    return json.dumps([{"code": status, "description": text}], ensure_ascii=False).encode(), "application/json"
+    return json.dumps(
+        [{"code": status, "description": text}], ensure_ascii=False
+    ).encode(), "application/json"
 
 
 def error_response(exc: WanggeError, path: str = "") -> Response:
-    """The response for a domain error (GeoReport's array under ``/open311/``)."""
+    """Build the response for a domain error (GeoReport's array under ``/open311/``)."""
     status = status_of(exc)
     body, ctype = error_parts(exc, status, path)
     return Response(body, status_code=status, media_type=ctype, headers=headers_of(exc))
@@ -127,7 +129,7 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
-    """The framework's own refusals, in the project's shape where they concern the body."""
+    """Answer the framework's own refusals in the project's shape where they concern the body."""
     assert isinstance(exc, HTTPException)
     if exc.status_code == 413:
         too_large = TooLarge(str(exc.detail), loc=["body"])
@@ -151,7 +153,7 @@ _DOWN_SQLSTATES = ("57P01", "57P02", "57P03", "53300", "08")
 
 
 def sqlstate(exc: BaseException) -> str:
-    """The SQLSTATE of a database error ('' when it has none)."""
+    """Return the SQLSTATE of a database error ('' when it has none)."""
     orig = getattr(exc, "orig", None)
     for obj in (orig, getattr(orig, "__cause__", None), exc):
         code = getattr(obj, "sqlstate", None) or getattr(obj, "pgcode", None)
@@ -166,7 +168,7 @@ def _busy(what: str) -> Response:
 
 
 async def _database_error(request: Request, exc: Exception) -> Response:
-    """Values the database refuses → 422; timeouts → 503; the server down → 503; else 500.
+    """Map database errors: refused values → 422; timeouts → 503; the server down → 503; else 500.
 
     Logged by class and SQLSTATE only: the statement's bound values (residents' phones,
     names) never reach the log.
@@ -183,7 +185,13 @@ async def _database_error(request: Request, exc: Exception) -> Response:
         or isinstance(exc, InterfaceError | OperationalError)
         or isinstance(cause, OSError)
     ):
-        log.error("database unavailable on %s %s: %s %s", request.method, request.url.path, type(cause).__name__, code)
+        log.error(
+            "database unavailable on %s %s: %s %s",
+            request.method,
+            request.url.path,
+            type(cause).__name__,
+            code,
+        )
         return _busy("unavailable")
     log.error(
         "database error on %s %s: %s (SQLSTATE %s)",
@@ -197,12 +205,12 @@ async def _database_error(request: Request, exc: Exception) -> Response:
 
 
 async def _pool_timeout(request: Request, exc: Exception) -> Response:
-    """Every pooled connection stayed busy past the pool timeout: shed, do not fail."""
+    """Shed, do not fail, when every pooled connection stayed busy past the pool timeout."""
     return _busy("busy")
 
 
 async def _unreachable(request: Request, exc: Exception) -> Response:
-    """The database cannot be reached at all (refused, reset): 503, not 500."""
+    """Answer 503, not 500, when the database cannot be reached at all (refused, reset)."""
     log.error("database unreachable on %s %s: %s", request.method, request.url.path, type(exc).__name__)
     return _busy("unavailable")
 

@@ -43,7 +43,7 @@ _BRACKETS = re.compile(rb"[\[\]{}]")
 
 
 def json_depth(raw: bytes) -> int:
-    """The maximum nesting depth of a JSON text, without parsing it (no recursion)."""
+    """Measure the maximum nesting depth of a JSON text, without parsing it (no recursion)."""
     depth = best = 0
     for m in _BRACKETS.finditer(_STRING.sub(b'""', raw)):
         if m.group() in (b"[", b"{"):
@@ -128,7 +128,7 @@ def _is_int(text: str) -> bool:
 
 
 def check_integer_text(value: str, loc: list[str | int]) -> None:
-    """An all-digit path/query value must fit a 64-bit integer (ids are bigint)."""
+    """Refuse an all-digit path/query value that does not fit a 64-bit integer (ids are bigint)."""
     if len(value) > 18 and _INT.match(value) and abs(int(value)) >= 2**63:
         raise InvalidInput("number out of range (at most 9223372036854775807)", loc=loc)
 

@@ -94,7 +94,7 @@ class SecurityHeaders:
 
 
 def client_of(scope: Scope) -> str:
-    """The client's address (``?`` when the server does not say)."""
+    """Return the client's address (``?`` when the server does not say)."""
     client = scope.get("client")
     return str(client[0]) if client else "?"
 
@@ -179,7 +179,8 @@ class BodyLimit:
         declared = Headers(scope=scope).get("content-length", "")
         if declared.isascii() and declared.isdigit() and int(declared) > self.max_bytes:
             err = TooLarge(
-                f"request body of {int(declared)} bytes exceeds the limit of {self.max_bytes} bytes", loc=["body"]
+                f"request body of {int(declared)} bytes exceeds the limit of {self.max_bytes} bytes",
+                loc=["body"],
             )
             await send_error(scope, send, err, 413, {"Connection": "close"})
             return

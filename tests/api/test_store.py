@@ -113,7 +113,9 @@ def test_health_shows_status_to_everyone_and_versions_to_admins(empty_db_url: st
     assert body["database"]["schema_version"]
 
 
-def test_health_answers_503_with_a_body_when_the_database_is_down(pg_cluster: Cluster, empty_template: str) -> None:
+def test_health_answers_503_with_a_body_when_the_database_is_down(
+    pg_cluster: Cluster, empty_template: str
+) -> None:
     from tests.conftest import EMPTY_TEMPLATE, clone_database
 
     url = clone_database(pg_cluster, EMPTY_TEMPLATE, "health_down")

@@ -23,15 +23,13 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
-
 from fastapi.routing import iter_route_contexts
 from fastapi.staticfiles import StaticFiles
+from fastapi.testclient import TestClient
 from starlette.routing import Mount, Route
 
 from api.auth import permissions
 from api.auth.permissions import PERMISSIONS
-from api.settings import ApiSettings, load_settings
 from api.web.app import create_app
 from api.web.authorize import unguarded_routes
 from tests.conftest import auth
@@ -313,3 +311,26 @@ def test_relation_scoped_tokens(
     assert ok.status_code == 200, ok.text
     no = c.get(f"/api/v1/departments/{area['other_department']}/queue", headers=auth(dept))
     assert no.status_code == 403, no.text
+
+
+def test_the_table_holds_under_a_root_path(
+    db_url: str, samples: dict[str, Any], role_tokens: dict[str, str]
+) -> None:
+    """Behind a reverse proxy (``root_path``): same rules, mounts included."""
+    prefix = "/wangge"  # as `wangge serve` passes WANGGE_API_ROOT_PATH to the server
+    with TestClient(create_app(database_url=db_url), root_path=prefix) as c:
+        checked = 0
+        for method, template in app_routes(db_url):
+            rule = permissions.rule_for(method, template)
+            assert rule is not None
+            if template.startswith(("/docs", "/redoc")):
+                continue
+            path = prefix + fill(template, samples)
+            anonymous = call(c, method, path, None)
+            assert (anonymous == 401) == (not rule.public), (method, template, anonymous)
+            wrong = next((r for r in permissions.ANY_ROLE if r not in rule.allowed), None)
+            if wrong is not None and not rule.public:
+                assert call(c, method, path, role_tokens[wrong]) == 403, (method, template, wrong)
+            checked += 1
+        assert checked >= 50
+        assert c.get(prefix + "/ogc/collections", headers=auth(role_tokens["planner"])).status_code == 200

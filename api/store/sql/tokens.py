@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,7 +62,7 @@ _LIST = text(
 )
 
 
-def insert(conn: Connection, token_hash: str, role: str, values: dict[str, Any]) -> int:
+def insert(conn: Connection, token_hash: str, role: str, values: Mapping[str, Any]) -> int:
     """Store a new token by its hash; returns its id."""
     params = {
         "h": token_hash,
@@ -92,6 +93,6 @@ def listing(conn: Connection, include_dead: bool = False) -> list[TokenListing]:
 
 
 async def lookup(conn: AsyncConnection, token_hash: str) -> TokenRow | None:
-    """The live (not revoked, not expired) token with this hash, or None."""
+    """Find the live (not revoked, not expired) token with this hash, or None."""
     row = (await conn.execute(_LOOKUP, {"h": token_hash})).mappings().first()
     return None if row is None else TokenRow(**row)

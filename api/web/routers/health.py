@@ -57,7 +57,10 @@ async def health(request: Request, principal: OptionalPrincipalDep) -> Health | 
     if principal is None or principal.role != "admin":
         return Health(status="ok")
     versions = Versions(
-        postgres=row["postgres"], postgis=row["postgis"], pgrouting=row["pgrouting"], schema_version=row["schema"]
+        postgres=row["postgres"],
+        postgis=row["postgis"],
+        pgrouting=row["pgrouting"],
+        schema_version=row["schema"],
     )
     return Health(status="ok", database=versions)
 
@@ -82,5 +85,5 @@ bearer token: <code>wangge token create --role dispatcher</code>, then send
 
 @router.get("/", include_in_schema=False, response_class=HTMLResponse)
 async def home() -> HTMLResponse:
-    """The start page printed by ``wangge up``: where the API, maps and feeds are."""
+    """Serve the start page printed by ``wangge up``: where the API, maps and feeds are."""
     return HTMLResponse(_HOME)
