@@ -198,7 +198,9 @@ PERMISSIONS: dict[tuple[str, str], Rule] = {
     ),
     # ---- Open311 GeoReport v2 (public reads masked; posting needs a token as api_key)
     ("GET", "/open311/v2/discovery.{fmt}"): public("GeoReport discovery"),
-    ("GET", "/open311/v2/services.{fmt}"): Rule(public=True, rate="public", note="the public service catalogue"),
+    ("GET", "/open311/v2/services.{fmt}"): Rule(
+        public=True, rate="public", note="the public service catalogue"
+    ),
     ("GET", "/open311/v2/services/{service_code}.{fmt}"): Rule(
         public=True, rate="public", note="a service definition"
     ),

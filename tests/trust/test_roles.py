@@ -89,7 +89,10 @@ def test_the_owner_migrates_and_the_application_role_cannot_rewrite_the_audit_lo
         kept = conn.execute("SELECT count(*) FROM audit_log WHERE action = 'roles.test'").fetchone()
         assert kept == (1,)
         # the application role does its everyday work
-        conn.execute("INSERT INTO departments (code, name, name_en, time_limit_hours) VALUES ('roles-test', '测试部门', 'Test', 24)")
+        conn.execute(
+            "INSERT INTO departments (code, name, name_en, time_limit_hours) "
+            "VALUES ('roles-test', '测试部门', 'Test', 24)"
+        )
         conn.execute("UPDATE departments SET name = '测试' WHERE code = 'roles-test'")
         conn.execute("DELETE FROM departments WHERE code = 'roles-test'")
 
