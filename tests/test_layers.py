@@ -204,3 +204,54 @@ def test_the_checker_sees_what_it_must() -> None:
     # imports inside functions count
     inner = dict(imports("api.cli.common", known["api.cli.common"], known))
     assert "api.store.roles" in inner
+
+
+def test_settings_are_read_once_at_the_edge() -> None:
+    """Only ``api/settings.py`` reads the environment or builds settings from it.
+
+    Elsewhere no ``os.environ[...]``/``os.environ.get``/``os.getenv`` (copying the
+    environment for a child process with ``os.environ.items()`` is allowed), no
+    ``SomethingSettings()`` built without arguments (that reads ``WANGGE_*``), and no
+    ``functools.lru_cache``/``cache`` around a function that returns settings.
+    """
+    known = modules()
+    wrong = []
+    for name, path in known.items():
+        if name == "api.settings" or not name.startswith(("api", "gis", "maps")):
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and node.attr in ("environ", "getenv"):
+                parent_ok = False
+                for outer in ast.walk(tree):
+                    if (
+                        isinstance(outer, ast.Attribute)
+                        and outer.value is node
+                        and outer.attr == "items"
+                        and node.attr == "environ"
+                    ):
+                        parent_ok = True
+                if not parent_ok:
+                    wrong.append(f"{name}:{node.lineno} reads the environment (os.{node.attr})")
+            if (
+                isinstance(node, ast.Call)
+                and not node.args
+                and not node.keywords
+                and isinstance(node.func, ast.Name)
+                and node.func.id.endswith("Settings")
+            ):
+                wrong.append(f"{name}:{node.lineno} builds {node.func.id}() from the environment")
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                cached = any(
+                    (isinstance(d, ast.Name) and d.id in ("lru_cache", "cache"))
+                    or (
+                        isinstance(d, ast.Call)
+                        and getattr(d.func, "id", getattr(d.func, "attr", "")) == "lru_cache"
+                    )
+                    or (isinstance(d, ast.Attribute) and d.attr in ("lru_cache", "cache"))
+                    for d in node.decorator_list
+                )
+                returns = ast.unparse(node.returns) if node.returns is not None else ""
+                if cached and "Settings" in returns:
+                    wrong.append(f"{name}:{node.lineno} caches settings in {node.name}()")
+    assert not wrong, "settings read outside api/settings.py:\n" + "\n".join(sorted(wrong))

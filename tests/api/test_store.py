@@ -190,3 +190,42 @@ def test_the_start_page_says_where_everything_is(empty_db_url: str) -> None:
     assert r.status_code == 200
     for link in ("/docs", "/maps/coverage", "/tiles", "/ogc", "/open311/v2/discovery.json"):
         assert link in r.text
+
+
+def test_database_errors_never_carry_bound_values(
+    empty_db_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """No bound value (a resident's phone) in a database error's text or in the server's log.
+
+    (PostgreSQL itself may quote a value in its own message; the server never logs that
+    message, only the error's class and SQLSTATE.)
+    """
+    import logging
+
+    import sqlalchemy as sa
+    from sqlalchemy.exc import DBAPIError
+
+    from api.auth.tokens import create_token
+    from api.store.engine import make_sync_engine
+    from api.web.deps import ConnDep
+
+    phone = "13912345678"
+    sync = make_sync_engine(empty_db_url)
+    with pytest.raises(DBAPIError) as caught, sync.connect() as conn:
+        conn.execute(sa.text("SELECT CAST(:p AS text), 1 / 0"), {"p": phone})
+    with sync.begin() as conn:
+        admin = create_token(conn, "admin")[1]
+    sync.dispose()
+    assert phone not in str(caught.value) and "parameters hidden" in str(caught.value)
+
+    app = create_app(database_url=empty_db_url)
+
+    @app.get("/trust-test/division")
+    async def division(conn: ConnDep) -> None:
+        await conn.execute(sa.text("SELECT CAST(:p AS text), 1 / 0"), {"p": phone})
+
+    caplog.set_level(logging.INFO)
+    with TestClient(app, raise_server_exceptions=False) as c:
+        r = c.get("/trust-test/division", headers={"Authorization": f"Bearer {admin}"})
+    assert r.status_code in (422, 500) and phone not in r.text
+    assert phone not in caplog.text
