@@ -8,7 +8,7 @@
   audit fallback can snapshot a row the request created (api/web/auditing.py).
 
 Revision ID: 0009_trust
-Revises: 0008_sessions
+Revises: 0008_plan_versions
 Create Date: 2026-12-01 12:00:00
 """
 from collections.abc import Sequence
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0009_trust"
-down_revision: str | Sequence[str] | None = "0008_sessions"
+down_revision: str | Sequence[str] | None = "0008_plan_versions"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
