@@ -8,8 +8,6 @@ from typing import Annotated
 
 import typer
 
-from api.settings import DatabaseSettings
-
 app = typer.Typer(help="Dispatch housekeeping.", no_args_is_help=True)
 
 
@@ -19,18 +17,18 @@ def sweep_command(
     limit: Annotated[int, typer.Option(min=1, max=100_000, help="tasks per run")] = 1000,
 ) -> None:
     """Move lapsed offers on, offer open tasks again, expire late ones, prune old positions."""
-    from api.cli.common import database_url
+    from api.cli.common import database_url, settings
     from api.services.dispatch.sweep import sweep
-    from api.settings import DispatchSettings
     from api.store.engine import make_async_engine
 
     url = database_url()
+    config = settings()
 
     async def run() -> dict[str, int]:
-        engine = make_async_engine(url, DatabaseSettings())
+        engine = make_async_engine(url, config.db)
         try:
             async with engine.begin() as conn:
-                return await sweep(conn, DispatchSettings(), retry_open, limit)
+                return await sweep(conn, config.dispatch, retry_open, limit)
         finally:
             await engine.dispose()
 
