@@ -75,6 +75,8 @@ def _in(values: tuple[str, ...]) -> str:
 
 
 class Base(DeclarativeBase):
+    """The declarative base of every table."""
+
     metadata = MetaData(naming_convention=NAMING)
 
 
@@ -304,6 +306,8 @@ class PartyGroupBuilding(Base):
 
 
 class PartyMember(Base):
+    """A party member attached to a grid branch or building group."""
+
     __tablename__ = "party_members"
 
     org_id: Mapped[int] = mapped_column(ForeignKey("party_orgs.id", ondelete="CASCADE"), primary_key=True)

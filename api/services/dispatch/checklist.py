@@ -15,6 +15,8 @@ from typing import NamedTuple
 
 
 class ChecklistItem(NamedTuple):
+    """One item of the grid-visit checklist (code, label)."""
+
     code: str
     name: str
     name_en: str
@@ -66,5 +68,5 @@ assert len(VISIT_CHECKLIST) == 30 and len(CHECKLIST_CODES) == 30
 
 
 def unknown_items(codes: list[str]) -> list[str]:
-    """The codes that are not on the checklist (in the order given)."""
+    """List the codes that are not on the checklist (in the order given)."""
     return [c for c in codes if c not in CHECKLIST_CODES]

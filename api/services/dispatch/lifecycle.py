@@ -45,6 +45,7 @@ def check_offeree(task_id: int, offered_to: int | None, person_id: int, action: 
 
 
 def check_assignee(task_id: int, assignee_id: int | None, person_id: int) -> None:
+    """Refuse a person who is not the task's assignee."""
     if assignee_id != person_id:
         raise Conflict(
             f"task {task_id} was accepted by person {assignee_id}, not {person_id}; "

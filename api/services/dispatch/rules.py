@@ -19,6 +19,7 @@ GEOD = Geod(ellps="WGS84")
 
 
 def utcnow() -> dt.datetime:
+    """Return the time now, zone-aware (UTC)."""
     return dt.datetime.now(dt.UTC)
 
 
@@ -34,7 +35,7 @@ def aware(at: dt.datetime, loc: Sequence[str | int]) -> dt.datetime:
 def check_ping_time(
     at: dt.datetime, now: dt.datetime, settings: DispatchSettings, loc: Sequence[str | int]
 ) -> dt.datetime:
-    """A position's time: zone-aware, not in the future (beyond the clock-skew allowance)."""
+    """Check a position's time: zone-aware, not in the future (beyond the clock-skew allowance)."""
     aware(at, loc)
     if at > now + dt.timedelta(seconds=settings.future_tolerance_s):
         raise InvalidInput(
@@ -46,7 +47,7 @@ def check_ping_time(
 
 
 def check_future(at: dt.datetime, now: dt.datetime, loc: Sequence[str | int]) -> dt.datetime:
-    """A deadline or shift end must lie ahead."""
+    """Check that a deadline or shift end lies ahead."""
     aware(at, loc)
     if at <= now:
         raise InvalidInput(f"{loc[-1]} {at.isoformat()} is already past", loc=loc)
@@ -59,10 +60,12 @@ def stale_before(now: dt.datetime, settings: DispatchSettings) -> dt.datetime:
 
 
 def is_stale(position_at: dt.datetime | None, now: dt.datetime, settings: DispatchSettings) -> bool:
+    """Tell whether a position is too old to count as here."""
     return position_at is None or position_at < stale_before(now, settings)
 
 
 def offer_expiry(now: dt.datetime, settings: DispatchSettings) -> dt.datetime:
+    """Return when an offer made now lapses."""
     return now + dt.timedelta(seconds=settings.offer_window_s)
 
 
@@ -133,6 +136,7 @@ def check_presence(
 
 
 def walk_time_s(walk_distance_m: float | None, settings: DispatchSettings) -> float | None:
+    """Return the walking time of a distance, in seconds (None without a distance)."""
     if walk_distance_m is None:
         return None
     return walk_distance_m / settings.walk_speed_mps

@@ -1,5 +1,7 @@
-"""The periodic dispatch sweep: lapsed offers move on, open tasks are offered again,
-late tasks expire, position history past its retention is pruned.
+"""The periodic dispatch sweep.
+
+Lapsed offers move on, open tasks are offered again, late tasks expire, position history
+past its retention is pruned.
 
 Called by ``POST /api/v1/tasks/expire-offers`` and by ``wangge dispatch sweep``
 (run it from cron every minute); offers also expire lazily whenever a task is read.

@@ -31,7 +31,7 @@ class PeopleFilter:
     max_distance_m: float | None = None
 
     def where(self) -> str:
-        """SQL conditions on ``p`` (parameters named as in :meth:`params`)."""
+        """Build the SQL conditions on ``p`` (parameters named as in :meth:`params`)."""
         conds = ["p.position IS NOT NULL", "p.position_at >= :fresh_after"]
         if self.role is not None:
             conds.append("p.role = :role")
@@ -62,6 +62,7 @@ class PeopleFilter:
         return " AND ".join(conds)
 
     def params(self) -> dict[str, Any]:
+        """Return the bound parameters of the filter."""
         return {
             "role": self.role,
             "skill": self.skill,
@@ -105,7 +106,7 @@ async def nearest_straight(
     fresh_after: Any,
     exclude: list[int] | None = None,
 ) -> list[dict[str, Any]]:
-    """The ``k`` nearest matching people by spheroid distance, nearest first.
+    """Find the ``k`` nearest matching people by spheroid distance, nearest first.
 
     The index-ordered KNN (sphere distance, GiST on ``geography(position)``)
     finds ``k`` candidates; every person within 1 % more than the k-th
@@ -135,7 +136,7 @@ _GRID_EXISTS = text("SELECT 1 FROM grids WHERE code = :code AND active")
 
 
 async def branch_id(conn: AsyncConnection, branch: str | None, grid: str | None) -> tuple[int | None, str]:
-    """The party branch id for a branch code or a grid code; ('' or a reason) when missing."""
+    """Find the party branch id for a branch code or a grid code; ('' or a reason) when missing."""
     if branch is not None:
         row = (await conn.execute(_BRANCH_BY_CODE, {"code": branch})).first()
         return (int(row[0]), "") if row else (None, f"no party branch with code {branch}")
@@ -174,7 +175,7 @@ _pgr_version: str | None = None
 
 
 async def pgrouting_version(conn: AsyncConnection) -> str | None:
-    """The installed pgRouting version (cached once found), None when it is missing."""
+    """Return the installed pgRouting version (cached once found), None when it is missing."""
     global _pgr_version
     if _pgr_version is None:
         try:
@@ -203,7 +204,7 @@ async def snap_points(
 
 
 def _edges_sql(lons: list[float], lats: list[float], margin_m: float) -> str:
-    """pgRouting's edge query: streets within ``margin_m`` of the points' bounding box."""
+    """PgRouting's edge query: streets within ``margin_m`` of the points' bounding box."""
     lat_mid = (min(lats) + max(lats)) / 2.0
     dlat = margin_m / 111_320.0
     dlon = margin_m / (111_320.0 * max(math.cos(math.radians(lat_mid)), 0.01))

@@ -93,17 +93,19 @@ _extent_cache: dict[str, Extent | None] = {}
 
 
 async def get_person(conn: AsyncConnection, person_id: int) -> dict[str, Any] | None:
+    """Fetch one person, or None."""
     row = (await conn.execute(_PERSON, {"id": person_id})).mappings().first()
     return dict(row) if row else None
 
 
 async def people_cities(conn: AsyncConnection, ids: list[int]) -> dict[int, dict[str, Any]]:
+    """Return the city of each person (by id)."""
     rows = (await conn.execute(_PEOPLE_CITIES, {"ids": ids})).mappings().all()
     return {int(r["id"]): dict(r) for r in rows}
 
 
 async def city_extent(conn: AsyncConnection, city_code: str) -> Extent | None:
-    """The bounding box of a city's boundaries (cached per process: cities do not move)."""
+    """Return the bounding box of a city's boundaries (cached per process: cities do not move)."""
     if city_code not in _extent_cache:
         row = (await conn.execute(_EXTENT, {"city": city_code})).first()
         if row is None:
@@ -134,6 +136,7 @@ async def record_pings(
 
 
 async def prune_history(conn: AsyncConnection, before: dt.datetime) -> int:
+    """Delete position history older than ``before``; returns the rows deleted."""
     res = await conn.execute(_PRUNE_ALL, {"before": before})
     return int(res.rowcount)
 
@@ -146,6 +149,7 @@ async def set_availability(
     set_shift: bool,
     shift_end: dt.datetime | None,
 ) -> None:
+    """Set a person's duty, capacity and shift end."""
     await conn.execute(
         _AVAILABILITY,
         {
@@ -161,5 +165,6 @@ async def set_availability(
 async def position_history(
     conn: AsyncConnection, person_id: int, since: dt.datetime, limit: int
 ) -> list[dict[str, Any]]:
+    """List a person's positions, newest first."""
     rows = await conn.execute(_HISTORY, {"id": person_id, "since": since, "limit": limit})
     return [dict(r) for r in rows.mappings().all()]

@@ -45,32 +45,38 @@ _DEBIT = text(
 
 
 async def balance(conn: AsyncConnection, person_id: int) -> int:
+    """Return a person's points balance."""
     return int((await conn.execute(_BALANCE, {"p": person_id})).scalar_one())
 
 
 async def history(
     conn: AsyncConnection, person_id: int, limit: int, offset: int
 ) -> tuple[int, list[dict[str, Any]]]:
+    """List a person's points ledger, newest first."""
     total = int((await conn.execute(_COUNT, {"p": person_id})).scalar_one())
     rows = await conn.execute(_HISTORY, {"p": person_id, "limit": limit, "offset": offset})
     return total, [dict(r) for r in rows.mappings().all()]
 
 
 async def lock_person(conn: AsyncConnection, person_id: int) -> dict[str, Any] | None:
+    """Lock a person's row for a points change, or None."""
     row = (await conn.execute(_LOCK_PERSON, {"p": person_id})).mappings().first()
     return dict(row) if row else None
 
 
 async def reward(conn: AsyncConnection, code: str) -> dict[str, Any] | None:
+    """Fetch one reward, or None."""
     row = (await conn.execute(_REWARD, {"c": code})).mappings().first()
     return dict(row) if row else None
 
 
 async def rewards(conn: AsyncConnection) -> list[dict[str, Any]]:
+    """List the rewards."""
     return [dict(r) for r in (await conn.execute(_REWARDS)).mappings().all()]
 
 
 async def redemption_by_key(conn: AsyncConnection, key: str) -> dict[str, Any] | None:
+    """Find a redemption by its idempotency key, or None."""
     row = (await conn.execute(_BY_KEY, {"k": key})).mappings().first()
     return dict(row) if row else None
 

@@ -55,7 +55,7 @@ async def insert_session(
 
 
 async def find_session(conn: AsyncConnection, session_hash: str) -> SessionRow | None:
-    """The live session with this hash and its live token, or None."""
+    """Find the live session with this hash and its live token, or None."""
     row = (await conn.execute(_FIND, {"id": session_hash})).mappings().first()
     return None if row is None else SessionRow(**row)
 

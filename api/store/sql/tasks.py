@@ -162,15 +162,18 @@ async def place_of(conn: AsyncConnection, lon: float, lat: float) -> dict[str, A
 
 
 async def incident_exists(conn: AsyncConnection, incident_id: int) -> bool:
+    """Tell whether an incident exists."""
     return (await conn.execute(_INCIDENT_EXISTS, {"id": incident_id})).first() is not None
 
 
 async def get_task(conn: AsyncConnection, task_id: int, lock: bool = False) -> dict[str, Any] | None:
+    """Fetch one task (locked with ``lock``), or None."""
     row = (await conn.execute(_LOCK_TASK if lock else _GET_TASK, {"id": task_id})).mappings().first()
     return dict(row) if row else None
 
 
 async def task_by_key(conn: AsyncConnection, key: str) -> int | None:
+    """Find a task's id by its idempotency key, or None."""
     row = (await conn.execute(_BY_KEY, {"key": key})).first()
     return None if row is None else int(row[0])
 
@@ -229,6 +232,7 @@ async def offer_next(
 
 
 async def close_offer(conn: AsyncConnection, task_id: int, outcome: str, reason: str | None) -> None:
+    """Close a task's open offer with an outcome."""
     await conn.execute(_CLOSE_OFFER, {"task": task_id, "outcome": outcome, "reason": reason})
 
 
@@ -263,11 +267,13 @@ async def refresh(
 
 
 async def accept(conn: AsyncConnection, task_id: int, person_id: int) -> None:
+    """Record that the person accepted the task."""
     await close_offer(conn, task_id, "accepted", None)
     await conn.execute(_ACCEPT, {"task": task_id, "person": person_id})
 
 
 async def distance_to_task(conn: AsyncConnection, task_id: int, lon: float, lat: float) -> float:
+    """Return the distance from a point to the task's place (metres)."""
     return float((await conn.execute(_DISTANCE, {"task": task_id, "lon": lon, "lat": lat})).scalar_one())
 
 
@@ -294,6 +300,7 @@ async def complete(
 
 
 async def cancel(conn: AsyncConnection, task_id: int, reason: str | None) -> None:
+    """Cancel a task."""
     await close_offer(conn, task_id, "withdrawn", reason or "task cancelled")
     await conn.execute(_CANCEL, {"task": task_id})
 
@@ -313,7 +320,7 @@ _VIEW = text(
 
 
 async def task_with_offers(conn: AsyncConnection, task_id: int) -> dict[str, Any] | None:
-    """The task and its offers in one round trip."""
+    """Fetch the task and its offers in one round trip."""
     row = (await conn.execute(_VIEW, {"id": task_id})).mappings().first()
     if row is None:
         return None
@@ -323,10 +330,12 @@ async def task_with_offers(conn: AsyncConnection, task_id: int) -> dict[str, Any
 
 
 async def offers(conn: AsyncConnection, task_id: int) -> list[dict[str, Any]]:
+    """List a task's offers."""
     return [dict(r) for r in (await conn.execute(_OFFERS, {"task": task_id})).mappings().all()]
 
 
 async def due_for_sweep(conn: AsyncConnection, retry_open: bool, limit: int) -> list[int]:
+    """List the tasks the sweep must look at."""
     rows = await conn.execute(_DUE_FOR_SWEEP, {"retry_open": retry_open, "limit": limit})
     return [int(r[0]) for r in rows.all()]
 
@@ -334,6 +343,7 @@ async def due_for_sweep(conn: AsyncConnection, retry_open: bool, limit: int) -> 
 async def list_tasks(
     conn: AsyncConnection, status: str | None, person: int | None, community: str | None, limit: int
 ) -> list[dict[str, Any]]:
+    """List tasks, newest first."""
     rows = await conn.execute(
         _LIST, {"status": status, "person": person, "community": community, "limit": limit}
     )

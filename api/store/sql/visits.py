@@ -54,6 +54,7 @@ _DUE = text(
 async def building(
     conn: AsyncConnection, building_id: int | None, code: str | None, lon: float, lat: float
 ) -> dict[str, Any] | None:
+    """Fetch one building, or None."""
     row = (
         (await conn.execute(_BUILDING, {"id": building_id, "code": code, "lon": lon, "lat": lat}))
         .mappings()
@@ -63,15 +64,18 @@ async def building(
 
 
 async def resident(conn: AsyncConnection, resident_id: int) -> dict[str, Any] | None:
+    """Fetch one resident, or None."""
     row = (await conn.execute(_RESIDENT, {"id": resident_id})).mappings().first()
     return dict(row) if row else None
 
 
 async def insert_visit(conn: AsyncConnection, values: dict[str, Any]) -> int:
+    """Store a visit; returns its id."""
     return int((await conn.execute(_INSERT, values)).scalar_one())
 
 
 async def grid(conn: AsyncConnection, code: str) -> dict[str, Any] | None:
+    """Fetch the grid with this code, or None."""
     row = (await conn.execute(_GRID, {"code": code})).mappings().first()
     return dict(row) if row else None
 

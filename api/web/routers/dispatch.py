@@ -26,6 +26,8 @@ PersonRole = StrEnum("PersonRole", {r: r for r in PERSON_ROLES})  # type: ignore
 
 
 class Mode(StrEnum):
+    """How distances are measured: straight line or walking."""
+
     straight = "straight"
     walk = "walk"
 
@@ -89,6 +91,7 @@ async def nearest(
     ] = None,
     community: Annotated[str | None, Query(pattern=r"^\d{12}$")] = None,
 ) -> list[dict[str, Any]]:
+    """Answer ``GET /api/v1/dispatch/nearest`` (see its summary)."""
     if not 1 <= k <= settings.max_k:
         raise InvalidInput(f"k must be between 1 and {settings.max_k}, got {k}", loc=["query", "k"])
     if party_branch is not None and party_grid is not None:

@@ -51,16 +51,22 @@ class PositionIn(BaseModel):
 
 
 class PersonPing(Ping):
+    """One position ping of a person in a batch."""
+
     person_id: int = Field(ge=1)
 
 
 class PositionsBatch(BaseModel):
+    """A batch of position pings."""
+
     model_config = ConfigDict(extra="forbid")
 
     pings: list[PersonPing] = Field(min_length=1)
 
 
 class AvailabilityIn(BaseModel):
+    """The body of an availability change (on duty, capacity, shift end)."""
+
     model_config = ConfigDict(extra="forbid")
 
     on_duty: bool | None = None
@@ -138,6 +144,7 @@ async def _check_pings(
 async def put_positions(
     body: PositionsBatch, conn: TxDep, principal: Writer, settings: SettingsDep
 ) -> dict[str, Any]:
+    """Answer ``PUT /api/v1/people/positions`` (see its summary)."""
     if len(body.pings) > settings.max_batch:
         raise InvalidInput(f"at most {settings.max_batch} pings per request", loc=["body", "pings"])
     now = rules.utcnow()
@@ -167,6 +174,7 @@ async def put_positions(
 async def put_position(
     person_id: PersonId, body: PositionIn, conn: TxDep, principal: Writer, settings: SettingsDep
 ) -> dict[str, Any]:
+    """Answer ``PUT /api/v1/people/{person_id}/position`` (see its summary)."""
     person = await _person(conn, person_id)
     check_acts_for(principal, person, ["path", "person_id"])
     now = rules.utcnow()
@@ -204,6 +212,7 @@ async def put_position(
 async def put_availability(
     person_id: PersonId, body: AvailabilityIn, conn: TxDep, principal: Writer, settings: SettingsDep
 ) -> dict[str, Any]:
+    """Answer ``PUT /api/v1/people/{person_id}/availability`` (see its summary)."""
     person = await _person(conn, person_id)
     check_acts_for(principal, person, ["path", "person_id"])
     if not body.model_fields_set:
@@ -223,6 +232,7 @@ async def put_availability(
 async def get_person(
     person_id: PersonId, conn: ConnDep, principal: Reader, settings: SettingsDep
 ) -> dict[str, Any]:
+    """Answer ``GET /api/v1/people/{person_id}`` (see its summary)."""
     return _person_out(await _person(conn, person_id), settings, rules.utcnow())
 
 
@@ -235,6 +245,7 @@ async def get_positions(
     hours: Annotated[float, Query(gt=0, le=24 * 366, description="how far back")] = 24.0,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> dict[str, Any]:
+    """Answer ``GET /api/v1/people/{person_id}/positions`` (see its summary)."""
     person = await _person(conn, person_id)
     check_acts_for(principal, person, ["path", "person_id"])
     since = rules.utcnow() - dt.timedelta(hours=hours)
@@ -250,6 +261,7 @@ async def get_points(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
+    """Answer ``GET /api/v1/people/{person_id}/points`` (see its summary)."""
     person = await _person(conn, person_id)
     check_acts_for(principal, person, ["path", "person_id"])
     total, entries = await points.history(conn, person_id, limit, offset)

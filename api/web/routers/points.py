@@ -18,6 +18,8 @@ Spender = PrincipalDep
 
 
 class RedeemIn(BaseModel):
+    """The body of a points redemption."""
+
     model_config = ConfigDict(extra="forbid")
 
     person_id: int = Field(ge=1)
@@ -29,6 +31,7 @@ class RedeemIn(BaseModel):
 
 @router.get("/rewards", summary="The rewards catalogue: services that points buy")
 async def rewards(conn: ConnDep) -> list[dict[str, Any]]:
+    """Answer ``GET /api/v1/points/rewards`` (see its summary)."""
     return await points.rewards(conn)
 
 
@@ -40,6 +43,7 @@ async def redeem(
     response: Response,
     idempotency_key: Annotated[str | None, Header(max_length=128)] = None,
 ) -> dict[str, Any]:
+    """Answer ``POST /api/v1/points/redeem`` (see its summary)."""
     key = body.idempotency_key or idempotency_key
     person = await points.lock_person(conn, body.person_id)  # serialises this person's spending
     if person is None:

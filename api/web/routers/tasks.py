@@ -47,6 +47,8 @@ class GeoPoint(BaseModel):
 
 
 class TaskIn(BaseModel):
+    """The body of a new task."""
+
     model_config = ConfigDict(extra="forbid")
 
     location: GeoPoint
@@ -62,6 +64,8 @@ class TaskIn(BaseModel):
 
 
 class PersonAction(BaseModel):
+    """The body naming the person who acts on a task."""
+
     model_config = ConfigDict(extra="forbid")
 
     person_id: int = Field(ge=1)
@@ -69,6 +73,8 @@ class PersonAction(BaseModel):
 
 
 class CompleteIn(BaseModel):
+    """The body of a task completion (where, and proof)."""
+
     model_config = ConfigDict(extra="forbid")
 
     person_id: int | None = Field(default=None, ge=1, description="default: the assignee")
@@ -78,6 +84,8 @@ class CompleteIn(BaseModel):
 
 
 class CancelIn(BaseModel):
+    """The body of a task cancellation."""
+
     model_config = ConfigDict(extra="forbid")
 
     reason: str | None = Field(default=None, max_length=1000)
@@ -145,6 +153,7 @@ async def create_task(
     response: Response,
     idempotency_key: Annotated[str | None, Header(max_length=128)] = None,
 ) -> dict[str, Any]:
+    """Answer ``POST /api/v1/tasks`` (see its summary)."""
     key = body.idempotency_key or idempotency_key
     if key is not None:
         existing = await tasks.task_by_key(conn, key)
@@ -209,6 +218,7 @@ async def expire_offers(
     retry_open: Annotated[bool, Query(description="offer open tasks again")] = True,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> dict[str, int]:
+    """Answer ``POST /api/v1/tasks/expire-offers`` (see its summary)."""
     return await sweep(conn, settings, retry_open, limit)
 
 
@@ -221,12 +231,14 @@ async def list_tasks(
     community: Annotated[str | None, Query(pattern=r"^\d{12}$")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[dict[str, Any]]:
+    """Answer ``GET /api/v1/tasks`` (see its summary)."""
     rows = await tasks.list_tasks(conn, status, person, community, limit)
     return [_task_out(r) for r in rows if principal.in_scope(r["community_code"])]
 
 
 @router.get("/{task_id}", summary="A task with its offers (lapsed offers are moved on first)")
 async def get_task(task_id: TaskId, conn: TxDep, principal: Reader, settings: SettingsDep) -> dict[str, Any]:
+    """Answer ``GET /api/v1/tasks/{task_id}`` (see its summary)."""
     await _refreshed(conn, task_id, settings)
     return await _view(conn, task_id)
 
@@ -243,6 +255,7 @@ async def _actor(conn: Any, principal: Principal, person_id: int) -> dict[str, A
 async def accept(
     task_id: TaskId, body: PersonAction, conn: TxDep, principal: FieldActor, settings: SettingsDep
 ) -> dict[str, Any]:
+    """Answer ``POST /api/v1/tasks/{task_id}/accept`` (see its summary)."""
     await _actor(conn, principal, body.person_id)
     before = await tasks.get_task(conn, task_id)
     task = await _refreshed(conn, task_id, settings)
@@ -262,6 +275,7 @@ async def accept(
 async def decline(
     task_id: TaskId, body: PersonAction, conn: TxDep, principal: FieldActor, settings: SettingsDep
 ) -> dict[str, Any]:
+    """Answer ``POST /api/v1/tasks/{task_id}/decline`` (see its summary)."""
     await _actor(conn, principal, body.person_id)
     task = await _refreshed(conn, task_id, settings)
     lifecycle.check_action(task_id, task["status"], "decline")
@@ -275,6 +289,7 @@ async def decline(
 async def complete(
     task_id: TaskId, body: CompleteIn, conn: TxDep, principal: FieldActor, settings: SettingsDep
 ) -> dict[str, Any]:
+    """Answer ``POST /api/v1/tasks/{task_id}/complete`` (see its summary)."""
     task = await _refreshed(conn, task_id, settings)
     lifecycle.check_action(task_id, task["status"], "complete")
     person_id = body.person_id or int(task["assignee_id"])
@@ -307,6 +322,7 @@ async def cancel(
     settings: SettingsDep,
     body: CancelIn | None = None,
 ) -> dict[str, Any]:
+    """Answer ``POST /api/v1/tasks/{task_id}/cancel`` (see its summary)."""
     task = await _refreshed(conn, task_id, settings)
     _check_scope(principal, task["community_code"])
     lifecycle.check_action(task_id, task["status"], "cancel")

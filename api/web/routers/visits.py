@@ -31,6 +31,8 @@ VISITOR_ROLES = ("grid_worker", "police")
 
 
 class VisitIn(BaseModel):
+    """The body of a household visit."""
+
     model_config = ConfigDict(extra="forbid")
 
     building: str | None = Field(default=None, min_length=1, max_length=32, description="building code")
@@ -48,6 +50,7 @@ class VisitIn(BaseModel):
 
 @router.get("/api/v1/visits/checklist", summary="The 30 grid-visit checklist items")
 async def checklist() -> list[dict[str, str]]:
+    """Answer ``GET /api/v1/visits/checklist`` (see its summary)."""
     return [item._asdict() for item in VISIT_CHECKLIST]
 
 
@@ -55,6 +58,7 @@ async def checklist() -> list[dict[str, str]]:
 async def record_visit(
     body: VisitIn, conn: TxDep, principal: Recorder, settings: SettingsDep
 ) -> dict[str, Any]:
+    """Answer ``POST /api/v1/visits`` (see its summary)."""
     if (body.building is None) == (body.building_id is None):
         raise InvalidInput("give exactly one of building (code) or building_id", loc=["body", "building"])
     bad = unknown_items(body.checklist)
@@ -130,6 +134,7 @@ async def visits_due(
     principal: Reader,
     horizon_days: Annotated[int, Query(ge=0, le=365, description="also list those due soon")] = 0,
 ) -> dict[str, Any]:
+    """Answer ``GET /api/v1/grids/{code}/visits-due`` (see its summary)."""
     g = await visits.grid(conn, code)
     if g is None:
         raise NotFound(f"no active grid with code {code}", loc=["path", "code"])
