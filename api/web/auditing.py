@@ -47,10 +47,11 @@ _SNAPSHOT = (
     "SELECT to_jsonb(t) - 'geom' - 'location' - 'position' - 'point' AS row FROM \"{table}\" t WHERE id = :id"
 )
 #: the row this transaction created: the id this session last drew from the table's
-#: sequence, provided this very transaction wrote that row
+#: sequence, provided this very transaction wrote that row (the id in a scalar subquery,
+#: evaluated once: the primary key's index answers, never a scan)
 _CREATED = (
     "SELECT to_jsonb(t) - 'geom' - 'location' - 'position' - 'point' AS row FROM \"{table}\" t "
-    "WHERE t.id = audit_created_id(pg_get_serial_sequence('{table}', 'id')::regclass) "
+    "WHERE t.id = (SELECT audit_created_id(pg_get_serial_sequence('{table}', 'id')::regclass)) "
     "AND t.xmin::text::bigint = pg_current_xact_id()::text::bigint % 4294967296"
 )
 

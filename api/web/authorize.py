@@ -133,12 +133,18 @@ def _client(conn: HTTPConnection) -> str:
     return conn.client.host if conn.client else "?"
 
 
+_UNDECLARED = permissions.admin_only("undeclared")
+_warned: set[tuple[str, str]] = set()
+
+
 def rule_of(method: str, template: str) -> Rule:
     """Return the route's rule; routes missing from the table are for admins only (fail closed)."""
     rule = permissions.rule_for(method, template)
     if rule is None:
-        log.warning("route %s %s is not in the permission table: admins only", method, template)
-        return permissions.admin_only("undeclared")
+        if (method, template) not in _warned:
+            _warned.add((method, template))
+            log.warning("route %s %s is not in the permission table: admins only", method, template)
+        return _UNDECLARED
     return rule
 
 
