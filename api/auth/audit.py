@@ -11,9 +11,9 @@ audit entry commit or roll back together::
         await audit.record(tx, principal, request, "incident.assign", "incident", incident_id,
                            before, after)
 
-Every successful write that did not call :func:`record` still gets an entry
-(who, when, route, status, client address) from the security middleware, in a
-transaction of its own right after the response (``api.web.security``).
+Every successful write that did not call :func:`record` still gets an entry (who, when,
+route, status, client address) from the web layer: inside the request's transaction when
+it has one, else in a transaction of its own before the answer (``api.web.auditing``).
 
 The table is append-only in the database (a trigger refuses UPDATE, DELETE and
 TRUNCATE). Personal fields in ``before``/``after`` are stored masked

@@ -5,7 +5,7 @@ secret. Looking it up in PostgreSQL costs a round trip per request, so each
 server process keeps what it found in a :class:`PrincipalCache` and forgets it
 when the database says so:
 
-* triggers on ``api_tokens`` and ``console_sessions`` (migration ``0009_trust``)
+* triggers on ``api_tokens`` and ``console_sessions`` (migration ``0010_trust``)
   send ``NOTIFY wangge_auth`` with ``token:<id>`` or ``session:<hash>`` whenever a
   row changes or goes (revoke, expiry moved, sign-out), from the writing
   transaction, so every process hears it at commit;
@@ -29,7 +29,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-#: The channel the triggers notify (see migration 0009_trust).
+#: The channel the triggers notify (see migration 0010_trust).
 CHANNEL = "wangge_auth"
 
 

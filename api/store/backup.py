@@ -188,7 +188,13 @@ SCHEMAS = frozenset({"public", "ogc"})
 FUNCTIONS = frozenset(
     {"audit_log_append_only", "wangge_ledger_append_only", "auth_notify", "audit_created_id"}
 )
+#: ... and the console's live-change triggers (migration 0009_notify), one per kind of row
+FUNCTION_PREFIXES = ("wangge_live_",)
 _ENTRY = re.compile(r"^(\d+); (\d+) (\d+) (.+)$")
+
+
+def _our_function(name: str) -> bool:
+    return name in FUNCTIONS or name.startswith(FUNCTION_PREFIXES)
 
 
 def _kind_of(rest: str) -> tuple[str, str, str]:
@@ -238,7 +244,7 @@ def restore_list(listing: str, tables: set[str]) -> list[str]:
                 raise InvalidInput(f"not an archive of this project: schema {name or schema}", loc=["file"])
         elif schema not in SCHEMAS:
             raise InvalidInput(f"not an archive of this project: {kind} in schema {schema}", loc=["file"])
-        elif kind == "FUNCTION" and name.split("(")[0] not in FUNCTIONS:
+        elif kind == "FUNCTION" and not _our_function(name.split("(")[0]):
             raise InvalidInput(f"not an archive of this project: function {name}", loc=["file"])
         elif kind in ("TABLE", "TABLE DATA") and schema == "public":
             if name == "spatial_ref_sys":

@@ -475,7 +475,7 @@ class ApiToken(Base):
     created_at: Mapped[dt.datetime] = _now()
     expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
-    #: may be sent as ``?access_token=`` where a route allows it (QGIS; migration 0009_trust)
+    #: may be sent as ``?access_token=`` where a route allows it (QGIS; migration 0010_trust)
     query_allowed: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
 
 

@@ -1,4 +1,4 @@
-"""Fixtures of the trust tests: the app with ``install_security`` and tokens of every role."""
+"""Fixtures of the trust tests: the app (trust layer included), tokens of every role, server processes."""
 
 from __future__ import annotations
 

@@ -7,8 +7,8 @@
 * ``audit_created_id(seq)``: the id this session last drew from a sequence (NULL when none), so the
   audit fallback can snapshot a row the request created (api/web/auditing.py).
 
-Revision ID: 0009_trust
-Revises: 0008_plan_versions
+Revision ID: 0010_trust
+Revises: 0009_notify
 Create Date: 2026-12-01 12:00:00
 """
 from collections.abc import Sequence
@@ -16,8 +16,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0009_trust"
-down_revision: str | Sequence[str] | None = "0008_plan_versions"
+revision: str = "0010_trust"
+down_revision: str | Sequence[str] | None = "0009_notify"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
