@@ -2,8 +2,10 @@
 # Wangge's two commands. Each installs whatever is missing first:
 #   ./run.sh demo   PostgreSQL+PostGIS+pgRouting, the Python environment; then the demo city
 #                   is loaded (once) and the API and maps are served.
-#   ./run.sh test   the same installs (plus a headless browser); then the test suite.
-# Extra arguments go to `wangge up` or to pytest.
+#   ./run.sh test   the same installs (plus a headless browser); then the lint (ruff check,
+#                   ruff format --check, mypy) and the test suite; any finding fails the run.
+# Extra arguments go to `wangge up` or to pytest. WANGGE_SKIP_LINT=1 skips the lint (local
+# iterations only; CI never sets it).
 set -euo pipefail
 cd "$(dirname "$0")"
 mode="${1:-}"; shift || true
@@ -63,5 +65,11 @@ fi
 if [ "$mode" = demo ]; then
   exec .venv/bin/wangge up "$@"
 else
+  if [ "${WANGGE_SKIP_LINT:-0}" != 1 ]; then
+    echo "lint: ruff check, ruff format --check, mypy ..."
+    .venv/bin/ruff check api gis maps migrations tests bench
+    .venv/bin/ruff format --check api gis maps migrations tests bench
+    .venv/bin/mypy api gis maps
+  fi
   exec .venv/bin/python -m pytest "$@"
 fi

@@ -1,0 +1,1 @@
+"""Wangge, the application: settings, errors, store, auth, services, web, cli."""

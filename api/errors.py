@@ -37,7 +37,7 @@ class WanggeError(Exception):
         self.extra = extra
 
     def detail(self) -> list[dict[str, Any]]:
-        """The error as FastAPI's ``detail`` list: ``[{"loc", "msg", "type", ...}]``."""
+        """Return the error as FastAPI's ``detail`` list: ``[{"loc", "msg", "type", ...}]``."""
         item: dict[str, Any] = {"loc": self.loc, "msg": self.msg, "type": self.error_type}
         item.update(self.extra)
         return [item]

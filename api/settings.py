@@ -37,7 +37,10 @@ class DatabaseSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="WANGGE_", extra="ignore")
 
+    #: the application role's URL (what the server and the CLI use); unset: the embedded cluster
     database_url: str | None = None
+    #: the owner role's URL (migrations, restore); unset: ``database_url`` is used for both
+    owner_database_url: str | None = None
     data_dir: Path = Field(default_factory=default_data_dir)
     pg_port: int = 54329
     pg_bin: Path | None = None
@@ -59,12 +62,18 @@ class ApiSettings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 8000
-    workers: int = 1
+    #: server processes (``wangge serve --workers``); default: the machine's cores
+    workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
+    #: the path prefix a reverse proxy serves the app under (``/wangge``), given to the server
+    #: (uvicorn's ``root_path``); empty: none
+    root_path: str = ""
     #: A point this close to a grid boundary is reported as "near the boundary".
     boundary_tolerance_m: float = 15.0
 
 
 class DemoSettings(BaseSettings):
+    """The demo city's seed and city code (``WANGGE_DEMO_*``)."""
+
     model_config = SettingsConfigDict(env_prefix="WANGGE_DEMO_", extra="ignore")
 
     seed: int = 20240601
@@ -72,22 +81,38 @@ class DemoSettings(BaseSettings):
 
 
 class SecuritySettings(BaseSettings):
-    """Limits of the trust layer (``WANGGE_SECURITY_*``): bodies, pages, load, rates."""
+    """Limits of the trust layer (``WANGGE_SECURITY_*``): bodies, pages, load, rates, tokens."""
 
     model_config = SettingsConfigDict(env_prefix="WANGGE_SECURITY_", extra="ignore")
 
-    max_body_bytes: int = 1_000_000
-    max_json_depth: int = 64
-    max_page_size: int = 1000
-    max_in_flight: int = 64
-    queue_seconds: float = 10.0
+    #: largest request body (bytes); larger ones get 413 before they are read
+    max_body_bytes: int = Field(default=1_000_000, ge=0)
+    #: a request body must have arrived this long after the request started (seconds), else 408
+    body_timeout_s: float = Field(default=30.0, gt=0)
+    max_json_depth: int = Field(default=64, ge=1)
+    max_page_size: int = Field(default=1000, ge=1)
+    #: requests served at once per server process; the others queue for ``queue_seconds``, then 503
+    max_in_flight: int = Field(default=64, ge=1)
+    queue_seconds: float = Field(default=10.0, ge=0)
+    #: share of ``max_in_flight`` that requests without a known token may hold (the rest is kept
+    #: for callers whose token this process has already verified: staff are never starved)
+    anonymous_share: float = Field(default=0.5, gt=0, le=1)
+    #: requests one client address may have in flight without a known token
+    per_client_in_flight: int = Field(default=8, ge=1)
     #: intake requests per second per token (bursts of ``intake_burst``)
-    intake_rate: float = 5.0
-    intake_burst: int = 30
-    #: TRANSITIONAL (architecture issue): the middleware still sniffs scope keys out of
-    #: requests. Services now decide scope themselves; run the tests with
-    #: WANGGE_SECURITY_LEGACY_SCOPE=false to prove it. Removed with the middleware.
-    legacy_scope: bool = True
+    intake_rate: float = Field(default=5.0, gt=0)
+    intake_burst: int = Field(default=30, ge=1)
+    #: anonymous reads of public data per second per client address (bursts of ``public_burst``)
+    public_rate: float = Field(default=20.0, gt=0)
+    public_burst: int = Field(default=100, ge=1)
+    #: refused requests (401/403) written to the audit log per second per client address
+    #: (bursts of ``refusal_audit_burst``); beyond that they are counted in the server log only
+    refusal_audit_rate: float = Field(default=1.0, gt=0)
+    refusal_audit_burst: int = Field(default=30, ge=1)
+    #: a new token expires after this many days unless told otherwise
+    token_days: int = Field(default=180, ge=1)
+    #: ``wangge token list`` flags tokens that expire within this many days
+    token_warn_days: int = Field(default=14, ge=0)
 
 
 class IncidentSettings(BaseSettings):

@@ -111,7 +111,7 @@ def _ret(lon: np.ndarray, lat: np.ndarray, scalar: bool) -> tuple[Any, Any]:
 
 
 def out_of_china(lon: Any, lat: Any) -> Any:
-    """The standard GCJ-02 rule: outside this box no offset is applied."""
+    """Tell whether a point is in China by the standard GCJ-02 rule (no offset outside this box)."""
     lo = np.asarray(lon, dtype=float)
     la = np.asarray(lat, dtype=float)
     return (lo < 72.004) | (lo > 137.8347) | (la < 0.8293) | (la > 55.8271)
@@ -147,6 +147,9 @@ def _gcj_offset(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarra
 
 
 def wgs84_to_gcj02(lon: Any, lat: Any) -> tuple[Any, Any]:
+    """Convert WGS84 to GCJ-02 (scalars or arrays)."""
+    """Convert WGS84 to GCJ-02 (scalars or arrays)."""
+    """Convert WGS84 to GCJ-02 (scalars or arrays)."""
     lo, la, scalar = _as_arrays(lon, lat)
     dlon, dlat = _gcj_offset(lo, la)
     return _ret(lo + dlon, la + dlat, scalar)
@@ -173,6 +176,9 @@ def gcj02_to_wgs84(lon: Any, lat: Any) -> tuple[Any, Any]:
 
 
 def gcj02_to_bd09(lon: Any, lat: Any) -> tuple[Any, Any]:
+    """Convert GCJ-02 to BD-09 (scalars or arrays)."""
+    """Convert GCJ-02 to BD-09 (scalars or arrays)."""
+    """Convert GCJ-02 to BD-09 (scalars or arrays)."""
     lo, la, scalar = _as_arrays(lon, lat)
     z = np.sqrt(lo * lo + la * la) + 0.00002 * np.sin(la * _X_PI)
     theta = np.arctan2(la, lo) + 0.000003 * np.cos(lo * _X_PI)
@@ -283,7 +289,7 @@ def geodataframe_to_wgs84(gdf: Any, crs: str | None) -> Any:
 
 
 def metric_crs(lon: float, lat: float) -> pyproj.CRS:
-    """The UTM zone (WGS84, EPSG:326xx north / 327xx south) containing a point."""
+    """Return the UTM zone (WGS84, EPSG:326xx north / 327xx south) containing a point."""
     lon = float(lon)
     lat = float(lat)
     if not (-180.0 <= lon <= 180.0 and -90.0 <= lat <= 90.0):

@@ -1,8 +1,8 @@
 """Alembic environment, wired to GeoAlchemy2's alembic helpers on both paths.
 
 The URL comes from ``config.attributes["url"]`` (set by ``api.store.migrate``) or
-``sqlalchemy.url``; when neither is given, from the settings (``WANGGE_DATABASE_URL``
-or the embedded cluster).
+``sqlalchemy.url``; when neither is given, the owner role's URL from the settings
+(``WANGGE_OWNER_DATABASE_URL``/``WANGGE_DATABASE_URL``, or the embedded cluster's).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from alembic import context
 from geoalchemy2 import alembic_helpers
 from sqlalchemy import create_engine, pool
 
-from api.store.engine import resolve_url, with_driver
+from api.store.engine import with_driver
 from api.store.models import Base
 
 config = context.config
@@ -21,9 +21,10 @@ target_metadata = Base.metadata
 def _url() -> str:
     url = config.attributes.get("url") or config.get_main_option("sqlalchemy.url")
     if not url:
-        from api.settings import DatabaseSettings
+        from api.settings import load_settings
+        from api.store.roles import resolve_urls
 
-        url = resolve_url(DatabaseSettings())
+        url = resolve_urls(load_settings().db)[1]
     return str(url)
 
 
@@ -44,6 +45,7 @@ COMMON = dict(
 
 
 def run_migrations_offline() -> None:
+    """Write the migrations' SQL instead of running it (``alembic --sql``)."""
     context.configure(
         url=with_driver(_url(), "psycopg"),
         literal_binds=True,
@@ -55,6 +57,7 @@ def run_migrations_offline() -> None:
 
 
 def run_migrations_online() -> None:
+    """Run the migrations on a connection (given by the caller, or opened here)."""
     connection = config.attributes.get("connection")
     if connection is not None:
         context.configure(connection=connection, **COMMON)  # type: ignore[arg-type]

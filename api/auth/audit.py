@@ -11,9 +11,9 @@ audit entry commit or roll back together::
         await audit.record(tx, principal, request, "incident.assign", "incident", incident_id,
                            before, after)
 
-Every successful write that did not call :func:`record` still gets an entry
-(who, when, route, status, client address) from the security middleware, in a
-transaction of its own right after the response (``api.web.security``).
+Every successful write that did not call :func:`record` still gets an entry (who, when,
+route, status, client address) from the web layer: inside the request's transaction when
+it has one, else in a transaction of its own before the answer (``api.web.auditing``).
 
 The table is append-only in the database (a trigger refuses UPDATE, DELETE and
 TRUNCATE). Personal fields in ``before``/``after`` are stored masked
@@ -67,11 +67,13 @@ def _snapshot(record: Mapping[str, Any] | None) -> dict[str, Any] | None:
 
 
 def changed_keys(before: Mapping[str, Any] | None, after: Mapping[str, Any] | None) -> list[str]:
+    """List the keys whose values differ between two records (compared before masking)."""
     b, a = dict(before or {}), dict(after or {})
     return sorted(k for k in set(b) | set(a) if _plain(b.get(k)) != _plain(a.get(k)))
 
 
 def client_ip(request: HTTPConnection | None) -> str | None:
+    """Return the client's address of a request (None without one)."""
     if request is None or request.client is None:
         return None
     return request.client.host
@@ -89,7 +91,7 @@ def entry(
     actor: str | None = None,
     status: int | None = None,
 ) -> dict[str, Any]:
-    """The bound parameters of one audit row."""
+    """Build the bound parameters of one audit row."""
     b, a = _snapshot(before), _snapshot(after)
 
     def store(rec: dict[str, Any] | None) -> str | None:
@@ -146,7 +148,7 @@ def record_sync(
     before: Mapping[str, Any] | None = None,
     after: Mapping[str, Any] | None = None,
 ) -> int:
-    """The same for CLI and bulk code on a synchronous SQLAlchemy connection."""
+    """Append one entry like :func:`record`, for CLI and bulk code on a synchronous connection."""
     params = entry(None, None, action, entity, entity_id, before, after, actor=actor)
     return int(conn.execute(INSERT, params).scalar_one())
 

@@ -17,6 +17,7 @@ END = "<!-- permissions:end -->"
 
 
 def table() -> str:
+    """Render the permission table as Markdown."""
     roles = ("admin", *ANY_ROLE)
     head = ["Method", "Path", "anonymous", *roles, "Scope", "Rate", "What"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -45,6 +46,7 @@ def render(text: str) -> str:
 
 
 def main() -> int:
+    """Rewrite the table in ``docs/security.md`` when it is stale."""
     text = DOC.read_text(encoding="utf-8")
     new = render(text)
     if new != text:

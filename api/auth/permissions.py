@@ -1,11 +1,11 @@
-"""THE permission table: for every route, who may call it and within which scope.
+"""THE permission table: for every route, who may call it.
 
 Every route of the app (method + path template, as FastAPI declares it) has one
-:class:`Rule` here. ``api.web.security`` enforces the table for every request in
-one place (a middleware installed by ``install_security``); routers do not
-repeat the checks. A route missing from the table is refused to everyone but
-admins (fail closed) and fails ``tests/trust/test_permission_matrix.py``, so
-every new endpoint must be declared here.
+:class:`Rule` here. ``api.web.authorize`` enforces the table at the route, after
+FastAPI matched it: a dependency of every API route, and a guard in front of every
+mount. Routers do not repeat the checks. A route missing from the table is refused
+to everyone but admins (fail closed) and fails
+``tests/trust/test_permission_matrix.py``, so every new endpoint must be declared here.
 
 Roles (``api.store.models.TOKEN_ROLES``): admin may do everything. The others:
 
@@ -15,24 +15,24 @@ Roles (``api.store.models.TOKEN_ROLES``): admin may do everything. The others:
 * department: its escalation queue (``--department``);
 * reporter: submits reports and reads its own.
 
-Scope rules (checked after the role, never for admins):
+The table decides roles, rates and how a token may travel. *Which rows and things* a
+caller reaches is decided by the services from the typed request
+(:mod:`api.auth.policy`); a rule's ``scope`` says what they check, for the
+documentation and the matrix test:
 
 ``none``
-    the role is enough (lists filter their rows with ``api.auth.scope``).
+    the role is enough (lists still show only the token's area: an unnamed area is
+    the token's area).
 ``area``
-    a community or district named in the request (path, query, or top-level
-    JSON body key ``community``/``community_code``/``district``/``district_code``)
-    must lie in the token's community/district scope.
+    a community or district the request names must lie in the token's area (403), and
+    naming none means the token's area.
 ``department``
-    the parameter ``param`` names a department; department tokens with a
-    ``--department`` may only name their own.
+    the department the parameter ``param`` names must be the token's own (403).
 ``entity``
-    the parameter ``param`` (path, else query, else top-level JSON body key)
-    names an ``entity`` (see :data:`ENTITIES`);
-    the row is looked up and the caller must be related to it: area scope for
-    planners/dispatchers, the person (grid worker, assignee, self) for workers
-    with ``--person``, the department for departments, the token that filed it
-    for reporters.
+    the thing the parameter ``param`` names (an ``entity`` of :data:`ENTITIES`) must be
+    related to the caller: in its area (planners, dispatchers), its person (workers),
+    its department, or filed by it (reporters); otherwise 404, exactly as a thing that
+    does not exist.
 """
 
 from __future__ import annotations
@@ -68,13 +68,14 @@ class Rule:
     entity, param
         For ``entity`` scope: which entity and the path parameter naming it.
     rate
-        A rate-limit bucket (``api.web.limits``) applied per token (per client IP
-        when anonymous), e.g. ``"intake"``.
-    max_body
-        Request body limit in bytes for this route (default: the global one).
+        A rate-limit bucket applied per token (per client address when anonymous):
+        ``"intake"`` for reports, ``"public"`` for anonymous reads of public data
+        (callers with a token are not counted there).
     api_key
-        A form/query field that may carry the token instead of the
-        ``Authorization`` header (Open311's ``api_key``).
+        A field that may carry the token instead of the ``Authorization`` header:
+        Open311's ``api_key`` form field, or ``access_token`` for map pages, tiles and
+        OGC. In the query string only tokens created with ``--allow-query-token``
+        (QGIS) are accepted.
     note
         What the route is, for ``docs/security.md``.
     """
@@ -85,12 +86,12 @@ class Rule:
     entity: str | None = None
     param: str | None = None
     rate: str | None = None
-    max_body: int | None = None
     api_key: str | None = None
     note: str = ""
     allowed: frozenset[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        """Check the rule and derive the roles allowed (admin always)."""
         if self.scope not in SCOPES:
             raise ValueError(f"unknown scope {self.scope!r}")
         if self.scope == "entity" and (self.entity not in ENTITIES or not self.param):
@@ -100,68 +101,26 @@ class Rule:
         object.__setattr__(self, "allowed", frozenset((ADMIN, *self.roles)))
 
     def allows_role(self, role: str | None) -> bool:
+        """Tell whether a caller of this role (None: anonymous) may call the route."""
         return self.public or (role is not None and role in self.allowed)
 
 
 def public(note: str = "") -> Rule:
+    """Make a rule for a route anyone may call."""
     return Rule(public=True, note=note)
 
 
 def admin_only(note: str = "") -> Rule:
+    """Make a rule for a route only admins may call."""
     return Rule(note=note)
 
 
-#: How an entity named in a path is related to callers. Each query takes ``:id``
-#: and returns ``community_code`` plus arrays ``persons`` (people responsible
-#: for it or who it is), ``departments`` and ``reporter_tokens``.
-ENTITIES: dict[str, str] = {
-    "incident": (
-        "SELECT i.community_code, "
-        "array_remove(ARRAY[i.assignee_id, g.worker_id], NULL) AS persons, "
-        "array_remove(ARRAY[i.department_code], NULL) AS departments, "
-        # the token that filed it, and those of merged duplicates' reporters (kept informed)
-        "array_remove(ARRAY[i.reporter_token_id] || ARRAY(SELECT r.reporter_token_id "
-        "FROM incident_reporters r WHERE r.incident_id = i.id), NULL) AS reporter_tokens "
-        "FROM incidents i LEFT JOIN grids g ON g.id = i.grid_id WHERE i.id = :id"
-    ),
-    "plan": (
-        "SELECT community_code, ARRAY[]::bigint[] AS persons, ARRAY[]::text[] AS departments, "
-        "ARRAY[]::bigint[] AS reporter_tokens FROM plans WHERE id = :id"
-    ),
-    "person": (
-        "SELECT community_code, ARRAY[id] AS persons, "
-        "array_remove(ARRAY[department_code], NULL) AS departments, "
-        "ARRAY[]::bigint[] AS reporter_tokens FROM people WHERE id = :id"
-    ),
-    "grid": (
-        "SELECT community_code, array_remove(ARRAY[worker_id], NULL) AS persons, "
-        "ARRAY[]::text[] AS departments, ARRAY[]::bigint[] AS reporter_tokens "
-        "FROM grids WHERE id = :id"
-    ),
-    "grid_code": (
-        "SELECT community_code, array_remove(ARRAY[worker_id], NULL) AS persons, "
-        "ARRAY[]::text[] AS departments, ARRAY[]::bigint[] AS reporter_tokens "
-        "FROM grids WHERE code = :id ORDER BY active DESC LIMIT 1"
-    ),
-    "task": (
-        "SELECT community_code, array_remove(ARRAY[offered_to, assignee_id], NULL) AS persons, "
-        "ARRAY[]::text[] AS departments, ARRAY[]::bigint[] AS reporter_tokens "
-        "FROM tasks WHERE id = :id"
-    ),
-}
-
-#: Entities keyed by a text code (the others by a bigint id).
-TEXT_KEYED = frozenset({"grid_code"})
-
-#: Request keys that name an area (checked by the ``area`` scope).
-COMMUNITY_KEYS = ("community", "community_code")
-DISTRICT_KEYS = ("district", "district_code")
-DEPARTMENT_KEYS = ("department", "department_code")
-#: Request keys naming a person: a worker token with ``--person`` may name only itself.
-PERSON_KEYS = ("person", "person_id", "worker", "worker_id", "assignee", "assignee_id")
+#: The kinds of things a route may name (``entity`` scope).
+ENTITIES = frozenset({"incident", "plan", "person", "grid", "grid_code", "task"})
 
 
 def r(*roles: str, **kw: object) -> Rule:
+    """Make a rule for a route these roles (and admins) may call."""
     return Rule(roles=tuple(roles), **kw)  # type: ignore[arg-type]
 
 
@@ -170,7 +129,7 @@ def r(*roles: str, **kw: object) -> Rule:
 #: ("GET", "<mount path>") and cover everything below that path.
 PERMISSIONS: dict[tuple[str, str], Rule] = {
     # ---- public
-    ("GET", "/health"): public("liveness and versions"),
+    ("GET", "/health"): public("liveness (versions for admins); 503 when the store is down"),
     ("GET", "/"): public("the start page: what is served where"),
     ("GET", "/openapi.json"): public("the OpenAPI schema"),
     ("GET", "/docs"): public("Swagger UI"),
@@ -239,11 +198,17 @@ PERMISSIONS: dict[tuple[str, str], Rule] = {
     ),
     # ---- Open311 GeoReport v2 (public reads masked; posting needs a token as api_key)
     ("GET", "/open311/v2/discovery.{fmt}"): public("GeoReport discovery"),
-    ("GET", "/open311/v2/services.{fmt}"): public("the public service catalogue"),
-    ("GET", "/open311/v2/services/{service_code}.{fmt}"): public("a service definition"),
-    ("GET", "/open311/v2/requests.{fmt}"): public("request status (personal fields masked)"),
-    ("GET", "/open311/v2/requests/{service_request_id}.{fmt}"): public(
-        "one request's status (personal fields masked)"
+    ("GET", "/open311/v2/services.{fmt}"): Rule(
+        public=True, rate="public", note="the public service catalogue"
+    ),
+    ("GET", "/open311/v2/services/{service_code}.{fmt}"): Rule(
+        public=True, rate="public", note="a service definition"
+    ),
+    ("GET", "/open311/v2/requests.{fmt}"): Rule(
+        public=True, rate="public", note="request status (personal fields masked)"
+    ),
+    ("GET", "/open311/v2/requests/{service_request_id}.{fmt}"): Rule(
+        public=True, rate="public", note="one request's status (personal fields masked)"
     ),
     ("POST", "/open311/v2/requests.{fmt}"): r(
         REPORTER,
@@ -374,7 +339,7 @@ PERMISSIONS: dict[tuple[str, str], Rule] = {
         param="code",
         note="must-visit households overdue in a grid (workers: own grid)",
     ),
-    # ---- maps (HTML pages; a browser may pass the token as ?access_token=)
+    # ---- maps (HTML pages; the console's cookie, or ?access_token= for opted-in tokens)
     ("GET", "/maps/static"): public("map static assets (scripts, styles)"),
     ("GET", "/maps/coverage"): r(*STAFF, scope="area", api_key="access_token", note="coverage map"),
     ("GET", "/maps/heatmap"): r(
@@ -430,13 +395,13 @@ PERMISSIONS: dict[tuple[str, str], Rule] = {
 
 
 def rule_for(method: str, path: str) -> Rule | None:
-    """The rule of a route (HEAD is looked up as GET); None when undeclared."""
+    """Return the rule of a route (HEAD is looked up as GET); None when undeclared."""
     method = "GET" if method == "HEAD" else method
     return PERMISSIONS.get((method, path))
 
 
 def role_matrix() -> list[dict[str, object]]:
-    """The table as rows (for ``docs/security.md`` and the matrix test)."""
+    """List the table as rows (for ``docs/security.md`` and the matrix test)."""
     rows = []
     for (method, path), rule in sorted(PERMISSIONS.items(), key=lambda kv: (kv[0][1], kv[0][0])):
         rows.append(

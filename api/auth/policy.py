@@ -41,8 +41,10 @@ class Area:
         return self.community is None and self.district is None
 
     def covers(self, community_code: str | None) -> bool:
-        """Whether a thing of ``community_code`` lies in this area (a thing of no community
-        lies only in the city-wide area)."""
+        """Tell whether a thing of ``community_code`` lies in this area.
+
+        A thing of no community lies only in the city-wide area.
+        """
         if self.citywide:
             return True
         if community_code is None:
@@ -53,7 +55,7 @@ class Area:
 
 
 def token_area(principal: Principal) -> Area:
-    """The area a token is scoped to (city-wide for admins and unscoped tokens)."""
+    """Return the area a token is scoped to (city-wide for admins and unscoped tokens)."""
     if principal.role == "admin":
         return Area()
     return Area(principal.community_code, principal.district_code)
@@ -66,7 +68,7 @@ def area_for(
     *,
     loc: Sequence[str | int] = ("query",),
 ) -> Area:
-    """The area a request covers: what it names, inside the token's area.
+    """Return the area a request covers: what it names, inside the token's area.
 
     Parameters
     ----------

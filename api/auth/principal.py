@@ -18,6 +18,7 @@ class Principal:
 
     @property
     def actor(self) -> str:
+        """Name the caller in the audit log: ``token:<id>:<role>``."""
         return f"token:{self.token_id}:{self.role}"
 
     def in_scope(self, community_code: str | None) -> bool:

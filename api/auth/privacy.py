@@ -111,6 +111,7 @@ def relation(
 
 
 def visible_kinds(principal: Principal | None, rel: str) -> frozenset[str]:
+    """Return the personal field kinds a caller sees in full for a relation."""
     if principal is None:
         return frozenset()
     return POLICY.get(principal.role, {}).get(rel, frozenset())
@@ -140,7 +141,7 @@ def mask_name(value: str | None) -> str | None:
 
 
 def mask_id_number(value: str | None) -> str | None:
-    """An ID number keeps its first and last character: ``3****************X``."""
+    """Mask an ID number, keeping its first and last character: ``3****************X``."""
     if value is None:
         return None
     s = str(value)
@@ -148,6 +149,7 @@ def mask_id_number(value: str | None) -> str | None:
 
 
 def hide(value: Any) -> None:
+    """Hide a value entirely (health and hardship flags)."""
     return None
 
 
@@ -172,7 +174,7 @@ def mask_person(
     reporter_token_id: int | None = None,
     fields: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """A copy of ``record`` with the personal fields the caller may not see masked.
+    """Copy ``record`` with the personal fields the caller may not see masked.
 
     Parameters
     ----------

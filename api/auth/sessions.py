@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from api.auth.cache import Entry, PrincipalCache, session_key
 from api.auth.principal import Principal
 from api.auth.tokens import lookup_token
 from api.errors import InvalidInput, Unauthorized
@@ -95,10 +96,23 @@ async def sign_in(
     return secret, Session(principal, csrf, language, expires)
 
 
-async def lookup_session(engine: AsyncEngine, secret: str) -> Session | None:
-    """The live session of a cookie value, or None (unknown, ended, expired, token dead)."""
+async def lookup_session(
+    engine: AsyncEngine, secret: str, cache: PrincipalCache | None = None
+) -> Session | None:
+    """Find the live session of a cookie value, or None (unknown, ended, expired, token dead).
+
+    Answered from ``cache`` when it holds the session; sign-out, revocation and
+    expiry changes reach every process's cache at commit (see :mod:`api.auth.cache`).
+    """
     if not secret or len(secret) > 128:
         return None
+    key = session_key(_hash(secret))
+    if cache is not None:
+        hit = cache.get(key)
+        if hit is not None:
+            cached: Session = hit.value
+            return cached
+    generation = cache.generation if cache is not None else 0
     reader = engine
     if engine.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
         reader = engine.execution_options(isolation_level="AUTOCOMMIT")
@@ -114,11 +128,21 @@ async def lookup_session(engine: AsyncEngine, secret: str) -> Session | None:
         department_code=row.department_code,
         person_id=row.person_id,
     )
-    return Session(principal, row.csrf_token, row.lang, row.expires_at)
+    session = Session(principal, row.csrf_token, row.lang, row.expires_at)
+    if cache is not None:
+        ends = row.expires_at if row.token_expires_at is None else min(row.expires_at, row.token_expires_at)
+        cache.put(key, Entry(row.token_id, session, ends), generation)
+    return session
 
 
-async def sign_out(conn: AsyncConnection, secret: str) -> bool:
-    """End the session of a cookie value; True when one was live."""
+async def sign_out(conn: AsyncConnection, secret: str, cache: PrincipalCache | None = None) -> bool:
+    """End the session of a cookie value; True when one was live.
+
+    Every server process forgets it when this transaction commits (a trigger notifies
+    them); pass this process's ``cache`` to forget it here at once.
+    """
+    if cache is not None:
+        cache.forget("session:" + _hash(secret))
     return await sql.end_session(conn, _hash(secret))
 
 

@@ -18,14 +18,13 @@ def sweep_command(
     limit: Annotated[int, typer.Option(min=1, max=100_000, help="tasks per run")] = 1000,
 ) -> None:
     """Move lapsed offers on, offer open tasks again, expire late ones, prune old positions."""
-    from api.cli.main import database_url
+    from api.cli.common import database_url, settings as load_cli_settings
     from api.services.dispatch.sweep import sweep
     from api.services.dispatch.views import SweepCounts
-    from api.settings import load_settings
     from api.store.engine import make_async_engine
 
     url = database_url()
-    settings = load_settings()
+    settings = load_cli_settings()
 
     async def run() -> SweepCounts:
         engine = make_async_engine(url, settings.db)

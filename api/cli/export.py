@@ -20,7 +20,7 @@ def export_plan(
     file: Annotated[Path, typer.Argument(help="output .gpkg (replaced if it exists)")],
 ) -> None:
     """Write a plan's grids, buildings and community boundary (EPSG:4326) to a GeoPackage."""
-    from api.cli.main import database_url, fail
+    from api.cli.common import database_url, fail
     from api.services.planning import access, service
     from api.services.planning.db import EngineDatabase
     from api.store.engine import make_sync_engine

@@ -43,7 +43,7 @@ Force = Annotated[bool, typer.Option(help="import again a file already imported"
 
 
 def _engine() -> Any:
-    from api.cli.main import database_url
+    from api.cli.common import database_url
     from api.store.engine import make_sync_engine
 
     return make_sync_engine(database_url())
@@ -76,7 +76,7 @@ def _report(res: Any) -> None:
 
 
 def _run(fn: Any, *args: Any, **kwargs: Any) -> None:
-    from api.cli.main import fail
+    from api.cli.common import fail
     from gis.io.errors import ReadError
 
     engine = _engine()
@@ -116,7 +116,7 @@ def buildings(
     default_floors: Annotated[int, typer.Option(help="floors assumed where the file gives none")] = 1,
 ) -> None:
     """Import the building footprints of a community; households estimated where the file has none."""
-    from api.cli.main import fail
+    from api.cli.common import fail
     from api.services.planning.importing import import_buildings
     from gis.io.households import HouseholdRule
 

@@ -1,4 +1,10 @@
-"""``wangge``: run the embedded database, load the demo city, serve the API, manage tokens."""
+"""``wangge``: run the embedded database, load the demo city, serve the API, manage tokens.
+
+Every command is registered here, by name, so a reader sees the whole CLI: ``db``,
+``token``, ``demo``, ``serve``, ``up``, ``backup``, ``restore`` and the sub-command groups
+of the feature modules (``plan``, ``import``, ``export``, ``map``, ``dispatch``). The root
+callback reads the settings once per command (:func:`api.cli.common.settings`).
+"""
 
 from __future__ import annotations
 
@@ -8,9 +14,11 @@ from typing import Annotated
 
 import typer
 
-from api.cli.progress import console, progress_callback
+from api.cli import backup, dispatch, export, importer, plan
+from api.cli import map as map_cli
+from api.cli.common import audit_cli, console, database_url, fail, progress_callback, settings
 from api.errors import ClusterError, WanggeError
-from api.settings import ApiSettings, DatabaseSettings, DemoSettings
+from api.settings import load_settings
 
 app = typer.Typer(
     help="Wangge 网格: grid management for city community governance.",
@@ -19,28 +27,12 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="The database (the embedded PostGIS cluster, or WANGGE_DATABASE_URL).")
 token_app = typer.Typer(help="Bearer tokens for the API.")
-app.add_typer(db_app, name="db")
-app.add_typer(token_app, name="token")
 
 
-def fail(msg: str) -> None:
-    console.print(f"[red]error:[/red] {msg}")
-    raise typer.Exit(1)
-
-
-def database_url(migrate: bool = True) -> str:
-    """The URL to work on (starting the embedded cluster), migrated to the latest schema."""
-    from api.store.engine import resolve_url
-    from api.store.migrate import upgrade
-
-    settings = DatabaseSettings()
-    try:
-        url = resolve_url(settings)
-    except ClusterError as exc:
-        fail(str(exc))
-    if migrate:
-        upgrade(url)
-    return url
+@app.callback()
+def main(ctx: typer.Context) -> None:
+    """Read the settings once for the command that follows."""
+    ctx.obj = load_settings()
 
 
 # ------------------------------------------------------------------ db
@@ -49,11 +41,11 @@ def database_url(migrate: bool = True) -> str:
 @db_app.command("start")
 def db_start() -> None:
     """Initialise (first time) and start the embedded cluster, then migrate."""
-    settings = DatabaseSettings()
-    if settings.database_url:
+    db = settings().db
+    if db.database_url:
         console.print("WANGGE_DATABASE_URL is set: using that server, no embedded cluster.")
     database_url()
-    console.print(f"database ready (data folder {settings.data_dir}, port {settings.pg_port})")
+    console.print(f"database ready (data folder {db.data_dir}, port {db.pg_port})")
 
 
 @db_app.command("stop")
@@ -61,11 +53,11 @@ def db_stop() -> None:
     """Stop the embedded cluster cleanly."""
     from api.store.engine import cluster_for
 
-    settings = DatabaseSettings()
-    if settings.database_url:
+    db = settings().db
+    if db.database_url:
         fail("WANGGE_DATABASE_URL is set: there is no embedded cluster to stop")
     try:
-        cluster_for(settings).stop()
+        cluster_for(db).stop()
     except ClusterError as exc:
         fail(str(exc))
     console.print("embedded cluster stopped")
@@ -76,25 +68,25 @@ def db_status() -> None:
     """Say whether the embedded cluster runs, and where."""
     from api.store.engine import cluster_for
 
-    settings = DatabaseSettings()
-    if settings.database_url:
+    db = settings().db
+    if db.database_url:
         console.print("using WANGGE_DATABASE_URL")
         return
-    c = cluster_for(settings)
+    c = cluster_for(db)
     state = "running" if c.is_running() else "stopped"
     console.print(f"embedded cluster {state}: {c.pgdata} port {c.port}")
 
 
 @db_app.command("migrate")
 def db_migrate() -> None:
-    """Apply the Alembic migrations."""
+    """Apply the Alembic migrations (as the owner role)."""
     database_url()
     console.print("schema up to date")
 
 
 @db_app.command("url")
 def db_url() -> None:
-    """Print the database URL (with password: keep it to yourself)."""
+    """Print the application role's database URL (with password: keep it to yourself)."""
     typer.echo(database_url(migrate=False))
 
 
@@ -102,6 +94,7 @@ def db_url() -> None:
 
 
 def load_demo(url: str, seed: int, communities: int | None, replace: bool) -> dict[str, int]:
+    """Generate the demo city and load it (emptying the store first with ``replace``)."""
     from api.store.demo_load import load_tables
     from gis.demo import generate_city
 
@@ -115,12 +108,13 @@ def load_demo(url: str, seed: int, communities: int | None, replace: bool) -> di
             f"{counts.get(t, 0):,} {t}" for t in ("communities", "grids", "buildings", "people", "incidents")
         )
     )
+    audit_cli(url, "demo.replace" if replace else "demo.load", "store", None, {"seed": seed, **counts})
     return counts
 
 
 @app.command()
 def demo(
-    seed: Annotated[int, typer.Option(help="random seed: same seed, same city")] = DemoSettings().seed,
+    seed: Annotated[int | None, typer.Option(help="random seed: same seed, same city")] = None,
     communities: Annotated[
         int | None, typer.Option(help="only the first N communities (small city for trials)")
     ] = None,
@@ -129,7 +123,7 @@ def demo(
     """Fill the store with the Ma'anshan demo city (deterministic from the seed)."""
     url = database_url()
     try:
-        load_demo(url, seed, communities, replace)
+        load_demo(url, settings().demo.seed if seed is None else seed, communities, replace)
     except WanggeError as exc:
         fail(exc.msg)
 
@@ -141,21 +135,29 @@ def demo(
 def serve(
     host: Annotated[str | None, typer.Option(help="address to listen on")] = None,
     port: Annotated[int | None, typer.Option(help="port to listen on")] = None,
-    workers: Annotated[int | None, typer.Option(help="worker processes")] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="server processes (default: the machine's cores)", min=1)
+    ] = None,
 ) -> None:
-    """Run the API (migrating the store first)."""
+    """Run the API (migrating the store first).
+
+    Each worker process keeps its own token cache, told by the database when a token is
+    revoked (every process refuses it at the revoking commit).
+    """
     import uvicorn
 
-    api = ApiSettings()
+    api = settings().api
     database_url()
     h, p = host or api.host, port or api.port
-    console.print(f"Wangge API on http://{h}:{p}/  (docs: http://{h}:{p}/docs)")
+    n = workers or api.workers
+    console.print(f"Wangge API on http://{h}:{p}/  ({n} worker{'s' if n > 1 else ''}; docs: /docs)")
     uvicorn.run(
         "api.web.app:create_app",
         factory=True,
         host=h,
         port=p,
-        workers=workers or api.workers,
+        workers=n,
+        root_path=api.root_path,
         log_level="warning",
     )
 
@@ -165,13 +167,13 @@ def up(
     host: Annotated[str | None, typer.Option()] = None,
     port: Annotated[int | None, typer.Option()] = None,
 ) -> None:
-    """The main job: database up, demo city loaded once, API and maps served."""
+    """Do the main job: database up, demo city loaded once, API and maps served."""
     from api.store.demo_load import is_empty
 
     url = database_url()
     if is_empty(url):
         console.print("empty store: loading the Ma'anshan demo city (once)")
-        load_demo(url, DemoSettings().seed, None, False)
+        load_demo(url, settings().demo.seed, None, False)
     else:
         console.print("store already holds a city: not loading the demo again")
     serve(host=host, port=port, workers=None)
@@ -185,17 +187,30 @@ def token_create(
     role: Annotated[str, typer.Option(help="admin, planner, dispatcher, worker, department, reporter")],
     community: Annotated[str | None, typer.Option(help="limit to a community code")] = None,
     district: Annotated[str | None, typer.Option(help="limit to a district code")] = None,
-    department: Annotated[str | None, typer.Option(help="limit to a department code")] = None,
-    person: Annotated[int | None, typer.Option(help="the person the token acts for")] = None,
+    department: Annotated[str | None, typer.Option(help="the department (department tokens)")] = None,
+    person: Annotated[int | None, typer.Option(help="the person the token acts for (worker tokens)")] = None,
     label: Annotated[str | None, typer.Option(help="a note on who holds it")] = None,
-    expires_days: Annotated[int | None, typer.Option(help="expire after N days")] = None,
+    expires_days: Annotated[
+        int | None, typer.Option(help="expire after N days (default WANGGE_SECURITY_TOKEN_DAYS)", min=1)
+    ] = None,
+    no_expiry: Annotated[bool, typer.Option(help="never expire (service accounts only)")] = False,
+    allow_query_token: Annotated[
+        bool, typer.Option(help="may also travel as ?access_token= (QGIS; lands in proxy logs)")
+    ] = False,
 ) -> None:
     """Print a new bearer token for ROLE (only its hash is stored)."""
-    from api.auth.tokens import create_token
+    from api.auth.tokens import check_binding, create_token
     from api.store.engine import make_sync_engine
 
+    try:
+        check_binding(role, person, department)
+    except WanggeError as exc:
+        fail(exc.msg)
+    if no_expiry and expires_days:
+        fail("give --expires-days or --no-expiry, not both")
+    days = None if no_expiry else (expires_days or settings().security.token_days)
+    expires = dt.datetime.now(dt.UTC) + dt.timedelta(days=days) if days else None
     engine = make_sync_engine(database_url())
-    expires = dt.datetime.now(dt.UTC) + dt.timedelta(days=expires_days) if expires_days else None
     try:
         with engine.begin() as conn:
             token_id, token = create_token(
@@ -207,18 +222,72 @@ def token_create(
                 person_id=person,
                 label=label,
                 expires_at=expires,
+                query_allowed=allow_query_token,
             )
     except WanggeError as exc:
         fail(exc.msg)
     finally:
         engine.dispose()
-    console.print(f"token {token_id} for role {role}:")
+    until = f"until {expires:%Y-%m-%d}" if expires else "without expiry"
+    console.print(f"token {token_id} for role {role}, {until}:")
     typer.echo(token)
+
+
+@token_app.command("list")
+def token_list(
+    all_tokens: Annotated[bool, typer.Option("--all", help="also revoked and expired tokens")] = False,
+    within: Annotated[
+        int | None,
+        typer.Option(help="flag tokens expiring within N days (default WANGGE_SECURITY_TOKEN_WARN_DAYS)"),
+    ] = None,
+) -> None:
+    """List tokens (never their secrets); those about to expire are flagged."""
+    from rich.table import Table
+
+    from api.auth.tokens import list_tokens
+    from api.store.engine import make_sync_engine
+
+    warn = dt.timedelta(days=settings().security.token_warn_days if within is None else within)
+    engine = make_sync_engine(database_url())
+    try:
+        with engine.connect() as conn:
+            rows = list_tokens(conn, include_dead=all_tokens)
+    finally:
+        engine.dispose()
+    now = dt.datetime.now(dt.UTC)
+    table = Table("id", "role", "scope", "label", "expires", "state")
+    soon = 0
+    for t in rows:
+        scope = " ".join(
+            f"{k}={v}"
+            for k, v in (
+                ("community", t.community_code),
+                ("district", t.district_code),
+                ("department", t.department_code),
+                ("person", t.person_id),
+            )
+            if v is not None
+        )
+        if t.revoked_at is not None:
+            state = "revoked"
+        elif t.expires_at is not None and t.expires_at <= now:
+            state = "expired"
+        elif t.expires_at is not None and t.expires_at - now <= warn:
+            state, soon = f"expires in {max(0, (t.expires_at - now).days)} d", soon + 1
+        else:
+            state = "live"
+        if t.query_allowed:
+            state += ", query token"
+        expires = f"{t.expires_at:%Y-%m-%d}" if t.expires_at else "never"
+        table.add_row(str(t.id), t.role, scope or "city", t.label or "", expires, state)
+    console.print(table)
+    if soon:
+        console.print(f"[yellow]{soon} token(s) expire within {warn.days} days[/yellow]")
 
 
 @token_app.command("revoke")
 def token_revoke(token: Annotated[str, typer.Argument(help="the token, or its id")]) -> None:
-    """Revoke a token."""
+    """Revoke a token (every server process refuses it from the moment this commits)."""
     from api.auth.tokens import revoke_token
     from api.store.engine import make_sync_engine
 
@@ -233,32 +302,17 @@ def token_revoke(token: Annotated[str, typer.Argument(help="the token, or its id
     console.print("revoked")
 
 
-def _mount_top_level() -> None:
-    """Commands of other modules that stand at the top level (``wangge backup FILE``)."""
-    from api.cli.backup import backup_command, restore_command
+# ------------------------------------------------------------------ every command, by name
 
-    app.command("backup")(backup_command)
-    app.command("restore")(restore_command)
-
-
-def _mount_subcommands() -> None:
-    """Mount every ``api/cli/<name>.py`` that defines ``app`` (a Typer) as ``wangge <name>``."""
-    import importlib
-    import pkgutil
-
-    import api.cli as pkg
-
-    for m in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda m: m.name):
-        if m.name in {"main", "progress"} or m.name.startswith("_"):
-            continue
-        module = importlib.import_module(f"api.cli.{m.name}")
-        sub = getattr(module, "app", None)
-        if isinstance(sub, typer.Typer):
-            app.add_typer(sub, name=getattr(module, "NAME", m.name))
-
-
-_mount_top_level()
-_mount_subcommands()
+app.add_typer(db_app, name="db")
+app.add_typer(token_app, name="token")
+app.command("backup")(backup.backup_command)
+app.command("restore")(backup.restore_command)
+app.add_typer(plan.app, name="plan")
+app.add_typer(importer.app, name="import")
+app.add_typer(export.app, name="export")
+app.add_typer(map_cli.app, name="map")
+app.add_typer(dispatch.app, name="dispatch")
 
 if __name__ == "__main__":
     app()

@@ -61,8 +61,7 @@ Gather = Callable[[Any, Any], Awaitable[Any]]
 
 def _write(output: Path, gather: Gather, build: Callable[..., Any], *args: Any) -> None:
     """Gather the page's data (the same service call as the API's), draw it with inlined assets, write it."""
-    from api.cli.main import database_url
-    from api.settings import DatabaseSettings
+    from api.cli.common import database_url, settings
     from api.store.engine import make_async_engine
     from maps import pages
 
@@ -71,7 +70,7 @@ def _write(output: Path, gather: Gather, build: Callable[..., Any], *args: Any) 
         _fail(f"folder {output.parent} does not exist")
 
     async def run() -> dict[str, Any]:
-        engine = make_async_engine(url, DatabaseSettings())
+        engine = make_async_engine(url, settings().db)
         try:
             page = await gather(engine, _operator())
             return dict(page.page())

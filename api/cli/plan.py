@@ -55,7 +55,7 @@ def _summary(fig: dict[str, Any]) -> str:
 @contextmanager
 def _database() -> Iterator[Any]:
     """Yield the store as the planning use cases reach it (fails cleanly on domain errors)."""
-    from api.cli.main import database_url, fail
+    from api.cli.common import database_url, fail
     from api.services.planning.db import EngineDatabase
     from api.store.engine import make_sync_engine
 
@@ -101,7 +101,7 @@ def redraw(
     jobs: Annotated[int, typer.Option(help="processes for several communities")] = os.cpu_count() or 1,
 ) -> None:
     """Draw draft plans (one community, several, a street office or --all): balanced, contiguous grids."""
-    from api.cli.main import fail
+    from api.cli.common import fail
     from api.services.planning import access, service
     from api.services.planning.redraw import RedrawRequest
 

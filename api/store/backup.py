@@ -6,18 +6,30 @@ from the PostgreSQL installation whose major version matches the server
 ``initdb``), else ``WANGGE_PG_BIN``, else ``PATH``. The password travels in
 the environment (``PGPASSWORD``), never on the command line.
 
-A restore runs in one transaction (``--single-transaction --exit-on-error``):
-it lands whole or not at all. It refuses a database that already holds tables
-unless ``clean`` is set (then the objects in the dump are dropped first).
+A backup holds residents' data: it is written readable by its owner only (mode 0600),
+through a private temporary file in the same folder renamed into place, so a crash
+never leaves a truncated or world-readable file behind.
+
+A restore runs in one transaction (``--single-transaction --exit-on-error``): it lands
+whole or not at all. It takes only archives this project wrote: the table of contents
+must name the schema's own tables, views, sequences, indexes, constraints, triggers and
+trigger functions (:func:`restore_list`), anything else (another function, a language, a
+server, an event trigger, ...) refuses the file; extensions are not restored (they exist
+already, created by the cluster's superuser). It runs as the database's owner role and
+refuses a superuser connection, so even a forged archive can do no more than the owner
+may. It refuses a database that already holds tables unless ``clean`` is set (then the
+objects in the dump are dropped first).
 """
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import re
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -37,6 +49,7 @@ class BackupError(Failed):
 
 
 def server_major(url: str) -> int:
+    """Return the major version of the PostgreSQL server at ``url``."""
     with psycopg.connect(psycopg_dsn(url)) as conn:
         row = conn.execute("SHOW server_version_num").fetchone()
     assert row is not None
@@ -44,7 +57,7 @@ def server_major(url: str) -> int:
 
 
 def find_tool(name: str, major: int, pg_bin: Path | None = None) -> str:
-    """The ``pg_dump``/``pg_restore`` whose major version matches the server's (or newer)."""
+    """Find the ``pg_dump``/``pg_restore`` whose major version matches the server's (or newer)."""
     candidates: list[str] = []
     if pg_bin is not None:
         candidates.append(str(pg_bin / name))
@@ -116,21 +129,28 @@ def backup(
     file = Path(file)
     if file.is_dir():
         raise InvalidInput(f"{file} is a folder; give a file name", loc=["file"])
-    tmp = file.with_name(file.name + ".partial")
     major = server_major(url)
     tool = find_tool("pg_dump", major, pg_bin)
     args, env = _conn_args(url)
     db = make_url(url).database or "postgres"
     tables = _tables(url)
-    _run(
-        [tool, *args, "-d", db, "-Fc", "--no-owner", "--no-privileges", "--verbose", "-f", str(tmp)],
-        env,
-        "dumping contents of table",
-        len(tables),
-        progress,
-        "dump",
-    )
-    os.replace(tmp, file)  # a crash mid-dump never leaves a truncated FILE behind
+    fd, name = tempfile.mkstemp(prefix=f".{file.name}.", suffix=".partial", dir=file.parent or Path("."))
+    os.close(fd)  # created 0600, readable by its owner only; pg_dump writes into it
+    tmp = Path(name)
+    try:
+        _run(
+            [tool, *args, "-d", db, "-Fc", "--no-owner", "--no-privileges", "--verbose", "-f", str(tmp)],
+            env,
+            "dumping contents of table",
+            len(tables),
+            progress,
+            "dump",
+        )
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, file)  # a crash mid-dump never leaves a truncated FILE behind
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
     return {
         "file": str(file),
         "bytes": file.stat().st_size,
@@ -140,13 +160,133 @@ def backup(
     }
 
 
+#: Entry types a project archive holds (``pg_restore --list``), restored as they are.
+_RESTORED = frozenset(
+    {
+        "TABLE",
+        "TABLE DATA",
+        "SEQUENCE",
+        "SEQUENCE OWNED BY",
+        "SEQUENCE SET",
+        "DEFAULT",
+        "INDEX",
+        "CONSTRAINT",
+        "FK CONSTRAINT",
+        "TRIGGER",
+        "VIEW",
+        "MATERIALIZED VIEW",
+        "MATERIALIZED VIEW DATA",
+        "FUNCTION",
+        "SCHEMA",
+        "COMMENT",
+    }
+)
+#: Entries left out: the extensions exist already (only a superuser may create them).
+_SKIPPED = frozenset({"EXTENSION", "ACL", "DEFAULT ACL"})
+#: Schemas of the project, and the functions its migrations define.
+SCHEMAS = frozenset({"public", "ogc"})
+FUNCTIONS = frozenset(
+    {"audit_log_append_only", "wangge_ledger_append_only", "auth_notify", "audit_created_id"}
+)
+#: ... and the console's live-change triggers (migration 0009_notify), one per kind of row
+FUNCTION_PREFIXES = ("wangge_live_",)
+_ENTRY = re.compile(r"^(\d+); (\d+) (\d+) (.+)$")
+
+
+def _our_function(name: str) -> bool:
+    return name in FUNCTIONS or name.startswith(FUNCTION_PREFIXES)
+
+
+def _kind_of(rest: str) -> tuple[str, str, str]:
+    """Split ``TYPE schema name owner`` (TYPE may have several words; schema may be '-')."""
+    for kind in sorted(_RESTORED | _SKIPPED, key=len, reverse=True):
+        if rest.startswith(kind + " "):
+            parts = rest[len(kind) + 1 :].split(" ")
+            schema = parts[0] if parts else ""
+            name = parts[1] if len(parts) > 1 else ""
+            return kind, schema, name
+    return rest.split(" ")[0], "", ""
+
+
+def restore_list(listing: str, tables: set[str]) -> list[str]:
+    """Choose the entries of an archive's table of contents to restore (a ``pg_restore -L`` list).
+
+    Parameters
+    ----------
+    listing
+        The output of ``pg_restore --list``.
+    tables
+        The project's table names (the schema's models, ``alembic_version``).
+
+    Raises
+    ------
+    InvalidInput
+        An entry this project's archives never hold, or no schema version in it.
+    """
+    keep: list[str] = []
+    versioned = False
+    for line in listing.splitlines():
+        m = _ENTRY.match(line.strip())
+        if m is None:
+            continue
+        kind, schema, name = _kind_of(m.group(4))
+        if kind in _SKIPPED:
+            continue
+        if kind not in _RESTORED:
+            raise InvalidInput(f"not an archive of this project: it holds a {kind} entry", loc=["file"])
+        if kind == "COMMENT":
+            if "EXTENSION" in m.group(4) or " SCHEMA public" in m.group(4):
+                continue
+        elif kind == "SCHEMA":
+            if name == "public" or schema == "public":
+                continue
+            if name not in SCHEMAS and schema not in SCHEMAS:
+                raise InvalidInput(f"not an archive of this project: schema {name or schema}", loc=["file"])
+        elif schema not in SCHEMAS:
+            raise InvalidInput(f"not an archive of this project: {kind} in schema {schema}", loc=["file"])
+        elif kind == "FUNCTION" and not _our_function(name.split("(")[0]):
+            raise InvalidInput(f"not an archive of this project: function {name}", loc=["file"])
+        elif kind in ("TABLE", "TABLE DATA") and schema == "public":
+            if name == "spatial_ref_sys":
+                continue  # PostGIS's own table, restored by the extension
+            if name not in tables:
+                raise InvalidInput(f"not an archive of this project: table {name}", loc=["file"])
+            versioned = versioned or (kind == "TABLE DATA" and name == "alembic_version")
+        keep.append(line.strip())
+    if not versioned:
+        raise InvalidInput("not an archive of this project: it holds no schema version", loc=["file"])
+    return keep
+
+
+def _is_superuser(url: str) -> bool:
+    with psycopg.connect(psycopg_dsn(url)) as conn:
+        row = conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()
+    return bool(row and row[0])
+
+
 def restore(
     url: str, file: Path, *, clean: bool = False, pg_bin: Path | None = None, progress: Progress | None = None
 ) -> dict[str, object]:
-    """Restore ``file`` into the database at ``url``, all or nothing."""
+    """Restore ``file`` into the database at ``url`` (as its owner role), all or nothing.
+
+    Raises
+    ------
+    InvalidInput
+        The file is no archive of this project, or ``url`` connects as a superuser.
+    Conflict
+        The target holds tables and ``clean`` is not set.
+    """
+    from api.store.models import Base
+
     file = Path(file)
     if not file.is_file():
         raise InvalidInput(f"no backup file {file}", loc=["file"])
+    if _is_superuser(url):
+        raise InvalidInput(
+            "restore runs as the database's owner role, never as a superuser: give the owner's URL "
+            "(WANGGE_OWNER_DATABASE_URL, or the embedded cluster's owner)",
+            loc=["database_url"],
+        )
     existing = _tables(url)
     if existing and not clean:
         raise Conflict(
@@ -158,7 +298,8 @@ def restore(
     listing = subprocess.run([tool, "--list", str(file)], capture_output=True, text=True)
     if listing.returncode != 0:
         raise InvalidInput(f"{file} is not a pg_dump custom-format file", loc=["file"])
-    total = sum(1 for ln in listing.stdout.splitlines() if " TABLE DATA " in ln)
+    keep = restore_list(listing.stdout, {*Base.metadata.tables, "alembic_version"})
+    total = sum(1 for ln in keep if " TABLE DATA " in ln)
     args, env = _conn_args(url)
     db = make_url(url).database or "postgres"
     cmd = [
@@ -174,7 +315,12 @@ def restore(
     ]
     if clean:
         cmd += ["--clean", "--if-exists"]
-    _run([*cmd, str(file)], env, "processing data for table", total, progress, "restore")
+    with tempfile.NamedTemporaryFile("w", suffix=".list") as chosen:
+        chosen.write("\n".join(keep) + "\n")
+        chosen.flush()
+        _run(
+            [*cmd, "-L", chosen.name, str(file)], env, "processing data for table", total, progress, "restore"
+        )
     with psycopg.connect(psycopg_dsn(url), autocommit=True) as conn:
         conn.execute("ANALYZE")
     return {"file": str(file), "tables": len(_tables(url)), "server_major": major, "tool": tool}

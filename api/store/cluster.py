@@ -3,9 +3,16 @@
 With no ``WANGGE_DATABASE_URL``, Wangge keeps its own cluster in a data folder
 of its own. Run as root, the server runs as an unprivileged OS user
 (``postgres`` when the system package created it, else a ``wangge`` system
-user), since initdb refuses to run as root. The superuser password is random,
-kept in ``<data_dir>/credentials`` (mode 0600); the server listens on
-127.0.0.1 only.
+user), since initdb refuses to run as root. The server listens on 127.0.0.1 only.
+
+Three roles, each with a random password in a file of its own (mode 0600):
+
+* the cluster superuser ``wangge`` (``credentials``): creates the database, the roles
+  and the extensions, and nothing else;
+* ``wangge_owner`` (``credentials.owner``): owns the database and its schema, runs the
+  migrations and restores (:attr:`Cluster.owner_url`);
+* ``wangge_app`` (``credentials.app``): what the server and the CLI use
+  (:attr:`Cluster.app_url`); see :mod:`api.store.roles` for what it may do.
 
 The same code starts the test suite's cluster (``tests/conftest.py``).
 """
@@ -31,7 +38,11 @@ from urllib.parse import quote
 from api.errors import ClusterError
 
 SUPERUSER = "wangge"
+OWNER = "wangge_owner"
+APP = "wangge_app"
 DATABASE = "wangge"
+#: extensions the schema needs; only a superuser may create them
+EXTENSIONS = ("postgis", "pgrouting")
 
 
 def find_pg_bin(explicit: Path | None = None) -> Path:
@@ -66,7 +77,7 @@ def find_pg_bin(explicit: Path | None = None) -> Path:
 
 
 def _service_user(explicit: str | None) -> pwd.struct_passwd | None:
-    """The OS user that runs the server: None when we are not root."""
+    """Find the OS user that runs the server: None when we are not root."""
     if os.geteuid() != 0:
         return None
     names = [explicit] if explicit else ["postgres", "wangge"]
@@ -85,6 +96,7 @@ def _service_user(explicit: str | None) -> pwd.struct_passwd | None:
 
 
 def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    """Tell whether something listens on ``host:port``."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -95,6 +107,7 @@ def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
 
 
 def free_port() -> int:
+    """Pick a free TCP port on loopback."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -124,6 +137,7 @@ class Cluster:
     fast: bool = False
 
     def __post_init__(self) -> None:
+        """Derive the folders and files from ``data_dir``."""
         self.data_dir = Path(self.data_dir).absolute()
         self.pgdata = self.data_dir / "pgdata"
         self.run_dir = self.data_dir / "run"
@@ -151,18 +165,39 @@ class Cluster:
             **kwargs,  # type: ignore[call-overload]
         )
 
-    def password(self) -> str:
-        return self.credentials.read_text().strip()
+    def password(self, role: str = SUPERUSER) -> str:
+        """Read the password of one of the cluster's roles."""
+        return self._credentials(role).read_text().strip()
+
+    def _credentials(self, role: str) -> Path:
+        suffix = {SUPERUSER: "", OWNER: ".owner", APP: ".app"}[role]
+        return self.credentials.with_name(self.credentials.name + suffix)
+
+    def url_of(self, role: str, database: str = DATABASE) -> str:
+        """SQLAlchemy URL (driver-less) of a database of the cluster, as one of its roles."""
+        return f"postgresql://{role}:{quote(self.password(role), safe='')}@127.0.0.1:{self.port}/{database}"
 
     @property
     def url(self) -> str:
-        """SQLAlchemy URL (driver-less) of the cluster's database."""
-        return f"postgresql://{SUPERUSER}:{quote(self.password(), safe='')}@127.0.0.1:{self.port}/{DATABASE}"
+        """The cluster's database as the superuser (cluster administration and tests only)."""
+        return self.url_of(SUPERUSER)
+
+    @property
+    def owner_url(self) -> str:
+        """The cluster's database as the owner role (migrations, restore)."""
+        return self.url_of(OWNER)
+
+    @property
+    def app_url(self) -> str:
+        """The cluster's database as the application role (the server, the CLI)."""
+        return self.url_of(APP)
 
     def is_initialised(self) -> bool:
+        """Tell whether the cluster exists (data folder and credentials)."""
         return (self.pgdata / "PG_VERSION").exists() and self.credentials.exists()
 
     def is_running(self) -> bool:
+        """Tell whether the cluster's server runs."""
         pid_file = self.pgdata / "postmaster.pid"
         if not pid_file.exists():
             return False
@@ -294,30 +329,69 @@ class Cluster:
             raise ClusterError(f"PostgreSQL did not start: {tail or res.stderr.strip()}")
         self._create_database()
 
+    def _role_password(self, role: str) -> str:
+        path = self._credentials(role)
+        if not path.exists():
+            with tempfile.NamedTemporaryFile("w", dir=self.data_dir, delete=False) as f:
+                f.write(secrets.token_urlsafe(24) + "\n")
+            os.chmod(f.name, 0o600)
+            os.replace(f.name, path)
+        return path.read_text().strip()
+
     def _create_database(self) -> None:
+        """Create the roles, the database (owned by the owner role) and its extensions."""
         import psycopg
+        from psycopg import sql
 
         deadline = time.monotonic() + 30
         while True:
             try:
-                with psycopg.connect(
+                conn = psycopg.connect(
                     host="127.0.0.1",
                     port=self.port,
                     user=SUPERUSER,
                     password=self.password(),
                     dbname="postgres",
                     autocommit=True,
-                ) as conn:
-                    exists = conn.execute(
-                        "SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)
-                    ).fetchone()
-                    if not exists:
-                        conn.execute(f'CREATE DATABASE "{DATABASE}"')
-                return
+                )
+                break
             except psycopg.OperationalError:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.2)
+        with conn:
+            for role in (OWNER, APP):
+                exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
+                verb = "ALTER" if exists else "CREATE"
+                conn.execute(
+                    sql.SQL(
+                        verb + " ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION "
+                        "NOBYPASSRLS PASSWORD {}"
+                    ).format(sql.Identifier(role), sql.Literal(self._role_password(role)))
+                )
+            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)).fetchone()
+            if not exists:
+                conn.execute(
+                    sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                        sql.Identifier(DATABASE), sql.Identifier(OWNER)
+                    )
+                )
+            conn.execute(
+                sql.SQL("ALTER DATABASE {} OWNER TO {}").format(
+                    sql.Identifier(DATABASE), sql.Identifier(OWNER)
+                )
+            )
+        with psycopg.connect(
+            host="127.0.0.1",
+            port=self.port,
+            user=SUPERUSER,
+            password=self.password(),
+            dbname=DATABASE,
+            autocommit=True,
+        ) as db:
+            for ext in EXTENSIONS:
+                db.execute(sql.SQL("CREATE EXTENSION IF NOT EXISTS {}").format(sql.Identifier(ext)))
+            db.execute(_HAND_OVER.format(owner=OWNER, superuser=SUPERUSER))
 
     def stop(self, mode: str = "fast") -> None:
         """Stop the server cleanly (no-op when it is not running)."""
@@ -336,4 +410,48 @@ class Cluster:
 
 
 def group_name(gid: int) -> str:
+    """Return the name of a group id."""
     return grp.getgrgid(gid).gr_name
+
+
+#: Hands the schema's objects that a cluster made before the owner role existed still gives
+#: to the superuser over to the owner role (extension members and linked sequences stay).
+_HAND_OVER = """
+DO $$
+DECLARE
+  r record;
+  owner_role text := '{owner}';
+  su oid := (SELECT oid FROM pg_roles WHERE rolname = '{superuser}');
+BEGIN
+  FOR r IN SELECT n.nspname FROM pg_namespace n
+           WHERE n.nspname IN ('public', 'ogc') AND n.nspowner = su AND n.nspname <> 'public'
+  LOOP
+    EXECUTE format('ALTER SCHEMA %I OWNER TO %I', r.nspname, owner_role);
+  END LOOP;
+  FOR r IN SELECT c.oid::regclass AS obj, c.relkind FROM pg_class c
+           JOIN pg_namespace n ON n.oid = c.relnamespace
+           WHERE n.nspname IN ('public', 'ogc') AND c.relowner = su
+             AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
+             AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
+                             AND d.objid = c.oid AND d.deptype IN ('e', 'a', 'i'))
+  LOOP
+    IF r.relkind = 'S' THEN
+      EXECUTE format('ALTER SEQUENCE %s OWNER TO %I', r.obj, owner_role);
+    ELSIF r.relkind IN ('v') THEN
+      EXECUTE format('ALTER VIEW %s OWNER TO %I', r.obj, owner_role);
+    ELSIF r.relkind = 'm' THEN
+      EXECUTE format('ALTER MATERIALIZED VIEW %s OWNER TO %I', r.obj, owner_role);
+    ELSE
+      EXECUTE format('ALTER TABLE %s OWNER TO %I', r.obj, owner_role);
+    END IF;
+  END LOOP;
+  FOR r IN SELECT p.oid::regprocedure AS fn FROM pg_proc p
+           JOIN pg_namespace n ON n.oid = p.pronamespace
+           WHERE n.nspname IN ('public', 'ogc') AND p.proowner = su
+             AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass
+                             AND d.objid = p.oid AND d.deptype = 'e')
+  LOOP
+    EXECUTE format('ALTER ROUTINE %s OWNER TO %I', r.fn, owner_role);
+  END LOOP;
+END $$
+"""

@@ -16,6 +16,7 @@ ProgressFn = Callable[[str, int, int], None]
 
 
 def is_empty(url: str) -> bool:
+    """Tell whether the store holds no city yet."""
     with psycopg.connect(psycopg_dsn(url)) as conn:
         row = conn.execute("SELECT count(*) FROM communities").fetchone()
         return bool(row and row[0] == 0)
@@ -59,6 +60,7 @@ def load_tables(
 
 
 def table_counts(url: str) -> dict[str, Any]:
+    """Count the rows of the main tables."""
     with psycopg.connect(psycopg_dsn(url)) as conn:
         return {
             name: conn.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0]  # type: ignore[index]

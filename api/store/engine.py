@@ -15,6 +15,7 @@ from api.store.cluster import Cluster
 
 
 def cluster_for(settings: DatabaseSettings, fast: bool = False) -> Cluster:
+    """Describe the embedded cluster the settings name (not started)."""
     return Cluster(
         data_dir=settings.data_dir,
         port=settings.pg_port,
@@ -25,30 +26,33 @@ def cluster_for(settings: DatabaseSettings, fast: bool = False) -> Cluster:
 
 
 def resolve_url(settings: DatabaseSettings, start: bool = True) -> str:
-    """The database URL to use: the configured one, or the embedded cluster's.
+    """Return the application role's database URL: the configured one, or the embedded cluster's.
 
-    With no URL configured the embedded cluster is started (and created) first
-    when ``start`` is true.
+    With no URL configured the embedded cluster is started (and created) first when
+    ``start`` is true. Migrations use the owner's URL (:func:`api.store.roles.resolve_urls`).
     """
     if settings.database_url:
         return settings.database_url
     cluster = cluster_for(settings)
     if start:
         cluster.start()
-    return cluster.url
+    return cluster.app_url
 
 
 def with_driver(url: str, driver: str) -> str:
+    """Return the same URL with SQLAlchemy's ``postgresql+<driver>`` scheme."""
     u = make_url(url)
     return u.set(drivername=f"postgresql+{driver}").render_as_string(hide_password=False)
 
 
 def make_async_engine(url: str, settings: DatabaseSettings) -> AsyncEngine:
+    """Make the server's asyncpg engine: steady pool, statement timeout, bound values hidden."""
     return create_async_engine(
         with_driver(url, "asyncpg"),
         pool_size=settings.pool_size,
         max_overflow=settings.pool_max_overflow,
         pool_pre_ping=False,
+        hide_parameters=True,  # errors and logs never carry bound values (residents' phones)
         connect_args={
             "server_settings": {
                 "statement_timeout": str(settings.statement_timeout_ms),
@@ -60,10 +64,11 @@ def make_async_engine(url: str, settings: DatabaseSettings) -> AsyncEngine:
 
 
 def make_sync_engine(url: str) -> Engine:
-    return create_engine(with_driver(url, "psycopg"), pool_pre_ping=True)
+    """Make a psycopg engine for the CLI, migrations and bulk work (bound values hidden in errors)."""
+    return create_engine(with_driver(url, "psycopg"), pool_pre_ping=True, hide_parameters=True)
 
 
 def psycopg_dsn(url: str) -> str:
-    """A libpq connection string for psycopg's own ``connect`` (COPY, pg_dump)."""
+    """Return a libpq connection URL for psycopg's own ``connect`` (COPY, pg_dump, asyncpg)."""
     u = make_url(url)
     return u.set(drivername="postgresql").render_as_string(hide_password=False)

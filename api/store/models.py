@@ -75,6 +75,8 @@ def _in(values: tuple[str, ...]) -> str:
 
 
 class Base(DeclarativeBase):
+    """The declarative base of every table."""
+
     metadata = MetaData(naming_convention=NAMING)
 
 
@@ -304,6 +306,8 @@ class PartyGroupBuilding(Base):
 
 
 class PartyMember(Base):
+    """A party member attached to a grid branch or building group."""
+
     __tablename__ = "party_members"
 
     org_id: Mapped[int] = mapped_column(ForeignKey("party_orgs.id", ondelete="CASCADE"), primary_key=True)
@@ -471,6 +475,8 @@ class ApiToken(Base):
     created_at: Mapped[dt.datetime] = _now()
     expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    #: may be sent as ``?access_token=`` where a route allows it (QGIS; migration 0010_trust)
+    query_allowed: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
 
 
 class ConsoleSession(Base):

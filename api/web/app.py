@@ -1,10 +1,21 @@
 """The FastAPI application factory.
 
 Settings come in explicitly (one :class:`api.settings.Settings`, read from the
-environment once when not given); the database engine is opened in the
-lifespan and kept on ``app.state``. The routers are listed in
-``api/web/routers/__init__.py``; errors are mapped to statuses in
-``api/web/errors.py``.
+environment once when not given); the database engine is opened in the lifespan and
+kept on ``app.state``. The routers are listed in ``api/web/routers/__init__.py``;
+errors are mapped to statuses in ``api/web/errors.py``.
+
+The trust layer, in the order a request meets it:
+
+1. middleware (:mod:`api.web.middleware`): request id, security headers, the overload
+   cap with slots kept for verified callers, the body size cap and deadline;
+2. the route: :func:`api.web.authorize.authorize`, a dependency of every API route
+   (permission table, authentication, role, rate, input limits, audit fallback), and
+   :class:`api.web.authorize.MountGuard` in front of every mount;
+3. the services decide scope and ownership (:mod:`api.auth.policy`).
+
+Each server process keeps verified principals in memory and listens for the
+database's notifications to forget them (:mod:`api.auth.cache`).
 """
 
 from __future__ import annotations
@@ -12,12 +23,15 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from api.settings import Settings, load_settings
 from api.store.engine import make_async_engine, resolve_url
-from api.web import console
+from api.store.listen import Listener
+from api.web import console, middleware
+from api.web.authorize import Guard, authorize, guard_mounts, unguarded_routes
 from api.web.errors import install_handlers
+from api.web.limits import Slots
 from api.web.routers import ROUTERS
 
 
@@ -36,8 +50,15 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     -------
     FastAPI
         The application, with the trust layer installed.
+
+    Raises
+    ------
+    RuntimeError
+        A route would be reachable without the trust step (see
+        :func:`api.web.authorize.unguarded_routes`).
     """
     settings = settings or load_settings()
+    guard = Guard(settings.security)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -45,10 +66,15 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         engine = make_async_engine(url, settings.db)
         app.state.engine = engine
         app.state.read_engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+        guard.engine = app.state.read_engine
+        listener = Listener(url, {"wangge_auth": guard.cache.forget}, guard.cache.switch)
+        await listener.start()
         try:
             yield
         finally:
             await console.shutdown(app)  # end the live streams before the engine
+            await listener.stop()
+            guard.cache.switch(False)
             await engine.dispose()
 
     app = FastAPI(
@@ -58,15 +84,26 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         lifespan=lifespan,
         docs_url=None,  # /docs is served offline by the console (vendored Swagger UI)
         redoc_url=None,
+        dependencies=[Depends(authorize, scope="function")],
     )
     app.state.settings = settings
+    app.state.guard = guard
     install_handlers(app)
     for router in ROUTERS:
+        guard_mounts(router.routes)
         app.include_router(router)
-    # the trust layer (permissions, scopes, limits, audit) sees every request first
-    from api.web.security import install_security
-
-    install_security(app, settings.security)
-    # the console (pages, static files, offline /docs); its response rules wrap everything
+    s = settings.security
+    slots = Slots(s.max_in_flight, s.queue_seconds, s.anonymous_share, s.per_client_in_flight)
+    # added innermost first: a request meets RequestId, SecurityHeaders, Overload, BodyLimit
+    app.add_middleware(middleware.BodyLimit, max_bytes=s.max_body_bytes, seconds=s.body_timeout_s)
+    app.add_middleware(middleware.Overload, slots=slots, known=guard.knows)
+    app.add_middleware(middleware.SecurityHeaders)
+    app.add_middleware(middleware.RequestId)
+    # the console (pages, static files, offline /docs): its routes get `authorize` as every
+    # route does; its response rules wrap everything (its middleware is added last: outermost)
     console.install_console(app)
+    guard_mounts(app.router.routes)
+    problems = unguarded_routes(app)
+    if problems:
+        raise RuntimeError("routes outside the trust layer: " + "; ".join(problems))
     return app

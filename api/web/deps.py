@@ -4,7 +4,11 @@
 * ``TxDep``: one transaction, committed before the response is sent;
 * ``SettingsDep``: the app's :class:`api.settings.Settings` (built once by ``create_app``);
 * ``PrincipalDep`` / ``OptionalPrincipalDep``: the caller, authenticated once per request
-  by the authorization step (:mod:`api.web.security`).
+  by the authorization step (:mod:`api.web.authorize`, a dependency of every route, which
+  runs before the route's own dependencies).
+
+A write in ``TxDep`` that its handler did not audit is audited in the same transaction,
+just before it commits (:class:`api.web.auditing.TxAudit`).
 """
 
 from __future__ import annotations
@@ -19,16 +23,17 @@ from api.auth.principal import Principal
 from api.auth.sessions import Session
 from api.errors import Unauthorized
 from api.settings import ApiSettings, DispatchSettings, IncidentSettings, SecuritySettings, Settings
+from api.web.auditing import TxAudit
 
 
 async def get_engine(request: Request) -> AsyncEngine:
-    """The app's async engine (opened in the lifespan)."""
+    """Return the app's async engine (opened in the lifespan)."""
     engine: AsyncEngine = request.app.state.engine
     return engine
 
 
 async def get_conn(request: Request) -> AsyncIterator[AsyncConnection]:
-    """A pooled connection for reads, in autocommit.
+    """Lend a pooled connection for reads, in autocommit.
 
     One round trip per statement, no BEGIN/ROLLBACK around it (the hot read paths
     such as locate depend on this).
@@ -38,52 +43,59 @@ async def get_conn(request: Request) -> AsyncIterator[AsyncConnection]:
 
 
 async def get_tx(request: Request) -> AsyncIterator[AsyncConnection]:
-    """A connection inside one transaction: committed on success, rolled back on error."""
+    """Lend a connection inside one transaction: committed on success, rolled back on error.
+
+    A write request's change is audited in this transaction unless its handler recorded
+    it itself (:mod:`api.web.auditing`).
+    """
     async with request.app.state.engine.begin() as conn:
+        watch = await TxAudit.begin(request, conn)
         yield conn
+        if watch is not None:
+            await watch.commit(conn)
 
 
 async def get_settings(request: Request) -> Settings:
-    """The settings the app was built with."""
+    """Return the settings the app was built with."""
     settings: Settings = request.app.state.settings
     return settings
 
 
 async def get_api_settings(request: Request) -> ApiSettings:
-    """The HTTP server's settings."""
+    """Return the HTTP server's settings."""
     return (await get_settings(request)).api
 
 
 async def get_security_settings(request: Request) -> SecuritySettings:
-    """The trust layer's limits (page sizes, bodies, rates)."""
+    """Return the trust layer's limits (page sizes, bodies, rates)."""
     return (await get_settings(request)).security
 
 
 async def get_incident_settings(request: Request) -> IncidentSettings:
-    """Incident intake's settings."""
+    """Return incident intake's settings."""
     return (await get_settings(request)).incidents
 
 
 async def get_dispatch_settings(request: Request) -> DispatchSettings:
-    """Dispatch's settings."""
+    """Return dispatch's settings."""
     return (await get_settings(request)).dispatch
 
 
-#: key in the ASGI scope's ``state`` where the authorization step leaves the caller
+#: key in the ASGI scope's ``state`` where the authorization step leaves the caller (None: anonymous)
 STATE_KEY = "principal"
 #: ... and the console session when the caller came with the session cookie (else None)
 SESSION_KEY = "session"
 
 
 async def optional_principal(request: Request) -> Principal | None:
-    """The caller authenticated for this request, or None (anonymous, public route)."""
+    """Return the caller authenticated for this request, or None (anonymous, public route)."""
     state = request.scope.get("state") or {}
     principal: Principal | None = state.get(STATE_KEY)
     return principal
 
 
 async def current_principal(request: Request) -> Principal:
-    """The authenticated caller; 401 when anonymous."""
+    """Return the authenticated caller; 401 when anonymous."""
     principal = await optional_principal(request)
     if principal is None:
         raise Unauthorized("a bearer token is required", loc=["header", "authorization"])
@@ -91,7 +103,7 @@ async def current_principal(request: Request) -> Principal:
 
 
 async def optional_session(request: Request) -> Session | None:
-    """The console session the caller signed in with (None for bearer tokens and anonymous)."""
+    """Return the console session the caller signed in with (None: bearer token or anonymous)."""
     state = request.scope.get("state") or {}
     session: Session | None = state.get(SESSION_KEY)
     return session

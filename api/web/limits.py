@@ -1,18 +1,19 @@
-"""Hostile input and overload: the limits every request passes through.
+"""Hostile input, rates and load: the limits every request passes.
 
-Used by the security middleware (``api.web.security``) for every request, and by
-routers that take GeoJSON (:func:`check_geometry`). Each refusal names the
+Used by the authorization step (:mod:`api.web.authorize`) for every routed request
+and by the overload middleware (:mod:`api.web.middleware`). Each refusal names the
 field and the problem:
 
-* body larger than the limit → 413 (:class:`api.errors.TooLarge`);
-* JSON nested deeper than :data:`MAX_JSON_DEPTH` → 422;
+* JSON nested deeper than the configured depth → 422;
 * ``NaN``/``Infinity`` (or numbers that overflow to them) → 422 naming the field;
 * NUL characters in strings (PostgreSQL text cannot hold them) → 422;
+* integers beyond 64 bits → 422;
 * ``limit``/``k``/page sizes above the configured maximum → 422;
-* GeoJSON with too many vertices, parts or nesting → 422;
-* more intake requests per token than the rate allows → 429 + ``Retry-After``;
-* more requests in flight than the server takes → queued briefly, then
-  503 + ``Retry-After``.
+* GeoJSON with too many vertices, parts or nesting → 422 (:func:`check_geometry` for
+  endpoints that take GeoJSON, :func:`check_body_geometries` for every body);
+* more requests per token (or client address) than a rate allows → 429 + ``Retry-After``;
+* more requests in flight than the server takes → queued briefly, then 503 +
+  ``Retry-After`` (:class:`Slots`, with a share kept for verified callers).
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ _BRACKETS = re.compile(rb"[\[\]{}]")
 
 
 def json_depth(raw: bytes) -> int:
-    """The maximum nesting depth of a JSON text, without parsing it (no recursion)."""
+    """Measure the maximum nesting depth of a JSON text, without parsing it (no recursion)."""
     depth = best = 0
     for m in _BRACKETS.finditer(_STRING.sub(b'""', raw)):
         if m.group() in (b"[", b"{"):
@@ -51,18 +52,6 @@ def json_depth(raw: bytes) -> int:
         else:
             depth -= 1
     return best
-
-
-class _Bad:
-    """A marker left where the parser met NaN/Infinity."""
-
-    def __init__(self, text: str):
-        self.text = text
-
-
-def _parse_float(s: str) -> float | _Bad:
-    v = float(s)
-    return v if math.isfinite(v) else _Bad(s)
 
 
 def _walk(value: Any, loc: list[str | int]) -> Iterator[tuple[list[str | int], Any]]:
@@ -76,12 +65,46 @@ def _walk(value: Any, loc: list[str | int]) -> Iterator[tuple[list[str | int], A
             stack.extend(([*path, i], x) for i, x in enumerate(v))
 
 
-def check_json_body(raw: bytes, max_depth: int = MAX_JSON_DEPTH) -> Any:
-    """Parse a JSON body, refusing what the store or the app cannot take safely.
+def check_json_value(value: Any, max_depth: int = MAX_JSON_DEPTH) -> None:
+    """Refuse a parsed JSON body the store or the app cannot take safely.
 
-    Returns the parsed value. Raises :class:`InvalidInput` (422) naming the
-    field for NaN/Infinity, NUL characters and excessive nesting; malformed
-    JSON is left to FastAPI (it answers 422 with the position).
+    Walks the value once (no recursion): nesting deeper than ``max_depth``,
+    non-finite numbers (Python's parser reads ``NaN``, ``Infinity`` and ``1e999``),
+    integers beyond 64 bits and NUL characters in strings or keys.
+
+    Raises
+    ------
+    InvalidInput
+        Naming the offending field's location (``["body", "location", "coordinates", 1]``).
+    """
+    stack: list[tuple[list[str | int], Any, int]] = [(["body"], value, 0)]
+    while stack:
+        loc, v, depth = stack.pop()
+        if isinstance(v, dict):
+            if depth + 1 > max_depth:
+                raise InvalidInput(f"JSON nested more than {max_depth} levels deep", loc=["body"])
+            for k, x in v.items():
+                if "\x00" in k:
+                    raise InvalidInput("keys must not contain NUL characters", loc=loc)
+                stack.append(([*loc, k], x, depth + 1))
+        elif isinstance(v, list):
+            if depth + 1 > max_depth:
+                raise InvalidInput(f"JSON nested more than {max_depth} levels deep", loc=["body"])
+            stack.extend(([*loc, i], x, depth + 1) for i, x in enumerate(v))
+        elif isinstance(v, float):
+            if not math.isfinite(v):
+                raise InvalidInput("not a finite number: coordinates and values must be finite", loc=loc)
+        elif isinstance(v, str):
+            if "\x00" in v:
+                raise InvalidInput("text must not contain NUL characters", loc=loc)
+        elif isinstance(v, int) and not isinstance(v, bool) and abs(v) >= 2**63:
+            raise InvalidInput("integer out of range (64-bit)", loc=loc)
+
+
+def check_json_body(raw: bytes, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """Parse a JSON body and refuse what :func:`check_json_value` refuses; returns the value.
+
+    Malformed JSON returns None (the framework reports the syntax error itself).
     """
     if not raw.strip():
         return None
@@ -89,21 +112,10 @@ def check_json_body(raw: bytes, max_depth: int = MAX_JSON_DEPTH) -> Any:
     if depth > max_depth:
         raise InvalidInput(f"JSON nested {depth} levels deep; at most {max_depth} allowed", loc=["body"])
     try:
-        value = json.loads(raw, parse_constant=_Bad, parse_float=_parse_float)
+        value = json.loads(raw)
     except (ValueError, RecursionError):
-        return None  # FastAPI reports the syntax error itself
-    for loc, v in _walk(value, ["body"]):
-        if isinstance(v, _Bad):
-            raise InvalidInput(f"{v.text} is not a number: coordinates and values must be finite", loc=loc)
-        if isinstance(v, str) and "\x00" in v:
-            raise InvalidInput("text must not contain NUL characters", loc=loc)
-        if isinstance(v, int) and not isinstance(v, bool) and abs(v) >= 2**63:
-            raise InvalidInput("integer out of range (64-bit)", loc=loc)
-    for loc, v in _walk(value, ["body"]):
-        if isinstance(v, dict):
-            for k in v:
-                if "\x00" in k:
-                    raise InvalidInput("keys must not contain NUL characters", loc=loc)
+        return None
+    check_json_value(value, max_depth)
     return value
 
 
@@ -116,12 +128,13 @@ def _is_int(text: str) -> bool:
 
 
 def check_integer_text(value: str, loc: list[str | int]) -> None:
-    """An all-digit path/query value must fit a 64-bit integer (ids are bigint)."""
+    """Refuse an all-digit path/query value that does not fit a 64-bit integer (ids are bigint)."""
     if len(value) > 18 and _INT.match(value) and abs(int(value)) >= 2**63:
         raise InvalidInput("number out of range (at most 9223372036854775807)", loc=loc)
 
 
 def check_path(params: dict[str, Any]) -> None:
+    """Refuse NUL characters and out-of-range integers in path parameters."""
     for k, v in params.items():
         if isinstance(v, str):
             if "\x00" in v:
@@ -147,6 +160,7 @@ def check_query(params: list[tuple[str, str]], max_page_size: int) -> None:
 
 
 def check_length(length: int, limit: int) -> None:
+    """Refuse a body of ``length`` bytes over ``limit`` (413)."""
     if length > limit:
         raise TooLarge(f"request body of {length} bytes exceeds the limit of {limit} bytes", loc=["body"])
 
@@ -304,7 +318,8 @@ class RateLimiter:
         self.max_keys = max_keys
         self._buckets: dict[str, _Bucket] = {}
 
-    def check(self, key: str, now: float | None = None) -> None:
+    def allow(self, key: str, now: float | None = None) -> float:
+        """Take one request from ``key``'s bucket; returns 0, or the seconds to wait when empty."""
         now = time.monotonic() if now is None else now
         b = self._buckets.get(key)
         if b is None:
@@ -314,41 +329,84 @@ class RateLimiter:
         b.tokens = min(self.burst, b.tokens + (now - b.at) * self.rate)
         b.at = now
         if b.tokens < 1.0:
-            wait = (1.0 - b.tokens) / self.rate
+            return (1.0 - b.tokens) / self.rate
+        b.tokens -= 1.0
+        return 0.0
+
+    def check(self, key: str, now: float | None = None) -> None:
+        """Like :meth:`allow`, raising :class:`RateLimited` (429) when the bucket is empty."""
+        wait = self.allow(key, now)
+        if wait:
             raise RateLimited(
                 f"too many requests: at most {self.rate:g}/s (bursts of {self.burst:g}) "
                 "per token; retry later",
                 retry_after=wait,
                 loc=["header", "authorization"],
             )
-        b.tokens -= 1.0
 
 
-class ConcurrencyCap:
-    """At most ``limit`` requests in flight; others wait up to ``queue_seconds``, then 503."""
+class Slots:
+    """At most ``limit`` requests in flight, with a share kept for verified callers.
 
-    def __init__(self, limit: int, queue_seconds: float):
+    Requests whose token this process has already verified (``known``) may take any
+    free slot. Others (anonymous, or a token not yet seen) may hold at most
+    ``limit * anonymous_share`` slots in all and ``per_client`` per client address,
+    so slow or abundant anonymous traffic cannot take the slots staff need. A request
+    that finds no slot waits up to ``queue_seconds``, then is refused (503).
+    """
+
+    def __init__(self, limit: int, queue_seconds: float, anonymous_share: float = 1.0, per_client: int = 0):
         self.limit = limit
         self.queue_seconds = queue_seconds
-        self._sem: asyncio.Semaphore | None = None
+        self.other_limit = max(1, int(limit * anonymous_share))
+        self.per_client = per_client or limit
         self.in_flight = 0
+        self.other_in_flight = 0
         self.shed = 0
+        self._by_client: dict[str, int] = {}
+        self._cond: asyncio.Condition | None = None
 
-    def _semaphore(self) -> asyncio.Semaphore:
-        if self._sem is None:
-            self._sem = asyncio.Semaphore(self.limit)
-        return self._sem
+    def _free(self, known: bool, client: str) -> bool:
+        if self.in_flight >= self.limit:
+            return False
+        if known:
+            return True
+        return self.other_in_flight < self.other_limit and self._by_client.get(client, 0) < self.per_client
 
-    async def acquire(self) -> bool:
-        sem = self._semaphore()
+    async def acquire(self, known: bool, client: str) -> bool:
+        """Take a slot (waiting up to ``queue_seconds``); False when none came free."""
+        if self._free(known, client):
+            self._take(known, client)
+            return True
+        if self._cond is None:
+            self._cond = asyncio.Condition()
         try:
-            await asyncio.wait_for(sem.acquire(), timeout=self.queue_seconds)
+            async with self._cond:
+                await asyncio.wait_for(
+                    self._cond.wait_for(lambda: self._free(known, client)), timeout=self.queue_seconds
+                )
+                self._take(known, client)
+                return True
         except TimeoutError:
             self.shed += 1
             return False
-        self.in_flight += 1
-        return True
 
-    def release(self) -> None:
+    def _take(self, known: bool, client: str) -> None:
+        self.in_flight += 1
+        if not known:
+            self.other_in_flight += 1
+            self._by_client[client] = self._by_client.get(client, 0) + 1
+
+    async def release(self, known: bool, client: str) -> None:
+        """Give a slot back and wake whoever waits for one."""
         self.in_flight -= 1
-        self._semaphore().release()
+        if not known:
+            self.other_in_flight -= 1
+            left = self._by_client.get(client, 1) - 1
+            if left:
+                self._by_client[client] = left
+            else:
+                self._by_client.pop(client, None)
+        if self._cond is not None:
+            async with self._cond:
+                self._cond.notify_all()

@@ -20,6 +20,7 @@ CRSQuery = Annotated[
 
 
 async def point_query(lon: LonQuery, lat: LatQuery, crs: CRSQuery) -> WGSPoint:
+    """Read ``lon``/``lat``/``crs`` query parameters as a WGS84 point."""
     return make_point(lon, lat, crs.value)
 
 

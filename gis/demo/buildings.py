@@ -20,6 +20,8 @@ from gis.demo.geometry import HH_RANGE, SETBACK
 
 @dataclass(frozen=True)
 class BuildingType:
+    """A kind of building the demo generator places."""
+
     name: str
     length: float
     width: float
@@ -55,6 +57,8 @@ _RETRIES = (
 
 @dataclass
 class Placed:
+    """A building placed in a grid."""
+
     footprints: np.ndarray  # polygons
     floors: np.ndarray
     units: np.ndarray
@@ -92,7 +96,7 @@ def _candidates(
 def place_buildings(
     grid: shapely.Geometry, angle: float, centrality: float, rng: np.random.Generator
 ) -> Placed:
-    """Buildings for one grid with 300–500 households in total."""
+    """Place the buildings of one grid, with 300–500 households in total."""
     target = int(rng.integers(330, 471))
     inner = shapely.buffer(grid, -SETBACK, join_style="mitre")
     p_walkup = 0.15 + 0.45 * centrality  # older estates cluster in the old centre

@@ -652,10 +652,12 @@ VISIT_CHECKLIST = [
 
 
 def departments_frame() -> pd.DataFrame:
+    """Return the departments as a table."""
     return pd.DataFrame(DEPARTMENTS, columns=["code", "name", "name_en", "time_limit_hours"])
 
 
 def service_items_frame() -> pd.DataFrame:
+    """Return the service items as a table."""
     cols = [
         "code",
         "name",
@@ -671,4 +673,5 @@ def service_items_frame() -> pd.DataFrame:
 
 
 def item_weights() -> dict[str, float]:
+    """Return how often each item is reported (weights summing to 1)."""
     return {row[0]: row[9] for row in SERVICE_ITEMS}

@@ -76,9 +76,11 @@ class DemoCity:
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
 
     def counts(self) -> dict[str, int]:
+        """Count the rows of each table."""
         return {name: len(frame) for name, frame in self.tables.items()}
 
     def __getitem__(self, name: str) -> pd.DataFrame:
+        """Return a field by name."""
         return self.tables[name]
 
 

@@ -42,6 +42,8 @@ HH_RANGE = (300, 500)
 
 @dataclass(frozen=True)
 class UrbanArea:
+    """An urban area of the demo city."""
+
     name: str
     centre: tuple[float, float]  # metric
     radii: tuple[float, float]
@@ -104,6 +106,8 @@ def to_wgs84(geom: Any) -> Any:
 
 @dataclass
 class AdminFeature:
+    """A real administrative boundary (city or district)."""
+
     code: str
     name: str
     name_en: str
@@ -112,7 +116,7 @@ class AdminFeature:
 
 
 def load_admin() -> list[AdminFeature]:
-    """The real city and district boundaries, converted from GCJ-02 to WGS84."""
+    """Read the real city and district boundaries, converted from GCJ-02 to WGS84."""
     data = json.loads(DATA.read_text(encoding="utf-8"))
     out = []
     for f in data["features"]:
@@ -130,6 +134,8 @@ def load_admin() -> list[AdminFeature]:
 
 @dataclass
 class StreetLine:
+    """One street of the demo city's network."""
+
     geom: LineString
     kind: str
     name: str | None
@@ -150,7 +156,7 @@ def _lattice(
     arterial_names: list[tuple[str, str]],
     other_names: list[tuple[str, str]],
 ) -> list[StreetLine]:
-    """A jittered, slightly rotated lattice of streets covering the area's box."""
+    """Draw a jittered, slightly rotated lattice of streets covering the area's box."""
     rx, ry = area.radii
     rx *= 1.2
     ry *= 1.2
@@ -359,6 +365,7 @@ def _split_piece(poly: Polygon, rng: np.random.Generator) -> tuple[list[Polygon]
 def build_layout(
     seed: int, n_communities: int = N_COMMUNITIES, n_grids: int = N_GRIDS
 ) -> tuple[Layout, list[AdminFeature]]:
+    """Lay out the demo city's streets, blocks and communities."""
     admin = load_admin()
     dist_metric = {a.code: to_metric(a.geom_wgs84) for a in admin if a.level == "district"}
 

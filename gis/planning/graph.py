@@ -47,6 +47,9 @@ class UnitGraph:
 
     @property
     def n(self) -> int:
+        """Count the units."""
+        """Count the units."""
+        """Count the units."""
         return int(self.ids.size)
 
     @classmethod

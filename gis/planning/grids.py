@@ -72,7 +72,7 @@ def dissolve_grids(
 
 
 def assign_grid_codes(grids: gpd.GeoDataFrame, community_code: str) -> gpd.GeoDataFrame:
-    """Number grids west→east within north→south row bands.
+    """Order grids west→east within north→south row bands and number them.
 
     Rows are bands of height ``sqrt(mean grid area)`` counted down from the
     northernmost representative point; inside a band grids run west→east.

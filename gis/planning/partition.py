@@ -841,7 +841,7 @@ class _State:
         )
 
     def n_violations(self) -> int:
-        """Number of grids outside the households range."""
+        """Count the grids outside the households range."""
         w = self.W
         return int(((w < self.lo - 1e-9) | (w > self.hi + 1e-9)).sum())
 
@@ -852,7 +852,7 @@ class _State:
         return c
 
     def _can_leave(self, u: int, a: int) -> bool:
-        """Removing ``u`` keeps grid ``a`` connected and non-empty."""
+        """Tell whether removing ``u`` keeps grid ``a`` connected and non-empty."""
         if self.count[a] <= 1:
             return False
         labels = self.labels

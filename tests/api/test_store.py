@@ -12,6 +12,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy.engine import make_url
 
 from api.errors import ClusterError
 from api.store.cluster import Cluster, free_port
@@ -92,13 +93,43 @@ def test_every_growing_table_carries_the_city_code(empty_db_url: str) -> None:
         assert t in with_city, t
 
 
-def test_health_reports_postgres_and_postgis_versions(empty_db_url: str) -> None:
+def test_health_shows_status_to_everyone_and_versions_to_admins(empty_db_url: str) -> None:
+    from api.auth.tokens import create_token
+    from api.store.engine import make_sync_engine
+
+    engine = make_sync_engine(empty_db_url)
+    with engine.begin() as conn:
+        admin = create_token(conn, "admin")[1]
+        planner = create_token(conn, "planner")[1]
+    engine.dispose()
     with TestClient(create_app(database_url=empty_db_url)) as c:
-        body = c.get("/health").json()
+        assert c.get("/health").json() == {"status": "ok"}
+        assert c.get("/health", headers={"Authorization": f"Bearer {planner}"}).json() == {"status": "ok"}
+        body = c.get("/health", headers={"Authorization": f"Bearer {admin}"}).json()
     assert body["status"] == "ok"
     assert body["database"]["postgres"].startswith(("15", "16", "17"))
     assert body["database"]["postgis"][0] == "3"
     assert body["database"]["pgrouting"]
+    assert body["database"]["schema_version"]
+
+
+def test_health_answers_503_with_a_body_when_the_database_is_down(
+    pg_cluster: Cluster, empty_template: str
+) -> None:
+    from tests.conftest import EMPTY_TEMPLATE, clone_database
+
+    url = clone_database(pg_cluster, EMPTY_TEMPLATE, "health_down")
+    name = url.rsplit("/", 1)[-1]
+    with TestClient(create_app(database_url=url), raise_server_exceptions=False) as c:
+        assert c.get("/health").json() == {"status": "ok"}
+        admin = make_url(pg_cluster.url).set(database="postgres").render_as_string(hide_password=False)
+        with psycopg.connect(psycopg_dsn(admin), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')  # the store goes away under the server
+        r = c.get("/health")
+        assert r.status_code == 503 and r.json() == {"status": "unavailable"}
+        assert r.headers["retry-after"] == "1"
+        api = c.get("/api/v1/communities", headers={"Authorization": "Bearer wg_whatever"})
+        assert api.status_code == 503 and api.json()["detail"][0]["type"] == "unavailable"
 
 
 def test_embedded_cluster_starts_stops_and_restarts(tmp_path: Path) -> None:
@@ -159,3 +190,42 @@ def test_the_start_page_says_where_everything_is(empty_db_url: str) -> None:
     assert r.status_code == 200
     for link in ("/docs", "/maps/coverage", "/tiles", "/ogc", "/open311/v2/discovery.json"):
         assert link in r.text
+
+
+def test_database_errors_never_carry_bound_values(
+    empty_db_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """No bound value (a resident's phone) in a database error's text or in the server's log.
+
+    (PostgreSQL itself may quote a value in its own message; the server never logs that
+    message, only the error's class and SQLSTATE.)
+    """
+    import logging
+
+    import sqlalchemy as sa
+    from sqlalchemy.exc import DBAPIError
+
+    from api.auth.tokens import create_token
+    from api.store.engine import make_sync_engine
+    from api.web.deps import ConnDep
+
+    phone = "13912345678"
+    sync = make_sync_engine(empty_db_url)
+    with pytest.raises(DBAPIError) as caught, sync.connect() as conn:
+        conn.execute(sa.text("SELECT CAST(:p AS text), 1 / 0"), {"p": phone})
+    with sync.begin() as conn:
+        admin = create_token(conn, "admin")[1]
+    sync.dispose()
+    assert phone not in str(caught.value) and "parameters hidden" in str(caught.value)
+
+    app = create_app(database_url=empty_db_url)
+
+    @app.get("/trust-test/division")
+    async def division(conn: ConnDep) -> None:
+        await conn.execute(sa.text("SELECT CAST(:p AS text), 1 / 0"), {"p": phone})
+
+    caplog.set_level(logging.INFO)
+    with TestClient(app, raise_server_exceptions=False) as c:
+        r = c.get("/trust-test/division", headers={"Authorization": f"Bearer {admin}"})
+    assert r.status_code in (422, 500) and phone not in r.text
+    assert phone not in caplog.text

@@ -57,8 +57,11 @@ def window(sql: Any) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def admin_token(make_token: Any) -> str:
-    """Return an admin token of the module's database."""
-    return str(make_token("admin"))
+    """Return an admin token of the module's database.
+
+    The browser tests pass it as ``?access_token=``, which a token must opt into (QGIS).
+    """
+    return str(make_token("admin", query_allowed=True))
 
 
 @pytest.fixture(autouse=True)

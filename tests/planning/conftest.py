@@ -102,15 +102,10 @@ def token_with_id(db_url: str) -> Iterator[Callable[..., tuple[int, str]]]:
 
 @pytest.fixture(scope="module")
 def strict_client(db_url: str) -> Iterator[TestClient]:
-    """Serve the app with the old middleware's scope step OFF: what the planning services decide alone."""
-    from api.settings import load_settings
+    """Serve the app: scope is what the planning services decide (the old middleware's step is gone)."""
     from api.web.app import create_app
 
-    settings = load_settings()
-    settings = settings.model_copy(
-        update={"security": settings.security.model_copy(update={"legacy_scope": False})}
-    )
-    with TestClient(create_app(settings, database_url=db_url)) as c:
+    with TestClient(create_app(database_url=db_url)) as c:
         yield c
 
 

@@ -125,14 +125,8 @@ def test_redraws_outside_the_area_are_refused_and_store_nothing(strict_client, s
 
 
 def test_the_app_as_configured_refuses_the_same_requests(client, token, areas, other_plan):
-    """Check the app as the environment configures it refuses the same requests.
-
-    The old middleware answers 403 first while its scope step is on
-    (``WANGGE_SECURITY_LEGACY_SCOPE``), the service 404 once it is off.
-    """
-    from api.settings import load_settings
-
-    expected = 403 if load_settings().security.legacy_scope else 404
+    """Check the app as the environment configures it refuses the same requests (404, from the service)."""
+    expected = 404
     mine = token("planner", community_code=areas["community"])
     for method, path, body in _plan_routes(other_plan, other_plan)[:4]:
         r = client.request(method, path, json=body, headers=auth(mine))

@@ -1,16 +1,26 @@
-"""Fixtures of the trust tests: the app with ``install_security`` and tokens of every role."""
+"""Fixtures of the trust tests: the app (trust layer included), tokens of every role, server processes."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from api.settings import SecuritySettings, load_settings
+from api.store.cluster import free_port
 from api.web.app import create_app
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def secure_app(db_url: str, settings: SecuritySettings | None = None) -> FastAPI:
@@ -70,3 +80,61 @@ def tokens(new_token: Callable[..., str], area: dict[str, Any]) -> dict[str, str
         "department": make_token("department", department_code=area["department"]),
         "reporter": make_token("reporter"),
     }
+
+
+class ServerProcess:
+    """``uvicorn api.web.app:create_app`` in a child process (``env``: extra variables)."""
+
+    def __init__(self, db_url: str, env: dict[str, str] | None = None):
+        self.db_url = db_url
+        self.env = env or {}
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        env = {
+            **os.environ,
+            "WANGGE_DATABASE_URL": self.db_url,
+            "WANGGE_SECURITY_INTAKE_RATE": "10000",
+            "WANGGE_SECURITY_INTAKE_BURST": "10000",
+            **self.env,
+        }
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "api.web.app:create_app",
+                "--factory",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--log-level",
+                "warning",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, "server exited at start"
+            try:
+                if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError("server did not come up")
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.kill()

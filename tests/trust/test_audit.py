@@ -141,3 +141,24 @@ def test_get_audit_is_for_admins_and_filters(
     bad = c.get("/api/v1/audit", params={"since": "2026-01-01T00:00:00"}, headers=admin)
     assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["query", "since"]
     assert c.get("/api/v1/audit", params={"limit": 5000}, headers=admin).status_code == 422
+
+
+def test_refused_requests_are_audited_without_their_bodies(
+    secure_client: TestClient, tokens: dict[str, str], sql: Callable[..., list[tuple[Any, ...]]]
+) -> None:
+    secret = "13900001234"
+    r = secure_client.post("/api/v1/incidents", json={"description": "x", "reporter": {"phone": secret}})
+    assert r.status_code == 401
+    r = secure_client.get("/api/v1/audit", headers=auth(tokens["planner"]))
+    assert r.status_code == 403
+    rows = sql(
+        "SELECT role, method, path, status, after, row_to_json(a)::text FROM audit_log a "
+        "WHERE action = 'request.refused' ORDER BY id DESC LIMIT 2"
+    )
+    assert [(row[1], row[2], row[3]) for row in rows] == [
+        ("GET", "/api/v1/audit", 403),
+        ("POST", "/api/v1/incidents", 401),
+    ]
+    assert rows[0][0] == "planner" and rows[1][0] is None
+    assert "role 'planner'" in rows[0][4]["reason"]
+    assert all(secret not in row[5] for row in rows)  # the body never reaches the log

@@ -30,64 +30,9 @@ import pytest
 from api.store.cluster import free_port
 from api.web.deps import TxDep
 from tests.conftest import auth
+from tests.trust.conftest import ServerProcess as Server
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-class Server:
-    """``uvicorn api.web.app:create_app`` in a child process."""
-
-    def __init__(self, db_url: str):
-        self.db_url = db_url
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        env = {
-            **os.environ,
-            "WANGGE_DATABASE_URL": self.db_url,
-            "WANGGE_SECURITY_INTAKE_RATE": "10000",
-            "WANGGE_SECURITY_INTAKE_BURST": "10000",
-        }
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "api.web.app:create_app",
-                "--factory",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--log-level",
-                "warning",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, "server exited at start"
-            try:
-                if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError("server did not come up")
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.kill()
 
 
 @pytest.fixture()

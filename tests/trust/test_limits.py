@@ -281,3 +281,27 @@ def test_store_trouble_maps_to_503_or_422_never_500(db_url: str, tokens: dict[st
         r = c.get("/trust-test/pool", headers=h)
         assert r.status_code == 503 and r.headers["retry-after"] == "1"
         assert c.get("/trust-test/overflow", headers=h).status_code == 422
+
+
+def test_a_geometry_whose_type_is_not_text_is_a_4xx_never_a_500(
+    secure_client: TestClient,
+    tokens: dict[str, str],
+    sql: Callable[..., list[tuple[Any, ...]]],
+    intake: dict[str, Any],
+) -> None:
+    """``{"type": {}, ...}`` once crashed the body check (an unhashable value)."""
+    bad = {"type": {}, "coordinates": [0, 0]}
+    limits.check_body_geometries({"location": bad, "nested": [{"type": ["Point"]}]})  # not a geometry: left
+    h = auth(tokens["admin"])
+    n = count(sql)
+    task = sql("SELECT id FROM tasks ORDER BY id LIMIT 1")
+    task_id = task[0][0] if task else 1
+    for path, body in (
+        ("/api/v1/tasks", {"item_code": intake["item_code"], "location": bad, "description": "x"}),
+        (f"/api/v1/tasks/{task_id}/complete", {"location": bad}),
+        ("/api/v1/visits", {"worker_id": 1, "location": bad}),
+        ("/api/v1/incidents", {**intake, "location": bad}),
+    ):
+        r = secure_client.post(path, json=body, headers=h)
+        assert 400 <= r.status_code < 500, (path, r.status_code, r.text)
+    assert count(sql) == n

@@ -4,10 +4,16 @@ For each route (method + template, taken from the app itself):
 
 * the route is declared in ``api.auth.permissions.PERMISSIONS`` (a new endpoint
   without a rule fails here), and no rule names a route that does not exist;
+* no route is reachable without the trust step: every API route carries the
+  ``authorize`` dependency, every mount a ``MountGuard``, nothing else is routed
+  (and the check itself catches an unguarded mount or route);
 * anonymous → 401 unless the route is public;
 * a role the rule does not allow → 403;
-* a role it allows (unscoped token) → neither 401 nor 403;
-* entity- and area-scoped routes: a token scoped to another community → 403.
+* a role it allows → neither 401 nor 403;
+* the same three under a ``root_path`` (behind a reverse proxy);
+* what the services decide from the typed request: a named community outside the
+  token's area → 403; an entity outside the token's scope → 404, exactly as a
+  missing one (no existence oracle).
 """
 
 from __future__ import annotations
@@ -17,11 +23,15 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from fastapi.routing import iter_route_contexts
+from fastapi.staticfiles import StaticFiles
 from fastapi.testclient import TestClient
+from starlette.routing import Mount, Route
 
 from api.auth import permissions
 from api.auth.permissions import PERMISSIONS
-from api.web.security import flat_routes
+from api.web.app import create_app
+from api.web.authorize import unguarded_routes
 from tests.conftest import auth
 from tests.trust.conftest import secure_app
 
@@ -29,13 +39,15 @@ PREFERRED = ("dispatcher", "planner", "worker", "department", "reporter")
 
 
 def app_routes(db_url: str) -> list[tuple[str, str]]:
+    """(method, template) of every route; mounts as GET of their path."""
     app = secure_app(db_url)
     out = []
-    for r in flat_routes(app):
-        for m in sorted(r.methods or {"GET"}):
+    for ctx in iter_route_contexts(app.router.routes):
+        methods = getattr(ctx, "methods", None) or {"GET"}
+        for m in sorted(methods):
             if m == "HEAD":
                 continue
-            out.append((m, r.template))
+            out.append((m, str(ctx.path)))
     return out
 
 
@@ -96,9 +108,13 @@ def fill(template: str, samples: dict[str, Any]) -> str:
 
 
 @pytest.fixture(scope="module")
-def role_tokens(new_token: Callable[..., str]) -> dict[str, str]:
-    """Unscoped tokens of every role (a right role then passes every scope check)."""
-    return {role: new_token(role) for role in ("admin", *permissions.ANY_ROLE)}
+def role_tokens(new_token: Callable[..., str], area: dict[str, Any]) -> dict[str, str]:
+    """Tokens of every role without an area (workers bound to a person, departments to one)."""
+    scope: dict[str, dict[str, Any]] = {
+        "worker": {"person_id": area["worker_id"]},
+        "department": {"department_code": area["department"]},
+    }
+    return {role: new_token(role, **scope.get(role, {})) for role in ("admin", *permissions.ANY_ROLE)}
 
 
 def call(c: TestClient, method: str, path: str, token: str | None) -> int:
@@ -124,6 +140,16 @@ def test_every_route_is_declared_and_every_rule_is_a_route(db_url: str) -> None:
     assert not undeclared, f"routes missing from api/auth/permissions.py: {undeclared}"
     stale = sorted(k for k in PERMISSIONS if k not in routes)
     assert not stale, f"rules for routes that do not exist: {stale}"
+
+
+def test_no_route_escapes_the_trust_step(db_url: str) -> None:
+    app = secure_app(db_url)
+    assert unguarded_routes(app) == []
+    # the check sees what would escape: a plain route, an unguarded mount
+    app.router.routes.append(Route("/sneaky", lambda request: None))
+    app.router.routes.append(Mount("/loose", app=StaticFiles(directory=".")))
+    found = unguarded_routes(app)
+    assert any(p.startswith("/sneaky") for p in found) and any(p.startswith("/loose") for p in found)
 
 
 def test_anonymous_gets_401_unless_public(
@@ -170,11 +196,6 @@ def test_right_role_is_let_through(
     new_token: Callable[..., str],
     area: dict[str, Any],
 ) -> None:
-    role_tokens = {
-        **role_tokens,
-        "department": new_token("department", department_code=area["department"]),
-        "worker": new_token("worker", person_id=area["worker_id"]),
-    }
     for method, template in app_routes(db_url):
         rule = permissions.rule_for(method, template)
         assert rule is not None
@@ -186,13 +207,15 @@ def test_right_role_is_let_through(
             assert status not in (401, 403), (method, template, role, status)
 
 
-def test_out_of_scope_tokens_get_403(
+def test_out_of_scope_areas_get_403_and_entities_404(
     secure_client: TestClient,
     db_url: str,
     samples: dict[str, Any],
     area: dict[str, Any],
     new_token: Callable[..., str],
 ) -> None:
+    """Decided by the services: a named area outside the token's → 403 (area codes are
+    public); an entity outside its scope → 404 like a missing one."""
     other = area["other_community"]
     outsiders = {role: new_token(role, community_code=other) for role in ("dispatcher", "planner")}
     checked = 0
@@ -205,14 +228,17 @@ def test_out_of_scope_tokens_get_403(
         if role is None:
             continue
         path = fill(template, samples)
+        expected = 403
         if rule.scope == "area":
             path += ("&" if "?" in path else "?") + f"community={area['community']}"
         elif "{" + str(rule.param) + "}" not in template:
             continue  # the entity is named in the body: tested on its own
         elif rule.entity == "task" and samples["task_id"] == 1:
             continue  # no task in the demo city to aim at
+        else:
+            expected = 404
         status = call(secure_client, method, path, outsiders[role])
-        assert status == 403, (method, template, role, status)
+        assert status == expected, (method, template, role, status)
         checked += 1
     assert checked >= 15
 
@@ -224,7 +250,11 @@ def test_relation_scoped_tokens(
     sql: Callable[..., list[tuple[Any, ...]]],
     new_token: Callable[..., str],
 ) -> None:
-    """Workers reach their own grid's cases and themselves; departments their queue."""
+    """Workers reach their own grid's cases and themselves; departments their queue.
+
+    Things outside the relation answer 404 (as missing ones); naming another person or
+    department in a filter answers 403 (what was asked for is visible in the request).
+    """
     c = secure_client
     me = new_token("worker", person_id=area["worker_id"])
     other_worker = sql(
@@ -243,9 +273,9 @@ def test_relation_scoped_tokens(
         (area["worker_id"], area["worker_id"]),
     )[0][0]
     assert c.get(f"/api/v1/incidents/{mine}", headers=auth(me)).status_code == 200
-    assert c.get(f"/api/v1/incidents/{theirs}", headers=auth(me)).status_code == 403
+    assert c.get(f"/api/v1/incidents/{theirs}", headers=auth(me)).status_code == 404
     assert c.get(f"/api/v1/people/{area['worker_id']}", headers=auth(me)).status_code == 200
-    assert c.get(f"/api/v1/people/{other_worker}", headers=auth(me)).status_code == 403
+    assert c.get(f"/api/v1/people/{other_worker}", headers=auth(me)).status_code == 404
     # a worker may name only itself anywhere in a request
     assert c.get(f"/api/v1/tasks?person={other_worker}", headers=auth(me)).status_code == 403
     assert c.get(f"/api/v1/tasks?person={area['worker_id']}", headers=auth(me)).status_code == 200
@@ -258,7 +288,7 @@ def test_relation_scoped_tokens(
         0
     ][0]
     d2 = new_token("department", department_code=other_dept)
-    assert c.get(f"/api/v1/incidents/{escalated[0]}", headers=auth(d2)).status_code == 403
+    assert c.get(f"/api/v1/incidents/{escalated[0]}", headers=auth(d2)).status_code == 404
     # a reporter reads what it filed, not what others filed
     rep = new_token("reporter")
     body = {
@@ -273,7 +303,7 @@ def test_relation_scoped_tokens(
     made = c.post("/api/v1/incidents", json=body, headers=auth(rep))
     assert made.status_code == 201, made.text
     assert c.get(f"/api/v1/incidents/{made.json()['id']}", headers=auth(rep)).status_code == 200
-    assert c.get(f"/api/v1/incidents/{mine}", headers=auth(rep)).status_code == 403
+    assert c.get(f"/api/v1/incidents/{mine}", headers=auth(rep)).status_code == 404
     assert c.get(f"/api/v1/incidents?department={other_dept}", headers=auth(d)).status_code == 403
     assert c.get(f"/api/v1/incidents?department={escalated[1]}", headers=auth(d)).status_code == 200
     dept = new_token("department", department_code=area["department"])
@@ -281,3 +311,26 @@ def test_relation_scoped_tokens(
     assert ok.status_code == 200, ok.text
     no = c.get(f"/api/v1/departments/{area['other_department']}/queue", headers=auth(dept))
     assert no.status_code == 403, no.text
+
+
+def test_the_table_holds_under_a_root_path(
+    db_url: str, samples: dict[str, Any], role_tokens: dict[str, str]
+) -> None:
+    """Behind a reverse proxy (``root_path``): same rules, mounts included."""
+    prefix = "/wangge"  # as `wangge serve` passes WANGGE_API_ROOT_PATH to the server
+    with TestClient(create_app(database_url=db_url), root_path=prefix) as c:
+        checked = 0
+        for method, template in app_routes(db_url):
+            rule = permissions.rule_for(method, template)
+            assert rule is not None
+            if template.startswith(("/docs", "/redoc")):
+                continue
+            path = prefix + fill(template, samples)
+            anonymous = call(c, method, path, None)
+            assert (anonymous == 401) == (not rule.public), (method, template, anonymous)
+            wrong = next((r for r in permissions.ANY_ROLE if r not in rule.allowed), None)
+            if wrong is not None and not rule.public:
+                assert call(c, method, path, role_tokens[wrong]) == 403, (method, template, wrong)
+            checked += 1
+        assert checked >= 50
+        assert c.get(prefix + "/ogc/collections", headers=auth(role_tokens["planner"])).status_code == 200

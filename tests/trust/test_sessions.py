@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -71,6 +72,7 @@ def test_a_session_dies_with_its_token_and_at_sign_out(
     assert client.get("/api/v1/incidents?limit=1").status_code == 200
     rev = CliRunner().invoke(cli, ["token", "revoke", token], env={"WANGGE_DATABASE_URL": db_url})
     assert rev.exit_code == 0, rev.output
+    time.sleep(0.1)  # the revoking commit reaches the server's cache within 100 ms
     r = client.get("/api/v1/incidents?limit=1")
     assert r.status_code == 401 and "sign in" in r.json()["detail"][0]["msg"]
 

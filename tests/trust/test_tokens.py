@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -52,7 +53,8 @@ def test_missing_malformed_unknown_revoked_and_expired_tokens_get_401(
         assert revoke_token(conn, live) == 1
         assert revoke_token(conn, "9" * 30) == 0
     engine.dispose()
-    # revocation takes effect on the very next request (no cache)
+    # the server cached the token; the revoking commit told it (NOTIFY): refused within 100 ms
+    time.sleep(0.1)
     assert c.get(URL, headers=auth(live)).status_code == 401
 
 
@@ -105,3 +107,69 @@ def test_cli_creates_and_revokes_tokens(db_url: str, monkeypatch: Any) -> None:
             )
         ]
     assert actions == ["token.revoke", "token.create"]
+
+
+def test_query_tokens_are_opt_in_and_only_where_a_route_allows_them(
+    secure_client: TestClient, new_token: Any
+) -> None:
+    plain, qgis = new_token("planner"), new_token("planner", query_allowed=True)
+    r = secure_client.get("/tiles", params={"access_token": plain})
+    assert r.status_code == 401 and "--allow-query-token" in r.json()["detail"][0]["msg"]
+    assert r.json()["detail"][0]["loc"] == ["query", "access_token"]
+    assert secure_client.get("/tiles", params={"access_token": qgis}).status_code == 200
+    assert secure_client.get("/ogc/collections", params={"access_token": qgis}).status_code == 200
+    assert secure_client.get("/ogc/collections", params={"access_token": plain}).status_code == 401
+    # a route whose rule names no such field takes no token from the query at all
+    assert secure_client.get(URL, params={"access_token": qgis}).status_code == 401
+
+
+def test_responses_carry_the_security_headers(secure_client: TestClient, tokens: dict[str, str]) -> None:
+    h = auth(tokens["admin"])
+    tile = secure_client.get("/tiles/grids/12/3410/1660", headers=h)
+    assert tile.status_code in (200, 204)
+    assert tile.headers["cache-control"] == "private, no-store"  # never "public" with a token
+    page = secure_client.get("/maps/party", headers=h)
+    assert page.status_code == 200 and page.headers["referrer-policy"] == "no-referrer"
+    assert page.headers["cache-control"] == "private, no-store"
+    assert page.headers["x-content-type-options"] == "nosniff"
+    public = secure_client.get("/open311/v2/services.json")
+    assert public.status_code == 200 and "private" not in public.headers.get("cache-control", "")
+    assert public.headers["referrer-policy"] == "no-referrer"
+    # every answer is named, and a sane id sent by the client is kept
+    assert len(public.headers["x-request-id"]) == 32
+    kept = secure_client.get("/health", headers={"X-Request-ID": "trace-42"})
+    assert kept.headers["x-request-id"] == "trace-42"
+
+
+def test_cli_refuses_unbound_tokens_sets_a_default_expiry_and_lists_what_expires(
+    db_url: str, monkeypatch: Any, sql: Callable[..., list[tuple[Any, ...]]]
+) -> None:
+    from typer.testing import CliRunner
+
+    from api.cli.main import app
+
+    monkeypatch.setenv("WANGGE_DATABASE_URL", db_url)
+    monkeypatch.setenv("WANGGE_SECURITY_TOKEN_DAYS", "30")
+    runner = CliRunner()
+    worker = runner.invoke(app, ["token", "create", "--role", "worker"])
+    assert worker.exit_code == 1 and "--person" in worker.output
+    dept = runner.invoke(app, ["token", "create", "--role", "department", "--community", "340503001001"])
+    assert dept.exit_code == 1 and "--department" in dept.output
+    made = runner.invoke(app, ["token", "create", "--role", "dispatcher", "--label", "window 3"])
+    assert made.exit_code == 0, made.output
+    token = made.stdout.strip().splitlines()[-1]
+    days = sql(
+        "SELECT extract(epoch FROM expires_at - created_at) / 86400 FROM api_tokens WHERE token_hash = %s",
+        (hash_token(token),),
+    )[0][0]
+    assert 29.9 < float(days) <= 30.01
+    soon = runner.invoke(
+        app, ["token", "create", "--role", "planner", "--expires-days", "3", "--label", "soon"]
+    )
+    assert soon.exit_code == 0, soon.output
+    listed = runner.invoke(app, ["token", "list"], terminal_width=200)
+    assert listed.exit_code == 0, listed.output
+    line = next(ln for ln in listed.output.splitlines() if "soon" in ln)
+    assert "expires in" in line
+    assert token not in listed.output and "window 3" in listed.output
+    assert "expire within 14 days" in listed.output

@@ -22,6 +22,8 @@ class SessionRow:
     csrf_token: str
     lang: str
     expires_at: dt.datetime
+    #: the token's own expiry (the session dies with it)
+    token_expires_at: dt.datetime | None = None
 
 
 _INSERT = text(
@@ -31,7 +33,7 @@ _INSERT = text(
 
 _FIND = text(
     "SELECT t.id AS token_id, t.role, t.community_code, t.district_code, t.department_code, "
-    "t.person_id, s.csrf_token, s.lang, s.expires_at "
+    "t.person_id, s.csrf_token, s.lang, s.expires_at, t.expires_at AS token_expires_at "
     "FROM console_sessions s JOIN api_tokens t ON t.id = s.token_id "
     "WHERE s.id = :id AND s.ended_at IS NULL AND s.expires_at > now() "
     "AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > now())"
@@ -53,7 +55,7 @@ async def insert_session(
 
 
 async def find_session(conn: AsyncConnection, session_hash: str) -> SessionRow | None:
-    """The live session with this hash and its live token, or None."""
+    """Find the live session with this hash and its live token, or None."""
     row = (await conn.execute(_FIND, {"id": session_hash})).mappings().first()
     return None if row is None else SessionRow(**row)
 

@@ -1,30 +1,54 @@
-"""One router module per resource.
+"""One router module per resource, mounted in the order of :data:`ROUTERS`.
 
-Every module in this package that defines ``router`` (an ``APIRouter``) is
-mounted by the app, in the order of ``ORDER`` first and then alphabetically, so
-that adding a resource means adding one file here.
+The list is explicit so that a reader sees what the application serves; adding a
+resource means adding its module here and its routes to the permission table
+(:mod:`api.auth.permissions`, checked by ``tests/trust/test_permission_matrix.py``).
+Routers are included without a prefix: each declares its full paths, the ones the
+permission table names.
 """
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
-
 from fastapi import APIRouter
 
-ORDER = ["health", "communities", "grids", "party"]
+from api.web.routers import (
+    audit,
+    communities,
+    departments,
+    dispatch,
+    grids,
+    health,
+    incidents,
+    maps,
+    metrics,
+    ogc,
+    open311,
+    party,
+    people,
+    plans,
+    points,
+    tasks,
+    tiles,
+    visits,
+)
 
-
-def _discover() -> list[APIRouter]:
-    names = sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
-    names = [n for n in ORDER if n in names] + [n for n in names if n not in ORDER]
-    routers = []
-    for name in names:
-        module = importlib.import_module(f"{__name__}.{name}")
-        router = getattr(module, "router", None)
-        if isinstance(router, APIRouter):
-            routers.append(router)
-    return routers
-
-
-ROUTERS: list[APIRouter] = _discover()
+ROUTERS: list[APIRouter] = [
+    health.router,
+    communities.router,
+    grids.router,
+    party.router,
+    audit.router,
+    departments.router,
+    dispatch.router,
+    incidents.router,
+    maps.router,
+    metrics.router,
+    ogc.router,
+    open311.router,
+    people.router,
+    plans.router,
+    points.router,
+    tasks.router,
+    tiles.router,
+    visits.router,
+]

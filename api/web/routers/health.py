@@ -1,15 +1,18 @@
-"""Liveness and versions."""
+"""Liveness: ``/health`` (status for everyone, versions for admins) and the start page."""
 
 from __future__ import annotations
 
-from typing import Any
+import logging
 
-from fastapi import APIRouter
-from fastapi.responses import HTMLResponse
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, JSONResponse
+from pydantic import BaseModel
 from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 
-from api.web.deps import ConnDep
+from api.web.deps import OptionalPrincipalDep
 
+log = logging.getLogger("wangge.health")
 router = APIRouter(tags=["health"])
 
 _VERSIONS = text(
@@ -19,10 +22,47 @@ _VERSIONS = text(
 )
 
 
-@router.get("/health", summary="Database and PostGIS versions")
-async def health(conn: ConnDep) -> dict[str, Any]:
-    row = (await conn.execute(_VERSIONS)).mappings().one()
-    return {"status": "ok", "database": dict(row)}
+class Versions(BaseModel):
+    """What the store runs (shown to admins only)."""
+
+    postgres: str
+    postgis: str
+    pgrouting: str | None
+    schema_version: str | None
+
+
+class Health(BaseModel):
+    """``ok`` when the store answers, ``unavailable`` (with 503) when it does not."""
+
+    status: str
+    database: Versions | None = None
+
+
+@router.get(
+    "/health",
+    summary="Is the service up (versions for admins)",
+    response_model=Health,
+    response_model_exclude_none=True,
+    responses={503: {"model": Health, "description": "the database does not answer"}},
+)
+async def health(request: Request, principal: OptionalPrincipalDep) -> Health | JSONResponse:
+    """Ask the store once; anonymous callers learn only the status."""
+    try:
+        async with request.app.state.read_engine.connect() as conn:
+            row = (await conn.execute(_VERSIONS)).mappings().one()
+    except (OSError, SQLAlchemyError) as exc:
+        log.error("health: database unavailable (%s)", type(exc).__name__)
+        body = Health(status="unavailable").model_dump(exclude_none=True)
+        return JSONResponse(body, status_code=503, headers={"Retry-After": "1"})
+    if principal is None or principal.role != "admin":
+        return Health(status="ok")
+    versions = Versions(
+        postgres=row["postgres"],
+        postgis=row["postgis"],
+        pgrouting=row["pgrouting"],
+        schema_version=row["schema"],
+    )
+    return Health(status="ok", database=versions)
 
 
 _HOME = """<!doctype html><html lang="zh"><head><meta charset="utf-8">
@@ -31,7 +71,8 @@ line-height:1.5;padding:0 1em}code{background:#eee;padding:0 .2em}</style></head
 <h1>Wangge 网格</h1>
 <p>Grid management for city community governance — 网格化管理. The API and the maps need a
 bearer token: <code>wangge token create --role dispatcher</code>, then send
-<code>Authorization: Bearer …</code>, or add <code>?access_token=…</code> to a map page's address.</p>
+<code>Authorization: Bearer …</code>. For QGIS, a token created with
+<code>--allow-query-token</code> may also travel as <code>?access_token=…</code>.</p>
 <ul>
 <li><a href="/docs">API documentation 接口文档</a> (OpenAPI: <a href="/openapi.json">/openapi.json</a>)</li>
 <li>Maps 地图: <code>/maps/coverage</code> 网格覆盖, <code>/maps/heatmap</code> 事件热力,
@@ -44,5 +85,5 @@ bearer token: <code>wangge token create --role dispatcher</code>, then send
 
 @router.get("/", include_in_schema=False, response_class=HTMLResponse)
 async def home() -> HTMLResponse:
-    """The start page printed by ``wangge up``: where the API, maps and feeds are."""
+    """Serve the start page printed by ``wangge up``: where the API, maps and feeds are."""
     return HTMLResponse(_HOME)
