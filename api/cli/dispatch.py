@@ -18,7 +18,8 @@ def sweep_command(
     limit: Annotated[int, typer.Option(min=1, max=100_000, help="tasks per run")] = 1000,
 ) -> None:
     """Move lapsed offers on, offer open tasks again, expire late ones, prune old positions."""
-    from api.cli.common import database_url, settings as load_cli_settings
+    from api.cli.common import database_url
+    from api.cli.common import settings as load_cli_settings
     from api.services.dispatch.sweep import sweep
     from api.services.dispatch.views import SweepCounts
     from api.store.engine import make_async_engine
