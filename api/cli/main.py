@@ -101,16 +101,24 @@ def db_url() -> None:
 # ------------------------------------------------------------------ demo
 
 
-def load_demo(url: str, seed: int, communities: int | None, replace: bool) -> dict[str, int]:
-    from api.store.demo_load import load_tables
+def load_demo(
+    url: str, seed: int, communities: int | None, replace: bool, as_of: dt.datetime | None = None
+) -> dict[str, int]:
+    """Generate the demo city with its history ending at ``as_of`` (default: now) and load it."""
+    from api.auth.audit import cli_actor
+    from api.store.demo_load import load_tables, replace_demo
     from gis.demo import generate_city
 
     t0 = time.monotonic()
+    now = as_of or dt.datetime.now(dt.UTC)
     with progress_callback() as progress:
-        city = generate_city(seed=seed, communities=communities, progress=progress)
-        counts = load_tables(url, city.tables, replace=replace, progress=progress)
+        city = generate_city(seed=seed, communities=communities, progress=progress, as_of=now)
+        stamp = {"seed": seed, "as_of": city.as_of.isoformat(), "communities": communities}
+        load = replace_demo if replace else load_tables
+        counts = load(url, city.tables, progress, stamp, cli_actor())
+    local = city.as_of.astimezone(dt.timezone(dt.timedelta(hours=8)))
     console.print(
-        f"demo city loaded in {time.monotonic() - t0:.0f} s: "
+        f"demo city loaded in {time.monotonic() - t0:.0f} s, history up to {local:%Y-%m-%d %H:%M} (UTC+8): "
         + ", ".join(
             f"{counts.get(t, 0):,} {t}" for t in ("communities", "grids", "buildings", "people", "incidents")
         )
@@ -124,12 +132,26 @@ def demo(
     communities: Annotated[
         int | None, typer.Option(help="only the first N communities (small city for trials)")
     ] = None,
-    replace: Annotated[bool, typer.Option(help="empty the store first")] = False,
+    replace: Annotated[
+        bool, typer.Option(help="start a demo store over (drops and recreates its database)")
+    ] = False,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            help="end the history here instead of now (ISO 8601 with offset, e.g. 2025-03-04T10:30+08:00)"
+        ),
+    ] = None,
 ) -> None:
-    """Fill the store with the Ma'anshan demo city (deterministic from the seed)."""
+    """Fill the store with the Ma'anshan demo city, its year of history ending now."""
+    from gis.demo.clock import parse_as_of
+
+    try:
+        pinned = parse_as_of(as_of) if as_of is not None else None
+    except ValueError as exc:
+        fail(f"--as-of: {exc}")
     url = database_url()
     try:
-        load_demo(url, seed, communities, replace)
+        load_demo(url, seed, communities, replace, pinned)
     except WanggeError as exc:
         fail(exc.msg)
 
