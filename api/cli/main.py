@@ -106,9 +106,18 @@ def load_demo(
 ) -> dict[str, int]:
     """Generate the demo city with its history ending at ``as_of`` (default: now) and load it."""
     from api.auth.audit import cli_actor
-    from api.store.demo_load import load_tables, replace_demo
+    from api.errors import Conflict
+    from api.store.demo_load import check_replaceable, load_tables, replace_demo, store_state
     from gis.demo import generate_city
 
+    state = store_state(url)  # refuse before spending a minute on the city
+    if replace:
+        check_replaceable(state)
+    elif not state.empty:
+        raise Conflict(
+            f"the database already holds {state.communities} communities; "
+            "use --replace to load the demo over them"
+        )
     t0 = time.monotonic()
     now = as_of or dt.datetime.now(dt.UTC)
     with progress_callback() as progress:

@@ -74,6 +74,14 @@ def is_empty(url: str) -> bool:
     return store_state(url).empty
 
 
+def check_replaceable(state: StoreState) -> None:
+    """Raise ``Conflict`` unless the store is empty or a demo store (so ``--replace`` may reset it)."""
+    if not state.empty and state.demo is None:
+        raise Conflict(
+            f"not a demo store ({state.communities} communities the demo did not load): nothing replaced"
+        )
+
+
 def _upsert(conn: psycopg.Connection[Any], name: str, frame: pd.DataFrame) -> int:
     cols = list(frame.columns)
     key = _UPSERT_KEYS[name]
@@ -187,11 +195,7 @@ def replace_demo(
         The server would not create, drop or rename the database (privileges, connections).
     """
     state = store_state(url)
-    if not state.empty and state.demo is None:
-        raise Conflict(
-            f"the store holds {state.communities} communities that the demo did not load; "
-            "wangge demo --replace only resets a demo store (back it up and use an empty database instead)"
-        )
+    check_replaceable(state)
     if state.empty:
         return load_tables(url, tables, progress, stamp, actor)
     name = make_url(url).database

@@ -406,7 +406,10 @@ def _homes(
     rng: np.random.Generator,
 ) -> tuple[np.ndarray, list[str], np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
     rot = angle + float(rng.normal(0, 2.0))
-    for name in ESTATE_TYPES[estate]:
+    kinds = ESTATE_TYPES[estate]
+    if estate == "villa" and rng.random() < 0.45:  # detached villas rather than townhouses
+        kinds = ("villa", *[t for t in kinds if t != "villa"])
+    for name in kinds:
         t = HOMES[name]
         for extra in (0.0, 90.0, 30.0, -30.0):
             turn = rot + extra
@@ -432,7 +435,7 @@ def _homes(
             per_storey = units * per_floor
             h_min, h_max = per_storey * t.floors[0], per_storey * t.floors[1]
             # rather more, lower buildings than fewer taller ones
-            n = max(1, min(len(cand), round(target / (h_min + 0.4 * (h_max - h_min)))))
+            n = max(1, min(len(cand), round(target / (h_min + 0.25 * (h_max - h_min)))))
             while n > 1 and n * h_min > target:
                 n -= 1
             while n < len(cand) and n * h_max < target:

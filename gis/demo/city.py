@@ -115,6 +115,20 @@ def _ts(seconds: np.ndarray) -> pd.Series:
     return pd.Series(pd.to_datetime(np.round(s), unit="s", utc=True))
 
 
+def _epoch(ts: pd.Series) -> np.ndarray:
+    """Timestamps → epoch seconds (NaN for missing), whatever the frame's time resolution."""
+    return ((ts - pd.Timestamp(0, tz="UTC")).dt.total_seconds()).to_numpy(dtype=float)
+
+
+def _points_or_none(points: list[shapely.Point | None]) -> np.ndarray:
+    """Metric points (or None) → WGS84 points (or None), in one go."""
+    out = np.full(len(points), None, dtype=object)
+    have = np.array([p is not None for p in points], dtype=bool)
+    if have.any():
+        out[have] = to_wgs84(np.array([p for p in points if p is not None], dtype=object))
+    return out
+
+
 def _multi(geoms: np.ndarray) -> np.ndarray:
     out = np.empty(len(geoms), dtype=object)
     for i, g in enumerate(geoms):
@@ -1120,28 +1134,32 @@ class _Generator:
         # place: drawn from the item's place mix among the places the community has
         start_year = self.ref_s - 365 * DAY
         places = self._incident_places()
-        place = np.empty(m, dtype=object)
+        place = np.full(m, "home", dtype=object)
         pu = rng.random(m)
-        for i in range(m):
-            pat = patterns.pattern(str(codes[item[i]]))
-            c = int(comm[i])
-            avail = {
-                name: v
-                for name, v in pat.places.items()
-                if name in ("home", "old_home")
-                or any(a < self.ref_s and b > start_year for _xy, _g, a, b in places[name][c])
-            }
-            total = sum(avail.values())
-            if not avail or total <= 0:
-                place[i] = "home"
-                continue
-            acc = 0.0
-            place[i] = next(iter(avail))
-            for name, v in avail.items():
-                acc += v / total
-                if pu[i] < acc:
-                    place[i] = name
-                    break
+        active = {
+            k: np.array(
+                [
+                    any(a < self.ref_s and b > start_year for _xy, _g, a, b in places[k][c])
+                    for c in range(self.n_comm)
+                ]
+            )
+            for k in places
+        }
+        for it in np.unique(item):
+            pat = patterns.pattern(str(codes[it]))
+            names = list(pat.places)
+            for c in range(self.n_comm):
+                sel = np.where((item == it) & (comm == c))[0]
+                if len(sel) == 0:
+                    continue
+                w = np.array(
+                    [pat.places[k] if k in ("home", "old_home") or active[k][c] else 0.0 for k in names]
+                )
+                if w.sum() <= 0:
+                    continue
+                cum = np.cumsum(w / w.sum())
+                pick = np.minimum(np.searchsorted(cum, pu[sel], side="right"), len(names) - 1)
+                place[sel] = np.array(names, dtype=object)[pick]
         # location: a home (old walk-up estates for "old_home"), or around a public place
         homes = self.b_home
         # some buildings are "problem buildings" that report again and again (old pipes, a
@@ -1492,7 +1510,11 @@ class _Generator:
         xy = self.b_xy[building] + rng.normal(0, 6, (v, 2))
         n_items = rng.integers(3, 7, v)
         picks = rng.integers(0, len(checklist), (v, 6))
-        lists = [sorted({checklist[j] for j in row[:q]}) for row, q in zip(picks, n_items, strict=True)]
+        names = list(checklist)
+        lists = [
+            [names[j] for j in sorted(set(row[:q]))]
+            for row, q in zip(picks.tolist(), n_items.tolist(), strict=True)
+        ]
         notes_pool = np.array(
             [
                 "情况稳定",
@@ -1543,7 +1565,7 @@ class _Generator:
         cases = tasks.Cases(
             ids=inc["id"].to_numpy(),
             item=inc["item_code"].to_numpy(),
-            created=inc["created_at"].astype("int64").to_numpy() / 1e9,
+            created=_epoch(inc["created_at"]),
             xy=loc,
             grid=np.array([grid_index[int(g)] for g in inc["grid_id"]]),
             comm=np.array([self.comm_index[c] for c in inc["community_code"]]),
@@ -1584,9 +1606,7 @@ class _Generator:
                 "accepted_at": _ts(rows["accepted_at"].to_numpy(dtype=float)),
                 "completed_at": _ts(rows["completed_at"].to_numpy(dtype=float)),
                 "cancelled_at": _ts(rows["cancelled_at"].to_numpy(dtype=float)),
-                "completion_position": np.array(
-                    [None if p is None else to_wgs84(p) for p in done_xy], dtype=object
-                ),
+                "completion_position": _points_or_none(done_xy),
                 "completion_distance_m": rows["done_d"].to_numpy(dtype=float),
             },
             "location",

@@ -144,26 +144,23 @@ def grid_edges(
     """The parts of each grid's boundary that are streets, and that are arterials."""
     lines = np.array([s.geom for s in streets], dtype=object)
     arterial = np.array([s.kind == "arterial" for s in streets])
+    zones = shapely.buffer(lines, 0.5, quad_segs=1)  # each street's band, once
     tree = shapely.STRtree(lines)
     gi, li = tree.query(grids, predicate="intersects")
+    rings = shapely.boundary(grids)
     edges: list[shapely.Geometry] = []
     art_edges: list[shapely.Geometry] = []
     empty = shapely.LineString()
-    for g, grid in enumerate(grids):
-        near = li[gi == g]
-        ring = shapely.boundary(grid)
+    split = np.searchsorted(gi, np.arange(len(grids) + 1))
+    for g in range(len(grids)):
+        near = li[split[g] : split[g + 1]]
         if len(near) == 0:
             edges.append(empty)
             art_edges.append(empty)
             continue
-        zone = shapely.buffer(shapely.union_all(lines[near]), 0.5, quad_segs=1)
-        edges.append(shapely.line_merge(shapely.intersection(ring, zone)))
+        edges.append(shapely.line_merge(shapely.intersection(rings[g], shapely.union_all(zones[near]))))
         a = near[arterial[near]]
-        if len(a):
-            az = shapely.buffer(shapely.union_all(lines[a]), 0.5, quad_segs=1)
-            art_edges.append(shapely.intersection(ring, az))
-        else:
-            art_edges.append(empty)
+        art_edges.append(shapely.intersection(rings[g], shapely.union_all(zones[a])) if len(a) else empty)
     return edges, art_edges
 
 

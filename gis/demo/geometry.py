@@ -494,6 +494,18 @@ def _lay_out(d: str, blocks: list[Polygon], n_comm: int, n_grid: int, seed: int,
     return _District(d, list(grid_geoms), grid_comm.tolist(), grid_block.tolist(), n_comm, lanes, [])
 
 
+@lru_cache(maxsize=2)
+def _networks(seed: int) -> tuple[dict[str, shapely.Geometry], Water, tuple[_AreaNetwork, ...]]:
+    admin = load_admin()
+    dist_metric = {a.code: to_metric(a.geom_wgs84) for a in admin if a.level == "district"}
+    water = build_water(dist_metric, seed)
+    nets = tuple(
+        _network(k, area, seed, dist_metric, water if area.water else None)
+        for k, area in enumerate(URBAN_AREAS)
+    )
+    return dist_metric, water, nets
+
+
 def build_layout(
     seed: int,
     n_communities: int = N_COMMUNITIES,
@@ -504,14 +516,9 @@ def build_layout(
 
     With ``first_communities`` only the districts holding the first that many
     communities (by code) are laid out; their geometry is that of the full city.
+    Layouts are kept (a few, per process): treat the result as read-only.
     """
-    admin = load_admin()
-    dist_metric = {a.code: to_metric(a.geom_wgs84) for a in admin if a.level == "district"}
-    water = build_water(dist_metric, seed)
-    nets = [
-        _network(k, area, seed, dist_metric, water if area.water else None)
-        for k, area in enumerate(URBAN_AREAS)
-    ]
+    _dist, _water, nets = _networks(seed)
     zone_area = {d: float(z.area) for net in nets for d, z in net.zones.items()}
     plan = _plan(zone_area, n_communities, n_grids)
     wanted_list: list[str] = []
@@ -520,7 +527,14 @@ def build_layout(
         if d in plan and (first_communities is None or total < first_communities):
             wanted_list.append(d)
             total += plan[d][0]
-    wanted = tuple(wanted_list)
+    return _laid_out(seed, n_communities, n_grids, tuple(wanted_list)), load_admin()
+
+
+@lru_cache(maxsize=3)
+def _laid_out(seed: int, n_communities: int, n_grids: int, wanted: tuple[str, ...]) -> Layout:
+    dist_metric, water, nets = _networks(seed)
+    zone_area = {d: float(z.area) for net in nets for d, z in net.zones.items()}
+    plan = _plan(zone_area, n_communities, n_grids)
     laid: list[_District] = []
     lines: list[StreetLine] = []
     for k, net in enumerate(nets):
@@ -535,7 +549,7 @@ def build_layout(
             dist.secondary = secondary
             laid.append(dist)
     laid.sort(key=lambda x: URBAN_DISTRICTS.index(x.code))
-    return _number(laid, lines, dist_metric, nets, water, plan, wanted, seed), admin
+    return _number(laid, lines, dist_metric, list(nets), water, plan, wanted, seed)
 
 
 def _number(

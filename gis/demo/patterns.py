@@ -189,9 +189,13 @@ def draw_times(
         w = frac.ravel()
     cell = rng.choice(len(w), size=n, p=w / w.sum())
     t0 = grid.ravel()[cell] + lo.ravel()[cell]
-    t = t0 + rng.random(n) * (hi.ravel()[cell] - lo.ravel()[cell])
-    if channel == "window":  # the window opens at 08:30 and 14:30
-        h = clock.beijing_hour(t)
-        early = ((h >= 8.0) & (h < 8.5)) | ((h >= 14.0) & (h < 14.5))
-        t = np.where(early & (t + 1800.0 < end), t + 1800.0, t)
+    u = rng.random(n)
+    t = t0 + u * (hi.ravel()[cell] - lo.ravel()[cell])
+    if channel == "window":  # open 08:30–12:00 and 14:30–17:30
+        hour = cell % 24
+        start_of_hour = grid.ravel()[cell]
+        half = np.isin(hour, [8, 14, 17])
+        offset = np.where(np.isin(hour, [8, 14]), 1800.0, 0.0)
+        t = np.where(half, start_of_hour + offset + u * 1800.0, t)
+        t = np.minimum(t, end - 60.0)
     return t

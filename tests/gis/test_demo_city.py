@@ -248,7 +248,11 @@ def test_building_sizes_are_plausible(city: DemoCity) -> None:
     assert all({"service_centre", "market", "kindergarten"} <= k for k in per_comm)
     # in named estates: a building's name starts with its estate's
     homes = b[b["kind"].isin(HOME_KINDS)]
-    assert homes["name"].str.match(r"^\w+(小区|花园|苑|新村|家园|公寓|名城|里|花苑|国际|华府|山庄|别墅|府|庄园)(\w区)?\d+栋$").all()
+    assert (
+        homes["name"]
+        .str.match(r"^\w+(小区|花园|苑|新村|家园|公寓|名城|里|花苑|国际|华府|山庄|别墅|府|庄园)(\w区)?\d+栋$")
+        .all()
+    )
 
 
 def test_streets_form_a_routable_network(city: DemoCity) -> None:
@@ -286,7 +290,9 @@ def check_streets(city: DemoCity) -> None:
     b = city.tables["buildings"].to_crs(32650)
     lines = s.to_crs(32650).geometry.to_numpy()
     tree = shapely.STRtree(lines)
-    _i, dist = tree.query_nearest(shapely.point_on_surface(b.geometry.to_numpy()), return_distance=True, all_matches=False)
+    _i, dist = tree.query_nearest(
+        shapely.point_on_surface(b.geometry.to_numpy()), return_distance=True, all_matches=False
+    )
     assert len(dist) == len(b) and dist.max() <= 100.0
     # streets do not run through buildings
     assert not tree.query(b.geometry.to_numpy(), predicate="intersects").size
