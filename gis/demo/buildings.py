@@ -407,8 +407,49 @@ def _homes(
 ) -> tuple[np.ndarray, list[str], np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
     rot = angle + float(rng.normal(0, 2.0))
     kinds = ESTATE_TYPES[estate]
-    if estate == "villa" and rng.random() < 0.45:  # detached villas rather than townhouses
-        kinds = ("villa", *[t for t in kinds if t != "villa"])
+    villas = None
+    if estate == "villa":
+        # a cluster of detached villas, the rest of the households in townhouses (or denser)
+        villas = _villas(free, rot, streets, rng)
+        if villas is not None:
+            target -= len(villas)
+            free = shapely.difference(free, shapely.buffer(shapely.union_all(villas), 6.0))
+        kinds = tuple(k for k in kinds if k != "villa")
+    homes = _fill(free, rot, kinds, streets, target, rng)
+    if homes is None or villas is None:
+        return homes
+    t = HOMES["villa"]
+    n = len(villas)
+    foot, kind, floors, units, per_floor, hh = homes
+    return (
+        np.concatenate([villas, foot]),
+        ["villa"] * n + kind,
+        np.concatenate([rng.integers(t.floors[0], t.floors[1] + 1, n), floors]),
+        np.concatenate([np.ones(n, dtype=int), units]),
+        np.concatenate([np.ones(n, dtype=int), per_floor]),
+        np.concatenate([np.ones(n, dtype=int), hh]),
+    )
+
+
+def _villas(
+    free: shapely.Geometry, angle: float, streets: shapely.Geometry, rng: np.random.Generator
+) -> np.ndarray | None:
+    t = HOMES["villa"]
+    cand = _near_streets(_lattice(free, t.length, t.width, (t.pitch_x, t.pitch_y), angle, rng), streets)
+    if len(cand) < 24:
+        return None
+    n = min(len(cand) // 2, int(rng.integers(12, 41)))
+    return _select(cand, n, shapely.centroid(cand[int(rng.integers(len(cand)))]))
+
+
+def _fill(
+    free: shapely.Geometry,
+    rot: float,
+    kinds: tuple[str, ...],
+    streets: shapely.Geometry,
+    target: int,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, list[str], np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
     for name in kinds:
         t = HOMES[name]
         for extra in (0.0, 90.0, 30.0, -30.0):

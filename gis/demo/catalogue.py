@@ -1018,10 +1018,12 @@ VISIT_CHECKLIST = [
 
 
 def departments_frame() -> pd.DataFrame:
+    """Return the departments as a frame (the ``departments`` table)."""
     return pd.DataFrame(DEPARTMENTS, columns=["code", "name", "name_en", "time_limit_hours"])
 
 
 def service_items_frame() -> pd.DataFrame:
+    """Return the service catalogue as a frame (the ``service_items`` table)."""
     cols = [
         "code",
         "name",
@@ -1037,4 +1039,5 @@ def service_items_frame() -> pd.DataFrame:
 
 
 def item_weights() -> dict[str, float]:
+    """Return how often each item comes up, relative to the others (the demo's case mix)."""
     return {row[0]: row[9] for row in SERVICE_ITEMS}

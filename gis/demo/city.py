@@ -106,6 +106,7 @@ class DemoCity:
         return {name: len(frame) for name, frame in self.tables.items()}
 
     def __getitem__(self, name: str) -> pd.DataFrame:
+        """Return the frame of table ``name``."""
         return self.tables[name]
 
 
@@ -213,7 +214,7 @@ class _Generator:
         return np.random.default_rng([self.seed, *key])
 
     def hrng(self, *key: int) -> np.random.Generator:
-        """A stream for history and the present: depends on the seed and the reference time."""
+        """Return a random stream for history and the present (seed and reference time)."""
         return np.random.default_rng([self.seed, int(self.ref_s), *key])
 
     # ------------------------------------------------------------------ driver
@@ -229,15 +230,21 @@ class _Generator:
         self._areas(admin)
         self._catalogue()
         self._buildings()
-        self._people()
-        self._plans_grids()
-        self._residents()
-        self._party()
-        self._streets()
-        self._incidents()
-        self._visits()
-        self._tasks()
-        self._points()
+        stages = (
+            self._people,
+            self._plans_grids,
+            self._residents,
+            self._party,
+            self._streets,
+            self._incidents,
+            self._visits,
+            self._tasks,
+            self._points,
+        )
+        for k, stage in enumerate(stages):
+            self.progress("history", k, len(stages))
+            stage()
+        self.progress("history", len(stages), len(stages))
         self.elapsed = time.monotonic() - t0
         tables = {name: self.t[name].reset_index(drop=True) for name in TABLES}
         return DemoCity(self.seed, self.ref, tables, self.places_frame())
@@ -439,7 +446,7 @@ class _Generator:
         return out
 
     def _construction(self) -> None:
-        """Construction sites: a spot in a large grid clear of its buildings, busy for some months."""
+        """Place construction sites: a spot in a large grid clear of its buildings, busy for months."""
         rng = self.rng(25)
         sites = estates.construction_sites(self.grid_metric, self.grid_comm, self.n_comm, self.seed)
         tree = shapely.STRtree(self.b_metric)
@@ -458,7 +465,7 @@ class _Generator:
         self.construction = out
 
     def places_frame(self) -> pd.DataFrame:
-        """The public places cases cluster around, in WGS84 (see :class:`DemoCity`)."""
+        """Return the public places cases cluster around, in WGS84 (see :class:`DemoCity`)."""
         rows = [
             (kind, self.comm_codes[int(self.grid_comm[g])], self.grid_ids[g], pt, None, None)
             for kind, g, pt in self.grid_places

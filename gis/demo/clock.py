@@ -34,7 +34,7 @@ STORM_CHANCE = np.array([0.003, 0.005, 0.012, 0.025, 0.05, 0.12, 0.11, 0.07, 0.0
 
 
 def reference_time(seed: int) -> dt.datetime:
-    """The default end of the history when no ``as_of`` is given: fixed by the seed.
+    """Return the default end of the history when no ``as_of`` is given: fixed by the seed.
 
     A seed that reads as a date (``YYYYMMDD``, e.g. the default 20240601) is
     14:00 Beijing time that day; any other seed is a day of 2025 chosen by
@@ -55,7 +55,7 @@ def reference_time(seed: int) -> dt.datetime:
 
 
 def parse_as_of(text: str) -> dt.datetime:
-    """An ISO 8601 instant with its offset (``2025-03-04T10:30:00+08:00`` or ``...Z``).
+    """Read an ISO 8601 instant with its offset (``2025-03-04T10:30:00+08:00`` or ``...Z``).
 
     Raises
     ------
@@ -79,7 +79,7 @@ def normalise(as_of: dt.datetime) -> dt.datetime:
 
 
 def beijing_day(t: np.ndarray) -> np.ndarray:
-    """The Beijing calendar day number (days since 1970-01-01) of epoch seconds."""
+    """Return the Beijing calendar day number (days since 1970-01-01) of epoch seconds."""
     return np.floor((np.asarray(t, dtype=float) + BEIJING_OFFSET) / DAY).astype(np.int64)
 
 
@@ -105,7 +105,7 @@ def month(day: np.ndarray) -> np.ndarray:
 
 
 def holiday(day: np.ndarray) -> np.ndarray:
-    """True on public holidays when the community windows are shut (Spring Festival, National Day)."""
+    """Tell the public holidays when community windows shut (Spring Festival, National Day)."""
     days = np.asarray(day, dtype=np.int64)
     d = days.astype("datetime64[D]")
     out = np.zeros(len(days), bool)

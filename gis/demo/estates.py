@@ -34,7 +34,7 @@ CONSTRUCTION_EVERY = 3
 
 
 def estate_kind(oldness: float, u: float) -> str:
-    """The kind of an estate from how old its part of town is (``u`` uniform in [0, 1))."""
+    """Choose an estate's kind from how old its part of town is (``u`` uniform in [0, 1))."""
     if oldness > 0.55:
         cuts = (0.72, 0.92, 1.0, 1.01)  # walk-up, mid-rise, high-rise, villa
     elif oldness > 0.2:
@@ -141,7 +141,7 @@ def construction_sites(
 def grid_edges(
     grids: np.ndarray, streets: list[StreetLine]
 ) -> tuple[list[shapely.Geometry], list[shapely.Geometry]]:
-    """The parts of each grid's boundary that are streets, and that are arterials."""
+    """Return the parts of each grid's boundary that are streets, and those that are arterials."""
     lines = np.array([s.geom for s in streets], dtype=object)
     arterial = np.array([s.kind == "arterial" for s in streets])
     zones = shapely.buffer(lines, 0.5, quad_segs=1)  # each street's band, once
@@ -173,7 +173,7 @@ def place_all(
     seed: int,
     first: int = 0,
 ) -> list[Placed]:
-    """Buildings of every grid; grid ``i`` draws from its own stream (``first`` + i)."""
+    """Place the buildings of every grid; grid ``i`` draws from its own stream (``first`` + i)."""
     out = []
     for i, grid in enumerate(grids):
         rng = np.random.default_rng([seed, 21, first + i])

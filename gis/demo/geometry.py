@@ -106,7 +106,7 @@ def _admin_cached() -> tuple[AdminFeature, ...]:
 
 
 def load_admin() -> list[AdminFeature]:
-    """The real city and district boundaries, converted from GCJ-02 to WGS84."""
+    """Return the real city and district boundaries, converted from GCJ-02 to WGS84."""
     return list(_admin_cached())
 
 
@@ -155,7 +155,7 @@ class _AreaNetwork:
 
 
 def _edge_roads(area: UrbanArea, land: shapely.Geometry, water: Water | None) -> list[StreetLine]:
-    """The land's edge as streets: riverside and lakeside roads, bank roads, the ring road."""
+    """Make the land's edge streets: riverside and lakeside roads, bank roads, the ring road."""
     rings = np.array(
         [LineString(r.coords) for p in shapely.get_parts(land) for r in (p.exterior, *p.interiors)],
         dtype=object,

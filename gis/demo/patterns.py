@@ -122,7 +122,7 @@ ITEMS: dict[str, Pattern] = {
 
 
 def pattern(code: str) -> Pattern:
-    """The pattern of an item (counter business at home for the plain ones)."""
+    """Return the pattern of an item (counter business at home for the plain ones)."""
     return ITEMS.get(code, _COUNTER)
 
 

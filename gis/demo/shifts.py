@@ -32,7 +32,7 @@ LOOKBACK_DAYS = 8
 
 
 def _uniform(seed: int, *keys: np.ndarray) -> np.ndarray:
-    """A deterministic uniform [0, 1) per element from integer keys (SplitMix64 mixing)."""
+    """Return a deterministic uniform [0, 1) per element from integer keys (SplitMix64 mixing)."""
     x = np.full(np.broadcast(*keys).shape, np.uint64(seed & 0xFFFFFFFFFFFFFFFF), dtype=np.uint64)
     with np.errstate(over="ignore"):
         for k in keys:

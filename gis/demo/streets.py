@@ -111,7 +111,7 @@ class StreetLine:
 
 
 def outline(area: UrbanArea, rng: np.random.Generator) -> Polygon:
-    """The rounded outline of an urban area (before districts and water cut it)."""
+    """Return the rounded outline of an urban area (before districts and water cut it)."""
     if area.outline is None:
         return blob(area.centre, area.radii, area.frame_deg, rng)
     pts = np.asarray(area.outline, dtype=float)
@@ -168,7 +168,7 @@ def _family(
 
 
 def arterials(area: UrbanArea, land: shapely.Geometry, rng: np.random.Generator) -> list[LineString]:
-    """The arterial centre lines of an area (not yet clipped to the land)."""
+    """Draw the arterial centre lines of an area (not yet clipped to the land)."""
     c, s = _frame(area)
     cx, cy = area.centre
     pts = shapely.get_coordinates(shapely.envelope(land))
@@ -210,7 +210,7 @@ def clip_lines(lines: list[LineString], area: shapely.Geometry, min_length: floa
 
 
 def faces(lines: list[shapely.Geometry]) -> np.ndarray:
-    """The polygons a set of lines encloses (the lines noded first)."""
+    """Return the polygons a set of lines encloses (the lines noded first)."""
     # snap-rounded to the millimetre, so that a line ending on another is noded there
     noded = shapely.union_all(np.array(lines, dtype=object), grid_size=0.001)
     return shapely.get_parts(shapely.polygonize(shapely.get_parts(noded)))
@@ -262,7 +262,7 @@ def cut_across(
 
 
 def _lines_of(geom: shapely.Geometry) -> list[LineString]:
-    """The line pieces of a cut (several where it crosses a hole)."""
+    """Return the line pieces of a cut (several where it crosses a hole)."""
     if geom.geom_type == "MultiLineString":
         geom = shapely.line_merge(geom)
     return [g for g in shapely.get_parts(geom) if g.geom_type == "LineString" and g.length > 0.5]
@@ -292,7 +292,7 @@ def subdivide(
 
 
 def extend(line: LineString, metres: float = 1.0) -> LineString:
-    """The line lengthened by ``metres`` at both ends (so that noding finds where it meets)."""
+    """Lengthen the line by ``metres`` at both ends (so that noding finds where it meets)."""
     xy = np.asarray(line.coords)
     a = xy[0] - xy[1]
     b = xy[-1] - xy[-2]
@@ -303,7 +303,7 @@ def extend(line: LineString, metres: float = 1.0) -> LineString:
 
 
 def extend_start(line: LineString, metres: float = 1.0) -> LineString:
-    """The line lengthened by ``metres`` at its start only (a dead end keeps its end)."""
+    """Lengthen the line by ``metres`` at its start only (a dead end keeps its end)."""
     xy = np.asarray(line.coords).copy()
     a = xy[0] - xy[1]
     xy[0] = xy[0] + a / max(np.hypot(*a), 1e-9) * metres

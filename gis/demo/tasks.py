@@ -82,7 +82,7 @@ def make_tasks(
     homes_grid: list[np.ndarray],
     rng: np.random.Generator,
 ) -> Tasks:
-    """A year of tasks ending at ``ref_s`` and those in progress then."""
+    """Draw a year of tasks ending at ``ref_s``, and those in progress then."""
     n_comm = len(homes_xy)
     field = np.isin(people.role, ["volunteer", "rider"])
     by_comm_role = {

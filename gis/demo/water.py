@@ -80,14 +80,14 @@ def _smooth(points: np.ndarray, rounds: int = 3, closed: bool = False) -> np.nda
 
 
 def smooth_line(points: np.ndarray, rounds: int = 3) -> LineString:
-    """A curved line through (near) the given points."""
+    """Draw a curved line through (near) the given points."""
     return LineString(_smooth(np.asarray(points, dtype=float), rounds))
 
 
 def blob(
     centre: tuple[float, float], radii: tuple[float, float], angle_deg: float, rng: np.random.Generator
 ) -> Polygon:
-    """An irregular rounded shape (a lake, an urban outline) around ``centre``."""
+    """Draw an irregular rounded shape (a lake, an urban outline) around ``centre``."""
     phi = np.linspace(0, 2 * np.pi, 48, endpoint=False)
     ph = rng.uniform(0, 2 * np.pi, 3)
     r = 1 + 0.10 * np.sin(2 * phi + ph[0]) + 0.07 * np.sin(3 * phi + ph[1]) + 0.04 * np.sin(5 * phi + ph[2])
@@ -101,7 +101,7 @@ def blob(
 
 
 def _meander(course: tuple[tuple[float, float], ...], rng: np.random.Generator) -> LineString:
-    """A river course through the control points with seeded bends of a few hundred metres."""
+    """Draw a river course through the control points, with seeded bends."""
     pts = np.asarray(course, dtype=float)
     dense: list[np.ndarray] = []
     for a, b in zip(pts[:-1], pts[1:], strict=True):
@@ -116,7 +116,7 @@ def _meander(course: tuple[tuple[float, float], ...], rng: np.random.Generator) 
 
 
 def yangtze_midline(districts: dict[str, shapely.Geometry]) -> shapely.Geometry:
-    """The part of the Huashan–Yushan boundary that runs in the Yangtze."""
+    """Return the part of the Huashan–Yushan boundary that runs in the Yangtze."""
     core = shapely.union_all([districts["340503"], districts["340504"]])
     edge = shapely.boundary(core)
     across = shapely.union_all(
@@ -128,7 +128,7 @@ def yangtze_midline(districts: dict[str, shapely.Geometry]) -> shapely.Geometry:
 
 
 def build_water(districts: dict[str, shapely.Geometry], seed: int) -> Water:
-    """The water of the central urban area, drawn from ``seed`` around the real places."""
+    """Draw the water of the central urban area from ``seed``, around the real places."""
     rng = np.random.default_rng([seed, 7])
     core = shapely.union_all([districts["340503"], districts["340504"]])
     mid = yangtze_midline(districts)

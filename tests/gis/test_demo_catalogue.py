@@ -9,6 +9,7 @@ from gis.demo import catalogue
 
 
 def test_fifty_seven_public_service_items_by_eleven_departments() -> None:
+    """Check the 57 public service items and their 11 departments."""
     items = catalogue.service_items_frame()
     ps = items[items["category"] == "public_service"]
     assert len(ps) == 57
@@ -25,6 +26,7 @@ def test_fifty_seven_public_service_items_by_eleven_departments() -> None:
 
 
 def test_the_twenty_high_frequency_items() -> None:
+    """Check the 20 high-frequency items."""
     items = catalogue.service_items_frame().set_index("code")
     hf = items[items["high_frequency"]]
     assert len(hf) == 20 and (hf["category"] == "public_service").all()
@@ -35,6 +37,7 @@ def test_the_twenty_high_frequency_items() -> None:
 
 
 def test_names_in_chinese_and_english() -> None:
+    """Check names in zh-CN and English, and the item weights."""
     items = catalogue.service_items_frame()
     assert items["name"].map(lambda s: bool(re.search(r"[\u4e00-\u9fff]", s))).all()
     assert items["name_en"].map(lambda s: bool(re.fullmatch(r"[A-Za-z0-9 ,.'()\-/&+]+", s))).all()
@@ -46,6 +49,7 @@ def test_names_in_chinese_and_english() -> None:
 
 
 def test_the_migration_writes_the_same_catalogue() -> None:
+    """Check that migration 0008_catalogue holds the same catalogue."""
     migration = importlib.import_module("migrations.versions.0008_catalogue")
     assert [tuple(d) for d in migration.DEPARTMENTS] == [tuple(d) for d in catalogue.DEPARTMENTS]
     assert [tuple(i) for i in migration.SERVICE_ITEMS] == [tuple(i[:9]) for i in catalogue.SERVICE_ITEMS]

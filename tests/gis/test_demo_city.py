@@ -34,12 +34,13 @@ HOME_KINDS = {t.name for t in HOMES.values()}
 
 @functools.cache
 def small_city() -> DemoCity:
-    """The small test city at :data:`AS_OF`, generated once per session."""
+    """Return the small test city at :data:`AS_OF`, generated once per session."""
     return generate_city(communities=SMALL, as_of=AS_OF)
 
 
 @pytest.fixture(scope="module")
 def city() -> DemoCity:
+    """Return the shared small city."""
     return small_city()
 
 
@@ -66,6 +67,7 @@ def check_tiling(city: DemoCity) -> None:
 
 
 def check_buildings_in_grids(city: DemoCity) -> None:
+    """Check that buildings lie in one grid each, with the grid's sums and kinds."""
     grids = city.tables["grids"]
     b = city.tables["buildings"]
     ggeom = grids.geometry.to_numpy()
@@ -92,6 +94,7 @@ def check_buildings_in_grids(city: DemoCity) -> None:
 
 
 def check_communities(city: DemoCity) -> None:
+    """Check communities: disjoint, inside their district and street office, coded."""
     comms = city.tables["communities"]
     admin = city.tables["admin_areas"].set_index("code")
     geoms = comms.geometry.to_numpy()
@@ -110,6 +113,7 @@ def check_communities(city: DemoCity) -> None:
 
 
 def check_grid_codes(city: DemoCity) -> None:
+    """Check that grid codes are numbered west→east, north→south."""
     grids = city.tables["grids"]
     metric = grids.to_crs(32650)
     for code, group in metric.groupby("community_code"):
@@ -126,6 +130,7 @@ def check_grid_codes(city: DemoCity) -> None:
 
 
 def test_every_table_matches_the_model(city: DemoCity) -> None:
+    """Check every frame against its table in the model."""
     assert set(city.tables) == set(TABLES)
     for name, frame in city.tables.items():
         table = Base.metadata.tables[name]
@@ -159,6 +164,7 @@ def test_every_table_matches_the_model(city: DemoCity) -> None:
 
 
 def test_foreign_keys_resolve(city: DemoCity) -> None:
+    """Check that every foreign key resolves."""
     for name, frame in city.tables.items():
         table = Base.metadata.tables[name]
         for fk in table.foreign_keys:
@@ -172,6 +178,7 @@ def test_foreign_keys_resolve(city: DemoCity) -> None:
 
 
 def test_check_constraints(city: DemoCity) -> None:
+    """Check the values the check constraints allow."""
     t = city.tables
     assert set(t["incidents"]["status"]) <= set(INCIDENT_STATUSES)
     assert set(t["incidents"]["channel"]) <= set(CHANNELS)
@@ -185,6 +192,7 @@ def test_check_constraints(city: DemoCity) -> None:
 
 
 def test_ids_are_consecutive_from_one(city: DemoCity) -> None:
+    """Check ids 1..n in every table."""
     for name, frame in city.tables.items():
         if "id" in frame.columns:
             assert frame["id"].tolist() == list(range(1, len(frame) + 1)), name
@@ -194,6 +202,7 @@ def test_ids_are_consecutive_from_one(city: DemoCity) -> None:
 
 
 def test_small_city_size(city: DemoCity) -> None:
+    """Check the size of the small city."""
     assert len(city.tables["communities"]) == SMALL
     assert len(city.tables["plans"]) == SMALL
     assert city.tables["grids"]["community_code"].nunique() == SMALL
@@ -205,10 +214,12 @@ def test_small_city_size(city: DemoCity) -> None:
 
 
 def test_grids_tile_communities(city: DemoCity) -> None:
+    """Check that grids tile their communities."""
     check_tiling(city)
 
 
 def test_buildings_lie_in_one_grid(city: DemoCity) -> None:
+    """Check buildings in grids and their plan assignments."""
     check_buildings_in_grids(city)
     pa = city.tables["plan_assignments"].merge(
         city.tables["buildings"], left_on="building_id", right_on="id", suffixes=("", "_b")
@@ -218,14 +229,17 @@ def test_buildings_lie_in_one_grid(city: DemoCity) -> None:
 
 
 def test_communities_disjoint_and_inside_districts(city: DemoCity) -> None:
+    """Check the communities."""
     check_communities(city)
 
 
 def test_grid_codes_numbered_west_east_north_south(city: DemoCity) -> None:
+    """Check the grid numbering."""
     check_grid_codes(city)
 
 
 def test_building_sizes_are_plausible(city: DemoCity) -> None:
+    """Check building footprints, floors and households by kind; estates named."""
     b = city.tables["buildings"].to_crs(32650)
     area = b.geometry.area
     types = [*HOMES.values(), *PUBLIC.values()]
@@ -256,6 +270,7 @@ def test_building_sizes_are_plausible(city: DemoCity) -> None:
 
 
 def test_streets_form_a_routable_network(city: DemoCity) -> None:
+    """Check the noded street network and its reach."""
     s = city.tables["streets"]
     assert set(s["kind"]) == {"arterial", "secondary", "lane", "estate"}
     metric = s.to_crs(32650)
@@ -276,7 +291,7 @@ def test_streets_form_a_routable_network(city: DemoCity) -> None:
 
 
 def check_streets(city: DemoCity) -> None:
-    """One connected network per district; every building within 100 m of a street, none on one."""
+    """Check one connected network per district; every building within 100 m of a street, on none."""
     s = city.tables["streets"]
     admin = city.tables["admin_areas"].set_index("code")
     mids = shapely.line_interpolate_point(s.geometry.to_numpy(), 0.5, normalized=True)
@@ -307,6 +322,7 @@ def check_streets(city: DemoCity) -> None:
 
 
 def test_people(city: DemoCity) -> None:
+    """Check the people: roles, grid workers, party members, positions."""
     p = city.tables["people"]
     grids = city.tables["grids"]
     roles = p["role"].value_counts()
@@ -333,6 +349,7 @@ def test_people(city: DemoCity) -> None:
 
 
 def test_party_tiers_mirror_the_map(city: DemoCity) -> None:
+    """Check committee → branch → group against communities, grids and homes."""
     orgs = city.tables["party_orgs"].set_index("id")
     grids = city.tables["grids"]
     b = city.tables["buildings"]
@@ -363,6 +380,7 @@ def test_party_tiers_mirror_the_map(city: DemoCity) -> None:
 
 
 def test_residents(city: DemoCity) -> None:
+    """Check residents who must be visited."""
     r = city.tables["residents"]
     hh = city.tables["buildings"]["households"].sum()
     assert 0.02 <= len(r) / hh <= 0.04
@@ -382,6 +400,7 @@ def test_residents(city: DemoCity) -> None:
 
 
 def test_incident_timelines(city: DemoCity) -> None:
+    """Check each case's timeline, on-the-spot rule and location."""
     inc = city.tables["incidents"]
     ref = pd.Timestamp(city.reference_time)
     assert (inc["created_at"] <= ref).all()
@@ -431,6 +450,7 @@ def test_incident_timelines(city: DemoCity) -> None:
 
 
 def test_incident_events_follow_each_timeline(city: DemoCity) -> None:
+    """Check that the events replay each case's workflow."""
     from api.services.incidents.workflow import TRANSITIONS
 
     inc = city.tables["incidents"].set_index("id")
@@ -478,6 +498,7 @@ def test_incident_events_follow_each_timeline(city: DemoCity) -> None:
 
 
 def test_ratings(city: DemoCity) -> None:
+    """Check ratings of resolved cases."""
     inc = city.tables["incidents"].set_index("id")
     r = city.tables["ratings"]
     resolved = inc["resolved_at"].notna()
@@ -489,6 +510,7 @@ def test_ratings(city: DemoCity) -> None:
 
 
 def test_visits(city: DemoCity) -> None:
+    """Check the visits and the share overdue."""
     v = city.tables["visits"]
     b = city.tables["buildings"].set_index("id")
     grids = city.tables["grids"].set_index("id")
@@ -509,6 +531,7 @@ def test_visits(city: DemoCity) -> None:
 
 
 def test_points_never_negative(city: DemoCity) -> None:
+    """Check the points ledger and redemptions."""
     pl = city.tables["points_ledger"].sort_values(["person_id", "at", "id"])
     balance = pl.groupby("person_id")["delta"].cumsum()
     assert balance.min() >= 0
@@ -529,11 +552,13 @@ def test_points_never_negative(city: DemoCity) -> None:
 
 
 def test_rewards_match_the_migration() -> None:
+    """Check that the rewards equal migration 0003's."""
     migration = importlib.import_module("migrations.versions.0003_dispatch")
     assert [tuple(r) for r in migration.REWARDS] == [tuple(r) for r in REWARDS]
 
 
 def test_catalogue(city: DemoCity) -> None:
+    """Check departments and who handles the escalated incident items."""
     items = city.tables["service_items"]
     deps = city.tables["departments"]
     assert items["high_frequency"].sum() == 20
@@ -560,6 +585,7 @@ def test_catalogue(city: DemoCity) -> None:
 
 
 def test_deterministic_and_reference_time(city: DemoCity) -> None:
+    """Check that the same seed and reference time give the same city."""
     again = generate_city(communities=SMALL, as_of=AS_OF)
     for name in TABLES:
         a, b = city.tables[name], again.tables[name]
@@ -578,11 +604,12 @@ def test_deterministic_and_reference_time(city: DemoCity) -> None:
 
 
 def test_other_seed_other_city_and_progress() -> None:
+    """Check another seed, its default reference time and progress reports."""
     calls: list[tuple[str, int, int]] = []
     other = generate_city(seed=7, communities=2, progress=lambda s, d, t: calls.append((s, d, t)))
     assert len(other.tables["communities"]) == 2
     assert other.reference_time.date() == dt.date(2025, 1, 8)
-    assert {"layout", "buildings"} <= {c[0] for c in calls}
+    assert {"layout", "buildings", "history"} <= {c[0] for c in calls}
     assert all(0 <= d <= t for _s, d, t in calls)
     check_tiling(other)
     check_buildings_in_grids(other)

@@ -14,17 +14,19 @@ from tests.gis.test_demo_city import small_city
 
 @pytest.fixture(scope="module")
 def city() -> DemoCity:
+    """Return the shared small city."""
     return small_city()
 
 
 def year_of_cases(city: DemoCity) -> pd.DataFrame:
+    """Return the cases of the year before the reference time."""
     inc = city.tables["incidents"]
     ref = pd.Timestamp(city.as_of)
     return inc[inc["created_at"] > ref - pd.Timedelta(days=365)]
 
 
 def busiest_cell_share(points: np.ndarray, cell: float = 100.0, top: float = 0.1) -> float:
-    """Share of the points in the busiest ``top`` of the ``cell``-metre cells that hold any."""
+    """Return the share of the points in the busiest ``top`` of the ``cell``-metre cells holding any."""
     xy = shapely.get_coordinates(points)
     keys = pd.Series(list(zip(np.floor(xy[:, 0] / cell), np.floor(xy[:, 1] / cell), strict=True)))
     counts = keys.value_counts().to_numpy()
@@ -33,10 +35,12 @@ def busiest_cell_share(points: np.ndarray, cell: float = 100.0, top: float = 0.1
 
 
 def local_hours(ts: pd.Series) -> pd.Series:
+    """Return Beijing hours of day."""
     return (ts + pd.Timedelta(hours=8)).dt.hour
 
 
 def test_hotspots_hold_a_third_of_the_cases(city: DemoCity) -> None:
+    """Check that the busiest 10 % of 100 m cells hold ≥ 35 % of a year's cases."""
     year = year_of_cases(city).to_crs(32650)
     share = busiest_cell_share(year.geometry.to_numpy())
     assert share >= 0.35, share
@@ -62,6 +66,7 @@ def test_hotspots_hold_a_third_of_the_cases(city: DemoCity) -> None:
 
 
 def test_evening_peak_in_the_hour_curve(city: DemoCity) -> None:
+    """Check the evening peak of the hour-of-day curve."""
     h = local_hours(year_of_cases(city)["created_at"]).value_counts().reindex(range(24), fill_value=0)
     evening = h.loc[19:21].mean()
     assert evening > 1.2 * h.loc[18]
@@ -74,6 +79,7 @@ def test_evening_peak_in_the_hour_curve(city: DemoCity) -> None:
 
 
 def test_window_business_on_working_days_in_opening_hours(city: DemoCity) -> None:
+    """Check window hours and days."""
     year = year_of_cases(city)
     w = year[year["channel"] == "window"]
     local = w["created_at"] + pd.Timedelta(hours=8)
@@ -85,6 +91,7 @@ def test_window_business_on_working_days_in_opening_hours(city: DemoCity) -> Non
 
 
 def test_rainstorms_bring_leaks(city: DemoCity) -> None:
+    """Check that leaks and blocked sewers follow rainstorm days."""
     year = year_of_cases(city)
     t = (year["created_at"] - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy()
     day = beijing_day(t)
@@ -97,6 +104,7 @@ def test_rainstorms_bring_leaks(city: DemoCity) -> None:
 
 
 def test_seasons_by_item(city: DemoCity) -> None:
+    """Check seasons by item."""
     year = year_of_cases(city)
     month = (year["created_at"] + pd.Timedelta(hours=8)).dt.month
     gas = month[year["item_code"] == "EV-020"]

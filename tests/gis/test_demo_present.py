@@ -20,11 +20,12 @@ STALE = pd.Timedelta(seconds=900)
 
 @pytest.fixture(scope="module")
 def city() -> DemoCity:
+    """Return the shared small city."""
     return small_city()
 
 
 def available(city: DemoCity) -> pd.DataFrame:
-    """People the nearest query would return at the reference time (metric CRS)."""
+    """Return the people the nearest query would return at the reference time (metric)."""
     t = city.tables
     ref = pd.Timestamp(city.as_of)
     p = t["people"]
@@ -47,6 +48,7 @@ def available(city: DemoCity) -> pd.DataFrame:
 
 
 def test_volunteers_near_every_community_centre(city: DemoCity) -> None:
+    """Check ≥ 5 fresh, available volunteers within 1 km of every community centre."""
     vol = available(city)
     vol = vol[vol["role"] == "volunteer"]
     comms = city.tables["communities"].to_crs(32650)
@@ -56,6 +58,7 @@ def test_volunteers_near_every_community_centre(city: DemoCity) -> None:
 
 
 def test_shifts_cover_the_reference_time(city: DemoCity) -> None:
+    """Check shifts and positions at the reference time."""
     p = city.tables["people"]
     ref = pd.Timestamp(city.as_of)
     on = p[p["on_duty"]]
@@ -74,6 +77,7 @@ def test_shifts_cover_the_reference_time(city: DemoCity) -> None:
 
 
 def test_rosters_rebuilt_from_the_people_table_agree(city: DemoCity) -> None:
+    """Check that rosters rebuilt from the people table agree with it."""
     p = city.tables["people"]
     communities = p["community_code"].fillna("").to_numpy()
     roster = Roster.from_people(p["role"].to_numpy(), p["id"].to_numpy(), communities, city.seed)
@@ -89,6 +93,7 @@ def test_rosters_rebuilt_from_the_people_table_agree(city: DemoCity) -> None:
 
 
 def test_cases_open_due_soon_and_overdue(city: DemoCity) -> None:
+    """Check open cases due within 24 h and overdue ones."""
     inc = city.tables["incidents"]
     ref = pd.Timestamp(city.as_of)
     open_ = ~inc["status"].isin(["resolved", "verified", "closed"])
@@ -101,6 +106,7 @@ def test_cases_open_due_soon_and_overdue(city: DemoCity) -> None:
 
 
 def test_visits_fall_due(city: DemoCity) -> None:
+    """Check visits falling due and overdue."""
     v = city.tables["visits"]
     r = city.tables["residents"].set_index("id")
     ref = pd.Timestamp(city.as_of)
@@ -111,6 +117,7 @@ def test_visits_fall_due(city: DemoCity) -> None:
 
 
 def test_tasks_on_offer_and_under_way(city: DemoCity) -> None:
+    """Check tasks on offer, accepted, and the year of them."""
     t = city.tables["tasks"]
     o = city.tables["task_offers"]
     ref = pd.Timestamp(city.as_of)
@@ -148,6 +155,7 @@ def test_tasks_on_offer_and_under_way(city: DemoCity) -> None:
 
 
 def test_people_out_in_the_field_stand_on_streets(city: DemoCity) -> None:
+    """Check that field people on duty stand on a street."""
     p = city.tables["people"].to_crs(32650)
     field = p[p["on_duty"] & p["role"].isin(["grid_worker", "police", "rider"])]
     streets = shapely.union_all(city.tables["streets"].to_crs(32650).geometry.to_numpy())
@@ -157,6 +165,7 @@ def test_people_out_in_the_field_stand_on_streets(city: DemoCity) -> None:
 
 
 def test_reference_time_moves_the_history_not_the_city() -> None:
+    """Check that another reference time moves the history only."""
     later = AS_OF + dt.timedelta(days=40, hours=9)
     a = small_city()
     b = generate_city(communities=6, as_of=later)
@@ -174,6 +183,7 @@ def test_reference_time_moves_the_history_not_the_city() -> None:
 
 
 def test_as_of_needs_an_offset() -> None:
+    """Check the reading of --as-of."""
     assert parse_as_of("2025-03-04T10:30:00+08:00") == AS_OF
     assert parse_as_of("2025-03-04T02:30:00Z") == AS_OF
     with pytest.raises(ValueError, match="offset"):
