@@ -70,7 +70,7 @@ def store_state(url: str) -> StoreState:
 
 
 def is_empty(url: str) -> bool:
-    """True when the store holds no communities yet."""
+    """Tell whether the store holds no communities yet."""
     return store_state(url).empty
 
 
@@ -165,7 +165,7 @@ def load_tables(
 
 
 def _admin(url: str) -> psycopg.Connection[Any]:
-    """An autocommit connection to the server's maintenance database."""
+    """Connect (autocommit) to the server's maintenance database."""
     last: Exception | None = None
     for db in ("postgres", "template1"):
         try:
