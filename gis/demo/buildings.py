@@ -1,7 +1,7 @@
 """Buildings inside a grid (metric CRS): estate roads, public buildings, then homes.
 
 A grid is (part of) one estate of one kind: old 6-floor walk-ups, mid-rise slabs,
-high-rise slabs and towers, or villas and townhouses. Into a grid go, in this
+high-rise slabs and towers, or villas with low-rise flats. Into a grid go, in this
 order: **estate roads** (dead ends from the streets around it, added until no
 spot is more than ``MAX_STREET_DISTANCE`` from a street), the **public
 buildings** the grid was given (community service centre, market hall, school
@@ -40,7 +40,7 @@ class BuildingType:
     floors: tuple[int, int]
     units: tuple[int, ...]
     per_floor: tuple[int, ...]  # households per floor per unit (0 for public buildings)
-    #: Households per building whatever the floors (villas, townhouses); 0 = floors × units × per floor.
+    #: Households per building whatever the floors (villas); 0 = floors × units × per floor.
     fixed: int = 0
     #: Slabs face south; towers and public buildings follow the grid.
     south: bool = True
@@ -54,7 +54,6 @@ HOMES = {
     "compact_tower": BuildingType("tower", 24, 20, 30, 28, (28, 33), (2,), (4,), south=False),
     "slim_tower": BuildingType("tower", 20, 18, 24, 22, (30, 33), (2,), (4,), south=False),
     "villa": BuildingType("villa", 14, 12, 24, 24, (2, 3), (1,), (1,), fixed=1),
-    "townhouse": BuildingType("townhouse", 40, 12, 50, 26, (3, 3), (5, 6), (1,), fixed=-1),
 }
 PUBLIC = {
     "service_centre": BuildingType("service_centre", 36, 18, 0, 0, (3, 4), (1,), (0,), south=False),
@@ -68,7 +67,7 @@ ESTATE_TYPES = {
     "walkup": ("walkup", "midrise", "highrise", "tower", "compact_tower", "slim_tower"),
     "midrise": ("midrise", "highrise", "tower", "compact_tower", "slim_tower"),
     "highrise": ("highrise", "tower", "compact_tower", "slim_tower"),
-    "villa": ("townhouse", "villa", "midrise", "highrise", "tower", "compact_tower", "slim_tower"),
+    "villa": ("villa", "midrise", "highrise", "tower", "compact_tower", "slim_tower"),
 }
 #: A school compound: site size (m), teaching buildings in it.
 SCHOOL_SITE = (110.0, 90.0)
@@ -409,7 +408,7 @@ def _homes(
     kinds = ESTATE_TYPES[estate]
     villas = None
     if estate == "villa":
-        # a cluster of detached villas, the rest of the households in townhouses (or denser)
+        # a cluster of detached villas, the rest of the households in low-rise flats (or denser)
         villas = _villas(free, rot, streets, rng)
         if villas is not None:
             target -= len(villas)
@@ -464,7 +463,7 @@ def _fill(
             units = int(rng.choice(t.units))
             per_floor = int(rng.choice(t.per_floor))
             if t.fixed:
-                per_building = 1 if t.fixed == 1 else units
+                per_building = t.fixed
                 n = math.ceil(target / per_building)
                 if n > len(cand) or n * per_building > HH_RANGE[1]:
                     continue

@@ -1262,7 +1262,10 @@ class _Generator:
         t_dacc = np.where(escalate, t_esc + rng.uniform(1, 12, m) * HOUR, nan)
         d_due = t_esc + dlim
         late = rng.random(m) < 0.008
-        frac = np.where(late, rng.uniform(1.05, 2.0, m), rng.beta(2, 4, m) * 0.95)
+        # most cases are handled early; a third near the end of their time limit (late ones past it)
+        near_limit = rng.random(m) < 0.35
+        in_time = np.where(near_limit, rng.beta(5, 1.6, m) * 0.97, rng.beta(2, 4, m) * 0.95)
+        frac = np.where(late, rng.uniform(1.05, 2.0, m), in_time)
         t_res_normal = np.maximum(t_start + 600, created + frac * lim)
         # an on-the-spot item not finished at the window is finished on a later day
         next_day = created - (created + BEIJING) % DAY + DAY + rng.uniform(1, 8, m) * HOUR

@@ -4,9 +4,8 @@
 homes and public buildings apart and a simulator can send school-run parking
 complaints to school gates. Free text (imports bring OpenStreetMap's
 ``building=*`` values); NULL when the source did not say. The demo city uses
-``walkup``, ``midrise``, ``highrise``, ``tower``, ``villa``, ``townhouse``
-(homes) and ``service_centre``, ``market``, ``school``, ``kindergarten``,
-``shop`` (no households).
+``walkup``, ``midrise``, ``highrise``, ``tower``, ``villa`` (homes) and
+``service_centre``, ``market``, ``school``, ``kindergarten``, ``shop`` (no households).
 
 Revision ID: 0008_building_kind
 Revises: 0008_catalogue

@@ -11,7 +11,8 @@ from tests.conftest import auth
 
 OPEN_LOAD = """
     SELECT p.id, p.capacity,
-      (SELECT count(*) FROM tasks t WHERE (t.status = 'offered' AND t.offered_to = p.id)
+      (SELECT count(*) FROM tasks t WHERE (t.status = 'offered' AND t.offered_to = p.id
+                                            AND t.offer_expires_at > now())
                                        OR (t.status = 'accepted' AND t.assignee_id = p.id)) AS load
     FROM people p
 """

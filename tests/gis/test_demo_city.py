@@ -252,8 +252,8 @@ def test_building_sizes_are_plausible(city: DemoCity) -> None:
     flats = b[b["kind"].isin(["walkup", "midrise", "highrise", "tower"])]
     per_storey = flats["households"] / flats["floors"]
     assert per_storey.between(2, 12).all()
-    villas = b[b["kind"].isin(["villa", "townhouse"])]
-    assert villas["households"].between(1, 6).all()
+    villas = b[b["kind"] == "villa"]
+    assert (villas["households"] == 1).all()
     assert b["code"].is_unique
     # several kinds of home, and the public buildings of every community
     assert b["kind"].isin(HOME_KINDS).sum() > 0.8 * len(b)

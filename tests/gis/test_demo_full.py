@@ -45,7 +45,7 @@ def test_full_city_counts(full: DemoCity) -> None:
     per_district = streets["parent_code"].value_counts()
     assert per_district.min() >= 4 and per_district.max() <= 8
     kinds = set(t["buildings"]["kind"])
-    assert {"walkup", "midrise", "highrise", "villa", "townhouse", "school", "market", "shop"} <= kinds
+    assert {"walkup", "midrise", "highrise", "tower", "villa", "school", "market", "shop"} <= kinds
 
 
 def test_full_city_geometry(full: DemoCity) -> None:

@@ -45,7 +45,8 @@ def samples(sql: Callable[..., list[tuple[Any, ...]]], area: dict[str, Any]) -> 
     c = area["community"]
     incident = sql(
         "SELECT i.id FROM incidents i JOIN grids g ON g.id = i.grid_id "
-        "WHERE i.community_code = %s AND g.worker_id = %s ORDER BY i.id LIMIT 1",
+        "WHERE i.community_code = %s AND g.worker_id = %s AND i.assignee_id = g.worker_id "
+        "ORDER BY i.id LIMIT 1",
         (c, area["worker_id"]),
     )[0][0]
     task = sql("SELECT id FROM tasks WHERE community_code = %s ORDER BY id LIMIT 1", (c,))
@@ -234,7 +235,7 @@ def test_relation_scoped_tokens(
     )[0][0]
     mine = sql(
         "SELECT i.id FROM incidents i JOIN grids g ON g.id = i.grid_id WHERE g.worker_id = %s "
-        "ORDER BY i.id LIMIT 1",
+        "AND i.assignee_id = g.worker_id ORDER BY i.id LIMIT 1",
         (area["worker_id"],),
     )[0][0]
     theirs = sql(
