@@ -9,7 +9,7 @@ reported in the grids, each with its department for escalation. The demo
 (``gis.demo.catalogue``) ships the same list; a test keeps the two equal.
 
 Revision ID: 0008_catalogue
-Revises: 0008_plan_versions
+Revises: 0009_notify
 """
 
 from collections.abc import Sequence
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0008_catalogue"
-down_revision: str | Sequence[str] | None = "0008_plan_versions"
+down_revision: str | Sequence[str] | None = "0009_notify"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
