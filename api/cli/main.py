@@ -16,7 +16,7 @@ import typer
 
 from api.cli import backup, dispatch, export, importer, plan
 from api.cli import map as map_cli
-from api.cli.common import audit_cli, console, database_url, fail, progress_callback, settings
+from api.cli.common import console, database_url, fail, progress_callback, settings
 from api.errors import ClusterError, WanggeError
 from api.settings import load_settings
 
@@ -93,22 +93,37 @@ def db_url() -> None:
 # ------------------------------------------------------------------ demo
 
 
-def load_demo(url: str, seed: int, communities: int | None, replace: bool) -> dict[str, int]:
-    """Generate the demo city and load it (emptying the store first with ``replace``)."""
-    from api.store.demo_load import load_tables
+def load_demo(
+    url: str, seed: int, communities: int | None, replace: bool, as_of: dt.datetime | None = None
+) -> dict[str, int]:
+    """Generate the demo city with its history ending at ``as_of`` (default: now) and load it."""
+    from api.auth.audit import cli_actor
+    from api.errors import Conflict
+    from api.store.demo_load import check_replaceable, load_tables, replace_demo, store_state
     from gis.demo import generate_city
 
+    state = store_state(url)  # refuse before spending a minute on the city
+    if replace:
+        check_replaceable(state)
+    elif not state.empty:
+        raise Conflict(
+            f"the database already holds {state.communities} communities; "
+            "use --replace to load the demo over them"
+        )
     t0 = time.monotonic()
+    now = as_of or dt.datetime.now(dt.UTC)
     with progress_callback() as progress:
-        city = generate_city(seed=seed, communities=communities, progress=progress)
-        counts = load_tables(url, city.tables, replace=replace, progress=progress)
+        city = generate_city(seed=seed, communities=communities, progress=progress, as_of=now)
+        stamp = {"seed": seed, "as_of": city.as_of.isoformat(), "communities": communities}
+        load = replace_demo if replace else load_tables
+        counts = load(url, city.tables, progress, stamp, cli_actor())
+    local = city.as_of.astimezone(dt.timezone(dt.timedelta(hours=8)))
     console.print(
-        f"demo city loaded in {time.monotonic() - t0:.0f} s: "
+        f"demo city loaded in {time.monotonic() - t0:.0f} s, history up to {local:%Y-%m-%d %H:%M} (UTC+8): "
         + ", ".join(
             f"{counts.get(t, 0):,} {t}" for t in ("communities", "grids", "buildings", "people", "incidents")
         )
     )
-    audit_cli(url, "demo.replace" if replace else "demo.load", "store", None, {"seed": seed, **counts})
     return counts
 
 
@@ -118,12 +133,26 @@ def demo(
     communities: Annotated[
         int | None, typer.Option(help="only the first N communities (small city for trials)")
     ] = None,
-    replace: Annotated[bool, typer.Option(help="empty the store first")] = False,
+    replace: Annotated[
+        bool, typer.Option(help="start a demo store over (drops and recreates its database)")
+    ] = False,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            help="end the history here instead of now (ISO 8601 with offset, e.g. 2025-03-04T10:30+08:00)"
+        ),
+    ] = None,
 ) -> None:
-    """Fill the store with the Ma'anshan demo city (deterministic from the seed)."""
+    """Fill the store with the Ma'anshan demo city, its year of history ending now."""
+    from gis.demo.clock import parse_as_of
+
+    try:
+        pinned = parse_as_of(as_of) if as_of is not None else None
+    except ValueError as exc:
+        fail(f"--as-of: {exc}")
     url = database_url()
     try:
-        load_demo(url, settings().demo.seed if seed is None else seed, communities, replace)
+        load_demo(url, settings().demo.seed if seed is None else seed, communities, replace, pinned)
     except WanggeError as exc:
         fail(exc.msg)
 

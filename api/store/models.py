@@ -196,6 +196,9 @@ class Building(Base):
     geom: Mapped[Any] = mapped_column(Geometry("MULTIPOLYGON", srid=SRID, spatial_index=True))
     #: A point inside the footprint (ST_PointOnSurface), used for assignment to grids.
     point: Mapped[Any] = mapped_column(Geometry("POINT", srid=SRID, spatial_index=True))
+    #: What the building is (``walkup``, ``highrise``, ``villa``, ``school``, ``shop`` ...); NULL = unknown
+    #: (migration 0012_building_kind).
+    kind: Mapped[str | None] = mapped_column(String(32))
 
 
 class PlanAssignment(Base):

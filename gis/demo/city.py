@@ -1,8 +1,11 @@
 """The Ma'anshan demo city: every table of ``api/store/models.py`` as a data frame.
 
-Deterministic: the same seed gives identical frames. ``communities=N`` keeps the
-first N communities (by code) of the full city and everything that belongs to
-them, with ids renumbered from 1.
+Deterministic: the same seed and reference time (``as_of``) give identical
+frames; the geometry depends on the seed alone. The year of history ends at
+``as_of``: people on duty then have fresh positions, shifts cover it, cases
+are open, due soon or overdue, visits fall due and tasks are on offer.
+``communities=N`` keeps the first N communities (by code) of the full city and
+everything that belongs to them, with ids renumbered from 1.
 """
 
 from __future__ import annotations
@@ -14,21 +17,26 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 import geopandas as gpd
+import networkx as nx
 import numpy as np
 import pandas as pd
 import shapely
 from shapely.geometry import MultiPolygon
 
-from gis.demo import catalogue
-from gis.demo.buildings import place_buildings
+from gis.demo import catalogue, clock, estates, patterns, shifts, tasks
+from gis.demo.buildings import PUBLIC
+from gis.demo.clock import BEIJING_OFFSET as BEIJING
+from gis.demo.clock import DAY, HOUR, reference_time
 from gis.demo.geometry import (
     CITY_CODE,
     N_COMMUNITIES,
     Layout,
     build_layout,
+    to_metric,
     to_wgs84,
 )
-from gis.demo.names import ESTATE_SUFFIX, id_numbers, person_names, phones, place_names
+from gis.demo.names import id_numbers, person_names, phones, place_names
+from gis.demo.streets import StreetLine, extend_start
 
 ProgressFn = Callable[[str, int, int], None]
 
@@ -37,9 +45,6 @@ N_RIDERS = 500
 STAFF_PER_DEPARTMENT = 4
 MUST_VISIT_SHARE = 0.03
 INCIDENTS_PER_HOUSEHOLD_YEAR = 0.06
-DAY = 86_400.0
-HOUR = 3_600.0
-BEIJING = 8 * HOUR  # UTC offset
 
 #: Table order (parents first), as in the schema.
 TABLES = (
@@ -62,46 +67,47 @@ TABLES = (
     "incident_events",
     "ratings",
     "visits",
+    "tasks",
+    "task_offers",
     "redemptions",
     "points_ledger",
 )
+#: Names of the public buildings, by kind: (zh suffix, estate-based name?).
+PUBLIC_NAMES = {
+    "service_centre": "党群服务中心",
+    "market": "菜市场",
+    "kindergarten": "幼儿园",
+    "school": "学校",
+    "shop": "商铺",
+}
 
 
 @dataclass
 class DemoCity:
-    """One frame per table of ``api/store/models.py``, keyed by table name."""
+    """One frame per table of ``api/store/models.py``, keyed by table name.
+
+    ``places`` lists the public places cases cluster around (kind, community
+    code, WGS84 point, active from/until for construction sites): what a
+    simulator needs to file new cases where the history has them.
+    """
 
     seed: int
     reference_time: dt.datetime
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    places: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    @property
+    def as_of(self) -> dt.datetime:
+        """The reference time: the end of the generated history ("now" in the demo)."""
+        return self.reference_time
 
     def counts(self) -> dict[str, int]:
-        """Count the rows of each table."""
+        """Rows per table."""
         return {name: len(frame) for name, frame in self.tables.items()}
 
     def __getitem__(self, name: str) -> pd.DataFrame:
-        """Return a field by name."""
+        """Return the frame of table ``name``."""
         return self.tables[name]
-
-
-def reference_time(seed: int) -> dt.datetime:
-    """End of the generated year of history: 14:00 Beijing time on a day fixed by the seed.
-
-    A seed that reads as a date (``YYYYMMDD``, e.g. the default 20240601) is that
-    day; any other seed is a day of 2025 chosen by ``seed % 365``.
-    """
-    day: dt.date | None = None
-    text = str(seed)
-    if len(text) == 8:
-        try:
-            day = dt.date(int(text[:4]), int(text[4:6]), int(text[6:]))
-        except ValueError:
-            day = None
-        if day is not None and not 2000 <= day.year <= 2100:
-            day = None
-    if day is None:
-        day = dt.date(2025, 1, 1) + dt.timedelta(days=seed % 365)
-    return dt.datetime(day.year, day.month, day.day, 6, 0, tzinfo=dt.UTC)
 
 
 def _ts(seconds: np.ndarray) -> pd.Series:
@@ -110,10 +116,35 @@ def _ts(seconds: np.ndarray) -> pd.Series:
     return pd.Series(pd.to_datetime(np.round(s), unit="s", utc=True))
 
 
+def _epoch(ts: pd.Series) -> np.ndarray:
+    """Timestamps → epoch seconds (NaN for missing), whatever the frame's time resolution."""
+    return ((ts - pd.Timestamp(0, tz="UTC")).dt.total_seconds()).to_numpy(dtype=float)
+
+
+def _points_or_none(points: list[shapely.Point | None]) -> np.ndarray:
+    """Metric points (or None) → WGS84 points (or None), in one go."""
+    out = np.full(len(points), None, dtype=object)
+    have = np.array([p is not None for p in points], dtype=bool)
+    if have.any():
+        out[have] = to_wgs84(np.array([p for p in points if p is not None], dtype=object))
+    return out
+
+
 def _multi(geoms: np.ndarray) -> np.ndarray:
     out = np.empty(len(geoms), dtype=object)
     for i, g in enumerate(geoms):
         out[i] = g if isinstance(g, MultiPolygon) else MultiPolygon([g])
+    return out
+
+
+def _valid_polygons(geoms: np.ndarray) -> np.ndarray:
+    """Polygonal geometries repaired where reprojection left them invalid (slivers dropped)."""
+    out = np.empty(len(geoms), dtype=object)
+    for i, g in enumerate(geoms):
+        if not g.is_valid:
+            parts = [p for p in shapely.get_parts(shapely.make_valid(g)) if p.geom_type == "Polygon"]
+            g = shapely.union_all(parts)
+        out[i] = g
     return out
 
 
@@ -142,29 +173,55 @@ def generate_city(
     seed: int = 20240601,
     communities: int | None = None,
     progress: ProgressFn | None = None,
+    as_of: dt.datetime | None = None,
 ) -> DemoCity:
-    """Generate the Ma'anshan demo city (114 communities, 1,675 grids) deterministically."""
-    gen = _Generator(seed, communities, progress)
+    """Generate the Ma'anshan demo city (114 communities, 1,675 grids) deterministically.
+
+    Parameters
+    ----------
+    seed : int
+        Same seed, same city (streets, grids, buildings, people).
+    communities : int, optional
+        Keep only the first N communities (by code): a small city for trials and tests.
+    progress : callable, optional
+        ``progress(stage, done, total)`` as the work goes on.
+    as_of : datetime, optional
+        The reference time, with a UTC offset: the year of history ends here.
+        Default :func:`gis.demo.clock.reference_time` of the seed (``wangge demo``
+        passes the present).
+
+    Returns
+    -------
+    DemoCity
+    """
+    gen = _Generator(seed, communities, progress, as_of)
     return gen.run()
 
 
 class _Generator:
-    def __init__(self, seed: int, communities: int | None, progress: ProgressFn | None) -> None:
+    def __init__(
+        self, seed: int, communities: int | None, progress: ProgressFn | None, as_of: dt.datetime | None
+    ) -> None:
         self.seed = int(seed)
         self.limit = communities
         self.progress = progress or (lambda stage, done, total: None)
-        self.ref = reference_time(self.seed)
+        self.ref = clock.normalise(as_of) if as_of is not None else reference_time(self.seed)
         self.ref_s = self.ref.timestamp()
         self.t: dict[str, pd.DataFrame] = {}
 
     def rng(self, *key: int) -> np.random.Generator:
+        # the reference time joins the key of every stream that draws history
         return np.random.default_rng([self.seed, *key])
+
+    def hrng(self, *key: int) -> np.random.Generator:
+        """Return a random stream for history and the present (seed and reference time)."""
+        return np.random.default_rng([self.seed, int(self.ref_s), *key])
 
     # ------------------------------------------------------------------ driver
     def run(self) -> DemoCity:
         t0 = time.monotonic()
         self.progress("layout", 0, 1)
-        layout, admin = build_layout(self.seed)
+        layout, admin = build_layout(self.seed, first_communities=self.limit)
         self.layout = layout
         self.progress("layout", 1, 1)
         n_all = len(layout.community_codes)
@@ -173,17 +230,24 @@ class _Generator:
         self._areas(admin)
         self._catalogue()
         self._buildings()
-        self._people()
-        self._plans_grids()
-        self._residents()
-        self._party()
-        self._streets()
-        self._incidents()
-        self._visits()
-        self._points()
+        stages = (
+            self._people,
+            self._plans_grids,
+            self._residents,
+            self._party,
+            self._streets,
+            self._incidents,
+            self._visits,
+            self._tasks,
+            self._points,
+        )
+        for k, stage in enumerate(stages):
+            self.progress("history", k, len(stages))
+            stage()
+        self.progress("history", len(stages), len(stages))
         self.elapsed = time.monotonic() - t0
         tables = {name: self.t[name].reset_index(drop=True) for name in TABLES}
-        return DemoCity(self.seed, self.ref, tables)
+        return DemoCity(self.seed, self.ref, tables, self.places_frame())
 
     # ------------------------------------------------------------------ areas
     def _areas(self, admin: list) -> None:
@@ -199,7 +263,9 @@ class _Generator:
         used_offices = sorted(set(comm_street_idx))
         self.comm_metric = lay.community_geoms[:n]
         comm_wgs = to_wgs84(self.comm_metric)
-        office_geoms = to_wgs84(np.array([lay.street_offices[i][2] for i in used_offices], dtype=object))
+        office_geoms = _valid_polygons(
+            to_wgs84(np.array([lay.street_offices[i][2] for i in used_offices], dtype=object))
+        )
         rows: dict[str, list[Any]] = {
             "code": [],
             "name": [],
@@ -264,74 +330,99 @@ class _Generator:
     def _buildings(self) -> None:
         lay = self.layout
         n_grid = self.n_grid
-        est_rng = self.rng(20)
-        estate_names = place_names(est_rng, len(lay.grid_geoms) + 10)
-        foot: list[np.ndarray] = []
-        rows_grid: list[np.ndarray] = []
-        floors: list[np.ndarray] = []
-        units: list[np.ndarray] = []
-        per_floor: list[np.ndarray] = []
-        self.grid_kind: list[str] = []
-        self.grid_estate: list[str] = []
-        for k, gi in enumerate(self.grid_global):
-            placed = place_buildings(
-                lay.grid_geoms[gi],
-                float(lay.grid_angle[gi]),
-                float(lay.grid_centrality[gi]),
-                self.rng(21, int(gi)),
+        plan = estates.plan_grids(
+            lay.grid_geoms,
+            lay.grid_community,
+            lay.grid_block,
+            lay.grid_oldness,
+            lay.community_geoms,
+            self._touches_arterial(lay.grid_geoms),
+            self.seed,
+        )
+        kept = lay.grid_geoms[: self.n_grid]
+        edges, art_edges = estates.grid_edges(kept, lay.streets)
+        placed: list[estates.Placed] = []
+        for k in range(n_grid):
+            rng = np.random.default_rng([self.seed, 21, k])
+            placed.append(
+                estates.place_buildings(
+                    kept[k],
+                    float(lay.grid_angle[k]),
+                    plan.programs[k],
+                    edges[k],
+                    art_edges[k],
+                    plan.anchors[k],
+                    rng,
+                )
             )
-            m = len(placed.floors)
-            # number the buildings of a grid west→east, north→south too
-            xy = shapely.get_coordinates(shapely.centroid(placed.footprints))
-            order = np.lexsort((xy[:, 0], -np.round(xy[:, 1] / 30.0)))
-            foot.append(placed.footprints[order])
-            rows_grid.append(np.full(m, k))
-            floors.append(placed.floors[order])
-            units.append(placed.units[order])
-            per_floor.append(placed.per_floor[order])
-            self.grid_kind.append(placed.kind)
-            zh, _en = estate_names[gi]
-            suffix = ESTATE_SUFFIX[int(gi) % len(ESTATE_SUFFIX)][0]
-            if placed.kind == "walkup":
-                suffix = "新村" if int(gi) % 2 else "小区"
-            self.grid_estate.append(zh + suffix)
             if k % 100 == 0:
                 self.progress("buildings", k, n_grid)
         self.progress("buildings", n_grid, n_grid)
+        self.grid_estate = plan.estate[:n_grid]
+        self.grid_kind = [p.estate for p in plan.programs[:n_grid]]
+        self.estate_roads = [r for p in placed for r in p.roads]
+        foot: list[np.ndarray] = []
+        rows_grid: list[np.ndarray] = []
+        kinds: list[str] = []
+        floors: list[np.ndarray] = []
+        hh: list[np.ndarray] = []
+        units: list[np.ndarray] = []
+        per_floor: list[np.ndarray] = []
+        places: list[tuple[str, int, shapely.Point]] = []
+        for k, p in enumerate(placed):
+            m = len(p.floors)
+            # homes numbered west→east, north→south within the grid; public buildings first
+            xy = shapely.get_coordinates(shapely.centroid(p.footprints))
+            public = np.array([kd in PUBLIC for kd in p.kinds])
+            order = np.lexsort((xy[:, 0], -np.round(xy[:, 1] / 30.0), ~public))
+            foot.append(p.footprints[order])
+            rows_grid.append(np.full(m, k))
+            kinds += [p.kinds[i] for i in order]
+            floors.append(p.floors[order])
+            hh.append(p.households[order])
+            units.append(p.units[order])
+            per_floor.append(p.per_floor[order])
+            places += [(kind, k, pt) for kind, pt in p.places]
+        self.grid_places = places
         b_metric = np.concatenate(foot)
         b_grid = np.concatenate(rows_grid)
-        b_floors = np.concatenate(floors)
-        b_units = np.concatenate(units)
-        b_pf = np.concatenate(per_floor)
-        b_hh = b_floors * b_units * b_pf
-        b_comm = self.grid_comm[b_grid]
-        nb = len(b_metric)
         self.b_metric = b_metric
         self.b_grid = b_grid
-        self.b_comm = b_comm
-        self.b_hh = b_hh
-        self.b_floors = b_floors
-        self.b_units = b_units
-        self.b_pf = b_pf
+        self.b_comm = self.grid_comm[b_grid]
+        self.b_kind = np.array(kinds)
+        self.b_hh = np.concatenate(hh).astype(int)
+        self.b_floors = np.concatenate(floors).astype(int)
+        self.b_units = np.concatenate(units).astype(int)
+        self.b_pf = np.concatenate(per_floor).astype(int)
+        self.b_home = self.b_hh > 0
+        nb = len(b_metric)
         self.b_ids = np.arange(1, nb + 1)
         self.b_point_metric = shapely.point_on_surface(b_metric)
         self.b_xy = shapely.get_coordinates(self.b_point_metric)
-        self.b_old = np.array([self.grid_kind[g] == "walkup" for g in b_grid])
-        # building numbers per grid (1..m) and codes per community
+        self.b_old = np.array([self.grid_kind[g] == "walkup" for g in b_grid]) & self.b_home
+        # building numbers: homes 1..m per grid; names by kind
         b_no = np.zeros(nb, dtype=int)
-        c_no = np.zeros(nb, dtype=int)
-        start = 0
-        comm_counter: dict[int, int] = {}
-        for arr in rows_grid:
-            m = len(arr)
-            b_no[start : start + m] = np.arange(1, m + 1)
-            c = int(self.grid_comm[arr[0]])
-            base = comm_counter.get(c, 0)
-            c_no[start : start + m] = base + np.arange(1, m + 1)
-            comm_counter[c] = base + m
-            start += m
+        names: list[str] = []
+        counters: dict[tuple[int, str], int] = {}
+        for i in range(nb):
+            g = int(b_grid[i])
+            kind = str(self.b_kind[i])
+            key = (g, "home" if self.b_home[i] else kind)
+            counters[key] = counters.get(key, 0) + 1
+            b_no[i] = counters[key]
+            estate = self.grid_estate[g]
+            c = int(self.grid_comm[g])
+            if self.b_home[i]:
+                names.append(f"{estate}{b_no[i]}栋")
+            elif kind == "service_centre":
+                names.append(f"{self.comm_names[c]}{PUBLIC_NAMES[kind]}")
+            elif kind == "school":
+                names.append(f"{estate[:2]}小学{b_no[i]}号教学楼")
+            elif kind == "shop":
+                names.append(f"{estate[:2]}商业街{b_no[i]}号")
+            else:
+                names.append(f"{estate[:2]}{PUBLIC_NAMES[kind]}")
         self.b_no = b_no
-        names = [f"{self.grid_estate[g]}{k}栋" for g, k in zip(b_grid, b_no, strict=True)]
         self.b_name = names
         addresses = []
         for g, name in zip(b_grid, names, strict=True):
@@ -343,25 +434,84 @@ class _Generator:
         self.b_address = addresses
         self.b_wgs = to_wgs84(b_metric)
         self.b_point_wgs = to_wgs84(self.b_point_metric)
-        self.grid_hh = np.bincount(b_grid, weights=b_hh, minlength=n_grid).astype(int)
+        self.grid_hh = np.bincount(b_grid, weights=self.b_hh, minlength=n_grid).astype(int)
         self.grid_nb = np.bincount(b_grid, minlength=n_grid).astype(int)
+        self._construction()
+
+    def _touches_arterial(self, grids: np.ndarray) -> np.ndarray:
+        lines = np.array([s.geom for s in self.layout.streets if s.kind == "arterial"], dtype=object)
+        gi, _li = shapely.STRtree(lines).query(shapely.buffer(grids, 0.5), predicate="intersects")
+        out = np.zeros(len(grids), bool)
+        out[gi] = True
+        return out
+
+    def _construction(self) -> None:
+        """Place construction sites: a spot in a large grid clear of its buildings, busy for months."""
+        rng = self.rng(25)
+        sites = estates.construction_sites(self.grid_metric, self.grid_comm, self.n_comm, self.seed)
+        tree = shapely.STRtree(self.b_metric)
+        out: list[tuple[int, shapely.Point, float, float]] = []
+        for g, _c in sites:
+            free = shapely.buffer(self.grid_metric[g], -25.0)
+            near = tree.query(free, predicate="intersects")
+            if len(near):
+                free = shapely.difference(free, shapely.buffer(shapely.union_all(self.b_metric[near]), 25.0))
+            if free.is_empty:
+                continue
+            pt = shapely.point_on_surface(free)
+            start = self.ref_s - rng.uniform(30, 420) * DAY
+            end = start + rng.uniform(120, 400) * DAY
+            out.append((g, pt, start, end))
+        self.construction = out
+
+    def places_frame(self) -> pd.DataFrame:
+        """Return the public places cases cluster around, in WGS84 (see :class:`DemoCity`)."""
+        rows = [
+            (kind, self.comm_codes[int(self.grid_comm[g])], self.grid_ids[g], pt, None, None)
+            for kind, g, pt in self.grid_places
+        ]
+        rows += [
+            (
+                "construction",
+                self.comm_codes[int(self.grid_comm[g])],
+                self.grid_ids[g],
+                pt,
+                _ts(np.array([a]))[0],
+                _ts(np.array([b]))[0],
+            )
+            for g, pt, a, b in self.construction
+        ]
+        frame = pd.DataFrame(
+            rows, columns=["kind", "community_code", "grid_id", "geom", "active_from", "active_until"]
+        )
+        frame["geom"] = to_wgs84(np.array(list(frame["geom"]), dtype=object)) if len(frame) else []
+        return gpd.GeoDataFrame(frame, geometry="geom", crs="EPSG:4326")
 
     # ------------------------------------------------------------------ people
-    def _people(self) -> None:
+    def _allotment(self, total: int) -> np.ndarray:
+        """``total`` people split over the kept communities: by district plan, then by grids."""
         lay = self.layout
+        plan = lay.district_plan
+        codes = [d for d in plan]
+        per_d = dict(zip(codes, _alloc(np.array([plan[d][1] for d in codes], float), total), strict=True))
+        n_all = len(lay.community_codes)
+        grids = np.bincount(lay.grid_community, minlength=n_all).astype(float)
+        out = np.zeros(n_all, dtype=int)
+        district = np.array(lay.community_district)
+        for d in lay.districts_laid_out:
+            idx = np.where(district == d)[0]
+            out[idx] = _alloc(grids[idx], int(per_d[d]))
+        return out[: self.n_comm]
+
+    def _people(self) -> None:
         n = self.n_comm
-        all_hh = np.zeros(len(lay.community_codes))
-        # volunteers/riders are allotted on the whole city (by grids), then the kept subset
-        all_grids = np.bincount(lay.grid_community, minlength=len(lay.community_codes))
-        all_hh = all_grids.astype(float)
-        vol = _alloc(all_hh, N_VOLUNTEERS)[:n]
-        rid = _alloc(all_hh, N_RIDERS)[:n]
+        vol = self._allotment(N_VOLUNTEERS)
+        rid = self._allotment(N_RIDERS)
         grids_per_comm = np.bincount(self.grid_comm, minlength=n)
         police = np.maximum(1, np.round(grids_per_comm / 5.0).astype(int))
         rng = self.rng(30)
         role: list[str] = []
         comm: list[int] = []
-        dept: list[str | None] = []
         grid_of: list[int] = []
         for c in range(n):
             role += ["window_worker"] * 2
@@ -385,7 +535,7 @@ class _Generator:
             role += ["rider"] * int(rid[c])
             comm += [c] * int(rid[c])
             grid_of += [-1] * int(rid[c])
-        dept = [None] * len(role)
+        dept: list[str | None] = [None] * len(role)
         for d in catalogue.DEPARTMENTS:
             for _ in range(STAFF_PER_DEPARTMENT):
                 role.append("department_staff")
@@ -407,15 +557,6 @@ class _Generator:
         party = rng.random(m) < np.array([share[r] for r in role])
         # the first window worker of each community is the committee secretary
         party[np.arange(n) * 2] = True
-        duty_p = {
-            "window_worker": 0.9,
-            "grid_worker": 0.8,
-            "police": 0.7,
-            "volunteer": 0.25,
-            "rider": 0.45,
-            "department_staff": 0.8,
-        }
-        on_duty = rng.random(m) < np.array([duty_p[r] for r in role])
         cap = {
             "window_worker": 5,
             "grid_worker": 3,
@@ -456,30 +597,6 @@ class _Generator:
                 skills.append(["delivery", "patrol", "report"])
             else:
                 skills.append(["department"])
-        # positions: around the community (a building of the grid / community), metric
-        px = np.zeros(m)
-        py = np.zeros(m)
-        office_xy = self.b_xy  # buildings
-        b_by_comm = [np.where(self.b_comm == c)[0] for c in range(n)]
-        b_by_grid = [np.where(self.b_grid == g)[0] for g in range(self.n_grid)]
-        centre = np.asarray(self.layout.urban[0].centroid.coords[0])
-        for i in range(m):
-            if grid_a[i] >= 0:
-                cand = b_by_grid[grid_a[i]]
-            elif comm_a[i] >= 0:
-                cand = b_by_comm[comm_a[i]]
-            else:
-                px[i], py[i] = centre + rng.normal(0, 300, 2)
-                continue
-            b = cand[int(rng.integers(len(cand)))]
-            px[i], py[i] = office_xy[b] + rng.normal(0, 25, 2)
-        pos = to_wgs84(shapely.points(px, py))
-        pos_at = np.where(
-            on_duty, self.ref_s - rng.uniform(30, 1_200, m), self.ref_s - rng.uniform(1, 72, m) * HOUR
-        )
-        day_start = self.ref_s - (self.ref_s + BEIJING) % DAY  # Beijing midnight, in UTC secs
-        end_local = np.where(role_a == "rider", 22.0, 17.5) * HOUR
-        shift_end = np.where(on_duty, day_start + end_local, np.nan)
         names_ = person_names(rng, m)
         ids = np.arange(1, m + 1)
         self.p_role = role_a
@@ -490,6 +607,25 @@ class _Generator:
         self.p_names = names_
         self.p_phones = phones(rng, m)
         self.p_dept = dept
+        self.p_capacity = capacity
+        self.grid_worker = np.where(role_a == "grid_worker")[0]  # index per grid
+        self.window_workers = np.where(role_a == "window_worker")[0].reshape(n, 2)
+        # homes: volunteers and riders live in a home of their community
+        hrng = self.rng(31)
+        homes_by_comm = [np.where((self.b_comm == c) & self.b_home)[0] for c in range(n)]
+        home = np.full(m, -1)
+        for c in range(n):
+            sel = np.where(comm_a == c)[0]
+            home[sel] = homes_by_comm[c][hrng.integers(0, len(homes_by_comm[c]), len(sel))]
+        self.p_home = home
+        # the present: rosters, who is on duty now, and where everyone was last seen
+        self.roster = shifts.Roster.from_people(role_a, ids, comm_a, self.seed)
+        on_duty, shift_end = self.roster.at(self.ref_s)
+        self.p_on = on_duty
+        self.p_station = on_duty & (role_a == "volunteer") & self._station_now()
+        xy, seen = self._positions(on_duty, shift_end)
+        self.p_xy = xy
+        self.p_seen = seen
         self.t["people"] = _gdf(
             {
                 "id": ids,
@@ -504,15 +640,94 @@ class _Generator:
                 "on_duty": on_duty,
                 "capacity": capacity,
                 "shift_end": _ts(shift_end),
-                "position": pos,
-                "position_at": _ts(pos_at),
+                "position": to_wgs84(shapely.points(xy)),
+                "position_at": _ts(seen),
             },
             "position",
         )
-        self.grid_worker = np.where(role_a == "grid_worker")[0]  # index per grid
-        self.window_workers = np.where(role_a == "window_worker")[0].reshape(n, 2)
 
-    # ------------------------------------------------------------------ plans & grids
+    def _station_now(self) -> np.ndarray:
+        """Volunteers whose duty now is a slot at their community's volunteer station."""
+        r = self.roster
+        day = int(clock.beijing_day(np.array([self.ref_s]))[0])
+        hour = float(clock.beijing_hour(np.array([self.ref_s]))[0])
+        out = np.zeros(len(r.role), bool)
+        for s, (a, b) in enumerate(shifts.SLOTS):
+            if a <= hour < b:
+                g = np.maximum(r.group, 1)
+                out = (r.role == "volunteer") & (
+                    ((r.rank - (day * len(shifts.SLOTS) + s) * shifts.STATION) % g) < shifts.STATION
+                )
+        return out
+
+    def _positions(self, on_duty: np.ndarray, shift_end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Last positions (metric) and when they were reported.
+
+        On duty now: a report from the last few minutes. Window workers are at the
+        service centre and station volunteers near it; grid workers, police and
+        riders on a street of their grid or community; other volunteers near home.
+        Off duty: where their last shift ended, reported then.
+        """
+        rng = self.hrng(32)
+        m = len(self.p_role)
+        role = self.p_role
+        xy = np.zeros((m, 2))
+        centre_b = {
+            int(self.grid_comm[g]): i
+            for i, (kind, g) in enumerate(zip(self.b_kind, self.b_grid, strict=True))
+            if kind == "service_centre"
+        }
+        centre_xy = np.array([self.b_xy[centre_b[c]] for c in range(self.n_comm)])
+        self.comm_centre_xy = centre_xy
+        streets = np.array([s.geom for s in self.layout.streets] + list(self.estate_roads), dtype=object)
+        tree = shapely.STRtree(streets)
+        self.grid_zone = shapely.buffer(self.grid_metric, 3.0, quad_segs=2)
+        grid_streets = [tree.query(g, predicate="intersects") for g in self.grid_zone]
+
+        def on_street(g: int) -> np.ndarray:
+            cand = grid_streets[g]
+            if len(cand):
+                # a point on a street along or inside the grid (not anywhere on a long arterial)
+                line = shapely.intersection(streets[cand[int(rng.integers(len(cand)))]], self.grid_zone[g])
+                if not line.is_empty and line.length > 0:
+                    pt = shapely.line_interpolate_point(line, float(rng.random()), normalized=True)
+                    return np.asarray(pt.coords[0])
+            return self.b_xy[int(rng.choice(np.where(self.b_grid == g)[0]))]
+
+        comm_grids = [np.where(self.grid_comm == c)[0] for c in range(self.n_comm)]
+        city_centre = np.asarray(shapely.centroid(self.layout.land[0]).coords[0])
+        for i in range(m):
+            r = role[i]
+            c = int(self.p_comm[i])
+            if r == "department_staff":
+                xy[i] = city_centre + rng.normal(0, 250, 2)
+            elif r == "window_worker":
+                xy[i] = centre_xy[c] + rng.normal(0, 4, 2)
+            elif r in ("grid_worker", "police"):
+                xy[i] = (
+                    on_street(int(self.p_grid[i]))
+                    if on_duty[i]
+                    else self.b_xy[self._home_in_grid(int(self.p_grid[i]), rng)]
+                )
+            elif r == "rider":
+                xy[i] = (
+                    on_street(int(comm_grids[c][int(rng.integers(len(comm_grids[c])))]))
+                    if on_duty[i]
+                    else self.b_xy[self.p_home[i]]
+                )
+            elif self.p_station[i]:
+                xy[i] = centre_xy[c] + rng.normal(0, 120, 2)
+            else:
+                xy[i] = self.b_xy[self.p_home[i]] + rng.normal(0, 15, 2)
+        fresh = self.ref_s - rng.uniform(3.0, 360.0, m)
+        old = np.where(np.isfinite(shift_end), shift_end, self.ref_s - shifts.LOOKBACK_DAYS * DAY)
+        seen = np.where(on_duty, fresh, np.minimum(old, self.ref_s - 60.0))
+        return xy, seen
+
+    def _home_in_grid(self, g: int, rng: np.random.Generator) -> int:
+        cand = np.where((self.b_grid == g) & self.b_home)[0]
+        return int(cand[int(rng.integers(len(cand)))])
+
     def _plans_grids(self) -> None:
         n = self.n_comm
         created = self.ref_s - 400 * DAY
@@ -583,6 +798,7 @@ class _Generator:
                 "households": self.b_hh,
                 "floors": self.b_floors,
                 "households_estimated": np.zeros(nb, bool),
+                "kind": self.b_kind,
                 "geom": _multi(self.b_wgs),
             },
             "geom",
@@ -672,7 +888,8 @@ class _Generator:
             list(np.where((self.p_role == "volunteer") & self.p_party & (self.p_comm == c))[0])
             for c in range(n)
         ]
-        b_by_grid = [np.where(self.b_grid == g)[0] for g in range(self.n_grid)]
+        # building groups hold homes (public buildings have no households to organise)
+        b_by_grid = [np.where((self.b_grid == g) & self.b_home)[0] for g in range(self.n_grid)]
 
         def add(
             tier: str,
@@ -789,7 +1006,8 @@ class _Generator:
     # ------------------------------------------------------------------ streets
     def _streets(self) -> None:
         lay = self.layout
-        src = np.array([s.geom for s in lay.streets], dtype=object)
+        lines = list(lay.streets) + [StreetLine(extend_start(r), "estate", None) for r in self.estate_roads]
+        src = np.array([s.geom for s in lines], dtype=object)
         noded = shapely.get_parts(shapely.union_all(src))
         # one node per place: vertices on a 1 cm grid, so near-coincident ends become one
         noded = shapely.set_precision(noded, 0.01)
@@ -797,7 +1015,7 @@ class _Generator:
         noded = shapely.get_parts(noded)
         noded = noded[shapely.length(noded) > 0]
         length = shapely.length(noded)
-        # drop the ~1 m stubs where lanes were extended across the street they meet
+        # drop the ~1 m stubs where lanes and estate roads were extended across the street they meet
         ends = np.concatenate(
             [
                 shapely.get_coordinates(shapely.get_point(noded, 0)),
@@ -811,17 +1029,15 @@ class _Generator:
         m = len(noded)
         dangling = (deg[:m] == 1) | (deg[m:] == 1)
         noded = noded[~(dangling & (length < 2.0))]
-        if self.n_comm < len(lay.community_codes):
-            area = shapely.buffer(shapely.union_all(self.comm_metric), 200.0)
-            shapely.prepare(area)
-            noded = noded[shapely.intersects(area, noded)]
+        # the streets of the laid-out districts, each district's network in one piece
+        noded = self._district_networks(noded)
         mids = shapely.line_interpolate_point(noded, 0.5, normalized=True)
         tree = shapely.STRtree(src)
         qi, si = tree.query_nearest(mids, max_distance=0.01, all_matches=False)
         origin = np.full(len(noded), -1)
         origin[qi] = si
-        kinds = [lay.streets[o].kind if o >= 0 else "secondary" for o in origin]
-        names = [lay.streets[o].name if o >= 0 else None for o in origin]
+        kinds = [lines[o].kind if o >= 0 else "secondary" for o in origin]
+        names = [lines[o].name if o >= 0 else None for o in origin]
         ends = np.concatenate(
             [
                 shapely.get_coordinates(shapely.get_point(noded, 0)),
@@ -847,9 +1063,57 @@ class _Generator:
             "geom",
         )
 
+    def _district_networks(self, noded: np.ndarray) -> np.ndarray:
+        """Segments within the laid-out districts; per district, its largest connected network.
+
+        A segment belongs to the district its midpoint lies in; the few pieces cut off
+        from their district's network (near its boundary) are left out.
+        """
+        lay = self.layout
+        mids = shapely.line_interpolate_point(noded, 0.5, normalized=True)
+        which = np.full(len(noded), -1)
+        for k, d in enumerate(lay.districts_laid_out):
+            zone = lay.district_metric[d]
+            shapely.prepare(zone)
+            which[(which < 0) & shapely.contains(zone, mids)] = k
+        keep = np.zeros(len(noded), bool)
+        ends = np.round(
+            np.concatenate(
+                [
+                    shapely.get_coordinates(shapely.get_point(noded, 0)),
+                    shapely.get_coordinates(shapely.get_point(noded, -1)),
+                ]
+            ),
+            3,
+        )
+        _u, node = np.unique(ends, axis=0, return_inverse=True)
+        node = node.ravel()
+        n = len(noded)
+        for k in range(len(lay.districts_laid_out)):
+            idx = np.where(which == k)[0]
+            g = nx.Graph()
+            g.add_edges_from(zip(node[idx], node[idx + n], strict=True))
+            if g.number_of_nodes() == 0:
+                continue
+            largest = max(nx.connected_components(g), key=len)
+            keep[idx[np.isin(node[idx], list(largest))]] = True
+        return noded[keep]
+
     # ------------------------------------------------------------------ incidents
+    def _incident_places(self) -> dict[str, list[list[tuple[np.ndarray, int, float, float]]]]:
+        """Per place kind, per community: (point xy, grid, active from, active until)."""
+        out: dict[str, list[list[tuple[np.ndarray, int, float, float]]]] = {
+            k: [[] for _ in range(self.n_comm)] for k in ("market", "school", "shops", "construction")
+        }
+        for kind, g, pt in self.grid_places:
+            if kind in out:
+                out[kind][int(self.grid_comm[g])].append((np.asarray(pt.coords[0]), g, -np.inf, np.inf))
+        for g, pt, a, b in self.construction:
+            out["construction"][int(self.grid_comm[g])].append((np.asarray(pt.coords[0]), g, a, b))
+        return out
+
     def _incidents(self) -> None:
-        rng = self.rng(60)
+        rng = self.hrng(60)
         items = self.t["service_items"]
         weights = catalogue.item_weights()
         codes = items["code"].to_numpy()
@@ -871,61 +1135,106 @@ class _Generator:
         u = rng.random(m)
         chan = np.where(
             ps,
-            np.select([u < 0.86, u < 0.94], ["window", "mini_program"], "phone"),
-            np.select([u < 0.35, u < 0.55, u < 0.92], ["mini_program", "phone", "patrol"], "window"),
+            np.select([u < 0.84, u < 0.94], ["window", "mini_program"], "phone"),
+            np.select([u < 0.46, u < 0.7, u < 0.93], ["mini_program", "phone", "patrol"], "window"),
         )
-        # location: a building (older estates weigh 3x), or a market hot spot for incidents
-        bw = self.b_hh * np.where(self.b_old, 3.0, 1.0)
-        b_sel = np.empty(m, dtype=int)
-        starts = np.concatenate([[0], np.cumsum(per_comm)])
-        b_by_comm = [np.where(self.b_comm == c)[0] for c in range(self.n_comm)]
+        # place: drawn from the item's place mix among the places the community has
+        start_year = self.ref_s - 365 * DAY
+        places = self._incident_places()
+        place = np.full(m, "home", dtype=object)
+        pu = rng.random(m)
+        active = {
+            k: np.array(
+                [
+                    any(a < self.ref_s and b > start_year for _xy, _g, a, b in places[k][c])
+                    for c in range(self.n_comm)
+                ]
+            )
+            for k in places
+        }
+        for it in np.unique(item):
+            pat = patterns.pattern(str(codes[it]))
+            names = list(pat.places)
+            for c in range(self.n_comm):
+                sel = np.where((item == it) & (comm == c))[0]
+                if len(sel) == 0:
+                    continue
+                w = np.array(
+                    [pat.places[k] if k in ("home", "old_home") or active[k][c] else 0.0 for k in names]
+                )
+                if w.sum() <= 0:
+                    continue
+                cum = np.cumsum(w / w.sum())
+                pick = np.minimum(np.searchsorted(cum, pu[sel], side="right"), len(names) - 1)
+                place[sel] = np.array(names, dtype=object)[pick]
+        # location: a home (old walk-up estates for "old_home"), or around a public place
+        homes = self.b_home
+        # some buildings are "problem buildings" that report again and again (old pipes, a
+        # quarrelsome neighbour): a heavy-tailed propensity per building, fixed by the seed
+        propensity = self.rng(61).lognormal(0.0, 1.2, len(self.b_hh))
+        bw_all = self.b_hh.astype(float) * propensity
+        b_sel = np.zeros(m, dtype=int)
+        b_by_comm = [np.where((self.b_comm == c) & homes)[0] for c in range(self.n_comm)]
+        old_by_comm = [np.where((self.b_comm == c) & self.b_old)[0] for c in range(self.n_comm)]
         for c in range(self.n_comm):
-            cand = b_by_comm[c]
-            p = bw[cand] / bw[cand].sum()
-            b_sel[starts[c] : starts[c + 1]] = rng.choice(cand, per_comm[c], p=p)
-        xy = self.b_xy[b_sel] + rng.normal(0, 12, (m, 2))
+            for kind, pool in (
+                ("home", b_by_comm[c]),
+                ("old_home", old_by_comm[c] if len(old_by_comm[c]) else b_by_comm[c]),
+            ):
+                sel = np.where((comm == c) & (place == kind))[0]
+                if len(sel):
+                    p = bw_all[pool] / bw_all[pool].sum()
+                    b_sel[sel] = rng.choice(pool, len(sel), p=p)
+        xy = self.b_xy[b_sel] + rng.normal(0, 8, (m, 2))
         grid = self.b_grid[b_sel].copy()
-        market = (~ps) & (rng.random(m) < 0.2)
-        # 2 markets per community, on the edge of a grid (along a street)
-        mk_xy = np.zeros((self.n_comm, 2, 2))
-        mk_grid = np.zeros((self.n_comm, 2), dtype=int)
-        for c in range(self.n_comm):
-            gs = np.where(self.grid_comm == c)[0]
-            for j in range(2):
-                g = int(gs[int(rng.integers(len(gs)))])
-                inner = shapely.buffer(self.grid_metric[g], -4.0)
-                parts = shapely.get_parts(inner)
-                ring = shapely.get_exterior_ring(parts[int(np.argmax(shapely.area(parts)))])
-                pt = shapely.line_interpolate_point(ring, float(rng.random()), normalized=True)
-                mk_xy[c, j] = shapely.get_coordinates(pt)[0]
-                mk_grid[c, j] = g
-        which = rng.integers(0, 2, m)
-        anchor = mk_xy[comm, which]
-        mxy = anchor + rng.normal(0, 20, (m, 2))
-        mgrid = np.full(m, -1)
-        pts = shapely.points(mxy[market])
-        tree = shapely.STRtree(self.grid_metric)
-        pi, gi = tree.query(pts, predicate="within")
-        tmp = np.full(len(pts), -1)
-        tmp[pi] = gi
-        mgrid[np.where(market)[0]] = tmp
-        bad = market & (mgrid < 0)
-        mxy[bad] = anchor[bad]
-        mgrid[bad] = mk_grid[comm[bad], which[bad]]
-        xy[market] = mxy[market]
-        grid[market] = mgrid[market]
-        # a report near a building stays inside that building's grid
+        near_place = np.isin(place, ["market", "school", "shops", "construction"])
+        window_from = np.full(m, start_year)
+        window_to = np.full(m, self.ref_s - 60.0)
+        spread = {"market": 12.0, "school": 10.0, "shops": 15.0, "construction": 18.0}
+        for i in np.where(near_place)[0]:
+            c = int(comm[i])
+            opts = [o for o in places[str(place[i])][c] if o[2] < self.ref_s and o[3] > start_year]
+            pxy, g, a, b = opts[int(rng.integers(len(opts)))]
+            xy[i] = pxy + rng.normal(0, spread[str(place[i])], 2)
+            grid[i] = g
+            window_from[i] = max(start_year, a)
+            window_to[i] = min(self.ref_s - 60.0, b)
+            # the nearest home names the place in the address
+            b_sel[i] = int(self._nearest_building(pxy))
+        # a report stays inside the grid it belongs to
         outside = ~shapely.within(shapely.points(xy), self.grid_metric[grid])
-        xy[outside & ~market] = self.b_xy[b_sel[outside & ~market]]
+        for i in np.where(outside)[0]:
+            xy[i] = (
+                self.b_xy[b_sel[i]]
+                if not near_place[i]
+                else np.asarray(
+                    shapely.point_on_surface(
+                        shapely.intersection(
+                            self.grid_metric[grid[i]], shapely.buffer(shapely.Point(xy[i]), 40.0)
+                        )
+                    ).coords[0]
+                )
+            )
+        bad = ~shapely.within(shapely.points(xy), self.grid_metric[grid])
+        xy[bad] = shapely.get_coordinates(shapely.point_on_surface(self.grid_metric[grid[bad]]))
         comm = self.grid_comm[grid]
-        # also PS cases are located at the applicant's home
-        # --- created_at: over the year before the reference time
-        day = np.floor(rng.uniform(0, 365, m))
-        window_like = chan == "window"
-        hour = np.where(window_like, rng.uniform(8.5, 17.5, m), np.clip(rng.normal(13.5, 3.8, m), 6.0, 23.5))
-        created = self.ref_s - (day + 1) * DAY + 0.0
-        created = created - (created + BEIJING) % DAY + hour * HOUR  # Beijing local hour
-        created = np.minimum(created, self.ref_s - 60)
+        # --- created_at: by item, channel and place over the year before the reference time
+        days = np.arange(
+            int(clock.beijing_day(np.array([start_year]))[0]),
+            int(clock.beijing_day(np.array([self.ref_s]))[0]) + 1,
+        )
+        storms = clock.rainstorms(days, self.seed)
+        rain_by_day = {int(d): float(s) for d, s in zip(days, storms, strict=True) if s > 0}
+        self.rain_days = rain_by_day
+        created = np.empty(m)
+        key = pd.DataFrame({"item": item, "chan": chan, "place": place, "a": window_from, "b": window_to})
+        for (it, ch, pl, a, b), idx in key.groupby(["item", "chan", "place", "a", "b"]).indices.items():
+            hours = patterns.HOURS["school"] if pl == "school" else None
+            created[idx] = patterns.draw_times(
+                str(codes[it]), str(ch), len(idx), float(a), float(b), rain_by_day, rng, hours
+            )
+        created = np.minimum(np.round(created), self.ref_s - 60)
+        market = near_place
         order = np.argsort(created, kind="stable")
         item, chan, xy, grid, comm, created, b_sel, ps, market = (
             cast(np.ndarray, a[order]) for a in (item, chan, xy, grid, comm, created, b_sel, ps, market)
@@ -953,7 +1262,10 @@ class _Generator:
         t_dacc = np.where(escalate, t_esc + rng.uniform(1, 12, m) * HOUR, nan)
         d_due = t_esc + dlim
         late = rng.random(m) < 0.008
-        frac = np.where(late, rng.uniform(1.05, 2.0, m), rng.beta(2, 4, m) * 0.95)
+        # most cases are handled early; a third near the end of their time limit (late ones past it)
+        near_limit = rng.random(m) < 0.35
+        in_time = np.where(near_limit, rng.beta(5, 1.6, m) * 0.97, rng.beta(2, 4, m) * 0.95)
+        frac = np.where(late, rng.uniform(1.05, 2.0, m), in_time)
         t_res_normal = np.maximum(t_start + 600, created + frac * lim)
         # an on-the-spot item not finished at the window is finished on a later day
         next_day = created - (created + BEIJING) % DAY + DAY + rng.uniform(1, 8, m) * HOUR
@@ -1186,11 +1498,12 @@ class _Generator:
         k = np.arange(len(ri)) - np.repeat(np.cumsum(count) - count, count)
         t = first[ri] + k * every[ri] + rng.uniform(-0.15, 0.15, len(ri)) * every[ri]
         # buildings, every 45–120 days; 5% not visited for the last ~4 months
-        nb = len(self.b_ids)
+        nb = len(self.b_ids)  # homes only: public buildings are not on the visit round
         bevery = rng.uniform(45, 120, nb) * DAY
         bfirst = start_year + rng.uniform(0, 1, nb) * bevery
         bend = np.where(rng.random(nb) < 0.05, self.ref_s - 125 * DAY, self.ref_s)
         bcount = np.maximum(0, np.floor((bend - bfirst) / bevery).astype(int) + 1)
+        bcount = np.where(self.b_home, bcount, 0)
         bi = np.repeat(np.arange(nb), bcount)
         bk = np.arange(len(bi)) - np.repeat(np.cumsum(bcount) - bcount, bcount)
         bt = bfirst[bi] + bk * bevery[bi]
@@ -1207,7 +1520,11 @@ class _Generator:
         xy = self.b_xy[building] + rng.normal(0, 6, (v, 2))
         n_items = rng.integers(3, 7, v)
         picks = rng.integers(0, len(checklist), (v, 6))
-        lists = [sorted({checklist[j] for j in row[:q]}) for row, q in zip(picks, n_items, strict=True)]
+        names = list(checklist)
+        lists = [
+            [names[j] for j in sorted(set(row[:q]))]
+            for row, q in zip(picks.tolist(), n_items.tolist(), strict=True)
+        ]
         notes_pool = np.array(
             [
                 "情况稳定",
@@ -1239,6 +1556,91 @@ class _Generator:
             "position",
         )
 
+    # ------------------------------------------------------------------ tasks
+    def _tasks(self) -> None:
+        inc = self.t["incidents"]
+        loc = shapely.get_coordinates(to_metric(inc.geometry.to_numpy()))
+        grid_index = {int(g): i for i, g in enumerate(self.grid_ids)}
+        people = tasks.People(
+            ids=self.p_ids,
+            role=self.p_role,
+            comm=self.p_comm,
+            skills=list(self.t["people"]["skills"]),
+            capacity=self.p_capacity,
+            on_now=self.p_on,
+            station_now=self.p_station,
+            xy=self.p_xy,
+            roster=self.roster,
+        )
+        cases = tasks.Cases(
+            ids=inc["id"].to_numpy(),
+            item=inc["item_code"].to_numpy(),
+            created=_epoch(inc["created_at"]),
+            xy=loc,
+            grid=np.array([grid_index[int(g)] for g in inc["grid_id"]]),
+            comm=np.array([self.comm_index[c] for c in inc["community_code"]]),
+        )
+        homes_xy = [self.b_xy[(self.b_comm == c) & self.b_home] for c in range(self.n_comm)]
+        homes_grid = [self.b_grid[(self.b_comm == c) & self.b_home] for c in range(self.n_comm)]
+        made = tasks.make_tasks(self.ref_s, people, cases, homes_xy, homes_grid, self.hrng(75))
+        rows = made.tasks
+        self.task_rows = rows
+        n = len(rows)
+        done_xy = [shapely.Point(p) if p is not None else None for p in rows["done_xy"]]
+        self.t["tasks"] = _gdf(
+            {
+                "id": rows["id"].to_numpy(),
+                "city_code": CITY_CODE,
+                "community_code": [self.comm_codes[c] for c in rows["comm"]],
+                "grid_id": self.grid_ids[rows["grid"].to_numpy(dtype=int)],
+                "title": rows["title"],
+                "description": rows["description"],
+                "location": to_wgs84(shapely.points(np.stack(list(rows["xy"])))),
+                "input_crs": "wgs84",
+                "role": rows["role"],
+                "skill": rows["skill"],
+                "points": rows["points"].astype(int),
+                "deadline": _ts(rows["deadline"].to_numpy(dtype=float)),
+                "incident_id": _nullable(rows["incident"].to_numpy()),
+                "status": rows["status"],
+                "offered_to": _nullable(
+                    np.where(rows["offered_to"] >= 0, self.p_ids[np.maximum(rows["offered_to"], 0)], -1)
+                ),
+                "offer_expires_at": _ts(rows["offer_expires_at"].to_numpy(dtype=float)),
+                "assignee_id": _nullable(
+                    np.where(rows["assignee"] >= 0, self.p_ids[np.maximum(rows["assignee"], 0)], -1)
+                ),
+                "idempotency_key": [None] * n,
+                "created_by": "demo",
+                "created_at": _ts(rows["created_at"].to_numpy(dtype=float)),
+                "accepted_at": _ts(rows["accepted_at"].to_numpy(dtype=float)),
+                "completed_at": _ts(rows["completed_at"].to_numpy(dtype=float)),
+                "cancelled_at": _ts(rows["cancelled_at"].to_numpy(dtype=float)),
+                "completion_position": _points_or_none(done_xy),
+                "completion_distance_m": rows["done_d"].to_numpy(dtype=float),
+            },
+            "location",
+        )
+        off = made.offers
+        self.t["task_offers"] = pd.DataFrame(
+            {
+                "id": np.arange(1, len(off) + 1),
+                "task_id": off["task_id"].to_numpy(dtype=int),
+                "person_id": self.p_ids[off["person"].to_numpy(dtype=int)],
+                "offered_at": _ts(off["offered_at"].to_numpy(dtype=float)),
+                "expires_at": _ts(off["expires_at"].to_numpy(dtype=float)),
+                "distance_m": np.round(off["distance_m"].to_numpy(dtype=float), 1),
+                "outcome": off["outcome"],
+                "responded_at": _ts(off["responded_at"].to_numpy(dtype=float)),
+                "reason": off["reason"],
+            }
+        )
+
+    def _nearest_building(self, xy: np.ndarray) -> int:
+        if not hasattr(self, "_b_tree"):
+            self._b_tree = shapely.STRtree(self.b_point_metric)
+        return int(self._b_tree.query_nearest(shapely.Point(xy))[0])
+
     # ------------------------------------------------------------------ points
     def _points(self) -> None:
         rng = self.rng(80)
@@ -1265,6 +1667,13 @@ class _Generator:
         ]
         reason = [f"参加社区志愿活动：{kinds[a % len(kinds)]}" for a in act]
         refs = [f"ACT-{a:05d}" for a in act]
+        # completed tasks earn their points (as the dispatch service credits them)
+        done = self.task_rows[(self.task_rows["status"] == "completed") & (self.task_rows["points"] > 0)]
+        pi = np.concatenate([pi, done["assignee"].to_numpy(dtype=int)])
+        when = np.concatenate([when, done["completed_at"].to_numpy(dtype=float)])
+        delta = np.concatenate([delta, done["points"].to_numpy(dtype=int)])
+        reason = reason + ["task_completed"] * len(done)
+        refs = refs + [f"task:{i}" for i in done["id"]]
         # redemptions of the rewards catalogue: after a person's last credit, within the balance
         frame = pd.DataFrame({"p": pi, "at": when, "delta": delta})
         agg = frame.groupby("p").agg(bal=("delta", "sum"), last=("at", "max"))

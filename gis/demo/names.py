@@ -147,7 +147,7 @@ def place_names(rng: np.random.Generator, n: int, taken: set[str] | None = None)
 
 
 def person_names(rng: np.random.Generator, n: int) -> list[str]:
-    """Draw Chinese personal names."""
+    """Draw ``n`` Chinese personal names (common surnames more often)."""
     s = rng.choice(len(SURNAMES), size=n, p=_SURNAME_P)
     two = rng.random(n) < 0.7
     g1 = rng.integers(0, len(GIVEN), n)
@@ -184,7 +184,7 @@ _PREFIXES = np.array(
 
 
 def phones(rng: np.random.Generator, n: int) -> list[str]:
-    """Draw mobile phone numbers."""
+    """Draw ``n`` 11-digit mobile numbers with real carrier prefixes."""
     pre = rng.choice(_PREFIXES, size=n, p=None)
     rest = rng.integers(0, 100_000_000, n)
     return [f"{p}{r:08d}" for p, r in zip(pre, rest, strict=True)]
@@ -195,7 +195,7 @@ _ID_CHECK = "10X98765432"
 
 
 def id_check_digit(first17: str) -> str:
-    """Compute the ISO 7064 MOD 11-2 check character of a Chinese resident ID number."""
+    """Return the ISO 7064 MOD 11-2 check character of a Chinese resident ID number."""
     total = sum(int(c) * w for c, w in zip(first17, _ID_W, strict=True))
     return _ID_CHECK[total % 11]
 

@@ -1,8 +1,13 @@
-"""The demo city generator on a small city (``communities=6``): schema, geometry, history."""
+"""The demo city generator on a small city (``communities=6``): schema, geometry, history.
+
+The city is generated once per session at a pinned reference time (:data:`AS_OF`,
+a Tuesday morning) and shared by the ``test_demo_*`` modules through :func:`small_city`.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import importlib
 
 import geopandas as gpd
@@ -14,18 +19,29 @@ import shapely
 from sqlalchemy import String
 
 from api.store.models import CHANNELS, INCIDENT_STATUSES, PERSON_ROLES, Base
-from gis.demo import TABLES, DemoCity, generate_city
+from gis.demo import TABLES, DemoCity, generate_city, reference_time
+from gis.demo.buildings import HOMES, PUBLIC
 from gis.demo.catalogue import REWARDS
 from gis.demo.geometry import reading_order
 from gis.demo.names import id_check_digit
 
 SMALL = 6
+#: The pinned reference time of the test city: Tuesday 4 March 2025, 10:30 Beijing time.
+AS_OF = dt.datetime(2025, 3, 4, 10, 30, tzinfo=dt.timezone(dt.timedelta(hours=8)))
 GEOM_TYPES = {"MULTIPOLYGON": "MultiPolygon", "POINT": "Point", "LINESTRING": "LineString"}
+HOME_KINDS = {t.name for t in HOMES.values()}
+
+
+@functools.cache
+def small_city() -> DemoCity:
+    """Return the small test city at :data:`AS_OF`, generated once per session."""
+    return generate_city(communities=SMALL, as_of=AS_OF)
 
 
 @pytest.fixture(scope="module")
 def city() -> DemoCity:
-    return generate_city(communities=SMALL)
+    """Return the shared small city."""
+    return small_city()
 
 
 # --------------------------------------------------------------------------- shared checks
@@ -51,6 +67,7 @@ def check_tiling(city: DemoCity) -> None:
 
 
 def check_buildings_in_grids(city: DemoCity) -> None:
+    """Check that buildings lie in one grid each, with the grid's sums and kinds."""
     grids = city.tables["grids"]
     b = city.tables["buildings"]
     ggeom = grids.geometry.to_numpy()
@@ -69,10 +86,15 @@ def check_buildings_in_grids(city: DemoCity) -> None:
     assert (g["households"] == hh.reindex(g.index)).all()
     assert (g["buildings"] == nb.reindex(g.index)).all()
     assert g["households"].between(300, 500).all()
-    assert b["floors"].between(6, 33).all()
+    assert b["floors"].between(1, 33).all()
+    # homes have households, public buildings (schools, shops, markets ...) none
+    assert set(b["kind"]) <= HOME_KINDS | set(PUBLIC)
+    home = b["kind"].isin(HOME_KINDS)
+    assert (b.loc[home, "households"] > 0).all() and (b.loc[~home, "households"] == 0).all()
 
 
 def check_communities(city: DemoCity) -> None:
+    """Check communities: disjoint, inside their district and street office, coded."""
     comms = city.tables["communities"]
     admin = city.tables["admin_areas"].set_index("code")
     geoms = comms.geometry.to_numpy()
@@ -91,6 +113,7 @@ def check_communities(city: DemoCity) -> None:
 
 
 def check_grid_codes(city: DemoCity) -> None:
+    """Check that grid codes are numbered west→east, north→south."""
     grids = city.tables["grids"]
     metric = grids.to_crs(32650)
     for code, group in metric.groupby("community_code"):
@@ -107,6 +130,7 @@ def check_grid_codes(city: DemoCity) -> None:
 
 
 def test_every_table_matches_the_model(city: DemoCity) -> None:
+    """Check every frame against its table in the model."""
     assert set(city.tables) == set(TABLES)
     for name, frame in city.tables.items():
         table = Base.metadata.tables[name]
@@ -140,6 +164,7 @@ def test_every_table_matches_the_model(city: DemoCity) -> None:
 
 
 def test_foreign_keys_resolve(city: DemoCity) -> None:
+    """Check that every foreign key resolves."""
     for name, frame in city.tables.items():
         table = Base.metadata.tables[name]
         for fk in table.foreign_keys:
@@ -153,6 +178,7 @@ def test_foreign_keys_resolve(city: DemoCity) -> None:
 
 
 def test_check_constraints(city: DemoCity) -> None:
+    """Check the values the check constraints allow."""
     t = city.tables
     assert set(t["incidents"]["status"]) <= set(INCIDENT_STATUSES)
     assert set(t["incidents"]["channel"]) <= set(CHANNELS)
@@ -166,6 +192,7 @@ def test_check_constraints(city: DemoCity) -> None:
 
 
 def test_ids_are_consecutive_from_one(city: DemoCity) -> None:
+    """Check ids 1..n in every table."""
     for name, frame in city.tables.items():
         if "id" in frame.columns:
             assert frame["id"].tolist() == list(range(1, len(frame) + 1)), name
@@ -175,6 +202,7 @@ def test_ids_are_consecutive_from_one(city: DemoCity) -> None:
 
 
 def test_small_city_size(city: DemoCity) -> None:
+    """Check the size of the small city."""
     assert len(city.tables["communities"]) == SMALL
     assert len(city.tables["plans"]) == SMALL
     assert city.tables["grids"]["community_code"].nunique() == SMALL
@@ -186,10 +214,12 @@ def test_small_city_size(city: DemoCity) -> None:
 
 
 def test_grids_tile_communities(city: DemoCity) -> None:
+    """Check that grids tile their communities."""
     check_tiling(city)
 
 
 def test_buildings_lie_in_one_grid(city: DemoCity) -> None:
+    """Check buildings in grids and their plan assignments."""
     check_buildings_in_grids(city)
     pa = city.tables["plan_assignments"].merge(
         city.tables["buildings"], left_on="building_id", right_on="id", suffixes=("", "_b")
@@ -199,25 +229,50 @@ def test_buildings_lie_in_one_grid(city: DemoCity) -> None:
 
 
 def test_communities_disjoint_and_inside_districts(city: DemoCity) -> None:
+    """Check the communities."""
     check_communities(city)
 
 
 def test_grid_codes_numbered_west_east_north_south(city: DemoCity) -> None:
+    """Check the grid numbering."""
     check_grid_codes(city)
 
 
 def test_building_sizes_are_plausible(city: DemoCity) -> None:
+    """Check building footprints, floors and households by kind; estates named."""
     b = city.tables["buildings"].to_crs(32650)
     area = b.geometry.area
-    assert area.between(300, 800).all()
-    per_storey = b["households"] / b["floors"]
+    types = [*HOMES.values(), *PUBLIC.values()]
+    for kind, group in b.groupby("kind"):
+        sizes = np.array([t.length * t.width for t in types if t.name == kind])
+        floors = [f for t in types if t.name == kind for f in t.floors]
+        near = np.abs(area[group.index].to_numpy()[:, None] - sizes[None, :]).min(axis=1)
+        assert (near <= 1e-3 * sizes.min()).all(), kind
+        assert group["floors"].between(min(floors), max(floors)).all(), kind
+    flats = b[b["kind"].isin(["walkup", "midrise", "highrise", "tower"])]
+    per_storey = flats["households"] / flats["floors"]
     assert per_storey.between(2, 12).all()
+    villas = b[b["kind"] == "villa"]
+    assert (villas["households"] == 1).all()
     assert b["code"].is_unique
+    # several kinds of home, and the public buildings of every community
+    assert b["kind"].isin(HOME_KINDS).sum() > 0.8 * len(b)
+    assert len(set(b["kind"]) & HOME_KINDS) >= 2
+    per_comm = b.groupby("community_code")["kind"].agg(set)
+    assert all({"service_centre", "market", "kindergarten"} <= k for k in per_comm)
+    # in named estates: a building's name starts with its estate's
+    homes = b[b["kind"].isin(HOME_KINDS)]
+    assert (
+        homes["name"]
+        .str.match(r"^\w+(小区|花园|苑|新村|家园|公寓|名城|里|花苑|国际|华府|山庄|别墅|府|庄园)(\w区)?\d+栋$")
+        .all()
+    )
 
 
 def test_streets_form_a_routable_network(city: DemoCity) -> None:
+    """Check the noded street network and its reach."""
     s = city.tables["streets"]
-    assert set(s["kind"]) == {"arterial", "secondary", "lane"}
+    assert set(s["kind"]) == {"arterial", "secondary", "lane", "estate"}
     metric = s.to_crs(32650)
     np.testing.assert_allclose(metric.geometry.length, s["length_m"], rtol=1e-3, atol=0.05)
     # a node id always names the same place
@@ -232,21 +287,42 @@ def test_streets_form_a_routable_network(city: DemoCity) -> None:
     )
     assert (nodes.groupby("node")[["x", "y"]].nunique() == 1).all().all()
     assert nodes.drop_duplicates().groupby(["x", "y"]).size().max() == 1
-    g = nx.Graph()
-    g.add_edges_from(zip(s["source"], s["target"], strict=True))
-    largest = max(nx.connected_components(g), key=len)
-    assert len(largest) >= 0.95 * g.number_of_nodes()
-    # streets do not run through buildings
-    b = city.tables["buildings"]
-    assert (
-        not shapely.STRtree(b.geometry.to_numpy()).query(s.geometry.to_numpy(), predicate="intersects").size
+    check_streets(city)
+
+
+def check_streets(city: DemoCity) -> None:
+    """Check one connected network per district; every building within 100 m of a street, on none."""
+    s = city.tables["streets"]
+    admin = city.tables["admin_areas"].set_index("code")
+    mids = shapely.line_interpolate_point(s.geometry.to_numpy(), 0.5, normalized=True)
+    districts = set(city.tables["communities"]["district_code"])
+    for d in districts:
+        inside = shapely.within(mids, admin.loc[d, "geom"])
+        g = nx.Graph()
+        g.add_edges_from(zip(s.loc[inside, "source"], s.loc[inside, "target"], strict=True))
+        assert g.number_of_edges() > 100, d
+        assert nx.number_connected_components(g) == 1, d
+    b = city.tables["buildings"].to_crs(32650)
+    lines = s.to_crs(32650).geometry.to_numpy()
+    tree = shapely.STRtree(lines)
+    _i, dist = tree.query_nearest(
+        shapely.point_on_surface(b.geometry.to_numpy()), return_distance=True, all_matches=False
     )
+    assert len(dist) == len(b) and dist.max() <= 100.0
+    # streets do not run through buildings
+    assert not tree.query(b.geometry.to_numpy(), predicate="intersects").size
+    # dead ends (cul-de-sacs) inside estates, and blocks of varied size
+    ends = pd.concat([s["source"], s["target"]]).value_counts()
+    assert (ends == 1).sum() > 0.05 * len(ends)
+    area = city.tables["grids"].to_crs(32650).geometry.area
+    assert area.max() > 2.5 * area.min()
 
 
 # --------------------------------------------------------------------------- people & party
 
 
 def test_people(city: DemoCity) -> None:
+    """Check the people: roles, grid workers, party members, positions."""
     p = city.tables["people"]
     grids = city.tables["grids"]
     roles = p["role"].value_counts()
@@ -261,7 +337,7 @@ def test_people(city: DemoCity) -> None:
     vol = p[p["role"].isin(["volunteer", "grid_worker", "window_worker"])]
     assert 0.2 <= vol["party_member"].mean() <= 0.4
     assert (p["position_at"] <= city.reference_time).all()
-    assert (p["position_at"] >= city.reference_time - dt.timedelta(days=4)).all()
+    assert (p["position_at"] >= city.reference_time - dt.timedelta(days=8)).all()
     assert all(len(ph) == 11 and ph.isdigit() for ph in p["phone"])
     # last positions near their community
     comms = city.tables["communities"].to_crs(32650).set_index("code")
@@ -273,6 +349,7 @@ def test_people(city: DemoCity) -> None:
 
 
 def test_party_tiers_mirror_the_map(city: DemoCity) -> None:
+    """Check committee → branch → group against communities, grids and homes."""
     orgs = city.tables["party_orgs"].set_index("id")
     grids = city.tables["grids"]
     b = city.tables["buildings"]
@@ -285,8 +362,8 @@ def test_party_tiers_mirror_the_map(city: DemoCity) -> None:
     assert (orgs.loc[branches["parent_id"].astype(int), "tier"] == "committee").all()
     groups = orgs[orgs["tier"] == "group"]
     assert (orgs.loc[groups["parent_id"].astype(int), "tier"] == "branch").all()
-    # every building in exactly one group, groups of 1–4 buildings, within the branch's grid
-    assert sorted(gb["building_id"]) == sorted(b["id"])
+    # every home in exactly one group, groups of 1–4 buildings, within the branch's grid
+    assert sorted(gb["building_id"]) == sorted(b.loc[b["households"] > 0, "id"])
     sizes = gb.groupby("group_id").size()
     assert set(sizes.index) == set(groups.index) and sizes.between(1, 4).all()
     grid_of_b = b.set_index("id")["grid_id"]
@@ -303,6 +380,7 @@ def test_party_tiers_mirror_the_map(city: DemoCity) -> None:
 
 
 def test_residents(city: DemoCity) -> None:
+    """Check residents who must be visited."""
     r = city.tables["residents"]
     hh = city.tables["buildings"]["households"].sum()
     assert 0.02 <= len(r) / hh <= 0.04
@@ -322,6 +400,7 @@ def test_residents(city: DemoCity) -> None:
 
 
 def test_incident_timelines(city: DemoCity) -> None:
+    """Check each case's timeline, on-the-spot rule and location."""
     inc = city.tables["incidents"]
     ref = pd.Timestamp(city.reference_time)
     assert (inc["created_at"] <= ref).all()
@@ -371,6 +450,7 @@ def test_incident_timelines(city: DemoCity) -> None:
 
 
 def test_incident_events_follow_each_timeline(city: DemoCity) -> None:
+    """Check that the events replay each case's workflow."""
     from api.services.incidents.workflow import TRANSITIONS
 
     inc = city.tables["incidents"].set_index("id")
@@ -418,6 +498,7 @@ def test_incident_events_follow_each_timeline(city: DemoCity) -> None:
 
 
 def test_ratings(city: DemoCity) -> None:
+    """Check ratings of resolved cases."""
     inc = city.tables["incidents"].set_index("id")
     r = city.tables["ratings"]
     resolved = inc["resolved_at"].notna()
@@ -429,6 +510,7 @@ def test_ratings(city: DemoCity) -> None:
 
 
 def test_visits(city: DemoCity) -> None:
+    """Check the visits and the share overdue."""
     v = city.tables["visits"]
     b = city.tables["buildings"].set_index("id")
     grids = city.tables["grids"].set_index("id")
@@ -449,6 +531,7 @@ def test_visits(city: DemoCity) -> None:
 
 
 def test_points_never_negative(city: DemoCity) -> None:
+    """Check the points ledger and redemptions."""
     pl = city.tables["points_ledger"].sort_values(["person_id", "at", "id"])
     balance = pl.groupby("person_id")["delta"].cumsum()
     assert balance.min() >= 0
@@ -469,11 +552,13 @@ def test_points_never_negative(city: DemoCity) -> None:
 
 
 def test_rewards_match_the_migration() -> None:
+    """Check that the rewards equal migration 0003's."""
     migration = importlib.import_module("migrations.versions.0003_dispatch")
     assert [tuple(r) for r in migration.REWARDS] == [tuple(r) for r in REWARDS]
 
 
 def test_catalogue(city: DemoCity) -> None:
+    """Check departments and who handles the escalated incident items."""
     items = city.tables["service_items"]
     deps = city.tables["departments"]
     assert items["high_frequency"].sum() == 20
@@ -500,7 +585,8 @@ def test_catalogue(city: DemoCity) -> None:
 
 
 def test_deterministic_and_reference_time(city: DemoCity) -> None:
-    again = generate_city(communities=SMALL)
+    """Check that the same seed and reference time give the same city."""
+    again = generate_city(communities=SMALL, as_of=AS_OF)
     for name in TABLES:
         a, b = city.tables[name], again.tables[name]
         assert list(a.columns) == list(b.columns)
@@ -512,15 +598,18 @@ def test_deterministic_and_reference_time(city: DemoCity) -> None:
                 assert (wx == wy).all(), f"{name}.{col}"
             else:
                 pd.testing.assert_series_equal(x, y, obj=f"{name}.{col}")
-    assert city.reference_time == dt.datetime(2024, 6, 1, 6, 0, tzinfo=dt.UTC)
+    assert city.reference_time == AS_OF and city.as_of == AS_OF
+    # without a reference time the seed's own: 14:00 Beijing time on the day the default seed reads as
+    assert reference_time(20240601) == dt.datetime(2024, 6, 1, 6, 0, tzinfo=dt.UTC)
 
 
 def test_other_seed_other_city_and_progress() -> None:
+    """Check another seed, its default reference time and progress reports."""
     calls: list[tuple[str, int, int]] = []
     other = generate_city(seed=7, communities=2, progress=lambda s, d, t: calls.append((s, d, t)))
     assert len(other.tables["communities"]) == 2
     assert other.reference_time.date() == dt.date(2025, 1, 8)
-    assert {"layout", "buildings"} <= {c[0] for c in calls}
+    assert {"layout", "buildings", "history"} <= {c[0] for c in calls}
     assert all(0 <= d <= t for _s, d, t in calls)
     check_tiling(other)
     check_buildings_in_grids(other)

@@ -221,7 +221,7 @@ def test_sigkill_during_batch_import_leaves_a_record_and_rerun_resumes(
     wkt = sql("SELECT ST_AsText(geom) FROM communities WHERE code = %s", (community,))[0][0]
     poly = shapely.from_wkt(wkt)
     x0, y0, x1, y1 = poly.bounds
-    step = min(x1 - x0, y1 - y0) / 150
+    step = ((x1 - x0) * (y1 - y0)) ** 0.5 / 150  # about 150 × 150 over the box, whatever its shape
     geoms, rows = [], []
     i = 0
     y = y0

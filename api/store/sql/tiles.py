@@ -117,8 +117,8 @@ _INCIDENT_CLUSTERS = mvt(
                         env.m, {EXTENT}, {BUFFER}, true) AS geom
     FROM (SELECT {_MX} AS mx, {_MY} AS my, ({SQL_OPEN}) AS open
           FROM incidents i, env
-          WHERE i.location && env.w AND i.duplicate_of IS NULL AND {in_area("i.community_code")}
-            AND {incident_filter("i")}) c, env
+          WHERE i.location && env.w AND ST_Intersects(i.location, env.w) AND i.duplicate_of IS NULL
+            AND {in_area("i.community_code")} AND {incident_filter("i")}) c, env
     GROUP BY floor(c.mx / ((ST_XMax(env.m) - ST_XMin(env.m)) / 64)),
              floor(c.my / ((ST_XMax(env.m) - ST_XMin(env.m)) / 64)), env.m""",
 )
