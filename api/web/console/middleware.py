@@ -1,6 +1,6 @@
 """Response rules of the console, as one small ASGI middleware (outermost).
 
-* every response: ``Referrer-Policy: no-referrer`` (no URL ever leaks through a Referer);
+* (``Referrer-Policy: no-referrer`` on every response is the app's SecurityHeaders middleware);
 * console and ``/docs`` HTML: a Content-Security-Policy allowing this origin only (no
   inline script but the import map, whose hash is listed), ``X-Frame-Options: DENY``;
 * a ``401`` that the authorization layer answers to a console page (anonymous, or a
@@ -86,7 +86,6 @@ class ConsoleMiddleware:
                         await send({"type": "http.response.body", "body": b""})
                         return
                 raw = list(message.get("headers", []))
-                raw.append((b"referrer-policy", b"no-referrer"))
                 page = ctype.startswith("text/html") and (
                     path.startswith("/console") or path.startswith("/docs")
                 )

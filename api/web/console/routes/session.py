@@ -109,7 +109,10 @@ async def login_form(
     next_path = safe_next(request.query_params.get("next"))
     if principal is not None and session is not None:
         return RedirectResponse(next_path or await home_for(conn, principal), status_code=303)
-    return _login_page(request, request_lang(request, None), next_path=next_path)
+    response = _login_page(request, request_lang(request, None), next_path=next_path)
+    if request.cookies.get(sessions.COOKIE):
+        clear_session_cookie(response, request)  # a dead cookie never locks anyone out
+    return response
 
 
 @router.post("/console/login", response_class=HTMLResponse)
