@@ -131,6 +131,8 @@ def call(c: TestClient, method: str, path: str, token: str | None) -> int:
 
 
 _TEMPLATES: dict[str, str] = {}
+#: query parameters a route requires besides the area (else it answers 422 before any scope)
+REQUIRED_QUERY = {"/api/v1/dispatch/nearest": "&lon=118.5&lat=31.7&crs=wgs84"}
 
 
 def _template_of(path: str) -> str:
@@ -233,8 +235,14 @@ def test_out_of_scope_areas_get_403_and_entities_404(
             continue
         path = fill(template, samples)
         expected = 403
+        if method != "GET":
+            # writes name their area in the body (a query ?community= is refused, 422) and
+            # validate their body before any lookup: tests/incidents/test_scope.py and
+            # tests/dispatch/test_scope.py aim valid writes at rows outside the scope
+            continue
         if rule.scope == "area":
             path += ("&" if "?" in path else "?") + f"community={area['community']}"
+            path += REQUIRED_QUERY.get(template, "")
         elif "{" + str(rule.param) + "}" not in template:
             continue  # the entity is named in the body: tested on its own
         elif rule.entity == "task" and samples["task_id"] == 1:
@@ -279,7 +287,9 @@ def test_relation_scoped_tokens(
     assert c.get(f"/api/v1/incidents/{mine}", headers=auth(me)).status_code == 200
     assert c.get(f"/api/v1/incidents/{theirs}", headers=auth(me)).status_code == 404
     assert c.get(f"/api/v1/people/{area['worker_id']}", headers=auth(me)).status_code == 200
-    assert c.get(f"/api/v1/people/{other_worker}", headers=auth(me)).status_code == 404
+    # a token bound to a person names only itself: any other id is refused alike (403),
+    # whether that person exists or not (tests/dispatch/test_scope.py), so no oracle
+    assert c.get(f"/api/v1/people/{other_worker}", headers=auth(me)).status_code == 403
     # a worker may name only itself anywhere in a request
     assert c.get(f"/api/v1/tasks?person={other_worker}", headers=auth(me)).status_code == 403
     assert c.get(f"/api/v1/tasks?person={area['worker_id']}", headers=auth(me)).status_code == 200
