@@ -15,14 +15,16 @@ def hdr(tokens, live_city) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def due_grid(live_city) -> tuple[str, int]:
-    """A grid with overdue must-visit residents, and its worker."""
+    """The grid with the most overdue must-visit residents (a test's visit leaves others), and its worker."""
     code, worker = live_city(
         """
         SELECT g.code, g.worker_id FROM grids g
-        WHERE g.active AND g.worker_id IS NOT NULL AND EXISTS (
-          SELECT 1 FROM residents r JOIN buildings b ON b.id = r.building_id
-          WHERE b.grid_id = g.id AND r.must_visit)
-        ORDER BY g.code LIMIT 1
+        JOIN buildings b ON b.grid_id = g.id JOIN residents r ON r.building_id = b.id
+        WHERE g.active AND g.worker_id IS NOT NULL AND r.must_visit AND NOT EXISTS (
+          SELECT 1 FROM visits v WHERE v.resident_id = r.id
+          AND v.at > now() - make_interval(days => r.visit_every_days))
+        GROUP BY g.code, g.worker_id
+        ORDER BY count(*) DESC, g.code LIMIT 1
         """
     )[0]
     return code, int(worker)
