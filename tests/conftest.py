@@ -12,7 +12,6 @@ A skipped test fails the run: a skip would hide a missing service.
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import re
 import socket
@@ -26,7 +25,6 @@ from typing import Any
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
-from psycopg import sql as pgsql
 from sqlalchemy.engine import make_url
 
 from api.store.cluster import Cluster, free_port
@@ -36,7 +34,6 @@ TEMPLATE = "wangge_template"
 EMPTY_TEMPLATE = "wangge_empty"
 #: communities in the test city (the full city is tested on its own in test_demo_city.py)
 TEST_COMMUNITIES = int(os.environ.get("WANGGE_TEST_COMMUNITIES", "6"))
-BEIJING = dt.timezone(dt.timedelta(hours=8))
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 
 
@@ -89,51 +86,9 @@ def demo_template(pg_cluster: Cluster, empty_template: str) -> str:
     with _admin(pg_cluster.url) as conn:
         conn.execute(f'CREATE DATABASE "{TEMPLATE}" TEMPLATE "{EMPTY_TEMPLATE}"')
     url = _db_url(pg_cluster.url, TEMPLATE)
-    as_of = working_morning(dt.datetime.now(dt.UTC))
-    city = generate_city(communities=TEST_COMMUNITIES, as_of=as_of)
+    city = generate_city(communities=TEST_COMMUNITIES)
     load_tables(url, city.tables)
-    with psycopg.connect(psycopg_dsn(url), autocommit=True) as conn:
-        shift_to_now(conn, dt.datetime.now(dt.UTC) - as_of)
     return url
-
-
-def working_morning(now: dt.datetime) -> dt.datetime:
-    """Return the latest 10:30 in Ma'anshan (UTC+8) at or before ``now``.
-
-    The test city is generated at this moment, so the tests see the same city (shifts,
-    people on duty, open cases) whatever the time of day they run at.
-    """
-    local = now.astimezone(BEIJING)
-    morning = local.replace(hour=10, minute=30, second=0, microsecond=0)
-    if morning > local:
-        morning -= dt.timedelta(days=1)
-    return morning
-
-
-def shift_to_now(conn: psycopg.Connection[Any], delta: dt.timedelta) -> None:
-    """Move every stored moment (``timestamptz`` columns) forward by ``delta``.
-
-    The city generated at :func:`working_morning` then ends now: positions are fresh,
-    shifts running, time limits counting from the present. Triggers are off for this
-    session (``session_replication_role``): the append-only guards of the audit log and
-    the points ledger refuse updates, and nothing here is news for the live streams.
-    """
-    conn.execute("SET session_replication_role = replica")
-    columns = conn.execute(
-        "SELECT table_name, column_name FROM information_schema.columns "
-        "WHERE table_schema = 'public' AND data_type = 'timestamp with time zone' "
-        "AND table_name IN (SELECT table_name FROM information_schema.tables "
-        "WHERE table_schema = 'public' AND table_type = 'BASE TABLE') "
-        "ORDER BY 1, 2"
-    ).fetchall()
-    by_table: dict[str, list[str]] = {}
-    for table, column in columns:
-        by_table.setdefault(table, []).append(column)
-    for table, cols in by_table.items():
-        sets = pgsql.SQL(", ").join(
-            pgsql.SQL("{c} = {c} + %(delta)s").format(c=pgsql.Identifier(c)) for c in cols
-        )
-        conn.execute(pgsql.SQL("UPDATE {t} SET ").format(t=pgsql.Identifier(table)) + sets, {"delta": delta})
 
 
 _counter = 0

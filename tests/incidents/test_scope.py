@@ -29,6 +29,12 @@ def areas(sql: SqlFn) -> dict[str, Any]:
         "GROUP BY c.code, c.district_code ORDER BY count(*) DESC, c.code LIMIT 2"
     )
     (mine, district), (other, _) = rows
+    # the grid workers of both communities on duty (intake assigns to the worker on duty)
+    sql(
+        "UPDATE people SET on_duty = true WHERE id IN "
+        "(SELECT worker_id FROM grids WHERE active AND community_code IN (%s, %s))",
+        (mine, other),
+    )
     return {"community": mine, "district": district, "other": other}
 
 
