@@ -25,6 +25,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 
+from api.services.areas.grid_index import CHANNEL, GridIndex
 from api.settings import Settings, load_settings
 from api.store.engine import make_async_engine, resolve_url
 from api.store.listen import Listener
@@ -67,13 +68,21 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         app.state.engine = engine
         app.state.read_engine = engine.execution_options(isolation_level="AUTOCOMMIT")
         guard.engine = app.state.read_engine
-        listener = Listener(url, {"wangge_auth": guard.cache.forget}, guard.cache.switch)
+        index = GridIndex(app.state.read_engine)
+        app.state.grid_index = index
+
+        def on_state(up: bool) -> None:
+            guard.cache.switch(up)
+            index.switch(up)
+
+        listener = Listener(url, {"wangge_auth": guard.cache.forget, CHANNEL: index.changed}, on_state)
         await listener.start()
         try:
             yield
         finally:
             await console.shutdown(app)  # end the live streams before the engine
             await listener.stop()
+            await index.close()
             guard.cache.switch(False)
             await engine.dispose()
 

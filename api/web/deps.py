@@ -53,6 +53,28 @@ async def get_tx(request: Request) -> AsyncIterator[AsyncConnection]:
         yield conn
         if watch is not None:
             await watch.commit(conn)
+    if getattr(request.state, "map_changed", False):
+        map_changed(request)
+
+
+def map_changed(request: Request) -> None:
+    """Tell this process's grid index that a committed write changed the map.
+
+    It stops answering until it has re-read the map; the other processes hear of the
+    change by ``NOTIFY``, within milliseconds.
+    """
+    index = getattr(request.app.state, "grid_index", None)
+    if index is not None:
+        index.changed("grids")
+
+
+async def map_write(request: Request) -> None:
+    """Mark the request as changing the map locate answers from (grids, workers, branches)."""
+    request.state.map_changed = True
+
+
+#: ``dependencies=[MapWrite]`` on a route whose transaction may change grids or grid workers
+MapWrite = Depends(map_write)
 
 
 async def get_settings(request: Request) -> Settings:

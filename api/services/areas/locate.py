@@ -1,17 +1,20 @@
 """Locate a point: its grid, community, worker, party branch and near-boundary neighbours.
 
-The hottest read of the product (benchmarked in ``bench/locate.py``): one SQL
-round trip (:func:`api.store.sql.areas.locate_grid`), the scope decided in Python.
+The hottest read of the product (benchmarked in ``bench/locate.py``): answered from
+the process's grid index (:mod:`api.services.areas.grid_index`) when it is current,
+else by one SQL round trip (:func:`api.store.sql.areas.locate_grid`); the scope is
+decided in Python either way.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from api.auth.principal import Principal
 from api.errors import NotFound
+from api.services.areas.grid_index import GridIndex
 from api.services.areas.scope import sees
 from api.services.coords import WGSPoint
 from api.store.sql.areas import LocatedGrid, locate_grid
@@ -61,3 +64,36 @@ async def locate(
     if grid is None or not sees(principal, grid.community_code):
         raise not_found(point)
     return Location(point, grid)
+
+
+async def locate_fast(
+    index: GridIndex | None, engine: AsyncEngine, principal: Principal, point: WGSPoint, tolerance_m: float
+) -> Location:
+    """Locate ``point`` as :func:`locate` does, from the in-process index when it is current.
+
+    Parameters
+    ----------
+    index
+        The process's grid index (None, or not :attr:`~GridIndex.ready`: ask PostGIS).
+    engine
+        An autocommit engine for the PostGIS fallback.
+    principal, point, tolerance_m
+        As for :func:`locate`.
+
+    Returns
+    -------
+    Location
+        The same answer :func:`locate` gives.
+
+    Raises
+    ------
+    NotFound
+        No active grid the caller may see contains the point.
+    """
+    if index is not None and index.ready:
+        grid = index.locate(point.lon, point.lat, tolerance_m)
+        if grid is None or not sees(principal, grid.community_code):
+            raise not_found(point)
+        return Location(point, grid)
+    async with engine.connect() as conn:
+        return await locate(conn, principal, point, tolerance_m)

@@ -133,7 +133,7 @@ LOCATE = text(
     LEFT JOIN people w ON w.id = g.worker_id
     LEFT JOIN party_orgs b ON b.grid_id = g.id AND b.tier = 'branch'
     WHERE g.active AND ST_Intersects(g.geom, {point()})
-    ORDER BY g.code
+    ORDER BY g.code, b.id
     LIMIT 1
     """
 )
@@ -196,3 +196,67 @@ async def locate_grid(
     """
     row = (await conn.execute(LOCATE, locate_params(lon, lat, tolerance_m))).mappings().first()
     return _located(row) if row else None
+
+
+#: Every active grid with what :data:`LOCATE` answers about it, and its outline (WKB), in
+#: code order: the rows of the in-process grid index (:mod:`api.services.areas.grid_index`).
+_INDEX = text(
+    """
+    SELECT g.id, g.code, g.name, g.households, g.buildings, g.plan_id,
+           g.community_code, c.name AS community_name, c.district_code,
+           w.id AS worker_id, w.name AS worker_name, w.phone AS worker_phone,
+           w.on_duty AS worker_on_duty,
+           b.id AS branch_id, b.code AS branch_code, b.name AS branch_name,
+           ST_AsBinary(g.geom) AS wkb
+    FROM grids g
+    JOIN communities c ON c.code = g.community_code
+    LEFT JOIN people w ON w.id = g.worker_id
+    LEFT JOIN party_orgs b ON b.grid_id = g.id AND b.tier = 'branch'
+    WHERE g.active
+    ORDER BY g.code, b.id
+    """
+)
+
+_GRID_WORKERS = text(
+    """
+    SELECT g.id AS grid_id, w.id AS worker_id, w.name AS worker_name, w.phone AS worker_phone,
+           w.on_duty AS worker_on_duty
+    FROM grids g LEFT JOIN people w ON w.id = g.worker_id
+    WHERE g.active
+    """
+)
+
+
+@dataclass(frozen=True)
+class GridWorker:
+    """The worker of an active grid as locate reports it (None fields: no worker)."""
+
+    grid_id: int
+    worker_id: int | None
+    worker_name: str | None
+    worker_phone: str | None
+    worker_on_duty: bool | None
+
+
+async def index_rows(conn: AsyncConnection) -> list[tuple[LocatedGrid, bytes]]:
+    """Return every active grid as locate answers it (no neighbours) with its outline as WKB.
+
+    A grid with several party branches comes once, with the lowest branch id.
+    """
+    rows = (await conn.execute(_INDEX)).mappings().all()
+    seen: set[int] = set()
+    out: list[tuple[LocatedGrid, bytes]] = []
+    for row in rows:
+        if row["id"] in seen:
+            continue
+        seen.add(row["id"])
+        grid = LocatedGrid(
+            **{k: row[k] for k in LocatedGrid.__dataclass_fields__ if k != "neighbours"}, neighbours=[]
+        )
+        out.append((grid, bytes(row["wkb"])))
+    return out
+
+
+async def grid_workers(conn: AsyncConnection) -> list[GridWorker]:
+    """Return the worker fields of every active grid (to refresh an index after people change)."""
+    return [GridWorker(**row) for row in (await conn.execute(_GRID_WORKERS)).mappings().all()]

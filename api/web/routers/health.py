@@ -31,11 +31,20 @@ class Versions(BaseModel):
     schema_version: str | None
 
 
+class IndexState(BaseModel):
+    """The process's grid index (shown to admins only)."""
+
+    ready: bool
+    grids: int
+    rebuilds: int
+
+
 class Health(BaseModel):
     """``ok`` when the store answers, ``unavailable`` (with 503) when it does not."""
 
     status: str
     database: Versions | None = None
+    grid_index: IndexState | None = None
 
 
 @router.get(
@@ -62,7 +71,12 @@ async def health(request: Request, principal: OptionalPrincipalDep) -> Health | 
         pgrouting=row["pgrouting"],
         schema_version=row["schema"],
     )
-    return Health(status="ok", database=versions)
+    index = request.app.state.grid_index
+    return Health(
+        status="ok",
+        database=versions,
+        grid_index=IndexState(ready=index.ready, grids=index.size, rebuilds=index.rebuilds),
+    )
 
 
 _HOME = """<!doctype html><html lang="zh"><head><meta charset="utf-8">

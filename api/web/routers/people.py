@@ -18,7 +18,7 @@ from api.services.dispatch.views import (
     PositionsAccepted,
     ReportedPerson,
 )
-from api.web.deps import ConnDep, DispatchSettingsDep, PrincipalDep, TxDep
+from api.web.deps import ConnDep, DispatchSettingsDep, MapWrite, PrincipalDep, TxDep
 from api.web.schemas.dispatch import (
     PersonOut,
     PointsOut,
@@ -65,6 +65,7 @@ async def put_position(
 @router.put(
     "/{person_id}/availability",
     response_model=PersonOut,
+    dependencies=[MapWrite],
     responses=_SCOPE,
     summary="Set on duty, capacity and shift end",
 )

@@ -28,7 +28,7 @@ from api.services.planning.results import (
     PublishResult,
     RedrawResult,
 )
-from api.web.deps import PrincipalDep
+from api.web.deps import PrincipalDep, map_changed
 from api.web.schemas.planning import (
     EditBody,
     EditOut,
@@ -156,9 +156,11 @@ async def publish_plan(
 ) -> PublishResult:
     """Publish atomically; the audit entry commits with it."""
     b = body or PublishBody()
-    return await run_in_worker(
+    result = await run_in_worker(
         service.publish_plan, db, principal, plan_id, version=b.version, rollback=b.rollback, origin=request
     )
+    map_changed(request)  # committed: this process's grid index re-reads the map
+    return result
 
 
 @router.delete("/{plan_id}", status_code=204, summary="Discard a draft")
