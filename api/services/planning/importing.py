@@ -206,6 +206,13 @@ def _run(
     return ImportResult(run_id, kind, "resumed" if start else "imported", len(rows), report)
 
 
+def _text(v: Any) -> str | None:
+    """A text cell, None for missing ones (pandas gives NaN)."""
+    if v is None or (isinstance(v, float) and np.isnan(v)):
+        return None
+    return str(v)
+
+
 def _building_code(community: str, source_id: str, file_code: str | None) -> str:
     if file_code:
         if len(file_code) > 32:
@@ -277,11 +284,11 @@ def import_buildings(
     frame = frame.loc[inside].reset_index(drop=True)
     rows = [
         {
-            "code": _building_code(community, s, c),
+            "code": _building_code(community, str(s), _text(c)),
             "city": comm.city_code,
             "community": community,
-            "name": n,
-            "address": a,
+            "name": _text(n),
+            "address": _text(a),
             "hh": int(h),
             "floors": int(min(f, 32767)),
             "est": bool(e),
@@ -413,8 +420,8 @@ def import_streets(
     rows = [
         {
             "city": comm.city_code,
-            "name": frame["name"].iloc[o],
-            "kind": frame["kind"].iloc[o],
+            "name": _text(frame["name"].iloc[o]),
+            "kind": _text(frame["kind"].iloc[o]) or "street",
             "wkb": shapely.to_wkb(p),
         }
         for p, o in zip(pieces, owner, strict=True)
