@@ -12,6 +12,7 @@ that disagree are refused by default and resolved on request.
 from __future__ import annotations
 
 import importlib.util
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -202,9 +203,8 @@ def test_households_from_the_registry_override_estimates(
     rows = q(
         "SELECT code, households FROM buildings WHERE households_source = 'estimated' ORDER BY code LIMIT 3"
     )
-    short = [c.removeprefix(f"{HELSINKI_CODE}-") for c, _ in rows]
     csv = tmp_path / "registry.csv"
-    lines = ["楼栋编号,户数", f"{rows[0][0]},42", f"{short[1]},7", f"{short[2]},x", "w999999999,5"]
+    lines = ["楼栋编号,户数", f"{rows[0][0]},42", f"{rows[1][0]},7", f"{rows[2][0]},x", "nowhere-9,5"]
     csv.write_text("\n".join(lines) + "\n", encoding="utf-8")
     grid_before = q("SELECT sum(households) FROM buildings")[0][0]
     r = cli("import", "households", str(csv), "--community", HELSINKI_CODE)
@@ -230,3 +230,172 @@ def test_households_from_the_registry_override_estimates(
     res = service.redraw(EngineDatabase(engine), operator(), HELSINKI_CODE, RedrawRequest(households=RANGE))
     n_est = q("SELECT count(*) FROM buildings WHERE households_estimated")[0][0]
     assert res.figures["buildings_estimated"] == n_est
+
+
+# ------------------------------------------------------------------ hostile files
+
+
+def _helsinki_box(dx: float = 0.0, size: float = 0.0001) -> shapely.Polygon:
+    """A small footprint inside the Helsinki community (dx shifts it east)."""
+    x, y = 24.9395 + dx, 60.1690
+    return shapely.box(x, y, x + size, y + size / 2)
+
+
+def test_hostile_files_end_in_one_clear_line(
+    helsinki: dict[str, Any], cli: Any, q: Any, tmp_path: Path
+) -> None:
+    """Truncated, empty, CRS-less, mis-encoded, invalid files: exit 1, one line naming the problem/option."""
+    before = q("SELECT count(*) FROM buildings")[0][0]
+    code = HELSINKI_CODE
+
+    def buildings(path: Path, *opts: str) -> Any:
+        return cli("import", "buildings", str(path), "--community", code, *opts)
+
+    cut = tmp_path / "cut.osm.pbf"
+    data = HELSINKI.read_bytes()
+    cut.write_bytes(data[: len(data) // 2])
+    _one_clear_line(buildings(cut), "truncated or corrupt", "nothing was imported")
+    _one_clear_line(cli("import", "streets", str(cut), "--community", code), "truncated or corrupt")
+    empty = tmp_path / "empty.osm.pbf"
+    empty.write_bytes(b"")
+    _one_clear_line(buildings(empty), "empty.osm.pbf")
+    _one_clear_line(buildings(HELSINKI, "--crs", "gcj02"), "drop --crs")
+    # Gauss–Krüger eastings without the zone number and no .prj: the central meridian is unknown
+    gk = tmp_path / "gk.shp"
+    gdf = gpd.GeoDataFrame(
+        {"id": ["a", "b"]},
+        geometry=[
+            shapely.box(500100, 3400100, 500120, 3400130),
+            shapely.box(500200, 3400100, 500230, 3400120),
+        ],
+    )
+    import warnings
+
+    import pyogrio
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "'crs' was not provided")
+        pyogrio.write_dataframe(gdf, gk)  # no CRS: no .prj
+    assert not gk.with_suffix(".prj").exists()
+    _one_clear_line(buildings(gk), "--crs")
+    # an empty layer
+    nothing = tmp_path / "nothing.geojson"
+    nothing.write_text('{"type": "FeatureCollection", "features": []}', encoding="utf-8")
+    _one_clear_line(buildings(nothing, "--crs", "wgs84"), "no buildings to import", "empty layer")
+    # GBK attributes in a GeoJSON (UTF-8 by spec): refused, the option named
+    ring = [list(c) for c in _helsinki_box().exterior.coords]
+    gbk = tmp_path / "gbk.geojson"
+    props = {"id": "g1", "name": "朝阳新村一号楼"}
+    fc = {"type": "FeatureCollection", "features": [{"type": "Feature", "properties": props}]}
+    fc["features"][0]["geometry"] = {"type": "Polygon", "coordinates": [ring]}
+    text = json.dumps(fc, ensure_ascii=False)
+    gbk.write_bytes(text.encode("gbk"))
+    _one_clear_line(buildings(gbk), "--encoding")
+    # a self-intersecting footprint: refused by default, the option named; repaired on request
+    x0, y0, *_ = _helsinki_box(dx=0.0004).bounds
+    bowtie = shapely.Polygon([(x0, y0), (x0 + 2e-4, y0 + 1e-4), (x0 + 2e-4, y0), (x0, y0 + 1e-4), (x0, y0)])
+    bad = tmp_path / "bowtie.geojson"
+    gpd.GeoDataFrame({"id": ["bt1"], "households": [12]}, geometry=[bowtie], crs=4326).to_file(bad)
+    _one_clear_line(buildings(bad), "bt1", "--invalid repair")
+    assert q("SELECT count(*) FROM buildings")[0][0] == before  # nothing half-written
+    r = buildings(bad, "--invalid", "repair")
+    assert r.exit_code == 0, r.output
+    assert "repaired feature bt1" in r.output
+    assert q(
+        "SELECT ST_IsValid(geom), households_source FROM buildings WHERE code = %s", (f"{code}-bt1",)
+    ) == [(True, "attribute")]
+    # 3D footprints and GeometryCollections: Z dropped, the polygon kept, both said
+    z = shapely.force_3d(_helsinki_box(dx=0.0008))
+    coll = shapely.GeometryCollection([_helsinki_box(dx=0.0012), shapely.Point(24.9409, 60.1691)])
+    odd = tmp_path / "odd.geojson"
+    gpd.GeoDataFrame({"id": ["z1", "gc1"], "levels": [3, 3]}, geometry=[z, coll], crs=4326).to_file(odd)
+    r = buildings(odd)
+    assert r.exit_code == 0, r.output
+    out = " ".join(r.output.split())
+    assert "2 read, 2 imported" in out and "collection" in out
+    assert q(
+        "SELECT count(*) FROM buildings WHERE code IN (%s, %s) AND ST_NDims(geom) = 2",
+        (f"{code}-z1", f"{code}-gc1"),
+    ) == [(2,)]
+    # a duplicate footprint is skipped and listed, or kept on request
+    dup = tmp_path / "dup.geojson"
+    box = _helsinki_box(dx=0.0016)
+    gpd.GeoDataFrame({"id": ["d1", "d2"]}, geometry=[box, box], crs=4326).to_file(dup)
+    r = buildings(dup)
+    assert r.exit_code == 0 and "1 duplicate" in " ".join(r.output.split()), r.output
+    assert q("SELECT count(*) FROM buildings WHERE code = %s", (f"{code}-d2",)) == [(0,)]
+    r = buildings(dup, "--keep-duplicates")
+    assert r.exit_code == 0, r.output
+    assert q("SELECT count(*) FROM buildings WHERE code = %s", (f"{code}-d2",)) == [(1,)]
+    # households from a named attribute
+    named = tmp_path / "named.geojson"
+    gpd.GeoDataFrame({"id": ["n1"], "zhuhu": [77]}, geometry=[_helsinki_box(dx=0.002)], crs=4326).to_file(
+        named
+    )
+    _one_clear_line(buildings(named, "--households-column", "huhu"), "huhu")
+    r = buildings(named, "--households-column", "zhuhu")
+    assert r.exit_code == 0, r.output
+    assert q("SELECT households, households_source FROM buildings WHERE code = %s", (f"{code}-n1",)) == [
+        (77, "attribute")
+    ]
+
+
+# ------------------------------------------------------------------ boundaries that disagree
+
+A_CODE, B_CODE = "990202001001", "990202001002"
+Y1, Y2 = 60.20, 60.21
+
+
+def _areas(path: Path, *areas: tuple[str, str, shapely.Polygon]) -> Path:
+    gpd.GeoDataFrame(
+        {"code": [a[0] for a in areas], "name": [a[1] for a in areas]},
+        geometry=[a[2] for a in areas],
+        crs=4326,
+    ).to_file(path)
+    return path
+
+
+def test_areas_that_overlap_are_refused_then_resolved(cli: Any, q: Any, tmp_path: Path) -> None:
+    """Overlaps with a stored neighbour: refused (listed); clip cuts them; centroid moves buildings."""
+    a = _areas(tmp_path / "a.geojson", (A_CODE, "A", shapely.box(25.00, Y1, 25.01, Y2)))
+    assert cli("import", "areas", str(a)).exit_code == 0
+    blds = tmp_path / "blds.geojson"
+    gpd.GeoDataFrame(
+        {"id": ["deep", "strip"], "households": [40, 30]},
+        geometry=[
+            shapely.box(25.002, 60.205, 25.0022, 60.2051),
+            shapely.box(25.0093, 60.205, 25.0096, 60.2051),
+        ],
+        crs=4326,
+    ).to_file(blds)
+    assert cli("import", "buildings", str(blds), "--community", A_CODE).exit_code == 0
+    a_geom = q("SELECT ST_AsBinary(geom) FROM communities WHERE code = %s", (A_CODE,))[0][0]
+    b = _areas(tmp_path / "b.geojson", (B_CODE, "B", shapely.box(25.009, Y1, 25.02, Y2)))
+    r = cli("import", "areas", str(b))
+    _one_clear_line(
+        r, f"{B_CODE} and {A_CODE} overlap by", "strip would move", "--resolve clip", "Nothing was"
+    )
+    assert q("SELECT count(*) FROM communities WHERE code = %s", (B_CODE,)) == [(0,)]
+    r = cli("import", "areas", str(b), "--resolve", "clip")
+    assert r.exit_code == 0, r.output
+    assert "boundary changed" in r.output
+    overlap = q(
+        "SELECT ST_Area(ST_Intersection(a.geom, b.geom)::geography) FROM communities a, communities b "
+        "WHERE a.code = %s AND b.code = %s",
+        (A_CODE, B_CODE),
+    )[0][0]
+    assert overlap < 1.0
+    # the stored neighbour never changes, and the building in the strip stays where its point is
+    assert q("SELECT ST_AsBinary(geom) FROM communities WHERE code = %s", (A_CODE,))[0][0] == a_geom
+    assert q("SELECT community_code FROM buildings WHERE code = %s", (f"{A_CODE}-strip",)) == [(A_CODE,)]
+    run = q("SELECT report FROM import_runs WHERE kind = 'communities' ORDER BY id DESC LIMIT 1")[0][0]
+    assert run["resolve"] == "clip" and run["boundary_changes"][0]["cut_from"] == B_CODE
+    # the same overlapping file kept as drawn: buildings follow their point (listed), overlaps warned
+    r = cli("import", "areas", str(b), "--resolve", "centroid")
+    assert r.exit_code == 0, r.output
+    out = " ".join(r.output.split())
+    assert f"moved building {A_CODE}-strip to community {B_CODE}" in out and "overlap" in out
+    assert q("SELECT community_code, grid_id FROM buildings WHERE code = %s", (f"{A_CODE}-strip",)) == [
+        (B_CODE, None)
+    ]
+    assert q("SELECT community_code FROM buildings WHERE code = %s", (f"{A_CODE}-deep",)) == [(A_CODE,)]

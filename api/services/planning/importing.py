@@ -207,10 +207,18 @@ def _run(
 
 
 def _text(v: Any) -> str | None:
-    """A text cell, None for missing ones (pandas gives NaN)."""
+    """Return a text cell, None for missing ones (pandas gives NaN)."""
     if v is None or (isinstance(v, float) and np.isnan(v)):
         return None
     return str(v)
+
+
+def _nothing(path: Path, kind: str, where: str, report: ImportReport) -> InvalidInput:
+    """Refuse a file with nothing to import (an empty layer, nothing near the community)."""
+    what = "it holds none (empty layer?)" if not report.read else report.summary()
+    return InvalidInput(
+        f"no {kind} to import{(' ' + where) if where else ''} from {path.name}: {what}", loc=["file"]
+    )
 
 
 def _building_code(community: str, source_id: str, file_code: str | None) -> str:
@@ -308,6 +316,8 @@ def import_buildings(
             strict=True,
         )
     ]
+    if not rows:
+        raise _nothing(path, "buildings", f"into community {community}", rep)
     dup = len(rows) - len({r["code"] for r in rows})
     if dup:
         raise InvalidInput(
@@ -413,6 +423,8 @@ def import_streets(
     gone = sorted(set(frame.loc[~inside, "source_id"]) - kept)
     _outside(rep, gone, f"the street is more than {margin_m:g} m from", community)
     frame = frame.loc[inside].reset_index(drop=True)
+    if not len(frame):
+        raise _nothing(path, "streets", f"within {margin_m:g} m of community {community}", rep)
     pieces, owner = node_lines(list(frame.geometry.values))
     report = rep.as_dict()
     report["outside_community"] = len(gone)
@@ -824,6 +836,8 @@ def import_areas(
         encoding=encoding,
         check_overlaps=False,
     )
+    if not len(frame):
+        raise _nothing(path, "communities", "", rep)
     _area_rows(frame)  # refuse bad codes before looking at boundaries
     options = {
         "crs": crs,
