@@ -375,6 +375,8 @@ def plan_page(data: Mapping[str, Any]) -> folium.Map:
                 ["草案网格", "draft grid", "code"],
                 ["户数", "households", "households"],
                 ["迁入楼栋", "buildings moved in", "moved_in"],
+                ["估算户数", "households estimated", "households_estimated"],
+                ["超上限", "over maximum", "over_maximum"],
             ],
         },
     ).add_to(m)

@@ -97,6 +97,12 @@ def redraw(
     ] = False,
     follow_streets: Annotated[bool, typer.Option(help="draw grid boundaries along streets")] = True,
     keep_codes: Annotated[bool, typer.Option(help="grids continuing an active grid keep its code")] = True,
+    refuse_oversize: Annotated[
+        bool,
+        typer.Option(
+            help="refuse a community with a building above the maximum (default: its own grid, flagged)"
+        ),
+    ] = False,
     seed: Annotated[int, typer.Option(help="random seed (same seed, same plan)")] = 0,
     jobs: Annotated[int, typer.Option(help="processes for several communities")] = os.cpu_count() or 1,
 ) -> None:
@@ -118,6 +124,7 @@ def redraw(
         seed=seed,
         follow_streets=follow_streets,
         keep_codes=keep_codes,
+        oversize="refuse" if refuse_oversize else "own_grid",
     )
     try:
         req.check()

@@ -178,10 +178,17 @@ class Grid(Base):
     geom: Mapped[Any] = mapped_column(Geometry("MULTIPOLYGON", srid=SRID, spatial_index=True))
 
 
+#: Where a building's household count comes from (``buildings.households_source``).
+HOUSEHOLD_SOURCES = ("estimated", "registry", "attribute")
+
+
 class Building(Base):
     """A building with its footprint; ``grid_id`` is its grid in the active plan."""
 
     __tablename__ = "buildings"
+    __table_args__ = (
+        CheckConstraint(f"households_source IN {_in(HOUSEHOLD_SOURCES)}", name="households_source"),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     code: Mapped[str] = mapped_column(String(32), unique=True)
@@ -193,6 +200,9 @@ class Building(Base):
     households: Mapped[int] = mapped_column(Integer)
     floors: Mapped[int] = mapped_column(SmallInteger)
     households_estimated: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    #: Where ``households`` comes from: ``estimated`` (footprint × floors), ``registry`` (the resident
+    #: registry) or ``attribute`` (the imported file, the demo) (migration 0020_households_source).
+    households_source: Mapped[str] = mapped_column(String(16), server_default=text("'attribute'"))
     geom: Mapped[Any] = mapped_column(Geometry("MULTIPOLYGON", srid=SRID, spatial_index=True))
     #: A point inside the footprint (ST_PointOnSurface), used for assignment to grids.
     point: Mapped[Any] = mapped_column(Geometry("POINT", srid=SRID, spatial_index=True))
@@ -655,7 +665,7 @@ Index("ix_incident_events_incident_at", IncidentEvent.__table__.c.incident_id, I
 
 # --------------------------------------------------------------------------- planning (migration 0004)
 
-IMPORT_KINDS = ("communities", "buildings", "grids", "streets")
+IMPORT_KINDS = ("communities", "buildings", "grids", "streets", "households")
 IMPORT_STATUSES = ("running", "done", "failed")
 
 

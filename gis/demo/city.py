@@ -798,6 +798,7 @@ class _Generator:
                 "households": self.b_hh,
                 "floors": self.b_floors,
                 "households_estimated": np.zeros(nb, bool),
+                "households_source": np.full(nb, "attribute", dtype=object),  # counted, as a registry would
                 "kind": self.b_kind,
                 "geom": _multi(self.b_wgs),
             },

@@ -209,7 +209,7 @@ def check_geometries(
         more = f" (and {len(bad) - 10} more)" if len(bad) > 10 else ""
         raise ReadError(
             f"{len(bad)} invalid geometr{'y' if len(bad) == 1 else 'ies'}: "
-            f"{shown}{more}. Nothing was imported; fix them or rerun with --make-valid "
+            f"{shown}{more}. Nothing was imported; fix them or rerun with --invalid repair (--make-valid) "
             "(repairs with make_valid and lists each repair)",
             [{"feature": ids[k], "reason": reasons[k]} for k in bad],
         )

@@ -122,15 +122,14 @@ def test_infeasible_range_is_explained(client, sql, planner, community):
 
 
 def test_one_building_too_big_is_named(client, sql, planner, community):
-    """Name the building too big for the range."""
+    """Name the building too big for the range when oversize buildings are refused (not the default)."""
     code, hh = sql(
         "SELECT code, households FROM buildings WHERE community_code = %s "
         "ORDER BY households DESC, id LIMIT 1",
         (community,),
     )[0]
-    r = client.post(
-        "/api/v1/plans", json={"community": community, "households": [1, hh - 1]}, headers=auth(planner)
-    )
+    body = {"community": community, "households": [1, hh - 1], "oversize": "refuse"}
+    r = client.post("/api/v1/plans", json=body, headers=auth(planner))
     assert r.status_code == 422, r.text
     detail = r.json()["detail"][0]
     named = [c.get("building_code") for c in detail["causes"]]

@@ -389,6 +389,13 @@ async def _plan(conn: AsyncConnection, principal: Principal, plan_id: int) -> Pl
         f"草案 Plan {plan_id} «{info.name}» ({info.status})",
         f"调整楼栋 Buildings moved: {len(comparison.moved.rows)}",
     ]
+    cols = comparison.draft.columns
+    over = [r[0] for r in comparison.draft.rows if r[cols.index("over_maximum")]]
+    if over:
+        notes.append(f"超上限网格 Grids over maximum (one building above the maximum): {', '.join(over)}")
+    estimated = sum(int(r[cols.index("households_estimated")]) for r in comparison.draft.rows)
+    if estimated:
+        notes.append(f"估算户数 Households estimated from footprints: {estimated:,}")
     return PlanMap(PageCommon(area, None, bounds, notes), info, comparison)
 
 

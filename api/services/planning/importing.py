@@ -24,6 +24,7 @@ from typing import Any
 import geopandas as gpd
 import networkx as nx
 import numpy as np
+import pandas as pd
 import shapely
 from sqlalchemy import Engine
 
@@ -36,13 +37,19 @@ from api.store.sql import imports as qi
 from api.store.sql.plans import community as qc
 from api.store.sql.plans import drafts as qd
 from api.store.sql.plans.rows import CommunityRow
+from gis.io.boundaries import BoundaryReport, Resolution
+from gis.io.checks import InvalidMode
+from gis.io.footprints import DuplicateMode
 from gis.io.households import HouseholdRule
-from gis.io.readers import read_areas, read_buildings, read_streets
+from gis.io.readers import load_areas, load_buildings, load_streets, read_areas
+from gis.io.report import ImportReport
 from gis.planning.grids import assign_grid_codes
 
 BATCH = 500
 #: Streets within this distance (m) of the community are imported with it.
 STREET_MARGIN_M = 100.0
+#: ``households_source`` of the readers (:mod:`gis.io`) → ``buildings.households_source``.
+SOURCE_OF = {"estimate": "estimated", "attribute": "attribute", "osm": "attribute", "registry": "registry"}
 
 
 @dataclass
@@ -79,18 +86,26 @@ def _community(engine: Engine, code: str) -> CommunityRow:
     return row
 
 
-def _inside(frame: gpd.GeoDataFrame, community_wkb: bytes, margin_m: float = 0.0) -> np.ndarray:
-    """Rows whose point on surface (buildings) / line (streets) lies in the community."""
-    comm = shapely.from_wkb(community_wkb)
-    if margin_m:
-        from gis.planning.projection import metric_crs_for
+def _grown(community: shapely.Geometry, margin_m: float) -> shapely.Geometry:
+    """Grow the community by ``margin_m`` metres (in its metric projection); return it in WGS84."""
+    from gis.planning.projection import metric_crs_for
 
-        crs = metric_crs_for(comm)
-        comm_m = gpd.GeoSeries([comm], crs=4326).to_crs(crs).buffer(margin_m).to_crs(4326).iloc[0]
-        shapely.prepare(comm_m)
-        return shapely.intersects(comm_m, np.asarray(frame.geometry.values))
-    shapely.prepare(comm)
-    return shapely.intersects(comm, shapely.point_on_surface(np.asarray(frame.geometry.values)))
+    crs = metric_crs_for(community)
+    return gpd.GeoSeries([community], crs=4326).to_crs(crs).buffer(margin_m).to_crs(4326).iloc[0]
+
+
+def _inside(frame: gpd.GeoDataFrame, area: shapely.Geometry, lines: bool = False) -> np.ndarray:
+    """Rows whose point on surface (buildings) / line (streets) meets ``area``."""
+    shapely.prepare(area)
+    geoms = np.asarray(frame.geometry.values)
+    return shapely.intersects(area, geoms if lines else shapely.point_on_surface(geoms))
+
+
+def _outside(report: ImportReport, ids: Any, what: str, community: str) -> None:
+    """Record the features left out because they lie outside the community (``read`` stays exact)."""
+    for sid in ids:
+        report.skip(sid, "outside_community", f"{what} lies outside community {community}")
+    report.imported -= len(ids)
 
 
 def _journal(
@@ -191,6 +206,21 @@ def _run(
     return ImportResult(run_id, kind, "resumed" if start else "imported", len(rows), report)
 
 
+def _text(v: Any) -> str | None:
+    """Return a text cell, None for missing ones (pandas gives NaN)."""
+    if v is None or (isinstance(v, float) and np.isnan(v)):
+        return None
+    return str(v)
+
+
+def _nothing(path: Path, kind: str, where: str, report: ImportReport) -> InvalidInput:
+    """Refuse a file with nothing to import (an empty layer, nothing near the community)."""
+    what = "it holds none (empty layer?)" if not report.read else report.summary()
+    return InvalidInput(
+        f"no {kind} to import{(' ' + where) if where else ''} from {path.name}: {what}", loc=["file"]
+    )
+
+
 def _building_code(community: str, source_id: str, file_code: str | None) -> str:
     if file_code:
         if len(file_code) > 32:
@@ -210,31 +240,70 @@ def import_buildings(
     crs: str | None = None,
     layer: str | None = None,
     make_valid: bool = False,
+    invalid: InvalidMode | None = None,
+    encoding: str | None = None,
+    duplicates: DuplicateMode = "skip",
+    households_column: str | None = None,
     rule: HouseholdRule = HouseholdRule(),
     force: bool = False,
     progress: ProgressFn | None = None,
     cancel: CancelToken | None = None,
 ) -> ImportResult:
-    """Import building footprints of one community (those whose point lies inside it)."""
+    """Import building footprints of one community (those whose point lies inside it).
+
+    The file is read only near the community (``within=``); every feature
+    read is imported or listed as skipped with its reason (outside the
+    extract, outside the community, invalid, duplicate ...). Households come
+    from the file where it has them (``households_column`` or a recognised
+    column/tag), else are estimated; ``buildings.households_source`` says
+    which, and a count from the resident registry is kept on re-import.
+
+    Raises
+    ------
+    gis.io.ReadError
+        The file cannot be read as asked (the message names the option to use).
+    NotFound
+        No such community.
+    InvalidInput
+        Building codes of the file too long or shared.
+    """
     path = Path(path)
     comm = _community(engine, community)
-    frame, report = read_buildings(path, crs=crs, layer=layer, make_valid=make_valid, rule=rule)
-    inside = _inside(frame, comm.wkb) if len(frame) else np.zeros(0, dtype=bool)
-    report["outside_community"] = int((~inside).sum())
+    area = shapely.from_wkb(comm.wkb)
+    if progress:
+        progress("reading", 0, 1)
+    res = load_buildings(
+        path,
+        crs=crs,
+        layer=layer,
+        make_valid=make_valid,
+        invalid=invalid,
+        rule=rule,
+        encoding=encoding,
+        within=area,
+        duplicates=duplicates,
+        households_column=households_column,
+    )
+    frame, rep = res.frame, res.report
+    if progress:
+        progress("reading", 1, 1)
+    inside = _inside(frame, area) if len(frame) else np.zeros(0, dtype=bool)
+    _outside(rep, frame.loc[~inside, "source_id"].tolist(), "its footprint's point", community)
     frame = frame.loc[inside].reset_index(drop=True)
     rows = [
         {
-            "code": _building_code(community, s, c),
+            "code": _building_code(community, str(s), _text(c)),
             "city": comm.city_code,
             "community": community,
-            "name": n,
-            "address": a,
+            "name": _text(n),
+            "address": _text(a),
             "hh": int(h),
             "floors": int(min(f, 32767)),
             "est": bool(e),
+            "src": SOURCE_OF.get(str(src), "attribute"),
             "wkb": shapely.to_wkb(g),
         }
-        for s, c, n, a, h, f, e, g in zip(
+        for s, c, n, a, h, f, e, src, g in zip(
             frame["source_id"],
             frame["code"],
             frame["name"],
@@ -242,24 +311,39 @@ def import_buildings(
             frame["households"],
             frame["floors"],
             frame["households_estimated"],
+            frame["households_source"],
             frame.geometry.values,
             strict=True,
         )
     ]
+    if not rows:
+        raise _nothing(path, "buildings", f"into community {community}", rep)
     dup = len(rows) - len({r["code"] for r in rows})
     if dup:
-        raise InvalidInput(f"{dup} buildings share a code in {path.name}", loc=["file"])
+        raise InvalidInput(
+            f"{dup} buildings share a code in {path.name}; give each building its own code",
+            loc=["file"],
+        )
+    report = rep.as_dict()
+    report["outside_community"] = int((~inside).sum())
+    report["households_sources"] = {
+        k: sum(1 for r in rows if r["src"] == k) for k in ("estimated", "attribute")
+    }
     options = {
         "crs": crs,
         "layer": layer,
-        "make_valid": make_valid,
+        "invalid": invalid or ("repair" if make_valid else None),
+        "encoding": encoding,
+        "duplicates": duplicates,
+        "households_column": households_column,
         "m2_per_household": rule.m2_per_household,
         "default_floors": rule.default_floors,
     }
 
     def finish(conn: Any) -> dict[str, Any]:
+        assigned = qi.assign_to_active_grids(conn, community)
         return {
-            "assigned_to_active_grids": qi.assign_to_active_grids(conn, community),
+            "assigned_to_active_grids": assigned,
             "households": int(sum(r["hh"] for r in rows)),
         }
 
@@ -304,29 +388,63 @@ def import_streets(
     crs: str | None = None,
     layer: str | None = None,
     make_valid: bool = False,
+    invalid: InvalidMode | None = None,
+    encoding: str | None = None,
+    margin_m: float = STREET_MARGIN_M,
     force: bool = False,
     progress: ProgressFn | None = None,
     cancel: CancelToken | None = None,
 ) -> ImportResult:
-    """Import street centre lines near a community, noded, with pgRouting vertex ids."""
+    """Import street centre lines within ``margin_m`` of a community, noded, with pgRouting vertex ids.
+
+    Ways running out of an OSM extract are clipped to their located nodes
+    (listed as repaired); ways with fewer than two located nodes, and
+    streets farther than the margin, are listed as skipped.
+
+    Raises
+    ------
+    gis.io.ReadError
+        The file cannot be read as asked.
+    NotFound
+        No such community.
+    """
     path = Path(path)
     comm = _community(engine, community)
-    frame, report = read_streets(path, crs=crs, layer=layer, make_valid=make_valid)
-    inside = _inside(frame, comm.wkb, STREET_MARGIN_M) if len(frame) else np.zeros(0, dtype=bool)
-    report["outside_community"] = int((~inside).sum())
+    area = _grown(shapely.from_wkb(comm.wkb), margin_m)
+    if progress:
+        progress("reading", 0, 1)
+    frame, rep = load_streets(
+        path, crs=crs, layer=layer, make_valid=make_valid, invalid=invalid, encoding=encoding, within=area
+    )
+    if progress:
+        progress("reading", 1, 1)
+    inside = _inside(frame, area, lines=True) if len(frame) else np.zeros(0, dtype=bool)
+    kept = set(frame.loc[inside, "source_id"])
+    gone = sorted(set(frame.loc[~inside, "source_id"]) - kept)
+    _outside(rep, gone, f"the street is more than {margin_m:g} m from", community)
     frame = frame.loc[inside].reset_index(drop=True)
+    if not len(frame):
+        raise _nothing(path, "streets", f"within {margin_m:g} m of community {community}", rep)
     pieces, owner = node_lines(list(frame.geometry.values))
+    report = rep.as_dict()
+    report["outside_community"] = len(gone)
     report["segments_after_noding"] = len(pieces)
     rows = [
         {
             "city": comm.city_code,
-            "name": frame["name"].iloc[o],
-            "kind": frame["kind"].iloc[o],
+            "name": _text(frame["name"].iloc[o]),
+            "kind": _text(frame["kind"].iloc[o]) or "street",
             "wkb": shapely.to_wkb(p),
         }
         for p, o in zip(pieces, owner, strict=True)
     ]
-    options = {"crs": crs, "layer": layer, "make_valid": make_valid}
+    options = {
+        "crs": crs,
+        "layer": layer,
+        "invalid": invalid or ("repair" if make_valid else None),
+        "encoding": encoding,
+        "margin_m": margin_m,
+    }
 
     def finish(conn: Any) -> dict[str, Any]:
         qi.lock_streets(conn)
@@ -426,19 +544,111 @@ def assign_vertices(conn: Any) -> int:
     return new
 
 
-def import_communities(
+def _registry_frame(rows: list[qi.RegistryBuildingRow], community: str) -> gpd.GeoDataFrame:
+    """Return the community's stored buildings as :func:`gis.io.registry.apply_registry` matches them.
+
+    ``code`` is the stored code, ``source_id`` the code without the community
+    prefix the importer adds (``w123`` for an OSM way), so a registry may name
+    either.
+    """
+    prefix = f"{community}-"
+    return gpd.GeoDataFrame(
+        {
+            "building_id": [r.id for r in rows],
+            "code": [r.code for r in rows],
+            "source_id": [r.code[len(prefix) :] if r.code.startswith(prefix) else r.code for r in rows],
+            "address": [r.address for r in rows],
+            "households": np.array([r.households for r in rows], dtype=np.int64),
+            "households_estimated": np.array([r.households_estimated for r in rows], dtype=bool),
+            "households_source": [r.households_source for r in rows],
+        },
+        geometry=gpd.GeoSeries(shapely.from_wkb([r.wkb for r in rows]), crs=4326),
+    )
+
+
+def import_households(
     engine: Engine,
     path: str | Path,
+    community: str,
     *,
+    encoding: str | None = None,
+    sheet: str | None = None,
+    key: str | None = None,
+    households_column: str | None = None,
     crs: str | None = None,
-    layer: str | None = None,
-    make_valid: bool = False,
     force: bool = False,
     progress: ProgressFn | None = None,
 ) -> ImportResult:
-    """Import communities (features with a 12-digit ``code`` and a ``name``), one transaction."""
+    """Households per building from the resident registry (CSV/Excel), overriding estimates.
+
+    Rows are matched to the community's buildings by building code (the
+    stored code, or the file's id such as ``w123``), by address, or by a
+    point in the footprint (:mod:`gis.io.registry`); each matched building
+    takes the registry's total and ``households_source = 'registry'``. Rows
+    naming no building (or several) are listed as skipped. One transaction:
+    the buildings, the active grids' totals and the journal change together.
+
+    Raises
+    ------
+    gis.io.ReadError
+        No key column, a named column missing, coordinates without ``crs``.
+    NotFound
+        No such community.
+    InvalidInput
+        The community has no buildings, or no row of the file names one of them.
+    """
+    from gis.io.registry import apply_registry, read_registry
+
     path = Path(path)
-    frame, report = read_areas(path, crs=crs, layer=layer, make_valid=make_valid)
+    _community(engine, community)
+    registry = read_registry(
+        path, encoding=encoding, sheet=sheet, key=key, households=households_column, crs=crs
+    )
+    with engine.connect() as conn:
+        stored = qi.community_buildings(conn, community)
+    if not stored:
+        raise InvalidInput(
+            f"community {community} has no buildings yet; import its buildings first", loc=["community"]
+        )
+    frame = _registry_frame(stored, community)
+    out, rep = apply_registry(frame, registry)
+    if registry.report.read and not rep.imported:
+        sample = ", ".join(i.reason for i in rep.skipped[:3])
+        raise InvalidInput(
+            f"no row of {path.name} names a building of community {community} ({sample}); "
+            "check --community, or name the key column with --key",
+            loc=["file"],
+        )
+    changed = (out["households"].to_numpy() != frame["households"].to_numpy()) | (
+        out["households_source"].to_numpy(dtype=object) != frame["households_source"].to_numpy(dtype=object)
+    )
+    ids = [int(x) for x in out.loc[changed, "building_id"]]
+    hh = [int(x) for x in out.loc[changed, "households"]]
+    src = [SOURCE_OF.get(str(x), str(x)) for x in out.loc[changed, "households_source"]]
+    report = rep.as_dict()
+    report["buildings_updated"] = len(ids)
+    options = {
+        "encoding": encoding,
+        "sheet": sheet,
+        "key": key,
+        "households_column": households_column,
+        "crs": crs,
+    }
+    run_id, start, finished = _journal(engine, "households", community, path, options, len(ids), force)
+    if finished:
+        return ImportResult(run_id, "households", "already imported", start, report)
+    with engine.begin() as conn:  # buildings, grid totals and journal together
+        qi.set_households(conn, ids, hh, src)
+        report["active_grids_recounted"] = qi.refresh_grid_totals(conn, community)
+        qi.advance(conn, run_id, len(ids))
+        qi.finish_run(conn, run_id, report)
+    if progress:
+        progress("households", len(ids), len(ids))
+    return ImportResult(run_id, "households", "imported", len(ids), report)
+
+
+def _area_rows(frame: gpd.GeoDataFrame) -> list[dict[str, Any]]:
+    """Rows of :func:`api.store.sql.imports.upsert_community`, refusing bad codes and names."""
     bad = [c for c in frame["code"] if not (len(c) == 12 and c.isdigit())]
     if bad:
         raise InvalidInput(
@@ -447,7 +657,7 @@ def import_communities(
         )
     if frame["name"].isna().any():
         raise InvalidInput("every community needs a 'name'", loc=["file"])
-    rows = [
+    return [
         {
             "code": c,
             "name": n,
@@ -469,23 +679,219 @@ def import_communities(
             strict=True,
         )
     ]
-    options = {"crs": crs, "layer": layer, "make_valid": make_valid}
 
-    def write(conn: Any, batch: list[dict[str, Any]]) -> int:
-        for r in batch:
-            qi.upsert_community(conn, r)
-        return len(batch)
 
-    run_id, start, finished = _journal(engine, "communities", None, path, options, len(rows), force)
+@dataclass
+class _Boundaries:
+    """The file's areas with their stored neighbours, what disagrees, and what a resolution changed."""
+
+    areas: gpd.GeoDataFrame  # file areas first (``stored`` False), then stored neighbours
+    buildings: gpd.GeoDataFrame  # stored buildings near: building_id, source_id (code), community
+    found: BoundaryReport
+    enclosed: list[dict[str, Any]]
+    moves: dict[int, str] = field(default_factory=dict)  # building id → community by centroid
+    changes: list[dict[str, Any]] = field(default_factory=list)
+
+    def problems(self) -> list[str]:
+        """One line per problem the planner must resolve (enclosed holes are only reported)."""
+        out = self.found.messages()
+        code_of = dict(zip(self.buildings["building_id"], self.buildings["source_id"], strict=True))
+        out += [
+            f"building {code_of[b]} would move to community {c} (its point lies there now)"
+            for b, c in sorted(self.moves.items())
+        ]
+        return out
+
+
+def _check_areas(conn: Any, frame: gpd.GeoDataFrame) -> _Boundaries:
+    """Check the file's areas against each other, their stored neighbours and the stored buildings."""
+    from gis.io.boundaries import assign_by_centroid, check_boundaries
+
+    codes = set(frame["code"])
+    box = tuple(float(v) for v in frame.total_bounds)
+    near = [r for r in qi.communities_near(conn, box) if r.code not in codes]  # type: ignore[arg-type]
+    stored = gpd.GeoDataFrame(
+        {"code": [r.code for r in near], "stored": True},
+        geometry=gpd.GeoSeries(shapely.from_wkb([r.wkb for r in near]), crs=4326),
+    )
+    areas = pd.concat(
+        [frame[["code", "geometry"]].assign(stored=False), stored], ignore_index=True
+    ).set_geometry("geometry", crs=4326)
+    blds = qi.buildings_near(conn, box)  # type: ignore[arg-type]
+    buildings = gpd.GeoDataFrame(
+        {
+            "building_id": [r.id for r in blds],
+            "source_id": [r.code for r in blds],
+            "community": [r.community_code for r in blds],
+            "households": [r.households for r in blds],
+        },
+        geometry=gpd.GeoSeries(shapely.from_wkb([r.wkb for r in blds]), crs=4326),
+    )
+    found = check_boundaries(areas, buildings if len(buildings) else None)
+    mine = lambda cs: bool(set(cs) & codes)  # noqa: E731
+    found.overlaps = [o for o in found.overlaps if mine(o["communities"])]
+    enclosed = [g for g in found.gaps if g["kind"] == "enclosed" and mine(g["neighbours"])]
+    found.gaps = [g for g in found.gaps if g["kind"] == "sliver" and mine(g["neighbours"])]
+    home = dict(zip(buildings["source_id"], buildings["community"], strict=True))
+    found.straddling = [
+        st
+        for st in found.straddling
+        if mine(st["shares"]) or (st["main"] is None and home.get(st["building"]) in codes)
+    ]
+    out = _Boundaries(areas=areas, buildings=buildings, found=found, enclosed=enclosed)
+    out.moves = _centroid_moves(out, assign_by_centroid)
+    return out
+
+
+def _centroid_moves(b: _Boundaries, assign: Callable[..., pd.Series]) -> dict[int, str]:
+    """Return the buildings whose point lies in another community than the stored one."""
+    if not len(b.buildings):
+        return {}
+    by = assign(b.buildings, b.areas)
+    return {
+        int(i): str(c)
+        for i, c, was in zip(b.buildings["building_id"], by, b.buildings["community"], strict=True)
+        if c is not None and c != was
+    }
+
+
+def _resolve_clip(b: _Boundaries) -> None:
+    """Overlaps go to the stored community (then the file's order), slivers to a file area beside them."""
+    from gis.io.boundaries import assign_by_centroid, clip_overlaps, fill_gaps
+
+    codes = b.areas["code"].tolist()
+    stored = set(b.areas.loc[b.areas["stored"], "code"])
+    priority = [c for c in codes if c in stored] + [c for c in codes if c not in stored]
+    areas, changes = clip_overlaps(b.areas, b.found, priority=priority)
+    for g in b.found.gaps:  # a stored neighbour's boundary is never changed by a file of others
+        g["neighbours"] = [c for c in g["neighbours"] if c not in stored]
+    areas, filled = fill_gaps(areas, b.found)
+    b.areas = areas
+    b.changes = changes + filled
+    b.moves = _centroid_moves(b, assign_by_centroid)
+
+
+def _refusal(b: _Boundaries, path: Path) -> InvalidInput:
+    msgs = b.problems()
+    shown = "; ".join(msgs[:10]) + (f"; … and {len(msgs) - 10} more" if len(msgs) > 10 else "")
+    return InvalidInput(
+        f"the boundaries in {path.name} disagree with each other or the stored communities: {shown}. "
+        "Nothing was imported; choose --resolve clip (overlaps cut, slivers filled, buildings by their "
+        "point) or --resolve centroid (boundaries as drawn, buildings by their point)",
+        loc=["file"],
+        problems=msgs,
+    )
+
+
+def import_areas(
+    engine: Engine,
+    path: str | Path,
+    *,
+    crs: str | None = None,
+    layer: str | None = None,
+    make_valid: bool = False,
+    invalid: InvalidMode | None = None,
+    encoding: str | None = None,
+    resolve: Resolution = "refuse",
+    force: bool = False,
+    progress: ProgressFn | None = None,
+) -> ImportResult:
+    """Import communities (features with a 12-digit ``code`` and a ``name``), one transaction.
+
+    The areas are checked against each other, against the stored communities
+    around them and against the stored buildings (:mod:`gis.io.boundaries`):
+    overlaps, sliver gaps between neighbours, buildings straddling a line,
+    and buildings whose point would lie in another community. What happens
+    then is the planner's choice (``resolve``):
+
+    * ``refuse`` (default): nothing is imported; the error lists every problem;
+    * ``clip``: an overlap goes to the stored community (between areas of the
+      file, to the earlier one) and is cut from the other; a sliver goes to
+      the file's area sharing most of its edge; buildings belong to the
+      community holding their point. Stored neighbours never change;
+    * ``centroid``: the boundaries are stored as drawn (overlaps and gaps stay,
+      reported as warnings); buildings belong to the community holding their point.
+
+    Enclosed holes (a park outside every community) are reported, never
+    filled. Every change is listed in the report (``boundary_changes``,
+    ``buildings_moved``). Buildings never are cut.
+
+    Raises
+    ------
+    InvalidInput
+        Bad codes or names; boundaries that disagree with ``resolve="refuse"``
+        (``problems`` lists them).
+    gis.io.ReadError
+        The file cannot be read as asked.
+    """
+    path = Path(path)
+    if resolve not in ("refuse", "clip", "centroid"):
+        raise InvalidInput(f"resolve must be refuse, clip or centroid, not {resolve!r}", loc=["resolve"])
+    frame, rep = load_areas(
+        path,
+        crs=crs,
+        layer=layer,
+        make_valid=make_valid,
+        invalid=invalid,
+        encoding=encoding,
+        check_overlaps=False,
+    )
+    if not len(frame):
+        raise _nothing(path, "communities", "", rep)
+    _area_rows(frame)  # refuse bad codes before looking at boundaries
+    options = {
+        "crs": crs,
+        "layer": layer,
+        "invalid": invalid or ("repair" if make_valid else None),
+        "encoding": encoding,
+        "resolve": resolve,
+    }
+    run_id, start, finished = _journal(engine, "communities", None, path, options, len(frame), force)
     if finished:
-        return ImportResult(run_id, "communities", "already imported", start, report)
+        return ImportResult(run_id, "communities", "already imported", start, rep.as_dict())
     with engine.begin() as conn:  # the whole file in one transaction
-        write(conn, rows)
+        b = _check_areas(conn, frame)
+        problems = b.problems()
+        if problems and resolve == "refuse":
+            raise _refusal(b, path)
+        if resolve == "clip":
+            _resolve_clip(b)
+            mine = b.areas.loc[~b.areas["stored"].to_numpy(dtype=bool)]
+            frame = frame.set_geometry(gpd.GeoSeries(mine.geometry.values, index=frame.index, crs=4326))
+        elif problems:
+            rep.warnings += [m for m in b.found.messages()]
+        rep.warnings += [
+            f"an enclosed area of {g['area_m2']:,.1f} m² inside {' and '.join(g['neighbours'])} "
+            "belongs to no community (kept as drawn)"
+            for g in b.enclosed
+        ]
+        rows = _area_rows(frame)
+        for r in rows:
+            qi.upsert_community(conn, r)
+        moved = qi.move_buildings(conn, list(b.moves), list(b.moves.values())) if b.moves else 0
+        touched = set(b.moves.values()) | set(
+            b.buildings.loc[b.buildings["building_id"].isin(list(b.moves)), "community"]
+        )
+        for c in sorted(touched):
+            qi.assign_to_active_grids(conn, c)
+            qi.refresh_grid_totals(conn, c)
+        report = rep.as_dict()
+        report["resolve"] = resolve
+        report["boundary_problems"] = problems
+        report["boundary_changes"] = b.changes
+        code_of = dict(zip(b.buildings["building_id"], b.buildings["source_id"], strict=True))
+        report["buildings_moved"] = [{"building": code_of[i], "to": c} for i, c in sorted(b.moves.items())]
+        report["buildings_moved_total"] = moved
         qi.advance(conn, run_id, len(rows))
         qi.finish_run(conn, run_id, report)
     if progress:
         progress("communities", len(rows), len(rows))
     return ImportResult(run_id, "communities", "imported", len(rows), report)
+
+
+def import_communities(engine: Engine, path: str | Path, **options: Any) -> ImportResult:
+    """Import communities: :func:`import_areas` (the older name)."""
+    return import_areas(engine, path, **options)
 
 
 def import_grids(

@@ -5,11 +5,12 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 from sqlalchemy.engine import Connection
 
 from api.errors import InvalidInput, WanggeError
@@ -54,6 +55,10 @@ class RedrawRequest:
     keep_codes : bool
         Grids that continue an active grid take its code (off: numbered afresh
         west→east, north→south).
+    oversize : {"own_grid", "refuse"}
+        A building with more households than the maximum becomes a grid by
+        itself, flagged ``over_maximum`` in the figures, while the rest is
+        planned normally (default); or the redraw is refused naming it.
     """
 
     households: tuple[int, int] | None = (300, 500)
@@ -62,6 +67,7 @@ class RedrawRequest:
     seed: int = 0
     follow_streets: bool = True
     keep_codes: bool = True
+    oversize: Literal["own_grid", "refuse"] = "own_grid"
 
     def check(self) -> None:
         """Refuse (422, naming the field) a request no plan can answer: bad range or grid count."""
@@ -149,6 +155,7 @@ def compute_draft(
             n_grids=req.grids,
             existing=existing,
             seed=req.seed,
+            oversize=req.oversize,
         )
         step(progress, cancel, "partition", 1, 1, what)
     except perr.InfeasiblePlan as exc:
@@ -182,6 +189,7 @@ def compute_draft(
         "seed": req.seed,
         "follow_streets": req.follow_streets,
         "keep_codes": req.keep_codes,
+        "oversize": req.oversize,
         "base_plan_id": inputs.active_plan_id,
         "metric_crs": inputs.crs.to_string(),
         "feasible_grid_counts": _counts(inputs, req),
@@ -215,7 +223,32 @@ def figures_for(
     fig["households_per_grid"] = {
         str(c): int(h) for c, h in zip(grids[grid_id], grids["households"], strict=True)
     }
+    fig["over_maximum"] = over_maximum_grids(inputs, grids, households_range, grid_id)
+    est = inputs.buildings["households_estimated"].to_numpy(dtype=bool)
+    fig["households_estimated"] = int(inputs.buildings["households"].to_numpy()[est].sum())
+    fig["buildings_estimated"] = int(est.sum())
     return fig
+
+
+def over_maximum_grids(
+    inputs: CommunityInputs, grids: gpd.GeoDataFrame, households_range: tuple[int, int] | None, grid_id: str
+) -> list[str]:
+    """Return the codes of the grids holding a building with more households than the maximum.
+
+    Such a grid cannot be in range whatever the plan (with ``oversize="own_grid"``
+    it is that building alone); the review, the API and the pages flag it
+    ``over_maximum``.
+    """
+    if households_range is None or not len(grids):
+        return []
+    b = inputs.buildings
+    big = b.loc[b["households"].to_numpy() > households_range[1]]
+    if not len(big):
+        return []
+    tree = shapely.STRtree(np.asarray(grids.geometry.values))
+    pts = shapely.point_on_surface(np.asarray(big.geometry.values))
+    _, g = tree.query(pts, predicate="intersects")
+    return sorted({str(grids[grid_id].iloc[int(k)]) for k in g.tolist()})
 
 
 def _problem_dict(p: dict[str, Any]) -> dict[str, Any]:

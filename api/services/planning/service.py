@@ -84,7 +84,7 @@ log = logging.getLogger(__name__)
 PLAN_LOC = ("path", "plan_id")
 VERSION_LOC = ("body", "version")
 #: Figures a plan list shows.
-HEADLINE = ("n_grids", "households", "valid", "households_moved")
+HEADLINE = ("n_grids", "households", "valid", "households_moved", "over_maximum", "households_estimated")
 
 
 # ------------------------------------------------------------------ redraw

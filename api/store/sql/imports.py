@@ -146,31 +146,164 @@ def fail_run(conn: Connection, run_id: int, error: str) -> None:
 
 
 def upsert_buildings(conn: Connection, rows: Sequence[dict[str, Any]]) -> int:
-    """Insert buildings, or update those already imported under the same code (same community)."""
+    """Insert buildings, or update those already imported under the same code (same community).
+
+    A building whose households came from the resident registry keeps them (and
+    its ``households_source``) when the footprints are imported again.
+    """
     res = conn.execute(
         text(
             """
             INSERT INTO buildings (code, city_code, community_code, name, address, households,
-                                   floors, households_estimated, geom, point)
-            SELECT t.code, t.city, t.community, t.name, t.address, t.hh, t.floors, t.est,
+                                   floors, households_estimated, households_source, geom, point)
+            SELECT t.code, t.city, t.community, t.name, t.address, t.hh, t.floors, t.est, t.src,
                    ST_Multi(ST_GeomFromWKB(t.wkb, 4326)),
                    ST_PointOnSurface(ST_GeomFromWKB(t.wkb, 4326))
             FROM unnest(CAST(:code AS text[]), CAST(:city AS text[]), CAST(:community AS text[]),
                         CAST(:name AS text[]), CAST(:address AS text[]), CAST(:hh AS int[]),
-                        CAST(:floors AS int[]), CAST(:est AS boolean[]), CAST(:wkb AS bytea[]))
-                 AS t(code, city, community, name, address, hh, floors, est, wkb)
+                        CAST(:floors AS int[]), CAST(:est AS boolean[]), CAST(:src AS text[]),
+                        CAST(:wkb AS bytea[]))
+                 AS t(code, city, community, name, address, hh, floors, est, src, wkb)
             ON CONFLICT (code) DO UPDATE SET
-              name = EXCLUDED.name, address = EXCLUDED.address,
-              households = EXCLUDED.households, floors = EXCLUDED.floors,
-              households_estimated = EXCLUDED.households_estimated,
+              name = EXCLUDED.name, address = EXCLUDED.address, floors = EXCLUDED.floors,
+              households = CASE WHEN buildings.households_source = 'registry'
+                                THEN buildings.households ELSE EXCLUDED.households END,
+              households_estimated = CASE WHEN buildings.households_source = 'registry'
+                                THEN false ELSE EXCLUDED.households_estimated END,
+              households_source = CASE WHEN buildings.households_source = 'registry'
+                                THEN 'registry' ELSE EXCLUDED.households_source END,
               geom = EXCLUDED.geom, point = EXCLUDED.point
             WHERE buildings.community_code = EXCLUDED.community_code
             """
         ),
         {
             k: [r[k] for r in rows]
-            for k in ("code", "city", "community", "name", "address", "hh", "floors", "est", "wkb")
+            for k in ("code", "city", "community", "name", "address", "hh", "floors", "est", "src", "wkb")
         },
+    )
+    return int(res.rowcount or 0)
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryBuildingRow:
+    """A building of a community as the resident registry is matched against it."""
+
+    id: int
+    code: str
+    name: str | None
+    address: str | None
+    households: int
+    households_estimated: bool
+    households_source: str
+    wkb: bytes
+
+
+def community_buildings(conn: Connection, community: str) -> list[RegistryBuildingRow]:
+    """Return the buildings of a community (footprints as WKB), by code."""
+    rows = conn.execute(
+        text(
+            "SELECT id, code, name, address, households, households_estimated, households_source, "
+            "ST_AsBinary(geom) FROM buildings WHERE community_code = :c ORDER BY code"
+        ),
+        {"c": community},
+    )
+    return [
+        RegistryBuildingRow(int(a), str(b), c, d, int(e), bool(f), str(g), bytes(h))
+        for a, b, c, d, e, f, g, h in rows
+    ]
+
+
+def set_households(conn: Connection, ids: list[int], households: list[int], sources: list[str]) -> int:
+    """Set buildings' households and where they come from (``households_estimated`` follows)."""
+    res = conn.execute(
+        text(
+            "UPDATE buildings b SET households = t.hh, households_source = t.src, "
+            "households_estimated = (t.src = 'estimated') "
+            "FROM unnest(CAST(:i AS bigint[]), CAST(:h AS int[]), CAST(:s AS text[])) AS t(id, hh, src) "
+            "WHERE b.id = t.id"
+        ),
+        {"i": ids, "h": households, "s": sources},
+    )
+    return int(res.rowcount or 0)
+
+
+def refresh_grid_totals(conn: Connection, community: str) -> int:
+    """Recount households and buildings of the community's active grids from their buildings."""
+    res = conn.execute(
+        text(
+            """
+            UPDATE grids g SET
+              households = (SELECT coalesce(sum(b.households), 0) FROM buildings b WHERE b.grid_id = g.id),
+              buildings = (SELECT count(*) FROM buildings b WHERE b.grid_id = g.id)
+            WHERE g.active AND g.community_code = :c
+            """
+        ),
+        {"c": community},
+    )
+    return int(res.rowcount or 0)
+
+
+@dataclass(frozen=True, slots=True)
+class AreaRow:
+    """A stored community near the areas being imported."""
+
+    code: str
+    wkb: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class FootprintRow:
+    """A stored building near the areas being imported."""
+
+    id: int
+    code: str
+    community_code: str
+    households: int
+    wkb: bytes
+
+
+def communities_near(conn: Connection, bbox: tuple[float, float, float, float]) -> list[AreaRow]:
+    """Return the stored communities whose boundary meets a WGS84 box."""
+    rows = conn.execute(
+        text(
+            "SELECT code, ST_AsBinary(geom) FROM communities "
+            "WHERE geom && ST_MakeEnvelope(:a, :b, :c, :d, 4326) ORDER BY code"
+        ),
+        {"a": bbox[0], "b": bbox[1], "c": bbox[2], "d": bbox[3]},
+    )
+    return [AreaRow(str(c), bytes(w)) for c, w in rows]
+
+
+def buildings_near(conn: Connection, bbox: tuple[float, float, float, float]) -> list[FootprintRow]:
+    """Return the stored buildings whose footprint meets a WGS84 box."""
+    rows = conn.execute(
+        text(
+            "SELECT id, code, community_code, households, ST_AsBinary(geom) FROM buildings "
+            "WHERE geom && ST_MakeEnvelope(:a, :b, :c, :d, 4326) ORDER BY code"
+        ),
+        {"a": bbox[0], "b": bbox[1], "c": bbox[2], "d": bbox[3]},
+    )
+    return [FootprintRow(int(i), str(c), str(cc), int(h), bytes(w)) for i, c, cc, h, w in rows]
+
+
+def move_buildings(conn: Connection, ids: list[int], communities: list[str]) -> int:
+    """Give buildings another community; they leave their grid (the new community's grids take them)."""
+    conn.execute(
+        text(
+            "DELETE FROM plan_assignments pa USING grids g, buildings b, "
+            "unnest(CAST(:i AS bigint[]), CAST(:c AS text[])) AS t(id, c) "
+            "WHERE pa.grid_id = g.id AND g.active AND pa.building_id = t.id AND b.id = t.id "
+            "AND b.community_code <> t.c"
+        ),
+        {"i": ids, "c": communities},
+    )
+    res = conn.execute(
+        text(
+            "UPDATE buildings b SET community_code = t.c, grid_id = NULL "
+            "FROM unnest(CAST(:i AS bigint[]), CAST(:c AS text[])) AS t(id, c) "
+            "WHERE b.id = t.id AND b.community_code <> t.c"
+        ),
+        {"i": ids, "c": communities},
     )
     return int(res.rowcount or 0)
 

@@ -738,10 +738,21 @@ _PLAN_GRIDS = text(
     f"""
     WITH {plan_moves()}
     SELECT g.code, g.name, g.households,
-           (SELECT count(*) FROM moved WHERE moved.draft_grid = g.id), {encoded("g.geom")}
-    FROM grids g WHERE g.plan_id = :plan ORDER BY g.code
+           (SELECT count(*) FROM moved WHERE moved.draft_grid = g.id),
+           CASE WHEN EXISTS (
+             SELECT 1 FROM plan_assignments pa2 JOIN buildings b2 ON b2.id = pa2.building_id
+             WHERE pa2.grid_id = g.id AND b2.households > (p.params->'households'->>1)::int)
+           THEN '超上限 over maximum' ELSE '' END AS over_maximum,
+           (SELECT coalesce(sum(b3.households), 0) FROM plan_assignments pa3
+            JOIN buildings b3 ON b3.id = pa3.building_id
+            WHERE pa3.grid_id = g.id AND b3.households_estimated) AS households_estimated,
+           {encoded("g.geom")}
+    FROM grids g JOIN plans p ON p.id = g.plan_id WHERE g.plan_id = :plan ORDER BY g.code
     """
 )
+
+#: Columns of a plan's draft grids on the plan page (``over_maximum``: a label, empty when not flagged).
+PLAN_GRID_COLUMNS = ["code", "name", "households", "moved_in", "over_maximum", "households_estimated", "geom"]
 
 _ACTIVE_GRIDS = text(
     f"""
@@ -775,7 +786,7 @@ async def plan_comparison(conn: AsyncConnection, plan_id: int, community: str) -
     """Read the draft grids, the active grids of the community and the buildings that change grid."""
     return PlanComparison(
         draft=_table(
-            ["code", "name", "households", "moved_in", "geom"],
+            PLAN_GRID_COLUMNS,
             (await conn.execute(_PLAN_GRIDS, {"plan": plan_id})).all(),
         ),
         active=_table(

@@ -54,6 +54,11 @@ class RedrawBody(BaseModel):
     keep_codes: bool = Field(
         default=True, description="grids that continue an active grid keep its code (off: numbered afresh)"
     )
+    oversize: Literal["own_grid", "refuse"] = Field(
+        default="own_grid",
+        description="a building above the maximum becomes its own grid, flagged over_maximum (own_grid), "
+        "or the redraw is refused (refuse)",
+    )
 
     def to_request(self) -> RedrawRequest:
         """Return the service's request (default range 300–500 when neither range nor count is given)."""
@@ -67,6 +72,7 @@ class RedrawBody(BaseModel):
             seed=self.seed,
             follow_streets=self.follow_streets,
             keep_codes=self.keep_codes,
+            oversize=self.oversize,
         )
 
 
@@ -202,6 +208,13 @@ class Figures(_Open):
     households_per_grid: dict[str, int] | None = None
     notes: list[str] | None = None
     crossing_buildings: int | None = None
+    over_maximum: list[str] | None = Field(
+        default=None, description="codes of the grids holding one building above the maximum (flagged)"
+    )
+    households_estimated: int | None = Field(
+        default=None, description="households estimated from footprints (the rest counted or registered)"
+    )
+    buildings_estimated: int | None = Field(default=None, description="buildings whose count is estimated")
 
 
 class HeadlineFigures(_Open):
@@ -211,6 +224,10 @@ class HeadlineFigures(_Open):
     households: HouseholdFigures | int | None = None
     valid: bool | None = None
     households_moved: int | None = None
+    over_maximum: list[str] | None = Field(
+        default=None, description="grids holding one building above the maximum (flagged)"
+    )
+    households_estimated: int | None = Field(default=None, description="households estimated, not counted")
 
 
 class PlanParams(_Open):
@@ -223,6 +240,7 @@ class PlanParams(_Open):
     seed: int | None = None
     follow_streets: bool | None = None
     keep_codes: bool | None = None
+    oversize: str | None = Field(default=None, description="own_grid or refuse")
     base_plan_id: int | None = Field(default=None, description="the active plan it was drawn against")
     metric_crs: str | None = None
     feasible_grid_counts: list[int] | None = None
