@@ -201,7 +201,7 @@ class Building(Base):
     floors: Mapped[int] = mapped_column(SmallInteger)
     households_estimated: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     #: Where ``households`` comes from: ``estimated`` (footprint × floors), ``registry`` (the resident
-    #: registry) or ``attribute`` (the imported file, the demo) (migration 0020_households_source).
+    #: registry) or ``attribute`` (the imported file, the demo) (migration 0022_households_source).
     households_source: Mapped[str] = mapped_column(String(16), server_default=text("'attribute'"))
     geom: Mapped[Any] = mapped_column(Geometry("MULTIPOLYGON", srid=SRID, spatial_index=True))
     #: A point inside the footprint (ST_PointOnSurface), used for assignment to grids.

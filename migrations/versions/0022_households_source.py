@@ -7,8 +7,8 @@ file (OSM ``building:flats``, a ``户数`` column, the demo city). Existing rows
 take ``estimated`` where ``households_estimated`` is set, else ``attribute``.
 ``import_runs.kind`` gains ``households`` (registry imports are journalled).
 
-Revision ID: 0020_households_source
-Revises: 0012_building_kind
+Revision ID: 0022_households_source
+Revises: 0021_area_notify
 """
 
 from collections.abc import Sequence
@@ -16,8 +16,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0020_households_source"
-down_revision: str | Sequence[str] | None = "0012_building_kind"
+revision: str = "0022_households_source"
+down_revision: str | Sequence[str] | None = "0021_area_notify"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
