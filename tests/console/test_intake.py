@@ -60,7 +60,8 @@ def window_place(sql: SqlFn, tokens: dict[str, str]) -> dict[str, Any]:
 
 def _item(sql: SqlFn, on_the_spot: bool) -> tuple[str, str]:
     return sql(
-        "SELECT code, name FROM service_items WHERE on_the_spot = %s ORDER BY high_frequency DESC, code LIMIT 1",
+        "SELECT code, name FROM service_items WHERE on_the_spot = %s "
+        "ORDER BY high_frequency DESC, code LIMIT 1",
         (on_the_spot,),
     )[0]
 

@@ -34,6 +34,8 @@ from api.web.errors import status_of
 router = APIRouter(include_in_schema=False)
 
 CRS_CHOICES = ("wgs84", "gcj02", "bd09", "cgcs2000")
+#: the report form's fields (kept when a refusal shows the form again)
+FIELDS = ("item_code", "description", "lon", "lat", "crs", "address", "name", "phone")
 #: a form field may hold at most this many characters
 TEXT_MAX = 20_000
 
@@ -80,7 +82,7 @@ async def _form_page(
     context = {
         "items": items,
         "secret": secret or service.new_secret(),
-        "values": values or {},
+        "values": {**dict.fromkeys(FIELDS, ""), **(values or {})},
         "error": error,
         "crs_choices": CRS_CHOICES,
         "photo_max": service.PHOTO_MAX_BYTES,

@@ -20,6 +20,7 @@ const fields = {
 const place = document.getElementById("in-place");
 const mapElement = document.getElementById("in-map");
 let filed = false;
+let fromMap = false;
 let map = null;
 let marker = null;
 
@@ -43,7 +44,8 @@ function preview() {
   htmx.ajax("GET", `/console/intake/place?${query}`, { target: "#in-place", swap: "innerHTML" });
 }
 
-function setPlace(lon, lat, crs) {
+function setPlace(lon, lat, crs, clicked = false) {
+  fromMap = clicked;
   fields.lon.value = String(lon);
   fields.lat.value = String(lat);
   fields.crs.value = crs;
@@ -94,7 +96,9 @@ document.body.addEventListener("htmx:afterSwap", (event) => {
     const info = document.getElementById("in-placement");
     if (info) {
       showMarker(Number(info.dataset.lon), Number(info.dataset.lat));
-      if (map && info.dataset.inputCrs !== "wgs84") map.easeTo({ center: [Number(info.dataset.lon), Number(info.dataset.lat)] });
+      if (map && !fromMap) {
+        map.easeTo({ center: [Number(info.dataset.lon), Number(info.dataset.lat)], zoom: Math.max(map.getZoom(), 16) });
+      }
     }
   }
   if (target.id === "in-result") {
@@ -127,7 +131,7 @@ createBaseMap(mapElement).then((m) => {
   map.getCanvas().style.cursor = "crosshair";
   map.on("click", (event) => {
     const { lng, lat } = event.lngLat;
-    setPlace(lng.toFixed(7), lat.toFixed(7), "wgs84");
+    setPlace(lng.toFixed(7), lat.toFixed(7), "wgs84", true);
   });
   mapElement.dataset.ready = "true";
   window.wanggeMap = map;
