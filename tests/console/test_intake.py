@@ -66,16 +66,21 @@ def _item(sql: SqlFn, on_the_spot: bool) -> tuple[str, str]:
     )[0]
 
 
+def _codes(page: Page) -> list[str]:
+    """The item codes the catalogue shows now (read in the page: no stale element)."""
+    return list(
+        page.driver.execute_script(
+            "return [...document.querySelectorAll('.in-item')].map((b) => b.dataset.itemCode)"
+        )
+    )
+
+
 def _choose_item(page: Page, code: str) -> None:
     search = page.css("#in-search")
     search.clear()
     search.send_keys(code)
-    page.wait(
-        lambda d: (
-            len(page.all(".in-item")) == 1 and page.css(".in-item").get_attribute("data-item-code") == code
-        )
-    )
-    page.css(".in-item").click()
+    page.wait(lambda d: _codes(page) == [code])
+    page.driver.execute_script("document.querySelector('.in-item').click()")
     page.wait(lambda d: page.css("#in-item-code").get_attribute("value") == code)
 
 
@@ -114,12 +119,12 @@ def test_catalogue_search_by_chinese_english_and_code(page: Page, tokens: dict[s
     ]
     search = page.css("#in-search")
     search.send_keys("低保")
-    page.wait(lambda d: 0 < len(page.all(".in-item")) < total)
-    assert code in [i.get_attribute("data-item-code") for i in page.all(".in-item")]
+    page.wait(lambda d: 0 < len(_codes(page)) < total)
+    assert code in _codes(page)
     english = sql("SELECT name_en FROM service_items WHERE code = %s", (code,))[0][0].split()[-1]
     search.clear()
     search.send_keys(english.lower())
-    page.wait(lambda d: code in [i.get_attribute("data-item-code") for i in page.all(".in-item")])
+    page.wait(lambda d: code in _codes(page) and len(_codes(page)) < total)
     _choose_item(page, code)
     assert name in page.css("#in-item-chosen").text
     page.assert_clean()

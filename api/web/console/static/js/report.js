@@ -117,7 +117,7 @@ form.addEventListener("submit", async (event) => {
       return;
     }
     const detail = body && (Array.isArray(body.detail) ? body.detail[0] : body.detail);
-    say((detail && detail.msg) || `${_("The report was not taken")} (${response.status})`);
+    say((detail && detail.msg) || _("The report was not taken") + " (" + response.status + ")");
   } catch (error) {
     say(error.message || _("The server cannot be reached"));
   } finally {
