@@ -1,4 +1,4 @@
-"""intake: resident tickets and report photos (the window and the resident report pages)
+"""Intake: resident tickets and report photos (the window and the resident report pages).
 
 * ``report_tickets``: the key a resident follows a public report with. The ticket
   secret is shown once, in the link the report page answers with; only its SHA-256
@@ -23,6 +23,7 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    """Create ``report_tickets`` and ``incident_photos``."""
     op.create_table(
         "report_tickets",
         sa.Column("secret_hash", sa.String(length=64), nullable=False),
@@ -61,5 +62,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    """Drop the two tables."""
     op.drop_table("incident_photos")
     op.drop_table("report_tickets")
