@@ -8,7 +8,7 @@
   server. One photo per case.
 
 Revision ID: 0014_intake
-Revises: 0012_building_kind
+Revises: 0021_area_notify (re-chained on main: was 0012_building_kind)
 """
 
 from collections.abc import Sequence
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0014_intake"
-down_revision: str | Sequence[str] | None = "0012_building_kind"
+down_revision: str | Sequence[str] | None = "0021_area_notify"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
