@@ -391,6 +391,45 @@ PERMISSIONS: dict[tuple[str, str], Rule] = {
     ("GET", "/console/admin/tokens"): admin_only("tokens: list"),
     ("POST", "/console/admin/tokens"): admin_only("tokens: issue (secret shown once)"),
     ("POST", "/console/admin/tokens/revoke"): admin_only("tokens: revoke (sessions end with it)"),
+    # ---- console: window intake (窗口受理, /console/intake; services: api.services.incidents.window)
+    ("GET", "/console/intake/catalogue"): r(
+        DISPATCHER, WORKER, REPORTER, note="window: catalogue search (words or code)"
+    ),
+    ("GET", "/console/intake/places"): r(
+        DISPATCHER, WORKER, REPORTER, note="window: the caller's address (buildings in the token's area)"
+    ),
+    ("GET", "/console/intake/place"): r(
+        DISPATCHER, WORKER, REPORTER, note="window: grid, worker, branch, time limit, cases nearby"
+    ),
+    ("POST", "/console/intake"): r(
+        DISPATCHER, WORKER, REPORTER, rate="intake", note="window: file the matter (idempotent)"
+    ),
+    ("POST", "/console/intake/{incident_id}/complete"): r(
+        DISPATCHER,
+        WORKER,
+        scope="entity",
+        entity="incident",
+        param="incident_id",
+        note="window: an on-the-spot item completed at the window (即办)",
+    ),
+    # ---- resident report (/report, public, no account; services: api.services.incidents.tickets)
+    ("GET", "/report"): Rule(public=True, rate="public", note="resident report form"),
+    ("POST", "/report"): Rule(public=True, rate="intake", note="resident report: take it, answer its ticket"),
+    ("GET", "/report/t/{secret}"): Rule(
+        public=True, rate="public", note="a resident's own report by its ticket secret (no listing)"
+    ),
+    ("POST", "/report/t/{secret}/rating"): Rule(
+        public=True, rate="intake", note="the resident rates the result once (好差评)"
+    ),
+    ("GET", "/report/t/{secret}/photo"): Rule(
+        public=True, rate="public", note="the photo of a resident's report (through its ticket)"
+    ),
+    ("GET", "/report/where"): Rule(
+        public=True, rate="public", note="community and grid of a point (stated system; no people)"
+    ),
+    ("GET", "/report/area.geojson"): Rule(
+        public=True, rate="public", note="community outlines for the report page's map"
+    ),
 }
 
 

@@ -23,6 +23,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     SmallInteger,
     String,
@@ -774,3 +775,36 @@ class AuditEntry(Base):
 
 #: Visit gaps on the maps: a building's last visit by an index-only backward scan.
 Index("ix_visits_building_at", Visit.building_id, Visit.at)
+
+
+# --------------------------------------------------------------------------- intake (migration 0014_intake)
+
+#: Photo types a resident report may carry.
+PHOTO_TYPES = ("image/jpeg", "image/png", "image/webp")
+
+
+class ReportTicket(Base):
+    """The key a resident follows a public report with; only the secret's SHA-256 is stored."""
+
+    __tablename__ = "report_tickets"
+
+    secret_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"), unique=True)
+    created_at: Mapped[dt.datetime] = _now()
+
+
+class IncidentPhoto(Base):
+    """The optional photo of a report (size-limited, kept in the store of record)."""
+
+    __tablename__ = "incident_photos"
+    __table_args__ = (
+        CheckConstraint("size > 0 AND size <= 1000000", name="size"),
+        CheckConstraint(f"content_type IN {_in(PHOTO_TYPES)}", name="content_type"),
+    )
+
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"), primary_key=True)
+    content_type: Mapped[str] = mapped_column(String(32))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[dt.datetime] = _now()

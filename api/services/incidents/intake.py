@@ -200,6 +200,21 @@ def intake_from_report(report: Report, principal: Principal, settings: IncidentS
         location nor an address is given.
     """
     check_channel(principal, report.channel)
+    return validate_report(report, settings)
+
+
+def validate_report(report: Report, settings: IncidentSettings) -> Intake:
+    """Check a report's description and place and return it validated (the channel is the caller's).
+
+    Callers that decide the channel themselves (the window, the resident page) use this
+    after their own check; :func:`intake_from_report` checks the role's channels first.
+
+    Raises
+    ------
+    InvalidInput
+        The description is too long or blank; the location is malformed; neither a
+        location nor an address is given.
+    """
     if len(report.description) > settings.description_max_chars:
         raise InvalidInput(
             f"description is {len(report.description)} characters; at most {settings.description_max_chars}",

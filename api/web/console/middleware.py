@@ -87,7 +87,7 @@ class ConsoleMiddleware:
                         return
                 raw = list(message.get("headers", []))
                 page = ctype.startswith("text/html") and (
-                    path.startswith("/console") or path.startswith("/docs")
+                    path.startswith("/console") or path.startswith("/docs") or path.startswith("/report")
                 )
                 # scripts get the policy too: a module worker (MapLibre's) is governed by its own
                 if page or (path.startswith("/console/static/") and "javascript" in ctype):
