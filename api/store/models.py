@@ -777,7 +777,7 @@ class AuditEntry(Base):
 Index("ix_visits_building_at", Visit.building_id, Visit.at)
 
 
-# --------------------------------------------------------------------------- intake (migration 0014_intake)
+# --------------------------------------------------------------------------- intake (migration 0023_intake)
 
 #: Photo types a resident report may carry.
 PHOTO_TYPES = ("image/jpeg", "image/png", "image/webp")

@@ -1,4 +1,4 @@
-"""SQL of resident tickets and report photos (migration ``0014_intake``).
+"""SQL of resident tickets and report photos (migration ``0023_intake``).
 
 A ticket maps the SHA-256 of a secret to the incident it follows; the secret itself is
 never stored. Typed rows only; the rules are in :mod:`api.services.incidents.tickets`.

@@ -7,8 +7,8 @@
   store of record (``bytea``) so that backups hold it and nothing depends on a file
   server. One photo per case.
 
-Revision ID: 0014_intake
-Revises: 0021_area_notify (re-chained on main: was 0012_building_kind)
+Revision ID: 0023_intake
+Revises: 0022_households_source
 """
 
 from collections.abc import Sequence
@@ -16,8 +16,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0014_intake"
-down_revision: str | Sequence[str] | None = "0021_area_notify"
+revision: str = "0023_intake"
+down_revision: str | Sequence[str] | None = "0022_households_source"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
