@@ -317,12 +317,12 @@ def mask_text(text: str | None, names: Iterable[str | None] = ()) -> str | None:
         out = pattern.sub(lambda m: _mask_digits(m.group(0)), out)
     out = DIGITS_RE.sub(lambda m: mask_phone(m.group(0)) or "", out)
 
-    def name(m: re.Match[str]) -> str:
+    def masked(m: re.Match[str]) -> str:
         if m.group("a") is not None:
             return m.group("pre") + (mask_name(m.group("a")) or "")
         return mask_name(m.group("b")) or ""
 
-    return NAME_RE.sub(name, out)
+    return NAME_RE.sub(masked, out)
 
 
 def _mask_digits(value: str) -> str:

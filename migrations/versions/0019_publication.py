@@ -46,6 +46,7 @@ PUBLIC_ITEMS = (
 
 
 def upgrade() -> None:
+    """Add the item rule (private by default, the public items marked) and the case decision."""
     op.add_column(
         "service_items",
         sa.Column("public", sa.Boolean(), server_default=sa.text("false"), nullable=False),
@@ -58,5 +59,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    """Drop both columns."""
     op.drop_column("incidents", "public")
     op.drop_column("service_items", "public")
