@@ -76,7 +76,8 @@ def _report(res: Any) -> None:
 
 
 def _run(fn: Any, *args: Any, **kwargs: Any) -> None:
-    from api.cli.common import fail
+    """Run an import, report it and audit it (``import.<kind>``, actor ``cli:<user>``)."""
+    from api.cli.common import audit_cli, database_url, fail
     from gis.io.errors import ReadError
 
     engine = _engine()
@@ -90,6 +91,9 @@ def _run(fn: Any, *args: Any, **kwargs: Any) -> None:
     finally:
         engine.dispose()
     _report(res)
+    files = [str(a) for a in args if isinstance(a, Path)]
+    after = {"status": res.status, "rows": res.rows, "file": files[0] if files else None}
+    audit_cli(database_url(), f"import.{res.kind}", "import_run", res.run_id, after)
 
 
 @app.command("communities")
