@@ -13,6 +13,10 @@ department, reporting token). Unknown keys are left alone; the keys that hold
 personal fields are listed in :data:`FIELD_KINDS` (extend it rather than
 masking by hand).
 
+Free text (a case's description as Open311 publishes it) is masked by
+:func:`mask_text`: known names, ID numbers, phone numbers and names recognised by
+their context.
+
 Staff contact details (a grid worker's name and phone on the locate answer)
 are public by design (一格一员 boards show them); only residents' and
 reporters' personal fields are protected here.
