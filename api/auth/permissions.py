@@ -189,6 +189,14 @@ PERMISSIONS: dict[tuple[str, str], Rule] = {
         param="incident_id",
         note="rate a resolved case (好差评)",
     ),
+    # ---- Open311 publication policy (issue 14 item 2): staff publish or hide one case
+    ("PUT", "/api/v1/incidents/{incident_id}/publication"): r(
+        DISPATCHER,
+        scope="entity",
+        entity="incident",
+        param="incident_id",
+        note="publish or hide a case on Open311 (audited)",
+    ),
     ("GET", "/api/v1/metrics"): r(
         PLANNER, DISPATCHER, DEPARTMENT, scope="area", note="service figures (aggregates)"
     ),
@@ -205,10 +213,14 @@ PERMISSIONS: dict[tuple[str, str], Rule] = {
         public=True, rate="public", note="a service definition"
     ),
     ("GET", "/open311/v2/requests.{fmt}"): Rule(
-        public=True, rate="public", note="request status (personal fields masked)"
+        public=True,
+        rate="public",
+        note="published requests (place rounded to 100 m, text masked); a token's own cases whole",
     ),
     ("GET", "/open311/v2/requests/{service_request_id}.{fmt}"): Rule(
-        public=True, rate="public", note="one request's status (personal fields masked)"
+        public=True,
+        rate="public",
+        note="one request if published or the token's own (else 404)",
     ),
     ("POST", "/open311/v2/requests.{fmt}"): r(
         REPORTER,

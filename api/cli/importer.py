@@ -146,8 +146,11 @@ def _one_line(exc: BaseException) -> str:
 
 
 def _run(fn: Any, file: Path, *args: Any, **kwargs: Any) -> None:
-    """Run an import; every failure ends in one line naming the problem (exit status 1)."""
-    from api.cli.common import fail
+    """Run an import, report it and audit it (``import.<kind>``, actor ``cli:<user>``).
+
+    Every failure ends in one line naming the problem (exit status 1).
+    """
+    from api.cli.common import audit_cli, database_url, fail
     from gis.io.errors import ReadError
 
     engine = _engine()
@@ -166,6 +169,8 @@ def _run(fn: Any, file: Path, *args: Any, **kwargs: Any) -> None:
     finally:
         engine.dispose()
     _report(res)
+    after = {"status": res.status, "rows": res.rows, "file": str(file)}
+    audit_cli(database_url(), f"import.{res.kind}", "import_run", res.run_id, after)
 
 
 def _invalid(invalid: InvalidChoice | None, make_valid: bool) -> Any:

@@ -346,6 +346,9 @@ class ServiceItem(Base):
     on_the_spot: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     high_frequency: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     description: Mapped[str | None] = mapped_column(Text)
+    # --- added by migration 0019 (publication)
+    #: Cases of this item are published on Open311 (rounded place, masked text); private by default.
+    public: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
 
 
 class Incident(Base):
@@ -392,6 +395,9 @@ class Incident(Base):
     request_hash: Mapped[str | None] = mapped_column(String(64))
     #: Flagged at intake: same item within radius and time of this open case (until merged).
     likely_duplicate_of: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"), index=True)
+    # --- added by migration 0019 (publication)
+    #: Staff decision to publish (true) or hide (false) this case on Open311; NULL: the item's rule.
+    public: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
 
 
 class IncidentEvent(Base):

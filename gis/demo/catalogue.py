@@ -1017,6 +1017,11 @@ VISIT_CHECKLIST = [
 ]
 
 
+#: Items whose cases Open311 publishes (shared places and public equipment); the others are
+#: private. The city's rule is migration ``0024_publication``; a test keeps the two equal.
+PUBLIC_ITEMS = frozenset({"EV-002", "EV-004", "EV-005", "EV-006", "EV-010", "EV-012", "EV-013", "EV-016"})
+
+
 def departments_frame() -> pd.DataFrame:
     """Return the departments as a frame (the ``departments`` table)."""
     return pd.DataFrame(DEPARTMENTS, columns=["code", "name", "name_en", "time_limit_hours"])
@@ -1035,7 +1040,9 @@ def service_items_frame() -> pd.DataFrame:
         "high_frequency",
         "description",
     ]
-    return pd.DataFrame([row[:9] for row in SERVICE_ITEMS], columns=cols)
+    frame = pd.DataFrame([row[:9] for row in SERVICE_ITEMS], columns=cols)
+    frame["public"] = frame["code"].isin(PUBLIC_ITEMS)
+    return frame
 
 
 def item_weights() -> dict[str, float]:

@@ -1366,6 +1366,7 @@ class _Generator:
                 "on_the_spot": on_the_spot,
                 "request_hash": [None] * m,
                 "likely_duplicate_of": none_int.copy(),
+                "public": [None] * m,  # no staff decision: the item's publication rule
             },
             "location",
         )

@@ -53,3 +53,11 @@ def test_the_migration_writes_the_same_catalogue() -> None:
     migration = importlib.import_module("migrations.versions.0011_catalogue")
     assert [tuple(d) for d in migration.DEPARTMENTS] == [tuple(d) for d in catalogue.DEPARTMENTS]
     assert [tuple(i) for i in migration.SERVICE_ITEMS] == [tuple(i[:9]) for i in catalogue.SERVICE_ITEMS]
+
+
+def test_the_demo_publishes_the_items_the_publication_migration_does() -> None:
+    """Check that the demo's public items are migration 0024_publication's."""
+    migration = importlib.import_module("migrations.versions.0024_publication")
+    assert set(migration.PUBLIC_ITEMS) == catalogue.PUBLIC_ITEMS
+    frame = catalogue.service_items_frame()
+    assert set(frame.loc[frame["public"], "code"]) == catalogue.PUBLIC_ITEMS

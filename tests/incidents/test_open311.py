@@ -50,7 +50,8 @@ def test_a_georeport_client_lists_posts_and_reads_status_back(
 
     got = client.get_service_request(rid)
     assert got["service_request_id"] == rid and got["status"] == "open"
-    assert got["service_code"] == "EV-006" and abs(got["lat"] - p["lat"]) < 1e-9
+    # a public item read anonymously: its place rounded to a 100 m cell (docs/security.md)
+    assert got["service_code"] == "EV-006" and 0 < abs(got["lat"] - p["lat"]) < 0.001
     assert "phone" not in got and "王" not in str(got)
     # the same incident as /api/v1/incidents, assigned the same way
     disp = make_token("dispatcher")

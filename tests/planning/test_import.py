@@ -223,6 +223,11 @@ def test_cli_imports_osm_and_lists_repairs(empty_db_url, q, monkeypatch, tmp_pat
     r = runner.invoke(app, ["import", "buildings", str(pbf), "--community", CODE])
     assert r.exit_code == 0, r.output
     assert "households estimated: 1" in r.output
+    # the CLI's write is audited (issue 14 item 5)
+    assert q(
+        "SELECT actor LIKE 'cli:%%', after->>'status' FROM audit_log WHERE action = 'import.buildings' "
+        "ORDER BY id DESC LIMIT 1"
+    ) == [(True, "imported")]
     hh, floors, est = q(
         "SELECT households, floors, households_estimated FROM buildings WHERE code = %s", (f"{CODE}-w500",)
     )[0]

@@ -5,7 +5,10 @@ A request posted here is the same incident as one reported through
 the incident's id), located and assigned the same way, through the channel
 ``open311``. ``lat``/``long`` are WGS84 as the spec says; a request with only
 ``address_string`` is kept unlocated for the window's triage. Reads never carry a
-reporter's contact details.
+reporter's contact details, and follow the publication policy
+(:mod:`api.services.incidents.publication`): anonymous readers see published cases
+only, their place rounded to 100 m and their text masked; a token reader sees the
+cases related to it whole and the others as the public does.
 
 Field errors are :class:`~api.errors.BadRequest` (the spec answers 400) naming the
 form or query field; the web layer writes them as GeoReport's error array.
@@ -22,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from api.auth.principal import Principal
 from api.errors import BadRequest, Forbidden, InvalidInput, NotFound
 from api.services.coords import make_point
+from api.services.incidents import publication
 from api.services.incidents.intake import Intake, check_key, create_incident
 from api.settings import IncidentSettings
 from api.store.sql import incidents as qi
@@ -162,6 +166,7 @@ def _service(row: q.ServiceItemRow) -> Service:
 
 
 def _request(row: q.RequestRow) -> ServiceRequest:
+    seen = publication.shown(row)
     merged = row.duplicate_of
     notes = (f"merged into {merged}" if merged else row.status) + (
         f"; grid {row.grid_code}" if row.grid_code else "; awaiting triage"
@@ -172,17 +177,17 @@ def _request(row: q.RequestRow) -> ServiceRequest:
         status_notes=notes,
         service_name=row.service_name,
         service_code=row.item_code,
-        description=row.description,
+        description=seen.description,
         agency_responsible=row.agency,
         service_notice=None,
         requested_datetime=_w3c(row.created_at),
         updated_datetime=_w3c(row.updated),
         expected_datetime=_w3c(row.expected),
-        address=row.address,
+        address=seen.address,
         address_id=None,
         zipcode=None,
-        lat=row.lat,
-        long=row.lon,
+        lat=seen.lat,
+        long=seen.lon,
         media_url=None,
     )
 
@@ -280,11 +285,14 @@ def _window(
     return start, end
 
 
-async def list_requests(conn: AsyncConnection, search: RequestSearch) -> list[ServiceRequest]:
+async def list_requests(
+    conn: AsyncConnection, search: RequestSearch, principal: Principal | None = None
+) -> list[ServiceRequest]:
     """List service requests by ids, or by service codes, creation window and open/closed.
 
     Without ids the window defaults to the last :data:`MAX_DAYS` days and may not span
-    more (the spec's rule).
+    more (the spec's rule). Only what the reader may see is listed
+    (:func:`api.services.incidents.publication.audience`; ``principal`` None: anonymous).
 
     Raises
     ------
@@ -303,26 +311,37 @@ async def list_requests(conn: AsyncConnection, search: RequestSearch) -> list[Se
     end = _parse_time("end_date", search.end_date)
     if ids is None:
         start, end = _window(start, end, dt.datetime.now(dt.UTC))
-    rows = await q.requests(
-        conn, q.RequestQuery(ids=ids, codes=codes, start=start, end=end, statuses=statuses)
+    query = q.RequestQuery(
+        ids=ids,
+        codes=codes,
+        start=start,
+        end=end,
+        statuses=statuses,
+        audience=publication.audience(principal),
     )
+    rows = await q.requests(conn, query)
     return [_request(r) for r in rows]
 
 
 async def get_request(
-    conn: AsyncConnection, service_request_id: str, jurisdiction_id: str | None = None
+    conn: AsyncConnection,
+    service_request_id: str,
+    jurisdiction_id: str | None = None,
+    principal: Principal | None = None,
 ) -> ServiceRequest:
-    """Return one service request.
+    """Return one service request, as the reader may see it (``principal`` None: anonymous).
 
     Raises
     ------
     NotFound
-        No such request (or a malformed id), or an unknown ``jurisdiction_id``.
+        No such request (or a malformed id), one the reader may not see (unpublished and
+        not related to it: the same answer), or an unknown ``jurisdiction_id``.
     """
     await _check_jurisdiction(conn, jurisdiction_id, ["query", "jurisdiction_id"])
     if not service_request_id.isdigit() or len(service_request_id) > 18:
         raise NotFound(f"no service request {service_request_id!r}", loc=["path", "id"])
-    rows = await q.requests(conn, q.RequestQuery(ids=(int(service_request_id),)))
+    query = q.RequestQuery(ids=(int(service_request_id),), audience=publication.audience(principal))
+    rows = await q.requests(conn, query)
     if not rows:
         raise NotFound(f"no service request {service_request_id}", loc=["path", "id"])
     return _request(rows[0])

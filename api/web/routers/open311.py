@@ -5,7 +5,8 @@ same incident as one posted to ``/api/v1/incidents``). This module parses the
 spec's query strings and forms, writes the answers as JSON or XML by the path's
 ``.json``/``.xml``, and writes every error — domain errors and validation errors —
 as the spec's array: ``[{"code": 400, "description": "..."}]``. ``api_key`` is a
-Wangge bearer token (role ``reporter`` or ``dispatcher``); reads are public.
+Wangge bearer token (role ``reporter`` or ``dispatcher``); reads are public, of
+published cases only (a token reader also sees the cases related to it whole).
 """
 
 from __future__ import annotations
@@ -24,20 +25,22 @@ from api.auth.tokens import lookup_token
 from api.errors import NotFound, Unauthorized, WanggeError
 from api.services.incidents import open311 as svc
 from api.web.deps import ApiSettingsDep, ConnDep, EngineDep, IncidentSettingsDep, OptionalPrincipalDep, TxDep
-from api.web.errors import status_of
+from api.web.errors import headers_of, status_of
 from api.web.schemas import open311 as schema
 
 JSON = "application/json"
 XML = "text/xml"
 
 
-def _errors(code: int, description: str, fmt: str) -> Response:
+def _errors(code: int, description: str, fmt: str, headers: dict[str, str] | None = None) -> Response:
     if fmt == "xml":
-        return Response(schema.errors_xml(code, description), status_code=code, media_type=XML)
+        return Response(
+            schema.errors_xml(code, description), status_code=code, media_type=XML, headers=headers
+        )
     body = TypeAdapter(list[schema.Open311Error]).dump_json(
         [schema.Open311Error(code=code, description=description)]
     )
-    return Response(body, status_code=code, media_type=JSON)
+    return Response(body, status_code=code, media_type=JSON, headers=headers)
 
 
 class Open311Route(APIRoute):
@@ -53,7 +56,8 @@ class Open311Route(APIRoute):
                 return await handler(request)
             except WanggeError as exc:
                 where = ".".join(str(p) for p in exc.loc[1:]) if exc.loc else ""
-                return _errors(status_of(exc), f"{where}: {exc.msg}" if where else exc.msg, fmt)
+                description = f"{where}: {exc.msg}" if where else exc.msg
+                return _errors(status_of(exc), description, fmt, headers_of(exc))
             except RequestValidationError as exc:
                 first = exc.errors()[0] if exc.errors() else {"loc": [], "msg": "invalid"}
                 where = ".".join(str(p) for p in first.get("loc", [])[1:])
@@ -155,6 +159,7 @@ async def service_definition(
 async def list_requests(
     fmt: str,
     conn: ConnDep,
+    principal: OptionalPrincipalDep,
     service_request_id: str | None = None,
     service_code: str | None = None,
     start_date: str | None = None,
@@ -167,7 +172,7 @@ async def list_requests(
     search = svc.RequestSearch(
         service_request_id, service_code, start_date, end_date, status, jurisdiction_id
     )
-    items = schema.requests(await svc.list_requests(conn, search))
+    items = schema.requests(await svc.list_requests(conn, search, principal))
     return _out(fmt, "service_requests", "request", items, list[schema.ServiceRequest])
 
 
@@ -178,11 +183,15 @@ async def list_requests(
     responses=_doc(list[schema.ServiceRequest], "the request (a one-element array, as the spec says)"),
 )
 async def get_request(
-    service_request_id: str, fmt: str, conn: ConnDep, jurisdiction_id: str | None = None
+    service_request_id: str,
+    fmt: str,
+    conn: ConnDep,
+    principal: OptionalPrincipalDep,
+    jurisdiction_id: str | None = None,
 ) -> Response:
     """Read one request (see :func:`api.services.incidents.open311.get_request`)."""
     fmt = _fmt(fmt)
-    items = schema.requests([await svc.get_request(conn, service_request_id, jurisdiction_id)])
+    items = schema.requests([await svc.get_request(conn, service_request_id, jurisdiction_id, principal)])
     return _out(fmt, "service_requests", "request", items, list[schema.ServiceRequest])
 
 
