@@ -6,8 +6,20 @@
 const CACHE = "wangge-field-v1";
 const PAGE = "/console/field";
 
-self.addEventListener("install", () => self.skipWaiting());
+self.addEventListener("install", (event) => event.waitUntil(caches.open(CACHE).then((c) => c.add(PAGE)).then(() => self.skipWaiting())));
 self.addEventListener("activate", (event) => event.waitUntil(self.clients.claim()));
+
+// the page tells what it loaded (its scripts, styles, modules): keep those too
+self.addEventListener("message", (event) => {
+  const urls = (event.data && event.data.keep) || [];
+  const mine = urls.filter((u) => keepable(new URL(u, self.location.origin)));
+  event.waitUntil(
+    caches.open(CACHE).then(async (cache) => {
+      await Promise.all(mine.map((u) => cache.add(u).catch(() => null)));
+      event.source?.postMessage({ kept: mine.length });
+    }),
+  );
+});
 
 function keepable(url) {
   return url.origin === self.location.origin && (url.pathname === PAGE || url.pathname.startsWith("/console/static/"));

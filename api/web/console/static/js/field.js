@@ -178,5 +178,12 @@ outbox.flush();
 
 // keep the page and its scripts on the phone so that it also reloads without a network
 if ("serviceWorker" in navigator && window.isSecureContext) {
-  navigator.serviceWorker.register("/console/field/sw.js", { scope: "/console/field" }).catch(() => {});
+  navigator.serviceWorker.register("/console/field/sw.js", { scope: "/console/field" })
+    .then(() => navigator.serviceWorker.ready)
+    .then((registration) => {
+      const loaded = performance.getEntriesByType("resource").map((e) => e.name)
+        .filter((u) => u.startsWith(location.origin + "/console/static/"));
+      registration.active?.postMessage({ keep: loaded });
+    })
+    .catch(() => { /* no offline reload on this browser: the outbox still keeps every action */ });
 }
