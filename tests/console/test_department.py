@@ -40,7 +40,9 @@ def _department(sql: SQL) -> str:
 
 
 def _act(page: Page, incident_id: int, action: str, note: str | None = None) -> None:
-    page.wait(lambda d: d.find_elements(By.CSS_SELECTOR, f'#dept-case article[data-incident-id="{incident_id}"]'))
+    page.wait(
+        lambda d: d.find_elements(By.CSS_SELECTOR, f'#dept-case article[data-incident-id="{incident_id}"]')
+    )
     if note is not None:
         box = page.css("#dept-case textarea[name=note]")
         box.clear()
@@ -59,7 +61,9 @@ def test_escalated_case_reaches_the_department_live_accept_reply_close(
     assert not page.all(f'.dept-row[data-incident-id="{case}"]')
     # the community blows the whistle (API): the open page shows the case without a reload
     _escalate(console_server, tokens["dispatcher"], case, department)
-    row = page.wait(lambda d: d.find_elements(By.CSS_SELECTOR, f'.dept-row[data-incident-id="{case}"]'), 10)[0]
+    row = page.wait(lambda d: d.find_elements(By.CSS_SELECTOR, f'.dept-row[data-incident-id="{case}"]'), 10)[
+        0
+    ]
     assert row.get_attribute("data-status") == "escalated"
     due = row.find_element(By.CSS_SELECTOR, "[data-due]")
     page.wait(lambda d: "剩余" in due.text or "超时" in due.text)  # the clock counts
@@ -78,7 +82,9 @@ def test_escalated_case_reaches_the_department_live_accept_reply_close(
         (case,),
     )
     assert replies == [("已到现场核实，已通知物业拆除飞线", department)]
-    assert page.css('#dept-case .dept-log li[data-action="reply"] q').text == "已到现场核实，已通知物业拆除飞线"
+    assert (
+        page.css('#dept-case .dept-log li[data-action="reply"] q').text == "已到现场核实，已通知物业拆除飞线"
+    )
     page.shot("department-queue")
     # close with a note (办结 = resolve): the community verifies and closes afterwards
     _act(page, case, "close", "飞线已拆除，充电桩已安装")
@@ -140,6 +146,6 @@ def test_another_department_gets_404_and_no_change(
         headers=headers,
     )
     assert done.status_code == 404
-    assert sql("SELECT count(*) FROM incident_events WHERE incident_id = %s AND action = 'reply'", (case,)) == [
-        (0,)
-    ]
+    assert sql(
+        "SELECT count(*) FROM incident_events WHERE incident_id = %s AND action = 'reply'", (case,)
+    ) == [(0,)]
