@@ -17,8 +17,8 @@ SQL = Callable[..., list[tuple[Any, ...]]]
 
 def _assigned_cases(sql: SQL, n: int) -> list[int]:
     rows = sql(
-        "SELECT id FROM incidents WHERE status IN ('assigned', 'accepted', 'in_progress') AND duplicate_of IS NULL "
-        "AND department_code IS NULL ORDER BY id LIMIT %s",
+        "SELECT id FROM incidents WHERE status IN ('assigned', 'accepted', 'in_progress') "
+        "AND duplicate_of IS NULL AND department_code IS NULL ORDER BY id LIMIT %s",
         (n,),
     )
     assert len(rows) == n, "the test city has open assigned cases"
