@@ -5,6 +5,7 @@ exactly once. Database checked."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -304,3 +305,67 @@ def test_offline_actions_queue_survive_a_reload_and_sync_once(
     assert again["replayed"] is True and again["result"]["resident_id"] == resident, again
     assert sql("SELECT count(*) FROM visits WHERE worker_id = %s", (worker,))[0][0] == visits_before + 1
     page.assert_clean(expected=OFFLINE_NOISE)
+
+
+def test_the_same_key_sent_twice_at_once_is_done_once(
+    console_server: Server, sql: SQL, make_token: Callable[..., str]
+) -> None:
+    """Two tabs (or a retry racing the first send) post the same key at the same time."""
+    import threading
+    import uuid
+
+    worker, resident, building = sql(
+        "SELECT g.worker_id, r.id, b.id FROM grids g JOIN buildings b ON b.grid_id = g.id "
+        "JOIN residents r ON r.building_id = b.id "
+        "WHERE g.active AND g.worker_id IS NOT NULL AND r.must_visit "
+        "ORDER BY g.id DESC, r.id LIMIT 1"
+    )[0]
+    lon, lat = _building_point(sql, building)
+    token = make_token("worker", person_id=worker)
+    body = {
+        "kind": "visit",
+        "key": str(uuid.uuid4()),
+        "building_id": building,
+        "resident_id": resident,
+        "checklist": ["living_conditions", "health_status"],
+        "position": {"lon": lon, "lat": lat, "crs": "wgs84", "accuracy_m": 5},
+    }
+    before = sql("SELECT count(*) FROM visits WHERE resident_id = %s", (resident,))[0][0]
+    answers: list[dict[str, Any]] = []
+    gate = threading.Barrier(4)
+
+    def send() -> None:
+        gate.wait()
+        r = httpx.post(
+            f"{console_server.url}/console/field/actions",
+            json=body,
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=30,
+        )
+        assert r.status_code == 200, r.text
+        answers.append(r.json())
+
+    threads = [threading.Thread(target=send) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(answers) == 4
+    assert sorted(a["replayed"] for a in answers) == [False, True, True, True]
+    assert len({a["result"]["visit_id"] for a in answers}) == 1
+    assert sql("SELECT count(*) FROM visits WHERE resident_id = %s", (resident,))[0][0] == before + 1
+    # the same key for another kind of action is refused, nothing done
+    other = {"kind": "task_accept", "key": body["key"], "task_id": 1}
+    r = httpx.post(
+        f"{console_server.url}/console/field/actions",
+        json=other,
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert r.status_code == 409 and r.json()["detail"][0]["loc"] == ["body", "key"], r.text
+    # a position without its system is refused naming the field
+    bad = {**body, "key": str(uuid.uuid4()), "position": {"lon": lon, "lat": lat}}
+    r = httpx.post(
+        f"{console_server.url}/console/field/actions", json=bad, headers={"Authorization": f"Bearer {token}"}
+    )
+    assert r.status_code == 422 and "crs" in json.dumps(r.json()), r.text
+    assert sql("SELECT count(*) FROM visits WHERE resident_id = %s", (resident,))[0][0] == before + 1
