@@ -398,6 +398,24 @@ PERMISSIONS: dict[tuple[str, str], Rule] = {
     ("GET", "/console/department"): r(DEPARTMENT, note="department queue (部门报到)"),
     ("GET", "/console/field"): r(WORKER, note="field worker's cases, tasks and visits"),
     ("GET", "/console/plans"): r(PLANNER, note="grid plans: redraw, review, publish"),
+    # ---- console: department queue (部门工单; the services check the case is escalated to it)
+    ("GET", "/console/department/queue"): r(DEPARTMENT, note="department queue: the list (htmx)"),
+    ("GET", "/console/department/{incident_id}"): r(
+        DEPARTMENT, scope="entity", entity="incident", param="incident_id", note="department queue: one case"
+    ),
+    ("POST", "/console/department/{incident_id}/act"): r(
+        DEPARTMENT,
+        scope="entity",
+        entity="incident",
+        param="incident_id",
+        note="department queue: accept, reply, return, close with a note",
+    ),
+    # ---- console: field worker (网格员工作台; the services act for the token's person only)
+    ("GET", "/console/field/work"): r(WORKER, note="field worker: my cases, tasks, visits due (htmx)"),
+    ("POST", "/console/field/actions"): r(
+        WORKER, note="field worker: one queued action, done once per idempotency key"
+    ),
+    ("GET", "/console/field/sw.js"): r(WORKER, note="field worker: service worker for offline reloads"),
     ("GET", "/console/dashboard"): r(PLANNER, DISPATCHER, DEPARTMENT, note="manager dashboard (驾驶舱)"),
     ("GET", "/console/admin"): admin_only("console administration"),
     ("GET", "/console/admin/tokens"): admin_only("tokens: list"),

@@ -518,6 +518,22 @@ class ConsoleSession(Base):
     ended_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+class FieldAction(Base):
+    """An action a field worker's device synced, done exactly once (migration 0025_field).
+
+    ``key`` is ``<token id>:<the device's idempotency key>``; ``result`` is the first
+    answer, returned again when the device sends the same key.
+    """
+
+    __tablename__ = "field_actions"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    token_id: Mapped[int] = mapped_column(ForeignKey("api_tokens.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    done_at: Mapped[dt.datetime] = _now()
+    result: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+
+
 # --------------------------------------------------------------------------- dispatch (migration 0003)
 
 TASK_STATUSES = ("open", "offered", "accepted", "completed", "cancelled", "expired")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.web.console.routes import admin, docs, events, intake, map, report, session, stubs
+from api.web.console.routes import admin, department, docs, events, field, intake, map, report, session, stubs
 
 
 def routers() -> list[APIRouter]:
@@ -23,6 +23,8 @@ def routers() -> list[APIRouter]:
         map.router,
         intake.router,
         report.router,
+        department.router,
+        field.router,
     ]
     served = {getattr(r, "path", None) for router in found for r in router.routes}
     return [*found, stubs.router_for(served)]
