@@ -764,3 +764,23 @@ class AuditEntry(Base):
 
 #: Visit gaps on the maps: a building's last visit by an index-only backward scan.
 Index("ix_visits_building_at", Visit.building_id, Visit.at)
+
+
+# --------------------------------------------------------------------------- desk claims (migration 0013)
+
+
+class IncidentClaim(Base):
+    """A dispatcher's claim on a case (调度台认领): who handles it, until when.
+
+    One row per case at most; an expired row counts as no claim and is replaced by
+    the next claim. The holder is the token (two sessions of one token are one holder).
+    """
+
+    __tablename__ = "incident_claims"
+
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"), primary_key=True)
+    token_id: Mapped[int] = mapped_column(BigInteger)
+    actor: Mapped[str] = mapped_column(Text)
+    label: Mapped[str | None] = mapped_column(Text)
+    claimed_at: Mapped[dt.datetime] = _now()
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
