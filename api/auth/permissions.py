@@ -181,6 +181,24 @@ PERMISSIONS: dict[tuple[str, str], Rule] = {
     ("POST", "/api/v1/incidents/{incident_id}/merge"): r(
         DISPATCHER, scope="entity", entity="incident", param="incident_id", note="merge a duplicate"
     ),
+    # ---- desk claims (issue 11, dispatcher desk): who handles a case, until when
+    ("GET", "/api/v1/incidents/{incident_id}/claim"): r(
+        DISPATCHER, scope="entity", entity="incident", param="incident_id", note="the desk claim on a case"
+    ),
+    ("POST", "/api/v1/incidents/{incident_id}/claim"): r(
+        DISPATCHER,
+        scope="entity",
+        entity="incident",
+        param="incident_id",
+        note="claim a case for N minutes (409 when another dispatcher holds it)",
+    ),
+    ("DELETE", "/api/v1/incidents/{incident_id}/claim"): r(
+        DISPATCHER,
+        scope="entity",
+        entity="incident",
+        param="incident_id",
+        note="release a claim (its holder, or an admin)",
+    ),
     ("POST", "/api/v1/incidents/{incident_id}/rating"): r(
         REPORTER,
         DISPATCHER,

@@ -13,6 +13,7 @@ from fastapi import APIRouter
 
 from api.web.routers import (
     audit,
+    claims,
     communities,
     departments,
     dispatch,
@@ -41,6 +42,7 @@ ROUTERS: list[APIRouter] = [
     departments.router,
     dispatch.router,
     incidents.router,
+    claims.router,
     maps.router,
     metrics.router,
     ogc.router,
