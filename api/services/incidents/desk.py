@@ -342,6 +342,11 @@ async def bulk(
     return out
 
 
+async def departments(conn: AsyncConnection) -> list[DepartmentRow]:
+    """List the departments a case may be escalated to (code, names, time limit, queue)."""
+    return await reading.list_departments(conn)
+
+
 async def map_people(
     conn: AsyncConnection,
     principal: Principal,
