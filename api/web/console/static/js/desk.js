@@ -12,12 +12,15 @@ const ROLE_COLOURS = {
 };
 
 // ---------------------------------------------------------------- countdowns (办理时限)
+const UNITS = { d: _("d"), h: _("h"), min: _("min") };
+const LEFT = _("left");
+const LATE = _("overdue by");
 function spell(ms) {
   const minutes = Math.round(Math.abs(ms) / 60000);
   const d = Math.floor(minutes / 1440), h = Math.floor((minutes % 1440) / 60), m = minutes % 60;
-  if (d > 0) return `${d}${_("d")} ${h}${_("h")}`;
-  if (h > 0) return `${h}${_("h")} ${m}${_("min")}`;
-  return `${m}${_("min")}`;
+  if (d > 0) return d + UNITS.d + " " + h + UNITS.h;
+  if (h > 0) return h + UNITS.h + " " + m + UNITS.min;
+  return m + UNITS.min;
 }
 function tick() {
   const now = Date.now();
@@ -26,7 +29,7 @@ function tick() {
     const left = Date.parse(el.dataset.due) - now;
     if (!el.title) el.title = el.textContent.trim();
     el.dataset.state = left < 0 ? "overdue" : left < 4 * 3600 * 1000 ? "soon" : "ok";
-    el.textContent = left < 0 ? `${_("overdue by")} ${spell(left)}` : `${_("left")} ${spell(left)}`;
+    el.textContent = (left < 0 ? LATE : LEFT) + " " + spell(left);
     el.closest("tr.desk-row")?.classList.toggle("is-overdue", left < 0);
   }
 }
@@ -51,7 +54,8 @@ const fresh = new Set();
 function showNew() {
   if (!fresh.size) { banner.hidden = true; return; }
   banner.hidden = false;
-  banner.textContent = `${fresh.size} ${fresh.size === 1 ? _("new case") : _("new cases")} · ${[...fresh].slice(-5).map((i) => "#" + i).join(" ")}`;
+  const label = fresh.size === 1 ? _("new case") : _("new cases");
+  banner.textContent = fresh.size + " " + label + " · " + [...fresh].slice(-5).map((i) => "#" + i).join(" ");
   banner.dataset.count = String(fresh.size);
 }
 banner.addEventListener("click", () => { fresh.clear(); showNew(); refreshQueue(); });
