@@ -193,6 +193,9 @@ def second_page(console_server: Server) -> Iterator[Page]:
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": TRAP})
     driver.execute_cdp_cmd("Network.enable", {})
+    driver.get("about:blank")
+    driver.get_log("performance")  # the browser's own start-up pages, before ours
+    driver.get_log("browser")
     try:
         yield Page(driver, console_server)
     finally:
