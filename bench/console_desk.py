@@ -184,14 +184,24 @@ def main() -> None:
     """Start a server over the demo city, measure, print one JSON object."""
     import argparse
 
-    from bench.common import bench_token, demo_database, server
+    from api.settings import DatabaseSettings
+    from api.store.demo_load import is_empty, load_tables
+    from api.store.migrate import upgrade
+    from api.store.roles import resolve_urls
+    from bench.common import bench_token, server
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=30)
     ap.add_argument("--streams", type=int, default=200)
     args = ap.parse_args()
-    url = demo_database()
-    token = bench_token(url, "dispatcher")
+    url, owner = resolve_urls(DatabaseSettings())
+    upgrade(owner, app_role_url=url)
+    if is_empty(owner):
+        from gis.demo import generate_city
+
+        print("loading the demo city ...", file=sys.stderr)
+        load_tables(owner, generate_city().tables)
+    token = bench_token(owner, "dispatcher")
     print("desk benchmark ...", file=sys.stderr)
     with server("api.web.app:create_app", url=url, factory=True) as base:
         result = measure(base, token, args.runs, args.streams)

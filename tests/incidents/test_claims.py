@@ -193,8 +193,8 @@ def test_bad_minutes_roles_and_scope(
     assert _claim(client, desks["a"], case, minutes=61).status_code == 422
     assert _claim(client, desks["planner"], case).status_code == 403
     outside = sql(
-        "SELECT c.code FROM communities c WHERE c.code <> (SELECT community_code FROM incidents WHERE id = %s) "
-        "ORDER BY c.code LIMIT 1",
+        "SELECT c.code FROM communities c "
+        "WHERE c.code <> (SELECT community_code FROM incidents WHERE id = %s) ORDER BY c.code LIMIT 1",
         (case,),
     )[0][0]
     stranger = make_token("dispatcher", community_code=outside)
