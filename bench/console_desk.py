@@ -84,6 +84,10 @@ async def _fan_out(base_url: str, token: str, streams: int, case: dict[str, Any]
     ) as client:
 
         async def listen(n: int) -> None:
+            with contextlib.suppress(httpx.HTTPError):
+                await _listen(n)
+
+        async def _listen(n: int) -> None:
             nonlocal ready
             async with client.stream("GET", "/console/events?topics=incidents", headers=headers) as r:
                 if r.status_code != 200:
