@@ -40,8 +40,7 @@ from api.services.incidents.inputs import IncidentFilter, Merge, Move, Page, Rea
 from api.services.incidents.views import IncidentView
 from api.settings import DispatchSettings
 from api.store.sql import desk as sql
-from api.store.sql.desk import CaseTask, MapPerson
-from api.store.sql.incidents import DepartmentRow
+from api.store.sql.desk import CaseTask, DepartmentName, MapPerson
 
 Sort = Literal["due", "created"]
 #: rows of the first page: the whole city's open queue is paged (the desk says how many more)
@@ -93,7 +92,7 @@ class CaseDesk:
     nearest: list[NearbyPerson]
     walking: bool
     tasks: list[CaseTask]
-    departments: list[DepartmentRow]
+    departments: list[DepartmentName]
 
 
 @dataclass(frozen=True)
@@ -194,7 +193,7 @@ async def case_desk(
         nearest=people,
         walking=walking,
         tasks=await sql.case_tasks(conn, incident_id),
-        departments=await reading.list_departments(conn),
+        departments=await sql.departments(conn),
     )
 
 
@@ -342,9 +341,9 @@ async def bulk(
     return out
 
 
-async def departments(conn: AsyncConnection) -> list[DepartmentRow]:
-    """List the departments a case may be escalated to (code, names, time limit, queue)."""
-    return await reading.list_departments(conn)
+async def departments(conn: AsyncConnection) -> list[DepartmentName]:
+    """List the departments a case may be escalated to (code, names, time limit)."""
+    return await sql.departments(conn)
 
 
 async def map_people(

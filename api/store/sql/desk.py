@@ -37,6 +37,18 @@ class CaseTask:
     created_at: dt.datetime
 
 
+@dataclass(frozen=True, slots=True)
+class DepartmentName:
+    """A department as the desk's pickers need it (no queue counts: they scan every case)."""
+
+    code: str
+    name: str
+    name_en: str
+    time_limit_hours: int
+
+
+_DEPARTMENTS = text("SELECT code, name, name_en, time_limit_hours FROM departments ORDER BY code")
+
 _PEOPLE = text(
     "SELECT p.id, p.role, ST_X(p.position) AS lon, ST_Y(p.position) AS lat, p.position_at AS at "
     "FROM people p WHERE p.on_duty AND p.position IS NOT NULL AND p.position_at > :fresh_after "
@@ -80,3 +92,9 @@ async def case_tasks(conn: AsyncConnection, incident_id: int) -> list[CaseTask]:
     """Read the newest tasks serving a case (at most 20)."""
     rows = await conn.execute(_TASKS, {"id": incident_id})
     return [CaseTask(r.id, r.status, r.role, r.person_id, r.person_name, r.created_at) for r in rows]
+
+
+async def departments(conn: AsyncConnection) -> list[DepartmentName]:
+    """Read every department's code, names and time limit, by code."""
+    rows = await conn.execute(_DEPARTMENTS)
+    return [DepartmentName(r.code, r.name, r.name_en, int(r.time_limit_hours)) for r in rows]
