@@ -7,7 +7,7 @@ channel as an ``incident`` update of that case (public fields plus ``claimed`` a
 ``claim_until``), so open desks show who handles what without reloading.
 
 Revision ID: 0013_claims
-Revises: 0012_building_kind
+Revises: 0021_area_notify (main's head at rebase; was 0012_building_kind)
 """
 
 from collections.abc import Sequence
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0013_claims"
-down_revision: str | Sequence[str] | None = "0012_building_kind"
+down_revision: str | Sequence[str] | None = "0021_area_notify"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
