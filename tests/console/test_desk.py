@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
@@ -84,6 +85,17 @@ def file_case(server: Server, token: str, point: tuple[Any, ...], item: str = "E
     return int(r.json()["id"])
 
 
+def click(page: Page, selector: str) -> None:
+    """Click an element found afresh (a live refresh may have replaced the one seen before)."""
+    for _ in range(5):
+        try:
+            page.css(selector).click()
+            return
+        except StaleElementReferenceException:
+            time.sleep(0.3)
+    page.css(selector).click()
+
+
 def open_case(page: Page, incident: int) -> None:
     page.open(f"/console/dispatch?sort=created&case={incident}")
     page.wait(lambda d: d.find_elements(By.CSS_SELECTOR, f'#desk-case [data-case="{incident}"]'))
@@ -124,7 +136,7 @@ def test_assign_from_the_nearest_list(
     assert " m" in worker.text  # straight distance (and walking where the streets reach)
     page.wait(lambda d: d.find_element(By.ID, "desk-map").get_attribute("data-ready") == "true", timeout=30)
     page.shot("desk-case")
-    worker.find_element(By.CSS_SELECTOR, "button.desk-assign").click()
+    click(page, f'#desk-case tr[data-person-id="{person}"] button.desk-assign')
     page.wait(lambda d: d.find_elements(By.CSS_SELECTOR, "#desk-case .desk-ok"))
     assert sql("SELECT assignee_id, status FROM incidents WHERE id = %s", (incident,)) == [
         (person, "assigned")
@@ -230,12 +242,12 @@ def test_claim_conflict_between_two_sessions(
     assert "调度员 甲" in b.css("#desk-held").text  # who holds it, shown to others
     row = b.css(f'#desk-queue tr[data-incident-id="{incident}"] .desk-claim')
     assert row.get_attribute("data-claimed-by") == "调度员 甲"
-    b.css("#desk-claim").click()
+    click(b, "#desk-claim")
     b.wait(lambda d: d.find_elements(By.ID, "desk-refusal"))
     refusal = b.css("#desk-refusal").text
     assert "调度员 甲" in refusal and "未作任何更改" in refusal
     # an action on the claimed case: refused in the page too, nothing overwritten
-    b.css("#desk-case tr[data-person-id] button").click()
+    click(b, "#desk-case tr[data-person-id] button")
     b.wait(lambda d: d.find_elements(By.ID, "desk-refusal"))
     assert "调度员 甲" in b.css("#desk-refusal").text
     b.shot("desk-claim-refused")
@@ -244,7 +256,7 @@ def test_claim_conflict_between_two_sessions(
     assert sql("SELECT count(*) FROM tasks WHERE incident_id = %s", (incident,)) == [(0,)]
     b.assert_clean(expected=("409",))
     # the holder returns it to the queue; the other desk may then claim it
-    page.css("#desk-release").click()
+    click(page, "#desk-release")
     page.wait(lambda d: not d.find_elements(By.ID, "desk-release"))
     assert sql("SELECT count(*) FROM incident_claims WHERE incident_id = %s", (incident,)) == [(0,)]
     page.assert_clean()

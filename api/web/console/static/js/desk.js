@@ -65,7 +65,9 @@ document.body.addEventListener("wg:incident", (e) => {
   showNew();
   refreshQueue();
   const open = panel.querySelector("[data-case]");
-  if (open && rows.some((r) => String(r.id) === open.dataset.case) && !panel.contains(document.activeElement)) {
+  // the open case changed elsewhere: refresh its panel, unless the dispatcher is working in it
+  const busy = panel.matches(":hover") || panel.contains(document.activeElement);
+  if (e.detail.op === "UPDATE" && open && !busy && rows.some((r) => String(r.id) === open.dataset.case)) {
     htmx.ajax("GET", `/console/dispatch/cases/${open.dataset.case}`, { target: "#desk-case", swap: "innerHTML" });
   }
 });
