@@ -181,6 +181,24 @@ PERMISSIONS: dict[tuple[str, str], Rule] = {
     ("POST", "/api/v1/incidents/{incident_id}/merge"): r(
         DISPATCHER, scope="entity", entity="incident", param="incident_id", note="merge a duplicate"
     ),
+    # ---- desk claims (issue 11, dispatcher desk): who handles a case, until when
+    ("GET", "/api/v1/incidents/{incident_id}/claim"): r(
+        DISPATCHER, scope="entity", entity="incident", param="incident_id", note="the desk claim on a case"
+    ),
+    ("POST", "/api/v1/incidents/{incident_id}/claim"): r(
+        DISPATCHER,
+        scope="entity",
+        entity="incident",
+        param="incident_id",
+        note="claim a case for N minutes (409 when another dispatcher holds it)",
+    ),
+    ("DELETE", "/api/v1/incidents/{incident_id}/claim"): r(
+        DISPATCHER,
+        scope="entity",
+        entity="incident",
+        param="incident_id",
+        note="release a claim (its holder, or an admin)",
+    ),
     ("POST", "/api/v1/incidents/{incident_id}/rating"): r(
         REPORTER,
         DISPATCHER,
@@ -395,6 +413,45 @@ PERMISSIONS: dict[tuple[str, str], Rule] = {
     ("GET", "/console/map"): r(*STAFF, note="base map of the token's area, live"),
     ("GET", "/console/intake"): r(DISPATCHER, WORKER, REPORTER, note="window intake (受理)"),
     ("GET", "/console/dispatch"): r(DISPATCHER, note="dispatcher desk (调度台)"),
+    # ---- console: dispatcher desk (issue 11, screen 2); scope and claims decided by the services
+    ("GET", "/console/dispatch/cases/{incident_id}"): r(
+        DISPATCHER,
+        scope="entity",
+        entity="incident",
+        param="incident_id",
+        note="desk: one case and who is nearest",
+    ),
+    ("GET", "/console/dispatch/people"): r(DISPATCHER, note="desk: people on duty in the map's view"),
+    ("POST", "/console/dispatch/cases/{incident_id}/claim"): r(
+        DISPATCHER, scope="entity", entity="incident", param="incident_id", note="desk: claim a case"
+    ),
+    ("POST", "/console/dispatch/cases/{incident_id}/release"): r(
+        DISPATCHER, scope="entity", entity="incident", param="incident_id", note="desk: release a claim"
+    ),
+    ("POST", "/console/dispatch/cases/{incident_id}/assign"): r(
+        DISPATCHER,
+        scope="entity",
+        entity="incident",
+        param="incident_id",
+        note="desk: assign from the nearest",
+    ),
+    ("POST", "/console/dispatch/cases/{incident_id}/task"): r(
+        DISPATCHER,
+        scope="entity",
+        entity="incident",
+        param="incident_id",
+        note="desk: offer a micro-grid task",
+    ),
+    ("POST", "/console/dispatch/cases/{incident_id}/reassign"): r(
+        DISPATCHER, scope="entity", entity="incident", param="incident_id", note="desk: move to another grid"
+    ),
+    ("POST", "/console/dispatch/cases/{incident_id}/escalate"): r(
+        DISPATCHER, scope="entity", entity="incident", param="incident_id", note="desk: escalate (吹哨)"
+    ),
+    ("POST", "/console/dispatch/cases/{incident_id}/merge"): r(
+        DISPATCHER, scope="entity", entity="incident", param="incident_id", note="desk: merge a duplicate"
+    ),
+    ("POST", "/console/dispatch/bulk"): r(DISPATCHER, note="desk: bulk assign / escalate"),
     ("GET", "/console/department"): r(DEPARTMENT, note="department queue (部门报到)"),
     ("GET", "/console/field"): r(WORKER, note="field worker's cases, tasks and visits"),
     ("GET", "/console/plans"): r(PLANNER, note="grid plans: redraw, review, publish"),

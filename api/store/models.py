@@ -830,3 +830,23 @@ class IncidentPhoto(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     data: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[dt.datetime] = _now()
+
+
+# --------------------------------------------------------------------------- desk claims (migration 0013)
+
+
+class IncidentClaim(Base):
+    """A dispatcher's claim on a case (调度台认领): who handles it, until when.
+
+    One row per case at most; an expired row counts as no claim and is replaced by
+    the next claim. The holder is the token (two sessions of one token are one holder).
+    """
+
+    __tablename__ = "incident_claims"
+
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"), primary_key=True)
+    token_id: Mapped[int] = mapped_column(BigInteger)
+    actor: Mapped[str] = mapped_column(Text)
+    label: Mapped[str | None] = mapped_column(Text)
+    claimed_at: Mapped[dt.datetime] = _now()
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)

@@ -108,6 +108,10 @@ async def send_error(scope: Scope, send: Send, exc: Exception, status: int, head
     await send({"type": "http.response.body", "body": body})
 
 
+#: long-lived streams that wait rather than work: not counted as requests in flight
+UNMETERED = ("/console/events",)
+
+
 class Overload:
     """At most ``slots.limit`` requests at once; verified callers keep their share.
 
@@ -129,7 +133,9 @@ class Overload:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Handle one ASGI call."""
-        if scope["type"] != "http":
+        if scope["type"] != "http" or str(scope.get("path", "")).endswith(UNMETERED):
+            # a console page's event stream is open for minutes while it waits: it holds no
+            # slot, or 64 open desks would refuse every other request (issue 11's 200 desks)
             await self.app(scope, receive, send)
             return
         known, client = self.known(scope), client_of(scope)

@@ -40,6 +40,7 @@ from api.services.dispatch.views import (
     TaskDetail,
     TaskView,
 )
+from api.services.incidents import claims
 from api.settings import DispatchSettings
 from api.store.sql import people, tasks
 from api.store.sql.people import Pings
@@ -196,6 +197,7 @@ async def create_task(
             f"incident {draft.incident}",
             ["body", "incident"],
         )
+        await claims.require_free(conn, principal, draft.incident, "a task for the case")
     task_id = await tasks.insert_task(
         conn,
         NewTask(

@@ -182,6 +182,8 @@ class IncidentFilter:
     since: dt.datetime | None = None
     until: dt.datetime | None = None
     bbox: BBox | None = None
+    #: open cases whose running time limit falls before this time (overdue ones included)
+    due_before: dt.datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from api.auth import policy
 from api.auth.principal import Principal
 from api.errors import Conflict, Forbidden, InvalidInput
 from api.services.coords import make_point
-from api.services.incidents import access, reading, workflow
+from api.services.incidents import access, claims, reading, workflow
 from api.services.incidents.inputs import Merge, Move, Rating, Reassignment
 from api.services.incidents.views import IncidentView
 from api.store.sql import incidents as q
@@ -175,6 +175,7 @@ async def transition(
             f"incident {incident_id} was merged into incident {row.duplicate_of}; act on that one",
             loc=["path", "incident_id"],
         )
+    await claims.require_free(conn, principal, incident_id, move.action)
     try:
         planned = workflow.plan_transition(move.action, row.status, principal.role)
     except workflow.IllegalTransition as exc:
@@ -239,6 +240,7 @@ async def reassign(
         raise Conflict(
             f"incident {incident_id} was merged into {row.duplicate_of}", loc=["path", "incident_id"]
         )
+    await claims.require_free(conn, principal, incident_id, "reassign")
     if row.status not in REASSIGNABLE:
         raise Conflict(
             f"a case that is {row.status!r} cannot be reassigned; only cases with the "
@@ -338,6 +340,8 @@ async def merge(
             f"incident {into} is itself merged into {target.duplicate_of}; merge into that one",
             loc=["body", "into"],
         )
+    await claims.require_free(conn, principal, incident_id, "merge")
+    await claims.require_free(conn, principal, into, "merge")
     if dup.status not in workflow.OPEN_STATUSES:
         raise Conflict(f"incident {incident_id} is {dup.status!r}; only open cases are merged", loc=loc)
     await q.mark_merged(conn, incident_id, into)

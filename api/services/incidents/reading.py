@@ -139,6 +139,7 @@ def _store_query(
         since=f.since,
         until=f.until,
         bbox=f.bbox.wgs84() if f.bbox is not None else None,
+        due_before=f.due_before,
     )
 
 

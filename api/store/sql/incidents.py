@@ -397,6 +397,7 @@ class IncidentQuery:
     since: dt.datetime | None = None
     until: dt.datetime | None = None
     bbox: tuple[float, float, float, float] | None = None
+    due_before: dt.datetime | None = None
 
 
 Order = Literal["created", "due"]
@@ -869,6 +870,9 @@ def filter_clauses(f: IncidentQuery, params: dict[str, Any]) -> list[str]:
     if f.until is not None:
         out.append("i.created_at < :until")
         params["until"] = f.until
+    if f.due_before is not None:
+        out.append(f"{SQL_OPEN} AND {SQL_EFFECTIVE_DUE} < :due_before")
+        params["due_before"] = f.due_before
     if f.bbox is not None:
         out.append("i.location && ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326)")
         params.update(zip(("x0", "y0", "x1", "y1"), f.bbox, strict=True))

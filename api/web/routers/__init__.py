@@ -13,6 +13,7 @@ from fastapi import APIRouter
 
 from api.web.routers import (
     audit,
+    claims,
     communities,
     departments,
     dispatch,
@@ -42,6 +43,7 @@ ROUTERS: list[APIRouter] = [
     departments.router,
     dispatch.router,
     incidents.router,
+    claims.router,
     maps.router,
     metrics.router,
     ogc.router,

@@ -10,7 +10,19 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.web.console.routes import admin, department, docs, events, field, intake, map, report, session, stubs
+from api.web.console.routes import (
+    admin,
+    department,
+    desk,
+    docs,
+    events,
+    field,
+    intake,
+    map,
+    report,
+    session,
+    stubs,
+)
 
 
 def routers() -> list[APIRouter]:
@@ -25,6 +37,7 @@ def routers() -> list[APIRouter]:
         report.router,
         department.router,
         field.router,
+        desk.router,
     ]
     served = {getattr(r, "path", None) for router in found for r in router.routes}
     return [*found, stubs.router_for(served)]
