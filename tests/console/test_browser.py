@@ -35,14 +35,15 @@ def test_language_switch_is_kept_on_the_session(page: Page, tokens: dict[str, st
     page.sign_in(tokens["planner"])
     assert page.driver.current_url.endswith("/console/plans")
     page.css('.wg-lang button[value="en"]').click()
-    page.wait(lambda d: d.execute_script("return document.documentElement.lang") == "en")
+    # the planner's home is a map page: slow to load on a busy machine
+    page.wait(lambda d: d.execute_script("return document.documentElement.lang") == "en", timeout=90)
     assert page.driver.current_url.endswith("/console/plans")
     assert page.css('.wg-nav a[aria-current="page"]').text == "Grid plans"
     page.open("/console/dashboard")
     assert page.css("h1").text == "Dashboard"
     page.shot("stub-en")
     page.css('.wg-lang button[value="zh-CN"]').click()
-    page.wait(lambda d: d.execute_script("return document.documentElement.lang") == "zh-CN")
+    page.wait(lambda d: d.execute_script("return document.documentElement.lang") == "zh-CN", timeout=90)
     assert page.css("h1").text == "驾驶舱"
     page.assert_clean()
 
