@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from api.cli import backup, dispatch, export, importer, plan
+from api.cli import backup, dispatch, export, importer, plan, simulate
 from api.cli import map as map_cli
 from api.cli.common import console, database_url, fail, progress_callback, settings
 from api.errors import ClusterError, WanggeError
@@ -337,6 +337,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(token_app, name="token")
 app.command("backup")(backup.backup_command)
 app.command("restore")(backup.restore_command)
+app.command("simulate")(simulate.simulate_command)
 app.add_typer(plan.app, name="plan")
 app.add_typer(importer.app, name="import")
 app.add_typer(export.app, name="export")
