@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
+import subprocess
+import sys
 from typing import Annotated, Any
 
 import typer
@@ -124,3 +127,26 @@ def simulate_command(
     )
     for line in summary["error_samples"]:
         console.print(f"[red]error:[/red] {line}", highlight=False)
+
+
+def start_simulator(progress_every: float = 300.0) -> subprocess.Popen[bytes]:
+    """Start ``wangge simulate`` as a child process of ``wangge up`` (same settings, same store).
+
+    A child process rather than a task in the server: the server runs several worker
+    processes (one task per worker would run the city several times), and the
+    simulator's work must not compete with requests for a worker's event loop and GIL;
+    a child stops cleanly on SIGINT/SIGTERM and its failure never takes the API down.
+    """
+    cmd = [sys.executable, "-m", "api.cli.main", "simulate", "--progress-every", f"{progress_every:g}"]
+    return subprocess.Popen(cmd, env=os.environ.copy())
+
+
+def stop_simulator(child: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
+    """Stop the child simulator (SIGTERM: it finishes the step under way), killing it only if it hangs."""
+    if child.poll() is None:
+        child.send_signal(signal.SIGTERM)
+        try:
+            child.wait(timeout)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()

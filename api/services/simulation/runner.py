@@ -54,7 +54,7 @@ from api.services.simulation.actors import Actors, SimPrincipal, simulator_token
 from api.services.simulation.city import FIELD_ROLES, City, load_city
 from api.services.simulation.clock import SimClock
 from api.services.simulation.movement import Goal, StreetNet, Walkers
-from api.services.simulation.stats import Stats
+from api.services.simulation.stats import Stats, cpu_seconds
 from api.settings import Settings
 from api.store.sql import simulation as q
 from gis.demo import clock as demo_clock
@@ -275,6 +275,11 @@ class Simulator:
         for day in (today - 1, today, today + 1):
             self._schedule_shifts(day, now)
         self._scheduled_day = today + 1
+        # the city's clock starts once the city is set up (setting up takes a while on a busy machine)
+        self.setup_s = time.monotonic() - self.stats.wall_start
+        self.clock = SimClock(start, self.options.speed)
+        self.stats.wall_start = time.monotonic()
+        self.stats.cpu_start = cpu_seconds()
         for c in open_cases:
             self._follow(c, now)
         self._sync_tasks(live, now)
@@ -293,9 +298,6 @@ class Simulator:
         """Bring the store's availability in line with the rosters at the city's time."""
         on, end = self.roster.at(now)
         for i, p in enumerate(self.city.people):
-            if p.role == "department_staff":
-                self.on_duty[i] = bool(on[i])
-                continue
             if bool(on[i]):
                 want = self.clock.to_wall(float(end[i]))
                 same = (
@@ -331,9 +333,6 @@ class Simulator:
 
     async def _duty_on(self, i: int, end: float, now: float) -> None:
         pid = int(self.ids[i])
-        if self.role[i] == "department_staff":
-            self.on_duty[i] = True
-            return
         principal = self.actors.worker(pid)
         change = AvailabilityIn(on_duty=True, shift_end=self.clock.to_wall(end))
 
@@ -351,8 +350,6 @@ class Simulator:
         self.on_duty[i] = False
         self.walkers.stop(i)
         self.next_ping[i] = np.inf
-        if self.role[i] == "department_staff":
-            return
         principal = self.actors.worker(pid)
 
         async def fn(conn: AsyncConnection) -> bool:
@@ -823,7 +820,8 @@ class Simulator:
     async def _complete(self, task_id: int, person: int, now: float) -> None:
         i = self.city.index[person]
         errand = self.errands.pop(i, None)
-        where = self.walkers.position(i) or ((errand.lon, errand.lat) if errand else None)
+        # at the door of the task (the errand's place), else wherever the person is
+        where = (errand.lon, errand.lat) if errand is not None else self.walkers.position(i)
         if where is None:
             return
         principal = self.actors.worker(person)
@@ -1060,6 +1058,7 @@ class Simulator:
         return {
             "speed": self.options.speed,
             "seconds": round(self.stats_wall(), 1),
+            "setup_s": round(getattr(self, "setup_s", 0.0), 1),
             "cases_filed": c["cases filed"],
             "cases_per_min": round(c["cases filed"] / minutes, 2),
             "cases_closed": c["cases closed"],
