@@ -42,7 +42,7 @@ def run_simulation(
 
     async def main() -> dict[str, Any]:
         engine = make_async_engine(url, conf.db)
-        sim = Simulator(engine, conf, options, typer.echo)
+        sim = Simulator(engine, conf, options, lambda line: print(line, flush=True))
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, sim.stop.set)
