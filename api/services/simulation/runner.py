@@ -169,6 +169,8 @@ class Simulator:
         self.tasks_busy: set[int] = set()
         self._keys = itertools.count(1)
         self.last_refusal = ""
+        self.run_start = time.monotonic()
+        self.setup_s = 0.0
 
     # ------------------------------------------------------------------ steps
 
@@ -270,15 +272,18 @@ class Simulator:
         helpers = int(np.isin(self.role, ["volunteer", "rider"]).sum())
         self.tasks_per_day = helpers * PER_PERSON_YEAR * self.options.rate / 365.0
         self.homes_by_id = {h.id: h for h in city.homes}
+        # the city's clock starts now that the city is read (that takes a while on a busy machine);
+        # the run's own seconds are counted once the store's availability is in line too
+        self.setup_s = time.monotonic() - self.stats.wall_start
+        self.clock = SimClock(start, self.options.speed)
         await self._reconcile_duty(now)
         today = int(demo_clock.beijing_day(np.array([now]))[0])
         for day in (today - 1, today, today + 1):
             self._schedule_shifts(day, now)
         self._scheduled_day = today + 1
-        # the city's clock starts once the city is set up (setting up takes a while on a busy machine)
         self.setup_s = time.monotonic() - self.stats.wall_start
-        self.clock = SimClock(start, self.options.speed)
-        self.stats.wall_start = time.monotonic()
+        self.run_start = time.monotonic()
+        self.stats.wall_start = self.run_start
         self.stats.cpu_start = cpu_seconds()
         for c in open_cases:
             self._follow(c, now)
@@ -333,6 +338,8 @@ class Simulator:
 
     async def _duty_on(self, i: int, end: float, now: float) -> None:
         pid = int(self.ids[i])
+        if end <= self.clock.now() + 1.0:  # the shift ended meanwhile (a slow start at high speed)
+            return
         principal = self.actors.worker(pid)
         change = AvailabilityIn(on_duty=True, shift_end=self.clock.to_wall(end))
 
@@ -1010,45 +1017,62 @@ class Simulator:
             f"cpu {self.stats.cpu_share():.1%} of a core"
         )
 
-    async def run(self) -> dict[str, Any]:
-        """Run the city until stopped or ``seconds`` have passed; returns the summary."""
-        await self.setup()
-        tick = self.options.tick_s
+    def _over(self) -> bool:
+        ran = time.monotonic() - self.run_start
+        over = self.options.seconds is not None and ran >= self.options.seconds
+        return self.stop.is_set() or over
+
+    async def _pause(self, began: float) -> None:
+        rest = self.options.tick_s - (time.monotonic() - began)
+        if rest > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stop.wait(), timeout=rest)
+
+    async def _streets(self) -> None:
+        """Move people and report their positions every tick, beside the other steps (own connection)."""
         last = self.clock.now()
-        last_sweep = last_tasks = last_cases = last_progress = time.monotonic()
-        if not self.stop.is_set():
-            await self._report_positions(last)
-        while not self.stop.is_set():
-            if self.options.seconds is not None and self.clock.elapsed() >= self.options.seconds:
-                break
+        while not self._over():
             began = time.monotonic()
             now = self.clock.now()
             for i in self.walkers.advance(now - last, now):
                 self._arrived(i, now)
-            await self._shift_changes(now)
-            await self._residents(last, now)
-            await self._new_tasks(last, now)
-            await self._visits(last, now)
-            await self._due_steps(now, 0.8 * tick)
-            await self._report_positions(now)
-            mono = time.monotonic()
-            if mono - last_sweep >= SWEEP_EVERY_S:
-                last_sweep = mono
-                await self._sweep()
-            if mono - last_tasks >= TASK_SYNC_EVERY_S or mono - last_cases >= CASE_SYNC_EVERY_S:
-                with_cases = mono - last_cases >= CASE_SYNC_EVERY_S
-                last_tasks = mono
-                if with_cases:
-                    last_cases = mono
-                await self._sync(now, with_cases)
-            if self.options.progress_every_s and mono - last_progress >= self.options.progress_every_s:
-                last_progress = mono
-                self.say(self.progress())
             last = now
-            rest = tick - (time.monotonic() - began)
-            if rest > 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.stop.wait(), timeout=rest)
+            await self._report_positions(now)
+            await self._pause(began)
+
+    async def run(self) -> dict[str, Any]:
+        """Run the city until stopped or ``seconds`` have passed; returns the summary."""
+        await self.setup()
+        last = self.clock.now()
+        last_sweep = last_tasks = last_cases = last_progress = time.monotonic()
+        streets = asyncio.create_task(self._streets())
+        try:
+            while not self._over():
+                began = time.monotonic()
+                now = self.clock.now()
+                await self._shift_changes(now)
+                await self._residents(last, now)
+                await self._new_tasks(last, now)
+                await self._visits(last, now)
+                await self._due_steps(now, 0.8 * self.options.tick_s)
+                mono = time.monotonic()
+                if mono - last_sweep >= SWEEP_EVERY_S:
+                    last_sweep = mono
+                    await self._sweep()
+                if mono - last_tasks >= TASK_SYNC_EVERY_S or mono - last_cases >= CASE_SYNC_EVERY_S:
+                    with_cases = mono - last_cases >= CASE_SYNC_EVERY_S
+                    last_tasks = mono
+                    if with_cases:
+                        last_cases = mono
+                    await self._sync(now, with_cases)
+                if self.options.progress_every_s and mono - last_progress >= self.options.progress_every_s:
+                    last_progress = mono
+                    self.say(self.progress())
+                last = now
+                await self._pause(began)
+        finally:
+            self.stop.set()
+            await streets  # it ends its batch under way, then sees the stop
         return self.summary()
 
     def summary(self) -> dict[str, Any]:
@@ -1058,7 +1082,7 @@ class Simulator:
         return {
             "speed": self.options.speed,
             "seconds": round(self.stats_wall(), 1),
-            "setup_s": round(getattr(self, "setup_s", 0.0), 1),
+            "setup_s": round(self.setup_s, 1),
             "cases_filed": c["cases filed"],
             "cases_per_min": round(c["cases filed"] / minutes, 2),
             "cases_closed": c["cases closed"],
