@@ -11,7 +11,10 @@ audit entry), the simulator's CPU share and the error count (must be 0), and a
 consistency check of the store afterwards.
 
     .venv/bin/python -m bench.soak                       # whole city, 120 s
-    .venv/bin/python -m bench.soak --communities 12 --seconds 60
+    .venv/bin/python -m bench.soak --communities 30 --seconds 90
+
+The city's clock starts at the latest weekday 09:00 (UTC+8), so the run covers a
+working day's hours (``--start`` to choose another moment).
 """
 
 from __future__ import annotations
@@ -77,6 +80,17 @@ def _consistency(url: str) -> dict[str, int]:
         return {k: int(conn.execute(v).fetchone()[0]) for k, v in checks.items()}  # type: ignore[index]
 
 
+def _working_morning(now: dt.datetime) -> str:
+    """Return the latest weekday 09:00 in Ma'anshan (UTC+8) before ``now``: the soak runs a working day."""
+    bj = dt.timezone(dt.timedelta(hours=8))
+    t = now.astimezone(bj).replace(hour=9, minute=0, second=0, microsecond=0)
+    if t > now:
+        t -= dt.timedelta(days=1)
+    while t.weekday() >= 5:
+        t -= dt.timedelta(days=1)
+    return t.isoformat()
+
+
 def main() -> None:
     """Run the soak and print its JSON object."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -84,12 +98,14 @@ def main() -> None:
     ap.add_argument("--speed", type=float, default=100.0)
     ap.add_argument("--communities", type=int, default=None, help="a smaller city (default: the whole city)")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--start", default=None, help="the city's clock at the start (default: a weekday 09:00)")
     args = ap.parse_args()
     cluster, url, load_s = _fresh_store(args.communities)
     try:
         env = {**os.environ, "WANGGE_DATABASE_URL": url, "PYTHONPATH": str(ROOT)}
         cmd = [sys.executable, "-m", "api.cli.main", "simulate", "--speed", f"{args.speed:g}"]
-        cmd += ["--seconds", f"{args.seconds:g}", "--seed", str(args.seed)]
+        start = args.start or _working_morning(dt.datetime.now(dt.UTC))
+        cmd += ["--seconds", f"{args.seconds:g}", "--seed", str(args.seed), "--from", start]
         cmd += ["--progress-every", "30", "--json"]
         limit = args.seconds + 900
         done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=limit)
@@ -102,6 +118,7 @@ def main() -> None:
             "benchmark": "soak",
             "communities": args.communities or "all",
             "speed": args.speed,
+            "city_clock_from": start,
             "seconds": s["seconds"],
             "load_s": round(load_s, 1),
             "setup_s": s["setup_s"],
