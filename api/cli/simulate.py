@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -138,7 +137,7 @@ def start_simulator(progress_every: float = 300.0) -> subprocess.Popen[bytes]:
     a child stops cleanly on SIGINT/SIGTERM and its failure never takes the API down.
     """
     cmd = [sys.executable, "-m", "api.cli.main", "simulate", "--progress-every", f"{progress_every:g}"]
-    return subprocess.Popen(cmd, env=os.environ.copy())
+    return subprocess.Popen(cmd)  # the same environment, hence the same settings and store
 
 
 def stop_simulator(child: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
