@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from api.cli import backup, dispatch, export, importer, plan
+from api.cli import backup, dispatch, export, importer, plan, simulate
 from api.cli import map as map_cli
 from api.cli.common import console, database_url, fail, progress_callback, settings
 from api.errors import ClusterError, WanggeError
@@ -195,9 +195,14 @@ def serve(
 def up(
     host: Annotated[str | None, typer.Option()] = None,
     port: Annotated[int | None, typer.Option()] = None,
+    simulate: Annotated[
+        bool, typer.Option("--simulate/--no-simulate", help="run the city live when the store is the demo's")
+    ] = True,
 ) -> None:
-    """Do the main job: database up, demo city loaded once, API and maps served."""
-    from api.store.demo_load import is_empty
+    """Do the main job: database up, demo city loaded once, API and maps served, the city run live."""
+    from api.cli.banner import up_banner
+    from api.cli.simulate import start_simulator, stop_simulator
+    from api.store.demo_load import is_empty, store_state
 
     url = database_url()
     if is_empty(url):
@@ -205,7 +210,16 @@ def up(
         load_demo(url, settings().demo.seed, None, False)
     else:
         console.print("store already holds a city: not loading the demo again")
-    serve(host=host, port=port, workers=None)
+    demo_store = store_state(url).demo is not None
+    api = settings().api
+    child = start_simulator() if simulate and demo_store else None
+    for line in up_banner(host or api.host, port or api.port, api.root_path, child is not None):
+        console.print(line, highlight=False, soft_wrap=True)
+    try:
+        serve(host=host, port=port, workers=None)
+    finally:
+        if child is not None:
+            stop_simulator(child)
 
 
 # ------------------------------------------------------------------ tokens
@@ -337,6 +351,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(token_app, name="token")
 app.command("backup")(backup.backup_command)
 app.command("restore")(backup.restore_command)
+app.command("simulate")(simulate.simulate_command)
 app.add_typer(plan.app, name="plan")
 app.add_typer(importer.app, name="import")
 app.add_typer(export.app, name="export")
