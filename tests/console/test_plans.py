@@ -44,11 +44,16 @@ def api(server: Server, token: str) -> httpx.Client:
 
 def wait_map(page: Page, selector: str = "#pl-map") -> None:
     """Wait until a plan map has loaded its grids."""
-    page.wait(lambda d: d.find_element(By.CSS_SELECTOR, selector).get_attribute("data-ready") in ("true", "error"), 40)
+    page.wait(
+        lambda d: d.find_element(By.CSS_SELECTOR, selector).get_attribute("data-ready") in ("true", "error"),
+        40,
+    )
     assert page.css(selector).get_attribute("data-ready") == "true"
 
 
-def test_redraw_with_progress_review_and_publish(page: Page, tokens: dict[str, str], sql: SQL, community: str) -> None:
+def test_redraw_with_progress_review_and_publish(
+    page: Page, tokens: dict[str, str], sql: SQL, community: str
+) -> None:
     page.sign_in(tokens["planner"])
     assert page.driver.current_url.endswith("/console/plans")
     assert page.css("h1").text == "网格划分方案"
@@ -85,7 +90,9 @@ def test_redraw_with_progress_review_and_publish(page: Page, tokens: dict[str, s
     rows = page.all("tr[data-grid-code]")
     assert [r.get_attribute("data-grid-code") for r in rows] == [g[0] for g in grids]
     for row, (_code, hh) in zip(rows, grids, strict=True):
-        assert int(row.find_element(By.CSS_SELECTOR, "[data-households]").get_attribute("data-households")) == hh
+        assert (
+            int(row.find_element(By.CSS_SELECTOR, "[data-households]").get_attribute("data-households")) == hh
+        )
     assert page.css("#pl-review-body").get_attribute("data-version") == "1"
     # the map holds the draft's grids and the plan in force
     assert page.css("#pl-map").get_attribute("data-grids") == str(len(grids))
@@ -94,7 +101,12 @@ def test_redraw_with_progress_review_and_publish(page: Page, tokens: dict[str, s
     # filter: flagged grids only (the draft in range: none flagged for range)
     page.css('.pl-flags a[data-flag="out_of_range"]').click()
     page.wait(lambda d: "flag=out_of_range" in d.current_url)
-    page.wait(lambda d: d.find_element(By.CSS_SELECTOR, '.pl-flags a[aria-current="true"]').get_attribute("data-flag") == "out_of_range")
+    page.wait(
+        lambda d: (
+            d.find_element(By.CSS_SELECTOR, '.pl-flags a[aria-current="true"]').get_attribute("data-flag")
+            == "out_of_range"
+        )
+    )
     out = sql(
         "SELECT count(*) FROM grids WHERE plan_id = %s AND households NOT BETWEEN 300 AND 500", (plan_id,)
     )[0][0]
@@ -124,7 +136,9 @@ def test_redraw_with_progress_review_and_publish(page: Page, tokens: dict[str, s
     page.assert_clean()
 
 
-def test_a_redraw_of_several_communities_can_be_cancelled(page: Page, tokens: dict[str, str], sql: SQL) -> None:
+def test_a_redraw_of_several_communities_can_be_cancelled(
+    page: Page, tokens: dict[str, str], sql: SQL
+) -> None:
     page.sign_in(tokens["planner"])
     before = sql("SELECT count(*) FROM plans")[0][0]
     boxes = page.all("input[name=communities]")
@@ -142,6 +156,9 @@ def test_a_redraw_of_several_communities_can_be_cancelled(page: Page, tokens: di
     # the drafts made before the cancel are kept, nothing else was stored
     assert sql("SELECT count(*) FROM plans")[0][0] == before + drafted
     run_id = int(page.css(".pl-run").get_attribute("data-run-id"))
-    assert sql("SELECT status, cancel_requested FROM plan_jobs WHERE id = %s", (run_id,))[0] == ("cancelled", True)
+    assert sql("SELECT status, cancel_requested FROM plan_jobs WHERE id = %s", (run_id,))[0] == (
+        "cancelled",
+        True,
+    )
     page.shot("plans-cancelled")
     page.assert_clean()

@@ -209,6 +209,7 @@ function wireTools(map) {
   draw.on("finish", (id) => {
     const feature = draw.getSnapshot().find((f) => f.id === id);
     if (feature) state.polygon = feature.geometry;
+    element.dataset.drawn = feature ? JSON.stringify(feature.geometry.coordinates[0]) : "";
     updateTools();
   });
   state.draw = draw;
