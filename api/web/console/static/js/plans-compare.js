@@ -37,6 +37,7 @@ async function side(element, moved) {
     paint: { "text-color": "#10323f", "text-halo-color": "#ffffff", "text-halo-width": 1.5 },
   });
   if (fc.features.length) map.fitBounds(bboxOf(fc), { padding: 20, animate: false });
+  await new Promise((resolve) => map.once("idle", resolve));
   element.dataset.ready = "true";
   return map;
 }
