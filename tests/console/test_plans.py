@@ -27,7 +27,8 @@ const seen = () => {
   const item = run.dataset.status + ':' + (current ? current.dataset.stage : '');
   if (window.__runSeen[window.__runSeen.length - 1] !== item) window.__runSeen.push(item);
 };
-new MutationObserver(seen).observe(document.getElementById('pl-run'), {subtree: true, childList: true, attributes: true});
+new MutationObserver(seen).observe(document.getElementById('pl-run'),
+  {subtree: true, childList: true, attributes: true});
 """
 
 

@@ -142,9 +142,11 @@ def test_each_edit_by_mouse_and_undo(
         near = sql(
             """
             SELECT bl.id, ST_X(ST_PointOnSurface(bl.geom)), ST_Y(ST_PointOnSurface(bl.geom))
-            FROM plan_assignments pa JOIN buildings bl ON bl.id = pa.building_id JOIN grids g ON g.id = pa.grid_id
+            FROM plan_assignments pa JOIN buildings bl ON bl.id = pa.building_id
+            JOIN grids g ON g.id = pa.grid_id
             WHERE pa.plan_id = %(p)s AND g.code = %(a)s
-            ORDER BY ST_Distance(bl.geom, (SELECT geom FROM grids WHERE plan_id = %(p)s AND code = %(b)s)) LIMIT 3
+            ORDER BY ST_Distance(bl.geom, (SELECT geom FROM grids WHERE plan_id = %(p)s AND code = %(b)s))
+            LIMIT 3
             """,
             {"p": plan_id, "a": a, "b": b},
         )

@@ -69,7 +69,8 @@ def test_a_cancel_before_the_first_stage_stores_nothing(db: EngineDatabase, sql:
 
 def test_a_street_office_redraws_each_of_its_communities(db: EngineDatabase, sql: SQL) -> None:
     street, n = sql(
-        "SELECT street_code, count(*) FROM communities WHERE street_code IS NOT NULL GROUP BY 1 ORDER BY 2 DESC LIMIT 1"
+        "SELECT street_code, count(*) FROM communities WHERE street_code IS NOT NULL "
+        "GROUP BY 1 ORDER BY 2 DESC LIMIT 1"
     )[0]
     me = planner(9004)
     run, _ = runs.start_run(db, me, runs.RunRequest(street=street), key="street-1")
