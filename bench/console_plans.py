@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import time
 from typing import Any
@@ -84,7 +85,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=40)
     args = parser.parse_args()
-    url = demo_database()
+    # a database given by WANGGE_DATABASE_URL (the app role's, demo loaded) is used as it is
+    url = os.environ.get("WANGGE_DATABASE_URL") or demo_database()
     token = bench_token(url, "planner")
     with server("api.web.app:create_app", url, factory=True) as base:
         print(json.dumps(measure(base, token, args.runs)))
