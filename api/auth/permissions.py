@@ -474,6 +474,29 @@ PERMISSIONS: dict[tuple[str, str], Rule] = {
     ),
     ("GET", "/console/field/sw.js"): r(WORKER, note="field worker: service worker for offline reloads"),
     ("GET", "/console/dashboard"): r(PLANNER, DISPATCHER, DEPARTMENT, note="manager dashboard (驾驶舱)"),
+    # ---- console: planner screen (/console/plans; the plan's scope is checked by the planning services)
+    ("POST", "/console/plans/runs"): r(PLANNER, note="start a redraw in the background (idempotent key)"),
+    ("GET", "/console/plans/runs/{run_id}"): r(PLANNER, note="a redraw run's progress (its starter only)"),
+    ("POST", "/console/plans/runs/{run_id}/cancel"): r(PLANNER, note="cancel a redraw run (its starter)"),
+    ("GET", "/console/plans/compare"): r(PLANNER, note="two plans side by side"),
+    ("GET", "/console/plans/{plan_id}"): r(
+        PLANNER, scope="entity", entity="plan", param="plan_id", note="review a plan over the active plan"
+    ),
+    ("GET", "/console/plans/{plan_id}/grids.json"): r(
+        PLANNER, scope="entity", entity="plan", param="plan_id", note="a plan's grids for the map"
+    ),
+    ("POST", "/console/plans/{plan_id}/edits"): r(
+        PLANNER, scope="entity", entity="plan", param="plan_id", note="edit a draft (its owner)"
+    ),
+    ("POST", "/console/plans/{plan_id}/undo"): r(
+        PLANNER, scope="entity", entity="plan", param="plan_id", note="undo a draft's latest edit"
+    ),
+    ("GET", "/console/plans/{plan_id}/publish-preview"): r(
+        PLANNER, scope="entity", entity="plan", param="plan_id", note="the publish confirmation"
+    ),
+    ("POST", "/console/plans/{plan_id}/publish"): r(
+        PLANNER, scope="entity", entity="plan", param="plan_id", note="publish a draft, or roll back"
+    ),
     ("GET", "/console/admin"): admin_only("console administration"),
     ("GET", "/console/admin/tokens"): admin_only("tokens: list"),
     ("POST", "/console/admin/tokens"): admin_only("tokens: issue (secret shown once)"),

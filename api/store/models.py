@@ -760,6 +760,40 @@ class PlanEditGrid(Base):
     geom: Mapped[Any] = mapped_column(Geometry("MULTIPOLYGON", srid=SRID, spatial_index=False))
 
 
+PLAN_JOB_STATUSES = ("queued", "running", "done", "failed", "cancelled")
+
+
+class PlanJob(Base):
+    """A redraw run in the background for the planner console (migration 0016): progress, cancel, outcome."""
+
+    __tablename__ = "plan_jobs"
+    __table_args__ = (
+        CheckConstraint(f"status IN {_in(PLAN_JOB_STATUSES)}", name="status"),
+        UniqueConstraint("owner_token_id", "idempotency_key", name="uq_plan_jobs_owner_key"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    owner_token_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    actor: Mapped[str] = mapped_column(Text)
+    idempotency_key: Mapped[str | None] = mapped_column(String(64))
+    communities: Mapped[list[str]] = mapped_column(ARRAY(String(12)))
+    street_code: Mapped[str | None] = mapped_column(String(12))
+    request: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    status: Mapped[str] = mapped_column(String(16), server_default=text("'queued'"))
+    stage: Mapped[str | None] = mapped_column(String(32))
+    done: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    total: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    #: every stage passed, in order (``[{"stage", "done", "total"}]``)
+    stages: Mapped[list[Any]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    #: one entry per community: ``{"community", "status", "plan_id", "error"}``
+    outcomes: Mapped[list[Any]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = _now()
+    updated_at: Mapped[dt.datetime] = _now()
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
 # --------------------------------------------------------------------------- trust (audit)
 
 

@@ -19,6 +19,7 @@ from api.web.console.routes import (
     field,
     intake,
     map,
+    plans,
     report,
     session,
     stubs,
@@ -38,6 +39,7 @@ def routers() -> list[APIRouter]:
         department.router,
         field.router,
         desk.router,
+        plans.router,
     ]
     served = {getattr(r, "path", None) for router in found for r in router.routes}
     return [*found, stubs.router_for(served)]
