@@ -24,16 +24,16 @@ PY = sys.executable
 def demo_database(communities: int | None = None) -> str:
     """The configured database (or the embedded cluster), migrated, with the demo loaded."""
     from api.store.demo_load import is_empty, load_tables
-    from api.store.engine import resolve_url
     from api.store.migrate import upgrade
+    from api.store.roles import resolve_urls
 
-    url = resolve_url(DatabaseSettings())
-    upgrade(url)
+    url, owner = resolve_urls(DatabaseSettings())
+    upgrade(owner, app_role_url=url)
     if is_empty(url):
         from gis.demo import generate_city
 
         print("loading the demo city for the benchmark ...", file=sys.stderr)
-        load_tables(url, generate_city(communities=communities).tables)
+        load_tables(owner, generate_city(communities=communities).tables)  # as the schema's owner
     return url
 
 

@@ -7,6 +7,8 @@ calls. Sub-command modules import from here, never from ``api.cli.main``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, NoReturn
 
 import click
@@ -16,7 +18,17 @@ from api.cli.progress import console, progress_callback
 from api.errors import ClusterError
 from api.settings import Settings, load_settings
 
-__all__ = ["audit_cli", "console", "database_url", "fail", "owner_url", "progress_callback", "settings"]
+__all__ = [
+    "StoreTargets",
+    "audit_cli",
+    "console",
+    "database_url",
+    "fail",
+    "owner_url",
+    "progress_callback",
+    "settings",
+    "store_targets",
+]
 
 
 def settings() -> Settings:
@@ -68,6 +80,31 @@ def owner_url(migrate: bool = False) -> str:
 
         upgrade(owner, app_role_url=app_url)
     return owner
+
+
+@dataclass(frozen=True)
+class StoreTargets:
+    """Where the CLI writes a whole store: the owner's URL, and who may create databases."""
+
+    app_url: str
+    owner_url: str
+    #: a role that may create, drop and rename databases (the embedded cluster's superuser)
+    admin_url: str | None
+    #: creates a database with the extensions (the embedded cluster), None: plain CREATE DATABASE
+    provision: Callable[[str], None] | None
+
+
+def store_targets() -> StoreTargets:
+    """Return the URLs the demo loads and replaces a store through (the schema migrated first)."""
+    app_url = database_url()
+    _, owner = _urls()
+    config = settings().db
+    if config.database_url:
+        return StoreTargets(app_url, owner, None, None)
+    from api.store.engine import cluster_for
+
+    cluster = cluster_for(config)
+    return StoreTargets(app_url, owner, cluster.url, cluster.provision)
 
 
 def audit_cli(

@@ -16,7 +16,7 @@ import typer
 
 from api.cli import backup, dispatch, export, importer, plan, simulate
 from api.cli import map as map_cli
-from api.cli.common import console, database_url, fail, progress_callback, settings
+from api.cli.common import console, database_url, fail, progress_callback, settings, store_targets
 from api.errors import ClusterError, WanggeError
 from api.settings import load_settings
 
@@ -115,8 +115,22 @@ def load_demo(
     with progress_callback() as progress:
         city = generate_city(seed=seed, communities=communities, progress=progress, as_of=now)
         stamp = {"seed": seed, "as_of": city.as_of.isoformat(), "communities": communities}
-        load = replace_demo if replace else load_tables
-        counts = load(url, city.tables, progress, stamp, cli_actor())
+        # written as the schema's owner (sequences, the catalogue); a replace makes a fresh
+        # database through a role that may (the embedded cluster's superuser)
+        targets = store_targets()
+        if replace:
+            counts = replace_demo(
+                targets.owner_url,
+                city.tables,
+                progress,
+                stamp,
+                cli_actor(),
+                admin_url=targets.admin_url,
+                provision=targets.provision,
+                app_url=targets.app_url,
+            )
+        else:
+            counts = load_tables(targets.owner_url, city.tables, progress, stamp, cli_actor())
     local = city.as_of.astimezone(dt.timezone(dt.timedelta(hours=8)))
     console.print(
         f"demo city loaded in {time.monotonic() - t0:.0f} s, history up to {local:%Y-%m-%d %H:%M} (UTC+8): "

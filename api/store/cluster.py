@@ -369,24 +369,41 @@ class Cluster:
                         "NOBYPASSRLS PASSWORD {}"
                     ).format(sql.Identifier(role), sql.Literal(self._role_password(role)))
                 )
-            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)).fetchone()
+        self.provision(DATABASE)
+
+    def provision(self, dbname: str) -> None:
+        """Create database ``dbname`` if missing, owned by the owner role, with the extensions.
+
+        Run as the cluster's superuser (only it may create PostGIS and pgRouting); the demo
+        starts a store over in a fresh database made this way.
+        """
+        import psycopg
+        from psycopg import sql
+
+        with psycopg.connect(
+            host="127.0.0.1",
+            port=self.port,
+            user=SUPERUSER,
+            password=self.password(),
+            dbname="postgres",
+            autocommit=True,
+        ) as conn:
+            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,)).fetchone()
             if not exists:
                 conn.execute(
                     sql.SQL("CREATE DATABASE {} OWNER {}").format(
-                        sql.Identifier(DATABASE), sql.Identifier(OWNER)
+                        sql.Identifier(dbname), sql.Identifier(OWNER)
                     )
                 )
             conn.execute(
-                sql.SQL("ALTER DATABASE {} OWNER TO {}").format(
-                    sql.Identifier(DATABASE), sql.Identifier(OWNER)
-                )
+                sql.SQL("ALTER DATABASE {} OWNER TO {}").format(sql.Identifier(dbname), sql.Identifier(OWNER))
             )
         with psycopg.connect(
             host="127.0.0.1",
             port=self.port,
             user=SUPERUSER,
             password=self.password(),
-            dbname=DATABASE,
+            dbname=dbname,
             autocommit=True,
         ) as db:
             for ext in EXTENSIONS:

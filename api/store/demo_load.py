@@ -184,8 +184,16 @@ def replace_demo(
     progress: ProgressFn | None = None,
     stamp: dict[str, Any] | None = None,
     actor: str = "demo",
+    admin_url: str | None = None,
+    provision: Callable[[str], None] | None = None,
+    app_url: str | None = None,
 ) -> dict[str, int]:
     """Start a demo store over with a new city (see the module docstring); returns rows per table.
+
+    ``url`` is the schema owner's. ``admin_url`` (default ``url``) is a role that may
+    create, drop and rename databases; ``provision(name)`` creates the fresh database with
+    its extensions (the embedded cluster's superuser does it), else ``CREATE DATABASE``;
+    ``app_url`` is the application role's, granted its privileges in the new database.
 
     Raises
     ------
@@ -203,16 +211,22 @@ def replace_demo(
         raise Failed("the database URL names no database")
     fresh = re.sub(r"[^A-Za-z0-9_]", "_", f"{name}__demo_{dt.datetime.now(dt.UTC):%Y%m%d%H%M%S}")[:63]
     fresh_url = make_url(url).set(database=fresh).render_as_string(hide_password=False)
-    with _admin(url) as admin:
+    fresh_app = None
+    if app_url is not None:
+        fresh_app = make_url(app_url).set(database=fresh).render_as_string(hide_password=False)
+    with _admin(admin_url or url) as admin:
         try:
-            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(fresh)))
+            if provision is not None:
+                provision(fresh)
+            else:
+                admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(fresh)))
         except psycopg.Error as exc:
             raise Failed(
                 f"cannot create a new database for the demo ({exc.diag.message_primary or exc})"
             ) from exc
         old = {"database": name, **(state.demo or {})}
         try:
-            upgrade(fresh_url)
+            upgrade(fresh_url, app_role_url=fresh_app)
             counts = load_tables(fresh_url, tables, progress, stamp, actor, replaces=old)
             admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
         except BaseException as exc:
