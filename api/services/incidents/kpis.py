@@ -174,17 +174,7 @@ async def kpis(conn: AsyncConnection, principal: Principal, filters: KpiFilter) 
     check_aware("until", filters.until)
     if filters.since and filters.until and filters.since >= filters.until:
         raise InvalidInput("since must be before until", loc=["query", "since"])
-    community, district = filters.community, filters.district
-    if filters.grid is not None:
-        # a grid lies in the community of its first twelve digits: the scope is checked on it
-        community = _within(community, filters.grid[:12], "grid")
-    if filters.street is not None:
-        district = _within(district, filters.street[:6], "street")
-        if community is not None and community[:9] != filters.street:
-            raise InvalidInput(
-                f"community {community} is not in street {filters.street}", loc=["query", "street"]
-            )
-    area = policy.area_for(principal, community, district)
+    area = applied_area(principal, filters)
     k = await m.kpi_counts(
         conn, area.community, area.district, filters.since, filters.until, filters.street, filters.grid
     )
@@ -222,6 +212,33 @@ async def kpis(conn: AsyncConnection, principal: Principal, filters: KpiFilter) 
         closure=Closure(k.closed, _rate(k.closed, k.incidents)),
         mean_hours=MeanHours(_round(k.mean_hours_to_close)),
     )
+
+
+def applied_area(principal: Principal, filters: KpiFilter) -> policy.Area:
+    """Return the community/district the figures are restricted to, inside the caller's area.
+
+    A named street or grid implies its district (first six digits) or community (first
+    twelve): the token's area is checked on those. ``street`` and ``grid`` themselves
+    restrict the population further (see :func:`api.store.sql.metrics.kpi_counts`).
+
+    Raises
+    ------
+    Forbidden
+        The area lies outside the token's.
+    InvalidInput
+        A street/grid outside the community/district also named.
+    """
+    community, district = filters.community, filters.district
+    if filters.grid is not None:
+        # a grid lies in the community of its first twelve digits: the scope is checked on it
+        community = _within(community, filters.grid[:12], "grid")
+    if filters.street is not None:
+        district = _within(district, filters.street[:6], "street")
+        if community is not None and community[:9] != filters.street:
+            raise InvalidInput(
+                f"community {community} is not in street {filters.street}", loc=["query", "street"]
+            )
+    return policy.area_for(principal, community, district)
 
 
 def _within(named: str | None, implied: str, field: str) -> str:

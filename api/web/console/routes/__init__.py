@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.web.console.routes import admin, docs, events, map, session, stubs
+from api.web.console.routes import admin, dashboard, docs, events, map, session, stubs
 
 
 def routers() -> list[APIRouter]:
@@ -21,6 +21,7 @@ def routers() -> list[APIRouter]:
         docs.router,
         events.router,
         map.router,
+        dashboard.router,
     ]
     served = {getattr(r, "path", None) for router in found for r in router.routes}
     return [*found, stubs.router_for(served)]
