@@ -18,11 +18,11 @@ export function drawTrends(element, config) {
       animation: false,
       tooltip: { trigger: "axis" },
       legend: { top: 0, textStyle: { fontSize: 11 } },
-      grid: { left: 44, right: 44, top: 56, bottom: 28 },
+      grid: { left: 44, right: 44, top: 72, bottom: 28 },
       xAxis: { type: "category", data: rows.map((r) => r.key) },
       yAxis: [
-        { type: "value", name: _("Cases"), minInterval: 1 },
-        { type: "value", name: "%", min: 0, max: 100, position: "right" },
+        { type: "value", minInterval: 1 },
+        { type: "value", min: 0, max: 100, position: "right", axisLabel: { formatter: "{value}%" } },
       ],
       series: [
         { name: _("Cases"), type: "bar", data: rows.map((r) => r.incidents), itemStyle: { color: "#c9d6dc" } },

@@ -185,6 +185,7 @@ async function start() {
     const length = config.code.length;
     map.setFilter("grids-fill", ["==", ["slice", ["get", "code"], 0, length], config.code]);
     map.setFilter("grids-line", ["==", ["slice", ["get", "code"], 0, length], config.code]);
+    map.setFilter("grids-label", ["==", ["slice", ["get", "code"], 0, length], config.code]);
   }
   map.addSource("heat", { type: "vector", tiles: heatTiles(config.since, config.until), minzoom: 0, maxzoom: 16 });
   map.addLayer(heatLayer("heat"), "grids-line");
