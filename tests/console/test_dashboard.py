@@ -31,7 +31,8 @@ GAUSS = 0.3989422804014327
 
 def _ready(page: Page) -> None:
     page.wait(
-        lambda d: d.execute_script("return document.getElementById('wg-dash-map').dataset.ready") == "true", 60
+        lambda d: d.execute_script("return document.getElementById('wg-dash-map').dataset.ready") == "true",
+        60,
     )
     # the heat intensity settles once the tiles on screen are in
     page.wait(lambda d: d.execute_script("return !!(window.wgDashboard && window.wgDashboard.heat)"), 30)
@@ -185,7 +186,9 @@ def test_csv_exports_equal_the_tables(page: Page, tokens: dict[str, str], sql: S
         assert len(rows) > 2
     # the ranking of a community lists its active grids, with the figures of /api/v1/metrics
     codes = [r[0] for r in _table(page, "#wg-ranking")]
-    assert set(codes) >= {c for (c,) in sql("SELECT code FROM grids WHERE active AND community_code = %s", (community,))}
+    assert set(codes) >= {
+        c for (c,) in sql("SELECT code FROM grids WHERE active AND community_code = %s", (community,))
+    }
     page.assert_clean()
 
 
@@ -244,10 +247,13 @@ def _heat_check(page: Page, sql: SQL, since: str, until: str) -> dict[str, Any]:
         (since, until, w - pad, e + pad, s - pad, n + pad),
     )
     assert len(pts) > 50
-    xy = np.array(page.driver.execute_script(
-        "const m = window.wgDashboard.map; return arguments[0].map(p => { const q = m.project(p); return [q.x, q.y]; });",
-        [list(p) for p in pts],
-    ))
+    xy = np.array(
+        page.driver.execute_script(
+            "const m = window.wgDashboard.map;"
+            "return arguments[0].map(p => { const q = m.project(p); return [q.x, q.y]; });",
+            [list(p) for p in pts],
+        )
+    )
     radius = got["radius"]
     gx, gy = np.meshgrid(np.arange(0, got["w"], 3), np.arange(0, got["h"], 3))
     lattice = np.stack([gx.ravel(), gy.ravel()], axis=1).astype(float)
@@ -283,7 +289,8 @@ def test_heatmap_hottest_cell_is_the_densest_cluster(page: Page, tokens: dict[st
     assert city["zoom"] < 14
     # community zoom: the busiest community of the window
     community = sql(
-        "SELECT community_code FROM incidents WHERE community_code IS NOT NULL GROUP BY 1 ORDER BY count(*) DESC LIMIT 1"
+        "SELECT community_code FROM incidents WHERE community_code IS NOT NULL "
+        "GROUP BY 1 ORDER BY count(*) DESC LIMIT 1"
     )[0][0]
     page.open(f"/console/dashboard?area={community}")
     _ready(page)
@@ -308,7 +315,9 @@ def test_time_slider_and_filters_change_the_heat(page: Page, tokens: dict[str, s
     page.driver.execute_script(
         "const s = arguments[0]; s.value = '2'; s.dispatchEvent(new Event('input'));", slider
     )
-    page.wait(lambda d: d.execute_script("return document.getElementById('wg-dash-map').dataset.frame") == "2")
+    page.wait(
+        lambda d: d.execute_script("return document.getElementById('wg-dash-map').dataset.frame") == "2"
+    )
     tiles2 = page.driver.execute_script("return window.wgDashboard.map.getSource('heat').tiles[0]")
     assert tiles2 != tiles and f"item={item}" in tiles2
     label = page.css("#wg-time-label").text
@@ -316,7 +325,9 @@ def test_time_slider_and_filters_change_the_heat(page: Page, tokens: dict[str, s
     page.assert_clean()
 
 
-def test_colour_has_meaning_grids_without_overdue_are_calm(page: Page, tokens: dict[str, str], sql: SQL) -> None:
+def test_colour_has_meaning_grids_without_overdue_are_calm(
+    page: Page, tokens: dict[str, str], sql: SQL
+) -> None:
     page.sign_in(tokens["planner"])
     page.open("/console/dashboard")
     _ready(page)
@@ -339,5 +350,8 @@ def test_colour_has_meaning_grids_without_overdue_are_calm(page: Page, tokens: d
         if overdue == 0:
             assert "207" in colour or "cfe8cf" in colour.lower() or "0.81" in colour, (code, colour)
     legend = [i.text for i in page.all("#wg-legend .wg-legend-item")]
-    assert legend[0] == "0" and page.all("#wg-legend .wg-legend-item")[0].get_attribute("data-colour") not in alarm
+    assert (
+        legend[0] == "0"
+        and page.all("#wg-legend .wg-legend-item")[0].get_attribute("data-colour") not in alarm
+    )
     page.assert_clean()

@@ -273,7 +273,7 @@ async def _check_heat_filters(conn: AsyncConnection, f: DashboardFilter) -> None
 
 
 async def _today(engine: AsyncEngine) -> dt.date:
-    """The default last day: today, or the day of the latest case when the data stops earlier."""
+    """Return the default last day: today, or the day of the latest case when the data stops earlier."""
     async with engine.connect() as conn:
         clock = await mq.data_clock(conn)
     last = clock.now if clock.last_incident is None else min(clock.now, clock.last_incident)
@@ -284,7 +284,7 @@ def _scoped(principal: Principal, f: DashboardFilter, period: Period) -> tuple[s
     """Decide the area: the one named (inside the token's) or the token's own; its level and filter."""
     if principal.role not in kpi_service.KPI_ROLES:
         raise Forbidden(f"role {principal.role!r} may not read the KPIs", loc=["header", "authorization"])
-    code = f.area
+    code = f.area or None
     if code is None:
         own = policy.area_for(principal)
         code = own.community or own.district

@@ -26,7 +26,7 @@ router = APIRouter(include_in_schema=False)
 
 AreaQuery = Annotated[
     str | None,
-    Query(pattern=r"^(\d{6}|\d{9}|\d{12}|\d{15})$", description="district/street/community/grid code"),
+    Query(pattern=r"^(|\d{6}|\d{9}|\d{12}|\d{15})$", description="district/street/community/grid code"),
 ]
 DayQuery = Annotated[dt.date | None, Query(description="a day (YYYY-MM-DD, Beijing time, included)")]
 ItemQuery = Annotated[str | None, Query(max_length=32)]
@@ -78,12 +78,12 @@ def _filter(
     area: str | None, since: dt.date | None, until: dt.date | None, item: str | None, category: str | None
 ) -> service.DashboardFilter:
     return service.DashboardFilter(
-        area=area, since=since, until=until, item=item or None, category=category or None
+        area=area or None, since=since, until=until, item=item or None, category=category or None
     )
 
 
 def _query(d: service.Dashboard, **changes: Any) -> str:
-    """The page's query with some values changed (None drops a key)."""
+    """Return the page's query with some values changed (None drops a key)."""
     values: dict[str, Any] = {
         "area": d.code if d.filters.area else None,
         "since": d.period.first.isoformat(),
@@ -159,7 +159,7 @@ async def ranking_csv(
     since: DayQuery = None,
     until: DayQuery = None,
 ) -> Response:
-    """The ranking table (one row per child area) as CSV: the same rows as the page's table."""
+    """Export the ranking table (one row per child area) as CSV: the same rows as the page's table."""
     d = await service.dashboard(engine, user.principal, _filter(area, since, until, None, None))
     body = service.rows_csv(d.ranking, _headings(user.lang, ROW_HEADINGS))
     return _csv(body, f"ranking-{d.code or 'city'}-{d.period.first}-{d.period.last}.csv")
@@ -174,7 +174,7 @@ async def trends_csv(
     until: DayQuery = None,
     by: Annotated[str, Query(pattern="^(week|month)$")] = "month",
 ) -> Response:
-    """The trend table (per week or month) as CSV."""
+    """Export the trend table (per week or month) as CSV."""
     d = await service.dashboard(engine, user.principal, _filter(area, since, until, None, None))
     rows = d.weeks if by == "week" else d.months
     body = service.rows_csv(rows, _headings(user.lang, ROW_HEADINGS))
@@ -189,7 +189,7 @@ async def coverage_json(
     since: DayQuery = None,
     until: DayQuery = None,
 ) -> JSONResponse:
-    """The map layers of the area (grid figures, people on duty, party tiers, child outlines) as JSON."""
+    """Answer the map layers of the area (grid figures, people on duty, party tiers, child outlines) as JSON."""
     c = await service.coverage(engine, user.principal, _filter(area, since, until, None, None))
     return JSONResponse(
         {
@@ -225,7 +225,7 @@ async def gaps_table(
     since: DayQuery = None,
     until: DayQuery = None,
 ) -> HTMLResponse:
-    """The buildings not visited in the last 30 days (must-visit households first), as a partial."""
+    """Show the buildings not visited in the last 30 days (must-visit households first), as a partial."""
     asof, gaps = await service.unvisited(engine, user.principal, _filter(area, since, until, None, None))
     query = urlencode({k: v for k, v in (("area", area), ("since", since), ("until", until)) if v})
     context = {
@@ -246,7 +246,7 @@ async def gaps_csv(
     since: DayQuery = None,
     until: DayQuery = None,
 ) -> Response:
-    """The unvisited buildings as CSV: the same rows as the table."""
+    """Export the unvisited buildings as CSV: the same rows as the table."""
     _, gaps = await service.unvisited(engine, user.principal, _filter(area, since, until, None, None))
     body = service.gaps_csv(gaps, _headings(user.lang, GAP_HEADINGS))
     return _csv(body, f"not-visited-{area or 'area'}.csv")
