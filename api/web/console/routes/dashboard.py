@@ -189,7 +189,7 @@ async def coverage_json(
     since: DayQuery = None,
     until: DayQuery = None,
 ) -> JSONResponse:
-    """Answer the map layers of the area (grid figures, people on duty, party tiers, child outlines) as JSON."""
+    """Answer the map layers (grid figures, people on duty, party tiers, child outlines) as JSON."""
     c = await service.coverage(engine, user.principal, _filter(area, since, until, None, None))
     return JSONResponse(
         {
