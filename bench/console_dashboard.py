@@ -8,8 +8,8 @@ timed ones, one after the other. Goal: city page p50 ≤ 300 ms.
 
     .venv/bin/python -m bench.console_dashboard [--runs 20]
 
-Run alone it migrates/loads the demo city (the configured database, or the embedded
-cluster) and serves it with uvicorn in a subprocess. Prints one JSON object.
+Run alone it serves the configured database (or the embedded cluster), loaded first
+with ``wangge demo`` (the whole city), with uvicorn in a subprocess. Prints one JSON object.
 """
 
 from __future__ import annotations
@@ -64,13 +64,14 @@ def measure(base_url: str, token: str, runs: int = 20) -> dict[str, Any]:
 
 def main() -> None:
     """Load the demo city, serve it, measure, print one JSON object."""
-    from bench.common import bench_token, demo_database, server
+    from api.settings import DatabaseSettings
+    from api.store.engine import resolve_url
+    from bench.common import bench_token, server
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=20)
-    parser.add_argument("--communities", type=int, default=None, help="default: the whole demo city")
     args = parser.parse_args()
-    url = demo_database(args.communities)
+    url = resolve_url(DatabaseSettings())  # the demo city loaded by `wangge demo`
     token = bench_token(url, "planner")
     with server("api.web.app:create_app", url=url, factory=True) as base:
         figures = measure(base, token, args.runs)

@@ -349,13 +349,40 @@ async def dashboard(engine: AsyncEngine, principal: Principal, f: DashboardFilte
         report=report,
         tiles=tiles,
         ranking=ranking,
-        weeks=[_row(c, c.key) for c in counts.weeks],
-        months=[_row(c, c.key) for c in counts.months],
+        weeks=_filled(counts.weeks, _weeks(period)),
+        months=_filled(counts.months, _months(period)),
         bounds=box,
         filters=f,
         area=area,
         items=items,
     )
+
+
+def _weeks(period: Period) -> list[str]:
+    """List the Mondays (Beijing) of the weeks the period touches, as the SQL labels them."""
+    day = period.first - dt.timedelta(days=period.first.weekday())
+    out = []
+    while day <= period.last:
+        out.append(day.isoformat())
+        day += dt.timedelta(days=7)
+    return out
+
+
+def _months(period: Period) -> list[str]:
+    """List the months (``YYYY-MM``) the period touches."""
+    y, m = period.first.year, period.first.month
+    out = []
+    while (y, m) <= (period.last.year, period.last.month):
+        out.append(f"{y:04d}-{m:02d}")
+        y, m = (y + 1, 1) if m == 12 else (y, m + 1)
+    return out
+
+
+def _filled(counts: list[Counts], keys: list[str]) -> list[Row]:
+    """Return one row per week/month of the period: those without a case count zero."""
+    by_key = {c.key: c for c in counts}
+    rows = [_row(by_key[k], k) if k in by_key else _empty(Place(k, k, "")) for k in keys]
+    return rows + [_row(c, c.key) for c in counts if c.key not in set(keys)]
 
 
 async def coverage(engine: AsyncEngine, principal: Principal, f: DashboardFilter) -> Coverage:
