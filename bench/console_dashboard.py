@@ -8,8 +8,9 @@ timed ones, one after the other. Goal: city page p50 ≤ 300 ms.
 
     .venv/bin/python -m bench.console_dashboard [--runs 20]
 
-Run alone it serves the configured database (or the embedded cluster), loaded first
-with ``wangge demo`` (the whole city), with uvicorn in a subprocess. Prints one JSON object.
+Run alone it serves the configured database (or the embedded cluster; an empty one is
+loaded with the whole demo city first, as the owner role) with uvicorn in a subprocess.
+Prints one JSON object.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import time
 from typing import Any
 
@@ -65,13 +67,21 @@ def measure(base_url: str, token: str, runs: int = 20) -> dict[str, Any]:
 def main() -> None:
     """Load the demo city, serve it, measure, print one JSON object."""
     from api.settings import DatabaseSettings
-    from api.store.engine import resolve_url
+    from api.store.demo_load import is_empty, load_tables
+    from api.store.engine import cluster_for, resolve_url
     from bench.common import bench_token, server
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=20)
     args = parser.parse_args()
-    url = resolve_url(DatabaseSettings())  # the demo city loaded by `wangge demo`
+    settings = DatabaseSettings()
+    url = resolve_url(settings)
+    if is_empty(url):  # load the whole demo city as the schema's owner
+        from gis.demo import generate_city
+
+        print("loading the whole demo city for the benchmark ...", file=sys.stderr)
+        owner = settings.owner_database_url or cluster_for(settings).owner_url
+        load_tables(owner, generate_city().tables)
     token = bench_token(url, "planner")
     with server("api.web.app:create_app", url=url, factory=True) as base:
         figures = measure(base, token, args.runs)

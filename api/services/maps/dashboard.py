@@ -41,6 +41,8 @@ LEVELS = {0: "city", 6: "district", 9: "street", 12: "community", 15: "grid"}
 CHILD = {"city": "district", "district": "street", "street": "community", "community": "grid"}
 #: Default length of the period (days, today included).
 DEFAULT_DAYS = 365
+#: Levels whose map shows single points (unvisited buildings, party groups): a street office and below.
+POINT_LEVELS = frozenset({"street", "community", "grid"})
 #: Visit coverage counts visits in the last ``VISIT_DAYS`` days.
 VISIT_DAYS = 30
 
@@ -390,6 +392,7 @@ async def coverage(engine: AsyncEngine, principal: Principal, f: DashboardFilter
 
     Visit coverage counts visits in the last :data:`VISIT_DAYS` days up to the latest
     visit recorded (at most now); open/overdue count the period's cases, as the tiles.
+    Unvisited buildings and party tiers come for a street office and below only.
     Raises as :func:`dashboard`.
     """
     period = period_of(f, await _today(engine))
@@ -397,14 +400,26 @@ async def coverage(engine: AsyncEngine, principal: Principal, f: DashboardFilter
     async with engine.connect() as conn:
         clock = await mq.data_clock(conn)
     asof = min(clock.now, clock.last_visit) if clock.last_visit else clock.now
-    grids, gaps, people, party, outlines = await asyncio.gather(
+    if level in POINT_LEVELS:
+        grids, gaps, people, party, outlines = await asyncio.gather(
+            _run(engine, q.grid_coverage, area, period.since, period.until, asof, VISIT_DAYS),
+            _run(engine, q.gaps, area, asof, VISIT_DAYS),
+            _run(engine, q.people_on_duty, area),
+            _run(engine, q.party_tiers, area),
+            _run(engine, q.child_outlines, level, area),
+        )
+        return Coverage(level, grids, gaps, len(gaps), people, party, outlines, asof)
+    # a district or the city: grids and outlines only (thousands of points are no map to read)
+    grids, people, outlines = await asyncio.gather(
         _run(engine, q.grid_coverage, area, period.since, period.until, asof, VISIT_DAYS),
-        _run(engine, q.gaps, area, asof, VISIT_DAYS),
         _run(engine, q.people_on_duty, area),
-        _run(engine, q.party_tiers, area),
         _run(engine, q.child_outlines, level, area),
     )
-    return Coverage(level, grids, gaps, len(gaps), people, party, outlines, asof)
+    empty = {"type": "FeatureCollection", "features": []}
+    notes = ["zoom in to a street office for unvisited buildings and party groups"]
+    return Coverage(
+        level, grids, [], 0, people, {"committees": empty, "groups": empty}, outlines, asof, notes=notes
+    )
 
 
 async def unvisited(

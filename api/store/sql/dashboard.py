@@ -156,20 +156,20 @@ def _breakdown_sql(level: str) -> str:
     return f"""
     WITH b AS MATERIALIZED (
       SELECT {key} AS child,
-             to_char(date_trunc('week', i.created_at AT TIME ZONE 'Asia/Shanghai'), 'YYYY-MM-DD') AS week,
-             to_char(i.created_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM') AS month,
+             date_trunc('week', i.created_at AT TIME ZONE 'Asia/Shanghai')::date AS week,
+             date_trunc('month', i.created_at AT TIME ZONE 'Asia/Shanghai')::date AS month,
              i.on_the_spot, s.on_the_spot AS immediate, i.created_at, i.resolved_at, i.closed_at,
              {SQL_JUDGED_DUE} AS judged_due, {SQL_OPEN} AS is_open, {SQL_OVERDUE} AS is_overdue, r.good
       FROM incidents i
       JOIN service_items s ON s.code = i.item_code
       LEFT JOIN communities c ON c.code = i.community_code
-      LEFT JOIN grids g ON g.id = i.grid_id
+      {"LEFT JOIN grids g ON g.id = i.grid_id" if level == "community" else ""}
       LEFT JOIN ratings r ON r.incident_id = i.id
       WHERE i.duplicate_of IS NULL AND i.created_at >= :since AND i.created_at < :until
         AND {area_condition()}
     )
     SELECT CASE WHEN grouping(child) = 0 THEN 'child' WHEN grouping(week) = 0 THEN 'week' ELSE 'month' END,
-           coalesce(child, week, month) AS key, {_counts_select()}
+           coalesce(child, week::text, substr(month::text, 1, 7)) AS key, {_counts_select()}
     FROM b
     GROUP BY GROUPING SETS ((child), (week), (month))
     """
