@@ -497,6 +497,25 @@ PERMISSIONS: dict[tuple[str, str], Rule] = {
     ("POST", "/console/plans/{plan_id}/publish"): r(
         PLANNER, scope="entity", entity="plan", param="plan_id", note="publish a draft, or roll back"
     ),
+    # ---- manager dashboard (issue 12): the KPI readers of /api/v1/metrics, scoped as there
+    ("GET", "/console/dashboard/ranking.csv"): r(
+        PLANNER, DISPATCHER, DEPARTMENT, note="dashboard ranking as CSV"
+    ),
+    ("GET", "/console/dashboard/trends.csv"): r(
+        PLANNER, DISPATCHER, DEPARTMENT, note="dashboard trends as CSV"
+    ),
+    ("GET", "/console/dashboard/coverage"): r(
+        PLANNER,
+        DISPATCHER,
+        DEPARTMENT,
+        note="dashboard map layers: grid figures, people on duty, party tiers",
+    ),
+    ("GET", "/console/dashboard/gaps"): r(
+        PLANNER, DISPATCHER, DEPARTMENT, note="dashboard: buildings not visited (must-visit first), partial"
+    ),
+    ("GET", "/console/dashboard/gaps.csv"): r(
+        PLANNER, DISPATCHER, DEPARTMENT, note="dashboard: buildings not visited as CSV"
+    ),
     ("GET", "/console/admin"): admin_only("console administration"),
     ("GET", "/console/admin/tokens"): admin_only("tokens: list"),
     ("POST", "/console/admin/tokens"): admin_only("tokens: issue (secret shown once)"),

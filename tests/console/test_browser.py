@@ -45,6 +45,11 @@ def test_language_switch_is_kept_on_the_session(page: Page, tokens: dict[str, st
     page.css('.wg-lang button[value="zh-CN"]').click()
     page.wait(lambda d: d.execute_script("return document.documentElement.lang") == "zh-CN", timeout=90)
     assert page.css("h1").text == "驾驶舱"
+    # the dashboard loads its map layers after the page: let them arrive before the next sign-in
+    page.wait(
+        lambda d: d.execute_script("return document.getElementById('wg-dash-map').dataset.ready") == "true",
+        60,
+    )
     page.assert_clean()
 
 

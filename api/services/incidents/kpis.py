@@ -26,12 +26,19 @@ KPI_ROLES = frozenset({"admin", "planner", "dispatcher", "department"})
 
 @dataclass(frozen=True)
 class KpiFilter:
-    """The population asked for: an area (None: the caller's own) and a creation window."""
+    """The population asked for: an area (None: the caller's own) and a creation window.
+
+    ``street`` (9 digits) and ``grid`` (15 digits) narrow the area further: a street
+    office lies in the district of its first six digits, a grid in the community of its
+    first twelve; the token's area is checked on those.
+    """
 
     community: str | None = None
     district: str | None = None
     since: dt.datetime | None = None
     until: dt.datetime | None = None
+    street: str | None = None
+    grid: str | None = None
 
 
 @dataclass(frozen=True)
@@ -42,6 +49,8 @@ class KpiScope:
     district: str | None
     since: str | None
     until: str | None
+    street: str | None = None
+    grid: str | None = None
 
 
 @dataclass(frozen=True)
@@ -81,6 +90,21 @@ class MedianHours:
 
 
 @dataclass(frozen=True)
+class Closure:
+    """Cases closed (结案率): closed over all cases of the population."""
+
+    closed: int
+    rate: float | None
+
+
+@dataclass(frozen=True)
+class MeanHours:
+    """Mean hours from intake to close (over the closed cases)."""
+
+    to_close: float | None
+
+
+@dataclass(frozen=True)
 class Escalation:
     """One department's escalations: escalated, resolved, on time, open and overdue now."""
 
@@ -107,6 +131,8 @@ class KpiReport:
     escalations: list[Escalation]
     open: int
     overdue: int
+    closure: Closure
+    mean_hours: MeanHours
 
 
 def _rate(num: int, den: int) -> float | None:
@@ -139,7 +165,8 @@ async def kpis(conn: AsyncConnection, principal: Principal, filters: KpiFilter) 
     Forbidden
         The role does not read KPIs, or a named area lies outside the token's.
     InvalidInput
-        A time without a zone, or ``since`` not before ``until``.
+        A time without a zone, ``since`` not before ``until``, or a street/grid outside the
+        community/district also named.
     """
     if principal.role not in KPI_ROLES:
         raise Forbidden(f"role {principal.role!r} may not read the KPIs", loc=["header", "authorization"])
@@ -147,14 +174,18 @@ async def kpis(conn: AsyncConnection, principal: Principal, filters: KpiFilter) 
     check_aware("until", filters.until)
     if filters.since and filters.until and filters.since >= filters.until:
         raise InvalidInput("since must be before until", loc=["query", "since"])
-    area = policy.area_for(principal, filters.community, filters.district)
-    k = await m.kpi_counts(conn, area.community, area.district, filters.since, filters.until)
+    area = applied_area(principal, filters)
+    k = await m.kpi_counts(
+        conn, area.community, area.district, filters.since, filters.until, filters.street, filters.grid
+    )
     return KpiReport(
         filters=KpiScope(
             community=area.community,
             district=area.district,
             since=filters.since.isoformat() if filters.since else None,
             until=filters.until.isoformat() if filters.until else None,
+            street=filters.street,
+            grid=filters.grid,
         ),
         incidents=k.incidents,
         on_the_spot=OnTheSpot(
@@ -178,4 +209,40 @@ async def kpis(conn: AsyncConnection, principal: Principal, filters: KpiFilter) 
         ],
         open=k.open,
         overdue=k.overdue,
+        closure=Closure(k.closed, _rate(k.closed, k.incidents)),
+        mean_hours=MeanHours(_round(k.mean_hours_to_close)),
     )
+
+
+def applied_area(principal: Principal, filters: KpiFilter) -> policy.Area:
+    """Return the community/district the figures are restricted to, inside the caller's area.
+
+    A named street or grid implies its district (first six digits) or community (first
+    twelve): the token's area is checked on those. ``street`` and ``grid`` themselves
+    restrict the population further (see :func:`api.store.sql.metrics.kpi_counts`).
+
+    Raises
+    ------
+    Forbidden
+        The area lies outside the token's.
+    InvalidInput
+        A street/grid outside the community/district also named.
+    """
+    community, district = filters.community, filters.district
+    if filters.grid is not None:
+        # a grid lies in the community of its first twelve digits: the scope is checked on it
+        community = _within(community, filters.grid[:12], "grid")
+    if filters.street is not None:
+        district = _within(district, filters.street[:6], "street")
+        if community is not None and community[:9] != filters.street:
+            raise InvalidInput(
+                f"community {community} is not in street {filters.street}", loc=["query", "street"]
+            )
+    return policy.area_for(principal, community, district)
+
+
+def _within(named: str | None, implied: str, field: str) -> str:
+    """Return the area code a street/grid implies, refusing a named area that contradicts it."""
+    if named is not None and not implied.startswith(named) and not named.startswith(implied):
+        raise InvalidInput(f"{field} is not inside the area named", loc=["query", field])
+    return implied if named is None or len(implied) >= len(named) else named

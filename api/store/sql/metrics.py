@@ -12,6 +12,7 @@ Definitions (the same ones ``docs/incidents.md`` gives):
   limit (the department's limit for a case resolved while escalated, the
   item's otherwise);
 * medians: hours from intake to acceptance and from intake to close;
+* closure rate (结案率): cases closed (``closed_at`` set) over the cases; mean hours to close;
 * escalations: per department, cases escalated to it, resolved, resolved within
   its limit (on-time share over resolved), open and overdue now;
 * open and overdue: open cases now, and those past the limit that runs now.
@@ -46,6 +47,8 @@ _BASE = f"""
     WHERE i.duplicate_of IS NULL
       AND (CAST(:community AS text) IS NULL OR i.community_code = :community)
       AND (CAST(:district AS text) IS NULL OR c.district_code = :district)
+      AND (CAST(:street AS text) IS NULL OR c.street_code = :street)
+      AND (CAST(:grid AS text) IS NULL OR i.grid_id IN (SELECT g.id FROM grids g WHERE g.code = :grid))
       AND (CAST(:since AS timestamptz) IS NULL OR i.created_at >= :since)
       AND (CAST(:until AS timestamptz) IS NULL OR i.created_at < :until)
 """
@@ -68,6 +71,8 @@ _KPI = text(
         FILTER (WHERE accepted_at IS NOT NULL) / 3600.0 AS median_hours_to_accept,
       percentile_cont(0.5) WITHIN GROUP (ORDER BY date_part('epoch', closed_at - created_at))
         FILTER (WHERE closed_at IS NOT NULL) / 3600.0 AS median_hours_to_close,
+      count(closed_at) AS closed,
+      avg(date_part('epoch', closed_at - created_at)) / 3600.0 AS mean_hours_to_close,
       count(*) FILTER (WHERE is_open) AS open,
       count(*) FILTER (WHERE is_overdue) AS overdue,
       (SELECT coalesce(json_agg(e ORDER BY e.department), '[]'::json) FROM (
@@ -111,6 +116,8 @@ class KpiCounts:
     resolved_within_limit: int
     median_hours_to_accept: float | None
     median_hours_to_close: float | None
+    closed: int
+    mean_hours_to_close: float | None
     open: int
     overdue: int
     escalations: list[EscalationCounts]
@@ -122,6 +129,8 @@ async def kpi_counts(
     district: str | None = None,
     since: dt.datetime | None = None,
     until: dt.datetime | None = None,
+    street: str | None = None,
+    grid: str | None = None,
 ) -> KpiCounts:
     """Count the KPI figures of the incidents created in ``[since, until)`` in the area.
 
@@ -131,10 +140,20 @@ async def kpi_counts(
         A connection.
     community, district
         The area (None: not restricted by it).
+    street, grid
+        A street office (9 digits, ``communities.street_code``) or a grid (15 digits: the
+        cases whose ``grid_id`` is a grid of that code, of any plan); None: not restricted.
     since, until
         The creation window (None: open-ended).
     """
-    params = {"community": community, "district": district, "since": since, "until": until}
+    params = {
+        "community": community,
+        "district": district,
+        "street": street,
+        "grid": grid,
+        "since": since,
+        "until": until,
+    }
     k = (await conn.execute(_KPI, params)).mappings().one()
     return KpiCounts(
         incidents=k["incidents"],
@@ -147,6 +166,8 @@ async def kpi_counts(
         resolved_within_limit=k["resolved_within_limit"],
         median_hours_to_accept=_float(k["median_hours_to_accept"]),
         median_hours_to_close=_float(k["median_hours_to_close"]),
+        closed=k["closed"],
+        mean_hours_to_close=_float(k["mean_hours_to_close"]),
         open=k["open"],
         overdue=k["overdue"],
         escalations=[EscalationCounts(**e) for e in k["escalations"]],

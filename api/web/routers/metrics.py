@@ -30,7 +30,11 @@ async def metrics(
     ] = None,
     since: Annotated[dt.datetime | None, Query(description="incidents created from (inclusive)")] = None,
     until: Annotated[dt.datetime | None, Query(description="... up to (exclusive)")] = None,
+    street: Annotated[str | None, Query(pattern=r"^\d{9}$", description="a street office (街道)")] = None,
+    grid: Annotated[str | None, Query(pattern=r"^\d{15}$", description="a grid (网格)")] = None,
 ) -> Kpis:
     """Compute the KPIs (see :func:`api.services.incidents.kpis.kpis`)."""
-    filters = kpis.KpiFilter(community=community, district=district, since=since, until=until)
+    filters = kpis.KpiFilter(
+        community=community, district=district, since=since, until=until, street=street, grid=grid
+    )
     return Kpis.of(await kpis.kpis(conn, principal, filters))

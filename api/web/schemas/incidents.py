@@ -312,6 +312,21 @@ class KpiFilters(_Model):
     district: str | None
     since: str | None
     until: str | None
+    street: str | None = None
+    grid: str | None = None
+
+
+class Closure(_Model):
+    """Closure rate (结案率): cases closed over all cases."""
+
+    closed: int
+    rate: float | None
+
+
+class MeanHours(_Model):
+    """Mean hours from intake to close."""
+
+    to_close: float | None
 
 
 class OnTheSpot(_Model):
@@ -371,6 +386,8 @@ class Kpis(_Model):
     escalations: list[Escalation]
     open: int
     overdue: int
+    closure: Closure
+    mean_hours: MeanHours
 
     @classmethod
     def of(cls, report: KpiReport) -> Kpis:

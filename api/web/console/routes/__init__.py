@@ -12,6 +12,7 @@ from fastapi import APIRouter
 
 from api.web.console.routes import (
     admin,
+    dashboard,
     department,
     desk,
     docs,
@@ -40,6 +41,7 @@ def routers() -> list[APIRouter]:
         field.router,
         desk.router,
         plans.router,
+        dashboard.router,
     ]
     served = {getattr(r, "path", None) for router in found for r in router.routes}
     return [*found, stubs.router_for(served)]
