@@ -41,7 +41,7 @@ def test_language_switch_is_kept_on_the_session(page: Page, tokens: dict[str, st
     assert page.css('.wg-nav a[aria-current="page"]').text == "Grid plans"
     page.open("/console/dashboard")
     assert page.css("h1").text == "Dashboard"
-    page.shot("stub-en")
+    page.shot("dashboard-en")
     page.css('.wg-lang button[value="zh-CN"]').click()
     page.wait(lambda d: d.execute_script("return document.documentElement.lang") == "zh-CN", timeout=90)
     assert page.css("h1").text == "驾驶舱"
