@@ -215,6 +215,15 @@ def second_page(console_server: Server) -> Iterator[Page]:
         shutil.rmtree(profile, ignore_errors=True)
 
 
+def refusal_text(driver: Any) -> str:
+    """Return the refusal's text once shown (the panel may be re-rendered by a live update meanwhile)."""
+    try:
+        found = driver.find_elements(By.ID, "desk-refusal")
+        return found[0].text if found else ""
+    except StaleElementReferenceException:
+        return ""
+
+
 def test_claim_conflict_between_two_sessions(
     page: Page,
     second_page: Page,
@@ -243,13 +252,11 @@ def test_claim_conflict_between_two_sessions(
     row = b.css(f'#desk-queue tr[data-incident-id="{incident}"] .desk-claim')
     assert row.get_attribute("data-claimed-by") == "调度员 甲"
     click(b, "#desk-claim")
-    b.wait(lambda d: d.find_elements(By.ID, "desk-refusal"))
-    refusal = b.css("#desk-refusal").text
+    refusal = b.wait(lambda d: refusal_text(d))
     assert "调度员 甲" in refusal and "未作任何更改" in refusal
     # an action on the claimed case: refused in the page too, nothing overwritten
     click(b, "#desk-case tr[data-person-id] button")
-    b.wait(lambda d: d.find_elements(By.ID, "desk-refusal"))
-    assert "调度员 甲" in b.css("#desk-refusal").text
+    assert "调度员 甲" in b.wait(lambda d: refusal_text(d))
     b.shot("desk-claim-refused")
     assert sql("SELECT label FROM incident_claims WHERE incident_id = %s", (incident,)) == [("调度员 甲",)]
     assert sql("SELECT assignee_id, status FROM incidents WHERE id = %s", (incident,)) == before
