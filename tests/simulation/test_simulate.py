@@ -1,8 +1,9 @@
 """``wangge simulate`` on a small demo city: cases arrive and move, people walk the streets, tasks get done.
 
 The city is generated at a pinned reference time (Tuesday 10:30) and the simulator's
-clock starts there (``--from``); it runs 20 wall seconds at 60× (20 city minutes).
-``--rate 200`` makes the six-community city as busy as two hundred of them: at the
+clock starts there (``--from``); it runs 30 wall seconds at 60× (30 city minutes: 20 left a
+task's offer, walk and completion unfinished on a loaded machine).
+``--rate 100`` makes the six-community city as busy as a hundred of them: at the
 history's own rate it files about one case every eight city hours.
 """
 
@@ -29,7 +30,7 @@ def run(sim_url: str, q: Sql) -> tuple[dict, dt.datetime]:
             "--speed",
             "60",
             "--seconds",
-            "20",
+            "30",
             "--from",
             SIM_FROM,
             "--rate",
