@@ -11,16 +11,12 @@ from api.errors import InvalidInput, NotFound
 from api.services import tokens as service
 from api.store.models import TOKEN_ROLES
 from api.web.console.access import ConsoleUser, ConsoleUserDep, CsrfDep
+from api.web.console.forms import blank as _blank
 from api.web.console.templating import is_htmx, render
 from api.web.deps import ConnDep, TxDep
 
 router = APIRouter(include_in_schema=False)
 FORM_FIELDS = ("role", "community_code", "district_code", "department_code", "person_id", "label", "days")
-
-
-def _blank(value: str | None) -> str | None:
-    value = (value or "").strip()
-    return value or None
 
 
 def _int(value: str | None, field: str) -> int | None:

@@ -23,6 +23,7 @@ from api.services.incidents import claims, desk
 from api.services.incidents.inputs import BIGINT_MAX, StatusName
 from api.store.sql import console as area_sql
 from api.web.console.access import ConsoleUser, ConsoleUserDep, CsrfDep
+from api.web.console.forms import blank as _blank
 from api.web.console.i18n import N_, translations
 from api.web.console.templating import is_htmx, render
 from api.web.deps import ApiSettingsDep, ConnDep, DispatchSettingsDep, TxDep
@@ -79,11 +80,6 @@ TEMPLATES = (
     ),
 )
 TEMPLATE_KEYS = {t.key: t for t in TEMPLATES}
-
-
-def _blank(value: str | None) -> str | None:
-    value = (value or "").strip()
-    return value or None
 
 
 def _hours(value: str | None) -> int | None:

@@ -17,6 +17,8 @@ from api.errors import Conflict, InvalidInput, WanggeError
 from api.services.coords import make_point
 from api.services.incidents import window as service
 from api.web.console.access import ConsoleUser, ConsoleUserDep, CsrfDep
+from api.web.console.forms import blank as _blank
+from api.web.console.forms import number as _number
 from api.web.console.templating import render
 from api.web.deps import ApiSettingsDep, ConnDep, IncidentSettingsDep, TxDep
 from api.web.errors import status_of
@@ -25,21 +27,6 @@ router = APIRouter(include_in_schema=False)
 
 #: the coordinate systems the page offers (every point names its system)
 CRS_CHOICES = ("wgs84", "gcj02", "bd09", "cgcs2000")
-
-
-def _blank(value: str | None) -> str | None:
-    value = (value or "").strip()
-    return value or None
-
-
-def _number(value: str | None, field: str) -> float | None:
-    text = _blank(value)
-    if text is None:
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        raise InvalidInput(f"{field} must be a number", loc=["body", field]) from None
 
 
 def _problem(request: Request, user: ConsoleUser, exc: WanggeError) -> HTMLResponse:

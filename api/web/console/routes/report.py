@@ -27,6 +27,8 @@ from api.services.incidents import tickets as service
 from api.services.incidents import window
 from api.services.incidents.inputs import Rating
 from api.web.console.access import request_lang
+from api.web.console.forms import blank as _blank
+from api.web.console.forms import number as _number
 from api.web.console.templating import render
 from api.web.deps import ApiSettingsDep, ConnDep, IncidentSettingsDep, OptionalSessionDep, TxDep
 from api.web.errors import status_of
@@ -38,21 +40,6 @@ CRS_CHOICES = ("wgs84", "gcj02", "bd09", "cgcs2000")
 FIELDS = ("item_code", "description", "lon", "lat", "crs", "address", "name", "phone")
 #: a form field may hold at most this many characters
 TEXT_MAX = 20_000
-
-
-def _blank(value: str | None) -> str | None:
-    value = (value or "").strip()
-    return value or None
-
-
-def _number(value: str | None, field: str) -> float | None:
-    text = _blank(value)
-    if text is None:
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        raise InvalidInput(f"{field} must be a number", loc=["body", field]) from None
 
 
 def _same_origin(request: Request) -> None:
