@@ -146,6 +146,11 @@ async def sign_out(conn: AsyncConnection, secret: str, cache: PrincipalCache | N
     return await sql.end_session(conn, _hash(secret))
 
 
+def change_message(secret: str) -> str:
+    """Return the cache message that makes a process forget the session of a cookie value."""
+    return "session:" + _hash(secret)
+
+
 async def set_language(conn: AsyncConnection, secret: str, lang: str) -> None:
     """Switch a session's language."""
     await sql.set_language(conn, _hash(secret), _lang(lang))

@@ -55,6 +55,28 @@ async def get_tx(request: Request) -> AsyncIterator[AsyncConnection]:
             await watch.commit(conn)
     if getattr(request.state, "map_changed", False):
         map_changed(request)
+    forget_committed(request)
+
+
+def credentials_changed(request: Request, message: str) -> None:
+    """Have this process forget a cached token or session once the request's transaction commits.
+
+    ``message`` is what the ``wangge_auth`` trigger sends (``token:<id>``,
+    ``session:<hash>``). The other processes hear it by ``NOTIFY``; this one forgets at
+    once, so the caller's next request (the redirect after switching language, signing
+    out or revoking) never reads the row as it was.
+    """
+    pending: list[str] = getattr(request.state, "credentials_changed", [])
+    pending.append(message)
+    request.state.credentials_changed = pending
+
+
+def forget_committed(request: Request) -> None:
+    """Forget, in this process, the credentials a committed transaction changed."""
+    guard = getattr(request.app.state, "guard", None)
+    for message in getattr(request.state, "credentials_changed", ()):
+        if guard is not None:
+            guard.cache.forget(message)
 
 
 def map_changed(request: Request) -> None:

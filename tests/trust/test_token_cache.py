@@ -222,3 +222,54 @@ def test_wangge_serve_runs_n_workers_each_with_its_own_listener(db_url: str) -> 
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_the_writing_process_forgets_at_its_commit_without_waiting_for_notify(
+    servers: list[ServerProcess], db_url: str, sql: Callable[..., list[tuple[Any, ...]]]
+) -> None:
+    """Read your own writes: the redirect after a language switch or a sign-out is served
+    by the process that wrote, which must not answer from its cache before the
+    notification arrives (it once rendered the old language on a loaded machine)."""
+    import asyncio
+    import re
+
+    from api.auth import sessions
+    from api.settings import DatabaseSettings
+    from api.store.engine import make_async_engine
+
+    _, token = new(db_url, role="planner")
+
+    async def sign_in() -> tuple[str, str]:
+        engine = make_async_engine(db_url, DatabaseSettings())
+        try:
+            secret, session = await sessions.sign_in(engine, token)
+            return secret, session.csrf_token
+        finally:
+            await engine.dispose()
+
+    secret, csrf = asyncio.run(sign_in())
+    server = servers[0]
+    with httpx.Client(base_url=server.url, cookies={"wangge_session": secret}, timeout=10) as client:
+
+        def lang() -> str:
+            page = client.get("/console/dashboard")
+            assert page.status_code == 200
+            found = re.search(r'<html lang="([^"]+)"', page.text)
+            assert found is not None
+            return found.group(1)
+
+        assert lang() == "zh-CN"  # now cached in this process
+        # the notifications are off: only the writing process's own step can make it forget
+        sql("ALTER TABLE console_sessions DISABLE TRIGGER console_sessions_notify")
+        try:
+            switched = client.post(
+                "/console/lang", data={"lang": "en", "next": "/console/dashboard", "csrf_token": csrf}
+            )
+            assert switched.status_code == 303
+            assert lang() == "en"
+            out = client.post("/console/logout", data={"csrf_token": csrf})
+            assert out.status_code == 303
+            after = httpx.get(server.url + URL, cookies={"wangge_session": secret}, timeout=10)
+            assert after.status_code == 401
+        finally:
+            sql("ALTER TABLE console_sessions ENABLE TRIGGER console_sessions_notify")

@@ -13,7 +13,7 @@ from api.store.models import TOKEN_ROLES
 from api.web.console.access import ConsoleUser, ConsoleUserDep, CsrfDep
 from api.web.console.forms import blank as _blank
 from api.web.console.templating import is_htmx, render
-from api.web.deps import ConnDep, TxDep
+from api.web.deps import ConnDep, TxDep, credentials_changed
 
 router = APIRouter(include_in_schema=False)
 FORM_FIELDS = ("role", "community_code", "district_code", "department_code", "person_id", "label", "days")
@@ -101,6 +101,7 @@ async def revoke_token(
     """Revoke a token (form field ``token_id``; its sessions end with it)."""
     try:
         await service.revoke(tx, user.principal, token_id, request)
+        credentials_changed(request, f"token:{token_id}")
     except (InvalidInput, NotFound) as exc:
         return await _page(request, user, tx, 409 if isinstance(exc, InvalidInput) else 404, error=exc)
     return await _page(request, user, tx)

@@ -23,7 +23,14 @@ from api.errors import InvalidInput, Unauthorized
 from api.web.console import i18n
 from api.web.console.access import ConsoleUserDep, CsrfDep, home_for, request_lang
 from api.web.console.templating import render
-from api.web.deps import ConnDep, EngineDep, OptionalPrincipalDep, OptionalSessionDep, TxDep
+from api.web.deps import (
+    ConnDep,
+    EngineDep,
+    OptionalPrincipalDep,
+    OptionalSessionDep,
+    TxDep,
+    credentials_changed,
+)
 
 router = APIRouter(include_in_schema=False)
 
@@ -150,6 +157,7 @@ async def logout(request: Request, tx: TxDep, _csrf: CsrfDep) -> RedirectRespons
     secret = request.cookies.get(sessions.COOKIE)
     if secret:
         await sessions.sign_out(tx, secret)
+        credentials_changed(request, sessions.change_message(secret))
     response = RedirectResponse("/console/login", status_code=303)
     clear_session_cookie(response, request)
     return response
@@ -170,6 +178,7 @@ async def switch_language(
     secret = request.cookies.get(sessions.COOKIE)
     if user.session is not None and secret:
         await sessions.set_language(tx, secret, lang)
+        credentials_changed(request, sessions.change_message(secret))
     target = safe_next(next_path) or "/console"
     if request.headers.get("hx-request") == "true":
         return Response(status_code=204, headers={"HX-Redirect": target})
