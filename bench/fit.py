@@ -43,7 +43,9 @@ def goal_met(slope: float | None, goal: float) -> bool | None:
     return None if slope is None else slope <= goal
 
 
-def predict(size: float, last_size: float, last_cost: float, slope: float | None, floor: float = 1.0) -> float:
+def predict(
+    size: float, last_size: float, last_cost: float, slope: float | None, floor: float = 1.0
+) -> float:
     """The cost expected at ``size`` from the last measured point, growing with ``slope``.
 
     Used to skip a peer run that would overrun its time budget. Without a slope yet the
