@@ -104,6 +104,7 @@ def _report(res: Any) -> None:
         "duplicates_total",
         "overlaps_total",
         "segments_after_noding",
+        "segments_already_in_network",
         "network_segments_split",
         "vertices",
         "assigned_to_active_grids",

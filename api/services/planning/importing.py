@@ -446,9 +446,20 @@ def import_streets(
         "margin_m": margin_m,
     }
 
+    present = [0]
+
+    def write(conn: Any, batch: list[dict[str, Any]]) -> int:
+        n = qi.insert_streets(conn, batch)
+        present[0] += len(batch) - n
+        return n
+
     def finish(conn: Any) -> dict[str, Any]:
         qi.lock_streets(conn)
-        return {"network_segments_split": node_with_network(conn), "vertices": assign_vertices(conn)}
+        return {
+            "segments_already_in_network": present[0],
+            "network_segments_split": node_with_network(conn),
+            "vertices": assign_vertices(conn),
+        }
 
     return _run(
         engine,
@@ -457,7 +468,7 @@ def import_streets(
         path,
         options,
         rows,
-        qi.insert_streets,
+        write,
         finish,
         report,
         force,

@@ -308,19 +308,31 @@ def move_buildings(conn: Connection, ids: list[int], communities: list[str]) -> 
     return int(res.rowcount or 0)
 
 
+#: A new street segment lying within this distance (degrees, ≈ 10 cm) of the stored network along
+#: its whole length is already there (a re-import, an overlapping extract): it is not added again.
+STREET_DUPLICATE_DEG = 1e-6
+
+
 def insert_streets(conn: Connection, rows: Sequence[dict[str, Any]]) -> int:
-    """Insert street segments (length from geography); return the rows inserted."""
+    """Insert street segments (length from geography) not already in the network; return the rows inserted.
+
+    A segment covered by the stored streets (within :data:`STREET_DUPLICATE_DEG`, whether by one
+    segment or by several it was split into at crossings) is left out, so importing a file again
+    (``--force``) or an extract overlapping an earlier one adds no street twice.
+    """
     res = conn.execute(
         text(
             """
             INSERT INTO streets (city_code, name, kind, length_m, geom)
-            SELECT t.city, t.name, t.kind, ST_Length(ST_GeomFromWKB(t.wkb, 4326)::geography),
-                   ST_GeomFromWKB(t.wkb, 4326)
-            FROM unnest(CAST(:city AS text[]), CAST(:name AS text[]), CAST(:kind AS text[]),
-                        CAST(:wkb AS bytea[])) AS t(city, name, kind, wkb)
+            SELECT n.city, n.name, n.kind, ST_Length(n.g::geography), n.g
+            FROM (SELECT t.city, t.name, t.kind, ST_GeomFromWKB(t.wkb, 4326) AS g
+                  FROM unnest(CAST(:city AS text[]), CAST(:name AS text[]), CAST(:kind AS text[]),
+                              CAST(:wkb AS bytea[])) AS t(city, name, kind, wkb)) AS n
+            WHERE NOT coalesce((SELECT ST_Covers(ST_Buffer(ST_Collect(s.geom), :tol), n.g)
+                                FROM streets s WHERE s.geom && ST_Expand(n.g, :tol)), false)
             """
         ),
-        {k: [r[k] for r in rows] for k in ("city", "name", "kind", "wkb")},
+        {**{k: [r[k] for r in rows] for k in ("city", "name", "kind", "wkb")}, "tol": STREET_DUPLICATE_DEG},
     )
     return int(res.rowcount or 0)
 
