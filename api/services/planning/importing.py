@@ -33,6 +33,7 @@ from api.services.planning.diff import refresh_moved
 from api.services.planning.inputs import DENSIFY_DEG, load_inputs
 from api.services.planning.jobs import CancelToken, ProgressFn
 from api.services.planning.redraw import figures_for, save_grids
+from api.services.planning.stale import mark_drafts_stale
 from api.store.sql import imports as qi
 from api.store.sql.plans import community as qc
 from api.store.sql.plans import drafts as qd
@@ -345,6 +346,7 @@ def import_buildings(
         return {
             "assigned_to_active_grids": assigned,
             "households": int(sum(r["hh"] for r in rows)),
+            "drafts_marked_stale": mark_drafts_stale(conn, community, f"buildings imported from {path.name}"),
         }
 
     return _run(
@@ -651,6 +653,9 @@ def import_households(
     with engine.begin() as conn:  # buildings, grid totals and journal together
         qi.set_households(conn, ids, hh, src)
         report["active_grids_recounted"] = qi.refresh_grid_totals(conn, community)
+        report["drafts_marked_stale"] = mark_drafts_stale(
+            conn, community, f"households imported from {path.name} (import run {run_id})"
+        )
         qi.advance(conn, run_id, len(ids))
         qi.finish_run(conn, run_id, report)
     if progress:
