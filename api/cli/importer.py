@@ -104,6 +104,7 @@ def _report(res: Any) -> None:
         "duplicates_total",
         "overlaps_total",
         "segments_after_noding",
+        "segments_already_in_network",
         "network_segments_split",
         "vertices",
         "assigned_to_active_grids",
@@ -111,6 +112,9 @@ def _report(res: Any) -> None:
         "estimates_replaced",
         "buildings_not_in_registry",
         "buildings_updated",
+        "units_imported",
+        "buildings_with_units",
+        "drafts_marked_stale",
         "buildings_moved_total",
         "plan_id",
         "buildings_in_no_grid",
@@ -314,6 +318,46 @@ def households(
         encoding=encoding,
         sheet=sheet,
         key=key,
+        households_column=households_column,
+        crs=crs,
+        force=force,
+    )
+
+
+@app.command("units")
+def units(
+    file: TableArg,
+    community: Community,
+    encoding: Encoding = None,
+    sheet: Annotated[str | None, typer.Option(help="sheet of a workbook with several")] = None,
+    key: Annotated[
+        str | None, typer.Option(help="the column naming the building (default: building_code, 楼栋编号 …)")
+    ] = None,
+    unit: Annotated[
+        str | None, typer.Option(help="the column naming the unit (default: unit, 单元 …)")
+    ] = None,
+    households_column: Annotated[
+        str | None,
+        typer.Option(help="the column holding households (default: households, 户数 …; else one row = one)"),
+    ] = None,
+    crs: Crs = None,
+    force: Force = False,
+) -> None:
+    """Units (单元) of buildings from the resident registry: building code + unit + households (+ entrance).
+
+    Each building named gets exactly the units listed and their households; `wangge plan redraw
+    --oversize split_units` then splits a building above the maximum by them.
+    """
+    from api.services.planning.unit_import import import_units
+
+    _run(
+        import_units,
+        file,
+        community,
+        encoding=encoding,
+        sheet=sheet,
+        key=key,
+        unit_column=unit,
         households_column=households_column,
         crs=crs,
         force=force,

@@ -103,6 +103,13 @@ def redraw(
             help="refuse a community with a building above the maximum (default: its own grid, flagged)"
         ),
     ] = False,
+    oversize: Annotated[
+        str,
+        typer.Option(
+            help="a building above the maximum: own_grid (its own grid, flagged), split_units (split by its "
+            "units from `wangge import units`; without them its own grid, flagged) or refuse"
+        ),
+    ] = "own_grid",
     seed: Annotated[int, typer.Option(help="random seed (same seed, same plan)")] = 0,
     jobs: Annotated[int, typer.Option(help="processes for several communities")] = os.cpu_count() or 1,
 ) -> None:
@@ -116,6 +123,10 @@ def redraw(
         fail("give --community CODE (repeatable), --street CODE or --all")
     if grids is not None and (all_ or street is not None or len(community or []) > 1):
         fail("--grids applies to one community; use --households for several")
+    if oversize not in ("own_grid", "split_units", "refuse"):
+        fail(f"--oversize must be own_grid, split_units or refuse, not {oversize!r}")
+    if refuse_oversize and oversize != "own_grid":
+        fail("give --refuse-oversize or --oversize, not both")
     rng = _range(households) if households else (None if grids else (300, 500))
     req = RedrawRequest(
         households=rng,
@@ -124,7 +135,7 @@ def redraw(
         seed=seed,
         follow_streets=follow_streets,
         keep_codes=keep_codes,
-        oversize="refuse" if refuse_oversize else "own_grid",
+        oversize="refuse" if refuse_oversize else oversize,  # type: ignore[arg-type]
     )
     try:
         req.check()

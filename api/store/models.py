@@ -222,6 +222,41 @@ class PlanAssignment(Base):
     grid_id: Mapped[int] = mapped_column(ForeignKey("grids.id", ondelete="CASCADE"), index=True)
 
 
+class BuildingUnit(Base):
+    """A unit (单元, an entrance/staircase) of a building with its households (migration 0033_building_units).
+
+    Stored by ``wangge import units`` from the resident registry; a redraw with ``oversize =
+    "split_units"`` plans each unit of a building above the maximum like a building.
+    """
+
+    __tablename__ = "building_units"
+    __table_args__ = (
+        CheckConstraint("households >= 0", name="households"),
+        UniqueConstraint("building_id", "label", name="uq_building_units_building_label"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    building_id: Mapped[int] = mapped_column(ForeignKey("buildings.id", ondelete="CASCADE"), index=True)
+    label: Mapped[str] = mapped_column(Text)
+    #: Order of the unit along the building (the file's order, natural sort of the labels).
+    seq: Mapped[int] = mapped_column(Integer)
+    households: Mapped[int] = mapped_column(Integer)
+    entrance: Mapped[Any | None] = mapped_column(Geometry("POINT", srid=SRID, spatial_index=False))
+    source: Mapped[str] = mapped_column(String(16), server_default=text("'registry'"))
+
+
+class PlanUnitAssignment(Base):
+    """Which grid of a plan holds each unit of a building split by its units (0033_building_units)."""
+
+    __tablename__ = "plan_unit_assignments"
+
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id", ondelete="CASCADE"), primary_key=True)
+    unit_id: Mapped[int] = mapped_column(
+        ForeignKey("building_units.id", ondelete="CASCADE"), primary_key=True
+    )
+    grid_id: Mapped[int] = mapped_column(ForeignKey("grids.id", ondelete="CASCADE"), index=True)
+
+
 class Resident(Base):
     """A resident household of special concern (must-visit: elderly alone, disabled, hardship)."""
 
@@ -688,7 +723,7 @@ Index("ix_incident_events_incident_at", IncidentEvent.__table__.c.incident_id, I
 
 # --------------------------------------------------------------------------- planning (migration 0004)
 
-IMPORT_KINDS = ("communities", "buildings", "grids", "streets", "households")
+IMPORT_KINDS = ("communities", "buildings", "grids", "streets", "households", "units")
 IMPORT_STATUSES = ("running", "done", "failed")
 
 
@@ -757,6 +792,8 @@ class PlanEditGrid(Base):
     households: Mapped[int] = mapped_column(Integer)
     buildings: Mapped[int] = mapped_column(Integer)
     building_ids: Mapped[list[int]] = mapped_column(ARRAY(BigInteger), server_default=text("'{}'"))
+    #: Units of split buildings the grid held (``building_units.id``; migration 0033_building_units).
+    unit_ids: Mapped[list[int]] = mapped_column(ARRAY(BigInteger), server_default=text("'{}'"))
     geom: Mapped[Any] = mapped_column(Geometry("MULTIPOLYGON", srid=SRID, spatial_index=False))
 
 

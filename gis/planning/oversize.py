@@ -309,3 +309,115 @@ def split_oversize(
         else buildings.iloc[:0].copy()
     )
     return frame, splits
+
+
+#: Why a building above the maximum was not split (it stays one building: its own grid, flagged).
+NO_UNIT_DATA = "no_unit_data"
+ONE_UNIT = "one_unit"
+UNITS_DISAGREE = "units_disagree"
+
+
+def split_by_units(
+    buildings: gpd.GeoDataFrame,
+    units: pd.DataFrame,
+    max_households: int,
+    *,
+    id_column: str = "building_id",
+) -> tuple[gpd.GeoDataFrame, list[dict[str, Any]], list[dict[str, Any]]]:
+    """Replace each building above ``max_households`` by its units (单元), given as data.
+
+    Each unit becomes a planning building of its own (its piece of the footprint: the Voronoi
+    cell of its entrance when every unit of the building has one, else a strip along the long
+    axis with an area in proportion to its households, in the units' order), so the planner can
+    put consecutive units of a tower in different grids. Households add up exactly: a building is
+    split only when its units' households sum to the building's.
+
+    Parameters
+    ----------
+    buildings : GeoDataFrame
+        ``building_id``, ``households``, footprints (metric CRS); other columns are copied to the
+        pieces.
+    units : DataFrame
+        One row per unit, in order along the building: ``building_id`` (the parent),
+        ``unit_id`` (the id the piece takes in ``id_column``: must not clash with building ids),
+        ``unit`` (label), ``households``; optional ``entrance`` (shapely Point in the same CRS,
+        or None).
+    max_households : int
+        The grid maximum: only buildings above it are split.
+    id_column : str
+        The id column of ``buildings``.
+
+    Returns
+    -------
+    (GeoDataFrame, list of dict, list of dict)
+        The planning buildings: split buildings replaced by one row per unit (``id_column`` =
+        ``unit_id``), every row with ``parent_building_id`` and ``unit`` (None for whole
+        buildings); one ``{"building_id", "units", "households", "largest_unit", "how"}`` per
+        building split; one ``{"building_id", "households", "reason", "message"}`` per building
+        above the maximum left whole (``reason`` :data:`NO_UNIT_DATA`, :data:`ONE_UNIT` or
+        :data:`UNITS_DISAGREE`), which then becomes its own grid.
+
+    Raises
+    ------
+    InvalidInput
+        Missing columns, or unit ids that clash with building ids.
+    """
+    missing = {"building_id", "unit_id", "unit", "households"} - set(units.columns)
+    if missing:
+        raise InvalidInput(f"units need column(s) {sorted(missing)}")
+    clash = set(units["unit_id"].tolist()) & set(buildings[id_column].tolist())
+    if clash:
+        raise InvalidInput(f"unit ids clash with building ids: {sorted(clash)[:5]}")
+    geom_col = buildings.geometry.name
+    by_building: dict[Any, list[dict[str, Any]]] = {}
+    for u in units.to_dict("records"):
+        by_building.setdefault(u["building_id"], []).append(u)
+    rows: list[dict[str, Any]] = []
+    splits: list[dict[str, Any]] = []
+    whole: list[dict[str, Any]] = []
+    for row in buildings.to_dict("records"):
+        bid, hh, geom = row[id_column], int(row["households"]), row[geom_col]
+        base = {**row, "parent_building_id": bid, "unit": None}
+        if hh <= max_households:
+            rows.append(base)
+            continue
+        listed = by_building.get(bid, [])
+        total = sum(int(u["households"]) for u in listed)
+        if len(listed) < 2 or total != hh:
+            reason, message = (
+                (NO_UNIT_DATA, "no units (单元) are known for it")
+                if not listed
+                else (ONE_UNIT, "only one unit is known for it")
+                if len(listed) == 1
+                else (UNITS_DISAGREE, f"its {len(listed)} units add up to {total} households, not {hh}")
+            )
+            rows.append(base)
+            whole.append({"building_id": bid, "households": hh, "reason": reason, "message": message})
+            continue
+        ents = [u.get("entrance") for u in listed]
+        use_ents = all(isinstance(e, shapely.Point) and not e.is_empty for e in ents)
+        pieces = split_footprint(geom, [int(u["households"]) for u in listed], ents if use_ents else None)
+        for u, piece in zip(listed, pieces, strict=True):
+            rows.append(
+                {
+                    **row,
+                    id_column: u["unit_id"],
+                    "parent_building_id": bid,
+                    "unit": str(u["unit"]),
+                    "households": int(u["households"]),
+                    geom_col: piece,
+                }
+            )
+        splits.append(
+            {
+                "building_id": bid,
+                "units": len(listed),
+                "households": hh,
+                "largest_unit": max(int(u["households"]) for u in listed),
+                "how": "cut at the entrances" if use_ents else "strips along the long axis",
+            }
+        )
+    frame = (
+        gpd.GeoDataFrame(rows, geometry=geom_col, crs=buildings.crs) if rows else buildings.iloc[:0].copy()
+    )
+    return frame, splits, whole

@@ -147,3 +147,46 @@ def test_isolated_cell_holds_only_the_tower() -> None:
     cell = us.units.loc[us.units["households"] == 640]
     assert cell["building_ids"].iloc[0] == [b["building_id"].iloc[17]]
     assert np.isclose(us.units.geometry.area.sum(), c.community.area)
+
+
+def test_split_by_units_replaces_the_tower_and_keeps_households_exact() -> None:
+    """Units as data: pieces tile the footprint, households add up, fallbacks say why."""
+    import geopandas as gpd
+    import pandas as pd
+    import shapely
+
+    from gis.planning.oversize import NO_UNIT_DATA, ONE_UNIT, UNITS_DISAGREE, split_by_units
+
+    fps = [shapely.box(0, 0, 120, 20), shapely.box(200, 0, 240, 20), shapely.box(300, 0, 340, 20)]
+    fps += [shapely.box(400, 0, 440, 20), shapely.box(500, 0, 510, 10)]
+    b = gpd.GeoDataFrame(
+        {"building_id": [1, 2, 3, 4, 5], "households": [1200, 600, 700, 800, 50]}, geometry=fps, crs=32650
+    )
+    doors = [shapely.Point(210, 0), shapely.Point(230, 0)]
+    u = pd.DataFrame(
+        {
+            "building_id": [1] * 6 + [2, 2, 3, 3, 4],
+            "unit_id": list(range(-1, -12, -1)),
+            "unit": [str(i) for i in range(1, 7)] + ["A", "B", "1", "2", "1"],
+            "households": [200] * 6 + [300, 300, 300, 300, 800],
+            "entrance": [None] * 6 + doors + [None] * 3,
+        }
+    )
+    frame, splits, whole = split_by_units(b, u, 500)
+    tower = frame.loc[frame["parent_building_id"] == 1]
+    assert tower["households"].tolist() == [200] * 6 and tower["unit"].tolist() == [
+        str(i) for i in range(1, 7)
+    ]
+    assert abs(shapely.union_all(tower.geometry.values).area - fps[0].area) < 1e-6
+    assert abs(tower.geometry.area.sum() - fps[0].area) < 1e-6
+    cut = frame.loc[frame["parent_building_id"] == 2]
+    assert cut["households"].sum() == 600 and len(cut) == 2
+    assert cut.geometry.iloc[0].contains(shapely.Point(205, 5))  # the Voronoi cell of door A
+    assert {s["building_id"]: s["how"] for s in splits} == {
+        1: "strips along the long axis",
+        2: "cut at the entrances",
+    }
+    assert {w["building_id"]: w["reason"] for w in whole} == {3: UNITS_DISAGREE, 4: ONE_UNIT}
+    assert frame["households"].sum() == b["households"].sum()
+    none, _, left = split_by_units(b, u.iloc[:0], 500)
+    assert len(none) == len(b) and {w["reason"] for w in left} == {NO_UNIT_DATA}

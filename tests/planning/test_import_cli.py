@@ -232,6 +232,25 @@ def test_households_from_the_registry_override_estimates(
     assert res.figures["buildings_estimated"] == n_est
 
 
+def test_streets_imported_again_are_not_added_twice(helsinki: dict[str, Any], cli: Any, q: Any) -> None:
+    """``import streets --force`` of the same extract adds no segment: the network stays as it was."""
+    before = q("SELECT count(*), sum(length_m), max(greatest(source, target)) FROM streets")[0]
+    r = cli("import", "streets", str(HELSINKI), "--community", HELSINKI_CODE, "--force")
+    assert r.exit_code == 0, r.output
+    out = " ".join(r.output.split())
+    after = q("SELECT count(*), sum(length_m), max(greatest(source, target)) FROM streets")[0]
+    assert after == before
+    run = q("SELECT report FROM import_runs WHERE kind = 'streets' AND status = 'done' ORDER BY id DESC")[0][
+        0
+    ]
+    assert run["segments_already_in_network"] == run["segments_after_noding"] > 500
+    assert f"segments already in network: {run['segments_already_in_network']}" in out
+    # no two stored segments are the same line
+    assert q(
+        "SELECT count(*) FROM streets a JOIN streets b ON a.id < b.id AND ST_Equals(a.geom, b.geom)"
+    ) == [(0,)]
+
+
 # ------------------------------------------------------------------ hostile files
 
 

@@ -29,6 +29,7 @@ from api.services.planning.inputs import CommunityInputs
 from api.services.planning.redraw import RedrawRequest, figures_for, streets_for, unit_range
 from api.services.planning.shapes import line_in, polygon_in
 from api.services.planning.slivers import fold_slivers
+from api.services.planning.splitting import planning_buildings
 from api.store.sql.plans.rows import GridGeomRow, PlanRow
 from gis.planning import edits as pe
 from gis.planning.errors import EditRefused as AlgoRefused
@@ -93,6 +94,7 @@ class EditContext:
     plan: PlanRow
     inputs: CommunityInputs
     grids: list[GridGeomRow]
+    #: Building id → grid code; units of split buildings as ``-unit id``.
     assignment: dict[int, str]
 
 
@@ -108,7 +110,8 @@ def editable(ctx: EditContext) -> tuple[pe.Plan, list[str]]:
     params = ctx.plan.params
     hrange = households_range(ctx.plan)
     req = RedrawRequest(households=hrange, grids=params.get("grids") or len(ctx.grids) or 1)
-    b = inputs.buildings[["building_id", "households", "geometry"]]
+    planning = planning_buildings(inputs, hrange, str(params.get("oversize", "own_grid")))
+    b = planning.buildings[["building_id", "households", "geometry"]]
     streets = streets_for(inputs, bool(params.get("follow_streets", True)))
     units = fold_slivers(build_units(inputs.community, b, streets, households_range=unit_range(inputs, req)))
     zeros = units.units.set_index("unit_id")["households"] * 0
@@ -236,6 +239,9 @@ def result_grids(
         unit_labels=plan.cell_labels,
         adjacency=plan.adjacency,
         grid_id="code",
+        buildings=planning_buildings(
+            ctx.inputs, plan.households_range, str(ctx.plan.params.get("oversize", "own_grid"))
+        ).buildings,
     )
     fig["notes"] = [with_codes(n, codes) for n in plan.notes]
     return grids, assignment, fig

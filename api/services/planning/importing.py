@@ -33,6 +33,7 @@ from api.services.planning.diff import refresh_moved
 from api.services.planning.inputs import DENSIFY_DEG, load_inputs
 from api.services.planning.jobs import CancelToken, ProgressFn
 from api.services.planning.redraw import figures_for, save_grids
+from api.services.planning.stale import mark_drafts_stale
 from api.store.sql import imports as qi
 from api.store.sql.plans import community as qc
 from api.store.sql.plans import drafts as qd
@@ -345,6 +346,7 @@ def import_buildings(
         return {
             "assigned_to_active_grids": assigned,
             "households": int(sum(r["hh"] for r in rows)),
+            "drafts_marked_stale": mark_drafts_stale(conn, community, f"buildings imported from {path.name}"),
         }
 
     return _run(
@@ -446,9 +448,20 @@ def import_streets(
         "margin_m": margin_m,
     }
 
+    present = [0]
+
+    def write(conn: Any, batch: list[dict[str, Any]]) -> int:
+        n = qi.insert_streets(conn, batch)
+        present[0] += len(batch) - n
+        return n
+
     def finish(conn: Any) -> dict[str, Any]:
         qi.lock_streets(conn)
-        return {"network_segments_split": node_with_network(conn), "vertices": assign_vertices(conn)}
+        return {
+            "segments_already_in_network": present[0],
+            "network_segments_split": node_with_network(conn),
+            "vertices": assign_vertices(conn),
+        }
 
     return _run(
         engine,
@@ -457,7 +470,7 @@ def import_streets(
         path,
         options,
         rows,
-        qi.insert_streets,
+        write,
         finish,
         report,
         force,
@@ -640,6 +653,9 @@ def import_households(
     with engine.begin() as conn:  # buildings, grid totals and journal together
         qi.set_households(conn, ids, hh, src)
         report["active_grids_recounted"] = qi.refresh_grid_totals(conn, community)
+        report["drafts_marked_stale"] = mark_drafts_stale(
+            conn, community, f"households imported from {path.name} (import run {run_id})"
+        )
         qi.advance(conn, run_id, len(ids))
         qi.finish_run(conn, run_id, report)
     if progress:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import geopandas as gpd
 import numpy as np
@@ -20,6 +20,7 @@ WGS84 = "EPSG:4326"
 #: are densified (≈ 10 m) before projecting, so that grids sharing a vertex-poor edge with
 #: the community still coincide with it to well under a square metre.
 DENSIFY_DEG = 1e-4
+UNIT_COLUMNS = ["unit_id", "building_id", "unit", "households", "entrance"]
 
 
 @dataclass
@@ -40,6 +41,10 @@ class CommunityInputs:
     existing : pandas.Series
         Active grid code per ``building_id`` (buildings in no active grid left out).
     active_plan_id : int or None
+    units : DataFrame
+        The units (单元) known for the buildings (``wangge import units``): ``unit_id``
+        (``building_units.id``), ``building_id``, ``unit`` (label), ``households``, ``entrance``
+        (Point in ``crs`` or None), in order along each building.
     """
 
     code: str
@@ -51,6 +56,7 @@ class CommunityInputs:
     streets: gpd.GeoDataFrame | None
     existing: pd.Series
     active_plan_id: int | None
+    units: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=UNIT_COLUMNS))
 
 
 def load_inputs(conn: Connection, community: str) -> CommunityInputs:
@@ -106,6 +112,25 @@ def load_inputs(conn: Connection, community: str) -> CommunityInputs:
         streets=streets,
         existing=existing,
         active_plan_id=qc.active_plan_id(conn, community),
+        units=_units(conn, community, crs),
+    )
+
+
+def _units(conn: Connection, community: str, crs: pyproj.CRS) -> pd.DataFrame:
+    """Return the units of the community's buildings, entrances projected to ``crs``."""
+    rows = qc.units_of(conn, community)
+    if not rows:
+        return pd.DataFrame(columns=UNIT_COLUMNS)
+    ents = [shapely.from_wkb(r.entrance) if r.entrance is not None else None for r in rows]
+    projected = gpd.GeoSeries(ents, crs=WGS84).to_crs(crs)
+    return pd.DataFrame(
+        {
+            "unit_id": [r.id for r in rows],
+            "building_id": [r.building_id for r in rows],
+            "unit": [r.label for r in rows],
+            "households": [r.households for r in rows],
+            "entrance": [None if e is None else g for e, g in zip(ents, projected, strict=True)],
+        }
     )
 
 

@@ -20,6 +20,7 @@ from api.services.planning.inputs import CommunityInputs, to_wgs84_wkb
 from api.services.planning.jobs import CancelToken, ProgressFn, step
 from api.services.planning.results import RedrawResult
 from api.services.planning.slivers import fold_slivers
+from api.services.planning.splitting import Planning, planning_buildings, split_assignment
 from api.store.sql.plans import drafts as qd
 from gis.planning import errors as perr
 from gis.planning.grids import dissolve_grids
@@ -55,10 +56,14 @@ class RedrawRequest:
     keep_codes : bool
         Grids that continue an active grid take its code (off: numbered afresh
         west→east, north→south).
-    oversize : {"own_grid", "refuse"}
+    oversize : {"own_grid", "split_units", "refuse"}
         A building with more households than the maximum becomes a grid by
         itself, flagged ``over_maximum`` in the figures, while the rest is
-        planned normally (default); or the redraw is refused naming it.
+        planned normally (default); or is split by its units (单元, from
+        ``wangge import units``) so consecutive units go to grids like
+        buildings — a building without unit data then falls back to its own
+        grid, flagged and listed in ``figures.oversize_not_split``; or the
+        redraw is refused naming it.
     """
 
     households: tuple[int, int] | None = (300, 500)
@@ -67,7 +72,7 @@ class RedrawRequest:
     seed: int = 0
     follow_streets: bool = True
     keep_codes: bool = True
-    oversize: Literal["own_grid", "refuse"] = "own_grid"
+    oversize: Literal["own_grid", "split_units", "refuse"] = "own_grid"
 
     def check(self) -> None:
         """Refuse (422, naming the field) a request no plan can answer: bad range or grid count."""
@@ -93,6 +98,8 @@ class Draft:
     figures: dict[str, Any]
     params: dict[str, Any]
     notes: list[str] = field(default_factory=list)
+    #: Unit (``building_units.id``) → grid code, for buildings split by their units.
+    unit_assignment: dict[int, str] = field(default_factory=dict)
 
 
 def unit_range(inputs: CommunityInputs, req: RedrawRequest) -> tuple[int, int]:
@@ -139,7 +146,8 @@ def compute_draft(
         The caller cancelled.
     """
     req.check()
-    b = inputs.buildings[["building_id", "households", "geometry"]]
+    planning = planning_buildings(inputs, req.households, req.oversize)
+    b = planning.buildings[["building_id", "households", "geometry"]]
     urange = unit_range(inputs, req)
     existing = inputs.existing if req.keep_existing and len(inputs.existing) else None
     what = f"the redraw of {inputs.code}"
@@ -155,7 +163,7 @@ def compute_draft(
             n_grids=req.grids,
             existing=existing,
             seed=req.seed,
-            oversize=req.oversize,
+            oversize="own_grid" if req.oversize == "split_units" else req.oversize,
         )
         step(progress, cancel, "partition", 1, 1, what)
     except perr.InfeasiblePlan as exc:
@@ -168,7 +176,11 @@ def compute_draft(
     grids["name"] = [f"{inputs.name}第{int(c[-3:])}网格" for c in grids["grid_code"]]
     code_of = dict(zip(grids["label"].tolist(), grids["grid_code"].tolist(), strict=True))
     blabels = part.building_labels(units.units)
-    assignment = {int(bid): code_of[int(lab)] for bid, lab in blabels.items()}
+    assignment, unit_assignment = split_assignment(
+        inputs, {int(bid): code_of[int(lab)] for bid, lab in blabels.items()}
+    )
+    if unit_assignment:
+        grids["n_buildings"] = _whole_buildings(grids, planning, blabels)
     step(progress, cancel, "grids", 1, 1, what)
     figures = figures_for(
         inputs,
@@ -178,8 +190,12 @@ def compute_draft(
         unit_labels=part.labels,
         adjacency=units.adjacency,
         grid_id="grid_code",
+        buildings=planning.buildings,
     )
-    figures["notes"] = list(part.notes) + list(part.problems)
+    figures["notes"] = planning.notes() + list(part.notes) + list(part.problems)
+    if req.oversize == "split_units":
+        figures["split_buildings"] = _split_figures(planning, unit_assignment, inputs)
+        figures["oversize_not_split"] = planning.not_split
     figures["crossing_buildings"] = len(units.crossing_buildings)
     params = {
         "source": "redraw",
@@ -195,7 +211,36 @@ def compute_draft(
         "feasible_grid_counts": _counts(inputs, req),
     }
     step(progress, cancel, "figures", 1, 1, what)
-    return Draft(grids=grids, assignment=assignment, figures=figures, params=params)
+    return Draft(
+        grids=grids, assignment=assignment, figures=figures, params=params, unit_assignment=unit_assignment
+    )
+
+
+def _whole_buildings(grids: gpd.GeoDataFrame, planning: Planning, labels: pd.Series) -> list[int]:
+    """Count buildings per grid, a split building once in each grid holding some of its units."""
+    parent = dict(
+        zip(planning.buildings["building_id"], planning.buildings["parent_building_id"], strict=True)
+    )
+    per: dict[int, set[int]] = {}
+    for bid, lab in labels.items():
+        per.setdefault(int(lab), set()).add(int(parent[int(bid)]))
+    return [len(per.get(int(lab), ())) for lab in grids["label"]]
+
+
+def _split_figures(
+    planning: Planning, unit_assignment: dict[int, str], inputs: CommunityInputs
+) -> list[dict[str, Any]]:
+    """Each split building with the units every grid holds (labels in order)."""
+    by_unit = dict(zip(inputs.units["unit_id"], inputs.units["unit"], strict=True))
+    parent_of = dict(zip(inputs.units["unit_id"], inputs.units["building_id"], strict=True))
+    out = []
+    for s in planning.split:
+        held: dict[str, list[str]] = {}
+        for uid in inputs.units["unit_id"]:
+            if int(parent_of[uid]) == s["building_id"] and int(uid) in unit_assignment:
+                held.setdefault(unit_assignment[int(uid)], []).append(str(by_unit[uid]))
+        out.append({**s, "grids": held})
+    return out
 
 
 def figures_for(
@@ -207,12 +252,18 @@ def figures_for(
     unit_labels: pd.Series | np.ndarray,
     adjacency: Any,
     grid_id: str,
+    buildings: gpd.GeoDataFrame | None = None,
 ) -> dict[str, Any]:
-    """Return the quality figures plus the validation problems of a plan (metric CRS)."""
+    """Return the quality figures plus the validation problems of a plan (metric CRS).
+
+    ``buildings`` are the buildings planned (units of split buildings as buildings of their
+    own); default the community's.
+    """
+    planned = inputs.buildings if buildings is None else buildings
     fig = plan_metrics(grids, households_range, units=units, unit_labels=unit_labels, adjacency=adjacency)
     problems = validate_plan(
         grids,
-        inputs.buildings[["building_id", "households", "geometry"]],
+        planned[["building_id", "households", "geometry"]],
         inputs.community,
         households_range,
         grid_id=grid_id,
@@ -223,7 +274,7 @@ def figures_for(
     fig["households_per_grid"] = {
         str(c): int(h) for c, h in zip(grids[grid_id], grids["households"], strict=True)
     }
-    fig["over_maximum"] = over_maximum_grids(inputs, grids, households_range, grid_id)
+    fig["over_maximum"] = over_maximum_grids(planned, grids, households_range, grid_id)
     est = inputs.buildings["households_estimated"].to_numpy(dtype=bool)
     fig["households_estimated"] = int(inputs.buildings["households"].to_numpy()[est].sum())
     fig["buildings_estimated"] = int(est.sum())
@@ -231,7 +282,10 @@ def figures_for(
 
 
 def over_maximum_grids(
-    inputs: CommunityInputs, grids: gpd.GeoDataFrame, households_range: tuple[int, int] | None, grid_id: str
+    buildings: gpd.GeoDataFrame,
+    grids: gpd.GeoDataFrame,
+    households_range: tuple[int, int] | None,
+    grid_id: str,
 ) -> list[str]:
     """Return the codes of the grids holding a building with more households than the maximum.
 
@@ -241,7 +295,7 @@ def over_maximum_grids(
     """
     if households_range is None or not len(grids):
         return []
-    b = inputs.buildings
+    b = buildings
     big = b.loc[b["households"].to_numpy() > households_range[1]]
     if not len(big):
         return []
@@ -328,7 +382,15 @@ def store_draft(
         created_by=created_by,
         owner_token_id=owner_token_id,
     )
-    save_grids(conn, plan_id, inputs, draft.grids, draft.assignment, code_col="grid_code")
+    save_grids(
+        conn,
+        plan_id,
+        inputs,
+        draft.grids,
+        draft.assignment,
+        code_col="grid_code",
+        units=draft.unit_assignment,
+    )
     return plan_id
 
 
@@ -339,8 +401,16 @@ def save_grids(
     grids: gpd.GeoDataFrame,
     assignment: dict[int, str],
     code_col: str = "grid_code",
+    units: dict[int, str] | None = None,
 ) -> dict[str, int]:
-    """Replace a draft's grids (metric CRS, stored in WGS84) and assignments; return code → grid id."""
+    """Replace a draft's grids (metric CRS, stored in WGS84) and assignments; return code → grid id.
+
+    ``assignment`` may hold units of split buildings as ``-unit id`` (an edited plan); they are
+    stored with ``units`` (unit id → code) in ``plan_unit_assignments``.
+    """
+    if any(k < 0 for k in assignment):
+        assignment, more = split_assignment(inputs, assignment)
+        units = {**(units or {}), **more}
     wkb = to_wgs84_wkb(grids.geometry)
     rows = [
         {"code": str(c), "name": str(n), "households": int(h), "buildings": int(nb), "wkb": w}
@@ -348,7 +418,7 @@ def save_grids(
             grids[code_col], grids["name"], grids["households"], grids["n_buildings"], wkb, strict=True
         )
     ]
-    return qd.replace_grids(conn, plan_id, inputs.code, inputs.city_code, rows, assignment)
+    return qd.replace_grids(conn, plan_id, inputs.code, inputs.city_code, rows, assignment, units)
 
 
 def store_redraw(

@@ -16,8 +16,18 @@ from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
+class UnitHeld:
+    """A unit (单元) of a building split by its units, held by a grid."""
+
+    building_id: int
+    building_code: str
+    unit: str
+    households: int
+
+
+@dataclass(frozen=True, slots=True)
 class GridProperties:
-    """The properties of a grid feature."""
+    """The properties of a grid feature (``units``: the units of split buildings it holds)."""
 
     code: str
     name: str
@@ -25,6 +35,7 @@ class GridProperties:
     buildings: int
     worker_id: int | None
     active: bool
+    units: list[UnitHeld] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +163,8 @@ class PlanSummary:
     version: int
     owner_token_id: int | None
     updated_at: dt.datetime
+    #: Why a draft's figures are out of date (an import since it was drawn), None when current.
+    stale: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +198,7 @@ class PlanDetail:
     version: int
     owner_token_id: int | None
     updated_at: dt.datetime
+    stale: str | None
     grids: GridCollection
     diff: PlanDiff
     edits: list[EditEntry]

@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy.engine import Connection
 
@@ -56,11 +56,16 @@ class RunRequest:
     households: tuple[int, int] = (300, 500)
     follow_streets: bool = True
     keep_codes: bool = True
+    #: What becomes of a building above the maximum (``own_grid``, ``split_units``, ``refuse``).
+    oversize: Literal["own_grid", "split_units", "refuse"] = "own_grid"
 
     def redraw_request(self) -> RedrawRequest:
         """Return the algorithm's request."""
         return RedrawRequest(
-            households=self.households, follow_streets=self.follow_streets, keep_codes=self.keep_codes
+            households=self.households,
+            follow_streets=self.follow_streets,
+            keep_codes=self.keep_codes,
+            oversize=self.oversize,
         )
 
 
@@ -190,6 +195,7 @@ def start_run(
                 "households": list(req.households),
                 "follow_streets": req.follow_streets,
                 "keep_codes": req.keep_codes,
+                "oversize": req.oversize,
             },
         )
     return _view(row), created
@@ -231,6 +237,7 @@ def execute_run(db: Database, principal: Principal, run_id: int) -> RunView:
         households=(int(row.request["households"][0]), int(row.request["households"][1])),
         follow_streets=bool(row.request.get("follow_streets", True)),
         keep_codes=bool(row.request.get("keep_codes", True)),
+        oversize=row.request.get("oversize", "own_grid"),
     ).redraw_request()
     outcomes: list[dict[str, Any]] = []
     error = None

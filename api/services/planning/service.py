@@ -72,8 +72,11 @@ from api.services.planning.results import (
     PublishResult,
     RedrawOutcome,
     RedrawResult,
+    UnitHeld,
 )
 from api.services.planning.review import review_in
+from api.services.planning.splitting import merged_assignment
+from api.services.planning.stale import stale_message
 from api.store.sql.plans import community as qc
 from api.store.sql.plans import drafts as qd
 from api.store.sql.plans import edits as qe
@@ -270,6 +273,7 @@ def _summary(plan: PlanRow, grids: int) -> PlanSummary:
         version=plan.version,
         owner_token_id=plan.owner_token_id,
         updated_at=plan.updated_at,
+        stale=stale_message(plan.figures or {}) if plan.status == "draft" else None,
     )
 
 
@@ -295,13 +299,20 @@ def list_plans(
 
 
 def grid_collection(conn: Connection, plan_id: int) -> GridCollection:
-    """Return a plan's grids as a GeoJSON FeatureCollection (WGS84)."""
+    """Return a plan's grids as a GeoJSON FeatureCollection (WGS84), with the units each holds."""
+    held: dict[str, list[UnitHeld]] = {}
+    for u in qd.units_held(conn, plan_id):
+        held.setdefault(u.grid_code, []).append(
+            UnitHeld(u.building_id, u.building_code, u.label, u.households)
+        )
     return GridCollection(
         features=[
             GridFeature(
                 id=r.code,
                 geometry=json.loads(r.geometry),
-                properties=GridProperties(r.code, r.name, r.households, r.buildings, r.worker_id, r.active),
+                properties=GridProperties(
+                    r.code, r.name, r.households, r.buildings, r.worker_id, r.active, held.get(r.code, [])
+                ),
             )
             for r in qd.grid_features(conn, plan_id)
         ]
@@ -324,6 +335,7 @@ def _show(conn: Connection, principal: Principal, plan_id: int) -> PlanDetail:
         version=plan.version,
         owner_token_id=plan.owner_token_id,
         updated_at=plan.updated_at,
+        stale=stale_message(plan.figures or {}) if plan.status == "draft" else None,
         grids=grid_collection(conn, plan_id),
         diff=plan_diff(conn, plan),
         edits=[
@@ -391,7 +403,9 @@ def _load_for_edit(conn: Connection, principal: Principal, plan_id: int, version
         plan=plan,
         inputs=load_inputs(conn, plan.community_code),
         grids=qd.plan_grids(conn, plan_id),
-        assignment=qd.plan_assignment(conn, plan_id),
+        assignment=merged_assignment(
+            qd.plan_assignment(conn, plan_id), qd.plan_unit_assignment(conn, plan_id)
+        ),
     )
 
 

@@ -228,12 +228,20 @@ def set_households(conn: Connection, ids: list[int], households: list[int], sour
 
 
 def refresh_grid_totals(conn: Connection, community: str) -> int:
-    """Recount households and buildings of the community's active grids from their buildings."""
+    """Recount households and buildings of the community's active grids from their buildings.
+
+    A building split by its units in the active plan counts by its units (each in its grid).
+    """
     res = conn.execute(
         text(
             """
             UPDATE grids g SET
-              households = (SELECT coalesce(sum(b.households), 0) FROM buildings b WHERE b.grid_id = g.id),
+              households = (SELECT coalesce(sum(b.households), 0) FROM buildings b WHERE b.grid_id = g.id
+                            AND NOT EXISTS (SELECT 1 FROM plan_unit_assignments pu
+                                            JOIN building_units u ON u.id = pu.unit_id
+                                            WHERE pu.plan_id = g.plan_id AND u.building_id = b.id))
+                         + (SELECT coalesce(sum(u.households), 0) FROM plan_unit_assignments pu
+                            JOIN building_units u ON u.id = pu.unit_id WHERE pu.grid_id = g.id),
               buildings = (SELECT count(*) FROM buildings b WHERE b.grid_id = g.id)
             WHERE g.active AND g.community_code = :c
             """
@@ -308,19 +316,31 @@ def move_buildings(conn: Connection, ids: list[int], communities: list[str]) -> 
     return int(res.rowcount or 0)
 
 
+#: A new street segment lying within this distance (degrees, ≈ 10 cm) of the stored network along
+#: its whole length is already there (a re-import, an overlapping extract): it is not added again.
+STREET_DUPLICATE_DEG = 1e-6
+
+
 def insert_streets(conn: Connection, rows: Sequence[dict[str, Any]]) -> int:
-    """Insert street segments (length from geography); return the rows inserted."""
+    """Insert street segments (length from geography) not already in the network; return the rows inserted.
+
+    A segment covered by the stored streets (within :data:`STREET_DUPLICATE_DEG`, whether by one
+    segment or by several it was split into at crossings) is left out, so importing a file again
+    (``--force``) or an extract overlapping an earlier one adds no street twice.
+    """
     res = conn.execute(
         text(
             """
             INSERT INTO streets (city_code, name, kind, length_m, geom)
-            SELECT t.city, t.name, t.kind, ST_Length(ST_GeomFromWKB(t.wkb, 4326)::geography),
-                   ST_GeomFromWKB(t.wkb, 4326)
-            FROM unnest(CAST(:city AS text[]), CAST(:name AS text[]), CAST(:kind AS text[]),
-                        CAST(:wkb AS bytea[])) AS t(city, name, kind, wkb)
+            SELECT n.city, n.name, n.kind, ST_Length(n.g::geography), n.g
+            FROM (SELECT t.city, t.name, t.kind, ST_GeomFromWKB(t.wkb, 4326) AS g
+                  FROM unnest(CAST(:city AS text[]), CAST(:name AS text[]), CAST(:kind AS text[]),
+                              CAST(:wkb AS bytea[])) AS t(city, name, kind, wkb)) AS n
+            WHERE NOT coalesce((SELECT ST_Covers(ST_Buffer(ST_Collect(s.geom), :tol), n.g)
+                                FROM streets s WHERE s.geom && ST_Expand(n.g, :tol)), false)
             """
         ),
-        {k: [r[k] for r in rows] for k in ("city", "name", "kind", "wkb")},
+        {**{k: [r[k] for r in rows] for k in ("city", "name", "kind", "wkb")}, "tol": STREET_DUPLICATE_DEG},
     )
     return int(res.rowcount or 0)
 
@@ -503,3 +523,34 @@ def copy_street(conn: Connection, street_id: int, wkb: bytes, target: int | None
         ),
         {"id": street_id, "w": wkb, "t": target},
     )
+
+
+def replace_units(conn: Connection, building_ids: list[int], rows: Sequence[dict[str, Any]]) -> int:
+    """Replace the units (单元) of these buildings by ``rows`` (building_id, label, seq, households, wkb).
+
+    Units of other buildings are untouched; plans that held a replaced unit lose its row in
+    ``plan_unit_assignments`` (cascade) — a draft split by the old units is marked stale by the
+    caller.
+    """
+    conn.execute(
+        text("DELETE FROM building_units WHERE building_id = ANY(CAST(:b AS bigint[]))"), {"b": building_ids}
+    )
+    res = conn.execute(
+        text(
+            """
+            INSERT INTO building_units (building_id, label, seq, households, entrance, source)
+            SELECT t.b, t.label, t.seq, t.hh,
+                   CASE WHEN t.wkb IS NULL THEN NULL ELSE ST_GeomFromWKB(t.wkb, 4326) END, 'registry'
+            FROM unnest(CAST(:b AS bigint[]), CAST(:label AS text[]), CAST(:seq AS int[]),
+                        CAST(:hh AS int[]), CAST(:wkb AS bytea[])) AS t(b, label, seq, hh, wkb)
+            """
+        ),
+        {
+            "b": [r["building_id"] for r in rows],
+            "label": [r["label"] for r in rows],
+            "seq": [r["seq"] for r in rows],
+            "hh": [r["households"] for r in rows],
+            "wkb": [r["wkb"] for r in rows],
+        },
+    )
+    return int(res.rowcount or 0)

@@ -54,10 +54,12 @@ class RedrawBody(BaseModel):
     keep_codes: bool = Field(
         default=True, description="grids that continue an active grid keep its code (off: numbered afresh)"
     )
-    oversize: Literal["own_grid", "refuse"] = Field(
+    oversize: Literal["own_grid", "split_units", "refuse"] = Field(
         default="own_grid",
-        description="a building above the maximum becomes its own grid, flagged over_maximum (own_grid), "
-        "or the redraw is refused (refuse)",
+        description="a building above the maximum becomes its own grid, flagged over_maximum (own_grid); "
+        "is split by its units (单元, `wangge import units`) so its units go to grids like buildings, a "
+        "building without unit data falling back to own_grid and listed in figures.oversize_not_split "
+        "(split_units); or the redraw is refused (refuse)",
     )
 
     def to_request(self) -> RedrawRequest:
@@ -240,7 +242,7 @@ class PlanParams(_Open):
     seed: int | None = None
     follow_streets: bool | None = None
     keep_codes: bool | None = None
-    oversize: str | None = Field(default=None, description="own_grid or refuse")
+    oversize: str | None = Field(default=None, description="own_grid, split_units or refuse")
     base_plan_id: int | None = Field(default=None, description="the active plan it was drawn against")
     metric_crs: str | None = None
     feasible_grid_counts: list[int] | None = None
@@ -277,6 +279,15 @@ class MultiPolygonGeometry(_Out):
     coordinates: list[list[list[list[float]]]]
 
 
+class UnitHeldOut(_Out):
+    """A unit (单元) of a building split by its units (``oversize: "split_units"``), held by a grid."""
+
+    building_id: int
+    building_code: str
+    unit: str = Field(description="the unit's label, as the registry names it")
+    households: int
+
+
 class GridProperties(_Out):
     """The properties of a grid feature."""
 
@@ -286,6 +297,10 @@ class GridProperties(_Out):
     buildings: int
     worker_id: int | None
     active: bool
+    units: list[UnitHeldOut] = Field(
+        default_factory=list,
+        description="units of buildings split by their units that this grid holds (households counted here)",
+    )
 
 
 class GridFeature(_Out):
@@ -398,6 +413,11 @@ class _PlanHead(_Out):
     version: int = Field(description="raised by every change; send it back with a change")
     owner_token_id: int | None = Field(description="the token that drew the draft (null: command line)")
     updated_at: dt.datetime
+    stale: str | None = Field(
+        default=None,
+        description="a draft drawn before households, units or buildings were imported: why its figures "
+        "are out of date (redraw, or edit it to recount); null when current",
+    )
 
 
 class PlanSummaryOut(_PlanHead):

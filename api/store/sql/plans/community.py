@@ -6,7 +6,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from api.store.sql.plans.clauses import Clause, where
-from api.store.sql.plans.rows import BuildingRow, CommunityRow, StreetRow
+from api.store.sql.plans.rows import BuildingRow, CommunityRow, StreetRow, UnitRow
 
 
 def community_row(conn: Connection, code: str) -> CommunityRow | None:
@@ -65,6 +65,25 @@ def buildings_of(conn: Connection, community: str) -> list[BuildingRow]:
         {"c": community},
     )
     return [BuildingRow(int(r[0]), str(r[1]), int(r[2]), bool(r[3]), bytes(r[4]), r[5]) for r in rows]
+
+
+def units_of(conn: Connection, community: str) -> list[UnitRow]:
+    """Return the units (单元) of the community's buildings, by building and order."""
+    rows = conn.execute(
+        text(
+            """
+            SELECT u.id, u.building_id, u.label, u.seq, u.households, ST_AsBinary(u.entrance)
+            FROM building_units u JOIN buildings b ON b.id = u.building_id
+            WHERE b.community_code = :c
+            ORDER BY u.building_id, u.seq, u.id
+            """
+        ),
+        {"c": community},
+    )
+    return [
+        UnitRow(int(r[0]), int(r[1]), str(r[2]), int(r[3]), int(r[4]), None if r[5] is None else bytes(r[5]))
+        for r in rows
+    ]
 
 
 def streets_in(conn: Connection, community: str) -> list[StreetRow]:

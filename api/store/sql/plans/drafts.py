@@ -18,7 +18,7 @@ from api.store.sql.plans.clauses import (
     status_is,
     where,
 )
-from api.store.sql.plans.rows import GridFeatureRow, GridGeomRow, PlanListRow, PlanRow
+from api.store.sql.plans.rows import GridFeatureRow, GridGeomRow, PlanListRow, PlanRow, UnitHeldRow
 
 
 def _plan(row: Sequence[Any]) -> PlanRow:
@@ -132,6 +132,22 @@ def bump_version(conn: Connection, plan_id: int) -> int:
     )
 
 
+def mark_stale(conn: Connection, community: str, reason: str) -> int:
+    """Record in ``figures.stale`` of the community's drafts why their figures are out of date."""
+    at = conn.execute(
+        text("SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') || ' UTC'")
+    ).scalar_one()
+    res = conn.execute(
+        text(
+            "UPDATE plans SET figures = jsonb_set(figures, '{stale}', "
+            "jsonb_build_object('reason', CAST(:r AS text), 'at', CAST(:at AS text))) "
+            "WHERE community_code = :c AND status = 'draft'"
+        ),
+        {"c": community, "r": reason, "at": at},
+    )
+    return int(res.rowcount or 0)
+
+
 def delete_plan(conn: Connection, plan_id: int) -> None:
     """Delete a plan with its grids, assignments and edits."""
     conn.execute(text("DELETE FROM plans WHERE id = :id"), {"id": plan_id})
@@ -144,6 +160,7 @@ def replace_grids(
     city_code: str,
     grids: Sequence[dict[str, Any]],
     assignment: dict[int, str],
+    unit_assignment: dict[int, str] | None = None,
 ) -> dict[str, int]:
     """Replace the grids and building assignments of a (draft) plan.
 
@@ -158,12 +175,15 @@ def replace_grids(
         MultiPolygon) per grid.
     assignment
         Building id → grid code.
+    unit_assignment
+        Unit id (``building_units.id``) → grid code, for buildings split by their units.
 
     Returns
     -------
     dict
         Grid code → new grid id.
     """
+    conn.execute(text("DELETE FROM plan_unit_assignments WHERE plan_id = :p"), {"p": plan_id})
     conn.execute(text("DELETE FROM plan_assignments WHERE plan_id = :p"), {"p": plan_id})
     conn.execute(text("DELETE FROM grids WHERE plan_id = :p"), {"p": plan_id})
     rows = conn.execute(
@@ -198,6 +218,15 @@ def replace_grids(
         ),
         {"p": plan_id, "b": bids, "g": [ids[assignment[b]] for b in bids]},
     )
+    if unit_assignment:
+        uids = list(unit_assignment)
+        conn.execute(
+            text(
+                "INSERT INTO plan_unit_assignments (plan_id, unit_id, grid_id) "
+                "SELECT :p, u, g FROM unnest(CAST(:u AS bigint[]), CAST(:g AS bigint[])) AS t(u, g)"
+            ),
+            {"p": plan_id, "u": uids, "g": [ids[unit_assignment[u]] for u in uids]},
+        )
     return ids
 
 
@@ -225,6 +254,37 @@ def plan_assignment(conn: Connection, plan_id: int) -> dict[int, str]:
         {"p": plan_id},
     )
     return {int(b): str(c) for b, c in rows}
+
+
+def plan_unit_assignment(conn: Connection, plan_id: int) -> dict[int, str]:
+    """Return unit id → grid code for the units of split buildings in a plan."""
+    rows = conn.execute(
+        text(
+            "SELECT pu.unit_id, g.code FROM plan_unit_assignments pu JOIN grids g "
+            "ON g.id = pu.grid_id WHERE pu.plan_id = :p"
+        ),
+        {"p": plan_id},
+    )
+    return {int(u): str(c) for u, c in rows}
+
+
+def units_held(conn: Connection, plan_id: int) -> list[UnitHeldRow]:
+    """Return the units of split buildings each grid of a plan holds, by grid, building and order."""
+    rows = conn.execute(
+        text(
+            """
+            SELECT g.code, u.id, b.id, b.code, u.label, u.households
+            FROM plan_unit_assignments pu
+            JOIN grids g ON g.id = pu.grid_id
+            JOIN building_units u ON u.id = pu.unit_id
+            JOIN buildings b ON b.id = u.building_id
+            WHERE pu.plan_id = :p
+            ORDER BY g.code, b.code, u.seq, u.id
+            """
+        ),
+        {"p": plan_id},
+    )
+    return [UnitHeldRow(str(a), int(b), int(c), str(d), str(e), int(f)) for a, b, c, d, e, f in rows]
 
 
 def grid_features(conn: Connection, plan_id: int) -> list[GridFeatureRow]:

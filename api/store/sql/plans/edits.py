@@ -69,10 +69,13 @@ def insert_edit(
     conn.execute(
         text(
             """
-            INSERT INTO plan_edit_grids (edit_id, code, name, households, buildings, building_ids, geom)
+            INSERT INTO plan_edit_grids (edit_id, code, name, households, buildings, building_ids,
+                                         unit_ids, geom)
             SELECT :e, g.code, g.name, g.households, g.buildings,
                    coalesce((SELECT array_agg(pa.building_id ORDER BY pa.building_id)
                              FROM plan_assignments pa WHERE pa.grid_id = g.id), '{}'),
+                   coalesce((SELECT array_agg(pu.unit_id ORDER BY pu.unit_id)
+                             FROM plan_unit_assignments pu WHERE pu.grid_id = g.id), '{}'),
                    g.geom
             FROM grids g WHERE g.plan_id = :p
             """
@@ -108,6 +111,7 @@ def restore_before(conn: Connection, plan_id: int, edit_id: int) -> int:
     Buildings imported after that edit are in no grid of the restored draft;
     publishing assigns them to the grid covering them.
     """
+    conn.execute(text("DELETE FROM plan_unit_assignments WHERE plan_id = :p"), {"p": plan_id})
     conn.execute(text("DELETE FROM plan_assignments WHERE plan_id = :p"), {"p": plan_id})
     conn.execute(text("DELETE FROM grids WHERE plan_id = :p"), {"p": plan_id})
     conn.execute(
@@ -127,6 +131,19 @@ def restore_before(conn: Connection, plan_id: int, edit_id: int) -> int:
             FROM restored r JOIN plan_edit_grids s ON s.edit_id = :e AND s.code = r.code
             CROSS JOIN LATERAL unnest(s.building_ids) AS u(bid)
             JOIN buildings b ON b.id = u.bid
+            """
+        ),
+        {"p": plan_id, "e": edit_id},
+    )
+    conn.execute(
+        text(
+            """
+            INSERT INTO plan_unit_assignments (plan_id, unit_id, grid_id)
+            SELECT :p, bu.id, g.id
+            FROM plan_edit_grids s JOIN grids g ON g.plan_id = :p AND g.code = s.code
+            CROSS JOIN LATERAL unnest(s.unit_ids) AS u(uid)
+            JOIN building_units bu ON bu.id = u.uid
+            WHERE s.edit_id = :e
             """
         ),
         {"p": plan_id, "e": edit_id},

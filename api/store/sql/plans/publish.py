@@ -37,20 +37,38 @@ def assign_late_buildings(conn: Connection, plan_id: int, community: str) -> int
         ),
         {"p": plan_id, "c": community},
     ).rowcount
-    if n:
-        conn.execute(
-            text(
-                """
-                UPDATE grids g SET households = s.hh, buildings = s.nb
-                FROM (SELECT pa.grid_id, sum(b.households) AS hh, count(*) AS nb
-                      FROM plan_assignments pa JOIN buildings b ON b.id = pa.building_id
-                      WHERE pa.plan_id = :p GROUP BY pa.grid_id) s
-                WHERE g.id = s.grid_id
-                """
-            ),
-            {"p": plan_id},
-        )
+    recount_grids(conn, plan_id)
     return int(n or 0)
+
+
+def recount_grids(conn: Connection, plan_id: int) -> None:
+    """Recount a plan's grids from the buildings as they are now (households imported since count).
+
+    A building split by its units counts by its units, each in the grid holding it.
+    """
+    conn.execute(
+        text(
+            """
+            WITH held AS (
+              SELECT pa.grid_id, b.id AS bid, b.households AS hh
+              FROM plan_assignments pa JOIN buildings b ON b.id = pa.building_id
+              WHERE pa.plan_id = :p
+                AND NOT EXISTS (SELECT 1 FROM plan_unit_assignments pu
+                                JOIN building_units u ON u.id = pu.unit_id
+                                WHERE pu.plan_id = :p AND u.building_id = b.id)
+              UNION ALL
+              SELECT pu.grid_id, u.building_id, u.households
+              FROM plan_unit_assignments pu JOIN building_units u ON u.id = pu.unit_id
+              WHERE pu.plan_id = :p
+            )
+            UPDATE grids g SET
+              households = coalesce((SELECT sum(h.hh) FROM held h WHERE h.grid_id = g.id), 0),
+              buildings = coalesce((SELECT count(DISTINCT h.bid) FROM held h WHERE h.grid_id = g.id), 0)
+            WHERE g.plan_id = :p
+            """
+        ),
+        {"p": plan_id},
+    )
 
 
 def retire(conn: Connection, plan_id: int) -> None:

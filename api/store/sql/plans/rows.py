@@ -30,6 +30,30 @@ class BuildingRow:
 
 
 @dataclass(frozen=True, slots=True)
+class UnitRow:
+    """A unit (单元) of a building of a community (``entrance``: WKB point or None)."""
+
+    id: int
+    building_id: int
+    label: str
+    seq: int
+    households: int
+    entrance: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class UnitHeldRow:
+    """A unit of a split building held by a grid of a plan."""
+
+    grid_code: str
+    unit_id: int
+    building_id: int
+    building_code: str
+    label: str
+    households: int
+
+
+@dataclass(frozen=True, slots=True)
 class StreetRow:
     """A street segment (WKB, WGS84)."""
 

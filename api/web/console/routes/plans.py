@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
@@ -108,6 +108,7 @@ async def start_run(
     street: Annotated[str | None, Form(max_length=12)] = None,
     follow_streets: Annotated[bool, Form()] = False,
     keep_codes: Annotated[bool, Form()] = False,
+    oversize: Annotated[Literal["own_grid", "split_units", "refuse"], Form()] = "own_grid",
 ) -> HTMLResponse:
     """Start a redraw in the background (idempotent on the page's ``key``) and show its progress."""
     db = _db(request)
@@ -117,6 +118,7 @@ async def start_run(
         households=(households_min, households_max),
         follow_streets=follow_streets,
         keep_codes=keep_codes,
+        oversize=oversize,
     )
     try:
         run, created = await run_in_worker(runs.start_run, db, user.principal, req, key=key)
