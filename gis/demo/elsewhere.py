@@ -118,8 +118,10 @@ def _recode(values: pd.Series, old: str, new: str) -> pd.Series:
 
 
 def _is_geometry(series: pd.Series) -> bool:
+    if str(series.dtype) == "geometry":
+        return True
     probe = series.dropna()
-    return len(probe) > 0 and isinstance(probe.iloc[0], shapely.Geometry)
+    return series.dtype == object and len(probe) > 0 and isinstance(probe.iloc[0], shapely.Geometry)
 
 
 def move_city(
@@ -156,12 +158,17 @@ def move_city(
                 lambda v: f"{city.code}:{v}" if isinstance(v, str) else v
             )
         for col in f.columns:
-            if f[col].dtype == object and _is_geometry(f[col]):
+            if _is_geometry(f[col]):
                 geoms = np.asarray(f[col].values, dtype=object)
-                mask = np.array([isinstance(g, shapely.Geometry) for g in geoms])
+                mask = np.array([isinstance(g, shapely.Geometry) for g in geoms], dtype=bool)
                 moved = geoms.copy()
-                moved[mask] = shapely.transform(geoms[mask], lambda c: c + (dx, dy))
-                f[col] = moved
+                if mask.any():
+                    moved[mask] = shapely.transform(geoms[mask], lambda c: c + (dx, dy))
+                f[col] = (
+                    pd.Series(moved, index=f.index, dtype=object)
+                    if str(f[col].dtype) != "geometry"
+                    else (type(f[col])(moved, index=f.index, crs=getattr(f[col], "crs", None)))
+                )
         if name == "admin_areas":
             is_city = f["level"] == "city"
             f.loc[is_city, "name"] = city.name
