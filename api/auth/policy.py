@@ -169,8 +169,11 @@ def related(principal: Principal, rel: Relation) -> bool:
 
     Admins reach everything; reporters what their token filed; worker tokens bound to
     a person what that person is responsible for; department tokens bound to a
-    department what is escalated to it; everyone else what lies in their area.
+    department what is escalated to it; everyone else what lies in their area. A token
+    of a city reaches nothing of another city, whatever its role.
     """
+    if not in_city(principal, rel.community_code, rel.city_code):
+        return False
     if principal.role == "admin":
         return True
     if principal.role == "reporter":

@@ -11,7 +11,9 @@ def test_two_cities_side_by_side(csql: Any) -> None:
     rows = dict(csql("SELECT city_code, count(*) FROM communities GROUP BY 1"))
     assert rows[CITY_A] > 0 and rows[CITY_B] == rows[CITY_A]
     # every community code of B carries B's prefix; its districts and streets too
-    assert csql("SELECT count(*) FROM communities WHERE city_code = %s AND left(code, 4) <> '3401'", (CITY_B,)) == [(0,)]
+    assert csql(
+        "SELECT count(*) FROM communities WHERE city_code = %s AND left(code, 4) <> '3401'", (CITY_B,)
+    ) == [(0,)]
     assert csql("SELECT name FROM admin_areas WHERE code = %s AND level = 'city'", (CITY_B,)) == [("合肥市",)]
     # no geometry of one city meets the other's
     assert csql(
@@ -24,7 +26,8 @@ def test_two_cities_side_by_side(csql: Any) -> None:
         assert n > 0, table
     # references stay inside their city
     assert csql(
-        "SELECT count(*) FROM grids g JOIN communities c ON c.code = g.community_code WHERE g.city_code <> c.city_code"
+        "SELECT count(*) FROM grids g JOIN communities c ON c.code = g.community_code "
+        "WHERE g.city_code <> c.city_code"
     ) == [(0,)]
     assert csql(
         "SELECT count(*) FROM incidents i JOIN grids g ON g.id = i.grid_id WHERE i.city_code <> g.city_code"
@@ -40,7 +43,8 @@ def test_two_cities_side_by_side(csql: Any) -> None:
     assert csql(
         "SELECT count(*) FROM (SELECT source AS n FROM streets WHERE city_code = %s UNION "
         "SELECT target FROM streets WHERE city_code = %s) a JOIN "
-        "(SELECT source AS n FROM streets WHERE city_code = %s UNION SELECT target FROM streets WHERE city_code = %s) b "
+        "(SELECT source AS n FROM streets WHERE city_code = %s UNION "
+        "SELECT target FROM streets WHERE city_code = %s) b "
         "USING (n)",
         (CITY_A, CITY_A, CITY_B, CITY_B),
     ) == [(0,)]
