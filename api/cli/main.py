@@ -164,8 +164,9 @@ def load_demo(
         else:
             counts = load_tables(targets.owner_url, tables, progress, stamp, cli_actor(), city=city_code)
     local = city.as_of.astimezone(dt.timezone(dt.timedelta(hours=8)))
+    console.print(f"city {name.name} ({city_code})")
     console.print(
-        f"demo city {name.name} ({city_code}) loaded in {time.monotonic() - t0:.0f} s, "
+        f"demo city loaded in {time.monotonic() - t0:.0f} s, "
         f"history up to {local:%Y-%m-%d %H:%M} (UTC+8): "
         + ", ".join(
             f"{counts.get(t, 0):,} {t}" for t in ("communities", "grids", "buildings", "people", "incidents")
