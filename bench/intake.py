@@ -187,7 +187,7 @@ def _kpi_sql_ms(url: str, repeat: int = 5) -> dict[str, float]:
     from api.store.engine import psycopg_dsn
     from api.store.sql.metrics import _KPI
 
-    params = {"community": None, "district": None, "since": None, "until": None}
+    params = {"community": None, "district": None, "since": None, "until": None, "city": None}
     times = []
     with psycopg.connect(psycopg_dsn(url)) as conn:
         for _ in range(repeat + 1):

@@ -20,31 +20,40 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from api.auth.principal import Principal
+from api.auth.principal import Principal, same_city
 from api.errors import Forbidden, NotFound
 
 
 @dataclass(frozen=True)
 class Area:
-    """An area filter: a community, a district, both or neither (the whole store).
+    """An area filter: a city, a community, a district, or none of them (the whole store).
 
     ``community`` is a 12-digit community code, ``district`` a 6-digit district
-    code (the first six digits of its communities' codes).
+    code (the first six digits of its communities' codes), ``city`` a 6-digit city
+    code (None: every city — a national or provincial token).
     """
 
     community: str | None = None
     district: str | None = None
+    city: str | None = None
 
     @property
     def citywide(self) -> bool:
-        """True when the area does not restrict anything."""
+        """True when the area restricts nothing inside its city (the whole city, or every city)."""
         return self.community is None and self.district is None
 
-    def covers(self, community_code: str | None) -> bool:
-        """Tell whether a thing of ``community_code`` lies in this area.
+    def covers(self, community_code: str | None, city_code: str | None = None) -> bool:
+        """Tell whether a thing of ``community_code`` (in ``city_code``) lies in this area.
 
-        A thing of no community lies only in the city-wide area.
+        A thing of no community lies only in the city-wide area (of its city, when the
+        area has one: ``city_code`` names it; without it the community code's city is used).
         """
+        if self.city is not None:
+            if city_code is not None:
+                if city_code != self.city:
+                    return False
+            elif not same_city(community_code, self.city):
+                return False
         if self.citywide:
             return True
         if community_code is None:
@@ -55,10 +64,10 @@ class Area:
 
 
 def token_area(principal: Principal) -> Area:
-    """Return the area a token is scoped to (city-wide for admins and unscoped tokens)."""
+    """Return the area a token is scoped to (its city for admins and unscoped tokens; None: all)."""
     if principal.role == "admin":
-        return Area()
-    return Area(principal.community_code, principal.district_code)
+        return Area(city=principal.city_code)
+    return Area(principal.community_code, principal.district_code, principal.city_code)
 
 
 def area_for(
@@ -94,6 +103,8 @@ def area_for(
     own = token_area(principal)
     if community is not None and not own.covers(community):
         raise Forbidden(f"community {community} is outside this token's scope", loc=[*loc, "community"])
+    if district is not None and own.city is not None and not same_city(district, own.city):
+        raise Forbidden(f"district {district} is outside this token's city", loc=[*loc, "district"])
     if district is not None:
         own_district = own.district or (own.community[:6] if own.community else None)
         if own_district is not None and district != own_district:
@@ -101,6 +112,7 @@ def area_for(
     return Area(
         community if community is not None else own.community,
         district if district is not None else own.district,
+        own.city,
     )
 
 
@@ -118,12 +130,15 @@ class Relation:
         Departments it is escalated to.
     reporter_tokens
         Tokens that filed it (and those of merged duplicates' reporters).
+    city_code
+        The city it lies in (None: the community code's city).
     """
 
     community_code: str | None = None
     persons: frozenset[int] = field(default_factory=frozenset)
     departments: frozenset[str] = field(default_factory=frozenset)
     reporter_tokens: frozenset[int] = field(default_factory=frozenset)
+    city_code: str | None = None
 
     @classmethod
     def of(
@@ -132,6 +147,7 @@ class Relation:
         persons: Iterable[int | None] = (),
         departments: Iterable[str | None] = (),
         reporter_tokens: Iterable[int | None] = (),
+        city_code: str | None = None,
     ) -> Relation:
         """Build from possibly-None values (None entries are dropped)."""
         return cls(
@@ -139,7 +155,13 @@ class Relation:
             frozenset(p for p in persons if p is not None),
             frozenset(d for d in departments if d is not None),
             frozenset(t for t in reporter_tokens if t is not None),
+            city_code,
         )
+
+
+def in_city(principal: Principal, community_code: str | None, city_code: str | None = None) -> bool:
+    """Whether a thing lies in the caller's city (always, for a token of no city)."""
+    return Area(city=principal.city_code).covers(community_code, city_code)
 
 
 def related(principal: Principal, rel: Relation) -> bool:
@@ -147,8 +169,11 @@ def related(principal: Principal, rel: Relation) -> bool:
 
     Admins reach everything; reporters what their token filed; worker tokens bound to
     a person what that person is responsible for; department tokens bound to a
-    department what is escalated to it; everyone else what lies in their area.
+    department what is escalated to it; everyone else what lies in their area. A token
+    of a city reaches nothing of another city, whatever its role.
     """
+    if not in_city(principal, rel.community_code, rel.city_code):
+        return False
     if principal.role == "admin":
         return True
     if principal.role == "reporter":
@@ -179,13 +204,20 @@ def require_related(principal: Principal, rel: Relation | None, what: str, loc: 
 
 
 def require_acts_for(
-    principal: Principal, person_id: int, community_code: str | None, loc: Sequence[str | int]
+    principal: Principal,
+    person_id: int,
+    community_code: str | None,
+    loc: Sequence[str | int],
+    city_code: str | None = None,
 ) -> None:
     """Raise :class:`Forbidden` unless the caller may act for this person.
 
     A token bound to a person acts for that person only; other tokens act for
-    people inside their area (people of no community need an unscoped token).
+    people inside their area (people of no community need an unscoped token). A
+    person of another city than the token's is not found.
     """
+    if not in_city(principal, community_code, city_code):
+        raise NotFound(f"no person {person_id}", loc=list(loc))
     if principal.role == "admin":
         return
     if principal.person_id is not None:

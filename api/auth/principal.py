@@ -5,6 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
+def same_city(community_code: str | None, city_code: str) -> bool:
+    """Whether a community code lies in a city.
+
+    Community (12 digits) and district (6 digits) codes are national codes (GB/T 2260
+    and the statistical division codes): their first four digits are their prefecture
+    city's, so a code names its city without a lookup. A thing of no community lies in
+    no city.
+    """
+    return community_code is not None and community_code[:4] == city_code[:4]
+
+
 @dataclass(frozen=True)
 class Principal:
     """Who is calling: the token's role and scope."""
@@ -15,6 +26,8 @@ class Principal:
     district_code: str | None = None
     department_code: str | None = None
     person_id: int | None = None
+    #: The city the token is confined to (6-digit code); None: a national/provincial token.
+    city_code: str | None = None
 
     @property
     def actor(self) -> str:
@@ -27,6 +40,8 @@ class Principal:
         A community code starts with its 6-digit district code. Admins and tokens
         without an area scope see everything (their role still limits what).
         """
+        if self.city_code is not None and not same_city(community_code, self.city_code):
+            return False
         if self.role == "admin":
             return True
         if self.community_code and community_code != self.community_code:

@@ -127,6 +127,7 @@ async def lookup_session(
         district_code=row.district_code,
         department_code=row.department_code,
         person_id=row.person_id,
+        city_code=row.city_code,
     )
     session = Session(principal, row.csrf_token, row.lang, row.expires_at)
     if cache is not None:

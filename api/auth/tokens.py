@@ -69,6 +69,36 @@ def check_binding(role: str, person_id: int | None, department_code: str | None)
         raise InvalidInput("a department token must name its department (--department)", loc=["department"])
 
 
+def token_city(
+    conn: Connection, city_code: str | None, community_code: str | None, district_code: str | None
+) -> str | None:
+    """Return the city a new token is confined to, checked against the store.
+
+    A token naming a community or district is confined to its city even when no city
+    is named; a named city must be in the store and hold the named area.
+
+    Raises
+    ------
+    InvalidInput
+        An unknown city, or an area of another city (``loc``: the field).
+    """
+    if city_code is None and community_code is None and district_code is None:
+        return None
+    found = sql.cities_of(conn, city_code, community_code, district_code)
+    if city_code is not None and found["city"] is None:
+        raise InvalidInput(f"no city {city_code} in this store", loc=["city"])
+    for field, code in (("community", community_code), ("district", district_code)):
+        if code is None:
+            continue
+        own = found[field]
+        if own is None:
+            continue  # an area not loaded yet: confined by its code's prefix
+        if city_code is not None and own != city_code:
+            raise InvalidInput(f"{field} {code} is not in city {city_code}", loc=[field])
+        city_code = own
+    return city_code
+
+
 def create_token(
     conn: Connection,
     role: str,
@@ -77,6 +107,7 @@ def create_token(
     district_code: str | None = None,
     department_code: str | None = None,
     person_id: int | None = None,
+    city_code: str | None = None,
     label: str | None = None,
     expires_at: dt.datetime | None = None,
     query_allowed: bool = False,
@@ -87,6 +118,7 @@ def create_token(
     """
     if role not in TOKEN_ROLES:
         raise InvalidInput(f"unknown role {role!r}; one of {', '.join(TOKEN_ROLES)}", loc=["role"])
+    city_code = token_city(conn, city_code, community_code, district_code)
     token = PREFIX + secrets.token_urlsafe(32)
     values: dict[str, object] = {
         "role": role,
@@ -94,6 +126,7 @@ def create_token(
         "district_code": district_code,
         "department_code": department_code,
         "person_id": person_id,
+        "city_code": city_code,
         "label": label,
         "expires_at": expires_at,
         "query_allowed": query_allowed,
@@ -163,6 +196,7 @@ async def lookup_token_info(
             district_code=row.district_code,
             department_code=row.department_code,
             person_id=row.person_id,
+            city_code=row.city_code,
         ),
         row.expires_at,
         row.query_allowed,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -94,46 +94,80 @@ def db_url() -> None:
 
 
 def load_demo(
-    url: str, seed: int, communities: int | None, replace: bool, as_of: dt.datetime | None = None
+    url: str,
+    seed: int,
+    communities: int | None,
+    replace: bool,
+    as_of: dt.datetime | None = None,
+    city_code: str = "340500",
 ) -> dict[str, int]:
-    """Generate the demo city with its history ending at ``as_of`` (default: now) and load it."""
-    from api.auth.audit import cli_actor
-    from api.errors import Conflict
-    from api.store.demo_load import check_replaceable, load_tables, replace_demo, store_state
-    from gis.demo import generate_city
+    """Generate the demo city with its history ending at ``as_of`` (default: now) and load it.
 
-    state = store_state(url)  # refuse before spending a minute on the city
+    ``city_code`` other than Ma'anshan's loads a further city beside those in the store
+    (:mod:`gis.demo.elsewhere`: moved to a free place, given the city's codes).
+    """
+    from api.auth.audit import cli_actor
+    from api.errors import Conflict, InvalidInput
+    from api.store.demo_load import (
+        DEFAULT_CITY,
+        check_replaceable,
+        free_slot,
+        load_tables,
+        replace_demo,
+        store_state,
+    )
+    from gis.demo import elsewhere, generate_city
+
+    try:
+        name = elsewhere.city_name(city_code)
+    except ValueError as exc:
+        raise InvalidInput(str(exc), loc=["city"]) from exc
+    state = store_state(url, city_code)  # refuse before spending a minute on the city
     if replace:
         check_replaceable(state)
     elif not state.empty:
         raise Conflict(
-            f"the database already holds {state.communities} communities; "
+            f"the database already holds {state.communities} communities of city {city_code}; "
             "use --replace to load the demo over them"
         )
     t0 = time.monotonic()
     now = as_of or dt.datetime.now(dt.UTC)
     with progress_callback() as progress:
         city = generate_city(seed=seed, communities=communities, progress=progress, as_of=now)
-        stamp = {"seed": seed, "as_of": city.as_of.isoformat(), "communities": communities}
+        tables = city.tables
+        stamp: dict[str, Any] = {"seed": seed, "as_of": city.as_of.isoformat(), "communities": communities}
+        if city_code != DEFAULT_CITY:
+            import shapely
+
+            bounds = tuple(float(v) for v in shapely.total_bounds(tables["admin_areas"]["geom"].values))
+            slot = free_slot(url, bounds, elsewhere.slot_offset, city_code)  # type: ignore[arg-type]
+            dx, dy = elsewhere.slot_offset(slot)
+            progress(f"placing {name.name} ({city_code}) at slot {slot}", 0, 1)
+            tables = elsewhere.move_city(tables, name, dx, dy)
+            progress(f"placing {name.name} ({city_code}) at slot {slot}", 1, 1)
+            stamp["offset"] = [dx, dy]
         # written as the schema's owner (sequences, the catalogue); a replace makes a fresh
         # database through a role that may (the embedded cluster's superuser)
         targets = store_targets()
         if replace:
             counts = replace_demo(
                 targets.owner_url,
-                city.tables,
+                tables,
                 progress,
                 stamp,
                 cli_actor(),
                 admin_url=targets.admin_url,
                 provision=targets.provision,
                 app_url=targets.app_url,
+                city=city_code,
             )
         else:
-            counts = load_tables(targets.owner_url, city.tables, progress, stamp, cli_actor())
+            counts = load_tables(targets.owner_url, tables, progress, stamp, cli_actor(), city=city_code)
     local = city.as_of.astimezone(dt.timezone(dt.timedelta(hours=8)))
+    console.print(f"city {name.name} ({city_code})")
     console.print(
-        f"demo city loaded in {time.monotonic() - t0:.0f} s, history up to {local:%Y-%m-%d %H:%M} (UTC+8): "
+        f"demo city loaded in {time.monotonic() - t0:.0f} s, "
+        f"history up to {local:%Y-%m-%d %H:%M} (UTC+8): "
         + ", ".join(
             f"{counts.get(t, 0):,} {t}" for t in ("communities", "grids", "buildings", "people", "incidents")
         )
@@ -148,8 +182,15 @@ def demo(
         int | None, typer.Option(help="only the first N communities (small city for trials)")
     ] = None,
     replace: Annotated[
-        bool, typer.Option(help="start a demo store over (drops and recreates its database)")
+        bool,
+        typer.Option(help="start the city over (its rows only when the store holds other cities)"),
     ] = False,
+    city: Annotated[
+        str | None,
+        typer.Option(
+            help="load a further city (6-digit code, e.g. 340100) beside the others; default Ma'anshan"
+        ),
+    ] = None,
     as_of: Annotated[
         str | None,
         typer.Option(
@@ -157,7 +198,7 @@ def demo(
         ),
     ] = None,
 ) -> None:
-    """Fill the store with the Ma'anshan demo city, its year of history ending now."""
+    """Fill the store with the Ma'anshan demo city (or a further one), its year of history ending now."""
     from gis.demo.clock import parse_as_of
 
     try:
@@ -166,7 +207,14 @@ def demo(
         fail(f"--as-of: {exc}")
     url = database_url()
     try:
-        load_demo(url, settings().demo.seed if seed is None else seed, communities, replace, pinned)
+        load_demo(
+            url,
+            settings().demo.seed if seed is None else seed,
+            communities,
+            replace,
+            pinned,
+            city or settings().demo.city_code,
+        )
     except WanggeError as exc:
         fail(exc.msg)
 
@@ -244,6 +292,9 @@ def token_create(
     role: Annotated[str, typer.Option(help="admin, planner, dispatcher, worker, department, reporter")],
     community: Annotated[str | None, typer.Option(help="limit to a community code")] = None,
     district: Annotated[str | None, typer.Option(help="limit to a district code")] = None,
+    city: Annotated[
+        str | None, typer.Option(help="limit to a city (6-digit code); without it: every city")
+    ] = None,
     department: Annotated[str | None, typer.Option(help="the department (department tokens)")] = None,
     person: Annotated[int | None, typer.Option(help="the person the token acts for (worker tokens)")] = None,
     label: Annotated[str | None, typer.Option(help="a note on who holds it")] = None,
@@ -277,6 +328,7 @@ def token_create(
                 district_code=district,
                 department_code=department,
                 person_id=person,
+                city_code=city,
                 label=label,
                 expires_at=expires,
                 query_allowed=allow_query_token,
@@ -318,6 +370,7 @@ def token_list(
         scope = " ".join(
             f"{k}={v}"
             for k, v in (
+                ("city", t.city_code),
                 ("community", t.community_code),
                 ("district", t.district_code),
                 ("department", t.department_code),
@@ -336,7 +389,7 @@ def token_list(
         if t.query_allowed:
             state += ", query token"
         expires = f"{t.expires_at:%Y-%m-%d}" if t.expires_at else "never"
-        table.add_row(str(t.id), t.role, scope or "city", t.label or "", expires, state)
+        table.add_row(str(t.id), t.role, scope or "all cities", t.label or "", expires, state)
     console.print(table)
     if soon:
         console.print(f"[yellow]{soon} token(s) expire within {warn.days} days[/yellow]")

@@ -48,6 +48,8 @@ class TileKey:
     community: str | None
     district: str | None
     cases: CaseFilter = CaseFilter()
+    #: the caller's city (None: every city)
+    city: str | None = None
 
 
 def case_filter(
@@ -124,7 +126,14 @@ def tile_key(
             )
     area = visible_area(principal)
     return TileKey(
-        layer, z, x, row, area.community, area.district, cases if layer == "incidents" else CaseFilter()
+        layer,
+        z,
+        x,
+        row,
+        area.community,
+        area.district,
+        cases if layer == "incidents" else CaseFilter(),
+        area.city,
     )
 
 
@@ -145,4 +154,6 @@ async def tile(
         As :func:`tile_key`.
     """
     key = tile_key(principal, layer, z, x, y, cases)
-    return await q.tile(conn, key.layer, key.z, key.x, key.y, key.community, key.district, key.cases)
+    return await q.tile(
+        conn, key.layer, key.z, key.x, key.y, key.community, key.district, key.cases, key.city
+    )

@@ -1,7 +1,9 @@
 """Token administration (the console's admin page; the CLI has ``wangge token``).
 
 Admins issue tokens with a role and an optional scope, see them listed (never their
-secret, which is shown once when issued) and revoke them; a revoked token's console
+secret, which is shown once when issued) and revoke them. An admin of a city issues,
+sees and revokes its city's tokens only (a token of another city is not found); a
+national admin names the city of a token or issues one for every city; a revoked token's console
 sessions end with it. Every change is audited in its own transaction under the admin
 who made it.
 """
@@ -37,6 +39,7 @@ class TokenRequest:
     person_id: int | None = None
     label: str | None = None
     days: int | None = None
+    city_code: str | None = None
 
 
 @dataclass(frozen=True)
@@ -54,7 +57,17 @@ def _require_admin(principal: Principal) -> None:
         raise Forbidden("only admins manage tokens", loc=["header", "authorization"])
 
 
-async def _validate(conn: AsyncConnection, req: TokenRequest) -> None:
+async def _validate(conn: AsyncConnection, req: TokenRequest, city: str | None) -> None:
+    if req.city_code is not None and not (
+        req.city_code.isascii() and req.city_code.isdigit() and len(req.city_code) == 6
+    ):
+        raise InvalidInput("city code must be 6 digits", loc=["body", "city_code"])
+    if city is not None:
+        for field, code in (("community_code", req.community_code), ("district_code", req.district_code)):
+            if code is not None and code[:4] != city[:4]:
+                raise InvalidInput(f"{field.split('_')[0]} {code} is not in city {city}", loc=["body", field])
+        if req.person_id is not None and await sql.person_city(conn, req.person_id) not in (city, None):
+            raise InvalidInput(f"no person {req.person_id}", loc=["body", "person_id"])
     if req.role not in TOKEN_ROLES:
         raise InvalidInput(f"role must be one of {', '.join(TOKEN_ROLES)}", loc=["body", "role"])
     if req.community_code is not None:
@@ -75,9 +88,21 @@ async def _validate(conn: AsyncConnection, req: TokenRequest) -> None:
 
 
 async def list_tokens(conn: AsyncConnection, principal: Principal) -> list[TokenRow]:
-    """Every token (live first), for admins."""
+    """Every token (live first), for admins; a city's admin sees its city's tokens only."""
     _require_admin(principal)
-    return await sql.list_tokens(conn)
+    return await sql.list_tokens(conn, city=principal.city_code)
+
+
+def _city_of(principal: Principal, req: TokenRequest) -> str | None:
+    """Return the city of a new token: the city admin's own (another is refused), else the one named."""
+    if principal.city_code is None:
+        return req.city_code
+    if req.city_code is not None and req.city_code != principal.city_code:
+        raise InvalidInput(
+            f"an admin of city {principal.city_code} issues tokens of that city only",
+            loc=["body", "city_code"],
+        )
+    return principal.city_code
 
 
 async def issue(
@@ -85,7 +110,8 @@ async def issue(
 ) -> IssuedToken:
     """Create a token inside the caller's transaction and audit it under the admin."""
     _require_admin(principal)
-    await _validate(conn, req)
+    city = _city_of(principal, req)
+    await _validate(conn, req, city)
     expires = dt.datetime.now(dt.UTC) + dt.timedelta(days=req.days) if req.days else None
 
     def create(sync_conn: object) -> tuple[int, str]:
@@ -96,6 +122,7 @@ async def issue(
             district_code=req.district_code,
             department_code=req.department_code,
             person_id=req.person_id,
+            city_code=city,
             label=req.label,
             expires_at=expires,
         )
@@ -107,6 +134,7 @@ async def issue(
         "district_code": req.district_code,
         "department_code": req.department_code,
         "person_id": req.person_id,
+        "city_code": city,
         "label": req.label,
         "expires_at": expires,
     }
@@ -121,6 +149,10 @@ async def revoke(
     _require_admin(principal)
     if token_id == principal.token_id:
         raise InvalidInput("an admin cannot revoke the token it is signed in with", loc=["body", "token_id"])
+    if principal.city_code is not None:
+        exists, city = await sql.token_city(conn, token_id)
+        if not exists or city != principal.city_code:
+            raise NotFound(f"no live token {token_id}", loc=["body", "token_id"])
     revoked = await conn.run_sync(lambda c: tokens.revoke_token(c, str(token_id)))
     if not revoked:
         raise NotFound(f"no live token {token_id}", loc=["body", "token_id"])

@@ -10,6 +10,12 @@ beside the old one (migrated, loaded, its audit log opening with a
 ``demo.reset`` entry that names the store it replaces), then drops the old
 database and gives the new one its name. Until that swap the old store is
 untouched; a store that is not a demo store is refused.
+
+A store holds many cities (issue 16): every state, load and replace is **per
+city** (``city``, default the demo's Ma'anshan, 340500). A further city's ids are
+moved past the store's before it is copied (:func:`shift_ids`); replacing a city
+in a store that holds others deletes that city's rows and loads the new ones in
+one transaction (:func:`delete_city`), never touching another city.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from api.errors import Conflict, Failed
 from api.store.bulk import LOAD_ORDER, copy_frame, reset_sequences
 from api.store.engine import psycopg_dsn
 from api.store.migrate import upgrade
+from api.store.models import Base
 
 ProgressFn = Callable[[str, int, int], None]
 
@@ -38,40 +45,104 @@ DEMO_ENTITY = "demo"
 #: Tables the migrations fill (the city's catalogue): the demo updates them in place.
 SEEDED = ("departments", "service_items")
 _UPSERT_KEYS = {"departments": "code", "service_items": "code"}
+#: The demo's default city (Ma'anshan); ``demo.load`` entries without a city are its.
+DEFAULT_CITY = "340500"
+#: Tables a city's replacement never deletes from: the shared catalogue, the append-only
+#: audit log, the tokens and their sessions (tokens bound to the city's people are revoked).
+KEEP = (*SEEDED, "audit_log", "api_tokens", "console_sessions", "rewards")
+#: Id references without a foreign key (``table.column`` → table whose ids they hold).
+EXTRA_REFS = {
+    ("incident_events", "incident_id"): "incidents",
+    ("incident_reporters", "incident_id"): "incidents",
+    ("incident_reporters", "source_incident_id"): "incidents",
+    ("ratings", "incident_id"): "incidents",
+    ("visits", "building_id"): "buildings",
+    ("visits", "resident_id"): "residents",
+    ("visits", "worker_id"): "people",
+    ("position_history", "person_id"): "people",
+    ("points_ledger", "person_id"): "people",
+    ("incidents", "grid_id"): "grids",
+    ("incidents", "assignee_id"): "people",
+    ("incidents", "duplicate_of"): "incidents",
+    ("incidents", "likely_duplicate_of"): "incidents",
+}
 
 
 @dataclass(frozen=True)
 class StoreState:
-    """What a store holds, as far as the demo is concerned."""
+    """What a store holds of one city, as far as the demo is concerned."""
 
     communities: int
-    #: The latest ``demo.load`` entry's record (seed, as_of, counts), or None: not a demo store.
+    #: The latest ``demo.load`` entry's record of the city (seed, as_of, counts), or None: not the demo's.
     demo: dict[str, Any] | None
+    #: Communities of the other cities in the store.
+    others: int = 0
 
     @property
     def empty(self) -> bool:
-        """No city loaded yet."""
+        """No such city loaded yet."""
         return self.communities == 0
 
 
-def _state(conn: psycopg.Connection[Any]) -> StoreState:
-    row = conn.execute("SELECT count(*) FROM communities").fetchone()
-    stamp = conn.execute(
-        "SELECT after FROM audit_log WHERE entity = %s AND action = 'demo.load' ORDER BY id DESC LIMIT 1",
-        (DEMO_ENTITY,),
+def _state(conn: psycopg.Connection[Any], city: str = DEFAULT_CITY) -> StoreState:
+    row = conn.execute(
+        "SELECT count(*) FILTER (WHERE city_code = %s), count(*) FILTER (WHERE city_code <> %s) "
+        "FROM communities",
+        (city, city),
     ).fetchone()
-    return StoreState(int(row[0]) if row else 0, stamp[0] if stamp else None)
+    stamp = conn.execute(
+        "SELECT after FROM audit_log WHERE entity = %s AND action = 'demo.load' "
+        "AND coalesce(after->>'city', %s) = %s ORDER BY id DESC LIMIT 1",
+        (DEMO_ENTITY, DEFAULT_CITY, city),
+    ).fetchone()
+    return StoreState(int(row[0]) if row else 0, stamp[0] if stamp else None, int(row[1]) if row else 0)
 
 
-def store_state(url: str) -> StoreState:
-    """How many communities the store holds and whether the demo made them."""
+def store_state(url: str, city: str = DEFAULT_CITY) -> StoreState:
+    """How many communities the store holds of ``city`` and whether the demo made them."""
     with psycopg.connect(psycopg_dsn(url)) as conn:
-        return _state(conn)
+        return _state(conn, city)
+
+
+def cities(url: str) -> list[str]:
+    """Return the cities the store holds communities of, by code."""
+    with psycopg.connect(psycopg_dsn(url)) as conn:
+        return [r[0] for r in conn.execute("SELECT DISTINCT city_code FROM communities ORDER BY 1")]
+
+
+def free_slot(
+    url: str,
+    template_bounds: tuple[float, float, float, float],
+    offset: Callable[[int], Any],
+    city: str,
+    first: int = 1,
+) -> int:
+    """Return the first place from ``first`` (``offset(slot)``: dx, dy) meeting no other city.
+
+    The city's own rows (a replacement) do not count.
+    """
+    with psycopg.connect(psycopg_dsn(url)) as conn:
+        boxes = [
+            tuple(float(v) for v in r)
+            for r in conn.execute(
+                "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
+                "(SELECT ST_Extent(geom)::geometry AS e FROM admin_areas WHERE city_code <> %s "
+                "GROUP BY city_code) x",
+                (city,),
+            )
+        ]
+    x0, y0, x1, y1 = template_bounds
+    for slot in range(first, 10_000):
+        dx, dy = offset(slot)
+        if not any(x0 + dx < b[2] and b[0] < x1 + dx and y0 + dy < b[3] and b[1] < y1 + dy for b in boxes):
+            return slot
+    raise Failed("no free place left for another demo city")
 
 
 def is_empty(url: str) -> bool:
-    """Tell whether the store holds no communities yet."""
-    return store_state(url).empty
+    """Tell whether the store holds no communities yet (of any city)."""
+    state = store_state(url)
+    return state.empty and state.others == 0
 
 
 def check_replaceable(state: StoreState) -> None:
@@ -118,6 +189,97 @@ def _audit(
     )
 
 
+def _references() -> dict[tuple[str, str], str]:
+    """Every column holding another table's ``id``: foreign keys, and those kept without one."""
+    refs = dict(EXTRA_REFS)
+    for table in Base.metadata.sorted_tables:
+        for fk in table.foreign_keys:
+            if fk.column.name == "id":
+                refs[(table.name, fk.parent.name)] = fk.column.table.name
+    return refs
+
+
+def shift_ids(conn: psycopg.Connection[Any], tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """Move a city's ids (and every reference to them) past the ids the store holds.
+
+    Street network node ids (``streets.source``/``target``) move past the store's
+    nodes, so two cities' networks never share a node; the points ledger's
+    ``task:<id>`` references follow their tasks. A first city keeps its ids.
+    """
+    offsets: dict[str, int] = {}
+    for name, frame in tables.items():
+        if "id" in frame.columns and name not in SEEDED:
+            row = conn.execute(sql.SQL("SELECT coalesce(max(id), 0) FROM {}").format(sql.Identifier(name)))
+            offsets[name] = int(row.fetchone()[0])  # type: ignore[index]
+    node = conn.execute("SELECT coalesce(max(greatest(source, target)), 0) FROM streets").fetchone()
+    node_offset = int(node[0]) if node else 0
+    if not any(offsets.values()) and node_offset == 0:
+        return tables
+    refs = _references()
+    out: dict[str, pd.DataFrame] = {}
+    for name, frame in tables.items():
+        f = frame.copy()
+        if offsets.get(name):
+            f["id"] = f["id"] + offsets[name]
+        for col in f.columns:
+            target = refs.get((name, col))
+            if target is not None and offsets.get(target):
+                f[col] = (
+                    f[col].map(lambda v, o=offsets[target]: v if pd.isna(v) else int(v) + o).astype(object)
+                )
+        if name == "streets" and node_offset:
+            for col in ("source", "target"):
+                f[col] = f[col].map(lambda v: v if pd.isna(v) else int(v) + node_offset).astype(object)
+        if name == "points_ledger" and offsets.get("tasks"):
+            o = offsets["tasks"]
+            f["ref"] = f["ref"].map(
+                lambda v, o=o: f"task:{int(v[5:]) + o}" if isinstance(v, str) and v.startswith("task:") else v
+            )
+        out[name] = f
+    return out
+
+
+def _city_rows(table: str, seen: tuple[str, ...] = ()) -> str | None:
+    """Return the WHERE condition picking a table's rows of city ``%(city)s`` (None: no way to tell)."""
+    t = Base.metadata.tables[table]
+    if "city_code" in t.columns:
+        return "city_code = %(city)s"
+    for fk in sorted(t.foreign_keys, key=lambda k: k.parent.name):
+        parent = fk.column.table.name
+        if parent in seen or parent == table:
+            continue
+        inner = _city_rows(parent, (*seen, table))
+        if inner is not None:
+            return f"{fk.parent.name} IN (SELECT {fk.column.name} FROM {parent} WHERE {inner})"
+    return None
+
+
+def delete_city(conn: psycopg.Connection[Any], city: str) -> dict[str, int]:
+    """Delete every row of one city (children first), in the caller's transaction; rows per table.
+
+    The shared catalogue, the audit log (append-only) and the tokens stay; tokens bound
+    to the city's people are revoked and unbound (the person is gone).
+    """
+    conn.execute(
+        "UPDATE api_tokens SET person_id = NULL, revoked_at = coalesce(revoked_at, now()) "
+        "WHERE person_id IN (SELECT id FROM people WHERE city_code = %(city)s)",
+        {"city": city},
+    )
+    deleted: dict[str, int] = {}
+    for table in reversed(Base.metadata.sorted_tables):
+        if table.name in KEEP:
+            continue
+        where = _city_rows(table.name)
+        if where is None:
+            continue
+        cur = conn.execute(
+            sql.SQL("DELETE FROM {} WHERE ").format(sql.Identifier(table.name)) + sql.SQL(where),
+            {"city": city},
+        )
+        deleted[table.name] = cur.rowcount
+    return deleted
+
+
 def load_tables(
     url: str,
     tables: dict[str, pd.DataFrame],
@@ -125,27 +287,39 @@ def load_tables(
     stamp: dict[str, Any] | None = None,
     actor: str = "demo",
     replaces: dict[str, Any] | None = None,
+    city: str = DEFAULT_CITY,
+    replace_city: bool = False,
 ) -> dict[str, int]:
     """Write every frame into its table, all or nothing; returns rows per table.
 
-    Refuses (``Conflict``) when the store already holds communities. The
-    catalogue tables the migrations fill are updated in place; the rest are
-    copied. The load is recorded (``demo.load``, with ``stamp`` and the counts)
-    in the same transaction; ``replaces`` (the stamp of the store this one
-    replaces) is recorded first as ``demo.reset``.
+    Refuses (``Conflict``) when the store already holds communities of ``city``
+    (unless ``replace_city``: that city's rows are deleted first, in the same
+    transaction, and nothing of another city is touched). The catalogue tables
+    the migrations fill are updated in place; the rest are copied, their ids moved
+    past the store's. The load is recorded (``demo.load``, with ``stamp``, the city
+    and the counts) in the same transaction; ``replaces`` (the stamp of the store
+    or city this one replaces) is recorded first as ``demo.reset``.
     """
     counts: dict[str, int] = {}
-    stamp = dict(stamp or {})
+    stamp = {**(stamp or {}), "city": city}
     with psycopg.connect(psycopg_dsn(url)) as conn:
         conn.execute("SET LOCAL statement_timeout = 0")
-        state = _state(conn)
-        if not state.empty:
+        state = _state(conn, city)
+        if replace_city:
+            check_replaceable(state)
+            if progress:
+                progress(f"removing city {city}", 0, 1)
+            delete_city(conn, city)
+            if progress:
+                progress(f"removing city {city}", 1, 1)
+        elif not state.empty:
             raise Conflict(
-                f"the database already holds {state.communities} communities; "
+                f"the database already holds {state.communities} communities of city {city}; "
                 "use --replace to load the demo over them"
             )
         if replaces is not None:
             _audit(conn, actor, "demo.reset", str(stamp.get("seed", "")), replaces, stamp)
+        tables = shift_ids(conn, tables)
         for name in LOAD_ORDER:
             frame = tables.get(name)
             if frame is None or len(frame) == 0:
@@ -187,8 +361,13 @@ def replace_demo(
     admin_url: str | None = None,
     provision: Callable[[str], None] | None = None,
     app_url: str | None = None,
+    city: str = DEFAULT_CITY,
 ) -> dict[str, int]:
-    """Start a demo store over with a new city (see the module docstring); returns rows per table.
+    """Start a demo city over (see the module docstring); returns rows per table.
+
+    When the store holds other cities, only ``city``'s rows are replaced, in place and
+    in one transaction; when it holds ``city`` alone, the whole store is rebuilt beside
+    the old one and swapped in.
 
     ``url`` is the schema owner's. ``admin_url`` (default ``url``) is a role that may
     create, drop and rename databases; ``provision(name)`` creates the fresh database with
@@ -202,10 +381,14 @@ def replace_demo(
     Failed
         The server would not create, drop or rename the database (privileges, connections).
     """
-    state = store_state(url)
+    state = store_state(url, city)
     check_replaceable(state)
     if state.empty:
-        return load_tables(url, tables, progress, stamp, actor)
+        return load_tables(url, tables, progress, stamp, actor, city=city)
+    if state.others:
+        return load_tables(
+            url, tables, progress, stamp, actor, replaces=state.demo, city=city, replace_city=True
+        )
     name = make_url(url).database
     if not name:
         raise Failed("the database URL names no database")
@@ -227,7 +410,7 @@ def replace_demo(
         old = {"database": name, **(state.demo or {})}
         try:
             upgrade(fresh_url, app_role_url=fresh_app)
-            counts = load_tables(fresh_url, tables, progress, stamp, actor, replaces=old)
+            counts = load_tables(fresh_url, tables, progress, stamp, actor, replaces=old, city=city)
             admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
         except BaseException as exc:
             admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(fresh)))

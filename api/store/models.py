@@ -189,10 +189,12 @@ class Building(Base):
     __tablename__ = "buildings"
     __table_args__ = (
         CheckConstraint(f"households_source IN {_in(HOUSEHOLD_SOURCES)}", name="households_source"),
+        UniqueConstraint("city_code", "code", name="uq_buildings_city_code"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    code: Mapped[str] = mapped_column(String(32), unique=True)
+    #: Unique per city (``uq_buildings_city_code``, migration 0031_cities): two cities may both have a B0001.
+    code: Mapped[str] = mapped_column(String(32))
     city_code: Mapped[str] = mapped_column(String(6), index=True)
     community_code: Mapped[str] = mapped_column(ForeignKey("communities.code"), index=True)
     grid_id: Mapped[int | None] = mapped_column(ForeignKey("grids.id"), index=True)
@@ -331,12 +333,16 @@ class PartyOrg(Base):
     """One tier of the party organisation: committee (community), branch (grid), group (buildings)."""
 
     __tablename__ = "party_orgs"
-    __table_args__ = (CheckConstraint(f"tier IN {_in(('committee', 'branch', 'group'))}", name="tier"),)
+    __table_args__ = (
+        CheckConstraint(f"tier IN {_in(('committee', 'branch', 'group'))}", name="tier"),
+        UniqueConstraint("city_code", "code", name="uq_party_orgs_city_code"),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     city_code: Mapped[str] = mapped_column(String(6), index=True)
     tier: Mapped[str] = mapped_column(String(16))
-    code: Mapped[str] = mapped_column(String(24), unique=True)
+    #: Unique per city (``uq_party_orgs_city_code``, migration 0031_cities).
+    code: Mapped[str] = mapped_column(String(24))
     name: Mapped[str] = mapped_column(Text)
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("party_orgs.id"), index=True)
     community_code: Mapped[str] = mapped_column(ForeignKey("communities.code"), index=True)
@@ -526,6 +532,9 @@ class ApiToken(Base):
     district_code: Mapped[str | None] = mapped_column(String(12))
     department_code: Mapped[str | None] = mapped_column(String(32))
     person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    #: The city the token is confined to (6-digit code); NULL: a national/provincial token
+    #: that sees every city (migration 0031_cities).
+    city_code: Mapped[str | None] = mapped_column(String(6), index=True)
     label: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = _now()
     expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))

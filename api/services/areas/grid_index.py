@@ -147,7 +147,9 @@ class GridIndex:
 
     # ------------------------------------------------------------------ answers
 
-    def locate(self, lon: float, lat: float, tolerance_m: float) -> LocatedGrid | None:
+    def locate(
+        self, lon: float, lat: float, tolerance_m: float, city: str | None = None
+    ) -> LocatedGrid | None:
         """Find the active grid containing the WGS84 point, as :func:`api.store.sql.areas.locate_grid`.
 
         Parameters
@@ -156,6 +158,9 @@ class GridIndex:
             The point in WGS84.
         tolerance_m
             Other grids within this many metres are listed as neighbours (0: none).
+        city
+            Answer for this city only (None: every city): grids of other cities are
+            neither found nor listed as neighbours.
 
         Returns
         -------
@@ -167,6 +172,8 @@ class GridIndex:
         assert snap is not None
         pt = shapely.Point(lon, lat)
         hits = snap.tree.query(pt, predicate="intersects")
+        if city is not None:
+            hits = [i for i in hits if snap.grids[i].city_code == city]
         if len(hits) == 0:
             return None
         best = int(min(hits, key=lambda i: snap.grids[i].code))
@@ -178,7 +185,7 @@ class GridIndex:
         neighbours = []
         for i in near:
             i = int(i)
-            if i == best:
+            if i == best or (city is not None and snap.grids[i].city_code != city):
                 continue
             local = shapely.transform(snap.shapes[i], lambda c: (c - (lon, lat)) * (mx, my))
             d = float(shapely.distance(local, shapely.Point(0.0, 0.0)))

@@ -37,7 +37,7 @@ async def communities(
         The community or district lies outside the token's area.
     """
     area = policy.area_for(principal, community, district)
-    return await q.communities_geojson(conn, area.community, area.district)
+    return await q.communities_geojson(conn, area.community, area.district, area.city)
 
 
 async def grids(conn: AsyncConnection, principal: Principal, community: str | None = None) -> str:
@@ -67,4 +67,4 @@ async def grids(conn: AsyncConnection, principal: Principal, community: str | No
     area = policy.area_for(principal, community=community)
     if community is not None and not await q.community_exists(conn, community):
         raise NotFound(f"no community with code {community}", loc=["query", "community"])
-    return await q.grids_geojson(conn, area.community, area.district)
+    return await q.grids_geojson(conn, area.community, area.district, area.city)

@@ -43,7 +43,8 @@ async def locate(
     conn
         A read connection (autocommit: the lookup is one round trip).
     principal
-        The caller. A grid outside a scoped token's area answers as no grid does.
+        The caller. A grid outside a scoped token's area (or city) answers as no grid does;
+        a token of a city locates among its city's grids only.
     point
         The point, already converted to WGS84.
     tolerance_m
@@ -60,8 +61,8 @@ async def locate(
     NotFound
         No active grid the caller may see contains the point.
     """
-    grid = await locate_grid(conn, point.lon, point.lat, tolerance_m)
-    if grid is None or not sees(principal, grid.community_code):
+    grid = await locate_grid(conn, point.lon, point.lat, tolerance_m, principal.city_code)
+    if grid is None or not sees(principal, grid.community_code, grid.city_code):
         raise not_found(point)
     return Location(point, grid)
 
@@ -91,8 +92,8 @@ async def locate_fast(
         No active grid the caller may see contains the point.
     """
     if index is not None and index.ready:
-        grid = index.locate(point.lon, point.lat, tolerance_m)
-        if grid is None or not sees(principal, grid.community_code):
+        grid = index.locate(point.lon, point.lat, tolerance_m, principal.city_code)
+        if grid is None or not sees(principal, grid.community_code, grid.city_code):
             raise not_found(point)
         return Location(point, grid)
     async with engine.connect() as conn:

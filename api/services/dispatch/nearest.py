@@ -76,7 +76,7 @@ async def people_filter(
     if query.party_branch is not None and query.party_grid is not None:
         raise InvalidInput("give party_branch or party_grid, not both", loc=["query", "party_grid"])
     area = policy.area_for(principal, query.community, loc=("query",))
-    branch = await dispatch.branch_id(conn, query.party_branch, query.party_grid)
+    branch = await dispatch.branch_id(conn, query.party_branch, query.party_grid, area.city)
     if branch.missing:
         raise NotFound(branch.missing, loc=["query", "party_branch" if query.party_branch else "party_grid"])
     return PeopleFilter(
@@ -87,6 +87,7 @@ async def people_filter(
         party_branch_id=branch.branch_id,
         community=area.community,
         district=area.district,
+        city=area.city,
     )
 
 

@@ -33,6 +33,8 @@ class NewTaskRef:
     skill: str | None
     lon: float
     lat: float
+    #: the task's city: offered to people of that city only
+    city_code: str | None = None
 
 
 #: candidates fetched per round, and rounds before the task is left open
@@ -67,7 +69,12 @@ async def offer_next(
         # the distance limit is applied to the KNN-ordered answers, not inside the index scan:
         # a ST_DWithin filter there would make the planner scan the whole disc
         flt = PeopleFilter(
-            role=task.role, skill=task.skill, available=True, exclude_task_id=task.id, exclude=tuple(tried)
+            role=task.role,
+            skill=task.skill,
+            available=True,
+            exclude_task_id=task.id,
+            exclude=tuple(tried),
+            city=task.city_code,
         )
         cands = await nearest_straight(conn, task.lon, task.lat, BATCH, flt, fresh_after)
         if not cands or cands[0].distance_m > settings.max_offer_distance_m:

@@ -64,12 +64,14 @@ def require_person(
     refuse_other_person(principal, person_id, loc)
     if person is None:
         raise NotFound(f"no person {person_id}", loc=list(loc))
-    policy.require_acts_for(principal, person_id, person.community_code, loc)
+    policy.require_acts_for(principal, person_id, person.community_code, loc, person.city_code)
 
 
 def task_relation(task: TaskRow) -> policy.Relation:
     """Relate a task to callers: its community, its offeree and its assignee."""
-    return policy.Relation.of(task.community_code, persons=(task.offered_to, task.assignee_id))
+    return policy.Relation.of(
+        task.community_code, persons=(task.offered_to, task.assignee_id), city_code=task.city_code
+    )
 
 
 def require_task(principal: Principal, task_id: int, task: TaskRow | None) -> TaskRow:
@@ -81,6 +83,6 @@ def require_task(principal: Principal, task_id: int, task: TaskRow | None) -> Ta
     return task
 
 
-def in_token_area(principal: Principal, community_code: str | None) -> bool:
-    """Whether a place of ``community_code`` lies in the token's area (always for admins)."""
-    return policy.token_area(principal).covers(community_code)
+def in_token_area(principal: Principal, community_code: str | None, city_code: str | None = None) -> bool:
+    """Whether a place of ``community_code`` (in ``city_code``) lies in the token's area and city."""
+    return policy.token_area(principal).covers(community_code, city_code)

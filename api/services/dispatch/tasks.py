@@ -187,13 +187,13 @@ async def create_task(
             + ("; lon and lat look swapped" if swapped else ""),
             loc=["body", "location"],
         )
-    if not in_token_area(principal, place.community_code):
+    if not in_token_area(principal, place.community_code, place.city_code):
         raise Forbidden("the task's place is outside this token's area scope", loc=["body", "location"])
     if draft.incident is not None:
         exists, community = await tasks.incident_community(conn, draft.incident)
         policy.require_related(
             principal,
-            policy.Relation.of(community) if exists else None,
+            policy.Relation.of(community, city_code=place.city_code) if exists else None,
             f"incident {draft.incident}",
             ["body", "incident"],
         )
@@ -223,7 +223,9 @@ async def create_task(
         if existing is None:
             raise Conflict("a task with this idempotency key is being created; retry", loc=["body"])
         return TaskCreated(task=await task_detail(conn, existing), created=False)
-    ref = NewTaskRef(id=task_id, role=draft.role, skill=draft.skill, lon=pt.lon, lat=pt.lat)
+    ref = NewTaskRef(
+        id=task_id, role=draft.role, skill=draft.skill, lon=pt.lon, lat=pt.lat, city_code=place.city_code
+    )
     await offer_next(conn, ref, settings, rules.stale_before(now, settings))
     return TaskCreated(task=await task_detail(conn, task_id), created=True)
 
@@ -245,10 +247,16 @@ async def list_tasks(conn: AsyncConnection, principal: Principal, query: TaskQue
         if query.person is not None:
             refuse_other_person(principal, query.person, ["query", "person"])
         # the person's own tasks wherever they lie (riders cross communities); an area only if named
-        flt = TaskFilter(status=query.status, person=principal.person_id, community=query.community)
+        flt = TaskFilter(
+            status=query.status, person=principal.person_id, community=query.community, city=named.city
+        )
     else:
         flt = TaskFilter(
-            status=query.status, person=query.person, community=named.community, district=named.district
+            status=query.status,
+            person=query.person,
+            community=named.community,
+            district=named.district,
+            city=named.city,
         )
     return [task_view(r) for r in await tasks.list_tasks(conn, flt, query.limit)]
 

@@ -13,6 +13,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from api.auth import policy, privacy
 from api.auth.principal import Principal
 from api.store.sql.incidents import Contact, IncidentRow, LockedIncident, RowScope
@@ -25,6 +27,7 @@ def relation_of(row: IncidentRow | LockedIncident) -> policy.Relation:
         persons=(row.assignee_id, row.grid_worker_id),
         departments=(row.department_code,),
         reporter_tokens=(row.reporter_token_id, *row.reporter_tokens),
+        city_code=row.city_code,
     )
 
 
@@ -44,16 +47,14 @@ def row_scope(principal: Principal, area: policy.Area) -> RowScope:
         The relation the rows must have (a reporter's token, a worker's person, a
         department) and the area.
     """
-    base = RowScope(community=area.community, district=area.district)
+    where = RowScope(community=area.community, district=area.district, city=area.city)
     if principal.role == "reporter":
-        return RowScope(principal.token_id, community=area.community, district=area.district)
+        return replace(where, reporter_token=principal.token_id)
     if principal.role == "worker" and principal.person_id is not None:
-        return RowScope(assignee=principal.person_id, community=area.community, district=area.district)
+        return replace(where, assignee=principal.person_id)
     if principal.role == "department" and principal.department_code is not None:
-        return RowScope(
-            department=principal.department_code, community=area.community, district=area.district
-        )
-    return base
+        return replace(where, department=principal.department_code)
+    return where
 
 
 def shows_contacts(principal: Principal) -> bool:

@@ -411,6 +411,7 @@ async def create_incident(
         duplicate_radius_m=settings.duplicate_radius_m,
         duplicate_window_hours=settings.duplicate_window_hours,
         city_hint=principal.community_code,
+        city=principal.city_code,
     )
     if plan.item is None:
         raise InvalidInput(

@@ -176,7 +176,14 @@ async def kpis(conn: AsyncConnection, principal: Principal, filters: KpiFilter) 
         raise InvalidInput("since must be before until", loc=["query", "since"])
     area = applied_area(principal, filters)
     k = await m.kpi_counts(
-        conn, area.community, area.district, filters.since, filters.until, filters.street, filters.grid
+        conn,
+        area.community,
+        area.district,
+        filters.since,
+        filters.until,
+        filters.street,
+        filters.grid,
+        city=area.city,
     )
     return KpiReport(
         filters=KpiScope(

@@ -220,7 +220,7 @@ async def find_places(conn: AsyncConnection, principal: Principal, words: str) -
         raise InvalidInput(f"give 2-{SEARCH_MAX} characters of a name, address or code", loc=["query", "q"])
     area = policy.token_area(principal)
     return await sql.find_places(
-        conn, text, community=area.community, district=area.district, limit=PLACES_LIMIT
+        conn, text, community=area.community, district=area.district, limit=PLACES_LIMIT, city=area.city
     )
 
 

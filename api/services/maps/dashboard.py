@@ -293,7 +293,7 @@ def _scoped(principal: Principal, f: DashboardFilter, period: Period) -> tuple[s
     level = level_of(code)
     kf = kpi_filter(code, period)
     area = kpi_service.applied_area(principal, kf)
-    return level, code, AreaFilter(area.community, area.district, kf.street, kf.grid)
+    return level, code, AreaFilter(area.community, area.district, kf.street, kf.grid, area.city)
 
 
 async def dashboard(engine: AsyncEngine, principal: Principal, f: DashboardFilter) -> Dashboard:

@@ -95,7 +95,9 @@ async def page_area(
         raise InvalidInput("give community or district, not both", loc=["query", "district"])
     scoped = policy.area_for(principal, community, district)
     # a community lies in one district: the narrower code is the area
-    area = await q.resolve_area(conn, scoped.community, None if scoped.community else scoped.district)
+    area = await q.resolve_area(
+        conn, scoped.community, None if scoped.community else scoped.district, scoped.city
+    )
     if area is None:
         field, code = (
             ("community", scoped.community) if scoped.community is not None else ("district", scoped.district)

@@ -313,4 +313,4 @@ def choices(db: Database, principal: Principal) -> list[CommunityChoice]:
     """Return the communities the caller may redraw (its area), with street office and plan in force."""
     area = policy.area_for(principal, None, None)
     with db.read() as s:
-        return s.run(community_choices, district=area.district, community=area.community)
+        return s.run(community_choices, district=area.district, community=area.community, city=area.city)

@@ -294,7 +294,9 @@ def list_plans(
     """
     area = policy.area_for(principal, community, district, loc=("query",))
     with db.read() as s:
-        rows = s.run(qd.list_plans, community=area.community, district=area.district, status=status)
+        rows = s.run(
+            qd.list_plans, community=area.community, district=area.district, status=status, city=area.city
+        )
     return [_summary(r.plan, r.grids) for r in rows]
 
 

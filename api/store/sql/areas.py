@@ -23,12 +23,15 @@ def point() -> str:
     return "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)"
 
 
-def in_area(community_col: str, district_col: str) -> str:
-    """Build the WHERE condition: the row's community/district lie in ``:community`` / ``:district``."""
-    return (
+def in_area(community_col: str, district_col: str, city_col: str | None = None) -> str:
+    """Build the WHERE condition: the row lies in ``:community`` / ``:district`` (/ ``:city``)."""
+    out = (
         f"(CAST(:community AS text) IS NULL OR {community_col} = :community) "
         f"AND (CAST(:district AS text) IS NULL OR {district_col} = :district)"
     )
+    if city_col is not None:
+        out += f" AND (CAST(:city AS text) IS NULL OR {city_col} = :city)"
+    return out
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,7 @@ class LocatedGrid:
     community_code: str
     community_name: str
     district_code: str
+    city_code: str
     worker_id: int | None
     worker_name: str | None
     worker_phone: str | None
@@ -75,7 +79,7 @@ _COMMUNITIES = text(
                          WHERE g.community_code = c.code AND g.active)))
       ORDER BY c.code), '[]'::json))::text
     FROM communities c
-    WHERE {in_area("c.code", "c.district_code")}
+    WHERE {in_area("c.code", "c.district_code", "c.city_code")}
     """
 )
 
@@ -95,7 +99,7 @@ _GRIDS = text(
     JOIN communities c ON c.code = g.community_code
     LEFT JOIN people w ON w.id = g.worker_id
     LEFT JOIN party_orgs b ON b.grid_id = g.id AND b.tier = 'branch'
-    WHERE g.active AND {in_area("g.community_code", "c.district_code")}
+    WHERE g.active AND {in_area("g.community_code", "c.district_code", "g.city_code")}
     """
 )
 
@@ -114,6 +118,7 @@ def _neighbours(grid_id: str, pt: str) -> str:
        FROM (SELECT n.code, round(ST_Distance(n.geom::geography, {pt}::geography)::numeric, 1) AS m
              FROM grids n
              WHERE CAST(:tol AS float8) > 0 AND n.active AND n.id <> {grid_id}
+               AND (CAST(:city AS text) IS NULL OR n.city_code = :city)
                AND ST_DWithin(n.geom, {pt}, :deg)
                AND ST_DWithin(n.geom::geography, {pt}::geography, :tol)) n)"""
 
@@ -123,7 +128,7 @@ def _neighbours(grid_id: str, pt: str) -> str:
 LOCATE = text(
     f"""
     SELECT g.id, g.code, g.name, g.households, g.buildings, g.plan_id,
-           g.community_code, c.name AS community_name, c.district_code,
+           g.community_code, c.name AS community_name, c.district_code, g.city_code,
            w.id AS worker_id, w.name AS worker_name, w.phone AS worker_phone,
            w.on_duty AS worker_on_duty,
            b.id AS branch_id, b.code AS branch_code, b.name AS branch_name,
@@ -133,30 +138,33 @@ LOCATE = text(
     LEFT JOIN people w ON w.id = g.worker_id
     LEFT JOIN party_orgs b ON b.grid_id = g.id AND b.tier = 'branch'
     WHERE g.active AND ST_Intersects(g.geom, {point()})
+      AND (CAST(:city AS text) IS NULL OR g.city_code = :city)
     ORDER BY g.code, b.id
     LIMIT 1
     """
 )
 
 
-def locate_params(lon: float, lat: float, tolerance_m: float) -> dict[str, float]:
+def locate_params(
+    lon: float, lat: float, tolerance_m: float, city: str | None = None
+) -> dict[str, float | str | None]:
     """Return the parameters of :data:`LOCATE` (benchmarks send the same statement)."""
-    return {"lon": lon, "lat": lat, "tol": tolerance_m, "deg": tolerance_m * DEG_PER_M}
+    return {"lon": lon, "lat": lat, "tol": tolerance_m, "deg": tolerance_m * DEG_PER_M, "city": city}
 
 
 async def communities_geojson(
-    conn: AsyncConnection, community: str | None = None, district: str | None = None
+    conn: AsyncConnection, community: str | None = None, district: str | None = None, city: str | None = None
 ) -> str:
     """Return the communities of the area as a GeoJSON FeatureCollection (text), by code."""
-    row = await conn.execute(_COMMUNITIES, {"community": community, "district": district})
+    row = await conn.execute(_COMMUNITIES, {"community": community, "district": district, "city": city})
     return str(row.scalar_one())
 
 
 async def grids_geojson(
-    conn: AsyncConnection, community: str | None = None, district: str | None = None
+    conn: AsyncConnection, community: str | None = None, district: str | None = None, city: str | None = None
 ) -> str:
     """Return the active grids of the area as a GeoJSON FeatureCollection (text), by code."""
-    row = await conn.execute(_GRIDS, {"community": community, "district": district})
+    row = await conn.execute(_GRIDS, {"community": community, "district": district, "city": city})
     return str(row.scalar_one())
 
 
@@ -176,7 +184,7 @@ def _located(row: Any) -> LocatedGrid:
 
 
 async def locate_grid(
-    conn: AsyncConnection, lon: float, lat: float, tolerance_m: float = 0.0
+    conn: AsyncConnection, lon: float, lat: float, tolerance_m: float = 0.0, city: str | None = None
 ) -> LocatedGrid | None:
     """Find the active grid that covers the point (the lowest code wins on a shared boundary).
 
@@ -188,13 +196,15 @@ async def locate_grid(
         The point in WGS84.
     tolerance_m
         Other active grids within this many metres are listed as neighbours (0: none).
+    city
+        Only grids of this city (None: every city).
 
     Returns
     -------
     LocatedGrid or None
-        None when no active grid contains the point.
+        None when no active grid (of the city) contains the point.
     """
-    row = (await conn.execute(LOCATE, locate_params(lon, lat, tolerance_m))).mappings().first()
+    row = (await conn.execute(LOCATE, locate_params(lon, lat, tolerance_m, city))).mappings().first()
     return _located(row) if row else None
 
 
@@ -203,7 +213,7 @@ async def locate_grid(
 _INDEX = text(
     """
     SELECT g.id, g.code, g.name, g.households, g.buildings, g.plan_id,
-           g.community_code, c.name AS community_name, c.district_code,
+           g.community_code, c.name AS community_name, c.district_code, g.city_code,
            w.id AS worker_id, w.name AS worker_name, w.phone AS worker_phone,
            w.on_duty AS worker_on_duty,
            b.id AS branch_id, b.code AS branch_code, b.name AS branch_name,

@@ -34,6 +34,7 @@ class TokenRow:
     expires_at: dt.datetime | None
     revoked_at: dt.datetime | None
     sessions: int
+    city_code: str | None = None
 
 
 def area_clause(community_param: str = "community", district_param: str = "district") -> str:
@@ -55,9 +56,12 @@ _TOKENS = text(
     "SELECT t.id, t.role, t.community_code, t.district_code, t.department_code, t.person_id, t.label, "
     "t.created_at, t.expires_at, t.revoked_at, "
     "(SELECT count(*) FROM console_sessions s WHERE s.token_id = t.id AND s.ended_at IS NULL "
-    "AND s.expires_at > now()) AS sessions "
-    "FROM api_tokens t ORDER BY (t.revoked_at IS NULL) DESC, t.id DESC LIMIT :limit"
+    "AND s.expires_at > now()) AS sessions, t.city_code "
+    "FROM api_tokens t WHERE (CAST(:city AS text) IS NULL OR t.city_code = :city) "
+    "ORDER BY (t.revoked_at IS NULL) DESC, t.id DESC LIMIT :limit"
 )
+_TOKEN_CITY = text("SELECT city_code FROM api_tokens WHERE id = :id")
+_PERSON_CITY = text("SELECT city_code FROM people WHERE id = :id")
 
 _END_SESSIONS = text("UPDATE console_sessions SET ended_at = now() WHERE token_id = :id AND ended_at IS NULL")
 
@@ -76,10 +80,22 @@ async def person_role(conn: AsyncConnection, person_id: int) -> str | None:
     return None if value is None else str(value)
 
 
-async def list_tokens(conn: AsyncConnection, limit: int = 500) -> list[TokenRow]:
-    """Tokens, live ones first, newest first, with their open console sessions."""
-    rows = (await conn.execute(_TOKENS, {"limit": limit})).mappings().all()
+async def list_tokens(conn: AsyncConnection, limit: int = 500, city: str | None = None) -> list[TokenRow]:
+    """Tokens (of ``city``; None: all), live ones first, newest first, with their open console sessions."""
+    rows = (await conn.execute(_TOKENS, {"limit": limit, "city": city})).mappings().all()
     return [TokenRow(**row) for row in rows]
+
+
+async def token_city(conn: AsyncConnection, token_id: int) -> tuple[bool, str | None]:
+    """Return whether a token exists and its city (None: national)."""
+    row = (await conn.execute(_TOKEN_CITY, {"id": token_id})).first()
+    return (row is not None, row[0] if row else None)
+
+
+async def person_city(conn: AsyncConnection, person_id: int) -> str | None:
+    """Return a person's city (None: no such person)."""
+    row = (await conn.execute(_PERSON_CITY, {"id": person_id})).first()
+    return row[0] if row else None
 
 
 async def end_token_sessions(conn: AsyncConnection, token_id: int) -> int:

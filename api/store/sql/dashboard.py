@@ -41,10 +41,13 @@ class AreaFilter:
     district: str | None = None
     street: str | None = None
     grid: str | None = None
+    #: the caller's city (None: every city)
+    city: str | None = None
 
     def params(self) -> dict[str, Any]:
         """Return the bind parameters of :func:`area_condition`."""
         return {
+            "city": self.city,
             "community": self.community,
             "district": self.district,
             "street": self.street,
@@ -121,7 +124,8 @@ class Gap:
 def area_condition() -> str:
     """Build the WHERE piece: incident ``i`` (with ``c`` its community) lies in the area."""
     return """
-      (CAST(:community AS text) IS NULL OR i.community_code = :community)
+      (CAST(:city AS text) IS NULL OR i.city_code = :city)
+      AND (CAST(:community AS text) IS NULL OR i.community_code = :community)
       AND (CAST(:district AS text) IS NULL OR c.district_code = :district)
       AND (CAST(:street AS text) IS NULL OR c.street_code = :street)
       AND (CAST(:grid AS text) IS NULL OR i.grid_id IN (SELECT gg.id FROM grids gg WHERE gg.code = :grid))"""
@@ -130,7 +134,8 @@ def area_condition() -> str:
 def community_condition(alias: str = "c") -> str:
     """Build the WHERE piece: community ``alias`` lies in the area (grid: its community)."""
     return f"""
-      (CAST(:community AS text) IS NULL OR {alias}.code = :community)
+      (CAST(:city AS text) IS NULL OR {alias}.city_code = :city)
+      AND (CAST(:community AS text) IS NULL OR {alias}.code = :community)
       AND (CAST(:district AS text) IS NULL OR {alias}.district_code = :district)
       AND (CAST(:street AS text) IS NULL OR {alias}.street_code = :street)
       AND (CAST(:grid AS text) IS NULL OR {alias}.code = substr(:grid, 1, 12))"""

@@ -82,6 +82,8 @@ class PeopleFilter:
     party_branch_id: int | None = None
     community: str | None = None
     district: str | None = None
+    #: people of this city only (None: every city)
+    city: str | None = None
     exclude_task_id: int | None = None
     exclude: tuple[int, ...] | None = None
 
@@ -102,6 +104,8 @@ class PeopleFilter:
             conds.append("p.community_code = :community")
         if self.district is not None:
             conds.append("left(p.community_code, 6) = :district")
+        if self.city is not None:
+            conds.append("p.city_code = :city")
         if self.exclude_task_id is not None:
             conds.append(not_offered_clause())
         if self.exclude is not None:
@@ -121,6 +125,7 @@ class PeopleFilter:
             "branch_id": self.party_branch_id,
             "community": self.community,
             "district": self.district,
+            "city": self.city,
             "task_id": self.exclude_task_id,
             "exclude": list(self.exclude) if self.exclude is not None else None,
         }
@@ -187,14 +192,19 @@ class BranchLookup:
 
 _sql_cache: dict[str, TextClause] = {}
 
-_BRANCH_BY_CODE = text("SELECT id FROM party_orgs WHERE code = :code AND tier = 'branch'")
+_CITY = "(CAST(:city AS text) IS NULL OR {0}.city_code = :city)"
+_BRANCH_BY_CODE = text(
+    f"SELECT id FROM party_orgs o WHERE code = :code AND tier = 'branch' AND {_CITY.format('o')} "
+    "ORDER BY id LIMIT 1"
+)
 _BRANCH_BY_GRID = text(
-    """
+    f"""
     SELECT o.id FROM party_orgs o JOIN grids g ON g.id = o.grid_id
-    WHERE g.code = :code AND g.active AND o.tier = 'branch'
+    WHERE g.code = :code AND g.active AND o.tier = 'branch' AND {_CITY.format("g")}
+    ORDER BY o.id LIMIT 1
     """
 )
-_GRID_EXISTS = text("SELECT 1 FROM grids WHERE code = :code AND active")
+_GRID_EXISTS = text(f"SELECT 1 FROM grids g WHERE code = :code AND active AND {_CITY.format('g')}")
 _HAS_STREETS = text("SELECT EXISTS (SELECT 1 FROM streets WHERE source IS NOT NULL)")
 _PGR_VERSION = text("SELECT pgr_version()")
 _SNAP = text(
@@ -242,8 +252,10 @@ async def nearest_straight(
     return [NearbyRow(**r) for r in rows]
 
 
-async def branch_id(conn: AsyncConnection, branch: str | None, grid: str | None) -> BranchLookup:
-    """Look up the party branch of a branch code, or of a grid code (its grid branch).
+async def branch_id(
+    conn: AsyncConnection, branch: str | None, grid: str | None, city: str | None = None
+) -> BranchLookup:
+    """Look up the party branch of a branch code, or of a grid code (its grid branch), in ``city``.
 
     Returns
     -------
@@ -252,13 +264,13 @@ async def branch_id(conn: AsyncConnection, branch: str | None, grid: str | None)
         says what is not there otherwise.
     """
     if branch is not None:
-        row = (await conn.execute(_BRANCH_BY_CODE, {"code": branch})).first()
+        row = (await conn.execute(_BRANCH_BY_CODE, {"code": branch, "city": city})).first()
         return BranchLookup(int(row[0])) if row else BranchLookup(None, f"no party branch with code {branch}")
     if grid is not None:
-        row = (await conn.execute(_BRANCH_BY_GRID, {"code": grid})).first()
+        row = (await conn.execute(_BRANCH_BY_GRID, {"code": grid, "city": city})).first()
         if row:
             return BranchLookup(int(row[0]))
-        if (await conn.execute(_GRID_EXISTS, {"code": grid})).first() is None:
+        if (await conn.execute(_GRID_EXISTS, {"code": grid, "city": city})).first() is None:
             return BranchLookup(None, f"no active grid with code {grid}")
         return BranchLookup(None, f"grid {grid} has no party branch")
     return BranchLookup(None)

@@ -164,7 +164,7 @@ def upsert_buildings(conn: Connection, rows: Sequence[dict[str, Any]]) -> int:
                         CAST(:floors AS int[]), CAST(:est AS boolean[]), CAST(:src AS text[]),
                         CAST(:wkb AS bytea[]))
                  AS t(code, city, community, name, address, hh, floors, est, src, wkb)
-            ON CONFLICT (code) DO UPDATE SET
+            ON CONFLICT (city_code, code) DO UPDATE SET
               name = EXCLUDED.name, address = EXCLUDED.address, floors = EXCLUDED.floors,
               households = CASE WHEN buildings.households_source = 'registry'
                                 THEN buildings.households ELSE EXCLUDED.households END,

@@ -372,6 +372,8 @@ class RowScope:
         Rows escalated to this department.
     community, district
         Rows of this community / district.
+    city
+        Rows of this city (None: every city).
     """
 
     reporter_token: int | None = None
@@ -379,6 +381,7 @@ class RowScope:
     department: str | None = None
     community: str | None = None
     district: str | None = None
+    city: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -417,11 +420,13 @@ _PLAN = text(
              w.name AS worker_name, coalesce(w.on_duty, false) AS worker_on_duty
       FROM pt, grids g LEFT JOIN people w ON w.id = g.worker_id
       WHERE g.active AND ST_Intersects(g.geom, pt.p)
+        AND (CAST(:city AS text) IS NULL OR g.city_code = :city)
       ORDER BY g.code LIMIT 1),
     nb AS (
       SELECT n.code, round(ST_Distance(n.geom::geography, pt.p::geography)::numeric, 1) AS distance_m
       FROM pt, grids n
       WHERE n.active AND n.id IS DISTINCT FROM (SELECT id FROM g)
+        AND (CAST(:city AS text) IS NULL OR n.city_code = :city)
         AND n.geom && ST_Expand(pt.p, :deg_tol)
         AND ST_DWithin(n.geom::geography, pt.p::geography, :tol)),
     near AS (
@@ -438,6 +443,7 @@ _PLAN = text(
       SELECT i.id, round(ST_Distance(i.location::geography, pt.p::geography)::numeric, 1) AS distance_m
       FROM pt, incidents i
       WHERE i.item_code = :item AND {SQL_OPEN} AND i.duplicate_of IS NULL
+        AND (CAST(:city AS text) IS NULL OR i.city_code = :city)
         AND i.created_at >= now() - make_interval(secs => :window_s)
         AND i.location && ST_Expand(pt.p, :deg_radius)
         AND ST_DWithin(i.location::geography, pt.p::geography, :radius)
@@ -453,7 +459,7 @@ _PLAN = text(
         AS neighbours,
       (SELECT row_to_json(near) FROM near) AS near,
       (SELECT row_to_json(dup) FROM dup) AS dup,
-      (SELECT coalesce((SELECT city_code FROM communities WHERE code = :scope),
+      (SELECT coalesce(CAST(:city AS text), (SELECT city_code FROM communities WHERE code = :scope),
                        (SELECT min(city_code) FROM communities),
                        (SELECT min(code) FROM admin_areas WHERE level = 'city'))) AS city
     """
@@ -522,6 +528,7 @@ async def plan_intake(
     duplicate_radius_m: float,
     duplicate_window_hours: float,
     city_hint: str | None,
+    city: str | None = None,
 ) -> IntakePlan:
     """Read what intake decides from, in one round trip.
 
@@ -541,6 +548,9 @@ async def plan_intake(
         How near and how recent an open case of the same item is a likely duplicate.
     city_hint
         A community code whose city is used when the point lies in no grid.
+    city
+        The caller's city: grids, neighbours and duplicates of other cities are not
+        seen, and a report outside its grids is filed in this city (None: every city).
 
     Returns
     -------
@@ -564,6 +574,7 @@ async def plan_intake(
                     "deg_radius": duplicate_radius_m * DEG_PER_M,
                     "window_s": duplicate_window_hours * 3600.0,
                     "scope": city_hint,
+                    "city": city,
                 },
             )
         )
@@ -837,6 +848,9 @@ def visibility_clauses(scope: RowScope, params: dict[str, Any]) -> list[str]:
     if scope.district is not None:
         out.append("c.district_code = :v_dist")
         params["v_dist"] = scope.district
+    if scope.city is not None:
+        out.append("i.city_code = :v_city")
+        params["v_city"] = scope.city
     return out
 
 

@@ -66,12 +66,16 @@ class Table:
 
 @dataclass(frozen=True)
 class PageArea:
-    """The area a page covers: a community, a district or the whole city (both None)."""
+    """The area a page covers: a community, a district or the whole city (both None).
+
+    ``city`` is the caller's city (None: every city in the store).
+    """
 
     community: str | None
     district: str | None
     label: str
     bounds: list[float] | None
+    city: str | None = None
 
 
 @dataclass(frozen=True)
@@ -197,10 +201,11 @@ def encoded(geom_sql: str, precision: int = PRECISION) -> str:
 
 
 def area_communities(alias: str = "c") -> str:
-    """Build the WHERE condition: community ``alias`` lies in the area (``:community``/``:district``)."""
+    """Build the WHERE condition: community ``alias`` lies in the area (community, district, city)."""
     return f"""
       (CAST(:community AS text) IS NULL OR {alias}.code = :community)
-      AND (CAST(:district AS text) IS NULL OR {alias}.district_code = :district)"""
+      AND (CAST(:district AS text) IS NULL OR {alias}.district_code = :district)
+      AND (CAST(:city AS text) IS NULL OR {alias}.city_code = :city)"""
 
 
 def area_grids() -> str:
@@ -218,7 +223,8 @@ def area_incidents(alias: str = "i") -> str:
     return f"""
       (CAST(:community AS text) IS NULL OR {alias}.community_code = :community)
       AND (CAST(:district AS text) IS NULL
-           OR {alias}.community_code IN (SELECT code FROM communities WHERE district_code = :district))"""
+           OR {alias}.community_code IN (SELECT code FROM communities WHERE district_code = :district))
+      AND (CAST(:city AS text) IS NULL OR {alias}.city_code = :city)"""
 
 
 def visited_buildings() -> str:
@@ -243,6 +249,7 @@ def _extent(source: str, where: str) -> str:
 _COMMUNITY_EXTENT = text(_extent("communities", "code = :c"))
 _DISTRICT_EXTENT = text(_extent("admin_areas", "code = :d AND level = 'district'"))
 _DISTRICT_HAS_COMMUNITIES = text("SELECT 1 FROM communities WHERE district_code = :d LIMIT 1")
+_CITY_NAME = text("SELECT name, coalesce(name_en, '') FROM admin_areas WHERE code = :c AND level = 'city'")
 _AREA_EXTENT = text(
     "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
     f"(SELECT ST_Extent(c.geom)::geometry AS e FROM communities c WHERE {area_communities('c')}) x"
@@ -263,33 +270,45 @@ def _label(name: str, name_en: str, code: str) -> str:
 
 
 async def area_bounds(
-    conn: AsyncConnection, community: str | None, district: str | None
+    conn: AsyncConnection, community: str | None, district: str | None, city: str | None = None
 ) -> list[float] | None:
     """Return [minx, miny, maxx, maxy] of the area's communities (None when it has none)."""
-    row = (await conn.execute(_AREA_EXTENT, {"community": community, "district": district})).first()
+    params = {"community": community, "district": district, "city": city}
+    row = (await conn.execute(_AREA_EXTENT, params)).first()
     return _bounds(row)
 
 
-async def resolve_area(conn: AsyncConnection, community: str | None, district: str | None) -> PageArea | None:
+async def resolve_area(
+    conn: AsyncConnection, community: str | None, district: str | None, city: str | None = None
+) -> PageArea | None:
     """Resolve an area to its label and bounds; None when the code is unknown.
 
-    A district is known by its admin boundary or, without one, by its communities.
+    A district is known by its admin boundary or, without one, by its communities;
+    ``city`` (the caller's) stays on the area so that every query keeps to it.
     """
     if community is not None:
         row = (await conn.execute(_COMMUNITY_EXTENT, {"c": community})).first()
         if row is None:
             return None
-        return PageArea(community, None, _label(row[0], row[1], community), _bounds(row[2:]))
+        return PageArea(community, None, _label(row[0], row[1], community), _bounds(row[2:]), city)
     if district is not None:
         row = (await conn.execute(_DISTRICT_EXTENT, {"d": district})).first()
         if row is None:
             if (await conn.execute(_DISTRICT_HAS_COMMUNITIES, {"d": district})).first() is None:
                 return None
             return PageArea(
-                None, district, _label(district, "", district), await area_bounds(conn, None, district)
+                None,
+                district,
+                _label(district, "", district),
+                await area_bounds(conn, None, district, city),
+                city,
             )
-        bounds = _bounds(row[2:]) or await area_bounds(conn, None, district)
-        return PageArea(None, district, _label(row[0], row[1], district), bounds)
+        bounds = _bounds(row[2:]) or await area_bounds(conn, None, district, city)
+        return PageArea(None, district, _label(row[0], row[1], district), bounds, city)
+    if city is not None:
+        named = (await conn.execute(_CITY_NAME, {"c": city})).first()
+        label = _label(named[0], named[1], city) if named else f"全市 whole city ({city})"
+        return PageArea(None, None, label, await area_bounds(conn, None, None, city), city)
     return PageArea(None, None, "全市 whole city", await area_bounds(conn, None, None))
 
 
@@ -310,7 +329,7 @@ async def categories(conn: AsyncConnection) -> list[str]:
 
 
 def _params(area: PageArea, **kw: Any) -> dict[str, Any]:
-    return {"community": area.community, "district": area.district, **kw}
+    return {"community": area.community, "district": area.district, "city": area.city, **kw}
 
 
 def _table(columns: list[str], rows: Any) -> Table:

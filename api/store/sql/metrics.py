@@ -45,6 +45,7 @@ _BASE = f"""
     LEFT JOIN communities c ON c.code = i.community_code
     LEFT JOIN ratings r ON r.incident_id = i.id
     WHERE i.duplicate_of IS NULL
+      AND (CAST(:city AS text) IS NULL OR i.city_code = :city)
       AND (CAST(:community AS text) IS NULL OR i.community_code = :community)
       AND (CAST(:district AS text) IS NULL OR c.district_code = :district)
       AND (CAST(:street AS text) IS NULL OR c.street_code = :street)
@@ -131,6 +132,7 @@ async def kpi_counts(
     until: dt.datetime | None = None,
     street: str | None = None,
     grid: str | None = None,
+    city: str | None = None,
 ) -> KpiCounts:
     """Count the KPI figures of the incidents created in ``[since, until)`` in the area.
 
@@ -145,8 +147,11 @@ async def kpi_counts(
         cases whose ``grid_id`` is a grid of that code, of any plan); None: not restricted.
     since, until
         The creation window (None: open-ended).
+    city
+        The caller's city (None: every city).
     """
     params = {
+        "city": city,
         "community": community,
         "district": district,
         "street": street,

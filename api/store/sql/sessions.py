@@ -24,6 +24,8 @@ class SessionRow:
     expires_at: dt.datetime
     #: the token's own expiry (the session dies with it)
     token_expires_at: dt.datetime | None = None
+    #: the token's city (None: national)
+    city_code: str | None = None
 
 
 _INSERT = text(
@@ -33,7 +35,7 @@ _INSERT = text(
 
 _FIND = text(
     "SELECT t.id AS token_id, t.role, t.community_code, t.district_code, t.department_code, "
-    "t.person_id, s.csrf_token, s.lang, s.expires_at, t.expires_at AS token_expires_at "
+    "t.person_id, s.csrf_token, s.lang, s.expires_at, t.expires_at AS token_expires_at, t.city_code "
     "FROM console_sessions s JOIN api_tokens t ON t.id = s.token_id "
     "WHERE s.id = :id AND s.ended_at IS NULL AND s.expires_at > now() "
     "AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > now())"

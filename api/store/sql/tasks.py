@@ -79,10 +79,14 @@ class TaskFilter:
     person: int | None = None
     community: str | None = None
     district: str | None = None
+    #: tasks of this city only (None: every city)
+    city: str | None = None
 
     def conditions(self) -> list[str]:
         """List the SQL conditions on ``t`` (parameters named as in :meth:`params`)."""
         conds = ["true"]
+        if self.city is not None:
+            conds.append("t.city_code = :city")
         if self.status is not None:
             conds.append("t.status = :status")
         if self.person is not None:
@@ -102,6 +106,7 @@ class TaskFilter:
             "person": self.person,
             "community": self.community,
             "district": self.district,
+            "city": self.city,
         }
 
 

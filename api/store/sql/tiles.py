@@ -44,13 +44,16 @@ def envelope() -> str:
 
 
 def in_area(community_col: str) -> str:
-    """Build the WHERE condition: a row of ``community_col`` lies in ``:community`` / ``:district``.
+    """Build the WHERE condition: a row of ``community_col`` lies in the area (community, district, city).
 
-    A community code starts with its 6-digit district code.
+    A community code starts with its 6-digit district code; the row's ``city_code``
+    (same alias) is its city.
     """
+    city_col = community_col.rsplit(".", 1)[0] + ".city_code"
     return (
         f"(CAST(:community AS text) IS NULL OR {community_col} = :community) "
-        f"AND (CAST(:district AS text) IS NULL OR left({community_col}, 6) = :district)"
+        f"AND (CAST(:district AS text) IS NULL OR left({community_col}, 6) = :district) "
+        f"AND (CAST(:city AS text) IS NULL OR {city_col} = :city)"
     )
 
 
@@ -146,6 +149,7 @@ async def tile(
     community: str | None = None,
     district: str | None = None,
     cases: CaseFilter = CaseFilter(),
+    city: str | None = None,
 ) -> bytes:
     """Read the MVT bytes of one tile of ``layer`` in the area (empty when it has no features).
 
@@ -154,7 +158,7 @@ async def tile(
     if z < MIN_ZOOM[layer]:
         return b""
     query = _CLUSTERS if layer == "incidents" and z < INCIDENT_POINTS_ZOOM else _QUERIES[layer]
-    params = {"z": z, "x": x, "y": y, "community": community, "district": district}
+    params = {"z": z, "x": x, "y": y, "community": community, "district": district, "city": city}
     if layer == "incidents":
         params.update(asdict(cases))
     data = (await conn.execute(query, params)).scalar_one()

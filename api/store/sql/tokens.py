@@ -24,6 +24,7 @@ class TokenRow:
     person_id: int | None
     expires_at: dt.datetime | None
     query_allowed: bool
+    city_code: str | None
 
 
 @dataclass(frozen=True)
@@ -41,25 +42,46 @@ class TokenListing:
     expires_at: dt.datetime | None
     revoked_at: dt.datetime | None
     query_allowed: bool
+    city_code: str | None
 
 
 _INSERT = text(
     "INSERT INTO api_tokens (token_hash, role, community_code, district_code, department_code, "
-    "person_id, label, expires_at, query_allowed) VALUES (:h, :r, :c, :d, :dep, :p, :l, :e, :q) "
+    "person_id, label, expires_at, query_allowed, city_code) "
+    "VALUES (:h, :r, :c, :d, :dep, :p, :l, :e, :q, :city) "
     "RETURNING id"
 )
 
 _LOOKUP = text(
     "SELECT id, role, community_code, district_code, department_code, person_id, expires_at, "
-    "query_allowed FROM api_tokens WHERE token_hash = :h AND revoked_at IS NULL "
+    "query_allowed, city_code FROM api_tokens WHERE token_hash = :h AND revoked_at IS NULL "
     "AND (expires_at IS NULL OR expires_at > now())"
 )
 
 _LIST = text(
     "SELECT id, role, community_code, district_code, department_code, person_id, label, created_at, "
-    "expires_at, revoked_at, query_allowed FROM api_tokens "
+    "expires_at, revoked_at, query_allowed, city_code FROM api_tokens "
     "WHERE (:all OR (revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now()))) ORDER BY id"
 )
+
+
+_CITY_OF = text(
+    "SELECT (SELECT city_code FROM admin_areas WHERE code = :city AND level = 'city') AS city, "
+    "(SELECT city_code FROM communities WHERE code = :community) AS community, "
+    "(SELECT city_code FROM admin_areas WHERE code = :district AND level = 'district') AS district, "
+    "(SELECT city_code FROM communities WHERE city_code = :city LIMIT 1) AS loaded"
+)
+
+
+def cities_of(
+    conn: Connection, city: str | None, community: str | None, district: str | None
+) -> dict[str, str | None]:
+    """Return the city (``city_code``) of a city, a community and a district code (None: unknown)."""
+    row = conn.execute(_CITY_OF, {"city": city, "community": community, "district": district}).mappings()
+    found = dict(row.one())
+    found["city"] = found["city"] or found.pop("loaded")
+    found.pop("loaded", None)
+    return found
 
 
 def insert(conn: Connection, token_hash: str, role: str, values: Mapping[str, Any]) -> int:
@@ -74,6 +96,7 @@ def insert(conn: Connection, token_hash: str, role: str, values: Mapping[str, An
         "l": values.get("label"),
         "e": values.get("expires_at"),
         "q": bool(values.get("query_allowed")),
+        "city": values.get("city_code"),
     }
     return int(conn.execute(_INSERT, params).scalar_one())
 

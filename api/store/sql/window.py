@@ -100,6 +100,7 @@ _PLACES = text(
     WHERE (b.code = :exact OR b.name ILIKE :pattern ESCAPE '\\' OR b.address ILIKE :pattern ESCAPE '\\')
       AND (CAST(:community AS text) IS NULL OR b.community_code = :community)
       AND (CAST(:district AS text) IS NULL OR left(b.community_code, 6) = :district)
+      AND (CAST(:city AS text) IS NULL OR b.city_code = :city)
     ORDER BY b.code <> :exact, length(b.name), b.name, b.code
     LIMIT :limit
     """
@@ -149,7 +150,13 @@ async def nearby_open(
 
 
 async def find_places(
-    conn: AsyncConnection, words: str, *, community: str | None, district: str | None, limit: int
+    conn: AsyncConnection,
+    words: str,
+    *,
+    community: str | None,
+    district: str | None,
+    limit: int,
+    city: str | None = None,
 ) -> list[PlaceRow]:
     """Find buildings whose code is ``words`` or whose name or address contains it."""
     rows = (
@@ -160,6 +167,7 @@ async def find_places(
                 "pattern": like_pattern(words),
                 "community": community,
                 "district": district,
+                "city": city,
                 "limit": limit,
             },
         )

@@ -25,10 +25,11 @@ class CommunityChoice:
 
 
 def community_choices(
-    conn: Connection, *, district: str | None, community: str | None
+    conn: Connection, *, district: str | None, community: str | None, city: str | None = None
 ) -> list[CommunityChoice]:
     """Return the communities of an area (a district, one community, or all), by street office and code."""
     clauses = [
+        TRUE if city is None else Clause("c.city_code = :city", {"city": city}),
         TRUE if district is None else Clause("left(c.code, 6) = :district", {"district": district}),
         TRUE if community is None else Clause("c.code = :community", {"community": community}),
     ]

@@ -11,6 +11,8 @@ from sqlalchemy.engine import Connection
 
 from api.store.sql.plans.clauses import (
     PLAN_COLUMNS,
+    TRUE,
+    Clause,
     community_is,
     district_is,
     for_update,
@@ -64,9 +66,11 @@ def list_plans(
     community: str | None = None,
     district: str | None = None,
     status: str | None = None,
+    city: str | None = None,
 ) -> list[PlanListRow]:
-    """Plans matching every filter given, by community then newest first, with their grid counts."""
-    w = where([community_is(community), district_is(district), status_is(status)])
+    """Plans matching every filter given (``city``: of that city), by community then newest first."""
+    in_city = Clause("p.city_code = :city", {"city": city}) if city is not None else TRUE
+    w = where([community_is(community), district_is(district), status_is(status), in_city])
     rows = conn.execute(
         text(
             f"""

@@ -16,7 +16,16 @@ from api.web.console.templating import is_htmx, render
 from api.web.deps import ConnDep, TxDep, credentials_changed
 
 router = APIRouter(include_in_schema=False)
-FORM_FIELDS = ("role", "community_code", "district_code", "department_code", "person_id", "label", "days")
+FORM_FIELDS = (
+    "role",
+    "city_code",
+    "community_code",
+    "district_code",
+    "department_code",
+    "person_id",
+    "label",
+    "days",
+)
 
 
 def _int(value: str | None, field: str) -> int | None:
@@ -57,6 +66,7 @@ async def issue_token(
     user: ConsoleUserDep,
     _csrf: CsrfDep,
     role: Annotated[str, Form(max_length=16)],
+    city_code: Annotated[str | None, Form(max_length=6)] = None,
     community_code: Annotated[str | None, Form(max_length=12)] = None,
     district_code: Annotated[str | None, Form(max_length=6)] = None,
     department_code: Annotated[str | None, Form(max_length=32)] = None,
@@ -67,6 +77,7 @@ async def issue_token(
     """Issue a token; the answer shows its secret once (never stored, never in a URL)."""
     form = {
         "role": role,
+        "city_code": city_code or "",
         "community_code": community_code or "",
         "district_code": district_code or "",
         "department_code": department_code or "",
@@ -77,6 +88,7 @@ async def issue_token(
     try:
         req = service.TokenRequest(
             role=role,
+            city_code=_blank(city_code),
             community_code=_blank(community_code),
             district_code=_blank(district_code),
             department_code=_blank(department_code),
