@@ -239,11 +239,17 @@ def test_nearest_finds_people_at_once(live_url: str) -> None:
     hdr = {"Authorization": f"Bearer {token(live_url, 'dispatcher')}"}
     with TestClient(create_app(database_url=live_url), headers=hdr) as c:
         for code, lon, lat in centres:
-            r = c.get("/api/v1/dispatch/nearest", params={"lon": lon, "lat": lat, "crs": "wgs84", "k": 5})
+            at = {"lon": lon, "lat": lat, "crs": "wgs84"}
+            r = c.get("/api/v1/dispatch/nearest", params={**at, "k": 5})
             assert r.status_code == 200, r.text
             people = r.json()
-            assert len(people) == 5, code  # somebody is on duty at any hour: police, riders, volunteers
+            # somebody is on duty at any hour (the police's night shift; riders, volunteers and grid
+            # workers by day): a small city at 03:00 has one officer per community, not five
+            assert people, code
             assert all(p["distance_m"] < 3_000 for p in people), code
+            # fewer than five only when fewer are available anywhere within reach
+            wider = c.get("/api/v1/dispatch/nearest", params={**at, "k": 50})
+            assert len(people) == min(5, len(wider.json())), code
 
 
 def test_starting_over_recreates_a_demo_store(live_url: str) -> None:
