@@ -20,7 +20,7 @@ def run_maintain(url: str, months_ahead: int, quiet: bool = False) -> partitions
 
     def say(message: str) -> None:
         if not quiet:
-            console.print(f"  {message}", highlight=False)
+            console.print(f"  {message}", highlight=False, soft_wrap=True)
 
     with psycopg.connect(psycopg_dsn(url), autocommit=True) as conn:
         return partitions.maintain(conn, months_ahead=months_ahead, report=say)
@@ -60,17 +60,22 @@ def maintain_command(
         before = partitions.Month.parse(archive_before, ("archive_before",)) if archive_before else None
         url = owner_url(migrate=True)
         t0 = time.monotonic()
-        console.print(f"partition maintenance: the current month and {ahead} ahead, every city")
+        console.print(
+            f"partition maintenance: the current month and {ahead} ahead, every city", soft_wrap=True
+        )
         summary = run_maintain(url, ahead)
-        console.print(_summary_line(summary, time.monotonic() - t0))
+        console.print(_summary_line(summary, time.monotonic() - t0), soft_wrap=True)
         if before is not None:
             t0 = time.monotonic()
-            console.print(f"archiving every month before {before}" + (f" into {dump}" if dump else ""))
+            console.print(
+                f"archiving every month before {before}" + (f" into {dump}" if dump else ""), soft_wrap=True
+            )
             archived = _archive(url, before, dump)
             console.print(
                 f"archive: {len(archived.detached)} month partition(s) detached"
                 + (f", {len(archived.dumped)} dumped and dropped" if dump else " (kept in schema 'archive')")
-                + f" ({time.monotonic() - t0:.1f} s)"
+                + f" ({time.monotonic() - t0:.1f} s)",
+                soft_wrap=True,
             )
     except WanggeError as exc:
         fail(exc.msg)
@@ -78,8 +83,12 @@ def maintain_command(
 
 def _archive(url: str, before: partitions.Month, dump: Path | None) -> partitions.Summary:
     def say(message: str) -> None:
-        console.print(f"  {message}", highlight=False)
+        console.print(f"  {message}", highlight=False, soft_wrap=True)
+
+    from api.store.backup import find_tool
 
     with psycopg.connect(psycopg_dsn(url), autocommit=True) as conn:
-        kwargs: dict[str, Any] = {"dump_to": dump, "dsn": psycopg_dsn(url), "report": say}
+        major = conn.info.server_version // 10000
+        tools = (find_tool("pg_dump", major), find_tool("pg_restore", major))
+        kwargs: dict[str, Any] = {"dump_to": dump, "dsn": psycopg_dsn(url), "report": say, "tools": tools}
         return partitions.archive(conn, before, **kwargs)

@@ -38,6 +38,7 @@ from sqlalchemy.engine import make_url
 
 from api.errors import Conflict, Failed, InvalidInput
 from api.store.engine import psycopg_dsn
+from api.store.partitions import is_partition_name
 
 Progress = Callable[[str, int, int], None]
 
@@ -165,6 +166,8 @@ _RESTORED = frozenset(
     {
         "TABLE",
         "TABLE DATA",
+        "TABLE ATTACH",
+        "INDEX ATTACH",
         "SEQUENCE",
         "SEQUENCE OWNED BY",
         "SEQUENCE SET",
@@ -184,7 +187,7 @@ _RESTORED = frozenset(
 #: Entries left out: the extensions exist already (only a superuser may create them).
 _SKIPPED = frozenset({"EXTENSION", "ACL", "DEFAULT ACL"})
 #: Schemas of the project, and the functions its migrations define.
-SCHEMAS = frozenset({"public", "ogc"})
+SCHEMAS = frozenset({"public", "ogc", "archive"})
 FUNCTIONS = frozenset(
     {"audit_log_append_only", "wangge_ledger_append_only", "auth_notify", "audit_created_id"}
 )
@@ -249,7 +252,7 @@ def restore_list(listing: str, tables: set[str]) -> list[str]:
         elif kind in ("TABLE", "TABLE DATA") and schema == "public":
             if name == "spatial_ref_sys":
                 continue  # PostGIS's own table, restored by the extension
-            if name not in tables:
+            if name not in tables and not is_partition_name(name):
                 raise InvalidInput(f"not an archive of this project: table {name}", loc=["file"])
             versioned = versioned or (kind == "TABLE DATA" and name == "alembic_version")
         keep.append(line.strip())

@@ -81,6 +81,9 @@ PARTITIONED: tuple[Partitioned, ...] = (
 )
 
 _CITY = re.compile(r"^[0-9]{6}$")
+_PARTITION_NAME = re.compile(
+    r"^(" + "|".join(s.table for s in PARTITIONED) + r")_(default|[0-9]{6}(_default|_[0-9]{6})?)$"
+)
 
 
 @dataclass(frozen=True, order=True)
@@ -152,6 +155,11 @@ def month_partition(table: str, city: str, month: Month) -> str:
 def default_partition(parent: str) -> str:
     """Name of a parent's default partition."""
     return f"{parent}_default"
+
+
+def is_partition_name(name: str) -> bool:
+    """Tell whether ``name`` is one of the partition names this module gives."""
+    return _PARTITION_NAME.match(name) is not None
 
 
 def _exists(conn: psycopg.Connection[Any], name: str) -> bool:
@@ -380,8 +388,8 @@ def maintain(
     For each table: the root's default; a partition per city (the known cities, those
     given, and those found in the root's default); for the history tables a month
     partition per city for the current month, ``months_ahead`` months after it, the
-    ``months`` given, every month found in the city's default, and every month between
-    the city's first partition and the last of those (no gaps). Idempotent: a second run
+    ``months`` given, every month between the city's first partition and the last of
+    those (no gaps), and every month found in the city's default. Idempotent: a second run
     creates nothing.
     """
     if months_ahead < 0:
@@ -402,9 +410,12 @@ def maintain(
             ensure_city(conn, spec, city, summary)
             if spec.month_column is not None:
                 present = {p.month for p in month_partitions(conn, spec) if p.city == city}
-                need = present | wanted_months | _default_months(conn, spec, city)
-                # no gaps: every month from the city's first partition to the last one wanted
-                for month in months_between(min(need), max(need)):
+                # a stray far-away month does not stretch the span either
+                span = {m for m in present if m <= max(wanted_months)} | wanted_months
+                # no gaps between the city's first partition and the last month wanted; a
+                # stray far-away month (found in the default) gets its own partition only
+                need = set(months_between(min(span), max(span))) | _default_months(conn, spec, city)
+                for month in sorted(need):
                     ensure_month(conn, spec, city, month, summary)
             made = summary.created[before:]
             if made:
@@ -469,16 +480,13 @@ def _detach(conn: psycopg.Connection[Any], part: MonthPartition) -> None:
     )
 
 
-def _dump(conn: psycopg.Connection[Any], dsn: str, part: MonthPartition, folder: Path) -> Path:
-    from api.store.backup import find_tool
-
-    major = conn.info.server_version // 10000
+def _dump(dsn: str, tools: tuple[str, str], part: MonthPartition, folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"{part.name}.dump"
     table = f"{ARCHIVE_SCHEMA}.{part.name}"
     run = subprocess.run(
         [
-            find_tool("pg_dump", major),
+            tools[0],
             "--format=custom",
             "--no-owner",
             "--table",
@@ -493,9 +501,7 @@ def _dump(conn: psycopg.Connection[Any], dsn: str, part: MonthPartition, folder:
     )
     if run.returncode != 0:
         raise Unavailable(f"pg_dump of {table} failed: {run.stderr.strip()}")
-    check = subprocess.run(
-        [find_tool("pg_restore", major), "--list", str(target)], capture_output=True, text=True, check=False
-    )
+    check = subprocess.run([tools[1], "--list", str(target)], capture_output=True, text=True, check=False)
     if check.returncode != 0 or part.name not in check.stdout:
         raise Unavailable(f"the dump of {table} cannot be read back: {check.stderr.strip()}")
     return target
@@ -508,11 +514,13 @@ def archive(
     dsn: str | None = None,
     report: Report | None = None,
     tables: tuple[Partitioned, ...] = PARTITIONED,
+    tools: tuple[str, str] = ("pg_dump", "pg_restore"),
 ) -> Summary:
     """Detach every month partition older than ``before`` into the schema ``archive``.
 
     With ``dump_to`` each detached month is written by ``pg_dump`` (custom format,
-    ``<partition>.dump``), read back with ``pg_restore --list``, and only then dropped.
+    ``<partition>.dump``; ``tools``: the ``pg_dump`` and ``pg_restore`` to use), read back
+    with ``pg_restore --list``, and only then dropped.
     """
     say = report or (lambda _m: None)
     summary = Summary()
@@ -526,7 +534,7 @@ def archive(
             summary.detached.append(part.name)
             if dump_to is not None:
                 assert dsn is not None, "a dump needs the database's address"
-                path = _dump(conn, dsn, part, dump_to)
+                path = _dump(dsn, tools, part, dump_to)
                 conn.execute(
                     sql.SQL("DROP TABLE {}.{}").format(
                         sql.Identifier(ARCHIVE_SCHEMA), sql.Identifier(part.name)
