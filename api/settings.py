@@ -53,6 +53,8 @@ class DatabaseSettings(BaseSettings):
     pool_size: int = 40
     pool_max_overflow: int = 10
     statement_timeout_ms: int = 30_000
+    #: Months of partitions ``wangge db maintain`` keeps ready after the current one (issue 16).
+    partition_months_ahead: int = Field(default=3, ge=0, le=120)
 
 
 class ApiSettings(BaseSettings):

@@ -28,9 +28,19 @@ def _url() -> str:
     return str(url)
 
 
+#: Partitions of the partitioned tables (``api/store/partitions.py``): made by ``wangge db
+#: maintain``, not declared in the models; found on the connection before a comparison.
+_partitions: set[str] = set()
+
+
 def _include_object(obj, name, type_, reflected, compare_to):  # type: ignore[no-untyped-def]
     # PostGIS / pgRouting / tiger tables are not ours
     if type_ == "table" and name in {"spatial_ref_sys"}:
+        return False
+    if type_ == "table" and reflected and name in _partitions:
+        return False
+    # a foreign key to a partitioned table is cloned, in the catalogue, for each partition
+    if type_ == "foreign_key_constraint" and reflected and obj.referred_table.name in _partitions:
         return False
     return alembic_helpers.include_object(obj, name, type_, reflected, compare_to)
 
@@ -56,16 +66,30 @@ def run_migrations_offline() -> None:
         context.run_migrations()
 
 
+def _find_partitions(connection) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import text
+
+    began = not connection.in_transaction()
+    _partitions.clear()
+    _partitions.update(
+        connection.execute(text("SELECT relname FROM pg_class WHERE relispartition")).scalars()
+    )
+    if began:  # leave no transaction behind: Alembic must open (and commit) its own
+        connection.commit()
+
+
 def run_migrations_online() -> None:
     """Run the migrations on a connection (given by the caller, or opened here)."""
     connection = config.attributes.get("connection")
     if connection is not None:
+        _find_partitions(connection)
         context.configure(connection=connection, **COMMON)  # type: ignore[arg-type]
         with context.begin_transaction():
             context.run_migrations()
         return
     engine = create_engine(with_driver(_url(), "psycopg"), poolclass=pool.NullPool)
     with engine.connect() as conn:
+        _find_partitions(conn)
         context.configure(connection=conn, **COMMON)  # type: ignore[arg-type]
         with context.begin_transaction():
             context.run_migrations()

@@ -14,9 +14,17 @@ from typing import Annotated, Any
 
 import typer
 
-from api.cli import backup, dispatch, export, importer, plan, simulate
+from api.cli import backup, dispatch, export, importer, partitions, plan, simulate
 from api.cli import map as map_cli
-from api.cli.common import console, database_url, fail, progress_callback, settings, store_targets
+from api.cli.common import (
+    console,
+    database_url,
+    fail,
+    owner_url,
+    progress_callback,
+    settings,
+    store_targets,
+)
 from api.errors import ClusterError, WanggeError
 from api.settings import load_settings
 
@@ -272,6 +280,9 @@ def up(
         load_demo(url, settings().demo.seed, None, False)
     else:
         console.print("store already holds a city: not loading the demo again")
+    # the coming months' partitions of every city (a fresh or a long-idle store works)
+    summary = partitions.run_maintain(owner_url(), settings().db.partition_months_ahead, quiet=True)
+    console.print(f"partitions ready ({len(summary.created)} created, {summary.existing} already there)")
     demo_store = store_state(url).demo is not None
     api = settings().api
     child = start_simulator() if simulate and demo_store else None
@@ -414,6 +425,7 @@ def token_revoke(token: Annotated[str, typer.Argument(help="the token, or its id
 
 # ------------------------------------------------------------------ every command, by name
 
+db_app.command("maintain")(partitions.maintain_command)
 app.add_typer(db_app, name="db")
 app.add_typer(token_app, name="token")
 app.command("backup")(backup.backup_command)

@@ -38,6 +38,7 @@ from sqlalchemy.engine import make_url
 
 from api.errors import Conflict, Failed, InvalidInput
 from api.store.engine import psycopg_dsn
+from api.store.partitions import is_partition_name
 
 Progress = Callable[[str, int, int], None]
 
@@ -89,6 +90,85 @@ def _conn_args(url: str) -> tuple[list[str], dict[str, str]]:
         env["PGPASSWORD"] = str(u.password)
     args = ["-h", u.host or "127.0.0.1", "-p", str(u.port or 5432), "-U", u.username or "postgres"]
     return args, env
+
+
+def _partitioned_tables(url: str) -> list[str]:
+    with psycopg.connect(psycopg_dsn(url)) as conn:
+        return [
+            str(r[0])
+            for r in conn.execute(
+                "SELECT relname FROM pg_class WHERE relnamespace = 'public'::regnamespace "
+                "AND relkind = 'p' AND NOT relispartition ORDER BY 1"
+            )
+        ]
+
+
+def _restore_clean_script(
+    url: str, file: Path, listing: str, pg_restore: str, psql: str, total: int, progress: Progress | None
+) -> None:
+    """Replace a store holding partitioned tables, in one transaction.
+
+    ``pg_restore --clean`` cannot drop the constraints of an attached partition, so the
+    restore is written as a script (``pg_restore --clean --if-exists -f``) that first drops
+    the target's partitioned tables with their partitions, then run by ``psql`` as one
+    transaction that stops at the first error (nothing changes unless all of it works).
+    """
+    args, env = _conn_args(url)
+    db = make_url(url).database or "postgres"
+    with tempfile.TemporaryDirectory() as folder:
+        script = Path(folder) / "restore.sql"
+        made = subprocess.run(
+            [
+                pg_restore,
+                "--no-owner",
+                "--no-privileges",
+                "--clean",
+                "--if-exists",
+                "-L",
+                listing,
+                "-f",
+                str(script),
+                str(file),
+            ],
+            capture_output=True,
+            text=True,
+        )
+        if made.returncode != 0:
+            raise BackupError(f"pg_restore failed: {made.stderr.strip()[-500:]}")
+        drops = "".join(f'DROP TABLE IF EXISTS public."{t}" CASCADE;\n' for t in _partitioned_tables(url))
+        full = Path(folder) / "clean.sql"
+        with full.open("w") as out, script.open() as body:
+            out.write(drops)
+            shutil.copyfileobj(body, out)
+        cmd = [
+            psql,
+            *args,
+            "-d",
+            db,
+            "-X",
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "--single-transaction",
+            "-f",
+            str(full),
+        ]
+        errors: list[str] = []
+        done = 0
+        with subprocess.Popen(
+            cmd, env=env, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        ) as proc:
+            assert proc.stdout is not None and proc.stderr is not None
+            for line in proc.stdout:
+                if line.startswith("COPY "):
+                    done += 1
+                    if progress:
+                        progress("restore", min(done, total), total)
+            errors = [ln.strip() for ln in proc.stderr if "error" in ln.lower()]
+        if proc.returncode != 0:
+            raise BackupError(f"psql failed: {'; '.join(errors[-3:]) or proc.returncode}")
+    if progress:
+        progress("restore", total, total)
 
 
 def _tables(url: str) -> list[str]:
@@ -165,6 +245,8 @@ _RESTORED = frozenset(
     {
         "TABLE",
         "TABLE DATA",
+        "TABLE ATTACH",
+        "INDEX ATTACH",
         "SEQUENCE",
         "SEQUENCE OWNED BY",
         "SEQUENCE SET",
@@ -184,7 +266,7 @@ _RESTORED = frozenset(
 #: Entries left out: the extensions exist already (only a superuser may create them).
 _SKIPPED = frozenset({"EXTENSION", "ACL", "DEFAULT ACL"})
 #: Schemas of the project, and the functions its migrations define.
-SCHEMAS = frozenset({"public", "ogc"})
+SCHEMAS = frozenset({"public", "ogc", "archive"})
 FUNCTIONS = frozenset(
     {"audit_log_append_only", "wangge_ledger_append_only", "auth_notify", "audit_created_id"}
 )
@@ -249,7 +331,7 @@ def restore_list(listing: str, tables: set[str]) -> list[str]:
         elif kind in ("TABLE", "TABLE DATA") and schema == "public":
             if name == "spatial_ref_sys":
                 continue  # PostGIS's own table, restored by the extension
-            if name not in tables:
+            if name not in tables and not is_partition_name(name):
                 raise InvalidInput(f"not an archive of this project: table {name}", loc=["file"])
             versioned = versioned or (kind == "TABLE DATA" and name == "alembic_version")
         keep.append(line.strip())
@@ -313,14 +395,24 @@ def restore(
         "--exit-on-error",
         "--verbose",
     ]
-    if clean:
-        cmd += ["--clean", "--if-exists"]
     with tempfile.NamedTemporaryFile("w", suffix=".list") as chosen:
         chosen.write("\n".join(keep) + "\n")
         chosen.flush()
-        _run(
-            [*cmd, "-L", chosen.name, str(file)], env, "processing data for table", total, progress, "restore"
-        )
+        if clean and _partitioned_tables(url):
+            _restore_clean_script(
+                url, file, chosen.name, tool, find_tool("psql", major, pg_bin), total, progress
+            )
+        else:
+            if clean:
+                cmd += ["--clean", "--if-exists"]
+            _run(
+                [*cmd, "-L", chosen.name, str(file)],
+                env,
+                "processing data for table",
+                total,
+                progress,
+                "restore",
+            )
     with psycopg.connect(psycopg_dsn(url), autocommit=True) as conn:
         conn.execute("ANALYZE")
     return {"file": str(file), "tables": len(_tables(url)), "server_major": major, "tool": tool}

@@ -33,12 +33,14 @@ from psycopg import sql
 from sqlalchemy.engine import make_url
 
 from api.errors import Conflict, Failed
+from api.store import partitions
 from api.store.bulk import LOAD_ORDER, copy_frame, reset_sequences
 from api.store.engine import psycopg_dsn
 from api.store.migrate import upgrade
 from api.store.models import Base
 
 ProgressFn = Callable[[str, int, int], None]
+DEFAULT_MONTHS_AHEAD = partitions.DEFAULT_MONTHS_AHEAD
 
 #: Audit entity of the demo's own entries.
 DEMO_ENTITY = "demo"
@@ -280,6 +282,29 @@ def delete_city(conn: psycopg.Connection[Any], city: str) -> dict[str, int]:
     return deleted
 
 
+def prepare_partitions(
+    conn: psycopg.Connection[Any], tables: dict[str, pd.DataFrame], months_ahead: int = DEFAULT_MONTHS_AHEAD
+) -> partitions.Summary:
+    """Create the partitions the frames' rows go to (their cities and months) before they are copied."""
+    cities: set[str] = set()
+    months: set[partitions.Month] = set()
+    for spec in partitions.PARTITIONED:
+        frame = tables.get(spec.table)
+        if frame is None or len(frame) == 0 or "city_code" not in frame.columns:
+            continue
+        cities |= {str(c) for c in frame["city_code"].dropna().unique()}
+        if spec.month_column is not None and spec.month_column in frame.columns:
+            stamps = pd.to_datetime(frame[spec.month_column], utc=True).dt.tz_convert(partitions.MONTH_ZONE)
+            months |= {partitions.Month(int(y), int(m)) for y, m in {(t.year, t.month) for t in stamps}}
+    for frame_name in ("admin_areas", "communities"):
+        frame = tables.get(frame_name)
+        if frame is not None and "city_code" in frame.columns:
+            cities |= {str(c) for c in frame["city_code"].dropna().unique()}
+    summary = partitions.maintain(conn, months_ahead=months_ahead, cities=sorted(cities), months=months)
+    conn.execute("SET LOCAL lock_timeout = 0")
+    return summary
+
+
 def load_tables(
     url: str,
     tables: dict[str, pd.DataFrame],
@@ -317,6 +342,7 @@ def load_tables(
                 f"the database already holds {state.communities} communities of city {city}; "
                 "use --replace to load the demo over them"
             )
+        prepare_partitions(conn, tables)
         if replaces is not None:
             _audit(conn, actor, "demo.reset", str(stamp.get("seed", "")), replaces, stamp)
         tables = shift_ids(conn, tables)

@@ -3,7 +3,10 @@
 These classes are the single source of the schema; Alembic migrations in
 ``migrations/versions`` create them on PostGIS. Every table that grows with a
 city carries ``city_code`` (the 6-digit administrative code of the city, e.g.
-``340500`` for Ma'anshan) so the data can later be partitioned by city.
+``340500`` for Ma'anshan). The tables that grow with cities and time are
+partitioned by city and, for history, by month (``api/store/partitions.py``,
+migration ``0032_partitions``): their primary and unique keys include the
+partition keys, and foreign keys to ``incidents`` are ``(incident_id, city_code)``.
 All geometries are WGS84 (EPSG:4326); distances and areas are measured in a
 metric projection at query time.
 """
@@ -21,6 +24,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     LargeBinary,
@@ -83,6 +87,11 @@ class Base(DeclarativeBase):
 
 def _now() -> Any:
     return mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
+
+
+def _now_key() -> Any:
+    """Declare a ``now()``-defaulted time that is part of the primary key (the month partition key)."""
+    return mapped_column(DateTime(timezone=True), server_default=func.now(), primary_key=True)
 
 
 # --------------------------------------------------------------------------- areas
@@ -320,13 +329,16 @@ class PositionPing(Base):
 
     __tablename__ = "position_history"
 
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    city_code: Mapped[str] = mapped_column(String(6))
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    city_code: Mapped[str] = mapped_column(String(6), primary_key=True)
     person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"))
-    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
     geom: Mapped[Any] = mapped_column(Geometry("POINT", srid=SRID, spatial_index=False))
 
-    __table_args__ = (Index("ix_position_history_person_at", "person_id", "at"),)
+    __table_args__ = (
+        Index("ix_position_history_person_at", "person_id", "at"),
+        {"postgresql_partition_by": "LIST (city_code)"},
+    )
 
 
 class PartyOrg(Base):
@@ -400,10 +412,22 @@ class Incident(Base):
         CheckConstraint(f"status IN {_in(INCIDENT_STATUSES)}", name="status"),
         CheckConstraint(f"channel IN {_in(CHANNELS)}", name="channel"),
         Index("ix_incidents_created", "city_code", "created_at"),
+        UniqueConstraint("idempotency_key", "city_code", name="uq_incidents_idempotency_key"),
+        ForeignKeyConstraint(
+            ["duplicate_of", "city_code"],
+            ["incidents.id", "incidents.city_code"],
+            name="fk_incidents_duplicate_of_incidents",
+        ),
+        ForeignKeyConstraint(
+            ["likely_duplicate_of", "city_code"],
+            ["incidents.id", "incidents.city_code"],
+            name="fk_incidents_likely_duplicate_of_incidents",
+        ),
+        {"postgresql_partition_by": "LIST (city_code)"},
     )
 
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    city_code: Mapped[str] = mapped_column(String(6), index=True)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    city_code: Mapped[str] = mapped_column(String(6), primary_key=True, index=True)
     item_code: Mapped[str] = mapped_column(ForeignKey("service_items.code"), index=True)
     description: Mapped[str] = mapped_column(Text)
     channel: Mapped[str] = mapped_column(String(16))
@@ -421,8 +445,8 @@ class Incident(Base):
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), index=True)
     department_code: Mapped[str | None] = mapped_column(ForeignKey("departments.code"), index=True)
     status: Mapped[str] = mapped_column(String(24), index=True)
-    idempotency_key: Mapped[str | None] = mapped_column(String(128), unique=True)
-    duplicate_of: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"))
+    idempotency_key: Mapped[str | None] = mapped_column(String(128))
+    duplicate_of: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[dt.datetime] = _now()
     due_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     accepted_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
@@ -435,7 +459,7 @@ class Incident(Base):
     #: SHA-256 of the intake body sent with an Idempotency-Key (a retry must match it).
     request_hash: Mapped[str | None] = mapped_column(String(64))
     #: Flagged at intake: same item within radius and time of this open case (until merged).
-    likely_duplicate_of: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"), index=True)
+    likely_duplicate_of: Mapped[int | None] = mapped_column(BigInteger, index=True)
     # --- added by migration 0019 (publication)
     #: Staff decision to publish (true) or hide (false) this case on Open311; NULL: the item's rule.
     public: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
@@ -445,11 +469,19 @@ class IncidentEvent(Base):
     """The event log of an incident: who did what, when and where."""
 
     __tablename__ = "incident_events"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["incident_id", "city_code"],
+            ["incidents.id", "incidents.city_code"],
+            name="fk_incident_events_incident_id_incidents",
+        ),
+        {"postgresql_partition_by": "LIST (city_code)"},
+    )
 
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)
-    city_code: Mapped[str] = mapped_column(String(6))
-    at: Mapped[dt.datetime] = _now()
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    incident_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    city_code: Mapped[str] = mapped_column(String(6), primary_key=True)
+    at: Mapped[dt.datetime] = _now_key()
     actor: Mapped[str | None] = mapped_column(Text)
     action: Mapped[str] = mapped_column(String(32))
     from_status: Mapped[str | None] = mapped_column(String(24))
@@ -462,9 +494,16 @@ class Rating(Base):
     """The resident's rating (好差评) of a resolved incident: one per case."""
 
     __tablename__ = "ratings"
-    __table_args__ = (CheckConstraint("score BETWEEN 1 AND 5", name="score"),)
+    __table_args__ = (
+        CheckConstraint("score BETWEEN 1 AND 5", name="score"),
+        ForeignKeyConstraint(
+            ["incident_id", "city_code"],
+            ["incidents.id", "incidents.city_code"],
+            name="fk_ratings_incident_id_incidents",
+        ),
+    )
 
-    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), primary_key=True)
+    incident_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     city_code: Mapped[str] = mapped_column(String(6))
     good: Mapped[bool] = mapped_column(Boolean)
     score: Mapped[int] = mapped_column(SmallInteger)
@@ -476,13 +515,14 @@ class Visit(Base):
     """A grid worker's household visit (入户走访)."""
 
     __tablename__ = "visits"
+    __table_args__ = {"postgresql_partition_by": "LIST (city_code)"}
 
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    city_code: Mapped[str] = mapped_column(String(6), index=True)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    city_code: Mapped[str] = mapped_column(String(6), primary_key=True, index=True)
     building_id: Mapped[int] = mapped_column(ForeignKey("buildings.id"), index=True)
     resident_id: Mapped[int | None] = mapped_column(ForeignKey("residents.id"), index=True)
     worker_id: Mapped[int] = mapped_column(ForeignKey("people.id"), index=True)
-    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), primary_key=True, index=True)
     checklist: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'"))
     notes: Mapped[str | None] = mapped_column(Text)
     position: Mapped[Any | None] = mapped_column(
@@ -494,11 +534,12 @@ class PointsEntry(Base):
     """Append-only points ledger (服务换积分、积分兑服务)."""
 
     __tablename__ = "points_ledger"
+    __table_args__ = {"postgresql_partition_by": "LIST (city_code)"}
 
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    city_code: Mapped[str] = mapped_column(String(6))
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    city_code: Mapped[str] = mapped_column(String(6), primary_key=True)
     person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), index=True)
-    at: Mapped[dt.datetime] = _now()
+    at: Mapped[dt.datetime] = _now_key()
     delta: Mapped[int] = mapped_column(Integer)
     reason: Mapped[str] = mapped_column(Text)
     ref: Mapped[str | None] = mapped_column(Text)
@@ -611,6 +652,11 @@ class Task(Base):
         Index("ix_tasks_assignee_open", "assignee_id", postgresql_where=text("status = 'accepted'")),
         Index("ix_tasks_offer_expiry", "offer_expires_at", postgresql_where=text("status = 'offered'")),
         Index("ix_tasks_status_created", "status", "created_at"),
+        ForeignKeyConstraint(
+            ["incident_id", "city_code"],
+            ["incidents.id", "incidents.city_code"],
+            name="fk_tasks_incident_id_incidents",
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -625,7 +671,7 @@ class Task(Base):
     skill: Mapped[str | None] = mapped_column(Text)
     points: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     deadline: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
-    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"), index=True)
+    incident_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
     status: Mapped[str] = mapped_column(String(16))
     offered_to: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
     offer_expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
@@ -703,12 +749,26 @@ class IncidentReporter(Base):
     """Every reporter an incident must keep informed (its own and those of merged duplicates)."""
 
     __tablename__ = "incident_reporters"
-
-    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"), primary_key=True)
-    #: The incident the reporter originally reported (the incident itself, or a merged duplicate).
-    source_incident_id: Mapped[int] = mapped_column(
-        ForeignKey("incidents.id", ondelete="CASCADE"), primary_key=True
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["incident_id", "city_code"],
+            ["incidents.id", "incidents.city_code"],
+            name="fk_incident_reporters_incident_id_incidents",
+            ondelete="CASCADE",
+        ),
+        ForeignKeyConstraint(
+            ["source_incident_id", "city_code"],
+            ["incidents.id", "incidents.city_code"],
+            name="fk_incident_reporters_source_incident_id_incidents",
+            ondelete="CASCADE",
+        ),
     )
+
+    incident_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    #: The incident the reporter originally reported (the incident itself, or a merged duplicate).
+    source_incident_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    #: The cases' city (a merge joins cases of one city only).
+    city_code: Mapped[str] = mapped_column(String(6))
     reporter_name: Mapped[str | None] = mapped_column(Text)
     reporter_phone: Mapped[str | None] = mapped_column(String(32))
     reporter_token_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
@@ -852,11 +912,16 @@ class AuditEntry(Base):
     """
 
     __tablename__ = "audit_log"
-    __table_args__ = (Index("ix_audit_log_entity", "entity", "entity_id"),)
+    __table_args__ = (
+        Index("ix_audit_log_entity", "entity", "entity_id"),
+        {"postgresql_partition_by": "LIST (city_code)"},
+    )
 
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    #: The city the entry belongs to (``000000``: none, e.g. system and CLI actors).
+    city_code: Mapped[str] = mapped_column(String(6), primary_key=True, server_default=text("'000000'"))
     at: Mapped[dt.datetime] = mapped_column(
-        DateTime(timezone=True), server_default=text("clock_timestamp()"), index=True
+        DateTime(timezone=True), server_default=text("clock_timestamp()"), primary_key=True, index=True
     )
     actor: Mapped[str] = mapped_column(Text)
     token_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
@@ -890,8 +955,18 @@ class ReportTicket(Base):
 
     __tablename__ = "report_tickets"
 
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["incident_id", "city_code"],
+            ["incidents.id", "incidents.city_code"],
+            name="fk_report_tickets_incident_id_incidents",
+            ondelete="CASCADE",
+        ),
+    )
+
     secret_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
-    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"), unique=True)
+    incident_id: Mapped[int] = mapped_column(BigInteger, unique=True)
+    city_code: Mapped[str] = mapped_column(String(6))
     created_at: Mapped[dt.datetime] = _now()
 
 
@@ -902,9 +977,16 @@ class IncidentPhoto(Base):
     __table_args__ = (
         CheckConstraint("size > 0 AND size <= 1000000", name="size"),
         CheckConstraint(f"content_type IN {_in(PHOTO_TYPES)}", name="content_type"),
+        ForeignKeyConstraint(
+            ["incident_id", "city_code"],
+            ["incidents.id", "incidents.city_code"],
+            name="fk_incident_photos_incident_id_incidents",
+            ondelete="CASCADE",
+        ),
     )
 
-    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"), primary_key=True)
+    incident_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    city_code: Mapped[str] = mapped_column(String(6))
     content_type: Mapped[str] = mapped_column(String(32))
     size: Mapped[int] = mapped_column(Integer)
     sha256: Mapped[str] = mapped_column(String(64))
@@ -923,8 +1005,17 @@ class IncidentClaim(Base):
     """
 
     __tablename__ = "incident_claims"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["incident_id", "city_code"],
+            ["incidents.id", "incidents.city_code"],
+            name="fk_incident_claims_incident_id_incidents",
+            ondelete="CASCADE",
+        ),
+    )
 
-    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"), primary_key=True)
+    incident_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    city_code: Mapped[str] = mapped_column(String(6))
     token_id: Mapped[int] = mapped_column(BigInteger)
     actor: Mapped[str] = mapped_column(Text)
     label: Mapped[str | None] = mapped_column(Text)

@@ -77,7 +77,7 @@ def grant_app(owner_url: str, app_url: str) -> bool:
                 "SELECT n.nspname, c.relname, c.relkind FROM pg_class c "
                 "JOIN pg_namespace n ON n.oid = c.relnamespace "
                 "WHERE n.nspname IN ('public', 'ogc') AND c.relkind IN ('r', 'p', 'v', 'm', 'S') "
-                "AND c.relowner = current_user::regrole"
+                "AND c.relowner = current_user::regrole AND NOT c.relispartition"
             ).fetchall()
             for schema, name, kind in tables:
                 obj = sql.Identifier(schema, name)

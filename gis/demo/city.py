@@ -1374,6 +1374,7 @@ class _Generator:
             {
                 "incident_id": ids,
                 "source_incident_id": ids,
+                "city_code": self.t["incidents"]["city_code"].to_numpy(),
                 "reporter_name": reporter,
                 "reporter_phone": rphone,
                 "reporter_token_id": none_int.copy(),

@@ -32,7 +32,11 @@ def fingerprint(url: str) -> dict[str, tuple[int, str]]:
     with psycopg.connect(psycopg_dsn(url)) as conn:
         tables = [
             r[0]
-            for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")
+            for r in conn.execute(
+                # partitions are counted through their table (issue 16)
+                "SELECT relname FROM pg_class WHERE relnamespace = 'public'::regnamespace "
+                "AND relkind IN ('r', 'p') AND NOT relispartition ORDER BY 1"
+            )
         ]
         for t in tables:
             where = " WHERE x.action NOT LIKE 'store.%'" if t == "audit_log" else ""

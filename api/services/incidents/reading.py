@@ -53,7 +53,7 @@ async def _view(
         principal,
         record,
         neighbours=neighbours,
-        events=await q.events(conn, row.id),
+        events=await q.events(conn, row.id, row.city_code, row.created_at),
         reporters=await q.reporters(conn, row.id),
     )
 

@@ -35,8 +35,10 @@ _COLUMNS = "incident_id, token_id, actor, label, claimed_at, expires_at"
 LIVE = "expires_at > now()"
 
 _TAKE = text(
-    f"INSERT INTO incident_claims AS c (incident_id, token_id, actor, label, claimed_at, expires_at) "
-    f"SELECT :id, :token, :actor, (SELECT t.label FROM api_tokens t WHERE t.id = :token), now(), "
+    f"INSERT INTO incident_claims AS c "
+    f"(incident_id, city_code, token_id, actor, label, claimed_at, expires_at) "
+    f"SELECT :id, (SELECT i.city_code FROM incidents i WHERE i.id = :id), :token, :actor, "
+    f"(SELECT t.label FROM api_tokens t WHERE t.id = :token), now(), "
     f"now() + make_interval(mins => :minutes) "
     f"ON CONFLICT (incident_id) DO UPDATE SET token_id = excluded.token_id, actor = excluded.actor, "
     f"label = excluded.label, expires_at = excluded.expires_at, "

@@ -481,12 +481,12 @@ _INSERT = text(
         :crs, :address, :located, :grid, :community, :assignee, :status, :key, :hash,
         now() + make_interval(secs => :limit_h * 3600),
         CASE WHEN :accepted THEN now() END, :dup)
-      ON CONFLICT (idempotency_key) DO NOTHING
+      ON CONFLICT (idempotency_key, city_code) DO NOTHING
       RETURNING id, city_code, location),
     rep AS (
-      INSERT INTO incident_reporters (incident_id, source_incident_id, reporter_name,
+      INSERT INTO incident_reporters (incident_id, source_incident_id, city_code, reporter_name,
         reporter_phone, reporter_token_id)
-      SELECT id, id, :rname, :rphone, :rtoken FROM ins),
+      SELECT id, id, city_code, :rname, :rphone, :rtoken FROM ins),
     ev AS (
       INSERT INTO incident_events (incident_id, city_code, actor, action, from_status,
         to_status, detail, geom)
@@ -792,15 +792,32 @@ async def fetch(conn: AsyncConnection, incident_id: int) -> IncidentRecord | Non
     return None if row is None else _record(row)
 
 
-async def events(conn: AsyncConnection, incident_id: int) -> list[EventRow]:
-    """Read the case's log, oldest first."""
+def events_statement(city: bool, since: bool) -> str:
+    """Build the SQL of a case's log; with its city and creation time the scan keeps to its partitions.
+
+    ``incident_events`` is partitioned by city and month: ``city_code = :city`` leaves one
+    city's partitions, ``at >= :since`` (the case's creation: no event precedes it) the
+    months from then on.
+    """
+    where = ["incident_id = :id"]
+    if city:
+        where.append("city_code = :city")
+    if since:
+        where.append("at >= :since")
+    return (
+        "SELECT id, at, actor, action, from_status, to_status, detail, "
+        "ST_X(geom) AS lon, ST_Y(geom) AS lat FROM incident_events "
+        f"WHERE {' AND '.join(where)} ORDER BY at, id"
+    )
+
+
+async def events(
+    conn: AsyncConnection, incident_id: int, city_code: str | None = None, since: dt.datetime | None = None
+) -> list[EventRow]:
+    """Read the case's log, oldest first (``city_code``, ``since``: its city and creation, for pruning)."""
     rows = await conn.execute(
-        text(
-            "SELECT id, at, actor, action, from_status, to_status, detail, "
-            "ST_X(geom) AS lon, ST_Y(geom) AS lat FROM incident_events "
-            "WHERE incident_id = :id ORDER BY at, id"
-        ),
-        {"id": incident_id},
+        text(events_statement(city_code is not None, since is not None)),
+        {"id": incident_id, "city": city_code, "since": since},
     )
     return [
         EventRow(
@@ -1085,8 +1102,8 @@ async def mark_merged(conn: AsyncConnection, incident_id: int, into: int) -> Non
     )
     await conn.execute(
         text(
-            "INSERT INTO incident_reporters (incident_id, source_incident_id, reporter_name, "
-            "reporter_phone, reporter_token_id) SELECT :into, source_incident_id, reporter_name, "
+            "INSERT INTO incident_reporters (incident_id, source_incident_id, city_code, reporter_name, "
+            "reporter_phone, reporter_token_id) SELECT :into, source_incident_id, city_code, reporter_name, "
             "reporter_phone, reporter_token_id FROM incident_reporters WHERE incident_id = :id "
             "ON CONFLICT DO NOTHING"
         ),

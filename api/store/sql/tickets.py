@@ -33,7 +33,8 @@ async def insert_ticket(conn: AsyncConnection, secret_hash: str, incident_id: in
     """Store a ticket (nothing happens when the same ticket is stored again)."""
     await conn.execute(
         text(
-            "INSERT INTO report_tickets (secret_hash, incident_id) VALUES (:h, :id) "
+            "INSERT INTO report_tickets (secret_hash, incident_id, city_code) "
+            "VALUES (:h, :id, (SELECT city_code FROM incidents WHERE id = :id)) "
             "ON CONFLICT (secret_hash) DO NOTHING"
         ),
         {"h": secret_hash, "id": incident_id},
@@ -56,8 +57,9 @@ async def insert_photo(
     """Store the photo of a case (one per case: a second one is ignored)."""
     await conn.execute(
         text(
-            "INSERT INTO incident_photos (incident_id, content_type, size, sha256, data) "
-            "VALUES (:id, :t, :n, :h, :d) ON CONFLICT (incident_id) DO NOTHING"
+            "INSERT INTO incident_photos (incident_id, city_code, content_type, size, sha256, data) "
+            "VALUES (:id, (SELECT city_code FROM incidents WHERE id = :id), :t, :n, :h, :d) "
+            "ON CONFLICT (incident_id) DO NOTHING"
         ),
         {"id": incident_id, "t": content_type, "n": len(data), "h": sha256, "d": data},
     )
