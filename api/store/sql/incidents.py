@@ -443,7 +443,11 @@ _PLAN = text(
       SELECT i.id, round(ST_Distance(i.location::geography, pt.p::geography)::numeric, 1) AS distance_m
       FROM pt, incidents i
       WHERE i.item_code = :item AND {SQL_OPEN} AND i.duplicate_of IS NULL
-        AND (CAST(:city AS text) IS NULL OR i.city_code = :city)
+        -- the city the case will be filed in (a likely duplicate is always of the same city)
+        AND i.city_code = coalesce(CAST(:city AS text), (SELECT city_code FROM g),
+                                   (SELECT city_code FROM communities WHERE code = :scope),
+                                   (SELECT min(city_code) FROM communities),
+                                   (SELECT min(code) FROM admin_areas WHERE level = 'city'))
         AND i.created_at >= now() - make_interval(secs => :window_s)
         AND i.location && ST_Expand(pt.p, :deg_radius)
         AND ST_DWithin(i.location::geography, pt.p::geography, :radius)
