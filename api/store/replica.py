@@ -106,6 +106,9 @@ class Replica:
         The primary's autocommit engine (what reads use when the replica cannot serve).
     replica
         The replica's engine (pre-pinged pool); None: no replica, everything reads the primary.
+    probe
+        The engine the checks use on the replica (default: ``replica``); the app gives it one
+        connection of its own, so checks never wait for, nor take, a request's connection.
     max_lag_s, check_s, timeout_s
         The lag bound, the check interval, and how long a check may take before the replica
         counts as down (``WANGGE_REPLICA_*``).
@@ -115,6 +118,7 @@ class Replica:
         self,
         primary: AsyncEngine,
         replica: AsyncEngine | None,
+        probe: AsyncEngine | None = None,
         *,
         max_lag_s: float = 10.0,
         check_s: float = 1.0,
@@ -122,6 +126,7 @@ class Replica:
     ) -> None:
         self.primary = primary
         self.replica = replica
+        self.probe = probe or replica
         self.max_lag_s = max_lag_s
         self.check_s = check_s
         self.timeout_s = timeout_s
@@ -162,7 +167,7 @@ class Replica:
     # ------------------------------------------------------------------ checking
     async def check(self) -> ReplicaStatus:
         """Measure the replica's lag once and decide where reads go (see the module docstring)."""
-        if self.replica is None:
+        if self.probe is None:
             return self._status
         self.checks += 1
         seen = time.monotonic()
@@ -174,7 +179,7 @@ class Replica:
         except _UNREACHABLE:
             primary_lsn = None  # the primary is down: judge from what was seen before
         try:
-            async with asyncio.timeout(self.timeout_s), self.replica.connect() as conn:
+            async with asyncio.timeout(self.timeout_s), self.probe.connect() as conn:
                 row = (await conn.execute(_REPLICA)).mappings().one()
         except _UNREACHABLE as exc:
             self._behind.clear()
@@ -182,10 +187,10 @@ class Replica:
         if not row["standby"]:
             self._behind.clear()
             return self._set(ReplicaStatus("ok", lag_s=0.0, checked_at=now))
-        lag = self._lag(seen, primary_lsn, int(row["replayed"] or 0))
+        lag = round(self._lag(seen, primary_lsn, int(row["replayed"] or 0)), 1)
         state: State = "ok" if lag <= self.max_lag_s else "lagging"
         paused = bool(row["paused"])
-        return self._set(ReplicaStatus(state, lag_s=round(lag, 1), checked_at=now, paused=paused))
+        return self._set(ReplicaStatus(state, lag_s=lag, checked_at=now, paused=paused))
 
     def _lag(self, seen: float, primary_lsn: int | None, replayed: int) -> float:
         """Age of the oldest primary position the replica has not replayed (0: caught up)."""
@@ -213,14 +218,14 @@ class Replica:
         self._task = asyncio.create_task(self._loop(), name="wangge-replica-check")
 
     async def close(self) -> None:
-        """Stop the checks and close the replica's pool (the primary's belongs to the app)."""
+        """Stop the checks and close the replica's pools (the primary's belongs to the app)."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        if self.replica is not None:
-            await self.replica.dispose()
+        for engine in {id(e): e for e in (self.replica, self.probe) if e is not None}.values():
+            await engine.dispose()
 
     # ------------------------------------------------------------------ lending
     async def usable_engine(self) -> AsyncEngine:

@@ -74,6 +74,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         replica = Replica(
             app.state.read_engine,
             make_replica_engine(read_url, settings.db) if read_url else None,
+            make_replica_engine(read_url, settings.db, check=True) if read_url else None,
             max_lag_s=settings.db.replica_max_lag_s,
             check_s=settings.db.replica_check_s,
             timeout_s=settings.db.replica_timeout_s,

@@ -12,10 +12,11 @@ mount at ``/ogc`` dispatches to it, so several apps in one process (tests) do
 not share state. A ``bbox`` with min > max is refused with 422 before tipg.
 
 **Read replica.** With ``WANGGE_DATABASE_READ_URL`` set, a second sub-application on the
-replica (``app.state.ogc_replica``, connected at start-up or when the replica first serves)
-answers while the replica keeps up (:mod:`api.store.replica`); otherwise the primary's
-does. A request the replica's pool fails before any byte of the answer was sent marks the
-replica down and is answered by the primary's sub-application.
+replica (``app.state.ogc_replica``: the primary's catalogue, a pool of its own on the
+replica, opened at start-up or when the replica first serves) answers while the replica
+keeps up (:mod:`api.store.replica`); otherwise the primary's does. A request the replica's
+pool fails before any byte of the answer was sent marks the replica down and is answered by
+the primary's sub-application.
 
 tipg's HTML views load Leaflet, Bootstrap and OpenStreetMap tiles from the
 internet, which no page of ours may do: ``f=html`` is refused (406) and a
@@ -146,9 +147,7 @@ def _dsn(engine: Any) -> str:
     return url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-async def connect(
-    sub: FastAPI, dsn: str, statement_timeout_ms: int = 30_000, application_name: str = "wangge-ogc"
-) -> None:
+async def connect(sub: FastAPI, dsn: str, statement_timeout_ms: int = 30_000) -> None:
     """Open tipg's pool (same statement timeout as the app's) and read the ``ogc`` catalogue."""
     from tipg.collections import register_collection_catalog
     from tipg.database import connect_to_db
@@ -165,7 +164,7 @@ async def connect(
         ),
         server_settings={
             "statement_timeout": str(statement_timeout_ms),
-            "application_name": application_name,
+            "application_name": "wangge-ogc",
             "jit": "off",
         },
     )
@@ -180,11 +179,33 @@ async def connect(
             incidents.datetime_column = created
 
 
+async def _replica_session(conn: Any) -> None:
+    """Prepare a replica connection as tipg's own ``init`` does, minus its ``CREATE FUNCTION``.
+
+    tipg defines its catalogue functions in ``pg_temp`` on every new connection, which a hot
+    standby refuses (read-only); the feature queries never call them, and the catalogue is
+    the primary sub-application's, read once at start-up.
+    """
+    import orjson
+
+    for name in ("json", "jsonb"):
+        await conn.set_type_codec(name, encoder=orjson.dumps, decoder=orjson.loads, schema="pg_catalog")
+    path = f"'pg_temp,{SCHEMA},' || current_setting('search_path', false)"
+    await conn.execute(f"SELECT set_config('search_path', {path}, false)")
+
+
 async def connect_replica(app: FastAPI) -> FastAPI | None:
-    """Connect the replica's tipg sub-application once (None: no replica, or it does not answer now)."""
+    """Open the replica's tipg sub-application once (None: no replica, or it does not answer now).
+
+    It shares the primary sub-application's catalogue and has a small asyncpg pool of its
+    own on the replica (``wangge-ogc-replica`` in ``pg_stat_activity``).
+    """
+    import asyncpg
+
     sub: FastAPI | None = getattr(app.state, "ogc_replica", None)
     replica: Replica | None = getattr(app.state, "replica", None)
-    if sub is not None or replica is None or replica.replica is None:
+    primary: FastAPI | None = getattr(app.state, "ogc_app", None)
+    if sub is not None or primary is None or replica is None or replica.replica is None:
         return sub
     lock: asyncio.Lock = app.state.ogc_replica_lock
     async with lock:
@@ -192,17 +213,23 @@ async def connect_replica(app: FastAPI) -> FastAPI | None:
             return app.state.ogc_replica
         sub = build_ogc_app()
         try:
-            async with asyncio.timeout(replica.timeout_s * 4):
-                await connect(
-                    sub,
-                    _dsn(replica.replica),
-                    app.state.settings.db.statement_timeout_ms,
-                    application_name="wangge-ogc-replica",
-                )
+            sub.state.pool = await asyncpg.create_pool(
+                _dsn(replica.replica),
+                min_size=1,
+                max_size=4,
+                init=_replica_session,
+                timeout=replica.timeout_s,
+                server_settings={
+                    "statement_timeout": str(app.state.settings.db.statement_timeout_ms),
+                    "application_name": "wangge-ogc-replica",
+                    "jit": "off",
+                },
+            )
         except Exception as exc:  # asyncpg's own errors are neither OSError nor SQLAlchemy's
             log.warning("ogc: the replica's pool could not be opened (%s)", type(exc).__name__)
             replica.failed(exc)
             return None
+        sub.state.collection_catalog = primary.state.collection_catalog
         app.state.ogc_replica = sub
         return sub
 
