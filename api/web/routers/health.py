@@ -52,11 +52,11 @@ class ReplicaState(BaseModel):
 
     state: str = Field(description="ok, lagging (reads go to the primary), down (reads go to the primary)")
     serving: bool = Field(description="reads that may lag go to the replica")
-    lag_s: float | None = Field(description="seconds behind the primary (None: unknown)")
+    lag_s: float | None = Field(default=None, description="seconds behind the primary (absent: unknown)")
     max_lag_s: float = Field(description="beyond this lag the primary serves (WANGGE_REPLICA_MAX_LAG_S)")
     paused: bool = Field(description="WAL replay is paused on the replica")
-    checked_at: dt.datetime | None
-    error: str | None = Field(description="the kind of failure when down")
+    checked_at: dt.datetime | None = None
+    error: str | None = Field(default=None, description="the kind of failure when down")
 
 
 class Health(BaseModel):
