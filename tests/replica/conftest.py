@@ -10,6 +10,7 @@ port, the same unprivileged OS user as the primary when run as root).
 from __future__ import annotations
 
 import contextlib
+import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -44,6 +45,7 @@ def primary(demo_template: str) -> Iterator[Cluster]:
         yield cluster
     finally:
         cluster.destroy()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
