@@ -55,6 +55,17 @@ class DatabaseSettings(BaseSettings):
     statement_timeout_ms: int = 30_000
     #: Months of partitions ``wangge db maintain`` keeps ready after the current one (issue 16).
     partition_months_ahead: int = Field(default=3, ge=0, le=120)
+    #: a streaming replica (hot standby) for the reads that may lag a little: maps, tiles, OGC API
+    #: Features, KPIs, the console's dashboard and map (``WANGGE_DATABASE_READ_URL``, the
+    #: application role on the replica); unset: every read goes to the primary
+    database_read_url: str | None = None
+    #: the replica serves reads while it is at most this far behind the primary (seconds);
+    #: beyond, or when it does not answer, reads go to the primary until it catches up
+    replica_max_lag_s: float = Field(default=10.0, gt=0)
+    #: how often a background task measures the replica's lag (seconds)
+    replica_check_s: float = Field(default=1.0, gt=0)
+    #: a check or a connection to the replica slower than this counts as "down" (seconds)
+    replica_timeout_s: float = Field(default=2.0, gt=0)
 
 
 class ApiSettings(BaseSettings):

@@ -12,7 +12,13 @@ Three roles, each with a random password in a file of its own (mode 0600):
 * ``wangge_owner`` (``credentials.owner``): owns the database and its schema, runs the
   migrations and restores (:attr:`Cluster.owner_url`);
 * ``wangge_app`` (``credentials.app``): what the server and the CLI use
-  (:attr:`Cluster.app_url`); see :mod:`api.store.roles` for what it may do.
+  (:attr:`Cluster.app_url`); see :mod:`api.store.roles` for what it may do;
+* ``wangge_replicator`` (``credentials.replicator``, made by :meth:`Cluster.make_standby`
+  only): ``LOGIN REPLICATION`` and nothing else, what a streaming standby connects as.
+
+:meth:`Cluster.make_standby` makes a read replica of a running cluster: a :class:`Standby`
+in a data folder of its own, copied with ``pg_basebackup -R`` (standby mode, streaming
+from a replication slot) and started on its own port, by the same OS user.
 
 The same code starts the test suite's cluster (``tests/conftest.py``).
 """
@@ -33,13 +39,18 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from api.errors import ClusterError
 
+if TYPE_CHECKING:
+    import psycopg
+
 SUPERUSER = "wangge"
 OWNER = "wangge_owner"
 APP = "wangge_app"
+REPLICATOR = "wangge_replicator"
 DATABASE = "wangge"
 #: extensions the schema needs; only a superuser may create them
 EXTENSIONS = ("postgis", "pgrouting")
@@ -150,12 +161,15 @@ class Cluster:
             self.pg_bin = find_pg_bin()
         return str(self.pg_bin / name)
 
-    def _run(self, args: list[str], user: pwd.struct_passwd | None) -> subprocess.CompletedProcess[str]:
+    def _run(
+        self, args: list[str], user: pwd.struct_passwd | None, env_extra: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
         kwargs: dict[str, object] = {}
         if user is not None:
             kwargs = {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
         env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
         env["LC_ALL"] = "C.UTF-8"
+        env.update(env_extra or {})
         return subprocess.run(
             args,
             capture_output=True,
@@ -170,7 +184,7 @@ class Cluster:
         return self._credentials(role).read_text().strip()
 
     def _credentials(self, role: str) -> Path:
-        suffix = {SUPERUSER: "", OWNER: ".owner", APP: ".app"}[role]
+        suffix = {SUPERUSER: "", OWNER: ".owner", APP: ".app", REPLICATOR: ".replicator"}[role]
         return self.credentials.with_name(self.credentials.name + suffix)
 
     def url_of(self, role: str, database: str = DATABASE) -> str:
@@ -424,6 +438,177 @@ class Cluster:
         with contextlib.suppress(ClusterError):
             self.stop("immediate")
         shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    # ------------------------------------------------------------------ replication
+    def _superuser_connect(self, dbname: str = "postgres") -> psycopg.Connection[tuple[object, ...]]:
+        import psycopg
+
+        return psycopg.connect(
+            host="127.0.0.1",
+            port=self.port,
+            user=SUPERUSER,
+            password=self.password(),
+            dbname=dbname,
+            autocommit=True,
+        )
+
+    def ensure_replicator(self, slot: str) -> str:
+        """Create the replication role (``LOGIN REPLICATION``, nothing else) and a physical slot.
+
+        A slot of that name left inactive by an earlier standby is made anew (it would hold
+        WAL from a past position). Returns the role's password.
+
+        Raises
+        ------
+        ClusterError
+            A standby streams from that slot right now.
+        """
+        from psycopg import sql
+
+        password = self._role_password(REPLICATOR)
+        with self._superuser_connect() as conn:
+            exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (REPLICATOR,)).fetchone()
+            verb = "ALTER" if exists else "CREATE"
+            conn.execute(
+                sql.SQL(
+                    verb + " ROLE {} LOGIN REPLICATION NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS "
+                    "PASSWORD {}"
+                ).format(sql.Identifier(REPLICATOR), sql.Literal(password))
+            )
+            row = conn.execute(
+                "SELECT active FROM pg_replication_slots WHERE slot_name = %s", (slot,)
+            ).fetchone()
+            if row is not None and row[0]:
+                raise ClusterError(f"replication slot {slot} is in use by a running standby")
+            if row is not None:
+                conn.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
+            conn.execute("SELECT pg_create_physical_replication_slot(%s, true)", (slot,))
+        return password
+
+    def drop_slot(self, slot: str) -> None:
+        """Drop a replication slot when it exists and no standby uses it (frees the WAL it holds)."""
+        with self._superuser_connect() as conn:
+            conn.execute(
+                "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+                "WHERE slot_name = %s AND NOT active",
+                (slot,),
+            )
+
+    def make_standby(self, data_dir: Path, port: int, slot: str | None = None) -> Standby:
+        """Describe a streaming standby (read replica) of this cluster; :meth:`Standby.start` makes it.
+
+        Parameters
+        ----------
+        data_dir
+            The standby's own folder (like this cluster's: ``pgdata/``, ``run/``, log,
+            credentials, which are this cluster's: a physical copy has the same roles).
+        port
+            The standby's TCP port on 127.0.0.1.
+        slot
+            The physical replication slot it streams from (default ``wangge_standby_<port>``):
+            the primary keeps the WAL a stopped standby still needs.
+        """
+        return Standby(
+            data_dir=data_dir,
+            port=port,
+            pg_bin=self.pg_bin,
+            os_user=self.os_user,
+            fast=self.fast,
+            primary=self,
+            slot=slot or f"wangge_standby_{port}",
+        )
+
+
+@dataclass
+class Standby(Cluster):
+    """A hot standby of a :class:`Cluster`: ``pg_basebackup -R`` into its own folder, then streaming.
+
+    It answers read-only queries (``hot_standby``) with the primary's roles and passwords.
+    :meth:`start` copies the primary on first use (the primary must run), then starts the
+    standby on its own port as the same OS user as the primary (never root).
+    """
+
+    primary: Cluster | None = None
+    slot: str = "wangge_standby"
+
+    def _primary(self) -> Cluster:
+        if self.primary is None or not self.primary.is_running():
+            raise ClusterError("a standby is copied from a running primary cluster")
+        return self.primary
+
+    def init(self) -> bool:
+        """Copy the primary with ``pg_basebackup -R`` unless done before; True when copied now."""
+        user = _service_user(self.os_user)
+        self._prepare_folder(user)
+        if self.is_initialised():
+            return False
+        primary = self._primary()
+        if self.pgdata.exists():
+            shutil.rmtree(self.pgdata)  # a half-made copy from an interrupted backup
+        password = primary.ensure_replicator(self.slot)
+        res = self._run(
+            [
+                self._bin("pg_basebackup"),
+                "-D",
+                str(self.pgdata),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(primary.port),
+                "-U",
+                REPLICATOR,
+                "--no-password",
+                "-R",  # standby.signal + primary_conninfo
+                "-X",
+                "stream",
+                "-S",
+                self.slot,
+                "-c",
+                "fast",
+            ],
+            user,
+            {"PGPASSWORD": password},
+        )
+        if res.returncode != 0:
+            shutil.rmtree(self.pgdata, ignore_errors=True)
+            raise ClusterError(f"pg_basebackup failed: {res.stderr.strip().splitlines()[-1:]}")
+        conf = [
+            f"unix_socket_directories = '{self.run_dir}'",  # the copy names the primary's folder
+            "hot_standby = on",
+            "hot_standby_feedback = on",  # long replica reads are not cancelled by the primary's vacuum
+        ]
+        with open(self.pgdata / "postgresql.auto.conf", "a") as f:
+            f.write("\n".join(conf) + "\n")
+        if user is not None:
+            os.chown(self.pgdata / "postgresql.auto.conf", user.pw_uid, user.pw_gid)
+        for role in (OWNER, APP, REPLICATOR, SUPERUSER):  # the superuser's file last: it marks "done"
+            source = primary._credentials(role)
+            if source.exists():
+                target = self._credentials(role)
+                shutil.copyfile(source, target)
+                os.chmod(target, 0o600)
+        return True
+
+    def _create_database(self) -> None:
+        """Wait until the standby accepts connections (it is read-only: nothing to create)."""
+        import psycopg
+
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                self._superuser_connect().close()
+                return
+            except psycopg.OperationalError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+
+    def destroy(self) -> None:
+        """Stop and delete the standby and drop its slot on the primary (tests only)."""
+        super().destroy()
+        if self.primary is not None and self.primary.is_running():
+            with contextlib.suppress(Exception):
+                self.primary.drop_slot(self.slot)
 
 
 def group_name(gid: int) -> str:

@@ -63,6 +63,34 @@ def make_async_engine(url: str, settings: DatabaseSettings) -> AsyncEngine:
     )
 
 
+def make_replica_engine(url: str, settings: DatabaseSettings, check: bool = False) -> AsyncEngine:
+    """Make the engine of the read replica (``WANGGE_DATABASE_READ_URL``), in autocommit.
+
+    Unlike the primary's, its pool pings a connection before lending it and gives up
+    connecting after ``replica_timeout_s``: a replica that went away is noticed by the first
+    request that needs it, which then reads from the primary (:mod:`api.store.replica`).
+    It names itself ``wangge-api-replica`` in ``pg_stat_activity``; with ``check`` it is the
+    one-connection engine of the lag check instead (``wangge-replica-check``), which never
+    takes a slot of the requests' pool.
+    """
+    return create_async_engine(
+        with_driver(url, "asyncpg"),
+        pool_size=1 if check else settings.pool_size,
+        max_overflow=0 if check else settings.pool_max_overflow,
+        pool_pre_ping=True,
+        hide_parameters=True,
+        isolation_level="AUTOCOMMIT",
+        connect_args={
+            "timeout": settings.replica_timeout_s,
+            "server_settings": {
+                "statement_timeout": str(settings.statement_timeout_ms),
+                "application_name": "wangge-replica-check" if check else "wangge-api-replica",
+                "jit": "off",
+            },
+        },
+    )
+
+
 def make_sync_engine(url: str) -> Engine:
     """Make a psycopg engine for the CLI, migrations and bulk work (bound values hidden in errors)."""
     return create_engine(with_driver(url, "psycopg"), pool_pre_ping=True, hide_parameters=True)

@@ -27,8 +27,9 @@ from fastapi import Depends, FastAPI
 
 from api.services.areas.grid_index import CHANNEL, GridIndex
 from api.settings import Settings, load_settings
-from api.store.engine import make_async_engine, resolve_url
+from api.store.engine import make_async_engine, make_replica_engine, resolve_url
 from api.store.listen import Listener
+from api.store.replica import Replica
 from api.web import console, middleware
 from api.web.authorize import Guard, authorize, guard_mounts, unguarded_routes
 from api.web.errors import install_handlers
@@ -68,6 +69,18 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         app.state.engine = engine
         app.state.read_engine = engine.execution_options(isolation_level="AUTOCOMMIT")
         guard.engine = app.state.read_engine
+        # reads that may lag (maps, tiles, OGC, KPIs, dashboard): the replica while it keeps up
+        read_url = settings.db.database_read_url
+        replica = Replica(
+            app.state.read_engine,
+            make_replica_engine(read_url, settings.db) if read_url else None,
+            make_replica_engine(read_url, settings.db, check=True) if read_url else None,
+            max_lag_s=settings.db.replica_max_lag_s,
+            check_s=settings.db.replica_check_s,
+            timeout_s=settings.db.replica_timeout_s,
+        )
+        app.state.replica = replica
+        await replica.start()
         index = GridIndex(app.state.read_engine)
         app.state.grid_index = index
 
@@ -84,6 +97,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             await listener.stop()
             await index.close()
             guard.cache.switch(False)
+            await replica.close()
             await engine.dispose()
 
     app = FastAPI(

@@ -1,6 +1,11 @@
 """Dependencies shared by the routers (``Annotated`` aliases, as in the FastAPI template).
 
-* ``ConnDep``: a pooled autocommit connection for reads (one round trip per statement);
+* ``ConnDep``: a pooled autocommit connection for reads **on the primary** (one round trip
+  per statement): reads that must see the caller's own writes (the page after a form, a case
+  just filed, sign-in, idempotency checks) and the hot paths (locate, nearest);
+* ``ReplicaDep`` / ``ReplicaEngineDep``: the same for reads **that may lag** a few seconds
+  (maps, tiles, KPIs, the dashboard): the read replica while it keeps up
+  (``WANGGE_DATABASE_READ_URL``, :mod:`api.store.replica`), else the primary;
 * ``TxDep``: one transaction, committed before the response is sent;
 * ``SettingsDep``: the app's :class:`api.settings.Settings` (built once by ``create_app``);
 * ``PrincipalDep`` / ``OptionalPrincipalDep``: the caller, authenticated once per request
@@ -23,6 +28,7 @@ from api.auth.principal import Principal
 from api.auth.sessions import Session
 from api.errors import Unauthorized
 from api.settings import ApiSettings, DispatchSettings, IncidentSettings, SecuritySettings, Settings
+from api.store.replica import Replica
 from api.web.auditing import TxAudit
 
 
@@ -40,6 +46,22 @@ async def get_conn(request: Request) -> AsyncIterator[AsyncConnection]:
     """
     async with request.app.state.read_engine.connect() as conn:
         yield conn
+
+
+async def get_replica_conn(request: Request) -> AsyncIterator[AsyncConnection]:
+    """Lend an autocommit connection for a read that may lag: the replica while it serves, else the primary.
+
+    A replica that does not answer is marked down and the primary lends the connection.
+    """
+    replica: Replica = request.app.state.replica
+    async with replica.connect() as conn:
+        yield conn
+
+
+async def get_replica_engine(request: Request) -> AsyncEngine:
+    """Return the engine for services that run several reads that may lag at once (map pages, dashboard)."""
+    replica: Replica = request.app.state.replica
+    return await replica.usable_engine()
 
 
 async def get_tx(request: Request) -> AsyncIterator[AsyncConnection]:
@@ -155,6 +177,9 @@ async def optional_session(request: Request) -> Session | None:
 
 EngineDep = Annotated[AsyncEngine, Depends(get_engine)]
 ConnDep = Annotated[AsyncConnection, Depends(get_conn)]
+#: reads that may lag (replica while it keeps up, else the primary); see docs/architecture.md
+ReplicaDep = Annotated[AsyncConnection, Depends(get_replica_conn)]
+ReplicaEngineDep = Annotated[AsyncEngine, Depends(get_replica_engine)]
 #: committed BEFORE the response is sent (``scope="function"``): a client that got 2xx has its
 #: write in the store, and a failed commit is never reported as success (crash safety).
 TxDep = Annotated[AsyncConnection, Depends(get_tx, scope="function")]

@@ -146,8 +146,9 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 #: SQLSTATE classes of values the database refused (bad input, not a server fault)
 _DATA_SQLSTATES = ("22",)
-#: statement timeout / lock timeout: the store is busy
-_BUSY_SQLSTATES = ("57014", "55P03")
+#: statement timeout / lock timeout / a read replica cancelled the query for a conflict with
+#: replay (40001): the store is busy, a retry succeeds
+_BUSY_SQLSTATES = ("57014", "55P03", "40001")
 #: the server went away or refuses connections (admin shutdown, crash, too many clients)
 _DOWN_SQLSTATES = ("57P01", "57P02", "57P03", "53300", "08")
 

@@ -1,15 +1,23 @@
-"""Liveness: ``/health`` (status for everyone, versions for admins) and the start page."""
+"""Liveness: ``/health`` (status for everyone, versions for admins) and the start page.
+
+With a read replica configured, ``replica`` says where reads that may lag go, as the
+background check last saw it (:mod:`api.store.replica`): ``ok``, ``lagging N s → primary``
+or ``down → primary``; admins also get the figures (``replica_state``). A replica that lags
+or is down does not make ``/health`` fail: the primary serves those reads.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from api.store.replica import Replica
 from api.web.deps import OptionalPrincipalDep
 
 log = logging.getLogger("wangge.health")
@@ -39,12 +47,28 @@ class IndexState(BaseModel):
     rebuilds: int
 
 
+class ReplicaState(BaseModel):
+    """The read replica as the last background check saw it (shown to admins only)."""
+
+    state: str = Field(description="ok, lagging (reads go to the primary), down (reads go to the primary)")
+    serving: bool = Field(description="reads that may lag go to the replica")
+    lag_s: float | None = Field(default=None, description="seconds behind the primary (absent: unknown)")
+    max_lag_s: float = Field(description="beyond this lag the primary serves (WANGGE_REPLICA_MAX_LAG_S)")
+    paused: bool = Field(description="WAL replay is paused on the replica")
+    checked_at: dt.datetime | None = None
+    error: str | None = Field(default=None, description="the kind of failure when down")
+
+
 class Health(BaseModel):
     """``ok`` when the store answers, ``unavailable`` (with 503) when it does not."""
 
     status: str
+    replica: str | None = Field(
+        default=None, description="ok | lagging N s → primary | down → primary (absent: no replica)"
+    )
     database: Versions | None = None
     grid_index: IndexState | None = None
+    replica_state: ReplicaState | None = None
 
 
 @router.get(
@@ -63,8 +87,11 @@ async def health(request: Request, principal: OptionalPrincipalDep) -> Health | 
         log.error("health: database unavailable (%s)", type(exc).__name__)
         body = Health(status="unavailable").model_dump(exclude_none=True)
         return JSONResponse(body, status_code=503, headers={"Retry-After": "1"})
+    replica: Replica = request.app.state.replica
+    seen = replica.status
+    label = None if seen.state == "off" else seen.label
     if principal is None or principal.role != "admin":
-        return Health(status="ok")
+        return Health(status="ok", replica=label)
     versions = Versions(
         postgres=row["postgres"],
         postgis=row["postgis"],
@@ -72,10 +99,23 @@ async def health(request: Request, principal: OptionalPrincipalDep) -> Health | 
         schema_version=row["schema"],
     )
     index = request.app.state.grid_index
+    detail = None
+    if label is not None:
+        detail = ReplicaState(
+            state=seen.state,
+            serving=seen.serving,
+            lag_s=seen.lag_s,
+            max_lag_s=replica.max_lag_s,
+            paused=seen.paused,
+            checked_at=seen.checked_at,
+            error=seen.error,
+        )
     return Health(
         status="ok",
+        replica=label,
         database=versions,
         grid_index=IndexState(ready=index.ready, grids=index.size, rebuilds=index.rebuilds),
+        replica_state=detail,
     )
 
 

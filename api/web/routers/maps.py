@@ -5,6 +5,10 @@
 from :mod:`api.services.maps.pages` (for the caller's area: a scoped token that
 names no area gets its own) and the pages are drawn by ``maps.pages``.
 The pages load nothing but ``/maps/static/...`` from this server.
+
+The area pages read from the read replica while it keeps up (``ReplicaEngineDep``: a map of
+cases and visits may be seconds old); the page of a plan reads the primary, since a planner
+opens it right after editing the draft.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from fastapi.staticfiles import StaticFiles
 from api.services.maps import pages as svc
 from api.services.maps.filters import PageFilters
 from api.store.models import PERSON_ROLES
-from api.web.deps import EngineDep, PrincipalDep
+from api.web.deps import EngineDep, PrincipalDep, ReplicaEngineDep
 from maps import assets, pages
 
 # No router prefix: a Mount inside an included router does not get it, so paths are spelled out.
@@ -76,7 +80,7 @@ def _html(data: dict[str, Any], build: Callable[..., folium.Map], *args: Any) ->
     summary="Grids coloured by a measure, with incident heat, visit gaps and people",
 )
 async def coverage(
-    engine: EngineDep,
+    engine: ReplicaEngineDep,
     principal: PrincipalDep,
     community: CommunityQ = None,
     district: DistrictQ = None,
@@ -101,7 +105,7 @@ async def coverage(
     summary="Incident heatmap for a time window and item/category, with a time slider",
 )
 async def heatmap(
-    engine: EngineDep,
+    engine: ReplicaEngineDep,
     principal: PrincipalDep,
     community: CommunityQ = None,
     district: DistrictQ = None,
@@ -122,7 +126,7 @@ async def heatmap(
     summary="Buildings not visited within N days, must-visit households first",
 )
 async def visits(
-    engine: EngineDep,
+    engine: ReplicaEngineDep,
     principal: PrincipalDep,
     community: CommunityQ = None,
     district: DistrictQ = None,
@@ -141,7 +145,7 @@ async def visits(
     summary="Workers, volunteers and riders at their last position, by role and availability",
 )
 async def people(
-    engine: EngineDep,
+    engine: ReplicaEngineDep,
     principal: PrincipalDep,
     community: CommunityQ = None,
     district: DistrictQ = None,
@@ -159,7 +163,10 @@ async def people(
     summary="Party tiers: committee → grid branch → building group coverage",
 )
 async def party(
-    engine: EngineDep, principal: PrincipalDep, community: CommunityQ = None, district: DistrictQ = None
+    engine: ReplicaEngineDep,
+    principal: PrincipalDep,
+    community: CommunityQ = None,
+    district: DistrictQ = None,
 ) -> HTMLResponse:
     """Draw the party tiers' coverage: committee → branch → group (caller's area)."""
     f = PageFilters(community, district)

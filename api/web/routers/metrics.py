@@ -1,4 +1,7 @@
-"""KPIs (GET /api/v1/metrics): the figures the city reports, for the caller's area."""
+"""KPIs (GET /api/v1/metrics): the figures the city reports, for the caller's area.
+
+Read from the read replica while it keeps up (``ReplicaDep``): the figures may be seconds old.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from api.services.incidents import kpis
-from api.web.deps import ConnDep, PrincipalDep
+from api.web.deps import PrincipalDep, ReplicaDep
 from api.web.schemas.incidents import Kpis
 
 router = APIRouter(prefix="/api/v1/metrics", tags=["incidents"])
@@ -20,7 +23,7 @@ router = APIRouter(prefix="/api/v1/metrics", tags=["incidents"])
     response_model=Kpis,
 )
 async def metrics(
-    conn: ConnDep,
+    conn: ReplicaDep,
     principal: PrincipalDep,
     community: Annotated[
         str | None, Query(pattern=r"^\d{12}$", description="default: the token's community")

@@ -11,6 +11,13 @@ app's database, catalogue read at start-up) kept on ``app.state.ogc_app``; the
 mount at ``/ogc`` dispatches to it, so several apps in one process (tests) do
 not share state. A ``bbox`` with min > max is refused with 422 before tipg.
 
+**Read replica.** With ``WANGGE_DATABASE_READ_URL`` set, a second sub-application on the
+replica (``app.state.ogc_replica``: the primary's catalogue, a pool of its own on the
+replica, opened at start-up or when the replica first serves) answers while the replica
+keeps up (:mod:`api.store.replica`); otherwise the primary's does. A request the replica's
+pool fails before any byte of the answer was sent marks the replica down and is answered by
+the primary's sub-application.
+
 tipg's HTML views load Leaflet, Bootstrap and OpenStreetMap tiles from the
 internet, which no page of ours may do: ``f=html`` is refused (406) and a
 browser's ``Accept: text/html`` gets JSON. The map pages are under ``/maps``.
@@ -28,6 +35,8 @@ Answers are ``Cache-Control: private, no-store``.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -41,7 +50,10 @@ from starlette.types import Message, Receive, Scope, Send
 from api.auth import policy
 from api.errors import Unauthorized
 from api.services.areas.scope import visible_area
+from api.store.replica import Replica
 from api.web.deps import STATE_KEY
+
+log = logging.getLogger("wangge.ogc")
 
 #: Schema whose views are published (see migrations/versions/0005_maps.py).
 SCHEMA = "ogc"
@@ -130,8 +142,8 @@ def build_ogc_app() -> FastAPI:
     return sub
 
 
-def _dsn(app: FastAPI) -> str:
-    url = make_url(app.state.engine.url.render_as_string(hide_password=False))
+def _dsn(engine: Any) -> str:
+    url = make_url(engine.url.render_as_string(hide_password=False))
     return url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
@@ -167,6 +179,61 @@ async def connect(sub: FastAPI, dsn: str, statement_timeout_ms: int = 30_000) ->
             incidents.datetime_column = created
 
 
+async def _replica_session(conn: Any) -> None:
+    """Prepare a replica connection as tipg's own ``init`` does, minus its ``CREATE FUNCTION``.
+
+    tipg defines its catalogue functions in ``pg_temp`` on every new connection, which a hot
+    standby refuses (read-only); the feature queries never call them, and the catalogue is
+    the primary sub-application's, read once at start-up.
+    """
+    import orjson
+
+    for name in ("json", "jsonb"):
+        await conn.set_type_codec(name, encoder=orjson.dumps, decoder=orjson.loads, schema="pg_catalog")
+    path = f"'pg_temp,{SCHEMA},' || current_setting('search_path', false)"
+    await conn.execute(f"SELECT set_config('search_path', {path}, false)")
+
+
+async def connect_replica(app: FastAPI) -> FastAPI | None:
+    """Open the replica's tipg sub-application once (None: no replica, or it does not answer now).
+
+    It shares the primary sub-application's catalogue and has a small asyncpg pool of its
+    own on the replica (``wangge-ogc-replica`` in ``pg_stat_activity``).
+    """
+    import asyncpg
+
+    sub: FastAPI | None = getattr(app.state, "ogc_replica", None)
+    replica: Replica | None = getattr(app.state, "replica", None)
+    primary: FastAPI | None = getattr(app.state, "ogc_app", None)
+    if sub is not None or primary is None or replica is None or replica.replica is None:
+        return sub
+    lock: asyncio.Lock = app.state.ogc_replica_lock
+    async with lock:
+        if app.state.ogc_replica is not None:
+            return app.state.ogc_replica
+        sub = build_ogc_app()
+        try:
+            sub.state.pool = await asyncpg.create_pool(
+                _dsn(replica.replica),
+                min_size=1,
+                max_size=4,
+                init=_replica_session,
+                timeout=replica.timeout_s,
+                server_settings={
+                    "statement_timeout": str(app.state.settings.db.statement_timeout_ms),
+                    "application_name": "wangge-ogc-replica",
+                    "jit": "off",
+                },
+            )
+        except Exception as exc:  # asyncpg's own errors are neither OSError nor SQLAlchemy's
+            log.warning("ogc: the replica's pool could not be opened (%s)", type(exc).__name__)
+            replica.failed(exc)
+            return None
+        sub.state.collection_catalog = primary.state.collection_catalog
+        app.state.ogc_replica = sub
+        return sub
+
+
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Connect this app's tipg sub-application for the app's life (None when tipg is missing)."""
@@ -174,15 +241,23 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         from tipg.database import close_db_connection
     except ImportError:  # the dependency is missing: /ogc answers 503 and says why
         app.state.ogc_app = None
+        app.state.ogc_replica = None
         yield
         return
     sub = build_ogc_app()
-    await connect(sub, _dsn(app), app.state.settings.db.statement_timeout_ms)
+    await connect(sub, _dsn(app.state.engine), app.state.settings.db.statement_timeout_ms)
     app.state.ogc_app = sub
+    app.state.ogc_replica = None
+    app.state.ogc_replica_lock = asyncio.Lock()
+    replica: Replica | None = getattr(app.state, "replica", None)
+    if replica is not None and replica.status.serving:
+        await connect_replica(app)
     try:
         yield
     finally:
         await close_db_connection(sub)
+        if app.state.ogc_replica is not None:
+            await close_db_connection(app.state.ogc_replica)
 
 
 def _bad_bbox(query: str) -> str | None:
@@ -253,7 +328,13 @@ async def ogc(scope: Scope, receive: Receive, send: Send) -> None:
             if k.lower() != b"accept" or b"text/html" not in v.lower()
         ]
         scope = {**scope, "headers": headers}
-    sub = getattr(scope["app"].state, "ogc_app", None)
+    app = scope["app"]
+    sub = getattr(app.state, "ogc_app", None)
+    replica: Replica | None = getattr(app.state, "replica", None)
+    if sub is not None and replica is not None and replica.status.serving:
+        on_replica = await connect_replica(app)
+        if on_replica is not None and await _answered(on_replica, replica, scope, receive, send):
+            return
     if sub is None:
         body: Any = {
             "detail": [
@@ -267,6 +348,27 @@ async def ogc(scope: Scope, receive: Receive, send: Send) -> None:
         await JSONResponse(body, status_code=503)(scope, receive, send)
         return
     await sub(scope, receive, send)
+
+
+async def _answered(sub: FastAPI, replica: Replica, scope: Scope, receive: Receive, send: Send) -> bool:
+    """Let the replica's tipg answer; False when it failed before answering (the primary's then does)."""
+    started = False
+
+    async def tracking(message: Message) -> None:
+        nonlocal started
+        if message["type"] == "http.response.start":
+            started = True
+        await send(message)
+
+    try:
+        await sub(scope, receive, tracking)
+    except Exception as exc:
+        if started or scope.get("method", "GET") not in ("GET", "HEAD"):
+            raise
+        log.warning("ogc: the replica failed a request (%s); the primary answers", type(exc).__name__)
+        replica.failed(exc)
+        return False
+    return True
 
 
 router = APIRouter(lifespan=lifespan)

@@ -6,7 +6,8 @@ empty tile is ``204 No Content``. Incident tiles take ``item``, ``category``,
 ``since`` and ``until`` (the heatmap of one kind or period, clustered or not).
 A scoped token's tiles hold only its area's features (:mod:`api.services.tiles`);
 responses are ``Cache-Control: private`` and vary by credentials, so no shared
-cache hands one area's tile to another.
+cache hands one area's tile to another. Tiles are read from the read replica while it keeps
+up (``ReplicaDep``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 
 from api.services import tiles as svc
-from api.web.deps import ConnDep, PrincipalDep
+from api.web.deps import PrincipalDep, ReplicaDep
 from api.web.schemas.maps import TileLayerOut, TileLayersOut
 
 router = APIRouter(prefix="/tiles", tags=["maps"])
@@ -51,7 +52,7 @@ async def layers(request: Request) -> TileLayersOut:
     },
 )
 async def tile(
-    conn: ConnDep,
+    conn: ReplicaDep,
     principal: PrincipalDep,
     layer: str,
     z: int,

@@ -3,7 +3,8 @@
 Every figure comes from :mod:`api.services.maps.dashboard`, whose tiles are the KPI
 service of ``GET /api/v1/metrics``. The area (``area=`` code: district, street office,
 community, grid) and period (``since``/``until`` days) live in the URL, so a drill-down
-is a link; every table has a CSV route answering the same rows.
+is a link; every table has a CSV route answering the same rows. Everything here reads from
+the read replica while it keeps up (``ReplicaEngineDep``): the dashboard writes nothing.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from api.services.maps import dashboard as service
 from api.web.console.access import ConsoleUserDep
 from api.web.console.i18n import N_, translations
 from api.web.console.templating import render
-from api.web.deps import EngineDep
+from api.web.deps import ReplicaEngineDep
 
 router = APIRouter(include_in_schema=False)
 
@@ -111,7 +112,7 @@ def _headings(lang: str, ids: list[str]) -> list[str]:
 @router.get("/console/dashboard", response_class=HTMLResponse)
 async def dashboard_page(
     request: Request,
-    engine: EngineDep,
+    engine: ReplicaEngineDep,
     user: ConsoleUserDep,
     area: AreaQuery = None,
     since: DayQuery = None,
@@ -153,7 +154,7 @@ async def dashboard_page(
 
 @router.get("/console/dashboard/ranking.csv")
 async def ranking_csv(
-    engine: EngineDep,
+    engine: ReplicaEngineDep,
     user: ConsoleUserDep,
     area: AreaQuery = None,
     since: DayQuery = None,
@@ -167,7 +168,7 @@ async def ranking_csv(
 
 @router.get("/console/dashboard/trends.csv")
 async def trends_csv(
-    engine: EngineDep,
+    engine: ReplicaEngineDep,
     user: ConsoleUserDep,
     area: AreaQuery = None,
     since: DayQuery = None,
@@ -183,7 +184,7 @@ async def trends_csv(
 
 @router.get("/console/dashboard/coverage")
 async def coverage_json(
-    engine: EngineDep,
+    engine: ReplicaEngineDep,
     user: ConsoleUserDep,
     area: AreaQuery = None,
     since: DayQuery = None,
@@ -219,7 +220,7 @@ async def coverage_json(
 @router.get("/console/dashboard/gaps", response_class=HTMLResponse)
 async def gaps_table(
     request: Request,
-    engine: EngineDep,
+    engine: ReplicaEngineDep,
     user: ConsoleUserDep,
     area: AreaQuery = None,
     since: DayQuery = None,
@@ -240,7 +241,7 @@ async def gaps_table(
 
 @router.get("/console/dashboard/gaps.csv")
 async def gaps_csv(
-    engine: EngineDep,
+    engine: ReplicaEngineDep,
     user: ConsoleUserDep,
     area: AreaQuery = None,
     since: DayQuery = None,
