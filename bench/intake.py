@@ -187,7 +187,9 @@ def _kpi_sql_ms(url: str, repeat: int = 5) -> dict[str, float]:
     from api.store.engine import psycopg_dsn
     from api.store.sql.metrics import _KPI
 
-    params = {"community": None, "district": None, "since": None, "until": None, "city": None}
+    # every bind parameter of the statement, unrestricted (the whole store), read from the statement
+    # itself so that a filter added later (street, grid, city ...) is never missed
+    params: dict[str, None] = dict.fromkeys(sorted(_KPI.compile().params, key=len, reverse=True))
     times = []
     with psycopg.connect(psycopg_dsn(url)) as conn:
         for _ in range(repeat + 1):

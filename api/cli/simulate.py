@@ -7,6 +7,8 @@ import json
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
+from dataclasses import replace
 from typing import Annotated, Any
 
 import typer
@@ -23,10 +25,18 @@ def run_simulation(
     start: str | None = None,
     rate: float = 1.0,
     progress_every: float = 30.0,
+    city: str | None = None,
 ) -> dict[str, Any]:
-    """Run the simulator until ``seconds`` pass or SIGINT/SIGTERM arrives; returns its summary."""
+    """Run the simulator until ``seconds`` pass or SIGINT/SIGTERM arrives; returns its summary.
+
+    ``city`` simulates that city alone. Without it a store of one city is simulated as
+    before; a store of several runs one simulator per city side by side (each reads,
+    and acts as principals confined to, its own city: nobody crosses cities), and the
+    summary adds up the cities' figures with each city's own under ``cities``.
+    """
     from api.services.simulation.runner import Options, Simulator
     from api.store.engine import make_async_engine
+    from api.store.sql.simulation import cities as store_cities
     from gis.demo.clock import parse_as_of
 
     conf = settings()
@@ -37,23 +47,83 @@ def run_simulation(
         start=parse_as_of(start) if start else None,
         rate=rate,
         progress_every_s=progress_every,
+        city=city,
     )
 
     async def main() -> dict[str, Any]:
         engine = make_async_engine(url, conf.db)
-        sim = Simulator(engine, conf, options, lambda line: print(line, flush=True))
+        async with engine.connect() as conn:
+            found = await store_cities(conn)
+        if city is not None and city not in found:
+            await engine.dispose()
+            raise ValueError(f"--city: no city {city} in this store")
+        codes: list[str | None] = list(found) if city is None and len(found) > 1 else [city]
+
+        def say_for(code: str | None) -> Callable[[str], None]:
+            prefix = f"[{code}] " if code is not None and len(codes) > 1 else ""
+            return lambda line: print(prefix + line, flush=True)
+
+        sims = [Simulator(engine, conf, replace(options, city=c), say_for(c)) for c in codes]
         loop = asyncio.get_running_loop()
+
+        def stop_all() -> None:
+            for sim in sims:
+                sim.stop.set()
+
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, sim.stop.set)
+            loop.add_signal_handler(sig, stop_all)
         try:
-            summary = await sim.run()
+            summaries = await asyncio.gather(*(sim.run() for sim in sims))
         finally:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
             await engine.dispose()
-        return summary
+        if len(sims) == 1:
+            return summaries[0]
+        return merge_summaries({str(c): s for c, s in zip(codes, summaries, strict=True)})
 
     return asyncio.run(main())
+
+
+#: summary figures that add up over cities (the others: the largest, or the first city's)
+_SUMMED = (
+    "cases_filed",
+    "cases_per_min",
+    "cases_closed",
+    "position_updates",
+    "position_updates_per_s",
+    "people_moved",
+    "tasks_created",
+    "tasks_completed",
+    "visits",
+    "ratings",
+    "escalations",
+    "refused",
+    "errors",
+)
+
+
+def merge_summaries(by_city: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Add up the summaries of the cities simulated side by side (each city's own under ``cities``).
+
+    Counts and rates add up; wall seconds, setup time and the CPU share (of the one
+    process) are the largest; latencies are the first city's (each city's are kept).
+    """
+    first = next(iter(by_city.values()))
+    out = dict(first)
+    for key in _SUMMED:
+        total = sum(s[key] for s in by_city.values())
+        out[key] = round(total, 2) if isinstance(total, float) else total
+    for key in ("seconds", "setup_s", "cpu_share_of_one_core"):
+        out[key] = max(s[key] for s in by_city.values())
+    out["error_samples"] = [f"{c}: {e}" for c, s in by_city.items() for e in s["error_samples"]][:5]
+    counts: dict[str, int] = {}
+    for s in by_city.values():
+        for k, v in s["counts"].items():
+            counts[k] = counts.get(k, 0) + v
+    out["counts"] = dict(sorted(counts.items()))
+    out["cities"] = by_city
+    return out
 
 
 def simulate_command(
@@ -83,13 +153,25 @@ def simulate_command(
     json_summary: Annotated[
         bool, typer.Option("--json", help="print the summary as one JSON object")
     ] = False,
+    city: Annotated[
+        str | None,
+        typer.Option(
+            help="simulate this city only (6-digit code); default: every city of the store, "
+            "each in its own city",
+        ),
+    ] = None,
 ) -> None:
     """Run the demo city live: people move, go on and off duty, cases arrive and close, tasks are done.
 
     Every change goes through the API's own use cases, one transaction per step, audited
-    with the actor 'simulator'. Ctrl-C (or SIGTERM) stops after the step under way.
+    with the actor 'simulator'. Ctrl-C (or SIGTERM) stops after the step under way. A
+    store of several cities runs each city in its own simulator (``--city`` picks one):
+    simulated people, cases and tasks never cross cities.
     """
     from gis.demo.clock import parse_as_of
+
+    if city is not None and not (city.isascii() and city.isdigit() and len(city) == 6):
+        fail(f"--city: a city code is 6 digits, not {city!r}")
 
     if start is not None:
         try:
@@ -106,6 +188,7 @@ def simulate_command(
             start=start,
             rate=rate,
             progress_every=progress_every,
+            city=city,
         )
     except ValueError as exc:
         fail(str(exc))

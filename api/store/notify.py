@@ -5,9 +5,9 @@ Migration ``0009_notify`` installs statement-level triggers on ``incidents``,
 its own transaction, notifications on :data:`CHANNEL` that reach listeners only
 when it commits (a rolled-back change is never announced). A notification holds
 up to :data:`ROWS_PER_NOTIFY` rows, each with the facts that decide who may see it
-(community, persons, departments, reporting tokens) and a few public fields; a
+(city, community, persons, departments, reporting tokens) and a few public fields; a
 statement touching more than :data:`BULK_ROWS` rows sends one ``bulk`` notice per
-community instead (bulk loads do not flood the listeners). No personal field
+community (and city) instead (bulk loads do not flood the listeners). No personal field
 (names, phones, descriptions, addresses) is ever in a payload.
 
 :class:`Listener` holds one dedicated connection per process (asyncpg, outside
@@ -57,6 +57,9 @@ class Change:
         Public fields for the screens (status, item, grid, position ...).
     bulk
         How many rows a bulk notice stands for (0 for a single row).
+    city
+        The city the row lies in (``ct`` since migration ``0034_city_scope``; None in
+        an older payload: the community code's city is used).
     """
 
     kind: str
@@ -68,6 +71,7 @@ class Change:
     reporter_tokens: frozenset[int] = field(default_factory=frozenset)
     fields: dict[str, Any] = field(default_factory=dict)
     bulk: int = 0
+    city: str | None = None
 
 
 def _ints(values: Any) -> frozenset[int]:
@@ -80,10 +84,10 @@ def parse(payload: str) -> list[Change]:
         msg = json.loads(payload)
         kind, op = str(msg["k"]), str(msg["op"])
         if msg.get("bulk"):
-            return [Change(kind, op, None, msg.get("c"), bulk=int(msg.get("n") or 0))]
+            return [Change(kind, op, None, msg.get("c"), bulk=int(msg.get("n") or 0), city=msg.get("ct"))]
         out = []
         for row in msg["rows"]:
-            public = {k: v for k, v in row.items() if k not in ("id", "c", "p", "d", "r")}
+            public = {k: v for k, v in row.items() if k not in ("id", "c", "p", "d", "r", "ct")}
             out.append(
                 Change(
                     kind,
@@ -94,6 +98,7 @@ def parse(payload: str) -> list[Change]:
                     frozenset(str(d) for d in row.get("d") or () if d is not None),
                     _ints(row.get("r")),
                     public,
+                    city=row.get("ct"),
                 )
             )
         return out

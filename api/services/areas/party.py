@@ -130,7 +130,7 @@ async def party_locate(conn: AsyncConnection, principal: Principal, point: WGSPo
     NotFound
         No active grid the caller may see contains the point.
     """
-    at = await q.party_at(conn, point.lon, point.lat)
-    if at is None or not sees(principal, at.community_code):
+    at = await q.party_at(conn, point.lon, point.lat, principal.city_code)
+    if at is None or not sees(principal, at.community_code, at.city_code):
         raise not_found(point)
     return PartyPlace(point, at)

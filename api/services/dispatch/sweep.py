@@ -33,7 +33,7 @@ async def sweep(
         A connection inside a transaction; the tasks swept stay locked until it ends
         (tasks locked by someone else are skipped: they are being brought up to date).
     principal
-        The caller: the sweep covers the tasks and people of its area. None is the
+        The caller: the sweep covers the tasks and people of its area and city. None is the
         operator at the command line (the whole store).
     settings
         Offer window, staleness, position history retention.
@@ -48,7 +48,7 @@ async def sweep(
         What the sweep did.
     """
     area = policy.Area() if principal is None else policy.token_area(principal)
-    ids = await tasks.due_for_sweep(conn, retry_open, limit, area.community, area.district)
+    ids = await tasks.due_for_sweep(conn, retry_open, limit, area.community, area.district, area.city)
     now = rules.utcnow()
     fresh_after = rules.stale_before(now, settings)
     offered = still_open = expired = 0
@@ -66,7 +66,7 @@ async def sweep(
         elif after.status == "expired":
             expired += 1
     pruned = await people.prune_history(
-        conn, rules.history_cutoff(now, settings), area.community, area.district
+        conn, rules.history_cutoff(now, settings), area.community, area.district, area.city
     )
     return SweepCounts(
         examined=len(ids), offered=offered, open=still_open, expired=expired, history_pruned=pruned

@@ -98,13 +98,14 @@ async def record_visit(
     rules.check_ping_time(at, now, settings, ["body", "at"])
     lon, lat = visit.position.coordinates
     pt = make_point(lon, lat, visit.crs.value, ("body", "position"))
-    b = await visits.building(conn, visit.building_id, visit.building, pt.lon, pt.lat)
-    if b is None or not in_token_area(principal, b.community_code):
+    # building codes are unique per city: the worker's city names which one
+    b = await visits.building(conn, visit.building_id, visit.building, pt.lon, pt.lat, worker.city_code)
+    if b is None or not in_token_area(principal, b.community_code, b.city_code):
         which = visit.building if visit.building is not None else visit.building_id
         raise NotFound(f"no building {which}", loc=["body", "building" if visit.building else "building_id"])
     if visit.resident_id is not None:
         r = await visits.resident(conn, visit.resident_id)
-        if r is None or not in_token_area(principal, r.community_code):
+        if r is None or not in_token_area(principal, r.community_code, r.city_code):
             raise NotFound(f"no resident with id {visit.resident_id}", loc=["body", "resident_id"])
         if r.building_id != b.id:
             raise InvalidInput(
@@ -153,10 +154,12 @@ async def visits_due(
         No active grid with this code, or one the caller is not related to
         (its community; its worker for a worker token bound to a person).
     """
-    g = await visits.grid(conn, grid_code)
+    g = await visits.grid(conn, grid_code, principal.city_code)
     policy.require_related(
         principal,
-        None if g is None else policy.Relation.of(g.community_code, persons=(g.worker_id,)),
+        None
+        if g is None
+        else policy.Relation.of(g.community_code, persons=(g.worker_id,), city_code=g.city_code),
         f"active grid with code {grid_code}",
         ["path", "code"],
     )

@@ -352,7 +352,7 @@ async def map_people(
     settings: DispatchSettings,
     bbox: tuple[float, float, float, float],
 ) -> list[MapPerson]:
-    """List the people on duty with a fresh position in the map's view, inside the token's area.
+    """List the people on duty with a fresh position in the map's view, inside the token's area and city.
 
     Raises
     ------
@@ -364,4 +364,6 @@ async def map_people(
         raise InvalidInput("bbox is west,south,east,north in WGS84", loc=["query", "bbox"])
     area = policy.token_area(principal)
     fresh_after = rules.stale_before(rules.utcnow(), settings)
-    return await sql.people_on_duty(conn, bbox, area.community, area.district, fresh_after, MAP_PEOPLE)
+    return await sql.people_on_duty(
+        conn, bbox, area.community, area.district, fresh_after, MAP_PEOPLE, area.city
+    )

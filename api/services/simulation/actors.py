@@ -42,32 +42,46 @@ class SimPrincipal(Principal):
 
 @dataclass(frozen=True)
 class Actors:
-    """Build the simulator's principals on its token."""
+    """Build the simulator's principals on its token (confined to ``city``; None: every city)."""
 
     token_id: int
+    city: str | None = None
 
     def system(self) -> SimPrincipal:
         """Return the simulator itself (whole city; sweeps, reassignments)."""
-        return SimPrincipal(self.token_id, "admin")
+        return SimPrincipal(self.token_id, "admin", city_code=self.city)
 
     def resident(self) -> SimPrincipal:
         """Return a resident reporting on the mini-program (role reporter)."""
-        return SimPrincipal(self.token_id, "reporter", persona="resident")
+        return SimPrincipal(self.token_id, "reporter", city_code=self.city, persona="resident")
 
     def dispatcher(self, community: str | None, person: int | None = None) -> SimPrincipal:
         """Return the window or hotline of a community (bound to a window worker when given)."""
         who = f"person:{person}" if person is not None else f"dispatcher:{community or 'city'}"
         return SimPrincipal(
-            self.token_id, "dispatcher", community_code=community, person_id=person, persona=who
+            self.token_id,
+            "dispatcher",
+            community_code=community,
+            person_id=person,
+            city_code=self.city,
+            persona=who,
         )
 
     def worker(self, person: int) -> SimPrincipal:
         """Return a field person acting for themselves (grid worker, volunteer, rider, police)."""
-        return SimPrincipal(self.token_id, "worker", person_id=person, persona=f"person:{person}")
+        return SimPrincipal(
+            self.token_id, "worker", person_id=person, city_code=self.city, persona=f"person:{person}"
+        )
 
     def department(self, code: str) -> SimPrincipal:
         """Return a department answering the whistle."""
-        return SimPrincipal(self.token_id, "department", department_code=code, persona=f"department:{code}")
+        return SimPrincipal(
+            self.token_id,
+            "department",
+            department_code=code,
+            city_code=self.city,
+            persona=f"department:{code}",
+        )
 
 
 def _ensure(conn: Connection) -> int:

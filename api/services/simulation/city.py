@@ -49,21 +49,27 @@ class City:
         return self.grids[int(min(hits))]
 
 
-async def load_city(conn: AsyncConnection, default_seed: int) -> City:
-    """Read what the simulator needs from the store (one pass of reads)."""
-    stamp = await q.demo_stamp(conn)
+async def load_city(
+    conn: AsyncConnection, default_seed: int, city: str | None = None, default_city: str | None = None
+) -> City:
+    """Read what the simulator needs from the store (one pass of reads).
+
+    ``city`` limits every read to one city (None: the whole store); ``default_city`` is
+    the city of a demo load recorded without one.
+    """
+    stamp = await q.demo_stamp(conn, city, default_city)
     seed = int(stamp["seed"]) if stamp and str(stamp.get("seed", "")).lstrip("-").isdigit() else default_seed
-    people = await q.people(conn)
-    grids = await q.grids(conn)
+    people = await q.people(conn, city)
+    grids = await q.grids(conn, city)
     shapes = shapely.from_wkb([g.wkb for g in grids]) if grids else np.empty(0, dtype=object)
     windows: dict[str, list[int]] = defaultdict(list)
     for p in people:
         if p.role == "window_worker" and p.community_code:
             windows[p.community_code].append(p.id)
     places: dict[str, list[q.CasePlace]] = defaultdict(list)
-    for c in await q.case_places(conn):
+    for c in await q.case_places(conn, city=city):
         places[c.item_code].append(c)
-    homes = await q.homes(conn)
+    homes = await q.homes(conn, city)
     by_grid: dict[str, list[q.HomeRow]] = defaultdict(list)
     by_comm: dict[str, list[q.HomeRow]] = defaultdict(list)
     for h in homes:
@@ -85,5 +91,5 @@ async def load_city(conn: AsyncConnection, default_seed: int) -> City:
         homes_by_community=dict(by_comm),
         items={i.code: i for i in await q.items(conn)},
         households=float(sum(g.households for g in grids)),
-        streets=await q.streets(conn),
+        streets=await q.streets(conn, city),
     )

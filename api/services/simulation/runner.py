@@ -107,6 +107,11 @@ class Options:
         Wall seconds per tick.
     progress_every_s
         Wall seconds between progress lines (0: none).
+    city
+        The city simulated (6-digit code): every read and every actor is confined to
+        it, so simulated people, cases and tasks never cross cities (None: the whole
+        store as one, for a store of one city; ``wangge simulate`` runs one simulator
+        per city).
     """
 
     speed: float = 1.0
@@ -116,6 +121,7 @@ class Options:
     rate: float = 1.0
     tick_s: float = 1.0
     progress_every_s: float = 30.0
+    city: str | None = None
 
 
 @dataclass(order=True)
@@ -215,12 +221,14 @@ class Simulator:
         async with self.engine.begin() as conn:
             token_id = await simulator_token(conn)
         async with self.engine.connect() as conn:
-            self.city: City = await load_city(conn, self.settings.demo.seed)
+            self.city: City = await load_city(
+                conn, self.settings.demo.seed, self.options.city, self.settings.demo.city_code
+            )
             self.departments = {d.code: d for d in await reading.list_departments(conn)}
             self.rewards: list[Reward] = await points_service.rewards(conn)
-            open_cases = await q.open_cases(conn, FOLLOWED)
-            live = await q.live_tasks(conn)
-        self.actors = Actors(token_id)
+            open_cases = await q.open_cases(conn, FOLLOWED, self.options.city)
+            live = await q.live_tasks(conn, self.options.city)
+        self.actors = Actors(token_id, self.options.city)
         self.token_id = token_id
         city = self.city
         start = (self.options.start or dt.datetime.now(dt.UTC)).timestamp()
@@ -289,7 +297,8 @@ class Simulator:
             self._follow(c, now)
         self._sync_tasks(live, now)
         self.say(
-            f"simulating {len({p.community_code for p in city.people if p.community_code})} communities, "
+            f"simulating {f'city {self.options.city}: ' if self.options.city else ''}"
+            f"{len({p.community_code for p in city.people if p.community_code})} communities, "
             f"{len(city.grids):,} grids, {n:,} people, {len(city.streets):,} street segments; "
             f"city clock {self.clock.label(now)} (UTC+8) ×{self.options.speed:g}; "
             f"{int(self.on_duty.sum()):,} on duty, {len(self.cases):,} cases followed, "
@@ -998,8 +1007,8 @@ class Simulator:
 
     async def _sync(self, now: float, cases: bool) -> None:
         async with self.engine.connect() as conn:
-            live = await q.live_tasks(conn)
-            open_cases = await q.open_cases(conn, FOLLOWED) if cases else []
+            live = await q.live_tasks(conn, self.options.city)
+            open_cases = await q.open_cases(conn, FOLLOWED, self.options.city) if cases else []
         self._sync_tasks(live, now)
         for c in open_cases:
             self._follow(c, now)

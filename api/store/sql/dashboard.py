@@ -373,7 +373,7 @@ _PEOPLE = text(
         json_build_array(round(ST_X(p.position)::numeric, 6), round(ST_Y(p.position)::numeric, 6))),
       'properties', json_build_object('id', p.id, 'role', p.role)) ORDER BY p.id), '[]'::json))
     FROM people p LEFT JOIN communities c ON c.code = p.community_code
-    WHERE p.position IS NOT NULL AND p.on_duty
+    WHERE p.position IS NOT NULL AND p.on_duty AND (CAST(:city AS text) IS NULL OR p.city_code = :city)
       AND ((CAST(:community AS text) IS NULL AND CAST(:district AS text) IS NULL
             AND CAST(:street AS text) IS NULL AND CAST(:grid AS text) IS NULL)
            OR (c.code IS NOT NULL AND {community_condition("c")}))
@@ -382,7 +382,7 @@ _PEOPLE = text(
 
 
 async def people_on_duty(conn: AsyncConnection, area: AreaFilter) -> dict[str, Any]:
-    """People on duty with a position in the area's communities (city-wide: riders too); id and role only."""
+    """People on duty with a position in the area's communities (city-wide: its riders too); id, role."""
     value = (await conn.execute(_PEOPLE, area.params())).scalar_one()
     return value if isinstance(value, dict) else json.loads(value)
 

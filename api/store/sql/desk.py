@@ -71,8 +71,9 @@ async def people_on_duty(
     district: str | None,
     fresh_after: dt.datetime,
     limit: int,
+    city: str | None = None,
 ) -> list[MapPerson]:
-    """Read the people on duty with a fresh position inside ``bbox`` (WGS84) and the area, by id."""
+    """Read the people on duty with a fresh position inside ``bbox`` (WGS84), the area and the city, by id."""
     x0, y0, x1, y1 = bbox
     params = {
         "x0": x0,
@@ -81,6 +82,7 @@ async def people_on_duty(
         "y1": y1,
         "community": community,
         "district": district,
+        "city": city,
         "fresh_after": fresh_after,
         "limit": limit,
     }

@@ -59,6 +59,7 @@ class PartyAt:
     branch: OrgRef | None
     building: BuildingAt | None
     group: OrgRef | None
+    city_code: str | None = None
 
 
 _TREE = text(
@@ -90,11 +91,13 @@ def _org(alias: str, where: str) -> str:
 _AT = text(
     f"""
     WITH g AS (
-      SELECT g.id, g.code, g.name, g.community_code, c.name AS community_name
+      SELECT g.id, g.code, g.name, g.city_code, g.community_code, c.name AS community_name
       FROM grids g JOIN communities c ON c.code = g.community_code
       WHERE g.active AND ST_Intersects(g.geom, {point()})
+        AND (CAST(:city AS text) IS NULL OR g.city_code = :city)
       ORDER BY g.code LIMIT 1)
-    SELECT g.id AS grid_id, g.code AS grid_code, g.name AS grid_name, g.community_code, g.community_name,
+    SELECT g.id AS grid_id, g.code AS grid_code, g.name AS grid_name, g.city_code,
+           g.community_code, g.community_name,
            cm.code AS cm_code, cm.name AS cm_name, cm.secretary_name AS cm_secretary,
            br.code AS br_code, br.name AS br_name, br.secretary_name AS br_secretary,
            bu.code AS bu_code, bu.name AS bu_name, bu.address AS bu_address,
@@ -128,12 +131,12 @@ def _ref(code: str | None, name: str | None, secretary: str | None) -> OrgRef | 
     return None if code is None else OrgRef(code, name or "", secretary)
 
 
-async def party_at(conn: AsyncConnection, lon: float, lat: float) -> PartyAt | None:
+async def party_at(conn: AsyncConnection, lon: float, lat: float, city: str | None = None) -> PartyAt | None:
     """Find the grid containing the WGS84 point and who answers for the place (one round trip).
 
-    None when no active grid contains the point.
+    None when no active grid (of ``city``; None: of any city) contains the point.
     """
-    r = (await conn.execute(_AT, {"lon": lon, "lat": lat})).mappings().first()
+    r = (await conn.execute(_AT, {"lon": lon, "lat": lat, "city": city})).mappings().first()
     if r is None:
         return None
     building = (
@@ -149,6 +152,7 @@ async def party_at(conn: AsyncConnection, lon: float, lat: float) -> PartyAt | N
         grid_name=r["grid_name"],
         community_code=r["community_code"],
         community_name=r["community_name"],
+        city_code=r["city_code"],
         committee=_ref(r["cm_code"], r["cm_name"], r["cm_secretary"]),
         branch=_ref(r["br_code"], r["br_name"], r["br_secretary"]),
         building=building,

@@ -30,13 +30,21 @@ def open_load(person: str = "p") -> str:
     )
 
 
-def area_condition(community_param: str, district_param: str, community_col: str = "p.community_code") -> str:
-    """Build the SQL condition: ``community_col`` lies in the area bound to the two parameters.
+def area_condition(
+    community_param: str,
+    district_param: str,
+    community_col: str = "p.community_code",
+    city_col: str = "p.city_code",
+    city_param: str = "city",
+) -> str:
+    """Build the SQL condition: the row lies in the area bound to the three parameters.
 
-    Either parameter may be NULL (no restriction by it); a row of no community
-    lies only in the unrestricted area.
+    ``community_col`` lies in the community / district, ``city_col`` is the city. Any
+    parameter may be NULL (no restriction by it); a row of no community lies only in
+    the area that restricts no community or district (of its city, when one is bound).
     """
     return (
+        f"(CAST(:{city_param} AS text) IS NULL OR {city_col} = :{city_param}) AND "
         f"(CAST(:{community_param} AS text) IS NULL OR {community_col} = :{community_param}) AND "
         f"(CAST(:{district_param} AS text) IS NULL OR left({community_col}, 6) = :{district_param})"
     )
@@ -162,7 +170,8 @@ _PRUNE_PEOPLE = text(
 _PRUNE_AREA = text(
     f"""
     DELETE FROM position_history h USING people p
-    WHERE p.id = h.person_id AND h.at < :before AND {area_condition("community", "district")}
+    WHERE p.id = h.person_id AND h.at < :before
+      AND {area_condition("community", "district", city_col="h.city_code")}
     """
 )
 _PRUNE_ALL = text("DELETE FROM position_history WHERE at < :before")
@@ -241,19 +250,20 @@ async def prune_history(
     before: dt.datetime,
     community: str | None = None,
     district: str | None = None,
+    city: str | None = None,
 ) -> int:
-    """Delete position history older than ``before`` (of the people of an area, if given).
+    """Delete position history older than ``before`` (of the people of an area / city, if given).
 
     Returns
     -------
     int
         How many history entries were deleted.
     """
-    if community is None and district is None:
+    if community is None and district is None and city is None:
         res = await conn.execute(_PRUNE_ALL, {"before": before})
     else:
         res = await conn.execute(
-            _PRUNE_AREA, {"before": before, "community": community, "district": district}
+            _PRUNE_AREA, {"before": before, "community": community, "district": district, "city": city}
         )
     return int(res.rowcount)
 

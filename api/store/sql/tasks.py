@@ -92,7 +92,7 @@ class TaskFilter:
         if self.person is not None:
             conds.append("(t.offered_to = :person OR t.assignee_id = :person)")
         if self.community is not None or self.district is not None:
-            conds.append(area_condition("community", "district", "t.community_code"))
+            conds.append(area_condition("community", "district", "t.community_code", "t.city_code"))
         return conds
 
     def where(self) -> str:
@@ -294,7 +294,7 @@ _DUE_FOR_SWEEP = text(
     SELECT id FROM tasks
     WHERE ((status = 'offered' AND offer_expires_at <= now())
        OR (status = 'open' AND (CAST(:retry_open AS boolean) OR deadline <= now())))
-      AND {area_condition("community", "district", "community_code")}
+      AND {area_condition("community", "district", "community_code", "city_code")}
     ORDER BY id LIMIT :limit
     FOR UPDATE SKIP LOCKED
     """
@@ -372,14 +372,23 @@ async def due_for_sweep(
     limit: int,
     community: str | None = None,
     district: str | None = None,
+    city: str | None = None,
 ) -> list[int]:
     """Lock and return ids of tasks the sweep must look at (lapsed offers, open, past deadline).
+
+    Only tasks of the area (``community`` / ``district``) and ``city`` (None: no restriction).
 
     Rows locked by another transaction are skipped (that one brings them up to date).
     """
     rows = await conn.execute(
         _DUE_FOR_SWEEP,
-        {"retry_open": retry_open, "limit": limit, "community": community, "district": district},
+        {
+            "retry_open": retry_open,
+            "limit": limit,
+            "community": community,
+            "district": district,
+            "city": city,
+        },
     )
     return [int(r[0]) for r in rows.all()]
 

@@ -61,6 +61,7 @@ class ResidentRow:
 
     id: int
     building_id: int
+    city_code: str
     community_code: str
     must_visit: bool
 
@@ -87,6 +88,7 @@ class GridRow:
     id: int
     code: str
     name: str
+    city_code: str
     community_code: str
     worker_id: int | None
     worker_name: str | None
@@ -117,11 +119,13 @@ _BUILDING = text(
     SELECT b.id, b.code, b.name, b.address, b.city_code, b.community_code, b.grid_id,
            {distance_from_point("b.geom")} AS distance_m
     FROM buildings b WHERE {building_key_condition()}
+      AND (CAST(:city AS text) IS NULL OR b.city_code = :city)
+    ORDER BY b.id LIMIT 1
     """
 )
 _RESIDENT = text(
     """
-    SELECT r.id, r.building_id, b.community_code, r.must_visit
+    SELECT r.id, r.building_id, b.city_code, b.community_code, r.must_visit
     FROM residents r JOIN buildings b ON b.id = r.building_id WHERE r.id = :id
     """
 )
@@ -135,8 +139,10 @@ _INSERT = text(
 )
 _GRID = text(
     """
-    SELECT g.id, g.code, g.name, g.community_code, w.id AS worker_id, w.name AS worker_name
-    FROM grids g LEFT JOIN people w ON w.id = g.worker_id WHERE g.code = :code AND g.active
+    SELECT g.id, g.code, g.name, g.city_code, g.community_code, w.id AS worker_id, w.name AS worker_name
+    FROM grids g LEFT JOIN people w ON w.id = g.worker_id
+    WHERE g.code = :code AND g.active AND (CAST(:city AS text) IS NULL OR g.city_code = :city)
+    ORDER BY g.id LIMIT 1
     """
 )
 _DUE = text(
@@ -159,10 +165,15 @@ _DUE = text(
 
 
 async def building(
-    conn: AsyncConnection, building_id: int | None, code: str | None, lon: float, lat: float
+    conn: AsyncConnection,
+    building_id: int | None,
+    code: str | None,
+    lon: float,
+    lat: float,
+    city: str | None = None,
 ) -> BuildingRow | None:
-    """Read the building with this id or code and its distance from ``lon``/``lat``; or None."""
-    params = {"id": building_id, "code": code, "lon": lon, "lat": lat}
+    """Read the building with this id or code (of ``city``; None: any) and its distance from a point."""
+    params = {"id": building_id, "code": code, "lon": lon, "lat": lat, "city": city}
     row = (await conn.execute(_BUILDING, params)).mappings().first()
     return BuildingRow(**row) if row else None
 
@@ -179,9 +190,9 @@ async def insert_visit(conn: AsyncConnection, visit: NewVisit) -> int:
     return int((await conn.execute(_INSERT, values)).scalar_one())
 
 
-async def grid(conn: AsyncConnection, code: str) -> GridRow | None:
-    """Read the active grid with this 15-digit code, or None."""
-    row = (await conn.execute(_GRID, {"code": code})).mappings().first()
+async def grid(conn: AsyncConnection, code: str, city: str | None = None) -> GridRow | None:
+    """Read the active grid with this 15-digit code (of ``city``; None: any city), or None."""
+    row = (await conn.execute(_GRID, {"code": code, "city": city})).mappings().first()
     return GridRow(**row) if row else None
 
 

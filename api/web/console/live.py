@@ -3,12 +3,12 @@
 A page opens one Server-Sent-Events stream (``GET /console/events?topics=...``). Each
 server process holds one :class:`Hub`: it starts one :class:`api.store.notify.Listener`
 when the first stream opens, and hands every committed change to the open streams
-whose viewer may see it (:func:`api.auth.policy.related`: the token's area, its person,
-its department or the reports it filed). Position updates (``person``) are coalesced
-per process: at most one batch every :data:`COALESCE_SECONDS`, the latest position of
-each person. A stream whose queue overflows gets ``reset`` (the page reloads what it
-shows) instead of silently missing changes; so does every stream after the listener
-reconnected.
+whose viewer may see it (:func:`api.auth.policy.related`: the token's city and area, its
+person, its department or the reports it filed; the city comes in each row's payload).
+Position updates (``person``) are coalesced per process: at most one batch every
+:data:`COALESCE_SECONDS`, the latest position of each person. A stream whose queue
+overflows gets ``reset`` (the page reloads what it shows) instead of silently missing
+changes; so does every stream after the listener reconnected.
 
 Shutdown: :meth:`Hub.close` ends every stream (the lifespan calls it, and so does a
 signal to uvicorn, which otherwise waits for open streams before shutting down).
@@ -67,12 +67,14 @@ class Subscription:
 
     def sees(self, change: Change) -> bool:
         """Whether this viewer may see the change (and asked for its kind and area)."""
-        if change.kind not in self.kinds or not self.area.covers(change.community):
+        if change.kind not in self.kinds or not self.area.covers(change.community, change.city):
             return False
         if change.bulk:
-            # a bulk notice names only a community: for the viewers of that area
-            return related(self.principal, Relation(change.community))
-        rel = Relation(change.community, change.persons, change.departments, change.reporter_tokens)
+            # a bulk notice names only a community (and city): for the viewers of that area
+            return related(self.principal, Relation(change.community, city_code=change.city))
+        rel = Relation(
+            change.community, change.persons, change.departments, change.reporter_tokens, change.city
+        )
         return related(self.principal, rel)
 
     def offer(self, event: Event) -> None:

@@ -27,9 +27,12 @@ features: tipg resolves each request's collection through our
 ``collection_dependency``, which wraps it in :class:`ScopedCollection` — every
 ``features`` query (items, one item) gets the area as one more CQL2 condition
 (``community_code``, or ``code`` for communities), ANDed with whatever the
-client filters by. An item outside the area answers 404 as a missing one. What
-stays city-wide: the collection list, each collection's metadata (its extent
-is the whole table's, computed at start-up) and the queryables (column names).
+client filters by. An item outside the area answers 404 as a missing one. A token
+confined to a city gets its city as a condition too: on the views' ``city_code``
+column (migration ``0034_city_scope``), or, on a view without one, on the community
+column's city prefix (a row of no community is then not shown). What stays the
+store's: the collection list, each collection's metadata (its extent is the whole
+table's, computed at start-up) and the queryables (column names).
 Answers are ``Cache-Control: private, no-store``.
 """
 
@@ -63,21 +66,35 @@ PREFIX = "/ogc"
 #: The column that places a published view's rows in a community (views of migration 0005).
 COMMUNITY_COLUMN = {f"{SCHEMA}.communities": "code"}
 DEFAULT_COMMUNITY_COLUMN = "community_code"
+#: The column that places a published view's rows in a city (migration 0034_city_scope).
+CITY_COLUMN = "city_code"
 #: Answers differ per token's area: never kept by a shared cache.
 OGC_HEADERS = [(b"cache-control", b"private, no-store"), (b"vary", b"Authorization, Cookie")]
 
 
-def area_filter(area: policy.Area, column: str | None) -> dict[str, Any] | None:
+def area_filter(
+    area: policy.Area, column: str | None, city_column: str | None = None
+) -> dict[str, Any] | None:
     """Build the CQL2-JSON condition that keeps a collection's rows inside ``area`` (None: all).
 
-    A collection without a community column shows nothing to a scoped token (fail closed).
+    ``column`` is the collection's community column, ``city_column`` its city column
+    (None: it has none). A collection with neither shows nothing to a scoped or
+    city-confined token (fail closed).
     """
-    if area.citywide:
+    if area.citywide and area.city is None:
         return None
-    if column is None:
-        return {"op": "=", "args": [1, 0]}
-    prop = {"property": column}
     parts: list[dict[str, Any]] = []
+    if area.city is not None:
+        if city_column is not None:
+            parts.append({"op": "=", "args": [{"property": city_column}, area.city]})
+        elif column is not None:
+            # a community code's first four digits are its city's
+            parts.append({"op": "like", "args": [{"property": column}, f"{area.city[:4]}%"]})
+        else:
+            return {"op": "=", "args": [1, 0]}
+    if column is None:
+        return parts[0] if area.citywide else {"op": "=", "args": [1, 0]}
+    prop = {"property": column}
     if area.community is not None:
         parts.append({"op": "=", "args": [prop, area.community]})
     if area.district is not None:
@@ -121,7 +138,11 @@ def scoped_collection(
         return ScopedCollection(collection, {"op": "=", "args": [1, 0]})
     column = COMMUNITY_COLUMN.get(collection.id, DEFAULT_COMMUNITY_COLUMN)
     names = {c.name for c in collection.table_columns}
-    condition = area_filter(visible_area(principal), column if column in names else None)
+    condition = area_filter(
+        visible_area(principal),
+        column if column in names else None,
+        CITY_COLUMN if CITY_COLUMN in names else None,
+    )
     return collection if condition is None else ScopedCollection(collection, condition)
 
 
