@@ -298,6 +298,7 @@ async def preview(
             radius_m=max(NEARBY_RADIUS_M, settings.duplicate_radius_m),
             community=area.community,
             district=area.district,
+            city=area.city,
             limit=NEARBY_LIMIT,
         )
     shown = {n.id for n in nearby}
@@ -377,6 +378,7 @@ async def _link(
         community=None,
         district=None,
         limit=100,
+        city=principal.city_code,
     )
     if into not in {n.id for n in near}:
         raise InvalidInput(f"case {into} is more than {NEARBY_RADIUS_M:g} m from this place", loc=loc)

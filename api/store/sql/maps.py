@@ -19,7 +19,8 @@ about a metre. The counting rules are the ones ``/api/v1/metrics`` uses:
   with at least one visit in ``(asof - days, asof]``.
 
 Every query takes the area as ``:community`` / ``:district`` (either or none:
-the whole city). Residents' personal fields never leave this module: only counts.
+the whole city) and ``:city`` (the caller's; none: every city). Residents' personal
+fields never leave this module: only counts.
 """
 
 from __future__ import annotations
@@ -356,6 +357,7 @@ _BOUNDARIES = text(
         AND (CAST(:community AS text) IS NULL
              OR a.code = (SELECT district_code FROM communities WHERE code = :community))
         AND (CAST(:district AS text) IS NULL OR a.code = :district)
+        AND (CAST(:city AS text) IS NULL OR a.city_code = :city)
       UNION ALL
       SELECT 1, 'community', c.code, c.name,
              {encoded(f"ST_SimplifyPreserveTopology(c.geom, {GRID_TOLERANCE * 5})")}
@@ -607,6 +609,7 @@ _PEOPLE = text(
     FROM people p
     LEFT JOIN communities c ON c.code = p.community_code
     WHERE p.position IS NOT NULL
+      AND (CAST(:city AS text) IS NULL OR p.city_code = :city)
       AND (CAST(:role AS text) IS NULL OR p.role = :role)
       AND (NOT CAST(:on_duty_only AS boolean) OR p.on_duty)
       AND ((CAST(:community AS text) IS NULL AND CAST(:district AS text) IS NULL)

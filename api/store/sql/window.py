@@ -87,6 +87,7 @@ _NEARBY = text(
       AND ST_DWithin(i.location::geography, pt.p::geography, :radius)
       AND (CAST(:community AS text) IS NULL OR i.community_code = :community)
       AND (CAST(:district AS text) IS NULL OR left(i.community_code, 6) = :district)
+      AND (CAST(:city AS text) IS NULL OR i.city_code = :city)
     ORDER BY i.location::geography <-> pt.p::geography, i.id
     LIMIT :limit
     """
@@ -129,8 +130,9 @@ async def nearby_open(
     community: str | None,
     district: str | None,
     limit: int,
+    city: str | None = None,
 ) -> list[NearbyCase]:
-    """Read the open, unmerged cases of an item within ``radius_m`` of a WGS84 point, nearest first."""
+    """Read the open unmerged cases of an item (of ``city``) within ``radius_m`` of a point, nearest first."""
     rows = (
         await conn.execute(
             _NEARBY,
@@ -142,6 +144,7 @@ async def nearby_open(
                 "deg": radius_m * DEG_PER_M,
                 "community": community,
                 "district": district,
+                "city": city,
                 "limit": limit,
             },
         )
