@@ -182,7 +182,7 @@ def related(principal: Principal, rel: Relation) -> bool:
         return principal.person_id in rel.persons
     if principal.role == "department" and principal.department_code is not None:
         return principal.department_code in rel.departments
-    return token_area(principal).covers(rel.community_code)
+    return token_area(principal).covers(rel.community_code, rel.city_code)
 
 
 def require_related(principal: Principal, rel: Relation | None, what: str, loc: Sequence[str | int]) -> None:
