@@ -9,7 +9,7 @@
   ``city_code``, which the ``/ogc`` mount filters on for a city-confined token.
 
 Revision ID: 0034_city_scope
-Revises: 0031_cities
+Revises: 0032_partitions
 """
 
 from collections.abc import Sequence
@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0034_city_scope"
-down_revision: str | Sequence[str] | None = "0031_cities"
+down_revision: str | Sequence[str] | None = "0032_partitions"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
