@@ -16,8 +16,9 @@ The page ``/console/intake`` calls these, and they call the same use cases as th
   through the workflow's ``resolve`` (counted in ``on_the_spot`` of the KPIs).
 
 Who is window staff: dispatchers, admins, and worker tokens bound to a person whose role
-is ``window_worker`` (全科社工 at the front desk). Reporter tokens (a hotline) file by
-phone; other workers on patrol.
+is ``window_worker`` (全科社工 at the front desk). Which channels a token files through is
+the API's rule, :func:`api.services.incidents.intake.channels_for` (window staff: the
+window and the phone; reporter tokens, a hotline: the phone; other workers: patrol).
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ from api.store.sql.areas import LocatedGrid
 
 #: The person role of window staff.
 WINDOW_ROLE = "window_worker"
+#: The channels a desk takes matters through (the others are the resident page's and Open311's).
+DESK_CHANNELS = ("window", "phone", "patrol")
 #: Open cases of the same item this close to the place are offered for linking (metres).
 NEARBY_RADIUS_M = 300.0
 #: At most this many nearby cases are shown.
@@ -191,18 +194,16 @@ async def catalogue_item(conn: AsyncConnection, code: str) -> CatalogueEntry | N
 async def desk_of(conn: AsyncConnection, principal: Principal) -> Desk:
     """Tell whether the caller is window staff and which channels it files through.
 
-    Window staff (dispatchers, admins, workers bound to a ``window_worker``) file through
-    the window or the phone; reporters by phone; other workers on patrol.
+    Window staff are dispatchers, admins and workers bound to a ``window_worker``. The
+    channels are the API's rule (:func:`api.services.incidents.intake.channels_for`)
+    narrowed to those a desk takes matters through (:data:`DESK_CHANNELS`): the page
+    offers exactly what ``POST /api/v1/incidents`` accepts from the same token.
     """
-    if principal.role in ("admin", "dispatcher"):
-        return Desk(True, ("window", "phone"))
+    channels = tuple(c for c in await intake.channels_for(conn, principal) if c in DESK_CHANNELS)
+    staff = principal.role in ("admin", "dispatcher")
     if principal.role == "worker" and principal.person_id is not None:
-        if await people_sql.person_role(conn, principal.person_id) == WINDOW_ROLE:
-            return Desk(True, ("window", "phone"))
-        return Desk(False, ("patrol",))
-    if principal.role == "reporter":
-        return Desk(False, ("phone",))
-    return Desk(False, ())
+        staff = await people_sql.person_role(conn, principal.person_id) == WINDOW_ROLE
+    return Desk(staff, channels)
 
 
 async def find_places(conn: AsyncConnection, principal: Principal, words: str) -> list[sql.PlaceRow]:
@@ -448,12 +449,11 @@ async def file_at_window(
     Conflict
         The key was used for another matter.
     """
-    desk = await desk_of(conn, principal)
-    if form.channel not in desk.channels:
+    if form.channel not in DESK_CHANNELS:
         raise Forbidden(
-            f"this desk files through {', '.join(desk.channels) or 'no channel'}, not {form.channel!r}",
-            loc=["body", "channel"],
+            f"a desk files through {', '.join(DESK_CHANNELS)}, not {form.channel!r}", loc=["body", "channel"]
         )
+    await intake.check_channel(conn, principal, form.channel)  # the API's rule, the same answer
     checked = intake.validate_report(_report(form), settings)
     result = await intake.create_incident(
         conn,
