@@ -190,7 +190,8 @@ def test_a_retried_action_is_done_once(
     for action, status, replayed in answers:
         by_action.setdefault(action, []).append((status, replayed))
     for action in ("accept", "reply"):
-        assert sorted(by_action[action], key=lambda a: (a[0], a[1] or "")) == [(200, None), (200, "true"), (200, "true")], answers
+        got = sorted(by_action[action], key=lambda a: (a[0], a[1] or ""))
+        assert got == [(200, None), (200, "true"), (200, "true")], answers
     assert by_action["close"] == [(422, None), (200, None), (200, "true")], answers
     counts = sql(
         "SELECT action, count(*) FROM incident_events WHERE incident_id = %s "
