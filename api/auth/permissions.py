@@ -530,6 +530,9 @@ PERMISSIONS: dict[tuple[str, str], Rule] = {
     ("GET", "/console/intake/place"): r(
         DISPATCHER, WORKER, REPORTER, note="window: grid, worker, branch, time limit, cases nearby"
     ),
+    ("GET", "/console/intake/recent"): r(
+        DISPATCHER, WORKER, REPORTER, note="window: the cases this token filed, newest first (live)"
+    ),
     ("POST", "/console/intake"): r(
         DISPATCHER, WORKER, REPORTER, rate="intake", note="window: file the matter (idempotent)"
     ),

@@ -327,3 +327,61 @@ def test_the_page_refuses_a_channel_the_api_refuses(
     assert status == 403 and "channel" in text, text[:300]
     assert sql("SELECT count(*) FROM incidents WHERE description = %s", (description,))[0][0] == 0
     page.assert_clean(expected=("403",))
+
+
+def test_nearby_and_recent_lists_follow_cases_filed_elsewhere_live(
+    page: Page,
+    tokens: dict[str, str],
+    sql: SqlFn,
+    window_place: dict[str, Any],
+    console_server: Server,
+) -> None:
+    """The window's page follows the stream: a case of the same item filed nearby elsewhere joins the
+    nearby list, and a case filed here shows its status changes in the recent list, without reload."""
+    # an item no other test files here (the nearby list shows the 8 nearest)
+    code = sql("SELECT code FROM service_items WHERE NOT on_the_spot ORDER BY code DESC LIMIT 1")[0][0]
+    page.sign_in(tokens["window"])
+    page.wait(lambda d: d.find_element(By.ID, "wg-live").get_attribute("data-state") == "open", 30)
+    _choose_item(page, code)
+    page.css("#in-typed-lon").send_keys(str(window_place["lon"]))
+    page.css("#in-typed-lat").send_keys(str(window_place["lat"]))
+    Select(page.css("#in-typed-crs")).select_by_value("wgs84")
+    page.css("#in-locate").click()
+    page.wait(lambda d: page.all("#in-placement[data-grid]"))
+    # filed here: the recent list shows it
+    description = f"窗口最近受理 {time.time_ns()}"
+    page.css("#in-description").send_keys(description)
+    page.css("#in-submit").click()
+    page.wait(lambda d: page.all("#in-result [data-incident-id]"))
+    mine = sql("SELECT id FROM incidents WHERE description = %s", (description,))[0][0]
+    page.wait(lambda d: page.all(f"#in-recent .in-recent-case[data-incident-id='{mine}']"), 30)
+    # the hotline files the same item 20 m away: the open page's nearby list offers it
+    headers = {"Authorization": f"Bearer {tokens['dispatcher']}"}
+    body = {
+        "item_code": code,
+        "description": f"热线：同一件事 {time.time_ns()}",
+        "channel": "phone",
+        "lon": window_place["lon"] + 0.0002,
+        "lat": window_place["lat"],
+        "crs": "wgs84",
+    }
+    r = httpx.post(f"{console_server.url}/api/v1/incidents", json=body, headers=headers, timeout=60)
+    assert r.status_code == 201, r.text
+    other = r.json()["id"]
+    page.wait(lambda d: page.all(f"#in-placement .in-case[data-incident-id='{other}']"), 30)
+    # the dispatcher escalates the case filed here: its row in the recent list follows
+    department = sql("SELECT code FROM departments ORDER BY code LIMIT 1")[0][0]
+    r = httpx.post(
+        f"{console_server.url}/api/v1/incidents/{mine}/transitions",
+        json={"action": "escalate", "department": department, "note": "需要部门处理"},
+        headers=headers,
+        timeout=60,
+    )
+    assert r.status_code == 200, r.text
+
+    def status_shown(d: Any) -> Any:
+        rows = page.all(f"#in-recent .in-recent-case[data-incident-id='{mine}']")
+        return rows and rows[0].get_attribute("data-status") == "escalated"
+
+    page.wait(status_shown, 30)
+    page.assert_clean()

@@ -36,7 +36,7 @@ from api.services.areas.locate import locate
 from api.services.coords import WGSPoint
 from api.services.incidents import intake, limits, moves, reading, workflow
 from api.services.incidents.inputs import Move, Report
-from api.services.incidents.views import IncidentView
+from api.services.incidents.views import IncidentView, view_of
 from api.settings import IncidentSettings
 from api.store.sql import console as people_sql
 from api.store.sql import incidents as q
@@ -51,6 +51,8 @@ DESK_CHANNELS = ("window", "phone", "patrol")
 NEARBY_RADIUS_M = 300.0
 #: At most this many nearby cases are shown.
 NEARBY_LIMIT = 8
+#: The window's recent list holds this many cases.
+RECENT_LIMIT = 8
 #: At most this many places are answered for an address.
 PLACES_LIMIT = 12
 #: Longest search text accepted (characters).
@@ -204,6 +206,34 @@ async def desk_of(conn: AsyncConnection, principal: Principal) -> Desk:
     if principal.role == "worker" and principal.person_id is not None:
         staff = await people_sql.person_role(conn, principal.person_id) == WINDOW_ROLE
     return Desk(staff, channels)
+
+
+async def window_community(conn: AsyncConnection, principal: Principal) -> str | None:
+    """Return the community whose window a worker token sits at (bound to a ``window_worker``), else None.
+
+    The window page follows the cases of that community live (public fields only: what
+    its nearby list shows anyway), though a worker token otherwise follows only its own.
+    """
+    if principal.role != "worker" or principal.person_id is None:
+        return None
+    post = await people_sql.person_post(conn, principal.person_id)
+    if post is None or post[0] != WINDOW_ROLE:
+        return None
+    return post[1]
+
+
+async def recent_cases(
+    conn: AsyncConnection, principal: Principal, limit: int = RECENT_LIMIT
+) -> list[IncidentView]:
+    """List the cases this token filed (the window's recent list), newest first, as it may see them.
+
+    Only the caller's own filings (its token reported them), whatever its role: the window
+    follows what it took in (dispatched, handled, closed) without a wider view.
+    """
+    _total, rows = await q.list_incidents(
+        conn, q.RowScope(reporter_token=principal.token_id), q.IncidentQuery(), limit, 0, "created"
+    )
+    return [view_of(principal, r) for r in rows]
 
 
 async def find_places(conn: AsyncConnection, principal: Principal, words: str) -> list[sql.PlaceRow]:
