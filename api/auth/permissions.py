@@ -451,6 +451,13 @@ PERMISSIONS: dict[tuple[str, str], Rule] = {
     ("POST", "/console/dispatch/cases/{incident_id}/merge"): r(
         DISPATCHER, scope="entity", entity="incident", param="incident_id", note="desk: merge a duplicate"
     ),
+    ("POST", "/console/dispatch/cases/{incident_id}/conclude"): r(
+        DISPATCHER,
+        scope="entity",
+        entity="incident",
+        param="incident_id",
+        note="desk: verify (核查), close (结案) or reopen a case reported back",
+    ),
     ("POST", "/console/dispatch/bulk"): r(DISPATCHER, note="desk: bulk assign / escalate"),
     ("GET", "/console/department"): r(DEPARTMENT, note="department queue (部门报到)"),
     ("GET", "/console/field"): r(WORKER, note="field worker's cases, tasks and visits"),
@@ -529,6 +536,9 @@ PERMISSIONS: dict[tuple[str, str], Rule] = {
     ),
     ("GET", "/console/intake/place"): r(
         DISPATCHER, WORKER, REPORTER, note="window: grid, worker, branch, time limit, cases nearby"
+    ),
+    ("GET", "/console/intake/recent"): r(
+        DISPATCHER, WORKER, REPORTER, note="window: the cases this token filed, newest first (live)"
     ),
     ("POST", "/console/intake"): r(
         DISPATCHER, WORKER, REPORTER, rate="intake", note="window: file the matter (idempotent)"

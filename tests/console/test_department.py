@@ -142,10 +142,62 @@ def test_another_department_gets_404_and_no_change(
     assert got.status_code == 404
     done = httpx.post(
         f"{console_server.url}/console/department/{case}/act",
-        data={"action": "reply", "note": "不是我们的"},
+        data={"action": "reply", "note": "不是我们的", "key": "stranger-1"},
         headers=headers,
     )
     assert done.status_code == 404
     assert sql(
         "SELECT count(*) FROM incident_events WHERE incident_id = %s AND action = 'reply'", (case,)
     ) == [(0,)]
+
+
+def test_a_retried_action_is_done_once(
+    page: Page, tokens: dict[str, str], sql: SQL, console_server: Server
+) -> None:
+    """The panel's key: a double click and a resend answer the same case and write nothing twice."""
+    department = _department(sql)
+    (case,) = _assigned_cases(sql, 1)
+    _escalate(console_server, tokens["dispatcher"], case, department)
+    page.sign_in(tokens["department"])
+    page.open(f"/console/department/{case}")
+    page.wait(lambda d: d.find_elements(By.CSS_SELECTOR, "#dept-case form.dept-act input[name=key]"))
+    # the form exactly as the page sends it (its key, its CSRF field), several times over
+    answers = page.driver.execute_async_script(
+        """
+        const done = arguments[arguments.length - 1];
+        const form = document.querySelector('#dept-case form.dept-act');
+        const send = (action, note) => {
+          const body = new URLSearchParams(new FormData(form));
+          body.set('action', action);
+          if (note) body.set('note', note);
+          return fetch(form.getAttribute('hx-post'), {method: 'POST', body, headers: {'HX-Request': 'true'}})
+            .then((r) => [action, r.status, r.headers.get('Idempotent-Replayed')]);
+        };
+        (async () => {
+          const out = [];
+          out.push(...await Promise.all([send('accept'), send('accept')]));  // a double click
+          out.push(await send('accept'));  // a resend after the answer was lost
+          out.push(...await Promise.all([send('reply', '已派人核查'), send('reply', '已派人核查')]));
+          out.push(await send('reply', '已派人核查'));
+          out.push(await send('close'));  // refused (no note): the key is not spent
+          out.push(await send('close', '已处理完毕'));
+          out.push(await send('close', '已处理完毕'));
+          done(out);
+        })();
+        """
+    )
+    by_action: dict[str, list[tuple[int, str | None]]] = {}
+    for action, status, replayed in answers:
+        by_action.setdefault(action, []).append((status, replayed))
+    for action in ("accept", "reply"):
+        got = sorted(by_action[action], key=lambda a: (a[0], a[1] or ""))
+        assert got == [(200, None), (200, "true"), (200, "true")], answers
+    assert by_action["close"] == [(422, None), (200, None), (200, "true")], answers
+    counts = sql(
+        "SELECT action, count(*) FROM incident_events WHERE incident_id = %s "
+        "AND action IN ('department_accept', 'reply', 'resolve') GROUP BY action ORDER BY action",
+        (case,),
+    )
+    assert counts == [("department_accept", 1), ("reply", 1), ("resolve", 1)], counts
+    assert sql("SELECT status FROM incidents WHERE id = %s", (case,)) == [("resolved",)]
+    page.assert_clean(expected=("422",))

@@ -298,3 +298,42 @@ def test_filters_kept_in_the_url_survive_a_reload(page: Page, desk_tokens: dict[
     }
     assert statuses <= {"in_progress"}
     page.assert_clean()
+
+
+def test_a_case_reported_back_is_verified_and_closed_at_the_desk(
+    page: Page, console_server: Server, desk_tokens: dict[str, str], area: dict[str, Any], sql: SQL
+) -> None:
+    """核查 · 结案: the desk lists cases reported back (status filter) and verifies and closes them."""
+    incident = file_case(console_server, desk_tokens["reporter"], area["points"][3])
+    for action in ("accept", "resolve"):  # handled and reported back (反馈)
+        r = httpx.post(
+            f"{console_server.url}/api/v1/incidents/{incident}/transitions",
+            json={"action": action, "note": "已处理"},
+            headers=auth(desk_tokens["a"]),
+            timeout=30,
+        )
+        assert r.status_code == 200, r.text
+    page.sign_in(desk_tokens["a"])
+    page.open("/console/dispatch?status=resolved")
+    page.wait(lambda d: d.find_elements(By.CSS_SELECTOR, f'#desk-queue tr[data-incident-id="{incident}"]'))
+    open_case(page, incident)
+    click(page, "#desk-verify")
+    page.wait(
+        lambda d: (
+            d.find_elements(By.CSS_SELECTOR, "#desk-case .desk-ok")
+            and d.find_elements(By.CSS_SELECTOR, "#desk-close")
+        )
+    )
+    assert sql("SELECT status FROM incidents WHERE id = %s", (incident,)) == [("verified",)]
+    click(page, "#desk-close")
+    page.wait(lambda d: not d.find_elements(By.CSS_SELECTOR, "#desk-conclude"))
+    assert sql("SELECT status, closed_at IS NOT NULL FROM incidents WHERE id = %s", (incident,)) == [
+        ("closed", True)
+    ]
+    actions = sql(
+        "SELECT action FROM incident_events WHERE incident_id = %s "
+        "AND action IN ('verify', 'close') ORDER BY id",
+        (incident,),
+    )
+    assert actions == [("verify",), ("close",)]
+    page.assert_clean()

@@ -369,3 +369,64 @@ def test_the_same_key_sent_twice_at_once_is_done_once(
     )
     assert r.status_code == 422 and "crs" in json.dumps(r.json()), r.text
     assert sql("SELECT count(*) FROM visits WHERE resident_id = %s", (resident,))[0][0] == before + 1
+
+
+_DEVICE_STATE = """
+const done = arguments[arguments.length - 1];
+(async () => {
+  const stored = Object.keys(localStorage).filter((k) => k.startsWith('wangge.'));
+  const cached = (await caches.keys()).filter((n) => n.startsWith('wangge-'));
+  const workers = (await navigator.serviceWorker.getRegistrations()).length;
+  done({stored, cached, workers});
+})();
+"""
+
+
+def test_sign_out_leaves_no_case_data_on_a_shared_phone(
+    page: Page, tokens: dict[str, str], sql: Callable[..., list[tuple[Any, ...]]]
+) -> None:
+    """Sign out removes the outbox, the offline copy and the service worker; nothing is lost silently."""
+    worker = sql("SELECT id FROM people WHERE role = 'grid_worker' ORDER BY id LIMIT 1")[0][0]
+    page.sign_in(tokens["worker"])
+    assert page.driver.current_url.endswith("/console/field")
+    kept = page.driver.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "const t0 = Date.now();"
+        "(async function poll() {"
+        "  const c = await caches.open('wangge-field-v1');"
+        "  const hit = await c.match('/console/field');"
+        "  if (hit && navigator.serviceWorker.controller) done(true);"
+        "  else if (Date.now() - t0 > 30000) done(false); else setTimeout(poll, 200);"
+        "})();"
+    )
+    assert kept, "the service worker did not keep the page"
+    # an action waiting in the outbox (as field-queue.js stores it), for a case that does not exist
+    outbox = f"wangge.field.outbox.{worker}"
+    action = {
+        "kind": "case_move",
+        "what": "case_move:2000000000:accept",
+        "body": {"kind": "case_move", "key": "signout-test", "incident_id": 2000000000, "action": "accept"},
+        "queuedAt": 0,
+        "tries": 0,
+    }
+    page.driver.execute_script(
+        "localStorage.setItem(arguments[0], arguments[1])", outbox, json.dumps([action])
+    )
+    # the first Sign out does not sign out: it says an action is waiting and tries to sync it
+    page.css("#wg-logout").click()
+    page.wait(lambda d: page.css("form.wg-logout").get_attribute("data-discard") == "yes", 30)
+    assert page.css("form.wg-logout").get_attribute("data-waiting") == "1"
+    assert page.driver.current_url.endswith("/console/field")
+    # the server refused it (no such case): it is listed, not lost silently
+    page.wait(lambda d: page.all("#field-failed li"), 30)
+    # the second Sign out ends the session and leaves nothing on the phone
+    page.css("#wg-logout").click()
+    page.wait(lambda d: "/console/login" in d.current_url, 30)
+    state = page.wait(
+        lambda d: (s := d.execute_async_script(_DEVICE_STATE)) and not any(s.values()) and s, 30
+    )
+    assert state == {"stored": [], "cached": [], "workers": 0}, state
+    # and the session is over in the store: the field page sends to the sign-in page
+    page.open("/console/field")
+    assert "/console/login" in page.driver.current_url
+    page.assert_clean(expected=("404", "422", "409"))

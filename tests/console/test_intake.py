@@ -251,3 +251,137 @@ def test_a_point_without_its_system_is_refused_naming_the_field(
     )
     assert status == 422 and 'data-loc="query.crs"' in text
     page.assert_clean(expected=("422",))
+
+
+def _offered_channels(server: Server, token: str) -> list[str]:
+    """The channels the intake page offers this token (the options of its channel picker)."""
+    r = httpx.get(
+        f"{server.url}/console/intake",
+        headers={"Authorization": f"Bearer {token}", "Accept": "text/html"},
+        timeout=60,
+    )
+    assert r.status_code == 200, r.text[:300]
+    picker = r.text.split('id="in-channel"', 1)[1].split("</select>", 1)[0]
+    return [part.split('"', 1)[0] for part in picker.split('<option value="')[1:]]
+
+
+def test_the_page_offers_exactly_the_channels_the_api_accepts(
+    console_server: Server, tokens: dict[str, str], sql: SqlFn, window_place: dict[str, Any]
+) -> None:
+    """One rule (intake.channels_for): what the window page offers a token, the API takes from it."""
+    code, _name = _item(sql, on_the_spot=False)
+    expected = {
+        "window": ["window", "phone", "patrol"],  # a worker bound to a window worker (全科社工)
+        "dispatcher": ["window", "phone", "patrol"],
+        "worker": ["patrol"],  # bound to a grid worker
+        "reporter": ["phone"],  # a hotline
+    }
+    for who, offered in expected.items():
+        assert _offered_channels(console_server, tokens[who]) == offered, who
+        for channel in ("window", "phone", "patrol"):
+            description = f"渠道 {who} {channel} {time.time_ns()}"
+            body = {
+                "item_code": code,
+                "description": description,
+                "channel": channel,
+                "lon": window_place["lon"],
+                "lat": window_place["lat"],
+                "crs": "wgs84",
+            }
+            r = httpx.post(
+                f"{console_server.url}/api/v1/incidents",
+                json=body,
+                headers={"Authorization": f"Bearer {tokens[who]}"},
+                timeout=60,
+            )
+            stored = sql("SELECT count(*) FROM incidents WHERE description = %s", (description,))[0][0]
+            if channel in offered:
+                assert r.status_code == 201 and stored == 1, (who, channel, r.text)
+            else:
+                assert r.status_code == 403 and stored == 0, (who, channel, r.text)
+                assert r.json()["detail"][0]["loc"] == ["body", "channel"]
+
+
+def test_the_page_refuses_a_channel_the_api_refuses(
+    page: Page, tokens: dict[str, str], sql: SqlFn, window_place: dict[str, Any]
+) -> None:
+    """A grid worker's page posting the window channel gets the API's refusal (403), nothing stored."""
+    code, _name = _item(sql, on_the_spot=False)
+    page.sign_in(tokens["worker"])
+    page.open("/console/intake")
+    description = f"窗口渠道被拒 {time.time_ns()}"
+    status, text = page.driver.execute_async_script(
+        """
+        const [code, text, lon, lat, done] = arguments;
+        const csrf = document.querySelector('input[name=csrf_token]').value;
+        const body = new URLSearchParams({csrf_token: csrf, item_code: code, description: text,
+          idempotency_key: 'chan-' + Date.now(), channel: 'window', lon, lat, crs: 'wgs84'});
+        fetch('/console/intake', {method: 'POST', body, headers: {'HX-Request': 'true'}})
+          .then(async (r) => done([r.status, await r.text()]));
+        """,
+        code,
+        description,
+        str(window_place["lon"]),
+        str(window_place["lat"]),
+    )
+    assert status == 403 and "channel" in text, text[:300]
+    assert sql("SELECT count(*) FROM incidents WHERE description = %s", (description,))[0][0] == 0
+    page.assert_clean(expected=("403",))
+
+
+def test_nearby_and_recent_lists_follow_cases_filed_elsewhere_live(
+    page: Page,
+    tokens: dict[str, str],
+    sql: SqlFn,
+    window_place: dict[str, Any],
+    console_server: Server,
+) -> None:
+    """The window's page follows the stream: a case of the same item filed nearby elsewhere joins the
+    nearby list, and a case filed here shows its status changes in the recent list, without reload."""
+    # an item no other test files here (the nearby list shows the 8 nearest)
+    code = sql("SELECT code FROM service_items WHERE NOT on_the_spot ORDER BY code DESC LIMIT 1")[0][0]
+    page.sign_in(tokens["window"])
+    page.wait(lambda d: d.find_element(By.ID, "wg-live").get_attribute("data-state") == "open", 30)
+    _choose_item(page, code)
+    page.css("#in-typed-lon").send_keys(str(window_place["lon"]))
+    page.css("#in-typed-lat").send_keys(str(window_place["lat"]))
+    Select(page.css("#in-typed-crs")).select_by_value("wgs84")
+    page.css("#in-locate").click()
+    page.wait(lambda d: page.all("#in-placement[data-grid]"))
+    # filed here: the recent list shows it
+    description = f"窗口最近受理 {time.time_ns()}"
+    page.css("#in-description").send_keys(description)
+    page.css("#in-submit").click()
+    page.wait(lambda d: page.all("#in-result [data-incident-id]"))
+    mine = sql("SELECT id FROM incidents WHERE description = %s", (description,))[0][0]
+    page.wait(lambda d: page.all(f"#in-recent .in-recent-case[data-incident-id='{mine}']"), 30)
+    # the hotline files the same item 20 m away: the open page's nearby list offers it
+    headers = {"Authorization": f"Bearer {tokens['dispatcher']}"}
+    body = {
+        "item_code": code,
+        "description": f"热线：同一件事 {time.time_ns()}",
+        "channel": "phone",
+        "lon": window_place["lon"] + 0.0002,
+        "lat": window_place["lat"],
+        "crs": "wgs84",
+    }
+    r = httpx.post(f"{console_server.url}/api/v1/incidents", json=body, headers=headers, timeout=60)
+    assert r.status_code == 201, r.text
+    other = r.json()["id"]
+    page.wait(lambda d: page.all(f"#in-placement .in-case[data-incident-id='{other}']"), 30)
+    # the dispatcher escalates the case filed here: its row in the recent list follows
+    department = sql("SELECT code FROM departments ORDER BY code LIMIT 1")[0][0]
+    r = httpx.post(
+        f"{console_server.url}/api/v1/incidents/{mine}/transitions",
+        json={"action": "escalate", "department": department, "note": "需要部门处理"},
+        headers=headers,
+        timeout=60,
+    )
+    assert r.status_code == 200, r.text
+
+    def status_shown(d: Any) -> Any:
+        rows = page.all(f"#in-recent .in-recent-case[data-incident-id='{mine}']")
+        return rows and rows[0].get_attribute("data-status") == "escalated"
+
+    page.wait(status_shown, 30)
+    page.assert_clean()

@@ -145,8 +145,10 @@ def test_resident_reports_follows_and_rates(
                 json={"action": action},
             )
             assert r.status_code == 200, r.text
-        page.open(f"/report/t/{secret}")
-        assert page.css("[data-field='status']").get_attribute("data-status") == "closed"
+        # the open ticket follows the case by itself (no reload by the resident)
+        page.wait(lambda d: page.css("[data-field='status']").get_attribute("data-status") == "closed", 60)
+        assert page.driver.current_url.endswith(f"/report/t/{secret}")
+        assert page.all("#rp-rate")
         page.css("#rp-rate input[value='true']").click()
         Select(page.css("#rp-score")).select_by_value("5")
         page.css("#rp-rate textarea").send_keys("很快就修好了")

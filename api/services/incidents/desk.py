@@ -52,6 +52,11 @@ NEAREST_K = 8
 MAP_PEOPLE = 1500
 #: the most cases one bulk action takes
 MAX_BULK = 100
+#: what the desk's status filter offers: the open cases and those reported back (反馈), waiting for
+#: the community to verify (核查) and close (结案) them
+DESK_STATUSES = (*workflow.OPEN_STATUSES, "resolved", "verified")
+#: the community's last steps, taken from the desk's case panel
+CONCLUDE_ACTIONS = ("verify", "close", "reopen")
 #: person roles a case is assigned to (the others get micro-grid tasks)
 ASSIGNABLE_ROLES = frozenset({"grid_worker", "window_worker", "police"})
 
@@ -104,10 +109,10 @@ class BulkResult:
 
 
 def _check_status(status: Sequence[str]) -> None:
-    wrong = [s for s in status if s not in workflow.OPEN_STATUSES]
+    wrong = [s for s in status if s not in DESK_STATUSES]
     if wrong:
         raise InvalidInput(
-            f"the desk lists open cases; status is one of {', '.join(workflow.OPEN_STATUSES)}",
+            f"the desk lists open and reported-back cases; status is one of {', '.join(DESK_STATUSES)}",
             loc=["query", "status"],
         )
 
@@ -249,6 +254,30 @@ async def escalate(
 ) -> IncidentView:
     """Blow the whistle (吹哨): escalate the case to a department with a note (:func:`.moves.transition`)."""
     move = Move.model_validate({"action": "escalate", "department": department, "note": note})
+    return await moves.transition(conn, principal, incident_id, move, tolerance_m=tolerance_m)
+
+
+async def conclude(
+    conn: AsyncConnection,
+    principal: Principal,
+    incident_id: int,
+    action: str,
+    note: str | None,
+    *,
+    tolerance_m: float,
+) -> IncidentView:
+    """Verify (核查), close (结案) or reopen a case reported back (:func:`.moves.transition`).
+
+    Raises
+    ------
+    InvalidInput
+        An action other than verify, close, reopen.
+    Conflict, NotFound, Forbidden
+        As the workflow (a state that does not allow it, a claim by another dispatcher).
+    """
+    if action not in CONCLUDE_ACTIONS:
+        raise InvalidInput(f"action is one of {', '.join(CONCLUDE_ACTIONS)}", loc=["body", "action"])
+    move = Move.model_validate({"action": action, "note": note})
     return await moves.transition(conn, principal, incident_id, move, tolerance_m=tolerance_m)
 
 

@@ -34,9 +34,10 @@ from api.services.incidents import reading
 from api.services.incidents.inputs import Report
 from api.services.incidents.views import IncidentView
 from api.settings import IncidentSettings
+from api.store.sql import console as people_sql
 from api.store.sql import incidents as q
 
-#: Channels a report can come through, and the roles that may use each (admin: all).
+#: Channels a report can come through, and the token roles that may use each (admin: all).
 CHANNEL_ROLES: dict[str, frozenset[str]] = {
     "window": frozenset({"dispatcher"}),
     "phone": frozenset({"dispatcher", "reporter"}),
@@ -44,6 +45,12 @@ CHANNEL_ROLES: dict[str, frozenset[str]] = {
     "patrol": frozenset({"worker", "dispatcher"}),
     "open311": frozenset({"reporter", "dispatcher"}),
 }
+#: Channels a worker token gains from the role of the person it is bound to: the window's
+#: generalist social workers (全科社工, ``window_worker``) take matters at the front desk and
+#: by phone, like a dispatcher (and on patrol, like every worker).
+PERSON_CHANNELS: dict[str, frozenset[str]] = {"window_worker": frozenset({"window", "phone"})}
+#: Every channel, in the order pages offer them.
+CHANNELS: tuple[str, ...] = ("window", "phone", "patrol", "mini_program", "open311")
 
 #: Longest Idempotency-Key accepted (characters).
 KEY_MAX = 100
@@ -113,18 +120,36 @@ def check_key(key: str | None, loc: tuple[str, ...] = ("header", "idempotency-ke
     return key
 
 
-def check_channel(principal: Principal, channel: str, loc: tuple[str, ...] = ("body", "channel")) -> None:
-    """Refuse a channel the caller's role may not report through.
+async def channels_for(conn: AsyncConnection, principal: Principal) -> tuple[str, ...]:
+    """Return the channels the caller may report through, in :data:`CHANNELS` order.
+
+    The one rule the API and the console pages share: the token's role
+    (:data:`CHANNEL_ROLES`; admin: every channel), plus for a worker token the channels
+    of the person it is bound to (:data:`PERSON_CHANNELS`).
+    """
+    if principal.role == "admin":
+        return CHANNELS
+    allowed = {c for c, roles in CHANNEL_ROLES.items() if principal.role in roles}
+    if principal.role == "worker" and principal.person_id is not None:
+        allowed |= PERSON_CHANNELS.get(await people_sql.person_role(conn, principal.person_id) or "", set())
+    return tuple(c for c in CHANNELS if c in allowed)
+
+
+async def check_channel(
+    conn: AsyncConnection, principal: Principal, channel: str, loc: tuple[str, ...] = ("body", "channel")
+) -> None:
+    """Refuse a channel the caller may not report through (:func:`channels_for`).
 
     Raises
     ------
     Forbidden
-        The role is not among :data:`CHANNEL_ROLES` of the channel.
+        The channel is not among the caller's.
     """
-    if principal.role != "admin" and principal.role not in CHANNEL_ROLES[channel]:
+    allowed = await channels_for(conn, principal)
+    if channel not in allowed:
         raise Forbidden(
             f"role {principal.role!r} may not report through the channel {channel!r}; "
-            f"allowed roles: {', '.join(sorted(CHANNEL_ROLES[channel]))}",
+            f"allowed channels for this token: {', '.join(allowed) or 'none'}",
             loc=list(loc),
         )
 
@@ -174,15 +199,19 @@ def report_point(report: Report) -> WGSPoint | None:
     return make_point(lon, lat, report.crs.value, prefix)
 
 
-def intake_from_report(report: Report, principal: Principal, settings: IncidentSettings) -> Intake:
+async def intake_from_report(
+    conn: AsyncConnection, report: Report, principal: Principal, settings: IncidentSettings
+) -> Intake:
     """Check a report against the intake rules and return it validated.
 
     Parameters
     ----------
+    conn
+        A connection (the person a worker token is bound to may widen its channels).
     report
         The report as sent.
     principal
-        Who reports (its role decides the channels it may use).
+        Who reports (:func:`channels_for` decides the channels it may use).
     settings
         The description size limit.
 
@@ -199,15 +228,15 @@ def intake_from_report(report: Report, principal: Principal, settings: IncidentS
         The description is too long or blank; the location is malformed; neither a
         location nor an address is given.
     """
-    check_channel(principal, report.channel)
+    await check_channel(conn, principal, report.channel)
     return validate_report(report, settings)
 
 
 def validate_report(report: Report, settings: IncidentSettings) -> Intake:
     """Check a report's description and place and return it validated (the channel is the caller's).
 
-    Callers that decide the channel themselves (the window, the resident page) use this
-    after their own check; :func:`intake_from_report` checks the role's channels first.
+    Callers check the channel first with :func:`check_channel` (as
+    :func:`intake_from_report` does): the API and every page share that one rule.
 
     Raises
     ------
@@ -517,7 +546,7 @@ async def report_incident(
     Conflict
         The Idempotency-Key was used with another body.
     """
-    intake = intake_from_report(report, principal, settings)
+    intake = await intake_from_report(conn, report, principal, settings)
     result = await create_incident(conn, principal, intake, check_key(key), settings, tolerance_m=tolerance_m)
     view = await reading.view_after_act(
         conn, principal, result.incident_id, tolerance_m, with_log=False, neighbours=result.neighbours

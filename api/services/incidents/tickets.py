@@ -228,7 +228,7 @@ async def submit(
             "reporter": contact,
         }
     )
-    checked = intake.intake_from_report(parsed, RESIDENT, settings)
+    checked = await intake.intake_from_report(conn, parsed, RESIDENT, settings)
     hashed = secret_hash(secret)
     result = await intake.create_incident(conn, RESIDENT, checked, hashed, settings, tolerance_m=tolerance_m)
     if result.created:

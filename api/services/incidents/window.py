@@ -16,8 +16,9 @@ The page ``/console/intake`` calls these, and they call the same use cases as th
   through the workflow's ``resolve`` (counted in ``on_the_spot`` of the KPIs).
 
 Who is window staff: dispatchers, admins, and worker tokens bound to a person whose role
-is ``window_worker`` (全科社工 at the front desk). Reporter tokens (a hotline) file by
-phone; other workers on patrol.
+is ``window_worker`` (全科社工 at the front desk). Which channels a token files through is
+the API's rule, :func:`api.services.incidents.intake.channels_for` (window staff: the
+window and the phone; reporter tokens, a hotline: the phone; other workers: patrol).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from api.services.areas.locate import locate
 from api.services.coords import WGSPoint
 from api.services.incidents import intake, limits, moves, reading, workflow
 from api.services.incidents.inputs import Move, Report
-from api.services.incidents.views import IncidentView
+from api.services.incidents.views import IncidentView, view_of
 from api.settings import IncidentSettings
 from api.store.sql import console as people_sql
 from api.store.sql import incidents as q
@@ -44,10 +45,14 @@ from api.store.sql.areas import LocatedGrid
 
 #: The person role of window staff.
 WINDOW_ROLE = "window_worker"
+#: The channels a desk takes matters through (the others are the resident page's and Open311's).
+DESK_CHANNELS = ("window", "phone", "patrol")
 #: Open cases of the same item this close to the place are offered for linking (metres).
 NEARBY_RADIUS_M = 300.0
 #: At most this many nearby cases are shown.
 NEARBY_LIMIT = 8
+#: The window's recent list holds this many cases.
+RECENT_LIMIT = 8
 #: At most this many places are answered for an address.
 PLACES_LIMIT = 12
 #: Longest search text accepted (characters).
@@ -191,18 +196,44 @@ async def catalogue_item(conn: AsyncConnection, code: str) -> CatalogueEntry | N
 async def desk_of(conn: AsyncConnection, principal: Principal) -> Desk:
     """Tell whether the caller is window staff and which channels it files through.
 
-    Window staff (dispatchers, admins, workers bound to a ``window_worker``) file through
-    the window or the phone; reporters by phone; other workers on patrol.
+    Window staff are dispatchers, admins and workers bound to a ``window_worker``. The
+    channels are the API's rule (:func:`api.services.incidents.intake.channels_for`)
+    narrowed to those a desk takes matters through (:data:`DESK_CHANNELS`): the page
+    offers exactly what ``POST /api/v1/incidents`` accepts from the same token.
     """
-    if principal.role in ("admin", "dispatcher"):
-        return Desk(True, ("window", "phone"))
+    channels = tuple(c for c in await intake.channels_for(conn, principal) if c in DESK_CHANNELS)
+    staff = principal.role in ("admin", "dispatcher")
     if principal.role == "worker" and principal.person_id is not None:
-        if await people_sql.person_role(conn, principal.person_id) == WINDOW_ROLE:
-            return Desk(True, ("window", "phone"))
-        return Desk(False, ("patrol",))
-    if principal.role == "reporter":
-        return Desk(False, ("phone",))
-    return Desk(False, ())
+        staff = await people_sql.person_role(conn, principal.person_id) == WINDOW_ROLE
+    return Desk(staff, channels)
+
+
+async def window_community(conn: AsyncConnection, principal: Principal) -> str | None:
+    """Return the community whose window a worker token sits at (bound to a ``window_worker``), else None.
+
+    The window page follows the cases of that community live (public fields only: what
+    its nearby list shows anyway), though a worker token otherwise follows only its own.
+    """
+    if principal.role != "worker" or principal.person_id is None:
+        return None
+    post = await people_sql.person_post(conn, principal.person_id)
+    if post is None or post[0] != WINDOW_ROLE:
+        return None
+    return post[1]
+
+
+async def recent_cases(
+    conn: AsyncConnection, principal: Principal, limit: int = RECENT_LIMIT
+) -> list[IncidentView]:
+    """List the cases this token filed (the window's recent list), newest first, as it may see them.
+
+    Only the caller's own filings (its token reported them), whatever its role: the window
+    follows what it took in (dispatched, handled, closed) without a wider view.
+    """
+    _total, rows = await q.list_incidents(
+        conn, q.RowScope(reporter_token=principal.token_id), q.IncidentQuery(), limit, 0, "created"
+    )
+    return [view_of(principal, r) for r in rows]
 
 
 async def find_places(conn: AsyncConnection, principal: Principal, words: str) -> list[sql.PlaceRow]:
@@ -450,12 +481,11 @@ async def file_at_window(
     Conflict
         The key was used for another matter.
     """
-    desk = await desk_of(conn, principal)
-    if form.channel not in desk.channels:
+    if form.channel not in DESK_CHANNELS:
         raise Forbidden(
-            f"this desk files through {', '.join(desk.channels) or 'no channel'}, not {form.channel!r}",
-            loc=["body", "channel"],
+            f"a desk files through {', '.join(DESK_CHANNELS)}, not {form.channel!r}", loc=["body", "channel"]
         )
+    await intake.check_channel(conn, principal, form.channel)  # the API's rule, the same answer
     checked = intake.validate_report(_report(form), settings)
     result = await intake.create_incident(
         conn,

@@ -51,6 +51,7 @@ _BOUNDS = text(
 )
 
 _PERSON_ROLE = text("SELECT role FROM people WHERE id = :id")
+_PERSON_POST = text("SELECT role, community_code FROM people WHERE id = :id")
 
 _TOKENS = text(
     "SELECT t.id, t.role, t.community_code, t.district_code, t.department_code, t.person_id, t.label, "
@@ -78,6 +79,12 @@ async def person_role(conn: AsyncConnection, person_id: int) -> str | None:
     """Return the role of a person (``window_worker``, ``grid_worker`` ...), None when unknown."""
     value = (await conn.execute(_PERSON_ROLE, {"id": person_id})).scalar_one_or_none()
     return None if value is None else str(value)
+
+
+async def person_post(conn: AsyncConnection, person_id: int) -> tuple[str, str | None] | None:
+    """Return a person's role and community (where they work), None when unknown."""
+    row = (await conn.execute(_PERSON_POST, {"id": person_id})).first()
+    return None if row is None else (str(row.role), row.community_code)
 
 
 async def list_tokens(conn: AsyncConnection, limit: int = 500, city: str | None = None) -> list[TokenRow]:

@@ -62,6 +62,8 @@ class Subscription:
     principal: Principal
     kinds: frozenset[str]
     area: Area
+    #: incident changes of ``area`` whoever they concern (window staff: public fields only)
+    area_incidents: bool = False
     queue: asyncio.Queue[Event | None] = field(default_factory=lambda: asyncio.Queue(QUEUE_SIZE))
     overflowed: bool = False
 
@@ -69,6 +71,8 @@ class Subscription:
         """Whether this viewer may see the change (and asked for its kind and area)."""
         if change.kind not in self.kinds or not self.area.covers(change.community, change.city):
             return False
+        if change.kind == "incident" and self.area_incidents:
+            return True  # the area was checked above (the window's community)
         if change.bulk:
             # a bulk notice names only a community (and city): for the viewers of that area
             return related(self.principal, Relation(change.community, city_code=change.city))
@@ -117,13 +121,15 @@ class Hub:
         _HUBS.add(self)
         _hook_uvicorn_exit()
 
-    async def subscribe(self, principal: Principal, kinds: frozenset[str], area: Area) -> Subscription:
+    async def subscribe(
+        self, principal: Principal, kinds: frozenset[str], area: Area, *, area_incidents: bool = False
+    ) -> Subscription:
         """Open a subscription (starting the listener on first use)."""
         self._loop = asyncio.get_running_loop()
         if self.listener is None:
             self.listener = Listener(self.dsn, self.dispatch, self._reconnected)
             await self.listener.start()
-        sub = Subscription(principal, kinds, area)
+        sub = Subscription(principal, kinds, area, area_incidents)
         self.subscriptions.add(sub)
         return sub
 

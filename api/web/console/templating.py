@@ -47,6 +47,11 @@ def local(value: dt.datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
     return value.astimezone(TIME_ZONE).strftime(fmt)
 
 
+def iso(value: dt.datetime | None) -> str:
+    """Format a time as ISO 8601 for a ``data-*`` attribute, empty for none (Jinja filter ``iso``)."""
+    return "" if value is None else value.isoformat()
+
+
 #: The import map every page carries: bare module names for the vendored ES modules.
 IMPORT_MAP: dict[str, dict[str, str]] = {
     "imports": {
@@ -86,14 +91,17 @@ def environment(lang: str) -> Environment:
     )
     env.install_gettext_translations(i18n.translations(lang), newstyle=True)  # type: ignore[attr-defined]
     env.filters["local"] = local
+    env.filters["iso"] = iso
+    said = i18n.js_words(lang)  # the word tables translated once (``said.status[code]``: no call per row)
     env.globals.update(
         static=static,
         vendor=vendor,
         import_map=IMPORT_MAP_JSON,
         languages=i18n.NATIVE,
         role_names=ROLE_NAMES,
-        js_strings={"strings": i18n.js_catalogue(lang), "words": i18n.js_words(lang)},
+        js_strings={"strings": i18n.js_catalogue(lang), "words": said},
         words=Words,
+        said=said,
     )
     return env
 

@@ -8,12 +8,15 @@ the reasons (退回), and close their part with a note (办结: the workflow's
 itself on every change of a case (the page's event stream).
 
 Pages call the use cases the API calls: :func:`api.services.incidents.reading.department_queue`,
-:func:`api.services.incidents.reading.get_incident`, :func:`api.services.incidents.moves.transition`
-and :func:`api.services.incidents.replies.reply`.
+:func:`api.services.incidents.reading.get_incident`, and for the actions
+:func:`api.services.incidents.department.act` (``moves.transition`` / ``replies.reply`` once
+per idempotency key: the case panel's form carries a key, a retry answers the same case
+with ``Idempotent-Replayed: true`` and writes nothing).
 """
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Query, Request
@@ -21,8 +24,8 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.errors import Conflict, InvalidInput
-from api.services.incidents import moves, reading, replies
-from api.services.incidents.inputs import Move, Page
+from api.services.incidents import department, reading
+from api.services.incidents.inputs import Page
 from api.web.console.access import ConsoleUser, ConsoleUserDep, CsrfDep
 from api.web.console.i18n import N_
 from api.web.console.templating import is_htmx, render
@@ -30,10 +33,6 @@ from api.web.deps import ApiSettingsDep, ConnDep, TxDep
 
 router = APIRouter(include_in_schema=False)
 
-#: what the page's buttons do → the workflow's action (reply is not a move: a note in the log)
-ACTIONS = {"accept": "department-accept", "return": "return", "close": "resolve", "reply": "reply"}
-#: actions that must carry a note
-NEEDS_NOTE = frozenset({"return", "close", "reply"})
 PAGE_SIZE = 200
 #: how the log names each event (message ids)
 EVENT_WORDS = {
@@ -54,6 +53,11 @@ EVENT_WORDS = {
     "merged": N_("Merged"),
     "rated": N_("Rated"),
 }
+
+
+def _key() -> str:
+    """Make a new idempotency key for a case panel's actions (a retry of the form sends it again)."""
+    return uuid.uuid4().hex
 
 
 def _department(user: ConsoleUser, asked: str | None) -> str | None:
@@ -103,7 +107,13 @@ async def department_case(
 ) -> HTMLResponse:
     """One case with its log and the department's actions (404 unless escalated to it)."""
     case = await reading.get_incident(conn, user.principal, incident_id, tolerance_m=api.boundary_tolerance_m)
-    context: dict[str, Any] = {"case": case, "error": None, "done": None, "event_words": EVENT_WORDS}
+    context: dict[str, Any] = {
+        "case": case,
+        "error": None,
+        "done": None,
+        "event_words": EVENT_WORDS,
+        "act_key": _key(),
+    }
     if is_htmx(request):
         return render(request, "department/_case.html", context, user=user)
     queue = await _queue_context(conn, user, case.incident.department_code or _department(user, None))
@@ -119,29 +129,28 @@ async def department_act(
     _csrf: CsrfDep,
     api: ApiSettingsDep,
     action: Annotated[str, Form(max_length=16)],
+    key: Annotated[str, Form(max_length=department.KEY_MAX)],
     note: Annotated[str | None, Form(max_length=2000)] = None,
 ) -> HTMLResponse:
-    """Accept, reply, return or close a case; answers the case again (409/422 with the reason)."""
+    """Accept, reply, return or close a case once per key; answer the case again (409/422: why)."""
     tolerance = api.boundary_tolerance_m
     text = (note or "").strip() or None
     try:
-        if action not in ACTIONS:
-            raise InvalidInput(
-                f"unknown action {action!r}; one of: {', '.join(ACTIONS)}", loc=["body", "action"]
-            )
-        if action in NEEDS_NOTE and text is None:
-            raise InvalidInput("this action needs a note", loc=["body", "note"])
-        if action == "reply":
-            case = await replies.reply(tx, user.principal, incident_id, text or "", tolerance_m=tolerance)
-        else:
-            move = Move(action=ACTIONS[action], department=None, note=text, lon=None, lat=None, crs=None)
-            case = await moves.transition(tx, user.principal, incident_id, move, tolerance_m=tolerance)
+        done = await department.act(tx, user.principal, incident_id, action, text, key, tolerance_m=tolerance)
     except (Conflict, InvalidInput) as exc:
         # refused before anything changed: show the case as it is, with the reason
         case = await reading.get_incident(tx, user.principal, incident_id, tolerance_m=tolerance)
         status = 409 if isinstance(exc, Conflict) else 422
-        refused: dict[str, Any] = {"case": case, "error": exc, "done": None, "event_words": EVENT_WORDS}
+        refused = {"case": case, "error": exc, "done": None, "event_words": EVENT_WORDS, "act_key": _key()}
         return render(request, "department/_case.html", refused, user=user, status_code=status)
-    context: dict[str, Any] = {"case": case, "error": None, "done": action, "event_words": EVENT_WORDS}
+    context: dict[str, Any] = {
+        "case": done.case,
+        "error": None,
+        "done": action,
+        "event_words": EVENT_WORDS,
+        "act_key": _key(),
+    }
     headers = {"HX-Trigger": "wg:department-changed"}
+    if done.replayed:
+        headers["Idempotent-Replayed"] = "true"
     return render(request, "department/_case.html", context, user=user, headers=headers)

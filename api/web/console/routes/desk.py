@@ -213,7 +213,7 @@ async def desk_page(
         "q": queue,
         "f": f,
         "query": _query_of(f),
-        "statuses": desk.workflow.OPEN_STATUSES,
+        "statuses": desk.DESK_STATUSES,
         "departments": await desk.departments(conn),
         "templates": TEMPLATES,
     }
@@ -429,6 +429,25 @@ async def escalate_case(
         return await _case_answer(request, tx, user, settings, tol, incident_id, error=exc, status_code=422)
     action = desk.escalate(tx, user.principal, incident_id, department, text, tolerance_m=tol)
     return await _act(request, tx, user, settings, tol, incident_id, action, N_("Escalated"))
+
+
+@router.post("/console/dispatch/cases/{incident_id}/conclude", response_class=HTMLResponse)
+async def conclude_case(
+    request: Request,
+    incident_id: IncidentId,
+    tx: TxDep,
+    user: ConsoleUserDep,
+    _csrf: CsrfDep,
+    settings: DispatchSettingsDep,
+    api_settings: ApiSettingsDep,
+    action: Annotated[str, Form(max_length=16)],
+    note: Annotated[str | None, Form(max_length=2000)] = None,
+) -> HTMLResponse:
+    """Verify (核查), close (结案) or reopen a case the handler reported back."""
+    tol = api_settings.boundary_tolerance_m
+    done = {"verify": N_("Verified"), "close": N_("Closed"), "reopen": N_("Reopened")}.get(action, "")
+    act = desk.conclude(tx, user.principal, incident_id, action, _blank(note), tolerance_m=tol)
+    return await _act(request, tx, user, settings, tol, incident_id, act, done)
 
 
 @router.post("/console/dispatch/cases/{incident_id}/merge", response_class=HTMLResponse)

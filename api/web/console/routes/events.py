@@ -19,8 +19,9 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from api.auth.policy import Area, area_for
 from api.auth.principal import Principal
 from api.errors import Forbidden, InvalidInput
+from api.services.incidents import window as intake_window
 from api.web.console.live import KIND_ROLES, TOPICS, Hub, asyncpg_dsn
-from api.web.deps import PrincipalDep
+from api.web.deps import EngineDep, PrincipalDep
 
 router = APIRouter(include_in_schema=False)
 #: the browser waits this long before reconnecting a dropped stream
@@ -59,18 +60,31 @@ class StreamRequest:
     principal: Principal
     kinds: frozenset[str]
     area: Area
+    #: the window staff's stream: every incident change of the window's community
+    area_incidents: bool = False
 
 
 async def stream_request(
     principal: PrincipalDep,
+    engine: EngineDep,
     topics: Annotated[str, Query(max_length=100, description="incidents,tasks,people")],
     community: Annotated[str | None, Query(pattern=r"^\d{12}$")] = None,
     district: Annotated[str | None, Query(pattern=r"^\d{6}$")] = None,
 ) -> StreamRequest:
-    """Validate the query before the stream starts (errors are a 4xx, not a broken stream)."""
-    return StreamRequest(
-        principal, parse_topics(topics, principal.role), area_for(principal, community, district)
-    )
+    """Validate the query before the stream starts (errors are a 4xx, not a broken stream).
+
+    A worker token at a window (bound to a ``window_worker``) follows the incidents of the
+    window's community, as the intake page's nearby and recent lists show them.
+    """
+    kinds = parse_topics(topics, principal.role)
+    area = area_for(principal, community, district)
+    window = None
+    if "incident" in kinds and principal.role == "worker":
+        async with engine.connect() as conn:  # not a ConnDep: the stream must not hold a connection
+            window = await intake_window.window_community(conn, principal)
+    if window is not None and area.covers(window):
+        return StreamRequest(principal, kinds, Area(community=window), area_incidents=True)
+    return StreamRequest(principal, kinds, area)
 
 
 @router.get("/console/events", response_class=EventSourceResponse)
@@ -79,7 +93,7 @@ async def events(
 ) -> AsyncIterator[ServerSentEvent]:
     """Stream the changes this viewer may see until the page closes."""
     hub = hub_of(request)
-    sub = await hub.subscribe(asked.principal, asked.kinds, asked.area)
+    sub = await hub.subscribe(asked.principal, asked.kinds, asked.area, area_incidents=asked.area_incidents)
     try:
         listening = hub.listener is not None and hub.listener.listening
         yield ServerSentEvent(

@@ -43,8 +43,23 @@ async def intake_page(request: Request, conn: ConnDep, user: ConsoleUserDep) -> 
     desk = await service.desk_of(conn, user.principal)
     items = await service.search_catalogue(conn)
     bounds = await service.area_bounds(conn, user.principal)
-    context = {"desk": desk, "items": items, "query": "", "crs_choices": CRS_CHOICES, "bounds": bounds}
+    recent = await service.recent_cases(conn, user.principal)
+    context = {
+        "desk": desk,
+        "items": items,
+        "query": "",
+        "crs_choices": CRS_CHOICES,
+        "bounds": bounds,
+        "recent": recent,
+    }
     return render(request, "intake/page.html", context, user=user)
+
+
+@router.get("/console/intake/recent", response_class=HTMLResponse)
+async def intake_recent(request: Request, conn: ConnDep, user: ConsoleUserDep) -> HTMLResponse:
+    """Answer the window's recent list: the cases this token filed (refreshed live by the page)."""
+    cases = await service.recent_cases(conn, user.principal)
+    return render(request, "intake/_recent.html", {"recent": cases}, user=user)
 
 
 @router.get("/console/intake/catalogue", response_class=HTMLResponse)

@@ -160,6 +160,9 @@ async def logout(request: Request, tx: TxDep, _csrf: CsrfDep) -> RedirectRespons
         credentials_changed(request, sessions.change_message(secret))
     response = RedirectResponse("/console/login", status_code=303)
     clear_session_cookie(response, request)
+    # nothing of the work stays on a shared device: the field page's outbox, offline copy and
+    # service worker (the page's signout.js removes them first; this covers a browser without it)
+    response.headers["Clear-Site-Data"] = '"storage"'
     return response
 
 

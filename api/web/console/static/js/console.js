@@ -11,6 +11,8 @@
 //                           hx-trigger="wg:incident from:body" and scripts can addEventListener.
 //   wg.toast(text)          a short message at the bottom of the page
 
+import { guardSignOut } from "wangge/signout.js";
+
 const embedded = JSON.parse(document.getElementById("wg-i18n")?.textContent || "{}");
 const catalogue = embedded.strings || {};
 const words = embedded.words || {};
@@ -135,6 +137,7 @@ function htmxErrors() {
 export const wg = { _, word, csrf, fetch: wgFetch, toast, live: null };
 window.wg = wg;
 htmxErrors();
+guardSignOut({ _, toast });
 wg.live = startLive();
 window.addEventListener("pagehide", () => wg.live?.close());
 document.dispatchEvent(new CustomEvent("wg:ready"));

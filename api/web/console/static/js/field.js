@@ -170,6 +170,7 @@ document.addEventListener("click", (event) => {
   if (button) act(button);
 });
 document.getElementById("field-sync-now")?.addEventListener("click", () => outbox.flush());
+document.addEventListener("wg:sync-now", () => outbox.flush());  // Sign out found actions waiting
 window.addEventListener("online", showNetwork);
 window.addEventListener("offline", showNetwork);
 document.body.addEventListener("htmx:afterSwap", () => showPending(outbox.pending()));

@@ -103,8 +103,33 @@ document.body.addEventListener("htmx:afterSwap", (event) => {
   }
   if (target.id === "in-result") {
     const card = target.querySelector("[data-incident-id]");
-    if (card) filed = true;
+    if (card) {
+      filed = true;
+      document.body.dispatchEvent(new CustomEvent("in:filed"));  // the recent list refreshes
+    }
   }
+});
+
+// live: a case of the same item filed (or changed) near the place shown elsewhere — another
+// window, the hotline, a resident — refreshes the nearby list (one stream per page: console.js)
+const NEAR_M = 400;
+let refreshNearby = null;
+function metres(lon1, lat1, lon2, lat2) {
+  const rad = Math.PI / 180;
+  const x = (lon2 - lon1) * rad * Math.cos(((lat1 + lat2) / 2) * rad);
+  const y = (lat2 - lat1) * rad;
+  return Math.hypot(x, y) * 6371000;
+}
+document.body.addEventListener("wg:incident", (event) => {
+  const info = document.getElementById("in-placement");
+  if (!info || !itemCode.value) return;
+  const lon = Number(info.dataset.lon);
+  const lat = Number(info.dataset.lat);
+  const near = (event.detail?.rows || []).some((row) => row.item === itemCode.value
+    && row.x != null && row.y != null && metres(lon, lat, row.x, row.y) <= NEAR_M);
+  if (!near) return;
+  clearTimeout(refreshNearby);
+  refreshNearby = setTimeout(() => { fromMap = true; preview(); }, 500);  // keep the map where it is
 });
 
 form.addEventListener("input", (event) => {
