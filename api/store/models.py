@@ -21,6 +21,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -773,6 +774,40 @@ class IncidentReporter(Base):
     reporter_phone: Mapped[str | None] = mapped_column(String(32))
     reporter_token_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
     added_at: Mapped[dt.datetime] = _now()
+
+
+class IncidentDaily(Base):
+    """KPI counts per Beijing day, community, grid, item and department (migration 0029), kept by triggers.
+
+    Statement-level triggers on ``incidents`` and ``ratings`` keep it equal to a recount of
+    the cases (merged duplicates excluded) in the transaction that changes them; ``''`` is
+    no community and ``0`` no grid. Read by :mod:`api.store.sql.metrics` and the dashboard.
+    """
+
+    __tablename__ = "incident_daily"
+
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    community_code: Mapped[str] = mapped_column(String(12), primary_key=True)
+    grid_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    item_code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    #: the department the case is with (``''``: none)
+    department_code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    incidents: Mapped[int] = mapped_column(Integer)
+    on_the_spot: Mapped[int] = mapped_column(Integer)
+    ratings: Mapped[int] = mapped_column(Integer)
+    good: Mapped[int] = mapped_column(Integer)
+    score_sum: Mapped[int] = mapped_column(BigInteger)
+    resolved: Mapped[int] = mapped_column(Integer)
+    within_limit: Mapped[int] = mapped_column(Integer)
+    closed: Mapped[int] = mapped_column(Integer)
+    #: microseconds from intake to close, summed over the closed cases (exact)
+    close_us: Mapped[int] = mapped_column(BigInteger)
+    open: Mapped[int] = mapped_column(Integer)
+    #: escalated to the department (``escalated_at`` set), of those resolved, resolved by its limit, open
+    escalated: Mapped[int] = mapped_column(Integer)
+    esc_resolved: Mapped[int] = mapped_column(Integer)
+    esc_on_time: Mapped[int] = mapped_column(Integer)
+    esc_open: Mapped[int] = mapped_column(Integer)
 
 
 # Indexes of migration 0002 on the incident tables declared above.

@@ -1,11 +1,11 @@
 """The manager dashboard (驾驶舱): KPIs, ranking, trends and coverage of one area and period.
 
-The KPI tiles are :func:`api.services.incidents.kpis.kpis` — the very figures of
-``GET /api/v1/metrics`` for the same area and window. The ranking (one row per
-child area) and the trends (per week and month) count the same population by the
-same rules in one more statement (:mod:`api.store.sql.dashboard`), restricted to
-the area :func:`~api.services.incidents.kpis.applied_area` gives, so a row of the
-ranking equals ``/api/v1/metrics`` for that child.
+The KPI tiles are the KPI service's figures — those of ``GET /api/v1/metrics`` for
+the same area and window — and the ranking (one row per child area) and the trends
+(per week and month) come from the same pass over the daily summary
+(:func:`api.services.incidents.kpis.kpis_with_breakdown`), restricted to the area
+:func:`~api.services.incidents.kpis.applied_area` gives, so a row of the ranking
+equals ``/api/v1/metrics`` for that child.
 
 Areas are named by one code whose length says the level: none = the caller's own
 area (the city for unscoped tokens), 6 digits a district, 9 a street office, 12 a
@@ -33,7 +33,8 @@ from api.services.incidents import kpis as kpi_service
 from api.services.maps.filters import SHANGHAI
 from api.store.sql import dashboard as q
 from api.store.sql import maps as mq
-from api.store.sql.dashboard import AreaFilter, Counts, Gap, GridCoverage, Place
+from api.store.sql.dashboard import AreaFilter, Gap, GridCoverage, Place
+from api.store.sql.metrics import GroupCounts as Counts
 
 #: Level of an area code by its length.
 LEVELS = {0: "city", 6: "district", 9: "street", 12: "community", 15: "grid"}
@@ -322,9 +323,8 @@ async def dashboard(engine: AsyncEngine, principal: Principal, f: DashboardFilte
     kf = kpi_filter(code, period)
     async with engine.connect() as conn:
         await _check_heat_filters(conn, f)
-    report, counts, kids, names, box, items = await asyncio.gather(
-        _run(engine, kpi_service.kpis, principal, kf),
-        _run(engine, q.breakdown, level, area, period.since, period.until),
+    (report, counts), kids, names, box, items = await asyncio.gather(
+        _run(engine, kpi_service.kpis_with_breakdown, principal, kf, level),
         _run(engine, q.children, level, area),
         _run(engine, q.places, _crumb_codes(code)),
         _run(engine, q.bounds, area),
