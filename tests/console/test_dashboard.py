@@ -355,3 +355,50 @@ def test_colour_has_meaning_grids_without_overdue_are_calm(
         and page.all("#wg-legend .wg-legend-item")[0].get_attribute("data-colour") not in alarm
     )
     page.assert_clean()
+
+
+def test_ranking_sorts_by_its_headers_and_the_csv_follows(
+    page: Page, tokens: dict[str, str], sql: SQL
+) -> None:
+    community = sql(
+        "SELECT community_code FROM grids WHERE active GROUP BY 1 HAVING count(*) > 2 ORDER BY 1 LIMIT 1"
+    )[0][0]
+    page.sign_in(tokens["planner"])
+    page.open(f"/console/dashboard?area={community}")
+
+    def column(name: str) -> list[float]:
+        index = [th.get_attribute("data-sort") for th in page.all("#wg-ranking thead th")].index(name)
+        out = []
+        for tr in page.all("#wg-ranking tbody tr"):
+            td = tr.find_elements("css selector", "td")[index]
+            raw = td.get_attribute("data-value")
+            text = raw if raw is not None else td.text.strip()
+            out.append(float(text) if text not in ("", "–") else float("nan"))
+        return out
+
+    # by code at first; a click on "Overdue" puts the most overdue first, a second click turns it round
+    codes = [tr.get_attribute("data-area") for tr in page.all("#wg-ranking tbody tr")]
+    assert codes == sorted(codes) and len(codes) > 2
+    page.css('#wg-ranking th[data-sort="overdue"] a').click()
+    page.wait(lambda d: "sort=-overdue" in d.current_url)
+    assert page.css('#wg-ranking th[data-sort="overdue"]').get_attribute("aria-sort") == "descending"
+    values = column("overdue")
+    assert values == sorted(values, reverse=True)
+    page.css('#wg-ranking th[data-sort="closure"] a').click()
+    page.wait(lambda d: "sort=-closure" in d.current_url)
+    page.css('#wg-ranking th[data-sort="closure"] a').click()
+    page.wait(lambda d: "sort=closure" in d.current_url and "sort=-closure" not in d.current_url)
+    assert page.css('#wg-ranking th[data-sort="closure"]').get_attribute("aria-sort") == "ascending"
+    values = [v for v in column("closure") if v == v]  # rows without a rate come last
+    assert values == sorted(values)
+    # the address keeps the order (a reload shows it), and the CSV answers the rows in it
+    page.driver.refresh()
+    page.wait(lambda d: d.find_elements("css selector", '#wg-ranking th[aria-sort="ascending"]'))
+    href = page.css("#wg-ranking-csv").get_attribute("href")
+    assert "sort=closure" in href
+    rows = list(csv.reader(io.StringIO(_fetch_text(page, href).lstrip("\ufeff"))))
+    assert rows[1:] == _table(page, "#wg-ranking")
+    # drilling down keeps the order for the next level's ranking
+    link = page.css("#wg-ranking tbody tr a[data-drill]").get_attribute("href")
+    assert "sort=closure" in link
+    page.assert_clean()

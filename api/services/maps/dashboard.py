@@ -94,6 +94,8 @@ class DashboardFilter:
     until: dt.date | None = None
     item: str | None = None
     category: str | None = None
+    #: the ranking's order: a column of :data:`ROW_COLUMNS`, ``-`` first for descending (None: by code)
+    sort: str | None = None
 
 
 @dataclass(frozen=True)
@@ -241,6 +243,34 @@ def _row(c: Counts, name: str) -> Row:
     )
 
 
+def sort_key(sort: str | None) -> tuple[str, bool]:
+    """Return the ranking's sort column and whether it runs descending (``-overdue``: most first).
+
+    Raises
+    ------
+    InvalidInput
+        Not a column of the ranking (422 naming ``sort``).
+    """
+    if not sort:
+        return "key", False
+    column = sort.removeprefix("-")
+    if column not in ROW_COLUMNS:
+        raise InvalidInput(
+            f"sort: one of {', '.join(ROW_COLUMNS)}, '-' first for descending", loc=["query", "sort"]
+        )
+    return column, sort.startswith("-")
+
+
+def sorted_rows(rows: list[Row], sort: str | None) -> list[Row]:
+    """Order ranking rows by a column (rows without a value last either way; ties by code)."""
+    column, descending = sort_key(sort)
+    by_code = sorted(rows, key=lambda r: r.key)
+    present = [r for r in by_code if getattr(r, column) is not None]
+    absent = [r for r in by_code if getattr(r, column) is None]
+    present.sort(key=lambda r: getattr(r, column), reverse=descending)  # stable: ties stay by code
+    return present + absent
+
+
 def _empty(place: Place) -> Row:
     return Row(place.code, place.name, 0, None, None, None, None, 0, 0, None)
 
@@ -321,6 +351,7 @@ async def dashboard(engine: AsyncEngine, principal: Principal, f: DashboardFilte
     period = period_of(f, await _today(engine))
     level, code, area = _scoped(principal, f, period)
     kf = kpi_filter(code, period)
+    sort_key(f.sort)
     async with engine.connect() as conn:
         await _check_heat_filters(conn, f)
     (report, counts), kids, names, box, items = await asyncio.gather(
@@ -350,7 +381,7 @@ async def dashboard(engine: AsyncEngine, principal: Principal, f: DashboardFilte
         period=period,
         report=report,
         tiles=tiles,
-        ranking=ranking,
+        ranking=sorted_rows(ranking, f.sort),
         weeks=_filled(counts.weeks, _weeks(period)),
         months=_filled(counts.months, _months(period)),
         bounds=box,
