@@ -47,7 +47,11 @@ def _metric(body: dict[str, Any], key: str) -> Any:
 
 
 def _tiles(page: Page) -> dict[str, str]:
-    return {t.get_attribute("data-kpi"): t.get_attribute("data-value") for t in page.all("[data-kpi]")}
+    # read at once in the page: the live tiles may be swapped between two element reads
+    pairs = page.driver.execute_script(
+        "return Array.from(document.querySelectorAll('[data-kpi]'), t => [t.dataset.kpi, t.dataset.value]);"
+    )
+    return dict(pairs)
 
 
 def _check_tiles(page: Page, base: str, token: str) -> dict[str, Any]:
@@ -401,4 +405,31 @@ def test_ranking_sorts_by_its_headers_and_the_csv_follows(
     # drilling down keeps the order for the next level's ranking
     link = page.css("#wg-ranking tbody tr a[data-drill]").get_attribute("href")
     assert "sort=closure" in link
+    page.assert_clean()
+
+
+def test_tiles_follow_the_cases_live(page: Page, tokens: dict[str, str], sql: SQL) -> None:
+    page.sign_in(tokens["planner"])
+    page.open("/console/dashboard")
+    _ready(page)
+    cfg = page.driver.execute_script("return window.wgDashboard.config")
+    before = _tiles(page)
+    opened = sql(
+        "SELECT id FROM incidents WHERE status IN ('assigned', 'accepted', 'in_progress') "
+        "AND duplicate_of IS NULL AND created_at >= %s AND created_at < %s ORDER BY id LIMIT 2",
+        (cfg["since"], cfg["until"]),
+    )
+    assert len(opened) == 2
+    # another desk resolves two open cases of the period: the tiles change without a reload
+    sql(
+        "UPDATE incidents SET status = 'resolved', resolved_at = now() WHERE id = ANY(%s)",
+        ([i for (i,) in opened],),
+    )
+    want = str(int(before["open"]) - 2)
+    page.wait(lambda d: _tiles(page)["open"] == want, 60)
+    assert (
+        _tiles(page)["time_limit.rate"] != "" and page.css(".wg-dash").get_attribute("data-level") == "city"
+    )
+    _check_tiles(page, page.origin, tokens["planner"])
+    assert int(page.driver.execute_script("return document.body.dataset.tilesRefreshed || '0'")) >= 1
     page.assert_clean()

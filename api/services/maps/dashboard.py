@@ -368,10 +368,7 @@ async def dashboard(engine: AsyncEngine, principal: Principal, f: DashboardFilte
     ranking = [_row(by_key[p.code], p.name) if p.code in by_key else _empty(p) for p in kids]
     known = {p.code for p in kids}
     ranking += [_row(c, c.key) for c in counts.children if c.key not in known]
-    tiles = [
-        Tile(key, label, tile_value(report, key), unit, target, better)
-        for key, label, unit, target, better in TILES
-    ]
+    tiles = make_tiles(report)
     return Dashboard(
         level=level,
         code=code,
@@ -389,6 +386,37 @@ async def dashboard(engine: AsyncEngine, principal: Principal, f: DashboardFilte
         area=area,
         items=items,
     )
+
+
+@dataclass(frozen=True)
+class Tiles:
+    """The KPI tiles of an area and period alone (the live refresh of the page's tiles)."""
+
+    code: str | None
+    period: Period
+    report: kpi_service.KpiReport
+    tiles: list[Tile]
+
+
+def make_tiles(report: kpi_service.KpiReport) -> list[Tile]:
+    """Build the tiles from a KPI report, in the order of :data:`TILES`."""
+    return [
+        Tile(key, label, tile_value(report, key), unit, target, better)
+        for key, label, unit, target, better in TILES
+    ]
+
+
+async def tiles(engine: AsyncEngine, principal: Principal, f: DashboardFilter) -> Tiles:
+    """Compute the KPI tiles of the area and period only (the figures of ``/api/v1/metrics``).
+
+    What the page's tiles show, recomputed when cases change (the page's event stream).
+    Raises as :func:`dashboard`.
+    """
+    period = period_of(f, await _today(engine))
+    _, code, _ = _scoped(principal, f, period)
+    async with engine.connect() as conn:
+        report = await kpi_service.kpis(conn, principal, kpi_filter(code, period), medians=False)
+    return Tiles(code, period, report, make_tiles(report))
 
 
 def _weeks(period: Period) -> list[str]:

@@ -165,6 +165,8 @@ async def dashboard_page(
         "config": json.dumps(config, ensure_ascii=False).replace("</", "<\\/"),
         "category_names": CATEGORY_NAMES,
         "sorts": _sorts(d),
+        "view": d,
+        "tiles_query": _query(d, item=None, category=None, sort=None),
     }
     return render(request, "dashboard/page.html", context, user=user)
 
@@ -186,6 +188,28 @@ def _sorts(d: service.Dashboard) -> list[dict[str, str]]:
             target = name if name in ("key", "name") else f"-{name}"
         out.append({"column": name, "state": state, "href": "/console/dashboard?" + _query(d, sort=target)})
     return out
+
+
+@router.get("/console/dashboard/tiles", response_class=HTMLResponse)
+async def tiles_partial(
+    request: Request,
+    engine: EngineDep,
+    user: ConsoleUserDep,
+    area: AreaQuery = None,
+    since: DayQuery = None,
+    until: DayQuery = None,
+) -> HTMLResponse:
+    """Answer the KPI tiles alone (partial): the page refreshes them when its event stream says so."""
+    t = await service.tiles(engine, user.principal, _filter(area, since, until, None, None))
+    pairs = (("area", t.code if area else None), ("since", t.period.first), ("until", t.period.last))
+    query = urlencode({k: v for k, v in pairs if v})
+    context = {
+        "view": t,
+        "labels": LABELS,
+        "tiles_query": query,
+        "metrics": urlencode(service.metrics_query(t.code, t.period)),
+    }
+    return render(request, "dashboard/_tiles.html", context, user=user)
 
 
 @router.get("/console/dashboard/ranking.csv")

@@ -214,6 +214,38 @@ async function start() {
   document.body.addEventListener("wg:reset", () => map.getSource("heat")?.reload?.());
 }
 
+//: the KPI tiles follow the cases: a change in the page's area (the event stream's rows name their
+//: community) asks for the tiles again, at most once per TILE_DELAY ms (changes meanwhile wait for it)
+const TILE_DELAY = 1500;
+
+export function touchesArea(code, rows) {
+  if (!code) return true;
+  const prefix = code.length > 12 ? code.slice(0, 12) : code;
+  return (rows || []).some((row) => typeof row.community === "string" && row.community.startsWith(prefix));
+}
+
+function liveTiles() {
+  let pending = null;
+  const refresh = () => {
+    if (pending) return;
+    pending = setTimeout(() => {
+      pending = null;
+      document.body.dispatchEvent(new CustomEvent("wg:kpi"));
+    }, TILE_DELAY);
+  };
+  document.body.addEventListener("wg:incident", (e) => { if (touchesArea(config.code, e.detail?.rows)) refresh(); });
+  document.body.addEventListener("wg:bulk", (e) => {
+    if (touchesArea(config.code, [{ community: e.detail?.community }])) refresh();
+  });
+  document.body.addEventListener("wg:reset", refresh);
+  document.body.addEventListener("htmx:afterSwap", (e) => {
+    if (e.target?.id === "wg-tiles") {
+      document.body.dataset.tilesRefreshed = String(Number(document.body.dataset.tilesRefreshed || 0) + 1);
+    }
+  });
+}
+
+liveTiles();
 drawTrends(document.getElementById("wg-trends"), config);
 start().catch((error) => {
   element.dataset.ready = "error";
