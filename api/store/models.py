@@ -823,6 +823,8 @@ Index(
     postgresql_where=text("duplicate_of IS NOT NULL"),
 )
 Index("ix_incident_events_incident_at", IncidentEvent.__table__.c.incident_id, IncidentEvent.__table__.c.at)
+# migration 0029: the latest case and the partial days at a KPI window's edges, by creation time alone
+Index("ix_incidents_created_at", Incident.__table__.c.created_at)
 
 
 # --------------------------------------------------------------------------- planning (migration 0004)

@@ -16,7 +16,8 @@ plan publication and the demo's COPY all keep it current without a service
 knowing. TRUNCATE of ``incidents`` empties it. The existing cases are counted in.
 
 What depends on the clock (overdue now) or does not add up (medians) is not in
-it: ``api/store/sql/metrics.py`` counts those from the cases.
+it: ``api/store/sql/metrics.py`` counts those from the cases. An index on
+``incidents.created_at`` serves the latest case and the partial days at a window's edges.
 
 Revision ID: 0029_daily_summary
 Revises: 0027_plan_jobs
@@ -164,10 +165,14 @@ def upgrade() -> None:
         "FOR EACH STATEMENT EXECUTE FUNCTION wangge_daily_truncate()"
     )
     op.execute(_apply([_incident_part("+", "incidents")]))
+    # the latest case (the dashboard's default end of period) and the partial days at a window's
+    # edges are read by creation time alone
+    op.create_index("ix_incidents_created_at", "incidents", ["created_at"])
 
 
 def downgrade() -> None:
     """Drop the triggers, their functions and ``incident_daily``."""
+    op.drop_index("ix_incidents_created_at", table_name="incidents")
     op.execute("DROP TRIGGER IF EXISTS wangge_daily_truncate ON incidents")
     op.execute("DROP FUNCTION IF EXISTS wangge_daily_truncate()")
     for name, (table, _event, _refs, _parts) in TRIGGERS.items():
