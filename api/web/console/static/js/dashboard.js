@@ -211,12 +211,26 @@ async function start() {
     map.on("mouseleave", "grids-fill", () => { map.getCanvas().style.cursor = ""; });
   }
   map.once("idle", () => { element.dataset.ready = "true"; });
-  document.body.addEventListener("wg:reset", () => map.getSource("heat")?.reload?.());
+  // the heat follows the cases too, more slowly than the tiles (a reload fetches every tile on screen)
+  let heatAt = 0;
+  let heatPending = null;
+  const reloadHeat = () => {
+    if (heatPending) return;
+    heatPending = setTimeout(() => {
+      heatPending = null;
+      heatAt = Date.now();
+      const source = map.getSource("heat");
+      source.setTiles(source.tiles);
+    }, Math.max(0, heatAt + HEAT_EVERY - Date.now()));
+  };
+  document.body.addEventListener("wg:kpi", reloadHeat);
 }
 
 //: the KPI tiles follow the cases: a change in the page's area (the event stream's rows name their
 //: community) asks for the tiles again, at most once per TILE_DELAY ms (changes meanwhile wait for it)
 const TILE_DELAY = 1500;
+//: the heat layer reloads at most once per HEAT_EVERY ms
+const HEAT_EVERY = 10000;
 
 export function touchesArea(code, rows) {
   if (!code) return true;
