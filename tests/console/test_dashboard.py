@@ -425,11 +425,12 @@ def test_tiles_follow_the_cases_live(page: Page, tokens: dict[str, str], sql: SQ
         "UPDATE incidents SET status = 'resolved', resolved_at = now() WHERE id = ANY(%s)",
         ([i for (i,) in opened],),
     )
-    page.network()  # what the page asked for so far
     want = str(int(before["open"]) - 2)
     page.wait(lambda d: _tiles(page)["open"] == want, 60)
-    # the heat layer follows too (its tiles asked for again, at most every 10 s)
-    page.wait(lambda d: any("/tiles/incidents/" in u for u in page.network()), 60)
+    # the heat layer follows too: its tiles asked for again under a new address (at most every 10 s)
+    heat = "return window.wgDashboard.map.getSource('heat').tiles[0]"
+    page.wait(lambda d: "v=1" in d.execute_script(heat), 60)
+    page.wait(lambda d: d.execute_script("return window.wgDashboard.map.isSourceLoaded('heat')"), 60)
     assert (
         _tiles(page)["time_limit.rate"] != "" and page.css(".wg-dash").get_attribute("data-level") == "city"
     )

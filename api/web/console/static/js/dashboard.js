@@ -39,10 +39,15 @@ function drillTo(code) {
   location.assign(`/console/dashboard?${query}`);
 }
 
+//: bumped when the cases change: the tiles are cached by the browser for a minute, so a reload
+//: asks for them under a new address
+let heatVersion = 0;
+
 function heatTiles(since, until) {
   const query = new URLSearchParams({ since, until });
   if (config.item) query.set("item", config.item);
   if (config.category) query.set("category", config.category);
+  if (heatVersion) query.set("v", String(heatVersion));
   return [`${location.origin}/tiles/incidents/{z}/{x}/{y}.mvt?${query}`];
 }
 
@@ -219,8 +224,10 @@ async function start() {
     heatPending = setTimeout(() => {
       heatPending = null;
       heatAt = Date.now();
+      heatVersion += 1;
       const source = map.getSource("heat");
-      source.setTiles(source.tiles);
+      source.setTiles(source.tiles.map((url) =>
+        /[?&]v=\d+/.test(url) ? url.replace(/([?&])v=\d+/, `$1v=${heatVersion}`) : `${url}&v=${heatVersion}`));
     }, Math.max(0, heatAt + HEAT_EVERY - Date.now()));
   };
   document.body.addEventListener("wg:kpi", reloadHeat);
