@@ -20,7 +20,7 @@ it: ``api/store/sql/metrics.py`` counts those from the cases. An index on
 ``incidents.created_at`` serves the latest case and the partial days at a window's edges.
 
 Revision ID: 0029_daily_summary
-Revises: 0027_plan_jobs
+Revises: 0032_partitions (written on 0027_plan_jobs; chained after the migrations main took first)
 """
 
 from collections.abc import Sequence
@@ -29,7 +29,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0029_daily_summary"
-down_revision: str | Sequence[str] | None = "0027_plan_jobs"
+down_revision: str | Sequence[str] | None = "0032_partitions"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
