@@ -292,8 +292,24 @@ def _midnight(day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(), BEIJING)
 
 
+#: Bounds standing for "open" when a window is counted from the cases alone near the calendar's ends.
+_FIRST = dt.datetime(1, 1, 2, tzinfo=dt.UTC)
+_LAST = dt.datetime(9999, 12, 30, tzinfo=dt.UTC)
+
+
 def day_window(since: dt.datetime | None, until: dt.datetime | None) -> DayWindow:
-    """Split ``[since, until)`` into whole Beijing days and the partial days at each edge."""
+    """Split ``[since, until)`` into whole Beijing days and the partial days at each edge.
+
+    A bound within a day of the calendar's ends (year 1 or 9999, where a Beijing day has no
+    midnight to name) leaves no whole day to read: the window is counted from the cases.
+    """
+    try:
+        return _day_window(since, until)
+    except OverflowError:
+        return DayWindow(False, None, None, ((since or _FIRST, until or _LAST), (None, None)))
+
+
+def _day_window(since: dt.datetime | None, until: dt.datetime | None) -> DayWindow:
     day_lo = day_hi = None
     edge1: tuple[dt.datetime | None, dt.datetime | None] = (None, None)
     edge2: tuple[dt.datetime | None, dt.datetime | None] = (None, None)
