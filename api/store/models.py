@@ -777,7 +777,7 @@ class IncidentReporter(Base):
 
 
 class IncidentDaily(Base):
-    """KPI counts per Beijing day, community, grid, item and department (migration 0029), kept by triggers.
+    """KPI counts per city, Beijing day, community, grid, item, department (migration 0029), kept by triggers.
 
     Statement-level triggers on ``incidents`` and ``ratings`` keep it equal to a recount of
     the cases (merged duplicates excluded) in the transaction that changes them; ``''`` is
@@ -786,6 +786,7 @@ class IncidentDaily(Base):
 
     __tablename__ = "incident_daily"
 
+    city_code: Mapped[str] = mapped_column(String(6), primary_key=True)
     day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
     community_code: Mapped[str] = mapped_column(String(12), primary_key=True)
     grid_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)

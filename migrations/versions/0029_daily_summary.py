@@ -1,6 +1,6 @@
 """daily summary: the KPI counts per Beijing day, community, grid and item, kept by triggers.
 
-``incident_daily`` holds, for every (day the case came in, community, grid, item),
+``incident_daily`` holds, for every (city, day the case came in, community, grid, item),
 and department the case is with, the counts the KPIs are made of: cases (merged
 duplicates excluded), completed on the spot, ratings (good, score sum), resolved,
 resolved within the limit they are judged by, closed, microseconds from intake to
@@ -40,7 +40,7 @@ JUDGED_DUE = (
 )
 #: a case counts for its department's escalations (as ``/api/v1/metrics`` joins ``departments``)
 ESC = "n.escalated_at IS NOT NULL AND n.department_code IS NOT NULL"
-KEY = ["day", "community_code", "grid_id", "item_code", "department_code"]
+KEY = ["city_code", "day", "community_code", "grid_id", "item_code", "department_code"]
 COUNTS = [
     "incidents",
     "on_the_spot",
@@ -62,7 +62,7 @@ COUNTS = [
 def _incident_part(sign: str, rows: str) -> str:
     """Select the signed contribution of each case of ``rows`` (with its current rating)."""
     return f"""
-      SELECT (n.created_at AT TIME ZONE 'Asia/Shanghai')::date AS day,
+      SELECT n.city_code, (n.created_at AT TIME ZONE 'Asia/Shanghai')::date AS day,
              coalesce(n.community_code, '') AS community_code, coalesce(n.grid_id, 0) AS grid_id,
              n.item_code, coalesce(n.department_code, '') AS department_code,
              {sign}1 AS incidents,
@@ -88,7 +88,7 @@ def _rating_part(sign: str, rows: str) -> str:
     zeros = ", ".join(f"0 AS {c}" for c in ("incidents", "on_the_spot"))
     tail = ", ".join(f"0 AS {c}" for c in COUNTS[5:])
     return f"""
-      SELECT (n.created_at AT TIME ZONE 'Asia/Shanghai')::date AS day,
+      SELECT n.city_code, (n.created_at AT TIME ZONE 'Asia/Shanghai')::date AS day,
              coalesce(n.community_code, '') AS community_code, coalesce(n.grid_id, 0) AS grid_id,
              n.item_code, coalesce(n.department_code, '') AS department_code, {zeros},
              {sign}1 AS ratings, {sign}(r.good)::int AS good, {sign}r.score::bigint AS score_sum, {tail}
@@ -136,6 +136,7 @@ def upgrade() -> None:
     """Create ``incident_daily``, its triggers, and count the cases already stored."""
     op.create_table(
         "incident_daily",
+        sa.Column("city_code", sa.String(length=6), nullable=False),
         sa.Column("day", sa.Date(), nullable=False),
         sa.Column("community_code", sa.String(length=12), nullable=False),
         sa.Column("grid_id", sa.BigInteger(), nullable=False),

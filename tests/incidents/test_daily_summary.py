@@ -23,7 +23,7 @@ JUDGED = (
 )
 ESC = "i.escalated_at IS NOT NULL AND i.department_code IS NOT NULL"
 RECOUNT = f"""
-    SELECT (i.created_at AT TIME ZONE 'Asia/Shanghai')::date, coalesce(i.community_code, ''),
+    SELECT i.city_code, (i.created_at AT TIME ZONE 'Asia/Shanghai')::date, coalesce(i.community_code, ''),
            coalesce(i.grid_id, 0), i.item_code, coalesce(i.department_code, ''),
            count(*), count(*) FILTER (WHERE i.on_the_spot), count(r.incident_id),
            count(*) FILTER (WHERE r.good), coalesce(sum(r.score), 0),
@@ -35,22 +35,23 @@ RECOUNT = f"""
            count(*) FILTER (WHERE {ESC} AND i.status IN {OPEN})
     FROM incidents i LEFT JOIN ratings r ON r.incident_id = i.id
     WHERE i.duplicate_of IS NULL
-    GROUP BY 1, 2, 3, 4, 5
+    GROUP BY 1, 2, 3, 4, 5, 6
 """
 COUNTS = (
     "incidents, on_the_spot, ratings, good, score_sum, resolved, within_limit, closed, close_us, open, "
     "escalated, esc_resolved, esc_on_time, esc_open"
 )
 SUMMARY = (
-    f"SELECT day, community_code, grid_id, item_code, department_code, {COUNTS} FROM incident_daily "
+    "SELECT city_code, day, community_code, grid_id, item_code, department_code, "
+    f"{COUNTS} FROM incident_daily "
     "WHERE (incidents, ratings, resolved, closed, open, escalated) <> (0, 0, 0, 0, 0, 0)"
 )
 
 
 def _check(sql: Any, when: str) -> int:
     """Assert the summary equals the recount; return the number of cases counted."""
-    want = {r[:5]: tuple(int(v) for v in r[5:]) for r in sql(RECOUNT)}
-    got = {r[:5]: tuple(int(v) for v in r[5:]) for r in sql(SUMMARY)}
+    want = {r[:6]: tuple(int(v) for v in r[6:]) for r in sql(RECOUNT)}
+    got = {r[:6]: tuple(int(v) for v in r[6:]) for r in sql(SUMMARY)}
     missing = {k: v for k, v in want.items() if got.get(k) != v}
     extra = {k: v for k, v in got.items() if k not in want}
     assert not missing and not extra, (when, list(missing.items())[:3], list(extra.items())[:3])

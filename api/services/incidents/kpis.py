@@ -214,6 +214,7 @@ async def _compute(
         filters.until,
         filters.street,
         filters.grid,
+        city=area.city,
         medians=medians,
         breakdown=level,
     )

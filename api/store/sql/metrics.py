@@ -42,14 +42,16 @@ SQL_JUDGED_DUE = (
 
 #: The area of a case ``i`` (with ``c`` its community).
 SQL_CASE_AREA = """
-      (CAST(:community AS text) IS NULL OR i.community_code = :community)
+      (CAST(:city AS text) IS NULL OR i.city_code = :city)
+      AND (CAST(:community AS text) IS NULL OR i.community_code = :community)
       AND (CAST(:district AS text) IS NULL OR c.district_code = :district)
       AND (CAST(:street AS text) IS NULL OR c.street_code = :street)
       AND (CAST(:grid AS text) IS NULL OR i.grid_id IN (SELECT g.id FROM grids g WHERE g.code = :grid))"""
 
 #: The area of a summary row ``d`` of ``incident_daily`` (with ``c`` its community).
 SQL_DAILY_AREA = """
-      (CAST(:community AS text) IS NULL OR d.community_code = :community)
+      (CAST(:city AS text) IS NULL OR d.city_code = :city)
+      AND (CAST(:community AS text) IS NULL OR d.community_code = :community)
       AND (CAST(:district AS text) IS NULL OR c.district_code = :district)
       AND (CAST(:street AS text) IS NULL OR c.street_code = :street)
       AND (CAST(:grid AS text) IS NULL OR d.grid_id IN (SELECT g.id FROM grids g WHERE g.code = :grid))"""
@@ -397,6 +399,7 @@ async def kpi_counts(
     until: dt.datetime | None = None,
     street: str | None = None,
     grid: str | None = None,
+    city: str | None = None,
     *,
     medians: bool = True,
     breakdown: str | None = None,
@@ -414,6 +417,8 @@ async def kpi_counts(
         cases whose ``grid_id`` is a grid of that code, of any plan); None: not restricted.
     since, until
         The creation window (None: open-ended).
+    city
+        The caller's city (None: every city).
     medians
         Whether to compute the medians (a pass over every case of the window); None when not.
     breakdown
@@ -424,6 +429,7 @@ async def kpi_counts(
     if breakdown is not None and (not window.use_days or any(window.edges[0] + window.edges[1])):
         raise ValueError("a breakdown needs a window of whole Beijing days")
     params = {
+        "city": city,
         "community": community,
         "district": district,
         "street": street,
