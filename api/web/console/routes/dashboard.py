@@ -193,7 +193,7 @@ def _sorts(d: service.Dashboard) -> list[dict[str, str]]:
 @router.get("/console/dashboard/tiles", response_class=HTMLResponse)
 async def tiles_partial(
     request: Request,
-    engine: EngineDep,
+    engine: ReplicaEngineDep,
     user: ConsoleUserDep,
     area: AreaQuery = None,
     since: DayQuery = None,
