@@ -1,7 +1,7 @@
 """Benchmark: the manager dashboard (``/console/dashboard``) for the whole demo city, warm.
 
-``measure(base_url, token)`` times the page (KPI tiles + ranking + trends: three
-queries at once on the pool), its map layers (``/console/dashboard/coverage``) and
+``measure(base_url, token)`` times the page (KPI tiles + ranking + trends: one
+statement over the daily summary ``incident_daily``), its map layers (``/console/dashboard/coverage``) and
 the ranking CSV, for the whole city and for one community, with a planner's bearer
 token (a console caller without a session). Warm: two requests first, then ``--runs``
 timed ones, one after the other. Goal: city page p50 ≤ 300 ms.

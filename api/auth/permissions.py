@@ -511,6 +511,9 @@ PERMISSIONS: dict[tuple[str, str], Rule] = {
     ("GET", "/console/dashboard/trends.csv"): r(
         PLANNER, DISPATCHER, DEPARTMENT, note="dashboard trends as CSV"
     ),
+    ("GET", "/console/dashboard/tiles"): r(
+        PLANNER, DISPATCHER, DEPARTMENT, note="dashboard KPI tiles alone (live refresh), partial"
+    ),
     ("GET", "/console/dashboard/coverage"): r(
         PLANNER,
         DISPATCHER,

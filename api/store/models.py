@@ -21,6 +21,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -775,6 +776,41 @@ class IncidentReporter(Base):
     added_at: Mapped[dt.datetime] = _now()
 
 
+class IncidentDaily(Base):
+    """KPI counts per city, Beijing day, community, grid, item, department (migration 0029), kept by triggers.
+
+    Statement-level triggers on ``incidents`` and ``ratings`` keep it equal to a recount of
+    the cases (merged duplicates excluded) in the transaction that changes them; ``''`` is
+    no community and ``0`` no grid. Read by :mod:`api.store.sql.metrics` and the dashboard.
+    """
+
+    __tablename__ = "incident_daily"
+
+    city_code: Mapped[str] = mapped_column(String(6), primary_key=True)
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    community_code: Mapped[str] = mapped_column(String(12), primary_key=True)
+    grid_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    item_code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    #: the department the case is with (``''``: none)
+    department_code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    incidents: Mapped[int] = mapped_column(Integer)
+    on_the_spot: Mapped[int] = mapped_column(Integer)
+    ratings: Mapped[int] = mapped_column(Integer)
+    good: Mapped[int] = mapped_column(Integer)
+    score_sum: Mapped[int] = mapped_column(BigInteger)
+    resolved: Mapped[int] = mapped_column(Integer)
+    within_limit: Mapped[int] = mapped_column(Integer)
+    closed: Mapped[int] = mapped_column(Integer)
+    #: microseconds from intake to close, summed over the closed cases (exact)
+    close_us: Mapped[int] = mapped_column(BigInteger)
+    open: Mapped[int] = mapped_column(Integer)
+    #: escalated to the department (``escalated_at`` set), of those resolved, resolved by its limit, open
+    escalated: Mapped[int] = mapped_column(Integer)
+    esc_resolved: Mapped[int] = mapped_column(Integer)
+    esc_on_time: Mapped[int] = mapped_column(Integer)
+    esc_open: Mapped[int] = mapped_column(Integer)
+
+
 # Indexes of migration 0002 on the incident tables declared above.
 Index(
     "ix_incidents_open_item",
@@ -788,6 +824,8 @@ Index(
     postgresql_where=text("duplicate_of IS NOT NULL"),
 )
 Index("ix_incident_events_incident_at", IncidentEvent.__table__.c.incident_id, IncidentEvent.__table__.c.at)
+# migration 0029: the latest case and the partial days at a KPI window's edges, by creation time alone
+Index("ix_incidents_created_at", Incident.__table__.c.created_at)
 
 
 # --------------------------------------------------------------------------- planning (migration 0004)

@@ -41,15 +41,23 @@ def test_language_switch_is_kept_on_the_session(page: Page, tokens: dict[str, st
     assert page.css('.wg-nav a[aria-current="page"]').text == "Grid plans"
     page.open("/console/dashboard")
     assert page.css("h1").text == "Dashboard"
-    page.shot("dashboard-en")
+
+    def map_ready() -> None:
+        # the dashboard loads its map layers after the page: the shot shows them, and they arrive
+        # before the next sign-in (a late request would get 401 after the cookies are cleared)
+        page.wait(
+            lambda d: (
+                d.execute_script("return document.getElementById('wg-dash-map').dataset.ready") == "true"
+            ),
+            60,
+        )
+
+    map_ready()
+    page.shot("dashboard-en")  # docs/console.md: the dashboard in English
     page.css('.wg-lang button[value="zh-CN"]').click()
     page.wait(lambda d: d.execute_script("return document.documentElement.lang") == "zh-CN", timeout=90)
     assert page.css("h1").text == "驾驶舱"
-    # the dashboard loads its map layers after the page: let them arrive before the next sign-in
-    page.wait(
-        lambda d: d.execute_script("return document.getElementById('wg-dash-map').dataset.ready") == "true",
-        60,
-    )
+    map_ready()
     page.assert_clean()
 
 

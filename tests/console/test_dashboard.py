@@ -47,7 +47,11 @@ def _metric(body: dict[str, Any], key: str) -> Any:
 
 
 def _tiles(page: Page) -> dict[str, str]:
-    return {t.get_attribute("data-kpi"): t.get_attribute("data-value") for t in page.all("[data-kpi]")}
+    # read at once in the page: the live tiles may be swapped between two element reads
+    pairs = page.driver.execute_script(
+        "return Array.from(document.querySelectorAll('[data-kpi]'), t => [t.dataset.kpi, t.dataset.value]);"
+    )
+    return dict(pairs)
 
 
 def _check_tiles(page: Page, base: str, token: str) -> dict[str, Any]:
@@ -354,4 +358,82 @@ def test_colour_has_meaning_grids_without_overdue_are_calm(
         legend[0] == "0"
         and page.all("#wg-legend .wg-legend-item")[0].get_attribute("data-colour") not in alarm
     )
+    page.assert_clean()
+
+
+def test_ranking_sorts_by_its_headers_and_the_csv_follows(
+    page: Page, tokens: dict[str, str], sql: SQL
+) -> None:
+    community = sql(
+        "SELECT community_code FROM grids WHERE active GROUP BY 1 HAVING count(*) > 2 ORDER BY 1 LIMIT 1"
+    )[0][0]
+    page.sign_in(tokens["planner"])
+    page.open(f"/console/dashboard?area={community}")
+
+    def column(name: str) -> list[float]:
+        index = [th.get_attribute("data-sort") for th in page.all("#wg-ranking thead th")].index(name)
+        out = []
+        for tr in page.all("#wg-ranking tbody tr"):
+            td = tr.find_elements("css selector", "td")[index]
+            raw = td.get_attribute("data-value")
+            text = raw if raw is not None else td.text.strip()
+            out.append(float(text) if text not in ("", "–") else float("nan"))
+        return out
+
+    # by code at first; a click on "Overdue" puts the most overdue first, a second click turns it round
+    codes = [tr.get_attribute("data-area") for tr in page.all("#wg-ranking tbody tr")]
+    assert codes == sorted(codes) and len(codes) > 2
+    page.css('#wg-ranking th[data-sort="overdue"] a').click()
+    page.wait(lambda d: "sort=-overdue" in d.current_url)
+    assert page.css('#wg-ranking th[data-sort="overdue"]').get_attribute("aria-sort") == "descending"
+    values = column("overdue")
+    assert values == sorted(values, reverse=True)
+    page.css('#wg-ranking th[data-sort="closure"] a').click()
+    page.wait(lambda d: "sort=-closure" in d.current_url)
+    page.css('#wg-ranking th[data-sort="closure"] a').click()
+    page.wait(lambda d: "sort=closure" in d.current_url and "sort=-closure" not in d.current_url)
+    assert page.css('#wg-ranking th[data-sort="closure"]').get_attribute("aria-sort") == "ascending"
+    values = [v for v in column("closure") if v == v]  # rows without a rate come last
+    assert values == sorted(values)
+    # the address keeps the order (a reload shows it), and the CSV answers the rows in it
+    page.driver.refresh()
+    page.wait(lambda d: d.find_elements("css selector", '#wg-ranking th[aria-sort="ascending"]'))
+    href = page.css("#wg-ranking-csv").get_attribute("href")
+    assert "sort=closure" in href
+    rows = list(csv.reader(io.StringIO(_fetch_text(page, href).lstrip("\ufeff"))))
+    assert rows[1:] == _table(page, "#wg-ranking")
+    # drilling down keeps the order for the next level's ranking
+    link = page.css("#wg-ranking tbody tr a[data-drill]").get_attribute("href")
+    assert "sort=closure" in link
+    page.assert_clean()
+
+
+def test_tiles_follow_the_cases_live(page: Page, tokens: dict[str, str], sql: SQL) -> None:
+    page.sign_in(tokens["planner"])
+    page.open("/console/dashboard")
+    _ready(page)
+    cfg = page.driver.execute_script("return window.wgDashboard.config")
+    before = _tiles(page)
+    opened = sql(
+        "SELECT id FROM incidents WHERE status IN ('assigned', 'accepted', 'in_progress') "
+        "AND duplicate_of IS NULL AND created_at >= %s AND created_at < %s ORDER BY id LIMIT 2",
+        (cfg["since"], cfg["until"]),
+    )
+    assert len(opened) == 2
+    # another desk resolves two open cases of the period: the tiles change without a reload
+    sql(
+        "UPDATE incidents SET status = 'resolved', resolved_at = now() WHERE id = ANY(%s)",
+        ([i for (i,) in opened],),
+    )
+    want = str(int(before["open"]) - 2)
+    page.wait(lambda d: _tiles(page)["open"] == want, 60)
+    # the heat layer follows too: its tiles asked for again under a new address (at most every 10 s)
+    heat = "return window.wgDashboard.map.getSource('heat').tiles[0]"
+    page.wait(lambda d: "v=1" in d.execute_script(heat), 60)
+    page.wait(lambda d: d.execute_script("return window.wgDashboard.map.isSourceLoaded('heat')"), 60)
+    assert (
+        _tiles(page)["time_limit.rate"] != "" and page.css(".wg-dash").get_attribute("data-level") == "city"
+    )
+    _check_tiles(page, page.origin, tokens["planner"])
+    assert int(page.driver.execute_script("return document.body.dataset.tilesRefreshed || '0'")) >= 1
     page.assert_clean()

@@ -3,8 +3,11 @@
 The area is decided with :func:`api.auth.policy.area_for`: the one a request
 names (inside the token's area), or — naming none — the token's own area, so a
 community-scoped token leaving out ``community=`` gets its community's figures.
-The counts come from one SQL pass (:mod:`api.store.sql.metrics`); the rates are
-computed here. Definitions: ``docs/incidents.md``.
+The counts come from one SQL statement (:mod:`api.store.sql.metrics`) over the daily
+summary ``incident_daily`` (kept by triggers; the partial days at the window's edges and
+what the clock decides are counted from the cases); the rates are computed here. The
+dashboard gets the same figures and its ranking and trends from the same pass
+(:func:`kpis_with_breakdown`). Definitions: ``docs/incidents.md``.
 """
 
 from __future__ import annotations
@@ -143,8 +146,10 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
 
 
-async def kpis(conn: AsyncConnection, principal: Principal, filters: KpiFilter) -> KpiReport:
-    """Compute the KPIs of the incidents in the area and window asked for.
+async def kpis(
+    conn: AsyncConnection, principal: Principal, filters: KpiFilter, *, medians: bool = True
+) -> KpiReport:
+    """Compute the KPIs of the incidents in the area and window asked for (``GET /api/v1/metrics``).
 
     Parameters
     ----------
@@ -154,6 +159,9 @@ async def kpis(conn: AsyncConnection, principal: Principal, filters: KpiFilter) 
         The caller; an area-scoped token gets its own area's figures.
     filters
         Area and creation window ``[since, until)``.
+    medians
+        False: leave the medians out (None): the one figure that needs every case of the
+        window rather than the daily summary (the dashboard's live tiles show none).
 
     Returns
     -------
@@ -168,6 +176,29 @@ async def kpis(conn: AsyncConnection, principal: Principal, filters: KpiFilter) 
         A time without a zone, ``since`` not before ``until``, or a street/grid outside the
         community/district also named.
     """
+    report, _ = await _compute(conn, principal, filters, medians=medians, level=None)
+    return report
+
+
+async def kpis_with_breakdown(
+    conn: AsyncConnection, principal: Principal, filters: KpiFilter, level: str
+) -> tuple[KpiReport, m.Breakdown]:
+    """Compute the KPIs as :func:`kpis` and, in the same pass, per child area, week and month (dashboard).
+
+    The figures are those of :func:`kpis` for the same filters, except the medians (not
+    computed: None; they need every case of the window, and the dashboard shows none).
+    ``level`` is the area's level (``city``, ``district``, ``street``, ``community``,
+    ``grid``); the window must be whole Beijing days. Raises as :func:`kpis`.
+    """
+    report, breakdown = await _compute(conn, principal, filters, medians=False, level=level)
+    if breakdown is None:  # pragma: no cover - _compute answers one when a level is given
+        raise ValueError("no breakdown")
+    return report, breakdown
+
+
+async def _compute(
+    conn: AsyncConnection, principal: Principal, filters: KpiFilter, *, medians: bool, level: str | None
+) -> tuple[KpiReport, m.Breakdown | None]:
     if principal.role not in KPI_ROLES:
         raise Forbidden(f"role {principal.role!r} may not read the KPIs", loc=["header", "authorization"])
     check_aware("since", filters.since)
@@ -184,8 +215,10 @@ async def kpis(conn: AsyncConnection, principal: Principal, filters: KpiFilter) 
         filters.street,
         filters.grid,
         city=area.city,
+        medians=medians,
+        breakdown=level,
     )
-    return KpiReport(
+    report = KpiReport(
         filters=KpiScope(
             community=area.community,
             district=area.district,
@@ -219,6 +252,7 @@ async def kpis(conn: AsyncConnection, principal: Principal, filters: KpiFilter) 
         closure=Closure(k.closed, _rate(k.closed, k.incidents)),
         mean_hours=MeanHours(_round(k.mean_hours_to_close)),
     )
+    return report, k.breakdown
 
 
 def applied_area(principal: Principal, filters: KpiFilter) -> policy.Area:

@@ -1,11 +1,11 @@
 """The manager dashboard (驾驶舱): KPIs, ranking, trends and coverage of one area and period.
 
-The KPI tiles are :func:`api.services.incidents.kpis.kpis` — the very figures of
-``GET /api/v1/metrics`` for the same area and window. The ranking (one row per
-child area) and the trends (per week and month) count the same population by the
-same rules in one more statement (:mod:`api.store.sql.dashboard`), restricted to
-the area :func:`~api.services.incidents.kpis.applied_area` gives, so a row of the
-ranking equals ``/api/v1/metrics`` for that child.
+The KPI tiles are the KPI service's figures — those of ``GET /api/v1/metrics`` for
+the same area and window — and the ranking (one row per child area) and the trends
+(per week and month) come from the same pass over the daily summary
+(:func:`api.services.incidents.kpis.kpis_with_breakdown`), restricted to the area
+:func:`~api.services.incidents.kpis.applied_area` gives, so a row of the ranking
+equals ``/api/v1/metrics`` for that child.
 
 Areas are named by one code whose length says the level: none = the caller's own
 area (the city for unscoped tokens), 6 digits a district, 9 a street office, 12 a
@@ -33,7 +33,8 @@ from api.services.incidents import kpis as kpi_service
 from api.services.maps.filters import SHANGHAI
 from api.store.sql import dashboard as q
 from api.store.sql import maps as mq
-from api.store.sql.dashboard import AreaFilter, Counts, Gap, GridCoverage, Place
+from api.store.sql.dashboard import AreaFilter, Gap, GridCoverage, Place
+from api.store.sql.metrics import GroupCounts as Counts
 
 #: Level of an area code by its length.
 LEVELS = {0: "city", 6: "district", 9: "street", 12: "community", 15: "grid"}
@@ -93,6 +94,8 @@ class DashboardFilter:
     until: dt.date | None = None
     item: str | None = None
     category: str | None = None
+    #: the ranking's order: a column of :data:`ROW_COLUMNS`, ``-`` first for descending (None: by code)
+    sort: str | None = None
 
 
 @dataclass(frozen=True)
@@ -240,6 +243,34 @@ def _row(c: Counts, name: str) -> Row:
     )
 
 
+def sort_key(sort: str | None) -> tuple[str, bool]:
+    """Return the ranking's sort column and whether it runs descending (``-overdue``: most first).
+
+    Raises
+    ------
+    InvalidInput
+        Not a column of the ranking (422 naming ``sort``).
+    """
+    if not sort:
+        return "key", False
+    column = sort.removeprefix("-")
+    if column not in ROW_COLUMNS:
+        raise InvalidInput(
+            f"sort: one of {', '.join(ROW_COLUMNS)}, '-' first for descending", loc=["query", "sort"]
+        )
+    return column, sort.startswith("-")
+
+
+def sorted_rows(rows: list[Row], sort: str | None) -> list[Row]:
+    """Order ranking rows by a column (rows without a value last either way; ties by code)."""
+    column, descending = sort_key(sort)
+    by_code = sorted(rows, key=lambda r: r.key)
+    present = [r for r in by_code if getattr(r, column) is not None]
+    absent = [r for r in by_code if getattr(r, column) is None]
+    present.sort(key=lambda r: getattr(r, column), reverse=descending)  # stable: ties stay by code
+    return present + absent
+
+
 def _empty(place: Place) -> Row:
     return Row(place.code, place.name, 0, None, None, None, None, 0, 0, None)
 
@@ -320,11 +351,11 @@ async def dashboard(engine: AsyncEngine, principal: Principal, f: DashboardFilte
     period = period_of(f, await _today(engine))
     level, code, area = _scoped(principal, f, period)
     kf = kpi_filter(code, period)
+    sort_key(f.sort)
     async with engine.connect() as conn:
         await _check_heat_filters(conn, f)
-    report, counts, kids, names, box, items = await asyncio.gather(
-        _run(engine, kpi_service.kpis, principal, kf),
-        _run(engine, q.breakdown, level, area, period.since, period.until),
+    (report, counts), kids, names, box, items = await asyncio.gather(
+        _run(engine, kpi_service.kpis_with_breakdown, principal, kf, level),
         _run(engine, q.children, level, area),
         _run(engine, q.places, _crumb_codes(code)),
         _run(engine, q.bounds, area),
@@ -337,10 +368,7 @@ async def dashboard(engine: AsyncEngine, principal: Principal, f: DashboardFilte
     ranking = [_row(by_key[p.code], p.name) if p.code in by_key else _empty(p) for p in kids]
     known = {p.code for p in kids}
     ranking += [_row(c, c.key) for c in counts.children if c.key not in known]
-    tiles = [
-        Tile(key, label, tile_value(report, key), unit, target, better)
-        for key, label, unit, target, better in TILES
-    ]
+    tiles = make_tiles(report)
     return Dashboard(
         level=level,
         code=code,
@@ -350,7 +378,7 @@ async def dashboard(engine: AsyncEngine, principal: Principal, f: DashboardFilte
         period=period,
         report=report,
         tiles=tiles,
-        ranking=ranking,
+        ranking=sorted_rows(ranking, f.sort),
         weeks=_filled(counts.weeks, _weeks(period)),
         months=_filled(counts.months, _months(period)),
         bounds=box,
@@ -358,6 +386,37 @@ async def dashboard(engine: AsyncEngine, principal: Principal, f: DashboardFilte
         area=area,
         items=items,
     )
+
+
+@dataclass(frozen=True)
+class Tiles:
+    """The KPI tiles of an area and period alone (the live refresh of the page's tiles)."""
+
+    code: str | None
+    period: Period
+    report: kpi_service.KpiReport
+    tiles: list[Tile]
+
+
+def make_tiles(report: kpi_service.KpiReport) -> list[Tile]:
+    """Build the tiles from a KPI report, in the order of :data:`TILES`."""
+    return [
+        Tile(key, label, tile_value(report, key), unit, target, better)
+        for key, label, unit, target, better in TILES
+    ]
+
+
+async def tiles(engine: AsyncEngine, principal: Principal, f: DashboardFilter) -> Tiles:
+    """Compute the KPI tiles of the area and period only (the figures of ``/api/v1/metrics``).
+
+    What the page's tiles show, recomputed when cases change (the page's event stream).
+    Raises as :func:`dashboard`.
+    """
+    period = period_of(f, await _today(engine))
+    _, code, _ = _scoped(principal, f, period)
+    async with engine.connect() as conn:
+        report = await kpi_service.kpis(conn, principal, kpi_filter(code, period), medians=False)
+    return Tiles(code, period, report, make_tiles(report))
 
 
 def _weeks(period: Period) -> list[str]:

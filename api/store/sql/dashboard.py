@@ -1,11 +1,9 @@
-"""SQL of the manager dashboard: KPI counts per child area and per week/month, grid coverage, gaps.
+"""SQL of the manager dashboard: the area's children, names and bounds, grid coverage, gaps, layers.
 
-The population and the counting rules are those of :mod:`api.store.sql.metrics`
-(``/api/v1/metrics``): incidents created in ``[since, until)``, merged duplicates
-excluded, the area by ``communities`` (district, street office, community) or by
-the grids of a code; open/overdue by ``SQL_OPEN``/``SQL_OVERDUE``, a resolved case
-judged by ``SQL_JUDGED_DUE``. One statement counts the children of the area and
-the weeks and months of the window at once (``GROUPING SETS`` over one scan).
+The KPI counts per child area and per week/month come with the tiles from one pass of
+:mod:`api.store.sql.metrics` (``kpi_counts(..., breakdown=level)``). The area is
+restricted as there: incidents by ``communities`` (district, street office,
+community) or by the grids of a code; open/overdue by ``SQL_OPEN``/``SQL_OVERDUE``.
 """
 
 from __future__ import annotations
@@ -19,15 +17,6 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.store.sql.incidents import SQL_OPEN, SQL_OVERDUE
-from api.store.sql.metrics import SQL_JUDGED_DUE
-
-#: The child key of each level's breakdown (SQL over ``i`` incidents, ``c`` communities, ``g`` grids).
-CHILD_KEY = {
-    "city": "c.district_code",
-    "district": "c.street_code",
-    "street": "i.community_code",
-    "community": "g.code",
-}
 
 #: Most unvisited buildings listed (must-visit first).
 GAP_CAP = 500
@@ -53,33 +42,6 @@ class AreaFilter:
             "street": self.street,
             "grid": self.grid,
         }
-
-
-@dataclass(frozen=True)
-class Counts:
-    """The KPI counts of one group of cases (a child area, a week or a month)."""
-
-    key: str
-    incidents: int
-    immediate: int
-    on_the_spot: int
-    ratings: int
-    good: int
-    resolved: int
-    within_limit: int
-    closed: int
-    mean_hours_to_close: float | None
-    open: int
-    overdue: int
-
-
-@dataclass(frozen=True)
-class Breakdown:
-    """Counts per child area, per week (Monday, Beijing time) and per month."""
-
-    children: list[Counts]
-    weeks: list[Counts]
-    months: list[Counts]
 
 
 @dataclass(frozen=True)
@@ -139,77 +101,6 @@ def community_condition(alias: str = "c") -> str:
       AND (CAST(:district AS text) IS NULL OR {alias}.district_code = :district)
       AND (CAST(:street AS text) IS NULL OR {alias}.street_code = :street)
       AND (CAST(:grid AS text) IS NULL OR {alias}.code = substr(:grid, 1, 12))"""
-
-
-def _counts_select() -> str:
-    return """
-      count(*) AS incidents,
-      count(*) FILTER (WHERE immediate) AS immediate,
-      count(*) FILTER (WHERE immediate AND on_the_spot) AS on_the_spot,
-      count(good) AS ratings,
-      count(*) FILTER (WHERE good) AS good,
-      count(resolved_at) AS resolved,
-      count(*) FILTER (WHERE resolved_at <= judged_due) AS within_limit,
-      count(closed_at) AS closed,
-      avg(date_part('epoch', closed_at - created_at)) / 3600.0 AS mean_hours_to_close,
-      count(*) FILTER (WHERE is_open) AS open,
-      count(*) FILTER (WHERE is_overdue) AS overdue"""
-
-
-def _breakdown_sql(level: str) -> str:
-    key = CHILD_KEY.get(level, "NULL::text")
-    return f"""
-    WITH b AS MATERIALIZED (
-      SELECT {key} AS child,
-             date_trunc('week', i.created_at AT TIME ZONE 'Asia/Shanghai')::date AS week,
-             date_trunc('month', i.created_at AT TIME ZONE 'Asia/Shanghai')::date AS month,
-             i.on_the_spot, s.on_the_spot AS immediate, i.created_at, i.resolved_at, i.closed_at,
-             {SQL_JUDGED_DUE} AS judged_due, {SQL_OPEN} AS is_open, {SQL_OVERDUE} AS is_overdue, r.good
-      FROM incidents i
-      JOIN service_items s ON s.code = i.item_code
-      LEFT JOIN communities c ON c.code = i.community_code
-      {"LEFT JOIN grids g ON g.id = i.grid_id" if level == "community" else ""}
-      LEFT JOIN ratings r ON r.incident_id = i.id
-      WHERE i.duplicate_of IS NULL AND i.created_at >= :since AND i.created_at < :until
-        AND {area_condition()}
-    )
-    SELECT CASE WHEN grouping(child) = 0 THEN 'child' WHEN grouping(week) = 0 THEN 'week' ELSE 'month' END,
-           coalesce(child, week::text, substr(month::text, 1, 7)) AS key, {_counts_select()}
-    FROM b
-    GROUP BY GROUPING SETS ((child), (week), (month))
-    """
-
-
-_BREAKDOWN = {level: text(_breakdown_sql(level)) for level in (*CHILD_KEY, "grid")}
-
-
-async def breakdown(
-    conn: AsyncConnection, level: str, area: AreaFilter, since: dt.datetime, until: dt.datetime
-) -> Breakdown:
-    """Count the KPI figures per child of the area, per week and per month of ``[since, until)``.
-
-    Parameters
-    ----------
-    level
-        The area's level (``city``, ``district``, ``street``, ``community``, ``grid``): its
-        children are districts, street offices, communities, grids (a grid has none).
-    area
-        The area (already scoped to the caller).
-    since, until
-        The creation window.
-    """
-    params = {**area.params(), "since": since, "until": until}
-    rows = (await conn.execute(_BREAKDOWN[level], params)).all()
-    out: dict[str, list[Counts]] = {"child": [], "week": [], "month": []}
-    for kind, key, *figures in rows:
-        if key is None:  # cases in no child (unlocated, outside the grids): counted in the area only
-            continue
-        mean = figures[8]
-        figures[8] = None if mean is None else float(mean)
-        out[kind].append(Counts(key, *figures))
-    for values in out.values():
-        values.sort(key=lambda c: c.key)
-    return Breakdown(out["child"] if level != "grid" else [], out["week"], out["month"])
 
 
 _CHILDREN = {

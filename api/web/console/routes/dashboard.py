@@ -32,6 +32,10 @@ AreaQuery = Annotated[
 DayQuery = Annotated[dt.date | None, Query(description="a day (YYYY-MM-DD, Beijing time, included)")]
 ItemQuery = Annotated[str | None, Query(max_length=32)]
 CategoryQuery = Annotated[str | None, Query(max_length=32)]
+SortQuery = Annotated[
+    str | None,
+    Query(max_length=32, description="ranking order: a column, '-' first for descending (e.g. -overdue)"),
+]
 
 #: How the tiles and levels are named (ids of the dashboard catalogue).
 LABELS = {
@@ -76,10 +80,20 @@ GAP_HEADINGS = [
 
 
 def _filter(
-    area: str | None, since: dt.date | None, until: dt.date | None, item: str | None, category: str | None
+    area: str | None,
+    since: dt.date | None,
+    until: dt.date | None,
+    item: str | None,
+    category: str | None,
+    sort: str | None = None,
 ) -> service.DashboardFilter:
     return service.DashboardFilter(
-        area=area or None, since=since, until=until, item=item or None, category=category or None
+        area=area or None,
+        since=since,
+        until=until,
+        item=item or None,
+        category=category or None,
+        sort=sort or None,
     )
 
 
@@ -91,6 +105,7 @@ def _query(d: service.Dashboard, **changes: Any) -> str:
         "until": d.period.last.isoformat(),
         "item": d.filters.item,
         "category": d.filters.category,
+        "sort": d.filters.sort,
     }
     values.update(changes)
     return urlencode({k: v for k, v in values.items() if v})
@@ -119,9 +134,10 @@ async def dashboard_page(
     until: DayQuery = None,
     item: ItemQuery = None,
     category: CategoryQuery = None,
+    sort: SortQuery = None,
 ) -> HTMLResponse:
     """Show the dashboard of an area (default: the token's) and period (default: the last 365 days)."""
-    d = await service.dashboard(engine, user.principal, _filter(area, since, until, item, category))
+    d = await service.dashboard(engine, user.principal, _filter(area, since, until, item, category, sort))
     config = {
         "level": d.level,
         "code": d.code,
@@ -148,8 +164,52 @@ async def dashboard_page(
         "metrics": urlencode(service.metrics_query(d.code, d.period)),
         "config": json.dumps(config, ensure_ascii=False).replace("</", "<\\/"),
         "category_names": CATEGORY_NAMES,
+        "sorts": _sorts(d),
+        "view": d,
+        "tiles_query": _query(d, item=None, category=None, sort=None),
     }
     return render(request, "dashboard/page.html", context, user=user)
+
+
+def _sorts(d: service.Dashboard) -> list[dict[str, str]]:
+    """Return, per ranking column, the link that sorts by it and its ``aria-sort`` state.
+
+    The first click on a figure sorts it descending (most first), on the code or name
+    ascending; a click on the column already sorted turns its direction round.
+    """
+    column, descending = service.sort_key(d.filters.sort)
+    out = []
+    for name in service.ROW_COLUMNS:
+        if name == column and d.filters.sort:
+            state = "descending" if descending else "ascending"
+            target = name if descending else f"-{name}"
+        else:
+            state = "none"
+            target = name if name in ("key", "name") else f"-{name}"
+        out.append({"column": name, "state": state, "href": "/console/dashboard?" + _query(d, sort=target)})
+    return out
+
+
+@router.get("/console/dashboard/tiles", response_class=HTMLResponse)
+async def tiles_partial(
+    request: Request,
+    engine: ReplicaEngineDep,
+    user: ConsoleUserDep,
+    area: AreaQuery = None,
+    since: DayQuery = None,
+    until: DayQuery = None,
+) -> HTMLResponse:
+    """Answer the KPI tiles alone (partial): the page refreshes them when its event stream says so."""
+    t = await service.tiles(engine, user.principal, _filter(area, since, until, None, None))
+    pairs = (("area", t.code if area else None), ("since", t.period.first), ("until", t.period.last))
+    query = urlencode({k: v for k, v in pairs if v})
+    context = {
+        "view": t,
+        "labels": LABELS,
+        "tiles_query": query,
+        "metrics": urlencode(service.metrics_query(t.code, t.period)),
+    }
+    return render(request, "dashboard/_tiles.html", context, user=user)
 
 
 @router.get("/console/dashboard/ranking.csv")
@@ -159,9 +219,10 @@ async def ranking_csv(
     area: AreaQuery = None,
     since: DayQuery = None,
     until: DayQuery = None,
+    sort: SortQuery = None,
 ) -> Response:
-    """Export the ranking table (one row per child area) as CSV: the same rows as the page's table."""
-    d = await service.dashboard(engine, user.principal, _filter(area, since, until, None, None))
+    """Export the ranking table (one row per child area) as CSV: the same rows, in the same order."""
+    d = await service.dashboard(engine, user.principal, _filter(area, since, until, None, None, sort))
     body = service.rows_csv(d.ranking, _headings(user.lang, ROW_HEADINGS))
     return _csv(body, f"ranking-{d.code or 'city'}-{d.period.first}-{d.period.last}.csv")
 

@@ -39,10 +39,15 @@ function drillTo(code) {
   location.assign(`/console/dashboard?${query}`);
 }
 
+//: bumped when the cases change: the tiles are cached by the browser for a minute, so a reload
+//: asks for them under a new address
+let heatVersion = 0;
+
 function heatTiles(since, until) {
   const query = new URLSearchParams({ since, until });
   if (config.item) query.set("item", config.item);
   if (config.category) query.set("category", config.category);
+  if (heatVersion) query.set("v", String(heatVersion));
   return [`${location.origin}/tiles/incidents/{z}/{x}/{y}.mvt?${query}`];
 }
 
@@ -211,9 +216,57 @@ async function start() {
     map.on("mouseleave", "grids-fill", () => { map.getCanvas().style.cursor = ""; });
   }
   map.once("idle", () => { element.dataset.ready = "true"; });
-  document.body.addEventListener("wg:reset", () => map.getSource("heat")?.reload?.());
+  // the heat follows the cases too, more slowly than the tiles (a reload fetches every tile on screen)
+  let heatAt = 0;
+  let heatPending = null;
+  const reloadHeat = () => {
+    if (heatPending) return;
+    heatPending = setTimeout(() => {
+      heatPending = null;
+      heatAt = Date.now();
+      heatVersion += 1;
+      const source = map.getSource("heat");
+      source.setTiles(source.tiles.map((url) =>
+        /[?&]v=\d+/.test(url) ? url.replace(/([?&])v=\d+/, `$1v=${heatVersion}`) : `${url}&v=${heatVersion}`));
+    }, Math.max(0, heatAt + HEAT_EVERY - Date.now()));
+  };
+  document.body.addEventListener("wg:kpi", reloadHeat);
 }
 
+//: the KPI tiles follow the cases: a change in the page's area (the event stream's rows name their
+//: community) asks for the tiles again, at most once per TILE_DELAY ms (changes meanwhile wait for it)
+const TILE_DELAY = 1500;
+//: the heat layer reloads at most once per HEAT_EVERY ms
+const HEAT_EVERY = 10000;
+
+export function touchesArea(code, rows) {
+  if (!code) return true;
+  const prefix = code.length > 12 ? code.slice(0, 12) : code;
+  return (rows || []).some((row) => typeof row.community === "string" && row.community.startsWith(prefix));
+}
+
+function liveTiles() {
+  let pending = null;
+  const refresh = () => {
+    if (pending) return;
+    pending = setTimeout(() => {
+      pending = null;
+      document.body.dispatchEvent(new CustomEvent("wg:kpi"));
+    }, TILE_DELAY);
+  };
+  document.body.addEventListener("wg:incident", (e) => { if (touchesArea(config.code, e.detail?.rows)) refresh(); });
+  document.body.addEventListener("wg:bulk", (e) => {
+    if (touchesArea(config.code, [{ community: e.detail?.community }])) refresh();
+  });
+  document.body.addEventListener("wg:reset", refresh);
+  document.body.addEventListener("htmx:afterSwap", (e) => {
+    if (e.target?.id === "wg-tiles") {
+      document.body.dataset.tilesRefreshed = String(Number(document.body.dataset.tilesRefreshed || 0) + 1);
+    }
+  });
+}
+
+liveTiles();
 drawTrends(document.getElementById("wg-trends"), config);
 start().catch((error) => {
   element.dataset.ready = "error";
