@@ -271,7 +271,7 @@ FUNCTIONS = frozenset(
     {"audit_log_append_only", "wangge_ledger_append_only", "auth_notify", "audit_created_id"}
 )
 #: ... and the console's live-change triggers (migration 0009_notify), one per kind of row, and the
-#: daily summary's (migration 0029_daily_summary: the summary is restored as dumped, its triggers
+#: daily summary's (migration 0032_daily_summary: the summary is restored as dumped, its triggers
 #: come after the data, in the post-data section)
 FUNCTION_PREFIXES = ("wangge_live_", "wangge_daily_")
 _ENTRY = re.compile(r"^(\d+); (\d+) (\d+) (.+)$")

@@ -5,7 +5,7 @@ These classes are the single source of the schema; Alembic migrations in
 city carries ``city_code`` (the 6-digit administrative code of the city, e.g.
 ``340500`` for Ma'anshan). The tables that grow with cities and time are
 partitioned by city and, for history, by month (``api/store/partitions.py``,
-migration ``0032_partitions``): their primary and unique keys include the
+migration ``0030_partitions``): their primary and unique keys include the
 partition keys, and foreign keys to ``incidents`` are ``(incident_id, city_code)``.
 All geometries are WGS84 (EPSG:4326); distances and areas are measured in a
 metric projection at query time.
@@ -203,7 +203,7 @@ class Building(Base):
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    #: Unique per city (``uq_buildings_city_code``, migration 0031_cities): two cities may both have a B0001.
+    #: Unique per city (``uq_buildings_city_code``, migration 0029_cities): two cities may both have a B0001.
     code: Mapped[str] = mapped_column(String(32))
     city_code: Mapped[str] = mapped_column(String(6), index=True)
     community_code: Mapped[str] = mapped_column(ForeignKey("communities.code"), index=True)
@@ -235,7 +235,7 @@ class PlanAssignment(Base):
 
 
 class BuildingUnit(Base):
-    """A unit (单元, an entrance/staircase) of a building with its households (migration 0033_building_units).
+    """A unit (单元, an entrance/staircase) of a building with its households (migration 0028_building_units).
 
     Stored by ``wangge import units`` from the resident registry; a redraw with ``oversize =
     "split_units"`` plans each unit of a building above the maximum like a building.
@@ -258,7 +258,7 @@ class BuildingUnit(Base):
 
 
 class PlanUnitAssignment(Base):
-    """Which grid of a plan holds each unit of a building split by its units (0033_building_units)."""
+    """Which grid of a plan holds each unit of a building split by its units (0028_building_units)."""
 
     __tablename__ = "plan_unit_assignments"
 
@@ -354,7 +354,7 @@ class PartyOrg(Base):
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     city_code: Mapped[str] = mapped_column(String(6), index=True)
     tier: Mapped[str] = mapped_column(String(16))
-    #: Unique per city (``uq_party_orgs_city_code``, migration 0031_cities).
+    #: Unique per city (``uq_party_orgs_city_code``, migration 0029_cities).
     code: Mapped[str] = mapped_column(String(24))
     name: Mapped[str] = mapped_column(Text)
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("party_orgs.id"), index=True)
@@ -575,7 +575,7 @@ class ApiToken(Base):
     department_code: Mapped[str | None] = mapped_column(String(32))
     person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
     #: The city the token is confined to (6-digit code); NULL: a national/provincial token
-    #: that sees every city (migration 0031_cities).
+    #: that sees every city (migration 0029_cities).
     city_code: Mapped[str | None] = mapped_column(String(6), index=True)
     label: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = _now()
@@ -899,7 +899,7 @@ class PlanEditGrid(Base):
     households: Mapped[int] = mapped_column(Integer)
     buildings: Mapped[int] = mapped_column(Integer)
     building_ids: Mapped[list[int]] = mapped_column(ARRAY(BigInteger), server_default=text("'{}'"))
-    #: Units of split buildings the grid held (``building_units.id``; migration 0033_building_units).
+    #: Units of split buildings the grid held (``building_units.id``; migration 0028_building_units).
     unit_ids: Mapped[list[int]] = mapped_column(ARRAY(BigInteger), server_default=text("'{}'"))
     geom: Mapped[Any] = mapped_column(Geometry("MULTIPOLYGON", srid=SRID, spatial_index=False))
 

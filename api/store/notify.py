@@ -58,7 +58,7 @@ class Change:
     bulk
         How many rows a bulk notice stands for (0 for a single row).
     city
-        The city the row lies in (``ct`` since migration ``0034_city_scope``; None in
+        The city the row lies in (``ct`` since migration ``0031_city_scope``; None in
         an older payload: the community code's city is used).
     """
 

@@ -1,4 +1,4 @@
-"""Migration 0032_partitions turns a loaded single-city store into a partitioned one in place."""
+"""Migration 0030_partitions turns a loaded single-city store into a partitioned one in place."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from api.store.engine import psycopg_dsn
 from api.store.migrate import alembic_config
 from gis.demo import generate_city
 
-REVISION = "0032_partitions"
+REVISION = "0030_partitions"
 #: Tables that gain ``city_code`` in the migration (compared without it).
 GAINED = {"audit_log", "incident_reporters", "report_tickets", "incident_photos", "incident_claims"}
 

@@ -29,7 +29,7 @@ features: tipg resolves each request's collection through our
 (``community_code``, or ``code`` for communities), ANDed with whatever the
 client filters by. An item outside the area answers 404 as a missing one. A token
 confined to a city gets its city as a condition too: on the views' ``city_code``
-column (migration ``0034_city_scope``), or, on a view without one, on the community
+column (migration ``0031_city_scope``), or, on a view without one, on the community
 column's city prefix (a row of no community is then not shown). What stays the
 store's: the collection list, each collection's metadata (its extent is the whole
 table's, computed at start-up) and the queryables (column names).
@@ -66,7 +66,7 @@ PREFIX = "/ogc"
 #: The column that places a published view's rows in a community (views of migration 0005).
 COMMUNITY_COLUMN = {f"{SCHEMA}.communities": "code"}
 DEFAULT_COMMUNITY_COLUMN = "community_code"
-#: The column that places a published view's rows in a city (migration 0034_city_scope).
+#: The column that places a published view's rows in a city (migration 0031_city_scope).
 CITY_COLUMN = "city_code"
 #: Answers differ per token's area: never kept by a shared cache.
 OGC_HEADERS = [(b"cache-control", b"private, no-store"), (b"vary", b"Authorization, Cookie")]

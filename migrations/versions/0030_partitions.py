@@ -19,8 +19,8 @@ The downgrade rebuilds plain tables the same way (rows of months archived with
 ``wangge db maintain --archive-before`` are not part of the table any more and stay
 in the schema ``archive`` or their dump).
 
-Revision ID: 0032_partitions
-Revises: 0031_cities
+Revision ID: 0030_partitions
+Revises: 0029_cities
 """
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ from psycopg import sql
 
 from api.store import partitions as p
 
-revision: str = "0032_partitions"
-down_revision: str | Sequence[str] | None = "0031_cities"
+revision: str = "0030_partitions"
+down_revision: str | Sequence[str] | None = "0029_cities"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -7,7 +7,7 @@ plans each unit of a building above the maximum like a building of its own.
 building itself stays in ``plan_assignments``, in the grid holding most of its households);
 ``plan_edit_grids.unit_ids`` keeps them for an undo.
 
-Revision ID: 0033_building_units
+Revision ID: 0028_building_units
 Revises: 0027_plan_jobs
 """
 
@@ -18,7 +18,7 @@ from alembic import op
 from geoalchemy2 import Geometry
 from sqlalchemy.dialects import postgresql
 
-revision: str = "0033_building_units"
+revision: str = "0028_building_units"
 down_revision: str | Sequence[str] | None = "0027_plan_jobs"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

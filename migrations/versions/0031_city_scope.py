@@ -8,16 +8,16 @@
 * The published OGC views (schema ``ogc``, migration ``0005``) gain a last column
   ``city_code``, which the ``/ogc`` mount filters on for a city-confined token.
 
-Revision ID: 0034_city_scope
-Revises: 0032_partitions
+Revision ID: 0031_city_scope
+Revises: 0030_partitions
 """
 
 from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0034_city_scope"
-down_revision: str | Sequence[str] | None = "0032_partitions"
+revision: str = "0031_city_scope"
+down_revision: str | Sequence[str] | None = "0030_partitions"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -10,8 +10,8 @@
 An existing single-city store migrates in place: its tokens stay national, its
 codes were unique store-wide and so are unique per city.
 
-Revision ID: 0031_cities
-Revises: 0033_building_units
+Revision ID: 0029_cities
+Revises: 0028_building_units
 """
 
 from collections.abc import Sequence
@@ -19,8 +19,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0031_cities"
-down_revision: str | Sequence[str] | None = "0033_building_units"
+revision: str = "0029_cities"
+down_revision: str | Sequence[str] | None = "0028_building_units"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -19,8 +19,8 @@ What depends on the clock (overdue now) or does not add up (medians) is not in
 it: ``api/store/sql/metrics.py`` counts those from the cases. An index on
 ``incidents.created_at`` serves the latest case and the partial days at a window's edges.
 
-Revision ID: 0029_daily_summary
-Revises: 0034_city_scope (written on 0027_plan_jobs; chained after the migrations main took first)
+Revision ID: 0032_daily_summary
+Revises: 0031_city_scope
 """
 
 from collections.abc import Sequence
@@ -28,8 +28,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0029_daily_summary"
-down_revision: str | Sequence[str] | None = "0034_city_scope"
+revision: str = "0032_daily_summary"
+down_revision: str | Sequence[str] | None = "0031_city_scope"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
