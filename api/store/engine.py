@@ -39,6 +39,11 @@ def resolve_url(settings: DatabaseSettings, start: bool = True) -> str:
     return cluster.app_url
 
 
+#: how often (ms) PostgreSQL checks, during a long statement, that the client is still there
+#: (``client_connection_check_interval``, PostgreSQL 14+)
+CLIENT_CHECK_MS = "1000"
+
+
 def with_driver(url: str, driver: str) -> str:
     """Return the same URL with SQLAlchemy's ``postgresql+<driver>`` scheme."""
     u = make_url(url)
@@ -58,6 +63,9 @@ def make_async_engine(url: str, settings: DatabaseSettings) -> AsyncEngine:
                 "statement_timeout": str(settings.statement_timeout_ms),
                 "application_name": "wangge-api",
                 "jit": "off",
+                # a server process that dies mid-statement (killed, OOM) has its work aborted
+                # within a second, not at the statement's end: no ghost holds the locks
+                "client_connection_check_interval": CLIENT_CHECK_MS,
             }
         },
     )
@@ -93,7 +101,12 @@ def make_replica_engine(url: str, settings: DatabaseSettings, check: bool = Fals
 
 def make_sync_engine(url: str) -> Engine:
     """Make a psycopg engine for the CLI, migrations and bulk work (bound values hidden in errors)."""
-    return create_engine(with_driver(url, "psycopg"), pool_pre_ping=True, hide_parameters=True)
+    return create_engine(
+        with_driver(url, "psycopg"),
+        pool_pre_ping=True,
+        hide_parameters=True,
+        connect_args={"options": f"-c client_connection_check_interval={CLIENT_CHECK_MS}"},
+    )
 
 
 def psycopg_dsn(url: str) -> str:

@@ -22,7 +22,12 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 CHANNEL = "wangge_live"
-PER_NOTIFY = 30
+#: rows per message: with ``ct`` a row is ~300 bytes and PostgreSQL refuses a payload of 8000
+#: bytes or more ("payload string too long" failed a publish that moved 30 cases); 0009 sent 30
+PER_NOTIFY = 15
+PER_NOTIFY_BEFORE = 30
+#: a message this long is not sent; the bulk notices (re-read your view) go instead
+MAX_PAYLOAD = 7900
 BULK = 1000
 
 _INCIDENT_ROW = (
@@ -59,24 +64,51 @@ _CITY = ", 'ct', n.city_code"
 _CLAIM = ", 'claimed', claimed, 'claim_until', until"
 
 
+def _distinct(row: str, city: bool) -> str:
+    """Name each reporter token once in a row (0009's repeated it per report of a merged case)."""
+    return (
+        row.replace("ARRAY(SELECT x.reporter_token_id", "ARRAY(SELECT DISTINCT x.reporter_token_id")
+        if city
+        else row
+    )
+
+
 def _function(kind: str, row: str, extra: str, city: bool) -> str:
     bulk_city = "'ct', city_code, " if city else ""
     group = "city_code, community_code" if city else "community_code"
+    per = PER_NOTIFY if city else PER_NOTIFY_BEFORE
+    bulk = f"""
+      SELECT json_build_object('k', '{kind}', 'op', TG_OP, 'bulk', true, {bulk_city}'c', community_code,
+                               'n', count(*))::text
+      FROM changed GROUP BY {group}"""
+    # the size guard is this migration's (0009 had none; its downgrade restores 0009 exactly)
+    send = (
+        f"""IF octet_length(msg) <= {MAX_PAYLOAD} THEN
+      PERFORM pg_notify('{CHANNEL}', msg);
+    ELSIF NOT sent_bulk THEN
+      sent_bulk := true;
+      FOR note IN {bulk}
+      LOOP
+        PERFORM pg_notify('{CHANNEL}', note);
+      END LOOP;
+    END IF;"""
+        if city
+        else f"PERFORM pg_notify('{CHANNEL}', msg);"
+    )
     return f"""
 CREATE OR REPLACE FUNCTION wangge_live_{kind}() RETURNS trigger LANGUAGE plpgsql AS $fn$
 DECLARE
   total bigint;
   msg text;
+  note text;
+  sent_bulk boolean := false;
 BEGIN
   SELECT count(*) INTO total FROM changed;
   IF total = 0 THEN
     RETURN NULL;
   END IF;
   IF total > {BULK} THEN
-    FOR msg IN
-      SELECT json_build_object('k', '{kind}', 'op', TG_OP, 'bulk', true, {bulk_city}'c', community_code,
-                               'n', count(*))::text
-      FROM changed GROUP BY {group}
+    FOR msg IN {bulk}
     LOOP
       PERFORM pg_notify('{CHANNEL}', msg);
     END LOOP;
@@ -84,12 +116,12 @@ BEGIN
   END IF;
   FOR msg IN
     SELECT json_build_object('k', '{kind}', 'op', TG_OP, 'rows', json_agg(r))::text
-    FROM (SELECT (row_number() OVER () - 1) / {PER_NOTIFY} AS chunk,
-                 {row.format(more=_CITY if city else "")} AS r
+    FROM (SELECT (row_number() OVER () - 1) / {per} AS chunk,
+                 {_distinct(row, city).format(more=_CITY if city else "")} AS r
           FROM changed n {extra}) rows_
     GROUP BY chunk
   LOOP
-    PERFORM pg_notify('{CHANNEL}', msg);
+    {send}
   END LOOP;
   RETURN NULL;
 END
@@ -98,7 +130,17 @@ $fn$;
 
 
 def _claim_function(city: bool) -> str:
-    row = _INCIDENT_ROW.format(more=(_CITY if city else "") + _CLAIM)
+    row = _distinct(_INCIDENT_ROW, city).format(more=(_CITY if city else "") + _CLAIM)
+    bulk_city = "'ct', n.city_code, " if city else ""
+    too_long = (
+        f"""IF octet_length(msg) > {MAX_PAYLOAD} THEN
+    SELECT json_build_object('k', 'incident', 'op', 'UPDATE', 'bulk', true, {bulk_city}'c', n.community_code,
+                             'n', 1)::text INTO msg FROM incidents n WHERE n.id = iid;
+  END IF;
+  """
+        if city
+        else ""
+    )
     return f"""
 CREATE OR REPLACE FUNCTION wangge_live_claim() RETURNS trigger LANGUAGE plpgsql AS $fn$
 DECLARE
@@ -114,7 +156,7 @@ BEGIN
   END IF;
   SELECT json_build_object('k', 'incident', 'op', 'UPDATE', 'rows', json_build_array({row}))::text
     INTO msg FROM incidents n LEFT JOIN grids g ON g.id = n.grid_id WHERE n.id = iid;
-  IF msg IS NOT NULL THEN
+  {too_long}IF msg IS NOT NULL THEN
     PERFORM pg_notify('{CHANNEL}', msg);
   END IF;
   RETURN NULL;

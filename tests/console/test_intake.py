@@ -380,8 +380,11 @@ def test_nearby_and_recent_lists_follow_cases_filed_elsewhere_live(
     assert r.status_code == 200, r.text
 
     def status_shown(d: Any) -> Any:
-        rows = page.all(f"#in-recent .in-recent-case[data-incident-id='{mine}']")
-        return rows and rows[0].get_attribute("data-status") == "escalated"
+        # read in the page (the list is swapped in place: a found element may go stale)
+        return d.execute_script(
+            "const r = document.querySelector(arguments[0]); return r && r.dataset.status;",
+            f"#in-recent .in-recent-case[data-incident-id='{mine}']",
+        ) == "escalated"
 
     page.wait(status_shown, 30)
     page.assert_clean()

@@ -236,6 +236,34 @@ def test_topics_are_checked_before_the_stream(console_server: Server, make_token
     assert httpx.get(f"{url}?topics=incidents").status_code == 401
 
 
+def test_a_case_merged_from_hundreds_of_reports_still_commits_and_is_announced(
+    console_server: Server, streams: Callable[..., Stream], make_token: Callable[..., str], sql: SQL
+) -> None:
+    """PostgreSQL refuses a notification of 8000 bytes or more: a publish moving a case merged
+    from a burst of reports by one token once failed on it ("payload string too long", 503).
+    Each reporter is named once, and a message still too long becomes a bulk notice."""
+    s = streams(console_server, make_token("admin"), "topics=incidents")
+    s.hello()
+    sql("SELECT setval('api_tokens_id_seq', 90000000000)")  # a long-lived store's token ids are long
+    make_token("reporter")
+    token_id = sql("SELECT max(id) FROM api_tokens")[0][0]
+    target, *sources = (r[0] for r in sql("SELECT id FROM incidents ORDER BY id LIMIT 2001"))
+    sql(
+        "INSERT INTO incident_reporters (incident_id, source_incident_id, city_code, reporter_token_id) "
+        "SELECT %s, i.id, i.city_code, %s FROM incidents i WHERE i.id = ANY(%s)",
+        (target, token_id, sources),
+    )
+    assert len(sources) == 2000
+    # one long statement; one of its rows names 2,000 reports (alone too long for a message)
+    others = [
+        r[0] for r in sql("SELECT id FROM incidents WHERE id <> %s ORDER BY id DESC LIMIT 40", (target,))
+    ]
+    sql("UPDATE incidents SET due_at = due_at WHERE id = ANY(%s)", ([target, *others],))  # raised before
+    _, data, _ = s.wait_for(lambda n, d: n == "incident" and target in _ids(d), timeout=30)
+    row = next(r for r in data["rows"] if r["id"] == target)
+    assert row["status"]
+
+
 def test_a_bulk_statement_sends_one_notice_per_community(
     console_server: Server, streams: Callable[..., Stream], make_token: Callable[..., str], sql: SQL
 ) -> None:
