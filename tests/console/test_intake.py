@@ -381,10 +381,13 @@ def test_nearby_and_recent_lists_follow_cases_filed_elsewhere_live(
 
     def status_shown(d: Any) -> Any:
         # read in the page (the list is swapped in place: a found element may go stale)
-        return d.execute_script(
-            "const r = document.querySelector(arguments[0]); return r && r.dataset.status;",
-            f"#in-recent .in-recent-case[data-incident-id='{mine}']",
-        ) == "escalated"
+        return (
+            d.execute_script(
+                "const r = document.querySelector(arguments[0]); return r && r.dataset.status;",
+                f"#in-recent .in-recent-case[data-incident-id='{mine}']",
+            )
+            == "escalated"
+        )
 
     page.wait(status_shown, 30)
     page.assert_clean()
