@@ -101,12 +101,21 @@ def test_the_lookup_table_answers_as_the_tree(db_url: str, sql: Any) -> None:
         try:
             await index.build()
             found = near = 0
-            for tol in (TOLERANCE_M, 0.0, 40.0):
+            cities = sorted({g.city_code for g in index._snap.grids}) if index._snap else []
+            for tol, city in (
+                (TOLERANCE_M, None),
+                (0.0, None),
+                (40.0, None),
+                (TOLERANCE_M, cities[0]),
+                (5.0, "999999"),
+            ):
                 for lon, lat in points:
-                    got = index.locate(lon, lat, tol)
-                    assert got == index.locate_by_tree(lon, lat, tol), (lon, lat, tol)
+                    got = index.locate(lon, lat, tol, city)
+                    assert got == index.locate_by_tree(lon, lat, tol, city), (lon, lat, tol, city)
                     found += got is not None
                     near += bool(got and got.neighbours)
+                    if city == "999999":
+                        assert got is None
             return found, near
         finally:
             await engine.dispose()

@@ -278,9 +278,9 @@ class GridIndex:
         snap = self._snap
         assert snap is not None
         if tolerance_m > TABLE_TOLERANCE_M:
-            return self.locate_by_tree(lon, lat, tolerance_m)
+            return self.locate_by_tree(lon, lat, tolerance_m, city)
         if abs(lat) >= 60.0:  # a metre is more than DEG_PER_M degrees of longitude there
-            return self.locate_by_tree(lon, lat, tolerance_m)
+            return self.locate_by_tree(lon, lat, tolerance_m, city)
         key = (math.floor(lon / CELL_DEG), math.floor(lat / CELL_DEG))
         cell = snap.cells.get(key)
         if not cell:
@@ -292,6 +292,8 @@ class GridIndex:
         boxed: list[int] = []  # grids whose box holds the point, in code order
         close: list[int] = []  # the others whose box is within the tolerance
         for i in cell:
+            if city is not None and snap.grids[i].city_code != city:
+                continue  # another city's grids are neither found nor neighbours
             x0, y0, x1, y1 = snap.bounds[i]
             if x0 <= lon <= x1 and y0 <= lat <= y1:
                 boxed.append(i)
@@ -322,7 +324,9 @@ class GridIndex:
         neighbours.sort(key=lambda n: n.code)
         return replace(grid, neighbours=neighbours)
 
-    def locate_by_tree(self, lon: float, lat: float, tolerance_m: float) -> LocatedGrid | None:
+    def locate_by_tree(
+        self, lon: float, lat: float, tolerance_m: float, city: str | None = None
+    ) -> LocatedGrid | None:
         """Answer :meth:`locate` through the STRtree (for a tolerance wider than the table's margin).
 
         The same answer as :meth:`locate` (``tests/api/test_grid_index.py`` compares them).
@@ -339,11 +343,18 @@ class GridIndex:
         if tolerance_m <= 0:
             return snap.grids[best]
         near = snap.tree.query(pt, predicate="dwithin", distance=tolerance_m * DEG_PER_M)
-        return self._with_neighbours(snap, snap.grids[best], best, near, lon, lat, tolerance_m)
+        return self._with_neighbours(snap, snap.grids[best], best, near, lon, lat, tolerance_m, city)
 
     @staticmethod
     def _with_neighbours(
-        snap: _Snapshot, grid: LocatedGrid, best: int, near: np.ndarray, lon: float, lat: float, tol: float
+        snap: _Snapshot,
+        grid: LocatedGrid,
+        best: int,
+        near: np.ndarray,
+        lon: float,
+        lat: float,
+        tol: float,
+        city: str | None,
     ) -> LocatedGrid:
         mx, my = metres_per_degree(lat)
         neighbours = []
