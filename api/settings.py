@@ -170,6 +170,11 @@ class DispatchSettings(BaseSettings):
     walk_margin_m: float = Field(default=1_500.0, gt=0)
     #: Offers skip people farther than this (metres); beyond it the task stays open.
     max_offer_distance_m: float = Field(default=20_000.0, gt=0)
+    #: Position reports wait for the disk at commit (``synchronous_commit``). Off by default: a
+    #: report is answered once committed (atomic, visible to every reader), and PostgreSQL's WAL
+    #: writer puts it on disk within a fraction of a second; a crash of the database server in
+    #: between may lose the last pings (each soon superseded by the next), never part of one.
+    durable_positions: bool = False
 
 
 class Settings(BaseModel):

@@ -50,6 +50,32 @@ def bench_token(url: str, role: str = "admin") -> str:
         engine.dispose()
 
 
+#: the process id of each running :func:`server` (by base URL), for :func:`cpu_seconds`
+PIDS: dict[str, int] = {}
+
+
+def cpu_seconds(base: str) -> float:
+    """CPU time (user + system) the server at ``base`` has used so far (one worker: one process).
+
+    On a shared machine a server's CPU per request is steadier than its throughput, which
+    moves with whatever else runs.
+    """
+    with open(f"/proc/{PIDS[base]}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def load_with_cpu(
+    base: str, paths: list[str], concurrency: int, seconds: float, headers: dict[str, str] | None = None
+) -> dict[str, object]:
+    """:func:`load`, plus the server's CPU microseconds per request (``server_cpu_us_per_request``)."""
+    before = cpu_seconds(base)
+    out = load(base, paths, concurrency, seconds, headers)
+    used = cpu_seconds(base) - before
+    out["server_cpu_us_per_request"] = round(used / max(1, int(out["requests"])) * 1e6, 1)  # type: ignore[call-overload]
+    return out
+
+
 @contextmanager
 def server(target: str, url: str | None = None, factory: bool = False, workers: int = 1) -> Iterator[str]:
     """Run ``uvicorn target`` in a subprocess on a free loopback port; yields its base URL."""
@@ -76,6 +102,7 @@ def server(target: str, url: str | None = None, factory: bool = False, workers: 
         args.append("--factory")
     proc = subprocess.Popen(args, cwd=ROOT, env=env)
     base = f"http://127.0.0.1:{port}"
+    PIDS[base] = proc.pid
     try:
         deadline = time.monotonic() + 60
         while True:

@@ -54,5 +54,7 @@ def check_lon_lat(lon: float, lat: float, loc_prefix: tuple[str, ...] = ("query"
 def make_point(lon: float, lat: float, crs: str, loc_prefix: tuple[str, ...] = ("query",)) -> WGSPoint:
     """Make a WGS84 point from coordinates in a named system (refused when invalid, naming the field)."""
     check_lon_lat(lon, lat, loc_prefix)
+    if crs == "wgs84":  # nothing to convert (``to_wgs84`` would return the same floats)
+        return WGSPoint(float(lon), float(lat), crs, lon, lat)
     wlon, wlat = to_wgs84(lon, lat, crs)
     return WGSPoint(float(wlon), float(wlat), crs, lon, lat)

@@ -365,6 +365,7 @@ class Slots:
         self.shed = 0
         self._by_client: dict[str, int] = {}
         self._cond: asyncio.Condition | None = None
+        self._waiting = 0  # requests waiting for a slot
 
     def _free(self, known: bool, client: str) -> bool:
         if self.in_flight >= self.limit:
@@ -380,6 +381,7 @@ class Slots:
             return True
         if self._cond is None:
             self._cond = asyncio.Condition()
+        self._waiting += 1
         try:
             async with self._cond:
                 await asyncio.wait_for(
@@ -390,6 +392,8 @@ class Slots:
         except TimeoutError:
             self.shed += 1
             return False
+        finally:
+            self._waiting -= 1
 
     def _take(self, known: bool, client: str) -> None:
         self.in_flight += 1
@@ -407,6 +411,6 @@ class Slots:
                 self._by_client[client] = left
             else:
                 self._by_client.pop(client, None)
-        if self._cond is not None:
+        if self._cond is not None and self._waiting:  # nobody waits: nobody to wake
             async with self._cond:
                 self._cond.notify_all()

@@ -24,7 +24,6 @@ import re
 import uuid
 from collections.abc import Callable
 
-from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -33,6 +32,28 @@ from api.web.errors import error_parts, route_path
 from api.web.limits import Slots
 
 _SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+
+
+def header(scope: Scope, name: bytes) -> str:
+    """Return the first value of request header ``name`` (lower-case bytes), "" when absent."""
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return str(value.decode("latin-1"))
+    return ""
+
+
+def set_headers(message: Message, pairs: list[tuple[bytes, bytes]]) -> None:
+    """Set response headers on an ``http.response.start`` message, replacing any of the same name.
+
+    The same result as ``MutableHeaders(scope=message)[name] = value`` for each pair, with
+    one pass over the headers.
+    """
+    names = {k for k, _ in pairs}
+    raw = message.get("headers") or []
+    kept = [(k, v) for k, v in raw if k.lower() not in names]
+    raw = kept if len(kept) != len(raw) else list(raw)
+    raw.extend(pairs)
+    message["headers"] = raw
 
 
 class RequestId:
@@ -46,13 +67,14 @@ class RequestId:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        sent = Headers(scope=scope).get("x-request-id", "")
+        sent = header(scope, b"x-request-id")
         rid = sent if _SANE_ID.match(sent) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = rid
+        pair = [(b"x-request-id", rid.encode("latin-1"))]
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                MutableHeaders(scope=message)["x-request-id"] = rid
+                set_headers(message, pair)
             await send(message)
 
         await self.app(scope, receive, send_with_id)
@@ -60,11 +82,14 @@ class RequestId:
 
 def carries_credentials(scope: Scope) -> bool:
     """Whether a request came with a token or a session (header, cookie or query)."""
-    headers = Headers(scope=scope)
-    if headers.get("authorization") or "wangge_session=" in headers.get("cookie", ""):
+    if header(scope, b"authorization") or "wangge_session=" in header(scope, b"cookie"):
         return True
     query = scope.get("query_string", b"")
     return b"access_token=" in query or b"api_key=" in query
+
+
+_ALWAYS = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer")]
+_PRIVATE = [*_ALWAYS, (b"cache-control", b"private, no-store")]
 
 
 class SecurityHeaders:
@@ -82,12 +107,8 @@ class SecurityHeaders:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                headers["x-content-type-options"] = "nosniff"
-                headers["referrer-policy"] = "no-referrer"
                 state = scope.get("state") or {}
-                if private or state.get("principal") is not None:
-                    headers["cache-control"] = "private, no-store"
+                set_headers(message, _PRIVATE if private or state.get("principal") is not None else _ALWAYS)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
@@ -182,7 +203,7 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = Headers(scope=scope).get("content-length", "")
+        declared = header(scope, b"content-length")
         if declared.isascii() and declared.isdigit() and int(declared) > self.max_bytes:
             err = TooLarge(
                 f"request body of {int(declared)} bytes exceeds the limit of {self.max_bytes} bytes",

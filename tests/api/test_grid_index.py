@@ -91,6 +91,39 @@ def test_the_index_answers_as_postgis(db_url: str, sql: Any) -> None:
     assert 0 < found < len(points) and near > 50
 
 
+def test_the_lookup_table_answers_as_the_tree(db_url: str, sql: Any) -> None:
+    """The cell table (the hot path) gives exactly the tree's answer: grid, neighbours, distances."""
+    points = sql(SAMPLES)
+
+    async def compare() -> tuple[int, int]:
+        engine = make_async_engine(db_url, DatabaseSettings())
+        index = GridIndex(engine.execution_options(isolation_level="AUTOCOMMIT"))
+        try:
+            await index.build()
+            found = near = 0
+            cities = sorted({g.city_code for g in index._snap.grids}) if index._snap else []
+            for tol, city in (
+                (TOLERANCE_M, None),
+                (0.0, None),
+                (40.0, None),
+                (TOLERANCE_M, cities[0]),
+                (5.0, "999999"),
+            ):
+                for lon, lat in points:
+                    got = index.locate(lon, lat, tol, city)
+                    assert got == index.locate_by_tree(lon, lat, tol, city), (lon, lat, tol, city)
+                    found += got is not None
+                    near += bool(got and got.neighbours)
+                    if city == "999999":
+                        assert got is None
+            return found, near
+        finally:
+            await engine.dispose()
+
+    found, near = asyncio.run(compare())
+    assert found > 0 and near > 50
+
+
 # ---------------------------------------------------------------- two processes
 
 

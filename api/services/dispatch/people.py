@@ -167,7 +167,9 @@ async def report_position(
             return ["body"]
 
     pings = await _checked_pings(conn, items, settings, now, loc_of)
-    await people.record_pings(conn, pings, prune_before=rules.history_cutoff(now, settings))
+    await people.record_pings(
+        conn, pings, prune_before=rules.history_cutoff(now, settings), durable=settings.durable_positions
+    )
     after = await people.get_person(conn, person_id)
     assert after is not None
     return ReportedPerson(accepted=len(items), **_person_fields(after, settings, now))
@@ -210,7 +212,9 @@ async def report_positions(
         )
     items = [(places[p.person_id], p) for p in batch.pings]
     pings = await _checked_pings(conn, items, settings, now, lambda i: ["body", "pings", i])
-    moved = await people.record_pings(conn, pings, prune_before=rules.history_cutoff(now, settings))
+    moved = await people.record_pings(
+        conn, pings, prune_before=rules.history_cutoff(now, settings), durable=settings.durable_positions
+    )
     return PositionsAccepted(accepted=len(batch.pings), people=len(ids), positions_moved=moved)
 
 

@@ -231,6 +231,8 @@ _COSTS = text(
 )
 
 _pgr_version: str | None = None
+_CUSTOM_PLANS = text("SET plan_cache_mode = force_custom_plan")
+_DEFAULT_PLANS = text("RESET plan_cache_mode")
 
 
 # --------------------------------------------------------------------------- functions
@@ -248,7 +250,14 @@ async def nearest_straight(
     if stmt is None:
         stmt = _sql_cache[where] = text(nearest_sql(where))
     params = {**flt.params(), "lon": lon, "lat": lat, "k": k, "fresh_after": fresh_after}
-    rows = (await conn.execute(stmt, params)).mappings().all()
+    # A prepared statement is planned generically after five runs; for this one PostgreSQL's
+    # generic plan drops the KNN index order and sorts every person of the role (30 ms at
+    # 100,000 people instead of 1). Plan it for its own values, on this connection only.
+    await conn.execute(_CUSTOM_PLANS)
+    try:
+        rows = (await conn.execute(stmt, params)).mappings().all()
+    finally:
+        await conn.execute(_DEFAULT_PLANS)
     return [NearbyRow(**r) for r in rows]
 
 

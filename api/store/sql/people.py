@@ -219,7 +219,12 @@ async def city_extent(conn: AsyncConnection, city_code: str) -> Extent | None:
     return _extent_cache[city_code]
 
 
-async def record_pings(conn: AsyncConnection, pings: Pings, prune_before: dt.datetime) -> int:
+_RELAXED_COMMIT = text("SET LOCAL synchronous_commit TO OFF")
+
+
+async def record_pings(
+    conn: AsyncConnection, pings: Pings, prune_before: dt.datetime, durable: bool = True
+) -> int:
     """Append pings to the history, move current positions forward, prune old history.
 
     Parameters
@@ -230,12 +235,17 @@ async def record_pings(conn: AsyncConnection, pings: Pings, prune_before: dt.dat
         The pings (already checked and converted to WGS84).
     prune_before
         History of these people older than this is deleted.
+    durable
+        False: this transaction's commit does not wait for the disk (``synchronous_commit``
+        off for it alone; see ``DispatchSettings.durable_positions``).
 
     Returns
     -------
     int
         How many people's current position changed.
     """
+    if not durable:
+        await conn.execute(_RELAXED_COMMIT)
     people = sorted(set(pings.person_ids))
     if len(people) > 1:
         await conn.execute(_LOCK_ORDERED, {"pids": people})

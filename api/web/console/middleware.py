@@ -56,6 +56,10 @@ def _clear_cookie() -> bytes:
     return f"{COOKIE}=; Max-Age=0; Path=/; HttpOnly; SameSite=strict".encode()
 
 
+#: the paths these rules may touch (console pages and scripts, the offline /docs, the public report page)
+_RULED = ("/console", "/docs", "/report")
+
+
 class ConsoleMiddleware:
     """See the module docstring; installed by :func:`api.web.console.install_console`."""
 
@@ -68,6 +72,9 @@ class ConsoleMiddleware:
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]
+        if not path.startswith(_RULED):  # the API: none of these rules applies (the hot paths)
+            await self.app(scope, receive, send)
+            return
         request_headers = Headers(scope=scope)
         swallow = False
 

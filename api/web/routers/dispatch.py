@@ -2,18 +2,83 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.routing import APIRoute
 
+from api.services.coords import CRSName, make_point
 from api.services.dispatch import nearest as service
 from api.services.dispatch.inputs import Mode, NearestQuery, PersonRole
 from api.services.dispatch.views import NearbyPerson
-from api.web.deps import ConnDep, DispatchSettingsDep, PrincipalDep
+from api.web.authorize import authorized
+from api.web.deps import ConnDep, DispatchSettingsDep, PrincipalDep, current_principal
+from api.web.fast import (
+    FastRoute,
+    fast_path,
+    flag,
+    model_response,
+    number,
+    plain_query,
+    short_text,
+    small_int,
+)
 from api.web.params import PointQuery
 from api.web.schemas.dispatch import NearbyPersonOut
 
-router = APIRouter(prefix="/api/v1/dispatch", tags=["dispatch"])
+router = APIRouter(prefix="/api/v1/dispatch", tags=["dispatch"], route_class=FastRoute)
+
+_NEAREST_QUERY = frozenset(
+    {"lon", "lat", "crs", "k", "role", "skill", "available", "mode", "party_member", "community"}
+)
+_CRS = frozenset(c.value for c in CRSName)
+_ROLES = frozenset(r.value for r in PersonRole)
+_MODES = {m.value: m for m in Mode}
+
+
+def _plain_nearest(request: Request) -> tuple[float, float, str, dict[str, Any]] | None:
+    """Read a plain nearest query (see :mod:`api.web.fast`); None when FastAPI should read it."""
+    q = plain_query(request, _NEAREST_QUERY)
+    if q is None:
+        return None
+    lon, lat, crs = number(q.get("lon")), number(q.get("lat")), q.get("crs")
+    if lon is None or lat is None or crs not in _CRS:
+        return None
+    k = small_int(q["k"]) if "k" in q else 5
+    role = q.get("role")
+    available = flag(q["available"]) if "available" in q else True
+    mode = _MODES.get(q.get("mode", "straight"))
+    party_member = flag(q["party_member"]) if "party_member" in q else None
+    skill = short_text(q["skill"], 64) if "skill" in q else None
+    community = q.get("community")
+    if (
+        k is None
+        or (role is not None and role not in _ROLES)
+        or available is None
+        or mode is None
+        or ("party_member" in q and party_member is None)
+        or ("skill" in q and skill is None)
+        or (community is not None and not (len(community) == 12 and community.isdigit()))
+    ):
+        return None
+    filters = {"k": k, "role": role, "skill": skill, "available": available, "mode": mode}
+    filters |= {"party_member": party_member, "community": community}
+    return lon, lat, crs, filters | {"party_branch": None, "party_grid": None}
+
+
+async def nearest_plain(request: Request, route: APIRoute) -> Response | None:
+    """Answer a plain nearest query as :func:`nearest` does, without FastAPI's dependency solving."""
+    plain = _plain_nearest(request)
+    if plain is None:
+        return None
+    lon, lat, crs, filters = plain
+    state = request.app.state
+    async with authorized(request):
+        principal = await current_principal(request)
+        query = NearestQuery(point=make_point(lon, lat, crs), **filters)
+        async with state.read_engine.connect() as conn:
+            people = await service.nearest(conn, principal, state.settings.dispatch, query)
+        return await model_response(route, people)
 
 
 @router.get(
@@ -27,6 +92,7 @@ router = APIRouter(prefix="/api/v1/dispatch", tags=["dispatch"])
         409: {"description": "walking mode without a street network"},
     },
 )
+@fast_path(nearest_plain)
 async def nearest(
     conn: ConnDep,
     principal: PrincipalDep,

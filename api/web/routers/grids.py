@@ -6,16 +6,19 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 
 from api.services.areas import listing
 from api.services.areas.locate import Location, locate_fast
-from api.services.coords import make_point
-from api.web.deps import ApiSettingsDep, ConnDep, PrincipalDep
+from api.services.coords import CRSName, make_point
+from api.web.authorize import authorized
+from api.web.deps import ApiSettingsDep, ConnDep, PrincipalDep, current_principal
+from api.web.fast import FastRoute, fast_path, json_response, number, plain_query
 from api.web.params import CRSQuery, LatQuery, LonQuery
 from api.web.schemas.areas import GridCollection, LocateOut
 from api.web.schemas.geojson import GEOJSON, GeoJSONResponse
 
-router = APIRouter(prefix="/api/v1/grids", tags=["areas"])
+router = APIRouter(prefix="/api/v1/grids", tags=["areas"], route_class=FastRoute)
 
 CommunityCode = Annotated[str | None, Query(pattern=r"^\d{12}$", description="12-digit community code")]
 
@@ -54,12 +57,35 @@ def located(loc: Location) -> dict[str, object]:
     }
 
 
+_LOCATE_QUERY = frozenset({"lon", "lat", "crs"})
+_CRS_NAMES = frozenset(c.value for c in CRSName)
+
+
+async def locate_plain(request: Request, route: APIRoute) -> Response | None:
+    """Answer a plain ``?lon=&lat=&crs=`` as :func:`locate_point` does (see :mod:`api.web.fast`)."""
+    query = plain_query(request, _LOCATE_QUERY)
+    if query is None:
+        return None
+    lon, lat, crs = number(query.get("lon")), number(query.get("lat")), query.get("crs")
+    if lon is None or lat is None or crs not in _CRS_NAMES:
+        return None  # FastAPI's handler gives its own answer (422 naming the field, ...)
+    state = request.app.state
+    async with authorized(request):
+        principal = await current_principal(request)
+        point = make_point(lon, lat, crs)
+        loc = await locate_fast(
+            state.grid_index, state.read_engine, principal, point, state.settings.api.boundary_tolerance_m
+        )
+        return json_response(located(loc))
+
+
 @router.get(
     "/locate",
     summary="The grid (with community, worker, party branch and near-boundary neighbours) containing a point",
     response_model=LocateOut,
     responses={404: {"description": "no grid (the caller may see) contains the point"}},
 )
+@fast_path(locate_plain)
 async def locate_point(
     request: Request,
     principal: PrincipalDep,

@@ -1,0 +1,128 @@
+"""Fast paths for the hottest routes, with the same answers as FastAPI's own handling.
+
+A route of a router built with ``route_class=FastRoute`` whose endpoint carries a fast
+path (:func:`fast_path`) first offers each request to that function. The fast path takes
+only requests whose query string is *plain* (:func:`plain_query`: the expected names,
+each once, no escapes) with values it can read exactly as FastAPI would (strict
+numbers, an exact enum value); for those it skips FastAPI's dependency solving and the
+response model's re-validation, runs the very same authorization step
+(:data:`api.web.authorize.authorized`, the permission table's rule, credentials, role,
+rate, input checks, refusal audit) and serialises the typed answer with ``orjson``.
+Anything else — a missing, repeated, escaped, malformed or extra parameter — returns
+None and the request goes through FastAPI's handler unchanged, so every error (422 with
+its ``loc``, 401, 403) is FastAPI's own. ``tests/api/test_fast_paths.py`` checks both
+paths give the same status and JSON.
+
+The route keeps its signature, dependencies (``authorize`` among them, checked by
+:func:`api.web.authorize.unguarded_routes`) and response model, so the OpenAPI document
+is unchanged.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
+
+import orjson
+from fastapi import Request, Response
+from fastapi.routing import APIRoute, serialize_response
+
+#: a number FastAPI reads to the same float as Python does (no exponent, space, leading zero or sign but -)
+_NUMBER = re.compile(r"-?(0|[1-9]\d{0,11})(\.\d{1,17})?")
+_INT = re.compile(r"[1-9]\d{0,8}")
+
+FastHandler = Callable[[Request, APIRoute], Awaitable[Response | None]]
+F = TypeVar("F", bound=Callable[..., Any])
+
+_FAST = "__wangge_fast__"
+
+
+def fast_path(handler: FastHandler) -> Callable[[F], F]:
+    """Attach ``handler`` as the fast path of the decorated endpoint (put it under the route decorator)."""
+
+    def attach(endpoint: F) -> F:
+        setattr(endpoint, _FAST, handler)
+        return endpoint
+
+    return attach
+
+
+class FastRoute(APIRoute):
+    """An ``APIRoute`` that offers each request to its endpoint's fast path first (if it has one)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        """Return FastAPI's handler, preceded by the endpoint's fast path when it declares one."""
+        standard = super().get_route_handler()
+        fast: FastHandler | None = getattr(self.endpoint, _FAST, None)
+        if fast is None:
+            return standard
+
+        route = self
+
+        async def handler(request: Request) -> Response:
+            response = await fast(request, route)
+            if response is None:
+                return await standard(request)
+            return response
+
+        return handler
+
+
+def plain_query(request: Request, names: frozenset[str]) -> dict[str, str] | None:
+    """Read a query string made only of ``names`` (each once), unescaped; None for anything else."""
+    raw: bytes = request.scope.get("query_string", b"")
+    if not raw or b"%" in raw or b"+" in raw:
+        return None
+    out: dict[str, str] = {}
+    for part in raw.decode("ascii", "replace").split("&"):
+        key, eq, value = part.partition("=")
+        if not eq or key not in names or key in out:
+            return None
+        out[key] = value
+    return out
+
+
+def number(text: str | None) -> float | None:
+    """Read a plain decimal number as FastAPI's float parameter would; None when not plain."""
+    if text is None or not _NUMBER.fullmatch(text):
+        return None
+    return float(text)
+
+
+def small_int(text: str | None) -> int | None:
+    """Read a plain positive integer (no sign, no leading zero); None when not plain."""
+    if text is None or not _INT.fullmatch(text):
+        return None
+    return int(text)
+
+
+def flag(text: str | None) -> bool | None:
+    """Read ``true``/``false`` (what FastAPI's bool reads the same); None for anything else."""
+    return {"true": True, "false": False}.get(text or "")
+
+
+def short_text(text: str | None, longest: int) -> str | None:
+    """Read a plain, non-empty text of at most ``longest`` characters; None otherwise."""
+    return text if text and len(text) <= longest and text.isprintable() else None
+
+
+async def model_response(route: APIRoute, content: Any) -> Response:
+    """Serialise ``content`` through the route's response model exactly as FastAPI's handler does."""
+    body = await serialize_response(
+        field=route.response_field,
+        response_content=content,
+        include=route.response_model_include,
+        exclude=route.response_model_exclude,
+        by_alias=route.response_model_by_alias,
+        exclude_unset=route.response_model_exclude_unset,
+        exclude_defaults=route.response_model_exclude_defaults,
+        exclude_none=route.response_model_exclude_none,
+        dump_json=True,
+    )
+    return Response(body, media_type="application/json")
+
+
+def json_response(content: Any, status_code: int = 200) -> Response:
+    """Answer ``content`` as JSON (``orjson``: the same values as FastAPI's encoder for plain data)."""
+    return Response(orjson.dumps(content), status_code=status_code, media_type="application/json")

@@ -1,0 +1,209 @@
+"""Benchmark: position ingestion (issue 15, goal 5) on the demo city, with its peer in the same run.
+
+Side by side, each server a uvicorn subprocess on loopback, the load from a second process
+(``bench/_load.py``'s client):
+
+* ``bare``: the bare FastAPI endpoint returning a constant (the framework's limit);
+* ``single``: one ping per request, ``PUT /api/v1/people/{id}/position`` (what a phone or a
+  mini-program sends), over the city's located people in turn;
+* ``batch``: ``PUT /api/v1/people/positions`` with batches of ``--batch`` pings of as many people;
+* ``nearest_under_ingestion``: ``GET /api/v1/dispatch/nearest`` while a paced writer sends
+  ``--ingest-rate`` positions per second in batches (default 6,000/s: a city of 6,000 people
+  reporting every 10 s, ×10), with the bare endpoint measured in the same conditions.
+
+Every ping is kept in the history (``position_history``: ``history_rows_added`` equals
+``positions_accepted``); the rows the benchmark adds are
+removed afterwards. Prints ONE JSON object with ``single_positions_per_s``,
+``batch_positions_per_s`` and ``bare_rps``.
+
+    WANGGE_DATA_DIR=/tmp/benchcity .venv/bin/python -m bench.positions [--seconds 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import tempfile
+import threading
+import time
+
+import httpx
+import psycopg
+
+from api.store.engine import psycopg_dsn
+from bench.common import PY, ROOT, bench_token, demo_database, server
+
+_DRIVER = """
+import asyncio, json, sys
+from bench._load import run
+spec = json.load(open(sys.argv[1]))
+body = spec["body"].encode() if spec["body"] is not None else None
+print(json.dumps(asyncio.run(run(spec["base"], spec["paths"], spec["concurrency"], spec["seconds"],
+                                 method=spec["method"], body=body, headers=spec["headers"]))))
+"""
+
+
+def drive(
+    base: str,
+    paths: list[str],
+    concurrency: int,
+    seconds: float,
+    token: str,
+    method: str = "GET",
+    body: str | None = None,
+) -> dict:
+    """Drive ``paths`` from a second process; returns the client's figures."""
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump(
+            {
+                "base": base,
+                "paths": paths,
+                "concurrency": concurrency,
+                "seconds": seconds,
+                "method": method,
+                "body": body,
+                "headers": {"Authorization": f"Bearer {token}"},
+            },
+            f,
+        )
+    try:
+        out = subprocess.run(
+            [PY, "-c", _DRIVER, f.name], cwd=ROOT, capture_output=True, text=True, check=True
+        )
+    finally:
+        os.unlink(f.name)
+    result: dict = json.loads(out.stdout)
+    return result
+
+
+def batch_body(people: list[tuple[int, float, float]], start: int, size: int) -> str:
+    """A batch of ``size`` pings of as many people, from ``start`` on."""
+    pings = [
+        {"person_id": pid, "lon": round(lon, 7), "lat": round(lat, 7), "crs": "wgs84"}
+        for pid, lon, lat in (people[(start + i) % len(people)] for i in range(size))
+    ]
+    return json.dumps({"pings": pings})
+
+
+class PacedWriter(threading.Thread):
+    """Send ``rate`` positions per second in batches of ``size`` until stopped; counts what was accepted."""
+
+    def __init__(self, base: str, token: str, bodies: list[str], size: int, rate: float) -> None:
+        super().__init__(daemon=True)
+        self.base, self.token, self.bodies, self.size, self.rate = base, token, bodies, size, rate
+        self.stop = threading.Event()
+        self.sent = self.accepted = 0
+        self.elapsed = 0.0
+
+    def run(self) -> None:
+        """Pace the batches (one request every ``size / rate`` seconds, catching up when late)."""
+        interval = self.size / self.rate
+        headers = {"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"}
+        with httpx.Client(base_url=self.base, timeout=30, headers=headers) as c:
+            t0 = time.perf_counter()
+            i = 0
+            while not self.stop.is_set():
+                due = t0 + i * interval
+                wait = due - time.perf_counter()
+                if wait > 0:
+                    time.sleep(wait)
+                r = c.put("/api/v1/people/positions", content=self.bodies[i % len(self.bodies)])
+                self.sent += self.size
+                self.accepted += self.size if r.status_code == 200 else 0
+                i += 1
+            self.elapsed = time.perf_counter() - t0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--seconds", type=float, default=8)
+    ap.add_argument("--concurrency", type=int, default=16)
+    ap.add_argument("--batch", type=int, default=500)
+    ap.add_argument("--ingest-rate", type=float, default=6000.0, help="positions/s while nearest is measured")
+    args = ap.parse_args()
+
+    url = demo_database()
+    with psycopg.connect(psycopg_dsn(url)) as conn:
+        first_id = conn.execute("SELECT coalesce(max(id), 0) FROM position_history").fetchone()[0]  # type: ignore[index]
+        people = [
+            (int(a), float(b), float(c))
+            for a, b, c in conn.execute(
+                "SELECT id, ST_X(position), ST_Y(position) FROM people WHERE position IS NOT NULL ORDER BY id"
+            ).fetchall()
+        ]
+    token = bench_token(url, "dispatcher")
+    single_paths = [f"/api/v1/people/{pid}/position" for pid, _, _ in people]
+    ping = json.dumps({"lon": people[0][1], "lat": people[0][2], "crs": "wgs84"})
+    bodies = [batch_body(people, i * args.batch, args.batch) for i in range(8)]
+    near = [
+        f"/api/v1/dispatch/nearest?lon={lon:.6f}&lat={lat:.6f}&crs=wgs84&k=10&available=false"
+        for _, lon, lat in people[:: max(1, len(people) // 300)]
+    ]
+    result: dict[str, object] = {
+        "benchmark": "positions",
+        "located_people": len(people),
+        "batch": args.batch,
+        "concurrency": args.concurrency,
+        "seconds": args.seconds,
+    }
+    with (
+        server("bench.bare_app:app") as bare_base,
+        server("api.web.app:create_app", url=url, factory=True) as base,
+    ):
+        drive(bare_base, ["/bare"], 4, 1, token)
+        drive(base, single_paths, 4, 1, token, "PUT", ping)
+        with psycopg.connect(psycopg_dsn(url)) as conn:  # the history from here on is the measured runs'
+            last_id = conn.execute("SELECT coalesce(max(id), 0) FROM position_history").fetchone()[0]  # type: ignore[index]
+        bare = drive(bare_base, ["/bare"], args.concurrency, args.seconds, token)
+        single = drive(base, single_paths, args.concurrency, args.seconds, token, "PUT", ping)
+        batch = drive(base, ["/api/v1/people/positions"], 4, args.seconds, token, "PUT", bodies[0])
+        writer = PacedWriter(base, token, bodies, args.batch, args.ingest_rate)
+        writer.start()
+        time.sleep(1)
+        bare_busy = drive(bare_base, ["/bare"], args.concurrency, args.seconds, token)
+        nearest_busy = drive(base, near, args.concurrency, args.seconds, token)
+        writer.stop.set()
+        writer.join()
+    with psycopg.connect(psycopg_dsn(url)) as conn:  # the history kept every ping; then put things back
+        added = conn.execute("SELECT count(*) FROM position_history WHERE id > %s", (last_id,)).fetchone()[0]  # type: ignore[index]
+        conn.execute("DELETE FROM position_history WHERE id > %s", (first_id,))
+        with conn.cursor() as cur:  # the single pings all sent one place: every person back at theirs
+            cur.executemany(
+                "UPDATE people SET position = ST_SetSRID(ST_MakePoint(%s, %s), 4326) WHERE id = %s",
+                [(lon, lat, pid) for pid, lon, lat in people],
+            )
+        conn.commit()
+    single_per_s = single["rps"]
+    batch_per_s = round(batch["rps"] * args.batch, 1)
+    result.update(
+        {
+            "bare": bare,
+            "single": single,
+            "batch_requests": batch,
+            "bare_rps": bare["rps"],
+            "single_positions_per_s": single_per_s,
+            "batch_positions_per_s": batch_per_s,
+            "ratio_single_to_bare": round(single_per_s / bare["rps"], 3),
+            "history_rows_added": added,
+            "positions_accepted": int(single["status"].get("200", 0))
+            + int(batch["status"].get("200", 0)) * args.batch
+            + writer.accepted,
+            "under_ingestion": {
+                "target_positions_per_s": args.ingest_rate,
+                "achieved_positions_per_s": round(writer.accepted / max(writer.elapsed, 1e-9), 1),
+                "bare": bare_busy,
+                "nearest": nearest_busy,
+                "ratio_nearest_to_bare": round(nearest_busy["rps"] / bare_busy["rps"], 3),
+            },
+            "goal_met": single_per_s >= 0.25 * bare["rps"]
+            and batch_per_s >= 50_000
+            and nearest_busy["rps"] >= 0.25 * bare_busy["rps"],
+        }
+    )
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
