@@ -120,9 +120,12 @@ def test_resident_reports_follows_and_rates(
         ) == [("image/png", True)]
         # the secret is stored hashed only
         assert sql("SELECT count(*) FROM report_tickets WHERE secret_hash = %s", (secret,))[0][0] == 0
-        ticket = page.css("[data-incident-id]")
-        assert ticket.get_attribute("data-incident-id") == str(incident_id)
-        assert page.css("[data-field='status']").get_attribute("data-status") == status
+        # read in the page: the ticket swaps itself in place every few seconds
+        shown = page.driver.execute_script(
+            "return [document.querySelector('[data-incident-id]')?.dataset.incidentId,"
+            " document.querySelector(\"[data-field='status']\")?.dataset.status]"
+        )
+        assert shown == [str(incident_id), status]
         page.wait(
             lambda d: d.execute_script(
                 "const i = document.querySelector('.rp-photo'); return i && i.complete && i.naturalWidth > 0"
@@ -146,7 +149,17 @@ def test_resident_reports_follows_and_rates(
             )
             assert r.status_code == 200, r.text
         # the open ticket follows the case by itself (no reload by the resident)
-        page.wait(lambda d: page.css("[data-field='status']").get_attribute("data-status") == "closed", 60)
+        # read in the page: the ticket swaps itself in place (a found element may go stale)
+        page.wait(
+            lambda d: (
+                d.execute_script(
+                    "const s = document.querySelector(\"[data-field='status']\");"
+                    " return s && s.dataset.status;"
+                )
+                == "closed"
+            ),
+            60,
+        )
         assert page.driver.current_url.endswith(f"/report/t/{secret}")
         assert page.all("#rp-rate")
         page.css("#rp-rate input[value='true']").click()

@@ -268,7 +268,12 @@ function liveTiles() {
 
 liveTiles();
 drawTrends(document.getElementById("wg-trends"), config);
+// a drill-down leaves the page while its layers load: the browser aborts those fetches,
+// which is not an error of this page
+let leaving = false;
+window.addEventListener("pagehide", () => { leaving = true; });
 start().catch((error) => {
+  if (leaving) return;
   element.dataset.ready = "error";
   console.error(error);
 });
