@@ -91,23 +91,26 @@ def _load_city(url: str, tables: dict[str, Any], code: str) -> None:
 
 
 def _kpi_sql_ms(url: str, repeat: int = 5) -> dict[str, float]:
-    from sqlalchemy import create_engine
+    import asyncio
 
-    from api.store.engine import with_driver
-    from api.store.sql.metrics import _KPI
+    from api.settings import DatabaseSettings
+    from api.store.engine import make_async_engine
+    from api.store.sql.metrics import kpi_counts
 
-    params = {"city": CITY, "community": None, "district": None, "street": None, "grid": None}
-    params |= {"since": None, "until": None}
-    engine = create_engine(with_driver(url, "psycopg"))
-    times = []
-    try:
-        with engine.connect() as conn:
-            for _ in range(repeat + 1):
-                t0 = time.perf_counter()
-                conn.execute(_KPI, params).all()
-                times.append((time.perf_counter() - t0) * 1000)
-    finally:
-        engine.dispose()
+    async def run() -> list[float]:
+        engine = make_async_engine(url, DatabaseSettings())
+        out = []
+        try:
+            async with engine.connect() as conn:
+                for _ in range(repeat + 1):
+                    t0 = time.perf_counter()
+                    await kpi_counts(conn, city=CITY)  # the city's whole history, as /api/v1/metrics
+                    out.append((time.perf_counter() - t0) * 1000)
+        finally:
+            await engine.dispose()
+        return out
+
+    times = asyncio.run(run())
     times = times[1:]  # the first run warms the cache
     return {"median_ms": round(statistics.median(times), 1), "min_ms": round(min(times), 1)}
 
