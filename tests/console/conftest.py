@@ -26,6 +26,7 @@ from typing import Any
 
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -145,8 +146,15 @@ class Page:
         self.wait(lambda d: d.execute_script("return document.readyState") == "complete")
 
     def wait(self, until: Callable[[WebDriver], Any], timeout: float = 20) -> Any:
-        """Wait until ``until(driver)`` is truthy."""
-        return WebDriverWait(self.driver, timeout, poll_frequency=0.1).until(until)
+        """Wait until ``until(driver)`` is truthy.
+
+        A condition that touches an element htmx swaps out between the find and
+        the read raises a stale-element error; that only means the page changed,
+        so the condition is asked again on the next poll.
+        """
+        return WebDriverWait(
+            self.driver, timeout, poll_frequency=0.1, ignored_exceptions=(StaleElementReferenceException,)
+        ).until(until)
 
     def sign_in(self, token: str, lang: str | None = None) -> None:
         """Sign in through the form (a fresh browser state first)."""

@@ -168,7 +168,8 @@ def test_escalate_with_a_template(
         (incident,),
     )[0][0]
     assert note.startswith("安全隐患") and name in note  # the zh-CN template, filled in
-    assert "安全隐患" in page.css("#desk-case .desk-timeline").text
+    timeline = "#desk-case .desk-timeline"
+    assert page.wait(lambda d: "安全隐患" in d.find_element(By.CSS_SELECTOR, timeline).text)
     page.assert_clean()
 
 
@@ -235,7 +236,7 @@ def test_claim_conflict_between_two_sessions(
     incident = file_case(console_server, desk_tokens["reporter"], area["points"][1])
     page.sign_in(desk_tokens["a"])
     open_case(page, incident)
-    page.css("#desk-claim").click()
+    click(page, "#desk-claim")
     page.wait(
         lambda d: (
             "调度员 甲" not in d.find_element(By.ID, "desk-claimbox").text
@@ -248,9 +249,11 @@ def test_claim_conflict_between_two_sessions(
     b = second_page
     b.sign_in(desk_tokens["b"])
     open_case(b, incident)
-    assert "调度员 甲" in b.css("#desk-held").text  # who holds it, shown to others
-    row = b.css(f'#desk-queue tr[data-incident-id="{incident}"] .desk-claim')
-    assert row.get_attribute("data-claimed-by") == "调度员 甲"
+    # who holds it, shown to others (read afresh: a live refresh may replace the panel)
+    assert b.wait(lambda d: "调度员 甲" in d.find_element(By.ID, "desk-held").text)
+    claimed = f'#desk-queue tr[data-incident-id="{incident}"] .desk-claim'
+    holder = b.wait(lambda d: d.find_element(By.CSS_SELECTOR, claimed).get_attribute("data-claimed-by"))
+    assert holder == "调度员 甲"
     click(b, "#desk-claim")
     refusal = b.wait(lambda d: refusal_text(d))
     assert "调度员 甲" in refusal and "未作任何更改" in refusal
