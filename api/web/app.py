@@ -33,6 +33,7 @@ from api.store.replica import Replica
 from api.web import console, middleware
 from api.web.authorize import Guard, authorize, guard_mounts, unguarded_routes
 from api.web.errors import install_handlers
+from api.web.fast import HotRoutes
 from api.web.limits import Slots
 from api.web.routers import ROUTERS
 
@@ -117,7 +118,9 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         app.include_router(router)
     s = settings.security
     slots = Slots(s.max_in_flight, s.queue_seconds, s.anonymous_share, s.per_client_in_flight)
-    # added innermost first: a request meets RequestId, SecurityHeaders, Overload, BodyLimit
+    # added innermost first: a request meets RequestId, SecurityHeaders, Overload, BodyLimit,
+    # then the fixed-path fast routes (locate) before FastAPI's routing (api/web/fast.py)
+    app.add_middleware(HotRoutes, application=app)
     app.add_middleware(middleware.BodyLimit, max_bytes=s.max_body_bytes, seconds=s.body_timeout_s)
     app.add_middleware(middleware.Overload, slots=slots, known=guard.knows)
     app.add_middleware(middleware.SecurityHeaders)

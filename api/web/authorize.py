@@ -48,6 +48,7 @@ from api.errors import Forbidden, InvalidInput, Unauthorized, Unavailable, Wangg
 from api.settings import SecuritySettings
 from api.web import auditing, limits
 from api.web.errors import error_parts, status_of
+from api.web.fast import PLAIN_QUERY
 
 log = logging.getLogger("wangge.authorize")
 
@@ -248,7 +249,9 @@ def _is_json(conn: HTTPConnection) -> bool:
 
 async def check_input(request: Request, settings: SecuritySettings) -> None:
     """Refuse hostile query, path and JSON body values (the body FastAPI already read)."""
-    limits.check_query(request.query_params.multi_items(), settings.max_page_size)
+    plain = (request.scope.get("state") or {}).get(PLAIN_QUERY)  # a fast path read it already
+    items = list(plain.items()) if plain is not None else request.query_params.multi_items()
+    limits.check_query(items, settings.max_page_size)
     limits.check_path(dict(request.path_params))
     if request.method in SAFE_METHODS or not _is_json(request):
         return

@@ -16,17 +16,30 @@ paths give the same status and JSON.
 The route keeps its signature, dependencies (``authorize`` among them, checked by
 :func:`api.web.authorize.unguarded_routes`) and response model, so the OpenAPI document
 is unchanged.
+
+:class:`HotRoutes` goes one step further for fast paths on routes with a fixed path (no
+path parameters): it sits innermost among the project's middlewares (so request ids,
+security headers, the overload slots and the body limit apply as to any request) and
+offers such a request to the fast path before FastAPI's routing runs at all — matching a
+request through the application's included routers costs more than answering a locate.
+A domain error raised by the fast path is answered by the application's own exception
+handler for it, as the routing would have; a request the fast path declines continues
+down the normal stack.
 """
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import orjson
-from fastapi import Request, Response
-from fastapi.routing import APIRoute, serialize_response
+from fastapi import FastAPI, Request, Response
+from fastapi.routing import APIRoute, iter_route_contexts, serialize_response
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 #: a number FastAPI reads to the same float as Python does (no exponent, space, leading zero or sign but -)
 _NUMBER = re.compile(r"-?(0|[1-9]\d{0,11})(\.\d{1,17})?")
@@ -36,6 +49,9 @@ FastHandler = Callable[[Request, APIRoute], Awaitable[Response | None]]
 F = TypeVar("F", bound=Callable[..., Any])
 
 _FAST = "__wangge_fast__"
+
+#: where :func:`plain_query` leaves the query it read (``scope["state"]``), for the trust step
+PLAIN_QUERY = "wangge.plain_query"
 
 
 def fast_path(handler: FastHandler) -> Callable[[F], F]:
@@ -80,6 +96,8 @@ def plain_query(request: Request, names: frozenset[str]) -> dict[str, str] | Non
         if not eq or key not in names or key in out:
             return None
         out[key] = value
+    # the trust step's input checks read these instead of parsing the query string again
+    request.scope.setdefault("state", {})[PLAIN_QUERY] = out
     return out
 
 
@@ -126,3 +144,83 @@ async def model_response(route: APIRoute, content: Any) -> Response:
 def json_response(content: Any, status_code: int = 200) -> Response:
     """Answer ``content`` as JSON (``orjson``: the same values as FastAPI's encoder for plain data)."""
     return Response(orjson.dumps(content), status_code=status_code, media_type="application/json")
+
+
+def hot_table(app: FastAPI) -> dict[tuple[str, str], tuple[APIRoute, FastHandler]]:
+    """Return the fast paths of ``app``'s routes with a fixed path, by (method, path).
+
+    A path that two routes declare (whatever their methods) is left to FastAPI's routing,
+    so a request never reaches a different endpoint than the routing would choose.
+    """
+    table: dict[tuple[str, str], tuple[APIRoute, FastHandler]] = {}
+    seen: dict[str, int] = {}
+    for ctx in iter_route_contexts(app.router.routes):
+        path = str(ctx.path)
+        seen[path] = seen.get(path, 0) + 1
+        route = ctx.original_route
+        fast: FastHandler | None = getattr(getattr(route, "endpoint", None), _FAST, None)
+        if not isinstance(route, APIRoute) or fast is None or route.param_convertors:
+            continue
+        for method in (route.methods or set()) - {"HEAD"}:
+            table[(method, path)] = (route, fast)
+    return {key: value for key, value in table.items() if seen[key[1]] == 1}
+
+
+class HotRoutes:
+    """Offer requests for a fixed-path route with a fast path to it before FastAPI's routing.
+
+    Parameters
+    ----------
+    app
+        The rest of the middleware stack (FastAPI's exception middleware and routing).
+    application
+        The FastAPI application (its routes, read on the first request, and its
+        exception handlers).
+    """
+
+    def __init__(self, app: ASGIApp, application: FastAPI) -> None:
+        self.app = app
+        self.application = application
+        self.table: dict[tuple[str, str], tuple[APIRoute, FastHandler]] | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Handle one ASGI call."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if self.table is None:
+            self.table = hot_table(self.application)
+        path, root = scope["path"], scope.get("root_path", "")
+        hot = self.table.get((scope["method"], path[len(root) :] if root and path.startswith(root) else path))
+        if hot is None:
+            await self.app(scope, receive, send)
+            return
+        route, fast = hot
+        scope["route"], scope["endpoint"], scope["path_params"] = route, route.endpoint, {}
+        request = Request(scope, receive, send)
+        try:
+            response = await fast(request, route)
+        except Exception as exc:
+            response = await self._handled(request, exc)
+        if response is None:
+            await self.app(scope, receive, send)
+            return
+        await response(scope, receive, send)
+
+    async def _handled(self, request: Request, exc: Exception) -> Response:
+        """Answer ``exc`` as Starlette's exception middleware would (re-raised when no handler takes it).
+
+        A handler registered for an HTTP status comes first, then the one for the nearest
+        class; ``Exception`` itself is the server-error middleware's (outside), so it is
+        re-raised to it.
+        """
+        handlers = self.application.exception_handlers
+        candidates: list[Any] = [exc.status_code] if isinstance(exc, HTTPException) else []
+        candidates += [cls for cls in type(exc).__mro__ if cls is not Exception]
+        for key in candidates:
+            handler = handlers.get(key)
+            if handler is not None:
+                if inspect.iscoroutinefunction(handler):
+                    return cast(Response, await handler(request, exc))
+                return cast(Response, await run_in_threadpool(handler, request, exc))
+        raise exc

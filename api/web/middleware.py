@@ -20,8 +20,9 @@ Who may call what is decided at the route (:mod:`api.web.authorize`), not here.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import re
-import uuid
+import secrets
 from collections.abc import Callable
 
 from starlette.exceptions import HTTPException
@@ -32,6 +33,16 @@ from api.web.errors import error_parts, route_path
 from api.web.limits import Slots
 
 _SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+
+#: request ids are this process's random prefix and a counter: unique across processes and
+#: restarts like a random UUID's 32 hex digits, without reading the system's entropy per request
+_ID_PREFIX = secrets.token_hex(8)
+_ID_COUNTER = itertools.count(1)
+
+
+def new_request_id() -> str:
+    """Return a fresh request id (32 hex digits)."""
+    return f"{_ID_PREFIX}{next(_ID_COUNTER) & 0xFFFFFFFFFFFFFFFF:016x}"
 
 
 def header(scope: Scope, name: bytes) -> str:
@@ -68,7 +79,7 @@ class RequestId:
             await self.app(scope, receive, send)
             return
         sent = header(scope, b"x-request-id")
-        rid = sent if _SANE_ID.match(sent) else uuid.uuid4().hex
+        rid = sent if _SANE_ID.match(sent) else new_request_id()
         scope.setdefault("state", {})["request_id"] = rid
         pair = [(b"x-request-id", rid.encode("latin-1"))]
 

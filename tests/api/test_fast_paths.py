@@ -11,10 +11,13 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from fastapi import APIRouter, FastAPI
+from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from starlette.requests import Request
+from starlette.responses import Response
 
-from api.web.fast import number, plain_query
+from api.web.fast import FastRoute, HotRoutes, fast_path, hot_table, json_response, number, plain_query
 from tests.conftest import auth
 
 POINTS = """
@@ -118,3 +121,87 @@ def test_locate_credentials_and_scope_as_fastapi(
     for name, (headers, status) in cases.items():
         fast, slow = both(client, "/api/v1/grids/locate", query, headers)
         assert fast == slow and fast[0] == status, (name, fast)
+
+
+def test_hot_routes_serve_fixed_paths_only_and_leave_shared_paths_to_the_routing() -> None:
+    """Fast paths before the routing: fixed paths only, never one two routes declare."""
+    calls: list[tuple[str, bool]] = []  # (route, reached through FastAPI's routing)
+
+    async def quick(request: Request, route: APIRoute) -> Response | None:
+        calls.append((route.path, "fastapi_middleware_astack" in request.scope))
+        if request.query_params.get("decline"):
+            return None
+        if request.query_params.get("fail"):
+            raise ValueError("refused in the fast path")
+        return json_response({"fast": route.path})
+
+    router = APIRouter(route_class=FastRoute)
+
+    @router.get("/one")
+    @fast_path(quick)
+    async def one() -> dict[str, str]:
+        return {"slow": "/one"}
+
+    @router.get("/item/{code}")
+    @fast_path(quick)
+    async def item(code: str) -> dict[str, str]:
+        return {"slow": code}
+
+    @router.get("/shared")
+    @fast_path(quick)
+    async def shared_get() -> dict[str, str]:
+        return {"slow": "get"}
+
+    @router.post("/shared")
+    async def shared_post() -> dict[str, str]:
+        return {"slow": "post"}
+
+    app = FastAPI()
+    app.include_router(router)
+
+    async def refused(request: Request, exc: Exception) -> Response:
+        return json_response({"refused": str(exc)}, status_code=409)
+
+    app.add_exception_handler(ValueError, refused)
+    app.add_middleware(HotRoutes, application=app)
+    assert set(hot_table(app)) == {("GET", "/one")}  # no path parameters, no path two routes declare
+    with TestClient(app) as c:
+        assert c.get("/one").json() == {"fast": "/one"}
+        assert c.get("/one?decline=1").json() == {"slow": "/one"}  # declined: FastAPI's handler
+        failed = c.get("/one?fail=1")  # an error in the fast path: the application's handler for it
+        assert (failed.status_code, failed.json()) == (409, {"refused": "refused in the fast path"})
+        # the others reach their fast path through the routing (FastRoute), as before
+        assert c.get("/item/7").json() == {"fast": "/item/{code}"}
+        assert c.get("/shared").json() == {"fast": "/shared"}
+        assert c.post("/shared").json() == {"slow": "post"}
+        assert c.post("/one").status_code == 405  # a method the route lacks: FastAPI's answer
+    assert calls == [
+        ("/one", False),
+        ("/one", False),  # declined before the routing, then offered again by FastRoute
+        ("/one", True),
+        ("/one", False),
+        ("/item/{code}", True),
+        ("/shared", True),
+    ]
+
+
+def test_locate_served_before_the_routing_keeps_the_middlewares(
+    client: TestClient, make_token: Callable[..., str], sql: Callable[..., list[tuple[Any, ...]]]
+) -> None:
+    """A hot answer carries what every answer carries: request id, security and cache headers."""
+    assert ("GET", "/api/v1/grids/locate") in hot_table(client.app)  # type: ignore[arg-type]
+    lon, lat = sql(
+        "SELECT ST_X(ST_PointOnSurface(geom)), ST_Y(ST_PointOnSurface(geom)) FROM grids WHERE active LIMIT 1"
+    )[0]
+    token = make_token("dispatcher")
+    query = f"lon={lon:.7f}&lat={lat:.7f}&crs=wgs84"
+    fast = client.get(f"/api/v1/grids/locate?{query}", headers=auth(token))
+    slow = client.get(f"/api/v1/grids/locate?{escaped(query)}", headers=auth(token))
+    assert fast.status_code == slow.status_code == 200 and fast.json() == slow.json()
+    for response in (fast, slow):
+        assert len(response.headers["x-request-id"]) == 32
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert response.headers["cache-control"] == "private, no-store"
+    assert fast.headers["x-request-id"] != slow.headers["x-request-id"]
+    traced = client.get(f"/api/v1/grids/locate?{query}", headers={**auth(token), "X-Request-ID": "trace-7"})
+    assert traced.headers["x-request-id"] == "trace-7"
