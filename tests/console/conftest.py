@@ -30,6 +30,7 @@ from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import WebDriverWait
 
 from api.store.cluster import free_port
@@ -132,6 +133,31 @@ def browser() -> Iterator[WebDriver]:
         shutil.rmtree(profile, ignore_errors=True)
 
 
+class LiveElement(WebElement):
+    """An element found by a CSS selector that is found again when a live refresh replaced it.
+
+    The console's pages re-render parts of themselves (htmx swaps after a server-sent event,
+    polling tickets): an element found a moment ago may be gone from the document when the
+    test reads or clicks it. A command on a stale element never reached the page, so it is
+    sent again to the element the same selector now finds (a few times, briefly apart).
+    """
+
+    def __init__(self, parent: WebDriver, id_: str, selector: str) -> None:
+        super().__init__(parent, id_)
+        self._selector = selector
+
+    def _execute(self, command: str, params: dict[str, Any] | None = None) -> Any:
+        for attempt in range(6):
+            try:
+                return super()._execute(command, dict(params or {}))
+            except StaleElementReferenceException:
+                if attempt == 5:
+                    raise
+                time.sleep(0.2)
+                self._id = self._parent.find_element(By.CSS_SELECTOR, self._selector).id
+        raise AssertionError("unreachable")
+
+
 class Page:
     """Browser helpers bound to one server."""
 
@@ -165,8 +191,9 @@ class Page:
         self.wait(lambda d: "/console/login" not in d.current_url)
 
     def css(self, selector: str) -> Any:
-        """The first element matching ``selector``."""
-        return self.driver.find_element(By.CSS_SELECTOR, selector)
+        """The first element matching ``selector`` (found again if a live refresh replaces it)."""
+        found = self.driver.find_element(By.CSS_SELECTOR, selector)
+        return LiveElement(self.driver, found.id, selector)
 
     def all(self, selector: str) -> list[Any]:
         """Every element matching ``selector``."""
