@@ -37,7 +37,7 @@ import shapely
 
 from gis.io.errors import ReadError
 from gis.io.report import ImportReport
-from gis.io.tables import LAT_COLUMNS, LON_COLUMNS, read_points, read_table
+from gis.io.tables import LAT_COLUMNS, LON_COLUMNS, pick_column, read_points, read_table
 
 KEY_COLUMNS = (
     "building_code",
@@ -86,14 +86,6 @@ def normalise_address(text: str | None) -> str | None:
     return s or None
 
 
-def _first(cols: list[str], names: tuple[str, ...], given: str | None, what: str) -> str | None:
-    if given is not None:
-        if given.lower() not in cols:
-            raise ReadError(f"no column {given!r} for {what}; the columns are {cols}")
-        return given.lower()
-    return next((c for c in names if c in cols), None)
-
-
 def read_registry(
     path: str | Path,
     *,
@@ -131,10 +123,10 @@ def read_registry(
     """
     df, report = read_table(path, encoding=encoding, sheet=sheet, kind="households")
     cols = list(df.columns)
-    kc = _first(cols, KEY_COLUMNS, key, "the building key")
-    ac = _first(cols, ADDRESS_COLUMNS, address, "the address")
-    hc = _first(cols, HOUSEHOLD_COLUMNS, households, "households")
-    uc = _first(cols, UNIT_COLUMNS, unit, "the unit")
+    kc = pick_column(cols, KEY_COLUMNS, key, "the building key")
+    ac = pick_column(cols, ADDRESS_COLUMNS, address, "the address")
+    hc = pick_column(cols, HOUSEHOLD_COLUMNS, households, "households")
+    uc = pick_column(cols, UNIT_COLUMNS, unit, "the unit")
     has_xy = any(c in cols for c in LON_COLUMNS) and any(c in cols for c in LAT_COLUMNS)
     rowid = [f"row {i}" for i in df.index]
     points = None

@@ -218,6 +218,51 @@ def _number(v: object) -> float:
     return -val if neg else val
 
 
+def pick_column(
+    cols: list[str],
+    aliases: tuple[str, ...],
+    given: str | None,
+    what: str,
+    *,
+    option: str | None = None,
+    source: str | None = None,
+) -> str | None:
+    """Pick the column holding ``what``: the one the user named, else the first known alias present.
+
+    Parameters
+    ----------
+    cols : list of str
+        The table's columns (lower case, as :func:`read_table` gives them).
+    aliases : tuple of str
+        Known names of the column, in order of preference.
+    given : str or None
+        The column the user named (any case); it must exist.
+    what : str
+        What the column holds, for the error (``"the unit"``).
+    option : str, optional
+        The command-line option naming the column (``"--unit"``), for the error.
+    source : str, optional
+        The file's name, for the error.
+
+    Returns
+    -------
+    str or None
+        The column, or None when none was named and no alias is present.
+
+    Raises
+    ------
+    ReadError
+        ``given`` is not a column: ``[source: ]no column 'x' for what[ (option)]; the columns are …``.
+    """
+    if given is not None:
+        if given.lower() not in cols:
+            where = f"{source}: " if source else ""
+            how = f" ({option})" if option else ""
+            raise ReadError(f"{where}no column {given!r} for {what}{how}; the columns are {cols}")
+        return given.lower()
+    return next((c for c in aliases if c in cols), None)
+
+
 def coordinate_columns(df: pd.DataFrame, x: str | None = None, y: str | None = None) -> tuple[str, str]:
     """Find the longitude/x and latitude/y columns of a table.
 

@@ -30,7 +30,7 @@ import shapely
 from gis.io.errors import ReadError
 from gis.io.registry import HOUSEHOLD_COLUMNS, KEY_COLUMNS, UNIT_COLUMNS
 from gis.io.report import ImportReport
-from gis.io.tables import LAT_COLUMNS, LON_COLUMNS, read_points, read_table
+from gis.io.tables import LAT_COLUMNS, LON_COLUMNS, pick_column, read_points, read_table
 
 
 @dataclass
@@ -48,16 +48,6 @@ class UnitTable:
 
     units: pd.DataFrame
     report: ImportReport
-
-
-def _column(
-    cols: list[str], names: tuple[str, ...], given: str | None, what: str, option: str, name: str
-) -> str | None:
-    if given is not None:
-        if given.lower() not in cols:
-            raise ReadError(f"{name}: no column {given!r} for {what} ({option}); the columns are {cols}")
-        return given.lower()
-    return next((c for c in names if c in cols), None)
 
 
 def read_units(
@@ -97,9 +87,11 @@ def read_units(
     name = Path(path).name
     df, report = read_table(path, encoding=encoding, sheet=sheet, kind="units")
     cols = list(df.columns)
-    kc = _column(cols, KEY_COLUMNS, key, "the building", "--key", name)
-    uc = _column(cols, UNIT_COLUMNS, unit, "the unit", "--unit", name)
-    hc = _column(cols, HOUSEHOLD_COLUMNS, households, "households", "--households-column", name)
+    kc = pick_column(cols, KEY_COLUMNS, key, "the building", option="--key", source=name)
+    uc = pick_column(cols, UNIT_COLUMNS, unit, "the unit", option="--unit", source=name)
+    hc = pick_column(
+        cols, HOUSEHOLD_COLUMNS, households, "households", option="--households-column", source=name
+    )
     if kc is None:
         raise ReadError(
             f"{name}: no column names the building (looked for {', '.join(KEY_COLUMNS[:7])}…); "
