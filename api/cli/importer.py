@@ -50,6 +50,16 @@ Encoding = Annotated[
 ]
 
 
+Sheet = Annotated[str | None, typer.Option(help="sheet of a workbook with several")]
+BuildingKey = Annotated[
+    str | None, typer.Option(help="the column naming the building (default: building_code, 楼栋编号 …)")
+]
+HouseholdsColumn = Annotated[
+    str | None,
+    typer.Option(help="the column holding households (default: households, 户数 …; else one row = one)"),
+]
+
+
 class InvalidChoice(StrEnum):
     """What to do with invalid geometries."""
 
@@ -177,6 +187,37 @@ def _run(fn: Any, file: Path, *args: Any, **kwargs: Any) -> None:
     audit_cli(database_url(), f"import.{res.kind}", "import_run", res.run_id, after)
 
 
+def _run_registry(
+    fn: Any,
+    file: Path,
+    community: str,
+    encoding: str | None,
+    sheet: str | None,
+    key: str | None,
+    households_column: str | None,
+    crs: str | None,
+    force: bool,
+    **columns: str | None,
+) -> None:
+    """Read a resident-registry table (CSV/Excel) into ``community`` with ``fn``, then report it.
+
+    ``fn`` is a planning import service taking the table's options (``columns``: the
+    further column names it knows, such as ``unit_column``); failures end as :func:`_run`'s do.
+    """
+    _run(
+        fn,
+        file,
+        community,
+        encoding=encoding,
+        sheet=sheet,
+        key=key,
+        households_column=households_column,
+        crs=crs,
+        force=force,
+        **columns,
+    )
+
+
 def _invalid(invalid: InvalidChoice | None, make_valid: bool) -> Any:
     return invalid.value if invalid is not None else ("repair" if make_valid else None)
 
@@ -297,31 +338,16 @@ def households(
     file: TableArg,
     community: Community,
     encoding: Encoding = None,
-    sheet: Annotated[str | None, typer.Option(help="sheet of a workbook with several")] = None,
-    key: Annotated[
-        str | None, typer.Option(help="the column naming the building (default: building_code, 楼栋编号 …)")
-    ] = None,
-    households_column: Annotated[
-        str | None,
-        typer.Option(help="the column holding households (default: households, 户数 …; else one row = one)"),
-    ] = None,
+    sheet: Sheet = None,
+    key: BuildingKey = None,
+    households_column: HouseholdsColumn = None,
     crs: Crs = None,
     force: Force = False,
 ) -> None:
     """Households per building from the resident registry (building code → households), over estimates."""
     from api.services.planning.importing import import_households
 
-    _run(
-        import_households,
-        file,
-        community,
-        encoding=encoding,
-        sheet=sheet,
-        key=key,
-        households_column=households_column,
-        crs=crs,
-        force=force,
-    )
+    _run_registry(import_households, file, community, encoding, sheet, key, households_column, crs, force)
 
 
 @app.command("units")
@@ -329,17 +355,12 @@ def units(
     file: TableArg,
     community: Community,
     encoding: Encoding = None,
-    sheet: Annotated[str | None, typer.Option(help="sheet of a workbook with several")] = None,
-    key: Annotated[
-        str | None, typer.Option(help="the column naming the building (default: building_code, 楼栋编号 …)")
-    ] = None,
+    sheet: Sheet = None,
+    key: BuildingKey = None,
     unit: Annotated[
         str | None, typer.Option(help="the column naming the unit (default: unit, 单元 …)")
     ] = None,
-    households_column: Annotated[
-        str | None,
-        typer.Option(help="the column holding households (default: households, 户数 …; else one row = one)"),
-    ] = None,
+    households_column: HouseholdsColumn = None,
     crs: Crs = None,
     force: Force = False,
 ) -> None:
@@ -350,17 +371,8 @@ def units(
     """
     from api.services.planning.unit_import import import_units
 
-    _run(
-        import_units,
-        file,
-        community,
-        encoding=encoding,
-        sheet=sheet,
-        key=key,
-        unit_column=unit,
-        households_column=households_column,
-        crs=crs,
-        force=force,
+    _run_registry(
+        import_units, file, community, encoding, sheet, key, households_column, crs, force, unit_column=unit
     )
 
 
