@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from api.services.maps import dashboard as service
@@ -79,22 +80,34 @@ GAP_HEADINGS = [
 ]
 
 
-def _filter(
-    area: str | None,
-    since: dt.date | None,
-    until: dt.date | None,
-    item: str | None,
-    category: str | None,
-    sort: str | None = None,
-) -> service.DashboardFilter:
-    return service.DashboardFilter(
-        area=area or None,
-        since=since,
-        until=until,
-        item=item or None,
-        category=category or None,
-        sort=sort or None,
-    )
+@dataclass(frozen=True)
+class AreaPeriod:
+    """The area and period every dashboard route reads from its query (an empty ``area=`` is none)."""
+
+    area: str | None
+    since: dt.date | None
+    until: dt.date | None
+
+    def filter(
+        self, item: str | None = None, category: str | None = None, sort: str | None = None
+    ) -> service.DashboardFilter:
+        """Return the service's filter of this area and period, with the table's own choices."""
+        return service.DashboardFilter(
+            area=self.area,
+            since=self.since,
+            until=self.until,
+            item=item or None,
+            category=category or None,
+            sort=sort or None,
+        )
+
+
+def area_period(area: AreaQuery = None, since: DayQuery = None, until: DayQuery = None) -> AreaPeriod:
+    """Parse ``area``, ``since`` and ``until`` of the query (each refused with a 422 naming it)."""
+    return AreaPeriod(area=area or None, since=since, until=until)
+
+
+AreaPeriodDep = Annotated[AreaPeriod, Depends(area_period)]
 
 
 def _query(d: service.Dashboard, **changes: Any) -> str:
@@ -129,15 +142,13 @@ async def dashboard_page(
     request: Request,
     engine: ReplicaEngineDep,
     user: ConsoleUserDep,
-    area: AreaQuery = None,
-    since: DayQuery = None,
-    until: DayQuery = None,
+    scope: AreaPeriodDep,
     item: ItemQuery = None,
     category: CategoryQuery = None,
     sort: SortQuery = None,
 ) -> HTMLResponse:
     """Show the dashboard of an area (default: the token's) and period (default: the last 365 days)."""
-    d = await service.dashboard(engine, user.principal, _filter(area, since, until, item, category, sort))
+    d = await service.dashboard(engine, user.principal, scope.filter(item, category, sort))
     config = {
         "level": d.level,
         "code": d.code,
@@ -195,13 +206,11 @@ async def tiles_partial(
     request: Request,
     engine: ReplicaEngineDep,
     user: ConsoleUserDep,
-    area: AreaQuery = None,
-    since: DayQuery = None,
-    until: DayQuery = None,
+    scope: AreaPeriodDep,
 ) -> HTMLResponse:
     """Answer the KPI tiles alone (partial): the page refreshes them when its event stream says so."""
-    t = await service.tiles(engine, user.principal, _filter(area, since, until, None, None))
-    pairs = (("area", t.code if area else None), ("since", t.period.first), ("until", t.period.last))
+    t = await service.tiles(engine, user.principal, scope.filter())
+    pairs = (("area", t.code if scope.area else None), ("since", t.period.first), ("until", t.period.last))
     query = urlencode({k: v for k, v in pairs if v})
     context = {
         "view": t,
@@ -216,13 +225,11 @@ async def tiles_partial(
 async def ranking_csv(
     engine: ReplicaEngineDep,
     user: ConsoleUserDep,
-    area: AreaQuery = None,
-    since: DayQuery = None,
-    until: DayQuery = None,
+    scope: AreaPeriodDep,
     sort: SortQuery = None,
 ) -> Response:
     """Export the ranking table (one row per child area) as CSV: the same rows, in the same order."""
-    d = await service.dashboard(engine, user.principal, _filter(area, since, until, None, None, sort))
+    d = await service.dashboard(engine, user.principal, scope.filter(sort=sort))
     body = service.rows_csv(d.ranking, _headings(user.lang, ROW_HEADINGS))
     return _csv(body, f"ranking-{d.code or 'city'}-{d.period.first}-{d.period.last}.csv")
 
@@ -231,13 +238,11 @@ async def ranking_csv(
 async def trends_csv(
     engine: ReplicaEngineDep,
     user: ConsoleUserDep,
-    area: AreaQuery = None,
-    since: DayQuery = None,
-    until: DayQuery = None,
+    scope: AreaPeriodDep,
     by: Annotated[str, Query(pattern="^(week|month)$")] = "month",
 ) -> Response:
     """Export the trend table (per week or month) as CSV."""
-    d = await service.dashboard(engine, user.principal, _filter(area, since, until, None, None))
+    d = await service.dashboard(engine, user.principal, scope.filter())
     rows = d.weeks if by == "week" else d.months
     body = service.rows_csv(rows, _headings(user.lang, ROW_HEADINGS))
     return _csv(body, f"trends-{by}-{d.code or 'city'}-{d.period.first}-{d.period.last}.csv")
@@ -247,12 +252,10 @@ async def trends_csv(
 async def coverage_json(
     engine: ReplicaEngineDep,
     user: ConsoleUserDep,
-    area: AreaQuery = None,
-    since: DayQuery = None,
-    until: DayQuery = None,
+    scope: AreaPeriodDep,
 ) -> JSONResponse:
     """Answer the map layers (grid figures, people on duty, party tiers, child outlines) as JSON."""
-    c = await service.coverage(engine, user.principal, _filter(area, since, until, None, None))
+    c = await service.coverage(engine, user.principal, scope.filter())
     return JSONResponse(
         {
             "level": c.level,
@@ -283,13 +286,12 @@ async def gaps_table(
     request: Request,
     engine: ReplicaEngineDep,
     user: ConsoleUserDep,
-    area: AreaQuery = None,
-    since: DayQuery = None,
-    until: DayQuery = None,
+    scope: AreaPeriodDep,
 ) -> HTMLResponse:
     """Show the buildings not visited in the last 30 days (must-visit households first), as a partial."""
-    asof, gaps = await service.unvisited(engine, user.principal, _filter(area, since, until, None, None))
-    query = urlencode({k: v for k, v in (("area", area), ("since", since), ("until", until)) if v})
+    asof, gaps = await service.unvisited(engine, user.principal, scope.filter())
+    pairs = (("area", scope.area), ("since", scope.since), ("until", scope.until))
+    query = urlencode({k: v for k, v in pairs if v})
     context = {
         "asof": asof,
         "gaps": gaps,
@@ -304,11 +306,9 @@ async def gaps_table(
 async def gaps_csv(
     engine: ReplicaEngineDep,
     user: ConsoleUserDep,
-    area: AreaQuery = None,
-    since: DayQuery = None,
-    until: DayQuery = None,
+    scope: AreaPeriodDep,
 ) -> Response:
     """Export the unvisited buildings as CSV: the same rows as the table."""
-    _, gaps = await service.unvisited(engine, user.principal, _filter(area, since, until, None, None))
+    _, gaps = await service.unvisited(engine, user.principal, scope.filter())
     body = service.gaps_csv(gaps, _headings(user.lang, GAP_HEADINGS))
-    return _csv(body, f"not-visited-{area or 'area'}.csv")
+    return _csv(body, f"not-visited-{scope.area or 'area'}.csv")
