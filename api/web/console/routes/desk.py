@@ -10,11 +10,12 @@ panel, which htmx swaps for those statuses; other errors go to the page's toast.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Form, Path, Query, Request
+from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from api.auth.policy import token_area
@@ -152,28 +153,85 @@ async def _case_context(
     }
 
 
-async def _case_answer(
-    request: Request,
-    conn: Any,
-    user: ConsoleUser,
-    settings: Any,
-    tolerance_m: float,
-    incident_id: int,
-    *,
-    message: str | None = None,
-    error: WanggeError | None = None,
-    status_code: int = 200,
-    changed: bool = False,
-) -> HTMLResponse:
-    context = await _case_context(
-        request, conn, user, settings, tolerance_m, incident_id, message=message, error=error
-    )
-    headers = {"HX-Trigger": "desk:changed"} if changed else None
-    return render(request, "desk/_case.html", context, user=user, status_code=status_code, headers=headers)
-
-
 def _status_of(exc: WanggeError) -> int:
     return 409 if isinstance(exc, Conflict) else 422
+
+
+@dataclass(frozen=True)
+class CaseAction:
+    """An action on one case of the panel: the request, the case, the transaction and who acts.
+
+    Every action route parses its form, calls one use case and answers the case panel
+    through :meth:`run`: the panel with a message on success (``desk:changed`` for the
+    queue), or with the refusal the dispatcher must read (409 a claim, 422 a field).
+    """
+
+    request: Request
+    incident_id: int
+    tx: Any
+    user: ConsoleUser
+    settings: Any
+    tolerance_m: float
+
+    async def answer(
+        self,
+        *,
+        case: int | None = None,
+        message: str | None = None,
+        error: WanggeError | None = None,
+        status_code: int = 200,
+        changed: bool = False,
+    ) -> HTMLResponse:
+        """Render the panel of ``case`` (default: this action's) with a message or an error."""
+        context = await _case_context(
+            self.request,
+            self.tx,
+            self.user,
+            self.settings,
+            self.tolerance_m,
+            self.incident_id if case is None else case,
+            message=message,
+            error=error,
+        )
+        headers = {"HX-Trigger": "desk:changed"} if changed else None
+        return render(
+            self.request, "desk/_case.html", context, user=self.user, status_code=status_code, headers=headers
+        )
+
+    async def refuse(self, exc: WanggeError) -> HTMLResponse:
+        """Render the panel with the refusal (409 for a conflict, else 422)."""
+        return await self.answer(error=exc, status_code=_status_of(exc))
+
+    async def run(
+        self,
+        action: Awaitable[Any],
+        done: str,
+        *,
+        then: int | None = None,
+        refused: tuple[type[WanggeError], ...] = (Conflict, InvalidInput),
+    ) -> HTMLResponse:
+        """Await the use case; answer the panel (of ``then`` if given) saying ``done``, or the refusal."""
+        try:
+            await action
+        except refused as exc:
+            return await self.refuse(exc)
+        return await self.answer(case=then, message=done, changed=True)
+
+
+async def case_action(
+    request: Request,
+    incident_id: IncidentId,
+    tx: TxDep,
+    user: ConsoleUserDep,
+    _csrf: CsrfDep,
+    settings: DispatchSettingsDep,
+    api_settings: ApiSettingsDep,
+) -> CaseAction:
+    """Collect what every case action needs (a CSRF-checked form post in one transaction)."""
+    return CaseAction(request, incident_id, tx, user, settings, api_settings.boundary_tolerance_m)
+
+
+CaseActionDep = Annotated[CaseAction, Depends(case_action)]
 
 
 @router.get("/console/dispatch", response_class=HTMLResponse)
@@ -270,122 +328,55 @@ async def people_on_map(
 
 @router.post("/console/dispatch/cases/{incident_id}/claim", response_class=HTMLResponse)
 async def claim_case(
-    request: Request,
-    incident_id: IncidentId,
-    tx: TxDep,
-    user: ConsoleUserDep,
-    _csrf: CsrfDep,
-    settings: DispatchSettingsDep,
-    api_settings: ApiSettingsDep,
+    act: CaseActionDep,
     minutes: Annotated[int, Form(ge=1, le=claims.MAX_MINUTES)] = claims.DEFAULT_MINUTES,
 ) -> HTMLResponse:
     """Claim the case for N minutes; another dispatcher's claim is refused in the panel (409)."""
-    tol = api_settings.boundary_tolerance_m
-    try:
-        await claims.claim(tx, user.principal, incident_id, minutes)
-    except (Conflict, InvalidInput) as exc:
-        return await _case_answer(
-            request, tx, user, settings, tol, incident_id, error=exc, status_code=_status_of(exc)
-        )
-    return await _case_answer(
-        request, tx, user, settings, tol, incident_id, message=N_("Claimed"), changed=True
-    )
+    return await act.run(claims.claim(act.tx, act.user.principal, act.incident_id, minutes), N_("Claimed"))
 
 
 @router.post("/console/dispatch/cases/{incident_id}/release", response_class=HTMLResponse)
-async def release_case(
-    request: Request,
-    incident_id: IncidentId,
-    tx: TxDep,
-    user: ConsoleUserDep,
-    _csrf: CsrfDep,
-    settings: DispatchSettingsDep,
-    api_settings: ApiSettingsDep,
-) -> HTMLResponse:
+async def release_case(act: CaseActionDep) -> HTMLResponse:
     """Give the claim back (return the case to the queue)."""
-    tol = api_settings.boundary_tolerance_m
-    try:
-        await claims.release(tx, user.principal, incident_id)
-    except Conflict as exc:
-        return await _case_answer(request, tx, user, settings, tol, incident_id, error=exc, status_code=409)
-    return await _case_answer(
-        request, tx, user, settings, tol, incident_id, message=N_("Returned to the queue"), changed=True
-    )
-
-
-async def _act(
-    request: Request,
-    tx: Any,
-    user: ConsoleUser,
-    settings: Any,
-    tol: float,
-    incident_id: int,
-    action: Any,
-    done: str,
-) -> HTMLResponse:
-    try:
-        await action
-    except (Conflict, InvalidInput) as exc:
-        return await _case_answer(
-            request, tx, user, settings, tol, incident_id, error=exc, status_code=_status_of(exc)
-        )
-    return await _case_answer(request, tx, user, settings, tol, incident_id, message=done, changed=True)
+    action = claims.release(act.tx, act.user.principal, act.incident_id)
+    return await act.run(action, N_("Returned to the queue"), refused=(Conflict,))
 
 
 @router.post("/console/dispatch/cases/{incident_id}/assign", response_class=HTMLResponse)
 async def assign_case(
-    request: Request,
-    incident_id: IncidentId,
-    tx: TxDep,
-    user: ConsoleUserDep,
-    _csrf: CsrfDep,
-    settings: DispatchSettingsDep,
-    api_settings: ApiSettingsDep,
-    person_id: Annotated[int, Form(ge=1, le=BIGINT_MAX)],
+    act: CaseActionDep, person_id: Annotated[int, Form(ge=1, le=BIGINT_MAX)]
 ) -> HTMLResponse:
     """Assign the case to a person of the nearest list."""
-    tol = api_settings.boundary_tolerance_m
-    action = desk.assign(tx, user.principal, incident_id, person_id, tolerance_m=tol)
-    return await _act(request, tx, user, settings, tol, incident_id, action, N_("Assigned"))
+    action = desk.assign(act.tx, act.user.principal, act.incident_id, person_id, tolerance_m=act.tolerance_m)
+    return await act.run(action, N_("Assigned"))
 
 
 @router.post("/console/dispatch/cases/{incident_id}/task", response_class=HTMLResponse)
 async def offer_task(
-    request: Request,
-    incident_id: IncidentId,
-    tx: TxDep,
-    user: ConsoleUserDep,
-    _csrf: CsrfDep,
-    settings: DispatchSettingsDep,
-    api_settings: ApiSettingsDep,
+    act: CaseActionDep,
     role: Annotated[Literal[TASK_ROLES], Form()],  # type: ignore[valid-type]
     key: Annotated[str, Form(min_length=8, max_length=64)],
 ) -> HTMLResponse:
     """Offer a micro-grid task for the case to the nearest available person of a role (idempotent key)."""
-    tol = api_settings.boundary_tolerance_m
-    action = desk.offer_task(tx, user.principal, settings, incident_id, role, key, tolerance_m=tol)
-    return await _act(request, tx, user, settings, tol, incident_id, action, N_("Task offered"))
+    action = desk.offer_task(
+        act.tx, act.user.principal, act.settings, act.incident_id, role, key, tolerance_m=act.tolerance_m
+    )
+    return await act.run(action, N_("Task offered"))
 
 
 @router.post("/console/dispatch/cases/{incident_id}/reassign", response_class=HTMLResponse)
 async def reassign_case(
-    request: Request,
-    incident_id: IncidentId,
-    tx: TxDep,
-    user: ConsoleUserDep,
-    _csrf: CsrfDep,
-    settings: DispatchSettingsDep,
-    api_settings: ApiSettingsDep,
+    act: CaseActionDep,
     grid: Annotated[str, Form(max_length=15)],
     note: Annotated[str | None, Form(max_length=2000)] = None,
 ) -> HTMLResponse:
     """Move the case to another grid (its worker takes it)."""
-    tol = api_settings.boundary_tolerance_m
     if not (grid.isascii() and grid.isdigit() and len(grid) == 15):
-        exc = InvalidInput("a grid code has 15 digits", loc=["body", "grid"])
-        return await _case_answer(request, tx, user, settings, tol, incident_id, error=exc, status_code=422)
-    action = desk.reassign(tx, user.principal, incident_id, grid, _blank(note), tolerance_m=tol)
-    return await _act(request, tx, user, settings, tol, incident_id, action, N_("Reassigned"))
+        return await act.refuse(InvalidInput("a grid code has 15 digits", loc=["body", "grid"]))
+    action = desk.reassign(
+        act.tx, act.user.principal, act.incident_id, grid, _blank(note), tolerance_m=act.tolerance_m
+    )
+    return await act.run(action, N_("Reassigned"))
 
 
 def _escalation_note(
@@ -406,70 +397,46 @@ def _escalation_note(
 
 @router.post("/console/dispatch/cases/{incident_id}/escalate", response_class=HTMLResponse)
 async def escalate_case(
-    request: Request,
-    incident_id: IncidentId,
-    tx: TxDep,
-    user: ConsoleUserDep,
-    _csrf: CsrfDep,
-    settings: DispatchSettingsDep,
-    api_settings: ApiSettingsDep,
+    act: CaseActionDep,
     department: Annotated[str, Form(max_length=32)],
     template: Annotated[str | None, Form(max_length=32)] = None,
     note: Annotated[str | None, Form(max_length=2000)] = None,
 ) -> HTMLResponse:
     """Blow the whistle: escalate to a department with a templated note (吹哨)."""
-    tol = api_settings.boundary_tolerance_m
+    tol = act.tolerance_m
     try:
-        found = await desk.case_desk(tx, user.principal, settings, incident_id, tolerance_m=tol)
+        found = await desk.case_desk(
+            act.tx, act.user.principal, act.settings, act.incident_id, tolerance_m=tol
+        )
         dep = next((d for d in found.departments if d.code == department), None)
         if dep is None:
             raise InvalidInput(f"unknown department {department!r}", loc=["body", "department"])
-        text = _escalation_note(request, user, template, note, found.case, dep)
+        text = _escalation_note(act.request, act.user, template, note, found.case, dep)
     except InvalidInput as exc:
-        return await _case_answer(request, tx, user, settings, tol, incident_id, error=exc, status_code=422)
-    action = desk.escalate(tx, user.principal, incident_id, department, text, tolerance_m=tol)
-    return await _act(request, tx, user, settings, tol, incident_id, action, N_("Escalated"))
+        return await act.refuse(exc)
+    action = desk.escalate(act.tx, act.user.principal, act.incident_id, department, text, tolerance_m=tol)
+    return await act.run(action, N_("Escalated"))
 
 
 @router.post("/console/dispatch/cases/{incident_id}/conclude", response_class=HTMLResponse)
 async def conclude_case(
-    request: Request,
-    incident_id: IncidentId,
-    tx: TxDep,
-    user: ConsoleUserDep,
-    _csrf: CsrfDep,
-    settings: DispatchSettingsDep,
-    api_settings: ApiSettingsDep,
+    act: CaseActionDep,
     action: Annotated[str, Form(max_length=16)],
     note: Annotated[str | None, Form(max_length=2000)] = None,
 ) -> HTMLResponse:
     """Verify (核查), close (结案) or reopen a case the handler reported back."""
-    tol = api_settings.boundary_tolerance_m
     done = {"verify": N_("Verified"), "close": N_("Closed"), "reopen": N_("Reopened")}.get(action, "")
-    act = desk.conclude(tx, user.principal, incident_id, action, _blank(note), tolerance_m=tol)
-    return await _act(request, tx, user, settings, tol, incident_id, act, done)
+    call = desk.conclude(
+        act.tx, act.user.principal, act.incident_id, action, _blank(note), tolerance_m=act.tolerance_m
+    )
+    return await act.run(call, done)
 
 
 @router.post("/console/dispatch/cases/{incident_id}/merge", response_class=HTMLResponse)
-async def merge_case(
-    request: Request,
-    incident_id: IncidentId,
-    tx: TxDep,
-    user: ConsoleUserDep,
-    _csrf: CsrfDep,
-    settings: DispatchSettingsDep,
-    api_settings: ApiSettingsDep,
-    into: Annotated[int, Form(ge=1, le=BIGINT_MAX)],
-) -> HTMLResponse:
+async def merge_case(act: CaseActionDep, into: Annotated[int, Form(ge=1, le=BIGINT_MAX)]) -> HTMLResponse:
     """Merge the case into the one it repeats; the panel then shows the surviving case."""
-    tol = api_settings.boundary_tolerance_m
-    try:
-        await desk.merge(tx, user.principal, incident_id, into, tolerance_m=tol)
-    except (Conflict, InvalidInput) as exc:
-        return await _case_answer(
-            request, tx, user, settings, tol, incident_id, error=exc, status_code=_status_of(exc)
-        )
-    return await _case_answer(request, tx, user, settings, tol, into, message=N_("Merged"), changed=True)
+    action = desk.merge(act.tx, act.user.principal, act.incident_id, into, tolerance_m=act.tolerance_m)
+    return await act.run(action, N_("Merged"), then=into)
 
 
 @router.post("/console/dispatch/bulk", response_class=HTMLResponse)
