@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import psycopg
 import pytest
 import shapely
+from fastapi.testclient import TestClient
 
-from api.store.engine import psycopg_dsn
+from api.auth.tokens import create_token
+from api.store.engine import make_sync_engine, psycopg_dsn
 from tests.conftest import TEMPLATE, TEST_COMMUNITIES, _admin, _db_url, clone_database
 
 CITY_A = "340500"
 CITY_B = "340100"
 TWO_CITIES = "wangge_test_two_cities"
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 def load_further_city(url: str, code: str, seed: int, communities: int = TEST_COMMUNITIES) -> dict[str, int]:
@@ -57,3 +61,38 @@ def csql(cities_url: str) -> Iterator[Callable[..., list[tuple[Any, ...]]]]:
 
     yield run
     conn.close()
+
+
+@pytest.fixture(scope="module")
+def client(cities_url: str) -> Iterator[TestClient]:
+    """A client of the app on the module's two-city database."""
+    from api.web.app import create_app
+
+    with TestClient(create_app(database_url=cities_url)) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def token(cities_url: str) -> Iterator[Callable[..., str]]:
+    """``token(role, **scope)`` → a new bearer token on the module's two-city database."""
+    engine = make_sync_engine(cities_url)
+
+    def make(role: str, **scope: Any) -> str:
+        with engine.begin() as conn:
+            return create_token(conn, role, **scope)[1]
+
+    yield make
+    engine.dispose()
+
+
+def console_login(cities_url: str, token: str) -> TestClient:
+    """A console client of the two-city database signed in with ``token`` (the caller closes it)."""
+    from api.web.app import create_app
+
+    tc = TestClient(create_app(database_url=cities_url), base_url="https://console.test")
+    tc.__enter__()
+    nonce = CSRF.search(tc.get("/console/login").text)
+    assert nonce
+    r = tc.post("/console/login", data={"token": token, "csrf_token": nonce.group(1)}, follow_redirects=False)
+    assert r.status_code == 303, r.text[:200]
+    return tc

@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
@@ -22,33 +22,12 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from api.auth.principal import Principal
-from api.auth.tokens import create_token
-from api.store.engine import make_sync_engine, psycopg_dsn
+from api.store.engine import psycopg_dsn
 from api.store.notify import CHANNEL, parse
-from tests.cities.conftest import CITY_A, CITY_B
+from tests.cities.conftest import CITY_A, CITY_B, console_login
 from tests.conftest import auth
 
 SQL = Callable[..., list[tuple[Any, ...]]]
-
-
-@pytest.fixture(scope="module")
-def client(cities_url: str) -> Iterator[TestClient]:
-    from api.web.app import create_app
-
-    with TestClient(create_app(database_url=cities_url)) as c:
-        yield c
-
-
-@pytest.fixture(scope="module")
-def token(cities_url: str) -> Iterator[Callable[..., str]]:
-    engine = make_sync_engine(cities_url)
-
-    def make(role: str, **scope: Any) -> str:
-        with engine.begin() as conn:
-            return create_token(conn, role, **scope)[1]
-
-    yield make
-    engine.dispose()
 
 
 @pytest.fixture(scope="module")
@@ -70,21 +49,6 @@ def _people(csql: SQL, city: str) -> set[int]:
     return {r[0] for r in csql("SELECT id FROM people WHERE city_code = %s", (city,))}
 
 
-CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-def _console(cities_url: str, token: str) -> TestClient:
-    from api.web.app import create_app
-
-    tc = TestClient(create_app(database_url=cities_url), base_url="https://console.test")
-    tc.__enter__()
-    nonce = CSRF.search(tc.get("/console/login").text)
-    assert nonce
-    r = tc.post("/console/login", data={"token": token, "csrf_token": nonce.group(1)}, follow_redirects=False)
-    assert r.status_code == 303, r.text[:200]
-    return tc
-
-
 # --------------------------------------------------------------------------- people on maps
 
 
@@ -95,7 +59,7 @@ def test_the_desk_map_shows_the_token_citys_people_only(
     a_people, b_people = _people(csql, CITY_A), _people(csql, CITY_B)
     seen = {}
     for who in ("dispatcher", "national"):
-        tc = _console(cities_url, tokens[who])
+        tc = console_login(cities_url, tokens[who])
         try:
             r = tc.get("/console/dispatch/people", params=world)
             assert r.status_code == 200, r.text[:200]
@@ -110,7 +74,7 @@ def test_the_dashboard_and_the_map_page_show_the_token_citys_people_only(
     cities_url: str, client: TestClient, tokens: dict[str, str], csql: SQL, fresh: None
 ) -> None:
     b_people = _people(csql, CITY_B)
-    tc = _console(cities_url, tokens["admin"])
+    tc = console_login(cities_url, tokens["admin"])
     try:
         r = tc.get("/console/dashboard/coverage")
         assert r.status_code == 200, r.text[:200]

@@ -9,39 +9,17 @@ lists hold none of B's rows, and nothing of B changes.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from api.auth.tokens import create_token
-from api.store.engine import make_sync_engine
-from tests.cities.conftest import CITY_A, CITY_B
+from tests.cities.conftest import CITY_A, CITY_B, console_login
 from tests.conftest import auth
 
 SQL = Callable[..., list[tuple[Any, ...]]]
-
-
-@pytest.fixture(scope="module")
-def client(cities_url: str) -> Iterator[TestClient]:
-    from api.web.app import create_app
-
-    with TestClient(create_app(database_url=cities_url)) as c:
-        yield c
-
-
-@pytest.fixture(scope="module")
-def token(cities_url: str) -> Iterator[Callable[..., str]]:
-    engine = make_sync_engine(cities_url)
-
-    def make(role: str, **scope: Any) -> str:
-        with engine.begin() as conn:
-            return create_token(conn, role, **scope)[1]
-
-    yield make
-    engine.dispose()
 
 
 @pytest.fixture(scope="module")
@@ -308,27 +286,13 @@ def test_codes_collide_between_cities_not_within_one(csql: SQL) -> None:
 
 # --------------------------------------------------------------------------- console
 
-CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-def _console(cities_url: str, token: str) -> TestClient:
-    from api.web.app import create_app
-
-    tc = TestClient(create_app(database_url=cities_url), base_url="https://console.test")
-    tc.__enter__()
-    nonce = CSRF.search(tc.get("/console/login").text)
-    assert nonce
-    r = tc.post("/console/login", data={"token": token, "csrf_token": nonce.group(1)}, follow_redirects=False)
-    assert r.status_code == 303, r.text[:200]
-    return tc
-
 
 def test_console_a_city_admin_sees_and_issues_its_citys_tokens(
     cities_url: str, tokens: dict[str, str], token: Callable[..., str], csql: SQL, b: dict[str, Any]
 ) -> None:
     other = token("dispatcher", city_code=CITY_B, label="city B dispatcher")
     other_id = csql("SELECT max(id) FROM api_tokens WHERE city_code = %s", (CITY_B,))[0][0]
-    tc = _console(cities_url, tokens["admin"])
+    tc = console_login(cities_url, tokens["admin"])
     try:
         page = tc.get("/console/admin/tokens")
         assert page.status_code == 200
