@@ -125,10 +125,9 @@ def client(db_url: str) -> Iterator[TestClient]:
         yield c
 
 
-@pytest.fixture(scope="module")
-def sql(db_url: str) -> Iterator[Callable[..., list[tuple[Any, ...]]]]:
-    """Run SQL on the module's database and return all rows."""
-    conn = psycopg.connect(psycopg_dsn(db_url), autocommit=True)
+def sql_runner(url: str) -> Iterator[Callable[..., list[tuple[Any, ...]]]]:
+    """Yield ``run(query, params=None)`` → all rows, on an autocommit connection to ``url``."""
+    conn = psycopg.connect(psycopg_dsn(url), autocommit=True)
 
     def run(query: str, params: Any = None) -> list[tuple[Any, ...]]:
         cur = conn.execute(query, params)
@@ -138,13 +137,12 @@ def sql(db_url: str) -> Iterator[Callable[..., list[tuple[Any, ...]]]]:
     conn.close()
 
 
-@pytest.fixture(scope="module")
-def make_token(db_url: str) -> Iterator[Callable[..., str]]:
-    """``make_token(role, **scope)`` → a bearer token valid on the module's database."""
+def token_maker(url: str) -> Iterator[Callable[..., str]]:
+    """Yield ``make(role, **scope)`` → a new bearer token valid on ``url``'s database (a fixture's body)."""
     from api.auth.tokens import create_token
     from api.store.engine import make_sync_engine
 
-    engine = make_sync_engine(db_url)
+    engine = make_sync_engine(url)
 
     def make(role: str, **scope: Any) -> str:
         with engine.begin() as conn:
@@ -152,6 +150,18 @@ def make_token(db_url: str) -> Iterator[Callable[..., str]]:
 
     yield make
     engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def sql(db_url: str) -> Iterator[Callable[..., list[tuple[Any, ...]]]]:
+    """Run SQL on the module's database and return all rows."""
+    yield from sql_runner(db_url)
+
+
+@pytest.fixture(scope="module")
+def make_token(db_url: str) -> Iterator[Callable[..., str]]:
+    """``make_token(role, **scope)`` → a bearer token valid on the module's database."""
+    yield from token_maker(db_url)
 
 
 def auth(token: str) -> dict[str, str]:

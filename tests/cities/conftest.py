@@ -6,14 +6,19 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import psycopg
 import pytest
 import shapely
 from fastapi.testclient import TestClient
 
-from api.auth.tokens import create_token
-from api.store.engine import make_sync_engine, psycopg_dsn
-from tests.conftest import TEMPLATE, TEST_COMMUNITIES, _admin, _db_url, clone_database
+from tests.conftest import (
+    TEMPLATE,
+    TEST_COMMUNITIES,
+    _admin,
+    _db_url,
+    clone_database,
+    sql_runner,
+    token_maker,
+)
 
 CITY_A = "340500"
 CITY_B = "340100"
@@ -53,14 +58,7 @@ def cities_url(pg_cluster: Any, two_cities_template: str, request: pytest.Fixtur
 @pytest.fixture(scope="module")
 def csql(cities_url: str) -> Iterator[Callable[..., list[tuple[Any, ...]]]]:
     """Run SQL on the module's two-city database and return all rows."""
-    conn = psycopg.connect(psycopg_dsn(cities_url), autocommit=True)
-
-    def run(query: str, params: Any = None) -> list[tuple[Any, ...]]:
-        cur = conn.execute(query, params)
-        return cur.fetchall() if cur.description else []
-
-    yield run
-    conn.close()
+    yield from sql_runner(cities_url)
 
 
 @pytest.fixture(scope="module")
@@ -75,14 +73,7 @@ def client(cities_url: str) -> Iterator[TestClient]:
 @pytest.fixture(scope="module")
 def token(cities_url: str) -> Iterator[Callable[..., str]]:
     """``token(role, **scope)`` → a new bearer token on the module's two-city database."""
-    engine = make_sync_engine(cities_url)
-
-    def make(role: str, **scope: Any) -> str:
-        with engine.begin() as conn:
-            return create_token(conn, role, **scope)[1]
-
-    yield make
-    engine.dispose()
+    yield from token_maker(cities_url)
 
 
 def console_login(cities_url: str, token: str) -> TestClient:

@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from api.cli.main import app
-from api.store.engine import make_sync_engine, psycopg_dsn
+from api.store.engine import make_sync_engine
+from tests.conftest import sql_runner
 
 SQL = Callable[..., list[tuple[Any, ...]]]
 
@@ -141,15 +141,7 @@ def engine(empty_db_url: str) -> Iterator[Any]:
 @pytest.fixture(scope="module")
 def q(empty_db_url: str) -> Iterator[SQL]:
     """Run SQL on the module's empty database and return the rows."""
-    conn = psycopg.connect(psycopg_dsn(empty_db_url), autocommit=True)
-
-    def run(sql: str, params: Any = None) -> list[tuple[Any, ...]]:
-        """Run one statement."""
-        cur = conn.execute(sql, params)
-        return cur.fetchall() if cur.description else []
-
-    yield run
-    conn.close()
+    yield from sql_runner(empty_db_url)
 
 
 @pytest.fixture(scope="module")
