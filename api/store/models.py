@@ -811,6 +811,26 @@ class IncidentDaily(Base):
     esc_open: Mapped[int] = mapped_column(Integer)
 
 
+class IncidentCell(Base):
+    """Located cases per city, Beijing day, community, item and heat cell (migration 0036), kept by triggers.
+
+    ``iy``/``ix`` index cells of ``api.store.sql.maps.HEAT_CELL`` degrees (``floor(lat / cell)``,
+    ``floor(lon / cell)``); merged duplicates are not counted; ``''`` is no community. The
+    statement-level triggers on ``incidents`` keep it equal to a recount in the transaction
+    that changes the cases. Read by the heatmaps of the coverage page and the dashboard.
+    """
+
+    __tablename__ = "incident_cells"
+
+    city_code: Mapped[str] = mapped_column(String(6), primary_key=True)
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    community_code: Mapped[str] = mapped_column(String(12), primary_key=True)
+    item_code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    iy: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ix: Mapped[int] = mapped_column(Integer, primary_key=True)
+    incidents: Mapped[int] = mapped_column(Integer)
+
+
 # Indexes of migration 0002 on the incident tables declared above.
 Index(
     "ix_incidents_open_item",

@@ -35,6 +35,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.store.sql.incidents import SQL_OPEN, SQL_OVERDUE
+from api.store.sql.metrics import SQL_EDGES, day_window
 
 #: Rounding of coordinates in pages (decimal degrees): 5 ≈ 1.1 m.
 PRECISION = 5
@@ -228,6 +229,37 @@ def area_incidents(alias: str = "i") -> str:
       AND (CAST(:city AS text) IS NULL OR {alias}.city_code = :city)"""
 
 
+def area_summary(alias: str = "d") -> str:
+    """Build the WHERE condition: summary row ``alias`` (daily or cells) is in the area."""
+    return f"""
+      (CAST(:community AS text) IS NULL OR {alias}.community_code = :community)
+      AND (CAST(:district AS text) IS NULL
+           OR {alias}.community_code IN (SELECT code FROM communities WHERE district_code = :district))
+      AND (CAST(:city AS text) IS NULL OR {alias}.city_code = :city)"""
+
+
+#: the whole Beijing days of the window ``[since, until)`` a summary row ``d`` counts for
+#: (``:use_days``, ``:day_lo``, ``:day_hi`` of :func:`api.store.sql.metrics.day_window`)
+SQL_SUMMARY_DAYS = """
+      CAST(:use_days AS boolean)
+      AND (CAST(:day_lo AS date) IS NULL OR d.day >= :day_lo)
+      AND (CAST(:day_hi AS date) IS NULL OR d.day < :day_hi)"""
+
+#: the cases ``i`` counted from the incidents themselves: the partial days at the window's
+#: edges when the summary gives the whole days, else the whole window
+SQL_CASE_DAYS = f"""
+      ((CAST(:use_days AS boolean) AND {SQL_EDGES})
+       OR (NOT CAST(:use_days AS boolean) AND i.created_at >= :since AND i.created_at < :until))"""
+
+
+def _window(since: dt.datetime, until: dt.datetime, use_summary: bool = True) -> dict[str, Any]:
+    """Bind the window ``[since, until)`` and its split into whole days and edges (or none)."""
+    split = day_window(since, until).params()
+    if not use_summary:
+        split["use_days"] = False
+    return {"since": since, "until": until, **split}
+
+
 def visited_buildings() -> str:
     """Build the CTE ``visited``: buildings with a visit in ``(:asof - :days, :asof]``."""
     return """
@@ -379,14 +411,28 @@ _GRID_STATS = text(
     f"""
     WITH {area_grids()},
     inc AS (
-      SELECT i.grid_id, count(*) AS total,
-             count(*) FILTER (WHERE {SQL_OPEN}) AS open,
-             count(*) FILTER (WHERE {SQL_OVERDUE}) AS overdue,
-             count(r.incident_id) AS rated, count(*) FILTER (WHERE r.good) AS good
-      FROM incidents i LEFT JOIN ratings r ON r.incident_id = i.id
-      WHERE i.grid_id IN (SELECT id FROM ag) AND i.duplicate_of IS NULL
-        AND i.created_at >= :since AND i.created_at < :until
-      GROUP BY i.grid_id
+      SELECT grid_id, sum(total)::bigint AS total, sum(open)::bigint AS open,
+             sum(overdue)::bigint AS overdue, sum(rated)::bigint AS rated, sum(good)::bigint AS good
+      FROM (
+        SELECT d.grid_id, sum(d.incidents) AS total, 0 AS open, 0 AS overdue,
+               sum(d.ratings) AS rated, sum(d.good) AS good
+        FROM incident_daily d
+        WHERE d.grid_id IN (SELECT id FROM ag) AND {SQL_SUMMARY_DAYS}
+        GROUP BY d.grid_id
+        UNION ALL
+        SELECT i.grid_id, count(*), 0, 0, count(r.incident_id), count(*) FILTER (WHERE r.good)
+        FROM incidents i LEFT JOIN ratings r ON r.incident_id = i.id
+        WHERE i.grid_id IN (SELECT id FROM ag) AND i.duplicate_of IS NULL AND {SQL_CASE_DAYS}
+        GROUP BY i.grid_id
+        UNION ALL
+        -- open and overdue depend on now: counted from the open cases (a small, indexed set)
+        SELECT i.grid_id, 0, count(*), count(*) FILTER (WHERE {SQL_OVERDUE}), 0, 0
+        FROM incidents i
+        WHERE {SQL_OPEN} AND i.grid_id IN (SELECT id FROM ag) AND i.duplicate_of IS NULL
+          AND i.created_at >= :since AND i.created_at < :until
+        GROUP BY i.grid_id
+      ) parts
+      GROUP BY grid_id
     ),
     {visited_buildings()},
     vis AS (
@@ -440,12 +486,17 @@ async def grid_stats(
     until: dt.datetime,
     asof: dt.datetime,
     days: int,
+    use_summary: bool = True,
 ) -> Table:
     """Aggregate the active grids of the area: households, open/overdue cases, visits, satisfaction.
 
-    One row per grid (``GRID_COLUMNS``) ordered by code.
+    One row per grid (``GRID_COLUMNS``) ordered by code. The cases of the window's whole
+    days are read from the daily summary ``incident_daily`` (``use_summary`` False: all
+    from the cases, as the tests compare), the partial days and the open cases from the
+    cases.
     """
-    params = _params(area, since=since, until=until, asof=asof, days=days, tol=GRID_TOLERANCE)
+    window = _window(since, until, use_summary)
+    params = _params(area, asof=asof, days=days, tol=GRID_TOLERANCE, **window)
     return _table(GRID_COLUMNS, (await conn.execute(_GRID_STATS, params)).all())
 
 
@@ -473,17 +524,28 @@ async def grid_outlines(conn: AsyncConnection, area: PageArea) -> Table:
 _HEAT = text(
     f"""
     WITH c AS (
-      SELECT CASE WHEN CAST(:step AS text) = 'all' THEN NULL
-                  ELSE date_trunc(:step, i.created_at AT TIME ZONE 'Asia/Shanghai') END AS t0,
-             floor(ST_Y(i.location) / :cell)::int AS iy, floor(ST_X(i.location) / :cell)::int AS ix,
-             count(*)::int AS n
-      FROM incidents i
-      LEFT JOIN service_items s ON s.code = i.item_code
-      WHERE i.location IS NOT NULL AND i.duplicate_of IS NULL
-        AND i.created_at >= :since AND i.created_at < :until
-        AND (CAST(:item AS text) IS NULL OR i.item_code = :item)
-        AND (CAST(:category AS text) IS NULL OR s.category = :category)
-        AND {area_incidents("i")}
+      SELECT t0, iy, ix, sum(n)::int AS n FROM (
+        SELECT CASE WHEN CAST(:step AS text) = 'all' THEN NULL
+                    ELSE date_trunc(:step, d.day::timestamp) END AS t0,
+               d.iy, d.ix, d.incidents AS n
+        FROM incident_cells d
+        LEFT JOIN service_items s ON s.code = d.item_code
+        WHERE {SQL_SUMMARY_DAYS}
+          AND (CAST(:item AS text) IS NULL OR d.item_code = :item)
+          AND (CAST(:category AS text) IS NULL OR s.category = :category)
+          AND {area_summary("d")}
+        UNION ALL
+        SELECT CASE WHEN CAST(:step AS text) = 'all' THEN NULL
+                    ELSE date_trunc(:step, i.created_at AT TIME ZONE 'Asia/Shanghai') END,
+               floor(ST_Y(i.location) / :cell)::int, floor(ST_X(i.location) / :cell)::int, 1
+        FROM incidents i
+        LEFT JOIN service_items s ON s.code = i.item_code
+        WHERE i.location IS NOT NULL AND i.duplicate_of IS NULL AND {SQL_CASE_DAYS}
+          AND (CAST(:item AS text) IS NULL OR i.item_code = :item)
+          AND (CAST(:category AS text) IS NULL OR s.category = :category)
+          AND {area_incidents("i")}
+      ) x
+      WHERE n <> 0
       GROUP BY 1, 2, 3
     ),
     o AS (SELECT min(iy) AS y0, min(ix) AS x0, coalesce(sum(n), 0) AS total,
@@ -526,8 +588,13 @@ async def heat(
     item: str | None = None,
     category: str | None = None,
     frames: bool = True,
+    use_summary: bool = True,
 ) -> Heat:
     """Count located incidents per cell of ``HEAT_CELL`` degrees, per frame (:func:`heat_step`).
+
+    The whole days of the window are read from the summary ``incident_cells`` (kept by
+    triggers; its cells are ``HEAT_CELL``), the partial days at its edges from the cases;
+    hourly frames and ``use_summary`` False count every case.
 
     Cells are encoded in PostGIS: each frame's ``c`` is ``[iy, ix, n, ...]`` with
     cell indices relative to ``origin`` ``[iy0, ix0]``; a cell's centre is
@@ -536,9 +603,9 @@ async def heat(
     a frame (a few busy cells must not wash out the rest).
     """
     step, fmt = heat_step(since, until, frames)
-    params = _params(
-        area, since=since, until=until, item=item, category=category, cell=HEAT_CELL, step=step, fmt=fmt
-    )
+    # hourly frames (windows of two days at most) and the tests' comparison count the cases
+    window = _window(since, until, use_summary and step != "hour")
+    params = _params(area, item=item, category=category, cell=HEAT_CELL, step=step, fmt=fmt, **window)
     rows = (await conn.execute(_HEAT, params)).all()
     first = rows[0]
     return Heat(
@@ -823,21 +890,42 @@ async def plan_comparison(conn: AsyncConnection, plan_id: int, community: str) -
 
 _AREA_TOTALS = text(
     f"""
-    SELECT count(*) AS incidents,
-           count(*) FILTER (WHERE {SQL_OPEN}) AS open,
-           count(*) FILTER (WHERE {SQL_OVERDUE}) AS overdue,
-           count(r.incident_id) AS ratings, count(*) FILTER (WHERE r.good) AS good
-    FROM incidents i
-    LEFT JOIN ratings r ON r.incident_id = i.id
-    WHERE i.duplicate_of IS NULL AND i.created_at >= :since AND i.created_at < :until
-      AND {area_incidents("i")}
+    SELECT coalesce(sum(incidents), 0)::bigint AS incidents, coalesce(sum(open), 0)::bigint AS open,
+           coalesce(sum(overdue), 0)::bigint AS overdue, coalesce(sum(ratings), 0)::bigint AS ratings,
+           coalesce(sum(good), 0)::bigint AS good
+    FROM (
+      SELECT sum(d.incidents) AS incidents, 0 AS open, 0 AS overdue, sum(d.ratings) AS ratings,
+             sum(d.good) AS good
+      FROM incident_daily d
+      WHERE {SQL_SUMMARY_DAYS} AND {area_summary("d")}
+      UNION ALL
+      SELECT count(*), 0, 0, count(r.incident_id), count(*) FILTER (WHERE r.good)
+      FROM incidents i
+      LEFT JOIN ratings r ON r.incident_id = i.id
+      WHERE i.duplicate_of IS NULL AND {SQL_CASE_DAYS} AND {area_incidents("i")}
+      UNION ALL
+      -- open and overdue depend on now: counted from the open cases (a small, indexed set)
+      SELECT 0, count(*), count(*) FILTER (WHERE {SQL_OVERDUE}), 0, 0
+      FROM incidents i
+      WHERE {SQL_OPEN} AND i.duplicate_of IS NULL AND i.created_at >= :since AND i.created_at < :until
+        AND {area_incidents("i")}
+    ) parts
     """
 )
 
 
 async def area_totals(
-    conn: AsyncConnection, area: PageArea, since: dt.datetime, until: dt.datetime
+    conn: AsyncConnection,
+    area: PageArea,
+    since: dt.datetime,
+    until: dt.datetime,
+    use_summary: bool = True,
 ) -> AreaTotals:
-    """Count the area's cases as ``/api/v1/metrics`` counts them (by ``community_code``)."""
-    row = (await conn.execute(_AREA_TOTALS, _params(area, since=since, until=until))).mappings().one()
+    """Count the area's cases as ``/api/v1/metrics`` counts them (by ``community_code``).
+
+    Whole days from the daily summary, the edges and the open cases from the cases
+    (``use_summary`` False: everything from the cases).
+    """
+    params = _params(area, **_window(since, until, use_summary))
+    row = (await conn.execute(_AREA_TOTALS, params)).mappings().one()
     return AreaTotals(**row)

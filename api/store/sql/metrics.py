@@ -120,7 +120,7 @@ _SUMS = [
 _DAY_SUMS = ",\n        ".join(f"coalesce({expr}, 0) AS {name}" for name, expr in _SUMS)
 _GROUP_SUMS = ",\n        ".join(f"coalesce(sum(b.{name}), 0) AS {name}" for name, _ in _SUMS)
 #: The partial days at the window's edges, over the cases ``i``.
-_EDGES = """(
+SQL_EDGES = """(
           (i.created_at >= CAST(:edge1_lo AS timestamptz) AND i.created_at < CAST(:edge1_hi AS timestamptz))
           OR (i.created_at >= CAST(:edge2_lo AS timestamptz)
               AND i.created_at < CAST(:edge2_hi AS timestamptz)))"""
@@ -211,7 +211,7 @@ def _kpi_sql(level: str | None) -> str:
       FROM incidents i JOIN service_items s ON s.code = i.item_code
       LEFT JOIN communities c ON c.code = i.community_code
       LEFT JOIN ratings r ON r.incident_id = i.id
-      WHERE i.duplicate_of IS NULL AND {SQL_CASE_AREA} AND {_EDGES}
+      WHERE i.duplicate_of IS NULL AND {SQL_CASE_AREA} AND {SQL_EDGES}
     ),
     overdue AS (
       SELECT i.department_code AS department, i.escalated_at IS NOT NULL AS escalated
@@ -225,7 +225,7 @@ def _kpi_sql(level: str | None) -> str:
              count(*) FILTER (WHERE i.resolved_at <= i.department_due_at), count(*) FILTER (WHERE {SQL_OPEN})
       FROM incidents i LEFT JOIN communities c ON c.code = i.community_code
       WHERE i.escalated_at IS NOT NULL AND i.department_code IS NOT NULL AND i.duplicate_of IS NULL
-        AND {SQL_CASE_AREA} AND {_EDGES}
+        AND {SQL_CASE_AREA} AND {SQL_EDGES}
       GROUP BY i.department_code
     ),
     medians AS (
