@@ -159,5 +159,5 @@ def test_the_cells_are_the_pages_cell_size() -> None:
     """The summary's cell (migration 0036) is the heat layer's (``HEAT_CELL``)."""
     from importlib import import_module
 
-    migration = import_module("migrations.versions.0036_heat_cells")
+    migration = import_module("migrations.versions.0033_heat_cells")
     assert migration.CELL == q.HEAT_CELL

@@ -12,7 +12,7 @@ same transaction, as ``incident_daily``'s do (old rows' contribution out, new ro
 in, one grouped upsert per statement, zero deltas not written). The cells' size is
 fixed here and in ``api.store.sql.maps.HEAT_CELL``; a test checks both agree.
 
-Revision ID: 0036_heat_cells
+Revision ID: 0033_heat_cells
 Revises: 0032_daily_summary
 """
 
@@ -21,7 +21,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0036_heat_cells"
+revision: str = "0033_heat_cells"
 down_revision: str | Sequence[str] | None = "0032_daily_summary"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
