@@ -26,6 +26,7 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 
 from api.services.areas.grid_index import CHANNEL, GridIndex
+from api.services.dispatch.people_index import PeopleIndex
 from api.settings import Settings, load_settings
 from api.store.engine import make_async_engine, make_replica_engine, resolve_url
 from api.store.listen import Listener
@@ -91,11 +92,16 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
 
         listener = Listener(url, {"wangge_auth": guard.cache.forget, CHANNEL: index.changed}, on_state)
         await listener.start()
+        # nearest queries: located people in memory, caught up by polling and by each request
+        people_index = PeopleIndex(app.state.read_engine)
+        app.state.people_index = people_index
+        await people_index.start()
         try:
             yield
         finally:
             await console.shutdown(app)  # end the live streams before the engine
             await listener.stop()
+            await people_index.close()
             await index.close()
             guard.cache.switch(False)
             await replica.close()

@@ -18,6 +18,7 @@ from api.auth.principal import Principal
 from api.errors import Conflict, InvalidInput, NotFound, Unavailable
 from api.services.dispatch import rules
 from api.services.dispatch.inputs import Mode, NearestQuery
+from api.services.dispatch.people_index import PeopleIndex
 from api.services.dispatch.views import NearbyPerson, NearbyPosition, WalkingPerson
 from api.settings import DispatchSettings
 from api.store.sql import dispatch
@@ -91,6 +92,28 @@ async def people_filter(
     )
 
 
+async def straight_ranked(
+    conn: AsyncConnection,
+    lon: float,
+    lat: float,
+    k: int,
+    flt: PeopleFilter,
+    fresh_after: dt.datetime,
+    index: PeopleIndex | None = None,
+) -> list[NearbyRow]:
+    """Rank the ``k`` nearest by spheroid distance, from the process's people index when it can.
+
+    Both ways give the same answer (exact spheroid order, ties by id); the index reads
+    the store once for what changed and for its candidates' open load, PostGIS's way is
+    :func:`api.store.sql.dispatch.nearest_straight`.
+    """
+    if index is not None:
+        rows = await index.nearest(conn, lon, lat, k, flt, fresh_after)
+        if rows is not None:
+            return rows
+    return await dispatch.nearest_straight(conn, lon, lat, k, flt, fresh_after)
+
+
 async def walk_ranked(
     conn: AsyncConnection,
     lon: float,
@@ -99,6 +122,7 @@ async def walk_ranked(
     flt: PeopleFilter,
     fresh_after: dt.datetime,
     settings: DispatchSettings,
+    index: PeopleIndex | None = None,
 ) -> tuple[list[tuple[NearbyRow, float | None]], bool]:
     """Re-rank the straight-line nearest candidates by walking distance.
 
@@ -112,8 +136,8 @@ async def walk_ranked(
         The ``k`` best (reachable first, by walking distance; unreachable ones
         with None, last) and whether the query point itself could be snapped.
     """
-    cands = await dispatch.nearest_straight(
-        conn, lon, lat, rules.walk_candidate_count(k, settings), flt, fresh_after
+    cands = await straight_ranked(
+        conn, lon, lat, rules.walk_candidate_count(k, settings), flt, fresh_after, index
     )
     if not cands:
         return [], True
@@ -137,7 +161,11 @@ async def walk_ranked(
 
 
 async def nearest(
-    conn: AsyncConnection, principal: Principal, settings: DispatchSettings, query: NearestQuery
+    conn: AsyncConnection,
+    principal: Principal,
+    settings: DispatchSettings,
+    query: NearestQuery,
+    index: PeopleIndex | None = None,
 ) -> list[NearbyPerson]:
     """Find the ``k`` nearest matching people, nearest first.
 
@@ -151,6 +179,8 @@ async def nearest(
         ``max_k``, staleness, walking speed and margins.
     query
         The point (WGS84) and the filters.
+    index
+        The process's people index (None: PostGIS ranks).
 
     Returns
     -------
@@ -172,7 +202,7 @@ async def nearest(
     fresh_after = rules.stale_before(rules.utcnow(), settings)
     lon, lat = query.point.lon, query.point.lat
     if query.mode is Mode.straight:
-        rows = await dispatch.nearest_straight(conn, lon, lat, query.k, flt, fresh_after)
+        rows = await straight_ranked(conn, lon, lat, query.k, flt, fresh_after, index)
         return [nearby_person(r) for r in rows]
     if await dispatch.pgrouting_version(conn) is None:
         raise Unavailable("pgRouting is not installed in the database", loc=["query", "mode"])
@@ -181,7 +211,7 @@ async def nearest(
             "no street network is loaded: load the demo city or import streets, or use mode=straight",
             loc=["query", "mode"],
         )
-    ranked, snapped = await walk_ranked(conn, lon, lat, query.k, flt, fresh_after, settings)
+    ranked, snapped = await walk_ranked(conn, lon, lat, query.k, flt, fresh_after, settings, index)
     if not snapped:
         raise Conflict("the point could not be snapped to the street network", loc=["query"])
     return [walking_person(r, w, settings) for r, w in ranked]

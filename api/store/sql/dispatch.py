@@ -361,3 +361,125 @@ async def vertex_costs(
         _COSTS, {"edges": edges_sql(lons, lats, margin_m), "starts": list(starts), "ends": list(ends)}
     )
     return {(int(a), int(b)): float(c) for a, b, c in rows.all()}
+
+
+# --------------------------------------------------------------------------- the people index
+
+#: What the in-process people index (:mod:`api.services.dispatch.people_index`) keeps of a person.
+_INDEX_COLUMNS = (
+    "p.id, p.city_code, p.name, p.phone, p.role, p.community_code, p.skills, p.party_member, "
+    "p.on_duty, p.capacity, p.shift_end, ST_X(p.position) AS lon, ST_Y(p.position) AS lat, p.position_at"
+)
+_SNAPSHOT = (
+    "pg_snapshot_xmax(s.snap)::text::bigint AS xmax, "
+    "ARRAY(SELECT x::text::bigint FROM pg_snapshot_xip(s.snap) x) AS xip"
+)
+_MEMBERS = (
+    "SELECT m.person_id FROM party_members m JOIN party_orgs o ON o.id = m.org_id "
+    "WHERE o.id = :branch_id OR o.parent_id = :branch_id"
+)
+_INDEX_SNAPSHOT = text(f"SELECT {_SNAPSHOT} FROM (SELECT pg_current_snapshot() AS snap) s")
+_INDEX_ALL = text(f"SELECT {_INDEX_COLUMNS} FROM people p WHERE p.position IS NOT NULL")
+
+
+def index_changes_sql(members: bool) -> str:
+    """Build the index's catch-up: the rows written since a snapshot, the candidates, their load.
+
+    One statement, one snapshot: its ``xmax`` and in-progress ids come on every row (one
+    row of NULL person fields when nothing matched). A person is returned when written by
+    a transaction the last snapshot did not see (``change_xid >= :xmax`` or among
+    ``:xip``), when among the candidate ``:ids``, or (``members``) when a member of the
+    party branch ``:branch_id`` or a group under it; the open load is computed for the
+    candidates and members only (``NULL`` for the others).
+    """
+    wanted = "p.id = ANY(CAST(:ids AS bigint[]))"
+    member = f"p.id IN ({_MEMBERS})" if members else "false"
+    return f"""
+    SELECT {_SNAPSHOT}, q.*
+    FROM (SELECT pg_current_snapshot() AS snap) s
+    LEFT JOIN LATERAL (
+      SELECT {_INDEX_COLUMNS},
+             CASE WHEN {wanted} OR {member} THEN {open_load("p")} END AS load,
+             {member} AS member
+      FROM people p
+      WHERE p.change_xid >= :xmax OR p.change_xid = ANY(CAST(:xip AS bigint[])) OR {wanted}
+            {"OR " + member if members else ""}
+    ) q ON true
+    """
+
+
+_INDEX_CHANGES = {m: text(index_changes_sql(m)) for m in (False, True)}
+
+
+@dataclass(frozen=True, slots=True)
+class IndexedPerson:
+    """A person as the people index keeps them (``lon``/``lat`` None: no position)."""
+
+    id: int
+    city_code: str
+    name: str
+    phone: str | None
+    role: str
+    community_code: str | None
+    skills: list[str]
+    party_member: bool
+    on_duty: bool
+    capacity: int
+    shift_end: dt.datetime | None
+    lon: float | None
+    lat: float | None
+    position_at: dt.datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """What a statement saw: transactions from ``xmax`` on, and those in ``xip``, it did not."""
+
+    xmax: int
+    xip: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class IndexChanges:
+    """One catch-up: the snapshot, the people read, the open load of the candidates, the members.
+
+    ``people`` holds every person written since the snapshot asked about, and every
+    candidate that still exists; ``loads`` the open load of the candidates (and
+    members) found; ``members`` the branch members found (empty without a branch).
+    """
+
+    snapshot: Snapshot
+    people: list[IndexedPerson]
+    loads: dict[int, int]
+    members: frozenset[int]
+
+
+async def index_people(conn: AsyncConnection) -> tuple[Snapshot, list[IndexedPerson]]:
+    """Read every located person and the snapshot it was read in.
+
+    ``conn`` must be in a REPEATABLE READ transaction (both statements see one snapshot).
+    """
+    snap = (await conn.execute(_INDEX_SNAPSHOT)).one()
+    rows = (await conn.execute(_INDEX_ALL)).all()
+    return Snapshot(int(snap[0]), tuple(snap[1])), [IndexedPerson(*r) for r in rows]
+
+
+async def index_changes(
+    conn: AsyncConnection, since: Snapshot, ids: Sequence[int], branch_id: int | None = None
+) -> IndexChanges:
+    """Read what changed since ``since``, with the candidates ``ids`` (and branch members) and loads."""
+    params = {"xmax": since.xmax, "xip": list(since.xip), "ids": list(ids), "branch_id": branch_id}
+    rows = (await conn.execute(_INDEX_CHANGES[branch_id is not None], params)).all()
+    people: list[IndexedPerson] = []
+    loads: dict[int, int] = {}
+    members: set[int] = set()
+    for r in rows:
+        if r[2] is None:  # the one row of a catch-up that found nobody
+            continue
+        people.append(IndexedPerson(*r[2:16]))
+        if r[16] is not None:
+            loads[r[2]] = int(r[16])
+        if r[17]:
+            members.add(r[2])
+    first = rows[0]
+    return IndexChanges(Snapshot(int(first[0]), tuple(first[1])), people, loads, frozenset(members))

@@ -77,7 +77,9 @@ async def nearest_plain(request: Request, route: APIRoute) -> Response | None:
         principal = await current_principal(request)
         query = NearestQuery(point=make_point(lon, lat, crs), **filters)
         async with state.read_engine.connect() as conn:
-            people = await service.nearest(conn, principal, state.settings.dispatch, query)
+            people = await service.nearest(
+                conn, principal, state.settings.dispatch, query, getattr(state, "people_index", None)
+            )
         return await model_response(route, people)
 
 
@@ -94,6 +96,7 @@ async def nearest_plain(request: Request, route: APIRoute) -> Response | None:
 )
 @fast_path(nearest_plain)
 async def nearest(
+    request: Request,
     conn: ConnDep,
     principal: PrincipalDep,
     settings: DispatchSettingsDep,
@@ -134,4 +137,6 @@ async def nearest(
         party_grid=party_grid,
         community=community,
     )
-    return await service.nearest(conn, principal, settings, query)
+    return await service.nearest(
+        conn, principal, settings, query, getattr(request.app.state, "people_index", None)
+    )
