@@ -8,6 +8,10 @@ written since are exactly those with ``change_xid >= xmax`` or ``change_xid`` am
 in progress (:mod:`api.services.dispatch.people_index` refreshes itself that way: one
 small indexed query, no notification per ping). A btree index serves it.
 
+Every statement that changes ``streets`` (or truncates it) notifies channel
+``wangge_streets`` from its transaction, so that each process's street graph
+(:mod:`api.services.dispatch.street_graph`) is rebuilt when it commits.
+
 Revision ID: 0035_people_index
 Revises: 0032_daily_summary
 """
@@ -40,9 +44,24 @@ def upgrade() -> None:
         "CREATE TRIGGER people_stamp_change BEFORE INSERT OR UPDATE ON people "
         "FOR EACH ROW EXECUTE FUNCTION people_stamp_change()"
     )
+    op.execute(
+        """
+        CREATE FUNCTION streets_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          PERFORM pg_notify('wangge_streets', '');
+          RETURN NULL;
+        END $$
+        """
+    )
+    op.execute(
+        "CREATE TRIGGER streets_notify AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON streets "
+        "FOR EACH STATEMENT EXECUTE FUNCTION streets_notify()"
+    )
 
 
 def downgrade() -> None:
+    op.execute("DROP TRIGGER IF EXISTS streets_notify ON streets")
+    op.execute("DROP FUNCTION IF EXISTS streets_notify()")
     op.execute("DROP TRIGGER IF EXISTS people_stamp_change ON people")
     op.execute("DROP FUNCTION IF EXISTS people_stamp_change()")
     op.drop_index("ix_people_change_xid", table_name="people")

@@ -41,8 +41,8 @@ async def engine(db_url: str, live_city: SqlFn) -> AsyncIterator[AsyncEngine]:
 
 
 @pytest.fixture(scope="module")
-async def index(engine: AsyncEngine) -> AsyncIterator[PeopleIndex]:
-    idx = PeopleIndex(engine)
+async def index(engine: AsyncEngine, db_url: str) -> AsyncIterator[PeopleIndex]:
+    idx = PeopleIndex(engine, db_url)
     await idx.build()
     await idx.start()
     yield idx

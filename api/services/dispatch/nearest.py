@@ -19,6 +19,7 @@ from api.errors import Conflict, InvalidInput, NotFound, Unavailable
 from api.services.dispatch import rules
 from api.services.dispatch.inputs import Mode, NearestQuery
 from api.services.dispatch.people_index import PeopleIndex
+from api.services.dispatch.street_graph import StreetGraph
 from api.services.dispatch.views import NearbyPerson, NearbyPosition, WalkingPerson
 from api.settings import DispatchSettings
 from api.store.sql import dispatch
@@ -123,12 +124,15 @@ async def walk_ranked(
     fresh_after: dt.datetime,
     settings: DispatchSettings,
     index: PeopleIndex | None = None,
+    graph: StreetGraph | None = None,
 ) -> tuple[list[tuple[NearbyRow, float | None]], bool]:
     """Re-rank the straight-line nearest candidates by walking distance.
 
     ``walk_candidate_count(k)`` straight-line candidates are snapped to the
-    street network with the query point, and their network distances computed
-    with ``pgr_dijkstraCost`` on the streets around them.
+    street network with the query point, and their network distances computed:
+    in memory when the process's street graph is current
+    (:mod:`api.services.dispatch.street_graph`, the whole network), otherwise with
+    ``pgr_dijkstraCost`` on the streets within ``walk_margin_m`` of them.
 
     Returns
     -------
@@ -144,14 +148,23 @@ async def walk_ranked(
     pids = [0] + [c.id for c in cands]  # 0: the query point (people ids start at 1)
     lons = [lon] + [float(c.lon) for c in cands]
     lats = [lat] + [float(c.lat) for c in cands]
-    snaps = await dispatch.snap_points(conn, pids, lons, lats)
+    if graph is not None and graph.ready and graph.size:
+        snaps = dict(zip(pids, graph.snap(lons, lats), strict=True))
+    else:
+        graph = None
+        snaps = await dispatch.snap_points(conn, pids, lons, lats)
     origin = snaps.get(0)
     if origin is None:
         return [(c, None) for c in cands[:k]], False
     ends = sorted({v for pid, s in snaps.items() if pid != 0 for v in (s.source, s.target)})
-    costs = await dispatch.vertex_costs(
-        conn, [origin.source, origin.target], ends, lons, lats, settings.walk_margin_m
-    )
+    if graph is not None:
+        # every walk worth ranking is within this radius; the farther ends are searched for after
+        limit = 3.0 * max(float(c.distance_m) for c in cands) + settings.walk_margin_m
+        costs = graph.costs([origin.source, origin.target], ends, limit)
+    else:
+        costs = await dispatch.vertex_costs(
+            conn, [origin.source, origin.target], ends, lons, lats, settings.walk_margin_m
+        )
     ranked: list[tuple[NearbyRow, float | None]] = []
     for c in cands:
         snap = snaps.get(c.id)
@@ -166,6 +179,7 @@ async def nearest(
     settings: DispatchSettings,
     query: NearestQuery,
     index: PeopleIndex | None = None,
+    graph: StreetGraph | None = None,
 ) -> list[NearbyPerson]:
     """Find the ``k`` nearest matching people, nearest first.
 
@@ -181,6 +195,8 @@ async def nearest(
         The point (WGS84) and the filters.
     index
         The process's people index (None: PostGIS ranks).
+    graph
+        The process's street graph (None or stale: pgRouting walks).
 
     Returns
     -------
@@ -206,12 +222,13 @@ async def nearest(
         return [nearby_person(r) for r in rows]
     if await dispatch.pgrouting_version(conn) is None:
         raise Unavailable("pgRouting is not installed in the database", loc=["query", "mode"])
-    if not await dispatch.has_streets(conn):
+    has_streets = graph.size > 0 if graph is not None and graph.ready else await dispatch.has_streets(conn)
+    if not has_streets:
         raise Conflict(
             "no street network is loaded: load the demo city or import streets, or use mode=straight",
             loc=["query", "mode"],
         )
-    ranked, snapped = await walk_ranked(conn, lon, lat, query.k, flt, fresh_after, settings, index)
+    ranked, snapped = await walk_ranked(conn, lon, lat, query.k, flt, fresh_after, settings, index, graph)
     if not snapped:
         raise Conflict("the point could not be snapped to the street network", loc=["query"])
     return [walking_person(r, w, settings) for r, w in ranked]

@@ -40,11 +40,14 @@ import logging
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
+import asyncpg
 import numpy as np
 from pyproj import Geod
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from api.store.engine import psycopg_dsn
 from api.store.sql.dispatch import (
     IndexChanges,
     IndexedPerson,
@@ -82,6 +85,14 @@ def _ecef(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
     s, c = np.sin(phi), np.cos(phi)
     n = _A / np.sqrt(1.0 - _E2 * s * s)
     return np.stack([n * c * np.cos(lam), n * c * np.sin(lam), n * (1.0 - _E2) * s], axis=-1)
+
+
+def _ecef_one(lon: float, lat: float) -> tuple[float, float, float]:
+    """:func:`_ecef` of one point (the same operations, in plain floats)."""
+    lam, phi = math.radians(lon), math.radians(lat)
+    s, c = math.sin(phi), math.cos(phi)
+    n = _A / math.sqrt(1.0 - _E2 * s * s)
+    return n * c * math.cos(lam), n * c * math.sin(lam), n * (1.0 - _E2) * s
 
 
 def _key(snap: Snapshot) -> int:
@@ -130,14 +141,18 @@ class _Table:
         self.community = np.zeros(self.size, np.int64)
         self.party = np.zeros(self.size, bool)
         self.on_duty = np.zeros(self.size, bool)
+        self.ready = np.zeros(self.size, bool)
         self.capacity = np.zeros(self.size, np.int64)
         self.shift_end = np.zeros(self.size)
         self.at = np.zeros(self.size)
         self.key = np.zeros(self.size, np.int64)
-        self.cell: list[tuple[int, int] | None] = []
+        self.cell: list[tuple[int, int, int] | None] = []
         self.person: list[IndexedPerson | None] = []
-        self.cells: dict[tuple[int, int], set[int]] = {}
+        #: (role, cell x, cell y) → slots: a role's people are gathered without the others
+        self.cells: dict[tuple[int, int, int], set[int]] = {}
         self.roles: dict[str, int] = {}
+        #: how many writes changed what the index answers from (a request re-ranks only after one)
+        self.changes = 0
 
     # ------------------------------------------------------------------ writes
 
@@ -145,7 +160,7 @@ class _Table:
         self.size *= 2
         for name in ("ids", "xyz", "lon", "lat", "located", "role", "city", "community", "party"):
             setattr(self, name, _resized(getattr(self, name), self.size))
-        for name in ("on_duty", "capacity", "shift_end", "at", "key"):
+        for name in ("on_duty", "ready", "capacity", "shift_end", "at", "key"):
             setattr(self, name, _resized(getattr(self, name), self.size))
 
     def _role(self, role: str) -> int:
@@ -154,12 +169,15 @@ class _Table:
             code = self.roles[role] = len(self.roles) + 1
         return code
 
-    def put(self, p: IndexedPerson, key: int) -> None:
-        """Store a person's row read at a snapshot of ``key`` (older than the slot's: ignored)."""
+    def put(self, p: IndexedPerson, key: int) -> bool:
+        """Store a person's row read at a snapshot of ``key`` (older than the slot's: ignored).
+
+        Returns whether anything the index answers from changed.
+        """
         i = self.slot.get(p.id)
         if i is None:
             if p.lon is None or p.lat is None:
-                return  # never located: nothing to find
+                return False  # never located: nothing to find
             if self.n == self.size:
                 self._grow()
             i = self.slot[p.id] = self.n
@@ -168,8 +186,13 @@ class _Table:
             self.person.append(None)
             self.ids[i] = p.id
         elif key < self.key[i]:
-            return
+            return False
+        else:
+            self.key[i] = key
+            if self.person[i] == p:
+                return False
         self.key[i] = key
+        self.changes += 1
         self._unplace(i)
         self.person[i] = p
         self.role[i] = self._role(p.role)
@@ -178,17 +201,19 @@ class _Table:
         self.party[i] = p.party_member
         self.on_duty[i] = p.on_duty
         self.capacity[i] = p.capacity
+        self.ready[i] = p.on_duty and p.capacity > 0
         self.shift_end[i] = _ts(p.shift_end, math.inf)
         self.at[i] = _ts(p.position_at, -math.inf)
         if p.lon is None or p.lat is None:
             self.located[i] = False
-            return
+            return True
         self.located[i] = True
         self.lon[i], self.lat[i] = p.lon, p.lat
-        self.xyz[i] = _ecef(np.asarray(p.lon), np.asarray(p.lat))
-        cell = (math.floor(p.lon / CELL_DEG), math.floor(p.lat / CELL_DEG))
+        self.xyz[i] = _ecef_one(p.lon, p.lat)
+        cell = (int(self.role[i]), math.floor(p.lon / CELL_DEG), math.floor(p.lat / CELL_DEG))
         self.cell[i] = cell
         self.cells.setdefault(cell, set()).add(i)
+        return True
 
     def drop(self, person_id: int, key: int) -> None:
         """Forget a person the store no longer holds (as of a snapshot of ``key``)."""
@@ -196,6 +221,7 @@ class _Table:
         if i is None or key < self.key[i]:
             return
         self.key[i] = key
+        self.changes += 1
         self._unplace(i)
         self.located[i] = False
         self.person[i] = None
@@ -224,13 +250,20 @@ class _Table:
 
     # ------------------------------------------------------------------ reads
 
-    def mask(self, slots: np.ndarray, flt: PeopleFilter, fresh_after: float, now: float) -> np.ndarray:
-        """Which of ``slots`` pass every filter known in memory (all but open load and branch)."""
-        m = self.located[slots] & (self.at[slots] >= fresh_after)
-        if flt.role is not None:
-            m &= self.role[slots] == self.roles.get(flt.role, -1)
+    def mask(
+        self, slots: np.ndarray, flt: PeopleFilter, fresh_after: float, now: float, by_role: bool = False
+    ) -> np.ndarray:
+        """Which of ``slots`` pass every filter known in memory (all but open load and branch).
+
+        ``by_role``: the slots are of the filter's role already (gathered from its cells).
+        """
+        m = self.at[slots] >= fresh_after
+        if not by_role:
+            m &= self.located[slots]
+            if flt.role is not None:
+                m &= self.role[slots] == self.roles.get(flt.role, -1)
         if flt.available:
-            m &= self.on_duty[slots] & (self.shift_end[slots] > now) & (self.capacity[slots] > 0)
+            m &= self.ready[slots] & (self.shift_end[slots] > now)
         if flt.party_member is not None:
             m &= self.party[slots] == flt.party_member
         if flt.community is not None:
@@ -262,11 +295,15 @@ class _Table:
         rho = _A / math.sqrt(1.0 - _E2 * math.sin(phi) ** 2) * math.cos(phi)
         parts: list[np.ndarray] = []
         chords: list[np.ndarray] = []
+        if flt.role is not None:
+            roles = [self.roles[flt.role]] if flt.role in self.roles else []
+        else:
+            roles = list(self.roles.values())
         for r in range(MAX_RINGS + 1):
-            ring = _ring(self.cells, cx, cy, r)
+            ring = _ring(self.cells, roles, cx, cy, r)
             if ring:
                 slots = np.fromiter(ring, np.int64, len(ring))
-                slots = slots[self.mask(slots, flt, fresh_after, now)]
+                slots = slots[self.mask(slots, flt, fresh_after, now, by_role=True)]
                 if len(slots):
                     parts.append(slots)
                     chords.append(np.sqrt(((self.xyz[slots] - q) ** 2).sum(axis=1)))
@@ -319,18 +356,22 @@ def _resized(a: np.ndarray, size: int) -> np.ndarray:
     return out
 
 
-def _ring(cells: dict[tuple[int, int], set[int]], cx: int, cy: int, r: int) -> list[int]:
-    """Slots in the cells at Chebyshev distance ``r`` from cell (cx, cy)."""
-    out: list[int] = []
+def _ring(
+    cells: dict[tuple[int, int, int], set[int]], roles: list[int], cx: int, cy: int, r: int
+) -> list[int]:
+    """Slots of these roles in the cells at Chebyshev distance ``r`` from cell (cx, cy)."""
     if r == 0:
-        out.extend(cells.get((cx, cy), ()))
-        return out
-    for x in range(cx - r, cx + r + 1):
-        out.extend(cells.get((x, cy - r), ()))
-        out.extend(cells.get((x, cy + r), ()))
-    for y in range(cy - r + 1, cy + r):
-        out.extend(cells.get((cx - r, y), ()))
-        out.extend(cells.get((cx + r, y), ()))
+        keys = [(cx, cy)]
+    else:
+        keys = [(x, y) for x in range(cx - r, cx + r + 1) for y in (cy - r, cy + r)]
+        keys += [(x, y) for y in range(cy - r + 1, cy + r) for x in (cx - r, cx + r)]
+    out: list[int] = []
+    get = cells.get
+    for role in roles:
+        for x, y in keys:
+            members = get((role, x, y))
+            if members:
+                out.extend(members)
     return out
 
 
@@ -442,19 +483,35 @@ def _geodesic(table: _Table, slots: np.ndarray, cands: Candidates) -> np.ndarray
     return np.asarray(d)
 
 
+def _filled(snapshot: Snapshot, people: list[IndexedPerson]) -> _Table:
+    table = _Table(snapshot, len(people) * 2)
+    key = _key(snapshot)
+    for p in people:
+        table.put(p, key)
+    return table
+
+
 class PeopleIndex:
     """Every located person of the store, in memory, current to the last commit a request could see.
 
     Parameters
     ----------
     engine
-        Where to read people from (an autocommit engine).
+        Where to read people from (an autocommit engine): the build.
+    url
+        The same database: the catch-ups run on a small asyncpg pool of the index's own,
+        whose sessions plan prepared statements generically (``plan_cache_mode``).
     poll_s
         Seconds between two catch-ups of the background poller.
+    pool_size
+        Connections of that pool.
     """
 
-    def __init__(self, engine: AsyncEngine, poll_s: float = POLL_S) -> None:
+    def __init__(self, engine: AsyncEngine, url: str, poll_s: float = POLL_S, pool_size: int = 4) -> None:
         self.engine = engine
+        self.dsn = psycopg_dsn(url)
+        self.pool_size = pool_size
+        self._pool: Any = None
         self.poll_s = poll_s
         self._table: _Table | None = None
         self._task: asyncio.Task[None] | None = None
@@ -474,6 +531,19 @@ class PeopleIndex:
         """Return how many people the index has held a position for (0 before the first build)."""
         return 0 if self._table is None else self._table.n
 
+    async def _connections(self) -> Any:
+        if self._pool is None:
+            self._pool = await asyncpg.create_pool(
+                self.dsn,
+                min_size=1,
+                max_size=self.pool_size,
+                server_settings={
+                    "application_name": "wangge-people-index",
+                    "plan_cache_mode": "force_generic_plan",
+                },
+            )
+        return self._pool
+
     async def start(self) -> None:
         """Build in the background and keep polling (a failed build is retried)."""
         self._task = asyncio.get_running_loop().create_task(self._run(), name="wangge-people-index")
@@ -484,11 +554,7 @@ class PeopleIndex:
             conn = await conn.execution_options(isolation_level="REPEATABLE READ")
             async with conn.begin():
                 snapshot, people = await index_people(conn)
-        table = _Table(snapshot, len(people) * 2)
-        key = _key(snapshot)
-        for p in people:
-            table.put(p, key)
-        self._table = table
+        self._table = await asyncio.to_thread(_filled, snapshot, people)  # CPU work off the event loop
         self.builds += 1
 
     async def catch_up(self) -> None:
@@ -496,7 +562,8 @@ class PeopleIndex:
         table = self._table
         if table is None:
             return
-        async with self.engine.connect() as conn:
+        pool = await self._connections()
+        async with pool.acquire() as conn:
             table.apply(await index_changes(conn, table.snapshot, ()))
         self.polls += 1
 
@@ -515,11 +582,14 @@ class PeopleIndex:
             await asyncio.sleep(self.poll_s)
 
     async def close(self) -> None:
-        """Stop the poller."""
+        """Stop the poller and close the pool."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
 
     async def nearest(
         self,
@@ -543,28 +613,35 @@ class PeopleIndex:
         want = k + EXTRA
         loads: dict[int, int] = {}
         members: frozenset[int] | None = None
+        now = dt.datetime.now(dt.UTC).timestamp()
+        first: Candidates | None = None
         if branch is None:
-            now = dt.datetime.now(dt.UTC).timestamp()
             first = table.candidates(flt, lon, lat, fresh, now, want)
             ask = [int(table.ids[s]) for s in first.slots[:want].tolist()]
         else:
             ask = []
         for _ in range(MAX_ROUNDS):
-            changes = await index_changes(conn, table.snapshot, ask, branch)
+            seen = table.changes
+            pool = await self._connections()
+            async with pool.acquire() as raw:
+                changes = await index_changes(raw, table.snapshot, ask, branch)
             table.apply(changes, ask)
             loads.update(changes.loads)
             if branch is not None and members is None:
                 members = changes.members
             while True:
-                now = dt.datetime.now(dt.UTC).timestamp()
                 if members is not None:
                     cands = self._members(table, members, flt, lon, lat, fresh, now)
+                elif first is not None and table.changes == seen:
+                    cands = first  # nothing the candidates depend on changed meanwhile
                 else:
-                    cands = table.candidates(flt, lon, lat, fresh, now, want)
+                    now = dt.datetime.now(dt.UTC).timestamp()
+                    cands = first = table.candidates(flt, lon, lat, fresh, now, want)
                 ranked = rank(table, cands, loads, k, flt.available, members)
                 if not ranked.need_wider:
                     break
                 want *= 2
+                first = None
             if not ranked.need_loads:
                 self.answered += 1
                 return table.rows(ranked.slots, ranked.distances, loads)

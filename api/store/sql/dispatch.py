@@ -376,39 +376,57 @@ _SNAPSHOT = (
 )
 _MEMBERS = (
     "SELECT m.person_id FROM party_members m JOIN party_orgs o ON o.id = m.org_id "
-    "WHERE o.id = :branch_id OR o.parent_id = :branch_id"
+    "WHERE o.id = $4::bigint OR o.parent_id = $4::bigint"
 )
 _INDEX_SNAPSHOT = text(f"SELECT {_SNAPSHOT} FROM (SELECT pg_current_snapshot() AS snap) s")
 _INDEX_ALL = text(f"SELECT {_INDEX_COLUMNS} FROM people p WHERE p.position IS NOT NULL")
+
+
+#: an upper bound of transaction ids: with it, a generic plan estimates the catch-up as a narrow
+#: range (an open ``>=`` is estimated at a third of the table, and the plan scans it all)
+_XID_MAX = 2**62
 
 
 def index_changes_sql(members: bool) -> str:
     """Build the index's catch-up: the rows written since a snapshot, the candidates, their load.
 
     One statement, one snapshot: its ``xmax`` and in-progress ids come on every row (one
-    row of NULL person fields when nothing matched). A person is returned when written by
-    a transaction the last snapshot did not see (``change_xid >= :xmax`` or among
-    ``:xip``), when among the candidate ``:ids``, or (``members``) when a member of the
-    party branch ``:branch_id`` or a group under it; the open load is computed for the
-    candidates and members only (``NULL`` for the others).
+    row of NULL person fields when nothing matched). A person is returned when among the
+    candidate ``:ids`` (with the open load), when written by a transaction the last
+    snapshot did not see (``change_xid`` from ``:xmax`` on, or among ``:xip``), or
+    (``members``) when a member of the party branch ``:branch_id`` or a group under it
+    (with the open load; flagged). A person may come more than once. Each part is its own
+    index scan, so that PostgreSQL's generic plan of the prepared statement (chosen after
+    five runs) stays as cheap as a custom one: with ``OR`` it scans the table.
+
+    Placeholders are asyncpg's (the statement runs on the driver's connection, with its
+    statement cache): ``$1`` xmax, ``$2`` in-progress ids, ``$3`` candidate ids, ``$4``
+    the branch.
     """
-    wanted = "p.id = ANY(CAST(:ids AS bigint[]))"
-    member = f"p.id IN ({_MEMBERS})" if members else "false"
+    load = open_load("p")
+    parts = [
+        f"SELECT {_INDEX_COLUMNS}, {load} AS load, false AS member "
+        "FROM unnest($3::bigint[]) c(id) JOIN people p ON p.id = c.id",
+        f"SELECT {_INDEX_COLUMNS}, NULL::bigint, false FROM people p "
+        f"WHERE p.change_xid BETWEEN $1::bigint AND {_XID_MAX}",
+        f"SELECT {_INDEX_COLUMNS}, NULL::bigint, false FROM people p WHERE p.change_xid = ANY($2::bigint[])",
+    ]
+    if members:
+        parts.append(
+            f"SELECT {_INDEX_COLUMNS}, {load}, true FROM (SELECT DISTINCT person_id FROM ({_MEMBERS}) x) m "
+            "JOIN people p ON p.id = m.person_id"
+        )
+    union = "\n      UNION ALL\n      ".join(parts)
     return f"""
     SELECT {_SNAPSHOT}, q.*
     FROM (SELECT pg_current_snapshot() AS snap) s
     LEFT JOIN LATERAL (
-      SELECT {_INDEX_COLUMNS},
-             CASE WHEN {wanted} OR {member} THEN {open_load("p")} END AS load,
-             {member} AS member
-      FROM people p
-      WHERE p.change_xid >= :xmax OR p.change_xid = ANY(CAST(:xip AS bigint[])) OR {wanted}
-            {"OR " + member if members else ""}
+      {union}
     ) q ON true
     """
 
 
-_INDEX_CHANGES = {m: text(index_changes_sql(m)) for m in (False, True)}
+_INDEX_CHANGES = {m: index_changes_sql(m) for m in (False, True)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -465,11 +483,18 @@ async def index_people(conn: AsyncConnection) -> tuple[Snapshot, list[IndexedPer
 
 
 async def index_changes(
-    conn: AsyncConnection, since: Snapshot, ids: Sequence[int], branch_id: int | None = None
+    conn: Any, since: Snapshot, ids: Sequence[int], branch_id: int | None = None
 ) -> IndexChanges:
-    """Read what changed since ``since``, with the candidates ``ids`` (and branch members) and loads."""
-    params = {"xmax": since.xmax, "xip": list(since.xip), "ids": list(ids), "branch_id": branch_id}
-    rows = (await conn.execute(_INDEX_CHANGES[branch_id is not None], params)).all()
+    """Read what changed since ``since``, with the candidates ``ids`` (and branch members) and loads.
+
+    ``conn`` is an asyncpg connection (:class:`api.services.dispatch.people_index.PeopleIndex`
+    keeps a small pool of its own, planning this statement generically: a custom plan per
+    run costs more than the run).
+    """
+    args: list[Any] = [since.xmax, list(since.xip), list(ids)]
+    if branch_id is not None:
+        args.append(branch_id)
+    rows = await conn.fetch(_INDEX_CHANGES[branch_id is not None], *args)
     people: list[IndexedPerson] = []
     loads: dict[int, int] = {}
     members: set[int] = set()
@@ -483,3 +508,28 @@ async def index_changes(
             members.add(r[2])
     first = rows[0]
     return IndexChanges(Snapshot(int(first[0]), tuple(first[1])), people, loads, frozenset(members))
+
+
+# --------------------------------------------------------------------------- the street graph
+
+_STREET_ROWS = text(
+    "SELECT id, source, target, length_m, ST_AsBinary(geom) AS wkb FROM streets "
+    "WHERE source IS NOT NULL AND target IS NOT NULL ORDER BY id"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class StreetRow:
+    """A routable street segment: its vertices, length (metres) and line (WKB, WGS84)."""
+
+    id: int
+    source: int
+    target: int
+    length_m: float
+    wkb: bytes
+
+
+async def street_rows(conn: AsyncConnection) -> list[StreetRow]:
+    """Return every routable street segment (the in-process street graph's input)."""
+    rows = (await conn.execute(_STREET_ROWS)).all()
+    return [StreetRow(int(r[0]), int(r[1]), int(r[2]), float(r[3]), bytes(r[4])) for r in rows]

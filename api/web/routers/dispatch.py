@@ -78,7 +78,12 @@ async def nearest_plain(request: Request, route: APIRoute) -> Response | None:
         query = NearestQuery(point=make_point(lon, lat, crs), **filters)
         async with state.read_engine.connect() as conn:
             people = await service.nearest(
-                conn, principal, state.settings.dispatch, query, getattr(state, "people_index", None)
+                conn,
+                principal,
+                state.settings.dispatch,
+                query,
+                getattr(state, "people_index", None),
+                getattr(state, "street_graph", None),
             )
         return await model_response(route, people)
 
@@ -137,6 +142,12 @@ async def nearest(
         party_grid=party_grid,
         community=community,
     )
+    state = request.app.state
     return await service.nearest(
-        conn, principal, settings, query, getattr(request.app.state, "people_index", None)
+        conn,
+        principal,
+        settings,
+        query,
+        getattr(state, "people_index", None),
+        getattr(state, "street_graph", None),
     )
