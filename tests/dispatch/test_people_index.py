@@ -65,7 +65,7 @@ async def _both(
 ) -> tuple[list[Any], list[Any]]:
     fresh = _fresh()
     async with engine.connect() as conn:
-        got = await index.nearest(conn, lon, lat, k, flt, fresh)
+        got = await index.nearest(lon, lat, k, flt, fresh)
         want = await nearest_straight(conn, lon, lat, k, flt, fresh)
     assert got is not None, "the index gave up"
     return got, want
@@ -159,8 +159,7 @@ async def test_index_ranks_as_postgis_with_every_filter(
 
 
 async def _nearest_one(engine: AsyncEngine, index: PeopleIndex, lon: float, lat: float) -> Any:
-    async with engine.connect() as conn:
-        rows = await index.nearest(conn, lon, lat, 1, PeopleFilter(available=False), _fresh())
+    rows = await index.nearest(lon, lat, 1, PeopleFilter(available=False), _fresh())
     assert rows is not None
     return rows[0]
 
@@ -202,8 +201,7 @@ async def test_a_task_accepted_makes_a_person_busy_at_once(
     engine: AsyncEngine, index: PeopleIndex, live_city: SqlFn
 ) -> None:
     clon, clat = _centre(live_city)
-    async with engine.connect() as conn:
-        rows = await index.nearest(conn, clon, clat, 1, PeopleFilter(role="volunteer"), _fresh())
+    rows = await index.nearest(clon, clat, 1, PeopleFilter(role="volunteer"), _fresh())
     assert rows
     pid, capacity, load = rows[0].id, rows[0].capacity, rows[0].load
     free = [
@@ -215,8 +213,7 @@ async def test_a_task_accepted_makes_a_person_busy_at_once(
     saved = live_city("SELECT id, status, assignee_id FROM tasks WHERE id = ANY(%s)", (free,))
     try:
         live_city("UPDATE tasks SET status = 'accepted', assignee_id = %s WHERE id = ANY(%s)", (pid, free))
-        async with engine.connect() as conn:
-            again = await index.nearest(conn, clon, clat, 1, PeopleFilter(role="volunteer"), _fresh())
+        again = await index.nearest(clon, clat, 1, PeopleFilter(role="volunteer"), _fresh())
         assert again is not None and again[0].id != pid
     finally:
         for tid, status, assignee in saved:

@@ -45,7 +45,7 @@ from typing import Any
 import asyncpg
 import numpy as np
 from pyproj import Geod
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.store.engine import psycopg_dsn
 from api.store.sql.dispatch import (
@@ -483,6 +483,13 @@ def _geodesic(table: _Table, slots: np.ndarray, cands: Candidates) -> np.ndarray
     return np.asarray(d)
 
 
+async def _keep(_conn: Any) -> None:
+    """Return a connection to the pool as it is: it only ever reads, outside transactions.
+
+    (asyncpg's default reset is one more round trip per request.)
+    """
+
+
 def _filled(snapshot: Snapshot, people: list[IndexedPerson]) -> _Table:
     table = _Table(snapshot, len(people) * 2)
     key = _key(snapshot)
@@ -512,6 +519,7 @@ class PeopleIndex:
         self.dsn = psycopg_dsn(url)
         self.pool_size = pool_size
         self._pool: Any = None
+        self._opening = asyncio.Lock()
         self.poll_s = poll_s
         self._table: _Table | None = None
         self._task: asyncio.Task[None] | None = None
@@ -532,16 +540,20 @@ class PeopleIndex:
         return 0 if self._table is None else self._table.n
 
     async def _connections(self) -> Any:
-        if self._pool is None:
-            self._pool = await asyncpg.create_pool(
-                self.dsn,
-                min_size=1,
-                max_size=self.pool_size,
-                server_settings={
-                    "application_name": "wangge-people-index",
-                    "plan_cache_mode": "force_generic_plan",
-                },
-            )
+        if self._pool is not None:
+            return self._pool
+        async with self._opening:  # the poller and the first requests may ask at once: one pool
+            if self._pool is None:
+                self._pool = await asyncpg.create_pool(
+                    self.dsn,
+                    min_size=1,
+                    max_size=self.pool_size,
+                    reset=_keep,
+                    server_settings={
+                        "application_name": "wangge-people-index",
+                        "plan_cache_mode": "force_generic_plan",
+                    },
+                )
         return self._pool
 
     async def start(self) -> None:
@@ -593,7 +605,6 @@ class PeopleIndex:
 
     async def nearest(
         self,
-        conn: AsyncConnection,
         lon: float,
         lat: float,
         k: int,

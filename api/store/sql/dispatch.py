@@ -290,6 +290,11 @@ async def has_streets(conn: AsyncConnection) -> bool:
     return bool((await conn.execute(_HAS_STREETS)).scalar_one())
 
 
+def known_pgrouting() -> str | None:
+    """Return the pgRouting version found earlier by :func:`pgrouting_version` (None: not yet known)."""
+    return _pgr_version
+
+
 async def pgrouting_version(conn: AsyncConnection) -> str | None:
     """Return the installed pgRouting version (cached once found), None when it is missing."""
     global _pgr_version

@@ -76,15 +76,14 @@ async def nearest_plain(request: Request, route: APIRoute) -> Response | None:
     async with authorized(request):
         principal = await current_principal(request)
         query = NearestQuery(point=make_point(lon, lat, crs), **filters)
-        async with state.read_engine.connect() as conn:
-            people = await service.nearest(
-                conn,
-                principal,
-                state.settings.dispatch,
-                query,
-                getattr(state, "people_index", None),
-                getattr(state, "street_graph", None),
-            )
+        people = await service.nearest_from(
+            state.read_engine,
+            principal,
+            state.settings.dispatch,
+            query,
+            getattr(state, "people_index", None),
+            getattr(state, "street_graph", None),
+        )
         return await model_response(route, people)
 
 
