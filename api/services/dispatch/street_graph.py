@@ -32,13 +32,15 @@ from scipy.sparse.csgraph import dijkstra
 from shapely import STRtree
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from api.services.areas.grid_index import metres_per_degree
 from api.store.sql.dispatch import StreetRow, street_rows
 from gis.routing import Snap
 
 log = logging.getLogger("wangge.street_graph")
 
 CHANNEL = "wangge_streets"
+#: WGS84 semi-major axis and first eccentricity squared
+_A = 6_378_137.0
+_E2 = 6.694_379_990_14e-3
 
 
 @dataclass(frozen=True)
@@ -77,7 +79,10 @@ def _graph(rows: Sequence[StreetRow]) -> _Graph:
     n = len(ids)
     # a zero-length segment would vanish from a sparse matrix: the smallest positive cost stands in
     w = np.where(w > 0, w, np.nextafter(0.0, 1.0))
-    matrix = coo_matrix((w, (lo, hi)), shape=(n, n)).tocsr()
+    # both directions stored: Dijkstra runs "directed" and SciPy need not symmetrise per call
+    matrix = coo_matrix(
+        (np.concatenate([w, w]), (np.concatenate([lo, hi]), np.concatenate([hi, lo]))), shape=(n, n)
+    ).tocsr()
     return _Graph(edge, source, target, length, lines, STRtree(lines), vertex, matrix)
 
 
@@ -165,20 +170,18 @@ class StreetGraph:
         nearest[which] = hit
         lines = g.lines[nearest]
         fraction = shapely.line_locate_point(lines, pts, normalized=True)
-        out = []
-        for i, j in enumerate(nearest.tolist()):
-            lon, lat = float(lons[i]), float(lats[i])
-            out.append(
-                Snap(
-                    edge=int(g.edge[j]),
-                    source=int(g.source[j]),
-                    target=int(g.target[j]),
-                    length_m=float(g.length[j]),
-                    fraction=float(fraction[i]),
-                    offset_m=_offset_m(lines[i], lon, lat),
-                )
+        offset = _offsets_m(lines, np.asarray(lons, float), np.asarray(lats, float))
+        return [
+            Snap(
+                edge=int(g.edge[j]),
+                source=int(g.source[j]),
+                target=int(g.target[j]),
+                length_m=float(g.length[j]),
+                fraction=float(fraction[i]),
+                offset_m=float(offset[i]),
             )
-        return out
+            for i, j in enumerate(nearest.tolist())
+        ]
 
     def costs(
         self, starts: Sequence[int], ends: Sequence[int], limit_m: float
@@ -194,10 +197,10 @@ class StreetGraph:
         dst = [(v, g.vertex[v]) for v in ends if v in g.vertex]
         if not src or not dst:
             return {}
-        dist = dijkstra(g.matrix, directed=False, indices=src, limit=limit_m)
+        dist = dijkstra(g.matrix, directed=True, indices=src, limit=limit_m)
         cols = np.asarray([j for _, j in dst], np.int64)
         if not np.isfinite(dist[:, cols]).all():
-            dist = dijkstra(g.matrix, directed=False, indices=src)
+            dist = dijkstra(g.matrix, directed=True, indices=src)
         out: dict[tuple[int, int], float] = {}
         starts_in = [v for v in starts if v in g.vertex]
         for r, u in enumerate(starts_in):
@@ -208,17 +211,28 @@ class StreetGraph:
         return out
 
 
-def _offset_m(line: shapely.Geometry, lon: float, lat: float) -> float:
-    """Metres from the point to the line, in the point's local frame (see the module's docstring)."""
-    mx, my = metres_per_degree(lat)
-    c = shapely.get_coordinates(line)
-    x = (c[:, 0] - lon) * mx
-    y = (c[:, 1] - lat) * my
-    ax, ay, bx, by = x[:-1], y[:-1], x[1:], y[1:]
+def _offsets_m(lines: np.ndarray, lons: np.ndarray, lats: np.ndarray) -> np.ndarray:
+    """Metres from each point to its line, in the point's local frame (see the module's docstring).
+
+    The frame is :func:`api.services.areas.grid_index.metres_per_degree`'s (WGS84 radii of
+    curvature at the point), for every segment of every line at once.
+    """
+    coords, which = shapely.get_coordinates(lines, return_index=True)
+    same = which[1:] == which[:-1]  # consecutive vertices of one line: a segment
+    a, b, owner = coords[:-1][same], coords[1:][same], which[:-1][same]
+    phi = np.radians(lats[owner])
+    s2 = np.sin(phi) ** 2
+    n = _A / np.sqrt(1.0 - _E2 * s2)
+    m = _A * (1.0 - _E2) / (1.0 - _E2 * s2) ** 1.5
+    mx, my = math.radians(1.0) * n * np.cos(phi), math.radians(1.0) * m
+    ax, ay = (a[:, 0] - lons[owner]) * mx, (a[:, 1] - lats[owner]) * my
+    bx, by = (b[:, 0] - lons[owner]) * mx, (b[:, 1] - lats[owner]) * my
     dx, dy = bx - ax, by - ay
     len2 = dx * dx + dy * dy
     with np.errstate(invalid="ignore", divide="ignore"):
         t = np.where(len2 > 0, -(ax * dx + ay * dy) / len2, 0.0)
     t = np.clip(t, 0.0, 1.0)
     px, py = ax + t * dx, ay + t * dy
-    return float(np.sqrt(px * px + py * py).min())
+    out = np.full(len(lines), np.inf)
+    np.minimum.at(out, owner, np.sqrt(px * px + py * py))
+    return out
