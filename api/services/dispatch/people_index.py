@@ -490,6 +490,14 @@ async def _keep(_conn: Any) -> None:
     """
 
 
+@dataclass(frozen=True, slots=True)
+class _Batch:
+    """The requests waiting for the next catch-up: their candidates, and where the answer goes."""
+
+    ids: set[int]
+    future: asyncio.Future[IndexChanges]
+
+
 def _filled(snapshot: Snapshot, people: list[IndexedPerson]) -> _Table:
     table = _Table(snapshot, len(people) * 2)
     key = _key(snapshot)
@@ -523,6 +531,9 @@ class PeopleIndex:
         self.poll_s = poll_s
         self._table: _Table | None = None
         self._task: asyncio.Task[None] | None = None
+        self._sender: asyncio.Task[None] | None = None
+        self._next: _Batch | None = None
+        self._wake = asyncio.Event()
         self.polls = 0
         self.builds = 0
         #: requests answered, and those left to PostGIS (the store changing faster than they caught up)
@@ -571,13 +582,47 @@ class PeopleIndex:
 
     async def catch_up(self) -> None:
         """Read the rows written since the last snapshot (the poller's step)."""
-        table = self._table
-        if table is None:
+        if self._table is None:
             return
-        pool = await self._connections()
-        async with pool.acquire() as conn:
-            table.apply(await index_changes(conn, table.snapshot, ()))
+        await self._together([])
         self.polls += 1
+
+    async def _together(self, ids: Sequence[int]) -> IndexChanges:
+        """Join the next catch-up: one statement for every request waiting meanwhile.
+
+        The statement starts after each of them asked (its snapshot sees every commit
+        before each request), and reads the open load of all their candidates.
+        """
+        loop = asyncio.get_running_loop()
+        batch = self._next
+        if batch is None:
+            batch = self._next = _Batch(set(), loop.create_future())
+        batch.ids.update(ids)
+        self._wake.set()
+        if self._sender is None or self._sender.done():
+            self._sender = loop.create_task(self._send(), name="wangge-people-index-sender")
+        return await asyncio.shield(batch.future)
+
+    async def _send(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            batch, self._next = self._next, None
+            table = self._table
+            if batch is None or table is None:
+                continue
+            try:
+                pool = await self._connections()
+                async with pool.acquire() as conn:
+                    changes = await index_changes(conn, table.snapshot, sorted(batch.ids))
+                table.apply(changes, batch.ids)
+            except asyncio.CancelledError:
+                batch.future.cancel()
+                raise
+            except Exception as exc:  # every request of the batch fails as its own query would
+                batch.future.set_exception(exc)
+                continue
+            batch.future.set_result(changes)
 
     async def _run(self) -> None:
         while True:
@@ -594,11 +639,15 @@ class PeopleIndex:
             await asyncio.sleep(self.poll_s)
 
     async def close(self) -> None:
-        """Stop the poller and close the pool."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        """Stop the poller and the sender, and close the pool."""
+        for task in (self._task, self._sender):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        if self._next is not None:
+            self._next.future.cancel()
+            self._next = None
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
@@ -633,10 +682,13 @@ class PeopleIndex:
             ask = []
         for _ in range(MAX_ROUNDS):
             seen = table.changes
-            pool = await self._connections()
-            async with pool.acquire() as raw:
-                changes = await index_changes(raw, table.snapshot, ask, branch)
-            table.apply(changes, ask)
+            if branch is None:
+                changes = await self._together(ask)  # applied by the sender
+            else:
+                pool = await self._connections()
+                async with pool.acquire() as raw:
+                    changes = await index_changes(raw, table.snapshot, ask, branch)
+                table.apply(changes, ask)
             loads.update(changes.loads)
             if branch is not None and members is None:
                 members = changes.members
