@@ -188,6 +188,15 @@ def make_token(url: str) -> str:
 # ------------------------------------------------------------------ load
 
 
+SERVER_PIDS: dict[str, int] = {}
+
+
+def cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @contextlib.contextmanager
 def serve(url: str) -> Iterator[str]:
     """uvicorn in a subprocess on a free loopback port."""
@@ -216,6 +225,7 @@ def serve(url: str) -> Iterator[str]:
         env=env,
     )
     base = f"http://127.0.0.1:{port}"
+    SERVER_PIDS[base] = proc.pid
     try:
         deadline = time.monotonic() + 180  # a loaded machine starts slowly
         while True:
@@ -243,6 +253,8 @@ print(json.dumps(asyncio.run(run(spec["base"], spec["paths"], spec["concurrency"
 
 def drive(base: str, paths: list[str], token: str, concurrency: int, seconds: float) -> dict:
     """Drive GET ``paths`` from a second process (bench/_load.py's client)."""
+    pid = SERVER_PIDS.get(base)
+    cpu0 = cpu_s(pid) if pid is not None else 0.0
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         json.dump(
             {
@@ -261,6 +273,9 @@ def drive(base: str, paths: list[str], token: str, concurrency: int, seconds: fl
     finally:
         os.unlink(f.name)
     result: dict = json.loads(out.stdout)
+    pid = SERVER_PIDS.get(base)
+    if pid is not None and result.get("requests"):
+        result["server_cpu_ms_per_request"] = round((cpu_s(pid) - cpu0) * 1000 / result["requests"], 3)
     return result
 
 
@@ -437,9 +452,10 @@ def main() -> None:
                 api_answers = [[p["id"] for p in c.get(u).json()] for u in straight_paths[:50]]
                 for u in walk_paths[:3]:  # warm up
                     c.get(u)
-            from bench.common import server
+            from bench.common import PIDS, server
 
-            with server("bench.bare_app:app") as bare_base:  # the framework's limit, same client, same run
+            with server("bench.bare_app:app") as bare_base:
+                SERVER_PIDS[bare_base] = PIDS[bare_base]  # the framework's limit, same client, same run
                 drive(bare_base, ["/bare"], token, 4, 1)
                 bare = drive(bare_base, ["/bare"], token, args.concurrency, args.seconds)
             api_straight = drive(base, straight_paths, token, args.concurrency, args.seconds)

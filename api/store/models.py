@@ -323,6 +323,9 @@ class Person(Base):
         Geometry("POINT", srid=SRID, spatial_index=True), nullable=True
     )
     position_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    #: The transaction that last wrote the row (trigger of migration 0035_people_index; read
+    #: by the in-process people index, :mod:`api.services.dispatch.people_index`).
+    change_xid: Mapped[int | None] = mapped_column(BigInteger, index=True)
 
 
 class PositionPing(Base):

@@ -9,20 +9,23 @@ community-scoped token never gets people of the whole city by leaving
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from api.auth import policy
 from api.auth.principal import Principal
 from api.errors import Conflict, InvalidInput, NotFound, Unavailable
 from api.services.dispatch import rules
 from api.services.dispatch.inputs import Mode, NearestQuery
+from api.services.dispatch.people_index import PeopleIndex
+from api.services.dispatch.street_graph import StreetGraph
 from api.services.dispatch.views import NearbyPerson, NearbyPosition, WalkingPerson
 from api.settings import DispatchSettings
 from api.store.sql import dispatch
 from api.store.sql.dispatch import NearbyRow, PeopleFilter
-from gis.routing import walk_distance
+from gis.routing import Snap, walk_distance
 
 
 def _fields(row: NearbyRow) -> dict[str, Any]:
@@ -42,6 +45,9 @@ def _fields(row: NearbyRow) -> dict[str, Any]:
     }
 
 
+_NO_STREETS = "no street network is loaded: load the demo city or import streets, or use mode=straight"
+
+
 def nearby_person(row: NearbyRow) -> NearbyPerson:
     """Turn a nearest-query row into its view (distance rounded to 0.1 m)."""
     return NearbyPerson(**_fields(row))
@@ -54,6 +60,24 @@ def walking_person(row: NearbyRow, walk_m: float | None, settings: DispatchSetti
         **_fields(row),
         walk_distance_m=None if walk_m is None else round(walk_m, 1),
         walk_time_s=None if walk_s is None else round(walk_s, 1),
+    )
+
+
+def _area_filter(principal: Principal, query: NearestQuery, settings: DispatchSettings) -> PeopleFilter:
+    """Check ``k`` and the party filters, scope the request: the filter without a branch."""
+    if not 1 <= query.k <= settings.max_k:
+        raise InvalidInput(f"k must be between 1 and {settings.max_k}, got {query.k}", loc=["query", "k"])
+    if query.party_branch is not None and query.party_grid is not None:
+        raise InvalidInput("give party_branch or party_grid, not both", loc=["query", "party_grid"])
+    area = policy.area_for(principal, query.community, loc=("query",))
+    return PeopleFilter(
+        role=query.role,
+        skill=query.skill,
+        available=query.available,
+        party_member=query.party_member,
+        community=area.community,
+        district=area.district,
+        city=area.city,
     )
 
 
@@ -71,24 +95,35 @@ async def people_filter(
     NotFound
         An unknown party branch or grid, or a grid without a branch.
     """
-    if not 1 <= query.k <= settings.max_k:
-        raise InvalidInput(f"k must be between 1 and {settings.max_k}, got {query.k}", loc=["query", "k"])
-    if query.party_branch is not None and query.party_grid is not None:
-        raise InvalidInput("give party_branch or party_grid, not both", loc=["query", "party_grid"])
-    area = policy.area_for(principal, query.community, loc=("query",))
-    branch = await dispatch.branch_id(conn, query.party_branch, query.party_grid, area.city)
+    flt = _area_filter(principal, query, settings)
+    if query.party_branch is None and query.party_grid is None:
+        return flt
+    branch = await dispatch.branch_id(conn, query.party_branch, query.party_grid, flt.city)
     if branch.missing:
         raise NotFound(branch.missing, loc=["query", "party_branch" if query.party_branch else "party_grid"])
-    return PeopleFilter(
-        role=query.role,
-        skill=query.skill,
-        available=query.available,
-        party_member=query.party_member,
-        party_branch_id=branch.branch_id,
-        community=area.community,
-        district=area.district,
-        city=area.city,
-    )
+    return replace(flt, party_branch_id=branch.branch_id)
+
+
+async def straight_ranked(
+    conn: AsyncConnection,
+    lon: float,
+    lat: float,
+    k: int,
+    flt: PeopleFilter,
+    fresh_after: dt.datetime,
+    index: PeopleIndex | None = None,
+) -> list[NearbyRow]:
+    """Rank the ``k`` nearest by spheroid distance, from the process's people index when it can.
+
+    Both ways give the same answer (exact spheroid order, ties by id); the index reads
+    the store once for what changed and for its candidates' open load, PostGIS's way is
+    :func:`api.store.sql.dispatch.nearest_straight`.
+    """
+    if index is not None:
+        rows = await index.nearest(lon, lat, k, flt, fresh_after)
+        if rows is not None:
+            return rows
+    return await dispatch.nearest_straight(conn, lon, lat, k, flt, fresh_after)
 
 
 async def walk_ranked(
@@ -99,12 +134,16 @@ async def walk_ranked(
     flt: PeopleFilter,
     fresh_after: dt.datetime,
     settings: DispatchSettings,
+    index: PeopleIndex | None = None,
+    graph: StreetGraph | None = None,
 ) -> tuple[list[tuple[NearbyRow, float | None]], bool]:
     """Re-rank the straight-line nearest candidates by walking distance.
 
     ``walk_candidate_count(k)`` straight-line candidates are snapped to the
-    street network with the query point, and their network distances computed
-    with ``pgr_dijkstraCost`` on the streets around them.
+    street network with the query point, and their network distances computed:
+    in memory when the process's street graph is current
+    (:mod:`api.services.dispatch.street_graph`, the whole network), otherwise with
+    ``pgr_dijkstraCost`` on the streets within ``walk_margin_m`` of them.
 
     Returns
     -------
@@ -112,14 +151,16 @@ async def walk_ranked(
         The ``k`` best (reachable first, by walking distance; unreachable ones
         with None, last) and whether the query point itself could be snapped.
     """
-    cands = await dispatch.nearest_straight(
-        conn, lon, lat, rules.walk_candidate_count(k, settings), flt, fresh_after
+    cands = await straight_ranked(
+        conn, lon, lat, rules.walk_candidate_count(k, settings), flt, fresh_after, index
     )
     if not cands:
         return [], True
     pids = [0] + [c.id for c in cands]  # 0: the query point (people ids start at 1)
     lons = [lon] + [float(c.lon) for c in cands]
     lats = [lat] + [float(c.lat) for c in cands]
+    if graph is not None and graph.ready and graph.size:
+        return walk_in_memory(graph, lon, lat, k, cands, settings)
     snaps = await dispatch.snap_points(conn, pids, lons, lats)
     origin = snaps.get(0)
     if origin is None:
@@ -128,16 +169,49 @@ async def walk_ranked(
     costs = await dispatch.vertex_costs(
         conn, [origin.source, origin.target], ends, lons, lats, settings.walk_margin_m
     )
+    return _by_walk(cands, snaps, origin, costs, k), True
+
+
+def walk_in_memory(
+    graph: StreetGraph, lon: float, lat: float, k: int, cands: list[NearbyRow], settings: DispatchSettings
+) -> tuple[list[tuple[NearbyRow, float | None]], bool]:
+    """Re-rank straight-line candidates by walking distance over the process's street graph."""
+    if not cands:
+        return [], True
+    pids = [0] + [c.id for c in cands]
+    snaps = dict(
+        zip(pids, graph.snap([lon] + [c.lon for c in cands], [lat] + [c.lat for c in cands]), strict=True)
+    )
+    origin = snaps[0]
+    ends = sorted({v for pid, s in snaps.items() if pid != 0 for v in (s.source, s.target)})
+    # every walk worth ranking is within this radius; the ends beyond it are searched for after
+    limit = 3.0 * max(float(c.distance_m) for c in cands) + settings.walk_margin_m
+    costs = graph.costs([origin.source, origin.target], ends, limit)
+    return _by_walk(cands, snaps, origin, costs, k), True
+
+
+def _by_walk(
+    cands: list[NearbyRow],
+    snaps: dict[int, Snap],
+    origin: Snap,
+    costs: dict[tuple[int, int], float],
+    k: int,
+) -> list[tuple[NearbyRow, float | None]]:
     ranked: list[tuple[NearbyRow, float | None]] = []
     for c in cands:
         snap = snaps.get(c.id)
         ranked.append((c, None if snap is None else walk_distance(origin, snap, costs)))
     ranked.sort(key=lambda cw: (cw[1] is None, cw[1] or 0.0, cw[0].distance_m))
-    return ranked[:k], True
+    return ranked[:k]
 
 
 async def nearest(
-    conn: AsyncConnection, principal: Principal, settings: DispatchSettings, query: NearestQuery
+    conn: AsyncConnection,
+    principal: Principal,
+    settings: DispatchSettings,
+    query: NearestQuery,
+    index: PeopleIndex | None = None,
+    graph: StreetGraph | None = None,
 ) -> list[NearbyPerson]:
     """Find the ``k`` nearest matching people, nearest first.
 
@@ -151,6 +225,10 @@ async def nearest(
         ``max_k``, staleness, walking speed and margins.
     query
         The point (WGS84) and the filters.
+    index
+        The process's people index (None: PostGIS ranks).
+    graph
+        The process's street graph (None or stale: pgRouting walks).
 
     Returns
     -------
@@ -172,16 +250,59 @@ async def nearest(
     fresh_after = rules.stale_before(rules.utcnow(), settings)
     lon, lat = query.point.lon, query.point.lat
     if query.mode is Mode.straight:
-        rows = await dispatch.nearest_straight(conn, lon, lat, query.k, flt, fresh_after)
+        rows = await straight_ranked(conn, lon, lat, query.k, flt, fresh_after, index)
         return [nearby_person(r) for r in rows]
     if await dispatch.pgrouting_version(conn) is None:
         raise Unavailable("pgRouting is not installed in the database", loc=["query", "mode"])
-    if not await dispatch.has_streets(conn):
-        raise Conflict(
-            "no street network is loaded: load the demo city or import streets, or use mode=straight",
-            loc=["query", "mode"],
-        )
-    ranked, snapped = await walk_ranked(conn, lon, lat, query.k, flt, fresh_after, settings)
+    has_streets = graph.size > 0 if graph is not None and graph.ready else await dispatch.has_streets(conn)
+    if not has_streets:
+        raise Conflict(_NO_STREETS, loc=["query", "mode"])
+    ranked, snapped = await walk_ranked(conn, lon, lat, query.k, flt, fresh_after, settings, index, graph)
     if not snapped:
         raise Conflict("the point could not be snapped to the street network", loc=["query"])
+    return [walking_person(r, w, settings) for r, w in ranked]
+
+
+async def nearest_from(
+    engine: AsyncEngine,
+    principal: Principal,
+    settings: DispatchSettings,
+    query: NearestQuery,
+    index: PeopleIndex | None = None,
+    graph: StreetGraph | None = None,
+) -> list[NearbyPerson]:
+    """Answer :func:`nearest`, taking a connection from ``engine`` only when the store must be asked.
+
+    A query without a party branch or grid is answered from the process's people index
+    (and street graph) when they can: the index's catch-up runs on its own connections.
+    """
+    if index is not None and index.ready and query.party_branch is None and query.party_grid is None:
+        people = await _from_memory(principal, settings, query, index, graph)
+        if people is not None:
+            return people
+    async with engine.connect() as conn:
+        return await nearest(conn, principal, settings, query, index, graph)
+
+
+async def _from_memory(
+    principal: Principal,
+    settings: DispatchSettings,
+    query: NearestQuery,
+    index: PeopleIndex,
+    graph: StreetGraph | None,
+) -> list[NearbyPerson] | None:
+    flt = _area_filter(principal, query, settings)
+    fresh_after = rules.stale_before(rules.utcnow(), settings)
+    lon, lat = query.point.lon, query.point.lat
+    if query.mode is Mode.straight:
+        rows = await index.nearest(lon, lat, query.k, flt, fresh_after)
+        return None if rows is None else [nearby_person(r) for r in rows]
+    if graph is None or not graph.ready or dispatch.known_pgrouting() is None:
+        return None
+    if not graph.size:
+        raise Conflict(_NO_STREETS, loc=["query", "mode"])
+    cands = await index.nearest(lon, lat, rules.walk_candidate_count(query.k, settings), flt, fresh_after)
+    if cands is None:
+        return None
+    ranked, _ = walk_in_memory(graph, lon, lat, query.k, cands, settings)
     return [walking_person(r, w, settings) for r, w in ranked]

@@ -290,6 +290,11 @@ async def has_streets(conn: AsyncConnection) -> bool:
     return bool((await conn.execute(_HAS_STREETS)).scalar_one())
 
 
+def known_pgrouting() -> str | None:
+    """Return the pgRouting version found earlier by :func:`pgrouting_version` (None: not yet known)."""
+    return _pgr_version
+
+
 async def pgrouting_version(conn: AsyncConnection) -> str | None:
     """Return the installed pgRouting version (cached once found), None when it is missing."""
     global _pgr_version
@@ -361,3 +366,175 @@ async def vertex_costs(
         _COSTS, {"edges": edges_sql(lons, lats, margin_m), "starts": list(starts), "ends": list(ends)}
     )
     return {(int(a), int(b)): float(c) for a, b, c in rows.all()}
+
+
+# --------------------------------------------------------------------------- the people index
+
+#: What the in-process people index (:mod:`api.services.dispatch.people_index`) keeps of a person.
+_INDEX_COLUMNS = (
+    "p.id, p.city_code, p.name, p.phone, p.role, p.community_code, p.skills, p.party_member, "
+    "p.on_duty, p.capacity, p.shift_end, ST_X(p.position) AS lon, ST_Y(p.position) AS lat, p.position_at"
+)
+_SNAPSHOT = (
+    "pg_snapshot_xmax(s.snap)::text::bigint AS xmax, "
+    "ARRAY(SELECT x::text::bigint FROM pg_snapshot_xip(s.snap) x) AS xip"
+)
+_MEMBERS = (
+    "SELECT m.person_id FROM party_members m JOIN party_orgs o ON o.id = m.org_id "
+    "WHERE o.id = $4::bigint OR o.parent_id = $4::bigint"
+)
+_INDEX_SNAPSHOT = text(f"SELECT {_SNAPSHOT} FROM (SELECT pg_current_snapshot() AS snap) s")
+_INDEX_ALL = text(f"SELECT {_INDEX_COLUMNS} FROM people p WHERE p.position IS NOT NULL")
+
+
+#: an upper bound of transaction ids: with it, a generic plan estimates the catch-up as a narrow
+#: range (an open ``>=`` is estimated at a third of the table, and the plan scans it all)
+_XID_MAX = 2**62
+
+
+def index_changes_sql(members: bool) -> str:
+    """Build the index's catch-up: the rows written since a snapshot, the candidates, their load.
+
+    One statement, one snapshot: its ``xmax`` and in-progress ids come on every row (one
+    row of NULL person fields when nothing matched). A person is returned when among the
+    candidate ``:ids`` (with the open load), when written by a transaction the last
+    snapshot did not see (``change_xid`` from ``:xmax`` on, or among ``:xip``), or
+    (``members``) when a member of the party branch ``:branch_id`` or a group under it
+    (with the open load; flagged). A person may come more than once. Each part is its own
+    index scan, so that PostgreSQL's generic plan of the prepared statement (chosen after
+    five runs) stays as cheap as a custom one: with ``OR`` it scans the table.
+
+    Placeholders are asyncpg's (the statement runs on the driver's connection, with its
+    statement cache): ``$1`` xmax, ``$2`` in-progress ids, ``$3`` candidate ids, ``$4``
+    the branch.
+    """
+    load = open_load("p")
+    parts = [
+        f"SELECT {_INDEX_COLUMNS}, {load} AS load, false AS member "
+        "FROM unnest($3::bigint[]) c(id) JOIN people p ON p.id = c.id",
+        f"SELECT {_INDEX_COLUMNS}, NULL::bigint, false FROM people p "
+        f"WHERE p.change_xid BETWEEN $1::bigint AND {_XID_MAX}",
+        f"SELECT {_INDEX_COLUMNS}, NULL::bigint, false FROM people p WHERE p.change_xid = ANY($2::bigint[])",
+    ]
+    if members:
+        parts.append(
+            f"SELECT {_INDEX_COLUMNS}, {load}, true FROM (SELECT DISTINCT person_id FROM ({_MEMBERS}) x) m "
+            "JOIN people p ON p.id = m.person_id"
+        )
+    union = "\n      UNION ALL\n      ".join(parts)
+    return f"""
+    SELECT {_SNAPSHOT}, q.*
+    FROM (SELECT pg_current_snapshot() AS snap) s
+    LEFT JOIN LATERAL (
+      {union}
+    ) q ON true
+    """
+
+
+_INDEX_CHANGES = {m: index_changes_sql(m) for m in (False, True)}
+
+
+@dataclass(frozen=True, slots=True)
+class IndexedPerson:
+    """A person as the people index keeps them (``lon``/``lat`` None: no position)."""
+
+    id: int
+    city_code: str
+    name: str
+    phone: str | None
+    role: str
+    community_code: str | None
+    skills: list[str]
+    party_member: bool
+    on_duty: bool
+    capacity: int
+    shift_end: dt.datetime | None
+    lon: float | None
+    lat: float | None
+    position_at: dt.datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """What a statement saw: transactions from ``xmax`` on, and those in ``xip``, it did not."""
+
+    xmax: int
+    xip: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class IndexChanges:
+    """One catch-up: the snapshot, the people read, the open load of the candidates, the members.
+
+    ``people`` holds every person written since the snapshot asked about, and every
+    candidate that still exists; ``loads`` the open load of the candidates (and
+    members) found; ``members`` the branch members found (empty without a branch).
+    """
+
+    snapshot: Snapshot
+    people: list[IndexedPerson]
+    loads: dict[int, int]
+    members: frozenset[int]
+
+
+async def index_people(conn: AsyncConnection) -> tuple[Snapshot, list[IndexedPerson]]:
+    """Read every located person and the snapshot it was read in.
+
+    ``conn`` must be in a REPEATABLE READ transaction (both statements see one snapshot).
+    """
+    snap = (await conn.execute(_INDEX_SNAPSHOT)).one()
+    rows = (await conn.execute(_INDEX_ALL)).all()
+    return Snapshot(int(snap[0]), tuple(snap[1])), [IndexedPerson(*r) for r in rows]
+
+
+async def index_changes(
+    conn: Any, since: Snapshot, ids: Sequence[int], branch_id: int | None = None
+) -> IndexChanges:
+    """Read what changed since ``since``, with the candidates ``ids`` (and branch members) and loads.
+
+    ``conn`` is an asyncpg connection (:class:`api.services.dispatch.people_index.PeopleIndex`
+    keeps a small pool of its own, planning this statement generically: a custom plan per
+    run costs more than the run).
+    """
+    args: list[Any] = [since.xmax, list(since.xip), list(ids)]
+    if branch_id is not None:
+        args.append(branch_id)
+    rows = await conn.fetch(_INDEX_CHANGES[branch_id is not None], *args)
+    people: list[IndexedPerson] = []
+    loads: dict[int, int] = {}
+    members: set[int] = set()
+    for r in rows:
+        if r[2] is None:  # the one row of a catch-up that found nobody
+            continue
+        people.append(IndexedPerson(*r[2:16]))
+        if r[16] is not None:
+            loads[r[2]] = int(r[16])
+        if r[17]:
+            members.add(r[2])
+    first = rows[0]
+    return IndexChanges(Snapshot(int(first[0]), tuple(first[1])), people, loads, frozenset(members))
+
+
+# --------------------------------------------------------------------------- the street graph
+
+_STREET_ROWS = text(
+    "SELECT id, source, target, length_m, ST_AsBinary(geom) AS wkb FROM streets "
+    "WHERE source IS NOT NULL AND target IS NOT NULL ORDER BY id"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class StreetRow:
+    """A routable street segment: its vertices, length (metres) and line (WKB, WGS84)."""
+
+    id: int
+    source: int
+    target: int
+    length_m: float
+    wkb: bytes
+
+
+async def street_rows(conn: AsyncConnection) -> list[StreetRow]:
+    """Return every routable street segment (the in-process street graph's input)."""
+    rows = (await conn.execute(_STREET_ROWS)).all()
+    return [StreetRow(int(r[0]), int(r[1]), int(r[2]), float(r[3]), bytes(r[4])) for r in rows]

@@ -76,8 +76,14 @@ async def nearest_plain(request: Request, route: APIRoute) -> Response | None:
     async with authorized(request):
         principal = await current_principal(request)
         query = NearestQuery(point=make_point(lon, lat, crs), **filters)
-        async with state.read_engine.connect() as conn:
-            people = await service.nearest(conn, principal, state.settings.dispatch, query)
+        people = await service.nearest_from(
+            state.read_engine,
+            principal,
+            state.settings.dispatch,
+            query,
+            getattr(state, "people_index", None),
+            getattr(state, "street_graph", None),
+        )
         return await model_response(route, people)
 
 
@@ -94,6 +100,7 @@ async def nearest_plain(request: Request, route: APIRoute) -> Response | None:
 )
 @fast_path(nearest_plain)
 async def nearest(
+    request: Request,
     conn: ConnDep,
     principal: PrincipalDep,
     settings: DispatchSettingsDep,
@@ -134,4 +141,12 @@ async def nearest(
         party_grid=party_grid,
         community=community,
     )
-    return await service.nearest(conn, principal, settings, query)
+    state = request.app.state
+    return await service.nearest(
+        conn,
+        principal,
+        settings,
+        query,
+        getattr(state, "people_index", None),
+        getattr(state, "street_graph", None),
+    )

@@ -59,6 +59,16 @@ class ReplicaState(BaseModel):
     error: str | None = Field(default=None, description="the kind of failure when down")
 
 
+class PeopleIndexState(BaseModel):
+    """The process's people index (nearest queries): built, size, answers, catch-ups."""
+
+    ready: bool
+    people: int = Field(description="people it has held a position for")
+    answered: int = Field(description="nearest queries it answered")
+    fallbacks: int = Field(description="nearest queries it left to PostGIS")
+    polls: int = Field(description="catch-ups of its poller")
+
+
 class Health(BaseModel):
     """``ok`` when the store answers, ``unavailable`` (with 503) when it does not."""
 
@@ -68,6 +78,7 @@ class Health(BaseModel):
     )
     database: Versions | None = None
     grid_index: IndexState | None = None
+    people_index: PeopleIndexState | None = None
     replica_state: ReplicaState | None = None
 
 
@@ -115,7 +126,21 @@ async def health(request: Request, principal: OptionalPrincipalDep) -> Health | 
         replica=label,
         database=versions,
         grid_index=IndexState(ready=index.ready, grids=index.size, rebuilds=index.rebuilds),
+        people_index=_people_index(request),
         replica_state=detail,
+    )
+
+
+def _people_index(request: Request) -> PeopleIndexState | None:
+    people = getattr(request.app.state, "people_index", None)
+    if people is None:
+        return None
+    return PeopleIndexState(
+        ready=people.ready,
+        people=people.size,
+        answered=people.answered,
+        fallbacks=people.fallbacks,
+        polls=people.polls,
     )
 
 

@@ -1,0 +1,729 @@
+"""The in-process index of located people: nearest queries without a KNN in PostGIS.
+
+PostGIS stays the store of record. Each server process keeps every located person
+(position, role, community, skills, party membership flag, duty, shift end, capacity,
+name, phone) in NumPy arrays and a hash of cells of :data:`CELL_DEG` degrees. Migration
+``0035_people_index`` stamps every written person row with the writing transaction's id
+(``people.change_xid``), whatever statement wrote it; the index remembers the snapshot
+it last read at (``xmax`` and the transactions then in progress) and reads exactly the
+rows written since with one indexed query, no notification per ping:
+
+* a poller does so every :data:`POLL_S` seconds (every process sees a change within
+  100 ms);
+* **every nearest request does so too, in the one statement that reads its candidates'
+  open load** (:func:`api.store.sql.dispatch.index_changes`): the answer reflects every
+  commit before the request, the writer's own included (read-your-writes), and the
+  candidates' rows are re-read from the store at that snapshot (a deleted person drops
+  out).
+
+Rows come back from concurrent statements in any order; a row is applied only when its
+statement's snapshot is at least as recent as the one that wrote the slot (snapshots
+taken one after the other have a non-decreasing ``xmax``, and at equal ``xmax`` fewer
+transactions in progress).
+
+Ranking stays exact. Candidates are gathered ring by ring of cells around the point and
+ordered by their chord (the straight line through the earth between the points on the
+WGS84 ellipsoid, never longer than the geodesic). The k best available by chord give an
+upper bound ``U`` of the k-th geodesic distance; every candidate with a chord within
+``U`` is ranked by its geodesic distance (``pyproj.Geod``, GeographicLib, the algorithm
+PostGIS's ``ST_Distance(geography, geography, true)`` uses), ties by id; and the rings
+grow until nothing outside them can be within ``U`` (a rigorous lower bound: the meridian
+arc to the rectangle's parallels, the distance to the planes of its meridians).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import numpy as np
+from pyproj import Geod
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from api.store.engine import psycopg_dsn
+from api.store.sql.dispatch import (
+    IndexChanges,
+    IndexedPerson,
+    NearbyRow,
+    PeopleFilter,
+    Snapshot,
+    index_changes,
+    index_people,
+)
+
+log = logging.getLogger("wangge.people_index")
+
+GEOD = Geod(ellps="WGS84")
+#: WGS84 semi-major axis and first eccentricity squared
+_A = 6_378_137.0
+_E2 = 6.694_379_990_14e-3
+#: the smallest meridional radius of curvature (at the equator): metres per radian of latitude ≥ this
+_M0 = _A * (1.0 - _E2)
+#: side of a cell, degrees (about 240 m × 280 m at 31° N)
+CELL_DEG = 0.0025
+#: rings of cells searched before the whole subset is scanned at once
+MAX_RINGS = 8
+#: seconds between two polls of the store
+POLL_S = 0.05
+#: candidates read per request beyond k (some may be busy)
+EXTRA = 4
+#: catch-ups of one request before it gives up the index for the SQL path
+MAX_ROUNDS = 4
+_EPS_M = 1e-6
+
+
+def _ecef(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    """Earth-centred coordinates (metres) of points on the WGS84 ellipsoid."""
+    lam, phi = np.radians(lon), np.radians(lat)
+    s, c = np.sin(phi), np.cos(phi)
+    n = _A / np.sqrt(1.0 - _E2 * s * s)
+    return np.stack([n * c * np.cos(lam), n * c * np.sin(lam), n * (1.0 - _E2) * s], axis=-1)
+
+
+def _ecef_one(lon: float, lat: float) -> tuple[float, float, float]:
+    """:func:`_ecef` of one point (the same operations, in plain floats)."""
+    lam, phi = math.radians(lon), math.radians(lat)
+    s, c = math.sin(phi), math.cos(phi)
+    n = _A / math.sqrt(1.0 - _E2 * s * s)
+    return n * c * math.cos(lam), n * c * math.sin(lam), n * (1.0 - _E2) * s
+
+
+def _key(snap: Snapshot) -> int:
+    """Order snapshots taken one after the other (see the module's docstring)."""
+    return snap.xmax * 65_536 - min(len(snap.xip), 65_535)
+
+
+def _ts(at: dt.datetime | None, missing: float) -> float:
+    return missing if at is None else at.timestamp()
+
+
+def _community(code: str | None) -> int:
+    return -1 if code is None else int(code) if code.isdigit() else -2
+
+
+@dataclass(frozen=True, slots=True)
+class Candidates:
+    """People passing the filters known in memory, nearest chord first, and how far the search reached.
+
+    ``bound`` is a lower bound of the geodesic distance of anyone outside the cells
+    searched (infinity: everyone was looked at).
+    """
+
+    lon: float
+    lat: float
+    slots: np.ndarray
+    chords: np.ndarray
+    bound: float
+
+
+class _Table:
+    """The arrays of one build of the index (mutated in place by catch-ups, in the event loop)."""
+
+    def __init__(self, snapshot: Snapshot, capacity: int) -> None:
+        self.snapshot = snapshot
+        self.n = 0
+        self.size = max(capacity, 1024)
+        self.slot: dict[int, int] = {}
+        self.ids = np.zeros(self.size, np.int64)
+        self.xyz = np.zeros((self.size, 3))
+        self.lon = np.zeros(self.size)
+        self.lat = np.zeros(self.size)
+        self.located = np.zeros(self.size, bool)
+        self.role = np.zeros(self.size, np.int16)
+        self.city = np.zeros(self.size, np.int64)
+        self.community = np.zeros(self.size, np.int64)
+        self.party = np.zeros(self.size, bool)
+        self.on_duty = np.zeros(self.size, bool)
+        self.ready = np.zeros(self.size, bool)
+        self.capacity = np.zeros(self.size, np.int64)
+        self.shift_end = np.zeros(self.size)
+        self.at = np.zeros(self.size)
+        self.key = np.zeros(self.size, np.int64)
+        self.cell: list[tuple[int, int, int] | None] = []
+        self.person: list[IndexedPerson | None] = []
+        #: (role, cell x, cell y) → slots: a role's people are gathered without the others
+        self.cells: dict[tuple[int, int, int], set[int]] = {}
+        self.roles: dict[str, int] = {}
+        #: how many writes changed what the index answers from (a request re-ranks only after one)
+        self.changes = 0
+
+    # ------------------------------------------------------------------ writes
+
+    def _grow(self) -> None:
+        self.size *= 2
+        for name in ("ids", "xyz", "lon", "lat", "located", "role", "city", "community", "party"):
+            setattr(self, name, _resized(getattr(self, name), self.size))
+        for name in ("on_duty", "ready", "capacity", "shift_end", "at", "key"):
+            setattr(self, name, _resized(getattr(self, name), self.size))
+
+    def _role(self, role: str) -> int:
+        code = self.roles.get(role)
+        if code is None:
+            code = self.roles[role] = len(self.roles) + 1
+        return code
+
+    def put(self, p: IndexedPerson, key: int) -> bool:
+        """Store a person's row read at a snapshot of ``key`` (older than the slot's: ignored).
+
+        Returns whether anything the index answers from changed.
+        """
+        i = self.slot.get(p.id)
+        if i is None:
+            if p.lon is None or p.lat is None:
+                return False  # never located: nothing to find
+            if self.n == self.size:
+                self._grow()
+            i = self.slot[p.id] = self.n
+            self.n += 1
+            self.cell.append(None)
+            self.person.append(None)
+            self.ids[i] = p.id
+        elif key < self.key[i]:
+            return False
+        else:
+            self.key[i] = key
+            if self.person[i] == p:
+                return False
+        self.key[i] = key
+        self.changes += 1
+        self._unplace(i)
+        self.person[i] = p
+        self.role[i] = self._role(p.role)
+        self.city[i] = int(p.city_code) if p.city_code.isdigit() else -2
+        self.community[i] = _community(p.community_code)
+        self.party[i] = p.party_member
+        self.on_duty[i] = p.on_duty
+        self.capacity[i] = p.capacity
+        self.ready[i] = p.on_duty and p.capacity > 0
+        self.shift_end[i] = _ts(p.shift_end, math.inf)
+        self.at[i] = _ts(p.position_at, -math.inf)
+        if p.lon is None or p.lat is None:
+            self.located[i] = False
+            return True
+        self.located[i] = True
+        self.lon[i], self.lat[i] = p.lon, p.lat
+        self.xyz[i] = _ecef_one(p.lon, p.lat)
+        cell = (int(self.role[i]), math.floor(p.lon / CELL_DEG), math.floor(p.lat / CELL_DEG))
+        self.cell[i] = cell
+        self.cells.setdefault(cell, set()).add(i)
+        return True
+
+    def drop(self, person_id: int, key: int) -> None:
+        """Forget a person the store no longer holds (as of a snapshot of ``key``)."""
+        i = self.slot.get(person_id)
+        if i is None or key < self.key[i]:
+            return
+        self.key[i] = key
+        self.changes += 1
+        self._unplace(i)
+        self.located[i] = False
+        self.person[i] = None
+
+    def _unplace(self, i: int) -> None:
+        cell = self.cell[i]
+        if cell is not None:
+            members = self.cells.get(cell)
+            if members is not None:
+                members.discard(i)
+                if not members:
+                    del self.cells[cell]
+            self.cell[i] = None
+
+    def apply(self, changes: IndexChanges, asked: Iterable[int] = ()) -> None:
+        """Apply a catch-up: its rows, the candidates it no longer found, its snapshot."""
+        key = _key(changes.snapshot)
+        for p in changes.people:
+            self.put(p, key)
+        found = {p.id for p in changes.people}
+        for pid in asked:
+            if pid not in found:
+                self.drop(pid, key)
+        if key >= _key(self.snapshot):
+            self.snapshot = changes.snapshot
+
+    # ------------------------------------------------------------------ reads
+
+    def mask(
+        self, slots: np.ndarray, flt: PeopleFilter, fresh_after: float, now: float, by_role: bool = False
+    ) -> np.ndarray:
+        """Which of ``slots`` pass every filter known in memory (all but open load and branch).
+
+        ``by_role``: the slots are of the filter's role already (gathered from its cells).
+        """
+        m = self.at[slots] >= fresh_after
+        if not by_role:
+            m &= self.located[slots]
+            if flt.role is not None:
+                m &= self.role[slots] == self.roles.get(flt.role, -1)
+        if flt.available:
+            m &= self.ready[slots] & (self.shift_end[slots] > now)
+        if flt.party_member is not None:
+            m &= self.party[slots] == flt.party_member
+        if flt.community is not None:
+            m &= self.community[slots] == _community(flt.community)
+        if flt.district is not None:
+            lo = int(flt.district) * 1_000_000 if flt.district.isdigit() else -10
+            m &= (self.community[slots] >= lo) & (self.community[slots] < lo + 1_000_000)
+        if flt.city is not None:
+            m &= self.city[slots] == (int(flt.city) if flt.city.isdigit() else -3)
+        if flt.exclude is not None:
+            m &= ~np.isin(self.ids[slots], np.asarray(flt.exclude, np.int64))
+        if flt.skill is not None and m.any():
+            skill = flt.skill
+            has = [skill in (p.skills if (p := self.person[int(s)]) is not None else ()) for s in slots]
+            m &= np.asarray(has, bool)
+        return m
+
+    def candidates(
+        self, flt: PeopleFilter, lon: float, lat: float, fresh_after: float, now: float, want: int
+    ) -> Candidates:
+        """Gather people passing the in-memory filters ring by ring until ``want`` are surely nearest.
+
+        Stops once ``want`` of them have a chord within the bound of the unsearched
+        space, or after :data:`MAX_RINGS` rings (then every person is looked at).
+        """
+        q = _ecef(np.asarray(lon), np.asarray(lat))
+        cx, cy = math.floor(lon / CELL_DEG), math.floor(lat / CELL_DEG)
+        phi = math.radians(lat)
+        rho = _A / math.sqrt(1.0 - _E2 * math.sin(phi) ** 2) * math.cos(phi)
+        parts: list[np.ndarray] = []
+        chords: list[np.ndarray] = []
+        if flt.role is not None:
+            roles = [self.roles[flt.role]] if flt.role in self.roles else []
+        else:
+            roles = list(self.roles.values())
+        for r in range(MAX_RINGS + 1):
+            ring = _ring(self.cells, roles, cx, cy, r)
+            if ring:
+                slots = np.fromiter(ring, np.int64, len(ring))
+                slots = slots[self.mask(slots, flt, fresh_after, now, by_role=True)]
+                if len(slots):
+                    parts.append(slots)
+                    chords.append(np.sqrt(((self.xyz[slots] - q) ** 2).sum(axis=1)))
+            bound = _bound(
+                lon,
+                lat,
+                rho,
+                (cx - r) * CELL_DEG,
+                (cx + r + 1) * CELL_DEG,
+                (cy - r) * CELL_DEG,
+                (cy + r + 1) * CELL_DEG,
+            )
+            if chords and sum(int((c <= bound).sum()) for c in chords) >= want:
+                return _ordered(lon, lat, parts, chords, bound)
+        every = np.flatnonzero(self.located[: self.n])
+        every = every[self.mask(every, flt, fresh_after, now)]
+        chord = np.sqrt(((self.xyz[every] - q) ** 2).sum(axis=1))
+        return _ordered(lon, lat, [every], [chord], math.inf)
+
+    def rows(self, slots: Sequence[int], dist: Sequence[float], loads: dict[int, int]) -> list[NearbyRow]:
+        """Build the answer's rows for ``slots`` as :func:`api.store.sql.dispatch.nearest_straight` does."""
+        out = []
+        for s, d in zip(slots, dist, strict=True):
+            p = self.person[s]
+            assert p is not None and p.lon is not None and p.lat is not None and p.position_at is not None
+            out.append(
+                NearbyRow(
+                    id=p.id,
+                    name=p.name,
+                    role=p.role,
+                    phone=p.phone,
+                    community_code=p.community_code,
+                    skills=list(p.skills),
+                    party_member=p.party_member,
+                    on_duty=p.on_duty,
+                    capacity=p.capacity,
+                    load=loads[p.id],
+                    position_at=p.position_at,
+                    lon=p.lon,
+                    lat=p.lat,
+                    distance_m=float(d),
+                )
+            )
+        return out
+
+
+def _resized(a: np.ndarray, size: int) -> np.ndarray:
+    out = np.zeros((size, *a.shape[1:]), a.dtype)
+    out[: len(a)] = a
+    return out
+
+
+def _ring(
+    cells: dict[tuple[int, int, int], set[int]], roles: list[int], cx: int, cy: int, r: int
+) -> list[int]:
+    """Slots of these roles in the cells at Chebyshev distance ``r`` from cell (cx, cy)."""
+    if r == 0:
+        keys = [(cx, cy)]
+    else:
+        keys = [(x, y) for x in range(cx - r, cx + r + 1) for y in (cy - r, cy + r)]
+        keys += [(x, y) for y in range(cy - r + 1, cy + r) for x in (cx - r, cx + r)]
+    out: list[int] = []
+    get = cells.get
+    for role in roles:
+        for x, y in keys:
+            members = get((role, x, y))
+            if members:
+                out.extend(members)
+    return out
+
+
+def _bound(lon: float, lat: float, rho: float, x0: float, x1: float, y0: float, y1: float) -> float:
+    """Bound from below (metres) the geodesic distance from the point to anywhere outside the box.
+
+    Across a parallel: the meridian arc, at least ``_M0`` per radian. Across a meridian:
+    the straight line to that meridian's plane, ``rho · sin(Δλ)`` (``rho``: the radius of
+    the point's parallel), which the chord and so the geodesic exceed.
+    """
+    d_lat = math.radians(min(y1 - lat, lat - y0)) * _M0
+    d_lon = min(x1 - lon, lon - x0)
+    d_lon_m = rho * math.sin(math.radians(d_lon)) if d_lon < 90.0 else rho
+    return max(0.0, min(d_lat, d_lon_m) * (1.0 - 1e-12) - _EPS_M)
+
+
+def _ordered(
+    lon: float, lat: float, parts: list[np.ndarray], chords: list[np.ndarray], bound: float
+) -> Candidates:
+    slots = np.concatenate(parts) if parts else np.zeros(0, np.int64)
+    chord = np.concatenate(chords) if chords else np.zeros(0)
+    order = np.argsort(chord, kind="stable")
+    return Candidates(lon, lat, slots[order], chord[order], bound)
+
+
+@dataclass(frozen=True, slots=True)
+class Ranked:
+    """The outcome of ranking candidates: the answer, or what is missing for it."""
+
+    slots: list[int]
+    distances: list[float]
+    need_loads: list[int]
+    need_wider: bool
+
+
+_WIDER = Ranked([], [], [], True)
+
+
+def rank(
+    table: _Table,
+    cands: Candidates,
+    loads: dict[int, int],
+    k: int,
+    available: bool,
+    members: frozenset[int] | None = None,
+) -> Ranked:
+    """Rank exactly, or say which open loads are still unknown, or that the search must widen.
+
+    ``members`` (a branch filter): only these people qualify, and every one of them is known.
+    """
+    ids, cap = table.ids, table.capacity
+
+    def qualifies(s: int) -> bool:
+        return not available or loads[int(ids[s])] < cap[s]
+
+    pairs = list(zip(cands.slots.tolist(), cands.chords.tolist(), strict=True))
+    if members is not None:
+        pairs = [(s, c) for s, c in pairs if int(ids[s]) in members]
+    order = [s for s, _ in pairs]
+    # the first k available by chord (open loads not yet known are asked for)
+    picked: list[int] = []
+    unknown: list[int] = []
+    for s in order:
+        pid = int(ids[s])
+        if pid not in loads:
+            unknown.append(pid)
+        elif qualifies(s):
+            picked.append(s)
+            if len(picked) >= k:
+                break
+    if len(picked) < k:
+        if unknown:
+            return Ranked([], [], unknown + _next_unknown(order, loads, ids, unknown, EXTRA), False)
+        if cands.bound < math.inf:
+            return _WIDER
+        upper = math.inf
+    else:
+        upper = float(_geodesic(table, np.asarray(picked, np.int64), cands).max())
+        if upper >= cands.bound:
+            return _WIDER
+    # everyone whose chord is within the k-th geodesic distance may rank before it
+    within = [s for s, c in pairs if c <= upper + _EPS_M]
+    need = [int(ids[s]) for s in within if int(ids[s]) not in loads]
+    if need:
+        return Ranked([], [], need, False)
+    keep = np.asarray([s for s in within if qualifies(s)], np.int64)
+    dist = _geodesic(table, keep, cands)
+    best = np.lexsort((ids[keep], dist))[:k]
+    return Ranked([int(keep[i]) for i in best], [float(dist[i]) for i in best], [], False)
+
+
+def _next_unknown(
+    order: list[int], loads: dict[int, int], ids: np.ndarray, got: list[int], n: int
+) -> list[int]:
+    seen = set(got)
+    out: list[int] = []
+    for s in order:
+        pid = int(ids[s])
+        if pid not in loads and pid not in seen:
+            out.append(pid)
+            if len(out) >= n:
+                break
+    return out
+
+
+def _geodesic(table: _Table, slots: np.ndarray, cands: Candidates) -> np.ndarray:
+    n = len(slots)
+    _, _, d = GEOD.inv(np.full(n, cands.lon), np.full(n, cands.lat), table.lon[slots], table.lat[slots])
+    return np.asarray(d)
+
+
+async def _keep(_conn: Any) -> None:
+    """Return a connection to the pool as it is: it only ever reads, outside transactions.
+
+    (asyncpg's default reset is one more round trip per request.)
+    """
+
+
+@dataclass(frozen=True, slots=True)
+class _Batch:
+    """The requests waiting for the next catch-up: their candidates, and where the answer goes."""
+
+    ids: set[int]
+    future: asyncio.Future[IndexChanges]
+
+
+def _filled(snapshot: Snapshot, people: list[IndexedPerson]) -> _Table:
+    table = _Table(snapshot, len(people) * 2)
+    key = _key(snapshot)
+    for p in people:
+        table.put(p, key)
+    return table
+
+
+class PeopleIndex:
+    """Every located person of the store, in memory, current to the last commit a request could see.
+
+    Parameters
+    ----------
+    engine
+        Where to read people from (an autocommit engine): the build.
+    url
+        The same database: the catch-ups run on a small asyncpg pool of the index's own,
+        whose sessions plan prepared statements generically (``plan_cache_mode``).
+    poll_s
+        Seconds between two catch-ups of the background poller.
+    pool_size
+        Connections of that pool.
+    """
+
+    def __init__(self, engine: AsyncEngine, url: str, poll_s: float = POLL_S, pool_size: int = 4) -> None:
+        self.engine = engine
+        self.dsn = psycopg_dsn(url)
+        self.pool_size = pool_size
+        self._pool: Any = None
+        self._opening = asyncio.Lock()
+        self.poll_s = poll_s
+        self._table: _Table | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._sender: asyncio.Task[None] | None = None
+        self._next: _Batch | None = None
+        self._wake = asyncio.Event()
+        self.polls = 0
+        self.builds = 0
+        #: requests answered, and those left to PostGIS (the store changing faster than they caught up)
+        self.answered = 0
+        self.fallbacks = 0
+
+    @property
+    def ready(self) -> bool:
+        """Tell whether the index may answer (built once; each answer catches up first)."""
+        return self._table is not None
+
+    @property
+    def size(self) -> int:
+        """Return how many people the index has held a position for (0 before the first build)."""
+        return 0 if self._table is None else self._table.n
+
+    async def _connections(self) -> Any:
+        if self._pool is not None:
+            return self._pool
+        async with self._opening:  # the poller and the first requests may ask at once: one pool
+            if self._pool is None:
+                self._pool = await asyncpg.create_pool(
+                    self.dsn,
+                    min_size=1,
+                    max_size=self.pool_size,
+                    reset=_keep,
+                    server_settings={
+                        "application_name": "wangge-people-index",
+                        "plan_cache_mode": "force_generic_plan",
+                    },
+                )
+        return self._pool
+
+    async def start(self) -> None:
+        """Build in the background and keep polling (a failed build is retried)."""
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="wangge-people-index")
+
+    async def build(self) -> None:
+        """Read every located person (one snapshot) and swap in a new table."""
+        async with self.engine.connect() as conn:
+            conn = await conn.execution_options(isolation_level="REPEATABLE READ")
+            async with conn.begin():
+                snapshot, people = await index_people(conn)
+        self._table = await asyncio.to_thread(_filled, snapshot, people)  # CPU work off the event loop
+        self.builds += 1
+
+    async def catch_up(self) -> None:
+        """Read the rows written since the last snapshot (the poller's step)."""
+        if self._table is None:
+            return
+        await self._together([])
+        self.polls += 1
+
+    async def _together(self, ids: Sequence[int]) -> IndexChanges:
+        """Join the next catch-up: one statement for every request waiting meanwhile.
+
+        The statement starts after each of them asked (its snapshot sees every commit
+        before each request), and reads the open load of all their candidates.
+        """
+        loop = asyncio.get_running_loop()
+        batch = self._next
+        if batch is None:
+            batch = self._next = _Batch(set(), loop.create_future())
+        batch.ids.update(ids)
+        self._wake.set()
+        if self._sender is None or self._sender.done():
+            self._sender = loop.create_task(self._send(), name="wangge-people-index-sender")
+        return await asyncio.shield(batch.future)
+
+    async def _send(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            batch, self._next = self._next, None
+            table = self._table
+            if batch is None or table is None:
+                continue
+            try:
+                pool = await self._connections()
+                async with pool.acquire() as conn:
+                    changes = await index_changes(conn, table.snapshot, sorted(batch.ids))
+                table.apply(changes, batch.ids)
+            except asyncio.CancelledError:
+                batch.future.cancel()
+                raise
+            except Exception as exc:  # every request of the batch fails as its own query would
+                batch.future.set_exception(exc)
+                continue
+            batch.future.set_result(changes)
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                if self._table is None:
+                    await self.build()
+                else:
+                    await self.catch_up()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the index keeps its table; each request catches up on its own
+                log.exception("people index refresh failed")
+                await asyncio.sleep(1.0)
+            await asyncio.sleep(self.poll_s)
+
+    async def close(self) -> None:
+        """Stop the poller and the sender, and close the pool."""
+        for task in (self._task, self._sender):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        if self._next is not None:
+            self._next.future.cancel()
+            self._next = None
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    async def nearest(
+        self,
+        lon: float,
+        lat: float,
+        k: int,
+        flt: PeopleFilter,
+        fresh_after: dt.datetime,
+    ) -> list[NearbyRow] | None:
+        """Answer :func:`api.store.sql.dispatch.nearest_straight` from memory and one small query.
+
+        Returns None when the index cannot answer (not built, a filter it does not
+        hold, or the store changing faster than this request catches up): ask PostGIS.
+        """
+        table = self._table
+        if table is None or flt.exclude_task_id is not None:
+            return None
+        fresh = fresh_after.timestamp()
+        branch = flt.party_branch_id
+        want = k + EXTRA
+        loads: dict[int, int] = {}
+        members: frozenset[int] | None = None
+        now = dt.datetime.now(dt.UTC).timestamp()
+        first: Candidates | None = None
+        if branch is None:
+            first = table.candidates(flt, lon, lat, fresh, now, want)
+            ask = [int(table.ids[s]) for s in first.slots[:want].tolist()]
+        else:
+            ask = []
+        for _ in range(MAX_ROUNDS):
+            seen = table.changes
+            if branch is None:
+                changes = await self._together(ask)  # applied by the sender
+            else:
+                pool = await self._connections()
+                async with pool.acquire() as raw:
+                    changes = await index_changes(raw, table.snapshot, ask, branch)
+                table.apply(changes, ask)
+            loads.update(changes.loads)
+            if branch is not None and members is None:
+                members = changes.members
+            while True:
+                if members is not None:
+                    cands = self._members(table, members, flt, lon, lat, fresh, now)
+                elif first is not None and table.changes == seen:
+                    cands = first  # nothing the candidates depend on changed meanwhile
+                else:
+                    now = dt.datetime.now(dt.UTC).timestamp()
+                    cands = first = table.candidates(flt, lon, lat, fresh, now, want)
+                ranked = rank(table, cands, loads, k, flt.available, members)
+                if not ranked.need_wider:
+                    break
+                want *= 2
+                first = None
+            if not ranked.need_loads:
+                self.answered += 1
+                return table.rows(ranked.slots, ranked.distances, loads)
+            ask = ranked.need_loads
+        self.fallbacks += 1
+        return None
+
+    @staticmethod
+    def _members(
+        table: _Table,
+        members: frozenset[int],
+        flt: PeopleFilter,
+        lon: float,
+        lat: float,
+        fresh: float,
+        now: float,
+    ) -> Candidates:
+        slots = np.asarray([table.slot[m] for m in members if m in table.slot], np.int64)
+        slots = slots[table.mask(slots, flt, fresh, now)] if len(slots) else slots
+        q = _ecef(np.asarray(lon), np.asarray(lat))
+        chord = np.sqrt(((table.xyz[slots] - q) ** 2).sum(axis=1)) if len(slots) else np.zeros(0)
+        return _ordered(lon, lat, [slots], [chord], math.inf)

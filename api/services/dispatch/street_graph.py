@@ -1,0 +1,238 @@
+"""The in-process street network: walking mode without a pgRouting call per request.
+
+PostGIS stays the store of record. Each server process keeps the routable streets
+(``source``/``target`` set) as a Shapely ``STRtree`` of their lines and a SciPy sparse
+graph of their vertices (the shortest of parallel segments). Migration
+``0035_people_index`` announces every statement that changes ``streets`` on channel
+``wangge_streets``; between the notice and the end of the rebuild (and while the
+listener is down) the graph is *stale* and walking mode asks pgRouting, as before.
+
+Snapping is PostGIS's: the segment nearest in degrees (``geom <-> point``), the
+fraction along it in degrees (``ST_LineLocatePoint``), and the offset in metres,
+measured in a local frame scaled by the WGS84 radii of curvature at the point (for
+offsets of tens of metres within millimetres of the spheroid distance). Network
+distances are Dijkstra's over the whole network (``scipy.sparse.csgraph``), first
+within a radius that holds every plausible walk, then unbounded for the vertices not
+reached within it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import shapely
+from scipy.sparse import coo_matrix, csr_matrix
+from scipy.sparse.csgraph import dijkstra
+from shapely import STRtree
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from api.store.sql.dispatch import StreetRow, street_rows
+from gis.routing import Snap
+
+log = logging.getLogger("wangge.street_graph")
+
+CHANNEL = "wangge_streets"
+#: WGS84 semi-major axis and first eccentricity squared
+_A = 6_378_137.0
+_E2 = 6.694_379_990_14e-3
+
+
+@dataclass(frozen=True)
+class _Graph:
+    """One immutable state of the network (swapped whole)."""
+
+    edge: np.ndarray
+    source: np.ndarray
+    target: np.ndarray
+    length: np.ndarray
+    lines: np.ndarray
+    tree: STRtree
+    vertex: dict[int, int]
+    matrix: csr_matrix
+
+
+def _graph(rows: Sequence[StreetRow]) -> _Graph:
+    edge = np.asarray([r.id for r in rows], np.int64)
+    source = np.asarray([r.source for r in rows], np.int64)
+    target = np.asarray([r.target for r in rows], np.int64)
+    length = np.asarray([r.length_m for r in rows], float)
+    lines = shapely.from_wkb([r.wkb for r in rows]) if rows else np.empty(0, object)
+    ids = np.unique(np.concatenate([source, target])) if rows else np.zeros(0, np.int64)
+    vertex = {int(v): i for i, v in enumerate(ids.tolist())}
+    a = np.searchsorted(ids, source)
+    b = np.searchsorted(ids, target)
+    keep = a != b  # a loop never shortens a walk
+    a, b, w = a[keep], b[keep], length[keep]
+    lo, hi = np.minimum(a, b), np.maximum(a, b)
+    # parallel segments: the shortest counts (a sparse matrix would add them up)
+    order = np.lexsort((w, hi, lo))
+    lo, hi, w = lo[order], hi[order], w[order]
+    first = np.ones(len(lo), bool)
+    first[1:] = (lo[1:] != lo[:-1]) | (hi[1:] != hi[:-1])
+    lo, hi, w = lo[first], hi[first], w[first]
+    n = len(ids)
+    # a zero-length segment would vanish from a sparse matrix: the smallest positive cost stands in
+    w = np.where(w > 0, w, np.nextafter(0.0, 1.0))
+    # both directions stored: Dijkstra runs "directed" and SciPy need not symmetrise per call
+    matrix = coo_matrix(
+        (np.concatenate([w, w]), (np.concatenate([lo, hi]), np.concatenate([hi, lo]))), shape=(n, n)
+    ).tocsr()
+    return _Graph(edge, source, target, length, lines, STRtree(lines), vertex, matrix)
+
+
+class StreetGraph:
+    """The routable streets of the store, in memory, kept current by ``NOTIFY``.
+
+    Parameters
+    ----------
+    engine
+        Where to read the streets from (an autocommit engine is enough).
+    """
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._graph: _Graph | None = None
+        self._listening = False
+        self._stale = True
+        self._pending = False
+        self._task: asyncio.Task[None] | None = None
+        self.rebuilds = 0
+
+    @property
+    def ready(self) -> bool:
+        """Tell whether the graph may answer (built, current, and hearing of changes)."""
+        return self._graph is not None and self._listening and not self._stale
+
+    @property
+    def size(self) -> int:
+        """Return how many routable segments the graph holds."""
+        return 0 if self._graph is None else len(self._graph.edge)
+
+    def switch(self, listening: bool) -> None:
+        """Follow the listener's connection: while it is down, notices could be missed."""
+        self._listening = listening
+        if listening:
+            self.changed("")
+        else:
+            self._stale = True
+
+    def changed(self, _payload: str) -> None:
+        """Handle a notice of channel ``wangge_streets``: go stale at once, rebuild in the background."""
+        self._stale = True
+        self._pending = True
+        if self._task is None or self._task.done():
+            with contextlib.suppress(RuntimeError):  # no running loop: the next notice rebuilds
+                self._task = asyncio.get_running_loop().create_task(self._refresh(), name="wangge-streets")
+
+    async def _refresh(self) -> None:
+        while self._pending:
+            self._pending = False
+            try:
+                await self.build()
+            except Exception:  # stays stale (pgRouting answers); retried on the next notice
+                log.exception("street graph rebuild failed")
+                return
+        self._stale = False
+
+    async def build(self) -> None:
+        """Read every routable street and swap in a new graph."""
+        async with self.engine.connect() as conn:
+            rows = await street_rows(conn)
+        self._graph = await asyncio.to_thread(_graph, rows)
+        self.rebuilds += 1
+
+    async def close(self) -> None:
+        """Stop a rebuild under way."""
+        self._listening = False
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    # ------------------------------------------------------------------ answers
+
+    def snap(self, lons: Sequence[float], lats: Sequence[float]) -> list[Snap]:
+        """Snap each point to its nearest street segment, as :func:`api.store.sql.dispatch.snap_points`.
+
+        Call only when :attr:`ready` and :attr:`size` > 0.
+        """
+        g = self._graph
+        assert g is not None and len(g.edge)
+        pts = shapely.points(np.asarray(lons, float), np.asarray(lats, float))
+        which, hit = g.tree.query_nearest(pts, all_matches=False)
+        nearest = np.empty(len(pts), np.int64)
+        nearest[which] = hit
+        lines = g.lines[nearest]
+        fraction = shapely.line_locate_point(lines, pts, normalized=True)
+        offset = _offsets_m(lines, np.asarray(lons, float), np.asarray(lats, float))
+        return [
+            Snap(
+                edge=int(g.edge[j]),
+                source=int(g.source[j]),
+                target=int(g.target[j]),
+                length_m=float(g.length[j]),
+                fraction=float(fraction[i]),
+                offset_m=float(offset[i]),
+            )
+            for i, j in enumerate(nearest.tolist())
+        ]
+
+    def costs(
+        self, starts: Sequence[int], ends: Sequence[int], limit_m: float
+    ) -> dict[tuple[int, int], float]:
+        """Network distances (metres) from each start vertex to each end vertex reached.
+
+        Searched within ``limit_m`` first; ends not reached within it are searched again
+        without a limit (unreachable ones are left out).
+        """
+        g = self._graph
+        assert g is not None
+        src = [g.vertex[v] for v in starts if v in g.vertex]
+        dst = [(v, g.vertex[v]) for v in ends if v in g.vertex]
+        if not src or not dst:
+            return {}
+        dist = dijkstra(g.matrix, directed=True, indices=src, limit=limit_m)
+        cols = np.asarray([j for _, j in dst], np.int64)
+        if not np.isfinite(dist[:, cols]).all():
+            dist = dijkstra(g.matrix, directed=True, indices=src)
+        out: dict[tuple[int, int], float] = {}
+        starts_in = [v for v in starts if v in g.vertex]
+        for r, u in enumerate(starts_in):
+            for v, j in dst:
+                d = float(dist[r, j])
+                if math.isfinite(d):
+                    out[(u, v)] = d
+        return out
+
+
+def _offsets_m(lines: np.ndarray, lons: np.ndarray, lats: np.ndarray) -> np.ndarray:
+    """Metres from each point to its line, in the point's local frame (see the module's docstring).
+
+    The frame is :func:`api.services.areas.grid_index.metres_per_degree`'s (WGS84 radii of
+    curvature at the point), for every segment of every line at once.
+    """
+    coords, which = shapely.get_coordinates(lines, return_index=True)
+    same = which[1:] == which[:-1]  # consecutive vertices of one line: a segment
+    a, b, owner = coords[:-1][same], coords[1:][same], which[:-1][same]
+    phi = np.radians(lats[owner])
+    s2 = np.sin(phi) ** 2
+    n = _A / np.sqrt(1.0 - _E2 * s2)
+    m = _A * (1.0 - _E2) / (1.0 - _E2 * s2) ** 1.5
+    mx, my = math.radians(1.0) * n * np.cos(phi), math.radians(1.0) * m
+    ax, ay = (a[:, 0] - lons[owner]) * mx, (a[:, 1] - lats[owner]) * my
+    bx, by = (b[:, 0] - lons[owner]) * mx, (b[:, 1] - lats[owner]) * my
+    dx, dy = bx - ax, by - ay
+    len2 = dx * dx + dy * dy
+    with np.errstate(invalid="ignore", divide="ignore"):
+        t = np.where(len2 > 0, -(ax * dx + ay * dy) / len2, 0.0)
+    t = np.clip(t, 0.0, 1.0)
+    px, py = ax + t * dx, ay + t * dy
+    out = np.full(len(lines), np.inf)
+    np.minimum.at(out, owner, np.sqrt(px * px + py * py))
+    return out

@@ -1,0 +1,260 @@
+"""The in-process people index answers nearest queries exactly as PostGIS does, and stays current.
+
+* For many points and every filter (role, skill, availability with open load, duty,
+  shift, capacity, party member, party branch, community, district, city, excluded
+  ids, k from 1 to 100) the index's answer equals PostGIS's exact spheroid ranking
+  (:func:`api.store.sql.dispatch.nearest_straight`): same people, same order, same
+  distances.
+* A write is seen by the next request of the same process (read-your-writes), whatever
+  wrote it (the product's endpoint or a statement behind its back), and by the poller
+  within 100 ms; a deleted person drops out; a task accepted makes a person busy at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from api.services.dispatch.people_index import PeopleIndex
+from api.settings import load_settings
+from api.store.engine import make_async_engine
+from api.store.sql.dispatch import PeopleFilter, nearest_straight
+from tests.conftest import auth
+
+URL = "/api/v1/dispatch/nearest"
+SqlFn = Callable[..., list[tuple[Any, ...]]]
+
+
+@pytest.fixture(scope="module")
+async def engine(db_url: str, live_city: SqlFn) -> AsyncIterator[AsyncEngine]:
+    eng = make_async_engine(db_url, load_settings().db)
+    yield eng.execution_options(isolation_level="AUTOCOMMIT")
+    await eng.dispose()
+
+
+@pytest.fixture(scope="module")
+async def index(engine: AsyncEngine, db_url: str) -> AsyncIterator[PeopleIndex]:
+    idx = PeopleIndex(engine, db_url)
+    await idx.build()
+    await idx.start()
+    yield idx
+    await idx.close()
+
+
+def _centre(sql: SqlFn) -> tuple[float, float]:
+    ((lon, lat),) = sql(
+        "SELECT ST_X(c), ST_Y(c) FROM (SELECT ST_Centroid(ST_Extent(position)) c FROM people) x"
+    )
+    return float(lon), float(lat)
+
+
+def _fresh() -> dt.datetime:
+    return dt.datetime.now(dt.UTC) - dt.timedelta(minutes=15)
+
+
+async def _both(
+    engine: AsyncEngine, index: PeopleIndex, lon: float, lat: float, k: int, flt: PeopleFilter
+) -> tuple[list[Any], list[Any]]:
+    fresh = _fresh()
+    async with engine.connect() as conn:
+        got = await index.nearest(lon, lat, k, flt, fresh)
+        want = await nearest_straight(conn, lon, lat, k, flt, fresh)
+    assert got is not None, "the index gave up"
+    return got, want
+
+
+def _same(got: list[Any], want: list[Any]) -> None:
+    assert [r.id for r in got] == [r.id for r in want]
+    for g, w in zip(got, want, strict=True):
+        assert abs(g.distance_m - w.distance_m) < 1e-6
+        assert (g.load, g.capacity, g.on_duty, g.name, g.lon, g.lat) == (
+            w.load,
+            w.capacity,
+            w.on_duty,
+            w.name,
+            w.lon,
+            w.lat,
+        )
+
+
+@pytest.fixture(scope="module")
+def busy(live_city: SqlFn) -> list[int]:
+    """Make the people nearest the centre busy: accepted tasks up to their capacity for some."""
+    lon, lat = _centre(live_city)
+    rows = live_city(
+        "SELECT p.id, p.capacity FROM people p WHERE p.on_duty AND p.position IS NOT NULL "
+        "ORDER BY p.position <-> ST_SetSRID(ST_MakePoint(%s, %s), 4326) LIMIT 40",
+        (lon, lat),
+    )
+    tasks = [r[0] for r in live_city("SELECT id FROM tasks ORDER BY id")]
+    assert len(tasks) >= 20, "the demo city has tasks to assign"
+    made: list[int] = []
+    it = iter(tasks)
+    for pid, capacity in rows[::2][:10]:
+        for _ in range(capacity):
+            live_city("UPDATE tasks SET status = 'accepted', assignee_id = %s WHERE id = %s", (pid, next(it)))
+        made.append(pid)
+    return made
+
+
+def _filters(sql: SqlFn) -> list[tuple[int, PeopleFilter]]:
+    city, community = sql(
+        "SELECT city_code, community_code FROM people WHERE community_code IS NOT NULL LIMIT 1"
+    )[0]
+    branch = sql(
+        "SELECT o.id FROM party_orgs o WHERE o.tier = 'branch' AND EXISTS (SELECT 1 FROM party_members m "
+        "JOIN party_orgs x ON x.id = m.org_id WHERE x.id = o.id OR x.parent_id = o.id) LIMIT 1"
+    )[0][0]
+    skill = sql("SELECT s FROM people, unnest(skills) s GROUP BY s ORDER BY count(*) DESC LIMIT 1")[0][0]
+    some = tuple(r[0] for r in sql("SELECT id FROM people WHERE position IS NOT NULL ORDER BY id LIMIT 300"))
+    return [
+        (5, PeopleFilter()),
+        (1, PeopleFilter(role="volunteer")),
+        (10, PeopleFilter(role="rider")),
+        (20, PeopleFilter(available=False)),
+        (100, PeopleFilter(available=False, city=city)),
+        (7, PeopleFilter(role="police", available=False)),
+        (10, PeopleFilter(skill=skill)),
+        (5, PeopleFilter(party_member=True)),
+        (5, PeopleFilter(party_member=False, role="volunteer")),
+        (8, PeopleFilter(community=community, available=False)),
+        (8, PeopleFilter(community=community)),
+        (12, PeopleFilter(district=community[:6])),
+        (30, PeopleFilter(party_branch_id=int(branch), available=False)),
+        (5, PeopleFilter(party_branch_id=int(branch))),
+        (10, PeopleFilter(exclude=some)),
+        (5, PeopleFilter(city="999999")),
+    ]
+
+
+async def test_index_ranks_as_postgis_with_every_filter(
+    engine: AsyncEngine, index: PeopleIndex, live_city: SqlFn, busy: list[int]
+) -> None:
+    clon, clat = _centre(live_city)
+    rng = np.random.default_rng(11)
+    points = [(clon, clat)] + [(clon + dx, clat + dy) for dx, dy in rng.uniform(-0.03, 0.03, (5, 2))]
+    # far outside the city: the rings give up and the whole table is scanned
+    points.append((clon + 0.5, clat - 0.4))
+    answered = 0
+    for k, flt in _filters(live_city):
+        for lon, lat in points:
+            got, want = await _both(engine, index, lon, lat, k, flt)
+            _same(got, want)
+            answered += len(got)
+    assert answered > 500
+    # the busy people are skipped when availability counts, listed with their load otherwise
+    got, _ = await _both(engine, index, clon, clat, 40, PeopleFilter())
+    assert not set(busy) & {r.id for r in got}
+    got, _ = await _both(engine, index, clon, clat, 60, PeopleFilter(available=False))
+    loads = {r.id: (r.load, r.capacity) for r in got}
+    assert any(pid in loads and loads[pid][0] >= loads[pid][1] for pid in busy)
+
+
+async def _nearest_one(engine: AsyncEngine, index: PeopleIndex, lon: float, lat: float) -> Any:
+    rows = await index.nearest(lon, lat, 1, PeopleFilter(available=False), _fresh())
+    assert rows is not None
+    return rows[0]
+
+
+async def test_writes_behind_its_back_are_seen_by_the_next_request(
+    engine: AsyncEngine, index: PeopleIndex, live_city: SqlFn
+) -> None:
+    clon, clat = _centre(live_city)
+    far = clon + 0.2, clat + 0.2  # nobody there
+    pid = live_city("SELECT id FROM people WHERE position IS NOT NULL ORDER BY id LIMIT 1")[0][0]
+    old = live_city("SELECT ST_X(position), ST_Y(position), position_at FROM people WHERE id = %s", (pid,))[0]
+    polls = index.polls
+    try:
+        live_city(
+            "UPDATE people SET position = ST_SetSRID(ST_MakePoint(%s, %s), 4326), position_at = now() "
+            "WHERE id = %s",
+            (far[0], far[1], pid),
+        )
+        first = await _nearest_one(engine, index, far[0] + 0.0001, far[1])
+        assert first.id == pid and abs(first.lon - far[0]) < 1e-9
+        # the poller catches up on its own too, well within 100 ms
+        t0 = time.monotonic()
+        while index.polls < polls + 3:
+            await asyncio.sleep(0.01)
+        assert time.monotonic() - t0 < 1.0
+        # a person removed from the store drops out of the answers
+        live_city("UPDATE people SET position = NULL WHERE id = %s", (pid,))
+        other = await _nearest_one(engine, index, far[0] + 0.0001, far[1])
+        assert other.id != pid
+    finally:
+        live_city(
+            "UPDATE people SET position = ST_SetSRID(ST_MakePoint(%s, %s), 4326), position_at = %s "
+            "WHERE id = %s",
+            (old[0], old[1], old[2], pid),
+        )
+
+
+async def test_a_task_accepted_makes_a_person_busy_at_once(
+    engine: AsyncEngine, index: PeopleIndex, live_city: SqlFn
+) -> None:
+    clon, clat = _centre(live_city)
+    rows = await index.nearest(clon, clat, 1, PeopleFilter(role="volunteer"), _fresh())
+    assert rows
+    pid, capacity, load = rows[0].id, rows[0].capacity, rows[0].load
+    free = [
+        r[0]
+        for r in live_city(
+            "SELECT id FROM tasks WHERE status <> 'accepted' ORDER BY id DESC LIMIT %s", (capacity - load,)
+        )
+    ]
+    saved = live_city("SELECT id, status, assignee_id FROM tasks WHERE id = ANY(%s)", (free,))
+    try:
+        live_city("UPDATE tasks SET status = 'accepted', assignee_id = %s WHERE id = ANY(%s)", (pid, free))
+        again = await index.nearest(clon, clat, 1, PeopleFilter(role="volunteer"), _fresh())
+        assert again is not None and again[0].id != pid
+    finally:
+        for tid, status, assignee in saved:
+            live_city("UPDATE tasks SET status = %s, assignee_id = %s WHERE id = %s", (status, assignee, tid))
+
+
+def test_the_endpoint_answers_from_the_index_and_reads_its_own_writes(
+    client: TestClient, live_city: SqlFn, make_token: Callable[..., str]
+) -> None:
+    index = client.app.state.people_index
+    deadline = time.monotonic() + 60
+    while not index.ready and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert index.ready
+    token = make_token("dispatcher")
+    clon, clat = _centre(live_city)
+    spot = clon + 0.00137, clat - 0.00071  # inside the city; the person is put exactly there
+    pid = live_city(
+        "SELECT id FROM people WHERE role = 'volunteer' AND on_duty AND position IS NOT NULL "
+        "ORDER BY id DESC LIMIT 1"
+    )[0][0]
+    answered = index.answered
+    put = client.put(
+        f"/api/v1/people/{pid}/position",
+        json={"lon": spot[0], "lat": spot[1], "crs": "wgs84"},
+        headers=auth(token),
+    )
+    assert put.status_code in (200, 204), put.text
+    got = client.get(
+        URL,
+        params={
+            "lon": spot[0],
+            "lat": spot[1],
+            "crs": "wgs84",
+            "k": 1,
+            "role": "volunteer",
+            "available": "false",
+        },
+        headers=auth(token),
+    )
+    assert got.status_code == 200, got.text
+    assert got.json()[0]["id"] == pid
+    assert got.json()[0]["distance_m"] == 0.0
+    assert index.answered > answered
