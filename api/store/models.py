@@ -323,7 +323,7 @@ class Person(Base):
         Geometry("POINT", srid=SRID, spatial_index=True), nullable=True
     )
     position_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
-    #: The transaction that last wrote the row (trigger of migration 0035_people_index; read
+    #: The transaction that last wrote the row (trigger of migration 0034_people_index; read
     #: by the in-process people index, :mod:`api.services.dispatch.people_index`).
     change_xid: Mapped[int | None] = mapped_column(BigInteger, index=True)
 
@@ -815,7 +815,7 @@ class IncidentDaily(Base):
 
 
 class IncidentCell(Base):
-    """Located cases per city, Beijing day, community, item and heat cell (migration 0036), kept by triggers.
+    """Located cases per city, Beijing day, community, item and heat cell (migration 0033), kept by triggers.
 
     ``iy``/``ix`` index cells of ``api.store.sql.maps.HEAT_CELL`` degrees (``floor(lat / cell)``,
     ``floor(lon / cell)``); merged duplicates are not counted; ``''`` is no community. The

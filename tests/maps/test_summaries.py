@@ -156,7 +156,7 @@ def test_cells_summary_equals_a_recount_after_every_kind_of_change(sql: SqlFn) -
 
 
 def test_the_cells_are_the_pages_cell_size() -> None:
-    """The summary's cell (migration 0036) is the heat layer's (``HEAT_CELL``)."""
+    """The summary's cell (migration 0033) is the heat layer's (``HEAT_CELL``)."""
     from importlib import import_module
 
     migration = import_module("migrations.versions.0033_heat_cells")

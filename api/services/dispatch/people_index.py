@@ -3,7 +3,7 @@
 PostGIS stays the store of record. Each server process keeps every located person
 (position, role, community, skills, party membership flag, duty, shift end, capacity,
 name, phone) in NumPy arrays and a hash of cells of :data:`CELL_DEG` degrees. Migration
-``0035_people_index`` stamps every written person row with the writing transaction's id
+``0034_people_index`` stamps every written person row with the writing transaction's id
 (``people.change_xid``), whatever statement wrote it; the index remembers the snapshot
 it last read at (``xmax`` and the transactions then in progress) and reads exactly the
 rows written since with one indexed query, no notification per ping:

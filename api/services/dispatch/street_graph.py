@@ -3,7 +3,7 @@
 PostGIS stays the store of record. Each server process keeps the routable streets
 (``source``/``target`` set) as a Shapely ``STRtree`` of their lines and a SciPy sparse
 graph of their vertices (the shortest of parallel segments). Migration
-``0035_people_index`` announces every statement that changes ``streets`` on channel
+``0034_people_index`` announces every statement that changes ``streets`` on channel
 ``wangge_streets``; between the notice and the end of the rebuild (and while the
 listener is down) the graph is *stale* and walking mode asks pgRouting, as before.
 

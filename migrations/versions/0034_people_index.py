@@ -12,8 +12,8 @@ Every statement that changes ``streets`` (or truncates it) notifies channel
 ``wangge_streets`` from its transaction, so that each process's street graph
 (:mod:`api.services.dispatch.street_graph`) is rebuilt when it commits.
 
-Revision ID: 0035_people_index
-Revises: 0032_daily_summary
+Revision ID: 0034_people_index
+Revises: 0033_heat_cells
 """
 
 from collections.abc import Sequence
@@ -21,8 +21,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0035_people_index"
-down_revision: str | Sequence[str] | None = "0032_daily_summary"
+revision: str = "0034_people_index"
+down_revision: str | Sequence[str] | None = "0033_heat_cells"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
