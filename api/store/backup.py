@@ -268,12 +268,20 @@ _SKIPPED = frozenset({"EXTENSION", "ACL", "DEFAULT ACL"})
 #: Schemas of the project, and the functions its migrations define.
 SCHEMAS = frozenset({"public", "ogc", "archive"})
 FUNCTIONS = frozenset(
-    {"audit_log_append_only", "wangge_ledger_append_only", "auth_notify", "audit_created_id"}
+    {
+        "audit_log_append_only",
+        "wangge_ledger_append_only",
+        "auth_notify",
+        "audit_created_id",
+        # migration 0034_people_index: the people's change stamp, the streets' change notice
+        "people_stamp_change",
+        "streets_notify",
+    }
 )
 #: ... and the console's live-change triggers (migration 0009_notify), one per kind of row, and the
 #: daily summary's (migration 0032_daily_summary: the summary is restored as dumped, its triggers
-#: come after the data, in the post-data section)
-FUNCTION_PREFIXES = ("wangge_live_", "wangge_daily_")
+#: come after the data, in the post-data section), and the heat cells' (migration 0033_heat_cells)
+FUNCTION_PREFIXES = ("wangge_live_", "wangge_daily_", "wangge_cells_")
 _ENTRY = re.compile(r"^(\d+); (\d+) (\d+) (.+)$")
 
 
