@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -76,10 +76,13 @@ class Intake:
 
     def fingerprint(self) -> str:
         """Return the SHA-256 of the report as sent (what an Idempotency-Key retry must repeat)."""
-        sent = asdict(self)
-        sent.pop("lon")
-        sent.pop("lat")
+        # the fields as asdict() gives them (plain values: no deep copy needed), without the WGS84 point
+        sent = {f: getattr(self, f) for f in _SENT_FIELDS}
         return hashlib.sha256(json.dumps(sent, sort_keys=True).encode()).hexdigest()
+
+
+#: The fields of :class:`Intake` its fingerprint covers (all but the converted point).
+_SENT_FIELDS = tuple(f.name for f in fields(Intake) if f.name not in ("lon", "lat"))
 
 
 @dataclass(frozen=True)
