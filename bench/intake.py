@@ -1,7 +1,8 @@
 """Benchmark: sustained incident intake (POST /api/v1/incidents with assignment) on the demo city.
 
-Side by side in the same run, each server a uvicorn subprocess on a free loopback port and
-the load from a second process:
+Side by side in the same run, each server a uvicorn subprocess on a free loopback port (both
+up at once, measured in alternating rounds: a shared machine's load moves within a run, so
+each round compares the two under the same load) and the load from a second process:
 
 * ``bare``: the foundation benchmark's bare FastAPI endpoint returning a constant (GET /bare),
   the framework's limit on this machine;
@@ -14,9 +15,12 @@ the load from a second process:
 The database is ``WANGGE_DATABASE_URL`` when set (demo loaded if empty); otherwise a fresh
 cluster in a temporary folder, migrated and loaded with the demo city (``--communities``;
 default: the whole city). Rows the benchmark adds are deleted at the end. Prints ONE JSON
-object.
+object: the median round's figures, ``ratio_intake_to_bare`` (requests per second) and
+``cpu_ratio_intake_to_bare`` (the server's CPU per request, bare over intake: what the rps
+ratio of two CPU-bound servers would be, steadier on a loaded machine), and
+``postgres_cpu_us_per_request`` (the API's PostgreSQL backends, which share the cores).
 
-    .venv/bin/python -m bench.intake [--seconds 10] [--concurrency 16] [--communities N]
+    .venv/bin/python -m bench.intake [--seconds 10] [--concurrency 16] [--rounds 3] [--communities N]
 """
 
 from __future__ import annotations
@@ -116,6 +120,41 @@ async def _post_load(spec: dict) -> dict[str, object]:
     }
 
 
+def _backend_cpu_s(url: str) -> float:
+    """CPU seconds the API's PostgreSQL backends (``application_name = wangge-api``) have used so far."""
+    import psycopg
+
+    from api.store.engine import psycopg_dsn
+
+    with psycopg.connect(psycopg_dsn(url), autocommit=True) as conn:
+        pids = [
+            r[0]
+            for r in conn.execute("SELECT pid FROM pg_stat_activity WHERE application_name = 'wangge-api'")
+        ]
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:  # ended meanwhile, or another machine's server: not counted
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def _post_load_with_cpu(spec: dict, url: str) -> dict[str, object]:
+    """:func:`_run_post_load`, plus the server's and its PostgreSQL backends' CPU per request."""
+    from bench.common import cpu_seconds
+
+    before, pg_before = cpu_seconds(spec["base"]), _backend_cpu_s(url)
+    out = _run_post_load(spec)
+    used, pg_used = cpu_seconds(spec["base"]) - before, _backend_cpu_s(url) - pg_before
+    n = max(1, int(out["requests"]))  # type: ignore[call-overload]
+    out["server_cpu_us_per_request"] = round(used / n * 1e6, 1)
+    out["postgres_cpu_us_per_request"] = round(pg_used / n * 1e6, 1)
+    return out
+
+
 def _run_post_load(spec: dict) -> dict[str, object]:
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         json.dump(spec, f, ensure_ascii=False)
@@ -182,25 +221,25 @@ def server(target: str, url: str | None, factory: bool = False) -> Iterator[str]
 
 
 def _kpi_sql_ms(url: str, repeat: int = 5) -> dict[str, float]:
-    import psycopg
+    """Time the KPI counts over the whole store, as ``GET /api/v1/metrics`` asks them (median of runs)."""
+    from api.settings import DatabaseSettings
+    from api.store.engine import make_async_engine
+    from api.store.sql.metrics import kpi_counts
 
-    from api.store.engine import psycopg_dsn
-    from api.store.sql.metrics import _KPI
+    async def run() -> list[float]:
+        engine = make_async_engine(url, DatabaseSettings())
+        out = []
+        try:
+            async with engine.connect() as conn:
+                for _ in range(repeat + 1):
+                    t0 = time.perf_counter()
+                    await kpi_counts(conn)
+                    out.append((time.perf_counter() - t0) * 1000)
+        finally:
+            await engine.dispose()
+        return out
 
-    # every bind parameter of the statement, unrestricted (the whole store), read from the statement
-    # itself so that a filter added later (street, grid, city ...) is never missed
-    params: dict[str, None] = dict.fromkeys(sorted(_KPI.compile().params, key=len, reverse=True))
-    times = []
-    with psycopg.connect(psycopg_dsn(url)) as conn:
-        for _ in range(repeat + 1):
-            t0 = time.perf_counter()
-            for stmt in (_KPI,):
-                sql = str(stmt)
-                for k in params:
-                    sql = sql.replace(f":{k}", f"%({k})s")
-                conn.execute(sql, params).fetchall()
-            times.append((time.perf_counter() - t0) * 1000)
-    times = times[1:]  # first run warms the cache
+    times = asyncio.run(run())[1:]  # the first run warms the cache
     return {"median_ms": round(statistics.median(times), 1), "min_ms": round(min(times), 1)}
 
 
@@ -208,6 +247,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seconds", type=float, default=10)
     ap.add_argument("--concurrency", type=int, default=16)
+    ap.add_argument("--rounds", type=int, default=3, help="alternating bare/intake rounds (median reported)")
     ap.add_argument(
         "--communities",
         type=int,
@@ -226,7 +266,7 @@ def main() -> None:
 
     from api.auth.tokens import create_token
     from api.store.engine import make_sync_engine, psycopg_dsn
-    from bench.common import load
+    from bench.common import load, load_with_cpu
     from gis.crs import from_wgs84
 
     # one token posts every report: lift the per-token intake rate limit for the measurement
@@ -269,10 +309,11 @@ def main() -> None:
             "concurrency": args.concurrency,
             "seconds": args.seconds,
         }
-        with server("bench.bare_app:app", None) as base:
-            load(base, ["/bare"], 4, 2)  # warm-up
-            result["bare"] = load(base, ["/bare"], args.concurrency, args.seconds)
-        with server("api.web.app:create_app", url, factory=True) as base:
+        with (
+            server("bench.bare_app:app", None) as bare_base,
+            server("api.web.app:create_app", url, factory=True) as base,
+        ):
+            load(bare_base, ["/bare"], 4, 2)  # warm-up
             spec = {
                 "base": base,
                 "bodies": bodies,
@@ -282,14 +323,33 @@ def main() -> None:
                 "tag": "warm",
             }
             _run_post_load(spec)
-            spec.update(concurrency=args.concurrency, seconds=args.seconds, tag="run")
-            result["intake"] = _run_post_load(spec)
+            rounds = []
+            for n in range(args.rounds):
+                bare = load_with_cpu(bare_base, ["/bare"], args.concurrency, args.seconds)
+                spec.update(concurrency=args.concurrency, seconds=args.seconds, tag=f"run{n}")
+                rounds.append((bare, _post_load_with_cpu(spec, url)))
             t0 = time.perf_counter()
             r = httpx.get(
                 base + "/api/v1/metrics", headers={"Authorization": f"Bearer {manager}"}, timeout=120
             )
             r.raise_for_status()
             http_ms = (time.perf_counter() - t0) * 1000
+        ratios = [i["rps"] / b["rps"] for b, i in rounds]  # type: ignore[operator]
+        median = sorted(range(len(ratios)), key=ratios.__getitem__)[len(ratios) // 2]
+        result["bare"], result["intake"] = rounds[median]
+        result["rounds"] = [
+            {
+                "bare_rps": b["rps"],
+                "intake_rps": i["rps"],
+                "ratio": round(ratio, 3),
+                "cpu_ratio": round(b["server_cpu_us_per_request"] / i["server_cpu_us_per_request"], 3),  # type: ignore[operator]
+                "postgres_cpu_us_per_request": i["postgres_cpu_us_per_request"],
+            }
+            for (b, i), ratio in zip(rounds, ratios, strict=True)
+        ]
+        result["ratio_intake_to_bare"] = round(ratios[median], 3)
+        cpu = sorted(x["cpu_ratio"] for x in result["rounds"])  # type: ignore[attr-defined]
+        result["cpu_ratio_intake_to_bare"] = cpu[len(cpu) // 2]
         with psycopg.connect(psycopg_dsn(url)) as conn:
             made = conn.execute(
                 "SELECT count(*), count(DISTINCT grid_id), "
@@ -317,8 +377,6 @@ def main() -> None:
             )
             conn.execute("DELETE FROM incidents WHERE reporter_token_id = %(t)s AND id > %(m)s", p)
             conn.execute("UPDATE api_tokens SET revoked_at = now() WHERE label = 'bench/intake'")
-        bare_rps = result["bare"]["rps"]  # type: ignore[index]
-        result["ratio_intake_to_bare"] = round(result["intake"]["rps"] / bare_rps, 3)  # type: ignore[index]
         print(json.dumps(result, ensure_ascii=False))
 
 

@@ -23,6 +23,7 @@ approximation (which is off by up to a few metres).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from functools import lru_cache
 from typing import Any, TypeVar
@@ -155,12 +156,60 @@ def wgs84_to_gcj02(lon: Any, lat: Any) -> tuple[Any, Any]:
     return _ret(lo + dlon, la + dlat, scalar)
 
 
+def _plain_pair(lon: Any, lat: Any) -> bool:
+    """Whether both values are plain Python numbers (one point, as a request carries it)."""
+    return type(lon) in (float, int) and type(lat) in (float, int)
+
+
+def _gcj_offset_scalar(lon: float, lat: float) -> tuple[float, float]:
+    """:func:`_gcj_offset` for one point in plain floats: the same operations in the same order.
+
+    ``math`` instead of NumPy's per-call overhead on 0-d arrays (≈ 20x faster for one point);
+    the results are bit for bit those of the array path (``tests/gis/test_crs_scalar.py``).
+    """
+    if lon < 72.004 or lon > 137.8347 or lat < 0.8293 or lat > 55.8271:  # out_of_china
+        return 0.0, 0.0
+    sin, sqrt, pi = math.sin, math.sqrt, math.pi
+    x, y = lon - 105.0, lat - 35.0
+    dlat = -100.0 + 2.0 * x + 3.0 * y + 0.2 * y * y + 0.1 * x * y + 0.2 * sqrt(abs(x))
+    dlat += (20.0 * sin(6.0 * x * pi) + 20.0 * sin(2.0 * x * pi)) * 2.0 / 3.0
+    dlat += (20.0 * sin(y * pi) + 40.0 * sin(y / 3.0 * pi)) * 2.0 / 3.0
+    dlat += (160.0 * sin(y / 12.0 * pi) + 320.0 * sin(y * pi / 30.0)) * 2.0 / 3.0
+    dlon = 300.0 + x + 2.0 * y + 0.1 * x * x + 0.1 * x * y + 0.1 * sqrt(abs(x))
+    dlon += (20.0 * sin(6.0 * x * pi) + 20.0 * sin(2.0 * x * pi)) * 2.0 / 3.0
+    dlon += (20.0 * sin(x * pi) + 40.0 * sin(x / 3.0 * pi)) * 2.0 / 3.0
+    dlon += (150.0 * sin(x / 12.0 * pi) + 300.0 * sin(x / 30.0 * pi)) * 2.0 / 3.0
+    radlat = lat / 180.0 * pi
+    s = sin(radlat)
+    magic = 1.0 - _EE * (s * s)
+    sqrtmagic = sqrt(magic)
+    dlat = (dlat * 180.0) / ((_A * (1.0 - _EE)) / (magic * sqrtmagic) * pi)
+    dlon = (dlon * 180.0) / (_A / sqrtmagic * math.cos(radlat) * pi)
+    return dlon, dlat
+
+
+def _gcj02_to_wgs84_scalar(lon: float, lat: float) -> tuple[float, float]:
+    """:func:`gcj02_to_wgs84` for one point in plain floats (the same iteration)."""
+    wlon, wlat = lon, lat
+    for _ in range(_MAX_ITER):
+        dlon, dlat = _gcj_offset_scalar(wlon, wlat)
+        elon = (wlon + dlon) - lon
+        elat = (wlat + dlat) - lat
+        wlon = wlon - elon
+        wlat = wlat - elat
+        if abs(elon) < _TOL and abs(elat) < _TOL:
+            break
+    return wlon, wlat
+
+
 def gcj02_to_wgs84(lon: Any, lat: Any) -> tuple[Any, Any]:
     """Exact inverse of :func:`wgs84_to_gcj02` (fixed-point iteration to < 1e-9°).
 
     Out-of-China rule: a GCJ-02 point whose WGS84 pre-image lies outside China is
     returned unchanged (the forward transform is the identity there).
     """
+    if _plain_pair(lon, lat):
+        return _gcj02_to_wgs84_scalar(float(lon), float(lat))
     lo, la, scalar = _as_arrays(lon, lat)
     wlon = lo.copy()
     wlat = la.copy()
@@ -214,6 +263,8 @@ def _cgcs_transformer(forward: bool) -> pyproj.Transformer:
 def to_wgs84(lon: Any, lat: Any, crs: str | None) -> tuple[Any, Any]:
     """Convert coordinates in ``crs`` (one of ``CRS_NAMES``) to WGS84."""
     name = normalize_crs(crs)
+    if name == "gcj02" and _plain_pair(lon, lat):
+        return _gcj02_to_wgs84_scalar(float(lon), float(lat))
     lo, la, scalar = _as_arrays(lon, lat)
     if name == "wgs84":
         out = (lo.copy(), la.copy())

@@ -161,6 +161,28 @@ class TxAudit:
         mark_audited(self.request)
 
 
+def envelope(request: HTTPConnection, principal: Principal) -> dict[str, Any]:
+    """Return the entry :class:`TxAudit` would append for this write, but for the row.
+
+    For a service whose own write statement records the entry (intake): who, where, the
+    route (``<METHOD> <template>``), the table and the status; the statement adds the
+    entity id, the row (``after``) and ``changed``. The caller marks the request audited
+    (:func:`mark_audited`) once that statement ran.
+    """
+    template = template_of(request)
+    table, _ = target(template, dict(request.scope.get("path_params") or {}))
+    return audit.entry(
+        principal,
+        request,
+        f"{request.scope.get('method')} {template}",
+        _entity(template, table),
+        None,
+        None,
+        None,
+        status=_status(request),
+    )
+
+
 async def record_write(request: HTTPConnection, principal: Principal) -> None:
     """Record a successful write nobody recorded: who, when, where, route, status (own transaction)."""
     if is_audited(request):

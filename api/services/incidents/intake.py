@@ -22,17 +22,19 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.auth.principal import Principal
+from api.auth.privacy import FIELD_KINDS, mask_for_log
 from api.errors import Conflict, Forbidden, InvalidInput
 from api.services.coords import WGSPoint, make_point
 from api.services.incidents import reading
 from api.services.incidents.inputs import Report
-from api.services.incidents.views import IncidentView
+from api.services.incidents.views import IncidentView, view_of
 from api.settings import IncidentSettings
 from api.store.sql import console as people_sql
 from api.store.sql import incidents as q
@@ -74,19 +76,26 @@ class Intake:
 
     def fingerprint(self) -> str:
         """Return the SHA-256 of the report as sent (what an Idempotency-Key retry must repeat)."""
-        sent = asdict(self)
-        sent.pop("lon")
-        sent.pop("lat")
+        # the fields as asdict() gives them (plain values: no deep copy needed), without the WGS84 point
+        sent = {f: getattr(self, f) for f in _SENT_FIELDS}
         return hashlib.sha256(json.dumps(sent, sort_keys=True).encode()).hexdigest()
+
+
+#: The fields of :class:`Intake` its fingerprint covers (all but the converted point).
+_SENT_FIELDS = tuple(f.name for f in fields(Intake) if f.name not in ("lon", "lat"))
 
 
 @dataclass(frozen=True)
 class IntakeResult:
-    """What intake did: the incident, whether it is new, the grids near its point."""
+    """What intake did: the incident, whether it is new, the grids near its point.
+
+    ``record`` is the new case as stored (read back by the insert itself); None for a replay.
+    """
 
     incident_id: int
     created: bool
     neighbours: list[q.NeighbourGrid]
+    record: q.IncidentRecord | None = None
 
 
 @dataclass(frozen=True)
@@ -397,8 +406,16 @@ async def create_incident(
     settings: IncidentSettings,
     *,
     tolerance_m: float,
+    audit: Mapping[str, Any] | None = None,
 ) -> IntakeResult:
     """Take a validated report: locate it, assign it, flag a likely duplicate, log it.
+
+    Two statements: one reads everything the decision needs (:func:`q.plan_intake`), one
+    writes the case, its reporter, its events and (with ``audit``) its audit entry
+    (:func:`q.take_incident`). The write is atomic by itself, so on an autocommit
+    connection it is the whole transaction, committed before this returns; inside the
+    caller's transaction it is part of that. Read Committed gives each statement its own
+    snapshot either way, so the decision reads the same.
 
     Parameters
     ----------
@@ -415,6 +432,10 @@ async def create_incident(
         Duplicate radius and window.
     tolerance_m
         Grids this close to the point are listed as neighbours.
+    audit
+        The audit entry's envelope (who, where, route, status: :func:`api.auth.audit.entry`'s
+        columns) when the write's own statement records it; None when the caller's
+        transaction audits the write.
 
     Returns
     -------
@@ -492,14 +513,15 @@ async def create_incident(
     events = _events(
         principal, intake, where, status, plan.duplicate, plan.neighbours, settings, key is not None
     )
-    new_id = await q.insert_incident(conn, new, events)
-    if new_id is None:
+    masked = mask_for_log({k: getattr(new, k) for k in FIELD_KINDS if hasattr(new, k)}) if audit else None
+    record = await q.take_incident(conn, new, events, audit, masked)
+    if record is None:
         # a concurrent retry with the same key won the insert (this one waited for its commit)
         prior = await q.prior_request(conn, stored_key or "")
         if prior is None:  # pragma: no cover - the conflicting row is visible after the wait
             raise Conflict("Idempotency-Key is being used by a request that failed; retry")
         return IntakeResult(_check_replay(prior, fingerprint), False, plan.neighbours)
-    return IntakeResult(new_id, True, plan.neighbours)
+    return IntakeResult(record.row.id, True, plan.neighbours, record)
 
 
 def _replace(a: _Assignment, **changes: Any) -> _Assignment:
@@ -514,6 +536,7 @@ async def report_incident(
     settings: IncidentSettings,
     *,
     tolerance_m: float,
+    audit: Mapping[str, Any] | None = None,
 ) -> Reported:
     """Take a report from the API or the console and answer the case as the reporter sees it.
 
@@ -531,6 +554,9 @@ async def report_incident(
         Intake settings (description limit, duplicate radius and window).
     tolerance_m
         Grids this close to the point are listed as neighbours.
+    audit
+        The audit entry's envelope when the intake's write records it (see
+        :func:`create_incident`).
 
     Returns
     -------
@@ -547,7 +573,11 @@ async def report_incident(
         The Idempotency-Key was used with another body.
     """
     intake = await intake_from_report(conn, report, principal, settings)
-    result = await create_incident(conn, principal, intake, check_key(key), settings, tolerance_m=tolerance_m)
+    result = await create_incident(
+        conn, principal, intake, check_key(key), settings, tolerance_m=tolerance_m, audit=audit
+    )
+    if result.record is not None:
+        return Reported(view_of(principal, result.record, neighbours=result.neighbours), True)
     view = await reading.view_after_act(
         conn, principal, result.incident_id, tolerance_m, with_log=False, neighbours=result.neighbours
     )

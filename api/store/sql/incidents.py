@@ -16,13 +16,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from sqlalchemy import text
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from api.store import driver
 
 # --------------------------------------------------------------------------- SQL rules
 
@@ -469,39 +471,6 @@ _PLAN = text(
     """
 )
 
-#: The incident, its first reporter and its first events, in one statement. With a
-#: conflicting Idempotency-Key nothing is inserted (the insert waits for a concurrent
-#: transaction holding the same key, then does nothing) and no row is returned.
-_INSERT = text(
-    """
-    WITH ins AS (
-      INSERT INTO incidents (city_code, item_code, description, channel, reporter_name,
-        reporter_phone, reporter_token_id, location, input_crs, address, located, grid_id,
-        community_code, assignee_id, status, idempotency_key, request_hash, due_at,
-        accepted_at, likely_duplicate_of)
-      VALUES (:city, :item, :description, :channel, :rname, :rphone, :rtoken,
-        CASE WHEN CAST(:lon AS float8) IS NULL THEN NULL
-             ELSE ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) END,
-        :crs, :address, :located, :grid, :community, :assignee, :status, :key, :hash,
-        now() + make_interval(secs => :limit_h * 3600),
-        CASE WHEN :accepted THEN now() END, :dup)
-      ON CONFLICT (idempotency_key, city_code) DO NOTHING
-      RETURNING id, city_code, location),
-    rep AS (
-      INSERT INTO incident_reporters (incident_id, source_incident_id, city_code, reporter_name,
-        reporter_phone, reporter_token_id)
-      SELECT id, id, city_code, :rname, :rphone, :rtoken FROM ins),
-    ev AS (
-      INSERT INTO incident_events (incident_id, city_code, actor, action, from_status,
-        to_status, detail, geom)
-      SELECT ins.id, ins.city_code, e.actor, e.action, e.from_status, e.to_status, e.detail,
-             ins.location
-      FROM ins, jsonb_to_recordset(CAST(:events AS jsonb))
-        AS e(actor text, action text, from_status text, to_status text, detail jsonb))
-    SELECT id FROM ins
-    """
-)
-
 _NEIGHBOURS = text(
     f"""
     SELECT g.code, round(ST_Distance(g.geom::geography, {POINT}::geography)::numeric, 1) AS m
@@ -563,28 +532,24 @@ async def plan_intake(
         available worker, a likely duplicate and the city.
     """
     lon, lat = point if point else (None, None)
-    row = (
-        (
-            await conn.execute(
-                _PLAN,
-                {
-                    "lon": lon,
-                    "lat": lat,
-                    "item": item_code,
-                    "key": idempotency_key,
-                    "tol": tolerance_m,
-                    "deg_tol": tolerance_m * DEG_PER_M,
-                    "radius": duplicate_radius_m,
-                    "deg_radius": duplicate_radius_m * DEG_PER_M,
-                    "window_s": duplicate_window_hours * 3600.0,
-                    "scope": city_hint,
-                    "city": city,
-                },
-            )
-        )
-        .mappings()
-        .one()
+    row = await driver.fetchrow(
+        conn,
+        _PLAN,
+        {
+            "lon": lon,
+            "lat": lat,
+            "item": item_code,
+            "key": idempotency_key,
+            "tol": float(tolerance_m),
+            "deg_tol": tolerance_m * DEG_PER_M,
+            "radius": float(duplicate_radius_m),
+            "deg_radius": duplicate_radius_m * DEG_PER_M,
+            "window_s": duplicate_window_hours * 3600.0,
+            "scope": city_hint,
+            "city": city,
+        },
     )
+    assert row is not None  # one row, always
     item, prior, grid, near, dup = row["item"], row["prior"], row["grid"], row["near"], row["dup"]
     return IntakePlan(
         item=None
@@ -613,16 +578,12 @@ async def plan_intake(
     )
 
 
-async def insert_incident(conn: AsyncConnection, new: NewIncident, events: Sequence[NewEvent]) -> int | None:
-    """Insert the incident, its first reporter and its events in one statement.
+#: The audit columns of the entry :func:`take_incident` writes (besides entity_id, before, after, changed).
+AUDIT_ENVELOPE = ("actor", "token_id", "role", "client_ip", "method", "path", "action", "entity", "status")
 
-    Returns
-    -------
-    int or None
-        The new id; None when a row with the same Idempotency-Key exists (a concurrent
-        retry won: this statement waited for its commit and inserted nothing).
-    """
-    params = {
+
+def _insert_params(new: NewIncident, events: Sequence[NewEvent]) -> dict[str, Any]:
+    return {
         "city": new.city_code,
         "item": new.item_code,
         "description": new.description,
@@ -657,8 +618,45 @@ async def insert_incident(conn: AsyncConnection, new: NewIncident, events: Seque
             ]
         ),
     }
-    new_id = (await conn.execute(_INSERT, params)).scalar()
-    return None if new_id is None else int(new_id)
+
+
+async def take_incident(
+    conn: AsyncConnection,
+    new: NewIncident,
+    events: Sequence[NewEvent],
+    audit: Mapping[str, Any] | None = None,
+    masked: Mapping[str, Any] | None = None,
+) -> IncidentRecord | None:
+    """Write the incident, its first reporter, its events (and its audit entry) and read it back.
+
+    One statement (:data:`_TAKE`): on an autocommit connection it is the whole
+    transaction, committed before this returns; inside a transaction, part of it.
+
+    Parameters
+    ----------
+    conn
+        A connection.
+    new, events
+        The row and its first events (decided by the service).
+    audit
+        The audit entry's :data:`AUDIT_ENVELOPE` columns; None writes no entry (the caller's
+        transaction audits the write).
+    masked
+        The personal columns of the row with the values the audit entry stores (masked).
+
+    Returns
+    -------
+    IncidentRecord or None
+        The new case as :func:`fetch` reads it; None when a row with the same
+        Idempotency-Key exists (a concurrent retry won: nothing was written).
+    """
+    params = _insert_params(new, events)
+    envelope = dict(audit or {})
+    params.update({f"a_{k}": envelope.get(k) for k in AUDIT_ENVELOPE})
+    params["audit"] = audit is not None
+    params["masked"] = _json(dict(masked or {}))
+    row = await driver.fetchrow(conn, _TAKE, params)
+    return None if row is None else _record(row)
 
 
 async def prior_request(conn: AsyncConnection, idempotency_key: str) -> PriorRequest | None:
@@ -733,7 +731,60 @@ def incident_joins(*, with_names: bool = True) -> str:
     return " ".join(joins)
 
 
-def _record(mapping: RowMapping) -> IncidentRecord:
+#: The intake's whole write in one statement (atomic by itself, so committed before it answers on
+#: an autocommit connection): the incident, its first reporter, its first events, optionally its
+#: audit entry, and the new case read back as :class:`IncidentRecord` from the inserted row
+#: (a statement does not see its own inserts except through ``RETURNING``). The audit entry's
+#: ``after`` is the stored row as the request-transaction fallback snapshots it (geometries
+#: left out) with the personal fields replaced by their masked values (``:masked``, masked by
+#: the caller), and ``changed`` its keys with a value, sorted (byte order, as Python sorts).
+#: With a conflicting Idempotency-Key nothing is written and no row is returned.
+_TAKE = text(
+    f"""
+    WITH ins AS (
+      INSERT INTO incidents (city_code, item_code, description, channel, reporter_name,
+        reporter_phone, reporter_token_id, location, input_crs, address, located, grid_id,
+        community_code, assignee_id, status, idempotency_key, request_hash, due_at,
+        accepted_at, likely_duplicate_of)
+      VALUES (:city, :item, :description, :channel, :rname, :rphone, :rtoken,
+        CASE WHEN CAST(:lon AS float8) IS NULL THEN NULL
+             ELSE ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) END,
+        :crs, :address, :located, :grid, :community, :assignee, :status, :key, :hash,
+        now() + make_interval(secs => :limit_h * 3600),
+        CASE WHEN :accepted THEN now() END, :dup)
+      ON CONFLICT (idempotency_key, city_code) DO NOTHING
+      RETURNING *),
+    rep AS (
+      INSERT INTO incident_reporters (incident_id, source_incident_id, city_code, reporter_name,
+        reporter_phone, reporter_token_id)
+      SELECT id, id, city_code, :rname, :rphone, :rtoken FROM ins),
+    ev AS (
+      INSERT INTO incident_events (incident_id, city_code, actor, action, from_status,
+        to_status, detail, geom)
+      SELECT ins.id, ins.city_code, e.actor, e.action, e.from_status, e.to_status, e.detail,
+             ins.location
+      FROM ins, jsonb_to_recordset(CAST(:events AS jsonb))
+        AS e(actor text, action text, from_status text, to_status text, detail jsonb)),
+    snap AS (
+      SELECT ins.id, to_jsonb(ins) - 'geom' - 'location' - 'position' - 'point' AS row FROM ins
+      WHERE CAST(:audit AS boolean)),
+    au AS (
+      INSERT INTO audit_log (actor, token_id, role, client_ip, method, path, action, entity,
+        entity_id, before, after, changed, status)
+      SELECT :a_actor, :a_token_id, :a_role, :a_client_ip, :a_method, :a_path, :a_action, :a_entity,
+        snap.id::text, NULL, snap.row || CAST(:masked AS jsonb),
+        ARRAY(SELECT k.key FROM jsonb_each(snap.row) k WHERE k.value <> 'null'::jsonb
+              ORDER BY k.key COLLATE "C"),
+        :a_status
+      FROM snap)
+    SELECT {incident_columns()},
+      array_remove(ARRAY[i.reporter_token_id], NULL) AS reporter_tokens
+    FROM {incident_joins().replace("incidents i", "ins i", 1)}
+    """
+)
+
+
+def _record(mapping: Mapping[str, Any] | RowMapping) -> IncidentRecord:
     m = dict(mapping)  # plain dict lookups: several times cheaper than RowMapping's
     rating = (
         None

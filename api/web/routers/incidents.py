@@ -3,7 +3,9 @@
 Each route parses the request, calls one use case of :mod:`api.services.incidents`
 (scope, ownership, privacy and every rule are decided there) and answers a
 response model of :mod:`api.web.schemas.incidents`. Writes run in one transaction
-committed before the response is sent (``TxDep``).
+committed before the response is sent (``TxDep``); intake's write is a single statement on
+an autocommit connection (its own transaction, committed before the 201), and a report sent
+as plain ``application/json`` takes the route's fast path (:mod:`api.web.fast`).
 """
 
 from __future__ import annotations
@@ -11,8 +13,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Query, Response
+from fastapi import APIRouter, Header, Path, Query, Request, Response
+from fastapi.routing import APIRoute
+from sqlalchemy.ext.asyncio import AsyncConnection
 
+from api.auth.principal import Principal
 from api.services.coords import CRSName
 from api.services.incidents import intake, moves, reading
 from api.services.incidents.inputs import (
@@ -27,22 +32,90 @@ from api.services.incidents.inputs import (
     Report,
     StatusName,
 )
+from api.settings import Settings
+from api.web import auditing
+from api.web.authorize import authorized
 from api.web.deps import (
     ApiSettingsDep,
     ConnDep,
-    IncidentSettingsDep,
     PrincipalDep,
     SecuritySettingsDep,
+    SettingsDep,
     TxDep,
+    current_principal,
 )
+from api.web.fast import FastRoute, fast_path, model_response
 from api.web.schemas.incidents import Incident, IncidentList
 
-router = APIRouter(prefix="/api/v1/incidents", tags=["incidents"])
+router = APIRouter(prefix="/api/v1/incidents", tags=["incidents"], route_class=FastRoute)
 
 IncidentId = Annotated[int, Path(ge=1, le=BIGINT_MAX, description="incident id")]
 
 # A case's JSON leaves out what the caller may not see at all: its unset keys
 # (``response_model_exclude_unset``; see api.web.schemas.incidents).
+
+
+async def _take(
+    request: Request,
+    conn: AsyncConnection,
+    principal: Principal,
+    body: Report,
+    key: str | None,
+    settings: Settings,
+) -> tuple[Incident, dict[str, str]]:
+    """Take a report on an autocommit connection; the case and the answer's headers.
+
+    The intake's write (case, reporter, events, audit entry) is one statement, its own
+    transaction, committed before the 201 is sent.
+    """
+    done = await intake.report_incident(
+        conn,
+        principal,
+        body,
+        key,
+        settings.incidents,
+        tolerance_m=settings.api.boundary_tolerance_m,
+        audit=auditing.envelope(request, principal),
+    )
+    headers = {}
+    if done.created:
+        auditing.mark_audited(request)
+    else:
+        headers["Idempotent-Replayed"] = "true"
+    headers["Location"] = f"/api/v1/incidents/{done.view.incident.id}"
+    return Incident.of(done.view), headers
+
+
+async def create_plain(request: Request, route: APIRoute) -> Response | None:
+    """Take a report sent as ``application/json`` as :func:`create` does (see :mod:`api.web.fast`).
+
+    The body is read with the very calls FastAPI's handler makes (``request.json()``, then
+    the route's own body field with ``loc=("body",)``); a body it would refuse, another
+    content type or a repeated ``Idempotency-Key`` returns None and FastAPI answers.
+    """
+    if request.headers.get("content-type") != "application/json":
+        return None
+    keys = request.headers.getlist("idempotency-key")
+    if len(keys) > 1 or route.body_field is None or not await request.body():
+        return None
+    try:
+        value = await request.json()
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None
+    body, errors = route.body_field.validate(value, {}, loc=("body",))
+    if errors or not isinstance(body, Report):
+        return None
+    state = request.app.state
+    async with authorized(request):
+        principal = await current_principal(request)
+        async with state.read_engine.connect() as conn:
+            case, headers = await _take(
+                request, conn, principal, body, keys[0] if keys else None, state.settings
+            )
+        response = await model_response(route, case)
+        response.status_code = 201
+        response.headers.update(headers)
+        return response
 
 
 @router.post(
@@ -60,23 +133,20 @@ IncidentId = Annotated[int, Path(ge=1, le=BIGINT_MAX, description="incident id")
     response_model=Incident,
     response_model_exclude_unset=True,
 )
+@fast_path(create_plain)
 async def create(
     body: Report,
-    tx: TxDep,
+    conn: ConnDep,
     principal: PrincipalDep,
-    api_settings: ApiSettingsDep,
-    settings: IncidentSettingsDep,
+    settings: SettingsDep,
+    request: Request,
     response: Response,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> Incident:
     """Take a report (see :func:`api.services.incidents.intake.report_incident`)."""
-    done = await intake.report_incident(
-        tx, principal, body, idempotency_key, settings, tolerance_m=api_settings.boundary_tolerance_m
-    )
-    if not done.created:
-        response.headers["Idempotent-Replayed"] = "true"
-    response.headers["Location"] = f"/api/v1/incidents/{done.view.incident.id}"
-    return Incident.of(done.view)
+    case, headers = await _take(request, conn, principal, body, idempotency_key, settings)
+    response.headers.update(headers)
+    return case
 
 
 @router.get(
