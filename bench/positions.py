@@ -32,8 +32,9 @@ import time
 import httpx
 import psycopg
 
+from api.settings import DatabaseSettings
 from api.store.engine import psycopg_dsn
-from bench.common import PY, ROOT, bench_token, demo_database, server
+from bench.common import PY, ROOT, bench_token, cpu_seconds, demo_database, server
 
 _DRIVER = """
 import asyncio, json, sys
@@ -54,7 +55,13 @@ def drive(
     method: str = "GET",
     body: str | None = None,
 ) -> dict:
-    """Drive ``paths`` from a second process; returns the client's figures."""
+    """Drive ``paths`` from a second process; returns the client's figures.
+
+    With the server's CPU microseconds per request (``server_cpu_us_per_request``) and the
+    database cluster's (``db_cpu_us_per_request``: every PostgreSQL process of the cluster,
+    whatever else used it meanwhile), steadier than throughput on a shared machine.
+    """
+    cpu0, db0 = cpu_seconds(base), db_cpu_seconds()
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         json.dump(
             {
@@ -75,7 +82,41 @@ def drive(
     finally:
         os.unlink(f.name)
     result: dict = json.loads(out.stdout)
+    done = max(1, int(result["requests"]))
+    result["server_cpu_us_per_request"] = round((cpu_seconds(base) - cpu0) / done * 1e6, 1)
+    result["db_cpu_us_per_request"] = round((db_cpu_seconds() - db0) / done * 1e6, 1)
     return result
+
+
+#: the postmaster of the benchmark's cluster (set in :func:`main`; None: not on this machine)
+POSTMASTER: list[int] = []
+
+
+def db_cpu_seconds() -> float:
+    """CPU time (user + system) of the cluster's processes so far (the postmaster's children)."""
+    if not POSTMASTER:
+        return 0.0
+    total = 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(entry) == POSTMASTER[0] or int(fields[1]) == POSTMASTER[0]:
+            # own time plus that of children already reaped (backends that ended)
+            total += sum(int(x) for x in fields[11:15]) / tick
+    return total
+
+
+def find_postmaster() -> None:
+    """Remember the embedded cluster's postmaster pid (``postmaster.pid`` in its data directory)."""
+    pid_file = DatabaseSettings().data_dir / "pgdata" / "postmaster.pid"
+    if pid_file.exists():
+        POSTMASTER[:] = [int(pid_file.read_text().split()[0])]
 
 
 def batch_body(people: list[tuple[int, float, float]], start: int, size: int) -> str:
@@ -134,6 +175,7 @@ def main() -> None:
             ).fetchall()
         ]
     token = bench_token(url, "dispatcher")
+    find_postmaster()
     single_paths = [f"/api/v1/people/{pid}/position" for pid, _, _ in people]
     ping = json.dumps({"lon": people[0][1], "lat": people[0][2], "crs": "wgs84"})
     bodies = [batch_body(people, i * args.batch, args.batch) for i in range(8)]

@@ -38,10 +38,11 @@ PATH_PERSON: Loc = ["path", "person_id"]
 
 def person_view(row: PersonRow, settings: DispatchSettings, now: dt.datetime) -> PersonView:
     """Turn a person row into its view (staleness judged at ``now``)."""
-    return PersonView(**_person_fields(row, settings, now))
+    return PersonView(**person_fields(row, settings, now))
 
 
-def _person_fields(row: PersonRow, settings: DispatchSettings, now: dt.datetime) -> dict[str, Any]:
+def person_fields(row: PersonRow, settings: DispatchSettings, now: dt.datetime) -> dict[str, Any]:
+    """Return the fields of a person's view (staleness judged at ``now``)."""
     position = None
     if row.lon is not None and row.lat is not None and row.position_at is not None:
         position = Position(
@@ -62,15 +63,17 @@ def _person_fields(row: PersonRow, settings: DispatchSettings, now: dt.datetime)
     }
 
 
-def _place(row: PersonRow | None) -> PersonPlace | None:
+def place_of(row: PersonRow | None) -> PersonPlace | None:
+    """Where a person row belongs (None stays None)."""
     return None if row is None else PersonPlace(row.id, row.city_code, row.community_code)
 
 
-async def _reachable_person(
+async def reachable_person(
     conn: AsyncConnection, principal: Principal, person_id: int, loc: Sequence[str | int] = PATH_PERSON
 ) -> PersonRow:
+    """Read a person the caller may read or act for (403/404 otherwise, see ``scope``)."""
     row = await people.get_person(conn, person_id)
-    require_person(principal, person_id, _place(row), loc)
+    require_person(principal, person_id, place_of(row), loc)
     assert row is not None
     return row
 
@@ -143,7 +146,7 @@ async def report_position(
         (with a hint when lon/lat look swapped), not finite, or the request mixes
         one ping and a batch; nothing is stored then.
     """
-    person = await _reachable_person(conn, principal, person_id)
+    person = await reachable_person(conn, principal, person_id)
     now = rules.utcnow()
     single = {"lon": report.lon, "lat": report.lat, "crs": report.crs, "at": report.at}
     place = PersonPlace(person.id, person.city_code, person.community_code)
@@ -172,7 +175,7 @@ async def report_position(
     )
     after = await people.get_person(conn, person_id)
     assert after is not None
-    return ReportedPerson(accepted=len(items), **_person_fields(after, settings, now))
+    return ReportedPerson(accepted=len(items), **person_fields(after, settings, now))
 
 
 async def report_positions(
@@ -242,7 +245,7 @@ async def set_availability(
     InvalidInput
         Nothing to change, ``on_duty``/``capacity`` null, or a shift end already past.
     """
-    await _reachable_person(conn, principal, person_id)
+    await reachable_person(conn, principal, person_id)
     given = change.model_fields_set
     if not given:
         raise InvalidInput("give at least one of on_duty, capacity, shift_end", loc=["body"])
@@ -272,7 +275,7 @@ async def get_person(
     NotFound
         No such person in the caller's reach.
     """
-    row = await _reachable_person(conn, principal, person_id)
+    row = await reachable_person(conn, principal, person_id)
     return person_view(row, settings, rules.utcnow())
 
 
@@ -286,7 +289,7 @@ async def position_history(
     Forbidden, NotFound
         As for :func:`get_person`.
     """
-    await _reachable_person(conn, principal, person_id)
+    await reachable_person(conn, principal, person_id)
     since = rules.utcnow() - dt.timedelta(hours=hours)
     rows = await people.position_history(conn, person_id, since, limit)
     return PositionHistory(

@@ -5,12 +5,18 @@ Each route parses, calls one use case of :mod:`api.services.dispatch` and return
 
 from __future__ import annotations
 
+import datetime as dt
+import math
+import re
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+import orjson
+from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi.routing import APIRoute
 
-from api.services.dispatch import people, points
-from api.services.dispatch.inputs import AvailabilityIn, PositionIn, PositionsBatch
+from api.services.coords import CRSName
+from api.services.dispatch import people, points, positions
+from api.services.dispatch.inputs import AvailabilityIn, Ping, PositionIn, PositionsBatch
 from api.services.dispatch.views import (
     PersonView,
     PointsView,
@@ -18,7 +24,9 @@ from api.services.dispatch.views import (
     PositionsAccepted,
     ReportedPerson,
 )
-from api.web.deps import ConnDep, DispatchSettingsDep, MapWrite, PrincipalDep, TxDep
+from api.web.authorize import authorized
+from api.web.deps import ConnDep, DispatchSettingsDep, MapWrite, PrincipalDep, TxDep, current_principal
+from api.web.fast import FastRoute, fast_path, model_response, small_int
 from api.web.schemas.dispatch import (
     PersonOut,
     PointsOut,
@@ -27,7 +35,7 @@ from api.web.schemas.dispatch import (
     ReportedPersonOut,
 )
 
-router = APIRouter(prefix="/api/v1/people", tags=["dispatch"])
+router = APIRouter(prefix="/api/v1/people", tags=["dispatch"], route_class=FastRoute)
 
 PersonId = Annotated[int, Path(ge=1, description="the person's id")]
 _SCOPE: dict[int | str, dict[str, Any]] = {
@@ -43,10 +51,68 @@ _SCOPE: dict[int | str, dict[str, Any]] = {
     summary="Many people's positions at once (e.g. from a delivery platform's gateway)",
 )
 async def put_positions(
-    body: PositionsBatch, conn: TxDep, principal: PrincipalDep, settings: DispatchSettingsDep
+    request: Request,
+    body: PositionsBatch,
+    conn: TxDep,
+    principal: PrincipalDep,
+    settings: DispatchSettingsDep,
 ) -> PositionsAccepted:
     """Record a batch of pings of many people: all or nothing."""
-    return await people.report_positions(conn, principal, settings, body)
+    return await positions.report_batch(conn, principal, settings, body, request)
+
+
+_PING_KEYS = frozenset({"lon", "lat", "crs", "at"})
+_CRS = {c.value: c for c in CRSName}
+#: a time stamp pydantic and ``datetime.fromisoformat`` read the same (zone stated; naive ones go to FastAPI)
+_AT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?(Z|[+-]\d\d:\d\d)")
+
+
+def plain_ping(body: bytes) -> Ping | None:
+    """Read a plain one-ping body (``lon``, ``lat`` numbers, a known ``crs``, an optional zoned ``at``).
+
+    Anything else (a batch, a missing or extra field, a string for a number, a naive or
+    unusual time stamp, malformed JSON) returns None and FastAPI reads the body itself.
+    """
+    try:
+        value = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(value, dict) or not value.keys() <= _PING_KEYS:
+        return None
+    lon, lat, crs, at = value.get("lon"), value.get("lat"), _CRS.get(value.get("crs")), value.get("at")
+    if type(lon) not in (int, float) or type(lat) not in (int, float) or crs is None:
+        return None
+    if not (math.isfinite(lon) and math.isfinite(lat)):
+        return None
+    when = None
+    if "at" in value:
+        if not isinstance(at, str) or not _AT.fullmatch(at):
+            return None
+        when = dt.datetime.fromisoformat(at)
+    return Ping.model_construct(lon=float(lon), lat=float(lat), crs=crs, at=when)
+
+
+async def position_plain(request: Request, route: APIRoute) -> Response | None:
+    """Answer a plain one-ping report as :func:`put_position` does (see :mod:`api.web.fast`).
+
+    The same authorization step, the same service (:func:`positions.report_ping`) in one
+    transaction committed before the answer; no dependency solving, no model re-validation.
+    """
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    person_id = small_int(request.path_params.get("person_id"))
+    if ctype != "application/json" or person_id is None:
+        return None
+    ping = plain_ping(await request.body())
+    if ping is None:
+        return None
+    state = request.app.state
+    async with authorized(request):
+        principal = await current_principal(request)
+        async with state.engine.begin() as conn:
+            person = await positions.report_ping(
+                conn, principal, state.settings.dispatch, person_id, ping, request
+            )
+        return await model_response(route, person)
 
 
 @router.put(
@@ -55,11 +121,17 @@ async def put_positions(
     responses=_SCOPE,
     summary="Report a person's position (one ping or a batch)",
 )
+@fast_path(position_plain)
 async def put_position(
-    person_id: PersonId, body: PositionIn, conn: TxDep, principal: PrincipalDep, settings: DispatchSettingsDep
+    request: Request,
+    person_id: PersonId,
+    body: PositionIn,
+    conn: TxDep,
+    principal: PrincipalDep,
+    settings: DispatchSettingsDep,
 ) -> ReportedPerson:
     """Record one ping or a batch of pings of this person."""
-    return await people.report_position(conn, principal, settings, person_id, body)
+    return await positions.report_position(conn, principal, settings, person_id, body, request)
 
 
 @router.put(

@@ -1,0 +1,304 @@
+"""Position ingestion: one ping per request (a phone), and batches of many people (a gateway).
+
+The hot paths of :mod:`api.services.dispatch.people`'s position reports, with the same
+answers and refusals (``tests/dispatch/test_positions.py``) in far fewer round trips:
+
+* :func:`report_ping` (one ping of one person): the checks that need no database first,
+  then ONE statement (:func:`api.store.sql.positions.record_ping`) writes history, current
+  position, pruning and the audit entry and answers the person; the scope and city checks
+  run on that answer and a refusal rolls the transaction back (nothing stored). A request
+  whose ping fails a check that needs no database still answers 403/404 first for a person
+  the caller does not reach, as before;
+* :func:`report_batch` (many people): checks in bulk (NumPy over the coordinates, one lookup
+  per person), then lock + ``COPY`` into the history + one ``UPDATE … FROM unnest``.
+
+Each records its own audit entry (``person.position`` / ``person.positions``), so the web
+layer's before/after snapshot fallback is not needed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+import numpy as np
+from sqlalchemy.ext.asyncio import AsyncConnection
+from starlette.requests import HTTPConnection
+
+from api.auth import audit
+from api.auth.principal import Principal
+from api.errors import InvalidInput
+from api.services.coords import make_point
+from api.services.dispatch import people, rules
+from api.services.dispatch.inputs import Ping, PositionIn, PositionsBatch
+from api.services.dispatch.scope import refuse_other_person, require_person
+from api.services.dispatch.views import PositionsAccepted, ReportedPerson
+from api.settings import DispatchSettings
+from api.store.partitions import NO_CITY
+from api.store.sql import people as people_sql
+from api.store.sql import positions as sql
+from api.store.sql.people import PersonPlace
+from gis.crs import to_wgs84
+
+PING_ACTION = "person.position"
+BATCH_ACTION = "person.positions"
+
+
+def _audited(request: HTTPConnection | None) -> None:
+    """Note on the request that its change is in the audit log (as :func:`api.auth.audit.record` does)."""
+    if request is not None:
+        request.scope.setdefault("state", {})["audited"] = True
+
+
+def single_ping(report: PositionIn) -> Ping | None:
+    """Return the one ping of a report that carries exactly one (lon, lat, crs; no ``pings``), else None."""
+    if report.pings is not None or report.lon is None or report.lat is None or report.crs is None:
+        return None
+    return Ping(lon=report.lon, lat=report.lat, crs=report.crs, at=report.at)
+
+
+async def report_position(
+    conn: AsyncConnection,
+    principal: Principal,
+    settings: DispatchSettings,
+    person_id: int,
+    report: PositionIn,
+    request: HTTPConnection | None = None,
+) -> ReportedPerson:
+    """Record one ping (:func:`report_ping`) or a batch of one person's pings (``people.report_position``)."""
+    ping = single_ping(report)
+    if ping is None:
+        return await people.report_position(conn, principal, settings, person_id, report)
+    return await report_ping(conn, principal, settings, person_id, ping, request)
+
+
+async def report_ping(
+    conn: AsyncConnection,
+    principal: Principal,
+    settings: DispatchSettings,
+    person_id: int,
+    ping: Ping,
+    request: HTTPConnection | None = None,
+) -> ReportedPerson:
+    """Record one ping of one person (what a phone sends every few seconds).
+
+    Parameters
+    ----------
+    conn
+        A connection inside a transaction; a refusal raised here must roll it back.
+    principal
+        The caller: the person's own worker token, or staff whose area holds the person.
+    settings
+        Staleness, clock skew, retention, city margin.
+    person_id
+        Whose position it is.
+    ping
+        The position (in its named system) and when it was taken (None: now).
+    request
+        The HTTP request, for the audit entry (client address, method, path).
+
+    Returns
+    -------
+    ReportedPerson
+        The person after the report (``accepted`` = 1).
+
+    Raises
+    ------
+    Forbidden
+        The token is bound to another person.
+    NotFound
+        No such person in the caller's reach.
+    InvalidInput
+        The ping is in the future, older than the history kept, outside the city (with a
+        hint when lon/lat look swapped) or not finite; nothing is stored then.
+    """
+    refuse_other_person(principal, person_id, people.PATH_PERSON)
+    now = rules.utcnow()
+    at = ping.at or now
+    try:
+        rules.check_ping_time(at, now, settings, ["body", "at"])
+        rules.check_kept(at, now, settings, ["body", "at"])
+        pt = make_point(ping.lon, ping.lat, ping.crs.value, ("body",))
+    except InvalidInput:
+        await people.reachable_person(conn, principal, person_id)  # out of reach: 404 first, as before
+        raise
+    entry = audit.entry(
+        principal,
+        request,
+        PING_ACTION,
+        "people",
+        person_id,
+        None,
+        {"position_at": at, "pings": 1},
+        status=200,
+    )
+    row = await sql.record_ping(
+        conn,
+        person_id,
+        at,
+        pt.lon,
+        pt.lat,
+        rules.history_cutoff(now, settings),
+        entry,
+        durable=settings.durable_positions,
+    )
+    if row is None:  # no such person (nothing written), or a late ping (history only)
+        row = await people_sql.get_person(conn, person_id)
+    require_person(principal, person_id, people.place_of(row), people.PATH_PERSON)
+    assert row is not None
+    extent = await people_sql.city_extent(conn, row.city_code)
+    rules.check_in_city(pt.lon, pt.lat, extent, settings, ["body"], ping.lon, ping.lat)
+    _audited(request)
+    return ReportedPerson(accepted=1, **people.person_fields(row, settings, now))
+
+
+# --------------------------------------------------------------------------- batches of many people
+
+
+def _check_scope(principal: Principal, person_ids: Sequence[int], places: dict[int, PersonPlace]) -> None:
+    """Raise at the first ping whose person the caller does not reach (each person judged once)."""
+    judged: set[int] = set()
+    for i, pid in enumerate(person_ids):
+        if pid not in judged:
+            require_person(principal, pid, places.get(pid), ["body", "pings", i, "person_id"])
+            judged.add(pid)
+
+
+def _check_times(pings: Sequence[Ping], now: dt.datetime, settings: DispatchSettings) -> list[dt.datetime]:
+    """Each ping's time (None: now), refused at the first one in the future or past retention."""
+    latest = now + dt.timedelta(seconds=settings.future_tolerance_s)
+    cutoff = rules.history_cutoff(now, settings)
+    ats: list[dt.datetime] = []
+    for i, ping in enumerate(pings):
+        at = ping.at or now
+        if at.utcoffset() is None or not cutoff <= at <= latest:
+            loc: list[str | int] = ["body", "pings", i, "at"]
+            rules.check_ping_time(at, now, settings, loc)
+            rules.check_kept(at, now, settings, loc)
+        ats.append(at)
+    return ats
+
+
+def _to_wgs84(pings: Sequence[Ping]) -> tuple[np.ndarray, np.ndarray]:
+    """Every ping in WGS84 (converted per system in bulk); refused at the first bad coordinate."""
+    lon = np.fromiter((p.lon for p in pings), dtype=np.float64, count=len(pings))
+    lat = np.fromiter((p.lat for p in pings), dtype=np.float64, count=len(pings))
+    bad = ~(np.isfinite(lon) & np.isfinite(lat) & (np.abs(lon) <= 180.0) & (np.abs(lat) <= 90.0))
+    if bad.any():
+        i = int(np.argmax(bad))
+        make_point(pings[i].lon, pings[i].lat, pings[i].crs.value, ("body", "pings", str(i)))
+    crs = np.array([p.crs.value for p in pings])
+    wlon, wlat = lon.copy(), lat.copy()
+    for name in set(crs.tolist()) - {"wgs84"}:
+        sel = crs == name
+        wlon[sel], wlat[sel] = to_wgs84(lon[sel], lat[sel], name)
+    return wlon, wlat
+
+
+async def _check_cities(
+    conn: AsyncConnection,
+    cities: Sequence[str],
+    lon: np.ndarray,
+    lat: np.ndarray,
+    pings: Sequence[Ping],
+    settings: DispatchSettings,
+) -> None:
+    """Refuse the first ping far outside its person's city (inside the bounding box: accepted at once)."""
+    city = np.asarray(cities)
+    far = np.zeros(len(cities), dtype=bool)
+    for code in set(cities):
+        extent = await people_sql.city_extent(conn, code)
+        if extent is None:
+            continue
+        sel = city == code
+        inside = (lon >= extent.xmin) & (lon <= extent.xmax) & (lat >= extent.ymin) & (lat <= extent.ymax)
+        far |= sel & ~inside
+    for i in np.flatnonzero(far).tolist():  # near the edge or outside: the exact geodesic check
+        extent = await people_sql.city_extent(conn, cities[i])
+        rules.check_in_city(
+            float(lon[i]), float(lat[i]), extent, settings, ["body", "pings", i], pings[i].lon, pings[i].lat
+        )
+
+
+def _latest_per_person(
+    pids: np.ndarray, ats: Sequence[dt.datetime], lon: np.ndarray, lat: np.ndarray
+) -> tuple[list[int], list[dt.datetime], list[float], list[float]]:
+    """Pick the newest ping of each person (ties: the later one in the batch)."""
+    stamps = np.array([a.timestamp() for a in ats], dtype=np.float64)
+    order = np.lexsort((np.arange(len(pids)), stamps, pids))  # by person, then time, then position
+    last = np.ones(len(order), dtype=bool)
+    last[:-1] = pids[order][1:] != pids[order][:-1]
+    pick = order[last]
+    return pids[pick].tolist(), [ats[i] for i in pick.tolist()], lon[pick].tolist(), lat[pick].tolist()
+
+
+async def report_batch(
+    conn: AsyncConnection,
+    principal: Principal,
+    settings: DispatchSettings,
+    batch: PositionsBatch,
+    request: HTTPConnection | None = None,
+) -> PositionsAccepted:
+    """Record many people's pings at once (a delivery platform's gateway, the simulator): all or nothing.
+
+    Parameters
+    ----------
+    conn
+        A connection inside a transaction.
+    principal
+        The caller; it must reach every person named (a worker token: only itself).
+    settings
+        As for :func:`report_ping`, and the largest batch.
+    batch
+        Pings, each naming its person.
+    request
+        The HTTP request, for the audit entry.
+
+    Returns
+    -------
+    PositionsAccepted
+        Pings accepted, people concerned, and how many current positions moved.
+
+    Raises
+    ------
+    Forbidden, NotFound, InvalidInput
+        As for :func:`report_ping`, located at the first offending ping
+        (``["body", "pings", i, ...]``); nothing is stored then.
+    """
+    pings = batch.pings
+    if len(pings) > settings.max_batch:
+        raise InvalidInput(f"at most {settings.max_batch} pings per request", loc=["body", "pings"])
+    now = rules.utcnow()
+    pid_list = [p.person_id for p in pings]
+    pids = np.array(pid_list, dtype=np.int64)
+    ids = np.unique(pids).tolist()
+    for i, pid in enumerate(pid_list):  # a worker token naming someone else: 403 before any lookup
+        refuse_other_person(principal, pid, ["body", "pings", i, "person_id"])
+    places = await sql.lock_places(conn, ids, durable=settings.durable_positions)
+    _check_scope(principal, pid_list, places)
+    ats = _check_times(pings, now, settings)
+    lon, lat = _to_wgs84(pings)
+    cities = [places[pid].city_code for pid in pid_list]
+    await _check_cities(conn, cities, lon, lat, pings, settings)
+    await sql.copy_history(conn, sql.history_copy(cities, pid_list, ats, lon.tolist(), lat.tolist()))
+    city_set = sorted(set(cities))
+    entry = audit.entry(
+        principal,
+        request,
+        BATCH_ACTION,
+        "people",
+        None,
+        None,
+        {"pings": len(pings), "people": len(ids)},
+        status=200,
+    )
+    moved = await sql.move_current(
+        conn,
+        _latest_per_person(pids, ats, lon, lat),
+        city_set,
+        rules.history_cutoff(now, settings),
+        entry,
+        city_set[0] if len(city_set) == 1 else NO_CITY,
+    )
+    _audited(request)
+    return PositionsAccepted(accepted=len(pings), people=len(ids), positions_moved=moved)
