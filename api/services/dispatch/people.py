@@ -280,9 +280,18 @@ async def get_person(
 
 
 async def position_history(
-    conn: AsyncConnection, principal: Principal, person_id: int, hours: float, limit: int
+    conn: AsyncConnection,
+    principal: Principal,
+    person_id: int,
+    hours: float,
+    limit: int,
+    settings: DispatchSettings | None = None,
 ) -> PositionHistory:
     """Read a person's positions of the last ``hours``, newest first, at most ``limit``.
+
+    With ``settings``, never older than the history kept: entries past their retention
+    wait for the dispatch sweep to delete them (position reports do not prune) and are
+    not answered meanwhile.
 
     Raises
     ------
@@ -290,7 +299,10 @@ async def position_history(
         As for :func:`get_person`.
     """
     await reachable_person(conn, principal, person_id)
-    since = rules.utcnow() - dt.timedelta(hours=hours)
+    now = rules.utcnow()
+    since = now - dt.timedelta(hours=hours)
+    if settings is not None:
+        since = max(since, rules.history_cutoff(now, settings))
     rows = await people.position_history(conn, person_id, since, limit)
     return PositionHistory(
         person_id=person_id, positions=[HistoryPosition(at=r.at, lon=r.lon, lat=r.lat) for r in rows]

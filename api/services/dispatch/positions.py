@@ -9,6 +9,8 @@ answers and refusals (``tests/dispatch/test_positions.py``) in far fewer round t
   run on that answer and a refusal rolls the transaction back (nothing stored). A request
   whose ping fails a check that needs no database still answers 403/404 first for a person
   the caller does not reach, as before;
+* :func:`report_ping_at_once` (the route's fast path): the same in ONE statement without an
+  explicit transaction when the ping is plainly acceptable (see there);
 * :func:`report_batch` (many people): checks in bulk (NumPy over the coordinates, one lookup
   per person), then lock + ``COPY`` into the history + one ``UPDATE … FROM unnest``.
 
@@ -22,10 +24,10 @@ import datetime as dt
 from collections.abc import Sequence
 
 import numpy as np
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from starlette.requests import HTTPConnection
 
-from api.auth import audit
+from api.auth import audit, policy
 from api.auth.principal import Principal
 from api.errors import InvalidInput
 from api.services.coords import make_point
@@ -138,7 +140,6 @@ async def report_ping(
         at,
         pt.lon,
         pt.lat,
-        rules.history_cutoff(now, settings),
         entry,
         durable=settings.durable_positions,
     )
@@ -150,6 +151,87 @@ async def report_ping(
     rules.check_in_city(pt.lon, pt.lat, extent, settings, ["body"], ping.lon, ping.lat)
     _audited(request)
     return ReportedPerson(accepted=1, **people.person_fields(row, settings, now))
+
+
+def reach(principal: Principal) -> tuple[str | None, str | None, str | None]:
+    """Return where the people a caller may report for lie, as (city, community, district); None: any.
+
+    The area :func:`api.auth.policy.require_acts_for` accepts for a person the token is not
+    refused outright (a token bound to another person is refused before: 403): the token's
+    city for admins and for a worker bound to that very person, else the token's area.
+    """
+    if principal.role == "admin" or principal.person_id is not None:
+        return principal.city_code, None, None
+    area = policy.token_area(principal)
+    return area.city, area.community, area.district
+
+
+async def report_ping_at_once(
+    autocommit: AsyncEngine,
+    engine: AsyncEngine,
+    principal: Principal,
+    settings: DispatchSettings,
+    person_id: int,
+    ping: Ping,
+    request: HTTPConnection | None = None,
+) -> ReportedPerson:
+    """Record one ping as :func:`report_ping` does, in ONE statement and no explicit transaction.
+
+    The statement (:func:`api.store.sql.positions.record_ping_at_once`) writes only when the
+    person is in the caller's reach (:func:`reach`) and the point inside the bounding box of
+    the person's city, and commits alone before it answers. Anything else is decided on the
+    person it returns, exactly as :func:`report_ping` would: 404 for a person out of reach,
+    and a point outside the box (refused far away, accepted within the city's margin) goes
+    through :func:`report_ping` in a transaction of ``engine``.
+
+    Parameters
+    ----------
+    autocommit
+        An engine whose connections run each statement as its own transaction.
+    engine
+        The engine of the transactional fallback.
+    principal, settings, person_id, ping, request
+        As for :func:`report_ping`.
+    """
+    refuse_other_person(principal, person_id, people.PATH_PERSON)
+    now = rules.utcnow()
+    at = ping.at or now
+    try:
+        rules.check_ping_time(at, now, settings, ["body", "at"])
+        rules.check_kept(at, now, settings, ["body", "at"])
+        pt = make_point(ping.lon, ping.lat, ping.crs.value, ("body",))
+    except InvalidInput:
+        async with autocommit.connect() as conn:
+            await people.reachable_person(conn, principal, person_id)  # out of reach: 404 first
+        raise
+    entry = audit.entry(
+        principal,
+        request,
+        PING_ACTION,
+        "people",
+        person_id,
+        None,
+        {"position_at": at, "pings": 1},
+        status=200,
+    )
+    async with autocommit.connect() as conn:
+        written, row = await sql.record_ping_at_once(
+            conn,
+            person_id,
+            at,
+            pt.lon,
+            pt.lat,
+            reach(principal),
+            people_sql.known_extents(),
+            entry,
+            durable=settings.durable_positions,
+        )
+    if written and row is not None:
+        _audited(request)
+        return ReportedPerson(accepted=1, **people.person_fields(row, settings, now))
+    require_person(principal, person_id, people.place_of(row), people.PATH_PERSON)
+    async with engine.begin() as tx:  # in reach, outside the box (or the city not read yet)
+        return await report_ping(tx, principal, settings, person_id, ping, request)
 
 
 # --------------------------------------------------------------------------- batches of many people
@@ -295,8 +377,6 @@ async def report_batch(
     moved = await sql.move_current(
         conn,
         _latest_per_person(pids, ats, lon, lat),
-        city_set,
-        rules.history_cutoff(now, settings),
         entry,
         city_set[0] if len(city_set) == 1 else NO_CITY,
     )

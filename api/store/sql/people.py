@@ -219,6 +219,11 @@ async def city_extent(conn: AsyncConnection, city_code: str) -> Extent | None:
     return _extent_cache[city_code]
 
 
+def known_extents() -> dict[str, Extent]:
+    """Return the city extents this process has read so far (by city code; do not modify)."""
+    return _extent_cache
+
+
 _RELAXED_COMMIT = text("SET LOCAL synchronous_commit TO OFF")
 
 

@@ -3,16 +3,19 @@
 Only SQL: which pings are acceptable and who may send them is decided in
 :mod:`api.services.dispatch.positions`. Both paths keep every guarantee of
 :func:`api.store.sql.people.record_pings` (history appended, the current position moved
-forward only, the person's old history pruned, the audit entry in the same transaction):
+forward only, the audit entry in the same transaction) except pruning: history past its
+retention is deleted by the dispatch sweep (``wangge dispatch sweep``, every minute) and whole
+months by ``wangge db archive``, never answered meanwhile (:func:`api.store.sql.people.position_history`
+reads from the cutoff), because a per-ping ``DELETE`` costs as much as the ping itself:
 
 * :func:`record_ping`: ONE statement (data-modifying CTEs) appends the ping to the history,
-  moves the current position, prunes the person's history past its retention, appends the
-  audit entry and answers the person as it is after the report;
+  moves the current position, appends the audit entry and answers the person as it is
+  after the report;
 * :func:`lock_places` + :func:`copy_history` + :func:`move_current`: a batch locks its people
   in id order (two batches never deadlock) reading their place for the scope check, copies
   its pings into ``position_history`` with ``COPY`` (rows routed to their city and month
   partitions by PostgreSQL) and moves every current position with one ``UPDATE … FROM unnest``
-  that also prunes and audits.
+  that also audits.
 
 Every statement may relax the commit of its transaction (``synchronous_commit`` off for
 that transaction alone, as ``SET LOCAL`` does: ``set_config(..., true)``), which saves the
@@ -28,7 +31,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from api.store.sql.people import PersonPlace, PersonRow, open_load
+from api.store.sql.people import Extent, PersonPlace, PersonRow, open_load
 
 #: the columns of one audit row as :func:`api.auth.audit.entry` builds them, cast for a SELECT list
 _AUDIT_VALUES = (
@@ -63,9 +66,6 @@ _PING = text(
       UPDATE people q SET position = {_point(":lon", ":lat")}, position_at = :at
       FROM p WHERE q.id = p.id AND (q.position_at IS NULL OR q.position_at <= :at)
       RETURNING q.*
-    ), d AS (
-      DELETE FROM position_history x
-      WHERE x.person_id = :id AND x.city_code = (SELECT city_code FROM p) AND x.at < :prune_before
     ), a AS (
       INSERT INTO audit_log ({_AUDIT_COLUMNS}) SELECT p.city_code, {_AUDIT_VALUES} FROM p
     )
@@ -90,10 +90,6 @@ _MOVE_CURRENT = text(
     WITH l AS (
       SELECT * FROM unnest(CAST(:pids AS bigint[]), CAST(:ats AS timestamptz[]),
                            CAST(:lons AS float8[]), CAST(:lats AS float8[])) AS l(pid, at, lon, lat)
-    ), d AS (
-      DELETE FROM position_history x
-      WHERE x.person_id = ANY(CAST(:pids AS bigint[])) AND x.city_code = ANY(CAST(:cities AS text[]))
-        AND x.at < :prune_before
     ), a AS (
       INSERT INTO audit_log ({_AUDIT_COLUMNS}) VALUES (CAST(:audit_city AS text), {_AUDIT_VALUES})
     ), m AS (
@@ -105,6 +101,126 @@ _MOVE_CURRENT = text(
     """
 )
 
+_PERSON_COLUMNS = (
+    "id, name, role, city_code, community_code, skills, party_member, on_duty, capacity, shift_end, "
+    "position_at, ST_X(position) AS lon, ST_Y(position) AS lat"
+)
+
+# The single ping as ONE implicit transaction (no BEGIN/COMMIT round trips): it writes only
+# when the person is in the caller's area (``$5``–``$7``: city, community, district, NULL for
+# "any"; the condition of ``api.store.sql.people.area_condition``) and the point lies inside
+# the bounding box of the person's city (``$8``–``$12``: the extents this process knows).
+# Otherwise nothing is written and ``written`` is false: the caller decides from the person
+# row returned (404, 422, or the transaction of :func:`record_ping` for a point near the edge).
+_PING_AT_ONCE = f"""
+WITH e AS (
+  SELECT * FROM unnest($8::text[], $9::float8[], $10::float8[], $11::float8[], $12::float8[])
+    AS e(city_code, xmin, ymin, xmax, ymax)
+), p AS (
+  SELECT {_PERSON_COLUMNS} FROM people WHERE id = $1::bigint
+), ok AS (
+  SELECT p.id, p.city_code,
+         (SELECT CASE WHEN $13::boolean THEN set_config('synchronous_commit', 'off', true) END) AS relaxed
+  FROM p JOIN e ON e.city_code = p.city_code
+  WHERE ($5::text IS NULL OR p.city_code = $5) AND ($6::text IS NULL OR p.community_code = $6)
+    AND ($7::text IS NULL OR left(p.community_code, 6) = $7)
+    AND $3::float8 BETWEEN e.xmin AND e.xmax AND $4::float8 BETWEEN e.ymin AND e.ymax
+), h AS (
+  INSERT INTO position_history (city_code, person_id, at, geom)
+  SELECT ok.city_code, ok.id, $2::timestamptz, ST_SetSRID(ST_MakePoint($3, $4), 4326) FROM ok
+), u AS (
+  UPDATE people q SET position = ST_SetSRID(ST_MakePoint($3, $4), 4326), position_at = $2
+  FROM ok WHERE q.id = ok.id AND (q.position_at IS NULL OR q.position_at <= $2)
+  RETURNING q.*
+), a AS (
+  INSERT INTO audit_log ({_AUDIT_COLUMNS})
+  SELECT ok.city_code, $14::text, $15::bigint, $16::text, $17::text, $18::text, $19::text, $20::text,
+         $21::text, $22::text, $23::jsonb, $24::jsonb, $25::text[], $26::smallint FROM ok
+), r AS (
+  SELECT {_PERSON_COLUMNS} FROM u
+  UNION ALL
+  SELECT * FROM p WHERE NOT EXISTS (SELECT 1 FROM u)
+)
+SELECT EXISTS (SELECT 1 FROM ok) AS written, r.*, {open_load("r")} AS load FROM r
+"""
+
+_AUDIT_ORDER = (
+    "actor",
+    "token_id",
+    "role",
+    "client_ip",
+    "method",
+    "path",
+    "action",
+    "entity",
+    "entity_id",
+    "before",
+    "after",
+    "changed",
+    "status",
+)
+
+
+async def record_ping_at_once(
+    conn: AsyncConnection,
+    person_id: int,
+    at: dt.datetime,
+    lon: float,
+    lat: float,
+    area: tuple[str | None, str | None, str | None],
+    extents: Mapping[str, Extent],
+    audit_row: Mapping[str, Any],
+    durable: bool = True,
+) -> tuple[bool, PersonRow | None]:
+    """Record one ping in one implicit transaction when it is plainly acceptable (see ``_PING_AT_ONCE``).
+
+    Parameters
+    ----------
+    conn
+        An autocommit connection (no transaction open on it): the statement commits alone.
+    person_id, at, lon, lat
+        The ping, already checked and in WGS84.
+    area
+        The caller's reach as (city, community, district), None meaning "any".
+    extents
+        City bounding boxes known to this process.
+    audit_row
+        The audit entry's values (:func:`api.auth.audit.entry`).
+    durable
+        False: the commit does not wait for the disk.
+
+    Returns
+    -------
+    tuple
+        ``(written, person)``: whether the ping was stored (committed when this returns),
+        and the person after it (None: no such person).
+    """
+    raw = await conn.get_raw_connection()
+    driver: Any = raw.driver_connection
+    cities = list(extents)
+    boxes = [extents[c] for c in cities]
+    row = await driver.fetchrow(
+        _PING_AT_ONCE,
+        person_id,
+        at,
+        lon,
+        lat,
+        *area,
+        cities,
+        [b.xmin for b in boxes],
+        [b.ymin for b in boxes],
+        [b.xmax for b in boxes],
+        [b.ymax for b in boxes],
+        not durable,
+        *(audit_row[k] for k in _AUDIT_ORDER),
+    )
+    if row is None:
+        return False, None
+    values = dict(row)
+    written = bool(values.pop("written"))
+    return written, PersonRow(**values)
+
+
 _HISTORY_COLUMNS = ("city_code", "person_id", "at", "geom")
 
 
@@ -114,7 +230,6 @@ async def record_ping(
     at: dt.datetime,
     lon: float,
     lat: float,
-    prune_before: dt.datetime,
     audit_row: Mapping[str, Any],
     durable: bool = True,
 ) -> PersonRow | None:
@@ -127,8 +242,6 @@ async def record_ping(
         and rolls back when refused).
     person_id, at, lon, lat
         The ping, already checked and in WGS84.
-    prune_before
-        The person's history older than this is deleted.
     audit_row
         The audit entry's values (:func:`api.auth.audit.entry`); stored in the person's city.
     durable
@@ -145,7 +258,6 @@ async def record_ping(
         "at": at,
         "lon": lon,
         "lat": lat,
-        "prune_before": prune_before,
         "relaxed": not durable,
         **audit_row,
     }
@@ -195,21 +307,15 @@ async def copy_history(conn: AsyncConnection, rows: bytes) -> None:
 async def move_current(
     conn: AsyncConnection,
     latest: tuple[Sequence[int], Sequence[dt.datetime], Sequence[float], Sequence[float]],
-    cities: Sequence[str],
-    prune_before: dt.datetime,
     audit_row: Mapping[str, Any],
     audit_city: str,
 ) -> int:
-    """Move each person to their latest ping (if newer than their current one), prune, audit.
+    """Move each person to their latest ping (if newer than their current one) and audit the batch.
 
     Parameters
     ----------
     latest
         One ping per person (ids, times, WGS84 lon, lat): the newest of the batch.
-    cities
-        The cities of these people (the prune reads only their partitions).
-    prune_before
-        These people's history older than this is deleted.
     audit_row, audit_city
         The batch's audit entry and the city it is stored in.
 
@@ -224,8 +330,6 @@ async def move_current(
         "ats": list(ats),
         "lons": list(lons),
         "lats": list(lats),
-        "cities": list(cities),
-        "prune_before": prune_before,
         "audit_city": audit_city,
         **audit_row,
     }

@@ -95,8 +95,8 @@ def plain_ping(body: bytes) -> Ping | None:
 async def position_plain(request: Request, route: APIRoute) -> Response | None:
     """Answer a plain one-ping report as :func:`put_position` does (see :mod:`api.web.fast`).
 
-    The same authorization step, the same service (:func:`positions.report_ping`) in one
-    transaction committed before the answer; no dependency solving, no model re-validation.
+    The same authorization step and checks (:func:`positions.report_ping_at_once`: one
+    statement, committed before the answer); no dependency solving, no model re-validation.
     """
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     person_id = small_int(request.path_params.get("person_id"))
@@ -108,10 +108,9 @@ async def position_plain(request: Request, route: APIRoute) -> Response | None:
     state = request.app.state
     async with authorized(request):
         principal = await current_principal(request)
-        async with state.engine.begin() as conn:
-            person = await positions.report_ping(
-                conn, principal, state.settings.dispatch, person_id, ping, request
-            )
+        person = await positions.report_ping_at_once(
+            state.read_engine, state.engine, principal, state.settings.dispatch, person_id, ping, request
+        )
         return await model_response(route, person)
 
 
@@ -175,11 +174,12 @@ async def get_positions(
     person_id: PersonId,
     conn: ConnDep,
     principal: PrincipalDep,
+    settings: DispatchSettingsDep,
     hours: Annotated[float, Query(gt=0, le=24 * 366, description="how far back")] = 24.0,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> PositionHistory:
-    """Positions of the last ``hours``."""
-    return await people.position_history(conn, principal, person_id, hours, limit)
+    """Positions of the last ``hours`` (never beyond the history kept)."""
+    return await people.position_history(conn, principal, person_id, hours, limit, settings)
 
 
 @router.get(
