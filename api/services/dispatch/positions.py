@@ -238,12 +238,20 @@ async def report_ping_at_once(
 
 
 def _check_scope(principal: Principal, person_ids: Sequence[int], places: dict[int, PersonPlace]) -> None:
-    """Raise at the first ping whose person the caller does not reach (each person judged once)."""
-    judged: set[int] = set()
+    """Raise at the first ping whose person the caller does not reach.
+
+    Whether a caller reaches a person depends only on the person's city and community once
+    a token bound to someone else has been refused (see :func:`report_batch`): each place is
+    judged once.
+    """
+    reached: set[tuple[str, str | None]] = set()
     for i, pid in enumerate(person_ids):
-        if pid not in judged:
-            require_person(principal, pid, places.get(pid), ["body", "pings", i, "person_id"])
-            judged.add(pid)
+        place = places.get(pid)
+        if place is not None and (place.city_code, place.community_code) in reached:
+            continue
+        require_person(principal, pid, place, ["body", "pings", i, "person_id"])
+        assert place is not None
+        reached.add((place.city_code, place.community_code))
 
 
 def _check_times(pings: Sequence[Ping], now: dt.datetime, settings: DispatchSettings) -> list[dt.datetime]:
@@ -354,8 +362,9 @@ async def report_batch(
     pid_list = [p.person_id for p in pings]
     pids = np.array(pid_list, dtype=np.int64)
     ids = np.unique(pids).tolist()
-    for i, pid in enumerate(pid_list):  # a worker token naming someone else: 403 before any lookup
-        refuse_other_person(principal, pid, ["body", "pings", i, "person_id"])
+    if principal.person_id is not None:  # a worker token naming someone else: 403 before any lookup
+        for i, pid in enumerate(pid_list):
+            refuse_other_person(principal, pid, ["body", "pings", i, "person_id"])
     places = await sql.lock_places(conn, ids, durable=settings.durable_positions)
     _check_scope(principal, pid_list, places)
     ats = _check_times(pings, now, settings)
