@@ -79,10 +79,12 @@ def plain_ping(body: bytes) -> Ping | None:
         return None
     if not isinstance(value, dict) or not value.keys() <= _PING_KEYS:
         return None
-    lon, lat, crs, at = value.get("lon"), value.get("lat"), _CRS.get(value.get("crs")), value.get("at")
-    if type(lon) not in (int, float) or type(lat) not in (int, float) or crs is None:
+    lon, lat, name, at = value.get("lon"), value.get("lat"), value.get("crs"), value.get("at")
+    crs = _CRS.get(name) if isinstance(name, str) else None
+    if type(lon) not in (int, float) or type(lat) not in (int, float):  # a bool is not a number here
         return None
-    if not (math.isfinite(lon) and math.isfinite(lat)):
+    assert isinstance(lon, int | float) and isinstance(lat, int | float)
+    if crs is None or not (math.isfinite(lon) and math.isfinite(lat)):
         return None
     when = None
     if "at" in value:
