@@ -279,3 +279,23 @@ def test_a_relaxed_single_statement_stays_in_its_statement(db_url, live_city, cr
 
     written, seen = asyncio.run(go())
     assert written and seen == ["on"]
+
+
+def test_batch_fast_and_standard_paths_answer_alike(client, live_city, hdr, crowd) -> None:
+    """A plain batch takes the fast path; ids sent as text go to FastAPI: same answers and refusals."""
+    pings = [{"person_id": pid, "lon": lon, "lat": lat, "crs": "wgs84"} for pid, _, lon, lat in crowd[:4]]
+    texts = [{**p, "person_id": str(p["person_id"])} for p in pings]
+    fast = client.put("/api/v1/people/positions", json={"pings": pings}, headers=hdr)
+    slow = client.put("/api/v1/people/positions", json={"pings": texts}, headers=hdr)
+    assert fast.status_code == slow.status_code == 200
+    assert fast.json() == slow.json() == {"accepted": 4, "people": 4, "positions_moved": 4}
+    far = [*pings[:2], {**pings[2], "lon": 116.4, "lat": 39.9}]
+    fast = client.put("/api/v1/people/positions", json={"pings": far}, headers=hdr)
+    slow = client.put(
+        "/api/v1/people/positions",
+        json={"pings": [{**p, "person_id": str(p["person_id"])} for p in far]},
+        headers=hdr,
+    )
+    assert fast.status_code == slow.status_code == 422
+    assert fast.json() == slow.json()
+    assert fast.json()["detail"][0]["loc"] == ["body", "pings", 2]

@@ -28,6 +28,7 @@ import datetime as dt
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
+import numpy as np
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -273,6 +274,22 @@ async def lock_places(
     return {int(r[0]): PersonPlace(int(r[0]), r[1], r[2]) for r in rows}
 
 
+#: EWKB head of a 2-D point with SRID 4326, little-endian (byte order, type with the SRID flag, SRID)
+_EWKB_POINT_HEAD = b"\x01\x01\x00\x00\x20\xe6\x10\x00\x00"
+_EWKB_POINT = np.dtype([("head", "S9"), ("x", "<f8"), ("y", "<f8")])
+
+
+def ewkb_points(lons: Sequence[float], lats: Sequence[float]) -> list[str]:
+    """Return each point as hex EWKB (SRID 4326): what PostGIS reads back to the very same doubles."""
+    points = np.empty(len(lons), dtype=_EWKB_POINT)
+    points["head"] = _EWKB_POINT_HEAD
+    points["x"] = lons
+    points["y"] = lats
+    text = points.tobytes().hex()
+    size = 2 * _EWKB_POINT.itemsize
+    return [text[i : i + size] for i in range(0, len(text), size)]
+
+
 def history_copy(
     cities: Sequence[str],
     person_ids: Sequence[int],
@@ -280,10 +297,14 @@ def history_copy(
     lons: Sequence[float],
     lats: Sequence[float],
 ) -> bytes:
-    """Render pings as ``COPY … FROM STDIN`` text rows of ``position_history`` (EWKT points, exact floats)."""
+    """Render pings as ``COPY … FROM STDIN`` text rows of ``position_history`` (hex EWKB points)."""
+    stamps: dict[dt.datetime, str] = {}
+    for at in ats:  # most pings of a batch share a time stamp (``now``): render each once
+        if at not in stamps:
+            stamps[at] = at.isoformat()
     return "".join(
-        f"{c}\t{p}\t{a.isoformat()}\tSRID=4326;POINT({x!r} {y!r})\n"
-        for c, p, a, x, y in zip(cities, person_ids, ats, lons, lats, strict=True)
+        f"{c}\t{p}\t{stamps[a]}\t{g}\n"
+        for c, p, a, g in zip(cities, person_ids, ats, ewkb_points(lons, lats), strict=True)
     ).encode()
 
 

@@ -16,7 +16,7 @@ from fastapi.routing import APIRoute
 
 from api.services.coords import CRSName
 from api.services.dispatch import people, points, positions
-from api.services.dispatch.inputs import AvailabilityIn, Ping, PositionIn, PositionsBatch
+from api.services.dispatch.inputs import AvailabilityIn, PersonPing, Ping, PositionIn, PositionsBatch
 from api.services.dispatch.views import (
     PersonView,
     PointsView,
@@ -44,41 +44,15 @@ _SCOPE: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.put(
-    "/positions",
-    response_model=PositionsAcceptedOut,
-    responses=_SCOPE,
-    summary="Many people's positions at once (e.g. from a delivery platform's gateway)",
-)
-async def put_positions(
-    request: Request,
-    body: PositionsBatch,
-    conn: TxDep,
-    principal: PrincipalDep,
-    settings: DispatchSettingsDep,
-) -> PositionsAccepted:
-    """Record a batch of pings of many people: all or nothing."""
-    return await positions.report_batch(conn, principal, settings, body, request)
-
-
 _PING_KEYS = frozenset({"lon", "lat", "crs", "at"})
+_BATCH_KEYS = _PING_KEYS | {"person_id"}
 _CRS = {c.value: c for c in CRSName}
 #: a time stamp pydantic and ``datetime.fromisoformat`` read the same (zone stated; naive ones go to FastAPI)
 _AT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?(Z|[+-]\d\d:\d\d)")
 
 
-def plain_ping(body: bytes) -> Ping | None:
-    """Read a plain one-ping body (``lon``, ``lat`` numbers, a known ``crs``, an optional zoned ``at``).
-
-    Anything else (a batch, a missing or extra field, a string for a number, a naive or
-    unusual time stamp, malformed JSON) returns None and FastAPI reads the body itself.
-    """
-    try:
-        value = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return None
-    if not isinstance(value, dict) or not value.keys() <= _PING_KEYS:
-        return None
+def _plain_fields(value: dict[str, Any]) -> tuple[float, float, CRSName, dt.datetime | None] | None:
+    """Read ``lon``, ``lat`` (numbers), ``crs`` (known) and an optional zoned ``at``; None when not plain."""
     lon, lat, name, at = value.get("lon"), value.get("lat"), value.get("crs"), value.get("at")
     crs = _CRS.get(name) if isinstance(name, str) else None
     if type(lon) not in (int, float) or type(lat) not in (int, float):  # a bool is not a number here
@@ -91,7 +65,76 @@ def plain_ping(body: bytes) -> Ping | None:
         if not isinstance(at, str) or not _AT.fullmatch(at):
             return None
         when = dt.datetime.fromisoformat(at)
-    return Ping.model_construct(lon=float(lon), lat=float(lat), crs=crs, at=when)
+    return float(lon), float(lat), crs, when
+
+
+def _json_object(body: bytes) -> dict[str, Any] | None:
+    try:
+        value = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def plain_ping(body: bytes) -> Ping | None:
+    """Read a plain one-ping body (``lon``, ``lat`` numbers, a known ``crs``, an optional zoned ``at``).
+
+    Anything else (a batch, a missing or extra field, a string for a number, a naive or
+    unusual time stamp, malformed JSON) returns None and FastAPI reads the body itself.
+    """
+    value = _json_object(body)
+    if value is None or not value.keys() <= _PING_KEYS:
+        return None
+    fields = _plain_fields(value)
+    if fields is None:
+        return None
+    lon, lat, crs, at = fields
+    return Ping.model_construct(lon=lon, lat=lat, crs=crs, at=at)
+
+
+def plain_batch(body: bytes) -> PositionsBatch | None:
+    """Read a plain batch body (``pings``: a non-empty list of plain pings, each with ``person_id``).
+
+    None for anything else: FastAPI reads it then (and names what is wrong).
+    """
+    value = _json_object(body)
+    if (
+        value is None
+        or value.keys() != {"pings"}
+        or not isinstance(value["pings"], list)
+        or not value["pings"]
+    ):
+        return None
+    pings: list[PersonPing] = []
+    for item in value["pings"]:
+        if not isinstance(item, dict) or not item.keys() <= _BATCH_KEYS:
+            return None
+        person_id = item.get("person_id")
+        if type(person_id) is not int or not 1 <= person_id < 2**63:
+            return None
+        fields = _plain_fields(item)
+        if fields is None:
+            return None
+        lon, lat, crs, at = fields
+        pings.append(PersonPing.model_construct(person_id=person_id, lon=lon, lat=lat, crs=crs, at=at))
+    return PositionsBatch.model_construct(pings=pings)
+
+
+def _is_json(request: Request) -> bool:
+    return request.headers.get("content-type", "").split(";")[0].strip().lower() == "application/json"
+
+
+async def positions_plain(request: Request, route: APIRoute) -> Response | None:
+    """Answer a plain batch as :func:`put_positions` does (see :mod:`api.web.fast`): one transaction."""
+    batch = plain_batch(await request.body()) if _is_json(request) else None
+    if batch is None:
+        return None
+    state = request.app.state
+    async with authorized(request):
+        principal = await current_principal(request)
+        async with state.engine.begin() as conn:
+            accepted = await positions.report_batch(conn, principal, state.settings.dispatch, batch, request)
+        return await model_response(route, accepted)
 
 
 async def position_plain(request: Request, route: APIRoute) -> Response | None:
@@ -100,9 +143,8 @@ async def position_plain(request: Request, route: APIRoute) -> Response | None:
     The same authorization step and checks (:func:`positions.report_ping_at_once`: one
     statement, committed before the answer); no dependency solving, no model re-validation.
     """
-    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     person_id = small_int(request.path_params.get("person_id"))
-    if ctype != "application/json" or person_id is None:
+    if not _is_json(request) or person_id is None:
         return None
     ping = plain_ping(await request.body())
     if ping is None:
@@ -114,6 +156,24 @@ async def position_plain(request: Request, route: APIRoute) -> Response | None:
             state.read_engine, state.engine, principal, state.settings.dispatch, person_id, ping, request
         )
         return await model_response(route, person)
+
+
+@router.put(
+    "/positions",
+    response_model=PositionsAcceptedOut,
+    responses=_SCOPE,
+    summary="Many people's positions at once (e.g. from a delivery platform's gateway)",
+)
+@fast_path(positions_plain)
+async def put_positions(
+    request: Request,
+    body: PositionsBatch,
+    conn: TxDep,
+    principal: PrincipalDep,
+    settings: DispatchSettingsDep,
+) -> PositionsAccepted:
+    """Record a batch of pings of many people: all or nothing."""
+    return await positions.report_batch(conn, principal, settings, body, request)
 
 
 @router.put(
