@@ -12,7 +12,8 @@ answers and refusals (``tests/dispatch/test_positions.py``) in far fewer round t
 * :func:`report_ping_at_once` (the route's fast path): the same in ONE statement without an
   explicit transaction when the ping is plainly acceptable (see there);
 * :func:`report_batch` (many people): checks in bulk (NumPy over the coordinates, one lookup
-  per person), then lock + ``COPY`` into the history + one ``UPDATE … FROM unnest``.
+  per person) with no row locked, then ``COPY`` into the history, the people locked in id
+  order and one ``UPDATE … FROM unnest``.
 
 Each records its own audit entry (``person.position`` / ``person.positions``), so the web
 layer's before/after snapshot fallback is not needed.
@@ -365,13 +366,16 @@ async def report_batch(
     if principal.person_id is not None:  # a worker token naming someone else: 403 before any lookup
         for i, pid in enumerate(pid_list):
             refuse_other_person(principal, pid, ["body", "pings", i, "person_id"])
-    places = await sql.lock_places(conn, ids, durable=settings.durable_positions)
+    places = await sql.read_places(conn, ids, durable=settings.durable_positions)
     _check_scope(principal, pid_list, places)
     ats = _check_times(pings, now, settings)
     lon, lat = _to_wgs84(pings)
     cities = [places[pid].city_code for pid in pid_list]
     await _check_cities(conn, cities, lon, lat, pings, settings)
     await sql.copy_history(conn, sql.history_copy(cities, pid_list, ats, lon.tolist(), lat.tolist()))
+    locked = await sql.lock_places(conn, ids)
+    if locked != places:  # someone moved a person meanwhile: judge the batch again on the locked rows
+        _check_scope(principal, pid_list, locked)
     city_set = sorted(set(cities))
     entry = audit.entry(
         principal,

@@ -11,11 +11,11 @@ reads from the cutoff), because a per-ping ``DELETE`` costs as much as the ping 
 * :func:`record_ping`: ONE statement (data-modifying CTEs) appends the ping to the history,
   moves the current position, appends the audit entry and answers the person as it is
   after the report;
-* :func:`lock_places` + :func:`copy_history` + :func:`move_current`: a batch locks its people
-  in id order (two batches never deadlock) reading their place for the scope check, copies
-  its pings into ``position_history`` with ``COPY`` (rows routed to their city and month
-  partitions by PostgreSQL) and moves every current position with one ``UPDATE … FROM unnest``
-  that also audits.
+* :func:`read_places` + :func:`copy_history` + :func:`lock_places` + :func:`move_current`: a
+  batch reads its people's places for the checks, copies its pings into ``position_history``
+  with ``COPY`` (rows routed to their city and month partitions by PostgreSQL), locks its
+  people in id order (two batches never deadlock) and moves every current position with one
+  ``UPDATE … FROM unnest`` that also audits.
 
 Every statement may relax the commit of its transaction (``synchronous_commit`` off for
 that transaction alone, as ``SET LOCAL`` does: ``set_config(..., true)``), which saves the
@@ -77,11 +77,19 @@ _PING = text(
     """
 )
 
-# Lock in id order first (FOR NO KEY UPDATE: what the UPDATE takes; the history's foreign key
-# only needs KEY SHARE, which it does not block).
-_LOCK_PLACES = text(
+# A batch reads its people's places first (no lock: every check runs before any row is
+# locked), then, just before moving them, locks them in id order (FOR NO KEY UPDATE: what the
+# UPDATE takes; the history's foreign key only needs KEY SHARE, which it does not block), so
+# two batches never deadlock and hold their locks for two round trips only.
+_PLACES = text(
     f"""
     SELECT id, city_code, community_code, {_RELAX} AS relaxed FROM people
+    WHERE id = ANY(CAST(:ids AS bigint[]))
+    """
+)
+_LOCK_PLACES = text(
+    """
+    SELECT id, city_code, community_code FROM people
     WHERE id = ANY(CAST(:ids AS bigint[])) ORDER BY id FOR NO KEY UPDATE
     """
 )
@@ -266,11 +274,17 @@ async def record_ping(
     return PersonRow(**row) if row else None
 
 
-async def lock_places(
+async def read_places(
     conn: AsyncConnection, ids: Sequence[int], durable: bool = True
 ) -> dict[int, PersonPlace]:
-    """Lock the people ``ids`` (in id order) and return the place of each existing one."""
-    rows = (await conn.execute(_LOCK_PLACES, {"ids": list(ids), "relaxed": not durable})).all()
+    """Return the place of each existing person among ``ids`` (starts the batch's transaction)."""
+    rows = (await conn.execute(_PLACES, {"ids": list(ids), "relaxed": not durable})).all()
+    return {int(r[0]): PersonPlace(int(r[0]), r[1], r[2]) for r in rows}
+
+
+async def lock_places(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, PersonPlace]:
+    """Lock the people ``ids`` in id order; return their places as they are now."""
+    rows = (await conn.execute(_LOCK_PLACES, {"ids": list(ids)})).all()
     return {int(r[0]): PersonPlace(int(r[0]), r[1], r[2]) for r in rows}
 
 
