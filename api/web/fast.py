@@ -166,6 +166,19 @@ def hot_table(app: FastAPI) -> dict[tuple[str, str], tuple[APIRoute, FastHandler
     return {key: value for key, value in table.items() if seen[key[1]] == 1}
 
 
+def _replayed(request: Request, receive: Receive) -> Receive:
+    """Return ``receive``, first giving back the body a declining fast path already read (if it did)."""
+    body: bytes | None = getattr(request, "_body", None)
+    if body is None:
+        return receive
+    pending = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def replay() -> Any:
+        return pending.pop() if pending else await receive()
+
+    return replay
+
+
 class HotRoutes:
     """Offer requests for a fixed-path route with a fast path to it before FastAPI's routing.
 
@@ -203,7 +216,7 @@ class HotRoutes:
         except Exception as exc:
             response = await self._handled(request, exc)
         if response is None:
-            await self.app(scope, receive, send)
+            await self.app(scope, _replayed(request, receive), send)
             return
         await response(scope, receive, send)
 
