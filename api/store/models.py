@@ -325,7 +325,7 @@ class Person(Base):
     position_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     #: The transaction that last wrote the row (trigger of migration 0034_people_index; read
     #: by the in-process people index, :mod:`api.services.dispatch.people_index`).
-    change_xid: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    change_xid: Mapped[int | None] = mapped_column(BigInteger, index=True, info={"written_by": "trigger"})
 
 
 class PositionPing(Base):
