@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -31,7 +32,7 @@ from starlette.requests import HTTPConnection
 from api.auth import audit, policy
 from api.auth.principal import Principal
 from api.errors import InvalidInput
-from api.services.coords import make_point
+from api.services.coords import WGSPoint, make_point
 from api.services.dispatch import people, rules
 from api.services.dispatch.inputs import Ping, PositionIn, PositionsBatch
 from api.services.dispatch.scope import refuse_other_person, require_person
@@ -119,22 +120,11 @@ async def report_ping(
     now = rules.utcnow()
     at = ping.at or now
     try:
-        rules.check_ping_time(at, now, settings, ["body", "at"])
-        rules.check_kept(at, now, settings, ["body", "at"])
-        pt = make_point(ping.lon, ping.lat, ping.crs.value, ("body",))
+        pt = _checked_point(ping, at, now, settings)
     except InvalidInput:
         await people.reachable_person(conn, principal, person_id)  # out of reach: 404 first, as before
         raise
-    entry = audit.entry(
-        principal,
-        request,
-        PING_ACTION,
-        "people",
-        person_id,
-        None,
-        {"position_at": at, "pings": 1},
-        status=200,
-    )
+    entry = _ping_entry(principal, request, person_id, at)
     row = await sql.record_ping(
         conn,
         person_id,
@@ -152,6 +142,21 @@ async def report_ping(
     rules.check_in_city(pt.lon, pt.lat, extent, settings, ["body"], ping.lon, ping.lat)
     _audited(request)
     return ReportedPerson(accepted=1, **people.person_fields(row, settings, now))
+
+
+def _checked_point(ping: Ping, at: dt.datetime, now: dt.datetime, settings: DispatchSettings) -> WGSPoint:
+    """Check one ping's time and coordinates; return its WGS84 point (InvalidInput names the field)."""
+    rules.check_ping_time(at, now, settings, ["body", "at"])
+    rules.check_kept(at, now, settings, ["body", "at"])
+    return make_point(ping.lon, ping.lat, ping.crs.value, ("body",))
+
+
+def _ping_entry(
+    principal: Principal, request: HTTPConnection | None, person_id: int, at: dt.datetime
+) -> dict[str, Any]:
+    """Build the service's own audit entry of one ping (when, never where)."""
+    after = {"position_at": at, "pings": 1}
+    return audit.entry(principal, request, PING_ACTION, "people", person_id, None, after, status=200)
 
 
 def reach(principal: Principal) -> tuple[str | None, str | None, str | None]:
@@ -198,23 +203,12 @@ async def report_ping_at_once(
     now = rules.utcnow()
     at = ping.at or now
     try:
-        rules.check_ping_time(at, now, settings, ["body", "at"])
-        rules.check_kept(at, now, settings, ["body", "at"])
-        pt = make_point(ping.lon, ping.lat, ping.crs.value, ("body",))
+        pt = _checked_point(ping, at, now, settings)
     except InvalidInput:
         async with autocommit.connect() as conn:
             await people.reachable_person(conn, principal, person_id)  # out of reach: 404 first
         raise
-    entry = audit.entry(
-        principal,
-        request,
-        PING_ACTION,
-        "people",
-        person_id,
-        None,
-        {"position_at": at, "pings": 1},
-        status=200,
-    )
+    entry = _ping_entry(principal, request, person_id, at)
     async with autocommit.connect() as conn:
         written, row = await sql.record_ping_at_once(
             conn,
