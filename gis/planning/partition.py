@@ -36,7 +36,8 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 import shapely
-from scipy.sparse.csgraph import connected_components
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components, depth_first_order, minimum_spanning_tree
 
 from gis.planning.errors import InfeasiblePlan, InvalidInput
 from gis.planning.graph import UnitGraph
@@ -51,6 +52,9 @@ W_VIOLATION = 50.0
 W_DEVIATION = 1.0
 W_SHAPE = 0.05
 W_MOVED = 0.6
+#: From this many units a split draws its spanning trees with scipy (C); below, the fixed cost of
+#: building sparse matrices outweighs the Python loop.
+SCIPY_TREES = 400
 
 
 @dataclass
@@ -687,6 +691,37 @@ class _Ctx:
     moved_table: list[dict[int, int]] | None = None
     relabel_names: dict[int, int] = field(default_factory=dict)
     n_trees: int = 8
+    #: scratch position map (-1 outside the units being split), reset after each use
+    _local: np.ndarray = field(init=False, repr=False)
+    #: edges ordered by their first unit, and where each unit's run starts in that order
+    _by_first: np.ndarray = field(init=False, repr=False)
+    _first_at: np.ndarray = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._local = np.full(self.g.n, -1, dtype=np.int64)
+        self._by_first = np.argsort(self.g.ei, kind="stable")
+        self._first_at = np.searchsorted(self.g.ei[self._by_first], np.arange(self.g.n + 1))
+
+    def edges_within(self, nodes: np.ndarray) -> np.ndarray:
+        """Ascending ids of the edges whose two units are both in ``nodes``.
+
+        Reads only the edges of ``nodes`` (not the whole graph), so that the many small splits
+        of a large community stay proportional to their own size.
+        """
+        g = self.g
+        starts = self._first_at[nodes]
+        counts = self._first_at[nodes + 1] - starts
+        total = int(counts.sum())
+        if total == 0:
+            return np.zeros(0, dtype=np.int64)
+        # positions starts[i] .. starts[i] + counts[i] - 1 for every i, in one array
+        offsets = np.repeat(starts - np.cumsum(counts) + counts, counts)
+        eids = self._by_first[offsets + np.arange(total)]
+        member = self._local
+        member[nodes] = 0
+        eids = eids[member[g.ej[eids]] >= 0]
+        member[nodes] = -1
+        return np.sort(eids)
 
     def bisect(self, nodes: np.ndarray, k: int, labels: np.ndarray, first: int) -> None:
         """Recursively split ``nodes`` into ``k`` grids labelled ``first..first+k-1``."""
@@ -713,10 +748,11 @@ class _Ctx:
         """
         g = self.g
         n = nodes.size
-        local = np.full(g.n, -1, dtype=np.int64)
+        emask = self.edges_within(nodes)
+        local = self._local
         local[nodes] = np.arange(n)
-        emask = (local[g.ei] >= 0) & (local[g.ej] >= 0)
         li, lj = local[g.ei[emask]], local[g.ej[emask]]
+        local[nodes] = -1
         cut_w = g.elen[emask] * np.where(g.estreet[emask], STREET_DISCOUNT, 1.0)
         penalty = np.where(self.same_block[emask], 0.0, 0.5)
         li_l, lj_l = li.tolist(), lj.tolist()
@@ -732,40 +768,53 @@ class _Ctx:
         best_key: tuple[float, float] | None = None
         best_mask: np.ndarray | None = None
         for _ in range(n_trees or self.n_trees):
-            order_e = np.argsort(self.rng.random(li.size) + penalty, kind="stable").tolist()
-            parent = list(range(n))
-            adj: list[list[int]] = [[] for _ in range(n)]
-            joined = 0
-            for e in order_e:
-                a, b = li_l[e], lj_l[e]
-                ra = a
-                while parent[ra] != ra:
-                    parent[ra] = parent[parent[ra]]
-                    ra = parent[ra]
-                rb = b
-                while parent[rb] != rb:
-                    parent[rb] = parent[parent[rb]]
-                    rb = parent[rb]
-                if ra != rb:
-                    parent[ra] = rb
-                    adj[a].append(b)
-                    adj[b].append(a)
-                    joined += 1
-                    if joined == n - 1:
-                        break
-            if joined < n - 1:
-                raise InfeasiblePlan(f"units {g.ids[nodes].tolist()[:10]} are not contiguous")
-            root = int(self.rng.integers(n))
-            pre: list[int] = []
-            par = [-1] * n
-            stack = [root]
-            while stack:
-                u = stack.pop()
-                pre.append(u)
-                for v in adj[u]:
-                    if v != par[u]:
-                        par[v] = u
-                        stack.append(v)
+            if n >= SCIPY_TREES:
+                # Kruskal on random weights (block-internal edges first) is the minimum spanning
+                # tree of those weights, unique since they are distinct: scipy draws the same tree
+                # in C (+1 keeps every weight non-zero, which scipy would read as no edge)
+                rand = self.rng.random(li.size) + penalty + 1.0
+                tree = minimum_spanning_tree(coo_matrix((rand, (li, lj)), shape=(n, n)))
+                if tree.nnz < n - 1:
+                    raise InfeasiblePlan(f"units {g.ids[nodes].tolist()[:10]} are not contiguous")
+                root = int(self.rng.integers(n))
+                order, preds = depth_first_order(tree, root, directed=False, return_predecessors=True)
+                pre: list[int] = order.tolist()
+                par: list[int] = preds.tolist()
+            else:
+                order_e = np.argsort(self.rng.random(li.size) + penalty, kind="stable").tolist()
+                parent = list(range(n))
+                adj: list[list[int]] = [[] for _ in range(n)]
+                joined = 0
+                for e in order_e:
+                    a, b = li_l[e], lj_l[e]
+                    ra = a
+                    while parent[ra] != ra:
+                        parent[ra] = parent[parent[ra]]
+                        ra = parent[ra]
+                    rb = b
+                    while parent[rb] != rb:
+                        parent[rb] = parent[parent[rb]]
+                        rb = parent[rb]
+                    if ra != rb:
+                        parent[ra] = rb
+                        adj[a].append(b)
+                        adj[b].append(a)
+                        joined += 1
+                        if joined == n - 1:
+                            break
+                if joined < n - 1:
+                    raise InfeasiblePlan(f"units {g.ids[nodes].tolist()[:10]} are not contiguous")
+                root = int(self.rng.integers(n))
+                pre = []
+                par = [-1] * n
+                stack = [root]
+                while stack:
+                    u = stack.pop()
+                    pre.append(u)
+                    for v in adj[u]:
+                        if v != par[u]:
+                            par[v] = u
+                            stack.append(v)
             sub = list(w_l)
             size = [1] * n
             for u in reversed(pre[1:]):
@@ -926,13 +975,16 @@ class _State:
             if not improved:
                 break
 
-    def _pairs(self) -> list[tuple[int, int]]:
-        """Adjacent grid pairs, sorted (deterministic)."""
+    def _pairs(self) -> np.ndarray:
+        """Adjacent grid pairs as sorted keys ``a * (k + 1) + b`` with ``a < b`` (see :meth:`_pair`)."""
         g, lab = self.g, self.labels
         cut = lab[g.ei] != lab[g.ej]
         a, b = lab[g.ei[cut]], lab[g.ej[cut]]
-        key = np.unique(np.minimum(a, b) * (self.k + 1) + np.maximum(a, b))
-        return [(int(x // (self.k + 1)), int(x % (self.k + 1))) for x in key]
+        return np.unique(np.minimum(a, b) * (self.k + 1) + np.maximum(a, b))
+
+    def _pair(self, key: int) -> tuple[int, int]:
+        """Decode a key of :meth:`_pairs` into its two grids."""
+        return key // (self.k + 1), key % (self.k + 1)
 
     def recom(self, rounds: int) -> None:
         """Merge-split moves: violating pairs first, then random pairs."""
@@ -940,7 +992,7 @@ class _State:
         while tried < 3 * self.k:
             viol = [
                 p
-                for p in self._pairs()
+                for p in map(self._pair, self._pairs().tolist())
                 if not (self.lo <= self.W[p[0]] <= self.hi and self.lo <= self.W[p[1]] <= self.hi)
             ]
             if not viol:
@@ -956,9 +1008,9 @@ class _State:
                 break
         pairs = self._pairs()
         for _ in range(rounds):
-            if not pairs:
+            if not pairs.size:
                 return
-            a, b = pairs[int(self.ctx.rng.integers(len(pairs)))]
+            a, b = self._pair(int(pairs[int(self.ctx.rng.integers(pairs.size))]))
             if self._try_recom(a, b):
                 pairs = self._pairs()
 

@@ -178,3 +178,33 @@ def test_more_grids_than_units_is_infeasible() -> None:
     _, us = _setup()
     with pytest.raises(InfeasiblePlan, match="too few"):
         partition(us.units, us.adjacency, None, n_grids=len(us.units) + 1)
+
+
+def test_edges_within_a_set_of_units_are_those_of_the_whole_graph_mask() -> None:
+    from gis.planning.graph import UnitGraph
+    from gis.planning.partition import _Ctx
+
+    _, us = _setup()
+    g = UnitGraph.build(us.units, us.adjacency)
+    ctx = _Ctx(g=g, rng=np.random.default_rng(0), same_block=~g.estreet, rng_range=RANGE)
+    rng = np.random.default_rng(3)
+    for size in (1, 2, g.n // 3, g.n - 1, g.n):
+        nodes = np.sort(rng.choice(g.n, size=size, replace=False))
+        member = np.zeros(g.n, dtype=bool)
+        member[nodes] = True
+        want = np.flatnonzero(member[g.ei] & member[g.ej])
+        assert ctx.edges_within(nodes).tolist() == want.tolist()
+    # the scratch map is left clean for the next call
+    assert (ctx._local == -1).all()
+
+
+def test_spanning_trees_drawn_by_scipy_give_the_plan_of_the_python_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    module = sys.modules["gis.planning.partition"]
+    _, us = _setup()
+    monkeypatch.setattr(module, "SCIPY_TREES", 10**9)
+    python = partition(us.units, us.adjacency, RANGE, seed=4)
+    monkeypatch.setattr(module, "SCIPY_TREES", 2)
+    scipy = partition(us.units, us.adjacency, RANGE, seed=4)
+    assert scipy.labels.equals(python.labels)
