@@ -165,6 +165,8 @@ class Page:
         self.driver = driver
         self.origin = server.url
         self.requests: list[str] = []
+        self.sent: dict[str, str] = {}
+        self.failed: list[str] = []
 
     def open(self, path: str) -> None:
         """Navigate to a path of the server."""
@@ -211,8 +213,14 @@ class Page:
         urls = []
         for entry in self.driver.get_log("performance"):
             message = json.loads(entry["message"])["message"]
+            params = message.get("params", {})
             if message.get("method") == "Network.requestWillBeSent":
-                urls.append(message["params"]["request"]["url"])
+                urls.append(params["request"]["url"])
+                self.sent[params["requestId"]] = params["request"]["url"]
+            elif message.get("method") == "Network.loadingFailed":
+                # kept for the failure message: which request failed, and how
+                url = self.sent.get(params.get("requestId"), "?")
+                self.failed.append(f"{url}: {params.get('errorText')} canceled={params.get('canceled')}")
         self.requests += urls
         return urls
 
@@ -230,8 +238,9 @@ class Page:
             if e["level"] == "SEVERE"
             and not (e.get("source") == "network" and any(x in e["message"] for x in expected))
         ]
-        assert not severe, severe
         urls = self.network()
+        # the whole messages (pytest would shorten a repr), and the requests that failed
+        assert not severe, "\n".join([f"{e['source']}: {e['message']}" for e in severe] + self.failed)
         outside = [u for u in self.requests if not u.startswith((self.origin + "/", "data:", "blob:"))]
         assert not outside, f"requests left the origin: {outside}"
         assert urls or self.requests, "the performance log recorded no request"

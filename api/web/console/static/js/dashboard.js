@@ -181,6 +181,22 @@ function wireSlider(map) {
   });
 }
 
+//: a network failure of the coverage request (no answer at all, e.g. a dropped connection) is
+//: tried again this many times, RETRY_DELAY ms apart; an answer with an error status is not
+const RETRIES = 2;
+const RETRY_DELAY = 800;
+
+async function coverageData() {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await (await wgFetch(config.coverage)).json();
+    } catch (error) {
+      if (error.status || leaving || attempt >= RETRIES) throw error;
+      await new Promise((resolve) => setTimeout(resolve, RETRY_DELAY));
+    }
+  }
+}
+
 async function start() {
   const map = await createBaseMap(element, { bounds: config.bounds || undefined });
   window.wgDashboard = { map, config };
@@ -198,7 +214,7 @@ async function start() {
     window.wgDashboard.heat = stats;
     element.dataset.heatMax = String(stats.max);
   });
-  const data = await (await wgFetch(config.coverage)).json();
+  const data = await coverageData();
   window.wgDashboard.coverage = data;
   coverageLayers(map, data);
   const measure = document.getElementById("wg-measure");
@@ -269,11 +285,14 @@ function liveTiles() {
 liveTiles();
 drawTrends(document.getElementById("wg-trends"), config);
 // a drill-down leaves the page while its layers load: the browser aborts those fetches,
-// which is not an error of this page
+// which is not an error of this page (beforeunload comes before the abort, pagehide after)
 let leaving = false;
-window.addEventListener("pagehide", () => { leaving = true; });
-start().catch((error) => {
+for (const name of ["beforeunload", "pagehide"]) window.addEventListener(name, () => { leaving = true; });
+const run = () => start().catch((error) => {
   if (leaving) return;
   element.dataset.ready = "error";
   console.error(error);
 });
+// a page the browser loads ahead of a click (prerendering) starts once it is shown
+if (document.prerendering) document.addEventListener("prerenderingchange", run, { once: true });
+else run();
