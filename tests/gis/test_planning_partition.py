@@ -198,7 +198,9 @@ def test_edges_within_a_set_of_units_are_those_of_the_whole_graph_mask() -> None
     assert (ctx._local == -1).all()
 
 
-def test_spanning_trees_drawn_by_scipy_give_the_plan_of_the_python_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_spanning_trees_drawn_by_scipy_give_the_plan_of_the_python_loop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     import sys
 
     module = sys.modules["gis.planning.partition"]
