@@ -40,6 +40,16 @@ def compiled(stmt: TextClause, dialect: Dialect) -> tuple[str, tuple[str, ...]]:
     return hit
 
 
+async def is_autocommit(conn: AsyncConnection) -> bool:
+    """Tell whether :func:`fetchrow` sends straight to asyncpg: each statement its own transaction."""
+    raw = await conn.get_raw_connection()
+    return (
+        getattr(raw, "driver_connection", None) is not None
+        and conn.dialect.driver == "asyncpg"
+        and getattr(raw.dbapi_connection, "autocommit", False) is True
+    )
+
+
 async def fetchrow(
     conn: AsyncConnection, stmt: TextClause, params: Mapping[str, Any]
 ) -> Mapping[str, Any] | None:

@@ -447,7 +447,7 @@ class Incident(Base):
     grid_id: Mapped[int | None] = mapped_column(ForeignKey("grids.id"), index=True)
     community_code: Mapped[str | None] = mapped_column(ForeignKey("communities.code"), index=True)
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), index=True)
-    department_code: Mapped[str | None] = mapped_column(ForeignKey("departments.code"), index=True)
+    department_code: Mapped[str | None] = mapped_column(ForeignKey("departments.code"))
     status: Mapped[str] = mapped_column(String(24), index=True)
     idempotency_key: Mapped[str | None] = mapped_column(String(128))
     duplicate_of: Mapped[int | None] = mapped_column(BigInteger)
@@ -463,7 +463,7 @@ class Incident(Base):
     #: SHA-256 of the intake body sent with an Idempotency-Key (a retry must match it).
     request_hash: Mapped[str | None] = mapped_column(String(64))
     #: Flagged at intake: same item within radius and time of this open case (until merged).
-    likely_duplicate_of: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    likely_duplicate_of: Mapped[int | None] = mapped_column(BigInteger)
     # --- added by migration 0019 (publication)
     #: Staff decision to publish (true) or hide (false) this case on Open311; NULL: the item's rule.
     public: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
@@ -483,7 +483,7 @@ class IncidentEvent(Base):
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
-    incident_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    incident_id: Mapped[int] = mapped_column(BigInteger)  # served by ix_incident_events_incident_at
     city_code: Mapped[str] = mapped_column(String(6), primary_key=True)
     at: Mapped[dt.datetime] = _now_key()
     actor: Mapped[str | None] = mapped_column(Text)
@@ -845,6 +845,18 @@ Index(
     "ix_incidents_duplicate_of",
     Incident.__table__.c.duplicate_of,
     postgresql_where=text("duplicate_of IS NOT NULL"),
+)
+# only the rows that have one: a new case (no department, seldom a likely duplicate) writes neither
+# (migration 0036_intake_triggers)
+Index(
+    "ix_incidents_department_code",
+    Incident.__table__.c.department_code,
+    postgresql_where=text("department_code IS NOT NULL"),
+)
+Index(
+    "ix_incidents_likely_duplicate_of",
+    Incident.__table__.c.likely_duplicate_of,
+    postgresql_where=text("likely_duplicate_of IS NOT NULL"),
 )
 Index("ix_incident_events_incident_at", IncidentEvent.__table__.c.incident_id, IncidentEvent.__table__.c.at)
 # migration 0029: the latest case and the partial days at a KPI window's edges, by creation time alone

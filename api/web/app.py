@@ -31,6 +31,7 @@ from api.services.dispatch.people_index import PeopleIndex
 from api.settings import Settings, load_settings
 from api.store.engine import make_async_engine, make_replica_engine, resolve_url
 from api.store.listen import Listener
+from api.store.live_send import LiveSender
 from api.store.replica import Replica
 from api.web import console, middleware
 from api.web.authorize import Guard, authorize, guard_mounts, unguarded_routes
@@ -102,9 +103,13 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         people_index = PeopleIndex(app.state.read_engine, url)
         app.state.people_index = people_index
         await people_index.start()
+        # an intake's live message, sent after its commit (migration 0036_intake_triggers)
+        live_sender = LiveSender(app.state.read_engine)
+        app.state.live_sender = live_sender
         try:
             yield
         finally:
+            await live_sender.close()
             await console.shutdown(app)  # end the live streams before the engine
             await listener.stop()
             await people_index.close()

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -407,6 +407,7 @@ async def create_incident(
     *,
     tolerance_m: float,
     audit: Mapping[str, Any] | None = None,
+    announce: Callable[[str], Awaitable[None]] | None = None,
 ) -> IntakeResult:
     """Take a validated report: locate it, assign it, flag a likely duplicate, log it.
 
@@ -436,6 +437,9 @@ async def create_incident(
         The audit entry's envelope (who, where, route, status: :func:`api.auth.audit.entry`'s
         columns) when the write's own statement records it; None when the caller's
         transaction audits the write.
+    announce
+        Sends the new case's live message after its statement committed, on an autocommit
+        connection (:func:`q.take_incident`); None: the trigger sends it from the transaction.
 
     Returns
     -------
@@ -514,7 +518,7 @@ async def create_incident(
         principal, intake, where, status, plan.duplicate, plan.neighbours, settings, key is not None
     )
     masked = mask_for_log({k: getattr(new, k) for k in FIELD_KINDS if hasattr(new, k)}) if audit else None
-    record = await q.take_incident(conn, new, events, audit, masked)
+    record = await q.take_incident(conn, new, events, audit, masked, announce)
     if record is None:
         # a concurrent retry with the same key won the insert (this one waited for its commit)
         prior = await q.prior_request(conn, stored_key or "")
@@ -537,6 +541,7 @@ async def report_incident(
     *,
     tolerance_m: float,
     audit: Mapping[str, Any] | None = None,
+    announce: Callable[[str], Awaitable[None]] | None = None,
 ) -> Reported:
     """Take a report from the API or the console and answer the case as the reporter sees it.
 
@@ -557,6 +562,8 @@ async def report_incident(
     audit
         The audit entry's envelope when the intake's write records it (see
         :func:`create_incident`).
+    announce
+        Sends the new case's live message after the commit (see :func:`create_incident`).
 
     Returns
     -------
@@ -574,7 +581,14 @@ async def report_incident(
     """
     intake = await intake_from_report(conn, report, principal, settings)
     result = await create_incident(
-        conn, principal, intake, check_key(key), settings, tolerance_m=tolerance_m, audit=audit
+        conn,
+        principal,
+        intake,
+        check_key(key),
+        settings,
+        tolerance_m=tolerance_m,
+        audit=audit,
+        announce=announce,
     )
     if result.record is not None:
         return Reported(view_of(principal, result.record, neighbours=result.neighbours), True)

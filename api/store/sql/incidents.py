@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -626,11 +626,17 @@ async def take_incident(
     events: Sequence[NewEvent],
     audit: Mapping[str, Any] | None = None,
     masked: Mapping[str, Any] | None = None,
+    announce: Callable[[str], Awaitable[None]] | None = None,
 ) -> IncidentRecord | None:
     """Write the incident, its first reporter, its events (and its audit entry) and read it back.
 
     One statement (:data:`_TAKE`): on an autocommit connection it is the whole
     transaction, committed before this returns; inside a transaction, part of it.
+    With ``announce`` on an autocommit connection the statement leaves its live message
+    to the caller (migration ``0036_intake_triggers``): it returns the text the trigger
+    would have sent and ``announce`` sends it once the statement has committed (before this
+    returns), so the intake's commit does not wait for the notification queue's lock. Otherwise (no
+    ``announce``, or inside a transaction) the trigger sends it from the transaction.
 
     Parameters
     ----------
@@ -643,6 +649,8 @@ async def take_incident(
         transaction audits the write).
     masked
         The personal columns of the row with the values the audit entry stores (masked).
+    announce
+        Sends a committed statement's live message (:class:`api.store.live_send.LiveSender`).
 
     Returns
     -------
@@ -655,8 +663,13 @@ async def take_incident(
     params.update({f"a_{k}": envelope.get(k) for k in AUDIT_ENVELOPE})
     params["audit"] = audit is not None
     params["masked"] = _json(dict(masked or {}))
+    params["defer_live"] = announce is not None and await driver.is_autocommit(conn)
     row = await driver.fetchrow(conn, _TAKE, params)
-    return None if row is None else _record(row)
+    if row is None:
+        return None
+    if announce is not None and row["live_message"] is not None:
+        await announce(row["live_message"])  # the statement was its own transaction: committed
+    return _record(row)
 
 
 async def prior_request(conn: AsyncConnection, idempotency_key: str) -> PriorRequest | None:
@@ -739,6 +752,22 @@ def incident_joins(*, with_names: bool = True) -> str:
 #: left out) with the personal fields replaced by their masked values (``:masked``, masked by
 #: the caller), and ``changed`` its keys with a value, sorted (byte order, as Python sorts).
 #: With a conflicting Idempotency-Key nothing is written and no row is returned.
+#: The live message ``wangge_live_incident()`` (migration ``0031_city_scope``) sends for a
+#: one-row INSERT, built from the inserted row ``i`` and its grid ``g``. The trigger reads the
+#: case's reporter tokens from ``incident_reporters`` after the statement; a new case's only
+#: reporter is the token that sent it, so the same token twice, as the trigger names it.
+_LIVE_MESSAGE = (
+    "json_build_object('k', 'incident', 'op', 'INSERT', 'rows', json_build_array("
+    "json_build_object('id', i.id, 'c', i.community_code, "
+    "'p', array_remove(ARRAY[i.assignee_id, g.worker_id], NULL), "
+    "'d', array_remove(ARRAY[i.department_code], NULL), "
+    "'r', array_remove(ARRAY[i.reporter_token_id, i.reporter_token_id], NULL), "
+    "'status', i.status, 'item', i.item_code, 'grid', i.grid_id, 'channel', i.channel, "
+    "'due', i.due_at, 'dup', i.duplicate_of, "
+    "'x', round(ST_X(i.location)::numeric, 6), 'y', round(ST_Y(i.location)::numeric, 6), "
+    "'ct', i.city_code)))::text"
+)
+
 _TAKE = text(
     f"""
     WITH ins AS (
@@ -778,7 +807,10 @@ _TAKE = text(
         :a_status
       FROM snap)
     SELECT {incident_columns()},
-      array_remove(ARRAY[i.reporter_token_id], NULL) AS reporter_tokens
+      array_remove(ARRAY[i.reporter_token_id], NULL) AS reporter_tokens,
+      CASE WHEN CAST(:defer_live AS boolean) THEN
+        (SELECT {_LIVE_MESSAGE} FROM (SELECT set_config('wangge.live_deferred', 'on', true)) AS f)
+      END AS live_message
     FROM {incident_joins().replace("incidents i", "ins i", 1)}
     """
 )

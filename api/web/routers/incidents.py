@@ -11,6 +11,7 @@ as plain ``application/json`` takes the route's fast path (:mod:`api.web.fast`).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response
@@ -55,6 +56,12 @@ IncidentId = Annotated[int, Path(ge=1, le=BIGINT_MAX, description="incident id")
 # (``response_model_exclude_unset``; see api.web.schemas.incidents).
 
 
+def _announcer(request: Request) -> Callable[[str], Awaitable[None]] | None:
+    """Return the server's sender of live messages after commit (None: the trigger sends them)."""
+    sender = getattr(request.app.state, "live_sender", None)
+    return None if sender is None else sender.send
+
+
 async def _take(
     request: Request,
     conn: AsyncConnection,
@@ -76,6 +83,7 @@ async def _take(
         settings.incidents,
         tolerance_m=settings.api.boundary_tolerance_m,
         audit=auditing.envelope(request, principal),
+        announce=_announcer(request),
     )
     headers = {}
     if done.created:
