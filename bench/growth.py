@@ -541,13 +541,14 @@ def redraw_curve(plan: Plan) -> dict[str, Any]:
         n = len(us.units)
         if target == plan.redraw[0]:
             partition(us.units, us.adjacency, RANGE, seed=0)  # warm-up (imports, caches)
-        t1 = time.perf_counter()
+        t1, c1 = time.perf_counter(), time.process_time()
         part = partition(us.units, us.adjacency, RANGE, seed=0)
-        wall = time.perf_counter() - t1
+        wall, cpu = time.perf_counter() - t1, time.process_time() - c1
         hh = part.labels.groupby(part.labels).size()  # units per grid (sanity only)
         ours.add(
             n,
             wall,
+            cpu_s=round(cpu, 3),  # one thread: its CPU time is the wall time without other load
             grids=int(part.n_grids),
             units_build_s=round(build_s, 2),
             units_per_grid_max=int(hh.max()),
@@ -570,7 +571,7 @@ def redraw_curve(plan: Plan) -> dict[str, Any]:
             peer.skipped.append({"units": n, **r})
             log(f"redraw {n:>6} units: spopt max-p {r}")
             peer_on = False
-    return curve_json(
+    out = curve_json(
         "redraw",
         "planning units",
         "wall_s",
@@ -580,6 +581,9 @@ def redraw_curve(plan: Plan) -> dict[str, Any]:
         f"unit), range {RANGE[0]}–{RANGE[1]} households; partition only (units built before timing); "
         f"spopt in a child process, budget {plan.peer_budget_s:g} s per size",
     )
+    cpu_slope = fit_slope(ours.sizes, ours.extra.get("cpu_s", []))
+    out["ours"]["cpu_slope"] = None if cpu_slope is None else round(cpu_slope, 3)
+    return out
 
 
 # --------------------------------------------------------------------------- coverage

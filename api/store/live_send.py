@@ -3,7 +3,7 @@
 PostgreSQL serialises the commits of transactions that ``NOTIFY``: each takes the one
 notification-queue lock at pre-commit and keeps it until its commit record is flushed.
 An intake that announced its case from its own transaction therefore waited for every
-other intake's commit and flush (issue 15, goal 4). Migration ``0036_intake_triggers``
+other intake's commit and flush (issue 15, goal 4). Migration ``0035_intake_triggers``
 lets the intake's statement leave its message to its server instead
 (``wangge.live_deferred``); the statement returns the message, the same text the trigger
 would have sent, and the server hands it here once the statement has committed.

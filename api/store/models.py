@@ -847,7 +847,7 @@ Index(
     postgresql_where=text("duplicate_of IS NOT NULL"),
 )
 # only the rows that have one: a new case (no department, seldom a likely duplicate) writes neither
-# (migration 0036_intake_triggers)
+# (migration 0035_intake_triggers)
 Index(
     "ix_incidents_department_code",
     Incident.__table__.c.department_code,

@@ -103,7 +103,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         people_index = PeopleIndex(app.state.read_engine, url)
         app.state.people_index = people_index
         await people_index.start()
-        # an intake's live message, sent after its commit (migration 0036_intake_triggers)
+        # an intake's live message, sent after its commit (migration 0035_intake_triggers)
         live_sender = LiveSender(app.state.read_engine)
         app.state.live_sender = live_sender
         try:

@@ -1,4 +1,4 @@
-"""An intake's live message, sent by its server after the commit (migration ``0036_intake_triggers``).
+"""An intake's live message, sent by its server after the commit (migration ``0035_intake_triggers``).
 
 On its autocommit path the intake's statement leaves its ``NOTIFY`` to the server
 (:class:`api.store.live_send.LiveSender`), so the commit does not take PostgreSQL's
@@ -176,7 +176,7 @@ def test_the_migration_adds_the_guard_and_takes_it_out_again(empty_db_url: str) 
     guarded = body()
     assert guarded.count("current_setting('wangge.live_deferred', true) = 'on'") == 1
     cfg = alembic_config(empty_db_url)
-    previous = str(ScriptDirectory.from_config(cfg).get_revision("0036_intake_triggers").down_revision)
+    previous = str(ScriptDirectory.from_config(cfg).get_revision("0035_intake_triggers").down_revision)
     command.downgrade(cfg, previous)
     plain = body()
     assert "live_deferred" not in plain and "PERFORM pg_notify('wangge_live', msg);" in plain

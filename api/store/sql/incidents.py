@@ -633,7 +633,7 @@ async def take_incident(
     One statement (:data:`_TAKE`): on an autocommit connection it is the whole
     transaction, committed before this returns; inside a transaction, part of it.
     With ``announce`` on an autocommit connection the statement leaves its live message
-    to the caller (migration ``0036_intake_triggers``): it returns the text the trigger
+    to the caller (migration ``0035_intake_triggers``): it returns the text the trigger
     would have sent and ``announce`` sends it once the statement has committed (before this
     returns), so the intake's commit does not wait for the notification queue's lock. Otherwise (no
     ``announce``, or inside a transaction) the trigger sends it from the transaction.

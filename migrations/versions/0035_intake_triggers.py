@@ -24,7 +24,7 @@ by case is served by ``ix_incident_events_incident_at``, whose first column it i
 that have one (``= value`` implies ``IS NOT NULL``, so every lookup still uses them; a new case
 has no department and seldom a likely duplicate).
 
-Revision ID: 0036_intake_triggers
+Revision ID: 0035_intake_triggers
 Revises: 0034_people_index
 """
 
@@ -33,7 +33,7 @@ from collections.abc import Sequence
 from alembic import op
 from sqlalchemy import text
 
-revision: str = "0036_intake_triggers"
+revision: str = "0035_intake_triggers"
 down_revision: str | Sequence[str] | None = "0034_people_index"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -41,7 +41,7 @@ depends_on: str | Sequence[str] | None = None
 FUNCTION = "wangge_live_incident()"
 #: the first lines of the body: an INSERT whose message the writing server sends after commit
 GUARD = (
-    "\n  -- 0036_intake_triggers: the intake's server sends this INSERT's message after its commit\n"
+    "\n  -- 0035_intake_triggers: the intake's server sends this INSERT's message after its commit\n"
     "  IF TG_OP = 'INSERT' AND current_setting('wangge.live_deferred', true) = 'on' THEN\n"
     "    RETURN NULL;\n"
     "  END IF;"
