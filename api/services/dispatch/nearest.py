@@ -284,6 +284,57 @@ async def nearest_from(
         return await nearest(conn, principal, settings, query, index, graph)
 
 
+def person_item(person: NearbyPerson) -> dict[str, Any]:
+    """Return a view as the JSON-ready item of ``NearbyPersonOut`` (its fields, in its order)."""
+    pos = person.position
+    item: dict[str, Any] = {
+        "id": person.id,
+        "name": person.name,
+        "role": person.role,
+        "distance_m": person.distance_m,
+        "community": person.community,
+        "phone": person.phone,
+        "skills": list(person.skills),
+        "party_member": person.party_member,
+        "on_duty": person.on_duty,
+        "capacity": person.capacity,
+        "load": person.load,
+        "position": {"lon": pos.lon, "lat": pos.lat, "crs": pos.crs, "at": pos.at},
+    }
+    if isinstance(person, WalkingPerson):
+        item["walk_distance_m"] = person.walk_distance_m
+        item["walk_time_s"] = person.walk_time_s
+    return item
+
+
+async def nearest_items(
+    engine: AsyncEngine,
+    principal: Principal,
+    settings: DispatchSettings,
+    query: NearestQuery,
+    index: PeopleIndex | None = None,
+    graph: StreetGraph | None = None,
+) -> list[dict[str, Any]]:
+    """Answer :func:`nearest_from` as JSON-ready items (the hot path's answer, no models built).
+
+    A straight query the people index answers comes as its items directly
+    (:meth:`PeopleIndex.nearest_items`); any other through :func:`person_item`.
+    """
+    if (
+        query.mode is Mode.straight
+        and index is not None
+        and index.ready
+        and query.party_branch is None
+        and query.party_grid is None
+    ):
+        flt = _area_filter(principal, query, settings)
+        fresh_after = rules.stale_before(rules.utcnow(), settings)
+        items = await index.nearest_items(query.point.lon, query.point.lat, query.k, flt, fresh_after)
+        if items is not None:
+            return items
+    return [person_item(p) for p in await nearest_from(engine, principal, settings, query, index, graph)]
+
+
 async def _from_memory(
     principal: Principal,
     settings: DispatchSettings,

@@ -76,6 +76,8 @@ POLL_S = 0.05
 EXTRA = 4
 #: catch-ups of one request before it gives up the index for the SQL path
 MAX_ROUNDS = 4
+#: filter masks kept per table (the oldest goes first)
+MAX_MASKS = 64
 _EPS_M = 1e-6
 
 
@@ -121,6 +123,11 @@ class Candidates:
     slots: np.ndarray
     chords: np.ndarray
     bound: float
+    #: the cell of the point, the rings searched (-1: everyone) and :meth:`_Table.stamp` of them
+    cx: int = 0
+    cy: int = 0
+    reach: int = -1
+    stamp: int = -1
 
 
 class _Table:
@@ -153,11 +160,18 @@ class _Table:
         self.roles: dict[str, int] = {}
         #: how many writes changed what the index answers from (a request re-ranks only after one)
         self.changes = 0
+        #: (cell x, cell y) → writes that touched someone in it (a request re-gathers only after one near it)
+        self.touched: dict[tuple[int, int], int] = {}
+        #: slots written, in order: the cached filter masks catch up from it
+        self.log: list[int] = []
+        #: the in-memory filters that do not depend on time, per filter, over every slot
+        self.masks: dict[tuple[Any, ...], tuple[np.ndarray, int]] = {}
 
     # ------------------------------------------------------------------ writes
 
     def _grow(self) -> None:
         self.size *= 2
+        self.masks.clear()
         for name in ("ids", "xyz", "lon", "lat", "located", "role", "city", "community", "party"):
             setattr(self, name, _resized(getattr(self, name), self.size))
         for name in ("on_duty", "ready", "capacity", "shift_end", "at", "key"):
@@ -193,6 +207,7 @@ class _Table:
                 return False
         self.key[i] = key
         self.changes += 1
+        self.log.append(i)
         self._unplace(i)
         self.person[i] = p
         self.role[i] = self._role(p.role)
@@ -213,6 +228,7 @@ class _Table:
         cell = (int(self.role[i]), math.floor(p.lon / CELL_DEG), math.floor(p.lat / CELL_DEG))
         self.cell[i] = cell
         self.cells.setdefault(cell, set()).add(i)
+        self._touch(cell)
         return True
 
     def drop(self, person_id: int, key: int) -> None:
@@ -222,13 +238,28 @@ class _Table:
             return
         self.key[i] = key
         self.changes += 1
+        self.log.append(i)
         self._unplace(i)
         self.located[i] = False
         self.person[i] = None
 
+    def _touch(self, cell: tuple[int, int, int]) -> None:
+        xy = (cell[1], cell[2])
+        self.touched[xy] = self.touched.get(xy, 0) + 1
+
+    def stamp(self, cx: int, cy: int, r: int) -> int:
+        """Sum the writes that touched the cells within ``r`` of (cx, cy): unchanged, nobody there changed.
+
+        Every write touches the cell its person leaves and the one it enters, and the counts
+        only grow, so an equal sum means no write touched any of these cells.
+        """
+        get = self.touched.get
+        return sum(get((x, y), 0) for x in range(cx - r, cx + r + 1) for y in range(cy - r, cy + r + 1))
+
     def _unplace(self, i: int) -> None:
         cell = self.cell[i]
         if cell is not None:
+            self._touch(cell)
             members = self.cells.get(cell)
             if members is not None:
                 members.discard(i)
@@ -250,20 +281,11 @@ class _Table:
 
     # ------------------------------------------------------------------ reads
 
-    def mask(
-        self, slots: np.ndarray, flt: PeopleFilter, fresh_after: float, now: float, by_role: bool = False
-    ) -> np.ndarray:
-        """Which of ``slots`` pass every filter known in memory (all but open load and branch).
-
-        ``by_role``: the slots are of the filter's role already (gathered from its cells).
-        """
-        m = self.at[slots] >= fresh_after
-        if not by_role:
-            m &= self.located[slots]
-            if flt.role is not None:
-                m &= self.role[slots] == self.roles.get(flt.role, -1)
+    def _static(self, slots: np.ndarray, flt: PeopleFilter) -> np.ndarray:
+        """Which of ``slots`` pass the in-memory filters that do not depend on time (role aside)."""
+        m = self.located[slots]
         if flt.available:
-            m &= self.ready[slots] & (self.shift_end[slots] > now)
+            m &= self.ready[slots]
         if flt.party_member is not None:
             m &= self.party[slots] == flt.party_member
         if flt.community is not None:
@@ -273,12 +295,49 @@ class _Table:
             m &= (self.community[slots] >= lo) & (self.community[slots] < lo + 1_000_000)
         if flt.city is not None:
             m &= self.city[slots] == (int(flt.city) if flt.city.isdigit() else -3)
+        if flt.skill is not None:
+            skill, person = flt.skill, self.person
+            idx = np.flatnonzero(m)  # located: slots the table holds
+            has = [skill in (p.skills if (p := person[s]) is not None else ()) for s in slots[idx].tolist()]
+            m[idx] = np.asarray(has, bool)
+        return m
+
+    def static_mask(self, flt: PeopleFilter) -> np.ndarray:
+        """:meth:`_static` over every slot, cached per filter and caught up from the write log."""
+        key = (flt.available, flt.party_member, flt.community, flt.district, flt.city, flt.skill)
+        cached = self.masks.get(key)
+        if len(self.log) > 4 * self.size:  # the log outgrew what catching up from it saves
+            self.log.clear()
+            self.masks.clear()
+            cached = None
+        if cached is None:
+            if len(self.masks) >= MAX_MASKS:
+                self.masks.pop(next(iter(self.masks)))
+            every = np.arange(self.size)
+            m = self._static(every, flt)
+        else:
+            m, seen = cached
+            if seen < len(self.log):
+                dirty = np.unique(np.asarray(self.log[seen:], np.int64))
+                m[dirty] = self._static(dirty, flt)
+        self.masks[key] = (m, len(self.log))
+        return m
+
+    def mask(
+        self, slots: np.ndarray, flt: PeopleFilter, fresh_after: float, now: float, by_role: bool = False
+    ) -> np.ndarray:
+        """Which of ``slots`` pass every filter known in memory (all but open load and branch).
+
+        ``by_role``: the slots are of the filter's role already (gathered from its cells).
+        """
+        m = self.static_mask(flt)[slots]
+        m &= self.at[slots] >= fresh_after
+        if not by_role and flt.role is not None:
+            m &= self.role[slots] == self.roles.get(flt.role, -1)
+        if flt.available:
+            m &= self.shift_end[slots] > now
         if flt.exclude is not None:
             m &= ~np.isin(self.ids[slots], np.asarray(flt.exclude, np.int64))
-        if flt.skill is not None and m.any():
-            skill = flt.skill
-            has = [skill in (p.skills if (p := self.person[int(s)]) is not None else ()) for s in slots]
-            m &= np.asarray(has, bool)
         return m
 
     def candidates(
@@ -286,10 +345,12 @@ class _Table:
     ) -> Candidates:
         """Gather people passing the in-memory filters ring by ring until ``want`` are surely nearest.
 
-        Stops once ``want`` of them have a chord within the bound of the unsearched
-        space, or after :data:`MAX_RINGS` rings (then every person is looked at).
+        The first step takes the point's cell and its 8 neighbours at once (ring 0 alone
+        rarely holds enough), then one ring at a time. Stops once ``want`` of them have a
+        chord within the bound of the unsearched space, or after :data:`MAX_RINGS` rings
+        (then every person is looked at).
         """
-        q = _ecef(np.asarray(lon), np.asarray(lat))
+        qx, qy, qz = _ecef_one(lon, lat)
         cx, cy = math.floor(lon / CELL_DEG), math.floor(lat / CELL_DEG)
         phi = math.radians(lat)
         rho = _A / math.sqrt(1.0 - _E2 * math.sin(phi) ** 2) * math.cos(phi)
@@ -299,14 +360,20 @@ class _Table:
             roles = [self.roles[flt.role]] if flt.role in self.roles else []
         else:
             roles = list(self.roles.values())
-        for r in range(MAX_RINGS + 1):
+        xyz = self.xyz
+        within = 0
+        for r in range(1, MAX_RINGS + 1):
             ring = _ring(self.cells, roles, cx, cy, r)
+            if r == 1:
+                ring += _ring(self.cells, roles, cx, cy, 0)
             if ring:
                 slots = np.fromiter(ring, np.int64, len(ring))
                 slots = slots[self.mask(slots, flt, fresh_after, now, by_role=True)]
                 if len(slots):
+                    p = xyz[slots]
+                    dx, dy, dz = p[:, 0] - qx, p[:, 1] - qy, p[:, 2] - qz
                     parts.append(slots)
-                    chords.append(np.sqrt(((self.xyz[slots] - q) ** 2).sum(axis=1)))
+                    chords.append(np.sqrt(dx * dx + dy * dy + dz * dz))
             bound = _bound(
                 lon,
                 lat,
@@ -316,12 +383,47 @@ class _Table:
                 (cy - r) * CELL_DEG,
                 (cy + r + 1) * CELL_DEG,
             )
-            if chords and sum(int((c <= bound).sum()) for c in chords) >= want:
-                return _ordered(lon, lat, parts, chords, bound)
+            if chords:
+                within = sum(int(np.count_nonzero(c <= bound)) for c in chords)
+            if within >= want:
+                return _ordered(lon, lat, parts, chords, bound, cx, cy, r, self.stamp(cx, cy, r))
         every = np.flatnonzero(self.located[: self.n])
         every = every[self.mask(every, flt, fresh_after, now)]
-        chord = np.sqrt(((self.xyz[every] - q) ** 2).sum(axis=1))
-        return _ordered(lon, lat, [every], [chord], math.inf)
+        p = xyz[every]
+        chord = np.sqrt(((p - np.asarray([qx, qy, qz])) ** 2).sum(axis=1))
+        return _ordered(lon, lat, [every], [chord], math.inf, cx, cy, -1, self.changes)
+
+    def unchanged(self, cands: Candidates) -> bool:
+        """Tell whether no write touched the cells ``cands`` were gathered from since."""
+        if cands.reach < 0:
+            return cands.stamp == self.changes
+        return cands.stamp == self.stamp(cands.cx, cands.cy, cands.reach)
+
+    def items(
+        self, slots: Sequence[int], dist: Sequence[float], loads: dict[int, int]
+    ) -> list[dict[str, Any]]:
+        """Build the answer's JSON-ready items (see :meth:`PeopleIndex.nearest_items`)."""
+        out = []
+        for s, d in zip(slots, dist, strict=True):
+            p = self.person[s]
+            assert p is not None and p.lon is not None and p.lat is not None and p.position_at is not None
+            out.append(
+                {
+                    "id": p.id,
+                    "name": p.name,
+                    "role": p.role,
+                    "distance_m": round(d, 1),
+                    "community": p.community_code,
+                    "phone": p.phone,
+                    "skills": list(p.skills),
+                    "party_member": p.party_member,
+                    "on_duty": p.on_duty,
+                    "capacity": p.capacity,
+                    "load": loads[p.id],
+                    "position": {"lon": p.lon, "lat": p.lat, "crs": "wgs84", "at": p.position_at},
+                }
+            )
+        return out
 
     def rows(self, slots: Sequence[int], dist: Sequence[float], loads: dict[int, int]) -> list[NearbyRow]:
         """Build the answer's rows for ``slots`` as :func:`api.store.sql.dispatch.nearest_straight` does."""
@@ -389,12 +491,23 @@ def _bound(lon: float, lat: float, rho: float, x0: float, x1: float, y0: float, 
 
 
 def _ordered(
-    lon: float, lat: float, parts: list[np.ndarray], chords: list[np.ndarray], bound: float
+    lon: float,
+    lat: float,
+    parts: list[np.ndarray],
+    chords: list[np.ndarray],
+    bound: float,
+    cx: int = 0,
+    cy: int = 0,
+    reach: int = -1,
+    stamp: int = -1,
 ) -> Candidates:
-    slots = np.concatenate(parts) if parts else np.zeros(0, np.int64)
-    chord = np.concatenate(chords) if chords else np.zeros(0)
+    if len(parts) == 1:
+        slots, chord = parts[0], chords[0]
+    else:
+        slots = np.concatenate(parts) if parts else np.zeros(0, np.int64)
+        chord = np.concatenate(chords) if chords else np.zeros(0)
     order = np.argsort(chord, kind="stable")
-    return Candidates(lon, lat, slots[order], chord[order], bound)
+    return Candidates(lon, lat, slots[order], chord[order], bound, cx, cy, reach, stamp)
 
 
 @dataclass(frozen=True, slots=True)
@@ -422,54 +535,62 @@ def rank(
 
     ``members`` (a branch filter): only these people qualify, and every one of them is known.
     """
-    ids, cap = table.ids, table.capacity
-
-    def qualifies(s: int) -> bool:
-        return not available or loads[int(ids[s])] < cap[s]
-
-    pairs = list(zip(cands.slots.tolist(), cands.chords.tolist(), strict=True))
+    slots, chords = cands.slots, cands.chords
     if members is not None:
-        pairs = [(s, c) for s, c in pairs if int(ids[s]) in members]
-    order = [s for s, _ in pairs]
+        keep = np.fromiter((int(i) in members for i in table.ids[slots].tolist()), bool, len(slots))
+        slots, chords = slots[keep], chords[keep]
+    cap = table.capacity
+    ids = table.ids[slots].tolist()
+    order = slots.tolist()
     # the first k available by chord (open loads not yet known are asked for)
-    picked: list[int] = []
+    picked: list[int] = []  # positions in ``order``
     unknown: list[int] = []
-    for s in order:
-        pid = int(ids[s])
-        if pid not in loads:
+    for j, pid in enumerate(ids):
+        load = loads.get(pid)
+        if load is None:
             unknown.append(pid)
-        elif qualifies(s):
-            picked.append(s)
+        elif not available or load < cap[order[j]]:
+            picked.append(j)
             if len(picked) >= k:
                 break
     if len(picked) < k:
         if unknown:
-            return Ranked([], [], unknown + _next_unknown(order, loads, ids, unknown, EXTRA), False)
+            return Ranked([], [], unknown + _next_unknown(ids, loads, unknown, EXTRA), False)
         if cands.bound < math.inf:
             return _WIDER
+        dist = _geodesic(table, slots, cands)
         upper = math.inf
+        w = len(order)
     else:
-        upper = float(_geodesic(table, np.asarray(picked, np.int64), cands).max())
+        # the geodesic exceeds the chord by a few parts in 10⁹ at these distances: one call
+        # usually covers everyone who may rank before the k-th (a second one when not)
+        last = float(chords[picked[-1]])
+        m = int(np.searchsorted(chords, last * (1.0 + 1e-6) + 1e-3, "right"))
+        dist = _geodesic(table, slots[:m], cands)
+        upper = float(dist[picked].max())
         if upper >= cands.bound:
             return _WIDER
-    # everyone whose chord is within the k-th geodesic distance may rank before it
-    within = [s for s, c in pairs if c <= upper + _EPS_M]
-    need = [int(ids[s]) for s in within if int(ids[s]) not in loads]
+        # everyone whose chord is within the k-th geodesic distance may rank before it
+        w = int(np.searchsorted(chords, upper + _EPS_M, "right"))
+        if w > m:
+            dist = np.concatenate([dist, _geodesic(table, slots[m:w], cands)])
+        dist = dist[:w]
+    need = [pid for pid in ids[:w] if pid not in loads]
     if need:
         return Ranked([], [], need, False)
-    keep = np.asarray([s for s in within if qualifies(s)], np.int64)
-    dist = _geodesic(table, keep, cands)
-    best = np.lexsort((ids[keep], dist))[:k]
-    return Ranked([int(keep[i]) for i in best], [float(dist[i]) for i in best], [], False)
+    if available:
+        ok = np.fromiter((loads[pid] < cap[s] for pid, s in zip(ids[:w], order[:w], strict=True)), bool, w)
+        keep_slots, keep_dist = slots[:w][ok], dist[ok]
+    else:
+        keep_slots, keep_dist = slots[:w], dist
+    best = np.lexsort((table.ids[keep_slots], keep_dist))[:k]
+    return Ranked(keep_slots[best].tolist(), keep_dist[best].tolist(), [], False)
 
 
-def _next_unknown(
-    order: list[int], loads: dict[int, int], ids: np.ndarray, got: list[int], n: int
-) -> list[int]:
+def _next_unknown(ids: list[int], loads: dict[int, int], got: list[int], n: int) -> list[int]:
     seen = set(got)
     out: list[int] = []
-    for s in order:
-        pid = int(ids[s])
+    for pid in ids:
         if pid not in loads and pid not in seen:
             out.append(pid)
             if len(out) >= n:
@@ -479,6 +600,8 @@ def _next_unknown(
 
 def _geodesic(table: _Table, slots: np.ndarray, cands: Candidates) -> np.ndarray:
     n = len(slots)
+    if not n:
+        return np.zeros(0)
     _, _, d = GEOD.inv(np.full(n, cands.lon), np.full(n, cands.lat), table.lon[slots], table.lat[slots])
     return np.asarray(d)
 
@@ -665,6 +788,34 @@ class PeopleIndex:
         Returns None when the index cannot answer (not built, a filter it does not
         hold, or the store changing faster than this request catches up): ask PostGIS.
         """
+        found = await self._ranked(lon, lat, k, flt, fresh_after)
+        return None if found is None else found[0].rows(found[1].slots, found[1].distances, found[2])
+
+    async def nearest_items(
+        self,
+        lon: float,
+        lat: float,
+        k: int,
+        flt: PeopleFilter,
+        fresh_after: dt.datetime,
+    ) -> list[dict[str, Any]] | None:
+        """Answer :meth:`nearest` as the JSON-ready items of the endpoint's straight mode.
+
+        Each item holds the fields of ``NearbyPersonOut`` in its order, as
+        :func:`api.services.dispatch.nearest.nearby_person` gives them (distance to 0.1 m):
+        the hot path serialises them without building and re-validating models.
+        """
+        found = await self._ranked(lon, lat, k, flt, fresh_after)
+        return None if found is None else found[0].items(found[1].slots, found[1].distances, found[2])
+
+    async def _ranked(
+        self,
+        lon: float,
+        lat: float,
+        k: int,
+        flt: PeopleFilter,
+        fresh_after: dt.datetime,
+    ) -> tuple[_Table, Ranked, dict[int, int]] | None:
         table = self._table
         if table is None or flt.exclude_task_id is not None:
             return None
@@ -677,11 +828,10 @@ class PeopleIndex:
         first: Candidates | None = None
         if branch is None:
             first = table.candidates(flt, lon, lat, fresh, now, want)
-            ask = [int(table.ids[s]) for s in first.slots[:want].tolist()]
+            ask = table.ids[first.slots[:want]].tolist()
         else:
             ask = []
         for _ in range(MAX_ROUNDS):
-            seen = table.changes
             if branch is None:
                 changes = await self._together(ask)  # applied by the sender
             else:
@@ -695,8 +845,8 @@ class PeopleIndex:
             while True:
                 if members is not None:
                     cands = self._members(table, members, flt, lon, lat, fresh, now)
-                elif first is not None and table.changes == seen:
-                    cands = first  # nothing the candidates depend on changed meanwhile
+                elif first is not None and table.unchanged(first):
+                    cands = first  # no write touched the cells the candidates came from meanwhile
                 else:
                     now = dt.datetime.now(dt.UTC).timestamp()
                     cands = first = table.candidates(flt, lon, lat, fresh, now, want)
@@ -707,7 +857,7 @@ class PeopleIndex:
                 first = None
             if not ranked.need_loads:
                 self.answered += 1
-                return table.rows(ranked.slots, ranked.distances, loads)
+                return table, ranked, loads
             ask = ranked.need_loads
         self.fallbacks += 1
         return None

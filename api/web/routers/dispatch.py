@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.routing import APIRoute
 
@@ -17,7 +18,6 @@ from api.web.fast import (
     FastRoute,
     fast_path,
     flag,
-    model_response,
     number,
     plain_query,
     short_text,
@@ -76,7 +76,7 @@ async def nearest_plain(request: Request, route: APIRoute) -> Response | None:
     async with authorized(request):
         principal = await current_principal(request)
         query = NearestQuery(point=make_point(lon, lat, crs), **filters)
-        people = await service.nearest_from(
+        items = await service.nearest_items(
             state.read_engine,
             principal,
             state.settings.dispatch,
@@ -84,7 +84,8 @@ async def nearest_plain(request: Request, route: APIRoute) -> Response | None:
             getattr(state, "people_index", None),
             getattr(state, "street_graph", None),
         )
-        return await model_response(route, people)
+        # the fields of NearbyPersonOut in its order; datetimes as pydantic writes them (UTC as Z)
+        return Response(orjson.dumps(items, option=orjson.OPT_UTC_Z), media_type="application/json")
 
 
 @router.get(
