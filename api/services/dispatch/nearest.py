@@ -178,16 +178,46 @@ def walk_in_memory(
     """Re-rank straight-line candidates by walking distance over the process's street graph."""
     if not cands:
         return [], True
-    pids = [0] + [c.id for c in cands]
-    snaps = dict(
-        zip(pids, graph.snap([lon] + [c.lon for c in cands], [lat] + [c.lat for c in cands]), strict=True)
+    order = walk_order(
+        graph,
+        lon,
+        lat,
+        k,
+        [c.id for c in cands],
+        [c.lon for c in cands],
+        [c.lat for c in cands],
+        [float(c.distance_m) for c in cands],
+        settings,
     )
+    return [(cands[j], w) for j, w in order], True
+
+
+def walk_order(
+    graph: StreetGraph,
+    lon: float,
+    lat: float,
+    k: int,
+    ids: list[int],
+    lons: list[float],
+    lats: list[float],
+    dists: list[float],
+    settings: DispatchSettings,
+) -> list[tuple[int, float | None]]:
+    """Rank candidates (given as lists) by walking distance over the street graph: positions and walks.
+
+    The ``k`` best, reachable first by walking distance then straight distance; None: unreachable.
+    """
+    if not ids:
+        return []
+    snaps = graph.snap([lon, *lons], [lat, *lats])
     origin = snaps[0]
-    ends = sorted({v for pid, s in snaps.items() if pid != 0 for v in (s.source, s.target)})
+    ends = sorted({v for s in snaps[1:] for v in (s.source, s.target)})
     # every walk worth ranking is within this radius; the ends beyond it are searched for after
-    limit = 3.0 * max(float(c.distance_m) for c in cands) + settings.walk_margin_m
+    limit = 3.0 * max(dists) + settings.walk_margin_m
     costs = graph.costs([origin.source, origin.target], ends, limit)
-    return _by_walk(cands, snaps, origin, costs, k), True
+    walks = [walk_distance(origin, s, costs) for s in snaps[1:]]
+    order = sorted(range(len(ids)), key=lambda j: (walks[j] is None, walks[j] or 0.0, dists[j]))
+    return [(j, walks[j]) for j in order[:k]]
 
 
 def _by_walk(
@@ -320,16 +350,14 @@ async def nearest_items(
     A straight query the people index answers comes as its items directly
     (:meth:`PeopleIndex.nearest_items`); any other through :func:`person_item`.
     """
-    if (
-        query.mode is Mode.straight
-        and index is not None
-        and index.ready
-        and query.party_branch is None
-        and query.party_grid is None
-    ):
-        flt = _area_filter(principal, query, settings)
-        fresh_after = rules.stale_before(rules.utcnow(), settings)
-        items = await index.nearest_items(query.point.lon, query.point.lat, query.k, flt, fresh_after)
+    if index is not None and index.ready and query.party_branch is None and query.party_grid is None:
+        items: list[dict[str, Any]] | None = None
+        if query.mode is Mode.straight:
+            flt = _area_filter(principal, query, settings)
+            fresh_after = rules.stale_before(rules.utcnow(), settings)
+            items = await index.nearest_items(query.point.lon, query.point.lat, query.k, flt, fresh_after)
+        elif graph is not None and graph.ready and graph.size and dispatch.known_pgrouting() is not None:
+            items = await _walk_items(_area_filter(principal, query, settings), settings, query, index, graph)
         if items is not None:
             return items
     return [person_item(p) for p in await nearest_from(engine, principal, settings, query, index, graph)]
@@ -357,3 +385,26 @@ async def _from_memory(
         return None
     ranked, _ = walk_in_memory(graph, lon, lat, query.k, cands, settings)
     return [walking_person(r, w, settings) for r, w in ranked]
+
+
+async def _walk_items(
+    flt: PeopleFilter,
+    settings: DispatchSettings,
+    query: NearestQuery,
+    index: PeopleIndex,
+    graph: StreetGraph,
+) -> list[dict[str, Any]] | None:
+    """Answer walking mode from memory as JSON-ready items (as :func:`_from_memory`, no rows built)."""
+    fresh_after = rules.stale_before(rules.utcnow(), settings)
+    lon, lat = query.point.lon, query.point.lat
+    found = await index.found(lon, lat, rules.walk_candidate_count(query.k, settings), flt, fresh_after)
+    if found is None:
+        return None
+    ids, lons, lats = found.points()
+    order = walk_order(graph, lon, lat, query.k, ids, lons, lats, found.distances, settings)
+    items = found.items([j for j, _ in order])
+    for item, (_, walk_m) in zip(items, order, strict=True):
+        walk_s = rules.walk_time_s(walk_m, settings)
+        item["walk_distance_m"] = None if walk_m is None else round(walk_m, 1)
+        item["walk_time_s"] = None if walk_s is None else round(walk_s, 1)
+    return items

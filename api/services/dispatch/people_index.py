@@ -606,6 +606,28 @@ def _geodesic(table: _Table, slots: np.ndarray, cands: Candidates) -> np.ndarray
     return np.asarray(d)
 
 
+@dataclass(frozen=True, slots=True)
+class Found:
+    """The people a nearest query found, nearest first: slots of a table, distances, open loads."""
+
+    table: _Table
+    slots: list[int]
+    distances: list[float]
+    loads: dict[int, int]
+
+    def points(self) -> tuple[list[int], list[float], list[float]]:
+        """Return their ids, longitudes and latitudes."""
+        t, s = self.table, self.slots
+        return t.ids[s].tolist(), t.lon[s].tolist(), t.lat[s].tolist()
+
+    def items(self, which: Sequence[int] | None = None) -> list[dict[str, Any]]:
+        """Return the JSON-ready items (:meth:`PeopleIndex.nearest_items`) of all or of ``which``."""
+        if which is None:
+            return self.table.items(self.slots, self.distances, self.loads)
+        s, d = self.slots, self.distances
+        return self.table.items([s[j] for j in which], [d[j] for j in which], self.loads)
+
+
 async def _keep(_conn: Any) -> None:
     """Return a connection to the pool as it is: it only ever reads, outside transactions.
 
@@ -805,8 +827,20 @@ class PeopleIndex:
         :func:`api.services.dispatch.nearest.nearby_person` gives them (distance to 0.1 m):
         the hot path serialises them without building and re-validating models.
         """
-        found = await self._ranked(lon, lat, k, flt, fresh_after)
-        return None if found is None else found[0].items(found[1].slots, found[1].distances, found[2])
+        found = await self.found(lon, lat, k, flt, fresh_after)
+        return None if found is None else found.items()
+
+    async def found(
+        self,
+        lon: float,
+        lat: float,
+        k: int,
+        flt: PeopleFilter,
+        fresh_after: dt.datetime,
+    ) -> Found | None:
+        """Answer :meth:`nearest` as the ranked people themselves (their items built on demand)."""
+        got = await self._ranked(lon, lat, k, flt, fresh_after)
+        return None if got is None else Found(got[0], got[1].slots, got[1].distances, got[2])
 
     async def _ranked(
         self,
