@@ -15,7 +15,7 @@ noded segments with ``source``/``target`` vertex ids that pgRouting walks on.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import shapely
@@ -24,9 +24,8 @@ from pyproj import Geod
 _GEOD = Geod(ellps="WGS84")
 
 
-@dataclass(frozen=True)
-class Snap:
-    """Where a point meets the street network."""
+class Snap(NamedTuple):
+    """Where a point meets the street network (a named tuple: walking mode builds ~20 per request)."""
 
     edge: int
     source: int

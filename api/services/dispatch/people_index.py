@@ -539,9 +539,8 @@ def rank(
     if members is not None:
         keep = np.fromiter((int(i) in members for i in table.ids[slots].tolist()), bool, len(slots))
         slots, chords = slots[keep], chords[keep]
-    cap = table.capacity
     ids = table.ids[slots].tolist()
-    order = slots.tolist()
+    caps = table.capacity[slots].tolist()  # plain ints: a NumPy scalar per comparison costs more
     # the first k available by chord (open loads not yet known are asked for)
     picked: list[int] = []  # positions in ``order``
     unknown: list[int] = []
@@ -549,7 +548,7 @@ def rank(
         load = loads.get(pid)
         if load is None:
             unknown.append(pid)
-        elif not available or load < cap[order[j]]:
+        elif not available or load < caps[j]:
             picked.append(j)
             if len(picked) >= k:
                 break
@@ -560,7 +559,7 @@ def rank(
             return _WIDER
         dist = _geodesic(table, slots, cands)
         upper = math.inf
-        w = len(order)
+        w = len(ids)
     else:
         # the geodesic exceeds the chord by a few parts in 10⁹ at these distances: one call
         # usually covers everyone who may rank before the k-th (a second one when not)
@@ -579,7 +578,7 @@ def rank(
     if need:
         return Ranked([], [], need, False)
     if available:
-        ok = np.fromiter((loads[pid] < cap[s] for pid, s in zip(ids[:w], order[:w], strict=True)), bool, w)
+        ok = np.asarray([loads[pid] < c for pid, c in zip(ids[:w], caps[:w], strict=True)], bool)
         keep_slots, keep_dist = slots[:w][ok], dist[ok]
     else:
         keep_slots, keep_dist = slots[:w], dist
