@@ -29,6 +29,14 @@ upper bound ``U`` of the k-th geodesic distance; every candidate with a chord wi
 PostGIS's ``ST_Distance(geography, geography, true)`` uses), ties by id; and the rings
 grow until nothing outside them can be within ``U`` (a rigorous lower bound: the meridian
 arc to the rectangle's parallels, the distance to the planes of its meridians).
+
+Per request the work is kept to a few NumPy calls: the filters that do not depend on the
+time (availability's duty and capacity, party, community, district, city, skill) are one
+boolean array per filter, cached and brought up to date from the log of written slots;
+after the catch-up a request gathers its candidates again only when a write touched one of
+the cells it searched (a count of writes per cell); the geodesic is computed once, on the
+candidates whose chord is within a hair of the k-th picked one (a second call covers the
+rare rest); and the hot path gets JSON-ready items instead of rows and models.
 """
 
 from __future__ import annotations
