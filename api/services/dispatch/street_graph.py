@@ -171,16 +171,18 @@ class StreetGraph:
         lines = g.lines[nearest]
         fraction = shapely.line_locate_point(lines, pts, normalized=True)
         offset = _offsets_m(lines, np.asarray(lons, float), np.asarray(lats, float))
+        # plain Python values, column by column (a NumPy scalar per field costs more than the Snap)
         return [
-            Snap(
-                edge=int(g.edge[j]),
-                source=int(g.source[j]),
-                target=int(g.target[j]),
-                length_m=float(g.length[j]),
-                fraction=float(fraction[i]),
-                offset_m=float(offset[i]),
+            Snap(*fields)
+            for fields in zip(
+                g.edge[nearest].tolist(),
+                g.source[nearest].tolist(),
+                g.target[nearest].tolist(),
+                g.length[nearest].tolist(),
+                np.asarray(fraction, float).tolist(),
+                np.asarray(offset, float).tolist(),
+                strict=True,
             )
-            for i, j in enumerate(nearest.tolist())
         ]
 
     def costs(
