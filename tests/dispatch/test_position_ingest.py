@@ -299,3 +299,35 @@ def test_batch_fast_and_standard_paths_answer_alike(client, live_city, hdr, crow
     assert fast.status_code == slow.status_code == 422
     assert fast.json() == slow.json()
     assert fast.json()["detail"][0]["loc"] == ["body", "pings", 2]
+
+
+@pytest.mark.parametrize(
+    "at", [dt.datetime(2026, 12, 1, 8, 30, tzinfo=dt.UTC), dt.datetime(2026, 12, 1, 8, 30, 0, 123456, tzinfo=dt.UTC)]
+)
+def test_the_ping_audit_entry_is_the_generic_one(at) -> None:
+    """The ping's hand-built audit entry holds exactly what ``audit.entry`` builds for it."""
+    from starlette.requests import Request
+
+    from api.auth.principal import Principal
+    from api.services.dispatch.positions import PING_ACTION, _ping_entry
+
+    principal = Principal(token_id=7, role="rider", person_id=42, city_code="340500")
+    scope = {
+        "type": "http",
+        "method": "PUT",
+        "path": "/api/v1/people/42/position",
+        "query_string": b"",
+        "headers": [(b"host", b"example.org")],
+        "client": ("10.1.2.3", 5000),
+        "server": ("example.org", 80),
+        "scheme": "http",
+        "root_path": "",
+    }
+    request = Request(scope)
+    generic = audit.entry(
+        principal, request, PING_ACTION, "people", 42, None, {"position_at": at, "pings": 1}, status=200
+    )
+    assert _ping_entry(principal, request, 42, at) == generic
+    assert _ping_entry(principal, None, 42, at) == audit.entry(
+        principal, None, PING_ACTION, "people", 42, None, {"position_at": at, "pings": 1}, status=200
+    )

@@ -76,7 +76,16 @@ def _json_object(body: bytes) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-def plain_ping(body: bytes) -> Ping | None:
+def _read_once(request: Request, value: dict[str, Any]) -> None:
+    """Leave the body's JSON on the request, so the trust step's input checks do not parse it again.
+
+    ``Request.json()`` answers what it finds there; orjson reads a plain body to the same
+    values as the standard library does.
+    """
+    request._json = value  # type: ignore[attr-defined]  # Request.json()'s own cache
+
+
+def plain_ping(body: bytes, request: Request | None = None) -> Ping | None:
     """Read a plain one-ping body (``lon``, ``lat`` numbers, a known ``crs``, an optional zoned ``at``).
 
     Anything else (a batch, a missing or extra field, a string for a number, a naive or
@@ -89,10 +98,12 @@ def plain_ping(body: bytes) -> Ping | None:
     if fields is None:
         return None
     lon, lat, crs, at = fields
+    if request is not None:
+        _read_once(request, value)
     return Ping.model_construct(lon=lon, lat=lat, crs=crs, at=at)
 
 
-def plain_batch(body: bytes) -> PositionsBatch | None:
+def plain_batch(body: bytes, request: Request | None = None) -> PositionsBatch | None:
     """Read a plain batch body (``pings``: a non-empty list of plain pings, each with ``person_id``).
 
     None for anything else: FastAPI reads it then (and names what is wrong).
@@ -117,6 +128,8 @@ def plain_batch(body: bytes) -> PositionsBatch | None:
             return None
         lon, lat, crs, at = fields
         pings.append(PersonPing.model_construct(person_id=person_id, lon=lon, lat=lat, crs=crs, at=at))
+    if request is not None:
+        _read_once(request, value)
     return PositionsBatch.model_construct(pings=pings)
 
 
@@ -126,7 +139,7 @@ def _is_json(request: Request) -> bool:
 
 async def positions_plain(request: Request, route: APIRoute) -> Response | None:
     """Answer a plain batch as :func:`put_positions` does (see :mod:`api.web.fast`): one transaction."""
-    batch = plain_batch(await request.body()) if _is_json(request) else None
+    batch = plain_batch(await request.body(), request) if _is_json(request) else None
     if batch is None:
         return None
     state = request.app.state
@@ -146,7 +159,7 @@ async def position_plain(request: Request, route: APIRoute) -> Response | None:
     person_id = small_int(request.path_params.get("person_id"))
     if not _is_json(request) or person_id is None:
         return None
-    ping = plain_ping(await request.body())
+    ping = plain_ping(await request.body(), request)
     if ping is None:
         return None
     state = request.app.state
