@@ -38,16 +38,16 @@ from __future__ import annotations
 
 import inspect
 import re
-from dataclasses import dataclass
 from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
 import orjson
 from fastapi import FastAPI, Request, Response
 from fastapi.routing import APIRoute, iter_route_contexts, serialize_response
-from starlette.routing import Match
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 #: a number FastAPI reads to the same float as Python does (no exponent, space, leading zero or sign but -)
@@ -176,7 +176,7 @@ def hot_table(app: FastAPI) -> dict[tuple[str, str], tuple[APIRoute, FastHandler
 
 
 def _literal_prefix(path: str) -> str:
-    """The fixed head of a path template (up to its first parameter)."""
+    """Return the fixed head of a path template (up to its first parameter)."""
     return path.split("{", 1)[0]
 
 

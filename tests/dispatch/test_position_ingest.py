@@ -302,7 +302,11 @@ def test_batch_fast_and_standard_paths_answer_alike(client, live_city, hdr, crow
 
 
 @pytest.mark.parametrize(
-    "at", [dt.datetime(2026, 12, 1, 8, 30, tzinfo=dt.UTC), dt.datetime(2026, 12, 1, 8, 30, 0, 123456, tzinfo=dt.UTC)]
+    "at",
+    [
+        dt.datetime(2026, 12, 1, 8, 30, tzinfo=dt.UTC),
+        dt.datetime(2026, 12, 1, 8, 30, 0, 123456, tzinfo=dt.UTC),
+    ],
 )
 def test_the_ping_audit_entry_is_the_generic_one(at) -> None:
     """The ping's hand-built audit entry holds exactly what ``audit.entry`` builds for it."""
@@ -331,3 +335,42 @@ def test_the_ping_audit_entry_is_the_generic_one(at) -> None:
     assert _ping_entry(principal, None, 42, at) == audit.entry(
         principal, None, PING_ACTION, "people", 42, None, {"position_at": at, "pings": 1}, status=200
     )
+
+
+def test_the_hot_pool_runs_the_ping_alone_and_translates_errors(db_url, live_city, crowd) -> None:
+    """Through the hot pool the relaxed commit stays in the ping's statement; errors come as SQLAlchemy's."""
+    from sqlalchemy.exc import DBAPIError
+
+    from api.store.driver import HotPool
+    from api.web.errors import sqlstate
+
+    pid, community, lon, lat = crowd[5]
+
+    async def go() -> tuple[bool, str, str]:
+        pool = HotPool(db_url, load_settings().db, size=1)  # one connection: the next statement reuses it
+        try:  # the test cluster commits asynchronously by default: the session asks for durable commits
+            await pool.fetchrow("SELECT set_config('synchronous_commit', 'on', false)")
+            box = Extent(lon - 1, lat - 1, lon + 1, lat + 1)
+            entry = audit.entry(None, None, "person.position", "people", pid, None, {"pings": 1})
+            written, row = await record_ping_at_once(
+                pool,
+                pid,
+                dt.datetime.now(dt.UTC),
+                lon,
+                lat,
+                ("340500", community, None),
+                {"340500": box},
+                entry,
+                durable=False,
+            )
+            assert row is not None and row.id == pid
+            seen = await pool.fetchrow("SELECT current_setting('synchronous_commit') AS s")
+            assert seen is not None
+            with pytest.raises(DBAPIError) as refused:
+                await pool.fetchrow("SELECT 1 / $1::int", 0)
+            return written, seen["s"], sqlstate(refused.value)
+        finally:
+            await pool.close()
+
+    written, setting, code = asyncio.run(go())
+    assert written and setting == "on" and code == "22012"

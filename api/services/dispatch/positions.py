@@ -38,6 +38,7 @@ from api.services.dispatch.inputs import Ping, PositionIn, PositionsBatch
 from api.services.dispatch.scope import refuse_other_person, require_person
 from api.services.dispatch.views import PositionsAccepted, ReportedPerson
 from api.settings import DispatchSettings
+from api.store.driver import HotPool
 from api.store.partitions import NO_CITY
 from api.store.sql import people as people_sql
 from api.store.sql import positions as sql
@@ -196,6 +197,7 @@ def reach(principal: Principal) -> tuple[str | None, str | None, str | None]:
 
 
 async def report_ping_at_once(
+    hot: HotPool,
     autocommit: AsyncEngine,
     engine: AsyncEngine,
     principal: Principal,
@@ -215,8 +217,11 @@ async def report_ping_at_once(
 
     Parameters
     ----------
+    hot
+        The pool the statement runs on (each statement its own transaction).
     autocommit
-        An engine whose connections run each statement as its own transaction.
+        An engine whose connections run each statement as its own transaction (the lookup
+        before refusing a ping that fails a check needing no database).
     engine
         The engine of the transactional fallback.
     principal, settings, person_id, ping, request
@@ -232,18 +237,17 @@ async def report_ping_at_once(
             await people.reachable_person(conn, principal, person_id)  # out of reach: 404 first
         raise
     entry = _ping_entry(principal, request, person_id, at)
-    async with autocommit.connect() as conn:
-        written, row = await sql.record_ping_at_once(
-            conn,
-            person_id,
-            at,
-            pt.lon,
-            pt.lat,
-            reach(principal),
-            people_sql.known_extents(),
-            entry,
-            durable=settings.durable_positions,
-        )
+    written, row = await sql.record_ping_at_once(
+        hot,
+        person_id,
+        at,
+        pt.lon,
+        pt.lat,
+        reach(principal),
+        people_sql.known_extents(),
+        entry,
+        durable=settings.durable_positions,
+    )
     if written and row is not None:
         _audited(request)
         return ReportedPerson(accepted=1, **people.person_fields(row, settings, now))

@@ -166,7 +166,14 @@ async def position_plain(request: Request, route: APIRoute) -> Response | None:
     async with authorized(request):
         principal = await current_principal(request)
         person = await positions.report_ping_at_once(
-            state.read_engine, state.engine, principal, state.settings.dispatch, person_id, ping, request
+            state.hot_pool,
+            state.read_engine,
+            state.engine,
+            principal,
+            state.settings.dispatch,
+            person_id,
+            ping,
+            request,
         )
         return await model_response(route, person)
 
