@@ -29,7 +29,6 @@ import asyncpg
 from sqlalchemy import TextClause
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, InterfaceError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.settings import DatabaseSettings
@@ -136,9 +135,10 @@ class HotPool:
     named ``wangge-api-hot`` in ``pg_stat_activity``.
 
     Errors are raised as SQLAlchemy raises them (:class:`sqlalchemy.exc.DBAPIError` with the
-    driver's error as ``orig``, bound values hidden; ``TimeoutError`` when every connection
-    stays busy past ``acquire_timeout_s``), so the web layer answers them as it answers
-    SQLAlchemy's (422, 503, 500).
+    driver's error as ``orig``, bound values hidden), so the web layer answers them as it answers
+    SQLAlchemy's (422, 503, 500). A request waits for a free connection as long as it
+    takes: each statement ends within the statement timeout, and the overload slots
+    (:mod:`api.web.middleware`) bound the requests in flight.
 
     Parameters
     ----------
@@ -150,11 +150,10 @@ class HotPool:
         At most this many connections (besides the engine's pool).
     """
 
-    def __init__(self, url: str, settings: DatabaseSettings, size: int = 8, acquire_timeout_s: float = 10.0):
+    def __init__(self, url: str, settings: DatabaseSettings, size: int = 8):
         self.dsn = psycopg_dsn(url)
         self.settings = settings
         self.size = size
-        self.acquire_timeout_s = acquire_timeout_s
         self._pool: asyncpg.Pool | None = None
         self._opening: asyncio.Lock | None = None
 
@@ -180,12 +179,10 @@ class HotPool:
     async def fetchrow(self, sql: str, *args: Any) -> Mapping[str, Any] | None:
         """Run ``sql`` (``$n`` placeholders) as its own transaction; return its first row (None: none)."""
         pool = self._pool or await self._open()
-        try:
-            async with pool.acquire(timeout=self.acquire_timeout_s) as conn:
+        try:  # no acquire timeout (its asyncio.wait_for costs per call): see the class docstring
+            async with pool.acquire() as conn:
                 row: Mapping[str, Any] | None = await conn.fetchrow(sql, *args)
                 return row
-        except TimeoutError as exc:
-            raise PoolTimeout("no connection of the hot pool came free in time") from exc
         except asyncpg.InterfaceError as exc:  # the connection was lost or is unusable: unavailable
             raise InterfaceError(sql, None, exc, hide_parameters=True) from exc
         except asyncpg.PostgresError as exc:  # refused by the server: answered by its SQLSTATE

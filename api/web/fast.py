@@ -61,6 +61,9 @@ _FAST = "__wangge_fast__"
 
 #: where :func:`plain_query` leaves the query it read (``scope["state"]``), for the trust step
 PLAIN_QUERY = "wangge.plain_query"
+#: where a fast path that read a *plain* JSON body (known keys; finite numbers, 64-bit integers,
+#: known texts without NUL; no geometry) leaves its nesting depth, for the trust step
+PLAIN_BODY = "wangge.plain_body"
 
 
 def fast_path(handler: FastHandler) -> Callable[[F], F]:

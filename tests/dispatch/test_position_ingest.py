@@ -327,11 +327,12 @@ def test_the_ping_audit_entry_is_the_generic_one(at) -> None:
         "scheme": "http",
         "root_path": "",
     }
-    request = Request(scope)
-    generic = audit.entry(
-        principal, request, PING_ACTION, "people", 42, None, {"position_at": at, "pings": 1}, status=200
-    )
-    assert _ping_entry(principal, request, 42, at) == generic
+    for path in ("/api/v1/people/42/position", "//api/v1/people/42/position", "/api/v1/people/4%3F2"):
+        request = Request({**scope, "path": path})
+        generic = audit.entry(
+            principal, request, PING_ACTION, "people", 42, None, {"position_at": at, "pings": 1}, status=200
+        )
+        assert _ping_entry(principal, request, 42, at) == generic
     assert _ping_entry(principal, None, 42, at) == audit.entry(
         principal, None, PING_ACTION, "people", 42, None, {"position_at": at, "pings": 1}, status=200
     )

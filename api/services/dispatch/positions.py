@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -32,9 +32,9 @@ from starlette.requests import HTTPConnection
 from api.auth import audit, policy
 from api.auth.principal import Principal
 from api.errors import InvalidInput
-from api.services.coords import WGSPoint, make_point
+from api.services.coords import CRSName, WGSPoint, make_point
 from api.services.dispatch import people, rules
-from api.services.dispatch.inputs import Ping, PositionIn, PositionsBatch
+from api.services.dispatch.inputs import PersonPing, Ping, PositionIn, PositionsBatch
 from api.services.dispatch.scope import refuse_other_person, require_person
 from api.services.dispatch.views import PositionsAccepted, ReportedPerson
 from api.settings import DispatchSettings
@@ -166,13 +166,18 @@ def _ping_entry(
     without its generic snapshot, masking and comparison: a ping's ``after`` holds a time
     stamp and a count, nothing personal.
     """
+    path = None
+    if request is not None:
+        path = request.scope["path"]
+        if path.startswith("//") or any(c in path for c in "?#\\"):  # what ``URL`` rewrites: let it
+            path = request.url.path
     return {
         "actor": principal.actor,
         "token_id": principal.token_id,
         "role": principal.role,
         "client_ip": audit.client_ip(request),
         "method": request.scope.get("method") if request is not None else None,
-        "path": request.url.path if request is not None else None,
+        "path": path,
         "action": PING_ACTION,
         "entity": "people",
         "entity_id": str(person_id),
@@ -259,6 +264,24 @@ async def report_ping_at_once(
 # --------------------------------------------------------------------------- batches of many people
 
 
+class PlainPing(NamedTuple):
+    """One ping of a batch as a route's fast path read it (already plain: see ``api.web.routers.people``).
+
+    The fields of :class:`api.services.dispatch.inputs.PersonPing`, without building a
+    pydantic model per ping (a batch holds hundreds).
+    """
+
+    person_id: int
+    lon: float
+    lat: float
+    crs: CRSName
+    at: dt.datetime | None
+
+
+#: one ping of a batch: as FastAPI validated it, or as the fast path read it
+AnyPing = PersonPing | PlainPing
+
+
 def _check_scope(principal: Principal, person_ids: Sequence[int], places: dict[int, PersonPlace]) -> None:
     """Raise at the first ping whose person the caller does not reach.
 
@@ -276,7 +299,7 @@ def _check_scope(principal: Principal, person_ids: Sequence[int], places: dict[i
         reached.add((place.city_code, place.community_code))
 
 
-def _check_times(pings: Sequence[Ping], now: dt.datetime, settings: DispatchSettings) -> list[dt.datetime]:
+def _check_times(pings: Sequence[AnyPing], now: dt.datetime, settings: DispatchSettings) -> list[dt.datetime]:
     """Each ping's time (None: now), refused at the first one in the future or past retention."""
     latest = now + dt.timedelta(seconds=settings.future_tolerance_s)
     cutoff = rules.history_cutoff(now, settings)
@@ -291,7 +314,7 @@ def _check_times(pings: Sequence[Ping], now: dt.datetime, settings: DispatchSett
     return ats
 
 
-def _to_wgs84(pings: Sequence[Ping]) -> tuple[np.ndarray, np.ndarray]:
+def _to_wgs84(pings: Sequence[AnyPing]) -> tuple[np.ndarray, np.ndarray]:
     """Every ping in WGS84 (converted per system in bulk); refused at the first bad coordinate."""
     lon = np.fromiter((p.lon for p in pings), dtype=np.float64, count=len(pings))
     lat = np.fromiter((p.lat for p in pings), dtype=np.float64, count=len(pings))
@@ -312,7 +335,7 @@ async def _check_cities(
     cities: Sequence[str],
     lon: np.ndarray,
     lat: np.ndarray,
-    pings: Sequence[Ping],
+    pings: Sequence[AnyPing],
     settings: DispatchSettings,
 ) -> None:
     """Refuse the first ping far outside its person's city (inside the bounding box: accepted at once)."""
@@ -348,7 +371,7 @@ async def report_batch(
     conn: AsyncConnection,
     principal: Principal,
     settings: DispatchSettings,
-    batch: PositionsBatch,
+    batch: PositionsBatch | Sequence[PlainPing],
     request: HTTPConnection | None = None,
 ) -> PositionsAccepted:
     """Record many people's pings at once (a delivery platform's gateway, the simulator): all or nothing.
@@ -362,7 +385,7 @@ async def report_batch(
     settings
         As for :func:`report_ping`, and the largest batch.
     batch
-        Pings, each naming its person.
+        Pings, each naming its person (the validated body, or the fast path's plain pings).
     request
         The HTTP request, for the audit entry.
 
@@ -377,7 +400,7 @@ async def report_batch(
         As for :func:`report_ping`, located at the first offending ping
         (``["body", "pings", i, ...]``); nothing is stored then.
     """
-    pings = batch.pings
+    pings: Sequence[AnyPing] = batch.pings if isinstance(batch, PositionsBatch) else batch
     if len(pings) > settings.max_batch:
         raise InvalidInput(f"at most {settings.max_batch} pings per request", loc=["body", "pings"])
     now = rules.utcnow()
