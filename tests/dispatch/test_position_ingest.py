@@ -136,6 +136,34 @@ def test_fast_and_standard_paths_answer_alike(client, live_city, hdr, crowd) -> 
         assert f["loc"] == w["loc"] and f["msg"].split("(server time")[0] == w["msg"].split("(server time")[0]
 
 
+def test_the_ping_is_served_before_the_routing_with_the_trust_steps(client, live_city, tokens, crowd) -> None:
+    """``HotRoutes`` takes the ping (a path parameter); credentials, role, input limits refuse as before."""
+    from api.web.fast import hot_patterns
+
+    assert "/api/v1/people/{person_id}/position" in [p.route.path for p in hot_patterns(client.app)["PUT"]]
+    pid, _, lon, lat = crowd[3]
+    body = {"lon": lon, "lat": lat, "crs": "wgs84"}
+    anonymous = client.put(f"/api/v1/people/{pid}/position", json=body)
+    assert anonymous.status_code == 401 and anonymous.json()["detail"][0]["loc"] == [
+        "header",
+        "authorization",
+    ]
+    wrong = client.put(f"/api/v1/people/{pid}/position", json=body, headers=auth("not-a-token"))
+    assert wrong.status_code == 401
+    for path in (
+        f"/api/v1/people/{pid}x/position",
+        "/api/v1/people/0/position",
+    ):
+        fast = client.put(path, json=body, headers=auth(tokens("dispatcher")))
+        assert fast.status_code == 422 and fast.json()["detail"][0]["loc"][0] == "path", (path, fast.text)
+    nul = client.put(
+        f"/api/v1/people/{pid}/position",
+        json={**body, "crs": "wgs84\u0000"},
+        headers=auth(tokens("dispatcher")),
+    )
+    assert nul.status_code == 422
+
+
 def test_scope_is_kept_by_the_single_statement(client, live_city, tokens, crowd) -> None:
     mine, other = crowd[0], crowd[-1]
     scoped = auth(tokens("dispatcher", community_code=mine[1], city_code="340500"))
