@@ -29,6 +29,7 @@ from api.services.areas.grid_index import CHANNEL, GridIndex
 from api.services.dispatch import street_graph
 from api.services.dispatch.people_index import PeopleIndex
 from api.settings import Settings, load_settings
+from api.store.driver import HotPool
 from api.store.engine import make_async_engine, make_replica_engine, resolve_url
 from api.store.listen import Listener
 from api.store.live_send import LiveSender
@@ -72,6 +73,8 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         engine = make_async_engine(url, settings.db)
         app.state.engine = engine
         app.state.read_engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+        # single-statement hot paths (one position ping): asyncpg's own pool, cheaper to check out
+        app.state.hot_pool = HotPool(url, settings.db)
         guard.engine = app.state.read_engine
         # reads that may lag (maps, tiles, OGC, KPIs, dashboard): the replica while it keeps up
         read_url = settings.db.database_read_url
@@ -117,6 +120,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             await index.close()
             guard.cache.switch(False)
             await replica.close()
+            await app.state.hot_pool.close()
             await engine.dispose()
 
     app = FastAPI(

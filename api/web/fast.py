@@ -25,6 +25,13 @@ request through the application's included routers costs more than answering a l
 A domain error raised by the fast path is answered by the application's own exception
 handler for it, as the routing would have; a request the fast path declines continues
 down the normal stack.
+
+Routes with path parameters (``/api/v1/people/{person_id}/position``) are served the same
+way (:func:`hot_patterns`): the request path is matched with the route's own regular
+expression and parameter convertors, and only when no route before it in the routing order
+matches the request fully (the routes that could — same method, a compatible fixed prefix —
+are found once; each is asked at request time), so a request reaches exactly the endpoint
+the routing would choose, with the same ``path_params``.
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ from __future__ import annotations
 import inspect
 import re
 from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
 import orjson
@@ -39,6 +47,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.routing import APIRoute, iter_route_contexts, serialize_response
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 #: a number FastAPI reads to the same float as Python does (no exponent, space, leading zero or sign but -)
@@ -52,6 +61,9 @@ _FAST = "__wangge_fast__"
 
 #: where :func:`plain_query` leaves the query it read (``scope["state"]``), for the trust step
 PLAIN_QUERY = "wangge.plain_query"
+#: where a fast path that read a *plain* JSON body (known keys; finite numbers, 64-bit integers,
+#: known texts without NUL; no geometry) leaves its nesting depth, for the trust step
+PLAIN_BODY = "wangge.plain_body"
 
 
 def fast_path(handler: FastHandler) -> Callable[[F], F]:
@@ -166,6 +178,65 @@ def hot_table(app: FastAPI) -> dict[tuple[str, str], tuple[APIRoute, FastHandler
     return {key: value for key, value in table.items() if seen[key[1]] == 1}
 
 
+def _literal_prefix(path: str) -> str:
+    """Return the fixed head of a path template (up to its first parameter)."""
+    return path.split("{", 1)[0]
+
+
+@dataclass(frozen=True)
+class HotPattern:
+    """A route with path parameters served before the routing, and the routes that may shadow it."""
+
+    route: APIRoute
+    fast: FastHandler
+    #: routes before it in the routing order that could match a request it matches (asked per request)
+    earlier: tuple[Any, ...]
+
+    def match(self, scope: Scope, path: str) -> dict[str, Any] | None:
+        """Return the request's path parameters when this route is the one the routing would choose."""
+        found = self.route.path_regex.match(path)
+        if found is None:
+            return None
+        for ctx in self.earlier:
+            if ctx.matches(scope)[0] == Match.FULL:
+                return None
+        convertors = self.route.param_convertors
+        return {key: convertors[key].convert(value) for key, value in found.groupdict().items()}
+
+
+def hot_patterns(app: FastAPI) -> dict[str, tuple[HotPattern, ...]]:
+    """Return the fast paths of ``app``'s routes with path parameters, by method.
+
+    As for :func:`hot_table`, a template that two routes declare is left to the routing.
+    Each keeps the earlier routes (plain routes and mounts included) whose fixed prefix is
+    compatible with its own and whose methods include the method (or that have none).
+    """
+    contexts = list(iter_route_contexts(app.router.routes))
+    seen: dict[str, int] = {}
+    for ctx in contexts:
+        seen[str(ctx.path)] = seen.get(str(ctx.path), 0) + 1
+    table: dict[str, list[HotPattern]] = {}
+    for i, ctx in enumerate(contexts):
+        route = ctx.original_route
+        fast: FastHandler | None = getattr(getattr(route, "endpoint", None), _FAST, None)
+        path = str(ctx.path)
+        if not isinstance(route, APIRoute) or fast is None or not route.param_convertors or seen[path] > 1:
+            continue
+        head = _literal_prefix(path)
+        for method in (route.methods or set()) - {"HEAD"}:
+            earlier = tuple(
+                other
+                for other in contexts[:i]
+                if (other.methods is None or method in other.methods)
+                and (
+                    _literal_prefix(str(other.path)).startswith(head)
+                    or head.startswith(_literal_prefix(str(other.path)))
+                )
+            )
+            table.setdefault(method, []).append(HotPattern(route, fast, earlier))
+    return {method: tuple(found) for method, found in table.items()}
+
+
 def _replayed(request: Request, receive: Receive) -> Receive:
     """Return ``receive``, first giving back the body a declining fast path already read (if it did)."""
     body: bytes | None = getattr(request, "_body", None)
@@ -180,7 +251,7 @@ def _replayed(request: Request, receive: Receive) -> Receive:
 
 
 class HotRoutes:
-    """Offer requests for a fixed-path route with a fast path to it before FastAPI's routing.
+    """Offer requests for a route with a fast path to it before FastAPI's routing.
 
     Parameters
     ----------
@@ -195,6 +266,7 @@ class HotRoutes:
         self.app = app
         self.application = application
         self.table: dict[tuple[str, str], tuple[APIRoute, FastHandler]] | None = None
+        self.patterns: dict[str, tuple[HotPattern, ...]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Handle one ASGI call."""
@@ -202,14 +274,24 @@ class HotRoutes:
             await self.app(scope, receive, send)
             return
         if self.table is None:
+            self.patterns = hot_patterns(self.application)
             self.table = hot_table(self.application)
-        path, root = scope["path"], scope.get("root_path", "")
-        hot = self.table.get((scope["method"], path[len(root) :] if root and path.startswith(root) else path))
+        path, root, method = scope["path"], scope.get("root_path", ""), scope["method"]
+        if root and path.startswith(root):
+            path = path[len(root) :]
+        hot = self.table.get((method, path))
+        params: dict[str, Any] | None = {}
         if hot is None:
+            for pattern in self.patterns.get(method, ()):
+                params = pattern.match(scope, path)
+                if params is not None:
+                    hot = pattern.route, pattern.fast
+                    break
+        if hot is None or params is None:
             await self.app(scope, receive, send)
             return
         route, fast = hot
-        scope["route"], scope["endpoint"], scope["path_params"] = route, route.endpoint, {}
+        scope["route"], scope["endpoint"], scope["path_params"] = route, route.endpoint, params
         request = Request(scope, receive, send)
         try:
             response = await fast(request, route)

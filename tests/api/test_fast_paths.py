@@ -17,7 +17,16 @@ from fastapi.testclient import TestClient
 from starlette.requests import Request
 from starlette.responses import Response
 
-from api.web.fast import FastRoute, HotRoutes, fast_path, hot_table, json_response, number, plain_query
+from api.web.fast import (
+    FastRoute,
+    HotRoutes,
+    fast_path,
+    hot_patterns,
+    hot_table,
+    json_response,
+    number,
+    plain_query,
+)
 from tests.conftest import auth
 
 POINTS = """
@@ -123,8 +132,8 @@ def test_locate_credentials_and_scope_as_fastapi(
         assert fast == slow and fast[0] == status, (name, fast)
 
 
-def test_hot_routes_serve_fixed_paths_only_and_leave_shared_paths_to_the_routing() -> None:
-    """Fast paths before the routing: fixed paths only, never one two routes declare."""
+def test_hot_routes_serve_routes_before_the_routing_and_leave_shared_paths_to_it() -> None:
+    """Fast paths before the routing: never a path two routes declare, never a shadowed route."""
     calls: list[tuple[str, bool]] = []  # (route, reached through FastAPI's routing)
 
     async def quick(request: Request, route: APIRoute) -> Response | None:
@@ -147,6 +156,19 @@ def test_hot_routes_serve_fixed_paths_only_and_leave_shared_paths_to_the_routing
     async def item(code: str) -> dict[str, str]:
         return {"slow": code}
 
+    @router.get("/item/special")
+    async def special() -> dict[str, str]:  # declared after /item/{code}: never reached for /item/…
+        return {"slow": "special"}
+
+    @router.get("/thing/fixed")
+    async def thing_fixed() -> dict[str, str]:  # declared before /thing/{code}: the routing picks it
+        return {"slow": "fixed"}
+
+    @router.get("/thing/{code}")
+    @fast_path(quick)
+    async def thing(code: int) -> dict[str, str]:
+        return {"slow": str(code)}
+
     @router.get("/shared")
     @fast_path(quick)
     async def shared_get() -> dict[str, str]:
@@ -164,14 +186,21 @@ def test_hot_routes_serve_fixed_paths_only_and_leave_shared_paths_to_the_routing
 
     app.add_exception_handler(ValueError, refused)
     app.add_middleware(HotRoutes, application=app)
-    assert set(hot_table(app)) == {("GET", "/one")}  # no path parameters, no path two routes declare
+    assert set(hot_table(app)) == {("GET", "/one")}  # fixed paths, no path two routes declare
+    patterns = hot_patterns(app)["GET"]
+    assert [p.route.path for p in patterns] == ["/item/{code}", "/thing/{code}"]
+    assert [str(c.path) for c in patterns[1].earlier] == ["/thing/fixed"]  # those that may shadow it
     with TestClient(app) as c:
         assert c.get("/one").json() == {"fast": "/one"}
         assert c.get("/one?decline=1").json() == {"slow": "/one"}  # declined: FastAPI's handler
         failed = c.get("/one?fail=1")  # an error in the fast path: the application's handler for it
         assert (failed.status_code, failed.json()) == (409, {"refused": "refused in the fast path"})
-        # the others reach their fast path through the routing (FastRoute), as before
-        assert c.get("/item/7").json() == {"fast": "/item/{code}"}
+        assert c.get("/item/7").json() == {"fast": "/item/{code}"}  # a path parameter: before the routing
+        assert c.get("/item/special").json() == {"fast": "/item/{code}"}  # the routing's choice too
+        assert c.get("/thing/fixed").json() == {"slow": "fixed"}  # shadowed: left to the routing
+        assert c.get("/thing/3?decline=1").json() == {"slow": "3"}  # converted by FastAPI, as declared
+        assert c.get("/item/7/more").status_code == 404
+        # a path two routes declare reaches its fast path through the routing (FastRoute), as before
         assert c.get("/shared").json() == {"fast": "/shared"}
         assert c.post("/shared").json() == {"slow": "post"}
         assert c.post("/one").status_code == 405  # a method the route lacks: FastAPI's answer
@@ -180,7 +209,10 @@ def test_hot_routes_serve_fixed_paths_only_and_leave_shared_paths_to_the_routing
         ("/one", False),  # declined before the routing, then offered again by FastRoute
         ("/one", True),
         ("/one", False),
-        ("/item/{code}", True),
+        ("/item/{code}", False),
+        ("/item/{code}", False),
+        ("/thing/{code}", False),
+        ("/thing/{code}", True),
         ("/shared", True),
     ]
 

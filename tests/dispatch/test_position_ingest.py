@@ -136,6 +136,34 @@ def test_fast_and_standard_paths_answer_alike(client, live_city, hdr, crowd) -> 
         assert f["loc"] == w["loc"] and f["msg"].split("(server time")[0] == w["msg"].split("(server time")[0]
 
 
+def test_the_ping_is_served_before_the_routing_with_the_trust_steps(client, live_city, tokens, crowd) -> None:
+    """``HotRoutes`` takes the ping (a path parameter); credentials, role, input limits refuse as before."""
+    from api.web.fast import hot_patterns
+
+    assert "/api/v1/people/{person_id}/position" in [p.route.path for p in hot_patterns(client.app)["PUT"]]
+    pid, _, lon, lat = crowd[3]
+    body = {"lon": lon, "lat": lat, "crs": "wgs84"}
+    anonymous = client.put(f"/api/v1/people/{pid}/position", json=body)
+    assert anonymous.status_code == 401 and anonymous.json()["detail"][0]["loc"] == [
+        "header",
+        "authorization",
+    ]
+    wrong = client.put(f"/api/v1/people/{pid}/position", json=body, headers=auth("not-a-token"))
+    assert wrong.status_code == 401
+    for path in (
+        f"/api/v1/people/{pid}x/position",
+        "/api/v1/people/0/position",
+    ):
+        fast = client.put(path, json=body, headers=auth(tokens("dispatcher")))
+        assert fast.status_code == 422 and fast.json()["detail"][0]["loc"][0] == "path", (path, fast.text)
+    nul = client.put(
+        f"/api/v1/people/{pid}/position",
+        json={**body, "crs": "wgs84\u0000"},
+        headers=auth(tokens("dispatcher")),
+    )
+    assert nul.status_code == 422
+
+
 def test_scope_is_kept_by_the_single_statement(client, live_city, tokens, crowd) -> None:
     mine, other = crowd[0], crowd[-1]
     scoped = auth(tokens("dispatcher", community_code=mine[1], city_code="340500"))
@@ -299,3 +327,79 @@ def test_batch_fast_and_standard_paths_answer_alike(client, live_city, hdr, crow
     assert fast.status_code == slow.status_code == 422
     assert fast.json() == slow.json()
     assert fast.json()["detail"][0]["loc"] == ["body", "pings", 2]
+
+
+@pytest.mark.parametrize(
+    "at",
+    [
+        dt.datetime(2026, 12, 1, 8, 30, tzinfo=dt.UTC),
+        dt.datetime(2026, 12, 1, 8, 30, 0, 123456, tzinfo=dt.UTC),
+    ],
+)
+def test_the_ping_audit_entry_is_the_generic_one(at) -> None:
+    """The ping's hand-built audit entry holds exactly what ``audit.entry`` builds for it."""
+    from starlette.requests import Request
+
+    from api.auth.principal import Principal
+    from api.services.dispatch.positions import PING_ACTION, _ping_entry
+
+    principal = Principal(token_id=7, role="rider", person_id=42, city_code="340500")
+    scope = {
+        "type": "http",
+        "method": "PUT",
+        "path": "/api/v1/people/42/position",
+        "query_string": b"",
+        "headers": [(b"host", b"example.org")],
+        "client": ("10.1.2.3", 5000),
+        "server": ("example.org", 80),
+        "scheme": "http",
+        "root_path": "",
+    }
+    for path in ("/api/v1/people/42/position", "//api/v1/people/42/position", "/api/v1/people/4%3F2"):
+        request = Request({**scope, "path": path})
+        generic = audit.entry(
+            principal, request, PING_ACTION, "people", 42, None, {"position_at": at, "pings": 1}, status=200
+        )
+        assert _ping_entry(principal, request, 42, at) == generic
+    assert _ping_entry(principal, None, 42, at) == audit.entry(
+        principal, None, PING_ACTION, "people", 42, None, {"position_at": at, "pings": 1}, status=200
+    )
+
+
+def test_the_hot_pool_runs_the_ping_alone_and_translates_errors(db_url, live_city, crowd) -> None:
+    """Through the hot pool the relaxed commit stays in the ping's statement; errors come as SQLAlchemy's."""
+    from sqlalchemy.exc import DBAPIError
+
+    from api.store.driver import HotPool
+    from api.web.errors import sqlstate
+
+    pid, community, lon, lat = crowd[5]
+
+    async def go() -> tuple[bool, str, str]:
+        pool = HotPool(db_url, load_settings().db, size=1)  # one connection: the next statement reuses it
+        try:  # the test cluster commits asynchronously by default: the session asks for durable commits
+            await pool.fetchrow("SELECT set_config('synchronous_commit', 'on', false)")
+            box = Extent(lon - 1, lat - 1, lon + 1, lat + 1)
+            entry = audit.entry(None, None, "person.position", "people", pid, None, {"pings": 1})
+            written, row = await record_ping_at_once(
+                pool,
+                pid,
+                dt.datetime.now(dt.UTC),
+                lon,
+                lat,
+                ("340500", community, None),
+                {"340500": box},
+                entry,
+                durable=False,
+            )
+            assert row is not None and row.id == pid
+            seen = await pool.fetchrow("SELECT current_setting('synchronous_commit') AS s")
+            assert seen is not None
+            with pytest.raises(DBAPIError) as refused:
+                await pool.fetchrow("SELECT 1 / $1::int", 0)
+            return written, seen["s"], sqlstate(refused.value)
+        finally:
+            await pool.close()
+
+    written, setting, code = asyncio.run(go())
+    assert written and setting == "on" and code == "22012"

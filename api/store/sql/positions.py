@@ -32,6 +32,7 @@ import numpy as np
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from api.store.driver import HotPool
 from api.store.sql.people import Extent, PersonPlace, PersonRow, open_load
 
 #: the columns of one audit row as :func:`api.auth.audit.entry` builds them, cast for a SELECT list
@@ -171,7 +172,7 @@ _AUDIT_ORDER = (
 
 
 async def record_ping_at_once(
-    conn: AsyncConnection,
+    conn: AsyncConnection | HotPool,
     person_id: int,
     at: dt.datetime,
     lon: float,
@@ -186,7 +187,8 @@ async def record_ping_at_once(
     Parameters
     ----------
     conn
-        An autocommit connection (no transaction open on it): the statement commits alone.
+        The hot pool (:class:`api.store.driver.HotPool`), or an autocommit connection (no
+        transaction open on it): either way the statement commits alone.
     person_id, at, lon, lat
         The ping, already checked and in WGS84.
     area
@@ -204,11 +206,12 @@ async def record_ping_at_once(
         ``(written, person)``: whether the ping was stored (committed when this returns),
         and the person after it (None: no such person).
     """
-    raw = await conn.get_raw_connection()
-    driver: Any = raw.driver_connection
+    runner: Any = conn
+    if isinstance(conn, AsyncConnection):
+        runner = (await conn.get_raw_connection()).driver_connection
     cities = list(extents)
     boxes = [extents[c] for c in cities]
-    row = await driver.fetchrow(
+    row = await runner.fetchrow(
         _PING_AT_ONCE,
         person_id,
         at,

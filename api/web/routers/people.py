@@ -16,7 +16,7 @@ from fastapi.routing import APIRoute
 
 from api.services.coords import CRSName
 from api.services.dispatch import people, points, positions
-from api.services.dispatch.inputs import AvailabilityIn, PersonPing, Ping, PositionIn, PositionsBatch
+from api.services.dispatch.inputs import AvailabilityIn, Ping, PositionIn, PositionsBatch
 from api.services.dispatch.views import (
     PersonView,
     PointsView,
@@ -26,7 +26,7 @@ from api.services.dispatch.views import (
 )
 from api.web.authorize import authorized
 from api.web.deps import ConnDep, DispatchSettingsDep, MapWrite, PrincipalDep, TxDep, current_principal
-from api.web.fast import FastRoute, fast_path, model_response, small_int
+from api.web.fast import PLAIN_BODY, FastRoute, fast_path, model_response, small_int
 from api.web.schemas.dispatch import (
     PersonOut,
     PointsOut,
@@ -58,8 +58,8 @@ def _plain_fields(value: dict[str, Any]) -> tuple[float, float, CRSName, dt.date
     if type(lon) not in (int, float) or type(lat) not in (int, float):  # a bool is not a number here
         return None
     assert isinstance(lon, int | float) and isinstance(lat, int | float)
-    if crs is None or not (math.isfinite(lon) and math.isfinite(lat)):
-        return None
+    if crs is None or not (math.isfinite(lon) and math.isfinite(lat)) or max(abs(lon), abs(lat)) >= 2**63:
+        return None  # (integers beyond 64 bits: the trust step's refusal, through FastAPI)
     when = None
     if "at" in value:
         if not isinstance(at, str) or not _AT.fullmatch(at):
@@ -76,7 +76,20 @@ def _json_object(body: bytes) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-def plain_ping(body: bytes) -> Ping | None:
+def _read_once(request: Request, value: dict[str, Any], depth: int) -> None:
+    """Leave the body's JSON on the request, and note it plain, so the trust step does not read it again.
+
+    ``Request.json()`` answers what it finds there (orjson reads a plain body to the same
+    values as the standard library does); :data:`api.web.fast.PLAIN_BODY` tells the trust
+    step's input checks that the body holds only known keys, finite numbers, 64-bit
+    integers and known texts without NUL, ``depth`` levels deep — nothing they refuse but
+    too deep a nesting, which they still compare with their limit.
+    """
+    request._json = value  # Request.json()'s own cache
+    request.scope.setdefault("state", {})[PLAIN_BODY] = depth
+
+
+def plain_ping(body: bytes, request: Request | None = None) -> Ping | None:
     """Read a plain one-ping body (``lon``, ``lat`` numbers, a known ``crs``, an optional zoned ``at``).
 
     Anything else (a batch, a missing or extra field, a string for a number, a naive or
@@ -89,11 +102,13 @@ def plain_ping(body: bytes) -> Ping | None:
     if fields is None:
         return None
     lon, lat, crs, at = fields
+    if request is not None:
+        _read_once(request, value, 1)
     return Ping.model_construct(lon=lon, lat=lat, crs=crs, at=at)
 
 
-def plain_batch(body: bytes) -> PositionsBatch | None:
-    """Read a plain batch body (``pings``: a non-empty list of plain pings, each with ``person_id``).
+def plain_batch(body: bytes, request: Request | None = None) -> list[positions.PlainPing] | None:
+    """Read a plain batch body (``pings``: a non-empty list of plain pings, each with ``person_id``) as rows.
 
     None for anything else: FastAPI reads it then (and names what is wrong).
     """
@@ -105,7 +120,8 @@ def plain_batch(body: bytes) -> PositionsBatch | None:
         or not value["pings"]
     ):
         return None
-    pings: list[PersonPing] = []
+    pings: list[positions.PlainPing] = []
+    plain = positions.PlainPing
     for item in value["pings"]:
         if not isinstance(item, dict) or not item.keys() <= _BATCH_KEYS:
             return None
@@ -116,8 +132,10 @@ def plain_batch(body: bytes) -> PositionsBatch | None:
         if fields is None:
             return None
         lon, lat, crs, at = fields
-        pings.append(PersonPing.model_construct(person_id=person_id, lon=lon, lat=lat, crs=crs, at=at))
-    return PositionsBatch.model_construct(pings=pings)
+        pings.append(plain(person_id, lon, lat, crs, at))
+    if request is not None:
+        _read_once(request, value, 3)
+    return pings
 
 
 def _is_json(request: Request) -> bool:
@@ -126,7 +144,7 @@ def _is_json(request: Request) -> bool:
 
 async def positions_plain(request: Request, route: APIRoute) -> Response | None:
     """Answer a plain batch as :func:`put_positions` does (see :mod:`api.web.fast`): one transaction."""
-    batch = plain_batch(await request.body()) if _is_json(request) else None
+    batch = plain_batch(await request.body(), request) if _is_json(request) else None
     if batch is None:
         return None
     state = request.app.state
@@ -146,14 +164,21 @@ async def position_plain(request: Request, route: APIRoute) -> Response | None:
     person_id = small_int(request.path_params.get("person_id"))
     if not _is_json(request) or person_id is None:
         return None
-    ping = plain_ping(await request.body())
+    ping = plain_ping(await request.body(), request)
     if ping is None:
         return None
     state = request.app.state
     async with authorized(request):
         principal = await current_principal(request)
         person = await positions.report_ping_at_once(
-            state.read_engine, state.engine, principal, state.settings.dispatch, person_id, ping, request
+            state.hot_pool,
+            state.read_engine,
+            state.engine,
+            principal,
+            state.settings.dispatch,
+            person_id,
+            ping,
+            request,
         )
         return await model_response(route, person)
 
