@@ -14,8 +14,12 @@ kept with the time they were seen; the lag is the age of the oldest of them (0 w
 replica has replayed everything the primary had written at the last check). An idle primary
 thus never makes an up-to-date replica look late, as ``now() - pg_last_xact_replay_timestamp()``
 would, and the two machines' clocks need not agree; the figure is exact to one check
-interval. A server that is not in recovery (the URL names a primary, or a promoted standby)
-has no lag to measure and is used as it is.
+interval. The written position is the one compared, not the insert position: WAL of commits
+that do not wait for the disk (``synchronous_commit`` off, as position reports commit) counts
+once the WAL writer has written it, at most three ``wal_writer_delay`` later; the insert
+position may rest past the last record (a page header) on an idle primary, which would make a
+caught-up replica look ever later. A server that is not in recovery (the URL names a
+primary, or a promoted standby) has no lag to measure and is used as it is.
 
 **Between two checks** a replica that went away is noticed by the request that meets it: its
 pool pings a connection before lending it (``pool_pre_ping``), a failed ping or connect marks

@@ -128,8 +128,19 @@ class Replay:
         self.caught_up()
 
     def caught_up(self) -> None:
-        """Wait until the standby has replayed what the primary had written when called."""
-        target = self.primary_sql("SELECT pg_current_wal_lsn()::text")[0][0]
+        """Wait until the standby has replayed everything the primary had committed when called.
+
+        The test clusters commit asynchronously (``synchronous_commit`` off): a commit may still
+        sit in the primary's WAL buffers, neither written (``pg_current_wal_lsn()`` stops at the
+        last full page) nor sent, for up to three ``wal_writer_delay``. A restarted standby
+        catches up in less than that. So the target is the primary's insert position, taken in a
+        transaction of its own that commits synchronously: its commit flushes (and so sends)
+        all WAL before it, and the standby's replay position passes the target once it is in.
+        """
+        target = self.primary_sql(
+            "SELECT set_config('synchronous_commit', 'on', true), pg_current_xact_id(), "
+            "pg_current_wal_insert_lsn()::text"
+        )[0][2]
         wait_for(
             lambda: self.replica_sql("SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", (target,))[0][0],
             what="the standby to catch up",
