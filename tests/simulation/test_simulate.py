@@ -182,7 +182,7 @@ def test_the_simulator_is_an_audited_system_actor(run: tuple[dict, dt.datetime],
         )
     )
     assert audited.get("incident.create") == summary["cases_filed"]
-    assert audited.get("people.positions", 0) > 0
+    assert audited.get("person.positions", 0) > 0
     assert (
         q(
             "SELECT count(*) FROM audit_log WHERE at >= %s AND actor LIKE 'simulator%%' AND token_id <> %s",

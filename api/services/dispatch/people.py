@@ -18,14 +18,13 @@ from api.auth.principal import Principal
 from api.errors import InvalidInput
 from api.services.coords import make_point
 from api.services.dispatch import rules
-from api.services.dispatch.inputs import AvailabilityIn, Ping, PositionIn, PositionsBatch
+from api.services.dispatch.inputs import AvailabilityIn, Ping, PositionIn
 from api.services.dispatch.scope import require_person
 from api.services.dispatch.views import (
     HistoryPosition,
     PersonView,
     Position,
     PositionHistory,
-    PositionsAccepted,
     ReportedPerson,
 )
 from api.settings import DispatchSettings
@@ -176,49 +175,6 @@ async def report_position(
     after = await people.get_person(conn, person_id)
     assert after is not None
     return ReportedPerson(accepted=len(items), **person_fields(after, settings, now))
-
-
-async def report_positions(
-    conn: AsyncConnection, principal: Principal, settings: DispatchSettings, batch: PositionsBatch
-) -> PositionsAccepted:
-    """Record many people's pings at once (a delivery platform's gateway, the simulator).
-
-    Parameters
-    ----------
-    conn
-        A connection inside a transaction.
-    principal
-        The caller; it must reach every person named (a worker token: only itself).
-    settings
-        As for :func:`report_position`.
-    batch
-        Pings, each naming its person.
-
-    Returns
-    -------
-    PositionsAccepted
-        Pings accepted, people concerned, and how many current positions moved.
-
-    Raises
-    ------
-    Forbidden, NotFound, InvalidInput
-        As for :func:`report_position`, located at the offending ping
-        (``["body", "pings", i, ...]``); nothing is stored then.
-    """
-    _check_batch_size(len(batch.pings), settings)
-    now = rules.utcnow()
-    ids = sorted({p.person_id for p in batch.pings})
-    places = await people.people_places(conn, ids)
-    for i, ping in enumerate(batch.pings):
-        require_person(
-            principal, ping.person_id, places.get(ping.person_id), ["body", "pings", i, "person_id"]
-        )
-    items = [(places[p.person_id], p) for p in batch.pings]
-    pings = await _checked_pings(conn, items, settings, now, lambda i: ["body", "pings", i])
-    moved = await people.record_pings(
-        conn, pings, prune_before=rules.history_cutoff(now, settings), durable=settings.durable_positions
-    )
-    return PositionsAccepted(accepted=len(batch.pings), people=len(ids), positions_moved=moved)
 
 
 async def set_availability(

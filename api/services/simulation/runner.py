@@ -30,6 +30,7 @@ from api.errors import WanggeError
 from api.services.coords import CRSName
 from api.services.dispatch import people as people_service
 from api.services.dispatch import points as points_service
+from api.services.dispatch import positions as positions_service
 from api.services.dispatch import sweep as sweep_service
 from api.services.dispatch import tasks as task_service
 from api.services.dispatch import visits as visit_service
@@ -417,15 +418,8 @@ class Simulator:
             batch = PositionsBatch(pings=chunk)
 
             async def fn(conn: AsyncConnection, batch: PositionsBatch = batch) -> int:
-                done = await people_service.report_positions(conn, principal, self.settings.dispatch, batch)
-                await self._audited(
-                    conn,
-                    principal,
-                    "people.positions",
-                    "people",
-                    None,
-                    {"pings": done.accepted, "people": done.people},
-                )
+                # the API's own batch service: the same checks, one audit entry per batch
+                done = await positions_service.report_batch(conn, principal, self.settings.dispatch, batch)
                 return done.accepted
 
             n = await self._step("people.positions", fn)
