@@ -19,7 +19,6 @@ agrees with PostGIS's spheroid distance to the centimetre).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 from collections.abc import Sequence
@@ -30,6 +29,7 @@ import shapely
 from shapely import STRtree
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from api.services.notified import NotifiedCopy
 from api.store.sql.areas import DEG_PER_M, GridWorker, LocatedGrid, NeighbourGrid, grid_workers, index_rows
 
 log = logging.getLogger("wangge.grid_index")
@@ -171,8 +171,11 @@ def _snapshot(rows: Sequence[tuple[LocatedGrid, bytes]]) -> _Snapshot:
 _ORIGIN = shapely.Point(0.0, 0.0)
 
 
-class GridIndex:
+class GridIndex(NotifiedCopy):
     """The active grids of the store, in memory, kept current by ``NOTIFY``.
+
+    A notice with the payload ``people`` (a worker changed) refreshes the workers on duty
+    only; any other rebuilds the grids (:class:`api.services.notified.NotifiedCopy`).
 
     Parameters
     ----------
@@ -180,55 +183,30 @@ class GridIndex:
         Where to read the grids from (an autocommit engine is enough).
     """
 
+    name = "grid-index"
+
     def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
+        super().__init__(engine)
         self._snap: _Snapshot | None = None
-        self._listening = False
-        self._stale = True
-        self._pending: set[str] = set()
-        self._task: asyncio.Task[None] | None = None
-        self.rebuilds = 0
 
     # ------------------------------------------------------------------ state
 
     @property
-    def ready(self) -> bool:
-        """Tell whether the index may answer (built, current, and hearing of changes)."""
-        return self._snap is not None and self._listening and not self._stale
+    def built(self) -> bool:
+        """Tell whether a first build has been swapped in."""
+        return self._snap is not None
 
     @property
     def size(self) -> int:
         """Return how many grids the index holds (0 before the first build)."""
         return 0 if self._snap is None else len(self._snap.grids)
 
-    def switch(self, listening: bool) -> None:
-        """Follow the listener's connection: while it is down, notices could be missed."""
-        self._listening = listening
-        if listening:
-            self.changed("grids")  # whatever happened while deaf: build afresh
+    async def refresh(self, payloads: set[str]) -> None:
+        """Rebuild the grids, or only their workers when every notice was about people."""
+        if payloads != {"people"} or self._snap is None:
+            await self.build()
         else:
-            self._stale = True
-
-    def changed(self, payload: str) -> None:
-        """Handle a notice of channel ``wangge_areas``: go stale at once, refresh in the background."""
-        self._stale = True
-        self._pending.add("grids" if payload != "people" else "people")
-        if self._task is None or self._task.done():
-            with contextlib.suppress(RuntimeError):  # no running loop: the next build catches up
-                self._task = asyncio.get_running_loop().create_task(self._refresh(), name="wangge-grid-index")
-
-    async def _refresh(self) -> None:
-        while self._pending:
-            pending, self._pending = self._pending, set()
-            try:
-                if "grids" in pending or self._snap is None:
-                    await self.build()
-                else:
-                    await self._refresh_workers()
-            except Exception:  # the index stays stale (locate asks PostGIS); retried on the next notice
-                log.exception("grid index refresh failed")
-                return
-        self._stale = False
+            await self._refresh_workers()
 
     async def build(self) -> None:
         """Read every active grid and swap in a new index."""
@@ -243,14 +221,6 @@ class GridIndex:
             workers = {w.grid_id: w for w in await grid_workers(conn)}
         grids = [_with_worker(g, workers.get(g.id)) for g in self._snap.grids]
         self._snap = replace(self._snap, grids=grids)
-
-    async def close(self) -> None:
-        """Stop a refresh under way."""
-        self._listening = False
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
 
     # ------------------------------------------------------------------ answers
 

@@ -19,7 +19,6 @@ reached within it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 from collections.abc import Sequence
@@ -32,6 +31,7 @@ from scipy.sparse.csgraph import dijkstra
 from shapely import STRtree
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from api.services.notified import NotifiedCopy
 from api.store.sql.dispatch import StreetRow, street_rows
 from gis.routing import Snap
 
@@ -86,8 +86,10 @@ def _graph(rows: Sequence[StreetRow]) -> _Graph:
     return _Graph(edge, source, target, length, lines, STRtree(lines), vertex, matrix)
 
 
-class StreetGraph:
+class StreetGraph(NotifiedCopy):
     """The routable streets of the store, in memory, kept current by ``NOTIFY``.
+
+    Every notice rebuilds the whole graph (:class:`api.services.notified.NotifiedCopy`).
 
     Parameters
     ----------
@@ -95,50 +97,25 @@ class StreetGraph:
         Where to read the streets from (an autocommit engine is enough).
     """
 
+    name = "streets"
+
     def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
+        super().__init__(engine)
         self._graph: _Graph | None = None
-        self._listening = False
-        self._stale = True
-        self._pending = False
-        self._task: asyncio.Task[None] | None = None
-        self.rebuilds = 0
 
     @property
-    def ready(self) -> bool:
-        """Tell whether the graph may answer (built, current, and hearing of changes)."""
-        return self._graph is not None and self._listening and not self._stale
+    def built(self) -> bool:
+        """Tell whether a first build has been swapped in."""
+        return self._graph is not None
 
     @property
     def size(self) -> int:
         """Return how many routable segments the graph holds."""
         return 0 if self._graph is None else len(self._graph.edge)
 
-    def switch(self, listening: bool) -> None:
-        """Follow the listener's connection: while it is down, notices could be missed."""
-        self._listening = listening
-        if listening:
-            self.changed("")
-        else:
-            self._stale = True
-
-    def changed(self, _payload: str) -> None:
-        """Handle a notice of channel ``wangge_streets``: go stale at once, rebuild in the background."""
-        self._stale = True
-        self._pending = True
-        if self._task is None or self._task.done():
-            with contextlib.suppress(RuntimeError):  # no running loop: the next notice rebuilds
-                self._task = asyncio.get_running_loop().create_task(self._refresh(), name="wangge-streets")
-
-    async def _refresh(self) -> None:
-        while self._pending:
-            self._pending = False
-            try:
-                await self.build()
-            except Exception:  # stays stale (pgRouting answers); retried on the next notice
-                log.exception("street graph rebuild failed")
-                return
-        self._stale = False
+    async def refresh(self, payloads: set[str]) -> None:
+        """Rebuild the graph (whatever the notices said)."""
+        await self.build()
 
     async def build(self) -> None:
         """Read every routable street and swap in a new graph."""
@@ -146,14 +123,6 @@ class StreetGraph:
             rows = await street_rows(conn)
         self._graph = await asyncio.to_thread(_graph, rows)
         self.rebuilds += 1
-
-    async def close(self) -> None:
-        """Stop a rebuild under way."""
-        self._listening = False
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
 
     # ------------------------------------------------------------------ answers
 
