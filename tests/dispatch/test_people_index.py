@@ -7,7 +7,9 @@
   distances.
 * A write is seen by the next request of the same process (read-your-writes), whatever
   wrote it (the product's endpoint or a statement behind its back), and by the poller
-  within 100 ms; a deleted person drops out; a task accepted makes a person busy at once.
+  within 100 ms; a person deleted behind its back drops out of the next answer (the poller
+  cannot see a delete: the request checks its candidates still exist); a task accepted
+  makes a person busy at once.
 """
 
 from __future__ import annotations
@@ -195,6 +197,28 @@ async def test_writes_behind_its_back_are_seen_by_the_next_request(
             "WHERE id = %s",
             (old[0], old[1], old[2], pid),
         )
+
+
+async def test_a_person_deleted_behind_its_back_drops_out_of_the_next_answer(
+    engine: AsyncEngine, index: PeopleIndex, live_city: SqlFn
+) -> None:
+    clon, clat = _centre(live_city)
+    far = clon - 0.2, clat + 0.2  # nobody there
+    (new,) = live_city(
+        "INSERT INTO people (city_code, name, role, on_duty, capacity, position, position_at) "
+        "SELECT city_code, '将被删除', role, true, 1, ST_SetSRID(ST_MakePoint(%s, %s), 4326), now() "
+        "FROM people WHERE position IS NOT NULL ORDER BY id LIMIT 1 RETURNING id",
+        (far[0], far[1]),
+    )[0]
+    try:
+        assert (await _nearest_one(engine, index, far[0] + 0.0001, far[1])).id == new
+        polls = index.polls
+        live_city("DELETE FROM people WHERE id = %s", (new,))
+        while index.polls < polls + 2:  # the poller has caught up: only the request sees the delete
+            await asyncio.sleep(0.01)
+        assert (await _nearest_one(engine, index, far[0] + 0.0001, far[1])).id != new
+    finally:
+        live_city("DELETE FROM people WHERE id = %s", (new,))
 
 
 async def test_a_task_accepted_makes_a_person_busy_at_once(

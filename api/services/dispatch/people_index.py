@@ -280,7 +280,7 @@ class _Table:
         key = _key(changes.snapshot)
         for p in changes.people:
             self.put(p, key)
-        found = {p.id for p in changes.people}
+        found = changes.present.union(p.id for p in changes.people)
         for pid in asked:
             if pid not in found:
                 self.drop(pid, key)

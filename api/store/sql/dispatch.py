@@ -371,10 +371,12 @@ async def vertex_costs(
 # --------------------------------------------------------------------------- the people index
 
 #: What the in-process people index (:mod:`api.services.dispatch.people_index`) keeps of a person.
-_INDEX_COLUMNS = (
-    "p.id, p.city_code, p.name, p.phone, p.role, p.community_code, p.skills, p.party_member, "
-    "p.on_duty, p.capacity, p.shift_end, ST_X(p.position) AS lon, ST_Y(p.position) AS lat, p.position_at"
+_INDEX_FIELDS = (
+    *("p.id", "p.city_code", "p.name", "p.phone", "p.role", "p.community_code", "p.skills"),
+    *("p.party_member", "p.on_duty", "p.capacity", "p.shift_end"),
+    *("ST_X(p.position) AS lon", "ST_Y(p.position) AS lat", "p.position_at"),
 )
+_INDEX_COLUMNS = ", ".join(_INDEX_FIELDS)
 _SNAPSHOT = (
     "pg_snapshot_xmax(s.snap)::text::bigint AS xmax, "
     "ARRAY(SELECT x::text::bigint FROM pg_snapshot_xip(s.snap) x) AS xip"
@@ -396,11 +398,12 @@ def index_changes_sql(members: bool) -> str:
     """Build the index's catch-up: the rows written since a snapshot, the candidates, their load.
 
     One statement, one snapshot: its ``xmax`` and in-progress ids come on every row (one
-    row of NULL person fields when nothing matched). A person is returned when among the
-    candidate ``:ids`` (with the open load), when written by a transaction the last
-    snapshot did not see (``change_xid`` from ``:xmax`` on, or among ``:xip``), or
-    (``members``) when a member of the party branch ``:branch_id`` or a group under it
-    (with the open load; flagged). A person may come more than once. Each part is its own
+    row of NULL person fields when nothing matched). A person's whole row is returned when
+    written by a transaction the last snapshot did not see (``change_xid`` from ``:xmax``
+    on, or among ``:xip``), or (``members``) when a member of the party branch
+    ``:branch_id`` or a group under it (with the open load; flagged); a candidate of
+    ``:ids`` that still exists comes as its id and open load only (``whole`` false): its
+    row, if written since, is among the others. A person may come more than once. Each part is its own
     index scan, so that PostgreSQL's generic plan of the prepared statement (chosen after
     five runs) stays as cheap as a custom one: with ``OR`` it scans the table.
 
@@ -409,17 +412,20 @@ def index_changes_sql(members: bool) -> str:
     the branch.
     """
     load = open_load("p")
+    # a candidate's own row is not read again: were it written since, the parts below carry it
+    ids_only = ", ".join(["p.id"] + ["NULL"] * (len(_INDEX_FIELDS) - 1))
     parts = [
-        f"SELECT {_INDEX_COLUMNS}, {load} AS load, false AS member "
+        f"SELECT {ids_only}, {load} AS load, false AS member, false AS whole "
         "FROM unnest($3::bigint[]) c(id) JOIN people p ON p.id = c.id",
-        f"SELECT {_INDEX_COLUMNS}, NULL::bigint, false FROM people p "
+        f"SELECT {_INDEX_COLUMNS}, NULL::bigint, false, true FROM people p "
         f"WHERE p.change_xid BETWEEN $1::bigint AND {_XID_MAX}",
-        f"SELECT {_INDEX_COLUMNS}, NULL::bigint, false FROM people p WHERE p.change_xid = ANY($2::bigint[])",
+        f"SELECT {_INDEX_COLUMNS}, NULL::bigint, false, true FROM people p "
+        "WHERE p.change_xid = ANY($2::bigint[])",
     ]
     if members:
         parts.append(
-            f"SELECT {_INDEX_COLUMNS}, {load}, true FROM (SELECT DISTINCT person_id FROM ({_MEMBERS}) x) m "
-            "JOIN people p ON p.id = m.person_id"
+            f"SELECT {_INDEX_COLUMNS}, {load}, true, true "
+            f"FROM (SELECT DISTINCT person_id FROM ({_MEMBERS}) x) m JOIN people p ON p.id = m.person_id"
         )
     union = "\n      UNION ALL\n      ".join(parts)
     return f"""
@@ -466,15 +472,17 @@ class Snapshot:
 class IndexChanges:
     """One catch-up: the snapshot, the people read, the open load of the candidates, the members.
 
-    ``people`` holds every person written since the snapshot asked about, and every
-    candidate that still exists; ``loads`` the open load of the candidates (and
-    members) found; ``members`` the branch members found (empty without a branch).
+    ``people`` holds every person written since the snapshot asked about (and the branch
+    members); ``present`` the candidates that still exist; ``loads`` the open load of the
+    candidates (and members) found; ``members`` the branch members found (empty without a
+    branch).
     """
 
     snapshot: Snapshot
     people: list[IndexedPerson]
     loads: dict[int, int]
     members: frozenset[int]
+    present: frozenset[int] = frozenset()
 
 
 async def index_people(conn: AsyncConnection) -> tuple[Snapshot, list[IndexedPerson]]:
@@ -503,16 +511,22 @@ async def index_changes(
     people: list[IndexedPerson] = []
     loads: dict[int, int] = {}
     members: set[int] = set()
+    present: set[int] = set()
     for r in rows:
-        if r[2] is None:  # the one row of a catch-up that found nobody
+        pid = r[2]
+        if pid is None:  # the one row of a catch-up that found nobody
             continue
-        people.append(IndexedPerson(*r[2:16]))
+        if r[18]:
+            people.append(IndexedPerson(*r[2:16]))
+        else:
+            present.add(pid)
         if r[16] is not None:
-            loads[r[2]] = int(r[16])
+            loads[pid] = int(r[16])
         if r[17]:
-            members.add(r[2])
+            members.add(pid)
     first = rows[0]
-    return IndexChanges(Snapshot(int(first[0]), tuple(first[1])), people, loads, frozenset(members))
+    snapshot = Snapshot(int(first[0]), tuple(first[1]))
+    return IndexChanges(snapshot, people, loads, frozenset(members), frozenset(present))
 
 
 # --------------------------------------------------------------------------- the street graph
