@@ -163,6 +163,8 @@ class _Table:
         self.key = np.zeros(self.size, np.int64)
         self.cell: list[tuple[int, int, int] | None] = []
         self.person: list[IndexedPerson | None] = []
+        #: each slot's answer item but its distance and load (built on first use, reset on write)
+        self.item: list[dict[str, Any] | None] = []
         #: (role, cell x, cell y) → slots: a role's people are gathered without the others
         self.cells: dict[tuple[int, int, int], set[int]] = {}
         self.roles: dict[str, int] = {}
@@ -206,6 +208,7 @@ class _Table:
             self.n += 1
             self.cell.append(None)
             self.person.append(None)
+            self.item.append(None)
             self.ids[i] = p.id
         elif key < self.key[i]:
             return False
@@ -218,6 +221,7 @@ class _Table:
         self.log.append(i)
         self._unplace(i)
         self.person[i] = p
+        self.item[i] = None
         self.role[i] = self._role(p.role)
         self.city[i] = int(p.city_code) if p.city_code.isdigit() else -2
         self.community[i] = _community(p.community_code)
@@ -250,6 +254,7 @@ class _Table:
         self._unplace(i)
         self.located[i] = False
         self.person[i] = None
+        self.item[i] = None
 
     def _touch(self, cell: tuple[int, int, int]) -> None:
         xy = (cell[1], cell[2])
@@ -410,28 +415,38 @@ class _Table:
     def items(
         self, slots: Sequence[int], dist: Sequence[float], loads: dict[int, int]
     ) -> list[dict[str, Any]]:
-        """Build the answer's JSON-ready items (see :meth:`PeopleIndex.nearest_items`)."""
+        """Build the answer's JSON-ready items (see :meth:`PeopleIndex.nearest_items`).
+
+        Each is a copy of the slot's template with its distance and load filled in (the
+        nested position and skills are shared with the template: read, never changed).
+        """
         out = []
         for s, d in zip(slots, dist, strict=True):
-            p = self.person[s]
-            assert p is not None and p.lon is not None and p.lat is not None and p.position_at is not None
-            out.append(
-                {
-                    "id": p.id,
-                    "name": p.name,
-                    "role": p.role,
-                    "distance_m": round(d, 1),
-                    "community": p.community_code,
-                    "phone": p.phone,
-                    "skills": list(p.skills),
-                    "party_member": p.party_member,
-                    "on_duty": p.on_duty,
-                    "capacity": p.capacity,
-                    "load": loads[p.id],
-                    "position": {"lon": p.lon, "lat": p.lat, "crs": "wgs84", "at": p.position_at},
-                }
-            )
+            item = self.item[s] or self._template(s)
+            item = item.copy()
+            item["distance_m"] = round(d, 1)
+            item["load"] = loads[item["id"]]
+            out.append(item)
         return out
+
+    def _template(self, s: int) -> dict[str, Any]:
+        p = self.person[s]
+        assert p is not None and p.lon is not None and p.lat is not None and p.position_at is not None
+        item = self.item[s] = {
+            "id": p.id,
+            "name": p.name,
+            "role": p.role,
+            "distance_m": None,
+            "community": p.community_code,
+            "phone": p.phone,
+            "skills": list(p.skills),
+            "party_member": p.party_member,
+            "on_duty": p.on_duty,
+            "capacity": p.capacity,
+            "load": None,
+            "position": {"lon": p.lon, "lat": p.lat, "crs": "wgs84", "at": p.position_at},
+        }
+        return item
 
     def rows(self, slots: Sequence[int], dist: Sequence[float], loads: dict[int, int]) -> list[NearbyRow]:
         """Build the answer's rows for ``slots`` as :func:`api.store.sql.dispatch.nearest_straight` does."""
@@ -609,7 +624,10 @@ def _geodesic(table: _Table, slots: np.ndarray, cands: Candidates) -> np.ndarray
     n = len(slots)
     if not n:
         return np.zeros(0)
-    _, _, d = GEOD.inv(np.full(n, cands.lon), np.full(n, cands.lat), table.lon[slots], table.lat[slots])
+    # every array is a fresh copy: the answers may overwrite them (no buffers copied again)
+    _, _, d = GEOD.inv(
+        np.full(n, cands.lon), np.full(n, cands.lat), table.lon[slots], table.lat[slots], inplace=True
+    )
     return np.asarray(d)
 
 
