@@ -17,7 +17,10 @@ Correctness: for sample points the k ids of each method are compared with a
 ground truth computed by ``pyproj.Geod`` (spheroid) over every matching person;
 walking distances are compared with networkx over the same grid in memory.
 
-    .venv/bin/python -m bench.nearest [--people 100000] [--seconds 10] [--concurrency 16]
+    .venv/bin/python -m bench.nearest [--people 100000] [--seconds 10] [--concurrency 16] [--workers 1]
+
+``--workers N`` runs both servers (the API and the bare endpoint) with N uvicorn processes,
+as ``wangge serve`` does by default (one per core); each server's CPU counts its workers.
 """
 
 from __future__ import annotations
@@ -192,14 +195,24 @@ SERVER_PIDS: dict[str, int] = {}
 
 
 def cpu_s(pid: int) -> float:
-    """CPU seconds (user + system) a process has used so far (Linux ``/proc``)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """CPU seconds (user + system) a server has used so far, its worker processes included (``/proc``)."""
+    stats: dict[int, list[str]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                stats[int(entry.name)] = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+    family, grown = {pid}, True
+    while grown:  # uvicorn --workers N: a supervisor and its children
+        more = {p for p, f in stats.items() if int(f[1]) in family} - family
+        family |= more
+        grown = bool(more)
+    ticks = sum(int(stats[p][11]) + int(stats[p][12]) for p in family if p in stats)
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 @contextlib.contextmanager
-def serve(url: str) -> Iterator[str]:
-    """uvicorn in a subprocess on a free loopback port."""
+def serve(url: str, workers: int = 1) -> Iterator[str]:
+    """uvicorn in a subprocess on a free loopback port (``workers`` processes)."""
     import httpx
 
     from api.store.cluster import free_port
@@ -220,6 +233,8 @@ def serve(url: str) -> Iterator[str]:
             "--log-level",
             "warning",
             "--no-access-log",
+            "--workers",
+            str(workers),
         ],
         cwd=ROOT,
         env=env,
@@ -236,6 +251,8 @@ def serve(url: str) -> Iterator[str]:
                 if time.monotonic() > deadline or proc.poll() is not None:
                     raise RuntimeError("server did not start") from None
                 time.sleep(0.2)
+        if workers > 1:
+            time.sleep(10)  # every worker builds its own people index and street graph
         yield base
     finally:
         proc.terminate()
@@ -420,6 +437,9 @@ def main() -> None:
     ap.add_argument("--people", type=int, default=100_000)
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--concurrency", type=int, default=16)
+    ap.add_argument(
+        "--workers", type=int, default=1, help="uvicorn processes of both servers (wangge serve: one a core)"
+    )
     args = ap.parse_args()
 
     with bench_database("nearest") as url:
@@ -445,7 +465,7 @@ def main() -> None:
 
         straight_paths = [path(a, b, "straight", K) for a, b in points]
         walk_paths = [path(a, b, "walk", 5) for a, b in points]
-        with serve(url) as base:
+        with serve(url, args.workers) as base:
             import httpx
 
             with httpx.Client(base_url=base, timeout=60, headers={"Authorization": f"Bearer {token}"}) as c:
@@ -454,7 +474,7 @@ def main() -> None:
                     c.get(u)
             from bench.common import PIDS, server
 
-            with server("bench.bare_app:app") as bare_base:
+            with server("bench.bare_app:app", workers=args.workers) as bare_base:
                 SERVER_PIDS[bare_base] = PIDS[bare_base]  # the framework's limit, same client, same run
                 drive(bare_base, ["/bare"], token, 4, 1)
                 bare = drive(bare_base, ["/bare"], token, args.concurrency, args.seconds)
@@ -475,6 +495,7 @@ def main() -> None:
         "k": K,
         "walk_k": 5,
         "concurrency": args.concurrency,
+        "workers": args.workers,
         "seconds": args.seconds,
         "load_s": round(load_s, 1),
         "bare": bare,

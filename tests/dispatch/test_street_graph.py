@@ -18,12 +18,13 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from api.services.dispatch import rules
+from api.services.dispatch import rules, street_graph
 from api.services.dispatch.nearest import walk_ranked
 from api.services.dispatch.street_graph import StreetGraph
 from api.settings import DispatchSettings, load_settings
 from api.store.engine import make_async_engine
-from api.store.sql.dispatch import PeopleFilter
+from api.store.sql.dispatch import PeopleFilter, StreetRow
+from gis.routing import Snap, walk_distance
 
 SqlFn = Callable[..., list[tuple[Any, ...]]]
 
@@ -95,6 +96,45 @@ def test_walking_from_memory_is_pgroutings_walk(
                 assert abs(a - b) < 0.05
                 compared += 1
     assert compared >= 10
+
+
+def _reference_walks(graph: StreetGraph, origin: Snap, snaps: list[Snap], limit: float) -> list[float | None]:
+    """The walks one pair at a time: :meth:`StreetGraph.costs` and :func:`gis.routing.walk_distance`."""
+    ends = sorted({v for s in snaps for v in (s.source, s.target)})
+    costs = graph.costs([origin.source, origin.target], ends, limit)
+    return [walk_distance(origin, s, costs) for s in snaps]
+
+
+def test_all_walks_at_once_are_the_walks_one_pair_at_a_time(client: TestClient, live_city: SqlFn) -> None:
+    graph = _ready(client)
+    pts = _points(live_city, 60)
+    (lon0, lat0), rest = pts[0], pts[1:]
+    rest = [(lon0 + 1e-5, lat0), (lon0, lat0), *rest]  # on the origin's own segment too
+    lons, lats = [p[0] for p in rest], [p[1] for p in rest]
+    (origin,) = graph.snap([lon0], [lat0])
+    snaps = graph.snap(lons, lats)
+    assert any(s.edge == origin.edge for s in snaps)
+    for limit in (50.0, 400.0, 5_000.0):  # ends not reached within the limit: searched again
+        assert graph.walks(lon0, lat0, lons, lats, limit) == _reference_walks(graph, origin, snaps, limit)
+
+
+def test_a_walk_to_streets_not_joined_to_the_origin_s_is_none() -> None:
+    import shapely
+
+    def row(i: int, a: int, b: int, x0: float, x1: float, y: float) -> StreetRow:
+        line = shapely.LineString([(x0, y), (x1, y)])
+        return StreetRow(i, a, b, (x1 - x0) * 95_000.0, shapely.to_wkb(line))
+
+    # two streets of two segments each, 1 km apart, never joined
+    rows = [row(1, 1, 2, 118.500, 118.501, 31.70), row(2, 2, 3, 118.501, 118.502, 31.70)]
+    rows += [row(3, 4, 5, 118.500, 118.501, 31.71), row(4, 5, 6, 118.501, 118.502, 31.71)]
+    graph = StreetGraph(None)  # type: ignore[arg-type]
+    graph._graph = street_graph._graph(rows)  # the graph as a build makes it, without a store
+    (origin,) = graph.snap([118.5002], [31.7001])
+    lons, lats = [118.5015, 118.5004, 118.5015], [31.7001, 31.6999, 31.7101]
+    walks = graph.walks(118.5002, 31.7001, lons, lats, 200.0)
+    assert walks == _reference_walks(graph, origin, graph.snap(lons, lats), 200.0)
+    assert walks[0] is not None and walks[1] is not None and walks[2] is None
 
 
 def test_a_change_of_the_streets_rebuilds_the_graph(client: TestClient, live_city: SqlFn) -> None:

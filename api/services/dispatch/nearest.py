@@ -209,13 +209,9 @@ def walk_order(
     """
     if not ids:
         return []
-    snaps = graph.snap([lon, *lons], [lat, *lats])
-    origin = snaps[0]
-    ends = sorted({v for s in snaps[1:] for v in (s.source, s.target)})
     # every walk worth ranking is within this radius; the ends beyond it are searched for after
     limit = 3.0 * max(dists) + settings.walk_margin_m
-    costs = graph.costs([origin.source, origin.target], ends, limit)
-    walks = [walk_distance(origin, s, costs) for s in snaps[1:]]
+    walks = graph.walks(lon, lat, lons, lats, limit)
     order = sorted(range(len(ids)), key=lambda j: (walks[j] is None, walks[j] or 0.0, dists[j]))
     return [(j, walks[j]) for j in order[:k]]
 

@@ -55,6 +55,9 @@ class _Graph:
     tree: STRtree
     vertex: dict[int, int]
     matrix: csr_matrix
+    #: each segment's source and target as rows of ``matrix``
+    source_at: np.ndarray
+    target_at: np.ndarray
 
 
 def _graph(rows: Sequence[StreetRow]) -> _Graph:
@@ -65,8 +68,8 @@ def _graph(rows: Sequence[StreetRow]) -> _Graph:
     lines = shapely.from_wkb([r.wkb for r in rows]) if rows else np.empty(0, object)
     ids = np.unique(np.concatenate([source, target])) if rows else np.zeros(0, np.int64)
     vertex = {int(v): i for i, v in enumerate(ids.tolist())}
-    a = np.searchsorted(ids, source)
-    b = np.searchsorted(ids, target)
+    a = source_at = np.searchsorted(ids, source)
+    b = target_at = np.searchsorted(ids, target)
     keep = a != b  # a loop never shortens a walk
     a, b, w = a[keep], b[keep], length[keep]
     lo, hi = np.minimum(a, b), np.maximum(a, b)
@@ -83,7 +86,7 @@ def _graph(rows: Sequence[StreetRow]) -> _Graph:
     matrix = coo_matrix(
         (np.concatenate([w, w]), (np.concatenate([lo, hi]), np.concatenate([hi, lo]))), shape=(n, n)
     ).tocsr()
-    return _Graph(edge, source, target, length, lines, STRtree(lines), vertex, matrix)
+    return _Graph(edge, source, target, length, lines, STRtree(lines), vertex, matrix, source_at, target_at)
 
 
 class StreetGraph(NotifiedCopy):
@@ -133,13 +136,7 @@ class StreetGraph(NotifiedCopy):
         """
         g = self._graph
         assert g is not None and len(g.edge)
-        pts = shapely.points(np.asarray(lons, float), np.asarray(lats, float))
-        which, hit = g.tree.query_nearest(pts, all_matches=False)
-        nearest = np.empty(len(pts), np.int64)
-        nearest[which] = hit
-        lines = g.lines[nearest]
-        fraction = shapely.line_locate_point(lines, pts, normalized=True)
-        offset = _offsets_m(lines, np.asarray(lons, float), np.asarray(lats, float))
+        nearest, fraction, offset = self._snapped(lons, lats)
         # plain Python values, column by column (a NumPy scalar per field costs more than the Snap)
         return [
             Snap(*fields)
@@ -148,11 +145,61 @@ class StreetGraph(NotifiedCopy):
                 g.source[nearest].tolist(),
                 g.target[nearest].tolist(),
                 g.length[nearest].tolist(),
-                np.asarray(fraction, float).tolist(),
-                np.asarray(offset, float).tolist(),
+                fraction.tolist(),
+                offset.tolist(),
                 strict=True,
             )
         ]
+
+    def _snapped(
+        self, lons: Sequence[float], lats: Sequence[float]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Each point's nearest segment (its position in the graph), fraction along it, offset (m)."""
+        g = self._graph
+        assert g is not None
+        x, y = np.asarray(lons, float), np.asarray(lats, float)
+        pts = shapely.points(x, y)
+        which, hit = g.tree.query_nearest(pts, all_matches=False)
+        nearest = np.empty(len(pts), np.int64)
+        nearest[which] = hit
+        lines = g.lines[nearest]
+        fraction = np.asarray(shapely.line_locate_point(lines, pts, normalized=True), float)
+        return nearest, fraction, np.asarray(_offsets_m(lines, x, y), float)
+
+    def walks(
+        self, lon: float, lat: float, lons: Sequence[float], lats: Sequence[float], limit_m: float
+    ) -> list[float | None]:
+        """Return the walk from (lon, lat) to each point, as :func:`gis.routing.walk_distance` gives it.
+
+        Every point is snapped as :meth:`snap` does (all in one pass), the network
+        distances are :meth:`costs`' (within ``limit_m`` first, unbounded when an end is not
+        reached), and the four ways between the two snaps' ends (and the direct walk along a
+        shared segment) are compared for every point at once, in the same floating-point
+        operations: the same metres. None: no path.
+
+        Call only when :attr:`ready` and :attr:`size` > 0.
+        """
+        g = self._graph
+        assert g is not None and len(g.edge)
+        if not len(lons):
+            return []
+        at, fraction, offset = self._snapped([lon, *lons], [lat, *lats])
+        length = g.length[at]
+        along = fraction * length
+        legs = (offset + along, offset + length - along)  # to the segment's source, to its target
+        ends = (g.source_at[at], g.target_at[at])
+        dist = dijkstra(g.matrix, directed=True, indices=[ends[0][0], ends[1][0]], limit=limit_m)
+        if not (np.isfinite(dist[:, ends[0][1:]]).all() and np.isfinite(dist[:, ends[1][1:]]).all()):
+            dist = dijkstra(g.matrix, directed=True, indices=[ends[0][0], ends[1][0]])
+        best = np.full(len(lons), np.inf)
+        for u in (0, 1):
+            for v in (0, 1):
+                np.minimum(best, legs[u][0] + dist[u, ends[v][1:]] + legs[v][1:], out=best)
+        same = g.edge[at[1:]] == g.edge[at[0]]
+        if same.any():
+            direct = offset[0] + np.abs(fraction[0] - fraction[1:]) * length[0] + offset[1:]
+            best = np.where(same, np.minimum(best, direct), best)
+        return [None if math.isinf(w) else w for w in best.tolist()]
 
     def costs(
         self, starts: Sequence[int], ends: Sequence[int], limit_m: float
