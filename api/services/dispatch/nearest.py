@@ -192,6 +192,10 @@ def walk_in_memory(
     return [(cands[j], w) for j, w in order], True
 
 
+#: the first, tight search radius of walking mode from memory, beyond 1.5 × the farthest candidate
+TIGHT_MARGIN_M = 300.0
+
+
 def walk_order(
     graph: StreetGraph,
     lon: float,
@@ -209,9 +213,12 @@ def walk_order(
     """
     if not ids:
         return []
-    # every walk worth ranking is within this radius; the ends beyond it are searched for after
-    limit = 3.0 * max(dists) + settings.walk_margin_m
-    walks = graph.walks(lon, lat, lons, lats, limit)
+    # every walk worth ranking is within the second radius; most within the first (a street grid's
+    # walk is at most √2 times the straight line, plus the ends' segments); ends beyond both are
+    # searched for after. The walks found are the same whichever radius holds them.
+    far = max(dists)
+    radii = (1.5 * far + TIGHT_MARGIN_M, 3.0 * far + settings.walk_margin_m)
+    walks = graph.walks(lon, lat, lons, lats, radii)
     order = sorted(range(len(ids)), key=lambda j: (walks[j] is None, walks[j] or 0.0, dists[j]))
     return [(j, walks[j]) for j in order[:k]]
 

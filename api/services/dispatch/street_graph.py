@@ -167,13 +167,14 @@ class StreetGraph(NotifiedCopy):
         return nearest, fraction, np.asarray(_offsets_m(lines, x, y), float)
 
     def walks(
-        self, lon: float, lat: float, lons: Sequence[float], lats: Sequence[float], limit_m: float
+        self, lon: float, lat: float, lons: Sequence[float], lats: Sequence[float], limits_m: Sequence[float]
     ) -> list[float | None]:
         """Return the walk from (lon, lat) to each point, as :func:`gis.routing.walk_distance` gives it.
 
-        Every point is snapped as :meth:`snap` does (all in one pass), the network
-        distances are :meth:`costs`' (within ``limit_m`` first, unbounded when an end is not
-        reached), and the four ways between the two snaps' ends (and the direct walk along a
+        Every point is snapped as :meth:`snap` does (all in one pass); the network distances
+        are Dijkstra's, as :meth:`costs`', within each radius of ``limits_m`` in turn until
+        every end is reached, else unbounded (the distances found are exact whatever the
+        radius); and the four ways between the two snaps' ends (and the direct walk along a
         shared segment) are compared for every point at once, in the same floating-point
         operations: the same metres. None: no path.
 
@@ -188,9 +189,11 @@ class StreetGraph(NotifiedCopy):
         along = fraction * length
         legs = (offset + along, offset + length - along)  # to the segment's source, to its target
         ends = (g.source_at[at], g.target_at[at])
-        dist = dijkstra(g.matrix, directed=True, indices=[ends[0][0], ends[1][0]], limit=limit_m)
-        if not (np.isfinite(dist[:, ends[0][1:]]).all() and np.isfinite(dist[:, ends[1][1:]]).all()):
-            dist = dijkstra(g.matrix, directed=True, indices=[ends[0][0], ends[1][0]])
+        starts = [ends[0][0], ends[1][0]]
+        for limit in (*limits_m, np.inf):
+            dist = dijkstra(g.matrix, directed=True, indices=starts, limit=limit)
+            if np.isfinite(dist[:, ends[0][1:]]).all() and np.isfinite(dist[:, ends[1][1:]]).all():
+                break
         best = np.full(len(lons), np.inf)
         for u in (0, 1):
             for v in (0, 1):
