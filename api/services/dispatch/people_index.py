@@ -167,6 +167,8 @@ class _Table:
         self.item: list[dict[str, Any] | None] = []
         #: (role, cell x, cell y) → slots: a role's people are gathered without the others
         self.cells: dict[tuple[int, int, int], set[int]] = {}
+        #: the same as arrays, made on first use and dropped when the cell changes
+        self.arrays: dict[tuple[int, int, int], np.ndarray] = {}
         self.roles: dict[str, int] = {}
         #: how many writes changed what the index answers from (a request re-ranks only after one)
         self.changes = 0
@@ -240,6 +242,7 @@ class _Table:
         cell = (int(self.role[i]), math.floor(p.lon / CELL_DEG), math.floor(p.lat / CELL_DEG))
         self.cell[i] = cell
         self.cells.setdefault(cell, set()).add(i)
+        self.arrays.pop(cell, None)
         self._touch(cell)
         return True
 
@@ -273,6 +276,7 @@ class _Table:
         cell = self.cell[i]
         if cell is not None:
             self._touch(cell)
+            self.arrays.pop(cell, None)
             members = self.cells.get(cell)
             if members is not None:
                 members.discard(i)
@@ -376,11 +380,9 @@ class _Table:
         xyz = self.xyz
         within = 0
         for r in range(1, MAX_RINGS + 1):
-            ring = _ring(self.cells, roles, cx, cy, r)
-            if r == 1:
-                ring += _ring(self.cells, roles, cx, cy, 0)
+            ring = self._gather(roles, _ring(cx, cy, r) if r > 1 else [*_ring(cx, cy, 1), (cx, cy)])
             if ring:
-                slots = np.fromiter(ring, np.int64, len(ring))
+                slots = np.concatenate(ring) if len(ring) > 1 else ring[0]
                 slots = slots[self.mask(slots, flt, fresh_after, now, by_role=True)]
                 if len(slots):
                     p = xyz[slots]
@@ -405,6 +407,22 @@ class _Table:
         p = xyz[every]
         chord = np.sqrt(((p - np.asarray([qx, qy, qz])) ** 2).sum(axis=1))
         return _ordered(lon, lat, [every], [chord], math.inf, cx, cy, -1, self.changes)
+
+    def _gather(self, roles: list[int], keys: list[tuple[int, int]]) -> list[np.ndarray]:
+        """Return the slots of these roles in these cells, one array per non-empty cell."""
+        cells, arrays = self.cells, self.arrays
+        out: list[np.ndarray] = []
+        for role in roles:
+            for x, y in keys:
+                key = (role, x, y)
+                a = arrays.get(key)
+                if a is None:
+                    members = cells.get(key)
+                    if not members:
+                        continue
+                    a = arrays[key] = np.fromiter(members, np.int64, len(members))
+                out.append(a)
+        return out
 
     def unchanged(self, cands: Candidates) -> bool:
         """Tell whether no write touched the cells ``cands`` were gathered from since."""
@@ -481,23 +499,11 @@ def _resized(a: np.ndarray, size: int) -> np.ndarray:
     return out
 
 
-def _ring(
-    cells: dict[tuple[int, int, int], set[int]], roles: list[int], cx: int, cy: int, r: int
-) -> list[int]:
-    """Slots of these roles in the cells at Chebyshev distance ``r`` from cell (cx, cy)."""
-    if r == 0:
-        keys = [(cx, cy)]
-    else:
-        keys = [(x, y) for x in range(cx - r, cx + r + 1) for y in (cy - r, cy + r)]
-        keys += [(x, y) for y in range(cy - r + 1, cy + r) for x in (cx - r, cx + r)]
-    out: list[int] = []
-    get = cells.get
-    for role in roles:
-        for x, y in keys:
-            members = get((role, x, y))
-            if members:
-                out.extend(members)
-    return out
+def _ring(cx: int, cy: int, r: int) -> list[tuple[int, int]]:
+    """Return the cells at Chebyshev distance ``r`` (≥ 1) from cell (cx, cy)."""
+    keys = [(x, y) for x in range(cx - r, cx + r + 1) for y in (cy - r, cy + r)]
+    keys += [(x, y) for y in range(cy - r + 1, cy + r) for x in (cx - r, cx + r)]
+    return keys
 
 
 def _bound(lon: float, lat: float, rho: float, x0: float, x1: float, y0: float, y1: float) -> float:
