@@ -270,7 +270,12 @@ class _Table:
         only grow, so an equal sum means no write touched any of these cells.
         """
         get = self.touched.get
-        return sum(get((x, y), 0) for x in range(cx - r, cx + r + 1) for y in range(cy - r, cy + r + 1))
+        total = 0
+        ys = range(cy - r, cy + r + 1)
+        for x in range(cx - r, cx + r + 1):
+            for y in ys:
+                total += get((x, y), 0)
+        return total
 
     def _unplace(self, i: int) -> None:
         cell = self.cell[i]
@@ -368,6 +373,7 @@ class _Table:
         (then every person is looked at).
         """
         qx, qy, qz = _ecef_one(lon, lat)
+        q = np.array([qx, qy, qz])
         cx, cy = math.floor(lon / CELL_DEG), math.floor(lat / CELL_DEG)
         phi = math.radians(lat)
         rho = _A / math.sqrt(1.0 - _E2 * math.sin(phi) ** 2) * math.cos(phi)
@@ -385,10 +391,9 @@ class _Table:
                 slots = np.concatenate(ring) if len(ring) > 1 else ring[0]
                 slots = slots[self.mask(slots, flt, fresh_after, now, by_role=True)]
                 if len(slots):
-                    p = xyz[slots]
-                    dx, dy, dz = p[:, 0] - qx, p[:, 1] - qy, p[:, 2] - qz
+                    d = xyz[slots] - q
                     parts.append(slots)
-                    chords.append(np.sqrt(dx * dx + dy * dy + dz * dz))
+                    chords.append(np.sqrt(np.einsum("ij,ij->i", d, d)))
             bound = _bound(
                 lon,
                 lat,
