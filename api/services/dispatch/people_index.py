@@ -13,8 +13,9 @@ rows written since with one indexed query, no notification per ping:
 * **every nearest request does so too, in the one statement that reads its candidates'
   open load** (:func:`api.store.sql.dispatch.index_changes`): the answer reflects every
   commit before the request, the writer's own included (read-your-writes), and the
-  candidates' rows are re-read from the store at that snapshot (a deleted person drops
-  out).
+  same snapshot says which candidates still exist (a person deleted behind the index's
+  back drops out; their rows are not read again: a row written since comes with the
+  other changes).
 
 Rows come back from concurrent statements in any order; a row is applied only when its
 statement's snapshot is at least as recent as the one that wrote the slot (snapshots
