@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from typing import Any
 
 import pytest
 
@@ -277,6 +278,25 @@ def test_the_copied_batch_keeps_scope(client, live_city, tokens, crowd) -> None:
     assert r.status_code == 403 and r.json()["detail"][0]["loc"] == ["body", "pings", 1, "person_id"]
 
 
+async def _relaxed_ping(runner: Any, pid: int, community: str, lon: float, lat: float) -> bool:
+    """Record one ping of ``pid`` in one statement with a relaxed commit; whether it was written."""
+    box = Extent(lon - 1, lat - 1, lon + 1, lat + 1)
+    entry = audit.entry(None, None, "person.position", "people", pid, None, {"pings": 1})
+    written, row = await record_ping_at_once(
+        runner,
+        pid,
+        dt.datetime.now(dt.UTC),
+        lon,
+        lat,
+        ("340500", community, None),
+        {"340500": box},
+        entry,
+        durable=False,
+    )
+    assert row is not None and row.id == pid
+    return written
+
+
 def test_a_relaxed_single_statement_stays_in_its_statement(db_url, live_city, crowd) -> None:
     """The one-statement ping turns ``synchronous_commit`` off for its own implicit transaction only."""
     pid, community, lon, lat = crowd[4]
@@ -287,20 +307,7 @@ def test_a_relaxed_single_statement_stays_in_its_statement(db_url, live_city, cr
             async with engine.connect() as conn:
                 driver = (await conn.get_raw_connection()).driver_connection
                 await driver.execute("SET synchronous_commit = on")
-                box = Extent(lon - 1, lat - 1, lon + 1, lat + 1)
-                entry = audit.entry(None, None, "person.position", "people", pid, None, {"pings": 1})
-                written, row = await record_ping_at_once(
-                    conn,
-                    pid,
-                    dt.datetime.now(dt.UTC),
-                    lon,
-                    lat,
-                    ("340500", community, None),
-                    {"340500": box},
-                    entry,
-                    durable=False,
-                )
-                assert row is not None and row.id == pid
+                written = await _relaxed_ping(conn, pid, community, lon, lat)
                 return written, [await driver.fetchval("SHOW synchronous_commit")]
         finally:
             await engine.dispose()
@@ -379,20 +386,7 @@ def test_the_hot_pool_runs_the_ping_alone_and_translates_errors(db_url, live_cit
         pool = HotPool(db_url, load_settings().db, size=1)  # one connection: the next statement reuses it
         try:  # the test cluster commits asynchronously by default: the session asks for durable commits
             await pool.fetchrow("SELECT set_config('synchronous_commit', 'on', false)")
-            box = Extent(lon - 1, lat - 1, lon + 1, lat + 1)
-            entry = audit.entry(None, None, "person.position", "people", pid, None, {"pings": 1})
-            written, row = await record_ping_at_once(
-                pool,
-                pid,
-                dt.datetime.now(dt.UTC),
-                lon,
-                lat,
-                ("340500", community, None),
-                {"340500": box},
-                entry,
-                durable=False,
-            )
-            assert row is not None and row.id == pid
+            written = await _relaxed_ping(pool, pid, community, lon, lat)
             seen = await pool.fetchrow("SELECT current_setting('synchronous_commit') AS s")
             assert seen is not None
             with pytest.raises(DBAPIError) as refused:

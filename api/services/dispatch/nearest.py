@@ -351,14 +351,15 @@ async def nearest_items(
     """Answer :func:`nearest_from` as JSON-ready items (the hot path's answer, no models built).
 
     A straight query the people index answers comes as its items directly
-    (:meth:`PeopleIndex.nearest_items`); any other through :func:`person_item`.
+    (:meth:`PeopleIndex.found`); any other through :func:`person_item`.
     """
     if index is not None and index.ready and query.party_branch is None and query.party_grid is None:
         items: list[dict[str, Any]] | None = None
         if query.mode is Mode.straight:
             flt = _area_filter(principal, query, settings)
             fresh_after = rules.stale_before(rules.utcnow(), settings)
-            items = await index.nearest_items(query.point.lon, query.point.lat, query.k, flt, fresh_after)
+            found = await index.found(query.point.lon, query.point.lat, query.k, flt, fresh_after)
+            items = None if found is None else found.items()
         elif graph is not None and graph.ready and graph.size and dispatch.known_pgrouting() is not None:
             items = await _walk_items(_area_filter(principal, query, settings), settings, query, index, graph)
         if items is not None:

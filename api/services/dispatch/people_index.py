@@ -439,7 +439,7 @@ class _Table:
     def items(
         self, slots: Sequence[int], dist: Sequence[float], loads: dict[int, int]
     ) -> list[dict[str, Any]]:
-        """Build the answer's JSON-ready items (see :meth:`PeopleIndex.nearest_items`).
+        """Build the answer's JSON-ready items (see :meth:`PeopleIndex.found`).
 
         Each is a copy of the slot's template with its distance and load filled in (the
         nested position and skills are shared with the template: read, never changed).
@@ -658,7 +658,7 @@ class Found:
         return t.ids[s].tolist(), t.lon[s].tolist(), t.lat[s].tolist()
 
     def items(self, which: Sequence[int] | None = None) -> list[dict[str, Any]]:
-        """Return the JSON-ready items (:meth:`PeopleIndex.nearest_items`) of all or of ``which``."""
+        """Return the JSON-ready items (:meth:`PeopleIndex.found`) of all or of ``which``."""
         if which is None:
             return self.table.items(self.slots, self.distances, self.loads)
         s, d = self.slots, self.distances
@@ -850,23 +850,6 @@ class PeopleIndex:
         found = await self._ranked(lon, lat, k, flt, fresh_after)
         return None if found is None else found[0].rows(found[1].slots, found[1].distances, found[2])
 
-    async def nearest_items(
-        self,
-        lon: float,
-        lat: float,
-        k: int,
-        flt: PeopleFilter,
-        fresh_after: dt.datetime,
-    ) -> list[dict[str, Any]] | None:
-        """Answer :meth:`nearest` as the JSON-ready items of the endpoint's straight mode.
-
-        Each item holds the fields of ``NearbyPersonOut`` in its order, as
-        :func:`api.services.dispatch.nearest.nearby_person` gives them (distance to 0.1 m):
-        the hot path serialises them without building and re-validating models.
-        """
-        found = await self.found(lon, lat, k, flt, fresh_after)
-        return None if found is None else found.items()
-
     async def found(
         self,
         lon: float,
@@ -875,7 +858,13 @@ class PeopleIndex:
         flt: PeopleFilter,
         fresh_after: dt.datetime,
     ) -> Found | None:
-        """Answer :meth:`nearest` as the ranked people themselves (their items built on demand)."""
+        """Answer :meth:`nearest` as the ranked people themselves (their items built on demand).
+
+        :meth:`Found.items` gives the JSON-ready items of the endpoint's straight mode: the
+        fields of ``NearbyPersonOut`` in its order, as
+        :func:`api.services.dispatch.nearest.nearby_person` gives them (distance to 0.1 m),
+        which the hot path serialises without building and re-validating models.
+        """
         got = await self._ranked(lon, lat, k, flt, fresh_after)
         return None if got is None else Found(got[0], got[1].slots, got[1].distances, got[2])
 
