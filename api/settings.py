@@ -82,6 +82,10 @@ class ApiSettings(BaseSettings):
     root_path: str = ""
     #: A point this close to a grid boundary is reported as "near the boundary".
     boundary_tolerance_m: float = 15.0
+    #: FastAPI's native OpenTelemetry (traces, metrics, logs to the providers an operator
+    #: configures). Off by default: a closed city network has no collector, and even with no
+    #: provider configured FastAPI looks for one on every request (about 20 µs each).
+    telemetry: bool = False
 
 
 class DemoSettings(BaseSettings):

@@ -123,6 +123,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             await app.state.hot_pool.close()
             await engine.dispose()
 
+    on = settings.api.telemetry  # FastAPI's native OpenTelemetry (ApiSettings.telemetry)
     app = FastAPI(
         title="Wangge 网格",
         version="0.1.0",
@@ -131,6 +132,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         docs_url=None,  # /docs is served offline by the console (vendored Swagger UI)
         redoc_url=None,
         dependencies=[Depends(authorize, scope="function")],
+        telemetry={"tracing": on, "metrics": on, "logs": on},
     )
     app.state.settings = settings
     app.state.guard = guard
