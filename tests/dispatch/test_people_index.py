@@ -199,6 +199,64 @@ async def test_writes_behind_its_back_are_seen_by_the_next_request(
         )
 
 
+async def test_moves_within_and_across_cells_then_a_duty_change_rank_as_postgis(
+    engine: AsyncEngine, index: PeopleIndex, live_city: SqlFn
+) -> None:
+    """A position-only write takes the index's short path (cells, no filter log): answers stay exact.
+
+    The person moves a few metres (same cell), then about a kilometre (another cell), then
+    goes off duty: after each write the index answers as PostGIS does around the old and
+    the new place, with and without the availability filter (whose cached mask must see the
+    duty change although the moves before it were not logged for it).
+    """
+    clon, clat = _centre(live_city)
+    # a volunteer near the centre (among many), and a place about a kilometre away among others
+    pid, hx, hy = live_city(
+        "SELECT id, ST_X(position), ST_Y(position) FROM people WHERE position IS NOT NULL AND on_duty "
+        "AND role = 'volunteer' AND capacity > 0 "
+        "ORDER BY position <-> ST_SetSRID(ST_MakePoint(%s, %s), 4326) LIMIT 1",
+        (clon, clat),
+    )[0]
+    bx, by = live_city(
+        "SELECT ST_X(position), ST_Y(position) FROM people WHERE position IS NOT NULL AND role = 'volunteer' "
+        "AND ST_DWithin(geography(position), geography(ST_SetSRID(ST_MakePoint(%s, %s), 4326)), 1500) "
+        "AND NOT ST_DWithin(geography(position), geography(ST_SetSRID(ST_MakePoint(%s, %s), 4326)), 900) "
+        "ORDER BY id LIMIT 1",
+        (hx, hy, hx, hy),
+    )[0]
+    here = (hx, hy)
+    old = live_city(
+        "SELECT ST_X(position), ST_Y(position), position_at, on_duty FROM people WHERE id = %s", (pid,)
+    )[0]
+    move = (
+        "UPDATE people SET position = ST_SetSRID(ST_MakePoint(%s, %s), 4326), position_at = now() "
+        "WHERE id = %s"
+    )
+    filters = [PeopleFilter(role="volunteer"), PeopleFilter(role="volunteer", available=True), PeopleFilter()]
+    try:
+        await index.nearest(clon, clat, 5, filters[1], _fresh())  # the availability mask is cached
+        places = [(here[0] + 0.00002, here[1] + 0.00001), (bx + 0.00003, by), (here[0], here[1])]
+        for lon, lat in places:
+            live_city(move, (lon, lat, pid))
+            for flt in filters:
+                for qlon, qlat in (places[0], (lon, lat)):
+                    got, want = await _both(engine, index, qlon + 0.0001, qlat, 3, flt)
+                    _same(got, want)
+            first, _ = await _both(engine, index, lon, lat, 1, filters[0])
+            assert first[0].id == pid
+        live_city("UPDATE people SET on_duty = false WHERE id = %s", (pid,))
+        lon, lat = places[-1]
+        got, want = await _both(engine, index, lon, lat, 3, filters[1])
+        _same(got, want)
+        assert pid not in [r.id for r in got]
+    finally:
+        live_city(
+            "UPDATE people SET position = ST_SetSRID(ST_MakePoint(%s, %s), 4326), position_at = %s, "
+            "on_duty = %s WHERE id = %s",
+            (old[0], old[1], old[2], old[3], pid),
+        )
+
+
 async def test_a_person_deleted_behind_its_back_drops_out_of_the_next_answer(
     engine: AsyncEngine, index: PeopleIndex, live_city: SqlFn
 ) -> None:

@@ -47,8 +47,10 @@ import contextlib
 import datetime as dt
 import logging
 import math
+import operator
+import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import asyncpg
@@ -115,6 +117,17 @@ def _ts(at: dt.datetime | None, missing: float) -> float:
     return missing if at is None else at.timestamp()
 
 
+#: every field of a person but where and when they were last seen
+_STATIC_FIELDS = operator.attrgetter(
+    *(f.name for f in fields(IndexedPerson) if f.name not in ("lon", "lat", "position_at"))
+)
+
+
+def _moved_only(a: IndexedPerson, b: IndexedPerson) -> bool:
+    """Tell whether ``b`` differs from ``a`` in its position and its time at most (and is located)."""
+    return b.lon is not None and b.lat is not None and _STATIC_FIELDS(a) == _STATIC_FIELDS(b)
+
+
 def _community(code: str | None) -> int:
     return -1 if code is None else int(code) if code.isdigit() else -2
 
@@ -132,11 +145,11 @@ class Candidates:
     slots: np.ndarray
     chords: np.ndarray
     bound: float
-    #: the cell of the point, the rings searched (-1: everyone) and :meth:`_Table.stamp` of them
+    #: the cell of the point, the rings searched (-1: everyone) and the table's write count then
     cx: int = 0
     cy: int = 0
     reach: int = -1
-    stamp: int = -1
+    seen: int = -1
 
 
 class _Table:
@@ -173,7 +186,8 @@ class _Table:
         self.roles: dict[str, int] = {}
         #: how many writes changed what the index answers from (a request re-ranks only after one)
         self.changes = 0
-        #: (cell x, cell y) → writes that touched someone in it (a request re-gathers only after one near it)
+        #: (cell x, cell y) → the number (``changes``) of the last write that touched someone in it:
+        #: a request re-gathers only after one near it
         self.touched: dict[tuple[int, int], int] = {}
         #: slots written, in order: the cached filter masks catch up from it
         self.log: list[int] = []
@@ -217,8 +231,12 @@ class _Table:
             return False
         else:
             self.key[i] = key
-            if self.person[i] == p:
+            before = self.person[i]
+            if before == p:
                 return False
+            if before is not None and before.lon is not None and _moved_only(before, p):
+                self._move(i, p)
+                return True
         self.key[i] = key
         self.changes += 1
         self.log.append(i)
@@ -247,6 +265,27 @@ class _Table:
         self._touch(cell)
         return True
 
+    def _move(self, i: int, p: IndexedPerson) -> None:
+        """Store a new position of a located person whose other fields are unchanged (most writes).
+
+        What the time-independent filters read stays as it was, so the slot is not logged
+        for the cached masks; its cell's sets and arrays change only when it left its cell.
+        """
+        assert p.lon is not None and p.lat is not None
+        self.changes += 1
+        self.person[i] = p
+        self.item[i] = None
+        self.at[i] = _ts(p.position_at, -math.inf)
+        self.lon[i], self.lat[i] = p.lon, p.lat
+        self.xyz[i] = _ecef_one(p.lon, p.lat)
+        cell = (int(self.role[i]), math.floor(p.lon / CELL_DEG), math.floor(p.lat / CELL_DEG))
+        if cell != self.cell[i]:
+            self._unplace(i)
+            self.cell[i] = cell
+            self.cells.setdefault(cell, set()).add(i)
+            self.arrays.pop(cell, None)
+        self._touch(cell)
+
     def drop(self, person_id: int, key: int) -> None:
         """Forget a person the store no longer holds (as of a snapshot of ``key``)."""
         i = self.slot.get(person_id)
@@ -261,22 +300,24 @@ class _Table:
         self.item[i] = None
 
     def _touch(self, cell: tuple[int, int, int]) -> None:
-        xy = (cell[1], cell[2])
-        self.touched[xy] = self.touched.get(xy, 0) + 1
+        self.touched[(cell[1], cell[2])] = self.changes
 
-    def stamp(self, cx: int, cy: int, r: int) -> int:
-        """Sum the writes that touched the cells within ``r`` of (cx, cy): unchanged, nobody there changed.
+    def last_write(self, cx: int, cy: int, r: int) -> int:
+        """Return the number of the last write that touched a cell within ``r`` of (cx, cy) (0: none).
 
-        Every write touches the cell its person leaves and the one it enters, and the counts
-        only grow, so an equal sum means no write touched any of these cells.
+        Every write touches the cell its person leaves and the one it enters, after counting
+        itself in ``changes``; so no write touched these cells since ``changes`` was ``n``
+        exactly when this is at most ``n``.
         """
         get = self.touched.get
-        total = 0
+        last = 0
         ys = range(cy - r, cy + r + 1)
         for x in range(cx - r, cx + r + 1):
             for y in ys:
-                total += get((x, y), 0)
-        return total
+                t = get((x, y), 0)
+                if t > last:
+                    last = t
+        return last
 
     def _unplace(self, i: int) -> None:
         cell = self.cell[i]
@@ -407,7 +448,7 @@ class _Table:
             if chords:
                 within = sum(int(np.count_nonzero(c <= bound)) for c in chords)
             if within >= want:
-                return _ordered(lon, lat, parts, chords, bound, cx, cy, r, self.stamp(cx, cy, r))
+                return _ordered(lon, lat, parts, chords, bound, cx, cy, r, self.changes)
         every = np.flatnonzero(self.located[: self.n])
         every = every[self.mask(every, flt, fresh_after, now)]
         p = xyz[every]
@@ -432,9 +473,11 @@ class _Table:
 
     def unchanged(self, cands: Candidates) -> bool:
         """Tell whether no write touched the cells ``cands`` were gathered from since."""
-        if cands.reach < 0:
-            return cands.stamp == self.changes
-        return cands.stamp == self.stamp(cands.cx, cands.cy, cands.reach)
+        if cands.seen == self.changes:  # no write at all since
+            return True
+        if cands.reach < 0:  # everyone was looked at
+            return False
+        return self.last_write(cands.cx, cands.cy, cands.reach) <= cands.seen
 
     def items(
         self, slots: Sequence[int], dist: Sequence[float], loads: dict[int, int]
@@ -534,7 +577,7 @@ def _ordered(
     cx: int = 0,
     cy: int = 0,
     reach: int = -1,
-    stamp: int = -1,
+    seen: int = -1,
 ) -> Candidates:
     if len(parts) == 1:
         slots, chord = parts[0], chords[0]
@@ -542,7 +585,7 @@ def _ordered(
         slots = np.concatenate(parts) if parts else np.zeros(0, np.int64)
         chord = np.concatenate(chords) if chords else np.zeros(0)
     order = np.argsort(chord, kind="stable")
-    return Candidates(lon, lat, slots[order], chord[order], bound, cx, cy, reach, stamp)
+    return Candidates(lon, lat, slots[order], chord[order], bound, cx, cy, reach, seen)
 
 
 @dataclass(frozen=True, slots=True)
@@ -884,7 +927,7 @@ class PeopleIndex:
         want = k + EXTRA
         loads: dict[int, int] = {}
         members: frozenset[int] | None = None
-        now = dt.datetime.now(dt.UTC).timestamp()
+        now = time.time()
         first: Candidates | None = None
         if branch is None:
             first = table.candidates(flt, lon, lat, fresh, now, want)
@@ -908,7 +951,7 @@ class PeopleIndex:
                 elif first is not None and table.unchanged(first):
                     cands = first  # no write touched the cells the candidates came from meanwhile
                 else:
-                    now = dt.datetime.now(dt.UTC).timestamp()
+                    now = time.time()
                     cands = first = table.candidates(flt, lon, lat, fresh, now, want)
                 ranked = rank(table, cands, loads, k, flt.available, members)
                 if not ranked.need_wider:
