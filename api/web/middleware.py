@@ -231,11 +231,12 @@ class BodyLimit:
             nonlocal done, size
             if done:  # the body is in: later calls wait for a disconnect, as long as they like
                 return await receive()
-            left = deadline - loop.time()
             try:
-                if left <= 0:
+                if deadline <= loop.time():
                     raise TimeoutError
-                message = await asyncio.wait_for(receive(), left)
+                # a timer on this very task (``wait_for`` would run ``receive`` as a task of its own)
+                async with asyncio.timeout_at(deadline):
+                    message = await receive()
             except TimeoutError:
                 raise BodyTooSlow(self.seconds) from None
             if message["type"] == "http.request":
