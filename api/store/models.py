@@ -311,7 +311,8 @@ class Person(Base):
     city_code: Mapped[str] = mapped_column(String(6), index=True)
     name: Mapped[str] = mapped_column(Text)
     phone: Mapped[str | None] = mapped_column(String(32))
-    role: Mapped[str] = mapped_column(String(24), index=True)
+    #: not indexed: six values, and every position report would write the index (0036_people_write_path)
+    role: Mapped[str] = mapped_column(String(24))
     community_code: Mapped[str | None] = mapped_column(ForeignKey("communities.code"), index=True)
     department_code: Mapped[str | None] = mapped_column(ForeignKey("departments.code"))
     skills: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'"))
@@ -319,8 +320,9 @@ class Person(Base):
     on_duty: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
     capacity: Mapped[int] = mapped_column(Integer, server_default=text("1"))
     shift_end: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    #: indexed on the spheroid only (``ix_people_position_geog`` below; 0036_people_write_path)
     position: Mapped[Any | None] = mapped_column(
-        Geometry("POINT", srid=SRID, spatial_index=True), nullable=True
+        Geometry("POINT", srid=SRID, spatial_index=False), nullable=True
     )
     position_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     #: The transaction that last wrote the row (trigger of migration 0034_people_index; read

@@ -52,6 +52,10 @@ _DEPARTMENTS = text("SELECT code, name, name_en, time_limit_hours FROM departmen
 _PEOPLE = text(
     "SELECT p.id, p.role, ST_X(p.position) AS lon, ST_Y(p.position) AS lat, p.position_at AS at "
     "FROM people p WHERE p.on_duty AND p.position IS NOT NULL AND p.position_at > :fresh_after "
+    # the spheroid index (the people table keeps one spatial index: every ping writes it) finds
+    # the box with a margin wide enough for its curved edges; the plane box then decides
+    "AND geography(p.position) && geography(ST_Expand(ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326), "
+    "greatest(0.01, CAST(:x1 AS float8) - :x0, CAST(:y1 AS float8) - :y0))) "
     "AND p.position && ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326) "
     f"AND {area_condition('community', 'district')} ORDER BY p.id LIMIT :limit"
 )
