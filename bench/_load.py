@@ -94,7 +94,13 @@ async def run(
     method: str = "GET",
     body: bytes | None = None,
     headers: dict[str, str] | None = None,
+    bodies: list[bytes] | None = None,
 ) -> dict[str, object]:
+    """Drive ``paths`` with ``concurrency`` keep-alive clients for ``seconds``; return the figures.
+
+    Every client sends ``body``, or with ``bodies`` client i sends ``bodies[i % len(bodies)]``
+    (e.g. gateways, each reporting its own people).
+    """
     u = urlsplit(base_url)
     lat: list[float] = []
     status: dict[int, int] = {}
@@ -111,7 +117,7 @@ async def run(
                 lat,
                 status,
                 method,
-                body,
+                bodies[i % len(bodies)] if bodies else body,
                 headers or {},
             )
             for i in range(concurrency)

@@ -6,7 +6,8 @@ Side by side, each server a uvicorn subprocess on loopback, the load from a seco
 * ``bare``: the bare FastAPI endpoint returning a constant (the framework's limit);
 * ``single``: one ping per request, ``PUT /api/v1/people/{id}/position`` (what a phone or a
   mini-program sends), over the city's located people in turn;
-* ``batch``: ``PUT /api/v1/people/positions`` with batches of ``--batch`` pings of as many people;
+* ``batch``: ``PUT /api/v1/people/positions`` with batches of ``--batch`` pings of as many people
+  from four clients at once, each sending its own people (four gateways);
 * ``nearest_under_ingestion``: ``GET /api/v1/dispatch/nearest`` while a paced writer sends
   ``--ingest-rate`` positions per second in batches (default 6,000/s: a city of 6,000 people
   reporting every 10 s, ×10), with the bare endpoint measured in the same conditions.
@@ -40,9 +41,11 @@ _DRIVER = """
 import asyncio, json, sys
 from bench._load import run
 spec = json.load(open(sys.argv[1]))
-body = spec["body"].encode() if spec["body"] is not None else None
+body = spec["body"].encode() if isinstance(spec["body"], str) else None
+bodies = [b.encode() for b in spec["body"]] if isinstance(spec["body"], list) else None
 print(json.dumps(asyncio.run(run(spec["base"], spec["paths"], spec["concurrency"], spec["seconds"],
-                                 method=spec["method"], body=body, headers=spec["headers"]))))
+                                 method=spec["method"], body=body, headers=spec["headers"],
+                                 bodies=bodies))))
 """
 
 
@@ -53,9 +56,11 @@ def drive(
     seconds: float,
     token: str,
     method: str = "GET",
-    body: str | None = None,
+    body: str | list[str] | None = None,
 ) -> dict:
     """Drive ``paths`` from a second process; returns the client's figures.
+
+    ``body``: one body for every client, or a list (client i sends the i-th, in turn).
 
     With the server's CPU microseconds per request (``server_cpu_us_per_request``) and the
     database cluster's (``db_cpu_us_per_request``: every PostgreSQL process of the cluster,
@@ -200,7 +205,9 @@ def main() -> None:
             last_id = conn.execute("SELECT coalesce(max(id), 0) FROM position_history").fetchone()[0]  # type: ignore[index]
         bare = drive(bare_base, ["/bare"], args.concurrency, args.seconds, token)
         single = drive(base, single_paths, args.concurrency, args.seconds, token, "PUT", ping)
-        batch = drive(base, ["/api/v1/people/positions"], 4, args.seconds, token, "PUT", bodies[0])
+        # four gateways, each reporting its own people (batches naming the same people wait
+        # for each other's row locks, as they must)
+        batch = drive(base, ["/api/v1/people/positions"], 4, args.seconds, token, "PUT", bodies[:4])
         writer = PacedWriter(base, token, bodies, args.batch, args.ingest_rate)
         writer.start()
         time.sleep(1)
