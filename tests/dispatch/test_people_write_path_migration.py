@@ -1,0 +1,76 @@
+"""Migration 0036 (people write path) goes up and down, and its live messages say the same.
+
+Up: the planar spatial index and the role index of ``people`` are gone, and the live
+function builds its rows from a subquery's rows; down: both indexes and 0031's function
+are back. Either way the live messages of the same change hold the same rows (same keys in
+the same order, same values).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import psycopg
+from alembic import command
+from sqlalchemy.engine import make_url
+
+from api.store.cluster import Cluster
+from api.store.engine import psycopg_dsn
+from api.store.migrate import alembic_config
+
+DB = "people_write_path"
+
+
+def _indexes(conn: psycopg.Connection[Any]) -> set[str]:
+    rows = conn.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'people'").fetchall()
+    return {r[0] for r in rows}
+
+
+def _messages(url: str, ids: list[int]) -> list[dict[str, Any]]:
+    """The live rows announced for one statement touching ``ids`` (in id order)."""
+    dsn = psycopg_dsn(url)
+    with psycopg.connect(dsn, autocommit=True) as listener, psycopg.connect(dsn) as w:
+        listener.execute("LISTEN wangge_live")
+        w.execute(
+            "UPDATE people SET position_at = position_at + interval '1 second' WHERE id = ANY(%s)", (ids,)
+        )
+        w.commit()
+        rows = [r for n in listener.notifies(timeout=5, stop_after=2) for r in json.loads(n.payload)["rows"]]
+    return sorted(rows, key=lambda r: r["id"])
+
+
+def test_0036_up_and_down(pg_cluster: Cluster) -> None:
+    admin = make_url(pg_cluster.url).set(database="postgres").render_as_string(hide_password=False)
+    with psycopg.connect(psycopg_dsn(admin), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{DB}"')
+        conn.execute(f'CREATE DATABASE "{DB}"')
+    url = make_url(pg_cluster.url).set(database=DB).render_as_string(hide_password=False)
+    cfg = alembic_config(url)
+    command.upgrade(cfg, "head")
+    with psycopg.connect(psycopg_dsn(url)) as conn:
+        ids = [
+            r[0]
+            for r in conn.execute(
+                "INSERT INTO people (city_code, name, role, position, position_at) "
+                "SELECT '340500', '试' || g, 'rider', "
+                "ST_SetSRID(ST_MakePoint(118.5 + g * 1e-4, 31.7), 4326), now() "
+                "FROM generate_series(1, 20) g RETURNING id"
+            ).fetchall()
+        ]
+        conn.commit()
+        assert not {"idx_people_position", "ix_people_role"} & _indexes(conn)
+    now = _messages(url, ids)
+    command.downgrade(cfg, "0035_intake_triggers")
+    with psycopg.connect(psycopg_dsn(url)) as conn:
+        assert {"idx_people_position", "ix_people_role"} <= _indexes(conn)
+        body = conn.execute("SELECT pg_get_functiondef('wangge_live_person()'::regprocedure)").fetchone()
+        assert body is not None and "json_build_object('id', n.id" in body[0]
+    before = _messages(url, ids)
+    assert len(now) == len(before) == 20
+    for a, b in zip(now, before, strict=True):  # the same keys in the same order; times one second apart
+        assert list(a) == list(b)
+        assert {k: v for k, v in a.items() if k != "at"} == {k: v for k, v in b.items() if k != "at"}
+    command.upgrade(cfg, "head")
+    with psycopg.connect(psycopg_dsn(url)) as conn:
+        assert not {"idx_people_position", "ix_people_role"} & _indexes(conn)
