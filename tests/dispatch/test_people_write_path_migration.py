@@ -1,9 +1,9 @@
 """Migration 0036 (people write path) goes up and down, and its live messages say the same.
 
 Up: the planar spatial index and the role index of ``people`` are gone, and the live
-function builds its rows from a subquery's rows; down: both indexes and 0031's function
-are back. Either way the live messages of the same change hold the same rows (same keys in
-the same order, same values).
+function builds its rows from a subquery's rows (one changed row by a plain query); down:
+both indexes and 0031's function are back. Either way the live messages of the same change,
+of many rows or one, hold the same rows (same keys in the same order, same values).
 """
 
 from __future__ import annotations
@@ -60,15 +60,16 @@ def test_0036_up_and_down(pg_cluster: Cluster) -> None:
         ]
         conn.commit()
         assert not {"idx_people_position", "ix_people_role"} & _indexes(conn)
-    now = _messages(url, ids)
+    now, now_one = _messages(url, ids), _messages(url, ids[:1])  # many rows; one row (its own path)
     command.downgrade(cfg, "0035_intake_triggers")
     with psycopg.connect(psycopg_dsn(url)) as conn:
         assert {"idx_people_position", "ix_people_role"} <= _indexes(conn)
         body = conn.execute("SELECT pg_get_functiondef('wangge_live_person()'::regprocedure)").fetchone()
         assert body is not None and "json_build_object('id', n.id" in body[0]
-    before = _messages(url, ids)
-    assert len(now) == len(before) == 20
-    for a, b in zip(now, before, strict=True):  # the same keys in the same order; times one second apart
+    before, before_one = _messages(url, ids), _messages(url, ids[:1])
+    assert len(now) == len(before) == 20 and len(now_one) == len(before_one) == 1
+    # the same keys in the same order, the same values (the times are one second apart)
+    for a, b in zip(now + now_one, before + before_one, strict=True):
         assert list(a) == list(b)
         assert {k: v for k, v in a.items() if k != "at"} == {k: v for k, v in b.items() if k != "at"}
     command.upgrade(cfg, "head")
