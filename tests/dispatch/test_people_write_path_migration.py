@@ -36,7 +36,12 @@ def _messages(url: str, ids: list[int]) -> list[dict[str, Any]]:
             "UPDATE people SET position_at = position_at + interval '1 second' WHERE id = ANY(%s)", (ids,)
         )
         w.commit()
-        rows = [r for n in listener.notifies(timeout=5, stop_after=2) for r in json.loads(n.payload)["rows"]]
+        messages = -(-len(ids) // 15)  # 15 rows a message
+        rows = [
+            r
+            for n in listener.notifies(timeout=5, stop_after=messages)
+            for r in json.loads(n.payload)["rows"]
+        ]
     return sorted(rows, key=lambda r: r["id"])
 
 
