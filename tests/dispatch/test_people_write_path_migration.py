@@ -13,13 +13,9 @@ from typing import Any
 
 import psycopg
 from alembic import command
-from sqlalchemy.engine import make_url
 
-from api.store.cluster import Cluster
 from api.store.engine import psycopg_dsn
 from api.store.migrate import alembic_config
-
-DB = "people_write_path"
 
 
 def _indexes(conn: psycopg.Connection[Any]) -> set[str]:
@@ -45,14 +41,9 @@ def _messages(url: str, ids: list[int]) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda r: r["id"])
 
 
-def test_0036_up_and_down(pg_cluster: Cluster) -> None:
-    admin = make_url(pg_cluster.url).set(database="postgres").render_as_string(hide_password=False)
-    with psycopg.connect(psycopg_dsn(admin), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{DB}"')
-        conn.execute(f'CREATE DATABASE "{DB}"')
-    url = make_url(pg_cluster.url).set(database=DB).render_as_string(hide_password=False)
+def test_0036_up_and_down(empty_db_url: str) -> None:
+    url = empty_db_url  # migrated to the head, empty, this module's own
     cfg = alembic_config(url)
-    command.upgrade(cfg, "head")
     with psycopg.connect(psycopg_dsn(url)) as conn:
         ids = [
             r[0]
