@@ -49,16 +49,39 @@ class DepartmentName:
 
 _DEPARTMENTS = text("SELECT code, name, name_en, time_limit_hours FROM departments ORDER BY code")
 
-_PEOPLE = text(
-    "SELECT p.id, p.role, ST_X(p.position) AS lon, ST_Y(p.position) AS lat, p.position_at AS at "
-    "FROM people p WHERE p.on_duty AND p.position IS NOT NULL AND p.position_at > :fresh_after "
-    # the spheroid index (the people table keeps one spatial index: every ping writes it) finds
-    # the box with a margin wide enough for its curved edges; the plane box then decides
-    "AND geography(p.position) && geography(ST_Expand(ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326), "
-    "greatest(0.01, CAST(:x1 AS float8) - :x0, CAST(:y1 AS float8) - :y0))) "
-    "AND p.position && ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326) "
-    f"AND {area_condition('community', 'district')} ORDER BY p.id LIMIT :limit"
-)
+
+def _people_sql(spheroid: bool) -> str:
+    """Build the desk map's people-in-a-box query; ``spheroid``: through the spheroid index first.
+
+    The people table keeps one spatial index, on the spheroid (every ping writes it:
+    migration ``0036_people_write_path``). A box of the size a map shows is searched
+    through it, widened by its own size (far more than its curved edges bulge); the plane
+    box then decides, so the answer is the plane box's either way.
+    """
+    box = "ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326)"
+    wide = (
+        f"AND geography(p.position) && geography(ST_Expand({box}, "
+        "greatest(0.01, CAST(:x1 AS float8) - :x0, CAST(:y1 AS float8) - :y0))) "
+    )
+    return (
+        "SELECT p.id, p.role, ST_X(p.position) AS lon, ST_Y(p.position) AS lat, p.position_at AS at "
+        "FROM people p WHERE p.on_duty AND p.position IS NOT NULL AND p.position_at > :fresh_after "
+        f"{wide if spheroid else ''}AND p.position && {box} "
+        f"AND {area_condition('community', 'district')} ORDER BY p.id LIMIT :limit"
+    )
+
+
+_PEOPLE = {spheroid: text(_people_sql(spheroid)) for spheroid in (True, False)}
+#: boxes wider or taller than this (degrees) are read by the plane test alone (a widened box
+#: of a continent would leave the spheroid's range or span a hemisphere)
+SPHEROID_BOX_MAX_DEG = 20.0
+
+
+def spheroid_box(x0: float, y0: float, x1: float, y1: float) -> bool:
+    """Tell whether a box, widened by its own size, stays a small box of the spheroid."""
+    m = max(0.01, x1 - x0, y1 - y0)
+    return m <= SPHEROID_BOX_MAX_DEG and x0 - m > -180 and x1 + m < 180 and y0 - m > -90 and y1 + m < 90
+
 
 _TASKS = text(
     "SELECT t.id, t.status, t.role, coalesce(t.assignee_id, t.offered_to) AS person_id, "
@@ -90,7 +113,7 @@ async def people_on_duty(
         "fresh_after": fresh_after,
         "limit": limit,
     }
-    rows = await conn.execute(_PEOPLE, params)
+    rows = await conn.execute(_PEOPLE[spheroid_box(x0, y0, x1, y1)], params)
     return [MapPerson(r.id, r.role, float(r.lon), float(r.lat), r.at) for r in rows]
 
 
