@@ -6,8 +6,8 @@ entry into every index of the table. Two of them earned nothing for it:
 
 * ``idx_people_position`` (planar GiST): the spheroid one, ``ix_people_position_geog``,
   serves the nearest queries, and the desk's map box (the only planar box query) now finds
-  its people through the spheroid index with a margin and keeps its planar test
-  (:mod:`api.store.sql.desk`);
+  its people through the spheroid index with a margin and keeps its planar test (a box over
+  20°, up to the world, is read by the planar test alone: :mod:`api.store.sql.desk`);
 * ``ix_people_role``: six roles, so the planner never chose it over the community, city or
   spatial index; a role-only list reads the table.
 
