@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from api.services.dispatch.people_index import PeopleIndex
 from api.settings import load_settings
 from api.store.engine import make_async_engine
-from api.store.sql.dispatch import PeopleFilter, nearest_straight
+from api.store.sql.dispatch import PeopleFilter, index_changes_sql, nearest_straight
 from tests.conftest import auth
 
 URL = "/api/v1/dispatch/nearest"
@@ -255,6 +255,34 @@ async def test_moves_within_and_across_cells_then_a_duty_change_rank_as_postgis(
             "on_duty = %s WHERE id = %s",
             (old[0], old[1], old[2], old[3], pid),
         )
+
+
+def test_the_catch_up_reads_through_the_index_even_after_a_bulk_write(live_city: SqlFn) -> None:
+    """The generic plan of the catch-up (every poll, every request) expects few rows in progress.
+
+    After a bulk write (here: one statement stamps every person with its transaction id, as
+    the demo load does), the statistics hold one transaction id for most rows, and a generic
+    plan of ``change_xid = ANY($2)`` alone expected half the table: a scan of ``people`` on
+    every catch-up. With its range of parameters it expects a narrow slice (the index's).
+    """
+    live_city("UPDATE people SET on_duty = on_duty")
+    live_city("ANALYZE people")
+    (people,) = live_city("SELECT count(*) FROM people")[0]
+    (xmax,) = live_city("SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint")[0]
+    live_city("SET plan_cache_mode = force_generic_plan")
+    try:
+        live_city(f"PREPARE catch_up(bigint, bigint[], bigint[], bigint) AS {index_changes_sql(False)}")
+        for xip in ([], [xmax - 3, xmax - 1]):
+            args = f"{xmax}, '{{{','.join(map(str, xip))}}}', '{{1,2}}', {min(xip, default=xmax)}"
+            plan = "\n".join(r[0] for r in live_city(f"EXPLAIN EXECUTE catch_up({args})"))
+            lines = plan.splitlines()
+            at = next(i for i, line in enumerate(lines) if "ANY ($2)" in line)
+            node = next(line for line in reversed(lines[:at]) if "rows=" in line)
+            expected = int(node.split("rows=")[1].split()[0])
+            assert expected <= people / 10, plan
+    finally:
+        live_city("DEALLOCATE ALL")
+        live_city("RESET plan_cache_mode")
 
 
 async def test_a_person_deleted_behind_its_back_drops_out_of_the_next_answer(
