@@ -185,8 +185,10 @@ class Page:
         ).until(until)
 
     def sign_in(self, token: str, lang: str | None = None) -> None:
-        """Sign in through the form (a fresh browser state first)."""
-        self.driver.delete_all_cookies()
+        """Sign in through the form (a fresh browser state first: the open page ended, no cookie)."""
+        self.driver.get("about:blank")
+        # every cookie of the browser (WebDriver's delete_all_cookies reaches the open page's only)
+        self.driver.execute_cdp_cmd("Network.clearBrowserCookies", {})
         self.open("/console/login" + (f"?lang={lang}" if lang else ""))
         self.driver.find_element(By.NAME, "token").send_keys(token)
         self.driver.find_element(By.ID, "wg-sign-in").click()
@@ -248,7 +250,14 @@ class Page:
 
 @pytest.fixture
 def page(browser: WebDriver, console_server: Server) -> Iterator[Page]:
-    """Fresh helpers per test (logs drained first)."""
+    """Fresh helpers per test (the last test's page ended and the logs drained first).
+
+    The browser is shared by a module's tests: a page the previous test left may still be
+    loading (a map's data, a live refresh). Its requests would then race this test's
+    ``sign_in`` (which clears the cookies) and land, as 401s, in this test's logs. A blank
+    page ends it first.
+    """
+    browser.get("about:blank")
     browser.get_log("performance")
     browser.get_log("browser")
     p = Page(browser, console_server)
