@@ -146,3 +146,64 @@ def test_a_change_of_the_streets_rebuilds_the_graph(client: TestClient, live_cit
     while (graph.rebuilds == before or not graph.ready) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert graph.rebuilds > before and graph.ready
+
+
+def _rebuilt(graph: StreetGraph, before: int) -> None:
+    deadline = time.monotonic() + 30
+    while (graph.rebuilds == before or not graph.ready) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert graph.rebuilds > before and graph.ready
+
+
+def test_a_point_is_snapped_once_per_graph_and_afresh_after_a_change_of_the_streets(
+    client: TestClient, live_city: SqlFn
+) -> None:
+    graph = _ready(client)
+    (lon, lat), other = _points(live_city, 2)
+    (first,) = graph.snap([lon], [lat])
+    kept = graph._graph.snaps if graph._graph is not None else {}
+    assert kept[(lon, lat)][0] == float(np.flatnonzero(graph._graph.edge == first.edge)[0])  # type: ignore[union-attr]
+    # asked again (alone, or among others): the same snap, from what the graph kept
+    assert graph.snap([other[0], lon], [other[1], lat])[1] == first
+    # a new street through the point: the next graph snaps it there (nothing kept from the old one)
+    before = graph.rebuilds
+    ((new_id,),) = live_city(
+        "INSERT INTO streets (city_code, kind, source, target, length_m, geom) "
+        "SELECT city_code, kind, 9000001, 9000002, 2.0, "
+        "ST_SetSRID(ST_MakeLine(ST_MakePoint(%s - 1e-5, %s), ST_MakePoint(%s + 1e-5, %s)), 4326) "
+        "FROM streets ORDER BY id LIMIT 1 RETURNING id",
+        (lon, lat, lon, lat),
+    )
+    try:
+        _rebuilt(graph, before)
+        (after,) = graph.snap([lon], [lat])
+        assert after.edge == new_id and after.offset_m < 0.01 and after != first
+    finally:
+        before = graph.rebuilds
+        live_city("DELETE FROM streets WHERE id = %s", (new_id,))
+        _rebuilt(graph, before)
+    assert graph.snap([lon], [lat]) == [first]
+
+
+def test_the_snaps_kept_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    import shapely
+
+    rows = [
+        StreetRow(
+            i + 1,
+            i + 1,
+            i + 2,
+            95.0,
+            shapely.to_wkb(shapely.LineString([(118.5 + i * 1e-3, 31.7), (118.501 + i * 1e-3, 31.7)])),
+        )
+        for i in range(4)
+    ]
+    graph = StreetGraph(None)  # type: ignore[arg-type]
+    graph._graph = street_graph._graph(rows)
+    monkeypatch.setattr(street_graph, "SNAPS_KEPT", 5)
+    lons = [118.5005 + i * 7e-4 for i in range(4)]
+    first = graph.snap(lons, [31.7001] * 4)
+    assert len(graph._graph.snaps) == 4
+    more = graph.snap([118.5001, 118.5002], [31.7002, 31.7002])  # 6 > 5: forgotten, then these two kept
+    assert len(graph._graph.snaps) == 2
+    assert graph.snap(lons, [31.7001] * 4) == first and [s.edge for s in more] == [1, 1]

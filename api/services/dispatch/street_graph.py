@@ -22,7 +22,7 @@ import asyncio
 import logging
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import shapely
@@ -38,6 +38,8 @@ from gis.routing import Snap
 log = logging.getLogger("wangge.street_graph")
 
 CHANNEL = "wangge_streets"
+#: a graph remembers at most this many snapped points (then forgets them all and starts again)
+SNAPS_KEPT = 65_536
 #: WGS84 semi-major axis and first eccentricity squared
 _A = 6_378_137.0
 _E2 = 6.694_379_990_14e-3
@@ -58,6 +60,10 @@ class _Graph:
     #: each segment's source and target as rows of ``matrix``
     source_at: np.ndarray
     target_at: np.ndarray
+    #: points snapped on this graph, (lon, lat) → (segment position, fraction, offset): a person
+    #: who has not moved is snapped once, not on every request that finds them (a new graph
+    #: starts empty, so a snap never outlives the streets it was made on)
+    snaps: dict[tuple[float, float], tuple[float, float, float]] = field(default_factory=dict)
 
 
 def _graph(rows: Sequence[StreetRow]) -> _Graph:
@@ -157,14 +163,28 @@ class StreetGraph(NotifiedCopy):
         """Each point's nearest segment (its position in the graph), fraction along it, offset (m)."""
         g = self._graph
         assert g is not None
-        x, y = np.asarray(lons, float), np.asarray(lats, float)
-        pts = shapely.points(x, y)
-        which, hit = g.tree.query_nearest(pts, all_matches=False)
-        nearest = np.empty(len(pts), np.int64)
-        nearest[which] = hit
-        lines = g.lines[nearest]
-        fraction = np.asarray(shapely.line_locate_point(lines, pts, normalized=True), float)
-        return nearest, fraction, np.asarray(_offsets_m(lines, x, y), float)
+        kept = g.snaps
+        keys = list(zip(lons, lats, strict=True))
+        found = [kept.get(k) for k in keys]
+        missing = [i for i, f in enumerate(found) if f is None]
+        if missing:
+            x = np.asarray([lons[i] for i in missing], float)
+            y = np.asarray([lats[i] for i in missing], float)
+            pts = shapely.points(x, y)
+            which, hit = g.tree.query_nearest(pts, all_matches=False)
+            nearest = np.empty(len(pts), np.int64)
+            nearest[which] = hit
+            lines = g.lines[nearest]
+            fraction = shapely.line_locate_point(lines, pts, normalized=True)
+            offset = _offsets_m(lines, x, y)
+            if len(kept) + len(missing) > SNAPS_KEPT:
+                kept.clear()
+            for i, snap in zip(
+                missing, zip(nearest.tolist(), fraction.tolist(), offset.tolist(), strict=True), strict=True
+            ):
+                found[i] = kept[keys[i]] = snap
+        table = np.array(found, float).reshape(len(keys), 3)
+        return table[:, 0].astype(np.int64), table[:, 1], table[:, 2]
 
     def walks(
         self, lon: float, lat: float, lons: Sequence[float], lats: Sequence[float], limits_m: Sequence[float]
