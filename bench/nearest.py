@@ -49,6 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from api.store.bulk import copy_frame  # noqa: E402
 from api.store.engine import psycopg_dsn  # noqa: E402
+from bench.common import process_cpu_seconds  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
@@ -194,22 +195,6 @@ def make_token(url: str) -> str:
 SERVER_PIDS: dict[str, int] = {}
 
 
-def cpu_s(pid: int) -> float:
-    """CPU seconds (user + system) a server has used so far, its worker processes included (``/proc``)."""
-    stats: dict[int, list[str]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError):
-                stats[int(entry.name)] = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-    family, grown = {pid}, True
-    while grown:  # uvicorn --workers N: a supervisor and its children
-        more = {p for p, f in stats.items() if int(f[1]) in family} - family
-        family |= more
-        grown = bool(more)
-    ticks = sum(int(stats[p][11]) + int(stats[p][12]) for p in family if p in stats)
-    return ticks / os.sysconf("SC_CLK_TCK")
-
-
 @contextlib.contextmanager
 def serve(url: str, workers: int = 1) -> Iterator[str]:
     """uvicorn in a subprocess on a free loopback port (``workers`` processes)."""
@@ -271,7 +256,7 @@ print(json.dumps(asyncio.run(run(spec["base"], spec["paths"], spec["concurrency"
 def drive(base: str, paths: list[str], token: str, concurrency: int, seconds: float) -> dict:
     """Drive GET ``paths`` from a second process (bench/_load.py's client)."""
     pid = SERVER_PIDS.get(base)
-    cpu0 = cpu_s(pid) if pid is not None else 0.0
+    cpu0 = process_cpu_seconds(pid) if pid is not None else 0.0
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         json.dump(
             {
@@ -292,7 +277,8 @@ def drive(base: str, paths: list[str], token: str, concurrency: int, seconds: fl
     result: dict = json.loads(out.stdout)
     pid = SERVER_PIDS.get(base)
     if pid is not None and result.get("requests"):
-        result["server_cpu_ms_per_request"] = round((cpu_s(pid) - cpu0) * 1000 / result["requests"], 3)
+        used = process_cpu_seconds(pid) - cpu0
+        result["server_cpu_ms_per_request"] = round(used * 1000 / result["requests"], 3)
     return result
 
 

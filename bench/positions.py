@@ -17,7 +17,10 @@ Every ping is kept in the history (``position_history``: ``history_rows_added`` 
 removed afterwards. Prints ONE JSON object with ``single_positions_per_s``,
 ``batch_positions_per_s`` and ``bare_rps``.
 
-    WANGGE_DATA_DIR=/tmp/benchcity .venv/bin/python -m bench.positions [--seconds 8]
+    WANGGE_DATA_DIR=/tmp/benchcity .venv/bin/python -m bench.positions [--seconds 8] [--workers 1]
+
+``--workers N`` runs both servers with N uvicorn processes, as ``wangge serve`` does by
+default (one per core); each server's CPU counts its workers.
 """
 
 from __future__ import annotations
@@ -167,6 +170,9 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=8)
     ap.add_argument("--concurrency", type=int, default=16)
     ap.add_argument("--batch", type=int, default=500)
+    ap.add_argument(
+        "--workers", type=int, default=1, help="uvicorn processes of both servers (wangge serve: one a core)"
+    )
     ap.add_argument("--ingest-rate", type=float, default=6000.0, help="positions/s while nearest is measured")
     args = ap.parse_args()
 
@@ -193,11 +199,12 @@ def main() -> None:
         "located_people": len(people),
         "batch": args.batch,
         "concurrency": args.concurrency,
+        "workers": args.workers,
         "seconds": args.seconds,
     }
     with (
-        server("bench.bare_app:app") as bare_base,
-        server("api.web.app:create_app", url=url, factory=True) as base,
+        server("bench.bare_app:app", workers=args.workers) as bare_base,
+        server("api.web.app:create_app", url=url, factory=True, workers=args.workers) as base,
     ):
         drive(bare_base, ["/bare"], 4, 1, token)
         drive(base, single_paths, 4, 1, token, "PUT", ping)

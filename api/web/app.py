@@ -105,6 +105,8 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         # nearest queries: located people in memory, caught up by polling and by each request
         people_index = PeopleIndex(app.state.read_engine, url)
         app.state.people_index = people_index
+        # the console's live feed of positions: moves are not notified (0037), the index finds them
+        people_index.observers.append(lambda people: console.people_written(app, people))
         await people_index.start()
         # an intake's live message, sent after its commit (migration 0035_intake_triggers)
         live_sender = LiveSender(app.state.read_engine)

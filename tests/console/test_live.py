@@ -226,6 +226,62 @@ def test_workers_departments_and_reporters_see_only_what_is_theirs(
     assert _ids(mine) | {i for _, d in reporter.drain() for i in _ids(d)} == {filed}
 
 
+def test_a_move_reaches_the_streams_from_the_people_index_with_the_notification_s_fields(
+    console_server: Server, streams: Callable[..., Stream], make_token: Callable[..., str], sql: SQL
+) -> None:
+    """Migration 0037: a write that only moves people is not notified; each server process's
+    people index finds it in its catch-up and hands it to the streams, with the same fields."""
+    s = streams(console_server, make_token("dispatcher"), "topics=people")
+    s.hello()
+    ((pid,),) = sql("SELECT id FROM people WHERE position IS NOT NULL ORDER BY id LIMIT 1")
+    sql(
+        "UPDATE people SET position = ST_SetSRID(ST_MakePoint(118.51234567, 31.69876543), 4326), "
+        "position_at = now() WHERE id = %s",
+        (pid,),
+    )
+    _, data, waited = s.wait_for(lambda n, d: n == "person" and pid in _ids(d))
+    row = next(r for r in data["rows"] if r["id"] == pid)
+    ((community, role, on_duty, at),) = sql(
+        "SELECT community_code, role, on_duty, position_at FROM people WHERE id = %s", (pid,)
+    )
+    assert row == {
+        "id": pid,
+        "community": community,
+        "role": role,
+        "on_duty": on_duty,
+        "at": at.isoformat(),
+        "x": 118.512346,
+        "y": 31.698765,
+    }
+    assert waited < 3  # the index's catch-up (50 ms) and the coalescing (0.5 s)
+
+    # many people moved at once: one bulk notice per community, as the trigger sent them
+    extra = sql(
+        "INSERT INTO people (city_code, name, role, community_code, position, position_at) "
+        "SELECT city_code, '批' || g, 'rider', community_code, position, now() FROM people p, "
+        "generate_series(1, 2) g WHERE p.position IS NOT NULL RETURNING id"
+    )
+    try:
+        moved = sql(
+            "UPDATE people SET position_at = position_at + interval '1 millisecond' "
+            "WHERE position IS NOT NULL RETURNING community_code"
+        )
+        assert len(moved) > 1000
+        want = {c: sum(1 for (x,) in moved if x == c) for (c,) in set(moved)}
+        got: dict[str, int] = {}
+        deadline = time.monotonic() + 10
+        while got != want and time.monotonic() < deadline:
+            try:
+                name, d = s.next(1)
+            except queue.Empty:
+                continue
+            if name == "bulk" and d["kind"] == "person" and d["op"] == "UPDATE":
+                got[d["community"]] = d["count"]
+        assert got == want
+    finally:
+        sql("DELETE FROM people WHERE id = ANY(%s)", ([i for (i,) in extra],))
+
+
 def test_topics_are_checked_before_the_stream(console_server: Server, make_token: Callable[..., str]) -> None:
     url = f"{console_server.url}/console/events"
     assert httpx.get(url, headers=auth(make_token("dispatcher"))).status_code == 422

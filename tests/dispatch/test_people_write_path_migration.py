@@ -23,13 +23,19 @@ def _indexes(conn: psycopg.Connection[Any]) -> set[str]:
     return {r[0] for r in rows}
 
 
-def _messages(url: str, ids: list[int]) -> list[dict[str, Any]]:
-    """The live rows announced for one statement touching ``ids`` (in id order)."""
+def _messages(url: str, ids: list[int], on_duty: bool) -> list[dict[str, Any]]:
+    """The live rows announced for one statement touching ``ids`` (in id order).
+
+    The statement changes the availability too: since ``0037_people_moves_unannounced`` a
+    change of the position alone is not announced.
+    """
     dsn = psycopg_dsn(url)
     with psycopg.connect(dsn, autocommit=True) as listener, psycopg.connect(dsn) as w:
         listener.execute("LISTEN wangge_live")
         w.execute(
-            "UPDATE people SET position_at = position_at + interval '1 second' WHERE id = ANY(%s)", (ids,)
+            "UPDATE people SET position_at = position_at + interval '1 second', on_duty = %s "
+            "WHERE id = ANY(%s)",
+            (on_duty, ids),
         )
         w.commit()
         messages = -(-len(ids) // 15)  # 15 rows a message
@@ -56,13 +62,14 @@ def test_0036_up_and_down(empty_db_url: str) -> None:
         ]
         conn.commit()
         assert not {"idx_people_position", "ix_people_role"} & _indexes(conn)
-    now, now_one = _messages(url, ids), _messages(url, ids[:1])  # many rows; one row (its own path)
+    # many rows; one row (its own path): every row's availability changes each time
+    now, now_one = _messages(url, ids, False), _messages(url, ids[:1], True)
     command.downgrade(cfg, "0035_intake_triggers")
     with psycopg.connect(psycopg_dsn(url)) as conn:
         assert {"idx_people_position", "ix_people_role"} <= _indexes(conn)
         body = conn.execute("SELECT pg_get_functiondef('wangge_live_person()'::regprocedure)").fetchone()
         assert body is not None and "json_build_object('id', n.id" in body[0]
-    before, before_one = _messages(url, ids), _messages(url, ids[:1])
+    before, before_one = _messages(url, ids, False), _messages(url, ids[:1], True)
     assert len(now) == len(before) == 20 and len(now_one) == len(before_one) == 1
     # the same keys in the same order, the same values (the times are one second apart)
     for a, b in zip(now + now_one, before + before_one, strict=True):

@@ -49,7 +49,7 @@ import logging
 import math
 import operator
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -331,17 +331,20 @@ class _Table:
                     del self.cells[cell]
             self.cell[i] = None
 
-    def apply(self, changes: IndexChanges, asked: Iterable[int] = ()) -> None:
-        """Apply a catch-up: its rows, the candidates it no longer found, its snapshot."""
+    def apply(self, changes: IndexChanges, asked: Iterable[int] = ()) -> list[IndexedPerson]:
+        """Apply a catch-up: its rows, the candidates it no longer found, its snapshot.
+
+        Returns the people whose row changed what the index holds (newer than what it had).
+        """
         key = _key(changes.snapshot)
-        for p in changes.people:
-            self.put(p, key)
+        written = [p for p in changes.people if self.put(p, key)]
         found = changes.present.union(p.id for p in changes.people)
         for pid in asked:
             if pid not in found:
                 self.drop(pid, key)
         if key >= _key(self.snapshot):
             self.snapshot = changes.snapshot
+        return written
 
     # ------------------------------------------------------------------ reads
 
@@ -764,6 +767,8 @@ class PeopleIndex:
         #: requests answered, and those left to PostGIS (the store changing faster than they caught up)
         self.answered = 0
         self.fallbacks = 0
+        #: told of the people each catch-up found written (the console's live feed of positions)
+        self.observers: list[Callable[[list[IndexedPerson]], None]] = []
 
     @property
     def ready(self) -> bool:
@@ -805,6 +810,16 @@ class PeopleIndex:
         self._table = await asyncio.to_thread(_filled, snapshot, people)  # CPU work off the event loop
         self.builds += 1
 
+    def _written(self, people: list[IndexedPerson]) -> None:
+        """Tell the observers who was written (a failing observer is logged; the index goes on)."""
+        if not people:
+            return
+        for observer in self.observers:
+            try:
+                observer(people)
+            except Exception:
+                log.exception("a people index observer failed")
+
     async def catch_up(self) -> None:
         """Read the rows written since the last snapshot (the poller's step)."""
         if self._table is None:
@@ -840,7 +855,7 @@ class PeopleIndex:
                 pool = await self._connections()
                 async with pool.acquire() as conn:
                     changes = await index_changes(conn, table.snapshot, sorted(batch.ids))
-                table.apply(changes, batch.ids)
+                self._written(table.apply(changes, batch.ids))
             except asyncio.CancelledError:
                 batch.future.cancel()
                 raise
@@ -941,7 +956,7 @@ class PeopleIndex:
                 pool = await self._connections()
                 async with pool.acquire() as raw:
                     changes = await index_changes(raw, table.snapshot, ask, branch)
-                table.apply(changes, ask)
+                self._written(table.apply(changes, ask))
             loads.update(changes.loads)
             if branch is not None and members is None:
                 members = changes.members

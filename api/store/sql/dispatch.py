@@ -374,7 +374,7 @@ async def vertex_costs(
 _INDEX_FIELDS = (
     *("p.id", "p.city_code", "p.name", "p.phone", "p.role", "p.community_code", "p.skills"),
     *("p.party_member", "p.on_duty", "p.capacity", "p.shift_end"),
-    *("ST_X(p.position) AS lon", "ST_Y(p.position) AS lat", "p.position_at"),
+    *("ST_X(p.position) AS lon", "ST_Y(p.position) AS lat", "p.position_at", "p.department_code"),
 )
 _INDEX_COLUMNS = ", ".join(_INDEX_FIELDS)
 _SNAPSHOT = (
@@ -464,6 +464,8 @@ class IndexedPerson:
     lon: float | None
     lat: float | None
     position_at: dt.datetime | None
+    #: not filtered on: the live feed of the console names it (a department sees its staff)
+    department_code: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -518,17 +520,18 @@ async def index_changes(
     loads: dict[int, int] = {}
     members: set[int] = set()
     present: set[int] = set()
+    end = 2 + len(_INDEX_FIELDS)  # after the snapshot's two columns and the person's: load, member, whole
     for r in rows:
         pid = r[2]
         if pid is None:  # the one row of a catch-up that found nobody
             continue
-        if r[18]:
-            people.append(IndexedPerson(*r[2:16]))
+        if r[end + 2]:
+            people.append(IndexedPerson(*r[2:end]))
         else:
             present.add(pid)
-        if r[16] is not None:
-            loads[pid] = int(r[16])
-        if r[17]:
+        if r[end] is not None:
+            loads[pid] = int(r[end])
+        if r[end + 1]:
             members.add(pid)
     first = rows[0]
     snapshot = Snapshot(int(first[0]), tuple(first[1]))

@@ -46,3 +46,10 @@ async def shutdown(app: FastAPI) -> None:
     if hub is not None:
         await hub.close()
         app.state.console_hub = None
+
+
+def people_written(app: FastAPI, people: list[Any]) -> None:
+    """Pass the people the process's people index found written to the live streams, if any are open."""
+    hub = getattr(app.state, "console_hub", None)
+    if hub is not None:
+        hub.people_written(people)

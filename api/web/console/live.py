@@ -6,7 +6,11 @@ when the first stream opens, and hands every committed change to the open stream
 whose viewer may see it (:func:`api.auth.policy.related`: the token's city and area, its
 person, its department or the reports it filed; the city comes in each row's payload).
 Position updates (``person``) are coalesced per process: at most one batch every
-:data:`COALESCE_SECONDS`, the latest position of each person. A stream whose queue
+:data:`COALESCE_SECONDS`, the latest position of each person. A write that only moves people
+sends no notification (migration ``0037_people_moves_unannounced``: every ``NOTIFY`` takes a
+lock held to the end of its commit, which queued concurrent pings): the process's people index
+finds them in its catch-up (every 50 ms) and hands them here (:meth:`Hub.people_written`),
+with the same fields. A stream whose queue
 overflows gets ``reset`` (the page reloads what it shows) instead of silently missing
 changes; so does every stream after the listener reconnected.
 
@@ -30,6 +34,7 @@ from sqlalchemy.engine import URL
 from api.auth.policy import Area, Relation, related
 from api.auth.principal import Principal
 from api.store.notify import Change, Listener
+from api.store.sql.dispatch import IndexedPerson
 
 log = logging.getLogger("wangge.live")
 
@@ -42,6 +47,9 @@ KIND_ROLES = {
     "person": frozenset({"admin", "dispatcher", "worker", "planner"}),
 }
 COALESCE_SECONDS = 0.5
+#: more people written at once than this are announced as one bulk notice per community (as
+#: the trigger of ``wangge_live_person()`` does)
+BULK_PEOPLE = 1000
 QUEUE_SIZE = 256
 #: a stream ends after this long; the browser reconnects by itself (``retry``)
 STREAM_SECONDS = 15 * 60
@@ -92,6 +100,43 @@ class Subscription:
             while not self.queue.empty():
                 self.queue.get_nowait()
             self.queue.put_nowait(Event("reset", {"reason": "overflow"}))
+
+
+def person_changes(people: list[IndexedPerson]) -> list[Change]:
+    """Build the live changes of people the people index found written (``wangge_live_person()`` rows).
+
+    The fields are the notification's: ``role``, ``on_duty``, ``at`` (ISO 8601), ``x``/``y``
+    (WGS84, 6 decimals); related are the person and their department. More than
+    :data:`BULK_PEOPLE` give one bulk notice per (city, community).
+    """
+    if len(people) > BULK_PEOPLE:
+        counts: dict[tuple[str, str | None], int] = {}
+        for p in people:
+            counts[(p.city_code, p.community_code)] = counts.get((p.city_code, p.community_code), 0) + 1
+        return [
+            Change("person", "UPDATE", None, community, bulk=n, city=city)
+            for (city, community), n in counts.items()
+        ]
+    return [
+        Change(
+            "person",
+            "UPDATE",
+            p.id,
+            p.community_code,
+            frozenset((p.id,)),
+            frozenset(() if p.department_code is None else (p.department_code,)),
+            frozenset(),
+            {
+                "role": p.role,
+                "on_duty": p.on_duty,
+                "at": None if p.position_at is None else p.position_at.isoformat(),
+                "x": None if p.lon is None else round(p.lon, 6),
+                "y": None if p.lat is None else round(p.lat, 6),
+            },
+            city=p.city_code,
+        )
+        for p in people
+    ]
 
 
 def _row(change: Change) -> dict[str, Any]:
@@ -153,6 +198,12 @@ class Hub:
             self._flush = self._loop.call_later(COALESCE_SECONDS, self._flush_positions)
         if now:
             self._fan_out(now)
+
+    def people_written(self, people: list[IndexedPerson]) -> None:
+        """Hand people the index found written to the streams that follow people (coalesced)."""
+        if self._loop is None or not any("person" in sub.kinds for sub in self.subscriptions):
+            return
+        self.dispatch(person_changes(people))
 
     def _flush_positions(self) -> None:
         self._flush = None
