@@ -328,6 +328,9 @@ class Person(Base):
     #: The transaction that last wrote the row (trigger of migration 0034_people_index; read
     #: by the in-process people index, :mod:`api.services.dispatch.people_index`).
     change_xid: Mapped[int | None] = mapped_column(BigInteger, index=True, info={"written_by": "trigger"})
+    #: The transaction that last changed what the live feed shows of the row besides its
+    #: position (trigger of migration 0037_people_moves_unannounced; a move alone is not announced).
+    live_xid: Mapped[int | None] = mapped_column(BigInteger, info={"written_by": "trigger"})
 
 
 class PositionPing(Base):
