@@ -165,6 +165,21 @@ class PacedWriter(threading.Thread):
             self.elapsed = time.perf_counter() - t0
 
 
+def tidy() -> None:
+    """Vacuum the tables the runs write (before the runs, and after the clean-up of their rows).
+
+    Every report leaves a dead row version of its person (the update is never HOT), and the
+    clean-up deletes the history the runs added: on a store that earlier runs left so, a ping's
+    PostgreSQL CPU measured 15-20 % higher (autovacuum visits at most once a minute). The runs
+    start from the store as a vacuum leaves it, whatever ran before.
+    """
+    from api.store.roles import resolve_urls
+
+    _, owner = resolve_urls(DatabaseSettings())  # the tables' owner: the app role may not vacuum them
+    with psycopg.connect(psycopg_dsn(owner), autocommit=True) as conn:
+        conn.execute("VACUUM (ANALYZE) people, position_history")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seconds", type=float, default=8)
@@ -177,6 +192,7 @@ def main() -> None:
     args = ap.parse_args()
 
     url = demo_database()
+    tidy()
     with psycopg.connect(psycopg_dsn(url)) as conn:
         first_id = conn.execute("SELECT coalesce(max(id), 0) FROM position_history").fetchone()[0]  # type: ignore[index]
         people = [
@@ -231,6 +247,7 @@ def main() -> None:
                 [(lon, lat, pid) for pid, lon, lat in people],
             )
         conn.commit()
+    tidy()
     single_per_s = single["rps"]
     batch_per_s = round(batch["rps"] * args.batch, 1)
     result.update(
