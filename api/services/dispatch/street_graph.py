@@ -31,6 +31,7 @@ from scipy.sparse.csgraph import dijkstra
 from shapely import STRtree
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from api.services.areas.grid_index import metres_per_degree
 from api.services.notified import NotifiedCopy
 from api.store.sql.dispatch import StreetRow, street_rows
 from gis.routing import Snap
@@ -40,9 +41,6 @@ log = logging.getLogger("wangge.street_graph")
 CHANNEL = "wangge_streets"
 #: a graph remembers at most this many snapped points (then forgets them all and starts again)
 SNAPS_KEPT = 65_536
-#: WGS84 semi-major axis and first eccentricity squared
-_A = 6_378_137.0
-_E2 = 6.694_379_990_14e-3
 
 
 @dataclass(frozen=True)
@@ -54,6 +52,8 @@ class _Graph:
     target: np.ndarray
     length: np.ndarray
     lines: np.ndarray
+    #: each segment's vertices as plain floats (the offsets of a few points are cheaper in Python)
+    vertices: list[list[tuple[float, float]]]
     tree: STRtree
     vertex: dict[int, int]
     matrix: csr_matrix
@@ -92,7 +92,12 @@ def _graph(rows: Sequence[StreetRow]) -> _Graph:
     matrix = coo_matrix(
         (np.concatenate([w, w]), (np.concatenate([lo, hi]), np.concatenate([hi, lo]))), shape=(n, n)
     ).tocsr()
-    return _Graph(edge, source, target, length, lines, STRtree(lines), vertex, matrix, source_at, target_at)
+    xy, which = shapely.get_coordinates(lines, return_index=True)
+    vertices: list[list[tuple[float, float]]] = [[] for _ in range(len(rows))]
+    for (x, y), i in zip(xy.tolist(), which.tolist(), strict=True):
+        vertices[i].append((x, y))
+    tree = STRtree(lines)
+    return _Graph(edge, source, target, length, lines, vertices, tree, vertex, matrix, source_at, target_at)
 
 
 class StreetGraph(NotifiedCopy):
@@ -168,21 +173,18 @@ class StreetGraph(NotifiedCopy):
         found = [kept.get(k) for k in keys]
         missing = [i for i, f in enumerate(found) if f is None]
         if missing:
-            x = np.asarray([lons[i] for i in missing], float)
-            y = np.asarray([lats[i] for i in missing], float)
+            x = [float(lons[i]) for i in missing]
+            y = [float(lats[i]) for i in missing]
             pts = shapely.points(x, y)
             which, hit = g.tree.query_nearest(pts, all_matches=False)
             nearest = np.empty(len(pts), np.int64)
             nearest[which] = hit
-            lines = g.lines[nearest]
-            fraction = shapely.line_locate_point(lines, pts, normalized=True)
-            offset = _offsets_m(lines, x, y)
+            fraction = shapely.line_locate_point(g.lines[nearest], pts, normalized=True).tolist()
             if len(kept) + len(missing) > SNAPS_KEPT:
                 kept.clear()
-            for i, snap in zip(
-                missing, zip(nearest.tolist(), fraction.tolist(), offset.tolist(), strict=True), strict=True
-            ):
-                found[i] = kept[keys[i]] = snap
+            for j, (i, at) in enumerate(zip(missing, nearest.tolist(), strict=True)):
+                offset = _offset_m(g.vertices[at], x[j], y[j])
+                found[i] = kept[keys[i]] = (at, fraction[j], offset)
         table = np.array(found, float).reshape(len(keys), 3)
         return table[:, 0].astype(np.int64), table[:, 1], table[:, 2]
 
@@ -252,28 +254,25 @@ class StreetGraph(NotifiedCopy):
         return out
 
 
-def _offsets_m(lines: np.ndarray, lons: np.ndarray, lats: np.ndarray) -> np.ndarray:
-    """Metres from each point to its line, in the point's local frame (see the module's docstring).
+def _offset_m(vertices: Sequence[tuple[float, float]], lon: float, lat: float) -> float:
+    """Metres from a point to a line, in the point's local frame (see the module's docstring).
 
     The frame is :func:`api.services.areas.grid_index.metres_per_degree`'s (WGS84 radii of
-    curvature at the point), for every segment of every line at once.
+    curvature at the point); the nearest of the line's segments counts.
     """
-    coords, which = shapely.get_coordinates(lines, return_index=True)
-    same = which[1:] == which[:-1]  # consecutive vertices of one line: a segment
-    a, b, owner = coords[:-1][same], coords[1:][same], which[:-1][same]
-    phi = np.radians(lats[owner])
-    s2 = np.sin(phi) ** 2
-    n = _A / np.sqrt(1.0 - _E2 * s2)
-    m = _A * (1.0 - _E2) / (1.0 - _E2 * s2) ** 1.5
-    mx, my = math.radians(1.0) * n * np.cos(phi), math.radians(1.0) * m
-    ax, ay = (a[:, 0] - lons[owner]) * mx, (a[:, 1] - lats[owner]) * my
-    bx, by = (b[:, 0] - lons[owner]) * mx, (b[:, 1] - lats[owner]) * my
-    dx, dy = bx - ax, by - ay
-    len2 = dx * dx + dy * dy
-    with np.errstate(invalid="ignore", divide="ignore"):
-        t = np.where(len2 > 0, -(ax * dx + ay * dy) / len2, 0.0)
-    t = np.clip(t, 0.0, 1.0)
-    px, py = ax + t * dx, ay + t * dy
-    out = np.full(len(lines), np.inf)
-    np.minimum.at(out, owner, np.sqrt(px * px + py * py))
-    return out
+    mx, my = metres_per_degree(lat)
+    best = math.inf
+    (x0, y0), rest = vertices[0], vertices[1:]
+    ax, ay = (x0 - lon) * mx, (y0 - lat) * my
+    for x1, y1 in rest:
+        bx, by = (x1 - lon) * mx, (y1 - lat) * my
+        dx, dy = bx - ax, by - ay
+        len2 = dx * dx + dy * dy
+        t = -(ax * dx + ay * dy) / len2 if len2 > 0 else 0.0
+        t = 0.0 if t < 0.0 else 1.0 if t > 1.0 else t
+        px, py = ax + t * dx, ay + t * dy
+        d = math.sqrt(px * px + py * py)
+        if d < best:
+            best = d
+        ax, ay = bx, by
+    return best
