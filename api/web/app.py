@@ -26,7 +26,7 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 
 from api.services.areas.grid_index import CHANNEL, GridIndex
-from api.services.dispatch import street_graph
+from api.services.dispatch import positions, street_graph
 from api.services.dispatch.people_index import PeopleIndex
 from api.settings import Settings, load_settings
 from api.store.driver import HotPool
@@ -75,6 +75,8 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         app.state.read_engine = engine.execution_options(isolation_level="AUTOCOMMIT")
         # single-statement hot paths (one position ping): asyncpg's own pool, cheaper to check out
         app.state.hot_pool = HotPool(url, settings.db)
+        # single pings of concurrent requests share statements, each committed before its answer
+        app.state.ping_writer = positions.ping_writer(app.state.hot_pool)
         guard.engine = app.state.read_engine
         # reads that may lag (maps, tiles, OGC, KPIs, dashboard): the replica while it keeps up
         read_url = settings.db.database_read_url

@@ -39,10 +39,11 @@ from api.services.dispatch.scope import refuse_other_person, require_person
 from api.services.dispatch.views import PositionsAccepted, ReportedPerson
 from api.settings import DispatchSettings
 from api.store.driver import HotPool
+from api.store.group_commit import GroupCommit
 from api.store.partitions import NO_CITY
 from api.store.sql import people as people_sql
 from api.store.sql import positions as sql
-from api.store.sql.people import PersonPlace
+from api.store.sql.people import PersonPlace, PersonRow
 from gis.crs import to_wgs84
 
 PING_ACTION = "person.position"
@@ -201,8 +202,21 @@ def reach(principal: Principal) -> tuple[str | None, str | None, str | None]:
     return area.city, area.community, area.district
 
 
+#: the writer of single pings: concurrent requests' pings share statements (:mod:`api.store.group_commit`)
+PingWriter = GroupCommit[sql.PingWrite, tuple[bool, PersonRow | None]]
+
+
+def ping_writer(hot: HotPool) -> PingWriter:
+    """Return the group commit :func:`report_ping_at_once` writes through, on the pool ``hot``."""
+
+    async def run(pings: Sequence[sql.PingWrite]) -> list[tuple[bool, PersonRow | None]]:
+        return await sql.record_pings_at_once(hot, pings, people_sql.known_extents())
+
+    return GroupCommit(run, key=lambda ping: ping.person_id)
+
+
 async def report_ping_at_once(
-    hot: HotPool,
+    writer: PingWriter,
     autocommit: AsyncEngine,
     engine: AsyncEngine,
     principal: Principal,
@@ -222,8 +236,10 @@ async def report_ping_at_once(
 
     Parameters
     ----------
-    hot
-        The pool the statement runs on (each statement its own transaction).
+    writer
+        The group commit the statement runs through (:func:`ping_writer`): pings of other
+        people reported at the same time may share its statement, each committed before
+        its answer.
     autocommit
         An engine whose connections run each statement as its own transaction (the lookup
         before refusing a ping that fails a check needing no database).
@@ -242,17 +258,8 @@ async def report_ping_at_once(
             await people.reachable_person(conn, principal, person_id)  # out of reach: 404 first
         raise
     entry = _ping_entry(principal, request, person_id, at)
-    written, row = await sql.record_ping_at_once(
-        hot,
-        person_id,
-        at,
-        pt.lon,
-        pt.lat,
-        reach(principal),
-        people_sql.known_extents(),
-        entry,
-        durable=settings.durable_positions,
-    )
+    write = sql.PingWrite(person_id, at, pt.lon, pt.lat, reach(principal), entry, settings.durable_positions)
+    written, row = await writer.submit(write)
     if written and row is not None:
         _audited(request)
         return ReportedPerson(accepted=1, **people.person_fields(row, settings, now))

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import AsyncIterator, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from sqlalchemy import text
@@ -121,42 +121,57 @@ _PERSON_COLUMNS = (
     "position_at, ST_X(position) AS lon, ST_Y(position) AS lat"
 )
 
-# The single ping as ONE implicit transaction (no BEGIN/COMMIT round trips): it writes only
-# when the person is in the caller's area (``$5``–``$7``: city, community, district, NULL for
-# "any"; the condition of ``api.store.sql.people.area_condition``) and the point lies inside
-# the bounding box of the person's city (``$8``–``$12``: the extents this process knows).
-# Otherwise nothing is written and ``written`` is false: the caller decides from the person
-# row returned (404, 422, or the transaction of :func:`record_ping` for a point near the edge).
-_PING_AT_ONCE = f"""
-WITH e AS (
+# Pings of different people as ONE implicit transaction (no BEGIN/COMMIT round trips), one
+# array element per ping (``$1``–``$7``: person, time, lon, lat and the caller's area as city,
+# community, district, NULL for "any": the condition of ``api.store.sql.people.area_condition``;
+# ``$14``–``$26``: each ping's audit entry). A ping is written only when its person is in its
+# caller's area and the point inside the bounding box of the person's city (``$8``–``$12``: the
+# extents this process knows). The people are locked in id order first (FOR NO KEY UPDATE, what
+# the UPDATE takes), so two such statements naming the same people never deadlock. A ping not
+# written answers its person as found (the caller decides: 404, 422, or the transaction of
+# :func:`record_ping` for a point near the edge); a ping older than its person's current
+# position goes to the history only and answers the person as they are.
+_PINGS_AT_ONCE = f"""
+WITH i AS (
+  SELECT * FROM unnest($1::bigint[], $2::timestamptz[], $3::float8[], $4::float8[],
+                       $5::text[], $6::text[], $7::text[],
+                       $14::text[], $15::bigint[], $16::text[], $17::text[], $18::text[], $19::text[],
+                       $20::text[], $21::text[], $22::text[], $23::jsonb[], $24::jsonb[], $25::text[],
+                       $26::smallint[])
+    WITH ORDINALITY AS i(pid, at, lon, lat, r_city, r_community, r_district,
+                         actor, token_id, role, client_ip, method, path, action, entity, entity_id,
+                         before, after, changed, status, n)
+), e AS (
   SELECT * FROM unnest($8::text[], $9::float8[], $10::float8[], $11::float8[], $12::float8[])
     AS e(city_code, xmin, ymin, xmax, ymax)
 ), p AS (
-  SELECT {_PERSON_COLUMNS} FROM people WHERE id = $1::bigint
+  SELECT {_PERSON_COLUMNS} FROM people WHERE id = ANY($1::bigint[]) ORDER BY id FOR NO KEY UPDATE
 ), ok AS (
-  SELECT p.id, p.city_code,
+  SELECT p.id, p.city_code, i.n, i.at, i.lon, i.lat,
          (SELECT CASE WHEN $13::boolean THEN set_config('synchronous_commit', 'off', true) END) AS relaxed
-  FROM p JOIN e ON e.city_code = p.city_code
-  WHERE ($5::text IS NULL OR p.city_code = $5) AND ($6::text IS NULL OR p.community_code = $6)
-    AND ($7::text IS NULL OR left(p.community_code, 6) = $7)
-    AND $3::float8 BETWEEN e.xmin AND e.xmax AND $4::float8 BETWEEN e.ymin AND e.ymax
+  FROM i JOIN p ON p.id = i.pid JOIN e ON e.city_code = p.city_code
+  WHERE (i.r_city IS NULL OR p.city_code = i.r_city)
+    AND (i.r_community IS NULL OR p.community_code = i.r_community)
+    AND (i.r_district IS NULL OR left(p.community_code, 6) = i.r_district)
+    AND i.lon BETWEEN e.xmin AND e.xmax AND i.lat BETWEEN e.ymin AND e.ymax
 ), h AS (
   INSERT INTO position_history (city_code, person_id, at, geom)
-  SELECT ok.city_code, ok.id, $2::timestamptz, ST_SetSRID(ST_MakePoint($3, $4), 4326) FROM ok
+  SELECT ok.city_code, ok.id, ok.at, ST_SetSRID(ST_MakePoint(ok.lon, ok.lat), 4326) FROM ok
 ), u AS (
-  UPDATE people q SET position = ST_SetSRID(ST_MakePoint($3, $4), 4326), position_at = $2
-  FROM ok WHERE q.id = ok.id AND (q.position_at IS NULL OR q.position_at <= $2)
-  RETURNING q.*
+  UPDATE people q SET position = ST_SetSRID(ST_MakePoint(ok.lon, ok.lat), 4326), position_at = ok.at
+  FROM ok WHERE q.id = ok.id AND (q.position_at IS NULL OR q.position_at <= ok.at)
+  RETURNING q.*, ok.n
 ), a AS (
   INSERT INTO audit_log ({_AUDIT_COLUMNS})
-  SELECT ok.city_code, $14::text, $15::bigint, $16::text, $17::text, $18::text, $19::text, $20::text,
-         $21::text, $22::text, $23::jsonb, $24::jsonb, $25::text[], $26::smallint FROM ok
+  SELECT ok.city_code, i.actor, i.token_id, i.role, i.client_ip, i.method, i.path, i.action, i.entity,
+         i.entity_id, i.before, i.after, CAST(i.changed AS text[]), i.status
+  FROM ok JOIN i ON i.n = ok.n ORDER BY ok.n
 ), r AS (
-  SELECT {_PERSON_COLUMNS} FROM u
+  SELECT u.n, {_PERSON_COLUMNS} FROM u
   UNION ALL
-  SELECT * FROM p WHERE NOT EXISTS (SELECT 1 FROM u)
+  SELECT i.n, p.* FROM i JOIN p ON p.id = i.pid WHERE NOT EXISTS (SELECT 1 FROM u WHERE u.n = i.n)
 )
-SELECT EXISTS (SELECT 1 FROM ok) AS written, r.*, {open_load("r")} AS load FROM r
+SELECT r.n, EXISTS (SELECT 1 FROM ok WHERE ok.n = r.n) AS written, r.*, {open_load("r")} AS load FROM r
 """
 
 _AUDIT_ORDER = (
@@ -176,6 +191,83 @@ _AUDIT_ORDER = (
 )
 
 
+class PingWrite(NamedTuple):
+    """One ping to write by :func:`record_pings_at_once`: already checked, in WGS84."""
+
+    person_id: int
+    at: dt.datetime
+    lon: float
+    lat: float
+    #: the caller's reach as (city, community, district), None meaning "any"
+    area: tuple[str | None, str | None, str | None]
+    #: the audit entry's values (:func:`api.auth.audit.entry`)
+    audit_row: Mapping[str, Any]
+    #: False: the commit need not wait for the disk (the statement relaxes it when no ping is durable)
+    durable: bool = True
+
+
+def _text_array(values: Sequence[str] | None) -> str | None:
+    """Render a text array as PostgreSQL's literal (each element quoted), for an array of arrays."""
+    if values is None:
+        return None
+    quoted = ('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values)
+    return "{" + ",".join(quoted) + "}"
+
+
+async def record_pings_at_once(
+    conn: AsyncConnection | HotPool, pings: Sequence[PingWrite], extents: Mapping[str, Extent]
+) -> list[tuple[bool, PersonRow | None]]:
+    """Record pings of different people in one implicit transaction (see ``_PINGS_AT_ONCE``).
+
+    Parameters
+    ----------
+    conn
+        The hot pool (:class:`api.store.driver.HotPool`), or an autocommit connection (no
+        transaction open on it): either way the statement commits alone.
+    pings
+        At most one ping per person.
+    extents
+        City bounding boxes known to this process.
+
+    Returns
+    -------
+    list
+        For each ping, in order: ``(written, person)``, whether it was stored (committed when
+        this returns) and the person after it (None: no such person).
+    """
+    runner: Any = conn
+    if isinstance(conn, AsyncConnection):
+        runner = (await conn.get_raw_connection()).driver_connection
+    cities = list(extents)
+    boxes = [extents[c] for c in cities]
+    columns: list[list[Any]] = [[] for _ in range(7 + len(_AUDIT_ORDER))]
+    for ping in pings:
+        entry = ping.audit_row
+        values: list[Any] = [ping.person_id, ping.at, ping.lon, ping.lat, *ping.area]
+        values += [entry[k] for k in _AUDIT_ORDER[:-2]]
+        values += [_text_array(entry["changed"]), entry["status"]]
+        for column, value in zip(columns, values, strict=True):
+            column.append(value)
+    rows = await runner.fetch(
+        _PINGS_AT_ONCE,
+        *columns[:7],
+        cities,
+        [b.xmin for b in boxes],
+        [b.ymin for b in boxes],
+        [b.xmax for b in boxes],
+        [b.ymax for b in boxes],
+        not any(p.durable for p in pings),
+        *columns[7:],
+    )
+    answers: list[tuple[bool, PersonRow | None]] = [(False, None)] * len(pings)
+    for row in rows:
+        fields = dict(row)
+        n = fields.pop("n")
+        written = bool(fields.pop("written"))
+        answers[n - 1] = (written, PersonRow(**fields))
+    return answers
+
+
 async def record_ping_at_once(
     conn: AsyncConnection | HotPool,
     person_id: int,
@@ -187,23 +279,7 @@ async def record_ping_at_once(
     audit_row: Mapping[str, Any],
     durable: bool = True,
 ) -> tuple[bool, PersonRow | None]:
-    """Record one ping in one implicit transaction when it is plainly acceptable (see ``_PING_AT_ONCE``).
-
-    Parameters
-    ----------
-    conn
-        The hot pool (:class:`api.store.driver.HotPool`), or an autocommit connection (no
-        transaction open on it): either way the statement commits alone.
-    person_id, at, lon, lat
-        The ping, already checked and in WGS84.
-    area
-        The caller's reach as (city, community, district), None meaning "any".
-    extents
-        City bounding boxes known to this process.
-    audit_row
-        The audit entry's values (:func:`api.auth.audit.entry`).
-    durable
-        False: the commit does not wait for the disk.
+    """Record one ping in one implicit transaction when plainly acceptable (:func:`record_pings_at_once`).
 
     Returns
     -------
@@ -211,31 +287,8 @@ async def record_ping_at_once(
         ``(written, person)``: whether the ping was stored (committed when this returns),
         and the person after it (None: no such person).
     """
-    runner: Any = conn
-    if isinstance(conn, AsyncConnection):
-        runner = (await conn.get_raw_connection()).driver_connection
-    cities = list(extents)
-    boxes = [extents[c] for c in cities]
-    row = await runner.fetchrow(
-        _PING_AT_ONCE,
-        person_id,
-        at,
-        lon,
-        lat,
-        *area,
-        cities,
-        [b.xmin for b in boxes],
-        [b.ymin for b in boxes],
-        [b.xmax for b in boxes],
-        [b.ymax for b in boxes],
-        not durable,
-        *(audit_row[k] for k in _AUDIT_ORDER),
-    )
-    if row is None:
-        return False, None
-    values = dict(row)
-    written = bool(values.pop("written"))
-    return written, PersonRow(**values)
+    ping = PingWrite(person_id, at, lon, lat, area, audit_row, durable)
+    return (await record_pings_at_once(conn, [ping], extents))[0]
 
 
 _HISTORY_COLUMNS = ("city_code", "person_id", "at", "geom")

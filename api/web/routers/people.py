@@ -171,7 +171,7 @@ async def position_plain(request: Request, route: APIRoute) -> Response | None:
     async with authorized(request):
         principal = await current_principal(request)
         person = await positions.report_ping_at_once(
-            state.hot_pool,
+            state.ping_writer,
             state.read_engine,
             state.engine,
             principal,
