@@ -47,10 +47,9 @@ import contextlib
 import datetime as dt
 import logging
 import math
-import operator
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -118,14 +117,18 @@ def _ts(at: dt.datetime | None, missing: float) -> float:
 
 
 #: every field of a person but where and when they were last seen
-_STATIC_FIELDS = operator.attrgetter(
-    *(f.name for f in fields(IndexedPerson) if f.name not in ("lon", "lat", "position_at"))
-)
+_PLACE = IndexedPerson._fields.index("lon")
+_AFTER_PLACE = IndexedPerson._fields.index("position_at") + 1
 
 
 def _moved_only(a: IndexedPerson, b: IndexedPerson) -> bool:
     """Tell whether ``b`` differs from ``a`` in its position and its time at most (and is located)."""
-    return b.lon is not None and b.lat is not None and _STATIC_FIELDS(a) == _STATIC_FIELDS(b)
+    return (
+        b.lon is not None
+        and b.lat is not None
+        and a[:_PLACE] == b[:_PLACE]
+        and a[_AFTER_PLACE:] == b[_AFTER_PLACE:]
+    )
 
 
 def _community(code: str | None) -> int:
@@ -286,6 +289,33 @@ class _Table:
             self.arrays.pop(cell, None)
         self._touch(cell)
 
+    def _move_all(self, moved: dict[int, IndexedPerson]) -> None:
+        """:meth:`_move` for many slots at once (their rows already stored): arrays in bulk, cells one by one.
+
+        A catch-up after a batch of positions holds hundreds of people who only moved; their
+        times, coordinates and earth-centred points are written with one NumPy assignment
+        each, and only a person who left their cell changes the cells' sets.
+        """
+        slots = np.fromiter(moved, np.int64, len(moved))
+        people = list(moved.values())
+        lon = np.fromiter((p.lon for p in people), np.float64, len(people))
+        lat = np.fromiter((p.lat for p in people), np.float64, len(people))
+        self.at[slots] = [_ts(p.position_at, -math.inf) for p in people]
+        self.lon[slots] = lon
+        self.lat[slots] = lat
+        self.xyz[slots] = _ecef(lon, lat)
+        self.changes += len(people)
+        cx = np.floor(lon / CELL_DEG).astype(np.int64).tolist()
+        cy = np.floor(lat / CELL_DEG).astype(np.int64).tolist()
+        for i, role, x, y in zip(moved, self.role[slots].tolist(), cx, cy, strict=True):
+            cell = (role, x, y)
+            if cell != self.cell[i]:
+                self._unplace(i)
+                self.cell[i] = cell
+                self.cells.setdefault(cell, set()).add(i)
+                self.arrays.pop(cell, None)
+            self._touch(cell)
+
     def drop(self, person_id: int, key: int) -> None:
         """Forget a person the store no longer holds (as of a snapshot of ``key``)."""
         i = self.slot.get(person_id)
@@ -337,7 +367,29 @@ class _Table:
         Returns the people whose row changed what the index holds (newer than what it had).
         """
         key = _key(changes.snapshot)
-        written = [p for p in changes.people if self.put(p, key)]
+        written: list[IndexedPerson] = []
+        moved: dict[int, IndexedPerson] = {}  # slot: its new row (only its position and time differ)
+        for p in changes.people:
+            i = self.slot.get(p.id)
+            if i is not None and i in moved:  # the same person again: what came before goes first
+                self._move_all(moved)
+                moved = {}
+            before = self.person[i] if i is not None and key >= self.key[i] else None
+            if i is not None and before is not None and before.lon is not None:
+                if before == p:
+                    self.key[i] = key
+                    continue
+                if _moved_only(before, p):
+                    self.key[i] = key
+                    self.person[i] = p
+                    self.item[i] = None
+                    moved[i] = p
+                    written.append(p)
+                    continue
+            if self.put(p, key):
+                written.append(p)
+        if moved:
+            self._move_all(moved)
         found = changes.present.union(p.id for p in changes.people)
         for pid in asked:
             if pid not in found:

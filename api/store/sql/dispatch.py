@@ -11,7 +11,7 @@ import datetime as dt
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -446,9 +446,13 @@ def index_changes_sql(members: bool) -> str:
 _INDEX_CHANGES = {m: index_changes_sql(m) for m in (False, True)}
 
 
-@dataclass(frozen=True, slots=True)
-class IndexedPerson:
-    """A person as the people index keeps them (``lon``/``lat`` None: no position)."""
+class IndexedPerson(NamedTuple):
+    """A person as the people index keeps them (``lon``/``lat`` None: no position).
+
+    A named tuple, not a dataclass: a catch-up builds one for every row written since the
+    last (500 for a batch of positions), and compares it with the one held; a tuple is built
+    from the row and compared in C (0.3 µs and 0.1 µs against 1.6 and 0.4).
+    """
 
     id: int
     city_code: str
@@ -466,6 +470,11 @@ class IndexedPerson:
     position_at: dt.datetime | None
     #: not filtered on: the live feed of the console names it (a department sees its staff)
     department_code: str | None = None
+
+
+def _person(values: tuple[Any, ...]) -> IndexedPerson:
+    """Build an :class:`IndexedPerson` from a row's values, in the fields' order (every field given)."""
+    return tuple.__new__(IndexedPerson, values)
 
 
 @dataclass(frozen=True, slots=True)
@@ -500,7 +509,7 @@ async def index_people(conn: AsyncConnection) -> tuple[Snapshot, list[IndexedPer
     """
     snap = (await conn.execute(_INDEX_SNAPSHOT)).one()
     rows = (await conn.execute(_INDEX_ALL)).all()
-    return Snapshot(int(snap[0]), tuple(snap[1])), [IndexedPerson(*r) for r in rows]
+    return Snapshot(int(snap[0]), tuple(snap[1])), [_person(tuple(r)) for r in rows]
 
 
 async def index_changes(
@@ -526,7 +535,7 @@ async def index_changes(
         if pid is None:  # the one row of a catch-up that found nobody
             continue
         if r[end + 2]:
-            people.append(IndexedPerson(*r[2:end]))
+            people.append(_person(r[2:end]))
         else:
             present.add(pid)
         if r[end] is not None:
