@@ -181,26 +181,22 @@ class HotPool:
 
     async def fetchrow(self, sql: str, *args: Any) -> Mapping[str, Any] | None:
         """Run ``sql`` (``$n`` placeholders) as its own transaction; return its first row (None: none)."""
-        pool = self._pool or await self._open()
-        try:  # no acquire timeout (its asyncio.wait_for costs per call): see the class docstring
-            async with pool.acquire() as conn:
-                row: Mapping[str, Any] | None = await conn.fetchrow(sql, *args)
-                return row
-        except asyncpg.InterfaceError as exc:  # the connection was lost or is unusable: unavailable
-            raise InterfaceError(sql, None, exc, hide_parameters=True) from exc
-        except asyncpg.PostgresError as exc:  # refused by the server: answered by its SQLSTATE
-            raise DBAPIError(sql, None, exc, hide_parameters=True) from exc
+        row: Mapping[str, Any] | None = await self._run("fetchrow", sql, args)
+        return row
 
     async def fetch(self, sql: str, *args: Any) -> list[Mapping[str, Any]]:
         """Run ``sql`` (``$n`` placeholders) as its own transaction; return its rows."""
+        rows: list[Mapping[str, Any]] = await self._run("fetch", sql, args)
+        return rows
+
+    async def _run(self, method: str, sql: str, args: tuple[Any, ...]) -> Any:
         pool = self._pool or await self._open()
-        try:
+        try:  # no acquire timeout (its asyncio.wait_for costs per call): see the class docstring
             async with pool.acquire() as conn:
-                rows: list[Mapping[str, Any]] = await conn.fetch(sql, *args)
-                return rows
-        except asyncpg.InterfaceError as exc:
+                return await getattr(conn, method)(sql, *args)
+        except asyncpg.InterfaceError as exc:  # the connection was lost or is unusable: unavailable
             raise InterfaceError(sql, None, exc, hide_parameters=True) from exc
-        except asyncpg.PostgresError as exc:
+        except asyncpg.PostgresError as exc:  # refused by the server: answered by its SQLSTATE
             raise DBAPIError(sql, None, exc, hide_parameters=True) from exc
 
     async def close(self) -> None:
