@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.settings import DispatchSettings, load_settings
 from api.store.engine import make_async_engine
@@ -73,3 +74,11 @@ def in_tx(db_url: str) -> Callable[[Callable[[Any], Awaitable[T]]], T]:
         return asyncio.run(go())
 
     return run
+
+
+@pytest.fixture(scope="module")
+async def engine(db_url: str, live_city: SqlFn) -> AsyncIterator[AsyncEngine]:
+    """An autocommit engine on the demo city (what the people index reads through)."""
+    eng = make_async_engine(db_url, load_settings().db)
+    yield eng.execution_options(isolation_level="AUTOCOMMIT")
+    await eng.dispose()

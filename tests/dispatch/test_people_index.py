@@ -26,20 +26,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.services.dispatch.people_index import PeopleIndex
-from api.settings import load_settings
-from api.store.engine import make_async_engine
 from api.store.sql.dispatch import PeopleFilter, index_changes_sql, nearest_straight
 from tests.conftest import auth
 
 URL = "/api/v1/dispatch/nearest"
 SqlFn = Callable[..., list[tuple[Any, ...]]]
-
-
-@pytest.fixture(scope="module")
-async def engine(db_url: str, live_city: SqlFn) -> AsyncIterator[AsyncEngine]:
-    eng = make_async_engine(db_url, load_settings().db)
-    yield eng.execution_options(isolation_level="AUTOCOMMIT")
-    await eng.dispose()
 
 
 @pytest.fixture(scope="module")

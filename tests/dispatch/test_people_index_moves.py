@@ -11,26 +11,15 @@ another change): the later row wins.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import pytest
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.services.dispatch import people_index as pi
-from api.settings import load_settings
-from api.store.engine import make_async_engine
 from api.store.sql.dispatch import IndexChanges, IndexedPerson, Snapshot
 
 SqlFn = Callable[..., list[tuple[Any, ...]]]
-
-
-@pytest.fixture(scope="module")
-async def engine(db_url: str, live_city: SqlFn) -> AsyncIterator[AsyncEngine]:
-    eng = make_async_engine(db_url, load_settings().db)
-    yield eng.execution_options(isolation_level="AUTOCOMMIT")
-    await eng.dispose()
 
 
 def _state(table: Any) -> dict[int, tuple]:

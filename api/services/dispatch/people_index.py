@@ -281,7 +281,10 @@ class _Table:
         self.at[i] = _ts(p.position_at, -math.inf)
         self.lon[i], self.lat[i] = p.lon, p.lat
         self.xyz[i] = _ecef_one(p.lon, p.lat)
-        cell = (int(self.role[i]), math.floor(p.lon / CELL_DEG), math.floor(p.lat / CELL_DEG))
+        self._recell(i, (int(self.role[i]), math.floor(p.lon / CELL_DEG), math.floor(p.lat / CELL_DEG)))
+
+    def _recell(self, i: int, cell: tuple[int, int, int]) -> None:
+        """Put a slot that moved into ``cell`` (its sets and arrays change only when it left its cell)."""
         if cell != self.cell[i]:
             self._unplace(i)
             self.cell[i] = cell
@@ -308,13 +311,7 @@ class _Table:
         cx = np.floor(lon / CELL_DEG).astype(np.int64).tolist()
         cy = np.floor(lat / CELL_DEG).astype(np.int64).tolist()
         for i, role, x, y in zip(moved, self.role[slots].tolist(), cx, cy, strict=True):
-            cell = (role, x, y)
-            if cell != self.cell[i]:
-                self._unplace(i)
-                self.cell[i] = cell
-                self.cells.setdefault(cell, set()).add(i)
-                self.arrays.pop(cell, None)
-            self._touch(cell)
+            self._recell(i, (role, x, y))
 
     def drop(self, person_id: int, key: int) -> None:
         """Forget a person the store no longer holds (as of a snapshot of ``key``)."""
