@@ -54,7 +54,7 @@ class GroupCommit(Generic[T, R]):
         self._waiting: list[tuple[T, asyncio.Future[R]]] = []
         self._busy: set[Hashable] = set()
         self._senders: set[asyncio.Task[None]] = set()
-        #: how many calls of ``run`` and how many items they carried (for the benchmarks)
+        #: how many calls of ``run`` and how many items they carried (for tests and diagnostics)
         self.calls = 0
         self.items = 0
 

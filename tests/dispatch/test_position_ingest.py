@@ -17,7 +17,7 @@ from api.auth import audit
 from api.settings import load_settings
 from api.store.engine import make_async_engine
 from api.store.sql.people import Extent
-from api.store.sql.positions import record_ping_at_once
+from api.store.sql.positions import PingWrite, record_pings_at_once
 from tests.conftest import auth
 
 
@@ -282,17 +282,9 @@ async def _relaxed_ping(runner: Any, pid: int, community: str, lon: float, lat: 
     """Record one ping of ``pid`` in one statement with a relaxed commit; whether it was written."""
     box = Extent(lon - 1, lat - 1, lon + 1, lat + 1)
     entry = audit.entry(None, None, "person.position", "people", pid, None, {"pings": 1})
-    written, row = await record_ping_at_once(
-        runner,
-        pid,
-        dt.datetime.now(dt.UTC),
-        lon,
-        lat,
-        ("340500", community, None),
-        {"340500": box},
-        entry,
-        durable=False,
-    )
+    area = ("340500", community, None)
+    ping = PingWrite(pid, dt.datetime.now(dt.UTC), lon, lat, area, entry, durable=False)
+    ((written, row),) = await record_pings_at_once(runner, [ping], {"340500": box})
     assert row is not None and row.id == pid
     return written
 

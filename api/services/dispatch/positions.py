@@ -227,7 +227,7 @@ async def report_ping_at_once(
 ) -> ReportedPerson:
     """Record one ping as :func:`report_ping` does, in ONE statement and no explicit transaction.
 
-    The statement (:func:`api.store.sql.positions.record_ping_at_once`) writes only when the
+    The statement (:func:`api.store.sql.positions.record_pings_at_once`) writes only when the
     person is in the caller's reach (:func:`reach`) and the point inside the bounding box of
     the person's city, and commits alone before it answers. Anything else is decided on the
     person it returns, exactly as :func:`report_ping` would: 404 for a person out of reach,

@@ -268,29 +268,6 @@ async def record_pings_at_once(
     return answers
 
 
-async def record_ping_at_once(
-    conn: AsyncConnection | HotPool,
-    person_id: int,
-    at: dt.datetime,
-    lon: float,
-    lat: float,
-    area: tuple[str | None, str | None, str | None],
-    extents: Mapping[str, Extent],
-    audit_row: Mapping[str, Any],
-    durable: bool = True,
-) -> tuple[bool, PersonRow | None]:
-    """Record one ping in one implicit transaction when plainly acceptable (:func:`record_pings_at_once`).
-
-    Returns
-    -------
-    tuple
-        ``(written, person)``: whether the ping was stored (committed when this returns),
-        and the person after it (None: no such person).
-    """
-    ping = PingWrite(person_id, at, lon, lat, area, audit_row, durable)
-    return (await record_pings_at_once(conn, [ping], extents))[0]
-
-
 _HISTORY_COLUMNS = ("city_code", "person_id", "at", "geom")
 
 
