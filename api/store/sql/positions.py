@@ -11,6 +11,10 @@ reads from the cutoff), because a per-ping ``DELETE`` costs as much as the ping 
 * :func:`record_ping`: ONE statement (data-modifying CTEs) appends the ping to the history,
   moves the current position, appends the audit entry and answers the person as it is
   after the report;
+* :func:`record_pings_at_once`: the same for pings of different people (one array element
+  each) in ONE implicit transaction, each checked against its own caller's reach and its
+  city's box in the statement: what the group commit of single pings sends
+  (:mod:`api.store.group_commit`);
 * :func:`read_places` + :func:`copy_history` + :func:`lock_places` + :func:`move_current`: a
   batch reads its people's places for the checks, copies its pings into ``position_history``
   with ``COPY`` (rows routed to their city and month partitions by PostgreSQL), locks its
