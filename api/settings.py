@@ -86,6 +86,12 @@ class ApiSettings(BaseSettings):
     #: configures). Off by default: a closed city network has no collector, and even with no
     #: provider configured FastAPI looks for one on every request (about 20 µs each).
     telemetry: bool = False
+    #: allocations between two young collections of CPython's cyclic collector (its default:
+    #: 700); 0 leaves the collector's thresholds alone (:mod:`api.heap`)
+    gc_young_threshold: int = Field(default=10_000, ge=0)
+    #: after each build of an in-memory copy (people, streets, grids), collect once and freeze
+    #: what survived, so that collections no longer walk the copies (:mod:`api.heap`)
+    gc_freeze: bool = True
 
 
 class DemoSettings(BaseSettings):

@@ -16,6 +16,7 @@ import abc
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -44,6 +45,8 @@ class NotifiedCopy(abc.ABC):
         self._pending: set[str] = set()
         self._task: asyncio.Task[None] | None = None
         self.rebuilds = 0
+        #: told after each full build is swapped in (the server settles its heap: :mod:`api.heap`)
+        self.after_build: list[Callable[[], None]] = []
 
     @property
     @abc.abstractmethod
@@ -75,6 +78,12 @@ class NotifiedCopy(abc.ABC):
             with contextlib.suppress(RuntimeError):  # no running loop: the next notice refreshes
                 loop = asyncio.get_running_loop()
                 self._task = loop.create_task(self._refresh(), name=f"wangge-{self.name}")
+
+    def _built(self) -> None:
+        """Count a full build swapped in and tell :attr:`after_build` (call at the end of a build)."""
+        self.rebuilds += 1
+        for hook in self.after_build:
+            hook()
 
     async def _refresh(self) -> None:
         while self._pending:

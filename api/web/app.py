@@ -25,6 +25,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 
+from api.heap import Heap
 from api.services.areas.grid_index import CHANNEL, GridIndex
 from api.services.dispatch import positions, street_graph
 from api.services.dispatch.people_index import PeopleIndex
@@ -69,6 +70,10 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # the collector's thresholds, and a settling of the heap after each in-memory build
+        heap = Heap(settings.api.gc_young_threshold, settings.api.gc_freeze)
+        app.state.heap = heap
+        heap.start()
         url = database_url or resolve_url(settings.db)
         engine = make_async_engine(url, settings.db)
         app.state.engine = engine
@@ -94,6 +99,8 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         app.state.grid_index = index
         streets = street_graph.StreetGraph(app.state.read_engine)
         app.state.street_graph = streets
+        index.after_build.append(heap.built)
+        streets.after_build.append(heap.built)
 
         def on_state(up: bool) -> None:
             guard.cache.switch(up)
@@ -107,6 +114,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         # nearest queries: located people in memory, caught up by polling and by each request
         people_index = PeopleIndex(app.state.read_engine, url)
         app.state.people_index = people_index
+        people_index.after_build.append(heap.built)
         # the console's live feed of positions: moves are not notified (0037), the index finds them
         people_index.observers.append(lambda people: console.people_written(app, people))
         await people_index.start()
@@ -126,6 +134,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             await replica.close()
             await app.state.hot_pool.close()
             await engine.dispose()
+            heap.close()
 
     on = settings.api.telemetry  # FastAPI's native OpenTelemetry (ApiSettings.telemetry)
     app = FastAPI(

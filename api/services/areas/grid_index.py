@@ -213,7 +213,7 @@ class GridIndex(NotifiedCopy):
         async with self.engine.connect() as conn:
             rows = await index_rows(conn)
         self._snap = await asyncio.to_thread(_snapshot, rows)  # CPU work off the event loop
-        self.rebuilds += 1
+        self._built()
 
     async def _refresh_workers(self) -> None:
         assert self._snap is not None

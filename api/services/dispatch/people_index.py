@@ -818,6 +818,8 @@ class PeopleIndex:
         self.fallbacks = 0
         #: told of the people each catch-up found written (the console's live feed of positions)
         self.observers: list[Callable[[list[IndexedPerson]], None]] = []
+        #: told after each build is swapped in (the server settles its heap: :mod:`api.heap`)
+        self.after_build: list[Callable[[], None]] = []
 
     @property
     def ready(self) -> bool:
@@ -858,6 +860,8 @@ class PeopleIndex:
                 snapshot, people = await index_people(conn)
         self._table = await asyncio.to_thread(_filled, snapshot, people)  # CPU work off the event loop
         self.builds += 1
+        for hook in self.after_build:
+            hook()
 
     def _written(self, people: list[IndexedPerson]) -> None:
         """Tell the observers who was written (a failing observer is logged; the index goes on)."""

@@ -136,7 +136,7 @@ class StreetGraph(NotifiedCopy):
         async with self.engine.connect() as conn:
             rows = await street_rows(conn)
         self._graph = await asyncio.to_thread(_graph, rows)
-        self.rebuilds += 1
+        self._built()
 
     # ------------------------------------------------------------------ answers
 
