@@ -2,13 +2,13 @@
 
 Layers inside ``api/``, each importing only layers to its left (or itself)::
 
-    api.settings, api.errors  ←  api.store  ←  api.auth  ←  api.services  ←  api.web
-                                                                          ←  api.cli
+    api.settings, api.errors, api.heap  ←  api.store  ←  api.auth  ←  api.services  ←  api.web
+                                                                                    ←  api.cli
 
 What is allowed besides "to the left":
 
 * ``api.cli`` may import ``api.web`` (to serve it); ``api.web`` never imports ``api.cli``;
-* ``api.settings`` and ``api.errors`` import no other ``api`` module;
+* ``api.settings``, ``api.errors`` and ``api.heap`` import no other ``api`` module;
 * every ``api`` layer may use the pure packages ``gis`` and ``maps``;
 * ``gis`` imports nothing of ``api`` or ``maps``; ``maps`` imports nothing of ``api``
   (it may use ``gis``);
@@ -33,6 +33,7 @@ PACKAGES = ("api", "gis", "maps", "migrations")
 RANK = {
     "api.settings": 0,
     "api.errors": 0,
+    "api.heap": 0,
     "api.store": 1,
     "api.auth": 2,
     "api.services": 3,
@@ -42,7 +43,8 @@ RANK = {
 #: pairs (importer layer, imported layer) allowed although the ranks would not say so
 EXTRA_ALLOWED: set[tuple[str, str]] = set()
 #: pairs refused although the ranks would allow them
-REFUSED = {("api.settings", "api.errors"), ("api.errors", "api.settings")}
+_BASE = ("api.settings", "api.errors", "api.heap")
+REFUSED = {(a, b) for a in _BASE for b in _BASE if a != b}
 
 
 def modules() -> dict[str, Path]:
