@@ -331,6 +331,10 @@ class Person(Base):
     #: The transaction that last changed what the live feed shows of the row besides its
     #: position (trigger of migration 0037_people_moves_unannounced; a move alone is not announced).
     live_xid: Mapped[int | None] = mapped_column(BigInteger, info={"written_by": "trigger"})
+    #: The transaction that last changed what the people index holds of the row besides its
+    #: position: a catch-up reads the rest of a row written since only when this is new to it
+    #: (triggers of migration 0038_people_fields_stamp).
+    fields_xid: Mapped[int | None] = mapped_column(BigInteger, info={"written_by": "trigger"})
 
 
 class PositionPing(Base):

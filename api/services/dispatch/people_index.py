@@ -61,6 +61,7 @@ from api.store.engine import psycopg_dsn
 from api.store.sql.dispatch import (
     IndexChanges,
     IndexedPerson,
+    Moves,
     NearbyRow,
     PeopleFilter,
     Snapshot,
@@ -196,6 +197,8 @@ class _Table:
         self.log: list[int] = []
         #: the in-memory filters that do not depend on time, per filter, over every slot
         self.masks: dict[tuple[Any, ...], tuple[np.ndarray, int]] = {}
+        #: a catch-up named a mover this table never held whole: it cannot answer any more
+        self.incomplete = False
 
     # ------------------------------------------------------------------ writes
 
@@ -387,13 +390,32 @@ class _Table:
                 written.append(p)
         if moved:
             self._move_all(moved)
-        found = changes.present.union(p.id for p in changes.people)
+        moves = changes.moves
+        if moves.ids:
+            written += self.apply(IndexChanges(changes.snapshot, self._moved(moves), {}, frozenset()))
+        found = changes.present.union(p.id for p in changes.people).union(moves.ids)
         for pid in asked:
             if pid not in found:
                 self.drop(pid, key)
         if key >= _key(self.snapshot):
             self.snapshot = changes.snapshot
         return written
+
+    def _moved(self, moves: Moves) -> list[IndexedPerson]:
+        """Return each mover's row as held with the new position and time (see :class:`Moves`).
+
+        A mover the table does not hold (never read whole: only a write that bypassed the
+        stamps of migration 0038 leaves one) makes the table :attr:`incomplete`.
+        """
+        rows: list[IndexedPerson] = []
+        for pid, lon, lat, at in zip(moves.ids, moves.lons, moves.lats, moves.ats, strict=True):
+            i = self.slot.get(pid)
+            held = None if i is None else self.person[i]
+            if held is None:
+                self.incomplete = True
+                continue
+            rows.append(tuple.__new__(IndexedPerson, (*held[:_PLACE], lon, lat, at, *held[_AFTER_PLACE:])))
+        return rows
 
     # ------------------------------------------------------------------ reads
 
@@ -873,6 +895,17 @@ class PeopleIndex:
             except Exception:
                 log.exception("a people index observer failed")
 
+    def _apply(self, table: _Table, changes: IndexChanges, asked: Iterable[int]) -> None:
+        """Apply a catch-up to ``table`` and tell the observers.
+
+        A table left incomplete answers no request (they ask PostGIS) until the poller's next
+        build is swapped in.
+        """
+        was = table.incomplete
+        self._written(table.apply(changes, asked))
+        if table.incomplete and not was:
+            log.warning("people index: a catch-up named a person it never read whole; building afresh")
+
     async def catch_up(self) -> None:
         """Read the rows written since the last snapshot (the poller's step)."""
         if self._table is None:
@@ -908,7 +941,7 @@ class PeopleIndex:
                 pool = await self._connections()
                 async with pool.acquire() as conn:
                     changes = await index_changes(conn, table.snapshot, sorted(batch.ids))
-                self._written(table.apply(changes, batch.ids))
+                self._apply(table, changes, batch.ids)
             except asyncio.CancelledError:
                 batch.future.cancel()
                 raise
@@ -920,7 +953,7 @@ class PeopleIndex:
     async def _run(self) -> None:
         while True:
             try:
-                if self._table is None:
+                if self._table is None or self._table.incomplete:
                     await self.build()
                 else:
                     await self.catch_up()
@@ -988,7 +1021,7 @@ class PeopleIndex:
         fresh_after: dt.datetime,
     ) -> tuple[_Table, Ranked, dict[int, int]] | None:
         table = self._table
-        if table is None or flt.exclude_task_id is not None:
+        if table is None or table.incomplete or flt.exclude_task_id is not None:
             return None
         fresh = fresh_after.timestamp()
         branch = flt.party_branch_id
@@ -1009,7 +1042,10 @@ class PeopleIndex:
                 pool = await self._connections()
                 async with pool.acquire() as raw:
                     changes = await index_changes(raw, table.snapshot, ask, branch)
-                self._written(table.apply(changes, ask))
+                self._apply(table, changes, ask)
+            if table.incomplete:
+                self.fallbacks += 1
+                return None
             loads.update(changes.loads)
             if branch is not None and members is None:
                 members = changes.members
