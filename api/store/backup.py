@@ -276,6 +276,8 @@ FUNCTIONS = frozenset(
         # migration 0034_people_index: the people's change stamp, the streets' change notice
         "people_stamp_change",
         "streets_notify",
+        # migration 0038_people_fields_stamp: the stamp of a person's fields besides the position
+        "people_stamp_fields",
     }
 )
 #: ... and the console's live-change triggers (migration 0009_notify), one per kind of row, and the
