@@ -12,6 +12,7 @@ A skipped test fails the run: a skip would hide a missing service.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import socket
@@ -31,6 +32,8 @@ from api.store.cluster import Cluster, free_port
 from api.store.engine import psycopg_dsn
 
 TEMPLATE = "wangge_template"
+#: the same city moved to today (the console's tests: what a desk sees, screenshots included)
+PRESENT_TEMPLATE = "wangge_template_present"
 EMPTY_TEMPLATE = "wangge_empty"
 #: communities in the test city (the full city is tested on its own in test_demo_city.py)
 TEST_COMMUNITIES = int(os.environ.get("WANGGE_TEST_COMMUNITIES", "6"))
@@ -88,6 +91,35 @@ def demo_template(pg_cluster: Cluster, empty_template: str) -> str:
     url = _db_url(pg_cluster.url, TEMPLATE)
     city = generate_city(communities=TEST_COMMUNITIES)
     load_tables(url, city.tables)
+    return url
+
+
+def moved_to_today(tables: dict[str, Any], reference: dt.datetime, now: dt.datetime) -> dict[str, Any]:
+    """Return the demo's tables with every time moved by whole days: its present within the last day.
+
+    The same city, the same history, the same gaps between times: only the calendar moves
+    (``reference`` is the demo's present). What the console shows then reads as a desk sees it
+    on the day the tests run (a case overdue by hours, not by years), in its screenshots too.
+    """
+    shift = dt.timedelta(days=(now - reference) // dt.timedelta(days=1))
+    out = {}
+    for name, frame in tables.items():
+        moved = [c for c, kind in frame.dtypes.items() if str(kind).startswith("datetime64")]
+        out[name] = frame.assign(**{c: frame[c] + shift for c in moved}) if moved else frame
+    return out
+
+
+@pytest.fixture(scope="session")
+def present_template(pg_cluster: Cluster, empty_template: str) -> str:
+    """A template database holding the small demo city moved to today (:func:`moved_to_today`)."""
+    from api.store.demo_load import load_tables
+    from gis.demo import generate_city
+
+    with _admin(pg_cluster.url) as conn:
+        conn.execute(f'CREATE DATABASE "{PRESENT_TEMPLATE}" TEMPLATE "{EMPTY_TEMPLATE}"')
+    url = _db_url(pg_cluster.url, PRESENT_TEMPLATE)
+    city = generate_city(communities=TEST_COMMUNITIES)
+    load_tables(url, moved_to_today(city.tables, city.as_of, dt.datetime.now(dt.UTC)))
     return url
 
 

@@ -33,7 +33,8 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import WebDriverWait
 
-from api.store.cluster import free_port
+from api.store.cluster import Cluster, free_port
+from tests.conftest import PRESENT_TEMPLATE, clone_database
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -84,6 +85,17 @@ class Server:
     app: Any
     server: Any
     thread: threading.Thread
+
+
+@pytest.fixture(scope="module")
+def db_url(pg_cluster: Cluster, present_template: str, request: pytest.FixtureRequest) -> str:
+    """A database of this module's own, holding the small demo city moved to today.
+
+    The console shows times against the clock (how long a case is overdue, what is due
+    soon): over the demo moved to the day the tests run, its pages and screenshots read as
+    a desk sees them.
+    """
+    return clone_database(pg_cluster, PRESENT_TEMPLATE, request.module.__name__.rsplit(".", 1)[-1])
 
 
 @pytest.fixture(scope="module")
