@@ -95,13 +95,14 @@ def demo_template(pg_cluster: Cluster, empty_template: str) -> str:
 
 
 def moved_to_today(tables: dict[str, Any], reference: dt.datetime, now: dt.datetime) -> dict[str, Any]:
-    """Return the demo's tables with every time moved by whole days: its present within the last day.
+    """Return the demo's tables with every time moved so that its present (``reference``) is ``now``.
 
     The same city, the same history, the same gaps between times: only the calendar moves
-    (``reference`` is the demo's present). What the console shows then reads as a desk sees it
-    on the day the tests run (a case overdue by hours, not by years), in its screenshots too.
+    (by whole seconds). What the console shows then reads as a desk sees it on the day the
+    tests run (a case overdue by hours, not by years), in its screenshots too, and every run
+    sees the same times relative to its clock, whatever the hour it starts.
     """
-    shift = dt.timedelta(days=(now - reference) // dt.timedelta(days=1))
+    shift = dt.timedelta(seconds=int((now - reference).total_seconds()))
     out = {}
     for name, frame in tables.items():
         moved = [c for c, kind in frame.dtypes.items() if str(kind).startswith("datetime64")]
