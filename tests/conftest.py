@@ -80,18 +80,24 @@ def empty_template(pg_cluster: Cluster) -> str:
     return url
 
 
-@pytest.fixture(scope="session")
-def demo_template(pg_cluster: Cluster, empty_template: str) -> str:
-    """A template database holding the small demo city."""
+def _demo_template(pg_cluster: Cluster, name: str, moved: bool) -> str:
+    """Create template database ``name`` holding the small demo city (with ``moved``: moved to now)."""
     from api.store.demo_load import load_tables
     from gis.demo import generate_city
 
     with _admin(pg_cluster.url) as conn:
-        conn.execute(f'CREATE DATABASE "{TEMPLATE}" TEMPLATE "{EMPTY_TEMPLATE}"')
-    url = _db_url(pg_cluster.url, TEMPLATE)
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{EMPTY_TEMPLATE}"')
+    url = _db_url(pg_cluster.url, name)
     city = generate_city(communities=TEST_COMMUNITIES)
-    load_tables(url, city.tables)
+    tables = moved_to_today(city.tables, city.as_of, dt.datetime.now(dt.UTC)) if moved else city.tables
+    load_tables(url, tables)
     return url
+
+
+@pytest.fixture(scope="session")
+def demo_template(pg_cluster: Cluster, empty_template: str) -> str:
+    """A template database holding the small demo city."""
+    return _demo_template(pg_cluster, TEMPLATE, moved=False)
 
 
 def moved_to_today(tables: dict[str, Any], reference: dt.datetime, now: dt.datetime) -> dict[str, Any]:
@@ -112,16 +118,8 @@ def moved_to_today(tables: dict[str, Any], reference: dt.datetime, now: dt.datet
 
 @pytest.fixture(scope="session")
 def present_template(pg_cluster: Cluster, empty_template: str) -> str:
-    """A template database holding the small demo city moved to today (:func:`moved_to_today`)."""
-    from api.store.demo_load import load_tables
-    from gis.demo import generate_city
-
-    with _admin(pg_cluster.url) as conn:
-        conn.execute(f'CREATE DATABASE "{PRESENT_TEMPLATE}" TEMPLATE "{EMPTY_TEMPLATE}"')
-    url = _db_url(pg_cluster.url, PRESENT_TEMPLATE)
-    city = generate_city(communities=TEST_COMMUNITIES)
-    load_tables(url, moved_to_today(city.tables, city.as_of, dt.datetime.now(dt.UTC)))
-    return url
+    """A template database holding the small demo city moved to now (:func:`moved_to_today`)."""
+    return _demo_template(pg_cluster, PRESENT_TEMPLATE, moved=True)
 
 
 _counter = 0
