@@ -844,11 +844,12 @@ class IncidentCell(Base):
 
 
 # Indexes of migration 0002 on the incident tables declared above.
+# The cases a report can be a likely duplicate of, by place (migration 0039_open_cases_by_place)
 Index(
-    "ix_incidents_open_item",
-    Incident.__table__.c.item_code,
-    Incident.__table__.c.created_at,
-    postgresql_where=text("status NOT IN ('resolved', 'verified', 'closed')"),
+    "ix_incidents_open_location",
+    Incident.__table__.c.location,
+    postgresql_using="gist",
+    postgresql_where=text("status NOT IN ('resolved', 'verified', 'closed') AND duplicate_of IS NULL"),
 )
 Index(
     "ix_incidents_duplicate_of",

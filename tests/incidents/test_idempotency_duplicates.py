@@ -124,3 +124,90 @@ def test_a_repeat_report_nearby_is_flagged_and_merged_keeping_both_reporters(
     r = client.post(f"/api/v1/incidents/{second['id']}/merge", json={"into": first["id"]}, headers=auth(disp))
     assert r.status_code == 409
     assert sql("SELECT duplicate_of FROM incidents WHERE id = %s", (second["id"],)) == [(first["id"],)]
+
+
+def _plan_nodes(plan: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every node of an EXPLAIN (FORMAT JSON) plan, depth first."""
+    return [plan, *(n for child in plan.get("Plans", []) for n in _plan_nodes(child))]
+
+
+def test_a_likely_duplicate_is_searched_by_place_however_many_open_cases_of_its_item(
+    client: Any, make_token: Any, interior_point: Any, sql: Any, db_url: str
+) -> None:
+    """Many open cases of the item elsewhere: the duplicate search reads only those near the report.
+
+    Migration 0039: the search used to read every open case of the item in the window (a
+    storm's worth of flooding reports made each intake slower); now the open, unmerged cases
+    are indexed by place, and the answer is the same.
+    """
+    from sqlalchemy import text
+
+    from api.settings import load_settings
+    from api.store.engine import make_sync_engine
+    from api.store.sql import incidents as q
+
+    p = interior_point(offset=7)
+    item = "EV-013"
+    tok = make_token("reporter")
+    city = sql("SELECT city_code FROM grids WHERE id = %s", (p["grid_id"],))[0][0]
+    # 1,500 open cases of the item in the window, 2-3 km away on a 50 m lattice
+    sql(
+        """
+        INSERT INTO incidents (city_code, item_code, description, channel, status, located, location)
+        SELECT %(city)s, %(item)s, '积水', 'patrol', 'submitted', false,
+               ST_SetSRID(ST_MakePoint(%(lon)s + 0.02 + (n %% 50) * 0.0005,
+                                       %(lat)s + 0.02 + (n / 50) * 0.00045), 4326)
+        FROM generate_series(0, 1499) AS n
+        """,
+        {"city": city, "item": item, "lon": p["lon"], "lat": p["lat"]},
+    )
+    first = client.post("/api/v1/incidents", json=report(p, item=item), headers=auth(tok)).json()
+    assert first["likely_duplicate_of"] is None
+    near = {**p, "lon": p["lon"] + 0.0002}  # ~19 m east
+    second = client.post("/api/v1/incidents", json=report(near, item=item), headers=auth(tok)).json()
+    assert second["likely_duplicate_of"] == first["id"]
+
+    settings = load_settings().incidents
+    params = q.plan_params(
+        item_code=item,
+        idempotency_key=None,
+        point=(near["lon"] + 0.0001, near["lat"]),
+        tolerance_m=15.0,
+        duplicate_radius_m=settings.duplicate_radius_m,
+        duplicate_window_hours=settings.duplicate_window_hours,
+        city_hint=None,
+        city=city,
+    )
+    engine = make_sync_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            (plan,) = conn.execute(
+                text("EXPLAIN (ANALYZE, FORMAT JSON) " + str(q.PLAN.text)), params
+            ).scalar_one()
+            parents = dict(
+                conn.execute(
+                    text(
+                        "SELECT c.relname, p.relname FROM pg_inherits h "
+                        "JOIN pg_class c ON c.oid = h.inhrelid JOIN pg_class p ON p.oid = h.inhparent "
+                        "WHERE p.relkind = 'I'"
+                    )
+                ).all()
+            )
+    finally:
+        engine.dispose()
+    scans = [
+        n
+        for n in _plan_nodes(plan["Plan"])
+        if n.get("Relation Name", "").startswith("incidents") and "Index Name" in n
+    ]
+    by_place = [n for n in scans if parents.get(n["Index Name"]) == "ix_incidents_open_location"]
+    assert by_place, [n["Index Name"] for n in scans]
+    # the cases within the radius's box, not the 1,500 open cases of the item
+    assert all(n["Actual Rows"] <= 10 for n in by_place), [n["Actual Rows"] for n in by_place]
+    assert (
+        sql(
+            "SELECT count(*) FROM incidents WHERE item_code = %s AND status = 'submitted' AND city_code = %s",
+            (item, city),
+        )[0][0]
+        >= 1500
+    )

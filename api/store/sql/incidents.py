@@ -20,11 +20,13 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from geoalchemy2 import Geometry
 from sqlalchemy import text
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.store import driver
+from api.store.models import Incident
 
 # --------------------------------------------------------------------------- SQL rules
 
@@ -412,8 +414,9 @@ Order = Literal["created", "due"]
 #: Everything intake needs to decide, in one round trip: the item, an earlier request with
 #: the same Idempotency-Key, the grid that contains the point (lowest code on a shared
 #: boundary), the grids within the boundary tolerance, the nearest on-duty worker of the
-#: community when the grid's own worker is off duty, and a likely duplicate.
-_PLAN = text(
+#: community when the grid's own worker is off duty, and a likely duplicate (searched by place
+#: among the open, unmerged cases: ``ix_incidents_open_location``, migration 0039).
+PLAN = text(
     f"""
     WITH pt AS (SELECT CASE WHEN CAST(:lon AS float8) IS NULL THEN NULL
                             ELSE {POINT} END AS p),
@@ -441,19 +444,25 @@ _PLAN = text(
       ORDER BY p.role <> 'grid_worker', p.position IS NULL,
                p.position::geography <-> pt.p::geography, p.id
       LIMIT 1),
-    dup AS (
-      SELECT i.id, round(ST_Distance(i.location::geography, pt.p::geography)::numeric, 1) AS distance_m
+    box AS MATERIALIZED (
+      -- the open, unmerged cases in the radius's box of the city the case will be filed in
+      -- (a likely duplicate is always of the same city), found by place
+      -- (ix_incidents_open_location) however many open cases of the item there are elsewhere
+      SELECT i.id, i.item_code, i.created_at, i.location
       FROM pt, incidents i
-      WHERE i.item_code = :item AND {SQL_OPEN} AND i.duplicate_of IS NULL
-        -- the city the case will be filed in (a likely duplicate is always of the same city)
+      WHERE {SQL_OPEN} AND i.duplicate_of IS NULL
         AND i.city_code = coalesce(CAST(:city AS text), (SELECT city_code FROM g),
                                    (SELECT city_code FROM communities WHERE code = :scope),
                                    (SELECT min(city_code) FROM communities),
                                    (SELECT min(code) FROM admin_areas WHERE level = 'city'))
-        AND i.created_at >= now() - make_interval(secs => :window_s)
-        AND i.location && ST_Expand(pt.p, :deg_radius)
-        AND ST_DWithin(i.location::geography, pt.p::geography, :radius)
-      ORDER BY i.location::geography <-> pt.p::geography, i.id
+        AND i.location && ST_Expand(pt.p, :deg_radius)),
+    dup AS (
+      SELECT b.id, round(ST_Distance(b.location::geography, pt.p::geography)::numeric, 1) AS distance_m
+      FROM pt, box b
+      WHERE b.item_code = :item
+        AND b.created_at >= now() - make_interval(secs => :window_s)
+        AND ST_DWithin(b.location::geography, pt.p::geography, :radius)
+      ORDER BY b.location::geography <-> pt.p::geography, b.id
       LIMIT 1)
     SELECT
       (SELECT row_to_json(s) FROM (SELECT code, name, time_limit_hours, on_the_spot
@@ -489,6 +498,34 @@ def _json(value: Any) -> str:
 
 def _float(value: Any) -> float | None:
     return None if value is None else float(value)
+
+
+def plan_params(
+    *,
+    item_code: str,
+    idempotency_key: str | None,
+    point: tuple[float, float] | None,
+    tolerance_m: float,
+    duplicate_radius_m: float,
+    duplicate_window_hours: float,
+    city_hint: str | None,
+    city: str | None = None,
+) -> dict[str, Any]:
+    """Build the parameters of :data:`PLAN` (see :func:`plan_intake`)."""
+    lon, lat = point if point else (None, None)
+    return {
+        "lon": lon,
+        "lat": lat,
+        "item": item_code,
+        "key": idempotency_key,
+        "tol": float(tolerance_m),
+        "deg_tol": tolerance_m * DEG_PER_M,
+        "radius": float(duplicate_radius_m),
+        "deg_radius": duplicate_radius_m * DEG_PER_M,
+        "window_s": duplicate_window_hours * 3600.0,
+        "scope": city_hint,
+        "city": city,
+    }
 
 
 async def plan_intake(
@@ -531,24 +568,17 @@ async def plan_intake(
         The item, an earlier request under the key, the grid, neighbours, the nearest
         available worker, a likely duplicate and the city.
     """
-    lon, lat = point if point else (None, None)
-    row = await driver.fetchrow(
-        conn,
-        _PLAN,
-        {
-            "lon": lon,
-            "lat": lat,
-            "item": item_code,
-            "key": idempotency_key,
-            "tol": float(tolerance_m),
-            "deg_tol": tolerance_m * DEG_PER_M,
-            "radius": float(duplicate_radius_m),
-            "deg_radius": duplicate_radius_m * DEG_PER_M,
-            "window_s": duplicate_window_hours * 3600.0,
-            "scope": city_hint,
-            "city": city,
-        },
+    params = plan_params(
+        item_code=item_code,
+        idempotency_key=idempotency_key,
+        point=point,
+        tolerance_m=tolerance_m,
+        duplicate_radius_m=duplicate_radius_m,
+        duplicate_window_hours=duplicate_window_hours,
+        city_hint=city_hint,
+        city=city,
     )
+    row = await driver.fetchrow(conn, PLAN, params)
     assert row is not None  # one row, always
     item, prior, grid, near, dup = row["item"], row["prior"], row["grid"], row["near"], row["dup"]
     return IntakePlan(
@@ -768,6 +798,12 @@ _LIVE_MESSAGE = (
     "'ct', i.city_code)))::text"
 )
 
+#: The columns of the audit entry's copy of a new case: every column but its place (the log
+#: keeps no geometry, and turning one into JSON only to drop it cost more than the rest).
+_SNAPSHOT_COLUMNS = ", ".join(
+    f"ins.{c.name}" for c in Incident.__table__.columns if not isinstance(c.type, Geometry)
+)
+
 _TAKE = text(
     f"""
     WITH ins AS (
@@ -795,7 +831,7 @@ _TAKE = text(
       FROM ins, jsonb_to_recordset(CAST(:events AS jsonb))
         AS e(actor text, action text, from_status text, to_status text, detail jsonb)),
     snap AS (
-      SELECT ins.id, to_jsonb(ins) - 'geom' - 'location' - 'position' - 'point' AS row FROM ins
+      SELECT ins.id, to_jsonb(s) AS row FROM ins, LATERAL (SELECT {_SNAPSHOT_COLUMNS}) AS s
       WHERE CAST(:audit AS boolean)),
     au AS (
       INSERT INTO audit_log (actor, token_id, role, client_ip, method, path, action, entity,
