@@ -71,6 +71,33 @@ def make_async_engine(url: str, settings: DatabaseSettings) -> AsyncEngine:
     )
 
 
+def make_sender_engine(url: str, settings: DatabaseSettings) -> AsyncEngine:
+    """Make the one-connection autocommit engine of the live messages sent after commit.
+
+    :class:`api.store.live_send.LiveSender` sends one batch at a time while the requests whose
+    messages it sends still hold their own connections: were it to borrow from their pool, a
+    burst of intakes as large as the pool would hold every connection and wait for the one it
+    needs, until the pool's timeout. It names itself ``wangge-live-send`` in
+    ``pg_stat_activity``.
+    """
+    return create_async_engine(
+        with_driver(url, "asyncpg"),
+        pool_size=1,
+        max_overflow=0,
+        pool_pre_ping=False,
+        hide_parameters=True,
+        isolation_level="AUTOCOMMIT",
+        connect_args={
+            "server_settings": {
+                "statement_timeout": str(settings.statement_timeout_ms),
+                "application_name": "wangge-live-send",
+                "jit": "off",
+                "client_connection_check_interval": CLIENT_CHECK_MS,
+            }
+        },
+    )
+
+
 def make_replica_engine(url: str, settings: DatabaseSettings, check: bool = False) -> AsyncEngine:
     """Make the engine of the read replica (``WANGGE_DATABASE_READ_URL``), in autocommit.
 

@@ -10,7 +10,8 @@ would have sent, and the server hands it here once the statement has committed.
 
 :class:`LiveSender` sends what was handed in meanwhile in one statement
 (``pg_notify`` per message, in order) on an autocommit pooled connection: one lock and one
-commit for many cases, and never inside an intake's transaction; the request waits for
+commit for many cases, and never inside an intake's transaction, on a connection of its own
+(the requests waiting for it hold theirs); the request waits for
 its message to be out (the 201 still follows the announcement). Messages are sent in the
 order they were handed in. A failed send is retried once on a fresh connection and then
 logged and dropped: the cases are stored, and a console that misses a message re-reads its
@@ -50,7 +51,9 @@ class LiveSender:
     Parameters
     ----------
     engine
-        An autocommit engine on the primary (the server's ``read_engine``).
+        An autocommit engine on the primary with a connection of its own
+        (:func:`api.store.engine.make_sender_engine`): the requests waiting for their
+        messages hold their connections meanwhile.
     """
 
     def __init__(self, engine: AsyncEngine) -> None:

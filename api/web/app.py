@@ -31,7 +31,7 @@ from api.services.dispatch import positions, street_graph
 from api.services.dispatch.people_index import PeopleIndex
 from api.settings import Settings, load_settings
 from api.store.driver import HotPool
-from api.store.engine import make_async_engine, make_replica_engine, resolve_url
+from api.store.engine import make_async_engine, make_replica_engine, make_sender_engine, resolve_url
 from api.store.listen import Listener
 from api.store.live_send import LiveSender
 from api.store.replica import Replica
@@ -119,12 +119,15 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         people_index.observers.append(lambda people: console.people_written(app, people))
         await people_index.start()
         # an intake's live message, sent after its commit (migration 0035_intake_triggers)
-        live_sender = LiveSender(app.state.read_engine)
+        # (on a connection of its own: the requests waiting for it hold theirs)
+        sender_engine = make_sender_engine(url, settings.db)
+        live_sender = LiveSender(sender_engine)
         app.state.live_sender = live_sender
         try:
             yield
         finally:
             await live_sender.close()
+            await sender_engine.dispose()
             await console.shutdown(app)  # end the live streams before the engine
             await listener.stop()
             await people_index.close()

@@ -180,3 +180,69 @@ def test_a_failure_inside_the_write_leaves_nothing_and_the_key_stays_free(
     assert r.status_code == 201 and r.headers.get("Idempotent-Replayed") is None
     after = sql(counts)[0]
     assert after[0] == before[0][0] + 1 and after[4] == before[0][4] + 1
+
+
+def test_a_burst_of_intakes_larger_than_the_pool_is_answered_and_announced(
+    db_url: str, make_token: Any, interior_point: Any, sql: Any
+) -> None:
+    """More concurrent intakes than pooled connections: every one is stored, announced and answered.
+
+    Each intake holds its connection until its live message is out. The sender once borrowed
+    from the same pool, so a burst as large as the pool held every connection waiting for the
+    one the sender needed: answers came after the pool's 30 s timeout, their messages dropped.
+    It has a connection of its own now.
+    """
+    import threading
+    import time
+
+    import httpx
+    import uvicorn
+
+    from api.settings import load_settings
+    from api.store.cluster import free_port
+    from api.web.app import create_app
+
+    settings = load_settings()
+    settings = settings.model_copy(
+        update={"db": settings.db.model_copy(update={"pool_size": 2, "pool_max_overflow": 0})}
+    )
+    app = create_app(settings, database_url=db_url)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "test server did not start"
+        time.sleep(0.05)
+    try:
+        p = interior_point(offset=8)
+        n = 8
+        tokens = [make_token("reporter") for _ in range(n)]
+        barrier = threading.Barrier(n)
+        answers: list[int] = []
+        lock = threading.Lock()
+
+        def post(tok: str) -> None:
+            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as c:
+                barrier.wait()
+                r = c.post("/api/v1/incidents", json=report(p, item="EV-002"), headers=auth(tok))
+                with lock:
+                    answers.append(r.status_code)
+
+        threads = [threading.Thread(target=post, args=(t,)) for t in tokens]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert answers == [201] * n
+        sender = app.state.live_sender
+        assert sender.dropped == 0 and sender.sent >= n
+        names = {
+            r[0]
+            for r in sql("SELECT application_name FROM pg_stat_activity WHERE datname = current_database()")
+        }
+        assert "wangge-live-send" in names
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
