@@ -20,6 +20,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -206,16 +207,13 @@ class LiveServer:
         self.thread = thread
 
 
-@pytest.fixture(scope="module")
-def live_server(db_url: str) -> Iterator[LiveServer]:
-    """A real uvicorn server on loopback (for concurrency tests and the browser)."""
+@contextmanager
+def serving(app: Any, log_level: str = "warning") -> Iterator[LiveServer]:
+    """Serve ``app`` with a real uvicorn server on a free loopback port until the block ends."""
     import uvicorn
 
-    from api.web.app import create_app
-
     port = free_port()
-    config = uvicorn.Config(create_app(database_url=db_url), host="127.0.0.1", port=port, log_level="warning")
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level=log_level))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
@@ -228,6 +226,15 @@ def live_server(db_url: str) -> Iterator[LiveServer]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def live_server(db_url: str) -> Iterator[LiveServer]:
+    """A real uvicorn server on loopback (for concurrency tests and the browser)."""
+    from api.web.app import create_app
+
+    with serving(create_app(database_url=db_url)) as live:
+        yield live
 
 
 def port_is_free(port: int) -> bool:

@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 
 from api.auth import audit
 from api.store.engine import psycopg_dsn
-from tests.conftest import auth
+from tests.conftest import auth, serving
 from tests.incidents.conftest import report
 
 ROUTE = "POST /api/v1/incidents"
@@ -193,13 +193,10 @@ def test_a_burst_of_intakes_larger_than_the_pool_is_answered_and_announced(
     It has a connection of its own now.
     """
     import threading
-    import time
 
     import httpx
-    import uvicorn
 
     from api.settings import load_settings
-    from api.store.cluster import free_port
     from api.web.app import create_app
 
     settings = load_settings()
@@ -207,15 +204,7 @@ def test_a_burst_of_intakes_larger_than_the_pool_is_answered_and_announced(
         update={"db": settings.db.model_copy(update={"pool_size": 2, "pool_max_overflow": 0})}
     )
     app = create_app(settings, database_url=db_url)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "test server did not start"
-        time.sleep(0.05)
-    try:
+    with serving(app) as live:
         p = interior_point(offset=8)
         n = 8
         tokens = [make_token("reporter") for _ in range(n)]
@@ -224,7 +213,7 @@ def test_a_burst_of_intakes_larger_than_the_pool_is_answered_and_announced(
         lock = threading.Lock()
 
         def post(tok: str) -> None:
-            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as c:
+            with httpx.Client(base_url=live.url, timeout=60) as c:
                 barrier.wait()
                 r = c.post("/api/v1/incidents", json=report(p, item="EV-002"), headers=auth(tok))
                 with lock:
@@ -243,6 +232,3 @@ def test_a_burst_of_intakes_larger_than_the_pool_is_answered_and_announced(
             for r in sql("SELECT application_name FROM pg_stat_activity WHERE datname = current_database()")
         }
         assert "wangge-live-send" in names
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)

@@ -19,8 +19,6 @@ server errors (``not_a_server_error``):
 from __future__ import annotations
 
 import os
-import threading
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -31,8 +29,7 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from api.auth import permissions
-from api.store.cluster import free_port
-from tests.conftest import auth
+from tests.conftest import auth, serving
 from tests.trust.conftest import secure_app
 
 EXAMPLES = int(os.environ.get("WANGGE_FUZZ_EXAMPLES", "50"))
@@ -42,26 +39,8 @@ STATEFUL_SCENARIOS = max(5, EXAMPLES // 2)
 
 @pytest.fixture(scope="module")
 def secure_server(db_url: str) -> Iterator[str]:
-    import uvicorn
-
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            secure_app(db_url),
-            host="127.0.0.1",
-            port=port,
-            log_level=os.environ.get("WANGGE_FUZZ_LOG", "critical"),
-        )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "server did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(secure_app(db_url), log_level=os.environ.get("WANGGE_FUZZ_LOG", "critical")) as live:
+        yield live.url
 
 
 @pytest.fixture(scope="module")

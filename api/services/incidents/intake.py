@@ -458,14 +458,16 @@ async def create_incident(
     point = None if intake.lon is None or intake.lat is None else (intake.lon, intake.lat)
     plan = await q.plan_intake(
         conn,
-        item_code=intake.item_code,
-        idempotency_key=stored_key,
-        point=point,
-        tolerance_m=tolerance_m,
-        duplicate_radius_m=settings.duplicate_radius_m,
-        duplicate_window_hours=settings.duplicate_window_hours,
-        city_hint=principal.community_code,
-        city=principal.city_code,
+        q.plan_params(
+            item_code=intake.item_code,
+            idempotency_key=stored_key,
+            point=point,
+            tolerance_m=tolerance_m,
+            duplicate_radius_m=settings.duplicate_radius_m,
+            duplicate_window_hours=settings.duplicate_window_hours,
+            city_hint=principal.community_code,
+            city=principal.city_code,
+        ),
     )
     if plan.item is None:
         raise InvalidInput(

@@ -303,13 +303,15 @@ async def preview(
         grid = None
     plan = await q.plan_intake(
         conn,
-        item_code=item_code or "",
-        idempotency_key=None,
-        point=(point.lon, point.lat),
-        tolerance_m=tolerance_m,
-        duplicate_radius_m=settings.duplicate_radius_m,
-        duplicate_window_hours=settings.duplicate_window_hours,
-        city_hint=principal.community_code,
+        q.plan_params(
+            item_code=item_code or "",
+            idempotency_key=None,
+            point=(point.lon, point.lat),
+            tolerance_m=tolerance_m,
+            duplicate_radius_m=settings.duplicate_radius_m,
+            duplicate_window_hours=settings.duplicate_window_hours,
+            city_hint=principal.community_code,
+        ),
     )
     takes_id = takes_name = None
     fallback = False

@@ -511,41 +511,10 @@ def plan_params(
     city_hint: str | None,
     city: str | None = None,
 ) -> dict[str, Any]:
-    """Build the parameters of :data:`PLAN` (see :func:`plan_intake`)."""
-    lon, lat = point if point else (None, None)
-    return {
-        "lon": lon,
-        "lat": lat,
-        "item": item_code,
-        "key": idempotency_key,
-        "tol": float(tolerance_m),
-        "deg_tol": tolerance_m * DEG_PER_M,
-        "radius": float(duplicate_radius_m),
-        "deg_radius": duplicate_radius_m * DEG_PER_M,
-        "window_s": duplicate_window_hours * 3600.0,
-        "scope": city_hint,
-        "city": city,
-    }
-
-
-async def plan_intake(
-    conn: AsyncConnection,
-    *,
-    item_code: str,
-    idempotency_key: str | None,
-    point: tuple[float, float] | None,
-    tolerance_m: float,
-    duplicate_radius_m: float,
-    duplicate_window_hours: float,
-    city_hint: str | None,
-    city: str | None = None,
-) -> IntakePlan:
-    """Read what intake decides from, in one round trip.
+    """Build the parameters of :data:`PLAN` (what :func:`plan_intake` reads).
 
     Parameters
     ----------
-    conn
-        A connection (inside the intake's transaction).
     item_code
         The catalogue item reported.
     idempotency_key
@@ -564,20 +533,41 @@ async def plan_intake(
 
     Returns
     -------
+    dict
+        The statement's bound values.
+    """
+    lon, lat = point if point else (None, None)
+    return {
+        "lon": lon,
+        "lat": lat,
+        "item": item_code,
+        "key": idempotency_key,
+        "tol": float(tolerance_m),
+        "deg_tol": tolerance_m * DEG_PER_M,
+        "radius": float(duplicate_radius_m),
+        "deg_radius": duplicate_radius_m * DEG_PER_M,
+        "window_s": duplicate_window_hours * 3600.0,
+        "scope": city_hint,
+        "city": city,
+    }
+
+
+async def plan_intake(conn: AsyncConnection, params: Mapping[str, Any]) -> IntakePlan:
+    """Read what intake decides from, in one round trip.
+
+    Parameters
+    ----------
+    conn
+        A connection (inside the intake's transaction).
+    params
+        The report's facts (:func:`plan_params`).
+
+    Returns
+    -------
     IntakePlan
         The item, an earlier request under the key, the grid, neighbours, the nearest
         available worker, a likely duplicate and the city.
     """
-    params = plan_params(
-        item_code=item_code,
-        idempotency_key=idempotency_key,
-        point=point,
-        tolerance_m=tolerance_m,
-        duplicate_radius_m=duplicate_radius_m,
-        duplicate_window_hours=duplicate_window_hours,
-        city_hint=city_hint,
-        city=city,
-    )
     row = await driver.fetchrow(conn, PLAN, params)
     assert row is not None  # one row, always
     item, prior, grid, near, dup = row["item"], row["prior"], row["grid"], row["near"], row["dup"]
