@@ -8,14 +8,13 @@ lets the intake's statement leave its message to its server instead
 (``wangge.live_deferred``); the statement returns the message, the same text the trigger
 would have sent, and the server hands it here once the statement has committed.
 
-:class:`LiveSender` sends what was handed in meanwhile in one statement
-(``pg_notify`` per message, in order) on an autocommit pooled connection: one lock and one
-commit for many cases, and never inside an intake's transaction, on a connection of its own
-(the requests waiting for it hold theirs); the request waits for
-its message to be out (the 201 still follows the announcement). Messages are sent in the
-order they were handed in. A failed send is retried once on a fresh connection and then
-logged and dropped: the cases are stored, and a console that misses a message re-reads its
-view on its next change or reconnect (as it does after a bulk notice).
+:class:`LiveSender` sends what was handed in meanwhile in one statement (``pg_notify`` per
+message, in order) on an autocommit connection of its own (the requests waiting for it hold
+theirs): one lock and one commit for many cases, and never inside an intake's transaction;
+the request waits for its message to be out (the 201 still follows the announcement).
+Messages are sent in the order they were handed in. A failed send is retried once on a fresh
+connection and then logged and dropped: the cases are stored, and a console that misses a
+message re-reads its view on its next change or reconnect (as it does after a bulk notice).
 """
 
 from __future__ import annotations
