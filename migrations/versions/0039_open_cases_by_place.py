@@ -29,7 +29,7 @@ down_revision: str | Sequence[str] | None = "0038_people_fields_stamp"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-#: the cases a new report can be a likely duplicate of (the statuses of ``SQL_OPEN``' complement)
+#: the cases a new report can be a likely duplicate of: open (``SQL_OPEN``) and not merged
 OPEN_UNMERGED = "status NOT IN ('resolved', 'verified', 'closed') AND duplicate_of IS NULL"
 OPEN = "status NOT IN ('resolved', 'verified', 'closed')"
 
