@@ -488,8 +488,7 @@ class _Table:
         chord within the bound of the unsearched space, or after :data:`MAX_RINGS` rings
         (then every person is looked at).
         """
-        qx, qy, qz = _ecef_one(lon, lat)
-        q = np.array([qx, qy, qz])
+        q = np.array(_ecef_one(lon, lat))
         cx, cy = math.floor(lon / CELL_DEG), math.floor(lat / CELL_DEG)
         phi = math.radians(lat)
         rho = _A / math.sqrt(1.0 - _E2 * math.sin(phi) ** 2) * math.cos(phi)
@@ -507,9 +506,8 @@ class _Table:
                 slots = np.concatenate(ring) if len(ring) > 1 else ring[0]
                 slots = slots[self.mask(slots, flt, fresh_after, now, by_role=True)]
                 if len(slots):
-                    d = xyz[slots] - q
                     parts.append(slots)
-                    chords.append(np.sqrt(np.einsum("ij,ij->i", d, d)))
+                    chords.append(_chords(xyz, slots, q))
             bound = _bound(
                 lon,
                 lat,
@@ -519,15 +517,15 @@ class _Table:
                 (cy - r) * CELL_DEG,
                 (cy + r + 1) * CELL_DEG,
             )
-            if chords:
+            if len(chords) == 1:
+                within = int(np.count_nonzero(chords[0] <= bound))
+            elif chords:
                 within = sum(int(np.count_nonzero(c <= bound)) for c in chords)
             if within >= want:
                 return _ordered(lon, lat, parts, chords, bound, cx, cy, r, self.changes)
         every = np.flatnonzero(self.located[: self.n])
         every = every[self.mask(every, flt, fresh_after, now)]
-        p = xyz[every]
-        chord = np.sqrt(((p - np.asarray([qx, qy, qz])) ** 2).sum(axis=1))
-        return _ordered(lon, lat, [every], [chord], math.inf, cx, cy, -1, self.changes)
+        return _ordered(lon, lat, [every], [_chords(xyz, every, q)], math.inf, cx, cy, -1, self.changes)
 
     def _gather(self, roles: list[int], keys: list[tuple[int, int]]) -> list[np.ndarray]:
         """Return the slots of these roles in these cells, one array per non-empty cell."""
@@ -658,8 +656,20 @@ def _ordered(
     else:
         slots = np.concatenate(parts) if parts else np.zeros(0, np.int64)
         chord = np.concatenate(chords) if chords else np.zeros(0)
-    order = np.argsort(chord, kind="stable")
+    order = chord.argsort(kind="stable")
     return Candidates(lon, lat, slots[order], chord[order], bound, cx, cy, reach, seen)
+
+
+def _chords(xyz: np.ndarray, slots: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Return the straight-line distances (metres) from ``q`` to the earth-centred points of ``slots``.
+
+    (One gather and in-place arithmetic: a request computes a few hundred, where each NumPy
+    call's overhead costs more than its arithmetic.)
+    """
+    d = xyz.take(slots, axis=0)
+    d -= q
+    out: np.ndarray = np.einsum("ij,ij->i", d, d)
+    return np.sqrt(out, out=out)
 
 
 @dataclass(frozen=True, slots=True)
@@ -691,19 +701,13 @@ def rank(
     if members is not None:
         keep = np.fromiter((int(i) in members for i in table.ids[slots].tolist()), bool, len(slots))
         slots, chords = slots[keep], chords[keep]
-    ids = table.ids[slots].tolist()
-    caps = table.capacity[slots].tolist()  # plain ints: a NumPy scalar per comparison costs more
-    # the first k available by chord (open loads not yet known are asked for)
-    picked: list[int] = []  # positions in ``order``
-    unknown: list[int] = []
-    for j, pid in enumerate(ids):
-        load = loads.get(pid)
-        if load is None:
-            unknown.append(pid)
-        elif not available or load < caps[j]:
-            picked.append(j)
-            if len(picked) >= k:
-                break
+    # the people in chord order, as plain ints (a NumPy scalar per comparison costs more); most
+    # requests pick their k among the first few, so only a head is read unless more is needed
+    head = _Head(table, slots, 2 * (k + EXTRA))
+    picked, unknown = head.pick(loads, k, available)
+    if len(picked) < k and head.extend():
+        picked, unknown = head.pick(loads, k, available)
+    ids, caps = head.ids, head.caps
     if len(picked) < k:
         if unknown:
             return Ranked([], [], unknown + _next_unknown(ids, loads, unknown, EXTRA), False)
@@ -718,7 +722,7 @@ def rank(
         last = float(chords[picked[-1]])
         m = int(np.searchsorted(chords, last * (1.0 + 1e-6) + 1e-3, "right"))
         dist = _geodesic(table, slots[:m], cands)
-        upper = float(dist[picked].max())
+        upper = max(dist[picked].tolist())
         if upper >= cands.bound:
             return _WIDER
         # everyone whose chord is within the k-th geodesic distance may rank before it
@@ -726,16 +730,55 @@ def rank(
         if w > m:
             dist = np.concatenate([dist, _geodesic(table, slots[m:w], cands)])
         dist = dist[:w]
+        if w > len(ids):
+            head.extend()
+            ids, caps = head.ids, head.caps
     need = [pid for pid in ids[:w] if pid not in loads]
     if need:
         return Ranked([], [], need, False)
-    if available:
-        ok = np.asarray([loads[pid] < c for pid, c in zip(ids[:w], caps[:w], strict=True)], bool)
-        keep_slots, keep_dist = slots[:w][ok], dist[ok]
-    else:
-        keep_slots, keep_dist = slots[:w], dist
-    best = np.lexsort((table.ids[keep_slots], keep_dist))[:k]
-    return Ranked(keep_slots[best].tolist(), keep_dist[best].tolist(), [], False)
+    # the k nearest by (geodesic, id), the busy left out when availability is asked for
+    best = sorted(
+        (d, pid, j)
+        for j, (d, pid, cap) in enumerate(zip(dist.tolist(), ids[:w], caps[:w], strict=True))
+        if not available or loads[pid] < cap
+    )[:k]
+    order = [j for _, _, j in best]
+    return Ranked(slots[order].tolist(), [d for d, _, _ in best], [], False)
+
+
+class _Head:
+    """The ids and capacities of the first candidates in chord order, read on demand."""
+
+    __slots__ = ("caps", "ids", "slots", "table")
+
+    def __init__(self, table: _Table, slots: np.ndarray, n: int) -> None:
+        self.table, self.slots = table, slots
+        part = slots[:n] if n < len(slots) else slots
+        self.ids: list[int] = table.ids[part].tolist()
+        self.caps: list[int] = table.capacity[part].tolist()
+
+    def extend(self) -> bool:
+        """Read every candidate; False when the head held them all already."""
+        if len(self.ids) == len(self.slots):
+            return False
+        self.ids = self.table.ids[self.slots].tolist()
+        self.caps = self.table.capacity[self.slots].tolist()
+        return True
+
+    def pick(self, loads: dict[int, int], k: int, available: bool) -> tuple[list[int], list[int]]:
+        """Return the first ``k`` candidates free to take more (positions), and those of unknown load."""
+        picked: list[int] = []
+        unknown: list[int] = []
+        caps = self.caps
+        for j, pid in enumerate(self.ids):
+            load = loads.get(pid)
+            if load is None:
+                unknown.append(pid)
+            elif not available or load < caps[j]:
+                picked.append(j)
+                if len(picked) >= k:
+                    break
+        return picked, unknown
 
 
 def _next_unknown(ids: list[int], loads: dict[int, int], got: list[int], n: int) -> list[int]:

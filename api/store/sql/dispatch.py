@@ -406,12 +406,12 @@ def index_changes_sql(members: bool) -> str:
 
     One statement, one snapshot. Each row says what it is by ``kind``:
 
-    * ``0``, always exactly one row: the snapshot (``xmax``, the ids in progress) and the
+    * ``0``, always exactly one row: the snapshot (``xmax``, the ids in progress); the
       people written since who only **moved**, as four arrays (ids, lon, lat, time; NULL
       when none): rows whose ``fields_xid`` (migration ``0038_people_fields_stamp``) is a
-      transaction the last snapshot saw, so that all that changed is where and when;
-    * ``1``: a candidate of ``:ids`` that still exists, as its id and open load only (its
-      row, if written since, is among the others);
+      transaction the last snapshot saw, so that all that changed is where and when; and
+      the candidates of ``:ids`` that still exist, as two arrays (ids, open loads; NULL
+      when none; a candidate's row, if written since, is among the others);
     * ``2``: a person written since whose other fields changed too (``fields_xid`` from
       ``:xmax`` on or among ``:xip``), the whole row;
     * ``3`` (``members``): a member of the party branch ``:branch_id`` or of a group under
@@ -422,7 +422,8 @@ def index_changes_sql(members: bool) -> str:
     so that PostgreSQL's generic plan of the prepared statement (chosen after five runs)
     stays as cheap as a custom one: with ``OR`` it scans the table. The moves come in
     arrays because decoding 500 rows of 20 columns (a batch of positions) cost a server
-    process 2.6 ms of CPU, the same people's four arrays 0.6 ms.
+    process 2.6 ms of CPU, the same people's four arrays 0.6 ms; the candidates come in arrays
+    for the same reason (a request's catch-up names some 15 of them, a shared one about 100).
 
     Placeholders are asyncpg's (the statement runs on the driver's connection, with its
     statement cache): ``$1`` xmax, ``$2`` in-progress ids, ``$3`` candidate ids, ``$4`` the
@@ -438,9 +439,10 @@ def index_changes_sql(members: bool) -> str:
     # typed NULLs: a UNION resolves each column's type from its first two parts on
     nobody = ", ".join(f"NULL::{t}" for t in _INDEX_TYPES)
     #: the header's columns (snapshot, moves), NULL on every other row
-    rest = "NULL::bigint, NULL::bigint[], NULL::bigint[], NULL::float8[], NULL::float8[], NULL::timestamptz[]"
-    # a candidate's own row is not read again: were it written since, the parts below carry it
-    ids_only = ", ".join(["p.id", *(f"NULL::{t}" for t in _INDEX_TYPES[1:])])
+    rest = (
+        "NULL::bigint, NULL::bigint[], NULL::bigint[], NULL::float8[], NULL::float8[], "
+        "NULL::timestamptz[], NULL::bigint[], NULL::bigint[]"
+    )
     written = [
         f"SELECT {_INDEX_COLUMNS}, p.fields_xid FROM people p "
         f"WHERE p.change_xid BETWEEN $1::bigint AND {_XID_MAX}",
@@ -451,10 +453,12 @@ def index_changes_sql(members: bool) -> str:
     w_columns = ", ".join(f"w.{name}" for name in _INDEX_NAMES)
     parts = [
         f"SELECT 0 AS kind, {nobody}, NULL::bigint AS load, {_SNAPSHOT}, "
-        "m.ids, m.lons, m.lats, m.ats FROM s, "
+        "m.ids, m.lons, m.lats, m.ats, c.ids, c.loads FROM s, "
         "(SELECT array_agg(w.id) AS ids, array_agg(w.lon) AS lons, array_agg(w.lat) AS lats, "
-        f"array_agg(w.position_at) AS ats FROM w WHERE NOT coalesce({whole}, false)) m",
-        f"SELECT 1, {ids_only}, {load}, {rest} FROM unnest($3::bigint[]) c(id) JOIN people p ON p.id = c.id",
+        f"array_agg(w.position_at) AS ats FROM w WHERE NOT coalesce({whole}, false)) m, "
+        # a candidate's own row is not read again: were it written since, the parts below carry it
+        f"(SELECT array_agg(p.id) AS ids, array_agg({load}) AS loads "
+        "FROM unnest($3::bigint[]) c(id) JOIN people p ON p.id = c.id) c",
         f"SELECT 2, {w_columns}, NULL::bigint, {rest} FROM w WHERE {whole}",
     ]
     if members:
@@ -574,7 +578,7 @@ async def index_changes(
     people: list[IndexedPerson] = []
     loads: dict[int, int] = {}
     members: set[int] = set()
-    present: set[int] = set()
+    present: frozenset[int] = frozenset()
     end = 1 + len(_INDEX_FIELDS)  # after the kind and the person's fields: load, then the header's
     snapshot = since
     moves = NO_MOVES
@@ -584,17 +588,16 @@ async def index_changes(
             snapshot = Snapshot(int(r[end + 1]), tuple(r[end + 2]))
             if r[end + 3] is not None:
                 moves = Moves(list(r[end + 3]), list(r[end + 4]), list(r[end + 5]), list(r[end + 6]))
+            if r[end + 7] is not None:
+                present = frozenset(r[end + 7])
+                loads.update(zip(r[end + 7], r[end + 8], strict=True))
             continue
         pid = r[1]
-        if kind == 1:
-            present.add(pid)
-        else:
-            people.append(_person(r[1:end]))
-            if kind == 3:
-                members.add(pid)
-        if r[end] is not None:
+        people.append(_person(r[1:end]))
+        if kind == 3:
+            members.add(pid)
             loads[pid] = int(r[end])
-    return IndexChanges(snapshot, people, loads, frozenset(members), frozenset(present), moves)
+    return IndexChanges(snapshot, people, loads, frozenset(members), present, moves)
 
 
 # --------------------------------------------------------------------------- the street graph
