@@ -67,10 +67,16 @@ async def test_a_catch_up_of_many_moves_equals_a_fresh_build(engine, db_url, liv
             assert mine == theirs
         finally:
             await fresh.close()
-        # and the cells hold exactly their people
+        # and the cells hold exactly their people: a role's cell its own, every role's cell all there
         table = caught._table
         for cell, members in table.cells.items():
-            assert all(table.cell[i] == cell for i in members)
+            if cell[0] == pi.ANY_ROLE:
+                assert all(table.cell[i][1:] == cell[1:] for i in members)
+            else:
+                assert all(table.cell[i] == cell for i in members)
+        for i, cell in enumerate(table.cell):
+            if cell is not None:
+                assert i in table.cells[cell] and i in table.cells[(pi.ANY_ROLE, *cell[1:])]
     finally:
         await caught.close()
 

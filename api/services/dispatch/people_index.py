@@ -90,6 +90,8 @@ MAX_ROUNDS = 4
 #: filter masks kept per table (the oldest goes first)
 MAX_MASKS = 64
 _EPS_M = 1e-6
+#: the role code of a cell holding the people of every role (roles are numbered from 1)
+ANY_ROLE = 0
 
 
 def _ecef(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
@@ -183,7 +185,8 @@ class _Table:
         self.person: list[IndexedPerson | None] = []
         #: each slot's answer item but its distance and load (built on first use, reset on write)
         self.item: list[dict[str, Any] | None] = []
-        #: (role, cell x, cell y) → slots: a role's people are gathered without the others
+        #: (role, cell x, cell y) → slots: a role's people are gathered without the others; and
+        #: (:data:`ANY_ROLE`, cell x, cell y) → the slots of every role there (a query of no role)
         self.cells: dict[tuple[int, int, int], set[int]] = {}
         #: the same as arrays, made on first use and dropped when the cell changes
         self.arrays: dict[tuple[int, int, int], np.ndarray] = {}
@@ -265,9 +268,7 @@ class _Table:
         self.lon[i], self.lat[i] = p.lon, p.lat
         self.xyz[i] = _ecef_one(p.lon, p.lat)
         cell = (int(self.role[i]), math.floor(p.lon / CELL_DEG), math.floor(p.lat / CELL_DEG))
-        self.cell[i] = cell
-        self.cells.setdefault(cell, set()).add(i)
-        self.arrays.pop(cell, None)
+        self._place(i, cell)
         self._touch(cell)
         return True
 
@@ -290,9 +291,7 @@ class _Table:
         """Put a slot that moved into ``cell`` (its sets and arrays change only when it left its cell)."""
         if cell != self.cell[i]:
             self._unplace(i)
-            self.cell[i] = cell
-            self.cells.setdefault(cell, set()).add(i)
-            self.arrays.pop(cell, None)
+            self._place(i, cell)
         self._touch(cell)
 
     def _move_all(self, moved: dict[int, IndexedPerson]) -> None:
@@ -349,16 +348,24 @@ class _Table:
                     last = t
         return last
 
+    def _place(self, i: int, cell: tuple[int, int, int]) -> None:
+        """Put slot ``i`` into its role's ``cell`` and into every role's at that place."""
+        self.cell[i] = cell
+        for key in (cell, (ANY_ROLE, cell[1], cell[2])):
+            self.cells.setdefault(key, set()).add(i)
+            self.arrays.pop(key, None)
+
     def _unplace(self, i: int) -> None:
         cell = self.cell[i]
         if cell is not None:
             self._touch(cell)
-            self.arrays.pop(cell, None)
-            members = self.cells.get(cell)
-            if members is not None:
-                members.discard(i)
-                if not members:
-                    del self.cells[cell]
+            for key in (cell, (ANY_ROLE, cell[1], cell[2])):
+                self.arrays.pop(key, None)
+                members = self.cells.get(key)
+                if members is not None:
+                    members.discard(i)
+                    if not members:
+                        del self.cells[key]
             self.cell[i] = None
 
     def apply(self, changes: IndexChanges, asked: Iterable[int] = ()) -> list[IndexedPerson]:
@@ -497,7 +504,7 @@ class _Table:
         if flt.role is not None:
             roles = [self.roles[flt.role]] if flt.role in self.roles else []
         else:
-            roles = list(self.roles.values())
+            roles = [ANY_ROLE]
         xyz = self.xyz
         within = 0
         for r in range(1, MAX_RINGS + 1):
@@ -528,7 +535,7 @@ class _Table:
         return _ordered(lon, lat, [every], [_chords(xyz, every, q)], math.inf, cx, cy, -1, self.changes)
 
     def _gather(self, roles: list[int], keys: list[tuple[int, int]]) -> list[np.ndarray]:
-        """Return the slots of these roles in these cells, one array per non-empty cell."""
+        """Return the slots of these roles (or :data:`ANY_ROLE`) here, one array per occupied cell."""
         cells, arrays = self.cells, self.arrays
         out: list[np.ndarray] = []
         for role in roles:
