@@ -1131,6 +1131,5 @@ class PeopleIndex:
     ) -> Candidates:
         slots = np.asarray([table.slot[m] for m in members if m in table.slot], np.int64)
         slots = slots[table.mask(slots, flt, fresh, now)] if len(slots) else slots
-        q = _ecef(np.asarray(lon), np.asarray(lat))
-        chord = np.sqrt(((table.xyz[slots] - q) ** 2).sum(axis=1)) if len(slots) else np.zeros(0)
+        chord = _chords(table.xyz, slots, np.array(_ecef_one(lon, lat)))
         return _ordered(lon, lat, [slots], [chord], math.inf)
