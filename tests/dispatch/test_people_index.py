@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import numpy as np
+import orjson
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -359,3 +360,47 @@ def test_the_endpoint_answers_from_the_index_and_reads_its_own_writes(
     assert got.json()[0]["id"] == pid
     assert got.json()[0]["distance_m"] == 0.0
     assert index.answered > answered
+
+
+async def test_the_rendered_answer_is_orjsons_and_follows_each_write(
+    index: PeopleIndex, live_city: SqlFn, busy: list[int]
+) -> None:
+    """The hot path's body is byte for byte ``orjson.dumps`` of the items, kept pieces or not.
+
+    Around the busy people (open loads above zero), with a name that needs escaping; after a
+    rename and a move of one of them the next answer carries the new name and place.
+    """
+    clon, clat = _centre(live_city)
+    flt = PeopleFilter(available=False)
+    pid, name, lon, lat = live_city(
+        "SELECT id, name, ST_X(position), ST_Y(position) FROM people WHERE id = %s", (busy[0],)
+    )[0]
+
+    async def rendered() -> tuple[bytes, list[dict[str, Any]]]:
+        found = await index.found(clon, clat, 30, flt, _fresh())
+        assert found is not None, "the index gave up"
+        body = found.body()
+        assert body == found.body()  # the second time from the kept pieces
+        items = found.items()
+        assert body == orjson.dumps(items, option=orjson.OPT_UTC_Z)
+        return body, items
+
+    nobody = await index.found(clon, clat, 5, PeopleFilter(city="999999"), _fresh())
+    assert nobody is not None and nobody.body() == b"[]"
+    try:
+        _, items = await rendered()
+        assert any(i["id"] == pid and i["load"] > 0 for i in items), "a busy person is among them"
+        live_city(
+            "UPDATE people SET name = %s, position = ST_SetSRID(ST_MakePoint(%s, %s), 4326), "
+            "position_at = now() WHERE id = %s",
+            ('王 "小明"\\\t€', lon + 0.00001, lat, pid),
+        )
+        body, items = await rendered()
+        (mine,) = [i for i in items if i["id"] == pid]
+        assert mine["name"] == '王 "小明"\\\t€' and mine["position"]["lon"] == pytest.approx(lon + 0.00001)
+        assert orjson.loads(body) == orjson.loads(orjson.dumps(items, option=orjson.OPT_UTC_Z))
+    finally:
+        live_city(
+            "UPDATE people SET name = %s, position = ST_SetSRID(ST_MakePoint(%s, %s), 4326) WHERE id = %s",
+            (name, lon, lat, pid),
+        )

@@ -12,6 +12,7 @@ import datetime as dt
 from dataclasses import replace
 from typing import Any
 
+import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from api.auth import policy
@@ -19,7 +20,7 @@ from api.auth.principal import Principal
 from api.errors import Conflict, InvalidInput, NotFound, Unavailable
 from api.services.dispatch import rules
 from api.services.dispatch.inputs import Mode, NearestQuery
-from api.services.dispatch.people_index import PeopleIndex
+from api.services.dispatch.people_index import JSON_OPTIONS, PeopleIndex
 from api.services.dispatch.street_graph import StreetGraph
 from api.services.dispatch.views import NearbyPerson, NearbyPosition, WalkingPerson
 from api.settings import DispatchSettings
@@ -340,31 +341,35 @@ def person_item(person: NearbyPerson) -> dict[str, Any]:
     return item
 
 
-async def nearest_items(
+async def nearest_body(
     engine: AsyncEngine,
     principal: Principal,
     settings: DispatchSettings,
     query: NearestQuery,
     index: PeopleIndex | None = None,
     graph: StreetGraph | None = None,
-) -> list[dict[str, Any]]:
-    """Answer :func:`nearest_from` as JSON-ready items (the hot path's answer, no models built).
+) -> bytes:
+    """Answer :func:`nearest_from` as the JSON body of the hot path (no models built).
 
-    A straight query the people index answers comes as its items directly
-    (:meth:`PeopleIndex.found`); any other through :func:`person_item`.
+    The fields of ``NearbyPersonOut`` in its order, as :func:`person_item` gives them,
+    written by ``orjson`` (datetimes in UTC as ``Z``, as pydantic writes them). A straight
+    query the people index answers comes as its rendered answer directly
+    (:meth:`api.services.dispatch.people_index.Found.body`); any other through
+    :func:`person_item`.
     """
     if index is not None and index.ready and query.party_branch is None and query.party_grid is None:
-        items: list[dict[str, Any]] | None = None
         if query.mode is Mode.straight:
             flt = _area_filter(principal, query, settings)
             fresh_after = rules.stale_before(rules.utcnow(), settings)
             found = await index.found(query.point.lon, query.point.lat, query.k, flt, fresh_after)
-            items = None if found is None else found.items()
+            if found is not None:
+                return found.body()
         elif graph is not None and graph.ready and graph.size and dispatch.known_pgrouting() is not None:
             items = await _walk_items(_area_filter(principal, query, settings), settings, query, index, graph)
-        if items is not None:
-            return items
-    return [person_item(p) for p in await nearest_from(engine, principal, settings, query, index, graph)]
+            if items is not None:
+                return orjson.dumps(items, option=JSON_OPTIONS)
+    rows = await nearest_from(engine, principal, settings, query, index, graph)
+    return orjson.dumps([person_item(p) for p in rows], option=JSON_OPTIONS)
 
 
 async def _from_memory(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import orjson
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.routing import APIRoute
 
@@ -76,7 +75,7 @@ async def nearest_plain(request: Request, route: APIRoute) -> Response | None:
     async with authorized(request):
         principal = await current_principal(request)
         query = NearestQuery(point=make_point(lon, lat, crs), **filters)
-        items = await service.nearest_items(
+        body = await service.nearest_body(
             state.read_engine,
             principal,
             state.settings.dispatch,
@@ -84,8 +83,7 @@ async def nearest_plain(request: Request, route: APIRoute) -> Response | None:
             getattr(state, "people_index", None),
             getattr(state, "street_graph", None),
         )
-        # the fields of NearbyPersonOut in its order; datetimes as pydantic writes them (UTC as Z)
-        return Response(orjson.dumps(items, option=orjson.OPT_UTC_Z), media_type="application/json")
+        return Response(body, media_type="application/json")
 
 
 @router.get(
