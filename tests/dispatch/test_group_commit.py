@@ -13,6 +13,7 @@ import asyncio
 import datetime as dt
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from json import loads as json_loads
 from typing import Any
 
 import httpx
@@ -209,3 +210,56 @@ def test_concurrent_phones_each_get_their_own_answer(live_server, live_city, tok
     assert after == before + 48
     last = live_city("SELECT id, position_at FROM people WHERE id = ANY(%s)", (ids,))
     assert {at for _, at in last} == {t0 + dt.timedelta(seconds=2)}
+
+
+def test_a_shared_statement_stores_each_ping_and_its_audit_exactly(db_url, live_city, located) -> None:
+    """Every double, every microsecond and every audit field arrives as sent (the pings travel as JSON).
+
+    Coordinates with all 17 significant digits, times with microseconds and in another zone,
+    and audit entries with a quote, a backslash and non-ASCII text: the history, the current
+    position and the audit rows hold exactly these values.
+    """
+    people = located[20:24]
+    # later than any ping of the tests before (a ping older than the current position moves nobody)
+    base = dt.datetime.now(dt.UTC).replace(microsecond=123457) + dt.timedelta(seconds=10)
+    zone = dt.timezone(dt.timedelta(hours=8))
+    sent = []
+    for k, (pid, _, lon, lat) in enumerate(people):
+        at = (base + dt.timedelta(microseconds=k)).astimezone(zone if k % 2 else dt.UTC)
+        entry = audit.entry(None, None, "person.position", "people", pid, None, {"pings": 1, "k": k})
+        entry |= {
+            "actor": f'网格员 "{k}" \\ ok',
+            "client_ip": "10.0.0.7",
+            "path": f"/api/v1/people/{pid}/position",
+        }
+        sent.append(
+            PingWrite(pid, at, lon + 1.234567890123e-5, lat - 9.87654321e-6, (None, None, None), entry)
+        )
+
+    async def go(writer: Any) -> list:
+        return list(await asyncio.gather(*(writer.submit(p) for p in sent)))
+
+    answers, writer = _run(db_url, go)
+    assert writer.calls == 1
+    for ping, (written, row) in zip(sent, answers, strict=True):
+        assert written and row is not None
+        assert (row.lon, row.lat, row.position_at) == (ping.lon, ping.lat, ping.at)
+        stored = live_city(
+            "SELECT ST_X(position), ST_Y(position), position_at FROM people WHERE id = %s", (ping.person_id,)
+        )[0]
+        assert stored == (ping.lon, ping.lat, ping.at)
+        history = live_city(
+            "SELECT ST_X(geom), ST_Y(geom) FROM position_history WHERE person_id = %s AND at = %s",
+            (ping.person_id, ping.at),
+        )
+        assert history == [(ping.lon, ping.lat)]
+        (logged,) = live_city(
+            "SELECT actor, token_id, role, client_ip, method, path, action, entity, entity_id, after, "
+            "changed, status FROM audit_log WHERE action = 'person.position' AND entity_id = %s "
+            "ORDER BY id DESC LIMIT 1",
+            (str(ping.person_id),),
+        )
+        e = ping.audit_row
+        names = ("actor", "token_id", "role", "client_ip", "method", "path", "action", "entity", "entity_id")
+        assert logged[:9] == tuple(e[k] for k in names)
+        assert (logged[9], logged[10], logged[11]) == (json_loads(e["after"]), e["changed"], e["status"])

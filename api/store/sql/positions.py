@@ -33,6 +33,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
+import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -126,33 +127,33 @@ _PERSON_COLUMNS = (
 )
 
 # Pings of different people as ONE implicit transaction (no BEGIN/COMMIT round trips), one
-# array element per ping (``$1``–``$7``: person, time, lon, lat and the caller's area as city,
-# community, district, NULL for "any": the condition of ``api.store.sql.people.area_condition``;
-# ``$14``–``$26``: each ping's audit entry). A ping is written only when its person is in its
-# caller's area and the point inside the bounding box of the person's city (``$8``–``$12``: the
-# extents this process knows). The people are locked in id order first (FOR NO KEY UPDATE, what
-# the UPDATE takes), so two such statements naming the same people never deadlock. A ping not
-# written answers its person as found (the caller decides: 404, 422, or the transaction of
-# :func:`record_ping` for a point near the edge); a ping older than its person's current
-# position goes to the history only and answers the person as they are.
+# element of the JSON array ``$1`` per ping: its number, person, time, lon, lat, the caller's
+# area as city, community, district (NULL for "any": the condition of
+# ``api.store.sql.people.area_condition``) and its audit entry. (One text parameter: the driver
+# checks every element of an array parameter against three abstract base classes, which for the
+# twenty arrays of a group of eight pings cost more than the rest of the statement's encoding and
+# decoding.) A ping is written only when its person is in its caller's area and the point inside
+# the bounding box of the person's city (``$2``–``$6``: the extents this process knows). The
+# people are locked in id order first (FOR NO KEY UPDATE, what the UPDATE takes), so two such
+# statements naming the same people never deadlock. A ping not written answers its person as
+# found (the caller decides: 404, 422, or the transaction of :func:`record_ping` for a point near
+# the edge); a ping older than its person's current position goes to the history only and
+# answers the person as they are.
 _PINGS_AT_ONCE = f"""
 WITH i AS (
-  SELECT * FROM unnest($1::bigint[], $2::timestamptz[], $3::float8[], $4::float8[],
-                       $5::text[], $6::text[], $7::text[],
-                       $14::text[], $15::bigint[], $16::text[], $17::text[], $18::text[], $19::text[],
-                       $20::text[], $21::text[], $22::text[], $23::jsonb[], $24::jsonb[], $25::text[],
-                       $26::smallint[])
-    WITH ORDINALITY AS i(pid, at, lon, lat, r_city, r_community, r_district,
-                         actor, token_id, role, client_ip, method, path, action, entity, entity_id,
-                         before, after, changed, status, n)
+  SELECT * FROM json_to_recordset($1::text::json) AS i(
+    n bigint, pid bigint, at timestamptz, lon float8, lat float8, r_city text, r_community text,
+    r_district text, actor text, token_id bigint, role text, client_ip text, method text, path text,
+    action text, entity text, entity_id text, before text, after text, changed text, status smallint)
 ), e AS (
-  SELECT * FROM unnest($8::text[], $9::float8[], $10::float8[], $11::float8[], $12::float8[])
+  SELECT * FROM unnest($2::text[], $3::float8[], $4::float8[], $5::float8[], $6::float8[])
     AS e(city_code, xmin, ymin, xmax, ymax)
 ), p AS (
-  SELECT {_PERSON_COLUMNS} FROM people WHERE id = ANY($1::bigint[]) ORDER BY id FOR NO KEY UPDATE
+  SELECT {_PERSON_COLUMNS} FROM people WHERE id = ANY(ARRAY(SELECT i.pid FROM i)) ORDER BY id
+  FOR NO KEY UPDATE
 ), ok AS (
   SELECT p.id, p.city_code, i.n, i.at, i.lon, i.lat,
-         (SELECT CASE WHEN $13::boolean THEN set_config('synchronous_commit', 'off', true) END) AS relaxed
+         (SELECT CASE WHEN $7::boolean THEN set_config('synchronous_commit', 'off', true) END) AS relaxed
   FROM i JOIN p ON p.id = i.pid JOIN e ON e.city_code = p.city_code
   WHERE (i.r_city IS NULL OR p.city_code = i.r_city)
     AND (i.r_community IS NULL OR p.community_code = i.r_community)
@@ -168,7 +169,7 @@ WITH i AS (
 ), a AS (
   INSERT INTO audit_log ({_AUDIT_COLUMNS})
   SELECT ok.city_code, i.actor, i.token_id, i.role, i.client_ip, i.method, i.path, i.action, i.entity,
-         i.entity_id, i.before, i.after, CAST(i.changed AS text[]), i.status
+         i.entity_id, CAST(i.before AS jsonb), CAST(i.after AS jsonb), CAST(i.changed AS text[]), i.status
   FROM ok JOIN i ON i.n = ok.n ORDER BY ok.n
 ), r AS (
   SELECT u.n, {_PERSON_COLUMNS} FROM u
@@ -218,6 +219,24 @@ def _text_array(values: Sequence[str] | None) -> str | None:
     return "{" + ",".join(quoted) + "}"
 
 
+def _pings_json(pings: Sequence[PingWrite]) -> str:
+    """Render pings as the JSON array ``_PINGS_AT_ONCE`` reads (numbered from 1, times with their offset).
+
+    Floats are written to the shortest text that reads back to the same double (what
+    PostgreSQL's ``float8`` input then reads), times to the microsecond with their offset.
+    """
+    out = []
+    for n, ping in enumerate(pings, 1):
+        entry = ping.audit_row
+        item: dict[str, Any] = {k: entry[k] for k in _AUDIT_ORDER}
+        item["changed"] = _text_array(entry["changed"])
+        city, community, district = ping.area
+        item |= {"n": n, "pid": ping.person_id, "at": ping.at, "lon": ping.lon, "lat": ping.lat}
+        item |= {"r_city": city, "r_community": community, "r_district": district}
+        out.append(item)
+    return orjson.dumps(out).decode()
+
+
 async def record_pings_at_once(
     conn: AsyncConnection | HotPool, pings: Sequence[PingWrite], extents: Mapping[str, Extent]
 ) -> list[tuple[bool, PersonRow | None]]:
@@ -244,24 +263,15 @@ async def record_pings_at_once(
         runner = (await conn.get_raw_connection()).driver_connection
     cities = list(extents)
     boxes = [extents[c] for c in cities]
-    columns: list[list[Any]] = [[] for _ in range(7 + len(_AUDIT_ORDER))]
-    for ping in pings:
-        entry = ping.audit_row
-        values: list[Any] = [ping.person_id, ping.at, ping.lon, ping.lat, *ping.area]
-        values += [entry[k] for k in _AUDIT_ORDER[:-2]]
-        values += [_text_array(entry["changed"]), entry["status"]]
-        for column, value in zip(columns, values, strict=True):
-            column.append(value)
     rows = await runner.fetch(
         _PINGS_AT_ONCE,
-        *columns[:7],
+        _pings_json(pings),
         cities,
         [b.xmin for b in boxes],
         [b.ymin for b in boxes],
         [b.xmax for b in boxes],
         [b.ymax for b in boxes],
         not any(p.durable for p in pings),
-        *columns[7:],
     )
     answers: list[tuple[bool, PersonRow | None]] = [(False, None)] * len(pings)
     for row in rows:
