@@ -34,10 +34,8 @@ arc to the rectangle's parallels, the distance to the planes of its meridians).
 Per request the work is kept to a few NumPy calls: the filters that do not depend on the
 time (availability's duty and capacity, party, community, district, city, skill) are one
 boolean array per filter, cached and brought up to date from the log of written slots;
-the first step's 3 × 3 cells around a place asked before come as one block of copies (slots,
-points, times; :class:`_Block`) kept until a write touches those cells; after the catch-up
-a request gathers its candidates again only when a write touched one of the cells it
-searched (a count of writes per cell); the geodesic is computed once, on the
+after the catch-up a request gathers its candidates again only when a write touched one of
+the cells it searched (a count of writes per cell); the geodesic is computed once, on the
 candidates whose chord is within a hair of the k-th picked one (a second call covers the
 rare rest); and the hot path gets its answer as JSON: each person's item is rendered once
 (in three pieces around the distance and the open load, :meth:`_Table.body`) and kept until
@@ -94,8 +92,6 @@ EXTRA = 4
 MAX_ROUNDS = 4
 #: filter masks kept per table (the oldest goes first)
 MAX_MASKS = 64
-#: blocks of 3 × 3 cells kept per table (:class:`_Block`; the oldest goes first)
-MAX_BLOCKS = 4096
 _EPS_M = 1e-6
 #: the role code of a cell holding the people of every role (roles are numbered from 1)
 ANY_ROLE = 0
@@ -170,20 +166,6 @@ class Candidates:
     seen: int = -1
 
 
-@dataclass(frozen=True, slots=True)
-class _Block:
-    """The people of a cell and its 8 neighbours (one role, or all), and copies of what a request reads.
-
-    ``seen``: the table's write count when it was made (good while no write touched the cells since).
-    """
-
-    slots: np.ndarray
-    xyz: np.ndarray
-    at: np.ndarray
-    shift_end: np.ndarray
-    seen: int
-
-
 class _Table:
     """The arrays of one build of the index (mutated in place by catch-ups, in the event loop)."""
 
@@ -219,9 +201,6 @@ class _Table:
         self.cells: dict[tuple[int, int, int], set[int]] = {}
         #: the same as arrays, made on first use and dropped when the cell changes
         self.arrays: dict[tuple[int, int, int], np.ndarray] = {}
-        #: (role, cell x, cell y) → the people of that cell and its 8 neighbours, with what a
-        #: request reads of them (:class:`_Block`), good while no write touched those cells
-        self.blocks: dict[tuple[int, int, int], _Block] = {}
         self.roles: dict[str, int] = {}
         #: how many writes changed what the index answers from (a request re-ranks only after one)
         self.changes = 0
@@ -507,25 +486,18 @@ class _Table:
         return m
 
     def mask(
-        self,
-        slots: np.ndarray,
-        flt: PeopleFilter,
-        fresh_after: float,
-        now: float,
-        by_role: bool = False,
-        block: _Block | None = None,
+        self, slots: np.ndarray, flt: PeopleFilter, fresh_after: float, now: float, by_role: bool = False
     ) -> np.ndarray:
         """Which of ``slots`` pass every filter known in memory (all but open load and branch).
 
-        ``by_role``: the slots are of the filter's role already (gathered from its cells);
-        ``block``: they are that block's (whose copies of the times are read).
+        ``by_role``: the slots are of the filter's role already (gathered from its cells).
         """
         m = self.static_mask(flt)[slots]
-        m &= (self.at[slots] if block is None else block.at) >= fresh_after
+        m &= self.at[slots] >= fresh_after
         if not by_role and flt.role is not None:
             m &= self.role[slots] == self.roles.get(flt.role, -1)
         if flt.available:
-            m &= (self.shift_end[slots] if block is None else block.shift_end) > now
+            m &= self.shift_end[slots] > now
         if flt.exclude is not None:
             m &= ~np.isin(self.ids[slots], np.asarray(flt.exclude, np.int64))
         return m
@@ -553,14 +525,8 @@ class _Table:
         xyz = self.xyz
         within = 0
         for r in range(1, MAX_RINGS + 1):
-            if r == 1 and len(roles) == 1:
-                block = self._block(roles[0], cx, cy)
-                if block is not None:
-                    sel = np.flatnonzero(self.mask(block.slots, flt, fresh_after, now, True, block))
-                    if len(sel):
-                        parts.append(block.slots.take(sel))
-                        chords.append(_chords(block.xyz, sel, q))
-            elif ring := self._gather(roles, _ring(cx, cy, r) if r > 1 else [*_ring(cx, cy, 1), (cx, cy)]):
+            ring = self._gather(roles, _ring(cx, cy, r) if r > 1 else [*_ring(cx, cy, 1), (cx, cy)])
+            if ring:
                 slots = np.concatenate(ring) if len(ring) > 1 else ring[0]
                 slots = slots[self.mask(slots, flt, fresh_after, now, by_role=True)]
                 if len(slots):
@@ -584,30 +550,6 @@ class _Table:
         every = np.flatnonzero(self.located[: self.n])
         every = every[self.mask(every, flt, fresh_after, now)]
         return _ordered(lon, lat, [every], [_chords(xyz, every, q)], math.inf, cx, cy, -1, self.changes)
-
-    def _block(self, role: int, cx: int, cy: int) -> _Block | None:
-        """Return the people of ``role`` (or :data:`ANY_ROLE`) in cell (cx, cy) and around it (None: nobody).
-
-        Kept while no write touches those cells (a write of anything a filter reads, a move
-        within a cell included, touches the person's cells): a request near a place asked
-        before reads copies laid out together instead of gathering from the whole table.
-        """
-        key = (role, cx, cy)
-        block = self.blocks.get(key)
-        if block is not None and self.last_write(cx, cy, 1) <= block.seen:
-            return block
-        ring = self._gather([role], [*_ring(cx, cy, 1), (cx, cy)])
-        if not ring:
-            self.blocks.pop(key, None)
-            return None
-        slots = np.concatenate(ring) if len(ring) > 1 else ring[0]
-        xyz = self.xyz.take(slots, axis=0)
-        block = _Block(slots, xyz, self.at[slots], self.shift_end[slots], self.changes)
-        self.blocks.pop(key, None)
-        if len(self.blocks) >= MAX_BLOCKS:
-            self.blocks.pop(next(iter(self.blocks)))
-        self.blocks[key] = block
-        return block
 
     def _gather(self, roles: list[int], keys: list[tuple[int, int]]) -> list[np.ndarray]:
         """Return the slots of these roles (or :data:`ANY_ROLE`) here, one array per occupied cell."""
