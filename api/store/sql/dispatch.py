@@ -16,7 +16,6 @@ from typing import Any, NamedTuple
 from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from api.store.sql.literals import int_array
 from api.store.sql.people import open_load
 from gis.routing import Snap
 
@@ -427,8 +426,7 @@ def index_changes_sql(members: bool) -> str:
     for the same reason (a request's catch-up names some 15 of them, a shared one about 100).
 
     Placeholders are asyncpg's (the statement runs on the driver's connection, with its
-    statement cache): ``$1`` xmax, ``$2`` in-progress ids, ``$3`` candidate ids (an array
-    literal: :mod:`api.store.sql.literals`), ``$4`` the
+    statement cache): ``$1`` xmax, ``$2`` in-progress ids, ``$3`` candidate ids, ``$4`` the
     smallest in-progress id (``$1`` when none), ``$5`` the branch.
 
     The in-progress ids are looked up within ``$4``–``$1`` as well: a generic plan cannot
@@ -460,7 +458,7 @@ def index_changes_sql(members: bool) -> str:
         f"array_agg(w.position_at) AS ats FROM w WHERE NOT coalesce({whole}, false)) m, "
         # a candidate's own row is not read again: were it written since, the parts below carry it
         f"(SELECT array_agg(p.id) AS ids, array_agg({load}) AS loads "
-        "FROM unnest($3::text::bigint[]) c(id) JOIN people p ON p.id = c.id) c",
+        "FROM unnest($3::bigint[]) c(id) JOIN people p ON p.id = c.id) c",
         f"SELECT 2, {w_columns}, NULL::bigint, {rest} FROM w WHERE {whole}",
     ]
     if members:
@@ -573,7 +571,7 @@ async def index_changes(
     keeps a small pool of its own, planning this statement generically: a custom plan per
     run costs more than the run).
     """
-    args: list[Any] = [since.xmax, list(since.xip), int_array(ids), min(since.xip, default=since.xmax)]
+    args: list[Any] = [since.xmax, list(since.xip), list(ids), min(since.xip, default=since.xmax)]
     if branch_id is not None:
         args.append(branch_id)
     rows = await conn.fetch(_INDEX_CHANGES[branch_id is not None], *args)
