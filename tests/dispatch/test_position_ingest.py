@@ -230,9 +230,11 @@ def test_batch_is_copied_whole_and_audited(client, live_city, hdr, crowd) -> Non
     r = client.put("/api/v1/people/positions", json={"pings": pings}, headers=hdr)
     assert r.status_code == 200, r.text
     assert r.json() == {"accepted": len(pings), "people": len(crowd), "positions_moved": len(crowd)}
-    for pid, _, lon, _ in crowd:
+    sent = {p["person_id"]: p for p in pings[:-1]}
+    for pid, _, lon, lat in crowd:
         assert _history(live_city, pid) == before[pid] + (2 if pid == crowd[0][0] else 1)
-        assert abs(_current(live_city, pid)[0] - (lon + 0.00001)) < 1e-9
+        # the current position and its time exactly as sent (every double, every microsecond)
+        assert _current(live_city, pid) == (lon + 0.00001, lat, dt.datetime.fromisoformat(sent[pid]["at"]))
     stored = live_city(
         "SELECT ST_X(geom), ST_Y(geom) FROM position_history WHERE person_id = %s ORDER BY id DESC LIMIT 1",
         (crowd[-1][0],),
