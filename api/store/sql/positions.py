@@ -11,7 +11,7 @@ reads from the cutoff), because a per-ping ``DELETE`` costs as much as the ping 
 * :func:`record_ping`: ONE statement (data-modifying CTEs) appends the ping to the history,
   moves the current position, appends the audit entry and answers the person as it is
   after the report;
-* :func:`record_pings_at_once`: the same for pings of different people (one array element
+* :func:`record_pings_at_once`: the same for pings of different people (one JSON element
   each) in ONE implicit transaction, each checked against its own caller's reach and its
   city's box in the statement: what the group commit of single pings sends
   (:mod:`api.store.group_commit`);
