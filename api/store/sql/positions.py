@@ -179,7 +179,7 @@ WITH i AS (
 SELECT r.n, EXISTS (SELECT 1 FROM ok WHERE ok.n = r.n) AS written, r.*, {open_load("r")} AS load FROM r
 """
 
-_AUDIT_ORDER = (
+_AUDIT_KEYS = (
     "actor",
     "token_id",
     "role",
@@ -212,7 +212,7 @@ class PingWrite(NamedTuple):
 
 
 def _text_array(values: Sequence[str] | None) -> str | None:
-    """Render a text array as PostgreSQL's literal (each element quoted), for an array of arrays."""
+    """Render a text array as PostgreSQL's literal (each element quoted): a ping's ``changed``."""
     if values is None:
         return None
     quoted = ('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values)
@@ -228,7 +228,7 @@ def _pings_json(pings: Sequence[PingWrite]) -> str:
     out = []
     for n, ping in enumerate(pings, 1):
         entry = ping.audit_row
-        item: dict[str, Any] = {k: entry[k] for k in _AUDIT_ORDER}
+        item: dict[str, Any] = {k: entry[k] for k in _AUDIT_KEYS}
         item["changed"] = _text_array(entry["changed"])
         city, community, district = ping.area
         item |= {"n": n, "pid": ping.person_id, "at": ping.at, "lon": ping.lon, "lat": ping.lat}
